@@ -1,0 +1,190 @@
+// Domain contracts: the Avro schema of a domain's events plus the constraints Avro can't express
+// (ranges, lengths, patterns), read from `lake.constraints` attributes in the .avsc file.
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import avro from "avsc";
+import { isValidName } from "./names.ts";
+
+export interface FieldConstraints {
+  min?: number;
+  max?: number;
+  minLength?: number;
+  maxLength?: number;
+  pattern?: string;
+}
+
+interface RawField {
+  name: string;
+  type: unknown;
+  "lake.constraints"?: FieldConstraints;
+}
+
+interface RawDomainSchema {
+  type: "record";
+  name: string;
+  fields: RawField[];
+  "lake.domain": { name: string; version: number; key: string; event_time: string; partition_by: string; policy: string };
+}
+
+export type ValidationResult =
+  | { ok: true; value: Record<string, unknown>; eventId: string; eventTime: number }
+  | { ok: false; reason: string; path: string; eventId: string | null };
+
+export interface DomainContract {
+  readonly name: string;
+  readonly version: number;
+  readonly fingerprint: string;
+  readonly keyField: string;
+  readonly eventTimeField: string;
+  readonly policy: string;
+  readonly schema: Readonly<RawDomainSchema>;
+  readonly fields: readonly { name: string; avroType: string; timestampMillis: boolean; nullable: boolean; constraints: FieldConstraints | undefined }[];
+  /** Checks one JSON record against the contract; normalises ISO-8601 timestamps to epoch millis. */
+  validate(record: unknown): ValidationResult;
+  encode(value: Record<string, unknown>): Uint8Array;
+  decode(bytes: Uint8Array): Record<string, unknown>;
+}
+
+export class UnknownDomainError extends Error {
+  constructor(readonly domain: string) {
+    super(`unknown domain ${JSON.stringify(domain)}: no contract at contracts/avro/domains/${domain}.avsc`);
+    this.name = "UnknownDomainError";
+  }
+}
+
+const domainsDir = join(import.meta.dirname, "..", "avro", "domains");
+const cache = new Map<string, DomainContract>();
+
+export function domainNames(): string[] {
+  return readdirSync(domainsDir)
+    .filter((f) => f.endsWith(".avsc"))
+    .map((f) => f.slice(0, -".avsc".length))
+    .sort();
+}
+
+export function domainContract(name: string): DomainContract {
+  const hit = cache.get(name);
+  if (hit) return hit;
+  // The name check comes before any file access: the name is user input.
+  if (!isValidName(name) || !domainNames().includes(name)) throw new UnknownDomainError(name);
+  const contract = loadDomainContract(JSON.parse(readFileSync(join(domainsDir, `${name}.avsc`), "utf8")) as RawDomainSchema);
+  cache.set(name, contract);
+  return contract;
+}
+
+function describeType(t: unknown): { avroType: string; timestampMillis: boolean; nullable: boolean } {
+  if (Array.isArray(t)) {
+    const nonNull = t.filter((b) => b !== "null");
+    return { ...describeType(nonNull[0]), nullable: t.includes("null") };
+  }
+  if (typeof t === "string") return { avroType: t, timestampMillis: false, nullable: false };
+  const o = t as { type: string; logicalType?: string };
+  return { avroType: o.type, timestampMillis: o.logicalType === "timestamp-millis", nullable: false };
+}
+
+function clip(s: string): string {
+  return s.length > 60 ? JSON.stringify(s.slice(0, 60)) + "…" : JSON.stringify(s);
+}
+
+export function loadDomainContract(schema: RawDomainSchema): DomainContract {
+  const meta = schema["lake.domain"];
+  const type = avro.Type.forSchema(schema as unknown as avro.Schema, { noAnonymousTypes: false });
+  const fingerprint = type.fingerprint("sha256").toString("hex");
+  const fields = schema.fields.map((f) => ({ name: f.name, ...describeType(f.type), constraints: f["lake.constraints"] }));
+  const patterns = new Map(fields.filter((f) => f.constraints?.pattern).map((f) => [f.name, new RegExp(f.constraints!.pattern!)]));
+  const fieldNames = new Set(fields.map((f) => f.name));
+  const enumSymbols = new Map(
+    schema.fields
+      .filter((f) => typeof f.type === "object" && f.type !== null && (f.type as { type?: string }).type === "enum")
+      .map((f) => [f.name, (f.type as { symbols: string[] }).symbols]),
+  );
+
+  function validate(record: unknown): ValidationResult {
+    if (typeof record !== "object" || record === null || Array.isArray(record)) {
+      return { ok: false, reason: `expected a JSON object, got ${Array.isArray(record) ? "an array" : record === null ? "null" : typeof record}`, path: "$", eventId: null };
+    }
+    const input = record as Record<string, unknown>;
+    const rawKey = input[meta.key];
+    const eventId = typeof rawKey === "string" && rawKey.length <= 128 ? rawKey : null;
+    const fail = (path: string, reason: string): ValidationResult => ({ ok: false, reason, path, eventId });
+    for (const k of Object.keys(input)) {
+      if (!fieldNames.has(k)) return fail(`$.${k.slice(0, 64)}`, `unknown field ${clip(k)} (contract ${schema.name} v${meta.version})`);
+    }
+    const value: Record<string, unknown> = {};
+    for (const f of fields) {
+      const path = `$.${f.name}`;
+      let v = input[f.name];
+      if (v === undefined || v === null) {
+        if (f.nullable) {
+          value[f.name] = null;
+          continue;
+        }
+        return fail(path, `required field ${f.name} is ${v === null ? "null" : "missing"}`);
+      }
+      if (f.timestampMillis && typeof v === "string") {
+        // JSON has no timestamp type: accept ISO-8601 with an explicit zone, as producers usually send.
+        if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/.test(v)) {
+          return fail(path, `${f.name} must be epoch milliseconds or an ISO-8601 timestamp with a zone, got ${clip(v)}`);
+        }
+        v = Date.parse(v);
+        if (Number.isNaN(v)) return fail(path, `${f.name} is not a valid date`);
+      }
+      const c = f.constraints;
+      switch (f.avroType) {
+        case "string":
+        case "enum":
+          if (typeof v !== "string") return fail(path, `${f.name} must be a string, got ${typeof v}`);
+          break;
+        case "long":
+        case "int":
+          if (typeof v !== "number" || !Number.isSafeInteger(v)) return fail(path, `${f.name} must be an integer, got ${typeof v === "number" ? String(v) : typeof v}`);
+          if (f.avroType === "int" && (v < -2147483648 || v > 2147483647)) return fail(path, `${f.name} is out of int range: ${v}`);
+          break;
+        case "double":
+        case "float":
+          if (typeof v !== "number" || !Number.isFinite(v)) return fail(path, `${f.name} must be a finite number, got ${typeof v === "number" ? String(v) : typeof v}`);
+          break;
+        case "boolean":
+          if (typeof v !== "boolean") return fail(path, `${f.name} must be a boolean, got ${typeof v}`);
+          break;
+      }
+      if (f.avroType === "enum") {
+        const symbols = enumSymbols.get(f.name) ?? [];
+        if (!symbols.includes(v as string)) return fail(path, `${f.name} must be one of ${symbols.join(", ")}; got ${clip(v as string)}`);
+      }
+      if (c) {
+        if (typeof v === "string") {
+          if (c.minLength !== undefined && v.length < c.minLength) return fail(path, `${f.name} is shorter than ${c.minLength} characters`);
+          if (c.maxLength !== undefined && v.length > c.maxLength) return fail(path, `${f.name} is longer than ${c.maxLength} characters (${v.length})`);
+          const re = patterns.get(f.name);
+          if (re && !re.test(v)) return fail(path, `${f.name} ${clip(v)} does not match ${c.pattern}`);
+        }
+        if (typeof v === "number") {
+          if (c.min !== undefined && v < c.min) return fail(path, `${f.name} ${v} is below the minimum ${c.min}`);
+          if (c.max !== undefined && v > c.max) return fail(path, `${f.name} ${v} is above the maximum ${c.max}`);
+        }
+      }
+      value[f.name] = v;
+    }
+    // Last line of defence: whatever passed the checks above must also be a valid Avro value.
+    const errors: string[] = [];
+    if (!type.isValid(value, { errorHook: (p) => errors.push(p.join(".")) })) {
+      return fail(`$.${errors[0] ?? ""}`, `does not conform to the Avro schema at ${errors.join(", ")}`);
+    }
+    return { ok: true, value, eventId: value[meta.key] as string, eventTime: value[meta.event_time] as number };
+  }
+
+  return {
+    name: meta.name,
+    version: meta.version,
+    fingerprint,
+    keyField: meta.key,
+    eventTimeField: meta.event_time,
+    policy: meta.policy,
+    schema,
+    fields,
+    validate,
+    encode: (value) => type.toBuffer(value),
+    decode: (bytes) => type.fromBuffer(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)) as Record<string, unknown>,
+  };
+}

@@ -1,0 +1,12 @@
+export type { DomainEvent, VersionCommitted, QuarantinedRecord, LakeLog } from "./generated.ts";
+export {
+  type DomainContract,
+  type FieldConstraints,
+  type ValidationResult,
+  domainContract,
+  domainNames,
+  loadDomainContract,
+  UnknownDomainError,
+} from "./domain.ts";
+export { type LogCodec, versionCommittedCodec, quarantinedRecordCodec, PayloadTooLargeError, DecodeError } from "./log.ts";
+export { NAME_PATTERN, isValidName, assertValidName, InvalidNameError } from "./names.ts";

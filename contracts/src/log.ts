@@ -1,0 +1,54 @@
+// Codecs for the records on the lake's own streams (commit log, quarantine). Payloads from the
+// network are decoded behind a size cap: avsc trusts length prefixes, and a tiny hostile payload can
+// claim billions of items.
+import avro from "avsc";
+import { LakeLog } from "./generated.ts";
+
+export class PayloadTooLargeError extends Error {
+  constructor(
+    readonly what: string,
+    readonly bytes: number,
+    readonly limit: number,
+  ) {
+    super(`${what} payload of ${bytes} bytes exceeds the ${limit}-byte limit`);
+    this.name = "PayloadTooLargeError";
+  }
+}
+
+export class DecodeError extends Error {
+  constructor(what: string, options: { cause: unknown }) {
+    super(`cannot decode ${what}: ${options.cause instanceof Error ? options.cause.message : String(options.cause)}`, options);
+    this.name = "DecodeError";
+  }
+}
+
+export interface LogCodec<T> {
+  readonly name: string;
+  readonly fingerprint: string;
+  encode(value: T): Uint8Array;
+  decode(bytes: Uint8Array): T;
+}
+
+const MAX_LOG_RECORD_BYTES = 8 * 1024 * 1024;
+
+function codec<T>(schemaJson: string, name: string): LogCodec<T> {
+  const type = avro.Type.forSchema(JSON.parse(schemaJson) as avro.Schema);
+  const fingerprint = type.fingerprint("sha256").toString("hex");
+  return {
+    name,
+    fingerprint,
+    encode: (value) => type.toBuffer(value),
+    decode(bytes) {
+      if (bytes.byteLength > MAX_LOG_RECORD_BYTES) throw new PayloadTooLargeError(name, bytes.byteLength, MAX_LOG_RECORD_BYTES);
+      try {
+        const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        return type.fromBuffer(buf) as T;
+      } catch (cause) {
+        throw new DecodeError(name, { cause });
+      }
+    },
+  };
+}
+
+export const versionCommittedCodec = codec<LakeLog.VersionCommitted>(LakeLog.VersionCommittedSchema, "VersionCommitted");
+export const quarantinedRecordCodec = codec<LakeLog.QuarantinedRecord>(LakeLog.QuarantinedRecordSchema, "QuarantinedRecord");

@@ -1,0 +1,103 @@
+// The catalog process's core: owns the projection, its live tail, read-after-write waiters and rebuild.
+import { existsSync, renameSync, rmSync } from "node:fs";
+import { jetstreamManager, type ConsumerMessages, type JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { ensureStreams } from "@lake/messaging";
+import type { Logger } from "@lake/telemetry";
+import { Projection } from "./db/projection.ts";
+import { tailCommitLog, logLastSeq } from "./nats/tail.ts";
+
+export class Catalog {
+  projection!: Projection;
+  private jsm!: JetStreamManager;
+  private live: { messages: ConsumerMessages; done: Promise<void> } | undefined;
+  private waiters = new Set<() => void>();
+  private rebuilding: Promise<{ seq: number; ms: number }> | undefined;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly dbPath: string,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    this.jsm = await jetstreamManager(this.nc);
+    await ensureStreams(this.jsm);
+    this.projection = new Projection(this.dbPath);
+    await this.startTail();
+  }
+
+  private async startTail(): Promise<void> {
+    this.live = await tailCommitLog({ nc: this.nc, projection: this.projection, log: this.log, onApplied: () => this.notify() });
+    this.live.done.catch((err) => this.log.error("commit-log tail stopped", { err }));
+  }
+
+  private notify(): void {
+    for (const w of this.waiters) w();
+  }
+
+  /** Resolves when `ready()` returns a value or `timeoutMs` passes (then undefined). */
+  waitFor<T>(ready: () => T | undefined, timeoutMs: number): Promise<T | undefined> {
+    const now = ready();
+    if (now !== undefined || timeoutMs <= 0) return Promise.resolve(now);
+    return new Promise((resolve) => {
+      const check = () => {
+        const v = ready();
+        if (v !== undefined) finish(v);
+      };
+      const timer = setTimeout(() => finish(undefined), timeoutMs);
+      const finish = (v: T | undefined) => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        resolve(v);
+      };
+      this.waiters.add(check);
+    });
+  }
+
+  /**
+   * Drops the database and replays the whole commit log into a fresh one, built aside and swapped in,
+   * so readers see the old state until the new one is complete, never a half-built catalog.
+   */
+  rebuild(): Promise<{ seq: number; ms: number }> {
+    this.rebuilding ??= this.doRebuild().finally(() => (this.rebuilding = undefined));
+    return this.rebuilding;
+  }
+
+  private async doRebuild(): Promise<{ seq: number; ms: number }> {
+    const started = performance.now();
+    const tmpPath = `${this.dbPath}.rebuild`;
+    removeDb(tmpPath);
+    const target = await logLastSeq(this.jsm);
+    const fresh = new Projection(tmpPath);
+    this.log.info("rebuild started", { target_seq: target });
+    if (target > 0) {
+      const replay = await tailCommitLog({ nc: this.nc, projection: fresh, log: this.log, onApplied: () => {}, untilSeq: target });
+      await replay.done;
+    }
+    fresh.db.pragma("wal_checkpoint(TRUNCATE)");
+    fresh.close();
+    // Swap: from here to the reopen nothing awaits, so no reader can observe the gap.
+    this.live?.messages.stop();
+    await this.live?.done.catch(() => {});
+    this.projection.close();
+    removeDb(this.dbPath);
+    renameSync(tmpPath, this.dbPath);
+    this.projection = new Projection(this.dbPath);
+    await this.startTail();
+    const ms = performance.now() - started;
+    this.log.info("rebuild done", { seq: this.projection.lastSeq, ms: Math.round(ms) });
+    this.notify();
+    return { seq: this.projection.lastSeq, ms };
+  }
+
+  async stop(): Promise<void> {
+    this.live?.messages.stop();
+    await this.live?.done.catch(() => {});
+    this.projection.close();
+  }
+}
+
+function removeDb(path: string): void {
+  for (const p of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(p)) rmSync(p);
+}

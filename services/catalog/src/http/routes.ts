@@ -1,0 +1,143 @@
+// Catalog read API and admin commands. Reads without a token are served from the projection as it is
+// (eventual, and the reply says so with its log position); covering reads wait, bounded, for the
+// version that contains the caller's offset, and never answer with an older one.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { isValidName } from "@lake/contracts";
+import { HttpError, listen, sendJson } from "@lake/http";
+import type { Logger } from "@lake/telemetry";
+import type { Catalog } from "../catalog.ts";
+import type { VersionRow } from "../db/projection.ts";
+
+function datasetParam(raw: string): string {
+  let name: string;
+  try {
+    name = decodeURIComponent(raw);
+  } catch {
+    name = raw;
+  }
+  if (!isValidName(name)) throw new HttpError(400, "invalid_name", `invalid dataset name ${JSON.stringify(String(name).slice(0, 80))}: must match ^[a-z][a-z0-9_]{0,62}$`);
+  return name;
+}
+
+function intParam(url: URL, name: string, def: number | undefined, min: number, max: number): number | undefined {
+  const raw = url.searchParams.get(name);
+  if (raw === null || raw === "") return def;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new HttpError(400, "invalid_parameter", `${name}=${JSON.stringify(raw.slice(0, 40))}: expected an integer in [${min}, ${max}]`);
+  return n;
+}
+
+function versionView(v: VersionRow) {
+  return {
+    dataset: v.dataset,
+    version: v.version,
+    parent_version: v.parent_version,
+    commit_seq: v.commit_seq,
+    write_id: v.write_id,
+    committer_id: v.committer_id,
+    committed_at: new Date(v.committed_at).toISOString(),
+    schema: { name: v.schema_name, version: v.schema_version, fingerprint: v.schema_fingerprint },
+    manifest: { key: v.manifest_key, sha256: v.manifest_sha256, bytes: v.manifest_bytes },
+    source: { stream: v.source_stream, subject: v.source_subject, first_offset: v.first_offset, last_offset: v.last_offset },
+    row_count: v.row_count,
+    total_rows: v.total_rows,
+    min_event_time: v.min_event_time === null ? null : new Date(v.min_event_time).toISOString(),
+    max_event_time: v.max_event_time === null ? null : new Date(v.max_event_time).toISOString(),
+  };
+}
+
+export function startHttp(opts: { catalog: Catalog; host: string; port: number; maxWaitMs: number; log: Logger }): Promise<{ server: Server; port: number }> {
+  const { catalog } = opts;
+  const server = createServer((req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      if (e instanceof HttpError) return sendJson(res, e.status, { error: e.code, message: e.message });
+      opts.log.error("request failed", { err: e, url: req.url });
+      if (!res.headersSent) sendJson(res, 500, { error: "internal", message: "internal error" });
+    });
+  });
+
+  const eventual = () => ({ consistency: "eventual" as const, projected_through_seq: catalog.projection.lastSeq });
+
+  function withFiles(v: VersionRow) {
+    const files = catalog.projection.files(v.dataset, v.version);
+    return { ...versionView(v), files };
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://x");
+    const parts = url.pathname.split("/").filter(Boolean);
+    const method = req.method ?? "GET";
+    const p = catalog.projection;
+    if (url.pathname === "/healthz") return sendJson(res, 200, { ok: true, projected_through_seq: p.lastSeq });
+    if (parts[0] !== "v1") throw new HttpError(404, "not_found", `no route ${method} ${url.pathname}`);
+
+    if (parts[1] === "admin") {
+      if (parts[2] === "rebuild" && method === "POST") {
+        const r = await catalog.rebuild();
+        return sendJson(res, 200, { rebuilt: true, projected_through_seq: r.seq, ms: Math.round(r.ms) });
+      }
+      if (parts[2] === "dump" && method === "GET") {
+        const text = catalog.projection.canonicalDump();
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(text);
+        return;
+      }
+      throw new HttpError(404, "not_found", `no route ${method} ${url.pathname}`);
+    }
+    if (method !== "GET") throw new HttpError(405, "method_not_allowed", `${method} not allowed on ${url.pathname}`);
+    if (parts[1] !== "datasets") throw new HttpError(404, "not_found", `no route ${method} ${url.pathname}`);
+
+    if (parts.length === 2) return sendJson(res, 200, { datasets: p.datasets(), ...eventual() });
+    const dataset = datasetParam(parts[2]!);
+    if (parts.length === 3) {
+      const ds = p.dataset(dataset);
+      if (!ds) throw new HttpError(404, "unknown_dataset", `dataset ${dataset} has no committed version`);
+      return sendJson(res, 200, { dataset: ds, ...eventual() });
+    }
+
+    if (parts[3] === "versions" && parts.length === 4) {
+      const after = intParam(url, "after", 0, 0, Number.MAX_SAFE_INTEGER)!;
+      const limit = intParam(url, "limit", 100, 1, 1000)!;
+      const versions = p.versions(dataset, after, limit).map(versionView);
+      return sendJson(res, 200, { dataset, versions, next_after: versions.length === limit ? versions.at(-1)!.version : null, ...eventual() });
+    }
+
+    if (parts[3] === "versions" && parts.length === 5) {
+      const which = parts[4]!;
+      let v: VersionRow | undefined;
+      if (which === "latest") {
+        const ds = p.dataset(dataset);
+        v = ds && p.version(dataset, ds.latest_version);
+      } else if (/^[1-9][0-9]{0,15}$/.test(which)) {
+        v = p.version(dataset, Number(which));
+      } else throw new HttpError(400, "invalid_version", `version must be "latest" or a positive integer, got ${JSON.stringify(which.slice(0, 40))}`);
+      if (!v) throw new HttpError(404, "unknown_version", `dataset ${dataset} has no version ${which}`);
+      return sendJson(res, 200, { ...withFiles(v), ...eventual() });
+    }
+
+    if (parts[3] === "covering" && parts.length === 4) {
+      const offset = intParam(url, "offset", undefined, 1, Number.MAX_SAFE_INTEGER);
+      const commitSeq = intParam(url, "commit_seq", undefined, 1, Number.MAX_SAFE_INTEGER);
+      if ((offset === undefined) === (commitSeq === undefined)) throw new HttpError(400, "invalid_parameter", "give exactly one token: offset=<ingest offset> or commit_seq=<commit-log sequence>");
+      const timeoutMs = intParam(url, "timeout_ms", 5000, 0, opts.maxWaitMs)!;
+      const started = performance.now();
+      const find = () => (offset !== undefined ? catalog.projection.coveringOffset(dataset, offset) : catalog.projection.coveringCommit(dataset, commitSeq!));
+      const v = await catalog.waitFor(find, timeoutMs);
+      const waited = Math.round(performance.now() - started);
+      if (!v) {
+        const ds = catalog.projection.dataset(dataset);
+        return sendJson(res, 504, {
+          error: "covering_timeout",
+          message: `no version of ${dataset} covers ${offset !== undefined ? `offset ${offset}` : `commit ${commitSeq}`} yet (waited ${waited} ms); retry later`,
+          waited_ms: waited,
+          latest_version: ds?.latest_version ?? null,
+          projected_through_seq: catalog.projection.lastSeq,
+        });
+      }
+      return sendJson(res, 200, { ...withFiles(v), consistency: "covering", waited_ms: waited });
+    }
+    throw new HttpError(404, "not_found", `no route ${method} ${url.pathname}`);
+  }
+
+  return listen(server, opts.port, opts.host).then((port) => ({ server, port }));
+}

@@ -1,0 +1,29 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { connectNats } from "@lake/messaging";
+import { createLogger } from "@lake/telemetry";
+import { readEnv } from "./env.ts";
+import { Catalog } from "./catalog.ts";
+import { startHttp } from "./http/routes.ts";
+
+const env = readEnv();
+const log = createLogger("catalog");
+mkdirSync(dirname(env.dbPath), { recursive: true });
+const nc = await connectNats({ url: env.natsUrl, name: "catalog" });
+const catalog = new Catalog(nc, env.dbPath, log);
+await catalog.start();
+const { server, port } = await startHttp({ catalog, host: env.httpHost, port: env.httpPort, maxWaitMs: env.maxWaitMs, log });
+log.info("ready", { http_port: port, url: `http://${env.httpHost}:${port}`, projected_through_seq: catalog.projection.lastSeq });
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  log.info("stopping", { signal });
+  server.close();
+  await catalog.stop();
+  await nc.drain();
+  process.exit(0);
+}
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));

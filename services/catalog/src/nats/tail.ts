@@ -1,0 +1,60 @@
+// Follows lake.commits.> from just after the projection's position and applies records in batches
+// (one SQLite transaction each). Also replays the whole log into a fresh database for `rebuild`.
+import { DeliverPolicy, jetstream, type ConsumerMessages, type JsMsg, type JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { STREAMS, subjects, decodeCommitRecord } from "@lake/messaging";
+import type { VersionCommitted } from "@lake/contracts";
+import type { Logger } from "@lake/telemetry";
+import type { Projection } from "../db/projection.ts";
+
+const MAX_BATCH = 1000;
+
+/** Consumes the commit log into `projection` until stopped; `onApplied` runs after every batch. */
+export async function tailCommitLog(opts: {
+  nc: NatsConnection;
+  projection: Projection;
+  log: Logger;
+  onApplied: () => void;
+  /** Stop after applying this sequence (used by rebuild). */
+  untilSeq?: number;
+}): Promise<{ messages: ConsumerMessages; done: Promise<void> }> {
+  const js = jetstream(opts.nc);
+  const consumer = await js.consumers.get(STREAMS.commits, {
+    filter_subjects: subjects.allCommits,
+    deliver_policy: DeliverPolicy.StartSequence,
+    opt_start_seq: opts.projection.lastSeq + 1,
+  });
+  const messages = await consumer.consume({ max_messages: MAX_BATCH });
+  let batch: { seq: number; record: VersionCommitted | undefined }[] = [];
+  const flush = () => {
+    if (batch.length === 0) return;
+    opts.projection.applyBatch(batch);
+    batch = [];
+    opts.onApplied();
+  };
+  const done = (async () => {
+    for await (const m of messages as AsyncIterable<JsMsg>) {
+      let record: VersionCommitted | undefined;
+      try {
+        record = decodeCommitRecord(m);
+      } catch (err) {
+        // A record we can't decode is not applied; the position still advances so the catalog doesn't
+        // wedge, and the anomaly is logged. (Only committers may write the log.)
+        opts.log.error("undecodable commit-log record", { seq: m.seq, err });
+      }
+      batch.push({ seq: m.seq, record });
+      if (batch.length >= MAX_BATCH || m.info.pending === 0) flush();
+      if (opts.untilSeq !== undefined && m.seq >= opts.untilSeq) {
+        flush();
+        messages.stop();
+        break;
+      }
+    }
+    flush();
+  })();
+  return { messages, done };
+}
+
+export async function logLastSeq(jsm: JetStreamManager): Promise<number> {
+  return (await jsm.streams.info(STREAMS.commits)).state.last_seq;
+}

@@ -1,0 +1,34 @@
+import { connectNats } from "@lake/messaging";
+import { openLocalStore } from "@lake/storage";
+import { createLogger } from "@lake/telemetry";
+import { readEnv } from "./env.ts";
+import { failpointHook } from "./failpoints.ts";
+import { Committer } from "./nats/committer.ts";
+
+const env = readEnv();
+const log = createLogger("committer", { dataset: env.dataset });
+const nc = await connectNats({ url: env.natsUrl, name: `committer-${env.dataset}` });
+const committer = new Committer({
+  nc,
+  store: openLocalStore(env.storeRoot),
+  dataset: env.dataset,
+  maxRows: env.maxRows,
+  maxAgeMs: env.maxAgeMs,
+  committerId: env.committerId,
+  log,
+  failpoint: failpointHook(env.failpoints),
+});
+await committer.start();
+log.info("ready", { committer_id: env.committerId, version: committer.head.version });
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  log.info("stopping", { signal });
+  await committer.stop();
+  await nc.drain();
+  process.exit(0);
+}
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));

@@ -1,0 +1,207 @@
+// The committer's shell: consume the domain stream from just after the last committed offset, buffer
+// a micro-batch, write Parquet + manifest, then append VersionCommitted with a CAS. Losing the CAS
+// (another committer got there first) means: drop the batch, re-read the head, resume after it.
+import { randomBytes, createHash } from "node:crypto";
+import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { domainContract, versionCommittedCodec, type DomainContract, type LakeLog } from "@lake/contracts";
+import { STREAMS, subjects, HEADERS, appendWithCas, ensureStreams, readCommitHead, isCasConflict, isPublishOutcomeUnknown } from "@lake/messaging";
+import type { ObjectStore } from "@lake/storage";
+import type { Logger } from "@lake/telemetry";
+import { type BufferedEvent, type CommitterState, initialState, evolve, planBatch, buildManifest, commitRecord, keys } from "../domain/version.ts";
+import { toParquet } from "../parquet.ts";
+import type { Failpoint } from "../failpoints.ts";
+
+export interface CommitterOptions {
+  nc: NatsConnection;
+  store: ObjectStore;
+  dataset: string;
+  maxRows: number;
+  maxAgeMs: number;
+  committerId: string;
+  log: Logger;
+  failpoint: (name: Failpoint) => void;
+}
+
+const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+function newWriteId(now: number): string {
+  // Sortable by time, unique across processes; safe as an object-key segment.
+  return `w${now.toString(36)}-${randomBytes(6).toString("hex")}`;
+}
+
+export class Committer {
+  private readonly js: JetStreamClient;
+  private jsm!: JetStreamManager;
+  private readonly contract: DomainContract;
+  private state: CommitterState = initialState;
+  private buffer: BufferedEvent[] = [];
+  private oldestAt = 0;
+  private messages: ConsumerMessages | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
+  private stopped = false;
+  /** Bumped whenever the consumer restarts, so a stale flush can't commit events of an old epoch. */
+  private epoch = 0;
+  readonly stats = { versions: 0, rows: 0, conflicts: 0, lastCommitMs: 0 };
+
+  constructor(private readonly o: CommitterOptions) {
+    this.js = jetstream(o.nc);
+    this.contract = domainContract(o.dataset);
+  }
+
+  async start(): Promise<void> {
+    this.jsm = await jetstreamManager(this.o.nc);
+    await ensureStreams(this.jsm);
+    await this.resume();
+  }
+
+  get head(): CommitterState {
+    return this.state;
+  }
+
+  /** Re-read the commit log head and (re)start consuming just after the offset it covers. */
+  private async resume(): Promise<void> {
+    this.epoch++;
+    this.buffer = [];
+    this.messages?.stop();
+    const head = await readCommitHead(this.jsm, this.o.dataset);
+    this.state = head ? evolve(this.state, head.seq, head.record) : initialState;
+    const consumer = await this.js.consumers.get(STREAMS.events, {
+      filter_subjects: subjects.events(this.o.dataset),
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: this.state.lastSourceSeq + 1,
+    });
+    const messages = await consumer.consume({ max_messages: Math.min(this.o.maxRows, 5000) });
+    this.messages = messages;
+    this.o.log.info("resumed", { version: this.state.version, from_seq: this.state.lastSourceSeq + 1 });
+    const epoch = this.epoch;
+    void (async () => {
+      try {
+        for await (const m of messages) {
+          if (epoch !== this.epoch) break;
+          this.add({ seq: m.seq, value: this.contract.decode(m.data) });
+        }
+      } catch (e) {
+        if (!this.stopped) this.o.log.error("consumer failed", { err: e });
+      }
+    })();
+  }
+
+  private add(e: BufferedEvent): void {
+    if (this.buffer.length === 0) {
+      this.oldestAt = Date.now();
+      this.timer = setTimeout(() => this.scheduleFlush(), this.o.maxAgeMs);
+    }
+    this.buffer.push(e);
+    if (this.buffer.length >= this.o.maxRows) this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.buffer.length === 0) return;
+    const batch = this.buffer;
+    const epoch = this.epoch;
+    this.buffer = [];
+    this.flushing = this.flushing.then(() => this.flush(batch, epoch)).catch((e) => this.onFlushError(e));
+  }
+
+  private async onFlushError(e: unknown): Promise<void> {
+    if (this.stopped) return;
+    if (isCasConflict(e)) {
+      this.stats.conflicts++;
+      this.o.log.warn("lost commit race; resuming from the new head", { err: e });
+    } else {
+      this.o.log.error("flush failed; resuming from the committed head", { err: e });
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    // Whatever was buffered or half-written is dropped: its files are unreferenced garbage, and the
+    // events are re-read from the stream after the head.
+    for (;;) {
+      try {
+        await this.resume();
+        return;
+      } catch (err) {
+        if (this.stopped) return;
+        this.o.log.error("resume failed; retrying", { err });
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+
+  private async flush(events: BufferedEvent[], epoch: number): Promise<void> {
+    if (epoch !== this.epoch || this.stopped) return;
+    const started = performance.now();
+    const batch = planBatch(this.state, events, this.contract);
+    if (!batch) return;
+    const now = Date.now();
+    const writeId = newWriteId(now);
+    const files: LakeLog.DataFile[] = [];
+    let index = 0;
+    for (const p of batch.partitions) {
+      const bytes = toParquet(this.contract, p.rows, p.seqs);
+      const key = keys.dataFile(this.o.dataset, p.partition, writeId, index++);
+      await this.o.store.put(key, bytes);
+      files.push({ key, partition: p.partition, rows: p.rows.length, bytes: bytes.byteLength, sha256: sha256(bytes) });
+    }
+    this.o.failpoint("after_parquet");
+    const manifest = buildManifest(this.state, batch, files, {
+      dataset: this.o.dataset,
+      writeId,
+      committerId: this.o.committerId,
+      now,
+      contract: this.contract,
+      stream: STREAMS.events,
+      subject: subjects.events(this.o.dataset),
+    });
+    const manifestBytes = new TextEncoder().encode(JSON.stringify(manifest, null, 1));
+    const manifestKey = keys.manifest(this.o.dataset, manifest.version, writeId);
+    await this.o.store.put(manifestKey, manifestBytes);
+    this.o.failpoint("after_manifest");
+    const record = commitRecord(manifest, { key: manifestKey, sha256: sha256(manifestBytes), bytes: manifestBytes.byteLength });
+    const seq = await this.append(record);
+    this.o.failpoint("after_commit");
+    this.state = evolve(this.state, seq, record);
+    this.stats.versions++;
+    this.stats.rows += batch.rowCount;
+    this.stats.lastCommitMs = performance.now() - started;
+    this.o.log.info("committed", {
+      version: record.version,
+      rows: batch.rowCount,
+      files: files.length,
+      first_seq: batch.firstSeq,
+      last_seq: batch.lastSeq,
+      ms: Math.round(this.stats.lastCommitMs),
+    });
+  }
+
+  /** The commit point. An unknown outcome is settled by re-reading the head: did our write land? */
+  private async append(record: ReturnType<typeof commitRecord>): Promise<number> {
+    const data = versionCommittedCodec.encode(record);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await appendWithCas(this.js, subjects.commits(this.o.dataset), data, {
+          expectedLastSubjectSeq: this.state.headSeq,
+          msgId: record.write_id,
+          headers: { [HEADERS.record]: versionCommittedCodec.name, [HEADERS.schema]: versionCommittedCodec.fingerprint },
+        });
+      } catch (e) {
+        if (!isPublishOutcomeUnknown(e) && !isCasConflict(e)) throw e;
+        const head = await readCommitHead(this.jsm, this.o.dataset).catch(() => undefined);
+        if (head?.record.write_id === record.write_id) return head.seq; // it landed
+        if (isCasConflict(e) || (head && head.seq !== this.state.headSeq)) throw e;
+        if (attempt >= 5) throw e;
+        this.o.log.warn("commit append outcome unknown; retrying", { attempt, err: e });
+        await new Promise((r) => setTimeout(r, 200 * attempt));
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.messages?.stop();
+    await this.flushing;
+  }
+}

@@ -1,0 +1,31 @@
+import type { AddressInfo } from "node:net";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connectNats, ensureStreams, defaultStreamSettings } from "@lake/messaging";
+import { createLogger } from "@lake/telemetry";
+import { readEnv } from "./env.ts";
+import { Publisher } from "./nats/publisher.ts";
+import { startHttp } from "./http/server.ts";
+import { startNatsEndpoint } from "./nats/endpoint.ts";
+
+const env = readEnv();
+const log = createLogger("ingest");
+const nc = await connectNats({ url: env.natsUrl, name: "ingest" });
+await ensureStreams(await jetstreamManager(nc), { ...defaultStreamSettings, dedupeWindowMs: env.dedupeWindowMs });
+const publisher = new Publisher({ nc, maxBatch: env.maxBatch, maxQuarantineBytes: env.maxQuarantineBytes });
+const sub = startNatsEndpoint({ nc, publisher, maxBodyBytes: env.maxBodyBytes, log });
+const server = await startHttp({ publisher, host: env.httpHost, port: env.httpPort, maxBodyBytes: env.maxBodyBytes, log });
+const port = (server.address() as AddressInfo).port;
+log.info("ready", { http_port: port, url: `http://${env.httpHost}:${port}` });
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  log.info("stopping", { signal });
+  server.close();
+  sub.unsubscribe();
+  await nc.drain();
+  process.exit(0);
+}
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));

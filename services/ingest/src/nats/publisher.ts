@@ -1,0 +1,82 @@
+// Publishes classified records: valid ones to the domain stream (Nats-Msg-Id = event_id, so producer
+// retries dedupe in JetStream), refused ones to quarantine with their reason. One request's publishes
+// are pipelined, not awaited one by one.
+import { jetstream, type JetStreamClient, type PubAck } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { domainContract, quarantinedRecordCodec, type DomainContract } from "@lake/contracts";
+import { subjects, HEADERS } from "@lake/messaging";
+import { headers as natsHeaders } from "@nats-io/nats-core";
+import { type Classified, type IngestReply, type RecordResult, classify, parseBody, summarise } from "../domain/classify.ts";
+
+export interface PublisherOptions {
+  nc: NatsConnection;
+  maxBatch: number;
+  maxQuarantineBytes: number;
+}
+
+export class Publisher {
+  private readonly js: JetStreamClient;
+  readonly stats = { accepted: 0, duplicates: 0, rejected: 0, failed: 0 };
+
+  constructor(private readonly o: PublisherOptions) {
+    this.js = jetstream(o.nc);
+  }
+
+  contract(domain: string): DomainContract {
+    return domainContract(domain);
+  }
+
+  /** Body text in, per-record reply out. Throws RequestError for a request that isn't records at all. */
+  async ingest(domain: string, body: string, source: "http" | "nats"): Promise<{ batch: boolean; reply: IngestReply }> {
+    const contract = this.contract(domain);
+    const parsed = parseBody(body, this.o.maxBatch);
+    const classified = classify(parsed.records, contract);
+    const results = await Promise.all(classified.map((c) => this.publishOne(domain, contract, c, source)));
+    const reply = summarise(domain, results);
+    this.stats.accepted += reply.accepted;
+    this.stats.duplicates += reply.duplicates;
+    this.stats.rejected += reply.rejected;
+    this.stats.failed += reply.failed;
+    return { batch: parsed.batch, reply };
+  }
+
+  private async publishOne(domain: string, contract: DomainContract, c: Classified, source: "http" | "nats"): Promise<RecordResult> {
+    if (!c.ok) {
+      await this.quarantine(domain, c, source);
+      return { index: c.index, event_id: c.eventId, status: "rejected", reason: c.reason, path: c.path };
+    }
+    let ack: PubAck;
+    try {
+      const h = natsHeaders();
+      h.set(HEADERS.schema, contract.fingerprint);
+      ack = await this.js.publish(subjects.events(domain), contract.encode(c.value), { msgID: c.eventId, headers: h, timeout: 5000 });
+    } catch (e) {
+      // The event may or may not be stored: the producer retries with the same event_id and dedupe settles it.
+      return { index: c.index, event_id: c.eventId, status: "failed", reason: `publish failed: ${(e as Error).message}`, retryable: true };
+    }
+    return { index: c.index, event_id: c.eventId, status: ack.duplicate ? "duplicate" : "accepted", offset: ack.seq };
+  }
+
+  private async quarantine(domain: string, c: Classified & { ok: false }, source: "http" | "nats"): Promise<void> {
+    let raw: string;
+    try {
+      raw = JSON.stringify(c.raw) ?? String(c.raw);
+    } catch {
+      raw = String(c.raw);
+    }
+    const truncated = raw.length > this.o.maxQuarantineBytes;
+    const record = {
+      domain,
+      event_id: c.eventId,
+      reason: c.reason,
+      path: c.path,
+      raw: truncated ? raw.slice(0, this.o.maxQuarantineBytes) : raw,
+      truncated,
+      received_at: Date.now(),
+      source,
+    };
+    const h = natsHeaders();
+    h.set(HEADERS.record, quarantinedRecordCodec.name);
+    await this.js.publish(subjects.quarantine(domain), quarantinedRecordCodec.encode(record), { headers: h, timeout: 5000 });
+  }
+}

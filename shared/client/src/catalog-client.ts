@@ -1,0 +1,87 @@
+// A small typed client of the catalog's HTTP API, used by the CLI, the tests and the benchmarks.
+export class CatalogRequestError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly body: unknown,
+  ) {
+    super(message);
+    this.name = "CatalogRequestError";
+  }
+}
+
+export interface CatalogFile {
+  key: string;
+  partition: string;
+  rows: number;
+  bytes: number;
+  sha256: string;
+  added_version: number;
+}
+
+export interface CatalogVersion {
+  dataset: string;
+  version: number;
+  parent_version: number;
+  commit_seq: number;
+  write_id: string;
+  committed_at: string;
+  manifest: { key: string; sha256: string; bytes: number };
+  source: { stream: string; subject: string; first_offset: number; last_offset: number };
+  row_count: number;
+  total_rows: number;
+  max_event_time: string | null;
+  files: CatalogFile[];
+  consistency: "eventual" | "covering";
+}
+
+export interface CatalogDataset {
+  name: string;
+  latest_version: number;
+  latest_commit_seq: number;
+  total_rows: number;
+  updated_at: number;
+}
+
+export class CatalogClient {
+  constructor(readonly baseUrl: string) {}
+
+  private async get<T>(path: string, init?: RequestInit): Promise<T> {
+    const res = await fetch(new URL(path, this.baseUrl), init);
+    const text = await res.text();
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = text;
+    }
+    if (!res.ok) {
+      const b = body as { error?: string; message?: string };
+      throw new CatalogRequestError(res.status, b.error ?? "error", b.message ?? `catalog answered ${res.status}`, body);
+    }
+    return body as T;
+  }
+
+  datasets(): Promise<{ datasets: CatalogDataset[]; projected_through_seq: number }> {
+    return this.get("/v1/datasets");
+  }
+  versions(dataset: string, after = 0, limit = 100): Promise<{ versions: Omit<CatalogVersion, "files">[]; next_after: number | null }> {
+    return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/versions?after=${after}&limit=${limit}`);
+  }
+  version(dataset: string, version: number | "latest"): Promise<CatalogVersion> {
+    return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/versions/${version}`);
+  }
+  /** The first version containing `offset` (an ingest offset), waiting up to `timeoutMs` for it. */
+  covering(dataset: string, offset: number, timeoutMs = 5000): Promise<CatalogVersion & { waited_ms: number }> {
+    return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/covering?offset=${offset}&timeout_ms=${timeoutMs}`);
+  }
+  rebuild(): Promise<{ rebuilt: boolean; projected_through_seq: number; ms: number }> {
+    return this.get("/v1/admin/rebuild", { method: "POST" });
+  }
+  async dump(): Promise<string> {
+    const res = await fetch(new URL("/v1/admin/dump", this.baseUrl));
+    if (!res.ok) throw new CatalogRequestError(res.status, "error", `dump failed: ${res.status}`, await res.text());
+    return res.text();
+  }
+}

@@ -1,0 +1,5 @@
+export { CatalogClient, CatalogRequestError, type CatalogVersion, type CatalogFile, type CatalogDataset } from "./catalog-client.ts";
+export { queryVersion, type QueryResult } from "./query.ts";
+export { sampleEvents, invalidEvents, rng, type SampleEvent } from "./sample.ts";
+export { sendHttp, sendNats, type IngestReply, type IngestRecordResult } from "./ingest-client.ts";
+export { startLake, type LakeHandle, type StartLakeOptions } from "./up.ts";

@@ -1,0 +1,1 @@
+export { HttpError, sendJson, readBody, listen } from "./http.ts";

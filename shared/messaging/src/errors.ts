@@ -1,0 +1,46 @@
+import { JetStreamApiError } from "@nats-io/jetstream";
+
+export class MessagingError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "MessagingError";
+  }
+}
+
+/** The compare-and-set append lost: someone else appended to the subject first. A normal outcome. */
+export class CasConflictError extends MessagingError {
+  constructor(
+    readonly subject: string,
+    readonly expectedLastSeq: number,
+    options: { cause: unknown },
+  ) {
+    super(`compare-and-set append to ${subject} lost: its last sequence is no longer ${expectedLastSeq}`, options);
+    this.name = "CasConflictError";
+  }
+}
+
+/** The append may or may not have been stored (timeout, connection loss): re-read before retrying. */
+export class PublishOutcomeUnknownError extends MessagingError {
+  constructor(
+    readonly subject: string,
+    options: { cause: unknown },
+  ) {
+    super(`append to ${subject} has an unknown outcome; re-read the subject before retrying`, options);
+    this.name = "PublishOutcomeUnknownError";
+  }
+}
+
+export function isCasConflict(e: unknown): e is CasConflictError {
+  return e instanceof CasConflictError;
+}
+
+export function isPublishOutcomeUnknown(e: unknown): e is PublishOutcomeUnknownError {
+  return e instanceof PublishOutcomeUnknownError;
+}
+
+// JetStream's error code for "wrong last sequence" (Nats-Expected-Last-Subject-Sequence mismatch).
+const JS_WRONG_LAST_SEQUENCE = 10071;
+
+export function isWrongLastSequence(e: unknown): boolean {
+  return e instanceof JetStreamApiError && e.code === JS_WRONG_LAST_SEQUENCE;
+}

@@ -1,0 +1,11 @@
+export { STREAMS, subjects, type StreamSettings, defaultStreamSettings, ensureStreams } from "./streams.ts";
+export { connectNats, type NatsOptions } from "./connect.ts";
+export {
+  MessagingError,
+  CasConflictError,
+  isCasConflict,
+  PublishOutcomeUnknownError,
+  isPublishOutcomeUnknown,
+} from "./errors.ts";
+export { appendWithCas, type AppendOptions } from "./append.ts";
+export { HEADERS, type CommitHead, readCommitHead, readCommitAt, decodeCommitRecord } from "./commitlog.ts";

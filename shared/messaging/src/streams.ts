@@ -1,0 +1,69 @@
+import { type JetStreamManager, RetentionPolicy, StorageType, DiscardPolicy, type StreamConfig, JetStreamApiError } from "@nats-io/jetstream";
+
+/** One stream per role (architecture.md); one subject per domain or dataset inside it. */
+export const STREAMS = {
+  events: "EVENTS",
+  quarantine: "QUARANTINE",
+  commits: "COMMITS",
+} as const;
+
+export const subjects = {
+  events: (domain: string) => `lake.events.${domain}`,
+  quarantine: (domain: string) => `lake.quarantine.${domain}`,
+  commits: (dataset: string) => `lake.commits.${dataset}`,
+  ingest: (domain: string) => `lake.ingest.${domain}`,
+  allEvents: "lake.events.>",
+  allQuarantine: "lake.quarantine.>",
+  allCommits: "lake.commits.>",
+  allIngest: "lake.ingest.*",
+} as const;
+
+export interface StreamSettings {
+  /** How long JetStream remembers an event_id (Nats-Msg-Id): the window in which producer retries are deduplicated. */
+  dedupeWindowMs: number;
+  replicas: number;
+  maxMsgBytes: number;
+}
+
+export const defaultStreamSettings: StreamSettings = {
+  dedupeWindowMs: 15 * 60_000,
+  replicas: 1,
+  maxMsgBytes: 1024 * 1024,
+};
+
+const ms = (n: number) => n * 1_000_000; // JetStream durations are nanoseconds
+
+function configs(s: StreamSettings): (Partial<StreamConfig> & { name: string })[] {
+  const common = {
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    num_replicas: s.replicas,
+    max_msg_size: s.maxMsgBytes,
+  };
+  return [
+    { ...common, name: STREAMS.events, subjects: [subjects.allEvents], duplicate_window: ms(s.dedupeWindowMs) },
+    { ...common, name: STREAMS.quarantine, subjects: [subjects.allQuarantine], duplicate_window: ms(2 * 60_000) },
+    // The commit log is the source of truth: never discard, never expire.
+    { ...common, name: STREAMS.commits, subjects: [subjects.allCommits], duplicate_window: ms(s.dedupeWindowMs), discard: DiscardPolicy.New, max_msgs: -1, max_age: 0 },
+  ];
+}
+
+/** Creates the lake's streams, or updates their settings; safe to call from every service at start. */
+export async function ensureStreams(jsm: JetStreamManager, settings: StreamSettings = defaultStreamSettings): Promise<void> {
+  for (const cfg of configs(settings)) {
+    try {
+      await jsm.streams.info(cfg.name);
+      await jsm.streams.update(cfg.name, cfg);
+    } catch (e) {
+      if (e instanceof JetStreamApiError && e.status === 404) {
+        try {
+          await jsm.streams.add(cfg);
+        } catch (e2) {
+          // Another service created it between our info and add.
+          if (!(e2 instanceof JetStreamApiError && e2.code === 10058)) throw e2;
+        }
+      } else throw e;
+    }
+  }
+}

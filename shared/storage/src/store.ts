@@ -1,0 +1,28 @@
+// The contract every object store honours. It is shaped after S3 (flat keys, whole-object writes,
+// conditional create, prefix listing in key order) so the local-disk store is a faithful stand-in
+// in tests and single-node deployments, and the S3 store can be dropped in without callers changing.
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+}
+
+export const STORE_KINDS = { local: "local", s3: "s3" } as const;
+export type StoreKind = (typeof STORE_KINDS)[keyof typeof STORE_KINDS];
+
+export interface ObjectStore {
+  readonly kind: StoreKind;
+  /** Atomic: readers see the old object (or none) or the whole new one, never a partial write. */
+  put(key: string, body: Uint8Array): Promise<void>;
+  /** Creates the object only if the key does not exist; returns false (and changes nothing) if it did. */
+  putIfAbsent(key: string, body: Uint8Array): Promise<boolean>;
+  /** Throws ObjectNotFoundError if the key does not exist. */
+  get(key: string): Promise<Uint8Array>;
+  head(key: string): Promise<ObjectInfo | undefined>;
+  /** Every key starting with `prefix` (a plain string prefix, as in S3), sorted ascending by key. */
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+  /** Idempotent: deleting a missing key succeeds. */
+  delete(key: string): Promise<void>;
+  /** A filesystem path a local reader (DuckDB) can open; undefined for remote stores. */
+  localPath(key: string): string | undefined;
+}

@@ -1,0 +1,167 @@
+import { spawn } from "node:child_process";
+import { killHard, terminate, track, type ExitStatus } from "./children.ts";
+import { TailBuffer } from "./tail.ts";
+
+// Resolved against this file, not the caller's cwd: a bare `--import tsx` is resolved from the
+// child's cwd and fails with ERR_MODULE_NOT_FOUND anywhere outside the repo.
+const TSX_LOADER = import.meta.resolve("tsx");
+
+const LOG_TAIL_CHARS = 2 * 1024 * 1024;
+const ERROR_LOG_LINES = 40;
+const STOP_GRACE_MS = 10_000;
+
+export interface ServiceHandle {
+  name: string;
+  pid: number;
+  /** The parsed `"msg":"ready"` line: services put their listening ports etc. in it. */
+  ready: Record<string, unknown>;
+  /** Everything the service wrote to stdout and stderr (the last ~2 MB). */
+  logs(): string;
+  /** SIGTERM (SIGKILL after 10 s); resolves with the exit code (null if it died by signal). */
+  stop(): Promise<number | null>;
+  kill9(): Promise<void>;
+  /** Resolves with the exit code (null if killed by a signal); never rejects. */
+  exited: Promise<number | null>;
+}
+
+export interface SpawnServiceOptions {
+  name: string;
+  /** Absolute path to the service's .ts entry file. */
+  entry: string;
+  /** Merged over process.env. */
+  env: Record<string, string>;
+  readyTimeoutMs?: number;
+  cwd?: string;
+}
+
+export class ServiceStartError extends Error {
+  constructor(
+    readonly service: string,
+    reason: string,
+    readonly exitCode: number | null,
+    readonly exitSignal: NodeJS.Signals | null,
+    readonly logTail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `service ${service} ${reason} (exit code ${exitCode}, signal ${exitSignal})\n` +
+        `--- last ${ERROR_LOG_LINES} log lines of ${service} ---\n${logTail}`,
+      options,
+    );
+    this.name = "ServiceStartError";
+  }
+}
+
+export function isServiceStartError(e: unknown): e is ServiceStartError {
+  return e instanceof ServiceStartError;
+}
+
+/**
+ * Runs a TypeScript service in a child Node process and resolves once it logs its ready line:
+ * the first stdout line that is a JSON object with `"msg":"ready"`.
+ */
+export async function spawnService(opts: SpawnServiceOptions): Promise<ServiceHandle> {
+  const { name } = opts;
+  const readyTimeoutMs = opts.readyTimeoutMs ?? 20_000;
+  const logs = new TailBuffer(LOG_TAIL_CHARS);
+  const child = spawn(process.execPath, ["--import", TSX_LOADER, opts.entry], {
+    cwd: opts.cwd,
+    env: { ...process.env, ...opts.env },
+    detached: false,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  track(child);
+
+  let onReady: (ready: Record<string, unknown>) => void = () => undefined;
+  const readyLine = new Promise<Record<string, unknown>>((resolve) => {
+    onReady = resolve;
+  });
+  let pending = "";
+  let isReady = false;
+  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+    logs.push(chunk);
+    if (isReady) return;
+    pending += chunk;
+    let newline: number;
+    while (!isReady && (newline = pending.indexOf("\n")) >= 0) {
+      const line = pending.slice(0, newline);
+      pending = pending.slice(newline + 1);
+      const ready = parseReady(line);
+      if (ready !== undefined) {
+        isReady = true;
+        pending = "";
+        onReady(ready);
+      }
+    }
+  });
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => logs.push(chunk));
+  // Keep a listener attached for the child's whole life: an unhandled 'error' event would crash the test.
+  let spawnError: Error | undefined;
+  child.on("error", (e) => {
+    spawnError ??= e;
+    logs.push(`[launcher] child process error: ${e.message}\n`);
+  });
+
+  const status = new Promise<ExitStatus>((resolve) => {
+    child.once("exit", (code, signal) => resolve({ code, signal }));
+    // 'exit' never fires if the process could not be spawned at all.
+    child.once("error", () => {
+      if (child.pid === undefined) resolve({ code: null, signal: null });
+    });
+  });
+  const closed = new Promise<void>((resolve) => child.once("close", () => resolve()));
+
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), readyTimeoutMs);
+  });
+  const outcome = await Promise.race([
+    readyLine.then((ready) => ({ kind: "ready" as const, ready })),
+    status.then((s) => ({ kind: "exited" as const, status: s })),
+    timedOut.then(() => ({ kind: "timeout" as const })),
+  ]);
+  clearTimeout(timer);
+
+  if (outcome.kind !== "ready") {
+    const reason =
+      outcome.kind === "timeout"
+        ? `did not log a ready line within ${readyTimeoutMs} ms and was killed`
+        : spawnError !== undefined
+          ? `could not be started: ${spawnError.message}`
+          : "exited before logging a ready line";
+    const final = outcome.kind === "timeout" ? await killHard(child) : outcome.status;
+    // The last lines are often still in the pipe when 'exit' fires; they are the useful ones.
+    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+    throw new ServiceStartError(name, reason, final.code, final.signal, logs.lastLines(ERROR_LOG_LINES), {
+      cause: spawnError,
+    });
+  }
+
+  return {
+    name,
+    pid: child.pid!,
+    ready: outcome.ready,
+    logs: () => logs.text(),
+    exited: status.then((s) => s.code),
+    async stop() {
+      return (await terminate(child, STOP_GRACE_MS)).code;
+    },
+    async kill9() {
+      await killHard(child);
+    },
+  };
+}
+
+function parseReady(line: string): Record<string, unknown> | undefined {
+  const trimmed = line.trim();
+  if (!trimmed.startsWith("{")) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(trimmed);
+    if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) && "msg" in parsed && parsed.msg === "ready") {
+      return parsed as Record<string, unknown>;
+    }
+  } catch {
+    // Not JSON: a stray print or a stack trace; it stays in logs() but cannot be the ready line.
+  }
+  return undefined;
+}

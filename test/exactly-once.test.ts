@@ -1,0 +1,81 @@
+// Invariant 1 (exactly once into the lake) under producer retries, and invariant 4 (read after write).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { sampleEvents, sendHttp, sendNats } from "@lake/client";
+import { withLake, assertExactlyOnce, covering, eventIdsIn, DATASET } from "./helpers.ts";
+
+let lake: Awaited<ReturnType<typeof withLake>>;
+let nc: NatsConnection;
+
+before(async () => {
+  lake = await withLake();
+  nc = await connect({ servers: lake.natsUrl });
+});
+after(async () => {
+  await nc?.close();
+  await lake?.cleanup();
+});
+
+test("the same events sent three times over HTTP and NATS are committed once each", async () => {
+  const httpEvents = sampleEvents(300, { prefix: "http", seed: 11 });
+  const natsEvents = sampleEvents(300, { prefix: "nats", seed: 12 });
+  const offsets = new Map<string, number>();
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < httpEvents.length; i += 100) {
+      const r = await sendHttp(lake.ingestUrl, DATASET, httpEvents.slice(i, i + 100));
+      assert.equal(r.status, 200);
+      for (const res of r.results) {
+        assert.equal(res.status, round === 0 ? "accepted" : "duplicate", `round ${round}: ${res.event_id}`);
+        // A retry reports the offset of the original: the token stays valid across retries.
+        if (round === 0) offsets.set(res.event_id!, res.offset!);
+        else assert.equal(res.offset, offsets.get(res.event_id!));
+      }
+    }
+    for (let i = 0; i < natsEvents.length; i += 100) {
+      const r = await sendNats(nc, DATASET, natsEvents.slice(i, i + 100));
+      assert.equal(r.status, 200);
+      for (const res of r.results) {
+        assert.equal(res.status, round === 0 ? "accepted" : "duplicate");
+        if (round === 0) offsets.set(res.event_id!, res.offset!);
+      }
+    }
+  }
+  // Single-event sends of an already-sent id are duplicates too.
+  const again = await sendHttp(lake.ingestUrl, DATASET, httpEvents[0]);
+  assert.equal(again.status, 200);
+  assert.equal(again.results[0]!.status, "duplicate");
+
+  const maxOffset = Math.max(...offsets.values());
+  await covering(lake, maxOffset);
+  await assertExactlyOnce(lake, new Set([...httpEvents, ...natsEvents].map((e) => e.event_id)));
+});
+
+test("read after write: the covering version of an acknowledged offset contains that event", async () => {
+  const [e] = sampleEvents(1, { prefix: "raw", seed: 99 });
+  const r = await sendHttp(lake.ingestUrl, DATASET, e);
+  assert.equal(r.status, 200);
+  const offset = r.results[0]!.offset!;
+  const v = await covering(lake, offset);
+  assert.equal(v.consistency, "covering");
+  assert.ok(v.source.last_offset >= offset, "the version covers the offset");
+  const ids = await eventIdsIn(lake, v.version);
+  assert.ok(ids.includes(e!.event_id), "the event is in the covering version");
+  // And it is the *first* such version: its parent does not cover the offset.
+  if (v.parent_version > 0) {
+    const parent = await lake.catalog.version(DATASET, v.parent_version);
+    assert.ok(parent.source.last_offset < offset, "the parent version does not cover the offset");
+    assert.ok(!(await eventIdsIn(lake, v.parent_version)).includes(e!.event_id));
+  }
+});
+
+test("a covering read for an offset nobody wrote yet times out with a clear status, never an older version", async () => {
+  const latest = await lake.catalog.version(DATASET, "latest");
+  const started = Date.now();
+  await assert.rejects(lake.catalog.covering(DATASET, latest.source.last_offset + 1_000_000, 300), (e: Error & { status?: number; code?: string }) => {
+    assert.equal(e.status, 504);
+    assert.equal(e.code, "covering_timeout");
+    return true;
+  });
+  assert.ok(Date.now() - started >= 250, "it waited for the bound");
+});

@@ -1,0 +1,73 @@
+// Shared set-up for the cross-service tests: a whole lake in a temp dir, and the checks every fault
+// test ends with.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { CatalogClient, queryVersion, startLake, type LakeHandle, type StartLakeOptions } from "@lake/client";
+import { openLocalStore } from "@lake/storage";
+
+export const DATASET = "domain_events";
+
+export async function withLake(opts: Partial<StartLakeOptions> = {}): Promise<LakeHandle & { catalog: CatalogClient; cleanup(): Promise<void> }> {
+  const dataDir = mkdtempSync(join(tmpdir(), "lake-test-"));
+  const lake = await startLake({ dataDir, env: { LAKE_COMMIT_MAX_AGE_MS: "100", ...opts.env }, ...opts, dataDir });
+  return Object.assign(lake, {
+    catalog: new CatalogClient(lake.catalogUrl),
+    async cleanup() {
+      await lake.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  });
+}
+
+/** All event_ids in a catalog version, read by DuckDB from exactly that version's files. */
+export async function eventIdsIn(lake: LakeHandle, version: number | "latest"): Promise<string[]> {
+  const catalog = new CatalogClient(lake.catalogUrl);
+  const v = await catalog.version(DATASET, version);
+  const r = await queryVersion(openLocalStore(lake.storeRoot), v, `SELECT event_id FROM ${DATASET} ORDER BY event_id`);
+  return r.rows.map((row) => row.event_id as string);
+}
+
+/** Waits until the catalog has a version covering `offset`, and returns it. */
+export async function covering(lake: LakeHandle, offset: number, timeoutMs = 20_000) {
+  return new CatalogClient(lake.catalogUrl).covering(DATASET, offset, timeoutMs);
+}
+
+/**
+ * The invariant checks after any fault: versions 1..N form one chain, every file a version references
+ * exists with its recorded size and hash, and the latest version holds each expected id exactly once.
+ */
+export async function assertExactlyOnce(lake: LakeHandle, expectedIds: ReadonlySet<string>): Promise<void> {
+  const catalog = new CatalogClient(lake.catalogUrl);
+  const all: { version: number; parent_version: number }[] = [];
+  for (let after = 0; ; ) {
+    const page = await catalog.versions(DATASET, after, 1000);
+    all.push(...page.versions);
+    if (page.next_after === null) break;
+    after = page.next_after;
+  }
+  all.forEach((v, i) => {
+    assert.equal(v.version, i + 1, "versions are 1..N with no gap");
+    assert.equal(v.parent_version, i, "each version's parent is the one before it");
+  });
+  const latest = await catalog.version(DATASET, "latest");
+  const store = openLocalStore(lake.storeRoot);
+  for (const f of latest.files) {
+    const bytes = readFileSync(store.localPath(f.key)!);
+    assert.equal(bytes.byteLength, f.bytes, `file ${f.key} has its recorded size`);
+    assert.equal(createHash("sha256").update(bytes).digest("hex"), f.sha256, `file ${f.key} has its recorded hash`);
+  }
+  const ids = await eventIdsIn(lake, "latest");
+  const counts = new Map<string, number>();
+  for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
+  const dupes = [...counts].filter(([, n]) => n > 1);
+  assert.deepEqual(dupes.slice(0, 5), [], "no event appears twice");
+  const missing = [...expectedIds].filter((id) => !counts.has(id));
+  assert.deepEqual(missing.slice(0, 5), [], `every accepted event is in the dataset (${missing.length} missing)`);
+  const extra = [...counts.keys()].filter((id) => !expectedIds.has(id));
+  assert.deepEqual(extra.slice(0, 5), [], "nothing that was not accepted is in the dataset");
+  assert.equal(latest.total_rows, ids.length, "total_rows matches the rows read");
+}
