@@ -1,33 +1,38 @@
-// Failpoints for fault tests (as in FoundationDB / TiKV fail-rs): LAKE_FAILPOINTS="after_manifest@2"
-// makes the process kill -9 itself the 2nd time it reaches that point. Unset in production: then a
-// failpoint is one Map lookup.
-export const FAILPOINTS = ["after_parquet", "after_manifest", "after_commit"] as const;
+// Failpoints for fault tests (as in FoundationDB / TiKV fail-rs). LAKE_FAILPOINTS is a comma list of
+// `point@N` (kill -9 self the N-th time the point is reached) or `point@N=pause:MS` (stall there for
+// MS milliseconds, e.g. to play a zombie committer). Unset in production: a failpoint is then a no-op.
+export const FAILPOINTS = ["after_parquet", "after_manifest", "before_commit", "after_commit"] as const;
 export type Failpoint = (typeof FAILPOINTS)[number];
 
-export function parseFailpoints(spec: string): Map<Failpoint, number> {
-  const out = new Map<Failpoint, number>();
+type Action = { nth: number; kind: "kill" } | { nth: number; kind: "pause"; ms: number };
+
+export function parseFailpoints(spec: string): Map<Failpoint, Action> {
+  const out = new Map<Failpoint, Action>();
   for (const part of spec.split(",").map((s) => s.trim()).filter(Boolean)) {
-    const [name, nth] = part.split("@") as [string, string | undefined];
+    const m = /^([a-z_]+)(?:@(\d+))?(?:=pause:(\d+))?$/.exec(part);
+    if (!m) throw new Error(`LAKE_FAILPOINTS: cannot parse ${JSON.stringify(part)}; expected point@N or point@N=pause:MS`);
+    const name = m[1]!;
     if (!(FAILPOINTS as readonly string[]).includes(name)) throw new Error(`LAKE_FAILPOINTS: unknown failpoint ${JSON.stringify(name)}; known: ${FAILPOINTS.join(", ")}`);
-    const n = nth === undefined ? 1 : Number(nth);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`LAKE_FAILPOINTS: ${JSON.stringify(part)}: count must be a positive integer`);
-    out.set(name as Failpoint, n);
+    const nth = m[2] === undefined ? 1 : Number(m[2]);
+    if (nth < 1) throw new Error(`LAKE_FAILPOINTS: ${JSON.stringify(part)}: count must be a positive integer`);
+    out.set(name as Failpoint, m[3] === undefined ? { nth, kind: "kill" } : { nth, kind: "pause", ms: Number(m[3]) });
   }
   return out;
 }
 
-export function failpointHook(spec: string): (name: Failpoint) => void {
+/** Returns the hook the service calls at each point; it resolves at once unless a pause is armed there. */
+export function failpointHook(spec: string): (name: Failpoint) => Promise<void> | undefined {
   const armed = parseFailpoints(spec);
-  if (armed.size === 0) return () => {};
+  if (armed.size === 0) return () => undefined;
   const hits = new Map<Failpoint, number>();
   return (name) => {
-    const target = armed.get(name);
-    if (target === undefined) return;
+    const action = armed.get(name);
+    if (action === undefined) return undefined;
     const n = (hits.get(name) ?? 0) + 1;
     hits.set(name, n);
-    if (n === target) {
-      process.stdout.write(JSON.stringify({ level: "warn", msg: "failpoint", failpoint: name }) + "\n");
-      process.kill(process.pid, "SIGKILL");
-    }
+    if (n !== action.nth) return undefined;
+    process.stdout.write(JSON.stringify({ level: "warn", msg: "failpoint", failpoint: name, action: action.kind }) + "\n");
+    if (action.kind === "kill") process.kill(process.pid, "SIGKILL");
+    return action.kind === "pause" ? new Promise((r) => setTimeout(r, action.ms)) : undefined;
   };
 }

@@ -26,6 +26,7 @@ export interface CatalogVersion {
   parent_version: number;
   commit_seq: number;
   write_id: string;
+  committer_id: string;
   committed_at: string;
   manifest: { key: string; sha256: string; bytes: number };
   source: { stream: string; subject: string; first_offset: number; last_offset: number };

@@ -32,6 +32,7 @@ export async function readCommitAt(jsm: JetStreamManager, seq: number): Promise<
 }
 
 function toHead(msg: StoredMsg): CommitHead | undefined {
-  const record = decodeCommitRecord(msg);
+  // A stored message carries its headers as `header`, a consumed one as `headers`.
+  const record = decodeCommitRecord({ data: msg.data, headers: msg.header });
   return record ? { seq: msg.seq, record } : undefined;
 }

@@ -86,7 +86,10 @@ function defaultSearchDirs(): string[] {
   return [...new Set([...fromPath, ...EXTRA_BIN_DIRS])];
 }
 
-/** Starts a JetStream-enabled nats-server on 127.0.0.1 and resolves once it accepts connections. */
+/**
+ * Starts a JetStream-enabled nats-server on 127.0.0.1 and resolves once it is verifiably this
+ * server (not some other process) accepting connections on the port.
+ */
 export async function startNatsServer(opts: StartNatsServerOptions = {}): Promise<NatsServerHandle> {
   const binary = findNatsServer();
   if (opts.port !== undefined) assertUsablePort(opts.port);
@@ -187,7 +190,11 @@ async function launch(
     if ((await greetingServerName(port)) === serverName && isRunning(child)) return { child, output };
     if (Date.now() > deadline) {
       await killHard(child);
-      throw new NatsServerStartError(`nats-server did not accept connections on port ${port} within ${timeoutMs} ms`, output.lastLines(ERROR_OUTPUT_LINES));
+      throw new NatsServerStartError(
+        `nats-server did not greet as server_name ${JSON.stringify(serverName)} on port ${port} within ${timeoutMs} ms` +
+          " (if a config file sets server_name, pass it in args as --server_name too)",
+        output.lastLines(ERROR_OUTPUT_LINES),
+      );
     }
   }
 }

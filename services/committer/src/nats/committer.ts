@@ -20,7 +20,7 @@ export interface CommitterOptions {
   maxAgeMs: number;
   committerId: string;
   log: Logger;
-  failpoint: (name: Failpoint) => void;
+  failpoint: (name: Failpoint) => Promise<void> | undefined;
 }
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
@@ -145,7 +145,7 @@ export class Committer {
       await this.o.store.put(key, bytes);
       files.push({ key, partition: p.partition, rows: p.rows.length, bytes: bytes.byteLength, sha256: sha256(bytes) });
     }
-    this.o.failpoint("after_parquet");
+    await this.o.failpoint("after_parquet");
     const manifest = buildManifest(this.state, batch, files, {
       dataset: this.o.dataset,
       writeId,
@@ -158,10 +158,11 @@ export class Committer {
     const manifestBytes = new TextEncoder().encode(JSON.stringify(manifest, null, 1));
     const manifestKey = keys.manifest(this.o.dataset, manifest.version, writeId);
     await this.o.store.put(manifestKey, manifestBytes);
-    this.o.failpoint("after_manifest");
+    await this.o.failpoint("after_manifest");
     const record = commitRecord(manifest, { key: manifestKey, sha256: sha256(manifestBytes), bytes: manifestBytes.byteLength });
+    await this.o.failpoint("before_commit");
     const seq = await this.append(record);
-    this.o.failpoint("after_commit");
+    await this.o.failpoint("after_commit");
     this.state = evolve(this.state, seq, record);
     this.stats.versions++;
     this.stats.rows += batch.rowCount;
