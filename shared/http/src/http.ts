@@ -65,3 +65,25 @@ export function listen(server: Server, port: number, host: string): Promise<numb
     });
   });
 }
+
+/**
+ * Splits a request target into decoded path segments and its query, without resolving `.`/`..`
+ * (WHATWG URL parsing would, silently turning `/a/../b` into `/b`): names in paths are checked as
+ * sent.
+ */
+export function parseTarget(target: string | undefined): { segments: string[]; query: URLSearchParams } {
+  const raw = target ?? "/";
+  const q = raw.indexOf("?");
+  const path = q === -1 ? raw : raw.slice(0, q);
+  const segments = path
+    .split("/")
+    .filter((s) => s !== "")
+    .map((s) => {
+      try {
+        return decodeURIComponent(s);
+      } catch {
+        throw new HttpError(400, "invalid_path", `path segment ${JSON.stringify(s.slice(0, 80))} is not valid percent-encoding`);
+      }
+    });
+  return { segments, query: new URLSearchParams(q === -1 ? "" : raw.slice(q + 1)) };
+}

@@ -1,1 +1,1 @@
-export { HttpError, sendJson, readBody, listen } from "./http.ts";
+export { HttpError, sendJson, readBody, listen, parseTarget } from "./http.ts";

@@ -3,23 +3,17 @@
 // version that contains the caller's offset, and never answer with an older one.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { isValidName } from "@lake/contracts";
-import { HttpError, listen, sendJson } from "@lake/http";
+import { HttpError, listen, parseTarget, sendJson } from "@lake/http";
 import type { Logger } from "@lake/telemetry";
 import type { Catalog } from "../catalog.ts";
 import type { VersionRow } from "../db/projection.ts";
 
-function datasetParam(raw: string): string {
-  let name: string;
-  try {
-    name = decodeURIComponent(raw);
-  } catch {
-    name = raw;
-  }
+function datasetParam(name: string): string {
   if (!isValidName(name)) throw new HttpError(400, "invalid_name", `invalid dataset name ${JSON.stringify(String(name).slice(0, 80))}: must match ^[a-z][a-z0-9_]{0,62}$`);
   return name;
 }
 
-function intParam(url: URL, name: string, def: number | undefined, min: number, max: number): number | undefined {
+function intParam(url: { searchParams: URLSearchParams }, name: string, def: number | undefined, min: number, max: number): number | undefined {
   const raw = url.searchParams.get(name);
   if (raw === null || raw === "") return def;
   const n = Number(raw);
@@ -64,8 +58,8 @@ export function startHttp(opts: { catalog: Catalog; host: string; port: number; 
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? "/", "http://x");
-    const parts = url.pathname.split("/").filter(Boolean);
+    const { segments: parts, query } = parseTarget(req.url);
+    const url = { pathname: "/" + parts.join("/"), searchParams: query };
     const method = req.method ?? "GET";
     const p = catalog.projection;
     if (url.pathname === "/healthz") return sendJson(res, 200, { ok: true, projected_through_seq: p.lastSeq });

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { HttpError, listen, readBody, sendJson } from "@lake/http";
+import { HttpError, listen, parseTarget, readBody, sendJson } from "@lake/http";
 import { isValidName, UnknownDomainError, InvalidNameError } from "@lake/contracts";
 import type { Logger } from "@lake/telemetry";
 import { RequestError, replyStatus } from "../domain/classify.ts";
@@ -12,8 +12,6 @@ export function errorBody(e: unknown): { status: number; body: { error: string; 
   return { status: 503, body: { error: "unavailable", message: `ingest could not complete the request: ${(e as Error).message}; retry with the same event ids` } };
 }
 
-const ROUTE = /^\/v1\/domains\/([^/]+)\/events$/;
-
 export function startHttp(opts: { publisher: Publisher; host: string; port: number; maxBodyBytes: number; log: Logger }): Promise<Server> {
   const server = createServer((req, res) => {
     void handle(req, res).catch((e) => {
@@ -22,19 +20,16 @@ export function startHttp(opts: { publisher: Publisher; host: string; port: numb
     });
   });
   async function handle(req: IncomingMessage, res: ServerResponse) {
-    const url = new URL(req.url ?? "/", "http://x");
-    if (url.pathname === "/healthz") return sendJson(res, 200, { ok: true });
-    if (url.pathname === "/v1/stats") return sendJson(res, 200, opts.publisher.stats);
-    const m = ROUTE.exec(url.pathname);
-    if (!m) return sendJson(res, 404, { error: "not_found", message: `no route ${req.method} ${url.pathname}; POST /v1/domains/<domain>/events` });
-    if (req.method !== "POST") return sendJson(res, 405, { error: "method_not_allowed", message: "use POST" });
-    let domain: string;
     try {
-      domain = decodeURIComponent(m[1]!);
-    } catch {
-      domain = m[1]!;
-    }
-    try {
+      const { segments } = parseTarget(req.url);
+      const path = "/" + segments.join("/");
+      if (path === "/healthz") return sendJson(res, 200, { ok: true });
+      if (path === "/v1/stats") return sendJson(res, 200, opts.publisher.stats);
+      if (segments.length !== 4 || segments[0] !== "v1" || segments[1] !== "domains" || segments[3] !== "events") {
+        throw new HttpError(404, "not_found", `no route ${req.method} ${req.url?.slice(0, 200)}; POST /v1/domains/<domain>/events`);
+      }
+      if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use POST");
+      const domain = segments[2]!;
       if (!isValidName(domain)) throw new InvalidNameError("domain", domain);
       opts.publisher.contract(domain); // 404 before reading the body
       const body = await readBody(req, opts.maxBodyBytes);
