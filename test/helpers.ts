@@ -13,7 +13,7 @@ export const DATASET = "domain_events";
 
 export async function withLake(opts: Partial<StartLakeOptions> = {}): Promise<LakeHandle & { catalog: CatalogClient; cleanup(): Promise<void> }> {
   const dataDir = mkdtempSync(join(tmpdir(), "lake-test-"));
-  const lake = await startLake({ dataDir, env: { LAKE_COMMIT_MAX_AGE_MS: "100", ...opts.env }, ...opts, dataDir });
+  const lake = await startLake({ ...opts, dataDir, env: { LAKE_COMMIT_MAX_AGE_MS: "100", ...opts.env } });
   return Object.assign(lake, {
     catalog: new CatalogClient(lake.catalogUrl),
     async cleanup() {

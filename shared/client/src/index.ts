@@ -2,4 +2,5 @@ export { CatalogClient, CatalogRequestError, type CatalogVersion, type CatalogFi
 export { queryVersion, type QueryResult } from "./query.ts";
 export { sampleEvents, invalidEvents, rng, type SampleEvent } from "./sample.ts";
 export { sendHttp, sendNats, type IngestReply, type IngestRecordResult } from "./ingest-client.ts";
-export { startLake, type LakeHandle, type StartLakeOptions } from "./up.ts";
+export { startLake, serviceEntry, type LakeHandle, type StartLakeOptions } from "./up.ts";
+export { produce, produceDefaults, type ProduceOptions, type ProduceProgress } from "./produce.ts";

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite: type-check every package, then every test file (unit and cross-service) with
+# Node's test runner. Each test file starts its own nats-server on a free port.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
+npx --no-install turbo run typecheck --output-logs=errors-only
+shopt -s nullglob
+files=(contracts/test/*.test.ts shared/*/test/*.test.ts services/*/test/*.test.ts test/*.test.ts)
+exec node --import tsx --test --test-concurrency=2 "${files[@]}"

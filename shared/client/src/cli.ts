@@ -1,0 +1,256 @@
+#!/usr/bin/env node
+// The `lake` command: run a lake on this machine, feed it, and query its committed versions.
+import { mkdtempSync, readFileSync, existsSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { connect } from "@nats-io/transport-node";
+import { openLocalStore } from "@lake/storage";
+import { isNatsServerMissing } from "@lake/testing";
+import { CatalogClient, CatalogRequestError } from "./catalog-client.ts";
+import { queryVersion } from "./query.ts";
+import { produce, produceDefaults, type ProduceProgress } from "./produce.ts";
+import { startLake } from "./up.ts";
+
+const USAGE = `lake: an event-driven data lake with atomic, versioned snapshots
+
+usage:
+  lake up [--data-dir DIR] [--nats-url URL] [--ingest-port N] [--catalog-port N]
+      start nats-server (unless --nats-url or NATS_URL) and every service; Ctrl-C stops them all
+  lake produce [--count N] [--rate EV/S] [--batch N] [--duplicates F] [--invalid F] [--via http|nats] [--wait]
+      send sample domain_events (with retried duplicates and invalid records) to ingest
+  lake query "<SQL>" [--dataset D] [--version N|latest] [--offset X]
+      run SQL in DuckDB over exactly one committed version; the dataset is a view named after it.
+      --offset X: read after write, the first version containing ingest offset X (waits up to 30 s)
+  lake versions D [--limit N]     list a dataset's versions
+  lake datasets                   list datasets
+  lake catalog rebuild            drop the catalog's database and replay the commit log
+  lake demo [--count N]           up + produce + query, in a temp dir, then stop
+
+common options: --data-dir DIR (default $LAKE_DATA_DIR or ./.lake); the running lake is found through
+DIR/run.json, or LAKE_CATALOG_URL / LAKE_INGEST_URL / NATS_URL / LAKE_STORE_ROOT.`;
+
+class UsageError extends Error {}
+
+interface RunInfo {
+  nats_url: string;
+  ingest_url: string;
+  catalog_url: string;
+  store_root: string;
+}
+
+function runInfo(dataDir: string): RunInfo {
+  const file = join(dataDir, "run.json");
+  const fromFile: Partial<RunInfo> = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as RunInfo) : {};
+  const info = {
+    nats_url: process.env.NATS_URL ?? fromFile.nats_url,
+    ingest_url: process.env.LAKE_INGEST_URL ?? fromFile.ingest_url,
+    catalog_url: process.env.LAKE_CATALOG_URL ?? fromFile.catalog_url,
+    store_root: process.env.LAKE_STORE_ROOT ?? fromFile.store_root,
+  };
+  if (!info.catalog_url) throw new UsageError(`no running lake found: ${file} does not exist and LAKE_CATALOG_URL is unset. Start one with \`lake up\`.`);
+  return info as RunInfo;
+}
+
+function progressLine(p: ProduceProgress, total: number): string {
+  const rate = p.elapsedMs > 0 ? Math.round((p.sent / p.elapsedMs) * 1000) : 0;
+  return `sent ${p.sent} records for ${total} events (${rate}/s)  accepted ${p.accepted}  duplicate ${p.duplicates}  rejected ${p.rejected}  failed ${p.failed}  max offset ${p.maxOffset}`;
+}
+
+function printTable(columns: string[], rows: Record<string, unknown>[]): void {
+  const cells = rows.map((r) => columns.map((c) => (r[c] === null || r[c] === undefined ? "NULL" : String(r[c]))));
+  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
+  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i]!)).join("  ");
+  console.log(line(columns));
+  console.log(widths.map((w) => "-".repeat(w)).join("  "));
+  for (const row of cells) console.log(line(row));
+  console.log(`(${rows.length} row${rows.length === 1 ? "" : "s"})`);
+}
+
+async function cmdUp(dataDir: string, v: Record<string, string | boolean | undefined>) {
+  console.log(`starting lake in ${dataDir}`);
+  const lake = await startLake({
+    dataDir,
+    natsUrl: (v["nats-url"] as string | undefined) ?? process.env.NATS_URL,
+    ingestPort: v["ingest-port"] ? Number(v["ingest-port"]) : 7070,
+    catalogPort: v["catalog-port"] ? Number(v["catalog-port"]) : 7071,
+    log: (l) => console.log(`  ${l}`),
+  });
+  console.log(`store     ${lake.storeRoot}`);
+  console.log(`ready. try: npm run lake -- produce --count 5000 --wait   then: npm run lake -- query "SELECT count(*) FROM domain_events"`);
+  console.log(`Ctrl-C stops everything.`);
+  await new Promise<void>((res) => {
+    process.once("SIGINT", res);
+    process.once("SIGTERM", res);
+  });
+  console.log("\nstopping...");
+  await lake.stop();
+  console.log("stopped.");
+}
+
+async function cmdProduce(info: RunInfo, v: Record<string, string | boolean | undefined>) {
+  const opts = {
+    ...produceDefaults,
+    count: v.count ? Number(v.count) : produceDefaults.count,
+    rate: v.rate ? Number(v.rate) : produceDefaults.rate,
+    batch: v.batch ? Number(v.batch) : produceDefaults.batch,
+    duplicates: v.duplicates ? Number(v.duplicates) : produceDefaults.duplicates,
+    invalid: v.invalid ? Number(v.invalid) : produceDefaults.invalid,
+    via: (v.via as "http" | "nats" | undefined) ?? "http",
+    seed: v.seed ? Number(v.seed) : Date.now() % 100_000,
+  };
+  for (const [k, val] of Object.entries({ count: opts.count, rate: opts.rate, batch: opts.batch, duplicates: opts.duplicates, invalid: opts.invalid })) {
+    if (!Number.isFinite(val) || val < 0) throw new UsageError(`--${k} must be a non-negative number`);
+  }
+  if (opts.via !== "http" && opts.via !== "nats") throw new UsageError("--via must be http or nats");
+  const nc = opts.via === "nats" ? await connect({ servers: info.nats_url }) : undefined;
+  const tty = process.stdout.isTTY;
+  const result = await produce({
+    ...opts,
+    ingestUrl: info.ingest_url,
+    nc,
+    onProgress: (p) => (tty ? process.stdout.write(`\r${progressLine(p, opts.count)}   `) : console.log(progressLine(p, opts.count))),
+  });
+  if (tty) process.stdout.write("\n");
+  await nc?.close();
+  console.log(`done in ${(result.elapsedMs / 1000).toFixed(1)} s; read-after-write token: offset ${result.maxOffset}`);
+  if (v.wait && result.maxOffset > 0) {
+    const version = await new CatalogClient(info.catalog_url).covering("domain_events", result.maxOffset, 30_000);
+    console.log(`committed: version ${version.version} of domain_events covers offset ${result.maxOffset} (${version.total_rows} rows, waited ${version.waited_ms} ms)`);
+  }
+}
+
+async function cmdQuery(info: RunInfo, sql: string | undefined, v: Record<string, string | boolean | undefined>) {
+  const dataset = (v.dataset as string | undefined) ?? "domain_events";
+  const catalog = new CatalogClient(info.catalog_url);
+  const which = (v.version as string | undefined) ?? "latest";
+  if (which !== "latest" && !/^[1-9]\d*$/.test(which)) throw new UsageError(`--version must be latest or a positive integer, got ${which}`);
+  const version = v.offset
+    ? await catalog.covering(dataset, Number(v.offset), 30_000)
+    : await catalog.version(dataset, which === "latest" ? "latest" : Number(which));
+  if (!info.store_root) throw new UsageError("the store root is unknown: set LAKE_STORE_ROOT or run inside the lake's data dir");
+  const result = await queryVersion(openLocalStore(info.store_root), version, sql ?? `SELECT count(*) AS rows FROM ${dataset}`);
+  console.log(`-- ${dataset} version ${version.version} (${version.files.length} files, ${version.total_rows} rows, ${version.consistency === "covering" ? "covering your offset" : "latest known to the catalog; may be slightly stale"})`);
+  printTable(result.columns, result.rows);
+}
+
+async function cmdDemo(v: Record<string, string | boolean | undefined>) {
+  const dataDir = v["data-dir"] ? resolve(String(v["data-dir"])) : mkdtempSync(join(tmpdir(), "lake-demo-"));
+  const count = v.count ? Number(v.count) : 20_000;
+  console.log(`== lake demo: ${count} events through ingest -> JetStream -> committer -> Parquet -> catalog -> DuckDB`);
+  console.log(`data dir ${dataDir}`);
+  const lake = await startLake({ dataDir, natsUrl: process.env.NATS_URL, log: (l) => console.log(`  ${l}`) });
+  try {
+    const tty = process.stdout.isTTY;
+    const result = await produce({
+      ...produceDefaults,
+      count,
+      rate: 5000,
+      ingestUrl: lake.ingestUrl,
+      onProgress: (p) => (tty ? process.stdout.write(`\r  ${progressLine(p, count)}   `) : console.log(`  ${progressLine(p, count)}`)),
+    });
+    if (tty) process.stdout.write("\n");
+    const catalog = new CatalogClient(lake.catalogUrl);
+    const version = await catalog.covering("domain_events", result.maxOffset, 30_000);
+    console.log(`\nversion ${version.version} covers the last acknowledged offset ${result.maxOffset} (waited ${version.waited_ms} ms for it)`);
+    const store = openLocalStore(lake.storeRoot);
+    const summary = await queryVersion(
+      store,
+      version,
+      `SELECT count(*) AS rows, count(DISTINCT event_id) AS distinct_ids, round(sum(amount), 2) AS total_amount, min(timestamp) AS first_event, max(timestamp) AS last_event FROM domain_events`,
+    );
+    printTable(summary.columns, summary.rows);
+    const byDay = await queryVersion(
+      store,
+      version,
+      `SELECT strftime(timestamp, '%Y-%m-%d') AS day, event_type, count(*) AS events, round(sum(amount), 2) AS amount FROM domain_events GROUP BY ALL ORDER BY day, event_type`,
+    );
+    printTable(byDay.columns, byDay.rows);
+    const rows = Number(summary.rows[0]!.rows);
+    const distinct = Number(summary.rows[0]!.distinct_ids);
+    console.log(`\nacknowledged distinct events: ${result.acceptedIds.size}; rows in version ${version.version}: ${rows}; distinct ids: ${distinct}`);
+    console.log(`retries answered as duplicates: ${result.duplicates}; invalid records rejected and quarantined: ${result.rejected}`);
+    if (rows !== result.acceptedIds.size || distinct !== rows) {
+      throw new Error("exactly-once check failed: the committed rows differ from the acknowledged events");
+    }
+    console.log("exactly once: every acknowledged event is in the committed version once.");
+  } finally {
+    await lake.stop();
+    if (!v["data-dir"]) rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { values: v, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      "data-dir": { type: "string" },
+      "nats-url": { type: "string" },
+      "ingest-port": { type: "string" },
+      "catalog-port": { type: "string" },
+      count: { type: "string" },
+      rate: { type: "string" },
+      batch: { type: "string" },
+      duplicates: { type: "string" },
+      invalid: { type: "string" },
+      via: { type: "string" },
+      seed: { type: "string" },
+      wait: { type: "boolean" },
+      dataset: { type: "string" },
+      version: { type: "string" },
+      offset: { type: "string" },
+      limit: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  const [cmd, ...rest] = positionals;
+  if (!cmd || v.help) {
+    console.log(USAGE);
+    return;
+  }
+  const dataDir = resolve((v["data-dir"] as string | undefined) ?? process.env.LAKE_DATA_DIR ?? ".lake");
+  switch (cmd) {
+    case "up":
+      return cmdUp(dataDir, v);
+    case "demo":
+      return cmdDemo(v);
+    case "produce":
+      return cmdProduce(runInfo(dataDir), v);
+    case "query":
+      return cmdQuery(runInfo(dataDir), rest[0], v);
+    case "versions": {
+      const dataset = rest[0] ?? "domain_events";
+      const page = await new CatalogClient(runInfo(dataDir).catalog_url).versions(dataset, 0, v.limit ? Number(v.limit) : 100);
+      printTable(
+        ["version", "committed_at", "rows_added", "total_rows", "first_offset", "last_offset", "committer_id"],
+        page.versions.map((x) => ({ ...x, rows_added: x.row_count, first_offset: x.source.first_offset, last_offset: x.source.last_offset })),
+      );
+      return;
+    }
+    case "datasets": {
+      const r = await new CatalogClient(runInfo(dataDir).catalog_url).datasets();
+      printTable(["name", "latest_version", "total_rows"], r.datasets as unknown as Record<string, unknown>[]);
+      return;
+    }
+    case "catalog":
+      if (rest[0] !== "rebuild") throw new UsageError("usage: lake catalog rebuild");
+      {
+        const r = await new CatalogClient(runInfo(dataDir).catalog_url).rebuild();
+        console.log(`catalog rebuilt from the commit log through sequence ${r.projected_through_seq} in ${r.ms} ms`);
+      }
+      return;
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  () => process.exit(0),
+  (e: unknown) => {
+    if (e instanceof UsageError || isNatsServerMissing(e)) console.error(`lake: ${(e as Error).message}`);
+    else if (e instanceof CatalogRequestError) console.error(`lake: catalog: ${e.message}`);
+    else console.error(`lake: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    process.exit(1);
+  },
+);
