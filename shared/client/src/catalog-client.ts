@@ -77,6 +77,18 @@ export class CatalogClient {
   covering(dataset: string, offset: number, timeoutMs = 5000): Promise<CatalogVersion & { waited_ms: number }> {
     return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/covering?offset=${offset}&timeout_ms=${timeoutMs}`);
   }
+  /** Like covering(), for waits longer than the catalog's per-request bound: re-asks on each timeout. */
+  async waitCovering(dataset: string, offset: number, totalMs: number): Promise<CatalogVersion & { waited_ms: number }> {
+    const deadline = Date.now() + totalMs;
+    for (;;) {
+      const left = deadline - Date.now();
+      try {
+        return await this.covering(dataset, offset, Math.max(0, Math.min(left, 30_000)));
+      } catch (e) {
+        if (!(e instanceof CatalogRequestError && e.status === 504) || left <= 30_000) throw e;
+      }
+    }
+  }
   rebuild(): Promise<{ rebuilt: boolean; projected_through_seq: number; ms: number }> {
     return this.get("/v1/admin/rebuild", { method: "POST" });
   }
