@@ -126,8 +126,10 @@ export function loadDomainContract(schema: RawDomainSchema): DomainContract {
         if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/.test(v)) {
           return fail(path, `${f.name} must be epoch milliseconds or an ISO-8601 timestamp with a zone, got ${clip(v)}`);
         }
+        // Date.parse rolls a day past the month's end over (2026-02-30 → 2026-03-02): refuse it instead.
+        const [y, mo, d] = v.slice(0, 10).split("-").map(Number) as [number, number, number];
         v = Date.parse(v);
-        if (Number.isNaN(v)) return fail(path, `${f.name} is not a valid date`);
+        if (Number.isNaN(v) || d > new Date(Date.UTC(y, mo, 0)).getUTCDate()) return fail(path, `${f.name} is not a valid date`);
       }
       const c = f.constraints;
       switch (f.avroType) {
