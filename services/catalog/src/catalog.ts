@@ -13,6 +13,7 @@ export class Catalog {
   private live: { messages: ConsumerMessages; done: Promise<void> } | undefined;
   private waiters = new Set<() => void>();
   private rebuilding: Promise<{ seq: number; ms: number }> | undefined;
+  private stopped = false;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -28,8 +29,24 @@ export class Catalog {
   }
 
   private async startTail(): Promise<void> {
-    this.live = await tailCommitLog({ nc: this.nc, projection: this.projection, log: this.log, onApplied: () => this.notify() });
-    this.live.done.catch((err) => this.log.error("commit-log tail stopped", { err }));
+    const live = await tailCommitLog({ nc: this.nc, projection: this.projection, log: this.log, onApplied: () => this.notify() });
+    this.live = live;
+    live.done.catch((err: unknown) => {
+      if (this.stopped || this.live !== live) return;
+      // The projection is only ever behind, never wrong: restart the tail from its position.
+      this.log.error("commit-log tail failed; restarting it in 1 s", { err });
+      this.restartTailSoon(live);
+    });
+  }
+
+  private restartTailSoon(failed: { messages: ConsumerMessages; done: Promise<void> }): void {
+    setTimeout(() => {
+      if (this.stopped || this.live !== failed) return;
+      this.startTail().catch((err: unknown) => {
+        this.log.error("restarting the commit-log tail failed; trying again in 1 s", { err });
+        this.restartTailSoon(failed);
+      });
+    }, 1000);
   }
 
   private notify(): void {
@@ -92,6 +109,7 @@ export class Catalog {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     this.live?.messages.stop();
     await this.live?.done.catch(() => {});
     this.projection.close();

@@ -24,10 +24,17 @@ export function readEnv(): CatalogEnv {
   const dataDir = process.env.LAKE_CATALOG_DIR;
   if (!dataDir) throw new Error("LAKE_CATALOG_DIR is required: the directory of the catalog's SQLite projection");
   return {
-    natsUrl: process.env.NATS_URL ?? "nats://127.0.0.1:4222",
+    natsUrl: requireEnv("NATS_URL", "the NATS server to use, e.g. nats://127.0.0.1:4222"),
     httpPort: int("LAKE_CATALOG_PORT", 7071, 0, 65535),
     httpHost: process.env.LAKE_CATALOG_HOST ?? "127.0.0.1",
     dbPath: join(dataDir, "catalog.db"),
     maxWaitMs: int("LAKE_CATALOG_MAX_WAIT_MS", 30_000, 0, 600_000),
   };
+}
+
+function requireEnv(name: string, what: string): string {
+  const v = process.env[name];
+  // Required rather than defaulted: a service must never wander onto a server nobody chose for it.
+  if (!v) throw new Error(`${name} is required: ${what}`);
+  return v;
 }

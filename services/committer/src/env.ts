@@ -29,7 +29,7 @@ export function readEnv(): CommitterEnv {
   const storeRoot = process.env.LAKE_STORE_ROOT;
   if (!storeRoot) throw new Error("LAKE_STORE_ROOT is required: the directory of the local object store");
   return {
-    natsUrl: process.env.NATS_URL ?? "nats://127.0.0.1:4222",
+    natsUrl: requireEnv("NATS_URL", "the NATS server to use, e.g. nats://127.0.0.1:4222"),
     dataset: assertValidName("dataset", process.env.LAKE_DATASET ?? "domain_events"),
     storeRoot,
     maxRows: int("LAKE_COMMIT_MAX_ROWS", 20_000, 1, 1_000_000),
@@ -37,4 +37,11 @@ export function readEnv(): CommitterEnv {
     committerId: process.env.LAKE_COMMITTER_ID ?? `${hostname()}-${process.pid}`,
     failpoints: process.env.LAKE_FAILPOINTS ?? "",
   };
+}
+
+function requireEnv(name: string, what: string): string {
+  const v = process.env[name];
+  // Required rather than defaulted: a service must never wander onto a server nobody chose for it.
+  if (!v) throw new Error(`${name} is required: ${what}`);
+  return v;
 }

@@ -24,7 +24,7 @@ export interface IngestEnv {
 
 export function readEnv(): IngestEnv {
   return {
-    natsUrl: process.env.NATS_URL ?? "nats://127.0.0.1:4222",
+    natsUrl: requireEnv("NATS_URL", "the NATS server to use, e.g. nats://127.0.0.1:4222"),
     httpPort: int("LAKE_INGEST_PORT", 7070, 0, 65535),
     httpHost: process.env.LAKE_INGEST_HOST ?? "127.0.0.1",
     maxBodyBytes: int("LAKE_INGEST_MAX_BODY_BYTES", 4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
@@ -32,4 +32,11 @@ export function readEnv(): IngestEnv {
     maxQuarantineBytes: int("LAKE_QUARANTINE_MAX_BYTES", 64 * 1024, 256, 1024 * 1024),
     dedupeWindowMs: int("LAKE_DEDUPE_WINDOW_MS", 15 * 60_000, 1000, 7 * 24 * 3600_000),
   };
+}
+
+function requireEnv(name: string, what: string): string {
+  const v = process.env[name];
+  // Required rather than defaulted: a service must never wander onto a server nobody chose for it.
+  if (!v) throw new Error(`${name} is required: ${what}`);
+  return v;
 }

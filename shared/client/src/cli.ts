@@ -43,10 +43,10 @@ function runInfo(dataDir: string): RunInfo {
   const file = join(dataDir, "run.json");
   const fromFile: Partial<RunInfo> = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as RunInfo) : {};
   const info = {
-    nats_url: process.env.NATS_URL ?? fromFile.nats_url,
-    ingest_url: process.env.LAKE_INGEST_URL ?? fromFile.ingest_url,
-    catalog_url: process.env.LAKE_CATALOG_URL ?? fromFile.catalog_url,
-    store_root: process.env.LAKE_STORE_ROOT ?? fromFile.store_root,
+    nats_url: process.env.NATS_URL || fromFile.nats_url,
+    ingest_url: process.env.LAKE_INGEST_URL || fromFile.ingest_url,
+    catalog_url: process.env.LAKE_CATALOG_URL || fromFile.catalog_url,
+    store_root: process.env.LAKE_STORE_ROOT || fromFile.store_root,
   };
   if (!info.catalog_url) throw new UsageError(`no running lake found: ${file} does not exist and LAKE_CATALOG_URL is unset. Start one with \`lake up\`.`);
   return info as RunInfo;
@@ -71,7 +71,7 @@ async function cmdUp(dataDir: string, v: Record<string, string | boolean | undef
   console.log(`starting lake in ${dataDir}`);
   const lake = await startLake({
     dataDir,
-    natsUrl: (v["nats-url"] as string | undefined) ?? process.env.NATS_URL,
+    natsUrl: (v["nats-url"] as string | undefined) || process.env.NATS_URL || undefined,
     ingestPort: v["ingest-port"] ? Number(v["ingest-port"]) : 7070,
     catalogPort: v["catalog-port"] ? Number(v["catalog-port"]) : 7071,
     log: (l) => console.log(`  ${l}`),
@@ -139,7 +139,7 @@ async function cmdDemo(v: Record<string, string | boolean | undefined>) {
   const count = v.count ? Number(v.count) : 20_000;
   console.log(`== lake demo: ${count} events through ingest -> JetStream -> committer -> Parquet -> catalog -> DuckDB`);
   console.log(`data dir ${dataDir}`);
-  const lake = await startLake({ dataDir, natsUrl: process.env.NATS_URL, log: (l) => console.log(`  ${l}`) });
+  const lake = await startLake({ dataDir, natsUrl: process.env.NATS_URL || undefined, log: (l) => console.log(`  ${l}`) });
   try {
     const tty = process.stdout.isTTY;
     const result = await produce({

@@ -44,8 +44,9 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
   mkdirSync(storeRoot, { recursive: true });
   mkdirSync(catalogDir, { recursive: true });
   const log = o.log ?? (() => {});
+  // An empty URL counts as none: start our own server rather than fall back to a default one.
   const nats = o.natsUrl ? undefined : await startNatsServer({ storeDir: join(dataDir, "nats"), keepStore: true });
-  const natsUrl = o.natsUrl ?? nats!.url;
+  const natsUrl = o.natsUrl || nats!.url;
   log(`nats      ${natsUrl}${nats ? ` (pid ${nats.pid}, store ${nats.storeDir})` : ""}`);
   const base = { NATS_URL: natsUrl, LAKE_STORE_ROOT: storeRoot, LAKE_CATALOG_DIR: catalogDir, ...o.env };
   const services = new Map<string, ServiceHandle>();

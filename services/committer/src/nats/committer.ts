@@ -83,7 +83,9 @@ export class Committer {
           this.add({ seq: m.seq, value: this.contract.decode(m.data) });
         }
       } catch (e) {
-        if (!this.stopped) this.o.log.error("consumer failed", { err: e });
+        // An undecodable event or a broken consumer: start over from the committed head (with backoff),
+        // loudly, rather than stall in silence.
+        if (!this.stopped && epoch === this.epoch) this.flushing = this.flushing.then(() => this.onFlushError(e));
       }
     })();
   }

@@ -1,0 +1,142 @@
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
+import { domainContract, loadDomainContract } from "@lake/contracts";
+import { OFFSET_COLUMN, toParquet } from "../src/parquet.ts";
+
+const contract = domainContract("domain_events");
+
+let dir: string;
+let instance: DuckDBInstance;
+let con: DuckDBConnection;
+let fileNo = 0;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), "lake-committer-parquet-"));
+  instance = await DuckDBInstance.create(":memory:");
+  con = await instance.connect();
+  await con.run("SET TimeZone = 'UTC'");
+});
+after(async () => {
+  con?.closeSync();
+  instance?.closeSync();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Writes the bytes to a temp file and returns a read_parquet(...) source for it. */
+async function source(bytes: Uint8Array): Promise<string> {
+  const path = join(dir, `f${fileNo++}.parquet`);
+  await writeFile(path, bytes);
+  return `read_parquet('${path.replaceAll("'", "''")}')`;
+}
+
+async function rows(sql: string): Promise<Record<string, unknown>[]> {
+  return (await con.runAndReadAll(sql)).getRowObjectsJS() as Record<string, unknown>[];
+}
+
+async function columnTypes(src: string): Promise<[string, string][]> {
+  return (await rows(`DESCRIBE SELECT * FROM ${src}`)).map((r) => [r.column_name as string, r.column_type as string]);
+}
+
+describe("toParquet (domain_events)", () => {
+  const input = [
+    { event_id: "e-1", user_id: "alice", event_type: "view", timestamp: Date.UTC(2026, 5, 1, 0, 0, 0, 1), amount: 0 },
+    { event_id: "e-2", user_id: "bób 🦆 'quoted'", event_type: "purchase", timestamp: Date.UTC(2026, 5, 1, 23, 59, 59, 999), amount: -1234.5678 },
+    { event_id: "e-3", user_id: "carol", event_type: "refund", timestamp: 946684800000, amount: 1e9 },
+  ];
+  const offsets = [7, 2 ** 40 + 3, Number.MAX_SAFE_INTEGER];
+  let src: string;
+
+  before(async () => {
+    const bytes = toParquet(contract, input, offsets);
+    assert.ok(bytes instanceof Uint8Array);
+    assert.equal(new TextDecoder().decode(bytes.subarray(0, 4)), "PAR1", "starts with the Parquet magic");
+    assert.equal(new TextDecoder().decode(bytes.subarray(-4)), "PAR1", "ends with the Parquet magic");
+    src = await source(bytes);
+  });
+
+  test("has one column per contract field plus _offset, with the mapped types", async () => {
+    assert.equal(OFFSET_COLUMN, "_offset");
+    assert.deepEqual(await columnTypes(src), [
+      ["event_id", "VARCHAR"],
+      ["user_id", "VARCHAR"],
+      ["event_type", "VARCHAR"],
+      ["timestamp", "TIMESTAMP WITH TIME ZONE"],
+      ["amount", "DOUBLE"],
+      ["_offset", "BIGINT"],
+    ]);
+  });
+
+  test("has one row per input row", async () => {
+    assert.deepEqual(await rows(`SELECT count(*)::INTEGER AS n FROM ${src}`), [{ n: 3 }]);
+  });
+
+  test("keeps every value, in order, with timestamps at millisecond precision and offsets beyond 32 bits", async () => {
+    const out = await rows(`SELECT event_id, user_id, event_type, epoch_ms("timestamp") AS ms, amount, _offset FROM ${src}`);
+    assert.deepEqual(
+      out,
+      input.map((r, i) => ({ event_id: r.event_id, user_id: r.user_id, event_type: r.event_type, ms: BigInt(r.timestamp), amount: r.amount, _offset: BigInt(offsets[i]!) })),
+    );
+  });
+
+  test("timestamps are UTC instants", async () => {
+    const out = await rows(`SELECT strftime("timestamp" AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M:%S.%g') AS t FROM ${src} ORDER BY _offset`);
+    assert.deepEqual(
+      out.map((r) => r.t),
+      ["2026-06-01 00:00:00.001", "2026-06-01 23:59:59.999", "2000-01-01 00:00:00.000"],
+    );
+  });
+
+  test("is zstd-compressed", async () => {
+    const out = await rows(`SELECT DISTINCT compression FROM parquet_metadata(${src.replace("read_parquet", "")})`);
+    assert.deepEqual(out, [{ compression: "ZSTD" }]);
+  });
+});
+
+describe("toParquet (other Avro types)", () => {
+  // A contract exercising the mappings domain_events does not use, including nullable fields.
+  const wide = loadDomainContract({
+    type: "record",
+    name: "Wide",
+    fields: [
+      { name: "id", type: "string" },
+      { name: "count", type: "int" },
+      { name: "big", type: "long" },
+      { name: "ratio", type: "float" },
+      { name: "flag", type: "boolean" },
+      { name: "at", type: { type: "long", logicalType: "timestamp-millis" } },
+      { name: "note", type: ["null", "string"] },
+      { name: "maybe_at", type: ["null", { type: "long", logicalType: "timestamp-millis" }] },
+      { name: "maybe_count", type: ["null", "int"] },
+    ],
+    "lake.domain": { name: "wide", version: 1, key: "id", event_time: "at", partition_by: "day(at)", policy: "non-critical" },
+  });
+  const input = [
+    { id: "a", count: -5, big: 2 ** 33, ratio: 0.5, flag: true, at: Date.UTC(2026, 0, 2, 3, 4, 5, 6), note: "hello", maybe_at: Date.UTC(2026, 0, 1), maybe_count: 9 },
+    { id: "b", count: 2147483647, big: -1, ratio: -2.25, flag: false, at: Date.UTC(2026, 0, 3), note: null, maybe_at: null, maybe_count: null },
+  ];
+
+  test("maps int, long, float, boolean, timestamps and nullable fields", async () => {
+    const src = await source(toParquet(wide, input, [1, 2]));
+    assert.deepEqual(await columnTypes(src), [
+      ["id", "VARCHAR"],
+      ["count", "INTEGER"],
+      ["big", "BIGINT"],
+      ["ratio", "FLOAT"],
+      ["flag", "BOOLEAN"],
+      ["at", "TIMESTAMP WITH TIME ZONE"],
+      ["note", "VARCHAR"],
+      ["maybe_at", "TIMESTAMP WITH TIME ZONE"],
+      ["maybe_count", "INTEGER"],
+      ["_offset", "BIGINT"],
+    ]);
+    const out = await rows(`SELECT id, count, big, ratio, flag, epoch_ms("at") AS at, note, epoch_ms(maybe_at) AS maybe_at, maybe_count, _offset FROM ${src}`);
+    assert.deepEqual(out, [
+      { id: "a", count: -5, big: 2n ** 33n, ratio: 0.5, flag: true, at: BigInt(input[0]!.at), note: "hello", maybe_at: BigInt(Date.UTC(2026, 0, 1)), maybe_count: 9, _offset: 1n },
+      { id: "b", count: 2147483647, big: -1n, ratio: -2.25, flag: false, at: BigInt(input[1]!.at), note: null, maybe_at: null, maybe_count: null, _offset: 2n },
+    ]);
+  });
+});
