@@ -97,46 +97,94 @@ describe("toParquet (domain_events)", () => {
 });
 
 describe("toParquet (other Avro types)", () => {
-  // A contract exercising the mappings domain_events does not use, including nullable fields.
+  // Contracts exercising the mappings domain_events does not use, including nullable fields.
+  const domainMeta = { name: "wide", version: 1, key: "id", event_time: "at", partition_by: "day(at)", policy: "non-critical" };
   const wide = loadDomainContract({
     type: "record",
     name: "Wide",
     fields: [
       { name: "id", type: "string" },
       { name: "count", type: "int" },
-      { name: "big", type: "long" },
       { name: "ratio", type: "float" },
       { name: "flag", type: "boolean" },
       { name: "at", type: { type: "long", logicalType: "timestamp-millis" } },
       { name: "note", type: ["null", "string"] },
       { name: "maybe_at", type: ["null", { type: "long", logicalType: "timestamp-millis" }] },
       { name: "maybe_count", type: ["null", "int"] },
+      { name: "maybe_flag", type: ["null", "boolean"] },
     ],
-    "lake.domain": { name: "wide", version: 1, key: "id", event_time: "at", partition_by: "day(at)", policy: "non-critical" },
+    "lake.domain": domainMeta,
   });
-  const input = [
-    { id: "a", count: -5, big: 2 ** 33, ratio: 0.5, flag: true, at: Date.UTC(2026, 0, 2, 3, 4, 5, 6), note: "hello", maybe_at: Date.UTC(2026, 0, 1), maybe_count: 9 },
-    { id: "b", count: 2147483647, big: -1, ratio: -2.25, flag: false, at: Date.UTC(2026, 0, 3), note: null, maybe_at: null, maybe_count: null },
-  ];
 
-  test("maps int, long, float, boolean, timestamps and nullable fields", async () => {
+  test("maps int, float, boolean, timestamps and nullable fields", async () => {
+    const input = [
+      { id: "a", count: -5, ratio: 0.5, flag: true, at: Date.UTC(2026, 0, 2, 3, 4, 5, 6), note: "hello", maybe_at: Date.UTC(2026, 0, 1), maybe_count: 9, maybe_flag: false },
+      { id: "b", count: 2147483647, ratio: -2.25, flag: false, at: Date.UTC(2026, 0, 3), note: null, maybe_at: null, maybe_count: null, maybe_flag: null },
+    ];
     const src = await source(toParquet(wide, input, [1, 2]));
     assert.deepEqual(await columnTypes(src), [
       ["id", "VARCHAR"],
       ["count", "INTEGER"],
-      ["big", "BIGINT"],
       ["ratio", "FLOAT"],
       ["flag", "BOOLEAN"],
       ["at", "TIMESTAMP WITH TIME ZONE"],
       ["note", "VARCHAR"],
       ["maybe_at", "TIMESTAMP WITH TIME ZONE"],
       ["maybe_count", "INTEGER"],
+      ["maybe_flag", "BOOLEAN"],
       ["_offset", "BIGINT"],
     ]);
-    const out = await rows(`SELECT id, count, big, ratio, flag, epoch_ms("at") AS at, note, epoch_ms(maybe_at) AS maybe_at, maybe_count, _offset FROM ${src}`);
+    const out = await rows(`SELECT id, count, ratio, flag, epoch_ms("at") AS at, note, epoch_ms(maybe_at) AS maybe_at, maybe_count, maybe_flag, _offset FROM ${src}`);
     assert.deepEqual(out, [
-      { id: "a", count: -5, big: 2n ** 33n, ratio: 0.5, flag: true, at: BigInt(input[0]!.at), note: "hello", maybe_at: BigInt(Date.UTC(2026, 0, 1)), maybe_count: 9, _offset: 1n },
-      { id: "b", count: 2147483647, big: -1n, ratio: -2.25, flag: false, at: BigInt(input[1]!.at), note: null, maybe_at: null, maybe_count: null, _offset: 2n },
+      { id: "a", count: -5, ratio: 0.5, flag: true, at: BigInt(input[0]!.at), note: "hello", maybe_at: BigInt(Date.UTC(2026, 0, 1)), maybe_count: 9, maybe_flag: false, _offset: 1n },
+      { id: "b", count: 2147483647, ratio: -2.25, flag: false, at: BigInt(input[1]!.at), note: null, maybe_at: null, maybe_count: null, maybe_flag: null, _offset: 2n },
     ]);
+  });
+
+  test("maps plain long fields (not timestamps), nullable or not, to BIGINT", async () => {
+    // Avro longs arrive as JS numbers (validate checks Number.isSafeInteger); Arrow's Int64 wants bigint.
+    const longs = loadDomainContract({
+      type: "record",
+      name: "Longs",
+      fields: [
+        { name: "id", type: "string" },
+        { name: "at", type: { type: "long", logicalType: "timestamp-millis" } },
+        { name: "quantity", type: "long" },
+        { name: "maybe_quantity", type: ["null", "long"] },
+      ],
+      "lake.domain": domainMeta,
+    });
+    const input = [
+      { id: "a", at: Date.UTC(2026, 0, 1), quantity: 2 ** 33, maybe_quantity: -7 },
+      { id: "b", at: Date.UTC(2026, 0, 1), quantity: -1, maybe_quantity: null },
+    ];
+    const src = await source(toParquet(longs, input, [1, 2]));
+    assert.deepEqual(
+      (await columnTypes(src)).filter(([n]) => n.includes("quantity")),
+      [
+        ["quantity", "BIGINT"],
+        ["maybe_quantity", "BIGINT"],
+      ],
+    );
+    assert.deepEqual(await rows(`SELECT quantity, maybe_quantity FROM ${src}`), [
+      { quantity: 2n ** 33n, maybe_quantity: -7n },
+      { quantity: -1n, maybe_quantity: null },
+    ]);
+  });
+
+  test("an Avro type without a Parquet mapping is refused with the field named", () => {
+    const bytesContract = loadDomainContract({
+      type: "record",
+      name: "Blob",
+      fields: [
+        { name: "id", type: "string" },
+        { name: "at", type: { type: "long", logicalType: "timestamp-millis" } },
+        { name: "payload", type: "bytes" },
+      ],
+      "lake.domain": domainMeta,
+    });
+    assert.throws(() => toParquet(bytesContract, [{ id: "a", at: 0, payload: Buffer.from("x") }], [1]), {
+      message: "field payload: Avro type bytes has no Parquet mapping yet",
+    });
   });
 });
