@@ -4,6 +4,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import avro from "avsc";
 import { isValidName } from "./names.ts";
+import { safeTypeForSchema } from "./safe-avro.ts";
 
 export interface FieldConstraints {
   min?: number;
@@ -88,7 +89,7 @@ function clip(s: string): string {
 
 export function loadDomainContract(schema: RawDomainSchema): DomainContract {
   const meta = schema["lake.domain"];
-  const type = avro.Type.forSchema(schema as unknown as avro.Schema, { noAnonymousTypes: false });
+  const type = safeTypeForSchema(schema as unknown as avro.Schema);
   const fingerprint = type.fingerprint("sha256").toString("hex");
   const fields = schema.fields.map((f) => ({ name: f.name, ...describeType(f.type), constraints: f["lake.constraints"] }));
   const patterns = new Map(fields.filter((f) => f.constraints?.pattern).map((f) => [f.name, new RegExp(f.constraints!.pattern!)]));

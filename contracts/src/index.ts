@@ -9,4 +9,5 @@ export {
   UnknownDomainError,
 } from "./domain.ts";
 export { type LogCodec, versionCommittedCodec, quarantinedRecordCodec, PayloadTooLargeError, DecodeError } from "./log.ts";
+export { safeTypeForSchema, HostileAvroError } from "./safe-avro.ts";
 export { NAME_PATTERN, isValidName, assertValidName, InvalidNameError } from "./names.ts";

@@ -3,6 +3,7 @@
 // claim billions of items.
 import avro from "avsc";
 import { LakeLog } from "./generated.ts";
+import { safeTypeForSchema } from "./safe-avro.ts";
 
 export class PayloadTooLargeError extends Error {
   constructor(
@@ -32,7 +33,7 @@ export interface LogCodec<T> {
 const MAX_LOG_RECORD_BYTES = 8 * 1024 * 1024;
 
 function codec<T>(schemaJson: string, name: string): LogCodec<T> {
-  const type = avro.Type.forSchema(JSON.parse(schemaJson) as avro.Schema);
+  const type = safeTypeForSchema(JSON.parse(schemaJson) as avro.Schema);
   const fingerprint = type.fingerprint("sha256").toString("hex");
   return {
     name,
@@ -44,6 +45,7 @@ function codec<T>(schemaJson: string, name: string): LogCodec<T> {
         const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
         return type.fromBuffer(buf) as T;
       } catch (cause) {
+        // HostileAvroError and avsc's own "truncated buffer" both end here: one error kind for callers.
         throw new DecodeError(name, { cause });
       }
     },

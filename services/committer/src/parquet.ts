@@ -17,8 +17,10 @@ function writerProps() {
 function column(contractField: DomainContract["fields"][number], rows: readonly Record<string, unknown>[]): Vector {
   const n = rows.length;
   const name = contractField.name;
+  const int64 = contractField.avroType === "long" && !contractField.timestampMillis;
   if (contractField.nullable) {
-    const values = rows.map((r) => r[name] ?? null);
+    // Arrow's Int64 takes bigint; Avro longs arrive as (safe-integer) numbers.
+    const values = rows.map((r) => (int64 && r[name] != null ? BigInt(r[name] as number) : (r[name] ?? null)));
     return vectorFromArray(values, arrowType(contractField));
   }
   switch (contractField.timestampMillis ? "ts" : contractField.avroType) {
@@ -30,6 +32,11 @@ function column(contractField: DomainContract["fields"][number], rows: readonly 
     case "float": {
       const a = new Float32Array(n);
       for (let i = 0; i < n; i++) a[i] = rows[i]![name] as number;
+      return makeVector(a);
+    }
+    case "long": {
+      const a = new BigInt64Array(n);
+      for (let i = 0; i < n; i++) a[i] = BigInt(rows[i]![name] as number);
       return makeVector(a);
     }
     case "int": {

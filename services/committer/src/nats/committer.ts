@@ -40,6 +40,7 @@ export class Committer {
   private messages: ConsumerMessages | undefined;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  private queuedFlushes = 0;
   private stopped = false;
   /** Bumped whenever the consumer restarts, so a stale flush can't commit events of an old epoch. */
   private epoch = 0;
@@ -81,6 +82,8 @@ export class Committer {
         for await (const m of messages) {
           if (epoch !== this.epoch) break;
           this.add({ seq: m.seq, value: this.contract.decode(m.data) });
+          // Backpressure: with two batches already waiting to be written, stop pulling until one is done.
+          if (this.queuedFlushes >= 2) await this.flushing;
         }
       } catch (e) {
         // An undecodable event or a broken consumer: start over from the committed head (with backoff),
@@ -106,7 +109,11 @@ export class Committer {
     const batch = this.buffer;
     const epoch = this.epoch;
     this.buffer = [];
-    this.flushing = this.flushing.then(() => this.flush(batch, epoch)).catch((e) => this.onFlushError(e));
+    this.queuedFlushes++;
+    this.flushing = this.flushing
+      .then(() => this.flush(batch, epoch))
+      .catch((e) => this.onFlushError(e))
+      .finally(() => this.queuedFlushes--);
   }
 
   private async onFlushError(e: unknown): Promise<void> {
