@@ -55,7 +55,7 @@ test("read after write: the covering version of an acknowledged offset contains 
   const [e] = sampleEvents(1, { prefix: "raw", seed: 99 });
   const r = await sendHttp(lake.ingestUrl, DATASET, e);
   assert.equal(r.status, 200);
-  const offset = r.results[0]!.offset!;
+  const offset = r.max_offset!;
   const v = await covering(lake, offset);
   assert.equal(v.consistency, "covering");
   assert.ok(v.source.last_offset >= offset, "the version covers the offset");

@@ -2,6 +2,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { connectNats } from "@lake/messaging";
 import { createLogger } from "@lake/telemetry";
+import { onShutdown } from "@lake/runtime";
 import { readEnv } from "./env.ts";
 import { Catalog } from "./catalog.ts";
 import { startHttp } from "./http/routes.ts";
@@ -15,15 +16,8 @@ await catalog.start();
 const { server, port } = await startHttp({ catalog, host: env.httpHost, port: env.httpPort, maxWaitMs: env.maxWaitMs, log });
 log.info("ready", { http_port: port, url: `http://${env.httpHost}:${port}`, projected_through_seq: catalog.projection.lastSeq });
 
-let stopping = false;
-async function shutdown(signal: string) {
-  if (stopping) return;
-  stopping = true;
-  log.info("stopping", { signal });
+onShutdown(log, async () => {
   server.close();
   await catalog.stop();
   await nc.drain();
-  process.exit(0);
-}
-process.on("SIGTERM", () => void shutdown("SIGTERM"));
-process.on("SIGINT", () => void shutdown("SIGINT"));
+});

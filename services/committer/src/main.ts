@@ -1,6 +1,7 @@
 import { connectNats } from "@lake/messaging";
 import { openLocalStore } from "@lake/storage";
 import { createLogger } from "@lake/telemetry";
+import { onShutdown } from "@lake/runtime";
 import { readEnv } from "./env.ts";
 import { failpointHook } from "./failpoints.ts";
 import { Committer } from "./nats/committer.ts";
@@ -21,14 +22,7 @@ const committer = new Committer({
 await committer.start();
 log.info("ready", { committer_id: env.committerId, version: committer.head.version });
 
-let stopping = false;
-async function shutdown(signal: string) {
-  if (stopping) return;
-  stopping = true;
-  log.info("stopping", { signal });
+onShutdown(log, async () => {
   await committer.stop();
   await nc.drain();
-  process.exit(0);
-}
-process.on("SIGTERM", () => void shutdown("SIGTERM"));
-process.on("SIGINT", () => void shutdown("SIGINT"));
+});

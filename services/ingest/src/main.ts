@@ -2,6 +2,7 @@ import type { AddressInfo } from "node:net";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connectNats, ensureStreams, defaultStreamSettings } from "@lake/messaging";
 import { createLogger } from "@lake/telemetry";
+import { onShutdown } from "@lake/runtime";
 import { readEnv } from "./env.ts";
 import { Publisher } from "./nats/publisher.ts";
 import { startHttp } from "./http/server.ts";
@@ -17,15 +18,8 @@ const server = await startHttp({ publisher, host: env.httpHost, port: env.httpPo
 const port = (server.address() as AddressInfo).port;
 log.info("ready", { http_port: port, url: `http://${env.httpHost}:${port}` });
 
-let stopping = false;
-async function shutdown(signal: string) {
-  if (stopping) return;
-  stopping = true;
-  log.info("stopping", { signal });
+onShutdown(log, async () => {
   server.close();
   sub.unsubscribe();
   await nc.drain();
-  process.exit(0);
-}
-process.on("SIGTERM", () => void shutdown("SIGTERM"));
-process.on("SIGINT", () => void shutdown("SIGINT"));
+});

@@ -1,27 +1,11 @@
 // Sends events to ingest over HTTP or NATS request/reply; both answer with the same per-record reply.
 import type { NatsConnection } from "@nats-io/nats-core";
+import type { IngestReply as WireReply } from "@lake/ingest";
 
-export interface IngestRecordResult {
-  index: number;
-  event_id: string | null;
-  status: "accepted" | "duplicate" | "rejected" | "failed";
-  offset?: number;
-  reason?: string;
-  path?: string;
-}
+export type { RecordResult as IngestRecordResult } from "@lake/ingest";
 
-export interface IngestReply {
-  status: number;
-  domain: string;
-  accepted: number;
-  duplicates: number;
-  rejected: number;
-  failed: number;
-  max_offset: number | null;
-  results: IngestRecordResult[];
-  error?: string;
-  message?: string;
-}
+/** Ingest's reply (the same over HTTP and NATS) with the HTTP status folded in. */
+export type IngestReply = Partial<WireReply> & { status: number; results: WireReply["results"]; max_offset: number | null; error?: string; message?: string };
 
 export async function sendHttp(baseUrl: string, domain: string, body: unknown, rawBody?: string | Uint8Array): Promise<IngestReply> {
   const res = await fetch(new URL(`/v1/domains/${encodeURIComponent(domain)}/events`, baseUrl), {

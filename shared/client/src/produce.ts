@@ -95,7 +95,7 @@ export async function produce(o: ProduceOptions): Promise<ProduceProgress & { ac
             acceptedIds.add(res.event_id!);
           } else if (res.status === "rejected") p.rejected++;
           else p.failed++;
-          if (res.offset !== undefined && res.offset > p.maxOffset) p.maxOffset = res.offset;
+          if ("offset" in res && res.offset > p.maxOffset) p.maxOffset = res.offset;
         }
       }
       p.elapsedMs = performance.now() - started;

@@ -1,0 +1,2 @@
+export { ConfigError, intEnv, requiredEnv } from "./env.ts";
+export { onShutdown } from "./shutdown.ts";
