@@ -30,6 +30,42 @@ export namespace LakeDomainsDomain_events {
     }
 }
 
+// log/quality_verdict.avsc
+/* eslint-disable @typescript-eslint/no-namespace */
+
+export type QualityVerdict = LakeLog.QualityVerdict;
+
+export namespace LakeLog {
+    export const QualityOutcomeSchema = "{\"type\":\"enum\",\"name\":\"QualityOutcome\",\"symbols\":[\"passed\",\"failed\"]}";
+    export const QualityOutcomeName = "lake.log.QualityOutcome";
+    export type QualityOutcome = "passed" | "failed";
+    export const RuleResultSchema = "{\"type\":\"record\",\"name\":\"RuleResult\",\"fields\":[{\"name\":\"rule\",\"type\":\"string\",\"doc\":\"e.g. not_null(user_id), range(amount), row_count_drift\"},{\"name\":\"passed\",\"type\":\"boolean\"},{\"name\":\"measured\",\"type\":\"string\"},{\"name\":\"expected\",\"type\":\"string\"},{\"name\":\"message\",\"type\":\"string\"}]}";
+    export const RuleResultName = "lake.log.RuleResult";
+    export interface RuleResult {
+        /**
+         * e.g. not_null(user_id), range(amount), row_count_drift
+         */
+        rule: string;
+        passed: boolean;
+        measured: string;
+        expected: string;
+        message: string;
+    }
+    export const QualityVerdictSchema = "{\"type\":\"record\",\"name\":\"QualityVerdict\",\"namespace\":\"lake.log\",\"doc\":\"Outcome of the quality checks of one committed version (QualityPassed / QualityFailed). Appended to lake.commits.<dataset> with a CAS.\",\"fields\":[{\"name\":\"dataset\",\"type\":\"string\"},{\"name\":\"version\",\"type\":\"long\"},{\"name\":\"outcome\",\"type\":{\"type\":\"enum\",\"name\":\"QualityOutcome\",\"symbols\":[\"passed\",\"failed\"]}},{\"name\":\"rules\",\"type\":{\"type\":\"array\",\"items\":{\"type\":\"record\",\"name\":\"RuleResult\",\"fields\":[{\"name\":\"rule\",\"type\":\"string\",\"doc\":\"e.g. not_null(user_id), range(amount), row_count_drift\"},{\"name\":\"passed\",\"type\":\"boolean\"},{\"name\":\"measured\",\"type\":\"string\"},{\"name\":\"expected\",\"type\":\"string\"},{\"name\":\"message\",\"type\":\"string\"}]}}},{\"name\":\"checked_at\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}},{\"name\":\"checker_id\",\"type\":\"string\"}]}";
+    export const QualityVerdictName = "lake.log.QualityVerdict";
+    /**
+     * Outcome of the quality checks of one committed version (QualityPassed / QualityFailed). Appended to lake.commits.<dataset> with a CAS.
+     */
+    export interface QualityVerdict {
+        dataset: string;
+        version: number;
+        outcome: LakeLog.QualityOutcome;
+        rules: LakeLog.RuleResult[];
+        checked_at: number;
+        checker_id: string;
+    }
+}
+
 // log/quarantined_record.avsc
 /* eslint-disable @typescript-eslint/no-namespace */
 
@@ -104,7 +140,7 @@ export namespace LakeLog {
         first_seq: number;
         last_seq: number;
     }
-    export const VersionCommittedSchema = "{\"type\":\"record\",\"name\":\"VersionCommitted\",\"namespace\":\"lake.log\",\"doc\":\"Commit point of a dataset version. Appended to lake.commits.<dataset> with a compare-and-set on the subject's last sequence.\",\"fields\":[{\"name\":\"dataset\",\"type\":\"string\"},{\"name\":\"version\",\"type\":\"long\",\"doc\":\"1, 2, 3 ... per dataset, no gaps.\"},{\"name\":\"parent_version\",\"type\":\"long\",\"doc\":\"0 for the first version.\"},{\"name\":\"write_id\",\"type\":\"string\",\"doc\":\"Unique id of the write; every file of the version carries it in its name.\"},{\"name\":\"committer_id\",\"type\":\"string\"},{\"name\":\"committed_at\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}},{\"name\":\"schema_name\",\"type\":\"string\"},{\"name\":\"schema_version\",\"type\":\"int\"},{\"name\":\"schema_fingerprint\",\"type\":\"string\",\"doc\":\"sha256 of the canonical Avro schema of the rows.\"},{\"name\":\"manifest\",\"type\":{\"type\":\"record\",\"name\":\"ManifestRef\",\"fields\":[{\"name\":\"key\",\"type\":\"string\"},{\"name\":\"sha256\",\"type\":\"string\"},{\"name\":\"bytes\",\"type\":\"long\"}]}},{\"name\":\"added_files\",\"doc\":\"Files this version adds; the version's full file set is the parent's plus these minus removed_files.\",\"type\":{\"type\":\"array\",\"items\":{\"type\":\"record\",\"name\":\"DataFile\",\"fields\":[{\"name\":\"key\",\"type\":\"string\"},{\"name\":\"partition\",\"type\":\"string\",\"doc\":\"e.g. dt=2026-06-01\"},{\"name\":\"rows\",\"type\":\"long\"},{\"name\":\"bytes\",\"type\":\"long\"},{\"name\":\"sha256\",\"type\":\"string\"}]}}},{\"name\":\"removed_files\",\"type\":{\"type\":\"array\",\"items\":\"string\"},\"default\":[]},{\"name\":\"source\",\"type\":{\"type\":\"record\",\"name\":\"SourceRange\",\"doc\":\"Stream sequences of the input this version covers (inclusive). Resume point for exactly-once.\",\"fields\":[{\"name\":\"stream\",\"type\":\"string\"},{\"name\":\"subject\",\"type\":\"string\"},{\"name\":\"first_seq\",\"type\":\"long\"},{\"name\":\"last_seq\",\"type\":\"long\"}]}},{\"name\":\"row_count\",\"type\":\"long\",\"doc\":\"Rows added by this version.\"},{\"name\":\"total_rows\",\"type\":\"long\",\"doc\":\"Rows in the full version.\"},{\"name\":\"min_event_time\",\"type\":[\"null\",{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}],\"default\":null},{\"name\":\"max_event_time\",\"type\":[\"null\",{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}],\"default\":null}]}";
+    export const VersionCommittedSchema = "{\"type\":\"record\",\"name\":\"VersionCommitted\",\"namespace\":\"lake.log\",\"doc\":\"Commit point of a dataset version. Appended to lake.commits.<dataset> with a compare-and-set on the subject's last sequence.\",\"fields\":[{\"name\":\"dataset\",\"type\":\"string\"},{\"name\":\"version\",\"type\":\"long\",\"doc\":\"1, 2, 3 ... per dataset, no gaps.\"},{\"name\":\"parent_version\",\"type\":\"long\",\"doc\":\"0 for the first version.\"},{\"name\":\"write_id\",\"type\":\"string\",\"doc\":\"Unique id of the write; every file of the version carries it in its name.\"},{\"name\":\"committer_id\",\"type\":\"string\"},{\"name\":\"committed_at\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}},{\"name\":\"schema_name\",\"type\":\"string\"},{\"name\":\"schema_version\",\"type\":\"int\"},{\"name\":\"schema_fingerprint\",\"type\":\"string\",\"doc\":\"sha256 of the canonical Avro schema of the rows.\"},{\"name\":\"manifest\",\"type\":{\"type\":\"record\",\"name\":\"ManifestRef\",\"fields\":[{\"name\":\"key\",\"type\":\"string\"},{\"name\":\"sha256\",\"type\":\"string\"},{\"name\":\"bytes\",\"type\":\"long\"}]}},{\"name\":\"added_files\",\"doc\":\"Files this version adds; the version's full file set is the parent's plus these minus removed_files.\",\"type\":{\"type\":\"array\",\"items\":{\"type\":\"record\",\"name\":\"DataFile\",\"fields\":[{\"name\":\"key\",\"type\":\"string\"},{\"name\":\"partition\",\"type\":\"string\",\"doc\":\"e.g. dt=2026-06-01\"},{\"name\":\"rows\",\"type\":\"long\"},{\"name\":\"bytes\",\"type\":\"long\"},{\"name\":\"sha256\",\"type\":\"string\"}]}}},{\"name\":\"removed_files\",\"type\":{\"type\":\"array\",\"items\":\"string\"},\"default\":[]},{\"name\":\"source\",\"type\":{\"type\":\"record\",\"name\":\"SourceRange\",\"doc\":\"Stream sequences of the input this version covers (inclusive). Resume point for exactly-once.\",\"fields\":[{\"name\":\"stream\",\"type\":\"string\"},{\"name\":\"subject\",\"type\":\"string\"},{\"name\":\"first_seq\",\"type\":\"long\"},{\"name\":\"last_seq\",\"type\":\"long\"}]}},{\"name\":\"row_count\",\"type\":\"long\",\"doc\":\"Rows added by this version.\"},{\"name\":\"total_rows\",\"type\":\"long\",\"doc\":\"Rows in the full version.\"},{\"name\":\"min_event_time\",\"type\":[\"null\",{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}],\"default\":null},{\"name\":\"max_event_time\",\"type\":[\"null\",{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}],\"default\":null},{\"name\":\"policy\",\"type\":\"string\",\"default\":\"non-critical\",\"doc\":\"The dataset's policy when committed: critical (current only after passing quality) or non-critical (current on commit).\"}]}";
     export const VersionCommittedName = "lake.log.VersionCommitted";
     /**
      * Commit point of a dataset version. Appended to lake.commits.<dataset> with a compare-and-set on the subject's last sequence.
@@ -157,5 +193,60 @@ export namespace LakeLog {
          * Default: null
          */
         max_event_time: null | number;
+        /**
+         * The dataset's policy when committed: critical (current only after passing quality) or non-critical (current on commit).
+         *
+         * Default: "non-critical"
+         */
+        policy: string;
+    }
+}
+
+// log/version_promoted.avsc
+/* eslint-disable @typescript-eslint/no-namespace */
+
+export type VersionPromoted = LakeLog.VersionPromoted;
+
+export namespace LakeLog {
+    export const PromotionModeSchema = "{\"type\":\"enum\",\"name\":\"PromotionMode\",\"symbols\":[\"promote\",\"rollback\"]}";
+    export const PromotionModeName = "lake.log.PromotionMode";
+    export type PromotionMode = "promote" | "rollback";
+    export const VersionPromotedSchema = "{\"type\":\"record\",\"name\":\"VersionPromoted\",\"namespace\":\"lake.log\",\"doc\":\"The dataset's current (served) version changes: an operator's promote or rollback. Validated by the catalog and appended with a CAS before it takes effect.\",\"fields\":[{\"name\":\"dataset\",\"type\":\"string\"},{\"name\":\"version\",\"type\":\"long\"},{\"name\":\"previous_version\",\"type\":\"long\",\"doc\":\"The current version being replaced; 0 for none.\"},{\"name\":\"mode\",\"type\":{\"type\":\"enum\",\"name\":\"PromotionMode\",\"symbols\":[\"promote\",\"rollback\"]}},{\"name\":\"actor\",\"type\":\"string\"},{\"name\":\"reason\",\"type\":\"string\"},{\"name\":\"at\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}}]}";
+    export const VersionPromotedName = "lake.log.VersionPromoted";
+    /**
+     * The dataset's current (served) version changes: an operator's promote or rollback. Validated by the catalog and appended with a CAS before it takes effect.
+     */
+    export interface VersionPromoted {
+        dataset: string;
+        version: number;
+        /**
+         * The current version being replaced; 0 for none.
+         */
+        previous_version: number;
+        mode: LakeLog.PromotionMode;
+        actor: string;
+        reason: string;
+        at: number;
+    }
+}
+
+// log/version_tagged.avsc
+/* eslint-disable @typescript-eslint/no-namespace */
+
+export type VersionTagged = LakeLog.VersionTagged;
+
+export namespace LakeLog {
+    export const VersionTaggedSchema = "{\"type\":\"record\",\"name\":\"VersionTagged\",\"namespace\":\"lake.log\",\"doc\":\"A name (e.g. v20260601) given to a version. A tag names one version; moving it is a new record.\",\"fields\":[{\"name\":\"dataset\",\"type\":\"string\"},{\"name\":\"version\",\"type\":\"long\"},{\"name\":\"tag\",\"type\":\"string\"},{\"name\":\"actor\",\"type\":\"string\"},{\"name\":\"reason\",\"type\":\"string\"},{\"name\":\"at\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}}]}";
+    export const VersionTaggedName = "lake.log.VersionTagged";
+    /**
+     * A name (e.g. v20260601) given to a version. A tag names one version; moving it is a new record.
+     */
+    export interface VersionTagged {
+        dataset: string;
+        version: number;
+        tag: string;
+        actor: string;
+        reason: string;
+        at: number;
     }
 }

@@ -1,4 +1,4 @@
-export type { DomainEvent, VersionCommitted, QuarantinedRecord, LakeLog } from "./generated.ts";
+export type { DomainEvent, VersionCommitted, QualityVerdict, VersionPromoted, VersionTagged, QuarantinedRecord, LakeLog } from "./generated.ts";
 export {
   type DomainContract,
   type FieldConstraints,
@@ -8,6 +8,19 @@ export {
   loadDomainContract,
   UnknownDomainError,
 } from "./domain.ts";
-export { type LogCodec, versionCommittedCodec, quarantinedRecordCodec, PayloadTooLargeError, DecodeError } from "./log.ts";
+export {
+  type LogCodec,
+  type LogRecord,
+  type LogRecordKind,
+  logCodecs,
+  isLogRecordKind,
+  versionCommittedCodec,
+  qualityVerdictCodec,
+  versionPromotedCodec,
+  versionTaggedCodec,
+  quarantinedRecordCodec,
+  PayloadTooLargeError,
+  DecodeError,
+} from "./log.ts";
 export { safeTypeForSchema, HostileAvroError } from "./safe-avro.ts";
 export { NAME_PATTERN, isValidName, assertValidName, InvalidNameError } from "./names.ts";

@@ -53,4 +53,27 @@ function codec<T>(schemaJson: string, name: string): LogCodec<T> {
 }
 
 export const versionCommittedCodec = codec<LakeLog.VersionCommitted>(LakeLog.VersionCommittedSchema, "VersionCommitted");
+export const qualityVerdictCodec = codec<LakeLog.QualityVerdict>(LakeLog.QualityVerdictSchema, "QualityVerdict");
+export const versionPromotedCodec = codec<LakeLog.VersionPromoted>(LakeLog.VersionPromotedSchema, "VersionPromoted");
+export const versionTaggedCodec = codec<LakeLog.VersionTagged>(LakeLog.VersionTaggedSchema, "VersionTagged");
 export const quarantinedRecordCodec = codec<LakeLog.QuarantinedRecord>(LakeLog.QuarantinedRecordSchema, "QuarantinedRecord");
+
+/** Every record kind on the commit log (lake.commits.<dataset>), tagged by the `Lake-Record` header. */
+export type LogRecord =
+  | { kind: "VersionCommitted"; body: LakeLog.VersionCommitted }
+  | { kind: "QualityVerdict"; body: LakeLog.QualityVerdict }
+  | { kind: "VersionPromoted"; body: LakeLog.VersionPromoted }
+  | { kind: "VersionTagged"; body: LakeLog.VersionTagged };
+
+export type LogRecordKind = LogRecord["kind"];
+
+export const logCodecs: { readonly [K in LogRecordKind]: LogCodec<Extract<LogRecord, { kind: K }>["body"]> } = {
+  VersionCommitted: versionCommittedCodec,
+  QualityVerdict: qualityVerdictCodec,
+  VersionPromoted: versionPromotedCodec,
+  VersionTagged: versionTaggedCodec,
+};
+
+export function isLogRecordKind(kind: string | undefined): kind is LogRecordKind {
+  return kind !== undefined && Object.hasOwn(logCodecs, kind);
+}

@@ -12,6 +12,7 @@ const committed: VersionCommitted = {
   dataset: "domain_events",
   version: 7,
   parent_version: 6,
+  policy: "non-critical",
   write_id: "w-7f3a",
   committer_id: "committer-1",
   committed_at: Date.UTC(2026, 5, 1, 12, 0, 0, 123),

@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import type { LakeLog, VersionCommitted } from "@lake/contracts";
+import type { LakeLog, LogRecord, VersionCommitted } from "@lake/contracts";
 import { Projection, type FileRow } from "../src/db/projection.ts";
 
-type LogEntry = { seq: number; record: VersionCommitted | undefined };
+type LogEntry = { seq: number; record: LogRecord | undefined };
 
 const root = mkdtempSync(join(tmpdir(), "lake-catalog-projection-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -32,6 +32,14 @@ function vc(
   dataset: string,
   version: number,
   opts: { first: number; last: number; added?: LakeLog.DataFile[]; removed?: string[]; rows?: number; total?: number; parent?: number },
+): LogRecord & { kind: "VersionCommitted" } {
+  return { kind: "VersionCommitted", body: vcBody(dataset, version, opts) };
+}
+
+function vcBody(
+  dataset: string,
+  version: number,
+  opts: { first: number; last: number; added?: LakeLog.DataFile[]; removed?: string[]; rows?: number; total?: number; parent?: number },
 ): VersionCommitted {
   const added = opts.added ?? [file(dataset, version, 0)];
   const rows = opts.rows ?? added.reduce((n, f) => n + f.rows, 0);
@@ -42,6 +50,7 @@ function vc(
     write_id: `w${version}`,
     committer_id: "committer-1",
     committed_at: T0 + version * 60_000,
+    policy: "non-critical",
     schema_name: "domain_events",
     schema_version: 1,
     schema_fingerprint: "f".repeat(64),
@@ -92,8 +101,8 @@ describe("Projection: applying VersionCommitted records", () => {
   test("datasets: one row per dataset with its first and latest commit and total rows", () => {
     const p = givenLog();
     assert.deepEqual(p.datasets(), [
-      { name: "clicks", first_commit_seq: 2, latest_version: 1, latest_commit_seq: 2, total_rows: 10, updated_at: c1.committed_at },
-      { name: "orders", first_commit_seq: 1, latest_version: 3, latest_commit_seq: 5, total_rows: 94, updated_at: o3.committed_at },
+      { name: "clicks", first_commit_seq: 2, latest_version: 1, latest_commit_seq: 2, total_rows: 10, updated_at: c1.body.committed_at },
+      { name: "orders", first_commit_seq: 1, latest_version: 3, latest_commit_seq: 5, total_rows: 94, updated_at: o3.body.committed_at },
     ]);
     assert.deepEqual(p.dataset("orders"), p.datasets()[1]);
     assert.equal(p.dataset("nope"), undefined);
@@ -108,18 +117,18 @@ describe("Projection: applying VersionCommitted records", () => {
       commit_seq: 3,
       write_id: "w2",
       committer_id: "committer-1",
-      committed_at: o2.committed_at,
+      committed_at: o2.body.committed_at,
       schema_name: "domain_events",
       schema_version: 1,
       schema_fingerprint: "f".repeat(64),
-      manifest_key: o2.manifest.key,
-      manifest_sha256: o2.manifest.sha256,
-      manifest_bytes: o2.manifest.bytes,
+      manifest_key: o2.body.manifest.key,
+      manifest_sha256: o2.body.manifest.sha256,
+      manifest_bytes: o2.body.manifest.bytes,
       source_stream: "EVENTS",
       source_subject: "lake.events.orders",
       first_offset: 11,
       last_offset: 20,
-      row_count: o2.row_count,
+      row_count: o2.body.row_count,
       total_rows: 41,
       added_files: 1,
       removed_files: 1,
@@ -216,7 +225,7 @@ describe("Projection: records that do not follow the history", () => {
   };
   const anomalies = (p: Projection) => p.db.prepare("SELECT commit_seq, dataset, problem FROM anomalies ORDER BY commit_seq").all();
 
-  const bad: [string, VersionCommitted, string][] = [
+  const bad: [string, LogRecord & { kind: "VersionCommitted" }, string][] = [
     ["a gap (v5 after v3)", vc("orders", 5, { first: 31, last: 40 }), "version 5 (parent 4) does not follow 3"],
     ["a repeat (v3 again)", vc("orders", 3, { first: 31, last: 40 }), "version 3 (parent 2) does not follow 3"],
     ["an older version (v1 again)", vc("orders", 1, { first: 1, last: 10 }), "version 1 (parent 0) does not follow 3"],
@@ -228,7 +237,7 @@ describe("Projection: records that do not follow the history", () => {
       const p = givenLog();
       const before = state(p);
       p.applyBatch([{ seq: 9, record }]);
-      assert.deepEqual(anomalies(p), [{ commit_seq: 9, dataset: record.dataset, problem }]);
+      assert.deepEqual(anomalies(p), [{ commit_seq: 9, dataset: record.body.dataset, problem }]);
       assert.deepEqual(state(p), before);
       assert.equal(p.lastSeq, 9);
     });

@@ -2,7 +2,7 @@
 // then this plan / manifest / commit record.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { domainContract, type LakeLog, type VersionCommitted } from "@lake/contracts";
+import { domainContract, type LakeLog, type LogRecord, type VersionCommitted } from "@lake/contracts";
 import {
   type BufferedEvent,
   type CommitterState,
@@ -29,6 +29,7 @@ function committed(version: number, lastSeq: number, totalRows: number): Version
     dataset: "domain_events",
     version,
     parent_version: version - 1,
+    policy: "non-critical",
     write_id: `w${version}`,
     committer_id: "c1",
     committed_at: JUNE_1,
@@ -46,26 +47,33 @@ function committed(version: number, lastSeq: number, totalRows: number): Version
   };
 }
 
+const vc = (body: VersionCommitted): LogRecord => ({ kind: "VersionCommitted", body });
+
 /** Given: the commit log holds these records (at these stream sequences). */
 function given(...log: [seq: number, record: VersionCommitted][]): CommitterState {
-  return log.reduce((s, [seq, r]) => evolve(s, seq, r), initialState);
+  return log.reduce((s, [seq, r]) => evolve(s, seq, vc(r)), initialState);
 }
 
 describe("evolve", () => {
   test("given an empty log, the state is the initial one", () => {
-    assert.deepEqual(given(), { headSeq: 0, version: 0, lastSourceSeq: 0, totalRows: 0 });
+    assert.deepEqual(given(), { headSeq: 0, versionSeq: 0, version: 0, lastSourceSeq: 0, totalRows: 0 });
   });
 
   test("given committed versions, the state is the head of the log", () => {
-    assert.deepEqual(given([3, committed(1, 10, 10)], [8, committed(2, 25, 22)]), { headSeq: 8, version: 2, lastSourceSeq: 25, totalRows: 22 });
+    assert.deepEqual(given([3, committed(1, 10, 10)], [8, committed(2, 25, 22)]), { headSeq: 8, versionSeq: 8, version: 2, lastSourceSeq: 25, totalRows: 22 });
+  });
+
+  test("given a data version followed by a record of another kind, only the head moves", () => {
+    const s = evolve(given([3, committed(1, 10, 10)]), 4, { kind: "VersionTagged", body: { dataset: "domain_events", version: 1, tag: "t", actor: "a", reason: "r", at: JUNE_1 } });
+    assert.deepEqual(s, { headSeq: 4, versionSeq: 3, version: 1, lastSourceSeq: 10, totalRows: 10 });
   });
 
   test("does not mutate the state it is given", () => {
     const s = given([1, committed(1, 5, 5)]);
     const copy = { ...s };
-    evolve(s, 2, committed(2, 9, 9));
+    evolve(s, 2, vc(committed(2, 9, 9)));
     assert.deepEqual(s, copy);
-    assert.deepEqual(initialState, { headSeq: 0, version: 0, lastSourceSeq: 0, totalRows: 0 });
+    assert.deepEqual(initialState, { headSeq: 0, versionSeq: 0, version: 0, lastSourceSeq: 0, totalRows: 0 });
   });
 });
 
@@ -206,6 +214,7 @@ describe("buildManifest / commitRecord", () => {
       committer_id: "committer-a",
       created_at: JUNE_1 + 5 * DAY,
       schema: { name: "domain_events", version: 1, fingerprint: contract.fingerprint },
+      policy: "non-critical",
       added_files: files,
       removed_files: [],
       source: { stream: "EVENTS", subject: "lake.events.domain_events", first_seq: 51, last_seq: 54 },
@@ -235,11 +244,11 @@ describe("buildManifest / commitRecord", () => {
       seq += n;
       const events = seqs.map((s) => ev(s, `k${s}`, JUNE_1 + s));
       const m = buildManifest(state, planBatch(state, events, contract)!, [], ctx);
-      state = evolve(state, ++headSeq, commitRecord(m, { key: `m${m.version}`, sha256: "f".repeat(64), bytes: 10 }));
+      state = evolve(state, ++headSeq, vc(commitRecord(m, { key: `m${m.version}`, sha256: "f".repeat(64), bytes: 10 })));
       totals.push(m.total_rows);
     }
     assert.deepEqual(totals, [3, 8, 10]);
-    assert.deepEqual(state, { headSeq: 103, version: 3, lastSourceSeq: 10, totalRows: 10 });
+    assert.deepEqual(state, { headSeq: 103, versionSeq: 103, version: 3, lastSourceSeq: 10, totalRows: 10 });
   });
 
   test("the commit record mirrors the manifest and points at it", () => {
@@ -266,8 +275,9 @@ describe("buildManifest / commitRecord", () => {
       total_rows: 402,
       min_event_time: JUNE_1,
       max_event_time: JUNE_1 + DAY,
+      policy: "non-critical",
     } satisfies VersionCommitted);
     // Evolving with the new record moves the resume point past the batch.
-    assert.deepEqual(evolve(state, 8, r), { headSeq: 8, version: 5, lastSourceSeq: 72, totalRows: 402 });
+    assert.deepEqual(evolve(state, 8, vc(r)), { headSeq: 8, versionSeq: 8, version: 5, lastSourceSeq: 72, totalRows: 402 });
   });
 });

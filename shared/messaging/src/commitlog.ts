@@ -1,38 +1,74 @@
-import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
-import { versionCommittedCodec, type VersionCommitted } from "@lake/contracts";
+// The commit log protocol. Every record of a dataset (data versions, quality verdicts, promotions,
+// tags) goes to lake.commits.<dataset>, in one order, each appended with a compare-and-set on the
+// subject's last sequence. The `Lake-Record` header names the Avro contract of the body. Records other
+// than VersionCommitted carry `Lake-Version-Seq`, the sequence of the dataset's latest
+// VersionCommitted when they were appended, so a committer finds its resume point in two reads.
+import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jetstream";
+import { logCodecs, isLogRecordKind, type LogRecord, type VersionCommitted } from "@lake/contracts";
 import { STREAMS, subjects } from "./streams.ts";
+import { appendWithCas } from "./append.ts";
 
-/** Headers on commit-log records: the record type picks the Avro contract that decodes the body. */
 export const HEADERS = {
   record: "Lake-Record",
   schema: "Lake-Schema",
+  versionSeq: "Lake-Version-Seq",
 } as const;
 
-export interface CommitHead {
-  /** Stream sequence of the record (the CAS token for the next append). */
-  seq: number;
-  record: VersionCommitted;
-}
+type HeaderGetter = { get(k: string): string } | undefined;
 
-export function decodeCommitRecord(msg: { data: Uint8Array; headers?: { get(k: string): string } | undefined }): VersionCommitted | undefined {
+/** Decodes a commit-log message; undefined for a record kind this build doesn't know (newer writer). */
+export function decodeLogRecord(msg: { data: Uint8Array; headers?: HeaderGetter }): LogRecord | undefined {
   const kind = msg.headers?.get(HEADERS.record);
-  if (kind !== versionCommittedCodec.name) return undefined;
-  return versionCommittedCodec.decode(msg.data);
+  if (!isLogRecordKind(kind)) return undefined;
+  return { kind, body: logCodecs[kind].decode(msg.data) } as LogRecord;
 }
 
-/** The last record on a dataset's commit subject, or undefined for a dataset with no commits yet. */
-export async function readCommitHead(jsm: JetStreamManager, dataset: string): Promise<CommitHead | undefined> {
-  const msg = await jsm.streams.getMessage(STREAMS.commits, { last_by_subj: subjects.commits(dataset) });
-  return msg ? toHead(msg) : undefined;
+export interface CommitHead {
+  /** Sequence of the dataset's last record of any kind: the CAS token for the next append. */
+  seq: number;
+  /** The dataset's latest VersionCommitted and its sequence, if any. */
+  version: { seq: number; record: VersionCommitted } | undefined;
 }
 
-export async function readCommitAt(jsm: JetStreamManager, seq: number): Promise<CommitHead | undefined> {
-  const msg = await jsm.streams.getMessage(STREAMS.commits, { seq });
-  return msg ? toHead(msg) : undefined;
+export async function readCommitHead(jsm: JetStreamManager, dataset: string): Promise<CommitHead> {
+  const last = await jsm.streams.getMessage(STREAMS.commits, { last_by_subj: subjects.commits(dataset) });
+  if (!last) return { seq: 0, version: undefined };
+  const rec = decodeStored(last);
+  if (rec?.kind === "VersionCommitted") return { seq: last.seq, version: { seq: last.seq, record: rec.body } };
+  const versionSeq = Number(last.header?.get(HEADERS.versionSeq) ?? "0");
+  if (!versionSeq) return { seq: last.seq, version: undefined };
+  const vmsg = await jsm.streams.getMessage(STREAMS.commits, { seq: versionSeq });
+  const vrec = vmsg ? decodeStored(vmsg) : undefined;
+  if (vrec?.kind !== "VersionCommitted") throw new Error(`commit log: record ${last.seq} points at ${versionSeq}, which is not a VersionCommitted`);
+  return { seq: last.seq, version: { seq: versionSeq, record: vrec.body } };
 }
 
-function toHead(msg: StoredMsg): CommitHead | undefined {
+function decodeStored(msg: StoredMsg): LogRecord | undefined {
   // A stored message carries its headers as `header`, a consumed one as `headers`.
-  const record = decodeCommitRecord({ data: msg.data, headers: msg.header });
-  return record ? { seq: msg.seq, record } : undefined;
+  return decodeLogRecord({ data: msg.data, headers: msg.header });
 }
+
+/**
+ * Appends one record to a dataset's commit log with a CAS on `expectedLastSeq` (the seq of the last
+ * record the writer saw on the subject). `versionSeq` is required for every kind but VersionCommitted.
+ */
+export function appendLogRecord(
+  js: JetStreamClient,
+  dataset: string,
+  record: LogRecord,
+  opts: { expectedLastSeq: number; versionSeq?: number; msgId?: string },
+): Promise<number> {
+  const codec = logCodecs[record.kind] as { encode(v: unknown): Uint8Array; fingerprint: string };
+  const headers: Record<string, string> = { [HEADERS.record]: record.kind, [HEADERS.schema]: codec.fingerprint };
+  if (record.kind !== "VersionCommitted") {
+    if (!opts.versionSeq) throw new Error(`${record.kind} for ${dataset} needs the sequence of the version it refers to`);
+    headers[HEADERS.versionSeq] = String(opts.versionSeq);
+  }
+  return appendWithCas(js, subjects.commits(dataset), codec.encode(record.body), {
+    expectedLastSubjectSeq: opts.expectedLastSeq,
+    msgId: opts.msgId,
+    headers,
+  });
+}
+
+

@@ -2,7 +2,7 @@
 // record, applied in the same transaction as the log position, so a crash never half-applies a record
 // and replaying the log from scratch gives the same rows. Nothing here reads the clock.
 import Database from "better-sqlite3";
-import type { VersionCommitted } from "@lake/contracts";
+import type { LogRecord, VersionCommitted } from "@lake/contracts";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
@@ -148,9 +148,9 @@ export class Projection {
   }
 
   /** Applies a batch of log records and advances the log position, atomically. */
-  readonly applyBatch = (records: readonly { seq: number; record: VersionCommitted | undefined }[]) => {
+  readonly applyBatch = (records: readonly { seq: number; record: LogRecord | undefined }[]) => {
     this.db.transaction(() => {
-      for (const { seq, record } of records) if (record) this.applyVersion(seq, record);
+      for (const { seq, record } of records) if (record?.kind === "VersionCommitted") this.applyVersion(seq, record.body);
       const last = records.at(-1);
       if (last) this.q.setMeta.run("last_seq", String(last.seq));
     })();

@@ -2,8 +2,8 @@
 // (one SQLite transaction each). Also replays the whole log into a fresh database for `rebuild`.
 import { DeliverPolicy, jetstream, type ConsumerMessages, type JsMsg, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { STREAMS, subjects, decodeCommitRecord } from "@lake/messaging";
-import type { VersionCommitted } from "@lake/contracts";
+import { STREAMS, subjects, decodeLogRecord } from "@lake/messaging";
+import type { LogRecord } from "@lake/contracts";
 import type { Logger } from "@lake/telemetry";
 import type { Projection } from "../db/projection.ts";
 
@@ -25,7 +25,7 @@ export async function tailCommitLog(opts: {
     opt_start_seq: opts.projection.lastSeq + 1,
   });
   const messages = await consumer.consume({ max_messages: MAX_BATCH });
-  let batch: { seq: number; record: VersionCommitted | undefined }[] = [];
+  let batch: { seq: number; record: LogRecord | undefined }[] = [];
   const flush = () => {
     if (batch.length === 0) return;
     opts.projection.applyBatch(batch);
@@ -34,9 +34,9 @@ export async function tailCommitLog(opts: {
   };
   const done = (async () => {
     for await (const m of messages as AsyncIterable<JsMsg>) {
-      let record: VersionCommitted | undefined;
+      let record: LogRecord | undefined;
       try {
-        record = decodeCommitRecord(m);
+        record = decodeLogRecord(m);
       } catch (err) {
         // A record we can't decode is not applied; the position still advances so the catalog doesn't
         // wedge, and the anomaly is logged. (Only committers may write the log.)

@@ -1,6 +1,6 @@
 // Pure logic of a committer: what the next version looks like, given the head of the commit log and
 // a buffered micro-batch. No I/O, no clock: time and ids come in as arguments.
-import type { DomainContract, LakeLog, VersionCommitted } from "@lake/contracts";
+import type { DomainContract, LakeLog, LogRecord, VersionCommitted } from "@lake/contracts";
 
 export interface BufferedEvent {
   /** Stream sequence of the event (the ingest offset). */
@@ -10,18 +10,23 @@ export interface BufferedEvent {
 
 /** What a committer knows of its dataset: the head of the commit log. */
 export interface CommitterState {
-  /** Stream sequence of the last record on the dataset's commit subject (0: none). */
+  /** Stream sequence of the last record of any kind on the dataset's commit subject (0: none): the CAS token. */
   headSeq: number;
+  /** Stream sequence of the latest VersionCommitted (0: none). */
+  versionSeq: number;
   version: number;
   /** Last source stream sequence covered by a committed version (0: none). */
   lastSourceSeq: number;
   totalRows: number;
 }
 
-export const initialState: CommitterState = { headSeq: 0, version: 0, lastSourceSeq: 0, totalRows: 0 };
+export const initialState: CommitterState = { headSeq: 0, versionSeq: 0, version: 0, lastSourceSeq: 0, totalRows: 0 };
 
-export function evolve(_state: CommitterState, seq: number, record: VersionCommitted): CommitterState {
-  return { headSeq: seq, version: record.version, lastSourceSeq: record.source.last_seq, totalRows: record.total_rows };
+/** Folds one commit-log record into the state; records other than data versions only move the head. */
+export function evolve(state: CommitterState, seq: number, record: LogRecord): CommitterState {
+  if (record.kind !== "VersionCommitted") return { ...state, headSeq: seq };
+  const r = record.body;
+  return { headSeq: seq, versionSeq: seq, version: r.version, lastSourceSeq: r.source.last_seq, totalRows: r.total_rows };
 }
 
 export interface PartitionBatch {
@@ -99,6 +104,7 @@ export interface Manifest {
   committer_id: string;
   created_at: number;
   schema: { name: string; version: number; fingerprint: string };
+  policy: string;
   added_files: LakeLog.DataFile[];
   removed_files: string[];
   source: LakeLog.SourceRange;
@@ -124,6 +130,7 @@ export function buildManifest(
     committer_id: ctx.committerId,
     created_at: ctx.now,
     schema: { name: ctx.contract.name, version: ctx.contract.version, fingerprint: ctx.contract.fingerprint },
+    policy: ctx.contract.policy,
     added_files: files,
     removed_files: [],
     source: { stream: ctx.stream, subject: ctx.subject, first_seq: batch.firstSeq, last_seq: batch.lastSeq },
@@ -153,5 +160,6 @@ export function commitRecord(m: Manifest, manifestRef: LakeLog.ManifestRef): Ver
     total_rows: m.total_rows,
     min_event_time: m.min_event_time,
     max_event_time: m.max_event_time,
+    policy: m.policy,
   };
 }

@@ -4,8 +4,8 @@
 import { randomBytes, createHash } from "node:crypto";
 import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { domainContract, versionCommittedCodec, type DomainContract, type LakeLog } from "@lake/contracts";
-import { STREAMS, subjects, HEADERS, appendWithCas, ensureStreams, readCommitHead, isCasConflict, isPublishOutcomeUnknown } from "@lake/messaging";
+import { domainContract, type DomainContract, type LakeLog } from "@lake/contracts";
+import { type CommitHead, STREAMS, subjects, appendLogRecord, ensureStreams, readCommitHead, isCasConflict, isPublishOutcomeUnknown } from "@lake/messaging";
 import type { ObjectStore } from "@lake/storage";
 import type { Logger } from "@lake/telemetry";
 import { type BufferedEvent, type CommitterState, initialState, evolve, planBatch, buildManifest, commitRecord, keys } from "../domain/version.ts";
@@ -24,6 +24,11 @@ export interface CommitterOptions {
 }
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+function stateFromHead(head: CommitHead): CommitterState {
+  const s = head.version ? evolve(initialState, head.version.seq, { kind: "VersionCommitted", body: head.version.record }) : initialState;
+  return { ...s, headSeq: head.seq };
+}
 
 function newWriteId(now: number): string {
   // Sortable by time, unique across processes; safe as an object-key segment.
@@ -44,7 +49,7 @@ export class Committer {
   private stopped = false;
   /** Bumped whenever the consumer restarts, so a stale flush can't commit events of an old epoch. */
   private epoch = 0;
-  readonly stats = { versions: 0, rows: 0, conflicts: 0, lastCommitMs: 0 };
+  readonly stats = { versions: 0, rows: 0, conflicts: 0, rebases: 0, lastCommitMs: 0 };
 
   constructor(private readonly o: CommitterOptions) {
     this.js = jetstream(o.nc);
@@ -66,8 +71,7 @@ export class Committer {
     this.epoch++;
     this.buffer = [];
     this.messages?.stop();
-    const head = await readCommitHead(this.jsm, this.o.dataset);
-    this.state = head ? evolve(this.state, head.seq, head.record) : initialState;
+    this.state = stateFromHead(await readCommitHead(this.jsm, this.o.dataset));
     const consumer = await this.js.consumers.get(STREAMS.events, {
       filter_subjects: subjects.events(this.o.dataset),
       deliver_policy: DeliverPolicy.StartSequence,
@@ -172,7 +176,7 @@ export class Committer {
     await this.o.failpoint("before_commit");
     const seq = await this.append(record);
     await this.o.failpoint("after_commit");
-    this.state = evolve(this.state, seq, record);
+    this.state = evolve(this.state, seq, { kind: "VersionCommitted", body: record });
     this.stats.versions++;
     this.stats.rows += batch.rowCount;
     this.stats.lastCommitMs = performance.now() - started;
@@ -186,24 +190,26 @@ export class Committer {
     });
   }
 
-  /** The commit point. An unknown outcome is settled by re-reading the head: did our write land? */
+  /**
+   * The commit point. An unknown outcome is settled by re-reading the head (did our write land?). A lost
+   * race against a record that is not a data version (a quality verdict, a promotion) leaves our batch
+   * valid: the version number and parent are unchanged, so we rebase onto the new head and append again.
+   * A lost race against another data version throws: the batch is dropped and we resume after it.
+   */
   private async append(record: ReturnType<typeof commitRecord>): Promise<number> {
-    const data = versionCommittedCodec.encode(record);
     for (let attempt = 1; ; attempt++) {
       try {
-        return await appendWithCas(this.js, subjects.commits(this.o.dataset), data, {
-          expectedLastSubjectSeq: this.state.headSeq,
-          msgId: record.write_id,
-          headers: { [HEADERS.record]: versionCommittedCodec.name, [HEADERS.schema]: versionCommittedCodec.fingerprint },
-        });
+        return await appendLogRecord(this.js, this.o.dataset, { kind: "VersionCommitted", body: record }, { expectedLastSeq: this.state.headSeq, msgId: record.write_id });
       } catch (e) {
         if (!isPublishOutcomeUnknown(e) && !isCasConflict(e)) throw e;
         const head = await readCommitHead(this.jsm, this.o.dataset).catch(() => undefined);
-        if (head?.record.write_id === record.write_id) return head.seq; // it landed
-        if (isCasConflict(e) || (head && head.seq !== this.state.headSeq)) throw e;
-        if (attempt >= 5) throw e;
-        this.o.log.warn("commit append outcome unknown; retrying", { attempt, err: e });
-        await new Promise((r) => setTimeout(r, 200 * attempt));
+        if (head?.version?.record.write_id === record.write_id) return head.version.seq; // it landed
+        if (!head || attempt >= 10) throw e;
+        if (head.version?.seq !== (this.state.versionSeq || undefined)) throw e; // another data version won
+        if (isCasConflict(e)) this.stats.rebases++;
+        else this.o.log.warn("commit append outcome unknown; retrying", { attempt, err: e });
+        this.state = { ...this.state, headSeq: head.seq };
+        if (isPublishOutcomeUnknown(e)) await new Promise((r) => setTimeout(r, 100 * attempt));
       }
     }
   }
