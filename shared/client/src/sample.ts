@@ -21,19 +21,21 @@ export function rng(seed: number): () => number {
   };
 }
 
-export function sampleEvents(count: number, opts: { seed?: number; prefix?: string; startMs?: number; users?: number } = {}): SampleEvent[] {
+export function sampleEvents(count: number, opts: { seed?: number; prefix?: string; startMs?: number; users?: number; spanMs?: number } = {}): SampleEvent[] {
   const r = rng(opts.seed ?? 1);
   const prefix = opts.prefix ?? "e";
-  const start = opts.startMs ?? Date.UTC(2026, 5, 1);
+  const start = opts.startMs ?? Date.UTC(2026, 5, 1, 0, 5);
   const users = opts.users ?? 100;
+  const spanMs = opts.spanMs ?? 3 * 86_400_000;
   const out: SampleEvent[] = new Array(count);
   for (let i = 0; i < count; i++) {
     out[i] = {
       event_id: `${prefix}-${i}`,
       user_id: `user-${Math.floor(r() * users)}`,
       event_type: TYPES[Math.floor(r() * TYPES.length)]!,
-      // Spread over three days so data lands in several dt= partitions.
-      timestamp: start + Math.floor(r() * 3 * 86_400_000),
+      // Roughly in time order over three days (so event-time windows close as the data flows and
+      // data lands in several dt= partitions), each up to 2 minutes out of order.
+      timestamp: start + Math.floor((i / count) * spanMs) + Math.floor((r() * 2 - 1) * 120_000),
       amount: Math.round(r() * 100_000) / 100,
     };
   }

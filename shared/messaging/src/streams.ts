@@ -5,6 +5,8 @@ export const STREAMS = {
   events: "EVENTS",
   quarantine: "QUARANTINE",
   commits: "COMMITS",
+  windows: "WINDOWS",
+  late: "LATE",
 } as const;
 
 export const subjects = {
@@ -12,10 +14,16 @@ export const subjects = {
   quarantine: (domain: string) => `lake.quarantine.${domain}`,
   commits: (dataset: string) => `lake.commits.${dataset}`,
   ingest: (domain: string) => `lake.ingest.${domain}`,
+  /** Window results (revisions) of a derived dataset, written by the aggregator. */
+  windows: (dataset: string) => `lake.windows.${dataset}`,
+  /** Events that arrived after their window's allowed lateness: the side output, never dropped. */
+  late: (dataset: string) => `lake.late.${dataset}`,
   allEvents: "lake.events.>",
   allQuarantine: "lake.quarantine.>",
   allCommits: "lake.commits.>",
   allIngest: "lake.ingest.*",
+  allWindows: "lake.windows.>",
+  allLate: "lake.late.>",
 } as const;
 
 export interface StreamSettings {
@@ -44,6 +52,8 @@ function configs(s: StreamSettings): (Partial<StreamConfig> & { name: string })[
   return [
     { ...common, name: STREAMS.events, subjects: [subjects.allEvents], duplicate_window: ms(s.dedupeWindowMs) },
     { ...common, name: STREAMS.quarantine, subjects: [subjects.allQuarantine], duplicate_window: ms(2 * 60_000) },
+    { ...common, name: STREAMS.windows, subjects: [subjects.allWindows], duplicate_window: ms(s.dedupeWindowMs) },
+    { ...common, name: STREAMS.late, subjects: [subjects.allLate], duplicate_window: ms(s.dedupeWindowMs) },
     // The commit log is the source of truth: never discard, never expire.
     { ...common, name: STREAMS.commits, subjects: [subjects.allCommits], duplicate_window: ms(s.dedupeWindowMs), discard: DiscardPolicy.New, max_msgs: -1, max_age: 0 },
   ];
