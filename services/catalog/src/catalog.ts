@@ -1,8 +1,10 @@
 // The catalog process's core: owns the projection, its live tail, read-after-write waiters and rebuild.
 import { existsSync, renameSync, rmSync } from "node:fs";
-import { jetstreamManager, type ConsumerMessages, type JetStreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { ensureStreams } from "@lake/messaging";
+import type { LogRecord } from "@lake/contracts";
+import { appendLogRecord, ensureStreams, isCasConflict, readCommitHead } from "@lake/messaging";
+import { CommandError, type DatasetFacts, type Decision } from "./domain/commands.ts";
 import type { Logger } from "@lake/telemetry";
 import { Projection } from "./db/projection.ts";
 import { tailCommitLog, logLastSeq } from "./nats/tail.ts";
@@ -10,6 +12,7 @@ import { tailCommitLog, logLastSeq } from "./nats/tail.ts";
 export class Catalog {
   projection!: Projection;
   private jsm!: JetStreamManager;
+  private js!: JetStreamClient;
   private live: { messages: ConsumerMessages; done: Promise<void> } | undefined;
   private waiters = new Set<() => void>();
   private rebuilding: Promise<{ seq: number; ms: number }> | undefined;
@@ -23,6 +26,7 @@ export class Catalog {
 
   async start(): Promise<void> {
     this.jsm = await jetstreamManager(this.nc);
+    this.js = jetstream(this.nc);
     await ensureStreams(this.jsm);
     this.projection = new Projection(this.dbPath);
     await this.startTail();
@@ -70,6 +74,35 @@ export class Catalog {
       };
       this.waiters.add(check);
     });
+  }
+
+  /**
+   * Runs a command: decide on the projection's view of the dataset, append the record with a CAS on the
+   * last record the projection has seen for it, and answer once the projection has applied it (so the
+   * caller reads its own write). A lost race means the view was stale: catch up and decide again.
+   */
+  async command<K extends "VersionPromoted" | "VersionTagged">(
+    dataset: string,
+    kind: K,
+    decide: (facts: DatasetFacts, now: number) => Decision<Extract<LogRecord, { kind: K }>["body"]>,
+  ): Promise<{ changed: boolean; seq: number; message?: string }> {
+    for (let attempt = 1; ; attempt++) {
+      const facts = this.projection.facts(dataset);
+      if (!facts) throw new CommandError(404, "unknown_dataset", `dataset ${dataset} has no committed version`);
+      const ds = this.projection.dataset(dataset)!;
+      const decision = decide(facts, Date.now());
+      if (decision.kind === "noop") return { changed: false, seq: ds.last_record_seq, message: decision.message };
+      try {
+        const record = { kind, body: decision.body } as LogRecord;
+        const seq = await appendLogRecord(this.js, dataset, record, { expectedLastSeq: ds.last_record_seq, versionSeq: ds.latest_commit_seq });
+        await this.waitFor(() => (this.projection.lastSeq >= seq ? true : undefined), 10_000);
+        return { changed: true, seq };
+      } catch (e) {
+        if (!isCasConflict(e) || attempt >= 5) throw e;
+        const head = await readCommitHead(this.jsm, dataset);
+        await this.waitFor(() => (this.projection.lastSeq >= head.seq ? true : undefined), 5000);
+      }
+    }
   }
 
   /**

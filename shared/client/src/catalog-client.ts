@@ -33,6 +33,8 @@ export interface CatalogVersion {
   row_count: number;
   total_rows: number;
   max_event_time: string | null;
+  policy: string;
+  quality: "pending" | "passed" | "failed";
   files: CatalogFile[];
   consistency: "eventual" | "covering";
 }
@@ -43,6 +45,27 @@ export interface CatalogDataset {
   latest_commit_seq: number;
   total_rows: number;
   updated_at: number;
+  policy: string;
+  current_version: number;
+}
+
+export interface CommandResult {
+  changed: boolean;
+  seq: number;
+  message?: string;
+  current_version: number | null;
+  latest_version: number;
+}
+
+export interface AuditEntry {
+  seq: number;
+  kind: "promote" | "rollback" | "auto_promote" | "tag" | "quality_passed" | "quality_failed";
+  version: number;
+  previous_version: number | null;
+  actor: string;
+  reason: string;
+  at: string;
+  detail: unknown;
 }
 
 export class CatalogClient {
@@ -70,7 +93,7 @@ export class CatalogClient {
   versions(dataset: string, after = 0, limit = 100): Promise<{ versions: Omit<CatalogVersion, "files">[]; next_after: number | null }> {
     return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/versions?after=${after}&limit=${limit}`);
   }
-  version(dataset: string, version: number | "latest"): Promise<CatalogVersion> {
+  version(dataset: string, version: number | "latest" | "current"): Promise<CatalogVersion> {
     return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/versions/${version}`);
   }
   /** The first version containing `offset` (an ingest offset), waiting up to `timeoutMs` for it. */
@@ -88,6 +111,30 @@ export class CatalogClient {
         if (!(e instanceof CatalogRequestError && e.status === 504) || left <= 30_000) throw e;
       }
     }
+  }
+  private post<T>(path: string, body: unknown): Promise<T> {
+    return this.get<T>(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  }
+  promote(dataset: string, version: number, actor: string, reason: string): Promise<CommandResult> {
+    return this.post(`/v1/datasets/${encodeURIComponent(dataset)}/promote`, { version, actor, reason });
+  }
+  rollback(dataset: string, actor: string, reason: string, toVersion?: number): Promise<CommandResult> {
+    return this.post(`/v1/datasets/${encodeURIComponent(dataset)}/rollback`, { to_version: toVersion, actor, reason });
+  }
+  tag(dataset: string, tag: string, version: number, actor: string, reason: string): Promise<CommandResult> {
+    return this.post(`/v1/datasets/${encodeURIComponent(dataset)}/tags`, { tag, version, actor, reason });
+  }
+  tags(dataset: string): Promise<{ tags: { tag: string; version: number; seq: number }[] }> {
+    return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/tags`);
+  }
+  byTag(dataset: string, tag: string): Promise<CatalogVersion & { tag: string }> {
+    return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/tags/${encodeURIComponent(tag)}`);
+  }
+  audit(dataset: string, after = 0, limit = 100): Promise<{ entries: AuditEntry[]; next_after: number | null }> {
+    return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/audit?after=${after}&limit=${limit}`);
+  }
+  dataset(dataset: string): Promise<{ dataset: CatalogDataset }> {
+    return this.get(`/v1/datasets/${encodeURIComponent(dataset)}`);
   }
   rebuild(): Promise<{ rebuilt: boolean; projected_through_seq: number; ms: number }> {
     return this.get("/v1/admin/rebuild", { method: "POST" });

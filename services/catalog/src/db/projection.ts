@@ -2,7 +2,8 @@
 // record, applied in the same transaction as the log position, so a crash never half-applies a record
 // and replaying the log from scratch gives the same rows. Nothing here reads the clock.
 import Database from "better-sqlite3";
-import type { LogRecord, VersionCommitted } from "@lake/contracts";
+import type { LakeLog, LogRecord, VersionCommitted } from "@lake/contracts";
+import { type DatasetFacts, type QualityStatus, POLICIES, QUALITY, promotionProblem, tagProblem } from "../domain/commands.ts";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
@@ -12,7 +13,10 @@ CREATE TABLE IF NOT EXISTS datasets (
   latest_version INTEGER NOT NULL,
   latest_commit_seq INTEGER NOT NULL,
   total_rows INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL
+  updated_at INTEGER NOT NULL,
+  policy TEXT NOT NULL,
+  current_version INTEGER NOT NULL,
+  last_record_seq INTEGER NOT NULL
 ) STRICT;
 CREATE TABLE IF NOT EXISTS versions (
   dataset TEXT NOT NULL,
@@ -38,6 +42,9 @@ CREATE TABLE IF NOT EXISTS versions (
   removed_files INTEGER NOT NULL,
   min_event_time INTEGER,
   max_event_time INTEGER,
+  policy TEXT NOT NULL,
+  quality TEXT NOT NULL,
+  quality_seq INTEGER,
   PRIMARY KEY (dataset, version)
 ) STRICT;
 CREATE INDEX IF NOT EXISTS versions_by_offset ON versions (dataset, last_offset);
@@ -54,6 +61,36 @@ CREATE TABLE IF NOT EXISTS files (
   PRIMARY KEY (dataset, key)
 ) STRICT;
 CREATE INDEX IF NOT EXISTS files_by_version ON files (dataset, added_version);
+CREATE TABLE IF NOT EXISTS quality_results (
+  dataset TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  outcome TEXT NOT NULL,
+  rules TEXT NOT NULL,
+  checked_at INTEGER NOT NULL,
+  checker_id TEXT NOT NULL,
+  PRIMARY KEY (dataset, version)
+) STRICT;
+CREATE TABLE IF NOT EXISTS tags (
+  dataset TEXT NOT NULL,
+  tag TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY (dataset, tag)
+) STRICT;
+CREATE TABLE IF NOT EXISTS audit (
+  seq INTEGER NOT NULL,
+  dataset TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  previous_version INTEGER,
+  actor TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  detail TEXT,
+  PRIMARY KEY (seq, kind)
+) STRICT;
+CREATE INDEX IF NOT EXISTS audit_by_dataset ON audit (dataset, seq);
 CREATE TABLE IF NOT EXISTS anomalies (
   commit_seq INTEGER PRIMARY KEY,
   dataset TEXT NOT NULL,
@@ -85,6 +122,9 @@ export interface VersionRow {
   removed_files: number;
   min_event_time: number | null;
   max_event_time: number | null;
+  policy: string;
+  quality: QualityStatus;
+  quality_seq: number | null;
 }
 
 export interface FileRow {
@@ -103,6 +143,31 @@ export interface DatasetRow {
   latest_commit_seq: number;
   total_rows: number;
   updated_at: number;
+  policy: string;
+  current_version: number;
+  last_record_seq: number;
+}
+
+export interface AuditRow {
+  seq: number;
+  dataset: string;
+  kind: string;
+  version: number;
+  previous_version: number | null;
+  actor: string;
+  reason: string;
+  at: number;
+  detail: string | null;
+}
+
+export interface QualityRow {
+  dataset: string;
+  version: number;
+  seq: number;
+  outcome: string;
+  rules: string;
+  checked_at: number;
+  checker_id: string;
 }
 
 export class Projection {
@@ -120,14 +185,30 @@ export class Projection {
       dataset: this.db.prepare<[string], DatasetRow>("SELECT * FROM datasets WHERE name = ?"),
       datasets: this.db.prepare<[], DatasetRow>("SELECT * FROM datasets ORDER BY name"),
       insertDataset: this.db.prepare(
-        "INSERT INTO datasets (name, first_commit_seq, latest_version, latest_commit_seq, total_rows, updated_at) VALUES (@name, @seq, @version, @seq, @total_rows, @at)",
+        "INSERT INTO datasets (name, first_commit_seq, latest_version, latest_commit_seq, total_rows, updated_at, policy, current_version, last_record_seq) VALUES (@name, @seq, @version, @seq, @total_rows, @at, @policy, @current, @seq)",
       ),
       updateDataset: this.db.prepare(
-        "UPDATE datasets SET latest_version = @version, latest_commit_seq = @seq, total_rows = @total_rows, updated_at = @at WHERE name = @name",
+        "UPDATE datasets SET latest_version = @version, latest_commit_seq = @seq, total_rows = @total_rows, updated_at = @at, policy = @policy, current_version = @current, last_record_seq = @seq WHERE name = @name",
       ),
+      touchDataset: this.db.prepare<[number, string]>("UPDATE datasets SET last_record_seq = ? WHERE name = ?"),
+      setCurrent: this.db.prepare<[number, string]>("UPDATE datasets SET current_version = ? WHERE name = ?"),
+      setQuality: this.db.prepare<[string, number, string, number]>("UPDATE versions SET quality = ?, quality_seq = ? WHERE dataset = ? AND version = ?"),
+      insertQuality: this.db.prepare("INSERT INTO quality_results VALUES (@dataset, @version, @seq, @outcome, @rules, @checked_at, @checker_id)"),
+      insertTag: this.db.prepare<[string, string, number, number]>("INSERT INTO tags (dataset, tag, version, seq) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"),
+      insertAudit: this.db.prepare(
+        "INSERT INTO audit VALUES (@seq, @dataset, @kind, @version, @previous_version, @actor, @reason, @at, @detail)",
+      ),
+      tag: this.db.prepare<[string, string], { version: number }>("SELECT version FROM tags WHERE dataset = ? AND tag = ?"),
+      tags: this.db.prepare<[string], { tag: string; version: number; seq: number }>("SELECT tag, version, seq FROM tags WHERE dataset = ? ORDER BY tag"),
+      audit: this.db.prepare<[string, number, number], AuditRow>("SELECT * FROM audit WHERE dataset = ? AND seq > ? ORDER BY seq, kind LIMIT ?"),
+      formerCurrents: this.db.prepare<[string], { version: number }>(
+        "SELECT DISTINCT version FROM audit WHERE dataset = ? AND kind IN ('promote', 'rollback', 'auto_promote') ORDER BY seq DESC",
+      ),
+      qualityResult: this.db.prepare<[string, number], QualityRow>("SELECT * FROM quality_results WHERE dataset = ? AND version = ?"),
       insertVersion: this.db.prepare(`INSERT INTO versions VALUES (@dataset, @version, @parent_version, @commit_seq, @write_id, @committer_id, @committed_at,
         @schema_name, @schema_version, @schema_fingerprint, @manifest_key, @manifest_sha256, @manifest_bytes, @source_stream, @source_subject,
-        @first_offset, @last_offset, @row_count, @total_rows, @added_files, @removed_files, @min_event_time, @max_event_time)`),
+        @first_offset, @last_offset, @row_count, @total_rows, @added_files, @removed_files, @min_event_time, @max_event_time,
+        @policy, @quality, NULL)`),
       insertFile: this.db.prepare(
         "INSERT INTO files (dataset, key, partition, rows, bytes, sha256, added_version, removed_version) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
       ),
@@ -150,7 +231,23 @@ export class Projection {
   /** Applies a batch of log records and advances the log position, atomically. */
   readonly applyBatch = (records: readonly { seq: number; record: LogRecord | undefined }[]) => {
     this.db.transaction(() => {
-      for (const { seq, record } of records) if (record?.kind === "VersionCommitted") this.applyVersion(seq, record.body);
+      for (const { seq, record } of records) {
+        if (!record) continue;
+        switch (record.kind) {
+          case "VersionCommitted":
+            this.applyVersion(seq, record.body);
+            break;
+          case "QualityVerdict":
+            this.applyVerdict(seq, record.body);
+            break;
+          case "VersionPromoted":
+            this.applyPromotion(seq, record.body);
+            break;
+          case "VersionTagged":
+            this.applyTag(seq, record.body);
+            break;
+        }
+      }
       const last = records.at(-1);
       if (last) this.q.setMeta.run("last_seq", String(last.seq));
     })();
@@ -162,9 +259,12 @@ export class Projection {
     if (r.version !== expected || r.parent_version !== expected - 1) {
       // The CAS makes this impossible; if it happens anyway the record is kept out of the history and noted.
       this.q.anomaly.run(seq, r.dataset, `version ${r.version} (parent ${r.parent_version}) does not follow ${expected - 1}`);
+      if (ds) this.q.touchDataset.run(seq, r.dataset);
       return;
     }
-    const row = { name: r.dataset, seq, version: r.version, total_rows: r.total_rows, at: r.committed_at };
+    // Non-critical datasets are current on commit; critical ones keep their current until a version passes.
+    const current = r.policy === POLICIES.critical ? (ds?.current_version ?? 0) : r.version;
+    const row = { name: r.dataset, seq, version: r.version, total_rows: r.total_rows, at: r.committed_at, policy: r.policy, current };
     if (ds) this.q.updateDataset.run(row);
     else this.q.insertDataset.run(row);
     this.q.insertVersion.run({
@@ -191,9 +291,100 @@ export class Projection {
       removed_files: r.removed_files.length,
       min_event_time: r.min_event_time,
       max_event_time: r.max_event_time,
+      policy: r.policy,
+      quality: QUALITY.pending,
     });
     for (const f of r.added_files) this.q.insertFile.run(r.dataset, f.key, f.partition, f.rows, f.bytes, f.sha256, r.version);
     for (const key of r.removed_files) this.q.removeFile.run(r.version, r.dataset, key);
+  }
+
+  /** Records about a dataset that doesn't exist, or that break a rule, are anomalies: noted, not applied. */
+  private guard(seq: number, dataset: string, check: (ds: DatasetRow) => string | undefined): DatasetRow | undefined {
+    const ds = this.q.dataset.get(dataset);
+    const problem = ds ? check(ds) : `no dataset ${dataset}`;
+    if (ds) this.q.touchDataset.run(seq, dataset);
+    if (problem !== undefined) {
+      this.q.anomaly.run(seq, dataset, problem);
+      return undefined;
+    }
+    return ds;
+  }
+
+  private applyVerdict(seq: number, r: LakeLog.QualityVerdict): void {
+    const ds = this.guard(seq, r.dataset, () => {
+      const v = this.q.version.get(r.dataset, r.version);
+      if (!v) return `verdict for unknown version ${r.version}`;
+      if (v.quality !== QUALITY.pending) return `second verdict for version ${r.version} (first: ${v.quality})`;
+      return undefined;
+    });
+    if (!ds) return;
+    this.q.setQuality.run(r.outcome, seq, r.dataset, r.version);
+    this.q.insertQuality.run({ dataset: r.dataset, version: r.version, seq, outcome: r.outcome, rules: JSON.stringify(r.rules), checked_at: r.checked_at, checker_id: r.checker_id });
+    const failedRules = r.rules.filter((x) => !x.passed).map((x) => x.rule);
+    this.audit(seq, r.dataset, r.outcome === "passed" ? "quality_passed" : "quality_failed", r.version, null, r.checker_id, failedRules.length ? `failed: ${failedRules.join(", ")}` : "all rules passed", r.checked_at, JSON.stringify(r.rules));
+    // A critical dataset's newest passing version becomes current: that is what the gate opens to.
+    if (r.outcome === "passed" && ds.policy === POLICIES.critical && r.version > ds.current_version) {
+      this.q.setCurrent.run(r.version, r.dataset);
+      this.audit(seq, r.dataset, "auto_promote", r.version, ds.current_version || null, r.checker_id, "passed its quality checks", r.checked_at, null);
+    }
+  }
+
+  private applyPromotion(seq: number, r: LakeLog.VersionPromoted): void {
+    const ds = this.guard(seq, r.dataset, () => {
+      const facts = this.facts(r.dataset)!;
+      if (r.previous_version !== facts.currentVersion) return `${r.mode} of version ${r.version} expected current ${r.previous_version}, found ${facts.currentVersion}`;
+      return promotionProblem(facts, r.version);
+    });
+    if (!ds) return;
+    this.q.setCurrent.run(r.version, r.dataset);
+    this.audit(seq, r.dataset, r.mode, r.version, r.previous_version || null, r.actor, r.reason, r.at, null);
+  }
+
+  private applyTag(seq: number, r: LakeLog.VersionTagged): void {
+    const ds = this.guard(seq, r.dataset, () => tagProblem(this.facts(r.dataset)!, r.tag, r.version));
+    if (!ds) return;
+    this.q.insertTag.run(r.dataset, r.tag, r.version, seq);
+    this.audit(seq, r.dataset, "tag", r.version, null, r.actor, r.reason, r.at, JSON.stringify({ tag: r.tag }));
+  }
+
+  private audit(seq: number, dataset: string, kind: string, version: number, previous: number | null, actor: string, reason: string, at: number, detail: string | null): void {
+    this.q.insertAudit.run({ seq, dataset, kind, version, previous_version: previous, actor, reason, at, detail });
+  }
+
+  /** What command decisions need to know about a dataset. */
+  facts(name: string): DatasetFacts | undefined {
+    const ds = this.q.dataset.get(name);
+    if (!ds) return undefined;
+    return {
+      name,
+      policy: ds.policy,
+      latestVersion: ds.latest_version,
+      currentVersion: ds.current_version,
+      version: (v) => {
+        const row = this.q.version.get(name, v);
+        return row ? { version: row.version, quality: row.quality } : undefined;
+      },
+      formerCurrents: () => {
+        const out = this.q.formerCurrents.all(name).map((r) => r.version);
+        // A non-critical dataset's versions were each current on commit.
+        if (ds.policy !== POLICIES.critical) for (let v = ds.latest_version; v >= 1; v--) if (!out.includes(v)) out.push(v);
+        return out;
+      },
+      tag: (t) => this.q.tag.get(name, t)?.version,
+    };
+  }
+
+  tags(dataset: string): { tag: string; version: number; seq: number }[] {
+    return this.q.tags.all(dataset);
+  }
+  tagVersion(dataset: string, tag: string): number | undefined {
+    return this.q.tag.get(dataset, tag)?.version;
+  }
+  auditTrail(dataset: string, after: number, limit: number): AuditRow[] {
+    return this.q.audit.all(dataset, after, limit);
+  }
+  qualityResult(dataset: string, version: number): QualityRow | undefined {
+    return this.q.qualityResult.get(dataset, version);
   }
 
   dataset(name: string): DatasetRow | undefined {
@@ -221,8 +412,17 @@ export class Projection {
 
   /** Every table, every row, in primary-key order: equal dumps mean equal catalogs. */
   canonicalDump(): string {
-    const tables = ["meta", "datasets", "versions", "files", "anomalies"];
-    const order: Record<string, string> = { meta: "key", datasets: "name", versions: "dataset, version", files: "dataset, key", anomalies: "commit_seq" };
+    const tables = ["meta", "datasets", "versions", "files", "quality_results", "tags", "audit", "anomalies"];
+    const order: Record<string, string> = {
+      meta: "key",
+      datasets: "name",
+      versions: "dataset, version",
+      files: "dataset, key",
+      quality_results: "dataset, version",
+      tags: "dataset, tag",
+      audit: "seq, kind",
+      anomalies: "commit_seq",
+    };
     const out: Record<string, unknown[]> = {};
     for (const t of tables) out[t] = this.db.prepare(`SELECT * FROM ${t} ORDER BY ${order[t]}`).raw().all();
     return JSON.stringify(out);

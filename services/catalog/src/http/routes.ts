@@ -3,10 +3,41 @@
 // version that contains the caller's offset, and never answer with an older one.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { isValidName } from "@lake/contracts";
-import { HttpError, listen, parseTarget, sendJson } from "@lake/http";
+import { HttpError, listen, parseTarget, readBody, sendJson } from "@lake/http";
 import type { Logger } from "@lake/telemetry";
 import type { Catalog } from "../catalog.ts";
 import type { VersionRow } from "../db/projection.ts";
+import { CommandError, decidePromote, decideRollback, decideTag, type Who } from "../domain/commands.ts";
+
+const MAX_COMMAND_BYTES = 16 * 1024;
+
+async function commandBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const text = await readBody(req, MAX_COMMAND_BYTES);
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new HttpError(400, "malformed_json", "command body is not valid JSON");
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new HttpError(400, "invalid_command", "command body must be a JSON object");
+  return body as Record<string, unknown>;
+}
+
+/** Who asks and why: both are recorded in the commit log and the audit trail. */
+function who(req: IncomingMessage, body: Record<string, unknown>): Who {
+  const actor = typeof body.actor === "string" ? body.actor : req.headers["x-lake-actor"];
+  const reason = body.reason;
+  if (typeof actor !== "string" || actor.length === 0 || actor.length > 128) throw new HttpError(400, "invalid_actor", "give actor (1-128 characters) in the body or the X-Lake-Actor header");
+  if (typeof reason !== "string" || reason.trim().length === 0 || reason.length > 1000) throw new HttpError(400, "invalid_reason", "give a reason (1-1000 characters): it goes into the audit trail");
+  return { actor, reason };
+}
+
+function versionField(body: Record<string, unknown>, name: string, required: boolean): number | undefined {
+  const v = body[name];
+  if (v === undefined && !required) return undefined;
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1) throw new HttpError(400, "invalid_version", `${name} must be a positive integer`);
+  return v;
+}
 
 function datasetParam(name: string): string {
   if (!isValidName(name)) throw new HttpError(400, "invalid_name", `invalid dataset name ${JSON.stringify(String(name).slice(0, 80))}: must match ^[a-z][a-z0-9_]{0,62}$`);
@@ -35,6 +66,8 @@ function versionView(v: VersionRow) {
     source: { stream: v.source_stream, subject: v.source_subject, first_offset: v.first_offset, last_offset: v.last_offset },
     row_count: v.row_count,
     total_rows: v.total_rows,
+    policy: v.policy,
+    quality: v.quality,
     min_event_time: v.min_event_time === null ? null : new Date(v.min_event_time).toISOString(),
     max_event_time: v.max_event_time === null ? null : new Date(v.max_event_time).toISOString(),
   };
@@ -44,7 +77,7 @@ export function startHttp(opts: { catalog: Catalog; host: string; port: number; 
   const { catalog } = opts;
   const server = createServer((req, res) => {
     handle(req, res).catch((e: unknown) => {
-      if (e instanceof HttpError) return sendJson(res, e.status, { error: e.code, message: e.message });
+      if (e instanceof HttpError || e instanceof CommandError) return sendJson(res, e.status, { error: e.code, message: e.message });
       opts.log.error("request failed", { err: e, url: req.url });
       if (!res.headersSent) sendJson(res, 500, { error: "internal", message: "internal error" });
     });
@@ -78,8 +111,29 @@ export function startHttp(opts: { catalog: Catalog; host: string; port: number; 
       }
       throw new HttpError(404, "not_found", `no route ${method} ${url.pathname}`);
     }
-    if (method !== "GET") throw new HttpError(405, "method_not_allowed", `${method} not allowed on ${url.pathname}`);
     if (parts[1] !== "datasets") throw new HttpError(404, "not_found", `no route ${method} ${url.pathname}`);
+
+    if (method === "POST" && parts.length === 4) {
+      const dataset = datasetParam(parts[2]!);
+      const body = await commandBody(req);
+      const w = who(req, body);
+      let r: { changed: boolean; seq: number; message?: string };
+      if (parts[3] === "promote") {
+        const version = versionField(body, "version", true)!;
+        r = await catalog.command(dataset, "VersionPromoted", (f, now) => decidePromote(f, { ...w, version }, now));
+      } else if (parts[3] === "rollback") {
+        const toVersion = versionField(body, "to_version", false);
+        r = await catalog.command(dataset, "VersionPromoted", (f, now) => decideRollback(f, { ...w, toVersion }, now));
+      } else if (parts[3] === "tags") {
+        const version = versionField(body, "version", true)!;
+        if (typeof body.tag !== "string") throw new HttpError(400, "invalid_tag", "tag must be a string");
+        const tag = body.tag;
+        r = await catalog.command(dataset, "VersionTagged", (f, now) => decideTag(f, { ...w, tag, version }, now));
+      } else throw new HttpError(404, "not_found", `no route ${method} ${url.pathname}`);
+      const ds = catalog.projection.dataset(dataset)!;
+      return sendJson(res, 200, { ...r, dataset, current_version: ds.current_version || null, latest_version: ds.latest_version });
+    }
+    if (method !== "GET") throw new HttpError(405, "method_not_allowed", `${method} not allowed on ${url.pathname}`);
 
     if (parts.length === 2) return sendJson(res, 200, { datasets: p.datasets(), ...eventual() });
     const dataset = datasetParam(parts[2]!);
@@ -96,15 +150,40 @@ export function startHttp(opts: { catalog: Catalog; host: string; port: number; 
       return sendJson(res, 200, { dataset, versions, next_after: versions.length === limit ? versions.at(-1)!.version : null, ...eventual() });
     }
 
+    if (parts[3] === "tags" && parts.length === 4) return sendJson(res, 200, { dataset, tags: p.tags(dataset), ...eventual() });
+    if (parts[3] === "tags" && parts.length === 5) {
+      const version = p.tagVersion(dataset, parts[4]!);
+      if (version === undefined) throw new HttpError(404, "unknown_tag", `dataset ${dataset} has no tag ${JSON.stringify(parts[4]!.slice(0, 80))}`);
+      return sendJson(res, 200, { ...withFiles(p.version(dataset, version)!), tag: parts[4], ...eventual() });
+    }
+    if (parts[3] === "audit" && parts.length === 4) {
+      const after = intParam(url, "after", 0, 0, Number.MAX_SAFE_INTEGER)!;
+      const limit = intParam(url, "limit", 100, 1, 1000)!;
+      const entries = p.auditTrail(dataset, after, limit).map((a) => ({ ...a, at: new Date(a.at).toISOString(), detail: a.detail === null ? null : (JSON.parse(a.detail) as unknown) }));
+      return sendJson(res, 200, { dataset, entries, next_after: entries.length === limit ? entries.at(-1)!.seq : null, ...eventual() });
+    }
+    if (parts[3] === "versions" && parts.length === 6 && parts[5] === "quality") {
+      const n = Number(parts[4]);
+      const q = Number.isSafeInteger(n) ? p.qualityResult(dataset, n) : undefined;
+      if (!q) throw new HttpError(404, "no_verdict", `version ${parts[4]} of ${dataset} has no quality verdict (yet)`);
+      return sendJson(res, 200, { ...q, rules: JSON.parse(q.rules) as unknown, checked_at: new Date(q.checked_at).toISOString(), ...eventual() });
+    }
+
     if (parts[3] === "versions" && parts.length === 5) {
       const which = parts[4]!;
       let v: VersionRow | undefined;
       if (which === "latest") {
         const ds = p.dataset(dataset);
         v = ds && p.version(dataset, ds.latest_version);
+      } else if (which === "current") {
+        // The version readers should use: for critical datasets the newest one that passed its checks
+        // (or what an operator promoted or rolled back to).
+        const ds = p.dataset(dataset);
+        if (ds && !ds.current_version) throw new HttpError(404, "no_current_version", `dataset ${dataset} has no current version yet (no version has passed its quality checks)`);
+        v = ds && p.version(dataset, ds.current_version);
       } else if (/^[1-9][0-9]{0,15}$/.test(which)) {
         v = p.version(dataset, Number(which));
-      } else throw new HttpError(400, "invalid_version", `version must be "latest" or a positive integer, got ${JSON.stringify(which.slice(0, 40))}`);
+      } else throw new HttpError(400, "invalid_version", `version must be "latest", "current" or a positive integer, got ${JSON.stringify(which.slice(0, 40))}`);
       if (!v) throw new HttpError(404, "unknown_version", `dataset ${dataset} has no version ${which}`);
       return sendJson(res, 200, { ...withFiles(v), ...eventual() });
     }
