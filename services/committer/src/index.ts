@@ -1,3 +1,6 @@
 export { Committer, type CommitterOptions } from "./nats/committer.ts";
-export { planBatch, buildManifest, commitRecord, evolve, initialState, dayPartition, keys, type Manifest, type CommitterState, type BufferedEvent } from "./domain/version.ts";
-export { toParquet, OFFSET_COLUMN } from "./parquet.ts";
+export { planBatch, buildManifest, commitRecord, evolve, initialState, keys, olderThan, type Manifest, type CommitterState, type BufferedEvent } from "./domain/version.ts";
+export { type DatasetSpec, type ColumnSpec, MODES, dayPartition, domainSpec, keyOf } from "./domain/spec.ts";
+export { mergePartition } from "./domain/merge.ts";
+export { datasetSpec } from "./specs.ts";
+export { toParquet, fromParquet, OFFSET_COLUMN } from "./parquet.ts";

@@ -5,6 +5,7 @@ import { onShutdown } from "@lake/runtime";
 import { readEnv } from "./env.ts";
 import { failpointHook } from "./failpoints.ts";
 import { Committer } from "./nats/committer.ts";
+import { datasetSpec } from "./specs.ts";
 
 const env = readEnv();
 const log = createLogger("committer", { dataset: env.dataset });
@@ -12,7 +13,7 @@ const nc = await connectNats({ url: env.natsUrl, name: `committer-${env.dataset}
 const committer = new Committer({
   nc,
   store: openLocalStore(env.storeRoot),
-  dataset: env.dataset,
+  spec: datasetSpec(env.dataset),
   maxRows: env.maxRows,
   maxAgeMs: env.maxAgeMs,
   committerId: env.committerId,

@@ -1,8 +1,8 @@
 // Rows → one Parquet file (zstd). Columns are built directly from typed arrays, one pass per column,
 // then handed to parquet-wasm through Arrow IPC.
-import { Table, Utf8, Float64, Float32, Int64, Int32, Bool, TimestampMillisecond, vectorFromArray, makeVector, tableToIPC, type Vector } from "apache-arrow";
-import { Table as WasmTable, writeParquet, WriterPropertiesBuilder, Compression } from "parquet-wasm";
-import type { DomainContract } from "@lake/contracts";
+import { Table, tableFromIPC, Utf8, Float64, Float32, Int64, Int32, Bool, TimestampMillisecond, vectorFromArray, makeVector, tableToIPC, type Vector } from "apache-arrow";
+import { Table as WasmTable, readParquet, writeParquet, WriterPropertiesBuilder, Compression } from "parquet-wasm";
+import type { ColumnSpec } from "./domain/spec.ts";
 
 /** Column holding the source stream sequence of each row: lineage, and the read-after-write proof. */
 export const OFFSET_COLUMN = "_offset";
@@ -14,7 +14,7 @@ function writerProps() {
   return props;
 }
 
-function column(contractField: DomainContract["fields"][number], rows: readonly Record<string, unknown>[]): Vector {
+function column(contractField: ColumnSpec, rows: readonly Record<string, unknown>[]): Vector {
   const n = rows.length;
   const name = contractField.name;
   const int64 = contractField.avroType === "long" && !contractField.timestampMillis;
@@ -52,7 +52,7 @@ function column(contractField: DomainContract["fields"][number], rows: readonly 
   }
 }
 
-function arrowType(f: DomainContract["fields"][number]) {
+function arrowType(f: ColumnSpec) {
   if (f.timestampMillis) return new TimestampMillisecond("UTC");
   switch (f.avroType) {
     case "string":
@@ -73,13 +73,36 @@ function arrowType(f: DomainContract["fields"][number]) {
   }
 }
 
-export function toParquet(contract: DomainContract, rows: readonly Record<string, unknown>[], offsets: readonly number[]): Uint8Array {
+export function toParquet(spec: { columns: readonly ColumnSpec[] }, rows: readonly Record<string, unknown>[], offsets: readonly number[]): Uint8Array {
   const columns: Record<string, Vector> = {};
-  for (const f of contract.fields) columns[f.name] = column(f, rows);
+  for (const f of spec.columns) columns[f.name] = column(f, rows);
   const off = new BigInt64Array(offsets.length);
   for (let i = 0; i < offsets.length; i++) off[i] = BigInt(offsets[i]!);
   columns[OFFSET_COLUMN] = makeVector(off);
   const table = new Table(columns);
   const wasmTable = WasmTable.fromIPCStream(tableToIPC(table, "stream"));
   return writeParquet(wasmTable, writerProps());
+}
+
+/**
+ * Reads back a file this committer wrote (upsert merges rewrite partitions): rows with the same JS
+ * values the Avro decoder gives (timestamps and longs as numbers), and each row's offset.
+ */
+export function fromParquet(spec: { columns: readonly ColumnSpec[] }, bytes: Uint8Array): { rows: Record<string, unknown>[]; offsets: number[] } {
+  const table = tableFromIPC(readParquet(bytes).intoIPCStream());
+  const n = table.numRows;
+  const rows: Record<string, unknown>[] = Array.from({ length: n }, () => ({}));
+  for (const f of spec.columns) {
+    const col = table.getChild(f.name);
+    if (!col) throw new Error(`parquet file has no column ${f.name}`);
+    const int64 = f.avroType === "long" && !f.timestampMillis;
+    for (let i = 0; i < n; i++) {
+      const v = col.get(i) as unknown;
+      rows[i]![f.name] = v === null ? null : int64 || typeof v === "bigint" ? Number(v) : v instanceof Date ? v.getTime() : v;
+    }
+  }
+  const off = table.getChild(OFFSET_COLUMN);
+  const offsets = new Array<number>(n);
+  for (let i = 0; i < n; i++) offsets[i] = Number(off!.get(i));
+  return { rows, offsets };
 }

@@ -51,7 +51,7 @@ describe("toParquet (domain_events)", () => {
   let src: string;
 
   before(async () => {
-    const bytes = toParquet(contract, input, offsets);
+    const bytes = toParquet({ columns: contract.fields }, input, offsets);
     assert.ok(bytes instanceof Uint8Array);
     assert.equal(new TextDecoder().decode(bytes.subarray(0, 4)), "PAR1", "starts with the Parquet magic");
     assert.equal(new TextDecoder().decode(bytes.subarray(-4)), "PAR1", "ends with the Parquet magic");
@@ -121,7 +121,7 @@ describe("toParquet (other Avro types)", () => {
       { id: "a", count: -5, ratio: 0.5, flag: true, at: Date.UTC(2026, 0, 2, 3, 4, 5, 6), note: "hello", maybe_at: Date.UTC(2026, 0, 1), maybe_count: 9, maybe_flag: false },
       { id: "b", count: 2147483647, ratio: -2.25, flag: false, at: Date.UTC(2026, 0, 3), note: null, maybe_at: null, maybe_count: null, maybe_flag: null },
     ];
-    const src = await source(toParquet(wide, input, [1, 2]));
+    const src = await source(toParquet({ columns: wide.fields }, input, [1, 2]));
     assert.deepEqual(await columnTypes(src), [
       ["id", "VARCHAR"],
       ["count", "INTEGER"],
@@ -158,7 +158,7 @@ describe("toParquet (other Avro types)", () => {
       { id: "a", at: Date.UTC(2026, 0, 1), quantity: 2 ** 33, maybe_quantity: -7 },
       { id: "b", at: Date.UTC(2026, 0, 1), quantity: -1, maybe_quantity: null },
     ];
-    const src = await source(toParquet(longs, input, [1, 2]));
+    const src = await source(toParquet({ columns: longs.fields }, input, [1, 2]));
     assert.deepEqual(
       (await columnTypes(src)).filter(([n]) => n.includes("quantity")),
       [
@@ -183,7 +183,7 @@ describe("toParquet (other Avro types)", () => {
       ],
       "lake.domain": domainMeta,
     });
-    assert.throws(() => toParquet(bytesContract, [{ id: "a", at: 0, payload: Buffer.from("x") }], [1]), {
+    assert.throws(() => toParquet({ columns: bytesContract.fields }, [{ id: "a", at: 0, payload: Buffer.from("x") }], [1]), {
       message: "field payload: Avro type bytes has no Parquet mapping yet",
     });
   });

@@ -9,14 +9,15 @@ import {
   type PlannedBatch,
   buildManifest,
   commitRecord,
-  dayPartition,
   evolve,
   initialState,
   keys,
   planBatch,
 } from "../src/domain/version.ts";
+import { dayPartition, domainSpec } from "../src/domain/spec.ts";
 
 const contract = domainContract("domain_events");
+const spec = domainSpec(contract, { stream: "EVENTS", subject: "lake.events.domain_events" });
 const DAY = 86_400_000;
 const JUNE_1 = Date.UTC(2026, 5, 1);
 
@@ -80,7 +81,7 @@ describe("evolve", () => {
 describe("planBatch", () => {
   test("given an empty log, when events of one day arrive, then one partition with all rows in order", () => {
     const events = [ev(1, "a", JUNE_1 + 3000), ev(2, "b", JUNE_1 + 1000), ev(3, "c", JUNE_1 + 2000)];
-    const plan = planBatch(given(), events, contract);
+    const plan = planBatch(given(), events, spec);
     assert.deepEqual(plan, {
       firstSeq: 1,
       lastSeq: 3,
@@ -100,7 +101,7 @@ describe("planBatch", () => {
       ev(13, "d", Date.UTC(2025, 11, 31, 23, 0)), // 2025-12-31
       ev(14, "e", JUNE_1 + DAY - 1), // 2026-06-01T23:59:59.999Z
     ];
-    const plan = planBatch(given(), events, contract)!;
+    const plan = planBatch(given(), events, spec)!;
     assert.deepEqual(
       plan.partitions.map((p) => [p.partition, p.seqs]),
       [
@@ -120,7 +121,7 @@ describe("planBatch", () => {
   test("given a version covering seq 5, when a replay delivers seqs 3..8, then seqs at or below 5 are skipped", () => {
     const state = given([1, committed(1, 5, 5)]);
     const events = [3, 4, 5, 6, 7, 8].map((s) => ev(s, `k${s}`, JUNE_1 + s));
-    const plan = planBatch(state, events, contract)!;
+    const plan = planBatch(state, events, spec)!;
     assert.equal(plan.firstSeq, 6);
     assert.equal(plan.lastSeq, 8);
     assert.equal(plan.rowCount, 3);
@@ -130,16 +131,16 @@ describe("planBatch", () => {
 
   test("given a version covering seq 8, when only seqs up to 8 arrive, then there is nothing to commit", () => {
     const state = given([1, committed(1, 8, 8)]);
-    assert.equal(planBatch(state, [ev(7, "a", JUNE_1), ev(8, "b", JUNE_1)], contract), undefined);
+    assert.equal(planBatch(state, [ev(7, "a", JUNE_1), ev(8, "b", JUNE_1)], spec), undefined);
   });
 
   test("given any state, when the batch is empty, then there is nothing to commit", () => {
-    assert.equal(planBatch(given(), [], contract), undefined);
+    assert.equal(planBatch(given(), [], spec), undefined);
   });
 
   test("when a key repeats within the batch, then the first one is kept and the rest are counted as duplicateKeys", () => {
     const events = [ev(1, "a", JUNE_1), ev(2, "b", JUNE_1 + 1), ev(3, "a", JUNE_1 + DAY), ev(4, "a", JUNE_1 - DAY), ev(5, "c", JUNE_1 + 2)];
-    const plan = planBatch(given(), events, contract)!;
+    const plan = planBatch(given(), events, spec)!;
     assert.equal(plan.duplicateKeys, 2);
     assert.equal(plan.rowCount, 3);
     assert.deepEqual(plan.partitions.map((p) => [p.partition, p.seqs]), [["dt=2026-06-01", [1, 2, 5]]]);
@@ -152,7 +153,7 @@ describe("planBatch", () => {
   });
 
   test("when the batch ends with a duplicate, then lastSeq still covers it so it is not replayed", () => {
-    const plan = planBatch(given(), [ev(1, "a", JUNE_1), ev(2, "a", JUNE_1)], contract)!;
+    const plan = planBatch(given(), [ev(1, "a", JUNE_1), ev(2, "a", JUNE_1)], spec)!;
     assert.equal(plan.lastSeq, 2);
     assert.equal(plan.rowCount, 1);
     assert.equal(plan.duplicateKeys, 1);
@@ -161,7 +162,7 @@ describe("planBatch", () => {
   test("does not mutate the events it is given", () => {
     const events = [ev(2, "b", JUNE_1 + DAY), ev(1, "a", JUNE_1)];
     const snapshot = structuredClone(events);
-    planBatch(given(), events, contract);
+    planBatch(given(), events, spec);
     assert.deepEqual(events, snapshot);
   });
 });
@@ -192,18 +193,15 @@ describe("buildManifest / commitRecord", () => {
     { key: "datasets/domain_events/data/dt=2026-06-02/w3-001.parquet", partition: "dt=2026-06-02", rows: 1, bytes: 600, sha256: "2".repeat(64) },
   ];
   const ctx = {
-    dataset: "domain_events",
     writeId: "w3",
     committerId: "committer-a",
     now: JUNE_1 + 5 * DAY,
-    contract,
-    stream: "EVENTS",
-    subject: "lake.events.domain_events",
+    spec,
   };
 
   test("given version 2 with 100 rows, when a 3-row batch is planned, then the manifest is version 3 on parent 2 with 103 rows", () => {
     const state = given([1, committed(1, 40, 60)], [2, committed(2, 50, 100)]);
-    const batch = planBatch(state, [ev(51, "a", JUNE_1 + 10), ev(52, "b", JUNE_1 + DAY), ev(53, "c", JUNE_1 + 20), ev(54, "a", JUNE_1)], contract)!;
+    const batch = planBatch(state, [ev(51, "a", JUNE_1 + 10), ev(52, "b", JUNE_1 + DAY), ev(53, "c", JUNE_1 + 20), ev(54, "a", JUNE_1)], spec)!;
     const m = buildManifest(state, batch, files, ctx);
     assert.deepEqual(m, {
       format: "lake.manifest/1",
@@ -226,8 +224,8 @@ describe("buildManifest / commitRecord", () => {
   });
 
   test("given an empty log, then the first manifest is version 1 on parent 0 and total_rows is its row count", () => {
-    const batch = planBatch(initialState, [ev(1, "a", JUNE_1)], contract)!;
-    const m = buildManifest(initialState, batch, files.slice(0, 1), ctx);
+    const batch = planBatch(initialState, [ev(1, "a", JUNE_1)], spec)!;
+    const m = buildManifest(initialState, batch, [{ ...files[0]!, rows: 1 }], ctx);
     assert.equal(m.version, 1);
     assert.equal(m.parent_version, 0);
     assert.equal(m.row_count, 1);
@@ -243,7 +241,8 @@ describe("buildManifest / commitRecord", () => {
       const seqs = Array.from({ length: n }, (_, i) => seq + 1 + i);
       seq += n;
       const events = seqs.map((s) => ev(s, `k${s}`, JUNE_1 + s));
-      const m = buildManifest(state, planBatch(state, events, contract)!, [], ctx);
+      const written = [{ key: `k${n}`, partition: "dt=2026-06-01", rows: n, bytes: 1, sha256: "0".repeat(64) }];
+      const m = buildManifest(state, planBatch(state, events, spec)!, written, ctx);
       state = evolve(state, ++headSeq, vc(commitRecord(m, { key: `m${m.version}`, sha256: "f".repeat(64), bytes: 10 })));
       totals.push(m.total_rows);
     }
@@ -253,8 +252,8 @@ describe("buildManifest / commitRecord", () => {
 
   test("the commit record mirrors the manifest and points at it", () => {
     const state = given([7, committed(4, 70, 400)]);
-    const batch = planBatch(state, [ev(71, "a", JUNE_1), ev(72, "b", JUNE_1 + DAY)], contract)!;
-    const m = buildManifest(state, batch, files, ctx);
+    const batch = planBatch(state, [ev(71, "a", JUNE_1), ev(72, "b", JUNE_1 + DAY)], spec)!;
+    const m = buildManifest(state, batch, files.map((f) => ({ ...f, rows: 1 })), ctx);
     const ref = { key: keys.manifest("domain_events", m.version, "w3"), sha256: "e".repeat(64), bytes: 1234 };
     const r = commitRecord(m, ref);
     assert.deepEqual(r, {

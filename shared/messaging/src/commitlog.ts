@@ -72,3 +72,22 @@ export function appendLogRecord(
 }
 
 
+
+/**
+ * Reads a dataset's commit log from the start through `untilSeq` (inclusive), in order, calling `fn`
+ * for each record it knows. For services that keep a fold of the history (live file sets).
+ */
+export async function foldCommitLog(js: JetStreamClient, dataset: string, untilSeq: number, fn: (record: LogRecord, seq: number) => void): Promise<void> {
+  if (untilSeq <= 0) return;
+  const consumer = await js.consumers.get(STREAMS.commits, { filter_subjects: subjects.commits(dataset) });
+  const messages = await consumer.consume({ max_messages: 1000 });
+  try {
+    for await (const m of messages) {
+      const rec = decodeLogRecord(m);
+      if (rec) fn(rec, m.seq);
+      if (m.seq >= untilSeq) break;
+    }
+  } finally {
+    messages.stop();
+  }
+}

@@ -8,4 +8,4 @@ export {
   isPublishOutcomeUnknown,
 } from "./errors.ts";
 export { appendWithCas, type AppendOptions } from "./append.ts";
-export { HEADERS, type CommitHead, readCommitHead, decodeLogRecord, appendLogRecord } from "./commitlog.ts";
+export { HEADERS, type CommitHead, readCommitHead, decodeLogRecord, appendLogRecord, foldCommitLog } from "./commitlog.ts";

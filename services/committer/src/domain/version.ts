@@ -1,6 +1,7 @@
 // Pure logic of a committer: what the next version looks like, given the head of the commit log and
 // a buffered micro-batch. No I/O, no clock: time and ids come in as arguments.
-import type { DomainContract, LakeLog, LogRecord, VersionCommitted } from "@lake/contracts";
+import type { LakeLog, LogRecord, VersionCommitted } from "@lake/contracts";
+import { type DatasetSpec, MODES, keyOf } from "./spec.ts";
 
 export interface BufferedEvent {
   /** Stream sequence of the event (the ingest offset). */
@@ -46,46 +47,53 @@ export interface PlannedBatch {
   maxEventTime: number | null;
 }
 
-export function dayPartition(epochMillis: number): string {
-  return `dt=${new Date(epochMillis).toISOString().slice(0, 10)}`;
-}
-
 /**
- * Groups a batch into day partitions, dropping events at or below the committed position (replays
- * after a restart) and repeated keys within the batch.
+ * Groups a batch into partitions, dropping events at or below the committed position (replays after a
+ * restart). Append: a repeated key within the batch is a retry, the first copy stays. Upsert: the
+ * newest row of a key replaces the earlier ones.
  */
-export function planBatch(state: CommitterState, events: readonly BufferedEvent[], contract: DomainContract): PlannedBatch | undefined {
+export function planBatch(state: CommitterState, events: readonly BufferedEvent[], spec: Pick<DatasetSpec, "mode" | "key" | "eventTimeField" | "partition" | "versionField">): PlannedBatch | undefined {
   const byPartition = new Map<string, PartitionBatch>();
-  const seen = new Set<string>();
+  const where = new Map<string, { p: PartitionBatch; i: number }>();
   let firstSeq = 0;
   let lastSeq = 0;
-  let rowCount = 0;
   let duplicateKeys = 0;
   let minT: number | null = null;
   let maxT: number | null = null;
+  const upsert = spec.mode === MODES.upsert;
   for (const e of events) {
     if (e.seq <= state.lastSourceSeq) continue;
     if (firstSeq === 0) firstSeq = e.seq;
     lastSeq = e.seq;
-    const key = e.value[contract.keyField] as string;
-    if (seen.has(key)) {
+    const key = keyOf(spec, e.value);
+    const t = e.value[spec.eventTimeField] as number;
+    const seen = where.get(key);
+    if (seen) {
       duplicateKeys++;
-      continue;
+      if (!upsert || olderThan(spec, e.value, seen.p.rows[seen.i]!)) continue;
+      seen.p.rows[seen.i] = e.value;
+      seen.p.seqs[seen.i] = e.seq;
     }
-    seen.add(key);
-    const t = e.value[contract.eventTimeField] as number;
     if (minT === null || t < minT) minT = t;
     if (maxT === null || t > maxT) maxT = t;
-    const partition = dayPartition(t);
+    if (seen) continue;
+    const partition = spec.partition(e.value);
     let p = byPartition.get(partition);
     if (!p) byPartition.set(partition, (p = { partition, rows: [], seqs: [] }));
+    where.set(key, { p, i: p.rows.length });
     p.rows.push(e.value);
     p.seqs.push(e.seq);
-    rowCount++;
   }
   if (lastSeq === 0) return undefined;
   const partitions = [...byPartition.values()].sort((a, b) => (a.partition < b.partition ? -1 : 1));
+  const rowCount = partitions.reduce((n, p) => n + p.rows.length, 0);
   return { firstSeq, lastSeq, partitions, rowCount, duplicateKeys, minEventTime: minT, maxEventTime: maxT };
+}
+
+/** Upsert order: `a` loses to `b` when its version field is lower (rows arrive in offset order otherwise). */
+export function olderThan(spec: Pick<DatasetSpec, "versionField">, a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  if (!spec.versionField) return false;
+  return (a[spec.versionField] as number) < (b[spec.versionField] as number);
 }
 
 export const keys = {
@@ -119,23 +127,27 @@ export function buildManifest(
   state: CommitterState,
   batch: PlannedBatch,
   files: LakeLog.DataFile[],
-  ctx: { dataset: string; writeId: string; committerId: string; now: number; contract: DomainContract; stream: string; subject: string },
+  ctx: { writeId: string; committerId: string; now: number; spec: Pick<DatasetSpec, "dataset" | "schema" | "policy" | "source"> },
+  /** Upsert: the files the new ones replace, with their row counts. */
+  removed: readonly { key: string; rows: number }[] = [],
 ): Manifest {
+  const written = files.reduce((n, f) => n + f.rows, 0);
+  const dropped = removed.reduce((n, f) => n + f.rows, 0);
   return {
     format: "lake.manifest/1",
-    dataset: ctx.dataset,
+    dataset: ctx.spec.dataset,
     version: state.version + 1,
     parent_version: state.version,
     write_id: ctx.writeId,
     committer_id: ctx.committerId,
     created_at: ctx.now,
-    schema: { name: ctx.contract.name, version: ctx.contract.version, fingerprint: ctx.contract.fingerprint },
-    policy: ctx.contract.policy,
+    schema: ctx.spec.schema,
+    policy: ctx.spec.policy,
     added_files: files,
-    removed_files: [],
-    source: { stream: ctx.stream, subject: ctx.subject, first_seq: batch.firstSeq, last_seq: batch.lastSeq },
+    removed_files: removed.map((f) => f.key),
+    source: { stream: ctx.spec.source.stream, subject: ctx.spec.source.subject, first_seq: batch.firstSeq, last_seq: batch.lastSeq },
     row_count: batch.rowCount,
-    total_rows: state.totalRows + batch.rowCount,
+    total_rows: state.totalRows - dropped + written,
     min_event_time: batch.minEventTime,
     max_event_time: batch.maxEventTime,
   };

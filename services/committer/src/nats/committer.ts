@@ -1,21 +1,24 @@
-// The committer's shell: consume the domain stream from just after the last committed offset, buffer
-// a micro-batch, write Parquet + manifest, then append VersionCommitted with a CAS. Losing the CAS
-// (another committer got there first) means: drop the batch, re-read the head, resume after it.
+// The committer's shell: consume the dataset's source stream from just after the last committed offset,
+// buffer a micro-batch, write Parquet (append: new files; upsert: rewritten partitions) + manifest, then
+// append VersionCommitted with a CAS. Losing the CAS to another data version means: drop the batch,
+// re-read the head, resume after it.
 import { randomBytes, createHash } from "node:crypto";
 import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { domainContract, type DomainContract, type LakeLog } from "@lake/contracts";
-import { type CommitHead, STREAMS, subjects, appendLogRecord, ensureStreams, readCommitHead, isCasConflict, isPublishOutcomeUnknown } from "@lake/messaging";
+import type { LakeLog } from "@lake/contracts";
+import { type CommitHead, subjects, appendLogRecord, ensureStreams, readCommitHead, foldCommitLog, isCasConflict, isPublishOutcomeUnknown } from "@lake/messaging";
 import type { ObjectStore } from "@lake/storage";
 import type { Logger } from "@lake/telemetry";
 import { type BufferedEvent, type CommitterState, initialState, evolve, planBatch, buildManifest, commitRecord, keys } from "../domain/version.ts";
-import { toParquet } from "../parquet.ts";
+import { type DatasetSpec, MODES } from "../domain/spec.ts";
+import { mergePartition } from "../domain/merge.ts";
+import { fromParquet, toParquet } from "../parquet.ts";
 import type { Failpoint } from "../failpoints.ts";
 
 export interface CommitterOptions {
   nc: NatsConnection;
   store: ObjectStore;
-  dataset: string;
+  spec: DatasetSpec;
   maxRows: number;
   maxAgeMs: number;
   committerId: string;
@@ -30,6 +33,12 @@ function stateFromHead(head: CommitHead): CommitterState {
   return { ...s, headSeq: head.seq };
 }
 
+function applyFiles(live: Map<string, LakeLog.DataFile[]>, r: LakeLog.VersionCommitted): void {
+  const gone = new Set(r.removed_files);
+  if (gone.size > 0) for (const [p, files] of live) live.set(p, files.filter((f) => !gone.has(f.key)));
+  for (const f of r.added_files) live.set(f.partition, [...(live.get(f.partition) ?? []), f]);
+}
+
 function newWriteId(now: number): string {
   // Sortable by time, unique across processes; safe as an object-key segment.
   return `w${now.toString(36)}-${randomBytes(6).toString("hex")}`;
@@ -38,7 +47,9 @@ function newWriteId(now: number): string {
 export class Committer {
   private readonly js: JetStreamClient;
   private jsm!: JetStreamManager;
-  private readonly contract: DomainContract;
+  private readonly spec: DatasetSpec;
+  /** Upsert datasets: the live files of each partition (the ones a merge rewrites). */
+  private liveFiles = new Map<string, LakeLog.DataFile[]>();
   private state: CommitterState = initialState;
   private buffer: BufferedEvent[] = [];
   private oldestAt = 0;
@@ -53,7 +64,7 @@ export class Committer {
 
   constructor(private readonly o: CommitterOptions) {
     this.js = jetstream(o.nc);
-    this.contract = domainContract(o.dataset);
+    this.spec = o.spec;
   }
 
   async start(): Promise<void> {
@@ -71,9 +82,10 @@ export class Committer {
     this.epoch++;
     this.buffer = [];
     this.messages?.stop();
-    this.state = stateFromHead(await readCommitHead(this.jsm, this.o.dataset));
-    const consumer = await this.js.consumers.get(STREAMS.events, {
-      filter_subjects: subjects.events(this.o.dataset),
+    this.state = stateFromHead(await readCommitHead(this.jsm, this.spec.dataset));
+    if (this.spec.mode === MODES.upsert) await this.loadLiveFiles();
+    const consumer = await this.js.consumers.get(this.spec.source.stream, {
+      filter_subjects: this.spec.source.subject,
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: this.state.lastSourceSeq + 1,
     });
@@ -85,7 +97,7 @@ export class Committer {
       try {
         for await (const m of messages) {
           if (epoch !== this.epoch) break;
-          this.add({ seq: m.seq, value: this.contract.decode(m.data) });
+          this.add({ seq: m.seq, value: this.spec.decode(m.data) });
           // Backpressure: with two batches already waiting to be written, stop pulling until one is done.
           if (this.queuedFlushes >= 2) await this.flushing;
         }
@@ -146,30 +158,33 @@ export class Committer {
   private async flush(events: BufferedEvent[], epoch: number): Promise<void> {
     if (epoch !== this.epoch || this.stopped) return;
     const started = performance.now();
-    const batch = planBatch(this.state, events, this.contract);
+    const batch = planBatch(this.state, events, this.spec);
     if (!batch) return;
     const now = Date.now();
     const writeId = newWriteId(now);
     const files: LakeLog.DataFile[] = [];
+    const removed: LakeLog.DataFile[] = [];
     let index = 0;
     for (const p of batch.partitions) {
-      const bytes = toParquet(this.contract, p.rows, p.seqs);
-      const key = keys.dataFile(this.o.dataset, p.partition, writeId, index++);
+      let rows = p.rows;
+      let offsets = p.seqs;
+      if (this.spec.mode === MODES.upsert) {
+        // Rewrite the partition: its live rows merged with the batch (copy on write).
+        const old = this.liveFiles.get(p.partition) ?? [];
+        const existing = await Promise.all(old.map(async (f) => fromParquet(this.spec, await this.o.store.get(f.key))));
+        ({ rows, offsets } = mergePartition(this.spec, existing, { rows: p.rows, offsets: p.seqs }));
+        removed.push(...old);
+        if (rows.length === 0) continue;
+      }
+      const bytes = toParquet(this.spec, rows, offsets);
+      const key = keys.dataFile(this.spec.dataset, p.partition, writeId, index++);
       await this.o.store.put(key, bytes);
-      files.push({ key, partition: p.partition, rows: p.rows.length, bytes: bytes.byteLength, sha256: sha256(bytes) });
+      files.push({ key, partition: p.partition, rows: rows.length, bytes: bytes.byteLength, sha256: sha256(bytes) });
     }
     await this.o.failpoint("after_parquet");
-    const manifest = buildManifest(this.state, batch, files, {
-      dataset: this.o.dataset,
-      writeId,
-      committerId: this.o.committerId,
-      now,
-      contract: this.contract,
-      stream: STREAMS.events,
-      subject: subjects.events(this.o.dataset),
-    });
+    const manifest = buildManifest(this.state, batch, files, { writeId, committerId: this.o.committerId, now, spec: this.spec }, removed);
     const manifestBytes = new TextEncoder().encode(JSON.stringify(manifest, null, 1));
-    const manifestKey = keys.manifest(this.o.dataset, manifest.version, writeId);
+    const manifestKey = keys.manifest(this.spec.dataset, manifest.version, writeId);
     await this.o.store.put(manifestKey, manifestBytes);
     await this.o.failpoint("after_manifest");
     const record = commitRecord(manifest, { key: manifestKey, sha256: sha256(manifestBytes), bytes: manifestBytes.byteLength });
@@ -177,6 +192,7 @@ export class Committer {
     const seq = await this.append(record);
     await this.o.failpoint("after_commit");
     this.state = evolve(this.state, seq, { kind: "VersionCommitted", body: record });
+    if (this.spec.mode === MODES.upsert) applyFiles(this.liveFiles, record);
     this.stats.versions++;
     this.stats.rows += batch.rowCount;
     this.stats.lastCommitMs = performance.now() - started;
@@ -199,10 +215,10 @@ export class Committer {
   private async append(record: ReturnType<typeof commitRecord>): Promise<number> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await appendLogRecord(this.js, this.o.dataset, { kind: "VersionCommitted", body: record }, { expectedLastSeq: this.state.headSeq, msgId: record.write_id });
+        return await appendLogRecord(this.js, this.spec.dataset, { kind: "VersionCommitted", body: record }, { expectedLastSeq: this.state.headSeq, msgId: record.write_id });
       } catch (e) {
         if (!isPublishOutcomeUnknown(e) && !isCasConflict(e)) throw e;
-        const head = await readCommitHead(this.jsm, this.o.dataset).catch(() => undefined);
+        const head = await readCommitHead(this.jsm, this.spec.dataset).catch(() => undefined);
         if (head?.version?.record.write_id === record.write_id) return head.version.seq; // it landed
         if (!head || attempt >= 10) throw e;
         if (head.version?.seq !== (this.state.versionSeq || undefined)) throw e; // another data version won
@@ -212,6 +228,15 @@ export class Committer {
         if (isPublishOutcomeUnknown(e)) await new Promise((r) => setTimeout(r, 100 * attempt));
       }
     }
+  }
+
+  /** Folds the dataset's commit history into its live file set (upsert datasets rewrite partitions). */
+  private async loadLiveFiles(): Promise<void> {
+    const live = new Map<string, LakeLog.DataFile[]>();
+    await foldCommitLog(this.js, this.spec.dataset, this.state.headSeq, (rec) => {
+      if (rec.kind === "VersionCommitted") applyFiles(live, rec.body);
+    });
+    this.liveFiles = live;
   }
 
   async stop(): Promise<void> {

@@ -1,0 +1,58 @@
+// What a committer needs to know about the dataset it writes, whatever produced it: a domain stream of
+// events (append) or a stream of keyed rows that replace earlier ones (upsert: window results, CDC).
+import type { DomainContract } from "@lake/contracts";
+
+export interface ColumnSpec {
+  name: string;
+  avroType: string;
+  timestampMillis: boolean;
+  nullable: boolean;
+}
+
+export const MODES = { append: "append", upsert: "upsert" } as const;
+export type Mode = (typeof MODES)[keyof typeof MODES];
+
+export interface DatasetSpec {
+  dataset: string;
+  source: { stream: string; subject: string };
+  schema: { name: string; version: number; fingerprint: string };
+  policy: string;
+  /** Parquet columns, in order (the `_offset` lineage column is added after them). */
+  columns: readonly ColumnSpec[];
+  decode(bytes: Uint8Array): Record<string, unknown>;
+  /** append: rows accumulate, `key` dedupes repeats; upsert: one row per `key`, the newest wins. */
+  mode: Mode;
+  key: readonly string[];
+  /** Field giving the row's event time (min/max event time of a version). */
+  eventTimeField: string;
+  partition(row: Record<string, unknown>): string;
+  /** upsert: a row that deletes its key (CDC delete). */
+  isDelete?(row: Record<string, unknown>): boolean;
+  /** upsert: among rows of one key the highest value of this field wins (ties: the later offset). */
+  versionField?: string;
+}
+
+export function dayPartition(epochMillis: number): string {
+  return `dt=${new Date(epochMillis).toISOString().slice(0, 10)}`;
+}
+
+export function keyOf(spec: Pick<DatasetSpec, "key">, row: Record<string, unknown>): string {
+  if (spec.key.length === 1) return String(row[spec.key[0]!]);
+  return JSON.stringify(spec.key.map((k) => row[k]));
+}
+
+/** A domain's events, appended as they come, deduplicated by the domain's key, partitioned by day. */
+export function domainSpec(contract: DomainContract, source: { stream: string; subject: string }): DatasetSpec {
+  return {
+    dataset: contract.name,
+    source,
+    schema: { name: contract.name, version: contract.version, fingerprint: contract.fingerprint },
+    policy: contract.policy,
+    columns: contract.fields,
+    decode: (b) => contract.decode(b),
+    mode: MODES.append,
+    key: [contract.keyField],
+    eventTimeField: contract.eventTimeField,
+    partition: (row) => dayPartition(row[contract.eventTimeField] as number),
+  };
+}
