@@ -14,13 +14,14 @@ export interface FieldConstraints {
   pattern?: string;
 }
 
-interface RawField {
+export interface RawField {
   name: string;
   type: unknown;
+  default?: unknown;
   "lake.constraints"?: FieldConstraints;
 }
 
-interface RawDomainSchema {
+export interface RawDomainSchema {
   type: "record";
   name: string;
   fields: RawField[];
@@ -44,6 +45,72 @@ export interface DomainContract {
   validate(record: unknown): ValidationResult;
   encode(value: Record<string, unknown>): Uint8Array;
   decode(bytes: Uint8Array): Record<string, unknown>;
+  /** Decodes bytes written with an older version of this contract (Avro schema resolution). */
+  decodeFrom(writer: DomainContract, bytes: Uint8Array): Record<string, unknown>;
+  readonly avroType: avro.Type;
+}
+
+export class IncompatibleSchemaError extends Error {
+  constructor(
+    readonly domain: string,
+    message: string,
+  ) {
+    super(`schema for ${domain} is not compatible with the registered one: ${message}`);
+    this.name = "IncompatibleSchemaError";
+  }
+}
+
+export class InvalidContractError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "InvalidContractError";
+  }
+}
+
+/** Checks an untrusted schema document is a domain contract, before anything builds on it. */
+export function parseDomainSchema(doc: unknown): RawDomainSchema {
+  const bad = (why: string) => new InvalidContractError(`not a domain contract: ${why}`);
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) throw bad("expected a JSON object");
+  const s = doc as Partial<RawDomainSchema>;
+  if (s.type !== "record") throw bad(`"type" must be "record"`);
+  if (!Array.isArray(s.fields) || s.fields.length === 0) throw bad(`"fields" must be a non-empty array`);
+  const meta = s["lake.domain"];
+  if (!meta || typeof meta !== "object") throw bad(`"lake.domain" (name, version, key, event_time, partition_by, policy) is missing`);
+  if (!isValidName(meta.name)) throw bad(`"lake.domain".name ${JSON.stringify(meta.name)} is not a valid name`);
+  const names = new Set(s.fields.map((f) => f?.name));
+  if (!names.has(meta.key)) throw bad(`"lake.domain".key ${JSON.stringify(meta.key)} is not a field`);
+  if (!names.has(meta.event_time)) throw bad(`"lake.domain".event_time ${JSON.stringify(meta.event_time)} is not a field`);
+  if (meta.policy !== "critical" && meta.policy !== "non-critical") throw bad(`"lake.domain".policy must be critical or non-critical`);
+  try {
+    safeTypeForSchema(doc as avro.Schema);
+  } catch (cause) {
+    throw new InvalidContractError(`not a valid Avro schema: ${(cause as Error).message}`, { cause });
+  }
+  return s as RawDomainSchema;
+}
+
+/**
+ * Backward compatibility (what a registry enforces): data written with `older` must be readable with
+ * `newer` through Avro resolution (so added fields need defaults and types may only be promoted), and
+ * the domain's identity (name, key, event time, partitioning) must not change.
+ */
+export function checkCompatible(older: DomainContract, newer: DomainContract): void {
+  const a = older.schema["lake.domain"];
+  const b = newer.schema["lake.domain"];
+  for (const k of ["name", "key", "event_time", "partition_by"] as const) {
+    if (a[k] !== b[k]) throw new IncompatibleSchemaError(older.name, `"lake.domain".${k} changed from ${JSON.stringify(a[k])} to ${JSON.stringify(b[k])}`);
+  }
+  try {
+    newer.avroType.createResolver(older.avroType);
+  } catch (e) {
+    throw new IncompatibleSchemaError(older.name, (e as Error).message);
+  }
+  for (const f of newer.fields) {
+    const before = older.fields.find((o) => o.name === f.name);
+    if (!before && !Object.hasOwn(newer.schema.fields.find((x) => x.name === f.name) ?? {}, "default")) {
+      throw new IncompatibleSchemaError(older.name, `new field ${f.name} has no default, so older records can't be read`);
+    }
+  }
 }
 
 export class UnknownDomainError extends Error {
@@ -91,6 +158,7 @@ export function loadDomainContract(schema: RawDomainSchema): DomainContract {
   const meta = schema["lake.domain"];
   const type = safeTypeForSchema(schema as unknown as avro.Schema);
   const fingerprint = type.fingerprint("sha256").toString("hex");
+  const resolvers = new Map<string, avro.Resolver>();
   const fields = schema.fields.map((f) => ({ name: f.name, ...describeType(f.type), constraints: f["lake.constraints"] }));
   const patterns = new Map(fields.filter((f) => f.constraints?.pattern).map((f) => [f.name, new RegExp(f.constraints!.pattern!)]));
   const fieldNames = new Set(fields.map((f) => f.name));
@@ -189,5 +257,13 @@ export function loadDomainContract(schema: RawDomainSchema): DomainContract {
     validate,
     encode: (value) => type.toBuffer(value),
     decode: (bytes) => type.fromBuffer(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)) as Record<string, unknown>,
+    decodeFrom(writer, bytes) {
+      const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      if (writer.fingerprint === fingerprint) return type.fromBuffer(buf) as Record<string, unknown>;
+      let resolver = resolvers.get(writer.fingerprint);
+      if (!resolver) resolvers.set(writer.fingerprint, (resolver = type.createResolver(writer.avroType)));
+      return type.fromBuffer(buf, resolver) as Record<string, unknown>;
+    },
+    avroType: type,
   };
 }

@@ -1,4 +1,4 @@
-export type { DomainEvent, VersionCommitted, QualityVerdict, VersionPromoted, VersionTagged, QuarantinedRecord, LakeLog } from "./generated.ts";
+export type { DomainEvent, VersionCommitted, QualityVerdict, VersionPromoted, VersionTagged, QuarantinedRecord, SchemaRegistered, LakeLog } from "./generated.ts";
 export {
   type DomainContract,
   type FieldConstraints,
@@ -7,6 +7,11 @@ export {
   domainNames,
   loadDomainContract,
   UnknownDomainError,
+  IncompatibleSchemaError,
+  InvalidContractError,
+  parseDomainSchema,
+  checkCompatible,
+  type RawDomainSchema,
 } from "./domain.ts";
 export {
   type LogCodec,
@@ -19,6 +24,7 @@ export {
   versionPromotedCodec,
   versionTaggedCodec,
   quarantinedRecordCodec,
+  schemaRegisteredCodec,
   PayloadTooLargeError,
   DecodeError,
 } from "./log.ts";

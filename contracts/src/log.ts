@@ -56,6 +56,7 @@ export const versionCommittedCodec = codec<LakeLog.VersionCommitted>(LakeLog.Ver
 export const qualityVerdictCodec = codec<LakeLog.QualityVerdict>(LakeLog.QualityVerdictSchema, "QualityVerdict");
 export const versionPromotedCodec = codec<LakeLog.VersionPromoted>(LakeLog.VersionPromotedSchema, "VersionPromoted");
 export const versionTaggedCodec = codec<LakeLog.VersionTagged>(LakeLog.VersionTaggedSchema, "VersionTagged");
+export const schemaRegisteredCodec = codec<LakeLog.SchemaRegistered>(LakeLog.SchemaRegisteredSchema, "SchemaRegistered");
 export const quarantinedRecordCodec = codec<LakeLog.QuarantinedRecord>(LakeLog.QuarantinedRecordSchema, "QuarantinedRecord");
 
 /** Every record kind on the commit log (lake.commits.<dataset>), tagged by the `Lake-Record` header. */

@@ -7,6 +7,7 @@ export const STREAMS = {
   commits: "COMMITS",
   windows: "WINDOWS",
   late: "LATE",
+  schemas: "SCHEMAS",
 } as const;
 
 export const subjects = {
@@ -24,6 +25,9 @@ export const subjects = {
   allIngest: "lake.ingest.*",
   allWindows: "lake.windows.>",
   allLate: "lake.late.>",
+  /** The schema registry: versions of a domain's contract. */
+  schemas: (domain: string) => `lake.schemas.${domain}`,
+  allSchemas: "lake.schemas.>",
 } as const;
 
 export interface StreamSettings {
@@ -54,6 +58,7 @@ function configs(s: StreamSettings): (Partial<StreamConfig> & { name: string })[
     { ...common, name: STREAMS.quarantine, subjects: [subjects.allQuarantine], duplicate_window: ms(2 * 60_000) },
     { ...common, name: STREAMS.windows, subjects: [subjects.allWindows], duplicate_window: ms(s.dedupeWindowMs) },
     { ...common, name: STREAMS.late, subjects: [subjects.allLate], duplicate_window: ms(s.dedupeWindowMs) },
+    { ...common, name: STREAMS.schemas, subjects: [subjects.allSchemas], discard: DiscardPolicy.New, max_msgs: -1, max_age: 0 },
     // The commit log is the source of truth: never discard, never expire.
     { ...common, name: STREAMS.commits, subjects: [subjects.allCommits], duplicate_window: ms(s.dedupeWindowMs), discard: DiscardPolicy.New, max_msgs: -1, max_age: 0 },
   ];

@@ -1,0 +1,2 @@
+export { SchemaRegistry, type SchemaVersion, type RegisterResult } from "./registry.ts";
+export { stableStringify } from "./stable.ts";

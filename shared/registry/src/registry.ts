@@ -1,0 +1,213 @@
+// The schema registry client every service holds. State is a fold of the SCHEMAS stream; writes are
+// compare-and-set appends, so two registrations racing for the same domain can't both become vN.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import {
+  type DomainContract,
+  type RawDomainSchema,
+  type SchemaRegistered,
+  UnknownDomainError,
+  checkCompatible,
+  domainNames,
+  loadDomainContract,
+  parseDomainSchema,
+  schemaRegisteredCodec,
+} from "@lake/contracts";
+import { HEADERS, STREAMS, appendWithCas, ensureStreams, isCasConflict, subjects } from "@lake/messaging";
+import type { Logger } from "@lake/telemetry";
+import { stableStringify } from "./stable.ts";
+
+export interface SchemaVersion {
+  domain: string;
+  version: number;
+  fingerprint: string;
+  registered_at: number;
+  actor: string;
+  reason: string;
+  seq: number;
+  contract: DomainContract;
+  canonical: string;
+}
+
+export interface RegisterResult {
+  domain: string;
+  version: number;
+  fingerprint: string;
+  changed: boolean;
+}
+
+const domainsDir = join(import.meta.dirname, "..", "..", "..", "contracts", "avro", "domains");
+
+export class SchemaRegistry {
+  private readonly byDomain = new Map<string, SchemaVersion[]>();
+  private readonly byFingerprint = new Map<string, DomainContract>();
+  private readonly lastSeq = new Map<string, number>();
+  private readonly listeners = new Set<() => void>();
+  private messages: ConsumerMessages | undefined;
+  private appliedSeq = 0;
+
+  private constructor(
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly log: Logger | undefined,
+  ) {}
+
+  /** Loads every version, follows new ones live, and (unless `seed` is false) registers the repo's .avsc files the registry lacks. */
+  static async open(nc: NatsConnection, opts: { log?: Logger; seed?: boolean; actor?: string } = {}): Promise<SchemaRegistry> {
+    const jsm = await jetstreamManager(nc);
+    await ensureStreams(jsm);
+    const reg = new SchemaRegistry(jetstream(nc), jsm, opts.log);
+    await reg.follow();
+    if (opts.seed !== false) await reg.seedFromRepo(opts.actor ?? "repo");
+    return reg;
+  }
+
+  private async follow(): Promise<void> {
+    const target = (await this.jsm.streams.info(STREAMS.schemas)).state.last_seq;
+    const consumer = await this.js.consumers.get(STREAMS.schemas, { filter_subjects: subjects.allSchemas, deliver_policy: DeliverPolicy.All });
+    this.messages = await consumer.consume({ max_messages: 256 });
+    const messages = this.messages;
+    let caughtUp!: () => void;
+    const ready = new Promise<void>((r) => (caughtUp = r));
+    if (target === 0) caughtUp();
+    void (async () => {
+      try {
+        for await (const m of messages) {
+          try {
+            this.apply(m.seq, schemaRegisteredCodec.decode(m.data));
+          } catch (err) {
+            this.log?.error("unreadable schema registry record", { seq: m.seq, err });
+          }
+          this.appliedSeq = m.seq;
+          if (m.seq >= target) caughtUp();
+          for (const l of this.listeners) l();
+        }
+      } catch (err) {
+        this.log?.error("schema registry follower stopped", { err });
+      }
+    })();
+    await ready;
+  }
+
+  private apply(seq: number, r: SchemaRegistered): void {
+    this.lastSeq.set(r.domain, seq);
+    const versions = this.byDomain.get(r.domain) ?? [];
+    // The CAS keeps versions dense; a record that isn't the next version is ignored, not trusted.
+    if (r.version !== versions.length + 1) {
+      this.log?.warn("schema registry record out of order ignored", { domain: r.domain, version: r.version, have: versions.length });
+      return;
+    }
+    const doc = JSON.parse(r.schema) as unknown;
+    const contract = loadDomainContract(parseDomainSchema(doc));
+    versions.push({ domain: r.domain, version: r.version, fingerprint: r.fingerprint, registered_at: r.registered_at, actor: r.actor, reason: r.reason, seq, contract, canonical: stableStringify(doc) });
+    this.byDomain.set(r.domain, versions);
+    this.byFingerprint.set(contract.fingerprint, contract);
+  }
+
+  domains(): string[] {
+    return [...this.byDomain.keys()].sort();
+  }
+
+  /** The contract new events are validated against and readers decode into. */
+  latest(domain: string): DomainContract {
+    const v = this.byDomain.get(domain)?.at(-1);
+    if (!v) throw new UnknownDomainError(domain);
+    return v.contract;
+  }
+
+  versions(domain: string): readonly SchemaVersion[] {
+    return this.byDomain.get(domain) ?? [];
+  }
+
+  /** The contract some data was written with, by the fingerprint it carries. */
+  writer(fingerprint: string): DomainContract | undefined {
+    return this.byFingerprint.get(fingerprint);
+  }
+
+  /** Decodes an event written with any registered version into the latest version of its domain. */
+  decode(domain: string, bytes: Uint8Array, writerFingerprint: string | undefined): Record<string, unknown> {
+    const reader = this.latest(domain);
+    if (!writerFingerprint || writerFingerprint === reader.fingerprint) return reader.decode(bytes);
+    const writer = this.writer(writerFingerprint);
+    if (!writer) throw new Error(`event of ${domain} was written with schema ${writerFingerprint.slice(0, 12)}…, which the registry doesn't know`);
+    return reader.decodeFrom(writer, bytes);
+  }
+
+  onChange(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /**
+   * Registers a new version if it differs from the latest and is backward compatible; a document equal
+   * to the latest is a no-op. Throws InvalidContractError / IncompatibleSchemaError with the reason.
+   */
+  async register(doc: unknown, actor: string, reason: string): Promise<RegisterResult> {
+    const schema: RawDomainSchema = parseDomainSchema(doc);
+    const domain = schema["lake.domain"].name;
+    const canonical = stableStringify(doc);
+    const contract = loadDomainContract(schema);
+    for (let attempt = 1; ; attempt++) {
+      const versions = this.versions(domain);
+      const latest = versions.at(-1);
+      if (latest?.canonical === canonical) return { domain, version: latest.version, fingerprint: latest.fingerprint, changed: false };
+      if (latest) checkCompatible(latest.contract, contract);
+      const record: SchemaRegistered = {
+        domain,
+        version: versions.length + 1,
+        schema: JSON.stringify(doc),
+        fingerprint: contract.fingerprint,
+        registered_at: Date.now(),
+        actor,
+        reason,
+      };
+      try {
+        const seq = await appendWithCas(this.js, subjects.schemas(domain), schemaRegisteredCodec.encode(record), {
+          expectedLastSubjectSeq: this.lastSeq.get(domain) ?? 0,
+          headers: { [HEADERS.record]: schemaRegisteredCodec.name },
+        });
+        await this.caughtUpTo(seq);
+        return { domain, version: record.version, fingerprint: record.fingerprint, changed: true };
+      } catch (e) {
+        if (!isCasConflict(e) || attempt >= 5) throw e;
+        // Someone registered first: catch up, then decide again against the new latest.
+        const last = (await this.jsm.streams.info(STREAMS.schemas)).state.last_seq;
+        await this.caughtUpTo(last);
+      }
+    }
+  }
+
+  /** Resolves once the follower has applied the stream through `seq`. */
+  caughtUpTo(seq: number, timeoutMs = 10_000): Promise<void> {
+    if (this.appliedSeq >= seq) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off();
+        reject(new Error(`schema registry did not reach sequence ${seq} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const off = this.onChange(() => {
+        if (this.appliedSeq < seq) return;
+        clearTimeout(timer);
+        off();
+        resolve();
+      });
+    });
+  }
+
+  private async seedFromRepo(actor: string): Promise<void> {
+    for (const name of domainNames()) {
+      const doc = JSON.parse(readFileSync(join(domainsDir, `${name}.avsc`), "utf8")) as unknown;
+      const known = this.versions(name).some((v) => v.canonical === stableStringify(doc));
+      if (!known) {
+        const r = await this.register(doc, actor, `contracts/avro/domains/${name}.avsc`);
+        if (r.changed) this.log?.info("registered schema", { domain: name, version: r.version });
+      }
+    }
+  }
+
+  close(): void {
+    this.messages?.stop();
+  }
+}

@@ -1,0 +1,86 @@
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { IncompatibleSchemaError, InvalidContractError } from "@lake/contracts";
+import { startNatsServer, type NatsServerHandle } from "@lake/testing";
+import { SchemaRegistry } from "../src/index.ts";
+
+const v1 = JSON.parse(readFileSync(join(import.meta.dirname, "../../../contracts/avro/domains/domain_events.avsc"), "utf8")) as {
+  fields: Record<string, unknown>[];
+  "lake.domain": Record<string, unknown>;
+};
+const withField = (doc: typeof v1, field: Record<string, unknown>) => ({ ...doc, fields: [...doc.fields, field] });
+const v2 = withField(v1, { name: "coupon", type: ["null", "string"], default: null });
+
+let nats: NatsServerHandle;
+let nc: NatsConnection;
+let reg: SchemaRegistry;
+
+before(async () => {
+  nats = await startNatsServer();
+  nc = await connect({ servers: nats.url });
+  reg = await SchemaRegistry.open(nc);
+});
+after(async () => {
+  reg?.close();
+  await nc?.close();
+  await nats?.stop();
+});
+
+test("opening the registry registers the repo's domain contracts as version 1, once", async () => {
+  assert.ok(reg.domains().includes("domain_events"));
+  assert.equal(reg.versions("domain_events").length, 1);
+  const again = await SchemaRegistry.open(nc);
+  assert.equal(again.versions("domain_events").length, 1, "a second service starting does not register again");
+  again.close();
+});
+
+test("a backward-compatible version (optional field with a default) becomes v2; the same document again is a no-op", async () => {
+  const r = await reg.register(v2, "alice", "add coupon");
+  assert.deepEqual([r.version, r.changed], [2, true]);
+  assert.equal(reg.latest("domain_events").fields.at(-1)!.name, "coupon");
+  const same = await reg.register(v2, "alice", "again");
+  assert.deepEqual([same.version, same.changed], [2, false]);
+});
+
+test("old events decode into the latest version through Avro resolution", () => {
+  const old = reg.versions("domain_events")[0]!.contract;
+  const bytes = old.encode({ event_id: "e1", user_id: "u", event_type: "view", timestamp: Date.UTC(2026, 5, 1), amount: 1 });
+  const value = reg.decode("domain_events", bytes, old.fingerprint);
+  assert.equal(value.coupon, null);
+  assert.equal(value.event_id, "e1");
+});
+
+test("incompatible versions are refused with the exact reason and change nothing", async () => {
+  const typeChange = { ...v2, fields: v2.fields.map((f) => (f.name === "amount" ? { ...f, type: "string" } : f)) };
+  await assert.rejects(reg.register(typeChange, "mallory", "x"), (e: Error) => e instanceof IncompatibleSchemaError && /amount|double|string/.test(e.message));
+  const noDefault = withField(v2, { name: "region", type: "string" });
+  await assert.rejects(reg.register(noDefault, "mallory", "x"), (e: Error) => e instanceof IncompatibleSchemaError && /region/.test(e.message));
+  const newKey = { ...v2, "lake.domain": { ...v2["lake.domain"], key: "user_id" } };
+  await assert.rejects(reg.register(newKey, "mallory", "x"), (e: Error) => e instanceof IncompatibleSchemaError && /key changed/.test(e.message));
+  await assert.rejects(reg.register({ type: "record", fields: [] }, "mallory", "x"), InvalidContractError);
+  await assert.rejects(reg.register("not json", "mallory", "x"), InvalidContractError);
+  assert.equal(reg.versions("domain_events").length, 2);
+});
+
+test("another service sees a new version live, and racing registrations stay dense", async () => {
+  const other = await SchemaRegistry.open(nc);
+  const seen = new Promise<void>((resolve) => {
+    const off = other.onChange(() => {
+      if (other.versions("domain_events").length === 4) {
+        off();
+        resolve();
+      }
+    });
+  });
+  const a = withField(v2, { name: "a", type: ["null", "int"], default: null });
+  const b = withField(a, { name: "b", type: ["null", "int"], default: null });
+  // Both start from v2; one wins v3, the other catches up and lands as v4 on top of it.
+  const [ra, rb] = await Promise.all([reg.register(a, "x", "a"), other.register(b, "y", "b")]);
+  assert.deepEqual([ra.version, rb.version].sort(), [3, 4]);
+  await seen;
+  assert.deepEqual(other.versions("domain_events").map((v) => v.version), [1, 2, 3, 4]);
+  other.close();
+});
