@@ -30,6 +30,41 @@ export namespace LakeDomainsDomain_events {
     }
 }
 
+// domains/payments.avsc
+/* eslint-disable @typescript-eslint/no-namespace */
+
+export type Payment = LakeDomainsPayments.Payment;
+
+export namespace LakeDomainsPayments {
+    export const CurrencySchema = "{\"type\":\"enum\",\"name\":\"Currency\",\"symbols\":[\"EUR\",\"USD\",\"GBP\"]}";
+    export const CurrencyName = "lake.domains.payments.Currency";
+    export type Currency = "EUR" | "USD" | "GBP";
+    export const PaymentSchema = "{\"type\":\"record\",\"name\":\"Payment\",\"namespace\":\"lake.domains.payments\",\"doc\":\"Sample critical domain: card payments. Gated: a version becomes current only after it passes quality.\",\"lake.domain\":{\"name\":\"payments\",\"version\":1,\"key\":\"payment_id\",\"event_time\":\"timestamp\",\"partition_by\":\"day(timestamp)\",\"policy\":\"critical\"},\"lake.quality\":{\"row_count_min\":1,\"max_null_ratio\":{\"card_country\":0.5}},\"fields\":[{\"name\":\"payment_id\",\"type\":\"string\",\"doc\":\"Producer-assigned unique id; the dedupe key end to end.\",\"lake.constraints\":{\"minLength\":1,\"maxLength\":128,\"pattern\":\"^[A-Za-z0-9._:-]+$\"}},{\"name\":\"user_id\",\"type\":\"string\",\"lake.constraints\":{\"minLength\":1,\"maxLength\":128}},{\"name\":\"timestamp\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"},\"doc\":\"Event time, epoch milliseconds (UTC).\",\"lake.constraints\":{\"min\":946684800000,\"max\":4102444800000}},{\"name\":\"amount\",\"type\":\"double\",\"lake.constraints\":{\"min\":0,\"max\":1000000000}},{\"name\":\"currency\",\"type\":{\"type\":\"enum\",\"name\":\"Currency\",\"symbols\":[\"EUR\",\"USD\",\"GBP\"]}},{\"name\":\"card_country\",\"type\":[\"null\",\"string\"],\"default\":null,\"doc\":\"ISO 3166-1 alpha-2 country of the card, when known.\",\"lake.constraints\":{\"maxLength\":2}}]}";
+    export const PaymentName = "lake.domains.payments.Payment";
+    /**
+     * Sample critical domain: card payments. Gated: a version becomes current only after it passes quality.
+     */
+    export interface Payment {
+        /**
+         * Producer-assigned unique id; the dedupe key end to end.
+         */
+        payment_id: string;
+        user_id: string;
+        /**
+         * Event time, epoch milliseconds (UTC).
+         */
+        timestamp: number;
+        amount: number;
+        currency: LakeDomainsPayments.Currency;
+        /**
+         * ISO 3166-1 alpha-2 country of the card, when known.
+         *
+         * Default: null
+         */
+        card_country: null | string;
+    }
+}
+
 // log/quality_verdict.avsc
 /* eslint-disable @typescript-eslint/no-namespace */
 
@@ -101,6 +136,37 @@ export namespace LakeLog {
          * http or nats
          */
         source: string;
+    }
+}
+
+// log/schema_registered.avsc
+/* eslint-disable @typescript-eslint/no-namespace */
+
+export type SchemaRegistered = LakeLog.SchemaRegistered;
+
+export namespace LakeLog {
+    export const SchemaRegisteredSchema = "{\"type\":\"record\",\"name\":\"SchemaRegistered\",\"namespace\":\"lake.log\",\"doc\":\"A version of a domain's contract in the schema registry (stream SCHEMAS, subject lake.schemas.<domain>), appended with a CAS after a backward-compatibility check.\",\"fields\":[{\"name\":\"domain\",\"type\":\"string\"},{\"name\":\"version\",\"type\":\"int\",\"doc\":\"1, 2, 3 ... per domain.\"},{\"name\":\"schema\",\"type\":\"string\",\"doc\":\"The whole contract (.avsc JSON, with its lake.* attributes).\"},{\"name\":\"fingerprint\",\"type\":\"string\",\"doc\":\"sha256 of the Avro canonical form: what events carry in their Lake-Schema header.\"},{\"name\":\"registered_at\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}},{\"name\":\"actor\",\"type\":\"string\"},{\"name\":\"reason\",\"type\":\"string\"}]}";
+    export const SchemaRegisteredName = "lake.log.SchemaRegistered";
+    /**
+     * A version of a domain's contract in the schema registry (stream SCHEMAS, subject lake.schemas.<domain>), appended with a CAS after a backward-compatibility check.
+     */
+    export interface SchemaRegistered {
+        domain: string;
+        /**
+         * 1, 2, 3 ... per domain.
+         */
+        version: number;
+        /**
+         * The whole contract (.avsc JSON, with its lake.* attributes).
+         */
+        schema: string;
+        /**
+         * sha256 of the Avro canonical form: what events carry in their Lake-Schema header.
+         */
+        fingerprint: string;
+        registered_at: number;
+        actor: string;
+        reason: string;
     }
 }
 
@@ -248,5 +314,85 @@ export namespace LakeLog {
         actor: string;
         reason: string;
         at: number;
+    }
+}
+
+// derived/daily_user_totals.avsc
+/* eslint-disable @typescript-eslint/no-namespace */
+
+export type DailyUserTotals = LakeDerivedDaily_user_totals.DailyUserTotals;
+
+export namespace LakeDerivedDaily_user_totals {
+    export const DailyUserTotalsSchema = "{\"type\":\"record\",\"name\":\"DailyUserTotals\",\"namespace\":\"lake.derived.daily_user_totals\",\"doc\":\"Sample derived dataset: per user and UTC day, the total, count, min and max of domain_events.amount. One row per (window_start, user_id); a late event within the allowed lateness publishes a new revision of the row.\",\"lake.derived\":{\"name\":\"daily_user_totals\",\"version\":1,\"source\":\"domain_events\",\"key\":[\"user_id\"],\"window\":{\"type\":\"tumbling\",\"size_ms\":86400000},\"value_field\":\"amount\",\"out_of_orderness_ms\":60000,\"allowed_lateness_ms\":300000,\"policy\":\"critical\",\"merge_key\":[\"window_start\",\"user_id\"]},\"fields\":[{\"name\":\"user_id\",\"type\":\"string\"},{\"name\":\"window_start\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"},\"doc\":\"Inclusive start of the event-time window (UTC).\"},{\"name\":\"window_end\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"},\"doc\":\"Exclusive end of the event-time window (UTC).\"},{\"name\":\"day\",\"type\":\"string\",\"doc\":\"YYYY-MM-DD of window_start in UTC; the partition of the row.\"},{\"name\":\"total_amount\",\"type\":\"double\"},{\"name\":\"event_count\",\"type\":\"long\"},{\"name\":\"min_amount\",\"type\":\"double\"},{\"name\":\"max_amount\",\"type\":\"double\"},{\"name\":\"revision\",\"type\":\"int\",\"doc\":\"1 when the window first fires; +1 for each late event within the allowed lateness. The highest revision wins.\"},{\"name\":\"watermark\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"},\"doc\":\"The aggregator's event-time watermark when it emitted this revision.\"}]}";
+    export const DailyUserTotalsName = "lake.derived.daily_user_totals.DailyUserTotals";
+    /**
+     * Sample derived dataset: per user and UTC day, the total, count, min and max of domain_events.amount. One row per (window_start, user_id); a late event within the allowed lateness publishes a new revision of the row.
+     */
+    export interface DailyUserTotals {
+        user_id: string;
+        /**
+         * Inclusive start of the event-time window (UTC).
+         */
+        window_start: number;
+        /**
+         * Exclusive end of the event-time window (UTC).
+         */
+        window_end: number;
+        /**
+         * YYYY-MM-DD of window_start in UTC; the partition of the row.
+         */
+        day: string;
+        total_amount: number;
+        event_count: number;
+        min_amount: number;
+        max_amount: number;
+        /**
+         * 1 when the window first fires; +1 for each late event within the allowed lateness. The highest revision wins.
+         */
+        revision: number;
+        /**
+         * The aggregator's event-time watermark when it emitted this revision.
+         */
+        watermark: number;
+    }
+}
+
+// derived/late_event.avsc
+/* eslint-disable @typescript-eslint/no-namespace */
+
+export type LateEvent = LakeDerived.LateEvent;
+
+export namespace LakeDerived {
+    export const LateEventSchema = "{\"type\":\"record\",\"name\":\"LateEvent\",\"namespace\":\"lake.derived\",\"doc\":\"The side output of a derived dataset: a source event that arrived after the allowed lateness of (some of) its windows, so it is not in their results. Published to lake.late.<dataset>; never silently dropped.\",\"fields\":[{\"name\":\"dataset\",\"type\":\"string\",\"doc\":\"The derived dataset whose windows the event missed.\"},{\"name\":\"event_id\",\"type\":\"string\",\"doc\":\"The source event's key (its dedupe id).\"},{\"name\":\"event_time\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}},{\"name\":\"watermark\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"},\"doc\":\"The watermark when the event arrived.\"},{\"name\":\"window_start\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"},\"doc\":\"Start of the earliest window the event missed.\"},{\"name\":\"source_seq\",\"type\":\"long\",\"doc\":\"Stream sequence of the event in the source stream (its offset): where to find it for a replay.\"},{\"name\":\"reason\",\"type\":\"string\",\"doc\":\"Why it was not aggregated, e.g. past allowed lateness (300000 ms) for 1 of 1 windows.\"}]}";
+    export const LateEventName = "lake.derived.LateEvent";
+    /**
+     * The side output of a derived dataset: a source event that arrived after the allowed lateness of (some of) its windows, so it is not in their results. Published to lake.late.<dataset>; never silently dropped.
+     */
+    export interface LateEvent {
+        /**
+         * The derived dataset whose windows the event missed.
+         */
+        dataset: string;
+        /**
+         * The source event's key (its dedupe id).
+         */
+        event_id: string;
+        event_time: number;
+        /**
+         * The watermark when the event arrived.
+         */
+        watermark: number;
+        /**
+         * Start of the earliest window the event missed.
+         */
+        window_start: number;
+        /**
+         * Stream sequence of the event in the source stream (its offset): where to find it for a replay.
+         */
+        source_seq: number;
+        /**
+         * Why it was not aggregated, e.g. past allowed lateness (300000 ms) for 1 of 1 windows.
+         */
+        reason: string;
     }
 }
