@@ -6,14 +6,16 @@ import { readEnv } from "./env.ts";
 import { failpointHook } from "./failpoints.ts";
 import { Committer } from "./nats/committer.ts";
 import { datasetSpec } from "./specs.ts";
+import { SchemaRegistry } from "@lake/registry";
 
 const env = readEnv();
 const log = createLogger("committer", { dataset: env.dataset });
 const nc = await connectNats({ url: env.natsUrl, name: `committer-${env.dataset}` });
+const registry = await SchemaRegistry.open(nc, { log });
 const committer = new Committer({
   nc,
   store: openLocalStore(env.storeRoot),
-  spec: datasetSpec(env.dataset),
+  spec: datasetSpec(registry, env.dataset),
   maxRows: env.maxRows,
   maxAgeMs: env.maxAgeMs,
   committerId: env.committerId,

@@ -1,14 +1,15 @@
-// Which kind of dataset a committer writes, from its name: a domain (events appended from
-// lake.events.<name>). Derived datasets (window results) and CDC tables are upserts.
-import { domainContract, UnknownDomainError } from "@lake/contracts";
+// Which kind of dataset a committer writes, from its name: a domain registered in the schema registry
+// (events appended from lake.events.<name>). Derived datasets (window results) and CDC tables are upserts.
+import { UnknownDomainError } from "@lake/contracts";
 import { STREAMS, subjects } from "@lake/messaging";
-import { type DatasetSpec, domainSpec } from "./domain/spec.ts";
+import type { SchemaRegistry } from "@lake/registry";
+import { type DatasetSpec, liveDomainSpec } from "./domain/spec.ts";
 
-export function datasetSpec(name: string): DatasetSpec {
+export function datasetSpec(registry: SchemaRegistry, name: string): DatasetSpec {
   try {
-    return domainSpec(domainContract(name), { stream: STREAMS.events, subject: subjects.events(name) });
+    return liveDomainSpec(registry, name, { stream: STREAMS.events, subject: subjects.events(name) });
   } catch (e) {
-    if (e instanceof UnknownDomainError) throw new Error(`no dataset ${JSON.stringify(name)}: no domain contract in contracts/avro/domains/ declares it`, { cause: e });
+    if (e instanceof UnknownDomainError) throw new Error(`no dataset ${JSON.stringify(name)}: the schema registry has no domain of that name`, { cause: e });
     throw e;
   }
 }

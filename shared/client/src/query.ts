@@ -20,7 +20,8 @@ export async function queryVersion(store: ObjectStore, version: Pick<CatalogVers
   const instance = await DuckDBInstance.create(":memory:");
   const con = await instance.connect();
   try {
-    const source = paths.length > 0 ? `read_parquet([${paths.map(sqlString).join(", ")}])` : "(SELECT NULL WHERE false)";
+    // union_by_name: files written before and after a schema version added a column read as one table.
+    const source = paths.length > 0 ? `read_parquet([${paths.map(sqlString).join(", ")}], union_by_name = true)` : "(SELECT NULL WHERE false)";
     await con.run(`CREATE VIEW "${version.dataset}" AS SELECT * FROM ${source}`);
     const reader = await con.runAndReadAll(sql);
     return { columns: reader.columnNames(), rows: reader.getRowObjectsJson() as Record<string, unknown>[] };

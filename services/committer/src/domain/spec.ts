@@ -19,7 +19,8 @@ export interface DatasetSpec {
   policy: string;
   /** Parquet columns, in order (the `_offset` lineage column is added after them). */
   columns: readonly ColumnSpec[];
-  decode(bytes: Uint8Array): Record<string, unknown>;
+  /** Decodes one source message; `writerSchema` is its Lake-Schema header (schema fingerprint), if any. */
+  decode(bytes: Uint8Array, writerSchema?: string): Record<string, unknown>;
   /** append: rows accumulate, `key` dedupes repeats; upsert: one row per `key`, the newest wins. */
   mode: Mode;
   key: readonly string[];
@@ -54,5 +55,40 @@ export function domainSpec(contract: DomainContract, source: { stream: string; s
     key: [contract.keyField],
     eventTimeField: contract.eventTimeField,
     partition: (row) => dayPartition(row[contract.eventTimeField] as number),
+  };
+}
+
+/** Where a live spec gets the domain's contract: the schema registry, which follows new versions. */
+export interface ContractSource {
+  latest(domain: string): DomainContract;
+  versions(domain: string): readonly { version: number; fingerprint: string }[];
+  decode(domain: string, bytes: Uint8Array, writerFingerprint: string | undefined): Record<string, unknown>;
+}
+
+/**
+ * Like domainSpec, but following the registry: events written with any version decode into the latest
+ * one, and files written after a new version carry its columns (readers union files by column name).
+ */
+export function liveDomainSpec(registry: ContractSource, name: string, source: { stream: string; subject: string }): DatasetSpec {
+  const first = registry.latest(name);
+  return {
+    dataset: name,
+    source,
+    get schema() {
+      const c = registry.latest(name);
+      return { name, version: registry.versions(name).length, fingerprint: c.fingerprint };
+    },
+    get policy() {
+      return registry.latest(name).policy;
+    },
+    get columns() {
+      return registry.latest(name).fields;
+    },
+    decode: (b, writer) => registry.decode(name, b, writer),
+    mode: MODES.append,
+    // Key, event time and partitioning can't change between versions (the registry refuses that).
+    key: [first.keyField],
+    eventTimeField: first.eventTimeField,
+    partition: (row) => dayPartition(row[first.eventTimeField] as number),
   };
 }

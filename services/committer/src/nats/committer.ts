@@ -6,7 +6,7 @@ import { randomBytes, createHash } from "node:crypto";
 import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { LakeLog } from "@lake/contracts";
-import { type CommitHead, subjects, appendLogRecord, ensureStreams, readCommitHead, foldCommitLog, isCasConflict, isPublishOutcomeUnknown } from "@lake/messaging";
+import { type CommitHead, HEADERS, subjects, appendLogRecord, ensureStreams, readCommitHead, foldCommitLog, isCasConflict, isPublishOutcomeUnknown } from "@lake/messaging";
 import type { ObjectStore } from "@lake/storage";
 import type { Logger } from "@lake/telemetry";
 import { type BufferedEvent, type CommitterState, initialState, evolve, planBatch, buildManifest, commitRecord, keys } from "../domain/version.ts";
@@ -97,7 +97,7 @@ export class Committer {
       try {
         for await (const m of messages) {
           if (epoch !== this.epoch) break;
-          this.add({ seq: m.seq, value: this.spec.decode(m.data) });
+          this.add({ seq: m.seq, value: this.spec.decode(m.data, m.headers?.get(HEADERS.schema) || undefined) });
           // Backpressure: with two batches already waiting to be written, stop pulling until one is done.
           if (this.queuedFlushes >= 2) await this.flushing;
         }
