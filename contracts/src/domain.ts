@@ -25,7 +25,7 @@ export interface RawDomainSchema {
   type: "record";
   name: string;
   fields: RawField[];
-  "lake.domain": { name: string; version: number; key: string; event_time: string; partition_by: string; policy: string };
+  "lake.domain": { name: string; version: number; key: string; event_time: string; partition_by: string; policy: string; cdc?: boolean };
 }
 
 export type ValidationResult =
@@ -97,7 +97,7 @@ export function parseDomainSchema(doc: unknown): RawDomainSchema {
 export function checkCompatible(older: DomainContract, newer: DomainContract): void {
   const a = older.schema["lake.domain"];
   const b = newer.schema["lake.domain"];
-  for (const k of ["name", "key", "event_time", "partition_by"] as const) {
+  for (const k of ["name", "key", "event_time", "partition_by", "cdc"] as const) {
     if (a[k] !== b[k]) throw new IncompatibleSchemaError(older.name, `"lake.domain".${k} changed from ${JSON.stringify(a[k])} to ${JSON.stringify(b[k])}`);
   }
   try {

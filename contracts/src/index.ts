@@ -29,4 +29,5 @@ export {
   DecodeError,
 } from "./log.ts";
 export { safeTypeForSchema, HostileAvroError } from "./safe-avro.ts";
+export { CDC_OPS, CDC_COLUMNS, type CdcOp, type CdcChangeCodec, type CdcValidation, isCdcContract, cdcChangeCodec, validateChange } from "./cdc.ts";
 export { NAME_PATTERN, isValidName, assertValidName, InvalidNameError } from "./names.ts";

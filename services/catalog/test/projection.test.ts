@@ -101,8 +101,31 @@ describe("Projection: applying VersionCommitted records", () => {
   test("datasets: one row per dataset with its first and latest commit and total rows", () => {
     const p = givenLog();
     assert.deepEqual(p.datasets(), [
-      { name: "clicks", first_commit_seq: 2, latest_version: 1, latest_commit_seq: 2, total_rows: 10, updated_at: c1.body.committed_at },
-      { name: "orders", first_commit_seq: 1, latest_version: 3, latest_commit_seq: 5, total_rows: 94, updated_at: o3.body.committed_at },
+      // Non-critical datasets: the current version follows each commit.
+      {
+        name: "clicks",
+        first_commit_seq: 2,
+        latest_version: 1,
+        latest_commit_seq: 2,
+        total_rows: 10,
+        updated_at: c1.body.committed_at,
+        policy: "non-critical",
+        current_version: 1,
+        last_record_seq: 2,
+        rollback_floor: 0,
+      },
+      {
+        name: "orders",
+        first_commit_seq: 1,
+        latest_version: 3,
+        latest_commit_seq: 5,
+        total_rows: 94,
+        updated_at: o3.body.committed_at,
+        policy: "non-critical",
+        current_version: 3,
+        last_record_seq: 5,
+        rollback_floor: 0,
+      },
     ]);
     assert.deepEqual(p.dataset("orders"), p.datasets()[1]);
     assert.equal(p.dataset("nope"), undefined);
@@ -134,6 +157,9 @@ describe("Projection: applying VersionCommitted records", () => {
       removed_files: 1,
       min_event_time: T0 - 2,
       max_event_time: T0 + 2,
+      policy: "non-critical",
+      quality: "pending",
+      quality_seq: null,
     });
     assert.equal(p.version("orders", 1)!.min_event_time, null, "null event times stay null");
     assert.equal(p.version("orders", 4), undefined);
@@ -219,10 +245,13 @@ describe("Projection: read-after-write tokens", () => {
 });
 
 describe("Projection: records that do not follow the history", () => {
+  // Everything but the position: the log position (meta) and each dataset's last_record_seq.
   const state = (p: Projection) => {
-    const { datasets, versions, files } = JSON.parse(p.canonicalDump()) as Record<string, unknown[]>;
-    return { datasets, versions, files };
+    const { versions, files, quality_results, tags, audit } = JSON.parse(p.canonicalDump()) as Record<string, unknown[]>;
+    const datasets = p.datasets().map(({ last_record_seq: _, ...rest }) => rest);
+    return { datasets, versions, files, quality_results, tags, audit };
   };
+  const positions = (p: Projection) => Object.fromEntries(p.datasets().map((d) => [d.name, d.last_record_seq]));
   const anomalies = (p: Projection) => p.db.prepare("SELECT commit_seq, dataset, problem FROM anomalies ORDER BY commit_seq").all();
 
   const bad: [string, LogRecord & { kind: "VersionCommitted" }, string][] = [
@@ -236,10 +265,14 @@ describe("Projection: records that do not follow the history", () => {
     test(`given the log, when ${what} arrives, then it is an anomaly and nothing else changes but the position`, () => {
       const p = givenLog();
       const before = state(p);
+      const positionsBefore = positions(p);
       p.applyBatch([{ seq: 9, record }]);
       assert.deepEqual(anomalies(p), [{ commit_seq: 9, dataset: record.body.dataset, problem }]);
       assert.deepEqual(state(p), before);
       assert.equal(p.lastSeq, 9);
+      // The dataset's own position moves past the record (if the dataset exists); no other dataset's does.
+      const known = Object.hasOwn(positionsBefore, record.body.dataset);
+      assert.deepEqual(positions(p), known ? { ...positionsBefore, [record.body.dataset]: 9 } : positionsBefore);
     });
   }
 
@@ -251,6 +284,8 @@ describe("Projection: records that do not follow the history", () => {
     ]);
     assert.equal(p.dataset("orders")!.latest_version, 4);
     assert.equal(p.dataset("orders")!.latest_commit_seq, 7);
+    assert.equal(p.dataset("orders")!.last_record_seq, 7);
+    assert.equal(p.dataset("orders")!.current_version, 4);
     assert.equal(p.version("orders", 5), undefined);
     assert.deepEqual(anomalies(p).map((a) => (a as { commit_seq: number }).commit_seq), [6]);
   });
@@ -318,11 +353,12 @@ describe("Projection: canonical dump and durability", () => {
     // Applied in log order; clicks sorts before orders, and files by key.
     p.applyBatch(LOG);
     const dump = JSON.parse(p.canonicalDump()) as Record<string, unknown[][]>;
-    assert.deepEqual(Object.keys(dump), ["meta", "datasets", "versions", "files", "anomalies"]);
+    assert.deepEqual(Object.keys(dump), ["meta", "datasets", "versions", "files", "quality_results", "tags", "audit", "anomalies"]);
     assert.deepEqual(dump.datasets!.map((r) => r[0]), ["clicks", "orders"]);
     assert.deepEqual(dump.versions!.map((r) => [r[0], r[1]]), [["clicks", 1], ["orders", 1], ["orders", 2], ["orders", 3]]);
     const fileKeys = dump.files!.map((r) => `${r[0]}/${r[1]}`);
     assert.deepEqual(fileKeys, [...fileKeys].sort());
+    assert.deepEqual([dump.quality_results, dump.tags, dump.audit, dump.anomalies], [[], [], [], []], "commits alone fill no other table");
   });
 
   test("reopening the database file keeps the state, and applying continues from it", () => {

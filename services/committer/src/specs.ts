@@ -3,11 +3,13 @@
 import { UnknownDomainError } from "@lake/contracts";
 import { STREAMS, subjects } from "@lake/messaging";
 import type { SchemaRegistry } from "@lake/registry";
-import { type DatasetSpec, liveDomainSpec } from "./domain/spec.ts";
+import { isCdcContract } from "@lake/contracts";
+import { type DatasetSpec, cdcSpec, liveDomainSpec } from "./domain/spec.ts";
 
 export function datasetSpec(registry: SchemaRegistry, name: string): DatasetSpec {
   try {
-    return liveDomainSpec(registry, name, { stream: STREAMS.events, subject: subjects.events(name) });
+    const source = { stream: STREAMS.events, subject: subjects.events(name) };
+    return isCdcContract(registry.latest(name)) ? cdcSpec(registry, name, source) : liveDomainSpec(registry, name, source);
   } catch (e) {
     if (e instanceof UnknownDomainError) throw new Error(`no dataset ${JSON.stringify(name)}: the schema registry has no domain of that name`, { cause: e });
     throw e;

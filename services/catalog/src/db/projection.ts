@@ -16,7 +16,8 @@ CREATE TABLE IF NOT EXISTS datasets (
   updated_at INTEGER NOT NULL,
   policy TEXT NOT NULL,
   current_version INTEGER NOT NULL,
-  last_record_seq INTEGER NOT NULL
+  last_record_seq INTEGER NOT NULL,
+  rollback_floor INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 CREATE TABLE IF NOT EXISTS versions (
   dataset TEXT NOT NULL,
@@ -146,6 +147,8 @@ export interface DatasetRow {
   policy: string;
   current_version: number;
   last_record_seq: number;
+  /** Highest version an operator rolled back from: passed verdicts at or below it don't auto-promote. */
+  rollback_floor: number;
 }
 
 export interface AuditRow {
@@ -192,6 +195,7 @@ export class Projection {
       ),
       touchDataset: this.db.prepare<[number, string]>("UPDATE datasets SET last_record_seq = ? WHERE name = ?"),
       setCurrent: this.db.prepare<[number, string]>("UPDATE datasets SET current_version = ? WHERE name = ?"),
+      setRollbackFloor: this.db.prepare<[number, string]>("UPDATE datasets SET rollback_floor = MAX(rollback_floor, ?) WHERE name = ?"),
       setQuality: this.db.prepare<[string, number, string, number]>("UPDATE versions SET quality = ?, quality_seq = ? WHERE dataset = ? AND version = ?"),
       insertQuality: this.db.prepare("INSERT INTO quality_results VALUES (@dataset, @version, @seq, @outcome, @rules, @checked_at, @checker_id)"),
       insertTag: this.db.prepare<[string, string, number, number]>("INSERT INTO tags (dataset, tag, version, seq) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"),
@@ -201,8 +205,14 @@ export class Projection {
       tag: this.db.prepare<[string, string], { version: number }>("SELECT version FROM tags WHERE dataset = ? AND tag = ?"),
       tags: this.db.prepare<[string], { tag: string; version: number; seq: number }>("SELECT tag, version, seq FROM tags WHERE dataset = ? ORDER BY tag"),
       audit: this.db.prepare<[string, number, number], AuditRow>("SELECT * FROM audit WHERE dataset = ? AND seq > ? ORDER BY seq, kind LIMIT ?"),
-      formerCurrents: this.db.prepare<[string], { version: number }>(
-        "SELECT DISTINCT version FROM audit WHERE dataset = ? AND kind IN ('promote', 'rollback', 'auto_promote') ORDER BY seq DESC",
+      // Versions that were current, most recently current first: audited promotions, plus every
+      // non-critical version (current on its commit).
+      formerCurrents: this.db.prepare<{ dataset: string }, { version: number }>(
+        `SELECT version FROM (
+           SELECT version, seq FROM audit WHERE dataset = @dataset AND kind IN ('promote', 'rollback', 'auto_promote')
+           UNION ALL
+           SELECT version, commit_seq AS seq FROM versions WHERE dataset = @dataset AND policy <> 'critical'
+         ) GROUP BY version ORDER BY MAX(seq) DESC`,
       ),
       qualityResult: this.db.prepare<[string, number], QualityRow>("SELECT * FROM quality_results WHERE dataset = ? AND version = ?"),
       insertVersion: this.db.prepare(`INSERT INTO versions VALUES (@dataset, @version, @parent_version, @commit_seq, @write_id, @committer_id, @committed_at,
@@ -229,10 +239,14 @@ export class Projection {
   }
 
   /** Applies a batch of log records and advances the log position, atomically. */
-  readonly applyBatch = (records: readonly { seq: number; record: LogRecord | undefined }[]) => {
+  readonly applyBatch = (records: readonly { seq: number; record: LogRecord | undefined; dataset?: string }[]) => {
     this.db.transaction(() => {
-      for (const { seq, record } of records) {
-        if (!record) continue;
+      for (const { seq, record, dataset } of records) {
+        if (!record) {
+          // A record this build can't read still occupies the subject: commands CAS against it.
+          if (dataset) this.q.touchDataset.run(seq, dataset);
+          continue;
+        }
         switch (record.kind) {
           case "VersionCommitted":
             this.applyVersion(seq, record.body);
@@ -323,7 +337,7 @@ export class Projection {
     const failedRules = r.rules.filter((x) => !x.passed).map((x) => x.rule);
     this.audit(seq, r.dataset, r.outcome === "passed" ? "quality_passed" : "quality_failed", r.version, null, r.checker_id, failedRules.length ? `failed: ${failedRules.join(", ")}` : "all rules passed", r.checked_at, JSON.stringify(r.rules));
     // A critical dataset's newest passing version becomes current: that is what the gate opens to.
-    if (r.outcome === "passed" && ds.policy === POLICIES.critical && r.version > ds.current_version) {
+    if (r.outcome === "passed" && ds.policy === POLICIES.critical && r.version > ds.current_version && r.version > ds.rollback_floor) {
       this.q.setCurrent.run(r.version, r.dataset);
       this.audit(seq, r.dataset, "auto_promote", r.version, ds.current_version || null, r.checker_id, "passed its quality checks", r.checked_at, null);
     }
@@ -333,16 +347,26 @@ export class Projection {
     const ds = this.guard(seq, r.dataset, () => {
       const facts = this.facts(r.dataset)!;
       if (r.previous_version !== facts.currentVersion) return `${r.mode} of version ${r.version} expected current ${r.previous_version}, found ${facts.currentVersion}`;
-      return promotionProblem(facts, r.version);
+      // The same rules the command's decision applied (domain/commands.ts), checked again on the record.
+      const problem = promotionProblem(facts, r.version);
+      if (problem) return problem;
+      if (r.mode === "promote" && r.version <= facts.currentVersion) return `promote to version ${r.version} does not move current (${facts.currentVersion}) forward`;
+      if (r.mode === "rollback" && r.version >= facts.currentVersion) return `rollback to version ${r.version} does not move current (${facts.currentVersion}) back`;
+      if (r.mode === "rollback" && facts.policy === POLICIES.critical && !facts.formerCurrents().includes(r.version)) return `rollback to version ${r.version}, which was never current`;
+      return undefined;
     });
     if (!ds) return;
     this.q.setCurrent.run(r.version, r.dataset);
+    // After a rollback, versions committed before it stay out of current unless an operator promotes
+    // them: a late verdict must not undo the rollback.
+    if (r.mode === "rollback") this.q.setRollbackFloor.run(r.previous_version, r.dataset);
     this.audit(seq, r.dataset, r.mode, r.version, r.previous_version || null, r.actor, r.reason, r.at, null);
   }
 
   private applyTag(seq: number, r: LakeLog.VersionTagged): void {
     const ds = this.guard(seq, r.dataset, () => tagProblem(this.facts(r.dataset)!, r.tag, r.version));
     if (!ds) return;
+    if (this.q.tag.get(r.dataset, r.tag)) return; // the same tag again: nothing new to record
     this.q.insertTag.run(r.dataset, r.tag, r.version, seq);
     this.audit(seq, r.dataset, "tag", r.version, null, r.actor, r.reason, r.at, JSON.stringify({ tag: r.tag }));
   }
@@ -364,12 +388,7 @@ export class Projection {
         const row = this.q.version.get(name, v);
         return row ? { version: row.version, quality: row.quality } : undefined;
       },
-      formerCurrents: () => {
-        const out = this.q.formerCurrents.all(name).map((r) => r.version);
-        // A non-critical dataset's versions were each current on commit.
-        if (ds.policy !== POLICIES.critical) for (let v = ds.latest_version; v >= 1; v--) if (!out.includes(v)) out.push(v);
-        return out;
-      },
+      formerCurrents: () => this.q.formerCurrents.all({ dataset: name }).map((r) => r.version),
       tag: (t) => this.q.tag.get(name, t)?.version,
     };
   }

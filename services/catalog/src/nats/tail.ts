@@ -25,7 +25,7 @@ export async function tailCommitLog(opts: {
     opt_start_seq: opts.projection.lastSeq + 1,
   });
   const messages = await consumer.consume({ max_messages: MAX_BATCH });
-  let batch: { seq: number; record: LogRecord | undefined }[] = [];
+  let batch: { seq: number; record: LogRecord | undefined; dataset?: string }[] = [];
   const flush = () => {
     if (batch.length === 0) return;
     opts.projection.applyBatch(batch);
@@ -42,7 +42,7 @@ export async function tailCommitLog(opts: {
         // wedge, and the anomaly is logged. (Only committers may write the log.)
         opts.log.error("undecodable commit-log record", { seq: m.seq, err });
       }
-      batch.push({ seq: m.seq, record });
+      batch.push({ seq: m.seq, record, dataset: record ? undefined : m.subject.slice(subjects.commits("").length) });
       if (batch.length >= MAX_BATCH || m.info.pending === 0) flush();
       if (opts.untilSeq !== undefined && m.seq >= opts.untilSeq) {
         flush();

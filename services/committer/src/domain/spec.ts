@@ -1,6 +1,7 @@
 // What a committer needs to know about the dataset it writes, whatever produced it: a domain stream of
 // events (append) or a stream of keyed rows that replace earlier ones (upsert: window results, CDC).
-import type { DomainContract } from "@lake/contracts";
+import { type DomainContract, cdcChangeCodec, isCdcContract } from "@lake/contracts";
+import { createHash } from "node:crypto";
 
 export interface ColumnSpec {
   name: string;
@@ -61,6 +62,7 @@ export function domainSpec(contract: DomainContract, source: { stream: string; s
 /** Where a live spec gets the domain's contract: the schema registry, which follows new versions. */
 export interface ContractSource {
   latest(domain: string): DomainContract;
+  writer(fingerprint: string): DomainContract | undefined;
   versions(domain: string): readonly { version: number; fingerprint: string }[];
   decode(domain: string, bytes: Uint8Array, writerFingerprint: string | undefined): Record<string, unknown>;
 }
@@ -90,5 +92,49 @@ export function liveDomainSpec(registry: ContractSource, name: string, source: {
     key: [first.keyField],
     eventTimeField: first.eventTimeField,
     partition: (row) => dayPartition(row[first.eventTimeField] as number),
+  };
+}
+
+/** Partition of a CDC row: a stable hash bucket of its key, so a change rewrites one small partition. */
+export function bucketPartition(key: string, buckets: number): string {
+  const h = createHash("sha1").update(key).digest().readUInt32BE(0);
+  return `bucket=${String(h % buckets).padStart(2, "0")}`;
+}
+
+const CDC_BUCKETS = 8;
+
+/**
+ * A CDC domain: the table's latest state per primary key. Changes arrive in log order; the highest
+ * `_lsn` per key wins (so a re-delivered older change never overwrites a newer one) and deletes remove
+ * the row. Follows the registry like liveDomainSpec.
+ */
+export function cdcSpec(registry: ContractSource, name: string, source: { stream: string; subject: string }): DatasetSpec {
+  const first = registry.latest(name);
+  if (!isCdcContract(first)) throw new Error(`domain ${name} is not a CDC domain ("lake.domain".cdc is not true)`);
+  const live = liveDomainSpec(registry, name, source);
+  return {
+    ...live,
+    get schema() {
+      return live.schema;
+    },
+    get policy() {
+      return live.policy;
+    },
+    get columns() {
+      return cdcChangeCodec(registry.latest(name)).fields;
+    },
+    // A change carries the fingerprint of the row contract it was validated against (Lake-Schema);
+    // it is decoded with that version's change codec, resolved into the latest one.
+    decode: (b, writer) => {
+      const reader = cdcChangeCodec(registry.latest(name));
+      const writerContract = writer ? registry.writer(writer) : undefined;
+      return writerContract ? reader.decodeFrom(cdcChangeCodec(writerContract), b) : reader.decode(b);
+    },
+    mode: MODES.upsert,
+    key: [first.keyField],
+    versionField: "_lsn",
+    eventTimeField: "_ts_ms",
+    isDelete: (row) => row._op === "d",
+    partition: (row) => bucketPartition(String(row[first.keyField]), CDC_BUCKETS),
   };
 }
