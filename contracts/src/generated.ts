@@ -101,6 +101,33 @@ export namespace LakeLog {
     }
 }
 
+// log/quarantine_replay.avsc
+/* eslint-disable @typescript-eslint/no-namespace */
+
+export type QuarantineReplay = LakeLog.QuarantineReplay;
+
+export namespace LakeLog {
+    export const ReplayStateSchema = "{\"type\":\"enum\",\"name\":\"ReplayState\",\"symbols\":[\"claimed\",\"done\"]}";
+    export const ReplayStateName = "lake.log.ReplayState";
+    export type ReplayState = "claimed" | "done";
+    export const QuarantineReplaySchema = "{\"type\":\"record\",\"name\":\"QuarantineReplay\",\"namespace\":\"lake.log\",\"doc\":\"Replay ledger of one quarantined record (subject lake.quarantine.<domain>.replayed.<seq>): a claim pins the event id before anything is published, done keeps the offset forever.\",\"fields\":[{\"name\":\"state\",\"type\":{\"type\":\"enum\",\"name\":\"ReplayState\",\"symbols\":[\"claimed\",\"done\"]}},{\"name\":\"event_id\",\"type\":\"string\"},{\"name\":\"offset\",\"type\":[\"null\",\"long\"],\"default\":null,\"doc\":\"Stream sequence of the replayed event; set when done.\"},{\"name\":\"at\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}}]}";
+    export const QuarantineReplayName = "lake.log.QuarantineReplay";
+    /**
+     * Replay ledger of one quarantined record (subject lake.quarantine.<domain>.replayed.<seq>): a claim pins the event id before anything is published, done keeps the offset forever.
+     */
+    export interface QuarantineReplay {
+        state: LakeLog.ReplayState;
+        event_id: string;
+        /**
+         * Stream sequence of the replayed event; set when done.
+         *
+         * Default: null
+         */
+        offset: null | number;
+        at: number;
+    }
+}
+
 // log/quarantined_record.avsc
 /* eslint-disable @typescript-eslint/no-namespace */
 

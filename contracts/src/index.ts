@@ -25,6 +25,7 @@ export {
   versionTaggedCodec,
   quarantinedRecordCodec,
   schemaRegisteredCodec,
+  quarantineReplayCodec,
   PayloadTooLargeError,
   DecodeError,
 } from "./log.ts";

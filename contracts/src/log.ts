@@ -57,6 +57,7 @@ export const qualityVerdictCodec = codec<LakeLog.QualityVerdict>(LakeLog.Quality
 export const versionPromotedCodec = codec<LakeLog.VersionPromoted>(LakeLog.VersionPromotedSchema, "VersionPromoted");
 export const versionTaggedCodec = codec<LakeLog.VersionTagged>(LakeLog.VersionTaggedSchema, "VersionTagged");
 export const schemaRegisteredCodec = codec<LakeLog.SchemaRegistered>(LakeLog.SchemaRegisteredSchema, "SchemaRegistered");
+export const quarantineReplayCodec = codec<LakeLog.QuarantineReplay>(LakeLog.QuarantineReplaySchema, "QuarantineReplay");
 export const quarantinedRecordCodec = codec<LakeLog.QuarantinedRecord>(LakeLog.QuarantinedRecordSchema, "QuarantinedRecord");
 
 /** Every record kind on the commit log (lake.commits.<dataset>), tagged by the `Lake-Record` header. */

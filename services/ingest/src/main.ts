@@ -7,14 +7,17 @@ import { readEnv } from "./env.ts";
 import { Publisher } from "./nats/publisher.ts";
 import { startHttp } from "./http/server.ts";
 import { startNatsEndpoint } from "./nats/endpoint.ts";
+import { Quarantine } from "./nats/quarantine.ts";
 
 const env = readEnv();
 const log = createLogger("ingest");
 const nc = await connectNats({ url: env.natsUrl, name: "ingest" });
-await ensureStreams(await jetstreamManager(nc), { ...defaultStreamSettings, dedupeWindowMs: env.dedupeWindowMs });
+const jsm = await jetstreamManager(nc);
+await ensureStreams(jsm, { ...defaultStreamSettings, dedupeWindowMs: env.dedupeWindowMs }, { owner: true });
 const publisher = new Publisher({ nc, maxBatch: env.maxBatch, maxQuarantineBytes: env.maxQuarantineBytes });
+const quarantine = new Quarantine({ nc, jsm, publisher, log });
 const sub = startNatsEndpoint({ nc, publisher, maxBodyBytes: env.maxBodyBytes, log });
-const server = await startHttp({ publisher, host: env.httpHost, port: env.httpPort, maxBodyBytes: env.maxBodyBytes, log });
+const server = await startHttp({ publisher, quarantine, host: env.httpHost, port: env.httpPort, maxBodyBytes: env.maxBodyBytes, log });
 const port = (server.address() as AddressInfo).port;
 log.info("ready", { http_port: port, url: `http://${env.httpHost}:${port}` });
 

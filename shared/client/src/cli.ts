@@ -8,6 +8,7 @@ import { connect } from "@nats-io/transport-node";
 import { openLocalStore } from "@lake/storage";
 import { isNatsServerMissing } from "@lake/testing";
 import { CatalogClient, CatalogRequestError } from "./catalog-client.ts";
+import { IngestRequestError, listQuarantine, replayQuarantine, type ReplayRequestItem } from "./ingest-client.ts";
 import { queryVersion } from "./query.ts";
 import { produce, produceDefaults, type ProduceProgress } from "./produce.ts";
 import { startLake } from "./up.ts";
@@ -25,12 +26,19 @@ usage:
   lake versions D [--limit N]     list a dataset's versions
   lake datasets                   list datasets
   lake catalog rebuild            drop the catalog's database and replay the commit log
+  lake quarantine list [--domain D] [--after N] [--limit N]
+      records ingest refused, oldest first: seq, event_id, reason, path, and whether it was replayed
+  lake quarantine replay --seq N [--record-file corrected.json] [--domain D]
+      send quarantined record N (or the corrected record in the file, same event_id) through ingest's
+      validation again; a record is replayed at most once
   lake demo [--count N]           up + produce + query, in a temp dir, then stop
 
 common options: --data-dir DIR (default $LAKE_DATA_DIR or ./.lake); the running lake is found through
 DIR/run.json, or LAKE_CATALOG_URL / LAKE_INGEST_URL / NATS_URL / LAKE_STORE_ROOT.`;
 
 class UsageError extends Error {}
+/** The command ran but its answer is a refusal (e.g. a replay that stays in quarantine): exit 1. */
+class RefusedError extends Error {}
 
 interface RunInfo {
   nats_url: string;
@@ -39,7 +47,7 @@ interface RunInfo {
   store_root: string;
 }
 
-function runInfo(dataDir: string): RunInfo {
+function runInfo(dataDir: string, need: "catalog" | "ingest" = "catalog"): RunInfo {
   const file = join(dataDir, "run.json");
   const fromFile: Partial<RunInfo> = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as RunInfo) : {};
   const info = {
@@ -48,7 +56,8 @@ function runInfo(dataDir: string): RunInfo {
     catalog_url: process.env.LAKE_CATALOG_URL || fromFile.catalog_url,
     store_root: process.env.LAKE_STORE_ROOT || fromFile.store_root,
   };
-  if (!info.catalog_url) throw new UsageError(`no running lake found: ${file} does not exist and LAKE_CATALOG_URL is unset. Start one with \`lake up\`.`);
+  if (need === "catalog" && !info.catalog_url) throw new UsageError(`no running lake found: ${file} does not exist and LAKE_CATALOG_URL is unset. Start one with \`lake up\`.`);
+  if (need === "ingest" && !info.ingest_url) throw new UsageError(`no running lake found: ${file} does not exist and LAKE_INGEST_URL is unset. Start one with \`lake up\`.`);
   return info as RunInfo;
 }
 
@@ -134,6 +143,65 @@ async function cmdQuery(info: RunInfo, sql: string | undefined, v: Record<string
   printTable(result.columns, result.rows);
 }
 
+function intOption(name: string, value: string, min: number): number {
+  const n = /^\d{1,16}$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be an integer ≥ ${min}, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function readRecordFile(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new UsageError(`--record-file ${file}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new UsageError(`--record-file ${file} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+const QUARANTINE_USAGE = "usage: lake quarantine list [--domain D] [--after N] [--limit N]\n       lake quarantine replay --seq N [--record-file corrected.json] [--domain D]";
+
+async function cmdQuarantine(info: RunInfo, sub: string | undefined, v: Record<string, string | boolean | undefined>) {
+  const domain = (v.domain as string | undefined) ?? "domain_events";
+  if (sub === "list") {
+    const after = v.after === undefined ? undefined : intOption("after", v.after as string, 0);
+    const limit = v.limit === undefined ? undefined : intOption("limit", v.limit as string, 1);
+    const page = await listQuarantine(info.ingest_url, domain, { after, limit });
+    printTable(
+      ["seq", "event_id", "reason", "path", "replayed"],
+      page.records.map((r) => ({ ...r, replayed: r.replayed ? `offset ${r.replayed.offset}` : "no" })),
+    );
+    if (page.next_after !== null) console.log(`more: lake quarantine list --domain ${domain} --after ${page.next_after}`);
+    return;
+  }
+  if (sub === "replay") {
+    if (v.seq === undefined) throw new UsageError(QUARANTINE_USAGE);
+    const seq = intOption("seq", v.seq as string, 1);
+    const item: ReplayRequestItem = { seq };
+    if (v["record-file"] !== undefined) item.record = readRecordFile(v["record-file"] as string);
+    const r = (await replayQuarantine(info.ingest_url, domain, [item])).results[0]!;
+    switch (r.status) {
+      case "accepted":
+        console.log(`seq ${seq}: replayed; event ${r.event_id} accepted at offset ${r.offset} (read-after-write token)`);
+        return;
+      case "duplicate":
+        console.log(`seq ${seq}: already in the lake; event ${r.event_id} is at offset ${r.offset}`);
+        return;
+      case "rejected":
+        throw new RefusedError(`seq ${seq} stays in quarantine: ${r.reason} (at ${r.path})`);
+      case "not_found":
+        throw new RefusedError(r.reason);
+      case "failed":
+        throw new RefusedError(`seq ${seq}: ${r.reason}; try again`);
+    }
+  }
+  throw new UsageError(QUARANTINE_USAGE);
+}
+
 async function cmdDemo(v: Record<string, string | boolean | undefined>) {
   const dataDir = v["data-dir"] ? resolve(String(v["data-dir"])) : mkdtempSync(join(tmpdir(), "lake-demo-"));
   const count = v.count ? Number(v.count) : 20_000;
@@ -201,6 +269,10 @@ async function main(argv: string[]): Promise<void> {
       version: { type: "string" },
       offset: { type: "string" },
       limit: { type: "string" },
+      domain: { type: "string" },
+      after: { type: "string" },
+      seq: { type: "string" },
+      "record-file": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -240,6 +312,8 @@ async function main(argv: string[]): Promise<void> {
         console.log(`catalog rebuilt from the commit log through sequence ${r.projected_through_seq} in ${r.ms} ms`);
       }
       return;
+    case "quarantine":
+      return cmdQuarantine(runInfo(dataDir, "ingest"), rest[0], v);
     default:
       throw new UsageError(`unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);
   }
@@ -248,8 +322,9 @@ async function main(argv: string[]): Promise<void> {
 main(process.argv.slice(2)).then(
   () => process.exit(0),
   (e: unknown) => {
-    if (e instanceof UsageError || isNatsServerMissing(e)) console.error(`lake: ${(e as Error).message}`);
+    if (e instanceof UsageError || e instanceof RefusedError || isNatsServerMissing(e)) console.error(`lake: ${(e as Error).message}`);
     else if (e instanceof CatalogRequestError) console.error(`lake: catalog: ${e.message}`);
+    else if (e instanceof IngestRequestError) console.error(`lake: ingest: ${e.message}`);
     else console.error(`lake: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
     process.exit(1);
   },

@@ -1,6 +1,19 @@
 export { CatalogClient, CatalogRequestError, type CatalogVersion, type CatalogFile, type CatalogDataset, type CommandResult, type AuditEntry } from "./catalog-client.ts";
 export { queryVersion, type QueryResult } from "./query.ts";
 export { sampleEvents, invalidEvents, rng, type SampleEvent } from "./sample.ts";
-export { sendHttp, sendNats, type IngestReply, type IngestRecordResult } from "./ingest-client.ts";
+export {
+  sendHttp,
+  sendNats,
+  listQuarantine,
+  replayQuarantine,
+  IngestRequestError,
+  type IngestReply,
+  type IngestRecordResult,
+  type QuarantineEntry,
+  type QuarantineList,
+  type ReplayRequestItem,
+  type ReplayResult,
+  type ReplayReply,
+} from "./ingest-client.ts";
 export { startLake, serviceEntry, type LakeHandle, type StartLakeOptions } from "./up.ts";
 export { produce, produceDefaults, type ProduceOptions, type ProduceProgress } from "./produce.ts";

@@ -64,19 +64,24 @@ function configs(s: StreamSettings): (Partial<StreamConfig> & { name: string })[
   ];
 }
 
-/** Creates the lake's streams, or updates their settings; safe to call from every service at start. */
-export async function ensureStreams(jsm: JetStreamManager, settings: StreamSettings = defaultStreamSettings): Promise<void> {
+/**
+ * Creates the lake's streams that don't exist yet; safe to call from every service at start. Settings
+ * of an existing stream are only changed by the service that owns them (`owner: true`: ingest, which is
+ * configured with the dedupe window), so a service started later with defaults can't undo them.
+ */
+export async function ensureStreams(jsm: JetStreamManager, settings: StreamSettings = defaultStreamSettings, opts: { owner?: boolean } = {}): Promise<void> {
   for (const cfg of configs(settings)) {
     try {
       await jsm.streams.info(cfg.name);
-      await jsm.streams.update(cfg.name, cfg);
+      if (opts.owner) await jsm.streams.update(cfg.name, cfg);
     } catch (e) {
       if (e instanceof JetStreamApiError && e.status === 404) {
         try {
           await jsm.streams.add(cfg);
         } catch (e2) {
-          // Another service created it between our info and add.
+          // Another service created it between our info and add: keep its settings (or, as owner, apply ours).
           if (!(e2 instanceof JetStreamApiError && e2.code === 10058)) throw e2;
+          if (opts.owner) await jsm.streams.update(cfg.name, cfg);
         }
       } else throw e;
     }

@@ -8,6 +8,9 @@ import { subjects, HEADERS } from "@lake/messaging";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import { type Classified, type IngestReply, type RecordResult, classify, parseBody, summarise } from "../domain/classify.ts";
 
+/** What publishing a valid record can come to: stored (new or a dedupe hit), or unknown. */
+export type PublishedResult = Extract<RecordResult, { status: "accepted" | "duplicate" | "failed" }>;
+
 export interface PublisherOptions {
   nc: NatsConnection;
   maxBatch: number;
@@ -45,6 +48,14 @@ export class Publisher {
       await this.quarantine(domain, c, source);
       return { index: c.index, event_id: c.eventId, status: "rejected", reason: c.reason, path: c.path };
     }
+    return this.publishValid(domain, contract, c);
+  }
+
+  /**
+   * Publishes one record that passed classify to its domain stream. Quarantine replay calls this too,
+   * so a replayed record takes exactly the path (encoding, headers, dedupe id) a fresh one does.
+   */
+  async publishValid(domain: string, contract: DomainContract, c: Classified & { ok: true }): Promise<PublishedResult> {
     let ack: PubAck;
     try {
       const h = natsHeaders();

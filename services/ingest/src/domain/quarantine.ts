@@ -1,0 +1,291 @@
+// Pure part of quarantine inspection and replay: request parameters and bodies in, decisions out.
+// No I/O: the wiring (src/nats/quarantine.ts) loads the quarantined record and its replay-ledger
+// entry, asks decideReplay what to do, and does it.
+import type { DomainContract, QuarantinedRecord } from "@lake/contracts";
+import { quarantineReplayCodec } from "@lake/contracts";
+import { RequestError, classify, type Classified } from "./classify.ts";
+
+export const QUARANTINE_LIST_DEFAULT_LIMIT = 100;
+export const QUARANTINE_LIST_MAX_LIMIT = 500;
+/** A page stops early once its raw copies reach this size: each may be up to LAKE_QUARANTINE_MAX_BYTES. */
+export const QUARANTINE_LIST_MAX_RAW_BYTES = 4 * 1024 * 1024;
+export const REPLAY_MAX_ITEMS = 100;
+
+// ---- list ------------------------------------------------------------------------------------
+
+export interface ListQuery {
+  /** Quarantine stream sequence to start after (0 = from the beginning). */
+  after: number;
+  limit: number;
+}
+
+const LIST_PARAMS = new Set(["after", "limit"]);
+
+/** Parses `?after=&limit=` strictly: unknown, repeated or non-integer parameters are a 400. */
+export function parseListQuery(query: URLSearchParams): ListQuery {
+  for (const key of new Set(query.keys())) {
+    if (!LIST_PARAMS.has(key)) throw new RequestError(400, "unknown_parameter", `unknown query parameter ${clip(key)}; use after and limit`);
+    if (query.getAll(key).length > 1) throw new RequestError(400, "repeated_parameter", `query parameter ${key} is given more than once`);
+  }
+  const after = query.get("after");
+  const limit = query.get("limit");
+  const out: ListQuery = { after: 0, limit: QUARANTINE_LIST_DEFAULT_LIMIT };
+  if (after !== null) {
+    const n = nonNegativeInt(after);
+    if (n === undefined) throw new RequestError(400, "invalid_after", `after must be a non-negative integer (a quarantine sequence), got ${clip(after)}`);
+    out.after = n;
+  }
+  if (limit !== null) {
+    const n = nonNegativeInt(limit);
+    if (n === undefined || n < 1 || n > QUARANTINE_LIST_MAX_LIMIT) {
+      throw new RequestError(400, "invalid_limit", `limit must be an integer from 1 to ${QUARANTINE_LIST_MAX_LIMIT}, got ${clip(limit)}`);
+    }
+    out.limit = n;
+  }
+  return out;
+}
+
+/** One quarantined record as the list endpoint shows it. */
+export interface QuarantineEntry {
+  seq: number;
+  event_id: string | null;
+  reason: string;
+  path: string;
+  raw: string;
+  truncated: boolean;
+  /** ISO-8601. */
+  received_at: string;
+  source: string;
+  /** Set once the record has been replayed into the domain stream. */
+  replayed: null | { offset: number; at: string };
+}
+
+export interface QuarantineList {
+  domain: string;
+  records: QuarantineEntry[];
+  /** Pass as `after` for the next page; null when this page reached the end. */
+  next_after: number | null;
+}
+
+export function toListEntry(seq: number, q: QuarantinedRecord, ledger: ReplayLedgerEntry | undefined): QuarantineEntry {
+  return {
+    seq,
+    event_id: q.event_id,
+    reason: q.reason,
+    path: q.path,
+    raw: q.raw,
+    truncated: q.truncated,
+    received_at: new Date(q.received_at).toISOString(),
+    source: q.source,
+    // A claim without a completion is a replay in flight (or one that crashed and will be resumed
+    // by the next attempt): the record is not in the domain stream for sure, so it is not "replayed".
+    replayed: ledger?.state === "done" ? { offset: ledger.offset, at: new Date(ledger.at).toISOString() } : null,
+  };
+}
+
+// ---- replay request --------------------------------------------------------------------------
+
+/** One item of a replay request: the quarantine sequence, and the corrected record if one was sent. */
+export type ReplayItem = { seq: number; corrected: false } | { seq: number; corrected: true; record: unknown };
+
+const REPLAY_SHAPE = `expected {"items": [{"seq": N}, {"seq": N, "record": {...corrected record...}}, ...]}`;
+
+/** Parses a replay body. Throws RequestError (400/413) for a request that is not a list of items. */
+export function parseReplayBody(text: string, maxItems = REPLAY_MAX_ITEMS): ReplayItem[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new RequestError(400, "malformed_json", `request body is not valid JSON: ${(e as Error).message}`);
+  }
+  if (!isPlainObject(parsed) || !Array.isArray(parsed.items)) throw new RequestError(400, "invalid_replay", `request body must be an object with an items array; ${REPLAY_SHAPE}`);
+  for (const k of Object.keys(parsed)) {
+    if (k !== "items") throw new RequestError(400, "invalid_replay", `unknown field ${clip(k)}; ${REPLAY_SHAPE}`);
+  }
+  const items = parsed.items as unknown[];
+  if (items.length === 0) throw new RequestError(400, "empty_batch", "items is empty: name at least one quarantined record");
+  if (items.length > maxItems) throw new RequestError(413, "batch_too_large", `replay has ${items.length} items; the limit is ${maxItems}`);
+  const seen = new Set<number>();
+  return items.map((item, i) => {
+    if (!isPlainObject(item)) throw new RequestError(400, "invalid_replay", `items[${i}] must be an object; ${REPLAY_SHAPE}`);
+    for (const k of Object.keys(item)) {
+      if (k !== "seq" && k !== "record") throw new RequestError(400, "invalid_replay", `items[${i}] has unknown field ${clip(k)}; ${REPLAY_SHAPE}`);
+    }
+    const seq = item.seq;
+    if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 1) {
+      throw new RequestError(400, "invalid_seq", `items[${i}].seq must be a positive integer (a quarantine sequence), got ${show(seq)}`);
+    }
+    // Two items for one record would race each other for its single replay: say so instead.
+    if (seen.has(seq)) throw new RequestError(400, "duplicate_seq", `seq ${seq} appears more than once in items`);
+    seen.add(seq);
+    // A present `record` (even null) is a correction: the validator then says what is wrong with it.
+    return Object.hasOwn(item, "record") ? { seq, corrected: true, record: item.record } : { seq, corrected: false };
+  });
+}
+
+// ---- replay ledger ---------------------------------------------------------------------------
+
+/**
+ * What the replay ledger remembers of one quarantined record. A replay first appends a claim (with a
+ * compare-and-set on "nothing there yet"), then publishes, then appends `done` (CAS on the claim).
+ * The claim pins the event id before anything is published, so two racing replays with different
+ * corrected ids can't both reach the domain stream; `done` keeps the offset forever, so a replay
+ * after JetStream's duplicate window has passed is still recognised.
+ */
+export type ReplayLedgerEntry = { state: "claimed"; event_id: string; at: number } | { state: "done"; event_id: string; offset: number; at: number };
+
+/** A ledger entry that does not parse: written by something else, or by a newer build. */
+export class LedgerEntryError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "LedgerEntryError";
+  }
+}
+
+export function encodeLedgerEntry(e: ReplayLedgerEntry): Uint8Array {
+  return quarantineReplayCodec.encode({ state: e.state, event_id: e.event_id, offset: e.state === "done" ? e.offset : null, at: e.at });
+}
+
+export function decodeLedgerEntry(bytes: Uint8Array): ReplayLedgerEntry {
+  let v: ReturnType<typeof quarantineReplayCodec.decode>;
+  try {
+    v = quarantineReplayCodec.decode(bytes);
+  } catch (cause) {
+    throw new LedgerEntryError("replay ledger entry is not a QuarantineReplay record", { cause });
+  }
+  if (v.state === "claimed") return { state: "claimed", event_id: v.event_id, at: v.at };
+  if (v.offset !== null && Number.isSafeInteger(v.offset) && v.offset > 0) return { state: "done", event_id: v.event_id, offset: v.offset, at: v.at };
+  throw new LedgerEntryError(`replay ledger entry is done but has no offset (${JSON.stringify(v.event_id)})`);
+}
+
+// ---- replay decision -------------------------------------------------------------------------
+
+export interface ReplayState {
+  /** The quarantined record at the item's seq, or undefined if that seq holds none of this domain's. */
+  quarantined: QuarantinedRecord | undefined;
+  /** The record's latest ledger entry and its stream sequence (the CAS token for the next entry). */
+  ledger: { seq: number; entry: ReplayLedgerEntry } | undefined;
+}
+
+export type ReplayDecision =
+  | { kind: "not_found"; reason: string }
+  | { kind: "duplicate"; eventId: string; offset: number }
+  | { kind: "rejected"; eventId: string | null; reason: string; path: string }
+  /**
+   * Publish `record`. `claimSeq` undefined: append a claim first, expecting the record's ledger to
+   * still end at `expectedLedgerSeq` (0: empty). A number: resume the claim at that sequence (an
+   * earlier attempt claimed with the same event id and did not finish).
+   */
+  | { kind: "publish"; record: Classified & { ok: true }; expectedLedgerSeq: number; claimSeq: number | undefined };
+
+/**
+ * Decides one replay item. Order matters: a record that was already replayed answers `duplicate`
+ * whatever was sent this time ("replay twice is still once"); a still-invalid record is refused with
+ * the validator's own reason (ingest's classify, not a second validator).
+ */
+export function decideReplay(domain: string, item: ReplayItem, state: ReplayState, contract: DomainContract): ReplayDecision {
+  const q = state.quarantined;
+  if (!q) return { kind: "not_found", reason: `no quarantined record of domain ${domain} at seq ${item.seq}` };
+  const ledger = state.ledger?.entry;
+  if (ledger?.state === "done") return { kind: "duplicate", eventId: ledger.event_id, offset: ledger.offset };
+
+  let candidate: unknown;
+  if (item.corrected) candidate = item.record;
+  else if (q.truncated) {
+    return { kind: "rejected", eventId: q.event_id, reason: `the quarantined copy of seq ${item.seq} was truncated; replay it with a corrected record`, path: "$" };
+  } else {
+    try {
+      candidate = JSON.parse(q.raw);
+    } catch {
+      return { kind: "rejected", eventId: q.event_id, reason: `the quarantined copy of seq ${item.seq} is not valid JSON; replay it with a corrected record`, path: "$" };
+    }
+  }
+
+  const c = classify([candidate], contract)[0]!;
+  if (!c.ok) return { kind: "rejected", eventId: c.eventId, reason: c.reason, path: c.path };
+
+  // The event id is the dedupe key end to end: a correction may fix any field but the identity of
+  // the event, unless the id itself is what got the record quarantined.
+  const keyPath = `$.${contract.keyField}`;
+  if (q.event_id !== null && q.path !== keyPath && c.eventId !== q.event_id) {
+    return {
+      kind: "rejected",
+      eventId: c.eventId,
+      reason: `${contract.keyField} must stay ${JSON.stringify(q.event_id)} (the quarantined record's); the corrected record has ${JSON.stringify(c.eventId)}`,
+      path: keyPath,
+    };
+  }
+  if (ledger?.state === "claimed") {
+    if (ledger.event_id !== c.eventId) {
+      return {
+        kind: "rejected",
+        eventId: c.eventId,
+        reason: `a replay of seq ${item.seq} with ${contract.keyField} ${JSON.stringify(ledger.event_id)} is in progress or unfinished; replay it with that ${contract.keyField}`,
+        path: keyPath,
+      };
+    }
+    return { kind: "publish", record: c, expectedLedgerSeq: state.ledger!.seq, claimSeq: state.ledger!.seq };
+  }
+  return { kind: "publish", record: c, expectedLedgerSeq: state.ledger?.seq ?? 0, claimSeq: undefined };
+}
+
+// ---- replay reply ----------------------------------------------------------------------------
+
+export type ReplayResult =
+  | { seq: number; event_id: string; status: "accepted"; offset: number }
+  | { seq: number; event_id: string; status: "duplicate"; offset: number }
+  | { seq: number; event_id: string | null; status: "rejected"; reason: string; path: string }
+  | { seq: number; status: "not_found"; reason: string }
+  | { seq: number; event_id: string | null; status: "failed"; reason: string; retryable: true };
+
+export interface ReplayReply {
+  domain: string;
+  accepted: number;
+  duplicates: number;
+  rejected: number;
+  not_found: number;
+  failed: number;
+  /** Highest offset among accepted/duplicate items: the read-after-write token for the request. */
+  max_offset: number | null;
+  results: ReplayResult[];
+}
+
+export function summariseReplay(domain: string, results: ReplayResult[]): ReplayReply {
+  const reply: ReplayReply = { domain, accepted: 0, duplicates: 0, rejected: 0, not_found: 0, failed: 0, max_offset: null, results };
+  for (const r of results) {
+    if (r.status === "accepted") reply.accepted++;
+    else if (r.status === "duplicate") reply.duplicates++;
+    else if (r.status === "rejected") reply.rejected++;
+    else if (r.status === "not_found") reply.not_found++;
+    else reply.failed++;
+    if ((r.status === "accepted" || r.status === "duplicate") && (reply.max_offset === null || r.offset > reply.max_offset)) reply.max_offset = r.offset;
+  }
+  return reply;
+}
+
+/** A replay always reports per item; only an item that may succeed on retry makes it a 503. */
+export function replayStatus(reply: ReplayReply): number {
+  return reply.failed > 0 ? 503 : 200;
+}
+
+// ---- helpers ---------------------------------------------------------------------------------
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function nonNegativeInt(s: string): number | undefined {
+  if (!/^\d{1,16}$/.test(s)) return undefined;
+  const n = Number(s);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+/** A JSON value as the client sent it, cut short for an error message. */
+function show(v: unknown): string {
+  const s = v === undefined ? "nothing" : JSON.stringify(v);
+  return s.length > 60 ? s.slice(0, 60) + "…" : s;
+}
+
+function clip(s: string): string {
+  return s.length > 60 ? JSON.stringify(s.slice(0, 60)) + "…" : JSON.stringify(s);
+}

@@ -1,0 +1,172 @@
+// Quarantine inspection and replay over JetStream: reads lake.quarantine.<domain> (stream QUARANTINE)
+// with direct message gets, keeps the replay ledger beside the records, and publishes corrected
+// records through the Publisher, the same path as fresh ingest. Decisions are in domain/quarantine.ts.
+import { jetstream, type JetStreamClient, type JetStreamManager, type MsgRequest, type StoredMsg } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { quarantinedRecordCodec, type DomainContract, type QuarantinedRecord } from "@lake/contracts";
+import { STREAMS, subjects, HEADERS, appendWithCas, isCasConflict } from "@lake/messaging";
+import type { Logger } from "@lake/telemetry";
+import {
+  QUARANTINE_LIST_MAX_RAW_BYTES,
+  decideReplay,
+  decodeLedgerEntry,
+  encodeLedgerEntry,
+  summariseReplay,
+  toListEntry,
+  type ListQuery,
+  type QuarantineList,
+  type ReplayItem,
+  type ReplayLedgerEntry,
+  type ReplayReply,
+  type ReplayResult,
+} from "../domain/quarantine.ts";
+import type { Publisher } from "./publisher.ts";
+
+/**
+ * The replay ledger of one quarantined record. It lives in the QUARANTINE stream (which captures
+ * lake.quarantine.>) on a subject of its own, so "nothing appended yet" is a per-record
+ * compare-and-set (Nats-Expected-Last-Subject-Sequence: 0) that holds beyond any dedupe window.
+ * Domain names have no dots, so lake.quarantine.<domain> (the only subject the list and replay read
+ * records from) never matches a ledger subject.
+ */
+export const replayLedgerSubject = (domain: string, seq: number) => `${subjects.quarantine(domain)}.replayed.${seq}`;
+
+/** `Lake-Record` of ledger entries (JSON bodies), so nothing reading the stream takes them for Avro. */
+export const REPLAY_LEDGER_RECORD = "QuarantineReplay";
+
+// A claim that loses its compare-and-set is decided again on what the winner wrote; losing more
+// than this many times in a row means something is looping, not racing.
+const MAX_CLAIM_ATTEMPTS = 3;
+
+export interface QuarantineOptions {
+  nc: NatsConnection;
+  jsm: JetStreamManager;
+  publisher: Publisher;
+  log: Logger;
+}
+
+export class Quarantine {
+  private readonly js: JetStreamClient;
+
+  constructor(private readonly o: QuarantineOptions) {
+    this.js = jetstream(o.nc);
+  }
+
+  /** A page of a domain's quarantined records, oldest first, each with its replay state. */
+  async list(domain: string, q: ListQuery): Promise<QuarantineList> {
+    const subject = subjects.quarantine(domain);
+    const page: { seq: number; record: QuarantinedRecord }[] = [];
+    let rawBytes = 0;
+    let more = false;
+    for (let from = q.after + 1; ; ) {
+      const m = await this.nextOn(subject, from);
+      if (!m) break;
+      from = m.seq + 1;
+      const record = decodeQuarantined(m);
+      if (!record) continue;
+      // Reading one past the page tells whether there is a next page, without a second request.
+      if (page.length === q.limit || (page.length > 0 && rawBytes + record.raw.length > QUARANTINE_LIST_MAX_RAW_BYTES)) {
+        more = true;
+        break;
+      }
+      page.push({ seq: m.seq, record });
+      rawBytes += record.raw.length;
+    }
+    const ledgers = await Promise.all(page.map((p) => this.readLedger(domain, p.seq)));
+    return {
+      domain,
+      records: page.map((p, i) => toListEntry(p.seq, p.record, ledgers[i]?.entry)),
+      next_after: more ? page[page.length - 1]!.seq : null,
+    };
+  }
+
+  /** Replays items independently; each answers on its own, like the records of an ingest batch. */
+  async replay(domain: string, items: readonly ReplayItem[]): Promise<ReplayReply> {
+    const contract = this.o.publisher.contract(domain);
+    const results = await Promise.all(
+      items.map((item) =>
+        this.replayOne(domain, contract, item).catch((e: unknown): ReplayResult => {
+          // Every step is safe to repeat (claim, publish with the event id, CAS completion), so a
+          // NATS hiccup part-way is the caller's to retry, not a reason to fail the other items.
+          this.o.log.error("quarantine replay failed", { domain, seq: item.seq, err: e });
+          return { seq: item.seq, event_id: null, status: "failed", reason: `replay failed: ${(e as Error).message}; retry it`, retryable: true };
+        }),
+      ),
+    );
+    return summariseReplay(domain, results);
+  }
+
+  private async replayOne(domain: string, contract: DomainContract, item: ReplayItem): Promise<ReplayResult> {
+    const { seq } = item;
+    const subject = replayLedgerSubject(domain, seq);
+    const headers = { [HEADERS.record]: REPLAY_LEDGER_RECORD };
+    for (let attempt = 1; ; attempt++) {
+      const [quarantined, ledger] = await Promise.all([this.load(domain, seq), this.readLedger(domain, seq)]);
+      const d = decideReplay(domain, item, { quarantined, ledger }, contract);
+      if (d.kind === "not_found") return { seq, status: "not_found", reason: d.reason };
+      if (d.kind === "duplicate") return { seq, event_id: d.eventId, status: "duplicate", offset: d.offset };
+      if (d.kind === "rejected") return { seq, event_id: d.eventId, status: "rejected", reason: d.reason, path: d.path };
+
+      const eventId = d.record.eventId;
+      let claimSeq = d.claimSeq;
+      if (claimSeq === undefined) {
+        try {
+          claimSeq = await appendWithCas(this.js, subject, encodeLedgerEntry({ state: "claimed", event_id: eventId, at: Date.now() }), {
+            expectedLastSubjectSeq: d.expectedLedgerSeq,
+            headers,
+          });
+        } catch (e) {
+          // A concurrent replay of the same record claimed it first: decide again on what it wrote.
+          if (isCasConflict(e) && attempt < MAX_CLAIM_ATTEMPTS) continue;
+          throw e;
+        }
+      }
+
+      // A crash between this publish and the completion below leaves the claim: the next replay of the
+      // record resumes it, and JetStream dedupes its publish within the duplicate window (past it, the
+      // same limit as a producer retry, and the one case the ledger can't close on its own).
+      const published = await this.o.publisher.publishValid(domain, contract, d.record);
+      if (published.status === "failed") {
+        // The claim stays: a retry with the same event id resumes it, and JetStream dedupes the publish.
+        return { seq, event_id: eventId, status: "failed", reason: published.reason, retryable: true };
+      }
+      try {
+        await appendWithCas(this.js, subject, encodeLedgerEntry({ state: "done", event_id: eventId, offset: published.offset, at: Date.now() }), {
+          expectedLastSubjectSeq: claimSeq,
+          headers,
+        });
+      } catch (e) {
+        if (!isCasConflict(e)) throw e;
+        // Another attempt resuming the same claim completed it first: its offset is the one on record.
+        const now = await this.readLedger(domain, seq);
+        if (now?.entry.state === "done") return { seq, event_id: now.entry.event_id, status: "duplicate", offset: now.entry.offset };
+        throw e;
+      }
+      return { seq, event_id: eventId, status: published.status, offset: published.offset };
+    }
+  }
+
+  /** The quarantined record at `seq`, if that sequence holds one of this domain's. */
+  private async load(domain: string, seq: number): Promise<QuarantinedRecord | undefined> {
+    const m = await this.o.jsm.streams.getMessage(STREAMS.quarantine, { seq });
+    if (!m || m.subject !== subjects.quarantine(domain)) return undefined;
+    return decodeQuarantined(m);
+  }
+
+  private async readLedger(domain: string, seq: number): Promise<{ seq: number; entry: ReplayLedgerEntry } | undefined> {
+    const m = await this.o.jsm.streams.getMessage(STREAMS.quarantine, { last_by_subj: replayLedgerSubject(domain, seq) });
+    return m ? { seq: m.seq, entry: decodeLedgerEntry(m.data) } : undefined;
+  }
+
+  /** The first message on `subject` at or after sequence `from`; null past the end. */
+  private nextOn(subject: string, from: number): Promise<StoredMsg | null> {
+    // The server has answered next_by_subj on STREAM.MSG.GET since 2.9; nats.js types it only for
+    // direct gets, which need allow_direct on the stream.
+    return this.o.jsm.streams.getMessage(STREAMS.quarantine, { seq: from, next_by_subj: subject } as unknown as MsgRequest);
+  }
+}
+
+function decodeQuarantined(m: StoredMsg): QuarantinedRecord | undefined {
+  if (m.header?.get(HEADERS.record) !== quarantinedRecordCodec.name) return undefined;
+  return quarantinedRecordCodec.decode(m.data);
+}

@@ -1,0 +1,80 @@
+// `lake quarantine list` and `lake quarantine replay` as a user runs them, against a running lake
+// found through its data dir.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { sendHttp } from "@lake/client";
+import { withLake, DATASET } from "./helpers.ts";
+
+const cli = resolve(import.meta.dirname, "../shared/client/src/cli.ts");
+const tsx = import.meta.resolve("tsx");
+const run = promisify(execFile);
+// The CLI must find this lake through --data-dir, not through anything in the environment.
+const env = { ...process.env };
+delete env.NATS_URL;
+delete env.LAKE_CATALOG_URL;
+delete env.LAKE_INGEST_URL;
+delete env.LAKE_STORE_ROOT;
+
+let lake: Awaited<ReturnType<typeof withLake>>;
+
+before(async () => {
+  lake = await withLake();
+  const r = await sendHttp(lake.ingestUrl, DATASET, [
+    { event_id: "cli-bad-1", user_id: "u1", event_type: "view", timestamp: "2026-06-01T10:00:00Z", amount: "7" },
+    { event_id: "cli-bad-2", user_id: "u1", event_type: "nope", timestamp: "2026-06-01T10:00:00Z", amount: 1 },
+  ]);
+  assert.deepEqual(r.results.map((x) => x.status), ["rejected", "rejected"]);
+});
+after(async () => {
+  await lake?.cleanup();
+});
+
+function lakeCli(args: string[]) {
+  return run(process.execPath, ["--import", tsx, cli, ...args, "--data-dir", lake.dataDir], { timeout: 60_000, env });
+}
+
+async function lakeCliFails(args: string[]): Promise<string> {
+  const e = await lakeCli(args).then(
+    () => assert.fail(`lake ${args.join(" ")} should have failed`),
+    (err: { code: number; stderr: string }) => err,
+  );
+  assert.equal(e.code, 1);
+  return e.stderr;
+}
+
+test("lake quarantine list shows refused records as a table; replay fixes one, once", async () => {
+  const listed = await lakeCli(["quarantine", "list"]);
+  const lines = listed.stdout.split("\n");
+  assert.match(lines[0]!, /^seq\s+event_id\s+reason\s+path\s+replayed\s*$/);
+  const row1 = lines.find((l) => l.includes("cli-bad-1"));
+  assert.ok(row1, listed.stdout);
+  assert.match(row1, /^(\d+)\s+cli-bad-1\s+amount must be a finite number, got string\s+\$\.amount\s+no\s*$/);
+  assert.match(lines.find((l) => l.includes("cli-bad-2"))!, /\$\.event_type\s+no\s*$/);
+  assert.match(listed.stdout, /\(2 rows\)/);
+  const seq = Number(/^(\d+)/.exec(row1)![1]);
+
+  const paged = await lakeCli(["quarantine", "list", "--limit", "1", "--domain", DATASET]);
+  assert.match(paged.stdout, /\(1 row\)/);
+  assert.match(paged.stdout, new RegExp(`more: lake quarantine list --domain ${DATASET} --after ${seq}`));
+
+  const file = join(lake.dataDir, "corrected.json");
+  writeFileSync(file, JSON.stringify({ event_id: "cli-bad-1", user_id: "u1", event_type: "view", timestamp: "2026-06-01T10:00:00Z", amount: 7 }));
+  const replayed = await lakeCli(["quarantine", "replay", "--seq", String(seq), "--record-file", file]);
+  const offset = Number(/event cli-bad-1 accepted at offset (\d+)/.exec(replayed.stdout)?.[1]);
+  assert.ok(offset > 0, replayed.stdout);
+
+  const again = await lakeCli(["quarantine", "replay", "--seq", String(seq)]);
+  assert.match(again.stdout, new RegExp(`already in the lake; event cli-bad-1 is at offset ${offset}`));
+  assert.match((await lakeCli(["quarantine", "list"])).stdout, new RegExp(`cli-bad-1 .* offset ${offset}\\s*$`, "m"));
+
+  assert.match(await lakeCliFails(["quarantine", "replay", "--seq", String(seq + 1)]), /stays in quarantine: .*must be one of.*\(at \$\.event_type\)/);
+  assert.match(await lakeCliFails(["quarantine", "replay", "--seq", "999999"]), /no quarantined record of domain domain_events at seq 999999/);
+  assert.match(await lakeCliFails(["quarantine", "replay", "--seq", "abc"]), /--seq must be an integer ≥ 1/);
+  assert.match(await lakeCliFails(["quarantine", "replay"]), /usage: lake quarantine list/);
+  assert.match(await lakeCliFails(["quarantine", "list", "--domain", "no_such_domain"]), /lake: ingest: unknown domain/);
+  assert.match(await lakeCliFails(["quarantine", "replay", "--seq", "1", "--record-file", join(lake.dataDir, "missing.json")]), /--record-file .*missing\.json/);
+});
