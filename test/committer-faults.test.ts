@@ -3,6 +3,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { sampleEvents, sendHttp } from "@lake/client";
 import { openLocalStore } from "@lake/storage";
+import { waitFor } from "@lake/testing";
 import { withLake, assertExactlyOnce, covering, DATASET } from "./helpers.ts";
 
 let lake: Awaited<ReturnType<typeof withLake>>;
@@ -70,17 +71,16 @@ for (const point of ["after_parquet", "after_manifest", "after_commit"] as const
 
 test("a zombie committer that stalls before its commit loses the CAS and history stays linear", async () => {
   await lake.services.get(`committer:${DATASET}`)?.stop();
-  const zombie = await lake.startCommitter(DATASET, { LAKE_FAILPOINTS: "before_commit@1=pause:1500", LAKE_COMMITTER_ID: "zombie" }, "zombie");
-  await new Promise((r) => setTimeout(r, 50));
+  // The stall is long enough for the live committer to start and commit even on a loaded machine; the
+  // test only waits as long as it takes (progress, not sleeps), bounded by the stall.
+  const zombie = await lake.startCommitter(DATASET, { LAKE_FAILPOINTS: "before_commit@1=pause:6000", LAKE_COMMITTER_ID: "zombie" }, "zombie");
   const offset = await send(200);
-  // Wait until the zombie has its batch ready and is stalled at the commit point.
-  for (let i = 0; i < 100 && !zombie.logs().includes('"failpoint":"before_commit"'); i++) await new Promise((r) => setTimeout(r, 20));
+  await waitFor("the zombie to stall at its commit point", () => (zombie.logs().includes('"failpoint":"before_commit"') ? true : undefined), { timeoutMs: 20_000 });
   const live = await lake.startCommitter(DATASET, { LAKE_COMMITTER_ID: "live" }, "live");
   const v = await covering(lake, offset);
   assert.equal(v.committer_id, "live", "the live committer committed the batch");
   // The zombie wakes up, loses the compare-and-set, re-reads the head and carries on from there.
-  for (let i = 0; i < 200 && !zombie.logs().includes("lost commit race"); i++) await new Promise((r) => setTimeout(r, 25));
-  assert.match(zombie.logs(), /lost commit race/);
+  await waitFor("the zombie to lose its commit race", () => (zombie.logs().includes("lost commit race") ? true : undefined), { timeoutMs: 20_000 });
   // Both keep running and racing on every later batch; history must stay one chain.
   for (let i = 0; i < 5; i++) await send(100);
   await covering(lake, maxOffset);

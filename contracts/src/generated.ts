@@ -1,6 +1,32 @@
 // DO NOT EDIT: generated from contracts/avro/**/*.avsc by contracts/scripts/gen.ts (npm run gen:contracts).
 /* eslint-disable */
 
+// domains/customers.avsc
+/* eslint-disable @typescript-eslint/no-namespace */
+
+export type Customer = LakeDomainsCustomers.Customer;
+
+export namespace LakeDomainsCustomers {
+    export const CustomerSchema = "{\"type\":\"record\",\"name\":\"Customer\",\"namespace\":\"lake.domains.customers\",\"doc\":\"Sample CDC domain: a customers table captured with Debezium-style change events. The committed table holds the latest state per customer_id; deletes remove the row.\",\"lake.domain\":{\"name\":\"customers\",\"version\":1,\"key\":\"customer_id\",\"event_time\":\"updated_at\",\"partition_by\":\"bucket(customer_id, 8)\",\"policy\":\"non-critical\",\"cdc\":true},\"fields\":[{\"name\":\"customer_id\",\"type\":\"string\",\"lake.constraints\":{\"minLength\":1,\"maxLength\":64,\"pattern\":\"^[A-Za-z0-9._:-]+$\"}},{\"name\":\"name\",\"type\":\"string\",\"lake.constraints\":{\"minLength\":1,\"maxLength\":200}},{\"name\":\"email\",\"type\":[\"null\",\"string\"],\"default\":null,\"lake.constraints\":{\"maxLength\":320}},{\"name\":\"country\",\"type\":[\"null\",\"string\"],\"default\":null,\"lake.constraints\":{\"maxLength\":2}},{\"name\":\"updated_at\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"},\"lake.constraints\":{\"min\":946684800000,\"max\":4102444800000}}]}";
+    export const CustomerName = "lake.domains.customers.Customer";
+    /**
+     * Sample CDC domain: a customers table captured with Debezium-style change events. The committed table holds the latest state per customer_id; deletes remove the row.
+     */
+    export interface Customer {
+        customer_id: string;
+        name: string;
+        /**
+         * Default: null
+         */
+        email: null | string;
+        /**
+         * Default: null
+         */
+        country: null | string;
+        updated_at: number;
+    }
+}
+
 // domains/domain_events.avsc
 /* eslint-disable @typescript-eslint/no-namespace */
 

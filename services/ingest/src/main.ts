@@ -8,13 +8,16 @@ import { Publisher } from "./nats/publisher.ts";
 import { startHttp } from "./http/server.ts";
 import { startNatsEndpoint } from "./nats/endpoint.ts";
 import { Quarantine } from "./nats/quarantine.ts";
+import { SchemaRegistry } from "@lake/registry";
 
 const env = readEnv();
 const log = createLogger("ingest");
 const nc = await connectNats({ url: env.natsUrl, name: "ingest" });
 const jsm = await jetstreamManager(nc);
 await ensureStreams(jsm, { ...defaultStreamSettings, dedupeWindowMs: env.dedupeWindowMs }, { owner: true });
-const publisher = new Publisher({ nc, maxBatch: env.maxBatch, maxQuarantineBytes: env.maxQuarantineBytes });
+// Contracts come from the schema registry, followed live: a new version applies without a restart.
+const registry = await SchemaRegistry.open(nc, { log });
+const publisher = new Publisher({ nc, contracts: registry, maxBatch: env.maxBatch, maxQuarantineBytes: env.maxQuarantineBytes });
 const quarantine = new Quarantine({ nc, jsm, publisher, log });
 const sub = startNatsEndpoint({ nc, publisher, maxBodyBytes: env.maxBodyBytes, log });
 const server = await startHttp({ publisher, quarantine, host: env.httpHost, port: env.httpPort, maxBodyBytes: env.maxBodyBytes, log });
@@ -24,5 +27,6 @@ log.info("ready", { http_port: port, url: `http://${env.httpHost}:${port}` });
 onShutdown(log, async () => {
   server.close();
   sub.unsubscribe();
+  registry.close();
   await nc.drain();
 });

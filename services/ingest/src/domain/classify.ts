@@ -1,6 +1,6 @@
 // Pure part of ingest: a request body becomes a list of records, each valid (ready to publish) or
 // refused with a reason. No I/O.
-import type { DomainContract } from "@lake/contracts";
+import { type DomainContract, isCdcContract, validateChange } from "@lake/contracts";
 import { HttpError } from "@lake/http";
 
 export type Classified =
@@ -34,6 +34,16 @@ export function parseBody(text: string, maxBatch: number): ParsedBody {
 }
 
 export function classify(records: readonly unknown[], contract: DomainContract): Classified[] {
+  if (isCdcContract(contract)) {
+    // A change's identity is its key at its source log position: the same change delivered twice has
+    // the same id, so JetStream dedupes it like any producer retry.
+    return records.map((raw, index) => {
+      const r = validateChange(contract, raw);
+      return r.ok
+        ? { index, ok: true, eventId: `${r.key}@${r.lsn}`, value: r.change }
+        : { index, ok: false, eventId: r.key, reason: r.reason, path: r.path, raw };
+    });
+  }
   return records.map((raw, index) => {
     const r = contract.validate(raw);
     return r.ok

@@ -3,7 +3,7 @@
 // are pipelined, not awaited one by one.
 import { jetstream, type JetStreamClient, type PubAck } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { domainContract, quarantinedRecordCodec, type DomainContract } from "@lake/contracts";
+import { cdcChangeCodec, isCdcContract, isValidName, quarantinedRecordCodec, UnknownDomainError, type DomainContract } from "@lake/contracts";
 import { subjects, HEADERS } from "@lake/messaging";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import { type Classified, type IngestReply, type RecordResult, classify, parseBody, summarise } from "../domain/classify.ts";
@@ -11,8 +11,14 @@ import { type Classified, type IngestReply, type RecordResult, classify, parseBo
 /** What publishing a valid record can come to: stored (new or a dedupe hit), or unknown. */
 export type PublishedResult = Extract<RecordResult, { status: "accepted" | "duplicate" | "failed" }>;
 
+/** Where contracts come from: the schema registry (latest version of each domain). */
+export interface ContractSource {
+  latest(domain: string): DomainContract;
+}
+
 export interface PublisherOptions {
   nc: NatsConnection;
+  contracts: ContractSource;
   maxBatch: number;
   maxQuarantineBytes: number;
 }
@@ -25,8 +31,10 @@ export class Publisher {
     this.js = jetstream(o.nc);
   }
 
+  /** The latest registered contract of a domain; the name is checked before it is looked up. */
   contract(domain: string): DomainContract {
-    return domainContract(domain);
+    if (!isValidName(domain)) throw new UnknownDomainError(domain);
+    return this.o.contracts.latest(domain);
   }
 
   /** Body text in, per-record reply out. Throws RequestError for a request that isn't records at all. */
@@ -60,7 +68,9 @@ export class Publisher {
     try {
       const h = natsHeaders();
       h.set(HEADERS.schema, contract.fingerprint);
-      ack = await this.js.publish(subjects.events(domain), contract.encode(c.value), { msgID: c.eventId, headers: h, timeout: 5000 });
+      // CDC changes travel in the change codec of the row contract they were checked against.
+      const bytes = isCdcContract(contract) ? cdcChangeCodec(contract).encode(c.value) : contract.encode(c.value);
+      ack = await this.js.publish(subjects.events(domain), bytes, { msgID: c.eventId, headers: h, timeout: 5000 });
     } catch (e) {
       // The event may or may not be stored: the producer retries with the same event_id and dedupe settles it.
       return { index: c.index, event_id: c.eventId, status: "failed", reason: `publish failed: ${(e as Error).message}`, retryable: true };
