@@ -12,7 +12,7 @@ export function generate(): string {
     "// DO NOT EDIT: generated from contracts/avro/**/*.avsc by contracts/scripts/gen.ts (npm run gen:contracts).",
     "/* eslint-disable */",
   ];
-  for (const dir of ["domains", "log"]) {
+  for (const dir of ["domains", "log", "derived"]) {
     for (const file of readdirSync(join(root, "avro", dir)).filter((f) => f.endsWith(".avsc")).sort()) {
       const schema = JSON.parse(readFileSync(join(root, "avro", dir, file), "utf8")) as Schema;
       parts.push(`\n// ${dir}/${file}`);
