@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, existsSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, existsSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -58,9 +58,41 @@ test("lake up, produce --wait, query, versions, catalog rebuild, then Ctrl-C sto
     const rebuilt = await lake(["catalog", "rebuild", "--data-dir", dataDir]);
     assert.match(rebuilt.stdout, /catalog rebuilt from the commit log/);
 
+    // Operations: tag, roll back, promote, audit, and read by tag and by current.
+    const tagged = await lake(["tag", "domain_events", "first", "--version", "1", "--reason", "cli test", "--data-dir", dataDir]);
+    assert.match(tagged.stdout, /tag first: recorded at commit-log sequence \d+/);
+    const byTag = await lake(["query", "--data-dir", dataDir, "--tag", "first", "SELECT count(*) AS n FROM domain_events"]);
+    assert.match(byTag.stdout, /-- domain_events version 1 /);
+    const latestNo = Number(/committed: version (\d+)/.exec(produced.stdout)![1]);
+    if (latestNo > 1) {
+      const rb = await lake(["rollback", "domain_events", "--reason", "cli drill", "--actor", "tester", "--data-dir", dataDir]);
+      assert.match(rb.stdout, new RegExp(`current version ${latestNo - 1}, latest ${latestNo}`));
+      const cur = await lake(["query", "--data-dir", dataDir, "--version", "current", "SELECT 1 AS one"]);
+      assert.match(cur.stdout, new RegExp(`-- domain_events version ${latestNo - 1} `));
+      await lake(["promote", "domain_events", "--version", String(latestNo), "--reason", "cli drill over", "--data-dir", dataDir]);
+      const audit = await lake(["audit", "domain_events", "--data-dir", dataDir]);
+      assert.match(audit.stdout, /rollback\s+\d+\s+\d+\s+tester\s+cli drill/);
+    }
+    const noReason = await lake(["promote", "domain_events", "--version", "1", "--data-dir", dataDir]).catch((e: { code: number; stderr: string }) => e);
+    assert.match((noReason as { stderr: string }).stderr, /--reason is required/);
+
+    // Schema registry: list, register a compatible version, refuse an incompatible one.
+    const list = await lake(["schema", "list", "domain_events", "--data-dir", dataDir]);
+    assert.match(list.stdout, /domain_events\s+1\s/);
+    const v1 = JSON.parse(readFileSync(resolve(import.meta.dirname, "../contracts/avro/domains/domain_events.avsc"), "utf8")) as { fields: { name: string; type: unknown }[] };
+    const v2file = join(dataDir, "v2.avsc");
+    writeFileSync(v2file, JSON.stringify({ ...v1, fields: [...v1.fields, { name: "channel", type: ["null", "string"], default: null }] }));
+    const reg = await lake(["schema", "register", v2file, "--reason", "add channel", "--data-dir", dataDir]);
+    assert.match(reg.stdout, /registered domain_events version 2/);
+    const badFile = join(dataDir, "bad.avsc");
+    writeFileSync(badFile, JSON.stringify({ ...v1, fields: v1.fields.map((f) => (f.name === "amount" ? { ...f, type: "string" } : f)) }));
+    const refused = await lake(["schema", "register", badFile, "--reason", "oops", "--data-dir", dataDir]).catch((e: { code: number; stderr: string }) => e);
+    assert.equal((refused as { code: number }).code, 1);
+    assert.match((refused as { stderr: string }).stderr, /not compatible/);
+
     const bad = await lake(["query", "--data-dir", dataDir, "--version", "abc", "SELECT 1"]).catch((e: { code: number; stderr: string }) => e);
     assert.equal((bad as { code: number }).code, 1);
-    assert.match((bad as { stderr: string }).stderr, /--version must be latest or a positive integer/);
+    assert.match((bad as { stderr: string }).stderr, /--version must be latest, current or a positive integer/);
 
     up.kill("SIGINT");
     assert.equal(await exited, 0);

@@ -12,6 +12,8 @@ import { IngestRequestError, listQuarantine, replayQuarantine, type ReplayReques
 import { queryVersion } from "./query.ts";
 import { produce, produceDefaults, type ProduceProgress } from "./produce.ts";
 import { startLake } from "./up.ts";
+import { IncompatibleSchemaError, InvalidContractError } from "@lake/contracts";
+import { OPS_USAGE, OpsUsageError, cmdOps } from "./cli-ops.ts";
 
 const USAGE = `lake: an event-driven data lake with atomic, versioned snapshots
 
@@ -20,8 +22,9 @@ usage:
       start nats-server (unless --nats-url or NATS_URL) and every service; Ctrl-C stops them all
   lake produce [--count N] [--rate EV/S] [--batch N] [--duplicates F] [--invalid F] [--via http|nats] [--wait]
       send sample domain_events (with retried duplicates and invalid records) to ingest
-  lake query "<SQL>" [--dataset D] [--version N|latest] [--offset X]
+  lake query "<SQL>" [--dataset D] [--version N|latest|current] [--tag NAME] [--offset X]
       run SQL in DuckDB over exactly one committed version; the dataset is a view named after it.
+      latest: the last committed version; current: the one readers should use (passed quality if critical)
       --offset X: read after write, the first version containing ingest offset X (waits up to 30 s)
   lake versions D [--limit N]     list a dataset's versions
   lake datasets                   list datasets
@@ -32,6 +35,7 @@ usage:
       send quarantined record N (or the corrected record in the file, same event_id) through ingest's
       validation again; a record is replayed at most once
   lake demo [--count N]           up + produce + query, in a temp dir, then stop
+${OPS_USAGE}
 
 common options: --data-dir DIR (default $LAKE_DATA_DIR or ./.lake); the running lake is found through
 DIR/run.json, or LAKE_CATALOG_URL / LAKE_INGEST_URL / NATS_URL / LAKE_STORE_ROOT.`;
@@ -133,13 +137,15 @@ async function cmdQuery(info: RunInfo, sql: string | undefined, v: Record<string
   const dataset = (v.dataset as string | undefined) ?? "domain_events";
   const catalog = new CatalogClient(info.catalog_url);
   const which = (v.version as string | undefined) ?? "latest";
-  if (which !== "latest" && !/^[1-9]\d*$/.test(which)) throw new UsageError(`--version must be latest or a positive integer, got ${which}`);
+  if (which !== "latest" && which !== "current" && !/^[1-9]\d*$/.test(which)) throw new UsageError(`--version must be latest, current or a positive integer, got ${which}`);
   const version = v.offset
     ? await catalog.covering(dataset, Number(v.offset), 30_000)
-    : await catalog.version(dataset, which === "latest" ? "latest" : Number(which));
+    : v.tag
+      ? await catalog.byTag(dataset, String(v.tag))
+      : await catalog.version(dataset, which === "latest" || which === "current" ? which : Number(which));
   if (!info.store_root) throw new UsageError("the store root is unknown: set LAKE_STORE_ROOT or run inside the lake's data dir");
   const result = await queryVersion(openLocalStore(info.store_root), version, sql ?? `SELECT count(*) AS rows FROM ${dataset}`);
-  console.log(`-- ${dataset} version ${version.version} (${version.files.length} files, ${version.total_rows} rows, ${version.consistency === "covering" ? "covering your offset" : "latest known to the catalog; may be slightly stale"})`);
+  console.log(`-- ${dataset} version ${version.version} (${version.files.length} files, ${version.total_rows} rows, ${version.consistency === "covering" ? "covering your offset" : `${v.tag ? `tag ${String(v.tag)}` : which} as the catalog knows it (eventual: may be slightly stale)`})`);
   printTable(result.columns, result.rows);
 }
 
@@ -273,6 +279,10 @@ async function main(argv: string[]): Promise<void> {
       after: { type: "string" },
       seq: { type: "string" },
       "record-file": { type: "string" },
+      reason: { type: "string" },
+      actor: { type: "string" },
+      to: { type: "string" },
+      tag: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -314,6 +324,13 @@ async function main(argv: string[]): Promise<void> {
       return;
     case "quarantine":
       return cmdQuarantine(runInfo(dataDir, "ingest"), rest[0], v);
+    case "promote":
+    case "rollback":
+    case "tag":
+    case "tags":
+    case "audit":
+    case "schema":
+      return cmdOps(cmd, rest, v, () => runInfo(dataDir).catalog_url, () => runInfo(dataDir).nats_url, printTable);
     default:
       throw new UsageError(`unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);
   }
@@ -322,7 +339,9 @@ async function main(argv: string[]): Promise<void> {
 main(process.argv.slice(2)).then(
   () => process.exit(0),
   (e: unknown) => {
-    if (e instanceof UsageError || e instanceof RefusedError || isNatsServerMissing(e)) console.error(`lake: ${(e as Error).message}`);
+    if (e instanceof UsageError || e instanceof OpsUsageError || e instanceof RefusedError || isNatsServerMissing(e) || e instanceof IncompatibleSchemaError || e instanceof InvalidContractError) {
+      console.error(`lake: ${(e as Error).message}`);
+    }
     else if (e instanceof CatalogRequestError) console.error(`lake: catalog: ${e.message}`);
     else if (e instanceof IngestRequestError) console.error(`lake: ingest: ${e.message}`);
     else console.error(`lake: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
