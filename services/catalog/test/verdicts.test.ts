@@ -181,7 +181,7 @@ describe("a critical dataset: commits wait for a passed verdict", () => {
       checked_at: checkedAt(1),
       checker_id: CHECKER,
     });
-    assert.deepEqual(audit(p), [autoPromoteRow(2, 1, null), qualityRow(2, 1)]);
+    assert.deepEqual(audit(p), [qualityRow(2, 1), autoPromoteRow(2, 1, null)]);
     assert.deepEqual(anomalies(p), []);
   });
 
@@ -223,7 +223,7 @@ describe("a critical dataset: commits wait for a passed verdict", () => {
     const p = given(8);
     assert.equal(current(p), 4);
     assert.equal(p.version("orders", 3)!.quality, "pending");
-    assert.deepEqual(audit(p).filter((a) => a.seq === 8), [autoPromoteRow(8, 4, 1), qualityRow(8, 4)]);
+    assert.deepEqual(audit(p).filter((a) => a.seq === 8), [qualityRow(8, 4), autoPromoteRow(8, 4, 1)]);
   });
 
   test("a passed verdict for a version older than current changes the version's quality only", () => {
@@ -257,11 +257,12 @@ describe("promote and rollback records", () => {
     const p = given(12);
     const failed = ["range(amount)", "row_count_drift"];
     assert.deepEqual(audit(p), [
-      autoPromoteRow(2, 1, null),
+      // A verdict and the promotion it causes share a sequence: the verdict is listed first.
       qualityRow(2, 1),
+      autoPromoteRow(2, 1, null),
       qualityRow(4, 2, failed),
-      autoPromoteRow(8, 4, 1),
       qualityRow(8, 4),
+      autoPromoteRow(8, 4, 1),
       qualityRow(9, 3),
       auditRow(10, "rollback", 1, 4, OPS.actor, OPS.reason, promotedAt(1, 4), null),
       auditRow(11, "promote", 3, 1, OPS.actor, OPS.reason, promotedAt(3, 1), null),

@@ -21,6 +21,8 @@ export interface StartLakeOptions {
   /** Extra environment for committers only (e.g. failpoints). */
   committerEnv?: Record<string, string>;
   log?: (line: string) => void;
+  /** Services not to start (e.g. a test that runs its own quality instances). */
+  without?: readonly ("quality" | "aggregator")[];
 }
 
 export interface LakeHandle {
@@ -33,7 +35,7 @@ export interface LakeHandle {
   services: Map<string, ServiceHandle>;
   /** Starts (or restarts) the committer of `dataset` with extra env; replaces the handle in `services`. */
   startCommitter(dataset: string, env?: Record<string, string>, name?: string): Promise<ServiceHandle>;
-  startService(name: "ingest" | "catalog"): Promise<ServiceHandle>;
+  startService(name: "ingest" | "catalog" | "quality"): Promise<ServiceHandle>;
   stop(): Promise<void>;
 }
 
@@ -52,14 +54,19 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
   const services = new Map<string, ServiceHandle>();
   const ports = { ingest: String(o.ingestPort ?? 0), catalog: String(o.catalogPort ?? 0) };
 
-  async function startService(name: "ingest" | "catalog"): Promise<ServiceHandle> {
-    const env = name === "ingest" ? { ...base, LAKE_INGEST_PORT: ports.ingest } : { ...base, LAKE_CATALOG_PORT: ports.catalog };
+  async function startService(name: "ingest" | "catalog" | "quality"): Promise<ServiceHandle> {
+    const env =
+      name === "ingest"
+        ? { ...base, LAKE_INGEST_PORT: ports.ingest }
+        : name === "catalog"
+          ? { ...base, LAKE_CATALOG_PORT: ports.catalog }
+          : { ...base, LAKE_QUALITY_DIR: join(dataDir, "quality") };
     const h = await spawnService({ name, entry: serviceEntry(name), env });
     // A restart keeps the port, so clients holding the URL keep working.
     if (name === "ingest") ports.ingest = String(h.ready.http_port);
-    else ports.catalog = String(h.ready.http_port);
+    if (name === "catalog") ports.catalog = String(h.ready.http_port);
     services.set(name, h);
-    log(`${name.padEnd(9)} ${String(h.ready.url)} (pid ${h.pid})`);
+    log(`${name.padEnd(9)} ${h.ready.url ? String(h.ready.url) : "running"} (pid ${h.pid})`);
     return h;
   }
 
@@ -90,6 +97,7 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
     const catalog = await startService("catalog");
     const ingest = await startService("ingest");
     for (const d of domainNames()) await startCommitter(d);
+    if (!o.without?.includes("quality")) await startService("quality");
     handle.catalogUrl = String(catalog.ready.url);
     handle.ingestUrl = String(ingest.ready.url);
   } catch (e) {

@@ -204,7 +204,7 @@ export class Projection {
       ),
       tag: this.db.prepare<[string, string], { version: number }>("SELECT version FROM tags WHERE dataset = ? AND tag = ?"),
       tags: this.db.prepare<[string], { tag: string; version: number; seq: number }>("SELECT tag, version, seq FROM tags WHERE dataset = ? ORDER BY tag"),
-      audit: this.db.prepare<[string, number, number], AuditRow>("SELECT * FROM audit WHERE dataset = ? AND seq > ? ORDER BY seq, kind LIMIT ?"),
+      audit: this.db.prepare<[string, number, number], AuditRow>("SELECT * FROM audit WHERE dataset = ? AND seq > ? ORDER BY seq, kind = 'auto_promote', kind LIMIT ?"),
       // Versions that were current, most recently current first: audited promotions, plus every
       // non-critical version (current on its commit).
       formerCurrents: this.db.prepare<{ dataset: string }, { version: number }>(

@@ -1,0 +1,251 @@
+// The quality service's shell: follow lake.commits.> into the state (one transaction per batch, with
+// the position), and whenever it has caught up with the log (so it knows every verdict already there)
+// judge the lowest unjudged version of each dataset and append the verdict with a CAS on the
+// dataset's head. The CAS is what makes a verdict exactly-once across restarts and racing instances:
+// an append only lands if nothing (no other verdict) reached the subject since the state was read.
+// Losing it is a normal outcome: catch up, and decide again.
+import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import type { LogRecord, QualityVerdict } from "@lake/contracts";
+import { STREAMS, subjects, appendLogRecord, decodeLogRecord, ensureStreams, isCasConflict, isPublishOutcomeUnknown } from "@lake/messaging";
+import type { ObjectStore } from "@lake/storage";
+import type { Logger } from "@lake/telemetry";
+import { rulesFor } from "../dataset-rules.ts";
+import { type DatasetHead, type LogEntry, QualityState } from "../db/state.ts";
+import { judge } from "../domain/rules.ts";
+import { ParquetInspector } from "../parquet/inspect.ts";
+import { VersionMeasurer } from "../parquet/measure.ts";
+
+export interface CheckerOptions {
+  nc: NatsConnection;
+  store: ObjectStore;
+  /** SQLite file of the state. Deleting it is safe: it is rebuilt from the commit log. */
+  dbPath: string;
+  checkerId: string;
+  log: Logger;
+  /** Log records applied per SQLite transaction at most. */
+  maxBatch: number;
+  /** The clock, injectable for tests; only the shell reads it. */
+  now?: () => number;
+}
+
+const RETRY_MIN_MS = 500;
+const RETRY_MAX_MS = 30_000;
+
+/** The msgId of a verdict: JetStream drops a retried append of the same verdict within its dedupe window. */
+export const verdictMsgId = (dataset: string, version: number) => `quality:${dataset}:${version}`;
+
+export class QualityChecker {
+  readonly state: QualityState;
+  private readonly js: JetStreamClient;
+  private jsm!: JetStreamManager;
+  private parquet: ParquetInspector | undefined;
+  private measurer!: VersionMeasurer;
+  private readonly now: () => number;
+  private live: { messages: ConsumerMessages; done: Promise<void> } | undefined;
+  /** True when the last batch applied left nothing pending on the log. */
+  private caughtUp = false;
+  private stopped = false;
+  /** Everything touching the state or judging runs here, one step at a time. */
+  private chain: Promise<void> = Promise.resolve();
+  /** dataset → sequence of the verdict we appended but have not read back yet; judged again only after. */
+  private readonly awaiting = new Map<string, number>();
+  private readonly backoff = new Map<string, { attempts: number; notBefore: number }>();
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryAt = Infinity;
+  readonly stats = { verdicts: 0, passed: 0, failed: 0, conflicts: 0, deduplicated: 0, errors: 0 };
+
+  constructor(private readonly o: CheckerOptions) {
+    this.js = jetstream(o.nc);
+    this.state = new QualityState(o.dbPath);
+    this.now = o.now ?? Date.now;
+  }
+
+  async start(): Promise<void> {
+    this.jsm = await jetstreamManager(this.o.nc);
+    await ensureStreams(this.jsm);
+    this.parquet = await ParquetInspector.open();
+    this.measurer = new VersionMeasurer(this.state, this.o.store, this.parquet);
+    await this.startTail();
+  }
+
+  private serial(step: () => Promise<void> | void): Promise<void> {
+    const run = this.chain.then(step);
+    this.chain = run.catch(() => {});
+    return run;
+  }
+
+  /** Runs a judging pass soon (after a restart, a retry delay); its failure is logged, never thrown. */
+  private kick(): void {
+    this.serial(() => this.judgeAll()).catch((err: unknown) => this.o.log.error("judging pass failed", { err }));
+  }
+
+  private async startTail(): Promise<void> {
+    const position = this.state.lastSeq;
+    const consumer = await this.js.consumers.get(STREAMS.commits, {
+      filter_subjects: subjects.allCommits,
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: position + 1,
+    });
+    const messages = await consumer.consume({ max_messages: this.o.maxBatch });
+    // With nothing new in the log no batch will arrive to say "caught up", yet versions read before a
+    // restart may still wait for a verdict: judge them now.
+    if ((await this.jsm.streams.info(STREAMS.commits)).state.last_seq <= position) {
+      this.caughtUp = true;
+      this.kick();
+    }
+    const done = this.follow(messages);
+    const live = { messages, done };
+    this.live = live;
+    done.catch((err: unknown) => {
+      if (this.stopped || this.live !== live) return;
+      // The state is only ever behind, never wrong: restart from its position.
+      this.o.log.error("commit-log tail failed; restarting it in 1 s", { err });
+      this.restartTailSoon(live);
+    });
+  }
+
+  private restartTailSoon(failed: { messages: ConsumerMessages; done: Promise<void> }): void {
+    failed.messages.stop();
+    setTimeout(() => {
+      if (this.stopped || this.live !== failed) return;
+      this.caughtUp = false;
+      this.startTail().catch((err: unknown) => {
+        this.o.log.error("restarting the commit-log tail failed; trying again in 1 s", { err });
+        this.restartTailSoon(failed);
+      });
+    }, 1000);
+  }
+
+  private async follow(messages: ConsumerMessages): Promise<void> {
+    let batch: LogEntry[] = [];
+    for await (const m of messages as AsyncIterable<JsMsg>) {
+      let record: LogRecord | undefined;
+      try {
+        record = decodeLogRecord(m);
+      } catch (err) {
+        // Not judged, but the position and the dataset's head still move past it, or the CAS token
+        // would be stale forever.
+        this.o.log.error("undecodable commit-log record", { seq: m.seq, err });
+      }
+      batch.push({ seq: m.seq, subject: m.subject, record });
+      const pending = m.info.pending;
+      if (batch.length < this.o.maxBatch && pending > 0) continue;
+      const entries = batch;
+      batch = [];
+      await this.serial(async () => {
+        for (const problem of this.state.applyBatch(entries)) this.o.log.warn("commit-log anomaly", { problem });
+        this.noticeReadBack(entries);
+        // Only a batch that leaves nothing pending lets us judge: then every verdict in the log is known.
+        this.caughtUp = pending === 0;
+        if (this.caughtUp) await this.judgeAll();
+      });
+    }
+  }
+
+  /**
+   * Two checkers judging the same version send the same msgId, and JetStream answers the second
+   * append as a duplicate of the first, with the first's sequence: it looks like success. Reading the
+   * record back tells whose verdict the log holds.
+   */
+  private noticeReadBack(entries: readonly LogEntry[]): void {
+    for (const e of entries) {
+      if (e.record?.kind !== "QualityVerdict") continue;
+      const v = e.record.body;
+      if (this.awaiting.get(v.dataset) !== e.seq || v.checker_id === this.o.checkerId) continue;
+      this.stats.deduplicated++;
+      this.o.log.info("verdict race: the log already held another checker's verdict; ours was dropped as a duplicate", {
+        dataset: v.dataset,
+        version: v.version,
+        seq: e.seq,
+        by: v.checker_id,
+        outcome: v.outcome,
+      });
+    }
+  }
+
+  private async judgeAll(): Promise<void> {
+    if (!this.caughtUp || this.stopped) return;
+    for (const head of this.state.datasetsWithUnjudged()) {
+      if (this.stopped) return;
+      const appended = this.awaiting.get(head.name);
+      if (appended !== undefined) {
+        if (head.head_seq < appended) continue; // our last verdict is not read back yet
+        this.awaiting.delete(head.name);
+      }
+      const b = this.backoff.get(head.name);
+      if (b && b.notBefore > Date.now()) continue;
+      await this.judgeNext(head);
+    }
+  }
+
+  private async judgeNext(head: DatasetHead): Promise<void> {
+    const v = this.state.nextUnjudged(head.name);
+    if (!v) return;
+    const started = performance.now();
+    try {
+      const now = this.now();
+      const input = await this.measurer.inputFor(v, rulesFor(v.schemaName, v.schemaVersion), now);
+      const { outcome, rules } = judge(input);
+      const body: QualityVerdict = { dataset: v.dataset, version: v.version, outcome, rules, checked_at: now, checker_id: this.o.checkerId };
+      const seq = await appendLogRecord(
+        this.js,
+        v.dataset,
+        { kind: "QualityVerdict", body },
+        // Lake-Version-Seq names the dataset's latest VersionCommitted (a committer resumes from it),
+        // which is not the judged version when we are behind; the body names the judged version.
+        { expectedLastSeq: head.head_seq, versionSeq: head.latest_version_seq, msgId: verdictMsgId(v.dataset, v.version) },
+      );
+      this.awaiting.set(v.dataset, seq);
+      this.backoff.delete(v.dataset);
+      this.stats.verdicts++;
+      this.stats[outcome]++;
+      this.o.log.info("verdict appended", {
+        dataset: v.dataset,
+        version: v.version,
+        outcome,
+        failed_rules: rules.filter((r) => !r.passed).map((r) => r.rule),
+        seq,
+        ms: Math.round(performance.now() - started),
+      });
+    } catch (err) {
+      if (isCasConflict(err)) {
+        this.stats.conflicts++;
+        // Someone appended to the subject since we read it (another checker's verdict, a new version):
+        // that record will reach us, and we decide again once caught up.
+        this.o.log.info("lost the verdict race; deciding again once caught up", { dataset: v.dataset, version: v.version });
+        return;
+      }
+      this.stats.errors++;
+      const attempts = (this.backoff.get(v.dataset)?.attempts ?? 0) + 1;
+      // An unknown outcome is retried soon (the msgId and the CAS make the retry safe); anything else
+      // (I/O, DuckDB) backs off. Other datasets are judged meanwhile.
+      const delay = isPublishOutcomeUnknown(err) ? RETRY_MIN_MS : Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** attempts);
+      this.backoff.set(v.dataset, { attempts, notBefore: Date.now() + delay });
+      this.o.log.error("could not judge; retrying", { dataset: v.dataset, version: v.version, attempt: attempts, retry_ms: delay, err });
+      this.retryIn(delay);
+    }
+  }
+
+  private retryIn(ms: number): void {
+    const at = Date.now() + ms;
+    if (this.stopped || at >= this.retryAt) return;
+    clearTimeout(this.retryTimer);
+    this.retryAt = at;
+    this.retryTimer = setTimeout(() => {
+      this.retryAt = Infinity;
+      this.retryTimer = undefined;
+      this.kick();
+    }, ms);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.live?.messages.stop();
+    await this.live?.done.catch(() => {});
+    await this.chain;
+    this.parquet?.close();
+    this.state.close();
+  }
+}

@@ -1,0 +1,164 @@
+// DuckDB over a version's Parquet files: their columns, per-file stats (rows, nulls per column) and the
+// row-level measurements the rules judge. Numeric ranges and enums are checked in SQL; string lengths
+// and patterns in JS over the distinct values, with the same semantics ingest validated them with
+// (UTF-16 lengths, JS regular expressions), so the two never disagree about a value.
+import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
+import type { ColumnStats } from "../domain/stats.ts";
+import { type Column, type ContractView, type FieldMeasure, type FieldView, cleanField } from "../domain/rules.ts";
+
+/** A file that exists but cannot be read as Parquet: a data problem, judged, not retried. */
+export class UnreadableFileError extends Error {
+  constructor(
+    readonly path: string,
+    options: { cause: unknown },
+  ) {
+    super(`not readable as Parquet: ${options.cause instanceof Error ? options.cause.message.split("\n")[0] : String(options.cause)}`, options);
+    this.name = "UnreadableFileError";
+  }
+}
+
+export function isUnreadableFile(e: unknown): e is UnreadableFileError {
+  return e instanceof UnreadableFileError;
+}
+
+export const sqlString = (s: string) => `'${s.replaceAll("'", "''")}'`;
+export const sqlIdent = (s: string) => `"${s.replaceAll('"', '""')}"`;
+
+function sqlNumber(n: number): string {
+  if (!Number.isFinite(n)) throw new RangeError(`constraint ${n} is not a finite number`);
+  return String(n);
+}
+
+// Files live under dt=YYYY-MM-DD/ directories; without hive_partitioning = false DuckDB would add a
+// `dt` column of its own and the schema check would see a column the file does not have.
+const parquetSource = (paths: readonly string[]) => `read_parquet([${paths.map(sqlString).join(", ")}], hive_partitioning = false)`;
+
+const num = (v: unknown): number => (typeof v === "bigint" ? Number(v) : (v as number));
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
+
+/** The SQL that measures ranges, enums and nulls of `fields` over `paths`, one output column per check. */
+export function fieldCheckSql(paths: readonly string[], fields: readonly FieldView[]): string {
+  const cols: string[] = ["count(*) AS n"];
+  fields.forEach((f, i) => {
+    const q = sqlIdent(f.name);
+    cols.push(`count(*) - count(${q}) AS nl${i}`);
+    const c = f.constraints;
+    if (c?.min !== undefined || c?.max !== undefined) {
+      const expr = f.timestampMillis ? `epoch_ms(${q})` : q;
+      const lo = c.min === undefined ? "false" : `${expr} < ${sqlNumber(c.min)}`;
+      const hi = c.max === undefined ? "false" : `${expr} > ${sqlNumber(c.max)}`;
+      cols.push(
+        `min(${expr})::DOUBLE AS mn${i}`,
+        `max(${expr})::DOUBLE AS mx${i}`,
+        `count(*) FILTER (WHERE ${lo}) AS lo${i}`,
+        `count(*) FILTER (WHERE ${hi}) AS hi${i}`,
+        `any_value(${expr}::DOUBLE) FILTER (WHERE ${lo} OR ${hi}) AS rx${i}`,
+      );
+    }
+    if (f.symbols) {
+      const bad = `${q} IS NOT NULL AND ${q}::VARCHAR NOT IN (${f.symbols.map(sqlString).join(", ")})`;
+      cols.push(`count(*) FILTER (WHERE ${bad}) AS en${i}`, `any_value(${q}::VARCHAR) FILTER (WHERE ${bad}) AS ex${i}`);
+    }
+  });
+  return `SELECT ${cols.join(", ")} FROM ${parquetSource(paths)}`;
+}
+
+export class ParquetInspector {
+  private constructor(
+    private readonly instance: DuckDBInstance,
+    private readonly con: DuckDBConnection,
+  ) {}
+
+  static async open(): Promise<ParquetInspector> {
+    const instance = await DuckDBInstance.create(":memory:");
+    const con = await instance.connect();
+    return new ParquetInspector(instance, con);
+  }
+
+  private async rows(sql: string): Promise<Record<string, unknown>[]> {
+    return (await (await this.con.runAndReadAll(sql)).getRowObjectsJS()) as Record<string, unknown>[];
+  }
+
+  /** The file's columns with their DuckDB types. Throws UnreadableFileError if it is not Parquet. */
+  async describe(path: string): Promise<Column[]> {
+    try {
+      const out = await this.rows(`DESCRIBE SELECT * FROM ${parquetSource([path])}`);
+      return out.map((r) => ({ name: String(r.column_name), type: String(r.column_type) }));
+    } catch (cause) {
+      throw new UnreadableFileError(path, { cause });
+    }
+  }
+
+  /** Rows and nulls per column of one file (DuckDB answers these from the Parquet metadata and a column scan). */
+  async fileStats(path: string, columns: readonly Column[]): Promise<ColumnStats> {
+    const sql = `SELECT count(*) AS n${columns.map((c, i) => `, count(${sqlIdent(c.name)}) AS c${i}`).join("")} FROM ${parquetSource([path])}`;
+    let row: Record<string, unknown> | undefined;
+    try {
+      row = (await this.rows(sql))[0];
+    } catch (cause) {
+      throw new UnreadableFileError(path, { cause });
+    }
+    const rows = num(row?.n ?? 0);
+    const nulls: Record<string, number> = {};
+    columns.forEach((c, i) => (nulls[c.name] = rows - num(row?.[`c${i}`] ?? 0)));
+    return { rows, nulls };
+  }
+
+  /** Row-level measurements of every contract field over the given files (which all match the contract). */
+  async measureFields(paths: readonly string[], contract: ContractView): Promise<Record<string, FieldMeasure>> {
+    const out: Record<string, FieldMeasure> = {};
+    for (const f of contract.fields) out[f.name] = cleanField();
+    if (paths.length === 0) return out;
+    const row = (await this.rows(fieldCheckSql(paths, contract.fields)))[0] ?? {};
+    contract.fields.forEach((f, i) => {
+      const m = out[f.name]!;
+      m.nulls = num(row[`nl${i}`] ?? 0);
+      if (`mn${i}` in row) {
+        m.min = numOrNull(row[`mn${i}`]);
+        m.max = numOrNull(row[`mx${i}`]);
+        m.belowMin = num(row[`lo${i}`]);
+        m.aboveMax = num(row[`hi${i}`]);
+        const ex = numOrNull(row[`rx${i}`]);
+        if (ex !== null) m.examples.range = ex;
+      }
+      if (`en${i}` in row) {
+        m.notInEnum = num(row[`en${i}`]);
+        if (row[`ex${i}`] != null) m.examples.enum = String(row[`ex${i}`]);
+      }
+    });
+    for (const f of contract.fields) {
+      const c = f.constraints;
+      if (c?.minLength === undefined && c?.maxLength === undefined && c?.pattern === undefined) continue;
+      await this.measureStrings(paths, f, out[f.name]!);
+    }
+    return out;
+  }
+
+  private async measureStrings(paths: readonly string[], f: FieldView, m: FieldMeasure): Promise<void> {
+    const c = f.constraints!;
+    const re = c.pattern === undefined ? undefined : new RegExp(c.pattern);
+    const q = sqlIdent(f.name);
+    const values = await this.rows(`SELECT ${q}::VARCHAR AS v, count(*) AS n FROM ${parquetSource(paths)} WHERE ${q} IS NOT NULL GROUP BY ALL`);
+    for (const r of values) {
+      const v = String(r.v);
+      const n = num(r.n);
+      if (c.minLength !== undefined && v.length < c.minLength) {
+        m.tooShort += n;
+        m.examples.length ??= v;
+      }
+      if (c.maxLength !== undefined && v.length > c.maxLength) {
+        m.tooLong += n;
+        m.examples.length ??= v;
+      }
+      if (re && !re.test(v)) {
+        m.patternMismatch += n;
+        m.examples.pattern ??= v;
+      }
+    }
+  }
+
+  close(): void {
+    this.con.closeSync();
+    this.instance.closeSync();
+  }
+}
