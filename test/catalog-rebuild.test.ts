@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { CatalogClient, sampleEvents, sendHttp } from "@lake/client";
-import { withLake, covering, DATASET } from "./helpers.ts";
+import { withLake, covering, settled, DATASET } from "./helpers.ts";
 
 let lake: Awaited<ReturnType<typeof withLake>>;
 let maxOffset = 0;
@@ -24,6 +24,7 @@ after(async () => {
 });
 
 test("rebuild from the commit log reproduces the live catalog exactly", async () => {
+  await settled(lake);
   const live = await lake.catalog.dump();
   const parsed = JSON.parse(live) as { versions: unknown[]; files: unknown[] };
   assert.ok(parsed.versions.length >= 6, "the dump is not trivially empty");
@@ -38,6 +39,7 @@ test("rebuild from the commit log reproduces the live catalog exactly", async ()
 });
 
 test("a catalog killed with -9 and started on an empty directory replays to the same state", async () => {
+  await settled(lake);
   const before = await lake.catalog.dump();
   const catalog = lake.services.get("catalog")!;
   await catalog.kill9();

@@ -71,3 +71,26 @@ export async function assertExactlyOnce(lake: LakeHandle, expectedIds: ReadonlyS
   assert.deepEqual(extra.slice(0, 5), [], "nothing that was not accepted is in the dataset");
   assert.equal(latest.total_rows, ids.length, "total_rows matches the rows read");
 }
+
+/**
+ * Waits until the lake is quiet: every committed version of every dataset has its quality verdict, so
+ * nothing more is appended to the commit log unless the test sends something (dumps are then stable).
+ */
+export async function settled(lake: LakeHandle, timeoutMs = 30_000): Promise<void> {
+  const catalog = new CatalogClient(lake.catalogUrl);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let pending = 0;
+    for (const ds of (await catalog.datasets()).datasets) {
+      for (let after = 0; ; ) {
+        const page = await catalog.versions(ds.name, after, 1000);
+        pending += page.versions.filter((v) => (v as { quality?: string }).quality === "pending").length;
+        if (page.next_after === null) break;
+        after = page.next_after;
+      }
+    }
+    if (pending === 0) return;
+    if (Date.now() > deadline) throw new Error(`lake not settled after ${timeoutMs} ms: ${pending} versions still wait for a verdict`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -4,7 +4,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { CatalogRequestError, sendHttp } from "@lake/client";
 import { waitFor } from "@lake/testing";
-import { withLake } from "./helpers.ts";
+import { withLake, settled } from "./helpers.ts";
 
 const DS = "payments";
 let lake: Awaited<ReturnType<typeof withLake>>;
@@ -89,6 +89,7 @@ test("current only ever moves to versions that passed; a failed version stays la
 });
 
 test("the rebuilt catalog has the same verdicts and current version", async () => {
+  await settled(lake);
   const before = await lake.catalog.dump();
   await lake.catalog.rebuild();
   assert.equal(await lake.catalog.dump(), before);
