@@ -140,6 +140,11 @@ export function domainContract(name: string): DomainContract {
   return contract;
 }
 
+/** Each field's Avro type, timestamp-ness, nullability and constraints, as writers and checkers need them. */
+export function describeFields(fields: readonly RawField[]): DomainContract["fields"] {
+  return fields.map((f) => ({ name: f.name, ...describeType(f.type), constraints: f["lake.constraints"] }));
+}
+
 function describeType(t: unknown): { avroType: string; timestampMillis: boolean; nullable: boolean } {
   if (Array.isArray(t)) {
     const nonNull = t.filter((b) => b !== "null");

@@ -1,4 +1,4 @@
-export type { DomainEvent, VersionCommitted, QualityVerdict, VersionPromoted, VersionTagged, QuarantinedRecord, SchemaRegistered, LakeLog } from "./generated.ts";
+export type { DomainEvent, VersionCommitted, QualityVerdict, VersionPromoted, VersionTagged, QuarantinedRecord, SchemaRegistered, LakeLog, LakeDerived, LateEvent, DailyUserTotals } from "./generated.ts";
 export {
   type DomainContract,
   type FieldConstraints,
@@ -11,6 +11,7 @@ export {
   InvalidContractError,
   parseDomainSchema,
   checkCompatible,
+  describeFields,
   type RawDomainSchema,
 } from "./domain.ts";
 export {
@@ -31,4 +32,18 @@ export {
 } from "./log.ts";
 export { safeTypeForSchema, HostileAvroError } from "./safe-avro.ts";
 export { CDC_OPS, CDC_COLUMNS, type CdcOp, type CdcChangeCodec, type CdcValidation, isCdcContract, cdcChangeCodec, validateChange } from "./cdc.ts";
+export {
+  type DerivedContract,
+  type DerivedJob,
+  type WindowSpec,
+  type LateEventCodec,
+  DerivedContractError,
+  UnknownDerivedDatasetError,
+  isDerivedContractError,
+  derivedNames,
+  derivedContract,
+  loadDerivedContract,
+  lateEventCodec,
+  DEFAULT_ALLOWED_LATENESS_MS,
+} from "./derived.ts";
 export { NAME_PATTERN, isValidName, assertValidName, InvalidNameError } from "./names.ts";

@@ -3,5 +3,5 @@ export { planBatch, buildManifest, commitRecord, evolve, initialState, keys, old
 export { type DatasetSpec, type ColumnSpec, MODES, dayPartition, domainSpec, keyOf } from "./domain/spec.ts";
 export { mergePartition } from "./domain/merge.ts";
 export { datasetSpec } from "./specs.ts";
-export { liveDomainSpec, type ContractSource } from "./domain/spec.ts";
+export { liveDomainSpec, cdcSpec, derivedSpec, bucketPartition, type ContractSource } from "./domain/spec.ts";
 export { toParquet, fromParquet, OFFSET_COLUMN } from "./parquet.ts";

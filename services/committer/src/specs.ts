@@ -3,10 +3,11 @@
 import { UnknownDomainError } from "@lake/contracts";
 import { STREAMS, subjects } from "@lake/messaging";
 import type { SchemaRegistry } from "@lake/registry";
-import { isCdcContract } from "@lake/contracts";
-import { type DatasetSpec, cdcSpec, liveDomainSpec } from "./domain/spec.ts";
+import { derivedContract, derivedNames, isCdcContract } from "@lake/contracts";
+import { type DatasetSpec, cdcSpec, derivedSpec, liveDomainSpec } from "./domain/spec.ts";
 
 export function datasetSpec(registry: SchemaRegistry, name: string): DatasetSpec {
+  if (derivedNames().includes(name)) return derivedSpec(derivedContract(name), { stream: STREAMS.windows, subject: subjects.windows(name) });
   try {
     const source = { stream: STREAMS.events, subject: subjects.events(name) };
     return isCdcContract(registry.latest(name)) ? cdcSpec(registry, name, source) : liveDomainSpec(registry, name, source);

@@ -4,7 +4,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { domainNames } from "@lake/contracts";
+import { derivedNames, domainNames } from "@lake/contracts";
 import { startNatsServer, spawnService, type NatsServerHandle, type ServiceHandle } from "@lake/testing";
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), "../../../..");
@@ -36,6 +36,8 @@ export interface LakeHandle {
   /** Starts (or restarts) the committer of `dataset` with extra env; replaces the handle in `services`. */
   startCommitter(dataset: string, env?: Record<string, string>, name?: string): Promise<ServiceHandle>;
   startService(name: "ingest" | "catalog" | "quality"): Promise<ServiceHandle>;
+  /** Starts (or restarts) the aggregator of a derived dataset; replaces the handle in `services`. */
+  startAggregator(dataset: string, env?: Record<string, string>, name?: string): Promise<ServiceHandle>;
   stop(): Promise<void>;
 }
 
@@ -77,6 +79,17 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
     return h;
   }
 
+  async function startAggregator(dataset: string, env: Record<string, string> = {}, name = `aggregator:${dataset}`): Promise<ServiceHandle> {
+    const h = await spawnService({
+      name,
+      entry: serviceEntry("aggregator"),
+      env: { ...base, LAKE_DERIVED: dataset, LAKE_AGGREGATOR_DIR: join(dataDir, "aggregator", dataset), LAKE_AGGREGATOR_PORT: "0", ...env },
+    });
+    services.set(name, h);
+    log(`${name.padEnd(9)} ${String(h.ready.url ?? "")} (pid ${h.pid})`);
+    return h;
+  }
+
   const handle: LakeHandle = {
     dataDir,
     storeRoot,
@@ -87,6 +100,7 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
     services,
     startCommitter,
     startService,
+    startAggregator,
     async stop() {
       await Promise.all([...services.values()].map((s) => s.stop().catch(() => null)));
       services.clear();
@@ -97,6 +111,13 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
     const catalog = await startService("catalog");
     const ingest = await startService("ingest");
     for (const d of domainNames()) await startCommitter(d);
+    // Derived datasets: an aggregator computes the windows, a committer writes them.
+    if (!o.without?.includes("aggregator")) {
+      for (const d of derivedNames()) {
+        await startAggregator(d);
+        await startCommitter(d);
+      }
+    }
     if (!o.without?.includes("quality")) await startService("quality");
     handle.catalogUrl = String(catalog.ready.url);
     handle.ingestUrl = String(ingest.ready.url);

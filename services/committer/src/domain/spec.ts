@@ -1,6 +1,6 @@
 // What a committer needs to know about the dataset it writes, whatever produced it: a domain stream of
 // events (append) or a stream of keyed rows that replace earlier ones (upsert: window results, CDC).
-import { type DomainContract, cdcChangeCodec, isCdcContract } from "@lake/contracts";
+import { type DerivedContract, type DomainContract, cdcChangeCodec, isCdcContract } from "@lake/contracts";
 import { createHash } from "node:crypto";
 
 export interface ColumnSpec {
@@ -136,5 +136,25 @@ export function cdcSpec(registry: ContractSource, name: string, source: { stream
     eventTimeField: "_ts_ms",
     isDelete: (row) => row._op === "d",
     partition: (row) => bucketPartition(String(row[first.keyField]), CDC_BUCKETS),
+  };
+}
+
+/**
+ * A derived dataset (window results from the aggregator): one row per merge key, the highest revision
+ * wins (a retried publish of an older revision can arrive after a newer one), partitioned by day.
+ */
+export function derivedSpec(c: DerivedContract, source: { stream: string; subject: string }): DatasetSpec {
+  return {
+    dataset: c.name,
+    source,
+    schema: { name: c.name, version: c.version, fingerprint: c.fingerprint },
+    policy: c.job.policy,
+    columns: c.columns,
+    decode: (b) => c.decode(b),
+    mode: MODES.upsert,
+    key: c.job.mergeKey,
+    versionField: "revision",
+    eventTimeField: "window_start",
+    partition: (row) => `dt=${String(row.day)}`,
   };
 }

@@ -1,0 +1,53 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { connectNats } from "@lake/messaging";
+import { createLogger } from "@lake/telemetry";
+import { onShutdown } from "@lake/runtime";
+import { readEnv } from "./env.ts";
+import { derivedContract, lateEventCodec } from "./contract.ts";
+import { StateStore } from "./db/state.ts";
+import { failpointHook } from "./failpoints.ts";
+import { startHttp } from "./http/metrics.ts";
+import { Aggregator } from "./nats/aggregator.ts";
+
+const env = readEnv();
+const log = createLogger("aggregator", { dataset: env.dataset });
+const contract = derivedContract(env.dataset);
+const job = contract.job;
+mkdirSync(dirname(env.dbPath), { recursive: true });
+// The stored state is only meaningful for the job that built it: a changed window, key or lateness
+// refuses to start instead of mixing two definitions (the spec's JSON, in a fixed key order).
+const store = new StateStore(env.dbPath, JSON.stringify({ contract_version: contract.version, ...job }));
+const nc = await connectNats({ url: env.natsUrl, name: `aggregator-${env.dataset}` });
+const aggregator = new Aggregator({
+  nc,
+  contract,
+  lateCodec: lateEventCodec(),
+  store,
+  maxBatch: env.maxBatch,
+  publishBatch: env.publishBatch,
+  log,
+  failpoint: failpointHook(env.failpoints),
+});
+await aggregator.start();
+const { server, port } = await startHttp({
+  src: { dataset: env.dataset, outOfOrdernessMs: job.outOfOrdernessMs, snapshot: () => store.snapshot(), failing: () => aggregator.failing },
+  host: env.httpHost,
+  port: env.httpPort,
+  log,
+});
+log.info("ready", {
+  http_port: port,
+  url: `http://${env.httpHost}:${port}`,
+  source: job.source,
+  window: job.window,
+  input_seq: aggregator.inputSeq,
+  watermark_ms: aggregator.watermark,
+});
+
+onShutdown(log, async () => {
+  server.close();
+  await aggregator.stop();
+  await nc.drain();
+  store.close();
+});

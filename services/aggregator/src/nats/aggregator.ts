@@ -1,0 +1,211 @@
+// The aggregator's shell: consume the source domain stream from just after the stored input position,
+// apply each batch to the windows in one SQLite transaction (state + outputs into the outbox + new
+// position), then publish the outbox to lake.windows.<dataset> / lake.late.<dataset> with deterministic
+// message ids and drop what JetStream acknowledged. A crash anywhere leaves either the old state (the
+// batch is re-read) or the new state with its outputs still in the outbox (re-published on start, and
+// deduplicated by id): never a double count.
+import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
+import { headers as natsHeaders, type NatsConnection } from "@nats-io/nats-core";
+import { domainContract, type DomainContract } from "@lake/contracts";
+import { HEADERS, STREAMS, ensureStreams, subjects } from "@lake/messaging";
+import type { Logger } from "@lake/telemetry";
+import type { DerivedContract, LateEventCodec } from "../contract.ts";
+import type { OutboxRow, StateStore } from "../db/state.ts";
+import { type AggState, type InputEvent, type KeyValue, decide, evolve } from "../domain/windows.ts";
+import type { Failpoint } from "../failpoints.ts";
+import { extendDigest, outboxRows } from "../outbox.ts";
+
+export interface AggregatorOptions {
+  nc: NatsConnection;
+  contract: DerivedContract;
+  lateCodec: LateEventCodec;
+  store: StateStore;
+  maxBatch: number;
+  publishBatch: number;
+  log: Logger;
+  failpoint: (name: Failpoint) => Promise<void> | undefined;
+}
+
+/** JetStream did not acknowledge every output of an outbox round; they stay in the outbox. */
+export class OutboxPublishError extends Error {
+  constructor(
+    readonly failed: number,
+    readonly of: number,
+    options: { cause: unknown },
+  ) {
+    super(`${failed} of ${of} outputs were not acknowledged by JetStream; they stay in the outbox and are retried`, options);
+    this.name = "OutboxPublishError";
+  }
+}
+
+const PUBLISH_TIMEOUT_MS = 5000;
+const RETRY_MIN_MS = 250;
+const RETRY_MAX_MS = 5000;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class Aggregator {
+  private readonly js: JetStreamClient;
+  private readonly source: DomainContract;
+  private state: AggState;
+  private digest: string;
+  private messages: ConsumerMessages | undefined;
+  private running: Promise<void> = Promise.resolve();
+  private stopped = false;
+  /** Set while the loop is backing off after an error; /healthz reports it. */
+  failing: Error | undefined;
+
+  constructor(private readonly o: AggregatorOptions) {
+    this.js = jetstream(o.nc);
+    this.source = domainContract(o.contract.job.source);
+    const loaded = o.store.load();
+    this.digest = loaded.outputDigest;
+    this.state = loaded;
+  }
+
+  get inputSeq(): number {
+    return this.state.inputSeq;
+  }
+
+  get watermark(): number | null {
+    return this.state.maxEventTime === null ? null : this.state.maxEventTime - this.o.contract.job.outOfOrdernessMs;
+  }
+
+  async start(): Promise<void> {
+    await ensureStreams(await jetstreamManager(this.o.nc));
+    // Whatever a crash left between commit and publish goes out first, before any new result, so
+    // revisions of a (window, key) reach the stream in order.
+    const left = this.o.store.snapshot().outboxPending;
+    if (left > 0) this.o.log.info("publishing outputs left in the outbox by the previous run", { pending: left });
+    await this.publishOutbox();
+    this.running = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.messages?.stop();
+    await this.running;
+  }
+
+  /** Consumes until stopped; any failure restarts the consumer at the stored position, with backoff. */
+  private async run(): Promise<void> {
+    let backoff = RETRY_MIN_MS;
+    while (!this.stopped) {
+      try {
+        await this.consume();
+        backoff = RETRY_MIN_MS;
+      } catch (err) {
+        if (this.stopped) break;
+        this.failing = err instanceof Error ? err : new Error(String(err));
+        this.o.log.error("aggregation failed; resuming from the stored position", { err, input_seq: this.state.inputSeq, retry_ms: backoff });
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, RETRY_MAX_MS);
+      }
+    }
+  }
+
+  private async consume(): Promise<void> {
+    // Publish anything a failed round left behind before reading further.
+    await this.publishOutbox();
+    const from = this.state.inputSeq + 1;
+    const consumer = await this.js.consumers.get(STREAMS.events, {
+      filter_subjects: subjects.events(this.o.contract.job.source),
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: from,
+    });
+    const messages = await consumer.consume({ max_messages: this.o.maxBatch });
+    this.messages = messages;
+    if (this.stopped) messages.stop();
+    this.o.log.info("consuming", { subject: subjects.events(this.o.contract.job.source), from_seq: from });
+    let batch: JsMsg[] = [];
+    try {
+      for await (const m of messages) {
+        batch.push(m);
+        // A batch ends at the size limit or when the stream has nothing more for us right now.
+        if (batch.length >= this.o.maxBatch || m.info.pending === 0) {
+          const b = batch;
+          batch = [];
+          await this.apply(b);
+        }
+      }
+      // Stopped mid-batch: the partial batch is as good a unit as any (results don't depend on batching).
+      if (batch.length > 0) await this.apply(batch);
+    } finally {
+      messages.stop();
+    }
+  }
+
+  private toInput(m: JsMsg): InputEvent {
+    const job = this.o.contract.job;
+    let record: Record<string, unknown>;
+    try {
+      record = this.source.decode(m.data);
+    } catch (err) {
+      this.o.log.error("undecodable source event skipped", { seq: m.seq, err });
+      return { kind: "invalid", seq: m.seq, reason: "undecodable" };
+    }
+    const time = record[job.eventTimeField];
+    const value = record[job.valueField];
+    // Ingest validates both, but a NaN would poison every later sum of its window: refuse it here too.
+    if (typeof time !== "number" || !Number.isSafeInteger(time) || typeof value !== "number" || !Number.isFinite(value)) {
+      this.o.log.error("source event with an unusable event time or value skipped", { seq: m.seq, event_id: record[job.eventIdField] });
+      return { kind: "invalid", seq: m.seq, reason: "unusable event time or value" };
+    }
+    return { kind: "event", seq: m.seq, eventId: String(record[job.eventIdField]), time, key: job.key.map((k) => record[k] as KeyValue), value };
+  }
+
+  /** One batch: decide, store (one transaction), then publish what it emitted. */
+  private async apply(msgs: JsMsg[]): Promise<void> {
+    const outcome = decide(this.state, msgs.map((m) => this.toInput(m)), this.o.contract.job);
+    if (outcome.inputSeq === this.state.inputSeq) return; // all already applied (redelivery)
+    const rows = outboxRows(outcome.outputs, this.o.contract, this.o.lateCodec);
+    const digest = extendDigest(this.digest, rows);
+    this.o.store.commit(outcome, rows, digest);
+    this.state = evolve(this.state, outcome);
+    this.digest = digest;
+    // Only a batch with outputs has something to lose between commit and publish.
+    if (rows.length > 0) await this.o.failpoint("after_state_commit");
+    await this.publishOutbox();
+    this.failing = undefined;
+  }
+
+  /** Publishes the outbox until it is empty; retries (with backoff) until JetStream takes it or we stop. */
+  private async publishOutbox(): Promise<void> {
+    let backoff = RETRY_MIN_MS;
+    for (;;) {
+      const rows = this.o.store.pendingOutbox(this.o.publishBatch);
+      if (rows.length === 0 || this.stopped) return;
+      try {
+        // Two halves, each acknowledged before the next, so the mid_publish failpoint can stop us with
+        // part of a round in the stream and all of it still in the outbox.
+        const half = Math.ceil(rows.length / 2);
+        await this.publish(rows.slice(0, half));
+        await this.o.failpoint("mid_publish");
+        await this.publish(rows.slice(half));
+        this.o.store.ackOutbox(rows.at(-1)!.id);
+        this.failing = undefined;
+        backoff = RETRY_MIN_MS;
+      } catch (err) {
+        if (this.stopped) return;
+        this.failing = err instanceof Error ? err : new Error(String(err));
+        this.o.log.warn("publishing results failed; retrying", { err, pending: rows.length, retry_ms: backoff });
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, RETRY_MAX_MS);
+      }
+    }
+  }
+
+  /** Pipelined publishes, all settled before returning, so a retry never overlaps a publish in flight. */
+  private async publish(rows: readonly OutboxRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    const settled = await Promise.allSettled(
+      rows.map((r) => {
+        const h = natsHeaders();
+        h.set(HEADERS.schema, r.schema);
+        return this.js.publish(r.subject, r.payload, { msgID: r.msgId, headers: h, timeout: PUBLISH_TIMEOUT_MS });
+      }),
+    );
+    const failed = settled.filter((s): s is PromiseRejectedResult => s.status === "rejected");
+    if (failed.length > 0) throw new OutboxPublishError(failed.length, rows.length, { cause: failed[0]!.reason });
+  }
+}

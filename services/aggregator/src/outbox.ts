@@ -1,0 +1,27 @@
+// Turns a batch's outputs into outbox rows (encoded once, inside the batch's transaction, so a
+// re-publish after a crash sends the very same bytes) and extends the output digest over them.
+import { createHash } from "node:crypto";
+import { subjects } from "@lake/messaging";
+import type { DerivedContract, LateEventCodec } from "./contract.ts";
+import type { NewOutboxRow } from "./db/state.ts";
+import { lateRecord, msgIds, resultRow } from "./domain/rows.ts";
+import type { Output } from "./domain/windows.ts";
+
+export function outboxRows(outputs: readonly Output[], contract: DerivedContract, late: LateEventCodec): NewOutboxRow[] {
+  const name = contract.name;
+  return outputs.map((o) =>
+    o.kind === "window"
+      ? { subject: subjects.windows(name), msgId: msgIds.window(name, o), schema: contract.fingerprint, payload: contract.encode(resultRow(o, contract.job)) }
+      : { subject: subjects.late(name), msgId: msgIds.late(name, o.seq), schema: late.fingerprint, payload: late.encode(lateRecord(o, name)) },
+  );
+}
+
+/**
+ * sha256 chain over every output in order (id, then payload). Two runs over the same input offsets end
+ * with the same digest: a cheap, checkable statement of deterministic replay.
+ */
+export function extendDigest(digest: string, rows: readonly NewOutboxRow[]): string {
+  let d = digest;
+  for (const r of rows) d = createHash("sha256").update(d).update(r.msgId).update("\0").update(r.payload).digest("hex");
+  return d;
+}

@@ -1,0 +1,285 @@
+// Decider-style tests of the window logic: given these events already applied, when this batch
+// arrives, then these results / late events / state.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import {
+  type AggState,
+  type BatchOutcome,
+  type InputEvent,
+  type LateOutput,
+  type Output,
+  type WindowJob,
+  type WindowResult,
+  decide,
+  evolve,
+  initialState,
+  keyId,
+  windowStarts,
+} from "../src/domain/windows.ts";
+
+const MIN = 60_000;
+const DAY = 86_400_000;
+const JUNE_1 = Date.UTC(2026, 5, 1);
+
+const daily: WindowJob = { window: { type: "tumbling", sizeMs: DAY, slideMs: DAY }, outOfOrdernessMs: MIN, allowedLatenessMs: 5 * MIN };
+/** 10-minute windows every 5 minutes: each event is in two windows. */
+const sliding: WindowJob = { window: { type: "sliding", sizeMs: 10 * MIN, slideMs: 5 * MIN }, outOfOrdernessMs: MIN, allowedLatenessMs: 2 * MIN };
+
+/** Builds events with increasing sequence numbers, as they would come off the stream. */
+function stream() {
+  let seq = 0;
+  return (user: string, time: number, value = 1): InputEvent => ({ kind: "event", seq: ++seq, eventId: `e${seq}`, time, key: [user], value });
+}
+
+/** Applies `events` as given batches, storing each outcome as the shell does. */
+function given(job: WindowJob, ...batches: InputEvent[][]): AggState {
+  let s = initialState();
+  for (const b of batches) s = evolve(s, decide(s, b, job));
+  return s;
+}
+
+const results = (o: BatchOutcome) => o.outputs.filter((x): x is WindowResult => x.kind === "window");
+const lates = (o: BatchOutcome) => o.outputs.filter((x): x is LateOutput => x.kind === "late");
+const brief = (r: WindowResult) => ({ start: r.start, key: r.keyId, count: r.count, sum: r.sum, min: r.min, max: r.max, revision: r.revision, watermark: r.watermark });
+
+describe("window assignment", () => {
+  test("tumbling: one window, aligned to the epoch", () => {
+    assert.deepEqual(windowStarts(JUNE_1 + 5 * MIN, daily.window), [JUNE_1]);
+    assert.deepEqual(windowStarts(JUNE_1, daily.window), [JUNE_1], "the start is inclusive");
+    assert.deepEqual(windowStarts(JUNE_1 - 1, daily.window), [JUNE_1 - DAY], "the end is exclusive");
+  });
+
+  test("sliding: every window [k·slide, k·slide + size) containing the event, ascending", () => {
+    assert.deepEqual(windowStarts(JUNE_1 + 7 * MIN, sliding.window), [JUNE_1, JUNE_1 + 5 * MIN]);
+    assert.deepEqual(windowStarts(JUNE_1 + 5 * MIN, sliding.window), [JUNE_1, JUNE_1 + 5 * MIN]);
+    assert.deepEqual(windowStarts(JUNE_1 + 10 * MIN, sliding.window), [JUNE_1 + 5 * MIN, JUNE_1 + 10 * MIN]);
+    const uneven = { type: "sliding" as const, sizeMs: 10, slideMs: 3 };
+    assert.deepEqual(windowStarts(10, uneven), [3, 6, 9]);
+    assert.deepEqual(windowStarts(9, uneven), [0, 3, 6, 9]);
+  });
+
+  test("keys are percent-encoded and comma-joined, so no two keys share an id", () => {
+    assert.equal(keyId(["user-1"]), "user-1");
+    assert.equal(keyId(["a,b"]), "a%2Cb");
+    assert.notEqual(keyId(["a", "b"]), keyId(["a,b"]));
+    assert.equal(keyId(["x:y", 7]), "x%3Ay,7");
+    assert.equal(keyId(["line\nbreak"]), "line%0Abreak", "safe in a NATS header");
+  });
+});
+
+describe("watermark and firing", () => {
+  test("given events of one day, when the watermark has not reached the day's end, then nothing fires", () => {
+    const ev = stream();
+    const o = decide(initialState(), [ev("u1", JUNE_1 + 3600_000, 10), ev("u1", JUNE_1 + DAY + 30_000, 5)], daily);
+    assert.deepEqual(o.outputs, []);
+    assert.equal(o.maxEventTime, JUNE_1 + DAY + 30_000);
+    assert.equal(o.upserts.length, 2, "two open windows: June 1 and June 2");
+  });
+
+  test("when an event moves the watermark (max event time − out-of-orderness) to the window end, then it fires revision 1", () => {
+    const ev = stream();
+    const s = given(daily, [ev("u2", JUNE_1 + 1000, 3), ev("u1", JUNE_1 + 2000, 10), ev("u1", JUNE_1 + 3000, -4)]);
+    const o = decide(s, [ev("u3", JUNE_1 + DAY + MIN, 1)], daily);
+    assert.deepEqual(results(o).map(brief), [
+      { start: JUNE_1, key: "u1", count: 2, sum: 6, min: -4, max: 10, revision: 1, watermark: JUNE_1 + DAY },
+      { start: JUNE_1, key: "u2", count: 1, sum: 3, min: 3, max: 3, revision: 1, watermark: JUNE_1 + DAY },
+    ]);
+    assert.equal(o.counters.windowsEmitted, 2);
+    assert.equal(o.counters.revisions, 0);
+  });
+
+  test("an older event does not move the watermark back", () => {
+    const ev = stream();
+    const s = given(daily, [ev("u1", JUNE_1 + 10 * MIN)]);
+    const o = decide(s, [ev("u1", JUNE_1 + 2 * MIN)], daily);
+    assert.equal(o.maxEventTime, JUNE_1 + 10 * MIN);
+  });
+
+  test("a watermark jump fires and purges every window it passes, in (end, start, key) order", () => {
+    const ev = stream();
+    // The June 2 event leaves the watermark at June 1 23:59: nothing has fired yet.
+    const s = given(daily, [ev("c", JUNE_1 + 3600_000), ev("a", JUNE_1 + DAY), ev("b", JUNE_1 + 7200_000)]);
+    assert.equal(s.windows.size, 3);
+    const o = decide(s, [ev("z", JUNE_1 + 10 * DAY)], daily);
+    assert.deepEqual(
+      results(o).map((r) => [r.start - JUNE_1, r.keyId, r.revision, r.watermark - JUNE_1]),
+      [
+        [0, "b", 1, 10 * DAY - MIN],
+        [0, "c", 1, 10 * DAY - MIN],
+        [DAY, "a", 1, 10 * DAY - MIN],
+      ],
+    );
+    assert.deepEqual(o.purged.map((p) => [p.start - JUNE_1, p.keyId]).sort(), [[0, "b"], [0, "c"], [DAY, "a"]].sort());
+    const after = evolve(s, o);
+    assert.deepEqual([...after.windows.values()].map((w) => [w.start - JUNE_1, w.keyId]), [[10 * DAY, "z"]]);
+  });
+});
+
+describe("allowed lateness", () => {
+  // June 1 has fired (watermark June 2 00:00) and stays open for revisions until the watermark is June 2 00:05.
+  function firedJune1() {
+    const ev = stream();
+    const s = given(daily, [ev("u1", JUNE_1 + 3600_000, 10), ev("u1", JUNE_1 + DAY + MIN, 1)]);
+    return { ev, s };
+  }
+
+  test("given a fired window, when an event for it arrives within the lateness, then a new revision with the updated totals", () => {
+    const { ev, s } = firedJune1();
+    const o = decide(s, [ev("u1", JUNE_1 + 7200_000, 5)], daily);
+    assert.deepEqual(results(o).map(brief), [{ start: JUNE_1, key: "u1", count: 2, sum: 15, min: 5, max: 10, revision: 2, watermark: JUNE_1 + DAY }]);
+    assert.equal(o.counters.revisions, 1);
+    assert.deepEqual(lates(o), []);
+    const o2 = decide(evolve(s, o), [ev("u1", JUNE_1 + 9000_000, 1)], daily);
+    assert.deepEqual(results(o2).map((r) => [r.revision, r.count, r.sum]), [[3, 3, 16]], "each late event is one more revision");
+  });
+
+  test("when a late event opens a window past its end but within the lateness, then that window fires at once as revision 1", () => {
+    const { ev, s } = firedJune1();
+    const o = decide(s, [ev("u9", JUNE_1 + 5000, 2)], daily);
+    assert.deepEqual(results(o).map(brief), [{ start: JUNE_1, key: "u9", count: 1, sum: 2, min: 2, max: 2, revision: 1, watermark: JUNE_1 + DAY }]);
+  });
+
+  test("when the watermark passes end + lateness, the window is purged and a later event for it goes to the side output", () => {
+    const { ev, s } = firedJune1();
+    const moved = decide(s, [ev("u2", JUNE_1 + DAY + 6 * MIN)], daily); // watermark June 2 00:05
+    assert.deepEqual(moved.purged, [{ start: JUNE_1, keyId: "u1" }]);
+    const s2 = evolve(s, moved);
+    const late = ev("u1", JUNE_1 + 7200_000, 5);
+    const o = decide(s2, [late], daily);
+    assert.deepEqual(results(o), [], "no revision: the window is gone");
+    assert.deepEqual(lates(o), [
+      {
+        kind: "late",
+        seq: late.seq,
+        eventId: "e4",
+        eventTime: JUNE_1 + 7200_000,
+        watermark: JUNE_1 + DAY + 5 * MIN,
+        windowStart: JUNE_1,
+        reason: "past allowed lateness (300000 ms) for 1 of 1 windows",
+      },
+    ]);
+    assert.equal(o.counters.lateEvents, 1);
+    assert.equal(o.counters.eventsIn, 4, "late events are consumed and counted, not lost");
+    assert.deepEqual(o.upserts, [], "a late event changes no accumulator");
+  });
+
+  test("the lateness boundary: watermark = end + lateness − 1 ms still revises, = end + lateness is late", () => {
+    const ev = stream();
+    const s = given(daily, [ev("u1", JUNE_1), ev("u1", JUNE_1 + DAY + 6 * MIN - 1)]);
+    assert.deepEqual(results(decide(s, [ev("u1", JUNE_1 + 1)], daily)).map((r) => r.revision), [2]);
+    const s2 = given(daily, [ev("u1", JUNE_1), ev("u1", JUNE_1 + DAY + 6 * MIN)]);
+    assert.equal(lates(decide(s2, [ev("u1", JUNE_1 + 1)], daily)).length, 1);
+  });
+
+  test("sliding: an event late for its older window but not its newer one is side-output and still counted in the newer", () => {
+    const ev = stream();
+    // Windows [00:00, 00:10) and [00:05, 00:15). Watermark 00:12 purges the first (00:10 + 2 min lateness).
+    const s = given(sliding, [ev("u1", JUNE_1 + 6 * MIN, 1), ev("u1", JUNE_1 + 13 * MIN, 1)]);
+    const o = decide(s, [ev("u1", JUNE_1 + 7 * MIN, 4)], sliding);
+    assert.deepEqual(lates(o).map((l) => [l.windowStart - JUNE_1, l.reason]), [[0, "past allowed lateness (120000 ms) for 1 of 2 windows"]]);
+    assert.deepEqual(results(o), [], "the newer window has not fired yet, so no revision");
+    const w = o.upserts.find((x) => x.start === JUNE_1 + 5 * MIN)!;
+    assert.deepEqual([w.count, w.sum], [3, 6]);
+  });
+
+  test("sliding: windows fire one by one as the watermark passes each end", () => {
+    const ev = stream();
+    const s = given(sliding, [ev("u1", JUNE_1 + 6 * MIN, 2)]);
+    const o1 = decide(s, [ev("u2", JUNE_1 + 11 * MIN)], sliding); // watermark 00:10
+    assert.deepEqual(results(o1).map((r) => [r.start - JUNE_1, r.keyId, r.count]), [[0, "u1", 1]]);
+    const o2 = decide(evolve(s, o1), [ev("u2", JUNE_1 + 16 * MIN)], sliding); // watermark 00:15
+    assert.deepEqual(results(o2).map((r) => [r.start - JUNE_1, r.keyId, r.count]), [
+      [5 * MIN, "u1", 1],
+      [5 * MIN, "u2", 1],
+    ]);
+    assert.ok(!results(o2).some((r) => r.start === JUNE_1 + 10 * MIN), "[00:10, 00:20) waits for watermark 00:20");
+  });
+});
+
+describe("positions", () => {
+  test("events at or below the input position are skipped: a redelivery after a restart changes nothing", () => {
+    const ev = stream();
+    const batch = [ev("u1", JUNE_1, 1), ev("u1", JUNE_1 + DAY + MIN, 2)];
+    const s = given(daily, batch);
+    const o = decide(s, batch, daily);
+    assert.equal(o.inputSeq, s.inputSeq);
+    assert.deepEqual(o.outputs, []);
+    assert.deepEqual(o.counters, s.counters);
+  });
+
+  test("invalid events move the position and are counted, nothing else", () => {
+    const ev = stream();
+    const s = given(daily, [ev("u1", JUNE_1, 1)]);
+    const o = decide(s, [{ kind: "invalid", seq: 2, reason: "undecodable" }], daily);
+    assert.equal(o.inputSeq, 2);
+    assert.equal(o.counters.invalidEvents, 1);
+    assert.equal(o.counters.eventsIn, 2);
+    assert.deepEqual(o.upserts, []);
+  });
+});
+
+describe("determinism", () => {
+  /** Mulberry32: a tiny seeded PRNG. */
+  function rng(seed: number): () => number {
+    let a = seed >>> 0;
+    return () => {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+
+  /** Mostly in order with a few minutes of disorder, and now and then an event hours late. */
+  function events(n: number, seed: number, spanMs: number): InputEvent[] {
+    const r = rng(seed);
+    const ev = stream();
+    return Array.from({ length: n }, (_, i) => {
+      const base = JUNE_1 + Math.floor((i / n) * spanMs);
+      const t = r() < 0.03 ? base - Math.floor(r() * 6 * 3600_000) : base + Math.floor((r() * 2 - 1) * 4 * MIN);
+      return ev(`u${Math.floor(r() * 7)}`, t, Math.round(r() * 10_000) / 100);
+    });
+  }
+
+  function runIn(job: WindowJob, all: InputEvent[], sizes: (i: number) => number): { outputs: Output[]; state: AggState } {
+    let s = initialState();
+    const outputs: Output[] = [];
+    for (let i = 0, k = 0; i < all.length; k++) {
+      const n = Math.max(1, sizes(k));
+      const o = decide(s, all.slice(i, i + n), job);
+      outputs.push(...o.outputs);
+      s = evolve(s, o);
+      i += n;
+    }
+    return { outputs, state: s };
+  }
+
+  const canonical = (s: AggState) => ({ ...s, windows: [...s.windows.entries()].sort(([a], [b]) => (a < b ? -1 : 1)) });
+
+  for (const [label, job] of [
+    ["tumbling", daily],
+    ["sliding", sliding],
+  ] as const) {
+    test(`${label}: the same input split into different batches gives identical outputs and state`, () => {
+      const all = events(3000, 42, label === "tumbling" ? 5 * DAY : 6 * 3600_000);
+      const whole = runIn(job, all, () => all.length);
+      assert.ok(whole.outputs.some((o) => o.kind === "window" && o.revision > 1), "the input exercises revisions");
+      assert.ok(whole.outputs.some((o) => o.kind === "late"), "the input exercises the side output");
+      const r = rng(7);
+      for (const sizes of [() => 1, () => 7, () => 1 + Math.floor(r() * 200)]) {
+        const split = runIn(job, all, sizes);
+        assert.deepEqual(split.outputs, whole.outputs);
+        assert.deepEqual(canonical(split.state), canonical(whole.state));
+      }
+    });
+  }
+
+  test("a replay (redelivery of everything after a restart) adds nothing", () => {
+    const all = events(500, 3, 2 * DAY);
+    const once = runIn(daily, all, () => 50);
+    const o = decide(once.state, all, daily);
+    assert.deepEqual(o.outputs, []);
+    assert.equal(o.inputSeq, once.state.inputSeq);
+  });
+});
