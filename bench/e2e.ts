@@ -2,6 +2,7 @@
 // bench/results/e2e-<time>.json. Asserts nothing: it measures.
 //   npm run bench                 (defaults)
 //   npm run bench -- --events 50000 --freshness-seconds 10
+//   npm run bench -- --without quality,aggregator      (the ingest → committer → catalog path alone)
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +18,8 @@ const { values } = parseArgs({
     events: { type: "string", default: "40000" },
     "freshness-rate": { type: "string", default: "2000" },
     "freshness-seconds": { type: "string", default: "10" },
+    // e.g. --without quality,aggregator: the ingest → committer → catalog path alone.
+    without: { type: "string", default: "" },
   },
 });
 const N = Number(values.events);
@@ -30,7 +33,9 @@ const pct = (xs: number[], p: number) => {
 };
 
 const dataDir = mkdtempSync(join(tmpdir(), "lake-bench-"));
-const lake = await startLake({ dataDir });
+const without = values.without.split(",").filter(Boolean) as ("quality" | "aggregator")[];
+for (const w of without) if (w !== "quality" && w !== "aggregator") throw new Error(`--without takes quality and/or aggregator, got ${w}`);
+const lake = await startLake({ dataDir, without });
 const nc = await connect({ servers: lake.natsUrl });
 const catalog = new CatalogClient(lake.catalogUrl);
 const results: Record<string, number | string> = {};
@@ -92,6 +97,7 @@ try {
 }
 
 results.events = N;
+results.services = without.length ? `all but ${without.join(", ")}` : "all";
 results.machine = `${process.platform} node ${process.version}`;
 console.log("\nlake end-to-end benchmark");
 for (const [k, v] of Object.entries(results)) console.log(`  ${k.padEnd(32)} ${v}`);
