@@ -1,2 +1,3 @@
 export { ConfigError, intEnv, requiredEnv } from "./env.ts";
 export { onShutdown } from "./shutdown.ts";
+export { type FailpointAction, parseFailpoints, failpointHook } from "./failpoints.ts";
