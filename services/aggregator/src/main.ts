@@ -1,7 +1,8 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { connectNats } from "@lake/messaging";
-import { createLogger } from "@lake/telemetry";
+import { createLogger, startTelemetry } from "@lake/telemetry";
+import { SchemaRegistry } from "@lake/registry";
 import { onShutdown } from "@lake/runtime";
 import { readEnv } from "./env.ts";
 import { derivedContract, lateEventCodec } from "./contract.ts";
@@ -11,6 +12,7 @@ import { startHttp } from "./http/metrics.ts";
 import { Aggregator } from "./nats/aggregator.ts";
 
 const env = readEnv();
+const telemetry = startTelemetry("aggregator");
 const log = createLogger("aggregator", { dataset: env.dataset });
 const contract = derivedContract(env.dataset);
 const job = contract.job;
@@ -19,7 +21,10 @@ mkdirSync(dirname(env.dbPath), { recursive: true });
 // refuses to start instead of mixing two definitions (the spec's JSON, in a fixed key order).
 const store = new StateStore(env.dbPath, JSON.stringify({ contract_version: contract.version, ...job }));
 const nc = await connectNats({ url: env.natsUrl, name: `aggregator-${env.dataset}` });
+// Source events may be written with any registered version of their contract.
+const registry = await SchemaRegistry.open(nc, { log });
 const aggregator = new Aggregator({
+  decodeSource: (bytes, writer) => registry.decode(job.source, bytes, writer),
   nc,
   contract,
   lateCodec: lateEventCodec(),
@@ -48,6 +53,8 @@ log.info("ready", {
 onShutdown(log, async () => {
   server.close();
   await aggregator.stop();
+  registry.close();
   await nc.drain();
   store.close();
+  await telemetry.shutdown();
 });

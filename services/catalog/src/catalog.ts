@@ -33,7 +33,7 @@ export class Catalog {
   }
 
   private async startTail(): Promise<void> {
-    const live = await tailCommitLog({ nc: this.nc, projection: this.projection, log: this.log, onApplied: () => this.notify() });
+    const live = await tailCommitLog({ nc: this.nc, projection: this.projection, log: this.log, onApplied: () => this.notify(), traced: true });
     this.live = live;
     live.done.catch((err: unknown) => {
       if (this.stopped || this.live !== live) return;

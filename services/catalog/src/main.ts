@@ -2,19 +2,39 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { connectNats } from "@lake/messaging";
 import { createLogger } from "@lake/telemetry";
-import { onShutdown } from "@lake/runtime";
-import { readEnv } from "./env.ts";
+import { ConfigError, onShutdown } from "@lake/runtime";
+import { readEnv, type CatalogEnv } from "./env.ts";
 import { Catalog } from "./catalog.ts";
 import { startHttp } from "./http/routes.ts";
 
-const env = readEnv();
 const log = createLogger("catalog");
+let env: CatalogEnv;
+try {
+  env = readEnv();
+} catch (e) {
+  if (!(e instanceof ConfigError)) throw e;
+  // A bad configuration stops the service before it serves anything, with the problem named.
+  log.error("bad configuration; not starting", { problem: e.message });
+  process.stderr.write(`catalog: ${e.message}\n`);
+  process.exit(1);
+}
+if (env.tokens === undefined) {
+  log.warn("authentication is off: LAKE_CATALOG_TOKENS_FILE is unset, so anyone who can reach the catalog may read every dataset, promote, roll back, tag and rebuild; set it anywhere but local development", {
+    http_host: env.httpHost,
+  });
+}
 mkdirSync(dirname(env.dbPath), { recursive: true });
 const nc = await connectNats({ url: env.natsUrl, name: "catalog" });
 const catalog = new Catalog(nc, env.dbPath, log);
 await catalog.start();
-const { server, port } = await startHttp({ catalog, host: env.httpHost, port: env.httpPort, maxWaitMs: env.maxWaitMs, log });
-log.info("ready", { http_port: port, url: `http://${env.httpHost}:${port}`, projected_through_seq: catalog.projection.lastSeq });
+const { server, port } = await startHttp({ catalog, host: env.httpHost, port: env.httpPort, maxWaitMs: env.maxWaitMs, log, tokens: env.tokens, denialsKeep: env.denialsKeep });
+log.info("ready", {
+  http_port: port,
+  url: `http://${env.httpHost}:${port}`,
+  projected_through_seq: catalog.projection.lastSeq,
+  auth: env.tokens === undefined ? "off" : "bearer",
+  ...(env.tokens === undefined ? {} : { tokens_file: env.tokensFile, tokens: env.tokens.length }),
+});
 
 onShutdown(log, async () => {
   server.close();

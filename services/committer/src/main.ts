@@ -1,6 +1,6 @@
 import { connectNats } from "@lake/messaging";
 import { openLocalStore } from "@lake/storage";
-import { createLogger } from "@lake/telemetry";
+import { createLogger, startTelemetry } from "@lake/telemetry";
 import { onShutdown } from "@lake/runtime";
 import { readEnv } from "./env.ts";
 import { failpointHook } from "./failpoints.ts";
@@ -9,6 +9,7 @@ import { datasetSpec } from "./specs.ts";
 import { SchemaRegistry } from "@lake/registry";
 
 const env = readEnv();
+const telemetry = startTelemetry("committer");
 const log = createLogger("committer", { dataset: env.dataset });
 const nc = await connectNats({ url: env.natsUrl, name: `committer-${env.dataset}` });
 const registry = await SchemaRegistry.open(nc, { log });
@@ -28,4 +29,5 @@ log.info("ready", { committer_id: env.committerId, version: committer.head.versi
 onShutdown(log, async () => {
   await committer.stop();
   await nc.drain();
+  await telemetry.shutdown();
 });

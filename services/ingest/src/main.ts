@@ -1,7 +1,7 @@
 import type { AddressInfo } from "node:net";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connectNats, ensureStreams, defaultStreamSettings } from "@lake/messaging";
-import { createLogger } from "@lake/telemetry";
+import { createLogger, startTelemetry } from "@lake/telemetry";
 import { onShutdown } from "@lake/runtime";
 import { readEnv } from "./env.ts";
 import { Publisher } from "./nats/publisher.ts";
@@ -11,6 +11,7 @@ import { Quarantine } from "./nats/quarantine.ts";
 import { SchemaRegistry } from "@lake/registry";
 
 const env = readEnv();
+const telemetry = startTelemetry("ingest");
 const log = createLogger("ingest");
 const nc = await connectNats({ url: env.natsUrl, name: "ingest" });
 const jsm = await jetstreamManager(nc);
@@ -29,4 +30,5 @@ onShutdown(log, async () => {
   sub.unsubscribe();
   registry.close();
   await nc.drain();
+  await telemetry.shutdown();
 });

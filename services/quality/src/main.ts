@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { connectNats } from "@lake/messaging";
 import { openLocalStore } from "@lake/storage";
-import { createLogger } from "@lake/telemetry";
+import { createLogger, startTelemetry } from "@lake/telemetry";
 import { onShutdown } from "@lake/runtime";
 import { readEnv } from "./env.ts";
 import { loadAllRules, useRegistry } from "./dataset-rules.ts";
@@ -10,6 +10,7 @@ import { SchemaRegistry } from "@lake/registry";
 import { QualityChecker } from "./nats/checker.ts";
 
 const env = readEnv();
+const telemetry = startTelemetry("quality");
 const log = createLogger("quality", { checker_id: env.checkerId });
 // A contract with a broken "lake.quality" stops the service here, before it judges anything.
 const rules = loadAllRules();
@@ -25,4 +26,5 @@ onShutdown(log, async () => {
   await checker.stop();
   registry.close();
   await nc.drain();
+  await telemetry.shutdown();
 });

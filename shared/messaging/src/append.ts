@@ -1,5 +1,6 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/nats-core";
+import { injectTrace } from "@lake/telemetry";
 import { CasConflictError, PublishOutcomeUnknownError, isWrongLastSequence } from "./errors.ts";
 
 export interface AppendOptions {
@@ -18,6 +19,8 @@ export interface AppendOptions {
 export async function appendWithCas(js: JetStreamClient, subject: string, data: Uint8Array, opts: AppendOptions): Promise<number> {
   const h = natsHeaders();
   for (const [k, v] of Object.entries(opts.headers ?? {})) h.set(k, v);
+  // Every log record carries the trace of the work that produced it (a commit, a verdict, a command).
+  injectTrace(h);
   try {
     const ack = await js.publish(subject, data, {
       headers: h,

@@ -6,9 +6,8 @@
 // deduplicated by id): never a double count.
 import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/nats-core";
-import { domainContract, type DomainContract } from "@lake/contracts";
 import { HEADERS, STREAMS, ensureStreams, subjects } from "@lake/messaging";
-import type { Logger } from "@lake/telemetry";
+import { type Logger, SpanKind, batchParent, inSpan, injectTrace, traceparentOf } from "@lake/telemetry";
 import type { DerivedContract, LateEventCodec } from "../contract.ts";
 import type { OutboxRow, StateStore } from "../db/state.ts";
 import { type AggState, type InputEvent, type KeyValue, decide, evolve } from "../domain/windows.ts";
@@ -24,6 +23,11 @@ export interface AggregatorOptions {
   publishBatch: number;
   log: Logger;
   failpoint: (name: Failpoint) => Promise<void> | undefined;
+  /**
+   * Decodes a source event written with any registered version of its contract (`writer` is the
+   * message's Lake-Schema fingerprint) into the latest one: the schema registry.
+   */
+  decodeSource: (bytes: Uint8Array, writer: string | undefined) => Record<string, unknown>;
 }
 
 /** JetStream did not acknowledge every output of an outbox round; they stay in the outbox. */
@@ -46,7 +50,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class Aggregator {
   private readonly js: JetStreamClient;
-  private readonly source: DomainContract;
   private state: AggState;
   private digest: string;
   private messages: ConsumerMessages | undefined;
@@ -57,7 +60,6 @@ export class Aggregator {
 
   constructor(private readonly o: AggregatorOptions) {
     this.js = jetstream(o.nc);
-    this.source = domainContract(o.contract.job.source);
     const loaded = o.store.load();
     this.digest = loaded.outputDigest;
     this.state = loaded;
@@ -139,7 +141,7 @@ export class Aggregator {
     const job = this.o.contract.job;
     let record: Record<string, unknown>;
     try {
-      record = this.source.decode(m.data);
+      record = this.o.decodeSource(m.data, m.headers?.get(HEADERS.schema) || undefined);
     } catch (err) {
       this.o.log.error("undecodable source event skipped", { seq: m.seq, err });
       return { kind: "invalid", seq: m.seq, reason: "undecodable" };
@@ -154,8 +156,16 @@ export class Aggregator {
     return { kind: "event", seq: m.seq, eventId: String(record[job.eventIdField]), time, key: job.key.map((k) => record[k] as KeyValue), value };
   }
 
-  /** One batch: decide, store (one transaction), then publish what it emitted. */
-  private async apply(msgs: JsMsg[]): Promise<void> {
+  /** One batch: decide, store (one transaction), then publish what it emitted; one span over it. */
+  private apply(msgs: JsMsg[]): Promise<void> {
+    return inSpan(
+      `aggregate ${this.o.contract.name}`,
+      { kind: SpanKind.CONSUMER, ...batchParent(msgs.map((m) => traceparentOf(m.headers))), attributes: { "lake.dataset": this.o.contract.name, "lake.events": msgs.length } },
+      () => this.applyBatch(msgs),
+    );
+  }
+
+  private async applyBatch(msgs: JsMsg[]): Promise<void> {
     const outcome = decide(this.state, msgs.map((m) => this.toInput(m)), this.o.contract.job);
     if (outcome.inputSeq === this.state.inputSeq) return; // all already applied (redelivery)
     const rows = outboxRows(outcome.outputs, this.o.contract, this.o.lateCodec);
@@ -202,6 +212,7 @@ export class Aggregator {
       rows.map((r) => {
         const h = natsHeaders();
         h.set(HEADERS.schema, r.schema);
+        injectTrace(h);
         return this.js.publish(r.subject, r.payload, { msgID: r.msgId, headers: h, timeout: PUBLISH_TIMEOUT_MS });
       }),
     );

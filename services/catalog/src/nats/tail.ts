@@ -4,7 +4,15 @@ import { DeliverPolicy, jetstream, type ConsumerMessages, type JsMsg, type JetSt
 import type { NatsConnection } from "@nats-io/nats-core";
 import { STREAMS, subjects, decodeLogRecord } from "@lake/messaging";
 import type { LogRecord } from "@lake/contracts";
-import type { Logger } from "@lake/telemetry";
+import { type Logger, type Span, SpanKind, contextFromHeaders, tracer, traceparentOf } from "@lake/telemetry";
+
+function projectionSpan(b: { seq: number; record: LogRecord | undefined; traceparent?: string }): Span {
+  return tracer().startSpan(
+    `catalog project ${b.record?.kind ?? "record"}`,
+    { kind: SpanKind.CONSUMER, attributes: { "lake.commit_seq": b.seq, "lake.dataset": b.record?.body.dataset ?? "" } },
+    contextFromHeaders({ get: (k) => (k === "traceparent" ? b.traceparent : undefined) }),
+  );
+}
 import type { Projection } from "../db/projection.ts";
 
 const MAX_BATCH = 1000;
@@ -17,6 +25,8 @@ export async function tailCommitLog(opts: {
   onApplied: () => void;
   /** Stop after applying this sequence (used by rebuild). */
   untilSeq?: number;
+  /** Make a span per traced record (the live tail; a rebuild replays history silently). */
+  traced?: boolean;
 }): Promise<{ messages: ConsumerMessages; done: Promise<void> }> {
   const js = jetstream(opts.nc);
   const consumer = await js.consumers.get(STREAMS.commits, {
@@ -25,10 +35,13 @@ export async function tailCommitLog(opts: {
     opt_start_seq: opts.projection.lastSeq + 1,
   });
   const messages = await consumer.consume({ max_messages: MAX_BATCH });
-  let batch: { seq: number; record: LogRecord | undefined; dataset?: string }[] = [];
+  let batch: { seq: number; record: LogRecord | undefined; dataset?: string; traceparent?: string }[] = [];
   const flush = () => {
     if (batch.length === 0) return;
+    // Each traced record gets a span for its projection, in the trace of the work that appended it.
+    const spans = opts.traced ? batch.filter((b) => b.traceparent).map((b) => projectionSpan(b)) : [];
     opts.projection.applyBatch(batch);
+    for (const s of spans) s.end();
     batch = [];
     opts.onApplied();
   };
@@ -42,7 +55,7 @@ export async function tailCommitLog(opts: {
         // wedge, and the anomaly is logged. (Only committers may write the log.)
         opts.log.error("undecodable commit-log record", { seq: m.seq, err });
       }
-      batch.push({ seq: m.seq, record, dataset: record ? undefined : m.subject.slice(subjects.commits("").length) });
+      batch.push({ seq: m.seq, record, dataset: record ? undefined : m.subject.slice(subjects.commits("").length), traceparent: traceparentOf(m.headers) });
       if (batch.length >= MAX_BATCH || m.info.pending === 0) flush();
       if (opts.untilSeq !== undefined && m.seq >= opts.untilSeq) {
         flush();

@@ -7,6 +7,8 @@ export interface BufferedEvent {
   /** Stream sequence of the event (the ingest offset). */
   seq: number;
   value: Record<string, unknown>;
+  /** The trace the event belongs to (its traceparent header), linked from the commit's span. */
+  traceparent?: string;
 }
 
 /** What a committer knows of its dataset: the head of the commit log. */

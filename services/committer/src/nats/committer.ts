@@ -8,7 +8,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import type { LakeLog } from "@lake/contracts";
 import { type CommitHead, HEADERS, subjects, appendLogRecord, ensureStreams, readCommitHead, foldCommitLog, isCasConflict, isPublishOutcomeUnknown } from "@lake/messaging";
 import type { ObjectStore } from "@lake/storage";
-import type { Logger } from "@lake/telemetry";
+import { type Logger, SpanKind, batchParent, inSpan, traceparentOf } from "@lake/telemetry";
 import { type BufferedEvent, type CommitterState, initialState, evolve, planBatch, buildManifest, commitRecord, keys } from "../domain/version.ts";
 import { type DatasetSpec, MODES } from "../domain/spec.ts";
 import { mergePartition } from "../domain/merge.ts";
@@ -97,7 +97,7 @@ export class Committer {
       try {
         for await (const m of messages) {
           if (epoch !== this.epoch) break;
-          this.add({ seq: m.seq, value: this.spec.decode(m.data, m.headers?.get(HEADERS.schema) || undefined) });
+          this.add({ seq: m.seq, value: this.spec.decode(m.data, m.headers?.get(HEADERS.schema) || undefined), traceparent: traceparentOf(m.headers) });
           // Backpressure: with two batches already waiting to be written, stop pulling until one is done.
           if (this.queuedFlushes >= 2) await this.flushing;
         }
@@ -155,7 +155,17 @@ export class Committer {
     }
   }
 
-  private async flush(events: BufferedEvent[], epoch: number): Promise<void> {
+  /** One span per commit: the batch's first trace is its parent, the other traces are links. */
+  private flush(events: BufferedEvent[], epoch: number): Promise<void> {
+    if (epoch !== this.epoch || this.stopped) return Promise.resolve();
+    return inSpan(
+      `commit ${this.spec.dataset}`,
+      { kind: SpanKind.CONSUMER, ...batchParent(events.map((e) => e.traceparent)), attributes: { "lake.dataset": this.spec.dataset, "lake.events": events.length } },
+      () => this.flushBatch(events, epoch),
+    );
+  }
+
+  private async flushBatch(events: BufferedEvent[], epoch: number): Promise<void> {
     if (epoch !== this.epoch || this.stopped) return;
     const started = performance.now();
     const batch = planBatch(this.state, events, this.spec);

@@ -1,5 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { HttpError, listen, parseTarget, readBody, sendJson } from "@lake/http";
+import { contextFromHeaders } from "@lake/telemetry";
+
+const headerValue = (req: IncomingMessage, key: string): string | undefined => {
+  const v = req.headers[key];
+  return Array.isArray(v) ? v[0] : v;
+};
 import { isValidName, UnknownDomainError, InvalidNameError } from "@lake/contracts";
 import type { Logger } from "@lake/telemetry";
 import { replyStatus } from "../domain/classify.ts";
@@ -53,7 +59,7 @@ export function startHttp(opts: { publisher: Publisher; quarantine: Quarantine; 
         const reply = await opts.quarantine.replay(domain, parseReplayBody(body));
         return sendJson(res, replayStatus(reply), reply);
       }
-      const { batch, reply } = await opts.publisher.ingest(domain, body, "http");
+      const { batch, reply } = await opts.publisher.ingest(domain, body, "http", contextFromHeaders({ get: (k) => headerValue(req, k) }));
       sendJson(res, replyStatus(batch, reply), reply);
     } catch (e) {
       const { status, body } = errorBody(e);

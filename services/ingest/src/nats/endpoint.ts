@@ -3,7 +3,7 @@
 import type { NatsConnection, Subscription } from "@nats-io/nats-core";
 import { isValidName, InvalidNameError } from "@lake/contracts";
 import { subjects } from "@lake/messaging";
-import type { Logger } from "@lake/telemetry";
+import { contextFromHeaders, type Logger } from "@lake/telemetry";
 import { RequestError, replyStatus } from "../domain/classify.ts";
 import { errorBody } from "../http/server.ts";
 import type { Publisher } from "./publisher.ts";
@@ -33,7 +33,7 @@ export function startNatsEndpoint(opts: { nc: NatsConnection; publisher: Publish
           } catch {
             throw new RequestError(400, "invalid_utf8", "request body is not valid UTF-8");
           }
-          const { batch, reply } = await opts.publisher.ingest(domain, text, "nats");
+          const { batch, reply } = await opts.publisher.ingest(domain, text, "nats", contextFromHeaders(msg.headers));
           status = replyStatus(batch, reply);
           body = reply;
         } catch (e) {

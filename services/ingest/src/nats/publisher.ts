@@ -6,6 +6,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { cdcChangeCodec, isCdcContract, isValidName, quarantinedRecordCodec, UnknownDomainError, type DomainContract } from "@lake/contracts";
 import { subjects, HEADERS } from "@lake/messaging";
 import { headers as natsHeaders } from "@nats-io/nats-core";
+import { injectTrace, inSpan, SpanKind, type Context } from "@lake/telemetry";
 import { type Classified, type IngestReply, type RecordResult, classify, parseBody, summarise } from "../domain/classify.ts";
 
 /** What publishing a valid record can come to: stored (new or a dedupe hit), or unknown. */
@@ -38,7 +39,16 @@ export class Publisher {
   }
 
   /** Body text in, per-record reply out. Throws RequestError for a request that isn't records at all. */
-  async ingest(domain: string, body: string, source: "http" | "nats"): Promise<{ batch: boolean; reply: IngestReply }> {
+  /** One request; its span is the root of every accepted event's trace (or a child of the caller's). */
+  ingest(domain: string, body: string, source: "http" | "nats", parent?: Context): Promise<{ batch: boolean; reply: IngestReply }> {
+    return inSpan(`ingest ${domain}`, { kind: SpanKind.SERVER, parent, attributes: { "lake.domain": domain, "lake.source": source } }, async (span) => {
+      const r = await this.ingestRecords(domain, body, source);
+      span.setAttributes({ "lake.accepted": r.reply.accepted, "lake.duplicates": r.reply.duplicates, "lake.rejected": r.reply.rejected });
+      return r;
+    });
+  }
+
+  private async ingestRecords(domain: string, body: string, source: "http" | "nats"): Promise<{ batch: boolean; reply: IngestReply }> {
     const contract = this.contract(domain);
     const parsed = parseBody(body, this.o.maxBatch);
     const classified = classify(parsed.records, contract);
@@ -68,6 +78,7 @@ export class Publisher {
     try {
       const h = natsHeaders();
       h.set(HEADERS.schema, contract.fingerprint);
+      injectTrace(h);
       // CDC changes travel in the change codec of the row contract they were checked against.
       const bytes = isCdcContract(contract) ? cdcChangeCodec(contract).encode(c.value) : contract.encode(c.value);
       ack = await this.js.publish(subjects.events(domain), bytes, { msgID: c.eventId, headers: h, timeout: 5000 });

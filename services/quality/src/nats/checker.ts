@@ -9,7 +9,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import type { LogRecord, QualityVerdict } from "@lake/contracts";
 import { STREAMS, subjects, appendLogRecord, decodeLogRecord, ensureStreams, isCasConflict, isPublishOutcomeUnknown } from "@lake/messaging";
 import type { ObjectStore } from "@lake/storage";
-import type { Logger } from "@lake/telemetry";
+import { type Logger, SpanKind, contextFromHeaders, inSpan } from "@lake/telemetry";
 import { rulesFor } from "../dataset-rules.ts";
 import { type DatasetHead, type LogEntry, QualityState } from "../db/state.ts";
 import { judge } from "../domain/rules.ts";
@@ -179,9 +179,19 @@ export class QualityChecker {
     }
   }
 
+  /** Judges one version in a span that continues the trace of its commit (read back from the log). */
   private async judgeNext(head: DatasetHead): Promise<void> {
     const v = this.state.nextUnjudged(head.name);
     if (!v) return;
+    const commit = await this.jsm.streams.getMessage(STREAMS.commits, { seq: v.commitSeq }).catch(() => null);
+    await inSpan(
+      `quality ${v.dataset} v${v.version}`,
+      { kind: SpanKind.CONSUMER, parent: contextFromHeaders(commit?.header), attributes: { "lake.dataset": v.dataset, "lake.version": v.version } },
+      () => this.judgeVersion(head, v),
+    );
+  }
+
+  private async judgeVersion(head: DatasetHead, v: NonNullable<ReturnType<QualityState["nextUnjudged"]>>): Promise<void> {
     const started = performance.now();
     try {
       const now = this.now();

@@ -1,0 +1,118 @@
+// OpenTelemetry tracing for every service. W3C trace context travels in NATS message headers
+// (`traceparent`), so one trace follows an event from ingest through the committer to the commit log,
+// the catalog and quality. Export is OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT (Jaeger in compose);
+// with it unset, nothing is recorded or exported and spans cost a no-op, but context still propagates.
+import { context, propagation, trace, ROOT_CONTEXT, SpanKind, SpanStatusCode, type Context, type Link, type Span, type Attributes } from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
+import { W3CTraceContextPropagator } from "@opentelemetry/core";
+import { BatchSpanProcessor, TracerProvider } from "@opentelemetry/sdk-trace";
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+
+export { SpanKind, SpanStatusCode, ROOT_CONTEXT, context, type Context, type Span, type Link };
+
+export const TRACEPARENT = "traceparent";
+
+/** NATS headers (MsgHdrs) and HTTP header maps both fit these. */
+export interface HeaderSetter {
+  set(key: string, value: string): void;
+}
+export interface HeaderGetter {
+  get(key: string): string | undefined | null;
+}
+
+let provider: TracerProvider | undefined;
+let installed = false;
+
+/**
+ * Installs the context manager and the W3C propagator, and a tracer provider exporting over OTLP when
+ * OTEL_EXPORTER_OTLP_ENDPOINT is set. Called once, from a service's main.ts.
+ */
+export function startTelemetry(service: string, env: NodeJS.ProcessEnv = process.env): { exporting: boolean; shutdown(): Promise<void> } {
+  if (!installed) {
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    installed = true;
+  }
+  const endpoint = env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  if (endpoint && !provider) {
+    const url = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || `${endpoint.replace(/\/$/, "")}/v1/traces`;
+    provider = new TracerProvider({
+      resource: resourceFromAttributes({ "service.name": service, "service.namespace": "lake" }),
+      spanProcessors: [new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url }), scheduledDelayMillis: Number(env.OTEL_BSP_SCHEDULE_DELAY) || 1000 })],
+    });
+    trace.setGlobalTracerProvider(provider);
+  }
+  return {
+    exporting: provider !== undefined,
+    async shutdown() {
+      await provider?.shutdown();
+    },
+  };
+}
+
+export function tracer() {
+  return trace.getTracer("lake");
+}
+
+const setter = { set: (carrier: HeaderSetter, key: string, value: string) => carrier.set(key, value) };
+const getter = {
+  keys: () => [TRACEPARENT, "tracestate"],
+  // A missing key is undefined, never an empty string: propagators treat "" as a malformed header.
+  get: (carrier: HeaderGetter, key: string) => carrier.get(key) || undefined,
+};
+
+/** Writes the active (or given) context's traceparent into outgoing headers. */
+export function injectTrace(headers: HeaderSetter, ctx: Context = context.active()): void {
+  propagation.inject(ctx, headers, setter);
+}
+
+/** The context a message's headers carry (ROOT_CONTEXT when they carry none). */
+export function contextFromHeaders(headers: HeaderGetter | undefined): Context {
+  return headers ? propagation.extract(ROOT_CONTEXT, headers, getter) : ROOT_CONTEXT;
+}
+
+/** The raw traceparent of a message, kept cheaply per buffered message until a batch is flushed. */
+export function traceparentOf(headers: HeaderGetter | undefined): string | undefined {
+  return headers?.get(TRACEPARENT) || undefined;
+}
+
+const MAX_LINKS = 128;
+
+/**
+ * Context for a span over a batch of messages: the first message's trace is the parent (so a batch
+ * of one is one connected trace), every other distinct trace is a link.
+ */
+export function batchParent(traceparents: Iterable<string | undefined>): { parent: Context; links: Link[] } {
+  let parent: Context = ROOT_CONTEXT;
+  const links: Link[] = [];
+  const seen = new Set<string>();
+  for (const tp of traceparents) {
+    if (!tp || seen.has(tp)) continue;
+    seen.add(tp);
+    const ctx = propagation.extract(ROOT_CONTEXT, { get: () => tp }, { keys: () => [TRACEPARENT], get: (c: { get(): string }) => c.get() });
+    const sc = trace.getSpanContext(ctx);
+    if (!sc) continue;
+    if (parent === ROOT_CONTEXT) parent = ctx;
+    else if (links.length < MAX_LINKS) links.push({ context: sc });
+  }
+  return { parent, links };
+}
+
+/** Runs `fn` in a span (ended when it settles; errors recorded and rethrown). */
+export async function inSpan<T>(
+  name: string,
+  opts: { kind?: SpanKind; parent?: Context; links?: Link[]; attributes?: Attributes },
+  fn: (span: Span) => Promise<T> | T,
+): Promise<T> {
+  const span = tracer().startSpan(name, { kind: opts.kind ?? SpanKind.INTERNAL, links: opts.links, attributes: opts.attributes }, opts.parent ?? context.active());
+  try {
+    return await context.with(trace.setSpan(opts.parent ?? context.active(), span), () => fn(span));
+  } catch (e) {
+    span.recordException(e as Error);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: (e as Error).message });
+    throw e;
+  } finally {
+    span.end();
+  }
+}
