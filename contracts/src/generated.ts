@@ -91,6 +91,38 @@ export namespace LakeDomainsPayments {
     }
 }
 
+// log/alert_changed.avsc
+/* eslint-disable @typescript-eslint/no-namespace */
+
+export type AlertChanged = LakeLog.AlertChanged;
+
+export namespace LakeLog {
+    export const AlertStateSchema = "{\"type\":\"enum\",\"name\":\"AlertState\",\"symbols\":[\"firing\",\"resolved\"]}";
+    export const AlertStateName = "lake.log.AlertState";
+    export type AlertState = "firing" | "resolved";
+    export const AlertChangedSchema = "{\"type\":\"record\",\"name\":\"AlertChanged\",\"namespace\":\"lake.log\",\"doc\":\"An alert started or stopped firing (stream ALERTS, subject lake.alerts.<alert>): a measured value crossed its configured threshold.\",\"fields\":[{\"name\":\"alert\",\"type\":\"string\",\"doc\":\"e.g. consumer_lag, freshness\"},{\"name\":\"state\",\"type\":{\"type\":\"enum\",\"name\":\"AlertState\",\"symbols\":[\"firing\",\"resolved\"]}},{\"name\":\"service\",\"type\":\"string\"},{\"name\":\"subject\",\"type\":\"string\",\"doc\":\"What the alert is about, e.g. the dataset.\"},{\"name\":\"value\",\"type\":\"double\"},{\"name\":\"threshold\",\"type\":\"double\"},{\"name\":\"message\",\"type\":\"string\"},{\"name\":\"at\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}}]}";
+    export const AlertChangedName = "lake.log.AlertChanged";
+    /**
+     * An alert started or stopped firing (stream ALERTS, subject lake.alerts.<alert>): a measured value crossed its configured threshold.
+     */
+    export interface AlertChanged {
+        /**
+         * e.g. consumer_lag, freshness
+         */
+        alert: string;
+        state: LakeLog.AlertState;
+        service: string;
+        /**
+         * What the alert is about, e.g. the dataset.
+         */
+        subject: string;
+        value: number;
+        threshold: number;
+        message: string;
+        at: number;
+    }
+}
+
 // log/quality_verdict.avsc
 /* eslint-disable @typescript-eslint/no-namespace */
 

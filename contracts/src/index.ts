@@ -1,4 +1,4 @@
-export type { DomainEvent, VersionCommitted, QualityVerdict, VersionPromoted, VersionTagged, QuarantinedRecord, SchemaRegistered, LakeLog, LakeDerived, LateEvent, DailyUserTotals } from "./generated.ts";
+export type { DomainEvent, VersionCommitted, QualityVerdict, VersionPromoted, VersionTagged, QuarantinedRecord, SchemaRegistered, AlertChanged, LakeLog, LakeDerived, LateEvent, DailyUserTotals } from "./generated.ts";
 export {
   type DomainContract,
   type FieldConstraints,
@@ -27,6 +27,7 @@ export {
   quarantinedRecordCodec,
   schemaRegisteredCodec,
   quarantineReplayCodec,
+  alertChangedCodec,
   PayloadTooLargeError,
   DecodeError,
 } from "./log.ts";

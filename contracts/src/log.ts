@@ -58,6 +58,7 @@ export const versionPromotedCodec = codec<LakeLog.VersionPromoted>(LakeLog.Versi
 export const versionTaggedCodec = codec<LakeLog.VersionTagged>(LakeLog.VersionTaggedSchema, "VersionTagged");
 export const schemaRegisteredCodec = codec<LakeLog.SchemaRegistered>(LakeLog.SchemaRegisteredSchema, "SchemaRegistered");
 export const quarantineReplayCodec = codec<LakeLog.QuarantineReplay>(LakeLog.QuarantineReplaySchema, "QuarantineReplay");
+export const alertChangedCodec = codec<LakeLog.AlertChanged>(LakeLog.AlertChangedSchema, "AlertChanged");
 export const quarantinedRecordCodec = codec<LakeLog.QuarantinedRecord>(LakeLog.QuarantinedRecordSchema, "QuarantinedRecord");
 
 /** Every record kind on the commit log (lake.commits.<dataset>), tagged by the `Lake-Record` header. */

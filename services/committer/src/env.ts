@@ -17,6 +17,13 @@ export interface CommitterEnv {
   committerId: string;
   /** Comma-separated failpoints for fault tests, e.g. "after_parquet@2" (kill -9 self at that point). */
   failpoints: string;
+  /** /metrics and /healthz; 0 picks a free port (reported in the ready line). */
+  metricsPort: number;
+  metricsHost: string;
+  /** Consumer lag (events not yet committed) above which the consumer_lag alert fires; unset: off. */
+  alertLagMax: number | undefined;
+  /** How often the lag is measured, ms. */
+  alertIntervalMs: number;
 }
 
 export function readEnv(): CommitterEnv {
@@ -29,5 +36,9 @@ export function readEnv(): CommitterEnv {
     maxAgeMs: intEnv("LAKE_COMMIT_MAX_AGE_MS", 250, 1, 600_000),
     committerId: process.env.LAKE_COMMITTER_ID ?? `${hostname()}-${process.pid}`,
     failpoints: process.env.LAKE_FAILPOINTS ?? "",
+    metricsPort: intEnv("LAKE_METRICS_PORT", 0, 0, 65535),
+    metricsHost: process.env.LAKE_METRICS_HOST || "127.0.0.1",
+    alertLagMax: process.env.LAKE_ALERT_LAG_MAX ? intEnv("LAKE_ALERT_LAG_MAX", 0, 0, Number.MAX_SAFE_INTEGER) : undefined,
+    alertIntervalMs: intEnv("LAKE_ALERT_INTERVAL_MS", 5000, 50, 3_600_000),
   };
 }

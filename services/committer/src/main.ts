@@ -1,6 +1,7 @@
-import { connectNats } from "@lake/messaging";
+import { Alerts, connectNats } from "@lake/messaging";
+import { jetstream } from "@nats-io/jetstream";
 import { openLocalStore } from "@lake/storage";
-import { createLogger, startTelemetry } from "@lake/telemetry";
+import { Gauge, createLogger, createRegistry, liveGauge, serveMetrics, startTelemetry } from "@lake/telemetry";
 import { onShutdown } from "@lake/runtime";
 import { readEnv } from "./env.ts";
 import { failpointHook } from "./failpoints.ts";
@@ -24,9 +25,31 @@ const committer = new Committer({
   failpoint: failpointHook(env.failpoints),
 });
 await committer.start();
-log.info("ready", { committer_id: env.committerId, version: committer.head.version });
+
+const metricRegistry = createRegistry("committer");
+const ds = { dataset: env.dataset };
+liveGauge(metricRegistry, "lake_committer_version", "Latest committed version", ds, () => committer.head.version);
+liveGauge(metricRegistry, "lake_committer_versions_committed", "Versions committed by this process", ds, () => committer.stats.versions);
+liveGauge(metricRegistry, "lake_committer_rows_committed", "Rows committed by this process", ds, () => committer.stats.rows);
+liveGauge(metricRegistry, "lake_committer_cas_conflicts", "Commit races lost to another data version", ds, () => committer.stats.conflicts);
+liveGauge(metricRegistry, "lake_committer_cas_rebases", "Commits rebased onto a non-data record", ds, () => committer.stats.rebases);
+liveGauge(metricRegistry, "lake_committer_last_commit_seconds", "Duration of the last commit (files, manifest, append)", ds, () => committer.stats.lastCommitMs / 1000);
+const lagGauge = new Gauge({ name: "lake_committer_consumer_lag", help: "Events in the source stream not yet committed", labelNames: ["dataset"], registers: [metricRegistry] });
+const metrics = await serveMetrics(metricRegistry, env.metricsPort, env.metricsHost);
+const alerts = new Alerts({ js: jetstream(nc), service: "committer", log, registry: metricRegistry });
+const lagTimer = setInterval(() => {
+  void (async () => {
+    const lag = await committer.lag();
+    lagGauge.set(ds, lag);
+    await alerts.check("consumer_lag", env.dataset, lag, env.alertLagMax, "events");
+  })().catch((err: unknown) => log.warn("measuring consumer lag failed", { err }));
+}, env.alertIntervalMs);
+
+log.info("ready", { committer_id: env.committerId, version: committer.head.version, metrics_port: metrics.port, url: `http://${env.metricsHost}:${metrics.port}` });
 
 onShutdown(log, async () => {
+  clearInterval(lagTimer);
+  metrics.close();
   await committer.stop();
   await nc.drain();
   await telemetry.shutdown();

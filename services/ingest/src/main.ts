@@ -1,7 +1,7 @@
 import type { AddressInfo } from "node:net";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connectNats, ensureStreams, defaultStreamSettings } from "@lake/messaging";
-import { createLogger, startTelemetry } from "@lake/telemetry";
+import { createLogger, createRegistry, startTelemetry } from "@lake/telemetry";
 import { onShutdown } from "@lake/runtime";
 import { readEnv } from "./env.ts";
 import { Publisher } from "./nats/publisher.ts";
@@ -18,10 +18,11 @@ const jsm = await jetstreamManager(nc);
 await ensureStreams(jsm, { ...defaultStreamSettings, dedupeWindowMs: env.dedupeWindowMs }, { owner: true });
 // Contracts come from the schema registry, followed live: a new version applies without a restart.
 const registry = await SchemaRegistry.open(nc, { log });
-const publisher = new Publisher({ nc, contracts: registry, maxBatch: env.maxBatch, maxQuarantineBytes: env.maxQuarantineBytes });
+const metrics = createRegistry("ingest");
+const publisher = new Publisher({ nc, metrics, contracts: registry, maxBatch: env.maxBatch, maxQuarantineBytes: env.maxQuarantineBytes });
 const quarantine = new Quarantine({ nc, jsm, publisher, log });
 const sub = startNatsEndpoint({ nc, publisher, maxBodyBytes: env.maxBodyBytes, log });
-const server = await startHttp({ publisher, quarantine, host: env.httpHost, port: env.httpPort, maxBodyBytes: env.maxBodyBytes, log });
+const server = await startHttp({ publisher, quarantine, metrics, host: env.httpHost, port: env.httpPort, maxBodyBytes: env.maxBodyBytes, log });
 const port = (server.address() as AddressInfo).port;
 log.info("ready", { http_port: port, url: `http://${env.httpHost}:${port}` });
 

@@ -13,6 +13,9 @@ export interface QualityEnv {
   checkerId: string;
   /** Commit-log records applied per SQLite transaction at most. */
   maxBatch: number;
+  /** /metrics and /healthz; 0 picks a free port (reported in the ready line). */
+  metricsPort: number;
+  metricsHost: string;
 }
 
 export function readEnv(): QualityEnv {
@@ -23,5 +26,7 @@ export function readEnv(): QualityEnv {
     dbPath: join(dataDir, "quality.db"),
     checkerId: process.env.LAKE_QUALITY_ID || `quality-${hostname()}-${process.pid}`,
     maxBatch: intEnv("LAKE_QUALITY_MAX_BATCH", 1000, 1, 100_000),
+    metricsPort: intEnv("LAKE_METRICS_PORT", 0, 0, 65535),
+    metricsHost: process.env.LAKE_METRICS_HOST || "127.0.0.1",
   };
 }

@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { connectNats } from "@lake/messaging";
 import { openLocalStore } from "@lake/storage";
-import { createLogger, startTelemetry } from "@lake/telemetry";
+import { createLogger, createRegistry, liveGauge, serveMetrics, startTelemetry } from "@lake/telemetry";
 import { onShutdown } from "@lake/runtime";
 import { readEnv } from "./env.ts";
 import { loadAllRules, useRegistry } from "./dataset-rules.ts";
@@ -20,9 +20,18 @@ const registry = await SchemaRegistry.open(nc, { log });
 useRegistry(registry);
 const checker = new QualityChecker({ nc, store: openLocalStore(env.storeRoot), dbPath: env.dbPath, checkerId: env.checkerId, log, maxBatch: env.maxBatch });
 await checker.start();
-log.info("ready", { position: checker.state.lastSeq, domains: [...rules.keys()] });
+const metricRegistry = createRegistry("quality");
+for (const outcome of ["passed", "failed"] as const) {
+  liveGauge(metricRegistry, `lake_quality_verdicts_${outcome}`, `Versions this checker judged ${outcome}`, {}, () => checker.stats[outcome]);
+}
+liveGauge(metricRegistry, "lake_quality_cas_conflicts", "Verdict appends that lost a race and were decided again", {}, () => checker.stats.conflicts);
+liveGauge(metricRegistry, "lake_quality_errors", "Checks that failed for operational reasons and were retried", {}, () => checker.stats.errors);
+liveGauge(metricRegistry, "lake_quality_log_position", "Commit-log sequence the checker has read through", {}, () => checker.state.lastSeq);
+const metrics = await serveMetrics(metricRegistry, env.metricsPort, env.metricsHost);
+log.info("ready", { metrics_port: metrics.port, url: `http://${env.metricsHost}:${metrics.port}`, position: checker.state.lastSeq, domains: [...rules.keys()] });
 
 onShutdown(log, async () => {
+  metrics.close();
   await checker.stop();
   registry.close();
   await nc.drain();

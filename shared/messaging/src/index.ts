@@ -8,4 +8,5 @@ export {
   isPublishOutcomeUnknown,
 } from "./errors.ts";
 export { appendWithCas, type AppendOptions } from "./append.ts";
+export { Alerts, alertTransition, type AlertTransition } from "./alerts.ts";
 export { HEADERS, type CommitHead, readCommitHead, decodeLogRecord, appendLogRecord, foldCommitLog } from "./commitlog.ts";

@@ -8,6 +8,7 @@ export const STREAMS = {
   windows: "WINDOWS",
   late: "LATE",
   schemas: "SCHEMAS",
+  alerts: "ALERTS",
 } as const;
 
 export const subjects = {
@@ -28,6 +29,9 @@ export const subjects = {
   /** The schema registry: versions of a domain's contract. */
   schemas: (domain: string) => `lake.schemas.${domain}`,
   allSchemas: "lake.schemas.>",
+  /** Alerts firing and resolving (AlertChanged records). */
+  alerts: (alert: string) => `lake.alerts.${alert}`,
+  allAlerts: "lake.alerts.>",
 } as const;
 
 export interface StreamSettings {
@@ -58,6 +62,7 @@ function configs(s: StreamSettings): (Partial<StreamConfig> & { name: string })[
     { ...common, name: STREAMS.quarantine, subjects: [subjects.allQuarantine], duplicate_window: ms(2 * 60_000) },
     { ...common, name: STREAMS.windows, subjects: [subjects.allWindows], duplicate_window: ms(s.dedupeWindowMs) },
     { ...common, name: STREAMS.late, subjects: [subjects.allLate], duplicate_window: ms(s.dedupeWindowMs) },
+    { ...common, name: STREAMS.alerts, subjects: [subjects.allAlerts], max_age: ms(7 * 24 * 3600_000), duplicate_window: ms(2 * 60_000) },
     { ...common, name: STREAMS.schemas, subjects: [subjects.allSchemas], discard: DiscardPolicy.New, max_msgs: -1, max_age: 0 },
     // The commit log is the source of truth: never discard, never expire.
     { ...common, name: STREAMS.commits, subjects: [subjects.allCommits], duplicate_window: ms(s.dedupeWindowMs), discard: DiscardPolicy.New, max_msgs: -1, max_age: 0 },

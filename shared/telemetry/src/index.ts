@@ -18,3 +18,4 @@ export {
   type HeaderGetter,
   type HeaderSetter,
 } from "./tracing.ts";
+export { createRegistry, metricsHandler, serveMetrics, liveGauge, Counter, Gauge, Histogram, Registry } from "./metrics.ts";

@@ -3,7 +3,7 @@
 // append VersionCommitted with a CAS. Losing the CAS to another data version means: drop the batch,
 // re-read the head, resume after it.
 import { randomBytes, createHash } from "node:crypto";
-import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { DeliverPolicy, jetstream, jetstreamManager, type Consumer, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { LakeLog } from "@lake/contracts";
 import { type CommitHead, HEADERS, subjects, appendLogRecord, ensureStreams, readCommitHead, foldCommitLog, isCasConflict, isPublishOutcomeUnknown } from "@lake/messaging";
@@ -54,6 +54,9 @@ export class Committer {
   private buffer: BufferedEvent[] = [];
   private oldestAt = 0;
   private messages: ConsumerMessages | undefined;
+  private consumer: Consumer | undefined;
+  /** Events taken from the stream but not yet in a committed version (buffered or in queued flushes). */
+  private inFlight = 0;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private queuedFlushes = 0;
@@ -89,6 +92,8 @@ export class Committer {
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: this.state.lastSourceSeq + 1,
     });
+    this.consumer = consumer;
+    this.inFlight = 0;
     const messages = await consumer.consume({ max_messages: Math.min(this.o.maxRows, 5000) });
     this.messages = messages;
     this.o.log.info("resumed", { version: this.state.version, from_seq: this.state.lastSourceSeq + 1 });
@@ -110,6 +115,7 @@ export class Committer {
   }
 
   private add(e: BufferedEvent): void {
+    this.inFlight++;
     if (this.buffer.length === 0) {
       this.oldestAt = Date.now();
       this.timer = setTimeout(() => this.scheduleFlush(), this.o.maxAgeMs);
@@ -129,7 +135,10 @@ export class Committer {
     this.flushing = this.flushing
       .then(() => this.flush(batch, epoch))
       .catch((e) => this.onFlushError(e))
-      .finally(() => this.queuedFlushes--);
+      .finally(() => {
+        this.queuedFlushes--;
+        if (epoch === this.epoch) this.inFlight = Math.max(0, this.inFlight - batch.length);
+      });
   }
 
   private async onFlushError(e: unknown): Promise<void> {
@@ -247,6 +256,15 @@ export class Committer {
       if (rec.kind === "VersionCommitted") applyFiles(live, rec.body);
     });
     this.liveFiles = live;
+  }
+
+  /**
+   * Consumer lag: events in the stream not yet committed, whether still on the server (the consumer's
+   * pending count) or already taken and waiting in this process.
+   */
+  async lag(): Promise<number> {
+    const info = await this.consumer?.info(false).catch(() => undefined);
+    return (info?.num_pending ?? 0) + this.inFlight;
   }
 
   async stop(): Promise<void> {

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { HttpError, listen, parseTarget, readBody, sendJson } from "@lake/http";
-import { contextFromHeaders } from "@lake/telemetry";
+import { contextFromHeaders, metricsHandler, type Registry } from "@lake/telemetry";
 
 const headerValue = (req: IncomingMessage, key: string): string | undefined => {
   const v = req.headers[key];
@@ -32,7 +32,7 @@ function route(segments: readonly string[]): Route | undefined {
   return undefined;
 }
 
-export function startHttp(opts: { publisher: Publisher; quarantine: Quarantine; host: string; port: number; maxBodyBytes: number; log: Logger }): Promise<Server> {
+export function startHttp(opts: { publisher: Publisher; quarantine: Quarantine; host: string; port: number; maxBodyBytes: number; log: Logger; metrics: Registry }): Promise<Server> {
   const server = createServer((req, res) => {
     void handle(req, res).catch((e) => {
       opts.log.error("request failed", { err: e });
@@ -45,6 +45,7 @@ export function startHttp(opts: { publisher: Publisher; quarantine: Quarantine; 
       const path = "/" + segments.join("/");
       if (path === "/healthz") return sendJson(res, 200, { ok: true });
       if (path === "/v1/stats") return sendJson(res, 200, opts.publisher.stats);
+      if (await metricsHandler(opts.metrics, req, res)) return;
       const r = route(segments);
       if (!r) throw new HttpError(404, "not_found", `no route ${req.method} ${req.url?.slice(0, 200)}; ${ROUTES}`);
       const method = r === "quarantine" ? "GET" : "POST";

@@ -6,7 +6,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { cdcChangeCodec, isCdcContract, isValidName, quarantinedRecordCodec, UnknownDomainError, type DomainContract } from "@lake/contracts";
 import { subjects, HEADERS } from "@lake/messaging";
 import { headers as natsHeaders } from "@nats-io/nats-core";
-import { injectTrace, inSpan, SpanKind, type Context } from "@lake/telemetry";
+import { Counter, Histogram, injectTrace, inSpan, SpanKind, type Context, type Registry } from "@lake/telemetry";
 import { type Classified, type IngestReply, type RecordResult, classify, parseBody, summarise } from "../domain/classify.ts";
 
 /** What publishing a valid record can come to: stored (new or a dedupe hit), or unknown. */
@@ -19,6 +19,8 @@ export interface ContractSource {
 
 export interface PublisherOptions {
   nc: NatsConnection;
+  /** Metrics go here (lake_ingest_records_total, lake_ingest_request_seconds). */
+  metrics: Registry;
   contracts: ContractSource;
   maxBatch: number;
   maxQuarantineBytes: number;
@@ -28,8 +30,13 @@ export class Publisher {
   private readonly js: JetStreamClient;
   readonly stats = { accepted: 0, duplicates: 0, rejected: 0, failed: 0 };
 
+  private readonly records: Counter;
+  private readonly latency: Histogram;
+
   constructor(private readonly o: PublisherOptions) {
     this.js = jetstream(o.nc);
+    this.records = new Counter({ name: "lake_ingest_records_total", help: "Records by outcome (rejected ones are quarantined)", labelNames: ["domain", "status"], registers: [o.metrics] });
+    this.latency = new Histogram({ name: "lake_ingest_request_seconds", help: "Time to answer an ingest request", labelNames: ["source"], registers: [o.metrics], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] });
   }
 
   /** The latest registered contract of a domain; the name is checked before it is looked up. */
@@ -42,7 +49,12 @@ export class Publisher {
   /** One request; its span is the root of every accepted event's trace (or a child of the caller's). */
   ingest(domain: string, body: string, source: "http" | "nats", parent?: Context): Promise<{ batch: boolean; reply: IngestReply }> {
     return inSpan(`ingest ${domain}`, { kind: SpanKind.SERVER, parent, attributes: { "lake.domain": domain, "lake.source": source } }, async (span) => {
-      const r = await this.ingestRecords(domain, body, source);
+      const stop = this.latency.startTimer({ source });
+      const r = await this.ingestRecords(domain, body, source).finally(stop);
+      if (r.reply.accepted) this.records.inc({ domain, status: "accepted" }, r.reply.accepted);
+      if (r.reply.duplicates) this.records.inc({ domain, status: "duplicate" }, r.reply.duplicates);
+      if (r.reply.rejected) this.records.inc({ domain, status: "rejected" }, r.reply.rejected);
+      if (r.reply.failed) this.records.inc({ domain, status: "failed" }, r.reply.failed);
       span.setAttributes({ "lake.accepted": r.reply.accepted, "lake.duplicates": r.reply.duplicates, "lake.rejected": r.reply.rejected });
       return r;
     });
