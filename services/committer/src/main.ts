@@ -33,6 +33,7 @@ liveGauge(metricRegistry, "lake_committer_versions_committed", "Versions committ
 liveGauge(metricRegistry, "lake_committer_rows_committed", "Rows committed by this process", ds, () => committer.stats.rows);
 liveGauge(metricRegistry, "lake_committer_cas_conflicts", "Commit races lost to another data version", ds, () => committer.stats.conflicts);
 liveGauge(metricRegistry, "lake_committer_cas_rebases", "Commits rebased onto a non-data record", ds, () => committer.stats.rebases);
+liveGauge(metricRegistry, "lake_committer_poison_messages", "Undecodable source messages quarantined and skipped", ds, () => committer.stats.poison);
 liveGauge(metricRegistry, "lake_committer_last_commit_seconds", "Duration of the last commit (files, manifest, append)", ds, () => committer.stats.lastCommitMs / 1000);
 const lagGauge = new Gauge({ name: "lake_committer_consumer_lag", help: "Events in the source stream not yet committed", labelNames: ["dataset"], registers: [metricRegistry] });
 const metrics = await serveMetrics(metricRegistry, env.metricsPort, env.metricsHost);

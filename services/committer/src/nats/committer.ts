@@ -5,7 +5,8 @@
 import { randomBytes, createHash } from "node:crypto";
 import { DeliverPolicy, jetstream, jetstreamManager, type Consumer, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import type { LakeLog } from "@lake/contracts";
+import { quarantinedRecordCodec, type LakeLog } from "@lake/contracts";
+import { headers as natsHeaders } from "@nats-io/nats-core";
 import { type CommitHead, HEADERS, subjects, appendLogRecord, ensureStreams, readCommitHead, foldCommitLog, isCasConflict, isPublishOutcomeUnknown } from "@lake/messaging";
 import type { ObjectStore } from "@lake/storage";
 import { type Logger, SpanKind, batchParent, inSpan, traceparentOf } from "@lake/telemetry";
@@ -25,6 +26,9 @@ export interface CommitterOptions {
   log: Logger;
   failpoint: (name: Failpoint) => Promise<void> | undefined;
 }
+
+/** How much of an undecodable message is kept (base64) in its quarantine record. */
+const POISON_KEEP_BYTES = 16 * 1024;
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
@@ -63,7 +67,7 @@ export class Committer {
   private stopped = false;
   /** Bumped whenever the consumer restarts, so a stale flush can't commit events of an old epoch. */
   private epoch = 0;
-  readonly stats = { versions: 0, rows: 0, conflicts: 0, rebases: 0, lastCommitMs: 0 };
+  readonly stats = { versions: 0, rows: 0, conflicts: 0, rebases: 0, poison: 0, lastCommitMs: 0 };
 
   constructor(private readonly o: CommitterOptions) {
     this.js = jetstream(o.nc);
@@ -102,7 +106,16 @@ export class Committer {
       try {
         for await (const m of messages) {
           if (epoch !== this.epoch) break;
-          this.add({ seq: m.seq, value: this.spec.decode(m.data, m.headers?.get(HEADERS.schema) || undefined), traceparent: traceparentOf(m.headers) });
+          let value: Record<string, unknown>;
+          try {
+            value = this.spec.decode(m.data, m.headers?.get(HEADERS.schema) || undefined);
+          } catch (err) {
+            // Not something ingest wrote (ingest only publishes what it validated and encoded): set it
+            // aside in quarantine and go on, so one bad message can't stall the dataset.
+            await this.poison(m.seq, m.data, err);
+            continue;
+          }
+          this.add({ seq: m.seq, value, traceparent: traceparentOf(m.headers) });
           // Backpressure: with two batches already waiting to be written, stop pulling until one is done.
           if (this.queuedFlushes >= 2) await this.flushing;
         }
@@ -112,6 +125,25 @@ export class Committer {
         if (!this.stopped && epoch === this.epoch) this.flushing = this.flushing.then(() => this.onFlushError(e));
       }
     })();
+  }
+
+  private async poison(seq: number, data: Uint8Array, err: unknown): Promise<void> {
+    this.stats.poison++;
+    this.o.log.error("undecodable message on the source stream quarantined and skipped", { seq, bytes: data.byteLength, err });
+    const raw = Buffer.from(data.subarray(0, POISON_KEEP_BYTES)).toString("base64");
+    const h = natsHeaders();
+    h.set(HEADERS.record, quarantinedRecordCodec.name);
+    const record = {
+      domain: this.spec.dataset,
+      event_id: null,
+      reason: `undecodable message on ${this.spec.source.subject} at sequence ${seq}: ${err instanceof Error ? err.message : String(err)}`.slice(0, 1000),
+      path: "$",
+      raw,
+      truncated: data.byteLength > POISON_KEEP_BYTES,
+      received_at: Date.now(),
+      source: "stream",
+    };
+    await this.js.publish(subjects.quarantine(this.spec.dataset), quarantinedRecordCodec.encode(record), { headers: h, msgID: `poison:${this.spec.dataset}:${seq}` });
   }
 
   private add(e: BufferedEvent): void {

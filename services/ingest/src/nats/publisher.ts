@@ -104,9 +104,10 @@ export class Publisher {
   private async quarantine(domain: string, c: Classified & { ok: false }, source: "http" | "nats"): Promise<void> {
     let raw: string;
     try {
-      raw = JSON.stringify(c.raw) ?? String(c.raw);
-    } catch {
-      raw = String(c.raw);
+      raw = JSON.stringify(c.raw) ?? typeof c.raw;
+    } catch (e) {
+      // Too deep (or otherwise unserializable) to copy: keep the reason, not the record.
+      raw = `(record not kept: ${(e as Error).message})`;
     }
     const truncated = raw.length > this.o.maxQuarantineBytes;
     const record = {
