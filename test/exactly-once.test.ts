@@ -79,3 +79,17 @@ test("a covering read for an offset nobody wrote yet times out with a clear stat
   });
   assert.ok(Date.now() - started >= 250, "it waited for the bound");
 });
+
+test("the same event id in two domains is two events: dedupe is per domain", async () => {
+  const id = "shared-id-42";
+  const e = { ...sampleEvents(1, { prefix: "x", seed: 5 })[0]!, event_id: id };
+  const p = { payment_id: id, user_id: "u1", timestamp: Date.UTC(2026, 5, 1), amount: 12.5, currency: "EUR", card_country: "DE" };
+  const r1 = await sendHttp(lake.ingestUrl, DATASET, e);
+  const r2 = await sendHttp(lake.ingestUrl, "payments", p);
+  assert.equal(r1.results[0]!.status, "accepted");
+  assert.equal(r2.results[0]!.status, "accepted", "a payment is not a duplicate of an event that happens to share its id");
+  assert.notEqual(r2.max_offset, r1.max_offset);
+  const again = await sendHttp(lake.ingestUrl, "payments", p);
+  assert.equal(again.results[0]!.status, "duplicate");
+  assert.equal(again.max_offset, r2.max_offset);
+});

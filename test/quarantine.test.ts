@@ -287,7 +287,7 @@ test("a replay interrupted after its claim (and after its publish) is finished b
   assert.ok(bValue.ok);
   const h = natsHeaders();
   h.set(HEADERS.schema, contract.fingerprint);
-  const bAck = await js.publish(`lake.events.${DATASET}`, contract.encode(bValue.value), { msgID: "crash-b", headers: h });
+  const bAck = await js.publish(`lake.events.${DATASET}`, contract.encode(bValue.value), { msgID: `${DATASET}:crash-b`, headers: h });
 
   for (const r of (await listQuarantine(lake.ingestUrl, DATASET, { after: q.qe!.seq })).records) assert.equal(r.replayed, null, "a claim is not a replay");
   const other = await replayOne({ seq: a.seq, record: { event_id: "someone-else", ...noId(1) } });

@@ -97,7 +97,8 @@ export function parseDomainSchema(doc: unknown): RawDomainSchema {
 export function checkCompatible(older: DomainContract, newer: DomainContract): void {
   const a = older.schema["lake.domain"];
   const b = newer.schema["lake.domain"];
-  for (const k of ["name", "key", "event_time", "partition_by", "cdc"] as const) {
+  // policy too: turning a dataset critical would leave an unchecked version current.
+  for (const k of ["name", "key", "event_time", "partition_by", "cdc", "policy"] as const) {
     if (a[k] !== b[k]) throw new IncompatibleSchemaError(older.name, `"lake.domain".${k} changed from ${JSON.stringify(a[k])} to ${JSON.stringify(b[k])}`);
   }
   try {

@@ -33,7 +33,12 @@ export function rulesFor(schemaName: string, schemaVersion?: number): DatasetRul
   if (hit) return hit;
   let rules: DatasetRules;
   try {
-    const registered = schemaVersion ? registry?.versions(schemaName)[schemaVersion - 1]?.contract : undefined;
+    const registered = schemaVersion && registry ? registry.versions(schemaName)[schemaVersion - 1]?.contract : undefined;
+    if (schemaVersion && registry && !registered && registry.versions(schemaName).length > 0) {
+      // The registry copy hasn't caught up with the version this data was written with: not a verdict,
+      // an operational error, retried (and never cached) until it has.
+      throw new Error(`schema ${schemaName} v${schemaVersion} is not known to this checker's registry yet`);
+    }
     const contract = registered ?? domainContract(schemaName);
     const raw = (contract.schema as unknown as Record<string, unknown>)["lake.quality"];
     const v = view(contract);

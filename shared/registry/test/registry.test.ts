@@ -60,6 +60,8 @@ test("incompatible versions are refused with the exact reason and change nothing
   await assert.rejects(reg.register(noDefault, "mallory", "x"), (e: Error) => e instanceof IncompatibleSchemaError && /region/.test(e.message));
   const newKey = { ...v2, "lake.domain": { ...v2["lake.domain"], key: "user_id" } };
   await assert.rejects(reg.register(newKey, "mallory", "x"), (e: Error) => e instanceof IncompatibleSchemaError && /key changed/.test(e.message));
+  const critical = { ...v2, "lake.domain": { ...v2["lake.domain"], policy: "critical" } };
+  await assert.rejects(reg.register(critical, "mallory", "x"), (e: Error) => e instanceof IncompatibleSchemaError && /policy changed/.test(e.message));
   await assert.rejects(reg.register({ type: "record", fields: [] }, "mallory", "x"), InvalidContractError);
   await assert.rejects(reg.register("not json", "mallory", "x"), InvalidContractError);
   assert.equal(reg.versions("domain_events").length, 2);

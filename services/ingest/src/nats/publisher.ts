@@ -1,6 +1,7 @@
 // Publishes classified records: valid ones to the domain stream (Nats-Msg-Id = event_id, so producer
 // retries dedupe in JetStream), refused ones to quarantine with their reason. One request's publishes
 // are pipelined, not awaited one by one.
+import { createHash } from "node:crypto";
 import { jetstream, type JetStreamClient, type PubAck } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { cdcChangeCodec, isCdcContract, isValidName, quarantinedRecordCodec, UnknownDomainError, type DomainContract } from "@lake/contracts";
@@ -8,6 +9,9 @@ import { subjects, HEADERS } from "@lake/messaging";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import { Counter, Histogram, injectTrace, inSpan, SpanKind, type Context, type Registry } from "@lake/telemetry";
 import { type Classified, type IngestReply, type RecordResult, classify, parseBody, summarise } from "../domain/classify.ts";
+
+/** Nats-Msg-Id of an event: unique across the EVENTS stream, the same for every retry of the event. */
+export const eventMsgId = (domain: string, eventId: string) => `${domain}:${eventId}`;
 
 /** What publishing a valid record can come to: stored (new or a dedupe hit), or unknown. */
 export type PublishedResult = Extract<RecordResult, { status: "accepted" | "duplicate" | "failed" }>;
@@ -93,7 +97,9 @@ export class Publisher {
       injectTrace(h);
       // CDC changes travel in the change codec of the row contract they were checked against.
       const bytes = isCdcContract(contract) ? cdcChangeCodec(contract).encode(c.value) : contract.encode(c.value);
-      ack = await this.js.publish(subjects.events(domain), bytes, { msgID: c.eventId, headers: h, timeout: 5000 });
+      // The dedupe id names the domain: JetStream dedupes across the whole EVENTS stream, and event ids
+      // are only unique within a domain.
+      ack = await this.js.publish(subjects.events(domain), bytes, { msgID: eventMsgId(domain, c.eventId), headers: h, timeout: 5000 });
     } catch (e) {
       // The event may or may not be stored: the producer retries with the same event_id and dedupe settles it.
       return { index: c.index, event_id: c.eventId, status: "failed", reason: `publish failed: ${(e as Error).message}`, retryable: true };
@@ -122,6 +128,8 @@ export class Publisher {
     };
     const h = natsHeaders();
     h.set(HEADERS.record, quarantinedRecordCodec.name);
-    await this.js.publish(subjects.quarantine(domain), quarantinedRecordCodec.encode(record), { headers: h, timeout: 5000 });
+    // A retried request doesn't quarantine the same record twice (within the dedupe window).
+    const msgID = createHash("sha256").update(domain).update("\u0000").update(record.raw).update("\u0000").update(record.reason).digest("hex");
+    await this.js.publish(subjects.quarantine(domain), quarantinedRecordCodec.encode(record), { headers: h, msgID, timeout: 5000 });
   }
 }
