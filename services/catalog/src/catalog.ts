@@ -94,7 +94,7 @@ export class Catalog {
       if (decision.kind === "noop") return { changed: false, seq: ds.last_record_seq, message: decision.message };
       try {
         const record = { kind, body: decision.body } as LogRecord;
-        const seq = await appendLogRecord(this.js, dataset, record, { expectedLastSeq: ds.last_record_seq, versionSeq: ds.latest_commit_seq });
+        const seq = await appendLogRecord(this.js, dataset, record, { expectedLastSeq: ds.last_record_seq });
         await this.waitFor(() => (this.projection.lastSeq >= seq ? true : undefined), 10_000);
         return { changed: true, seq };
       } catch (e) {

@@ -68,7 +68,7 @@ async function startChecker(db: string, id: string): Promise<QualityChecker> {
 /** Appends a record to the dataset's log the way its writer would: CAS on the current head. */
 async function append(dataset: string, record: LogRecord, msgId?: string): Promise<number> {
   const head = await readCommitHead(jsm, dataset);
-  return appendLogRecord(jetstream(nc), dataset, record, { expectedLastSeq: head.seq, versionSeq: head.version?.seq, msgId });
+  return appendLogRecord(jetstream(nc), dataset, record, { expectedLastSeq: head.seq, msgId });
 }
 
 async function commit(dataset: string, body: VersionCommitted): Promise<number> {

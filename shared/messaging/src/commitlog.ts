@@ -7,6 +7,7 @@ import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jets
 import { logCodecs, isLogRecordKind, type LogRecord, type VersionCommitted } from "@lake/contracts";
 import { STREAMS, subjects } from "./streams.ts";
 import { appendWithCas } from "./append.ts";
+import { CasConflictError } from "./errors.ts";
 
 export const HEADERS = {
   record: "Lake-Record",
@@ -50,19 +51,24 @@ function decodeStored(msg: StoredMsg): LogRecord | undefined {
 
 /**
  * Appends one record to a dataset's commit log with a CAS on `expectedLastSeq` (the seq of the last
- * record the writer saw on the subject). `versionSeq` is required for every kind but VersionCommitted.
+ * record the writer saw on the subject). For every kind but VersionCommitted, the `Lake-Version-Seq`
+ * header is read from the log itself, not from the writer's view: the head is re-read and must still
+ * be `expectedLastSeq` (else CasConflictError), and the append's CAS keeps it so until the record lands.
+ * A writer that failed to decode some newer version can't point committers at an older one.
  */
-export function appendLogRecord(
+export async function appendLogRecord(
   js: JetStreamClient,
   dataset: string,
   record: LogRecord,
-  opts: { expectedLastSeq: number; versionSeq?: number; msgId?: string },
+  opts: { expectedLastSeq: number; msgId?: string },
 ): Promise<number> {
   const codec = logCodecs[record.kind] as { encode(v: unknown): Uint8Array; fingerprint: string };
   const headers: Record<string, string> = { [HEADERS.record]: record.kind, [HEADERS.schema]: codec.fingerprint };
   if (record.kind !== "VersionCommitted") {
-    if (!opts.versionSeq) throw new Error(`${record.kind} for ${dataset} needs the sequence of the version it refers to`);
-    headers[HEADERS.versionSeq] = String(opts.versionSeq);
+    const head = await readCommitHead(await js.jetstreamManager(), dataset);
+    if (head.seq !== opts.expectedLastSeq) throw new CasConflictError(subjects.commits(dataset), opts.expectedLastSeq, { cause: new Error(`the last record is ${head.seq}`) });
+    if (!head.version) throw new Error(`${record.kind} for ${dataset}: the dataset has no committed version to refer to`);
+    headers[HEADERS.versionSeq] = String(head.version.seq);
   }
   return appendWithCas(js, subjects.commits(dataset), codec.encode(record.body), {
     expectedLastSubjectSeq: opts.expectedLastSeq,
@@ -70,8 +76,6 @@ export function appendLogRecord(
     headers,
   });
 }
-
-
 
 /**
  * Reads a dataset's commit log from the start through `untilSeq` (inclusive), in order, calling `fn`

@@ -202,9 +202,9 @@ export class QualityChecker {
         this.js,
         v.dataset,
         { kind: "QualityVerdict", body },
-        // Lake-Version-Seq names the dataset's latest VersionCommitted (a committer resumes from it),
-        // which is not the judged version when we are behind; the body names the judged version.
-        { expectedLastSeq: head.head_seq, versionSeq: head.latest_version_seq, msgId: verdictMsgId(v.dataset, v.version) },
+        // The body names the judged version; appendLogRecord reads Lake-Version-Seq (the dataset's
+        // latest VersionCommitted, which a committer resumes from) from the log itself.
+        { expectedLastSeq: head.head_seq, msgId: verdictMsgId(v.dataset, v.version) },
       );
       this.awaiting.set(v.dataset, seq);
       this.backoff.delete(v.dataset);
