@@ -30,6 +30,7 @@ const committed: VersionCommitted = {
   total_rows: 2_000_000_043,
   min_event_time: Date.UTC(2026, 4, 31, 22),
   max_event_time: Date.UTC(2026, 5, 1, 11, 59),
+  max_source_position: null,
 };
 
 const quarantined: QuarantinedRecord = {

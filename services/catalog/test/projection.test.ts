@@ -62,6 +62,7 @@ function vcBody(
     total_rows: opts.total ?? rows,
     min_event_time: version === 1 ? null : T0 - version,
     max_event_time: version === 1 ? null : T0 + version,
+    max_source_position: null,
   };
 }
 

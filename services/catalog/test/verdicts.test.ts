@@ -54,6 +54,7 @@ function commit(dataset: string, version: number, policy: Policy = "critical"): 
       total_rows: 10 * version,
       min_event_time: null,
       max_event_time: null,
+      max_source_position: null,
     },
   };
 }

@@ -94,7 +94,12 @@ export function fromParquet(spec: { columns: readonly ColumnSpec[] }, bytes: Uin
   const rows: Record<string, unknown>[] = Array.from({ length: n }, () => ({}));
   for (const f of spec.columns) {
     const col = table.getChild(f.name);
-    if (!col) throw new Error(`parquet file has no column ${f.name}`);
+    if (!col) {
+      // A file written before the contract gained this (optional) field: the rows read it as null.
+      if (!f.nullable) throw new Error(`parquet file has no column ${f.name}, and the field is not nullable`);
+      for (let i = 0; i < n; i++) rows[i]![f.name] = null;
+      continue;
+    }
     const int64 = f.avroType === "long" && !f.timestampMillis;
     for (let i = 0; i < n; i++) {
       const v = col.get(i) as unknown;

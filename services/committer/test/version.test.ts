@@ -45,6 +45,7 @@ function committed(version: number, lastSeq: number, totalRows: number): Version
     total_rows: totalRows,
     min_event_time: null,
     max_event_time: null,
+    max_source_position: null,
   };
 }
 
@@ -220,6 +221,7 @@ describe("buildManifest / commitRecord", () => {
       total_rows: 103,
       min_event_time: JUNE_1 + 10,
       max_event_time: JUNE_1 + DAY,
+      max_source_position: null,
     });
   });
 
@@ -274,6 +276,7 @@ describe("buildManifest / commitRecord", () => {
       total_rows: 402,
       min_event_time: JUNE_1,
       max_event_time: JUNE_1 + DAY,
+      max_source_position: null,
       policy: "non-critical",
     } satisfies VersionCommitted);
     // Evolving with the new record moves the resume point past the batch.

@@ -42,6 +42,7 @@ function vc(dataset: string, version: number, added: LakeLog.DataFile[], removed
     total_rows: 10 * version,
     min_event_time: null,
     max_event_time: 1000 * version,
+    max_source_position: null,
     policy: "critical",
   };
   return { kind: "VersionCommitted", body };

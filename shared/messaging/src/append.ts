@@ -1,7 +1,7 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import { injectTrace } from "@lake/telemetry";
-import { CasConflictError, PublishOutcomeUnknownError, isWrongLastSequence } from "./errors.ts";
+import { AppendRejectedError, CasConflictError, PublishOutcomeUnknownError, isWrongLastSequence, jetStreamErrorCode } from "./errors.ts";
 
 export interface AppendOptions {
   /** Stream sequence of the last message the writer saw on this subject; 0 when it saw none. */
@@ -31,6 +31,9 @@ export async function appendWithCas(js: JetStreamClient, subject: string, data: 
     return ack.seq;
   } catch (cause) {
     if (isWrongLastSequence(cause)) throw new CasConflictError(subject, opts.expectedLastSubjectSeq, { cause });
+    // JetStream answered with an error: the record was not stored, and won't be on a retry.
+    const code = jetStreamErrorCode(cause);
+    if (code !== undefined) throw new AppendRejectedError(subject, code, { cause });
     throw new PublishOutcomeUnknownError(subject, { cause });
   }
 }

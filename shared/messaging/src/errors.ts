@@ -30,6 +30,27 @@ export class PublishOutcomeUnknownError extends MessagingError {
   }
 }
 
+/** JetStream refused the append for good (message too large, no stream for the subject, ...): retrying won't help. */
+export class AppendRejectedError extends MessagingError {
+  constructor(
+    readonly subject: string,
+    readonly code: number,
+    options: { cause: unknown },
+  ) {
+    super(`JetStream refused the append to ${subject} (error ${code}): ${(options.cause as Error).message}`, options);
+    this.name = "AppendRejectedError";
+  }
+}
+
+export function isAppendRejected(e: unknown): e is AppendRejectedError {
+  return e instanceof AppendRejectedError;
+}
+
+/** An API error JetStream answered (as opposed to a timeout or a lost connection). */
+export function jetStreamErrorCode(e: unknown): number | undefined {
+  return e instanceof JetStreamApiError ? e.code : undefined;
+}
+
 export function isCasConflict(e: unknown): e is CasConflictError {
   return e instanceof CasConflictError;
 }

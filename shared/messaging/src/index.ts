@@ -1,11 +1,13 @@
 export { STREAMS, subjects, type StreamSettings, defaultStreamSettings, ensureStreams } from "./streams.ts";
-export { connectNats, type NatsOptions } from "./connect.ts";
+export { connectNats, natsAuthFromEnv, natsConnectionOptions, NatsConfigError, isNatsConfigError, type NatsAuth, type NatsOptions } from "./connect.ts";
 export {
   MessagingError,
   CasConflictError,
   isCasConflict,
   PublishOutcomeUnknownError,
   isPublishOutcomeUnknown,
+  AppendRejectedError,
+  isAppendRejected,
 } from "./errors.ts";
 export { appendWithCas, type AppendOptions } from "./append.ts";
 export { Alerts, alertTransition, type AlertTransition } from "./alerts.ts";

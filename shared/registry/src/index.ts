@@ -1,2 +1,2 @@
-export { SchemaRegistry, type SchemaVersion, type RegisterResult } from "./registry.ts";
+export { SchemaRegistry, UnknownSchemaError, isUnknownSchema, type SchemaVersion, type RegisterResult } from "./registry.ts";
 export { stableStringify } from "./stable.ts";

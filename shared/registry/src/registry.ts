@@ -19,6 +19,24 @@ import { HEADERS, STREAMS, appendWithCas, ensureStreams, isCasConflict, subjects
 import type { Logger } from "@lake/telemetry";
 import { stableStringify } from "./stable.ts";
 
+/**
+ * Data written with a schema this registry copy hasn't seen yet. Transient: the copy follows the
+ * registry live, so the caller retries (after `refresh()`), never drops the data.
+ */
+export class UnknownSchemaError extends Error {
+  constructor(
+    readonly domain: string,
+    readonly fingerprint: string,
+  ) {
+    super(`data of ${domain} was written with schema ${fingerprint.slice(0, 12)}…, which this registry copy doesn't know (yet)`);
+    this.name = "UnknownSchemaError";
+  }
+}
+
+export function isUnknownSchema(e: unknown): e is UnknownSchemaError {
+  return e instanceof UnknownSchemaError;
+}
+
 export interface SchemaVersion {
   domain: string;
   version: number;
@@ -131,7 +149,7 @@ export class SchemaRegistry {
     const reader = this.latest(domain);
     if (!writerFingerprint || writerFingerprint === reader.fingerprint) return reader.decode(bytes);
     const writer = this.writer(writerFingerprint);
-    if (!writer) throw new Error(`event of ${domain} was written with schema ${writerFingerprint.slice(0, 12)}…, which the registry doesn't know`);
+    if (!writer) throw new UnknownSchemaError(domain, writerFingerprint);
     return reader.decodeFrom(writer, bytes);
   }
 
@@ -177,6 +195,11 @@ export class SchemaRegistry {
         await this.caughtUpTo(last);
       }
     }
+  }
+
+  /** Catches up with everything registered so far (after an UnknownSchemaError). */
+  async refresh(timeoutMs = 10_000): Promise<void> {
+    await this.caughtUpTo((await this.jsm.streams.info(STREAMS.schemas)).state.last_seq, timeoutMs);
   }
 
   /** Resolves once the follower has applied the stream through `seq`. */

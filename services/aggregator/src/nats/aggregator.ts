@@ -7,6 +7,7 @@
 import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/nats-core";
 import { HEADERS, STREAMS, ensureStreams, subjects } from "@lake/messaging";
+import { isUnknownSchema } from "@lake/registry";
 import { type Logger, SpanKind, batchParent, inSpan, injectTrace, traceparentOf } from "@lake/telemetry";
 import type { DerivedContract, LateEventCodec } from "../contract.ts";
 import type { OutboxRow, StateStore } from "../db/state.ts";
@@ -143,6 +144,9 @@ export class Aggregator {
     try {
       record = this.o.decodeSource(m.data, m.headers?.get(HEADERS.schema) || undefined);
     } catch (err) {
+      // Written with a schema this process hasn't seen yet: not bad data; the loop restarts at the
+      // stored position (with backoff) while the registry copy catches up.
+      if (isUnknownSchema(err)) throw err;
       this.o.log.error("undecodable source event skipped", { seq: m.seq, err });
       return { kind: "invalid", seq: m.seq, reason: "undecodable" };
     }

@@ -32,6 +32,10 @@ export interface DatasetSpec {
   isDelete?(row: Record<string, unknown>): boolean;
   /** upsert: among rows of one key the highest value of this field wins (ties: the later offset). */
   versionField?: string;
+  /** Ordered sources (CDC): field holding the source log position; re-deliveries at or below the committed one are skipped. */
+  sourcePositionField?: string;
+  /** Catch up with the schema registry after data written with a schema not seen yet. */
+  refresh?(): Promise<void>;
 }
 
 export function dayPartition(epochMillis: number): string {
@@ -65,6 +69,7 @@ export interface ContractSource {
   writer(fingerprint: string): DomainContract | undefined;
   versions(domain: string): readonly { version: number; fingerprint: string }[];
   decode(domain: string, bytes: Uint8Array, writerFingerprint: string | undefined): Record<string, unknown>;
+  refresh?(): Promise<void>;
 }
 
 /**
@@ -87,6 +92,7 @@ export function liveDomainSpec(registry: ContractSource, name: string, source: {
       return registry.latest(name).fields;
     },
     decode: (b, writer) => registry.decode(name, b, writer),
+    refresh: registry.refresh ? () => registry.refresh!() : undefined,
     mode: MODES.append,
     // Key, event time and partitioning can't change between versions (the registry refuses that).
     key: [first.keyField],
@@ -133,6 +139,7 @@ export function cdcSpec(registry: ContractSource, name: string, source: { stream
     mode: MODES.upsert,
     key: [first.keyField],
     versionField: "_lsn",
+    sourcePositionField: "_lsn",
     eventTimeField: "_ts_ms",
     isDelete: (row) => row._op === "d",
     partition: (row) => bucketPartition(String(row[first.keyField]), CDC_BUCKETS),

@@ -21,6 +21,8 @@ export interface CommitterState {
   /** Last source stream sequence covered by a committed version (0: none). */
   lastSourceSeq: number;
   totalRows: number;
+  /** Ordered sources (CDC): highest source position committed; null when none or not tracked. */
+  maxSourcePosition?: number | null;
 }
 
 export const initialState: CommitterState = { headSeq: 0, versionSeq: 0, version: 0, lastSourceSeq: 0, totalRows: 0 };
@@ -29,7 +31,9 @@ export const initialState: CommitterState = { headSeq: 0, versionSeq: 0, version
 export function evolve(state: CommitterState, seq: number, record: LogRecord): CommitterState {
   if (record.kind !== "VersionCommitted") return { ...state, headSeq: seq };
   const r = record.body;
-  return { headSeq: seq, versionSeq: seq, version: r.version, lastSourceSeq: r.source.last_seq, totalRows: r.total_rows };
+  const next: CommitterState = { headSeq: seq, versionSeq: seq, version: r.version, lastSourceSeq: r.source.last_seq, totalRows: r.total_rows };
+  if (r.max_source_position !== null && r.max_source_position !== undefined) next.maxSourcePosition = r.max_source_position;
+  return next;
 }
 
 export interface PartitionBatch {
@@ -47,6 +51,10 @@ export interface PlannedBatch {
   duplicateKeys: number;
   minEventTime: number | null;
   maxEventTime: number | null;
+  /** Ordered sources: the highest source position in the batch (or the state's, if higher). */
+  maxSourcePosition?: number | null;
+  /** Ordered sources: changes at or below the committed position, skipped as re-deliveries. */
+  staleChanges?: number;
 }
 
 /**
@@ -54,7 +62,14 @@ export interface PlannedBatch {
  * restart). Append: a repeated key within the batch is a retry, the first copy stays. Upsert: the
  * newest row of a key replaces the earlier ones.
  */
-export function planBatch(state: CommitterState, events: readonly BufferedEvent[], spec: Pick<DatasetSpec, "mode" | "key" | "eventTimeField" | "partition" | "versionField">): PlannedBatch | undefined {
+export function planBatch(
+  state: CommitterState,
+  events: readonly BufferedEvent[],
+  spec: Pick<DatasetSpec, "mode" | "key" | "eventTimeField" | "partition" | "versionField" | "sourcePositionField">,
+): PlannedBatch | undefined {
+  const positionField = spec.sourcePositionField;
+  let maxPosition = state.maxSourcePosition ?? null;
+  let staleChanges = 0;
   const byPartition = new Map<string, PartitionBatch>();
   const where = new Map<string, { p: PartitionBatch; i: number }>();
   let firstSeq = 0;
@@ -67,6 +82,16 @@ export function planBatch(state: CommitterState, events: readonly BufferedEvent[
     if (e.seq <= state.lastSourceSeq) continue;
     if (firstSeq === 0) firstSeq = e.seq;
     lastSeq = e.seq;
+    if (positionField) {
+      // An ordered source re-sends from its last acknowledged position after a restart: anything at
+      // or below what is committed was applied already (a delete leaves no row to compare against).
+      const pos = e.value[positionField] as number;
+      if (state.maxSourcePosition !== undefined && state.maxSourcePosition !== null && pos <= state.maxSourcePosition) {
+        staleChanges++;
+        continue;
+      }
+      if (maxPosition === null || pos > maxPosition) maxPosition = pos;
+    }
     const key = keyOf(spec, e.value);
     const t = e.value[spec.eventTimeField] as number;
     const seen = where.get(key);
@@ -89,7 +114,12 @@ export function planBatch(state: CommitterState, events: readonly BufferedEvent[
   if (lastSeq === 0) return undefined;
   const partitions = [...byPartition.values()].sort((a, b) => (a.partition < b.partition ? -1 : 1));
   const rowCount = partitions.reduce((n, p) => n + p.rows.length, 0);
-  return { firstSeq, lastSeq, partitions, rowCount, duplicateKeys, minEventTime: minT, maxEventTime: maxT };
+  const plan: PlannedBatch = { firstSeq, lastSeq, partitions, rowCount, duplicateKeys, minEventTime: minT, maxEventTime: maxT };
+  if (positionField) {
+    plan.maxSourcePosition = maxPosition;
+    plan.staleChanges = staleChanges;
+  }
+  return plan;
 }
 
 /** Upsert order: `a` loses to `b` when its version field is lower (rows arrive in offset order otherwise). */
@@ -122,6 +152,7 @@ export interface Manifest {
   total_rows: number;
   min_event_time: number | null;
   max_event_time: number | null;
+  max_source_position: number | null;
 }
 
 /** The manifest of the next version on top of `state`. Immutable once written: it names its version and parent. */
@@ -152,6 +183,7 @@ export function buildManifest(
     total_rows: state.totalRows - dropped + written,
     min_event_time: batch.minEventTime,
     max_event_time: batch.maxEventTime,
+    max_source_position: batch.maxSourcePosition ?? null,
   };
 }
 
@@ -175,5 +207,6 @@ export function commitRecord(m: Manifest, manifestRef: LakeLog.ManifestRef): Ver
     min_event_time: m.min_event_time,
     max_event_time: m.max_event_time,
     policy: m.policy,
+    max_source_position: m.max_source_position,
   };
 }

@@ -12,6 +12,7 @@ import type { ObjectStore } from "@lake/storage";
 import { type Logger, SpanKind, batchParent, inSpan, traceparentOf } from "@lake/telemetry";
 import { type BufferedEvent, type CommitterState, initialState, evolve, planBatch, buildManifest, commitRecord, keys } from "../domain/version.ts";
 import { type DatasetSpec, MODES } from "../domain/spec.ts";
+import { isUnknownSchema } from "@lake/registry";
 import { mergePartition } from "../domain/merge.ts";
 import { fromParquet, toParquet } from "../parquet.ts";
 import type { Failpoint } from "../failpoints.ts";
@@ -25,6 +26,14 @@ export interface CommitterOptions {
   committerId: string;
   log: Logger;
   failpoint: (name: Failpoint) => Promise<void> | undefined;
+}
+
+/** A message written with a schema still unknown after catching up: retried, never quarantined. */
+class TransientDecodeError extends Error {
+  constructor(cause: unknown) {
+    super(`cannot decode yet: ${(cause as Error).message}`, { cause });
+    this.name = "TransientDecodeError";
+  }
 }
 
 /** How much of an undecodable message is kept (base64) in its quarantine record. */
@@ -107,9 +116,11 @@ export class Committer {
         for await (const m of messages) {
           if (epoch !== this.epoch) break;
           let value: Record<string, unknown>;
+          const writer = m.headers?.get(HEADERS.schema) || undefined;
           try {
-            value = this.spec.decode(m.data, m.headers?.get(HEADERS.schema) || undefined);
+            value = await this.decode(m.data, writer);
           } catch (err) {
+            if (err instanceof TransientDecodeError) throw err;
             // Not something ingest wrote (ingest only publishes what it validated and encoded): set it
             // aside in quarantine and go on, so one bad message can't stall the dataset.
             await this.poison(m.seq, m.data, err);
@@ -125,6 +136,24 @@ export class Committer {
         if (!this.stopped && epoch === this.epoch) this.flushing = this.flushing.then(() => this.onFlushError(e));
       }
     })();
+  }
+
+  /**
+   * A schema this process hasn't seen yet is transient (its registry copy is behind): catch up and
+   * decode again; if that still fails the error goes up and the consumer restarts from the head.
+   */
+  private async decode(data: Uint8Array, writer: string | undefined): Promise<Record<string, unknown>> {
+    try {
+      return this.spec.decode(data, writer);
+    } catch (err) {
+      if (!isUnknownSchema(err) || !this.spec.refresh) throw err;
+      await this.spec.refresh();
+      try {
+        return this.spec.decode(data, writer);
+      } catch (again) {
+        throw new TransientDecodeError(again);
+      }
+    }
   }
 
   private async poison(seq: number, data: Uint8Array, err: unknown): Promise<void> {
