@@ -23,6 +23,6 @@ export interface ObjectStore {
   list(prefix: string): AsyncIterable<ObjectInfo>;
   /** Idempotent: deleting a missing key succeeds. */
   delete(key: string): Promise<void>;
-  /** A filesystem path a local reader (DuckDB) can open; undefined for remote stores. */
+  /** A filesystem path a local reader (DuckDB) can open; undefined for remote stores (use `materialize`). */
   localPath(key: string): string | undefined;
 }

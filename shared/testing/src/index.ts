@@ -16,3 +16,10 @@ export {
 } from "./service.ts";
 export { freePort, acceptsConnections, RESERVED_PORTS } from "./ports.ts";
 export { waitFor, WaitTimeoutError, isWaitTimeout } from "./wait.ts";
+export {
+  startS3Server,
+  S3ServerStartError,
+  isS3ServerStartError,
+  type S3ServerHandle,
+  type StartS3ServerOptions,
+} from "./s3-server.ts";
