@@ -5,9 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { CatalogClient, queryVersion, startLake, type LakeHandle, type StartLakeOptions } from "@lake/client";
-import { openLocalStore } from "@lake/storage";
+import { openStore } from "@lake/storage";
 
 export const DATASET = "domain_events";
 
@@ -27,7 +26,7 @@ export async function withLake(opts: Partial<StartLakeOptions> = {}): Promise<La
 export async function eventIdsIn(lake: LakeHandle, version: number | "latest"): Promise<string[]> {
   const catalog = new CatalogClient(lake.catalogUrl);
   const v = await catalog.version(DATASET, version);
-  const r = await queryVersion(openLocalStore(lake.storeRoot), v, `SELECT event_id FROM ${DATASET} ORDER BY event_id`);
+  const r = await queryVersion(await openStore(lake.storeConfig), v, `SELECT event_id FROM ${DATASET} ORDER BY event_id`);
   return r.rows.map((row) => row.event_id as string);
 }
 
@@ -54,9 +53,9 @@ export async function assertExactlyOnce(lake: LakeHandle, expectedIds: ReadonlyS
     assert.equal(v.parent_version, i, "each version's parent is the one before it");
   });
   const latest = await catalog.version(DATASET, "latest");
-  const store = openLocalStore(lake.storeRoot);
+  const store = await openStore(lake.storeConfig);
   for (const f of latest.files) {
-    const bytes = readFileSync(store.localPath(f.key)!);
+    const bytes = await store.get(f.key);
     assert.equal(bytes.byteLength, f.bytes, `file ${f.key} has its recorded size`);
     assert.equal(createHash("sha256").update(bytes).digest("hex"), f.sha256, `file ${f.key} has its recorded hash`);
   }

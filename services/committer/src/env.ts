@@ -1,5 +1,6 @@
 // Configuration, parsed once at start. Every variable is listed here with its default.
 import { intEnv, requiredEnv } from "@lake/runtime";
+import { type StoreConfig, storeConfigFromEnv } from "@lake/storage";
 import { assertValidName } from "@lake/contracts";
 import { hostname } from "node:os";
 
@@ -8,8 +9,8 @@ export interface CommitterEnv {
   natsUrl: string;
   /** Domain whose stream is committed; the dataset has the same name. */
   dataset: string;
-  /** Root directory of the local-disk object store. */
-  storeRoot: string;
+  /** The object store (LAKE_STORE=local|s3 and its settings; see @lake/storage). */
+  store: StoreConfig;
   /** Flush a micro-batch at this many rows... */
   maxRows: number;
   /** ...or when its oldest row has waited this long. */
@@ -27,11 +28,10 @@ export interface CommitterEnv {
 }
 
 export function readEnv(): CommitterEnv {
-  const storeRoot = requiredEnv("LAKE_STORE_ROOT", "the directory of the local object store");
   return {
     natsUrl: requiredEnv("NATS_URL", "the NATS server to use, e.g. nats://127.0.0.1:4222"),
     dataset: assertValidName("dataset", process.env.LAKE_DATASET ?? "domain_events"),
-    storeRoot,
+    store: storeConfigFromEnv(process.env),
     maxRows: intEnv("LAKE_COMMIT_MAX_ROWS", 20_000, 1, 1_000_000),
     maxAgeMs: intEnv("LAKE_COMMIT_MAX_AGE_MS", 250, 1, 600_000),
     committerId: process.env.LAKE_COMMITTER_ID ?? `${hostname()}-${process.pid}`,

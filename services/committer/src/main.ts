@@ -1,6 +1,6 @@
 import { Alerts, connectNats } from "@lake/messaging";
 import { jetstream } from "@nats-io/jetstream";
-import { openLocalStore } from "@lake/storage";
+import { describeStore, openStore } from "@lake/storage";
 import { Gauge, createLogger, createRegistry, liveGauge, serveMetrics, startTelemetry } from "@lake/telemetry";
 import { onShutdown } from "@lake/runtime";
 import { readEnv } from "./env.ts";
@@ -16,7 +16,7 @@ const nc = await connectNats({ url: env.natsUrl, name: `committer-${env.dataset}
 const registry = await SchemaRegistry.open(nc, { log });
 const committer = new Committer({
   nc,
-  store: openLocalStore(env.storeRoot),
+  store: await openStore(env.store),
   spec: datasetSpec(registry, env.dataset),
   maxRows: env.maxRows,
   maxAgeMs: env.maxAgeMs,
@@ -46,7 +46,7 @@ const lagTimer = setInterval(() => {
   })().catch((err: unknown) => log.warn("measuring consumer lag failed", { err }));
 }, env.alertIntervalMs);
 
-log.info("ready", { committer_id: env.committerId, version: committer.head.version, metrics_port: metrics.port, url: `http://${env.metricsHost}:${metrics.port}` });
+log.info("ready", { store: describeStore(env.store), committer_id: env.committerId, version: committer.head.version, metrics_port: metrics.port, url: `http://${env.metricsHost}:${metrics.port}` });
 
 onShutdown(log, async () => {
   clearInterval(lagTimer);

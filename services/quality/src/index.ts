@@ -21,4 +21,4 @@ export {
 } from "./domain/rules.ts";
 export { type DatasetRules, rulesFor, loadAllRules, useRegistry } from "./dataset-rules.ts";
 export { ParquetInspector, UnreadableFileError, isUnreadableFile, fieldCheckSql } from "./parquet/inspect.ts";
-export { VersionMeasurer, FileUnavailableError, isFileUnavailable, NoLocalPathError } from "./parquet/measure.ts";
+export { VersionMeasurer, FileUnavailableError, isFileUnavailable } from "./parquet/measure.ts";

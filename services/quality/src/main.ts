@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { connectNats } from "@lake/messaging";
-import { openLocalStore } from "@lake/storage";
+import { describeStore, openStore } from "@lake/storage";
 import { createLogger, createRegistry, liveGauge, serveMetrics, startTelemetry } from "@lake/telemetry";
 import { onShutdown } from "@lake/runtime";
 import { readEnv } from "./env.ts";
@@ -18,7 +18,7 @@ mkdirSync(dirname(env.dbPath), { recursive: true });
 const nc = await connectNats({ url: env.natsUrl, name: "quality" });
 const registry = await SchemaRegistry.open(nc, { log });
 useRegistry(registry);
-const checker = new QualityChecker({ nc, store: openLocalStore(env.storeRoot), dbPath: env.dbPath, checkerId: env.checkerId, log, maxBatch: env.maxBatch });
+const checker = new QualityChecker({ nc, store: await openStore(env.store), dbPath: env.dbPath, checkerId: env.checkerId, log, maxBatch: env.maxBatch });
 await checker.start();
 const metricRegistry = createRegistry("quality");
 for (const outcome of ["passed", "failed"] as const) {
@@ -28,7 +28,7 @@ liveGauge(metricRegistry, "lake_quality_cas_conflicts", "Verdict appends that lo
 liveGauge(metricRegistry, "lake_quality_errors", "Checks that failed for operational reasons and were retried", {}, () => checker.stats.errors);
 liveGauge(metricRegistry, "lake_quality_log_position", "Commit-log sequence the checker has read through", {}, () => checker.state.lastSeq);
 const metrics = await serveMetrics(metricRegistry, env.metricsPort, env.metricsHost);
-log.info("ready", { metrics_port: metrics.port, url: `http://${env.metricsHost}:${metrics.port}`, position: checker.state.lastSeq, domains: [...rules.keys()] });
+log.info("ready", { store: describeStore(env.store), metrics_port: metrics.port, url: `http://${env.metricsHost}:${metrics.port}`, position: checker.state.lastSeq, domains: [...rules.keys()] });
 
 onShutdown(log, async () => {
   metrics.close();

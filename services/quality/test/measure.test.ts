@@ -55,7 +55,7 @@ describe("VersionMeasurer", () => {
     const a = await put(20, 0);
     const b = await put(30, 6);
     const state = freshState(vc(1, [a], 20), vc(2, [b], 50));
-    const m = new VersionMeasurer(state, store, parquet);
+    const m = new VersionMeasurer(state, store, parquet, join(dir, "cache"));
     const v1 = judge(await m.inputFor(state.version("payments", 1)!, rules, NOW));
     assert.equal(v1.outcome, "passed", JSON.stringify(v1.rules.filter((r) => !r.passed)));
     const input = await m.inputFor(state.version("payments", 2)!, rules, NOW);
@@ -79,7 +79,7 @@ describe("VersionMeasurer", () => {
       card_country: "CASE WHEN i = 3 THEN 'DEU' ELSE 'DE' END",
     });
     const state = freshState(vc(1, [f], 10));
-    const { outcome, rules: results } = judge(await new VersionMeasurer(state, store, parquet).inputFor(state.version("payments", 1)!, rules, NOW));
+    const { outcome, rules: results } = judge(await new VersionMeasurer(state, store, parquet, join(dir, "cache")).inputFor(state.version("payments", 1)!, rules, NOW));
     assert.equal(outcome, "failed");
     assert.deepEqual(
       results.filter((r) => !r.passed).map((r) => [r.rule, r.measured]),
@@ -96,7 +96,7 @@ describe("VersionMeasurer", () => {
   test("given a file of the wrong types, schema fails and row-level rules are skipped", async () => {
     const f = await put(5, 0, { amount: "(i * 1.5)" }); // DECIMAL, not DOUBLE
     const state = freshState(vc(1, [f], 5));
-    const input = await new VersionMeasurer(state, store, parquet).inputFor(state.version("payments", 1)!, rules, NOW);
+    const input = await new VersionMeasurer(state, store, parquet, join(dir, "cache")).inputFor(state.version("payments", 1)!, rules, NOW);
     assert.equal(input.fields, undefined);
     const r = judge(input);
     assert.deepEqual(r.rules.filter((x) => !x.passed).map((x) => x.rule), ["schema"]);
@@ -111,7 +111,7 @@ describe("VersionMeasurer", () => {
     bytes.writeUInt8(bytes.readUInt8(bytes.length - 10) ^ 0xff, bytes.length - 10);
     await writeFile(store.localPath(altered.key), bytes);
     const state = freshState(vc(1, [gone, altered], 10));
-    const input = await new VersionMeasurer(state, store, parquet).inputFor(state.version("payments", 1)!, rules, NOW);
+    const input = await new VersionMeasurer(state, store, parquet, join(dir, "cache")).inputFor(state.version("payments", 1)!, rules, NOW);
     const r = judge(input);
     assert.equal(r.outcome, "failed");
     const files = r.rules.find((x) => x.rule === "files")!;
@@ -129,7 +129,7 @@ describe("VersionMeasurer", () => {
     // v2 compacts away a (all nulls); v3 adds c. Then a is deleted from the store, as GC would.
     const state = freshState(vc(1, [a], 10), vc(2, [b], 10, [a.key]), vc(3, [c], 30));
     await unlink(store.localPath(a.key));
-    const input = await new VersionMeasurer(state, store, parquet).inputFor(state.version("payments", 3)!, rules, NOW);
+    const input = await new VersionMeasurer(state, store, parquet, join(dir, "cache")).inputFor(state.version("payments", 3)!, rules, NOW);
     assert.deepEqual(input.previous?.stats.ok && input.previous.stats.value.rows, 10);
     assert.ok(input.stats.ok);
     assert.deepEqual([input.stats.value.rows, input.stats.value.nulls.card_country], [30, 0]);

@@ -1,7 +1,9 @@
 // Runs SQL over exactly one catalog version: the version's file list becomes a DuckDB view named after
 // the dataset, so the query sees all of that version's files and nothing else.
 import { DuckDBInstance } from "@duckdb/node-api";
-import { type ObjectStore, validateKey } from "@lake/storage";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type ObjectStore, materialize, validateKey } from "@lake/storage";
 import type { CatalogVersion } from "./catalog-client.ts";
 
 export interface QueryResult {
@@ -11,17 +13,26 @@ export interface QueryResult {
 
 const sqlString = (s: string) => `'${s.replaceAll("'", "''")}'`;
 
-export async function queryVersion(store: ObjectStore, version: Pick<CatalogVersion, "dataset" | "files">, sql: string): Promise<QueryResult> {
-  const paths = version.files.map((f) => {
-    const path = store.localPath(validateKey(f.key));
-    if (!path) throw new Error(`store ${store.kind} has no local path for ${f.key}; copy the files locally first`);
-    return path;
-  });
+export async function queryVersion(
+  store: ObjectStore,
+  version: Pick<CatalogVersion, "dataset" | "files">,
+  sql: string,
+  opts: { cacheDir?: string } = {},
+): Promise<QueryResult> {
+  // Local stores are read in place; objects of a remote store (S3) are copied once into a cache
+  // (checked against the recorded size and hash), since DuckDB's S3 extension isn't available offline.
+  const cacheDir = opts.cacheDir ?? join(tmpdir(), "lake-query-cache");
+  const paths = await materialize(
+    store,
+    version.files.map((f) => ({ key: validateKey(f.key), size: f.bytes, sha256: f.sha256 })),
+    cacheDir,
+  );
   const instance = await DuckDBInstance.create(":memory:");
   const con = await instance.connect();
   try {
-    // union_by_name: files written before and after a schema version added a column read as one table.
-    const source = paths.length > 0 ? `read_parquet([${paths.map(sqlString).join(", ")}], union_by_name = true)` : "(SELECT NULL WHERE false)";
+    // union_by_name: files written before and after a schema version added a column read as one table;
+    // no hive partitioning: the dt=… directories are layout, not a column of the dataset.
+    const source = paths.length > 0 ? `read_parquet([${paths.map(sqlString).join(", ")}], union_by_name = true, hive_partitioning = false)` : "(SELECT NULL WHERE false)";
     await con.run(`CREATE VIEW "${version.dataset}" AS SELECT * FROM ${source}`);
     const reader = await con.runAndReadAll(sql);
     return { columns: reader.columnNames(), rows: reader.getRowObjectsJson() as Record<string, unknown>[] };

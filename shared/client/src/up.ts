@@ -6,6 +6,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { derivedNames, domainNames } from "@lake/contracts";
 import { startNatsServer, spawnService, type NatsServerHandle, type ServiceHandle } from "@lake/testing";
+import { type StoreConfig, storeConfigFromEnv } from "@lake/storage";
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), "../../../..");
 export const serviceEntry = (name: string) => join(repoRoot, "services", name, "src", "main.ts");
@@ -21,6 +22,11 @@ export interface StartLakeOptions {
   /** Extra environment for committers only (e.g. failpoints). */
   committerEnv?: Record<string, string>;
   log?: (line: string) => void;
+  /**
+   * Where the data goes: an S3 bucket (any S3-compatible endpoint) instead of local disk under the
+   * data dir. Credentials come from the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
+   */
+  s3?: { endpoint?: string; bucket: string; prefix?: string; region?: string };
   /** Services not to start (e.g. a test that runs its own quality instances). */
   without?: readonly ("quality" | "aggregator")[];
 }
@@ -28,6 +34,8 @@ export interface StartLakeOptions {
 export interface LakeHandle {
   dataDir: string;
   storeRoot: string;
+  /** The object store's configuration, as every service reads it (open it with openStore). */
+  storeConfig: StoreConfig;
   natsUrl: string;
   nats: NatsServerHandle | undefined;
   ingestUrl: string;
@@ -52,7 +60,17 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
   const nats = o.natsUrl ? undefined : await startNatsServer({ storeDir: join(dataDir, "nats"), keepStore: true });
   const natsUrl = o.natsUrl || nats!.url;
   log(`nats      ${natsUrl}${nats ? ` (pid ${nats.pid}, store ${nats.storeDir})` : ""}`);
-  const base = { NATS_URL: natsUrl, LAKE_STORE_ROOT: storeRoot, LAKE_CATALOG_DIR: catalogDir, ...o.env };
+  const storeEnv: Record<string, string> = o.s3
+    ? {
+        LAKE_STORE: "s3",
+        LAKE_S3_BUCKET: o.s3.bucket,
+        ...(o.s3.endpoint ? { LAKE_S3_ENDPOINT: o.s3.endpoint } : {}),
+        ...(o.s3.prefix ? { LAKE_S3_PREFIX: o.s3.prefix } : {}),
+        ...(o.s3.region ? { LAKE_S3_REGION: o.s3.region } : {}),
+      }
+    : { LAKE_STORE: "local", LAKE_STORE_ROOT: storeRoot };
+  const storeConfig = storeConfigFromEnv({ ...storeEnv });
+  const base = { NATS_URL: natsUrl, ...storeEnv, LAKE_CATALOG_DIR: catalogDir, ...o.env };
   const services = new Map<string, ServiceHandle>();
   const ports = { ingest: String(o.ingestPort ?? 0), catalog: String(o.catalogPort ?? 0) };
 
@@ -93,6 +111,7 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
   const handle: LakeHandle = {
     dataDir,
     storeRoot,
+    storeConfig,
     natsUrl,
     nats,
     ingestUrl: "",
@@ -127,7 +146,7 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
   }
   writeFileSync(
     join(dataDir, "run.json"),
-    JSON.stringify({ nats_url: natsUrl, ingest_url: handle.ingestUrl, catalog_url: handle.catalogUrl, store_root: storeRoot, pid: process.pid }, null, 2),
+    JSON.stringify({ nats_url: natsUrl, ingest_url: handle.ingestUrl, catalog_url: handle.catalogUrl, store_root: storeRoot, store: storeEnv, pid: process.pid }, null, 2),
   );
   return handle;
 }

@@ -4,6 +4,7 @@
 // dataset's head. The CAS is what makes a verdict exactly-once across restarts and racing instances:
 // an append only lands if nothing (no other verdict) reached the subject since the state was read.
 // Losing it is a normal outcome: catch up, and decide again.
+import { dirname, join } from "node:path";
 import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { LogRecord, QualityVerdict } from "@lake/contracts";
@@ -21,6 +22,8 @@ export interface CheckerOptions {
   store: ObjectStore;
   /** SQLite file of the state. Deleting it is safe: it is rebuilt from the commit log. */
   dbPath: string;
+  /** Where files of a remote store are copied for DuckDB (defaults to a cache beside the database). */
+  cacheDir?: string;
   checkerId: string;
   log: Logger;
   /** Log records applied per SQLite transaction at most. */
@@ -65,7 +68,7 @@ export class QualityChecker {
     this.jsm = await jetstreamManager(this.o.nc);
     await ensureStreams(this.jsm);
     this.parquet = await ParquetInspector.open();
-    this.measurer = new VersionMeasurer(this.state, this.o.store, this.parquet);
+    this.measurer = new VersionMeasurer(this.state, this.o.store, this.parquet, this.o.cacheDir ?? join(dirname(this.o.dbPath), "cache"));
     await this.startTail();
   }
 

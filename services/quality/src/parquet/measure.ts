@@ -3,7 +3,8 @@
 // from per-file stats (cached in the state, so each file is read once).
 import { createHash } from "node:crypto";
 import type { LakeLog } from "@lake/contracts";
-import { type ObjectStore, isObjectNotFound } from "@lake/storage";
+import { readFile } from "node:fs/promises";
+import { type ObjectStore, isObjectNotFound, materialize } from "@lake/storage";
 import type { DatasetRules } from "../dataset-rules.ts";
 import type { QualityState, VersionState } from "../db/state.ts";
 import { type AddedFile, type JudgeInput, schemaDiffs } from "../domain/rules.ts";
@@ -26,14 +27,6 @@ export function isFileUnavailable(e: unknown): e is FileUnavailableError {
   return e instanceof FileUnavailableError;
 }
 
-/** The store cannot hand DuckDB a local path (a remote store): not a data problem, so not judged. */
-export class NoLocalPathError extends Error {
-  constructor(readonly key: string) {
-    super(`the object store has no local path for ${key}; the quality service reads Parquet from a local store`);
-    this.name = "NoLocalPathError";
-  }
-}
-
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
 export class VersionMeasurer {
@@ -41,12 +34,12 @@ export class VersionMeasurer {
     private readonly state: QualityState,
     private readonly store: ObjectStore,
     private readonly parquet: ParquetInspector,
+    /** Where objects of a remote store (S3) are copied so DuckDB can read them; local stores read in place. */
+    private readonly cacheDir: string,
   ) {}
 
-  private path(key: string): string {
-    const p = this.store.localPath(key);
-    if (p === undefined) throw new NoLocalPathError(key);
-    return p;
+  private async path(key: string): Promise<string> {
+    return (await materialize(this.store, [key], this.cacheDir))[0]!;
   }
 
   /** Measures `v` for the rules; `now` is passed through to the (pure) judge. */
@@ -60,7 +53,7 @@ export class VersionMeasurer {
       files.push(r.file);
       if (r.stats) {
         addedRows += r.stats.rows;
-        paths.push(this.path(f.key));
+        paths.push(await this.path(f.key));
       } else unreadable ??= `${f.key}: ${r.file.problem ?? "unreadable"}`;
     }
     const allReadable = unreadable === undefined;
@@ -90,16 +83,18 @@ export class VersionMeasurer {
   private async inspectAdded(dataset: string, f: LakeLog.DataFile): Promise<{ file: AddedFile; stats: ColumnStats | undefined }> {
     const bad = (problem: string) => ({ file: { key: f.key, problem, columns: undefined }, stats: undefined });
     let bytes: Uint8Array;
+    let path: string;
     try {
-      bytes = await this.store.get(f.key);
+      // One copy (for a remote store) serves both the hash check and DuckDB.
+      path = await this.path(f.key);
+      bytes = await readFile(path);
     } catch (e) {
-      if (isObjectNotFound(e)) return bad("missing from the store");
+      if (isObjectNotFound(e) || (e as NodeJS.ErrnoException).code === "ENOENT") return bad("missing from the store");
       throw e;
     }
     // An altered file is not read at all: nothing measured in it could be trusted.
     if (bytes.byteLength !== f.bytes) return bad(`${bytes.byteLength} bytes, recorded ${f.bytes}`);
     if (sha256(bytes) !== f.sha256) return bad("sha256 differs from the recorded one");
-    const path = this.path(f.key);
     try {
       const columns = await this.parquet.describe(path);
       const stats = await this.parquet.fileStats(path, columns);
@@ -118,7 +113,7 @@ export class VersionMeasurer {
     if (!f) throw new FileUnavailableError(key, "is referenced by no version");
     if (f.stats) return f.stats;
     if ((await this.store.head(key)) === undefined) throw new FileUnavailableError(key, "is missing from the store");
-    const path = this.path(key);
+    const path = await this.path(key);
     try {
       const stats = await this.parquet.fileStats(path, await this.parquet.describe(path));
       this.state.setFileStats(dataset, key, stats);
