@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { CatalogClient, sampleEvents, sendHttp } from "@lake/client";
+import { waitFor } from "@lake/testing";
 import { withLake, covering, settled, DATASET } from "./helpers.ts";
 
 let lake: Awaited<ReturnType<typeof withLake>>;
@@ -47,10 +48,9 @@ test("a catalog killed with -9 and started on an empty directory replays to the 
   const restarted = await lake.startService("catalog");
   const client = new CatalogClient(String(restarted.ready.url));
   const lastSeq = (JSON.parse(before) as { meta: [string, string][] }).meta.find(([k]) => k === "last_seq")![1];
-  for (let i = 0; i < 200; i++) {
+  await waitFor("the restarted catalog to replay the log", async () => {
     const h = (await (await fetch(new URL("/healthz", client.baseUrl))).json()) as { projected_through_seq: number };
-    if (h.projected_through_seq >= Number(lastSeq)) break;
-    await new Promise((r) => setTimeout(r, 25));
-  }
+    return h.projected_through_seq >= Number(lastSeq) ? true : undefined;
+  }, { timeoutMs: 20_000 });
   assert.equal(await client.dump(), before);
 });

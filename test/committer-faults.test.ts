@@ -71,15 +71,15 @@ for (const point of ["after_parquet", "after_manifest", "after_commit"] as const
 
 test("a zombie committer that stalls before its commit loses the CAS and history stays linear", async () => {
   await lake.services.get(`committer:${DATASET}`)?.stop();
-  // The stall is long enough for the live committer to start and commit even on a loaded machine; the
-  // test only waits as long as it takes (progress, not sleeps), bounded by the stall.
-  const zombie = await lake.startCommitter(DATASET, { LAKE_FAILPOINTS: "before_commit@1=pause:6000", LAKE_COMMITTER_ID: "zombie" }, "zombie");
+  // The zombie holds at its commit point until the test releases it (SIGUSR2): no timing involved.
+  const zombie = await lake.startCommitter(DATASET, { LAKE_FAILPOINTS: "before_commit@1=wait", LAKE_COMMITTER_ID: "zombie" }, "zombie");
   const offset = await send(200);
   await waitFor("the zombie to stall at its commit point", () => (zombie.logs().includes('"failpoint":"before_commit"') ? true : undefined), { timeoutMs: 20_000 });
   const live = await lake.startCommitter(DATASET, { LAKE_COMMITTER_ID: "live" }, "live");
   const v = await covering(lake, offset);
   assert.equal(v.committer_id, "live", "the live committer committed the batch");
   // The zombie wakes up, loses the compare-and-set, re-reads the head and carries on from there.
+  process.kill(zombie.pid, "SIGUSR2");
   await waitFor("the zombie to lose its commit race", () => (zombie.logs().includes("lost commit race") ? true : undefined), { timeoutMs: 20_000 });
   // Both keep running and racing on every later batch; history must stay one chain.
   for (let i = 0; i < 5; i++) await send(100);

@@ -121,6 +121,9 @@ test("commands racing a stream of commits: every command lands, no batch is drop
   const committer = lake.services.get(`committer:${DATASET}`)!;
   // Tags between commits make the committer's CAS fail; it rebases instead of dropping its batch.
   assert.doesNotMatch(committer.logs(), /lost commit race/);
+  const metrics = await (await fetch(new URL("/metrics", String(committer.ready.url)))).text();
+  const rebases = Number(/lake_committer_cas_rebases\{[^}]*\} (\d+)/.exec(metrics)?.[1]);
+  assert.ok(rebases > 0, `the rebase path ran (${rebases} rebases)`);
   await assertExactlyOnce(lake, accepted);
 });
 

@@ -1,6 +1,8 @@
 // Configuration, parsed once at start. Every variable is listed here with its default.
-import { intEnv, requiredEnv } from "@lake/runtime";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { ConfigError, intEnv, requiredEnv } from "@lake/runtime";
+import { isTokensFileError, parseTokensFile, type TokenEntry } from "./domain/auth.ts";
 
 export interface CatalogEnv {
   natsUrl: string;
@@ -11,15 +13,47 @@ export interface CatalogEnv {
   dbPath: string;
   /** Upper bound on how long a read-after-write request may wait for its version, ms. */
   maxWaitMs: number;
+  /**
+   * LAKE_CATALOG_TOKENS_FILE: who may call the HTTP API (bearer tokens, by sha256, with roles). Unset:
+   * authentication is off (local development) and the catalog says so at start. Read once at start;
+   * a change takes a restart.
+   */
+  tokensFile: string | undefined;
+  /** The tokens, when `tokensFile` is set; a malformed file stops the service at start. */
+  tokens: readonly TokenEntry[] | undefined;
+  /** LAKE_CATALOG_DENIALS_KEEP: how many refused requests GET /v1/admin/denials keeps (a ring). */
+  denialsKeep: number;
 }
 
 export function readEnv(): CatalogEnv {
   const dataDir = requiredEnv("LAKE_CATALOG_DIR", "the directory of the catalog's SQLite projection");
+  const tokensFile = process.env.LAKE_CATALOG_TOKENS_FILE;
   return {
     natsUrl: requiredEnv("NATS_URL", "the NATS server to use, e.g. nats://127.0.0.1:4222"),
     httpPort: intEnv("LAKE_CATALOG_PORT", 7071, 0, 65535),
     httpHost: process.env.LAKE_CATALOG_HOST ?? "127.0.0.1",
     dbPath: join(dataDir, "catalog.db"),
     maxWaitMs: intEnv("LAKE_CATALOG_MAX_WAIT_MS", 30_000, 0, 600_000),
+    tokensFile,
+    tokens: tokensFile === undefined ? undefined : loadTokensFile(tokensFile),
+    denialsKeep: intEnv("LAKE_CATALOG_DENIALS_KEEP", 1000, 1, 1_000_000),
   };
+}
+
+/** Reads and checks the tokens file; every problem is a ConfigError naming the variable, the file and what is wrong. */
+export function loadTokensFile(path: string): TokenEntry[] {
+  // Set but empty is refused rather than read as "off": a blank in a deployment template must not open the API.
+  if (path === "") throw new ConfigError("LAKE_CATALOG_TOKENS_FILE is set but empty: give the tokens file's path, or unset it to run without authentication");
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new ConfigError(`LAKE_CATALOG_TOKENS_FILE=${path}: cannot read it: ${(e as Error).message}`);
+  }
+  try {
+    return parseTokensFile(text);
+  } catch (e) {
+    if (isTokensFileError(e)) throw new ConfigError(`LAKE_CATALOG_TOKENS_FILE=${path}: ${e.message}`);
+    throw e;
+  }
 }

@@ -53,6 +53,8 @@ export interface CommandResult {
   changed: boolean;
   seq: number;
   message?: string;
+  /** Who the command was recorded for: the token's name when the catalog authenticates, else the actor sent. */
+  actor?: string;
   current_version: number | null;
   latest_version: number;
 }
@@ -68,11 +70,34 @@ export interface AuditEntry {
   detail: unknown;
 }
 
+export interface CatalogDenial {
+  seq: number;
+  at: string;
+  status: 401 | 403;
+  error: string;
+  message: string;
+  method: string;
+  path: string;
+  token: string | null;
+  role: string | null;
+  presented_sha256_prefix: string | null;
+  remote: string | null;
+}
+
 export class CatalogClient {
-  constructor(readonly baseUrl: string) {}
+  // A private field, so the token never shows up when a client is logged or inspected.
+  readonly #auth: Record<string, string>;
+
+  /** `token`: a bearer token, sent on every request (needed when the catalog has a tokens file). */
+  constructor(
+    readonly baseUrl: string,
+    token?: string,
+  ) {
+    this.#auth = token ? { authorization: `Bearer ${token}` } : {};
+  }
 
   private async get<T>(path: string, init?: RequestInit): Promise<T> {
-    const res = await fetch(new URL(path, this.baseUrl), init);
+    const res = await fetch(new URL(path, this.baseUrl), { ...init, headers: { ...this.#auth, ...(init?.headers as Record<string, string> | undefined) } });
     const text = await res.text();
     let body: unknown;
     try {
@@ -140,8 +165,21 @@ export class CatalogClient {
     return this.get("/v1/admin/rebuild", { method: "POST" });
   }
   async dump(): Promise<string> {
-    const res = await fetch(new URL("/v1/admin/dump", this.baseUrl));
-    if (!res.ok) throw new CatalogRequestError(res.status, "error", `dump failed: ${res.status}`, await res.text());
+    const res = await fetch(new URL("/v1/admin/dump", this.baseUrl), { headers: this.#auth });
+    if (!res.ok) {
+      const text = await res.text();
+      let code = "error";
+      try {
+        code = (JSON.parse(text) as { error?: string }).error ?? code;
+      } catch {
+        // not JSON: keep the generic code
+      }
+      throw new CatalogRequestError(res.status, code, `dump failed: ${res.status}`, text);
+    }
     return res.text();
+  }
+  /** Requests the catalog refused (401/403), newest last; admin only. */
+  denials(after = 0, limit = 100): Promise<{ denials: CatalogDenial[]; next_after: number | null; total: number; dropped: number; capacity: number }> {
+    return this.get(`/v1/admin/denials?after=${after}&limit=${limit}`);
   }
 }

@@ -17,7 +17,13 @@ export const OPS_USAGE = `  lake promote D --version N --reason R       make ver
   lake tags D | lake audit D                  list tags | promotions, rollbacks, tags and quality verdicts
   lake schema list [DOMAIN]                   schema registry: domains and their versions
   lake schema register FILE.avsc --reason R   register a new version (refused unless backward compatible)
-      actor: --actor A, or $LAKE_ACTOR, or your user name`;
+      actor: --actor A, or $LAKE_ACTOR, or your user name (a catalog with authentication on records the
+      name of your $LAKE_TOKEN instead)`;
+
+/** A catalog client carrying $LAKE_TOKEN (the bearer token the catalog asks for when its auth is on). */
+export function catalogClient(url: string): CatalogClient {
+  return new CatalogClient(url, process.env.LAKE_TOKEN || undefined);
+}
 
 function actorOf(v: Values): string {
   return (v.actor as string | undefined) || process.env.LAKE_ACTOR || userInfo().username;
@@ -54,20 +60,20 @@ export async function cmdOps(cmd: string, rest: string[], v: Values, catalogUrl:
   };
   switch (cmd) {
     case "promote":
-      return report("promote", await new CatalogClient(catalogUrl()).promote(needDataset(), positiveInt(v, "version", true), actorOf(v), reasonOf(v)));
+      return report("promote", await catalogClient(catalogUrl()).promote(needDataset(), positiveInt(v, "version", true), actorOf(v), reasonOf(v)));
     case "rollback":
-      return report("rollback", await new CatalogClient(catalogUrl()).rollback(needDataset(), actorOf(v), reasonOf(v), positiveInt(v, "to", false)));
+      return report("rollback", await catalogClient(catalogUrl()).rollback(needDataset(), actorOf(v), reasonOf(v), positiveInt(v, "to", false)));
     case "tag": {
       const name = rest[1];
       if (!name) throw new OpsUsageError("usage: lake tag <dataset> <name> --version N --reason R");
-      return report(`tag ${name}`, await new CatalogClient(catalogUrl()).tag(needDataset(), name, positiveInt(v, "version", true), actorOf(v), reasonOf(v)));
+      return report(`tag ${name}`, await catalogClient(catalogUrl()).tag(needDataset(), name, positiveInt(v, "version", true), actorOf(v), reasonOf(v)));
     }
     case "tags": {
-      const r = await new CatalogClient(catalogUrl()).tags(needDataset());
+      const r = await catalogClient(catalogUrl()).tags(needDataset());
       return print(["tag", "version", "seq"], r.tags);
     }
     case "audit": {
-      const r = await new CatalogClient(catalogUrl()).audit(needDataset(), 0, 1000);
+      const r = await catalogClient(catalogUrl()).audit(needDataset(), 0, 1000);
       return print(
         ["seq", "at", "kind", "version", "previous_version", "actor", "reason"],
         r.entries.map((e) => ({ ...e })),

@@ -7,13 +7,13 @@ import { parseArgs } from "node:util";
 import { connect } from "@nats-io/transport-node";
 import { openLocalStore } from "@lake/storage";
 import { isNatsServerMissing } from "@lake/testing";
-import { CatalogClient, CatalogRequestError } from "./catalog-client.ts";
+import { CatalogRequestError } from "./catalog-client.ts";
 import { IngestRequestError, listQuarantine, replayQuarantine, type ReplayRequestItem } from "./ingest-client.ts";
 import { queryVersion } from "./query.ts";
 import { produce, produceDefaults, type ProduceProgress } from "./produce.ts";
 import { startLake } from "./up.ts";
 import { IncompatibleSchemaError, InvalidContractError } from "@lake/contracts";
-import { OPS_USAGE, OpsUsageError, cmdOps } from "./cli-ops.ts";
+import { OPS_USAGE, OpsUsageError, catalogClient, cmdOps } from "./cli-ops.ts";
 
 const USAGE = `lake: an event-driven data lake with atomic, versioned snapshots
 
@@ -38,7 +38,8 @@ usage:
 ${OPS_USAGE}
 
 common options: --data-dir DIR (default $LAKE_DATA_DIR or ./.lake); the running lake is found through
-DIR/run.json, or LAKE_CATALOG_URL / LAKE_INGEST_URL / NATS_URL / LAKE_STORE_ROOT.`;
+DIR/run.json, or LAKE_CATALOG_URL / LAKE_INGEST_URL / NATS_URL / LAKE_STORE_ROOT.
+LAKE_TOKEN: the bearer token sent to the catalog (needed when it runs with LAKE_CATALOG_TOKENS_FILE).`;
 
 class UsageError extends Error {}
 /** The command ran but its answer is a refusal (e.g. a replay that stays in quarantine): exit 1. */
@@ -128,14 +129,14 @@ async function cmdProduce(info: RunInfo, v: Record<string, string | boolean | un
   await nc?.close();
   console.log(`done in ${(result.elapsedMs / 1000).toFixed(1)} s; read-after-write token: offset ${result.maxOffset}`);
   if (v.wait && result.maxOffset > 0) {
-    const version = await new CatalogClient(info.catalog_url).covering("domain_events", result.maxOffset, 30_000);
+    const version = await catalogClient(info.catalog_url).covering("domain_events", result.maxOffset, 30_000);
     console.log(`committed: version ${version.version} of domain_events covers offset ${result.maxOffset} (${version.total_rows} rows, waited ${version.waited_ms} ms)`);
   }
 }
 
 async function cmdQuery(info: RunInfo, sql: string | undefined, v: Record<string, string | boolean | undefined>) {
   const dataset = (v.dataset as string | undefined) ?? "domain_events";
-  const catalog = new CatalogClient(info.catalog_url);
+  const catalog = catalogClient(info.catalog_url);
   const which = (v.version as string | undefined) ?? "latest";
   if (which !== "latest" && which !== "current" && !/^[1-9]\d*$/.test(which)) throw new UsageError(`--version must be latest, current or a positive integer, got ${which}`);
   const version = v.offset
@@ -224,7 +225,7 @@ async function cmdDemo(v: Record<string, string | boolean | undefined>) {
       onProgress: (p) => (tty ? process.stdout.write(`\r  ${progressLine(p, count)}   `) : console.log(`  ${progressLine(p, count)}`)),
     });
     if (tty) process.stdout.write("\n");
-    const catalog = new CatalogClient(lake.catalogUrl);
+    const catalog = catalogClient(lake.catalogUrl);
     const version = await catalog.covering("domain_events", result.maxOffset, 30_000);
     console.log(`\nversion ${version.version} covers the last acknowledged offset ${result.maxOffset} (waited ${version.waited_ms} ms for it)`);
     const store = openLocalStore(lake.storeRoot);
@@ -303,7 +304,7 @@ async function main(argv: string[]): Promise<void> {
       return cmdQuery(runInfo(dataDir), rest[0], v);
     case "versions": {
       const dataset = rest[0] ?? "domain_events";
-      const page = await new CatalogClient(runInfo(dataDir).catalog_url).versions(dataset, 0, v.limit ? Number(v.limit) : 100);
+      const page = await catalogClient(runInfo(dataDir).catalog_url).versions(dataset, 0, v.limit ? Number(v.limit) : 100);
       printTable(
         ["version", "committed_at", "rows_added", "total_rows", "first_offset", "last_offset", "committer_id"],
         page.versions.map((x) => ({ ...x, rows_added: x.row_count, first_offset: x.source.first_offset, last_offset: x.source.last_offset })),
@@ -311,14 +312,14 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case "datasets": {
-      const r = await new CatalogClient(runInfo(dataDir).catalog_url).datasets();
+      const r = await catalogClient(runInfo(dataDir).catalog_url).datasets();
       printTable(["name", "latest_version", "total_rows"], r.datasets as unknown as Record<string, unknown>[]);
       return;
     }
     case "catalog":
       if (rest[0] !== "rebuild") throw new UsageError("usage: lake catalog rebuild");
       {
-        const r = await new CatalogClient(runInfo(dataDir).catalog_url).rebuild();
+        const r = await catalogClient(runInfo(dataDir).catalog_url).rebuild();
         console.log(`catalog rebuilt from the commit log through sequence ${r.projected_through_seq} in ${r.ms} ms`);
       }
       return;

@@ -1,4 +1,4 @@
-export { CatalogClient, CatalogRequestError, type CatalogVersion, type CatalogFile, type CatalogDataset, type CommandResult, type AuditEntry } from "./catalog-client.ts";
+export { CatalogClient, CatalogRequestError, type CatalogVersion, type CatalogFile, type CatalogDataset, type CommandResult, type AuditEntry, type CatalogDenial } from "./catalog-client.ts";
 export { queryVersion, type QueryResult } from "./query.ts";
 export { sampleEvents, invalidEvents, rng, type SampleEvent } from "./sample.ts";
 export {

@@ -1,6 +1,8 @@
 // Catalog read API and admin commands. Reads without a token are served from the projection as it is
 // (eventual, and the reply says so with its log position); covering reads wait, bounded, for the
 // version that contains the caller's offset, and never answer with an older one.
+// With a tokens file, every request but /healthz is authenticated (bearer token) and authorized
+// (domain/auth.ts) before it is routed; refusals are answered 401/403, logged and kept for admins.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { isValidName } from "@lake/contracts";
 import { HttpError, listen, parseTarget, readBody, sendJson } from "@lake/http";
@@ -8,6 +10,8 @@ import type { Logger } from "@lake/telemetry";
 import type { Catalog } from "../catalog.ts";
 import type { VersionRow } from "../db/projection.ts";
 import { CommandError, decidePromote, decideRollback, decideTag, type Who } from "../domain/commands.ts";
+import { authenticate, decide, mayRead, routeOf, type AuthDecision, type Caller, type Identity, type TokenEntry } from "../domain/auth.ts";
+import { DenialLog } from "./denials.ts";
 
 const MAX_COMMAND_BYTES = 16 * 1024;
 
@@ -23,9 +27,13 @@ async function commandBody(req: IncomingMessage): Promise<Record<string, unknown
   return body as Record<string, unknown>;
 }
 
-/** Who asks and why: both are recorded in the commit log and the audit trail. */
-function who(req: IncomingMessage, body: Record<string, unknown>): Who {
-  const actor = typeof body.actor === "string" ? body.actor : req.headers["x-lake-actor"];
+/**
+ * Who asks and why: both are recorded in the commit log and the audit trail. With authentication on,
+ * the actor is the token's name and an `actor` in the body (or X-Lake-Actor) is ignored: the audit
+ * trail records who was authenticated, not who a client says it is.
+ */
+function who(req: IncomingMessage, body: Record<string, unknown>, identity: Identity | undefined): Who {
+  const actor = identity ? identity.name : typeof body.actor === "string" ? body.actor : req.headers["x-lake-actor"];
   const reason = body.reason;
   if (typeof actor !== "string" || actor.length === 0 || actor.length > 128) throw new HttpError(400, "invalid_actor", "give actor (1-128 characters) in the body or the X-Lake-Actor header");
   if (typeof reason !== "string" || reason.trim().length === 0 || reason.length > 1000) throw new HttpError(400, "invalid_reason", "give a reason (1-1000 characters): it goes into the audit trail");
@@ -73,8 +81,21 @@ function versionView(v: VersionRow) {
   };
 }
 
-export function startHttp(opts: { catalog: Catalog; host: string; port: number; maxWaitMs: number; log: Logger }): Promise<{ server: Server; port: number }> {
-  const { catalog } = opts;
+const REALM = 'Bearer realm="lake-catalog"';
+
+export function startHttp(opts: {
+  catalog: Catalog;
+  host: string;
+  port: number;
+  maxWaitMs: number;
+  log: Logger;
+  /** Configured tokens; undefined = authentication off (every request is allowed, commands take the body's actor). */
+  tokens?: readonly TokenEntry[] | undefined;
+  /** How many refused requests to keep for GET /v1/admin/denials. */
+  denialsKeep?: number;
+}): Promise<{ server: Server; port: number }> {
+  const { catalog, tokens } = opts;
+  const denials = new DenialLog(opts.denialsKeep ?? 1000);
   const server = createServer((req, res) => {
     handle(req, res).catch((e: unknown) => {
       if (e instanceof HttpError || e instanceof CommandError) return sendJson(res, e.status, { error: e.code, message: e.message });
@@ -90,15 +111,51 @@ export function startHttp(opts: { catalog: Catalog; host: string; port: number; 
     return { ...versionView(v), files };
   }
 
+  function deny(req: IncomingMessage, res: ServerResponse, caller: Caller, d: Extract<AuthDecision, { kind: "deny" }>, method: string, path: string): void {
+    const known = caller.kind === "token" ? caller : undefined;
+    const entry = denials.add({
+      at: new Date().toISOString(),
+      status: d.status,
+      error: d.code,
+      message: d.message,
+      method: method.slice(0, 16),
+      path: path.slice(0, 256),
+      token: known?.name ?? null,
+      role: known?.role ?? null,
+      presented_sha256_prefix: caller.kind === "unauthenticated" ? (caller.sha256Prefix ?? null) : null,
+      remote: req.socket.remoteAddress ?? null,
+    });
+    const { seq, at: _at, ...fields } = entry;
+    opts.log.warn("request denied", { denial_seq: seq, ...fields });
+    // The body of a refused command is never read: drain it so the connection can be kept alive.
+    req.resume();
+    const challenge = d.status === 401 ? (d.code === "missing_token" ? REALM : `${REALM}, error="${d.code === "invalid_token" ? "invalid_token" : "invalid_request"}"`) : `${REALM}, error="insufficient_scope"`;
+    sendJson(res, d.status, { error: d.code, message: d.message }, { "www-authenticate": challenge });
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const { segments: parts, query } = parseTarget(req.url);
     const url = { pathname: "/" + parts.join("/"), searchParams: query };
     const method = req.method ?? "GET";
     const p = catalog.projection;
     if (url.pathname === "/healthz") return sendJson(res, 200, { ok: true, projected_through_seq: p.lastSeq });
+    // Authentication and authorization come before routing: an unauthenticated caller learns nothing
+    // about which routes or datasets exist.
+    let identity: Identity | undefined;
+    if (tokens !== undefined) {
+      const caller = authenticate(tokens, req.headers.authorization);
+      const d = decide(caller, method, routeOf(parts));
+      if (d.kind === "deny") return deny(req, res, caller, d, method, url.pathname);
+      identity = caller.kind === "token" ? caller : undefined;
+    }
     if (parts[0] !== "v1") throw new HttpError(404, "not_found", `no route ${method} ${url.pathname}`);
 
     if (parts[1] === "admin") {
+      if (parts[2] === "denials" && parts.length === 3 && method === "GET") {
+        const after = intParam(url, "after", 0, 0, Number.MAX_SAFE_INTEGER)!;
+        const limit = intParam(url, "limit", 100, 1, 1000)!;
+        return sendJson(res, 200, { ...denials.list(after, limit), capacity: denials.capacity, auth: tokens === undefined ? "off" : "bearer" });
+      }
       if (parts[2] === "rebuild" && method === "POST") {
         const r = await catalog.rebuild();
         return sendJson(res, 200, { rebuilt: true, projected_through_seq: r.seq, ms: Math.round(r.ms) });
@@ -116,7 +173,7 @@ export function startHttp(opts: { catalog: Catalog; host: string; port: number; 
     if (method === "POST" && parts.length === 4) {
       const dataset = datasetParam(parts[2]!);
       const body = await commandBody(req);
-      const w = who(req, body);
+      const w = who(req, body, identity);
       let r: { changed: boolean; seq: number; message?: string };
       if (parts[3] === "promote") {
         const version = versionField(body, "version", true)!;
@@ -131,11 +188,15 @@ export function startHttp(opts: { catalog: Catalog; host: string; port: number; 
         r = await catalog.command(dataset, "VersionTagged", (f, now) => decideTag(f, { ...w, tag, version }, now));
       } else throw new HttpError(404, "not_found", `no route ${method} ${url.pathname}`);
       const ds = catalog.projection.dataset(dataset)!;
-      return sendJson(res, 200, { ...r, dataset, current_version: ds.current_version || null, latest_version: ds.latest_version });
+      return sendJson(res, 200, { ...r, dataset, actor: w.actor, current_version: ds.current_version || null, latest_version: ds.latest_version });
     }
     if (method !== "GET") throw new HttpError(405, "method_not_allowed", `${method} not allowed on ${url.pathname}`);
 
-    if (parts.length === 2) return sendJson(res, 200, { datasets: p.datasets(), ...eventual() });
+    if (parts.length === 2) {
+      // A reader sees only the datasets it may read.
+      const all = p.datasets();
+      return sendJson(res, 200, { datasets: identity ? all.filter((d) => mayRead(identity, d.name)) : all, ...eventual() });
+    }
     const dataset = datasetParam(parts[2]!);
     if (parts.length === 3) {
       const ds = p.dataset(dataset);
