@@ -5,6 +5,10 @@ import { ConfigError, intEnv, requiredEnv } from "@lake/runtime";
 import { isTokensFileError, parseTokensFile, type TokenEntry } from "./domain/auth.ts";
 
 export interface CatalogEnv {
+  /** Freshness (now − newest event time in a dataset's current version) above which the freshness alert fires; unset: off. */
+  alertFreshnessMaxMs: number | undefined;
+  /** How often freshness and the projection's lag are measured, ms. */
+  alertIntervalMs: number;
   natsUrl: string;
   /** HTTP port; 0 picks a free one (reported in the ready line). */
   httpPort: number;
@@ -34,6 +38,8 @@ export function readEnv(): CatalogEnv {
     httpHost: process.env.LAKE_CATALOG_HOST ?? "127.0.0.1",
     dbPath: join(dataDir, "catalog.db"),
     maxWaitMs: intEnv("LAKE_CATALOG_MAX_WAIT_MS", 30_000, 0, 600_000),
+    alertFreshnessMaxMs: process.env.LAKE_ALERT_FRESHNESS_MAX_MS ? intEnv("LAKE_ALERT_FRESHNESS_MAX_MS", 0, 0, Number.MAX_SAFE_INTEGER) : undefined,
+    alertIntervalMs: intEnv("LAKE_ALERT_INTERVAL_MS", 5000, 50, 3_600_000),
     tokensFile,
     tokens: tokensFile === undefined ? undefined : loadTokensFile(tokensFile),
     denialsKeep: intEnv("LAKE_CATALOG_DENIALS_KEEP", 1000, 1, 1_000_000),

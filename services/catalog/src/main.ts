@@ -1,12 +1,15 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { connectNats } from "@lake/messaging";
-import { createLogger } from "@lake/telemetry";
+import { createLogger, createRegistry, startTelemetry } from "@lake/telemetry";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { catalogMetrics } from "./metrics.ts";
 import { ConfigError, onShutdown } from "@lake/runtime";
 import { readEnv, type CatalogEnv } from "./env.ts";
 import { Catalog } from "./catalog.ts";
 import { startHttp } from "./http/routes.ts";
 
+const telemetry = startTelemetry("catalog");
 const log = createLogger("catalog");
 let env: CatalogEnv;
 try {
@@ -27,7 +30,9 @@ mkdirSync(dirname(env.dbPath), { recursive: true });
 const nc = await connectNats({ url: env.natsUrl, name: "catalog" });
 const catalog = new Catalog(nc, env.dbPath, log);
 await catalog.start();
-const { server, port } = await startHttp({ catalog, host: env.httpHost, port: env.httpPort, maxWaitMs: env.maxWaitMs, log, tokens: env.tokens, denialsKeep: env.denialsKeep });
+const metrics = createRegistry("catalog");
+const monitor = catalogMetrics({ catalog, registry: metrics, js: jetstream(nc), jsm: await jetstreamManager(nc), log, freshnessMaxMs: env.alertFreshnessMaxMs, intervalMs: env.alertIntervalMs });
+const { server, port } = await startHttp({ catalog, metrics, host: env.httpHost, port: env.httpPort, maxWaitMs: env.maxWaitMs, log, tokens: env.tokens, denialsKeep: env.denialsKeep });
 log.info("ready", {
   http_port: port,
   url: `http://${env.httpHost}:${port}`,
@@ -37,7 +42,9 @@ log.info("ready", {
 });
 
 onShutdown(log, async () => {
+  monitor.stop();
   server.close();
   await catalog.stop();
   await nc.drain();
+  await telemetry.shutdown();
 });

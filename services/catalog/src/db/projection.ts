@@ -215,6 +215,8 @@ export class Projection {
          ) GROUP BY version ORDER BY MAX(seq) DESC`,
       ),
       qualityResult: this.db.prepare<[string, number], QualityRow>("SELECT * FROM quality_results WHERE dataset = ? AND version = ?"),
+      maxEventTime: this.db.prepare<[string, number], { t: number | null }>("SELECT MAX(max_event_time) AS t FROM versions WHERE dataset = ? AND version <= ?"),
+      verdictCounts: this.db.prepare<[], { dataset: string; outcome: string; n: number }>("SELECT dataset, outcome, COUNT(*) AS n FROM quality_results GROUP BY dataset, outcome"),
       insertVersion: this.db.prepare(`INSERT INTO versions VALUES (@dataset, @version, @parent_version, @commit_seq, @write_id, @committer_id, @committed_at,
         @schema_name, @schema_version, @schema_fingerprint, @manifest_key, @manifest_sha256, @manifest_bytes, @source_stream, @source_subject,
         @first_offset, @last_offset, @row_count, @total_rows, @added_files, @removed_files, @min_event_time, @max_event_time,
@@ -401,6 +403,13 @@ export class Projection {
   }
   auditTrail(dataset: string, after: number, limit: number): AuditRow[] {
     return this.q.audit.all(dataset, after, limit);
+  }
+  /** Newest event time in a version (the freshness of what readers of that version see). */
+  maxEventTime(dataset: string, version: number): number | null {
+    return this.q.maxEventTime.get(dataset, version)?.t ?? null;
+  }
+  verdictCounts(): { dataset: string; outcome: string; n: number }[] {
+    return this.q.verdictCounts.all();
   }
   qualityResult(dataset: string, version: number): QualityRow | undefined {
     return this.q.qualityResult.get(dataset, version);

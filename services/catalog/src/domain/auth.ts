@@ -152,7 +152,8 @@ export type Route =
   | { kind: "other" };
 
 export function routeOf(segments: readonly string[]): Route {
-  if (segments.length === 1 && segments[0] === "healthz") return { kind: "health" };
+  // Health and Prometheus metrics stay open (scrapers and probes carry no token).
+  if (segments.length === 1 && (segments[0] === "healthz" || segments[0] === "metrics")) return { kind: "health" };
   if (segments[0] !== "v1") return { kind: "other" };
   if (segments[1] === "datasets") {
     if (segments.length === 2) return { kind: "datasets" };

@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { isValidName } from "@lake/contracts";
 import { HttpError, listen, parseTarget, readBody, sendJson } from "@lake/http";
-import type { Logger } from "@lake/telemetry";
+import { type Logger, type Registry, metricsHandler } from "@lake/telemetry";
 import type { Catalog } from "../catalog.ts";
 import type { VersionRow } from "../db/projection.ts";
 import { CommandError, decidePromote, decideRollback, decideTag, type Who } from "../domain/commands.ts";
@@ -85,6 +85,8 @@ const REALM = 'Bearer realm="lake-catalog"';
 
 export function startHttp(opts: {
   catalog: Catalog;
+  /** Served at /metrics (open, like /healthz). */
+  metrics?: Registry;
   host: string;
   port: number;
   maxWaitMs: number;
@@ -139,6 +141,7 @@ export function startHttp(opts: {
     const method = req.method ?? "GET";
     const p = catalog.projection;
     if (url.pathname === "/healthz") return sendJson(res, 200, { ok: true, projected_through_seq: p.lastSeq });
+    if (opts.metrics && (await metricsHandler(opts.metrics, req, res))) return;
     // Authentication and authorization come before routing: an unauthenticated caller learns nothing
     // about which routes or datasets exist.
     let identity: Identity | undefined;
