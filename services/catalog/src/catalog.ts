@@ -35,12 +35,20 @@ export class Catalog {
   private async startTail(): Promise<void> {
     const live = await tailCommitLog({ nc: this.nc, projection: this.projection, log: this.log, onApplied: () => this.notify(), traced: true });
     this.live = live;
-    live.done.catch((err: unknown) => {
-      if (this.stopped || this.live !== live) return;
-      // The projection is only ever behind, never wrong: restart the tail from its position.
-      this.log.error("commit-log tail failed; restarting it in 1 s", { err });
-      this.restartTailSoon(live);
-    });
+    live.done.then(
+      () => {
+        // The consumer ended by itself (not stopped by us): the projection must not quietly freeze.
+        if (this.stopped || this.live !== live) return;
+        this.log.warn("commit-log tail ended; restarting it in 1 s");
+        this.restartTailSoon(live);
+      },
+      (err: unknown) => {
+        if (this.stopped || this.live !== live) return;
+        // The projection is only ever behind, never wrong: restart the tail from its position.
+        this.log.error("commit-log tail failed; restarting it in 1 s", { err });
+        this.restartTailSoon(live);
+      },
+    );
   }
 
   private restartTailSoon(failed: { messages: ConsumerMessages; done: Promise<void> }): void {
@@ -128,8 +136,10 @@ export class Catalog {
     fresh.db.pragma("wal_checkpoint(TRUNCATE)");
     fresh.close();
     // Swap: from here to the reopen nothing awaits, so no reader can observe the gap.
-    this.live?.messages.stop();
-    await this.live?.done.catch(() => {});
+    const old = this.live;
+    this.live = undefined; // so its ending is not taken for a failure to recover from
+    old?.messages.stop();
+    await old?.done.catch(() => {});
     this.projection.close();
     removeDb(this.dbPath);
     renameSync(tmpPath, this.dbPath);

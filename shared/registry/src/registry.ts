@@ -65,6 +65,7 @@ export class SchemaRegistry {
   private readonly listeners = new Set<() => void>();
   private messages: ConsumerMessages | undefined;
   private appliedSeq = 0;
+  private closed = false;
 
   private constructor(
     private readonly js: JetStreamClient,
@@ -82,28 +83,47 @@ export class SchemaRegistry {
     return reg;
   }
 
+  /**
+   * Follows the SCHEMAS stream from just after what was applied; resolves once caught up with what
+   * was there at the start. If the consumer ever ends (connection loss, server restart), it is
+   * started again after a pause: a registry copy that silently stopped following would make its
+   * service refuse every newer schema.
+   */
   private async follow(): Promise<void> {
     const target = (await this.jsm.streams.info(STREAMS.schemas)).state.last_seq;
-    const consumer = await this.js.consumers.get(STREAMS.schemas, { filter_subjects: subjects.allSchemas, deliver_policy: DeliverPolicy.All });
-    this.messages = await consumer.consume({ max_messages: 256 });
-    const messages = this.messages;
     let caughtUp!: () => void;
     const ready = new Promise<void>((r) => (caughtUp = r));
-    if (target === 0) caughtUp();
-    void (async () => {
-      try {
-        for await (const m of messages) {
-          try {
-            this.apply(m.seq, schemaRegisteredCodec.decode(m.data));
-          } catch (err) {
-            this.log?.error("unreadable schema registry record", { seq: m.seq, err });
-          }
-          this.appliedSeq = m.seq;
-          if (m.seq >= target) caughtUp();
-          for (const l of this.listeners) l();
+    if (target <= this.appliedSeq) caughtUp();
+    const consume = async () => {
+      const consumer = await this.js.consumers.get(STREAMS.schemas, {
+        filter_subjects: subjects.allSchemas,
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: this.appliedSeq + 1,
+      });
+      const messages = await consumer.consume({ max_messages: 256 });
+      this.messages = messages;
+      if (this.closed) messages.stop();
+      for await (const m of messages) {
+        try {
+          this.apply(m.seq, schemaRegisteredCodec.decode(m.data));
+        } catch (err) {
+          this.log?.error("unreadable schema registry record", { seq: m.seq, err });
         }
-      } catch (err) {
-        this.log?.error("schema registry follower stopped", { err });
+        this.appliedSeq = m.seq;
+        if (m.seq >= target) caughtUp();
+        for (const l of this.listeners) l();
+      }
+    };
+    void (async () => {
+      while (!this.closed) {
+        try {
+          await consume();
+        } catch (err) {
+          this.log?.error("schema registry follower failed", { err });
+        }
+        if (this.closed) return;
+        this.log?.warn("schema registry follower ended; following again in 1 s", { applied_seq: this.appliedSeq });
+        await new Promise((r) => setTimeout(r, 1000));
       }
     })();
     await ready;
@@ -231,6 +251,7 @@ export class SchemaRegistry {
   }
 
   close(): void {
+    this.closed = true;
     this.messages?.stop();
   }
 }
