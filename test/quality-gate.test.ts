@@ -74,6 +74,9 @@ test("current only ever moves to versions that passed; a failed version stays la
 
   const ds = (await lake.catalog.dataset(DS)).dataset;
   assert.equal(ds.latest_version, bad.version, "the failed version is the latest committed one");
+  // Read after write on a critical dataset: the first covering version that passed. For the failed
+  // batch there is none yet, so the bounded wait ends without handing out the failed version.
+  await assert.rejects(lake.catalog.covering(DS, bad.source.last_offset, 300, { passed: true }), (e: unknown) => e instanceof CatalogRequestError && e.status === 504);
   assert.equal(ds.current_version, good.version, "but current stays on the last passed version");
   await assert.rejects(lake.catalog.promote(DS, bad.version, "ops", "ship it anyway"), (e: unknown) => e instanceof CatalogRequestError && e.status === 409 && e.code === "quality_failed");
 
@@ -81,6 +84,8 @@ test("current only ever moves to versions that passed; a failed version stays la
   // (40 + 1) / 120 is below it again.
   const next = await judged(await sendPayments(60, 1));
   assert.equal(next.quality, "passed");
+  // Now the failed batch's offset is covered by a passed version: the next one.
+  assert.equal((await lake.catalog.covering(DS, bad.source.last_offset, 5000, { passed: true })).version, next.version);
   await waitFor("the newer passed version to become current", async () => ((await lake.catalog.dataset(DS)).dataset.current_version === next.version ? true : undefined));
   watching = false;
   await watcher;

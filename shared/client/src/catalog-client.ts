@@ -122,8 +122,9 @@ export class CatalogClient {
     return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/versions/${version}`);
   }
   /** The first version containing `offset` (an ingest offset), waiting up to `timeoutMs` for it. */
-  covering(dataset: string, offset: number, timeoutMs = 5000): Promise<CatalogVersion & { waited_ms: number }> {
-    return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/covering?offset=${offset}&timeout_ms=${timeoutMs}`);
+  covering(dataset: string, offset: number, timeoutMs = 5000, opts: { passed?: boolean } = {}): Promise<CatalogVersion & { waited_ms: number }> {
+    const passed = opts.passed ? "&quality=passed" : "";
+    return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/covering?offset=${offset}&timeout_ms=${timeoutMs}${passed}`);
   }
   /** Like covering(), for waits longer than the catalog's per-request bound: re-asks on each timeout. */
   async waitCovering(dataset: string, offset: number, totalMs: number): Promise<CatalogVersion & { waited_ms: number }> {

@@ -230,6 +230,8 @@ export class Projection {
       versions: this.db.prepare<[string, number, number], VersionRow>("SELECT * FROM versions WHERE dataset = ? AND version > ? ORDER BY version LIMIT ?"),
       covering: this.db.prepare<[string, number], VersionRow>("SELECT * FROM versions WHERE dataset = ? AND last_offset >= ? ORDER BY version LIMIT 1"),
       coveringCommit: this.db.prepare<[string, number], VersionRow>("SELECT * FROM versions WHERE dataset = ? AND commit_seq >= ? ORDER BY version LIMIT 1"),
+      coveringPassed: this.db.prepare<[string, number], VersionRow>("SELECT * FROM versions WHERE dataset = ? AND last_offset >= ? AND quality = 'passed' ORDER BY version LIMIT 1"),
+      coveringCommitPassed: this.db.prepare<[string, number], VersionRow>("SELECT * FROM versions WHERE dataset = ? AND commit_seq >= ? AND quality = 'passed' ORDER BY version LIMIT 1"),
       files: this.db.prepare<[string, number, number], FileRow>(
         "SELECT key, partition, rows, bytes, sha256, added_version FROM files WHERE dataset = ? AND added_version <= ? AND (removed_version IS NULL OR removed_version > ?) ORDER BY key",
       ),
@@ -427,11 +429,12 @@ export class Projection {
   versions(dataset: string, after: number, limit: number): VersionRow[] {
     return this.q.versions.all(dataset, after, limit);
   }
-  coveringOffset(dataset: string, offset: number): VersionRow | undefined {
-    return this.q.covering.get(dataset, offset);
+  /** The first version containing `offset` (with `passed`: the first that also passed quality). */
+  coveringOffset(dataset: string, offset: number, passed = false): VersionRow | undefined {
+    return (passed ? this.q.coveringPassed : this.q.covering).get(dataset, offset);
   }
-  coveringCommit(dataset: string, commitSeq: number): VersionRow | undefined {
-    return this.q.coveringCommit.get(dataset, commitSeq);
+  coveringCommit(dataset: string, commitSeq: number, passed = false): VersionRow | undefined {
+    return (passed ? this.q.coveringCommitPassed : this.q.coveringCommit).get(dataset, commitSeq);
   }
   /** The full file set of a version: files added at or before it and not removed by then. */
   files(dataset: string, version: number): FileRow[] {

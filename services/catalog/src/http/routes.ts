@@ -258,7 +258,13 @@ export function startHttp(opts: {
       if ((offset === undefined) === (commitSeq === undefined)) throw new HttpError(400, "invalid_parameter", "give exactly one token: offset=<ingest offset> or commit_seq=<commit-log sequence>");
       const timeoutMs = intParam(url, "timeout_ms", 5000, 0, opts.maxWaitMs)!;
       const started = performance.now();
-      const find = () => (offset !== undefined ? catalog.projection.coveringOffset(dataset, offset) : catalog.projection.coveringCommit(dataset, commitSeq!));
+      // quality=passed: the first covering version that also passed its checks (what a reader of a
+      // critical dataset may be served); without it, the first covering version, whatever its verdict.
+      const q = url.searchParams.get("quality");
+      if (q !== null && q !== "passed") throw new HttpError(400, "invalid_parameter", `quality=${JSON.stringify(q.slice(0, 20))}: the only filter is quality=passed`);
+      const passed = q === "passed";
+      const find = () =>
+        offset !== undefined ? catalog.projection.coveringOffset(dataset, offset, passed) : catalog.projection.coveringCommit(dataset, commitSeq!, passed);
       const v = await catalog.waitFor(find, timeoutMs);
       const waited = Math.round(performance.now() - started);
       if (!v) {
