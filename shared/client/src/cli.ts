@@ -5,7 +5,13 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { connect } from "@nats-io/transport-node";
-import { openLocalStore } from "@lake/storage";
+import { STORE_ENV, openStore, storeConfigFromEnv } from "@lake/storage";
+
+function pickStoreEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of Object.values(STORE_ENV)) if (env[k]) out[k] = env[k]!;
+  return out;
+}
 import { isNatsServerMissing } from "@lake/testing";
 import { CatalogRequestError } from "./catalog-client.ts";
 import { IngestRequestError, listQuarantine, replayQuarantine, type ReplayRequestItem } from "./ingest-client.ts";
@@ -50,6 +56,8 @@ interface RunInfo {
   ingest_url: string;
   catalog_url: string;
   store_root: string;
+  /** The store settings the services run with (LAKE_STORE, LAKE_S3_*; no secrets). */
+  store?: Record<string, string>;
 }
 
 function runInfo(dataDir: string, need: "catalog" | "ingest" = "catalog"): RunInfo {
@@ -60,6 +68,7 @@ function runInfo(dataDir: string, need: "catalog" | "ingest" = "catalog"): RunIn
     ingest_url: process.env.LAKE_INGEST_URL || fromFile.ingest_url,
     catalog_url: process.env.LAKE_CATALOG_URL || fromFile.catalog_url,
     store_root: process.env.LAKE_STORE_ROOT || fromFile.store_root,
+    store: fromFile.store,
   };
   if (need === "catalog" && !info.catalog_url) throw new UsageError(`no running lake found: ${file} does not exist and LAKE_CATALOG_URL is unset. Start one with \`lake up\`.`);
   if (need === "ingest" && !info.ingest_url) throw new UsageError(`no running lake found: ${file} does not exist and LAKE_INGEST_URL is unset. Start one with \`lake up\`.`);
@@ -144,8 +153,12 @@ async function cmdQuery(info: RunInfo, sql: string | undefined, v: Record<string
     : v.tag
       ? await catalog.byTag(dataset, String(v.tag))
       : await catalog.version(dataset, which === "latest" || which === "current" ? which : Number(which));
-  if (!info.store_root) throw new UsageError("the store root is unknown: set LAKE_STORE_ROOT or run inside the lake's data dir");
-  const result = await queryVersion(openLocalStore(info.store_root), version, sql ?? `SELECT count(*) AS rows FROM ${dataset}`);
+  // The store the lake writes to: run.json's settings, overridden by this shell's LAKE_STORE / LAKE_S3_* /
+  // LAKE_STORE_ROOT (AWS credentials come from the usual AWS variables).
+  const storeEnv = { ...(info.store ?? {}), ...pickStoreEnv(process.env) };
+  if (!storeEnv.LAKE_STORE && !storeEnv.LAKE_STORE_ROOT && info.store_root) storeEnv.LAKE_STORE_ROOT = info.store_root;
+  if (!storeEnv.LAKE_STORE_ROOT && storeEnv.LAKE_STORE !== "s3") throw new UsageError("the object store is unknown: set LAKE_STORE_ROOT (or LAKE_STORE=s3 and LAKE_S3_*), or run inside the lake's data dir");
+  const result = await queryVersion(await openStore(storeConfigFromEnv(storeEnv)), version, sql ?? `SELECT count(*) AS rows FROM ${dataset}`);
   console.log(`-- ${dataset} version ${version.version} (${version.files.length} files, ${version.total_rows} rows, ${version.consistency === "covering" ? "covering your offset" : `${v.tag ? `tag ${String(v.tag)}` : which} as the catalog knows it (eventual: may be slightly stale)`})`);
   printTable(result.columns, result.rows);
 }
@@ -228,7 +241,7 @@ async function cmdDemo(v: Record<string, string | boolean | undefined>) {
     const catalog = catalogClient(lake.catalogUrl);
     const version = await catalog.covering("domain_events", result.maxOffset, 30_000);
     console.log(`\nversion ${version.version} covers the last acknowledged offset ${result.maxOffset} (waited ${version.waited_ms} ms for it)`);
-    const store = openLocalStore(lake.storeRoot);
+    const store = await openStore(lake.storeConfig);
     const summary = await queryVersion(
       store,
       version,
