@@ -43,7 +43,7 @@ describe("parseFailpoints", () => {
   for (const bad of ["after_parquet@", "after_parquet@x", "after_parquet@-1", "after_parquet@1.5", "after_parquet@1=pause", "after_parquet@1=pause:", "after_parquet@1=kill", "after_parquet@1=pause:1s", "AFTER_PARQUET@1", "after-parquet@1", "@1", "after_parquet@1 =pause:5"]) {
     test(`malformed ${JSON.stringify(bad)} is refused, quoting the entry and the expected shape`, () => {
       assert.throws(() => parseFailpoints(bad), {
-        message: `LAKE_FAILPOINTS: cannot parse ${JSON.stringify(bad)}; expected point@N or point@N=pause:MS`,
+        message: `LAKE_FAILPOINTS: cannot parse ${JSON.stringify(bad)}; expected point@N, point@N=pause:MS or point@N=wait`,
       });
     });
   }
@@ -67,5 +67,23 @@ describe("failpointHook", () => {
     assert.ok(second instanceof Promise, "second hit pauses");
     await second;
     assert.equal(hook("before_commit"), undefined, "third hit passes again");
+  });
+});
+
+describe("wait failpoints", () => {
+  test("parse as wait, and a hook that reaches one stalls until SIGUSR2", async () => {
+    assert.deepEqual(parseFailpoints("before_commit@1=wait").get("before_commit"), { nth: 1, kind: "wait" });
+    const keepAlive = setInterval(() => {}, 50); // a service has its NATS connection; a test needs a timer
+    const hook = failpointHook("before_commit@1=wait");
+    const stalled = hook("before_commit");
+    assert.ok(stalled instanceof Promise);
+    let done = false;
+    void stalled.then(() => (done = true));
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(done, false, "still waiting");
+    process.kill(process.pid, "SIGUSR2");
+    await stalled;
+    clearInterval(keepAlive);
+    assert.equal(done, true);
   });
 });

@@ -1,6 +1,6 @@
 import type { AddressInfo } from "node:net";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connectNats, ensureStreams, defaultStreamSettings } from "@lake/messaging";
+import { connectNats, ensureStreams, streamSettingsFromEnv } from "@lake/messaging";
 import { createLogger, createRegistry, startTelemetry } from "@lake/telemetry";
 import { onShutdown } from "@lake/runtime";
 import { readEnv } from "./env.ts";
@@ -15,7 +15,8 @@ const telemetry = startTelemetry("ingest");
 const log = createLogger("ingest");
 const nc = await connectNats({ url: env.natsUrl, name: "ingest" });
 const jsm = await jetstreamManager(nc);
-await ensureStreams(jsm, { ...defaultStreamSettings, dedupeWindowMs: env.dedupeWindowMs }, { owner: true });
+// Creates missing streams (LAKE_STREAM_REPLICAS replicas) and keeps the events stream's dedupe window.
+await ensureStreams(jsm, { ...streamSettingsFromEnv(process.env), dedupeWindowMs: env.dedupeWindowMs }, { dedupeOwner: true });
 // Contracts come from the schema registry, followed live: a new version applies without a restart.
 const registry = await SchemaRegistry.open(nc, { log });
 const metrics = createRegistry("ingest");

@@ -2,7 +2,7 @@
 // schema registry. Each catalog command is validated by the catalog and recorded in the commit log.
 import { readFileSync } from "node:fs";
 import { userInfo } from "node:os";
-import { connect } from "@nats-io/transport-node";
+import { connectNats } from "@lake/messaging";
 import { SchemaRegistry } from "@lake/registry";
 import { CatalogClient, type CommandResult } from "./catalog-client.ts";
 
@@ -87,7 +87,7 @@ export async function cmdOps(cmd: string, rest: string[], v: Values, catalogUrl:
 }
 
 async function cmdSchema(rest: string[], v: Values, natsUrl: () => string, print: Print): Promise<void> {
-  const nc = await connect({ servers: natsUrl() });
+  const nc = await connectNats({ url: natsUrl(), name: "lake-cli" });
   try {
     const registry = await SchemaRegistry.open(nc, { seed: false });
     try {

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, existsSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { connect } from "@nats-io/transport-node";
+import { connectNats } from "@lake/messaging";
 import { STORE_ENV, openStore, storeConfigFromEnv } from "@lake/storage";
 
 function pickStoreEnv(env: NodeJS.ProcessEnv): Record<string, string> {
@@ -126,7 +126,7 @@ async function cmdProduce(info: RunInfo, v: Record<string, string | boolean | un
     if (!Number.isFinite(val) || val < 0) throw new UsageError(`--${k} must be a non-negative number`);
   }
   if (opts.via !== "http" && opts.via !== "nats") throw new UsageError("--via must be http or nats");
-  const nc = opts.via === "nats" ? await connect({ servers: info.nats_url }) : undefined;
+  const nc = opts.via === "nats" ? await connectNats({ url: info.nats_url, name: "lake-cli" }) : undefined;
   const tty = process.stdout.isTTY;
   const result = await produce({
     ...opts,

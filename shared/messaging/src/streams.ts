@@ -1,4 +1,4 @@
-import { type JetStreamManager, RetentionPolicy, StorageType, DiscardPolicy, type StreamConfig, JetStreamApiError } from "@nats-io/jetstream";
+import { type JetStreamManager, RetentionPolicy, StorageType, DiscardPolicy, type StreamConfig, type StreamInfo, JetStreamApiError } from "@nats-io/jetstream";
 
 /** One stream per role (architecture.md); one subject per domain or dataset inside it. */
 export const STREAMS = {
@@ -70,25 +70,53 @@ function configs(s: StreamSettings): (Partial<StreamConfig> & { name: string })[
 }
 
 /**
- * Creates the lake's streams that don't exist yet; safe to call from every service at start. Settings
- * of an existing stream are only changed by the service that owns them (`owner: true`: ingest, which is
- * configured with the dedupe window), so a service started later with defaults can't undo them.
+ * Creates the lake's streams that don't exist yet (with `settings`); safe to call from every service at
+ * start. An existing stream's settings are left alone, except the events stream's dedupe window, which
+ * its owner (`dedupeOwner`: ingest, configured with LAKE_DEDUPE_WINDOW_MS) keeps as configured. Replicas
+ * and limits of existing streams belong to whoever created them (the deployment's setup job).
  */
-export async function ensureStreams(jsm: JetStreamManager, settings: StreamSettings = defaultStreamSettings, opts: { owner?: boolean } = {}): Promise<void> {
+export async function ensureStreams(
+  jsm: JetStreamManager,
+  settings: StreamSettings = defaultStreamSettings,
+  opts: { dedupeOwner?: boolean; /** The deployment's setup job: apply `settings` (replicas, limits) to every existing stream too. */ applySettings?: boolean } = {},
+): Promise<void> {
   for (const cfg of configs(settings)) {
+    let existing: StreamInfo | undefined;
     try {
-      await jsm.streams.info(cfg.name);
-      if (opts.owner) await jsm.streams.update(cfg.name, cfg);
+      existing = await jsm.streams.info(cfg.name);
     } catch (e) {
-      if (e instanceof JetStreamApiError && e.status === 404) {
-        try {
-          await jsm.streams.add(cfg);
-        } catch (e2) {
-          // Another service created it between our info and add: keep its settings (or, as owner, apply ours).
-          if (!(e2 instanceof JetStreamApiError && e2.code === 10058)) throw e2;
-          if (opts.owner) await jsm.streams.update(cfg.name, cfg);
-        }
-      } else throw e;
+      if (!(e instanceof JetStreamApiError && e.status === 404)) throw e;
+    }
+    if (!existing) {
+      try {
+        await jsm.streams.add(cfg);
+        continue;
+      } catch (e2) {
+        // Another service created it between our info and add: its settings stand.
+        if (!(e2 instanceof JetStreamApiError && e2.code === 10058)) throw e2;
+        existing = await jsm.streams.info(cfg.name);
+      }
+    }
+    if (opts.applySettings) {
+      await jsm.streams.update(cfg.name, { ...existing.config, ...cfg });
+    } else if (opts.dedupeOwner && cfg.name === STREAMS.events && existing.config.duplicate_window !== cfg.duplicate_window) {
+      await jsm.streams.update(cfg.name, { ...existing.config, duplicate_window: cfg.duplicate_window });
     }
   }
+}
+
+/** Stream settings from the environment: LAKE_STREAM_REPLICAS (1..5) and LAKE_DEDUPE_WINDOW_MS. */
+export function streamSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): StreamSettings {
+  const num = (name: string, def: number, min: number, max: number) => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return def;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name}=${JSON.stringify(raw)}: expected an integer in [${min}, ${max}]`);
+    return n;
+  };
+  return {
+    ...defaultStreamSettings,
+    replicas: num("LAKE_STREAM_REPLICAS", defaultStreamSettings.replicas, 1, 5),
+    dedupeWindowMs: num("LAKE_DEDUPE_WINDOW_MS", defaultStreamSettings.dedupeWindowMs, 1000, 7 * 24 * 3600_000),
+  };
 }

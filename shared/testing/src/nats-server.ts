@@ -55,6 +55,15 @@ export interface StartNatsServerOptions {
   /** Defaults to a fresh temp dir under os.tmpdir(); a caller-provided dir is never deleted. */
   storeDir?: string;
   args?: string[];
+  /**
+   * A nats-server configuration file (accounts, users, permissions, TLS...), passed as `-c <file>`. The
+   * launcher's own flags still win over it: the port, 127.0.0.1, JetStream on, the store dir and the
+   * server name (nats-server applies command-line flags over the file). The file must not set
+   * `jetstream.store_dir`: nats-server refuses it next to `-sd` ("Duplicate 'store_dir' configuration").
+   */
+  config?: string;
+  /** Extra environment for nats-server, merged over process.env (a config file can reference `$VARS`). */
+  env?: Record<string, string>;
   keepStore?: boolean;
   startTimeoutMs?: number;
 }
@@ -96,7 +105,7 @@ export async function startNatsServer(opts: StartNatsServerOptions = {}): Promis
   const ownsStore = opts.storeDir === undefined;
   const storeDir = opts.storeDir ?? (await mkdtemp(path.join(tmpdir(), "lake-nats-")));
   const timeoutMs = opts.startTimeoutMs ?? 10_000;
-  const extraArgs = opts.args ?? [];
+  const extraArgs = [...(opts.config === undefined ? [] : ["-c", path.resolve(opts.config)]), ...(opts.args ?? [])];
 
   let proc: Running | undefined;
   let port = opts.port;
@@ -105,7 +114,7 @@ export async function startNatsServer(opts: StartNatsServerOptions = {}): Promis
     for (let attempt = 0; proc === undefined; attempt++) {
       const candidate = port ?? (await freePort());
       try {
-        proc = await launch(binary, candidate, storeDir, extraArgs, timeoutMs);
+        proc = await launch(binary, candidate, storeDir, extraArgs, timeoutMs, opts.env);
         port = candidate;
       } catch (e) {
         const clash = e instanceof NatsServerStartError && /address already in use/.test(e.output);
@@ -136,7 +145,7 @@ export async function startNatsServer(opts: StartNatsServerOptions = {}): Promis
     },
     async restart() {
       await terminate(current.child, STOP_GRACE_MS);
-      current = await launch(binary, boundPort, storeDir, extraArgs, timeoutMs);
+      current = await launch(binary, boundPort, storeDir, extraArgs, timeoutMs, opts.env);
     },
   };
 }
@@ -152,6 +161,7 @@ async function launch(
   storeDir: string,
   extraArgs: readonly string[],
   timeoutMs: number,
+  env: Record<string, string> | undefined,
 ): Promise<Running> {
   // The name is how we recognise our own server in the INFO greeting (see the wait loop below).
   const callerName = serverNameFromArgs(extraArgs);
@@ -162,7 +172,7 @@ async function launch(
   if (callerName === undefined) args.push("--server_name", serverName);
   args.push(...extraArgs);
   const output = new TailBuffer(OUTPUT_TAIL_CHARS);
-  const child = spawn(binary, args, { detached: false, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(binary, args, { detached: false, stdio: ["ignore", "pipe", "pipe"], env: env === undefined ? process.env : { ...process.env, ...env } });
   track(child);
   child.stdout!.setEncoding("utf8").on("data", (s: string) => output.push(s));
   child.stderr!.setEncoding("utf8").on("data", (s: string) => output.push(s));
@@ -179,10 +189,11 @@ async function launch(
     if (!isRunning(child)) {
       const { code, signal } = await exitStatus(child);
       await drained(child);
-      throw new NatsServerStartError(
-        `nats-server on port ${port} exited during startup (code ${code}, signal ${signal})`,
-        output.lastLines(ERROR_OUTPUT_LINES),
-      );
+      const tail = output.lastLines(ERROR_OUTPUT_LINES);
+      const hint = /Duplicate 'store_dir'/.test(tail)
+        ? " (the config file sets jetstream.store_dir; the launcher sets the store dir itself: remove it from the file)"
+        : "";
+      throw new NatsServerStartError(`nats-server on port ${port} exited during startup (code ${code}, signal ${signal})${hint}`, tail);
     }
     // A port that accepts is not proof: nats-server spends a while setting up JetStream before it
     // binds, so while it is still alive another process holding the port would look like success.
@@ -192,7 +203,7 @@ async function launch(
       await killHard(child);
       throw new NatsServerStartError(
         `nats-server did not greet as server_name ${JSON.stringify(serverName)} on port ${port} within ${timeoutMs} ms` +
-          " (if a config file sets server_name, pass it in args as --server_name too)",
+          " (is something else answering on this port?)",
         output.lastLines(ERROR_OUTPUT_LINES),
       );
     }
