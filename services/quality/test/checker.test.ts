@@ -2,6 +2,7 @@
 // log written directly (no committer): verdicts once per version, in order; a restart with versions
 // already read but not judged; verdicts already in the log never repeated; data problems judged, not retried.
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -71,7 +72,11 @@ async function append(dataset: string, record: LogRecord, msgId?: string): Promi
   return appendLogRecord(jetstream(nc), dataset, record, { expectedLastSeq: head.seq, msgId });
 }
 
+/** Commits a version the way a committer does: its manifest is written first, and the record names it. */
 async function commit(dataset: string, body: VersionCommitted): Promise<number> {
+  const manifest = new TextEncoder().encode(JSON.stringify({ dataset, version: body.version, added_files: body.added_files }));
+  await store.put(body.manifest.key, manifest);
+  body = { ...body, manifest: { key: body.manifest.key, bytes: manifest.byteLength, sha256: createHash("sha256").update(manifest).digest("hex") } };
   return append(dataset, { kind: "VersionCommitted", body });
 }
 
@@ -187,6 +192,7 @@ describe("QualityChecker", () => {
       v.rules.map((r) => [r.rule, r.passed]),
       [
         ["contract", true],
+        ["manifest", true],
         ["files", true],
         ["total_rows", true],
       ],

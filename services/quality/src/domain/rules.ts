@@ -130,6 +130,8 @@ export interface JudgeInput {
   previous: { version: number; stats: Measured<ColumnStats> } | undefined;
   /** Passed in: domain code never reads the clock. */
   now: number;
+  /** The version's manifest checked against the size and sha256 its commit record names; undefined: not checked. */
+  manifest?: { key: string; problem: string | undefined };
 }
 
 export interface Judgement {
@@ -172,6 +174,10 @@ export function judge(input: JudgeInput): Judgement {
     );
   }
 
+  if (input.manifest) {
+    const m = input.manifest;
+    rules.push(rule("manifest", m.problem === undefined, m.problem ?? "matches", `${m.key} with the size and sha256 of the commit record`, m.problem ? `manifest ${m.problem}` : "ok"));
+  }
   rules.push(filesRule(input.files));
   if (input.contract) rules.push(schemaRule(input.contract, input.files));
   if (input.contract && input.fields && input.addedRows.ok) rules.push(...fieldRules(input.contract, input.fields, input.addedRows.value));

@@ -7,7 +7,7 @@
 import { dirname, join } from "node:path";
 import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import type { LogRecord, QualityVerdict } from "@lake/contracts";
+import type { LakeLog, LogRecord, QualityVerdict } from "@lake/contracts";
 import { STREAMS, subjects, appendLogRecord, decodeLogRecord, ensureStreams, isCasConflict, isPublishOutcomeUnknown } from "@lake/messaging";
 import type { ObjectStore } from "@lake/storage";
 import { type Logger, SpanKind, contextFromHeaders, inSpan } from "@lake/telemetry";
@@ -187,18 +187,23 @@ export class QualityChecker {
     const v = this.state.nextUnjudged(head.name);
     if (!v) return;
     const commit = await this.jsm.streams.getMessage(STREAMS.commits, { seq: v.commitSeq }).catch(() => null);
+    // The commit record names the manifest (key, size, sha256): a manifest that doesn't match is a
+    // failed version, like a data file that doesn't.
+    const rec = commit ? decodeLogRecord({ data: commit.data, headers: commit.header }) : undefined;
+    const manifestRef = rec?.kind === "VersionCommitted" ? rec.body.manifest : undefined;
     await inSpan(
       `quality ${v.dataset} v${v.version}`,
       { kind: SpanKind.CONSUMER, parent: contextFromHeaders(commit?.header), attributes: { "lake.dataset": v.dataset, "lake.version": v.version } },
-      () => this.judgeVersion(head, v),
+      () => this.judgeVersion(head, v, manifestRef),
     );
   }
 
-  private async judgeVersion(head: DatasetHead, v: NonNullable<ReturnType<QualityState["nextUnjudged"]>>): Promise<void> {
+  private async judgeVersion(head: DatasetHead, v: NonNullable<ReturnType<QualityState["nextUnjudged"]>>, manifestRef: LakeLog.ManifestRef | undefined): Promise<void> {
     const started = performance.now();
     try {
       const now = this.now();
       const input = await this.measurer.inputFor(v, rulesFor(v.schemaName, v.schemaVersion), now);
+      if (manifestRef) input.manifest = { key: manifestRef.key, problem: await this.measurer.manifestProblem(manifestRef) };
       const { outcome, rules } = judge(input);
       const body: QualityVerdict = { dataset: v.dataset, version: v.version, outcome, rules, checked_at: now, checker_id: this.o.checkerId };
       const seq = await appendLogRecord(

@@ -79,6 +79,20 @@ export class VersionMeasurer {
     };
   }
 
+  /** Why a version's manifest doesn't match its commit record (missing, size, sha256), or undefined. */
+  async manifestProblem(ref: LakeLog.ManifestRef): Promise<string | undefined> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.store.get(ref.key);
+    } catch (e) {
+      if (isObjectNotFound(e)) return "missing from the store";
+      throw e;
+    }
+    if (bytes.byteLength !== ref.bytes) return `${bytes.byteLength} bytes, recorded ${ref.bytes}`;
+    if (sha256(bytes) !== ref.sha256) return "sha256 differs from the recorded one";
+    return undefined;
+  }
+
   /** Integrity (present, size, sha256, row count), columns and stats of one file the version adds. */
   private async inspectAdded(dataset: string, f: LakeLog.DataFile): Promise<{ file: AddedFile; stats: ColumnStats | undefined }> {
     const bad = (problem: string) => ({ file: { key: f.key, problem, columns: undefined }, stats: undefined });
