@@ -123,6 +123,30 @@ export namespace LakeLog {
     }
 }
 
+// log/files_collected.avsc
+/* eslint-disable @typescript-eslint/no-namespace */
+
+export type FilesCollected = LakeLog.FilesCollected;
+
+export namespace LakeLog {
+    export const FilesCollectedSchema = "{\"type\":\"record\",\"name\":\"FilesCollected\",\"namespace\":\"lake.log\",\"doc\":\"Garbage collection deleted these objects of a dataset: files no live version references (expired or replaced) and orphans of failed writes older than the grace period. Appended after the deletes, for the audit trail and fsck.\",\"fields\":[{\"name\":\"dataset\",\"type\":\"string\"},{\"name\":\"keys\",\"type\":{\"type\":\"array\",\"items\":\"string\"}},{\"name\":\"bytes\",\"type\":\"long\"},{\"name\":\"orphans\",\"type\":\"long\",\"doc\":\"How many of the keys belonged to no version at all (failed writes).\"},{\"name\":\"actor\",\"type\":\"string\"},{\"name\":\"at\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}}]}";
+    export const FilesCollectedName = "lake.log.FilesCollected";
+    /**
+     * Garbage collection deleted these objects of a dataset: files no live version references (expired or replaced) and orphans of failed writes older than the grace period. Appended after the deletes, for the audit trail and fsck.
+     */
+    export interface FilesCollected {
+        dataset: string;
+        keys: string[];
+        bytes: number;
+        /**
+         * How many of the keys belonged to no version at all (failed writes).
+         */
+        orphans: number;
+        actor: string;
+        at: number;
+    }
+}
+
 // log/quality_verdict.avsc
 /* eslint-disable @typescript-eslint/no-namespace */
 
@@ -291,7 +315,7 @@ export namespace LakeLog {
         first_seq: number;
         last_seq: number;
     }
-    export const VersionCommittedSchema = "{\"type\":\"record\",\"name\":\"VersionCommitted\",\"namespace\":\"lake.log\",\"doc\":\"Commit point of a dataset version. Appended to lake.commits.<dataset> with a compare-and-set on the subject's last sequence.\",\"fields\":[{\"name\":\"dataset\",\"type\":\"string\"},{\"name\":\"version\",\"type\":\"long\",\"doc\":\"1, 2, 3 ... per dataset, no gaps.\"},{\"name\":\"parent_version\",\"type\":\"long\",\"doc\":\"0 for the first version.\"},{\"name\":\"write_id\",\"type\":\"string\",\"doc\":\"Unique id of the write; every file of the version carries it in its name.\"},{\"name\":\"committer_id\",\"type\":\"string\"},{\"name\":\"committed_at\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}},{\"name\":\"schema_name\",\"type\":\"string\"},{\"name\":\"schema_version\",\"type\":\"int\"},{\"name\":\"schema_fingerprint\",\"type\":\"string\",\"doc\":\"sha256 of the canonical Avro schema of the rows.\"},{\"name\":\"manifest\",\"type\":{\"type\":\"record\",\"name\":\"ManifestRef\",\"fields\":[{\"name\":\"key\",\"type\":\"string\"},{\"name\":\"sha256\",\"type\":\"string\"},{\"name\":\"bytes\",\"type\":\"long\"}]}},{\"name\":\"added_files\",\"doc\":\"Files this version adds; the version's full file set is the parent's plus these minus removed_files.\",\"type\":{\"type\":\"array\",\"items\":{\"type\":\"record\",\"name\":\"DataFile\",\"fields\":[{\"name\":\"key\",\"type\":\"string\"},{\"name\":\"partition\",\"type\":\"string\",\"doc\":\"e.g. dt=2026-06-01\"},{\"name\":\"rows\",\"type\":\"long\"},{\"name\":\"bytes\",\"type\":\"long\"},{\"name\":\"sha256\",\"type\":\"string\"}]}}},{\"name\":\"removed_files\",\"type\":{\"type\":\"array\",\"items\":\"string\"},\"default\":[]},{\"name\":\"source\",\"type\":{\"type\":\"record\",\"name\":\"SourceRange\",\"doc\":\"Stream sequences of the input this version covers (inclusive). Resume point for exactly-once.\",\"fields\":[{\"name\":\"stream\",\"type\":\"string\"},{\"name\":\"subject\",\"type\":\"string\"},{\"name\":\"first_seq\",\"type\":\"long\"},{\"name\":\"last_seq\",\"type\":\"long\"}]}},{\"name\":\"row_count\",\"type\":\"long\",\"doc\":\"Rows added by this version.\"},{\"name\":\"total_rows\",\"type\":\"long\",\"doc\":\"Rows in the full version.\"},{\"name\":\"min_event_time\",\"type\":[\"null\",{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}],\"default\":null},{\"name\":\"max_event_time\",\"type\":[\"null\",{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}],\"default\":null},{\"name\":\"policy\",\"type\":\"string\",\"default\":\"non-critical\",\"doc\":\"The dataset's policy when committed: critical (current only after passing quality) or non-critical (current on commit).\"},{\"name\":\"max_source_position\",\"type\":[\"null\",\"long\"],\"default\":null,\"doc\":\"Ordered sources (CDC): the highest source log position applied so far. A change at or below it is a re-delivery and is skipped, even after the dedupe window.\"}]}";
+    export const VersionCommittedSchema = "{\"type\":\"record\",\"name\":\"VersionCommitted\",\"namespace\":\"lake.log\",\"doc\":\"Commit point of a dataset version. Appended to lake.commits.<dataset> with a compare-and-set on the subject's last sequence.\",\"fields\":[{\"name\":\"dataset\",\"type\":\"string\"},{\"name\":\"version\",\"type\":\"long\",\"doc\":\"1, 2, 3 ... per dataset, no gaps.\"},{\"name\":\"parent_version\",\"type\":\"long\",\"doc\":\"0 for the first version.\"},{\"name\":\"write_id\",\"type\":\"string\",\"doc\":\"Unique id of the write; every file of the version carries it in its name.\"},{\"name\":\"committer_id\",\"type\":\"string\"},{\"name\":\"committed_at\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}},{\"name\":\"schema_name\",\"type\":\"string\"},{\"name\":\"schema_version\",\"type\":\"int\"},{\"name\":\"schema_fingerprint\",\"type\":\"string\",\"doc\":\"sha256 of the canonical Avro schema of the rows.\"},{\"name\":\"manifest\",\"type\":{\"type\":\"record\",\"name\":\"ManifestRef\",\"fields\":[{\"name\":\"key\",\"type\":\"string\"},{\"name\":\"sha256\",\"type\":\"string\"},{\"name\":\"bytes\",\"type\":\"long\"}]}},{\"name\":\"added_files\",\"doc\":\"Files this version adds; the version's full file set is the parent's plus these minus removed_files.\",\"type\":{\"type\":\"array\",\"items\":{\"type\":\"record\",\"name\":\"DataFile\",\"fields\":[{\"name\":\"key\",\"type\":\"string\"},{\"name\":\"partition\",\"type\":\"string\",\"doc\":\"e.g. dt=2026-06-01\"},{\"name\":\"rows\",\"type\":\"long\"},{\"name\":\"bytes\",\"type\":\"long\"},{\"name\":\"sha256\",\"type\":\"string\"}]}}},{\"name\":\"removed_files\",\"type\":{\"type\":\"array\",\"items\":\"string\"},\"default\":[]},{\"name\":\"source\",\"type\":{\"type\":\"record\",\"name\":\"SourceRange\",\"doc\":\"Stream sequences of the input this version covers (inclusive). Resume point for exactly-once.\",\"fields\":[{\"name\":\"stream\",\"type\":\"string\"},{\"name\":\"subject\",\"type\":\"string\"},{\"name\":\"first_seq\",\"type\":\"long\"},{\"name\":\"last_seq\",\"type\":\"long\"}]}},{\"name\":\"row_count\",\"type\":\"long\",\"doc\":\"Rows added by this version.\"},{\"name\":\"total_rows\",\"type\":\"long\",\"doc\":\"Rows in the full version.\"},{\"name\":\"min_event_time\",\"type\":[\"null\",{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}],\"default\":null},{\"name\":\"max_event_time\",\"type\":[\"null\",{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}],\"default\":null},{\"name\":\"policy\",\"type\":\"string\",\"default\":\"non-critical\",\"doc\":\"The dataset's policy when committed: critical (current only after passing quality) or non-critical (current on commit).\"},{\"name\":\"max_source_position\",\"type\":[\"null\",\"long\"],\"default\":null,\"doc\":\"Ordered sources (CDC): the highest source log position applied so far. A change at or below it is a re-delivery and is skipped, even after the dedupe window.\"},{\"name\":\"operation\",\"type\":[\"null\",\"string\"],\"default\":null,\"doc\":\"What made this version: null or \\\"append\\\" (new source data), \\\"compaction\\\" (same rows, fewer files), \\\"backfill\\\" (a rebuild from the source), ...\"}]}";
     export const VersionCommittedName = "lake.log.VersionCommitted";
     /**
      * Commit point of a dataset version. Appended to lake.commits.<dataset> with a compare-and-set on the subject's last sequence.
@@ -356,6 +380,12 @@ export namespace LakeLog {
          * Default: null
          */
         max_source_position: null | number;
+        /**
+         * What made this version: null or "append" (new source data), "compaction" (same rows, fewer files), "backfill" (a rebuild from the source), ...
+         *
+         * Default: null
+         */
+        operation: null | string;
     }
 }
 
@@ -402,6 +432,33 @@ export namespace LakeLog {
         dataset: string;
         version: number;
         tag: string;
+        actor: string;
+        reason: string;
+        at: number;
+    }
+}
+
+// log/versions_expired.avsc
+/* eslint-disable @typescript-eslint/no-namespace */
+
+export type VersionsExpired = LakeLog.VersionsExpired;
+
+export namespace LakeLog {
+    export const VersionsExpiredSchema = "{\"type\":\"record\",\"name\":\"VersionsExpired\",\"namespace\":\"lake.log\",\"doc\":\"Retention: these versions of a dataset are no longer served (their files may then be collected unless a live version still references them). Appended to lake.commits.<dataset> with a CAS; current and tagged versions are never expired.\",\"fields\":[{\"name\":\"dataset\",\"type\":\"string\"},{\"name\":\"versions\",\"type\":{\"type\":\"array\",\"items\":\"long\"},\"doc\":\"The versions that expire, ascending.\"},{\"name\":\"policy\",\"type\":\"string\",\"doc\":\"The retention policy applied, e.g. keep_last=10,keep_ms=604800000\"},{\"name\":\"actor\",\"type\":\"string\"},{\"name\":\"reason\",\"type\":\"string\"},{\"name\":\"at\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}}]}";
+    export const VersionsExpiredName = "lake.log.VersionsExpired";
+    /**
+     * Retention: these versions of a dataset are no longer served (their files may then be collected unless a live version still references them). Appended to lake.commits.<dataset> with a CAS; current and tagged versions are never expired.
+     */
+    export interface VersionsExpired {
+        dataset: string;
+        /**
+         * The versions that expire, ascending.
+         */
+        versions: number[];
+        /**
+         * The retention policy applied, e.g. keep_last=10,keep_ms=604800000
+         */
+        policy: string;
         actor: string;
         reason: string;
         at: number;

@@ -1,4 +1,4 @@
-export type { DomainEvent, VersionCommitted, QualityVerdict, VersionPromoted, VersionTagged, QuarantinedRecord, SchemaRegistered, AlertChanged, LakeLog, LakeDerived, LateEvent, DailyUserTotals } from "./generated.ts";
+export type { DomainEvent, VersionCommitted, QualityVerdict, VersionPromoted, VersionTagged, QuarantinedRecord, SchemaRegistered, AlertChanged, VersionsExpired, FilesCollected, LakeLog, LakeDerived, LateEvent, DailyUserTotals } from "./generated.ts";
 export {
   type DomainContract,
   type FieldConstraints,
@@ -28,6 +28,8 @@ export {
   schemaRegisteredCodec,
   quarantineReplayCodec,
   alertChangedCodec,
+  versionsExpiredCodec,
+  filesCollectedCodec,
   PayloadTooLargeError,
   DecodeError,
 } from "./log.ts";

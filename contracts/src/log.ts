@@ -58,6 +58,8 @@ export const versionPromotedCodec = codec<LakeLog.VersionPromoted>(LakeLog.Versi
 export const versionTaggedCodec = codec<LakeLog.VersionTagged>(LakeLog.VersionTaggedSchema, "VersionTagged");
 export const schemaRegisteredCodec = codec<LakeLog.SchemaRegistered>(LakeLog.SchemaRegisteredSchema, "SchemaRegistered");
 export const quarantineReplayCodec = codec<LakeLog.QuarantineReplay>(LakeLog.QuarantineReplaySchema, "QuarantineReplay");
+export const versionsExpiredCodec = codec<LakeLog.VersionsExpired>(LakeLog.VersionsExpiredSchema, "VersionsExpired");
+export const filesCollectedCodec = codec<LakeLog.FilesCollected>(LakeLog.FilesCollectedSchema, "FilesCollected");
 export const alertChangedCodec = codec<LakeLog.AlertChanged>(LakeLog.AlertChangedSchema, "AlertChanged");
 export const quarantinedRecordCodec = codec<LakeLog.QuarantinedRecord>(LakeLog.QuarantinedRecordSchema, "QuarantinedRecord");
 
@@ -66,7 +68,9 @@ export type LogRecord =
   | { kind: "VersionCommitted"; body: LakeLog.VersionCommitted }
   | { kind: "QualityVerdict"; body: LakeLog.QualityVerdict }
   | { kind: "VersionPromoted"; body: LakeLog.VersionPromoted }
-  | { kind: "VersionTagged"; body: LakeLog.VersionTagged };
+  | { kind: "VersionTagged"; body: LakeLog.VersionTagged }
+  | { kind: "VersionsExpired"; body: LakeLog.VersionsExpired }
+  | { kind: "FilesCollected"; body: LakeLog.FilesCollected };
 
 export type LogRecordKind = LogRecord["kind"];
 
@@ -75,6 +79,8 @@ export const logCodecs: { readonly [K in LogRecordKind]: LogCodec<Extract<LogRec
   QualityVerdict: qualityVerdictCodec,
   VersionPromoted: versionPromotedCodec,
   VersionTagged: versionTaggedCodec,
+  VersionsExpired: versionsExpiredCodec,
+  FilesCollected: filesCollectedCodec,
 };
 
 export function isLogRecordKind(kind: string | undefined): kind is LogRecordKind {

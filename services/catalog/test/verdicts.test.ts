@@ -55,6 +55,7 @@ function commit(dataset: string, version: number, policy: Policy = "critical"): 
       min_event_time: null,
       max_event_time: null,
       max_source_position: null,
+      operation: null,
     },
   };
 }

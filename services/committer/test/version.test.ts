@@ -46,6 +46,7 @@ function committed(version: number, lastSeq: number, totalRows: number): Version
     min_event_time: null,
     max_event_time: null,
     max_source_position: null,
+    operation: null,
   };
 }
 
@@ -222,6 +223,7 @@ describe("buildManifest / commitRecord", () => {
       min_event_time: JUNE_1 + 10,
       max_event_time: JUNE_1 + DAY,
       max_source_position: null,
+      operation: "append",
     });
   });
 
@@ -277,6 +279,7 @@ describe("buildManifest / commitRecord", () => {
       min_event_time: JUNE_1,
       max_event_time: JUNE_1 + DAY,
       max_source_position: null,
+      operation: "append",
       policy: "non-critical",
     } satisfies VersionCommitted);
     // Evolving with the new record moves the resume point past the batch.

@@ -153,6 +153,8 @@ export interface Manifest {
   min_event_time: number | null;
   max_event_time: number | null;
   max_source_position: number | null;
+  /** What made the version: "append" for a committer's micro-batch. */
+  operation: string;
 }
 
 /** The manifest of the next version on top of `state`. Immutable once written: it names its version and parent. */
@@ -184,6 +186,7 @@ export function buildManifest(
     min_event_time: batch.minEventTime,
     max_event_time: batch.maxEventTime,
     max_source_position: batch.maxSourcePosition ?? null,
+    operation: "append",
   };
 }
 
@@ -208,5 +211,6 @@ export function commitRecord(m: Manifest, manifestRef: LakeLog.ManifestRef): Ver
     max_event_time: m.max_event_time,
     policy: m.policy,
     max_source_position: m.max_source_position,
+    operation: m.operation,
   };
 }
