@@ -7,6 +7,14 @@ import { parseArgs } from "node:util";
 import { connectNats } from "@lake/messaging";
 import { STORE_ENV, openStore, storeConfigFromEnv } from "@lake/storage";
 
+/** The store the lake writes to: run.json's settings, overridden by this shell's LAKE_STORE / LAKE_S3_* / LAKE_STORE_ROOT. */
+function storeEnvOf(info: { store?: Record<string, string>; store_root?: string }): Record<string, string> {
+  const storeEnv = { ...(info.store ?? {}), ...pickStoreEnv(process.env) };
+  if (!storeEnv.LAKE_STORE && !storeEnv.LAKE_STORE_ROOT && info.store_root) storeEnv.LAKE_STORE_ROOT = info.store_root;
+  if (!storeEnv.LAKE_STORE_ROOT && storeEnv.LAKE_STORE !== "s3") throw new UsageError("the object store is unknown: set LAKE_STORE_ROOT (or LAKE_STORE=s3 and LAKE_S3_*), or run inside the lake's data dir");
+  return storeEnv;
+}
+
 function pickStoreEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   const out: Record<string, string> = {};
   for (const k of Object.values(STORE_ENV)) if (env[k]) out[k] = env[k]!;
@@ -20,6 +28,7 @@ import { produce, produceDefaults, type ProduceProgress } from "./produce.ts";
 import { startLake } from "./up.ts";
 import { IncompatibleSchemaError, InvalidContractError } from "@lake/contracts";
 import { OPS_USAGE, OpsUsageError, catalogClient, cmdOps } from "./cli-ops.ts";
+import { BACKFILL_USAGE, cmdBackfill } from "./cli-backfill.ts";
 
 const USAGE = `lake: an event-driven data lake with atomic, versioned snapshots
 
@@ -42,6 +51,7 @@ usage:
       validation again; a record is replayed at most once
   lake demo [--count N]           up + produce + query, in a temp dir, then stop
 ${OPS_USAGE}
+${BACKFILL_USAGE}
 
 common options: --data-dir DIR (default $LAKE_DATA_DIR or ./.lake); the running lake is found through
 DIR/run.json, or LAKE_CATALOG_URL / LAKE_INGEST_URL / NATS_URL / LAKE_STORE_ROOT.
@@ -155,10 +165,7 @@ async function cmdQuery(info: RunInfo, sql: string | undefined, v: Record<string
       : await catalog.version(dataset, which === "latest" || which === "current" ? which : Number(which));
   // The store the lake writes to: run.json's settings, overridden by this shell's LAKE_STORE / LAKE_S3_* /
   // LAKE_STORE_ROOT (AWS credentials come from the usual AWS variables).
-  const storeEnv = { ...(info.store ?? {}), ...pickStoreEnv(process.env) };
-  if (!storeEnv.LAKE_STORE && !storeEnv.LAKE_STORE_ROOT && info.store_root) storeEnv.LAKE_STORE_ROOT = info.store_root;
-  if (!storeEnv.LAKE_STORE_ROOT && storeEnv.LAKE_STORE !== "s3") throw new UsageError("the object store is unknown: set LAKE_STORE_ROOT (or LAKE_STORE=s3 and LAKE_S3_*), or run inside the lake's data dir");
-  const result = await queryVersion(await openStore(storeConfigFromEnv(storeEnv)), version, sql ?? `SELECT count(*) AS rows FROM ${dataset}`);
+  const result = await queryVersion(await openStore(storeConfigFromEnv(storeEnvOf(info))), version, sql ?? `SELECT count(*) AS rows FROM ${dataset}`);
   console.log(`-- ${dataset} version ${version.version} (${version.files.length} files, ${version.total_rows} rows, ${version.consistency === "covering" ? "covering your offset" : `${v.tag ? `tag ${String(v.tag)}` : which} as the catalog knows it (eventual: may be slightly stale)`})`);
   printTable(result.columns, result.rows);
 }
@@ -293,6 +300,7 @@ async function main(argv: string[]): Promise<void> {
       after: { type: "string" },
       seq: { type: "string" },
       "record-file": { type: "string" },
+      "dry-run": { type: "boolean" },
       reason: { type: "string" },
       actor: { type: "string" },
       to: { type: "string" },
@@ -336,6 +344,10 @@ async function main(argv: string[]): Promise<void> {
         console.log(`catalog rebuilt from the commit log through sequence ${r.projected_through_seq} in ${r.ms} ms`);
       }
       return;
+    case "backfill": {
+      const info = runInfo(dataDir);
+      return cmdBackfill(rest[0], v, info.nats_url, () => openStore(storeConfigFromEnv(storeEnvOf(info))));
+    }
     case "quarantine":
       return cmdQuarantine(runInfo(dataDir, "ingest"), rest[0], v);
     case "promote":

@@ -17,3 +17,4 @@ export {
 } from "./ingest-client.ts";
 export { startLake, serviceEntry, type LakeHandle, type StartLakeOptions } from "./up.ts";
 export { produce, produceDefaults, type ProduceOptions, type ProduceProgress } from "./produce.ts";
+export { backfillDerived, type BackfillResult, type BackfillProgress } from "./backfill.ts";
