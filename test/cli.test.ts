@@ -53,6 +53,14 @@ test("lake up, produce --wait, query, versions, catalog rebuild, then Ctrl-C sto
     assert.match(raw.stdout, /covering your offset/);
     assert.match(raw.stdout, new RegExp(`^${offset}\\s*$`, "m"));
 
+    // Time travel: as of the moment version 1 was committed, the latest was version 1.
+    const catalogUrl = (JSON.parse(readFileSync(join(dataDir, "run.json"), "utf8")) as { catalog_url: string }).catalog_url;
+    const v1At = Date.parse(((await (await fetch(new URL("/v1/datasets/domain_events/versions/1", catalogUrl))).json()) as { committed_at: string }).committed_at);
+    const travelled = await lake(["query", "--data-dir", dataDir, "--as-of", new Date(v1At).toISOString(), "SELECT count(*) AS n FROM domain_events"]);
+    assert.match(travelled.stdout, /-- domain_events version 1 .*as of/);
+    const tooEarly = await lake(["query", "--data-dir", dataDir, "--as-of", "2001-01-01T00:00:00Z", "SELECT 1"]).catch((e: { code: number; stderr: string }) => e);
+    assert.match((tooEarly as { stderr: string }).stderr, /had no version at 2001-01-01/);
+
     const versions = await lake(["versions", "domain_events", "--data-dir", dataDir]);
     assert.match(versions.stdout, /^1\s+\S+\s+\d+/m);
     const rebuilt = await lake(["catalog", "rebuild", "--data-dir", dataDir]);

@@ -162,6 +162,21 @@ export class CatalogClient {
   dataset(dataset: string): Promise<{ dataset: CatalogDataset }> {
     return this.get(`/v1/datasets/${encodeURIComponent(dataset)}`);
   }
+  /**
+   * Time travel: the version that was the dataset's latest at time `at` (the last one committed at or
+   * before it). Undefined when the dataset had no version yet.
+   */
+  async versionAsOf(dataset: string, at: number): Promise<CatalogVersion | undefined> {
+    let found: number | undefined;
+    for (let after = 0; ; ) {
+      const page = await this.versions(dataset, after, 1000);
+      for (const v of page.versions) if (Date.parse(v.committed_at) <= at) found = v.version;
+      const last = page.versions.at(-1);
+      if (page.next_after === null || (last && Date.parse(last.committed_at) > at)) break;
+      after = page.next_after;
+    }
+    return found === undefined ? undefined : this.version(dataset, found);
+  }
   rebuild(): Promise<{ rebuilt: boolean; projected_through_seq: number; ms: number }> {
     return this.get("/v1/admin/rebuild", { method: "POST" });
   }

@@ -21,7 +21,7 @@ function pickStoreEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   return out;
 }
 import { isNatsServerMissing } from "@lake/testing";
-import { CatalogRequestError } from "./catalog-client.ts";
+import { CatalogRequestError, type CatalogVersion } from "./catalog-client.ts";
 import { IngestRequestError, listQuarantine, replayQuarantine, type ReplayRequestItem } from "./ingest-client.ts";
 import { queryVersion } from "./query.ts";
 import { produce, produceDefaults, type ProduceProgress } from "./produce.ts";
@@ -37,9 +37,10 @@ usage:
       start nats-server (unless --nats-url or NATS_URL) and every service; Ctrl-C stops them all
   lake produce [--count N] [--rate EV/S] [--batch N] [--duplicates F] [--invalid F] [--via http|nats] [--wait]
       send sample domain_events (with retried duplicates and invalid records) to ingest
-  lake query "<SQL>" [--dataset D] [--version N|latest|current] [--tag NAME] [--offset X]
+  lake query "<SQL>" [--dataset D] [--version N|latest|current] [--tag NAME] [--offset X] [--as-of TIME]
       run SQL in DuckDB over exactly one committed version; the dataset is a view named after it.
-      latest: the last committed version; current: the one readers should use (passed quality if critical)
+      latest: the last committed version; current: the one readers should use (passed quality if critical);
+      --as-of: time travel, the version that was latest at that time (ISO-8601 or epoch ms)
       --offset X: read after write, the first version containing ingest offset X (waits up to 30 s)
   lake versions D [--limit N]     list a dataset's versions
   lake datasets                   list datasets
@@ -158,7 +159,16 @@ async function cmdQuery(info: RunInfo, sql: string | undefined, v: Record<string
   const catalog = catalogClient(info.catalog_url);
   const which = (v.version as string | undefined) ?? "latest";
   if (which !== "latest" && which !== "current" && !/^[1-9]\d*$/.test(which)) throw new UsageError(`--version must be latest, current or a positive integer, got ${which}`);
-  const version = v.offset
+  let asOf: CatalogVersion | undefined;
+  if (v["as-of"]) {
+    const at = /^\d+$/.test(String(v["as-of"])) ? Number(v["as-of"]) : Date.parse(String(v["as-of"]));
+    if (Number.isNaN(at)) throw new UsageError(`--as-of takes an ISO-8601 time or epoch milliseconds, got ${String(v["as-of"])}`);
+    asOf = await catalog.versionAsOf(dataset, at);
+    if (!asOf) throw new UsageError(`${dataset} had no version at ${new Date(at).toISOString()}`);
+  }
+  const version = asOf
+    ? asOf
+    : v.offset
     ? await catalog.covering(dataset, Number(v.offset), 30_000)
     : v.tag
       ? await catalog.byTag(dataset, String(v.tag))
@@ -166,7 +176,7 @@ async function cmdQuery(info: RunInfo, sql: string | undefined, v: Record<string
   // The store the lake writes to: run.json's settings, overridden by this shell's LAKE_STORE / LAKE_S3_* /
   // LAKE_STORE_ROOT (AWS credentials come from the usual AWS variables).
   const result = await queryVersion(await openStore(storeConfigFromEnv(storeEnvOf(info))), version, sql ?? `SELECT count(*) AS rows FROM ${dataset}`);
-  console.log(`-- ${dataset} version ${version.version} (${version.files.length} files, ${version.total_rows} rows, ${version.consistency === "covering" ? "covering your offset" : `${v.tag ? `tag ${String(v.tag)}` : which} as the catalog knows it (eventual: may be slightly stale)`})`);
+  console.log(`-- ${dataset} version ${version.version} (${version.files.length} files, ${version.total_rows} rows, ${version.consistency === "covering" ? "covering your offset" : `${asOf ? `as of ${String(v["as-of"])}` : v.tag ? `tag ${String(v.tag)}` : which} as the catalog knows it (eventual: may be slightly stale)`})`);
   printTable(result.columns, result.rows);
 }
 
@@ -301,6 +311,7 @@ async function main(argv: string[]): Promise<void> {
       seq: { type: "string" },
       "record-file": { type: "string" },
       "dry-run": { type: "boolean" },
+      "as-of": { type: "string" },
       reason: { type: "string" },
       actor: { type: "string" },
       to: { type: "string" },
