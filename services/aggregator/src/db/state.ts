@@ -6,7 +6,8 @@
 // synchronous=NORMAL (WAL) survives kill -9 but may lose the last transactions on power loss. That is
 // safe here: the events are re-read from the stream and, replay being deterministic, produce the same
 // results under the same message ids, which JetStream deduplicates (and which are identical anyway).
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
+import { openStateDb } from "@lake/runtime";
 import type { AggState, BatchOutcome, Counters, KeyValue, WindowAcc } from "../domain/windows.ts";
 import { windowId } from "../domain/windows.ts";
 
@@ -121,10 +122,7 @@ export class StateStore {
     readonly path: string,
     job: string,
   ) {
-    this.db = new Database(path);
-    this.db.pragma("journal_mode = WAL");
-    this.db.pragma("synchronous = NORMAL");
-    this.db.exec(SCHEMA);
+    this.db = openStateDb(path, SCHEMA);
     this.db
       .prepare("INSERT INTO state VALUES (1, ?, 0, NULL, 0, ?, 0, 0, 0, 0, 0) ON CONFLICT (id) DO NOTHING")
       .run(job, GENESIS_DIGEST);

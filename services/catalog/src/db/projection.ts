@@ -1,7 +1,8 @@
 // The catalog's state: a projection of the commit log into SQLite. Every change comes from one log
 // record, applied in the same transaction as the log position, so a crash never half-applies a record
 // and replaying the log from scratch gives the same rows. Nothing here reads the clock.
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
+import { openStateDb } from "@lake/runtime";
 import type { LakeLog, LogRecord, VersionCommitted } from "@lake/contracts";
 import { type DatasetFacts, type QualityStatus, POLICIES, QUALITY, promotionProblem, tagProblem } from "../domain/commands.ts";
 
@@ -178,10 +179,7 @@ export class Projection {
   private readonly q;
 
   constructor(path: string) {
-    this.db = new Database(path);
-    this.db.pragma("journal_mode = WAL");
-    this.db.pragma("synchronous = NORMAL");
-    this.db.exec(SCHEMA);
+    this.db = openStateDb(path, SCHEMA);
     this.q = {
       getMeta: this.db.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key = ?"),
       setMeta: this.db.prepare<[string, string]>("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),

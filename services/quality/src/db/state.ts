@@ -3,7 +3,8 @@
 // records are applied in batches, each in one transaction with the log position, so a crash never
 // leaves the state ahead of or behind the position. Computed stats are a cache of facts about
 // immutable files: they are written on their own and never decide what the log says.
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
+import { openStateDb } from "@lake/runtime";
 import type { LakeLog, LogRecord, VersionCommitted } from "@lake/contracts";
 import type { ColumnStats } from "../domain/stats.ts";
 
@@ -153,10 +154,7 @@ export class QualityState {
   private readonly q;
 
   constructor(path: string) {
-    this.db = new Database(path);
-    this.db.pragma("journal_mode = WAL");
-    this.db.pragma("synchronous = NORMAL");
-    this.db.exec(SCHEMA);
+    this.db = openStateDb(path, SCHEMA);
     this.q = {
       getMeta: this.db.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key = ?"),
       setMeta: this.db.prepare<[string, string]>("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
