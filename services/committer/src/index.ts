@@ -5,3 +5,17 @@ export { mergePartition } from "./domain/merge.ts";
 export { datasetSpec } from "./specs.ts";
 export { liveDomainSpec, cdcSpec, derivedSpec, bucketPartition, type ContractSource } from "./domain/spec.ts";
 export { toParquet, fromParquet, OFFSET_COLUMN } from "./parquet.ts";
+export {
+  compactDataset,
+  compactionFailpointHook,
+  isCompactionContended,
+  CompactionContendedError,
+  COMPACTION_DEFAULTS,
+  COMPACTION_FAILPOINTS,
+  COMPACTION_OUTCOMES,
+  OPERATIONS,
+  planCompaction,
+  type CompactDatasetOptions,
+  type CompactionProgress,
+  type CompactionResult,
+} from "./ops/index.ts";

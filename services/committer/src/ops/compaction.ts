@@ -1,0 +1,386 @@
+// Compaction, the shell: one more writer of a dataset's commit log, fenced by the same compare-and-set
+// as the committers. It reads the head, folds the live file set, rewrites groups of small files of a
+// partition into one file each (same rows, same `_offset` lineage, values read and written by the
+// committer's own Parquet code), writes a manifest, and appends a VersionCommitted with
+// `operation: "compaction"` and expectedLastSeq = the head it planned on.
+//
+// Racing committers: if the compaction wins, a committer holding a batch loses its CAS against a data
+// version, drops the batch and re-reads the stream after the head; the compaction's source range is
+// empty and ends where its parent's did, so that is exactly where the committer was: nothing lost,
+// nothing twice. If the compaction loses, it reads the versions that won: appends only add files, so
+// it rebases (same files, a manifest renumbered onto the new head) and appends again; a partition
+// whose files some version removed (an upsert rewrote it, another compaction took it) is given up and
+// reported. Files written for a give-up or a crash are referenced by no version: garbage, never read.
+import { createHash, randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { tableFromIPC } from "apache-arrow";
+import { readParquet, readSchema } from "parquet-wasm";
+import type { LakeLog, VersionCommitted } from "@lake/contracts";
+import { STREAMS, appendLogRecord, decodeLogRecord, foldCommitLog, isCasConflict, isPublishOutcomeUnknown, readCommitHead, subjects } from "@lake/messaging";
+import type { ObjectStore } from "@lake/storage";
+import { type Logger, inSpan } from "@lake/telemetry";
+import { failpointHook as runtimeFailpointHook } from "@lake/runtime";
+import type { DatasetSpec } from "../domain/spec.ts";
+import { commitRecord, keys } from "../domain/version.ts";
+import { OFFSET_COLUMN, fromParquet, toParquet } from "../parquet.ts";
+import {
+  COMPACTION_DEFAULTS,
+  type CompactedGroup,
+  type CompactionGroup,
+  type CompactionPlan,
+  type DroppedPartition,
+  RowCountMismatchError,
+  applyVersionFiles,
+  buildCompactionManifest,
+  decideRebase,
+  planCompaction,
+} from "./compaction-plan.ts";
+
+/** Fault-test hooks: `compact_after_files` (rewritten files stored, nothing committed) and `compact_before_commit` (manifest written, before each append). */
+export const COMPACTION_FAILPOINTS = ["compact_after_files", "compact_before_commit"] as const;
+export type CompactionFailpoint = (typeof COMPACTION_FAILPOINTS)[number];
+/** `LAKE_COMPACT_FAILPOINTS` syntax (as LAKE_FAILPOINTS): `compact_before_commit@1=wait` holds until SIGUSR2. */
+export const compactionFailpointHook = (spec: string) => runtimeFailpointHook(spec, COMPACTION_FAILPOINTS);
+
+export interface CompactionProgress {
+  phase: "read" | "write" | "commit";
+  partition: string;
+  filesDone: number;
+  filesTotal: number;
+  bytesDone: number;
+  bytesTotal: number;
+  groupsDone: number;
+  groupsTotal: number;
+  /** Commit phase: the append being tried (2 and up: after a lost race). */
+  attempt: number;
+  elapsedMs: number;
+}
+
+export interface CompactDatasetOptions {
+  nc: NatsConnection;
+  store: ObjectStore;
+  spec: DatasetSpec;
+  targetBytes?: number;
+  maxFiles?: number;
+  /** Rows per rewritten file at most (memory bound; default COMPACTION_DEFAULTS.maxRows). */
+  maxRows?: number;
+  /** Plan only: read the log, write and commit nothing. */
+  dryRun?: boolean;
+  /** Recorded as the version's committer_id (default `compact-<host>-<pid>`). */
+  committerId?: string;
+  /** Appends tried before giving up when other writers keep winning (default 10). */
+  maxAttempts?: number;
+  log?: Logger;
+  onProgress?: (p: CompactionProgress) => void;
+  /** Fault tests: hold or kill the compaction at a step (see COMPACTION_FAILPOINTS). */
+  failpoint?: (name: CompactionFailpoint) => Promise<void> | undefined;
+  now?: () => number;
+}
+
+export const COMPACTION_OUTCOMES = {
+  /** A compaction version is in the log. */
+  committed: "committed",
+  /** No partition has two or more files below the target. */
+  nothingToDo: "nothing_to_do",
+  /** --dry-run: the plan, nothing written. */
+  dryRun: "dry_run",
+  /** Every partition planned was rewritten by someone else (or unreadable) before the compaction could land. */
+  abandoned: "abandoned",
+} as const;
+export type CompactionOutcome = (typeof COMPACTION_OUTCOMES)[keyof typeof COMPACTION_OUTCOMES];
+
+export interface CompactionResult {
+  dataset: string;
+  outcome: CompactionOutcome;
+  plan: CompactionPlan;
+  /** The committed version, its parent and its commit-log sequence. */
+  version?: number;
+  parentVersion?: number;
+  commitSeq?: number;
+  writeId?: string;
+  /** Live files before (at the head planned on) and after (in the committed version). */
+  filesBefore: number;
+  filesAfter: number;
+  filesRemoved: number;
+  filesAdded: number;
+  rows: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** Appends tried, and how many of them were rebased onto a newer head. */
+  attempts: number;
+  rebases: number;
+  /** Partitions given up: rewritten by another version while this one was in flight, or unreadable. */
+  dropped: (DroppedPartition | { partition: string; reason: string })[];
+  ms: number;
+}
+
+/** Another writer kept winning the race for longer than maxAttempts appends. */
+export class CompactionContendedError extends Error {
+  constructor(
+    readonly dataset: string,
+    readonly attempts: number,
+    options: { cause: unknown },
+  ) {
+    super(`compaction of ${dataset}: lost the commit race ${attempts} times in a row; nothing committed (run it again)`, options);
+    this.name = "CompactionContendedError";
+  }
+}
+
+export function isCompactionContended(e: unknown): e is CompactionContendedError {
+  return e instanceof CompactionContendedError;
+}
+
+const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+function newWriteId(now: number): string {
+  // The committer's shape (`w<time>-<random>`), tagged so a file's name says a compaction wrote it.
+  return `w${now.toString(36)}-c${randomBytes(6).toString("hex")}`;
+}
+
+/** Compacts one dataset once (bounded by maxFiles). See the file comment for the protocol. */
+export function compactDataset(o: CompactDatasetOptions): Promise<CompactionResult> {
+  return inSpan(`compact ${o.spec.dataset}`, { attributes: { "lake.dataset": o.spec.dataset, "lake.operation": "compaction" } }, () => run(o));
+}
+
+async function run(o: CompactDatasetOptions): Promise<CompactionResult> {
+  const started = performance.now();
+  const now = (o.now ?? Date.now)();
+  const dataset = o.spec.dataset;
+  const targetBytes = o.targetBytes ?? COMPACTION_DEFAULTS.targetBytes;
+  const maxFiles = o.maxFiles ?? COMPACTION_DEFAULTS.maxFiles;
+  const maxAttempts = o.maxAttempts ?? COMPACTION_DEFAULTS.maxAttempts;
+  const committerId = o.committerId ?? `compact-${hostname()}-${process.pid}`;
+  const js = jetstream(o.nc);
+  const jsm = await jetstreamManager(o.nc);
+
+  let head = await readCommitHead(jsm, dataset);
+  const live = new Map<string, LakeLog.DataFile[]>();
+  await foldCommitLog(js, dataset, head.seq, (rec) => {
+    if (rec.kind === "VersionCommitted") applyVersionFiles(live, rec.body);
+  });
+  const plan = planCompaction(live, { targetBytes, maxFiles, maxRows: o.maxRows ?? COMPACTION_DEFAULTS.maxRows });
+  const result: CompactionResult = {
+    dataset,
+    outcome: COMPACTION_OUTCOMES.nothingToDo,
+    plan,
+    filesBefore: plan.liveFiles,
+    filesAfter: plan.liveFiles,
+    filesRemoved: 0,
+    filesAdded: 0,
+    rows: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    attempts: 0,
+    rebases: 0,
+    dropped: [],
+    ms: 0,
+  };
+  const done = (r: Partial<CompactionResult>) => Object.assign(result, r, { ms: Math.round(performance.now() - started) });
+  o.log?.info("compaction planned", { dataset, head_version: head.version?.record.version ?? 0, live_files: plan.liveFiles, groups: plan.groups.length, files: plan.files, bytes: plan.bytes, deferred_files: plan.deferredFiles, target_bytes: targetBytes });
+  if (!head.version || plan.groups.length === 0) return done({});
+  if (o.dryRun) return done({ outcome: COMPACTION_OUTCOMES.dryRun });
+
+  // Rewrite each group: one output file per group, all under one write id.
+  const writeId = newWriteId(now);
+  const progress = { filesDone: 0, bytesDone: 0, groupsDone: 0, attempt: 0 };
+  const report = (phase: CompactionProgress["phase"], partition: string) =>
+    o.onProgress?.({ phase, partition, ...progress, filesTotal: plan.files, bytesTotal: plan.bytes, groupsTotal: plan.groups.length, elapsedMs: performance.now() - started });
+  let compacted: { group: CompactionGroup; out: CompactedGroup }[] = [];
+  let index = 0;
+  for (const group of plan.groups) {
+    try {
+      const out = await rewriteGroup(o.store, o.spec, group, keys.dataFile(dataset, group.partition, writeId, index++), (f) => {
+        progress.filesDone++;
+        progress.bytesDone += f.bytes;
+        report("read", group.partition);
+      });
+      compacted.push({ group, out });
+      progress.groupsDone++;
+      report("write", group.partition);
+    } catch (err) {
+      if (!(err instanceof UncompactableError)) throw err;
+      // One odd partition doesn't stop the others; it is reported and left as it is.
+      o.log?.warn("partition left uncompacted", { dataset, partition: group.partition, reason: err.message });
+      result.dropped.push({ partition: group.partition, reason: err.message });
+    }
+  }
+  if (compacted.length === 0) return done({ outcome: COMPACTION_OUTCOMES.abandoned });
+  await o.failpoint?.("compact_after_files");
+
+  // Commit: build the manifest on the head we know, append with a CAS on it; on a lost race, rebase.
+  for (let attempt = 1; ; attempt++) {
+    const headVersion = head.version!;
+    const manifest = buildCompactionManifest(
+      headVersion.record,
+      compacted.map((c) => c.out),
+      { writeId, committerId, now, spec: o.spec },
+    );
+    const manifestBytes = new TextEncoder().encode(JSON.stringify(manifest, null, 1));
+    const manifestKey = keys.manifest(dataset, manifest.version, writeId);
+    await o.store.put(manifestKey, manifestBytes);
+    const record = commitRecord(manifest, { key: manifestKey, sha256: sha256(manifestBytes), bytes: manifestBytes.byteLength });
+    progress.attempt = attempt;
+    report("commit", "");
+    await o.failpoint?.("compact_before_commit");
+    result.attempts = attempt;
+    let landedSeq: number | undefined;
+    let landed = record;
+    try {
+      // The msg id names the write AND the version number: a retry of the same record dedupes, a
+      // rebased record (another number) can't be mistaken for an earlier attempt that landed late.
+      landedSeq = await appendLogRecord(js, dataset, { kind: "VersionCommitted", body: record }, { expectedLastSeq: head.seq, msgId: `${writeId}:v${record.version}` });
+    } catch (e) {
+      if (!isCasConflict(e) && !isPublishOutcomeUnknown(e)) throw e;
+      const newHead = await readCommitHead(jsm, dataset);
+      const since = await versionsBetween(js, dataset, head.seq, newHead.seq);
+      const mine = since.find((v) => v.record.write_id === writeId);
+      if (mine) {
+        // The append landed; its answer was lost.
+        landedSeq = mine.seq;
+        landed = mine.record;
+      } else {
+        if (attempt >= maxAttempts) throw new CompactionContendedError(dataset, attempt, { cause: e });
+        if (!newHead.version) throw new Error(`commit log of ${dataset} lost its versions while compacting`, { cause: e });
+        const decision = decideRebase(
+          compacted.map((c) => c.group),
+          since.map((v) => v.record),
+        );
+        result.dropped.push(...decision.dropped);
+        for (const d of decision.dropped) o.log?.warn("partition given up: another version rewrote its files", { dataset, partition: d.partition, removed_by: d.removedBy, files: d.files.length });
+        if (decision.kind === "abandon") return done({ outcome: COMPACTION_OUTCOMES.abandoned, attempts: attempt });
+        for (const v of since) applyVersionFiles(live, v.record);
+        const kept = new Set(decision.keep);
+        compacted = compacted.filter((c) => kept.has(c.group));
+        if (newHead.version.seq !== headVersion.seq) result.rebases++;
+        o.log?.info("compaction lost the commit race; rebasing", { dataset, attempt, onto_version: newHead.version.record.version, err: (e as Error).message });
+        if (isPublishOutcomeUnknown(e)) await new Promise((r) => setTimeout(r, 100 * attempt));
+        head = newHead;
+        continue;
+      }
+    }
+    applyVersionFiles(live, landed);
+    const removed = compacted.reduce((n, c) => n + c.out.replaces.length, 0);
+    o.log?.info("compaction committed", { dataset, version: landed.version, removed_files: removed, added_files: compacted.length, rows: landed.total_rows, attempts: attempt });
+    return done({
+      outcome: COMPACTION_OUTCOMES.committed,
+      version: landed.version,
+      parentVersion: landed.parent_version,
+      commitSeq: landedSeq,
+      writeId,
+      filesBefore: plan.liveFiles,
+      // The files live in the version just committed (the head may have grown while we raced).
+      filesAfter: [...live.values()].reduce((n, files) => n + files.length, 0),
+      filesRemoved: removed,
+      filesAdded: compacted.length,
+      rows: compacted.reduce((n, c) => n + c.out.file.rows, 0),
+      bytesIn: compacted.reduce((n, c) => n + c.group.bytes, 0),
+      bytesOut: compacted.reduce((n, c) => n + c.out.file.bytes, 0),
+    });
+  }
+}
+
+/** A group that can't be rewritten without changing its rows (a corrupt file, a column the contract lost). */
+class UncompactableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UncompactableError";
+  }
+}
+
+/**
+ * Reads a group's files (checked against their recorded size, hash and row count), writes their rows
+ * as one file (ordered by offset) with the dataset's spec, and checks the file holds exactly those
+ * offsets before it is used.
+ */
+async function rewriteGroup(
+  store: ObjectStore,
+  spec: DatasetSpec,
+  group: CompactionGroup,
+  key: string,
+  onFile: (f: LakeLog.DataFile) => void,
+): Promise<CompactedGroup> {
+  const known = new Set([...spec.columns.map((c) => c.name), OFFSET_COLUMN]);
+  const rows: Record<string, unknown>[] = [];
+  const offsets: number[] = [];
+  for (const f of group.files) {
+    const bytes = await store.get(f.key);
+    if (bytes.byteLength !== f.bytes || sha256(bytes) !== f.sha256) throw new UncompactableError(`${f.key} does not match its recorded size and sha256`);
+    // A column the current contract no longer has would be dropped by the rewrite: leave such files.
+    const extra = columnsOf(bytes).filter((c) => !known.has(c));
+    if (extra.length > 0) throw new UncompactableError(`${f.key} has columns the current contract lacks (${extra.join(", ")})`);
+    const read = fromParquet(spec, bytes);
+    if (read.rows.length !== f.rows) throw new UncompactableError(`${f.key} holds ${read.rows.length} rows, its record says ${f.rows}`);
+    for (let i = 0; i < read.rows.length; i++) {
+      rows.push(read.rows[i]!);
+      offsets.push(read.offsets[i]!);
+    }
+    onFile(f);
+  }
+  if (rows.length !== group.rows) throw new RowCountMismatchError(group.partition, group.rows, rows.length, "read");
+  // Offset order. Files in key order (write ids sort by time) usually are already: sort only if not.
+  let sortedRows = rows;
+  let sortedOffsets = offsets;
+  if (offsets.some((x, i) => i > 0 && x < offsets[i - 1]!)) {
+    const order = offsets.map((_, i) => i).sort((a, b) => offsets[a]! - offsets[b]! || a - b);
+    sortedRows = order.map((i) => rows[i]!);
+    sortedOffsets = order.map((i) => offsets[i]!);
+  }
+  const bytes = toParquet(spec, sortedRows, sortedOffsets);
+  const written = offsetsOf(bytes);
+  if (written.length !== sortedOffsets.length || written.some((x, i) => x !== sortedOffsets[i])) {
+    throw new RowCountMismatchError(group.partition, sortedOffsets.length, written.length, "the rewritten file reads back");
+  }
+  await store.put(key, bytes);
+  let minT: number | null = null;
+  let maxT: number | null = null;
+  for (const r of sortedRows) {
+    const t = r[spec.eventTimeField];
+    if (typeof t !== "number") continue;
+    if (minT === null || t < minT) minT = t;
+    if (maxT === null || t > maxT) maxT = t;
+  }
+  return {
+    partition: group.partition,
+    file: { key, partition: group.partition, rows: sortedRows.length, bytes: bytes.byteLength, sha256: sha256(bytes) },
+    replaces: group.files,
+    minEventTime: minT,
+    maxEventTime: maxT,
+  };
+}
+
+function columnsOf(bytes: Uint8Array): string[] {
+  return tableFromIPC(readSchema(bytes).intoIPCStream()).schema.fields.map((f) => f.name);
+}
+
+function offsetsOf(bytes: Uint8Array): number[] {
+  const table = tableFromIPC(readParquet(bytes, { columns: [OFFSET_COLUMN] }).intoIPCStream());
+  const col = table.getChild(OFFSET_COLUMN);
+  const out = new Array<number>(table.numRows);
+  for (let i = 0; i < table.numRows; i++) out[i] = Number(col!.get(i));
+  return out;
+}
+
+/** The data versions appended to the dataset's log after `afterSeq`, through `untilSeq`. */
+async function versionsBetween(js: JetStreamClient, dataset: string, afterSeq: number, untilSeq: number): Promise<{ seq: number; record: VersionCommitted }[]> {
+  const out: { seq: number; record: VersionCommitted }[] = [];
+  if (untilSeq <= afterSeq) return out;
+  const consumer = await js.consumers.get(STREAMS.commits, {
+    filter_subjects: subjects.commits(dataset),
+    deliver_policy: DeliverPolicy.StartSequence,
+    opt_start_seq: afterSeq + 1,
+  });
+  const messages = await consumer.consume({ max_messages: 256 });
+  try {
+    for await (const m of messages) {
+      const rec = decodeLogRecord(m);
+      if (rec?.kind === "VersionCommitted") out.push({ seq: m.seq, record: rec.body });
+      if (m.seq >= untilSeq) break;
+    }
+  } finally {
+    messages.stop();
+  }
+  return out;
+}
+
