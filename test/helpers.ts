@@ -75,7 +75,7 @@ export async function assertExactlyOnce(lake: LakeHandle, expectedIds: ReadonlyS
  * Waits until the lake is quiet: every committed version of every dataset has its quality verdict, so
  * nothing more is appended to the commit log unless the test sends something (dumps are then stable).
  */
-export async function settled(lake: LakeHandle, timeoutMs = 30_000): Promise<void> {
+export async function settled(lake: LakeHandle, timeoutMs = 90_000): Promise<void> {
   const catalog = new CatalogClient(lake.catalogUrl);
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -89,7 +89,7 @@ export class Catalog {
    * last record the projection has seen for it, and answer once the projection has applied it (so the
    * caller reads its own write). A lost race means the view was stale: catch up and decide again.
    */
-  async command<K extends "VersionPromoted" | "VersionTagged">(
+  async command<K extends "VersionPromoted" | "VersionTagged" | "VersionsExpired" | "FilesCollected">(
     dataset: string,
     kind: K,
     decide: (facts: DatasetFacts, now: number) => Decision<Extract<LogRecord, { kind: K }>["body"]>,

@@ -1,5 +1,21 @@
-export { Projection, type VersionRow, type FileRow, type DatasetRow } from "./db/projection.ts";
+export { Projection, type VersionRow, type FileRow, type RegistryFileRow, type DatasetRow } from "./db/projection.ts";
 export { Catalog } from "./catalog.ts";
+// For `lake fsck`: replaying the commit log into a fresh projection, exactly as the catalog does.
+export { tailCommitLog, logLastSeq } from "./nats/tail.ts";
+export {
+  decideExpire,
+  expireProblem,
+  protectedReason,
+  pendingVersions,
+  liveVersionIn,
+  versionRanges,
+  policyText,
+  MAX_EXPIRE_PER_RECORD,
+  MAX_COLLECTED_KEYS,
+  type RetentionFacts,
+  type RetentionPolicy,
+  type RetainedVersion,
+} from "./domain/commands.ts";
 export {
   ROLES,
   type Role,

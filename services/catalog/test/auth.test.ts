@@ -54,6 +54,9 @@ const ROUTES = {
   promote: ["POST", "/v1/datasets/domain_events/promote"],
   rollback: ["POST", "/v1/datasets/domain_events/rollback"],
   tag: ["POST", "/v1/datasets/domain_events/tags"],
+  expire: ["POST", "/v1/datasets/domain_events/expire"],
+  collected: ["POST", "/v1/datasets/domain_events/collected"],
+  files: ["GET", "/v1/datasets/domain_events/files"],
   rebuild: ["POST", "/v1/admin/rebuild"],
   dump: ["GET", "/v1/admin/dump"],
   denials: ["GET", "/v1/admin/denials"],
@@ -62,12 +65,12 @@ const ROUTES = {
 type RouteName = keyof typeof ROUTES;
 
 const EXPECTED: Record<string, Record<RouteName, "allow" | 401 | 403>> = {
-  anonymous: { health: "allow", list: 401, readOwn: 401, readOther: 401, promote: 401, rollback: 401, tag: 401, rebuild: 401, dump: 401, denials: 401, other: 401 },
-  unknown: { health: "allow", list: 401, readOwn: 401, readOther: 401, promote: 401, rollback: 401, tag: 401, rebuild: 401, dump: 401, denials: 401, other: 401 },
-  reader: { health: "allow", list: "allow", readOwn: "allow", readOther: 403, promote: 403, rollback: 403, tag: 403, rebuild: 403, dump: 403, denials: 403, other: 403 },
-  readerAll: { health: "allow", list: "allow", readOwn: "allow", readOther: "allow", promote: 403, rollback: 403, tag: 403, rebuild: 403, dump: 403, denials: 403, other: 403 },
-  operator: { health: "allow", list: "allow", readOwn: "allow", readOther: "allow", promote: "allow", rollback: "allow", tag: "allow", rebuild: 403, dump: 403, denials: 403, other: 403 },
-  admin: { health: "allow", list: "allow", readOwn: "allow", readOther: "allow", promote: "allow", rollback: "allow", tag: "allow", rebuild: "allow", dump: "allow", denials: "allow", other: "allow" },
+  anonymous: { health: "allow", list: 401, readOwn: 401, readOther: 401, promote: 401, rollback: 401, tag: 401, expire: 401, collected: 401, files: 401, rebuild: 401, dump: 401, denials: 401, other: 401 },
+  unknown: { health: "allow", list: 401, readOwn: 401, readOther: 401, promote: 401, rollback: 401, tag: 401, expire: 401, collected: 401, files: 401, rebuild: 401, dump: 401, denials: 401, other: 401 },
+  reader: { health: "allow", list: "allow", readOwn: "allow", readOther: 403, promote: 403, rollback: 403, tag: 403, expire: 403, collected: 403, files: "allow", rebuild: 403, dump: 403, denials: 403, other: 403 },
+  readerAll: { health: "allow", list: "allow", readOwn: "allow", readOther: "allow", promote: 403, rollback: 403, tag: 403, expire: 403, collected: 403, files: "allow", rebuild: 403, dump: 403, denials: 403, other: 403 },
+  operator: { health: "allow", list: "allow", readOwn: "allow", readOther: "allow", promote: "allow", rollback: "allow", tag: "allow", expire: "allow", collected: "allow", files: "allow", rebuild: 403, dump: 403, denials: 403, other: 403 },
+  admin: { health: "allow", list: "allow", readOwn: "allow", readOther: "allow", promote: "allow", rollback: "allow", tag: "allow", expire: "allow", collected: "allow", files: "allow", rebuild: "allow", dump: "allow", denials: "allow", other: "allow" },
 };
 const CALLERS: Record<keyof typeof EXPECTED, Caller> = {
   anonymous: as(undefined),
@@ -88,7 +91,7 @@ describe("decide: every role against every route class", () => {
 
   test("given a reader, when it reads any sub-resource of its dataset, then allow; of another dataset, then 403", () => {
     const reader = CALLERS.reader!;
-    for (const sub of ["", "/versions", "/versions/3", "/versions/current", "/versions/3/quality", "/tags", "/tags/v1", "/audit", "/covering"]) {
+    for (const sub of ["", "/versions", "/versions/3", "/versions/current", "/versions/3/quality", "/tags", "/tags/v1", "/audit", "/covering", "/files"]) {
       assert.equal(outcome(reader, "GET", `/v1/datasets/daily_user_totals${sub}`), "allow", sub);
       assert.equal(outcome(reader, "GET", `/v1/datasets/customers${sub}`), 403, sub);
     }
@@ -139,6 +142,8 @@ describe("decide: what a refusal says", () => {
     assert.equal(deny(CALLERS.reader!, "POST", "/v1/datasets/domain_events/promote").message, 'token "bi-dashboard" (role reader) may not promote: that needs role operator or admin');
     assert.match(deny(CALLERS.reader!, "POST", "/v1/datasets/domain_events/rollback").message, /may not roll back: that needs role operator/);
     assert.match(deny(CALLERS.reader!, "POST", "/v1/datasets/domain_events/tags").message, /may not tag: that needs role operator/);
+    assert.match(deny(CALLERS.reader!, "POST", "/v1/datasets/domain_events/expire").message, /may not expire versions: that needs role operator/);
+    assert.match(deny(CALLERS.reader!, "POST", "/v1/datasets/domain_events/collected").message, /may not record collected files: that needs role operator/);
   });
 
   test("given an operator rebuilding, then 403 saying admin endpoints need role admin", () => {

@@ -355,12 +355,12 @@ describe("Projection: canonical dump and durability", () => {
     // Applied in log order; clicks sorts before orders, and files by key.
     p.applyBatch(LOG);
     const dump = JSON.parse(p.canonicalDump()) as Record<string, unknown[][]>;
-    assert.deepEqual(Object.keys(dump), ["meta", "datasets", "versions", "files", "quality_results", "tags", "audit", "anomalies"]);
+    assert.deepEqual(Object.keys(dump), ["meta", "datasets", "versions", "files", "quality_results", "tags", "audit", "anomalies", "expired_versions", "collected_files"]);
     assert.deepEqual(dump.datasets!.map((r) => r[0]), ["clicks", "orders"]);
     assert.deepEqual(dump.versions!.map((r) => [r[0], r[1]]), [["clicks", 1], ["orders", 1], ["orders", 2], ["orders", 3]]);
     const fileKeys = dump.files!.map((r) => `${r[0]}/${r[1]}`);
     assert.deepEqual(fileKeys, [...fileKeys].sort());
-    assert.deepEqual([dump.quality_results, dump.tags, dump.audit, dump.anomalies], [[], [], [], []], "commits alone fill no other table");
+    assert.deepEqual([dump.quality_results, dump.tags, dump.audit, dump.anomalies, dump.expired_versions, dump.collected_files], [[], [], [], [], [], []], "commits alone fill no other table");
   });
 
   test("reopening the database file keeps the state, and applying continues from it", () => {

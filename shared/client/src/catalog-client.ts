@@ -35,8 +35,34 @@ export interface CatalogVersion {
   max_event_time: string | null;
   policy: string;
   quality: "pending" | "passed" | "failed";
+  /** Listings only: retention expired it (reading it answers 410 version_expired). */
+  expired?: boolean;
+  /** Listings only: the commit-log sequence of the VersionsExpired record, or null. */
+  expired_seq?: number | null;
   files: CatalogFile[];
   consistency: "eventual" | "covering";
+}
+
+/** A data file in a dataset's history (GET /v1/datasets/<d>/files): its version range and liveness. */
+export interface CatalogRegistryFile extends CatalogFile {
+  /** The first version that no longer references it; null while the latest does. */
+  removed_version: number | null;
+  /** Some version that has not expired references it: GC keeps it, fsck checks it. */
+  live: boolean;
+  /** Commit-log sequence of the FilesCollected record that deleted it, if any. */
+  collected_seq: number | null;
+}
+
+export interface ExpireResult {
+  changed: boolean;
+  seq: number;
+  message?: string;
+  actor?: string;
+  expired_count: number;
+  /** The versions this call expired, as ranges (e.g. "1-5,7"). */
+  expired: string;
+  current_version: number | null;
+  latest_version: number;
 }
 
 export interface CatalogDataset {
@@ -47,6 +73,8 @@ export interface CatalogDataset {
   updated_at: number;
   policy: string;
   current_version: number;
+  /** Sequence of the dataset's last commit-log record of any kind the catalog has applied. */
+  last_record_seq?: number;
 }
 
 export interface CommandResult {
@@ -61,7 +89,7 @@ export interface CommandResult {
 
 export interface AuditEntry {
   seq: number;
-  kind: "promote" | "rollback" | "auto_promote" | "tag" | "quality_passed" | "quality_failed";
+  kind: "promote" | "rollback" | "auto_promote" | "tag" | "quality_passed" | "quality_failed" | "expire" | "gc";
   version: number;
   previous_version: number | null;
   actor: string;
@@ -193,6 +221,28 @@ export class CatalogClient {
       throw new CatalogRequestError(res.status, code, `dump failed: ${res.status}`, text);
     }
     return res.text();
+  }
+  /**
+   * Retention: versions outside the policy stop being served (keep the `keepLast` newest and those
+   * younger than `keepMs`; latest, current, tagged and unjudged versions are always kept).
+   */
+  expire(dataset: string, policy: { keepLast?: number; keepMs?: number }, actor: string, reason: string): Promise<ExpireResult> {
+    return this.post(`/v1/datasets/${encodeURIComponent(dataset)}/expire`, { keep_last: policy.keepLast, keep_ms: policy.keepMs, actor, reason });
+  }
+  /** Every data file of a dataset's history, by key, with liveness (page with `after` = the last key). */
+  files(
+    dataset: string,
+    after = "",
+    limit = 1000,
+  ): Promise<{ files: CatalogRegistryFile[]; next_after: string | null; last_record_seq: number; latest_version: number; projected_through_seq: number }> {
+    return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/files?after=${encodeURIComponent(after)}&limit=${limit}`);
+  }
+  /** Records (in the commit log, through the catalog) objects `lake gc` has deleted. */
+  recordCollected(dataset: string, c: { keys: string[]; bytes: number; orphans: number }, actor: string): Promise<{ changed: boolean; seq: number; keys: number }> {
+    return this.post(`/v1/datasets/${encodeURIComponent(dataset)}/collected`, { ...c, actor });
+  }
+  healthz(): Promise<{ ok: boolean; projected_through_seq: number }> {
+    return this.get("/healthz");
   }
   /** Requests the catalog refused (401/403), newest last; admin only. */
   denials(after = 0, limit = 100): Promise<{ denials: CatalogDenial[]; next_after: number | null; total: number; dropped: number; capacity: number }> {

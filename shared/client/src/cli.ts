@@ -28,6 +28,8 @@ import { produce, produceDefaults, type ProduceProgress } from "./produce.ts";
 import { startLake } from "./up.ts";
 import { IncompatibleSchemaError, InvalidContractError } from "@lake/contracts";
 import { OPS_USAGE, OpsUsageError, catalogClient, cmdOps } from "./cli-ops.ts";
+import { MAINTENANCE_OPTIONS, MAINTENANCE_USAGE, cmdMaintenance } from "./cli-maintenance.ts";
+import { COMPACT_USAGE, cmdCompact } from "./cli-compact.ts";
 import { BACKFILL_USAGE, cmdBackfill } from "./cli-backfill.ts";
 
 const USAGE = `lake: an event-driven data lake with atomic, versioned snapshots
@@ -52,6 +54,8 @@ usage:
       validation again; a record is replayed at most once
   lake demo [--count N]           up + produce + query, in a temp dir, then stop
 ${OPS_USAGE}
+${MAINTENANCE_USAGE}
+${COMPACT_USAGE}
 ${BACKFILL_USAGE}
 
 common options: --data-dir DIR (default $LAKE_DATA_DIR or ./.lake); the running lake is found through
@@ -316,7 +320,10 @@ async function main(argv: string[]): Promise<void> {
       actor: { type: "string" },
       to: { type: "string" },
       tag: { type: "string" },
+      "target-bytes": { type: "string" },
+      "max-files": { type: "string" },
       help: { type: "boolean", short: "h" },
+      ...MAINTENANCE_OPTIONS,
     },
   });
   const [cmd, ...rest] = positionals;
@@ -368,6 +375,12 @@ async function main(argv: string[]): Promise<void> {
     case "audit":
     case "schema":
       return cmdOps(cmd, rest, v, () => runInfo(dataDir).catalog_url, () => runInfo(dataDir).nats_url, printTable);
+    case "expire":
+    case "gc":
+    case "fsck":
+      return cmdMaintenance(cmd, rest, v, () => runInfo(dataDir));
+    case "compact":
+      return cmdCompact(rest, v, dataDir);
     default:
       throw new UsageError(`unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);
   }

@@ -18,3 +18,16 @@ export {
 export { startLake, serviceEntry, type LakeHandle, type StartLakeOptions } from "./up.ts";
 export { produce, produceDefaults, type ProduceOptions, type ProduceProgress } from "./produce.ts";
 export { backfillDerived, type BackfillResult, type BackfillProgress } from "./backfill.ts";
+export {
+  collectGarbage,
+  fsck,
+  objectModifiedAt,
+  FSCK_PROBLEMS,
+  GcUnsafeError,
+  type GcOptions,
+  type GcResult,
+  type FsckOptions,
+  type FsckReport,
+  type FsckProblem,
+  type MaintenanceProgress,
+} from "./maintenance.ts";

@@ -80,7 +80,7 @@ export class LocalDiskStore implements ObjectStore {
     const file = this.localPath(key);
     try {
       const st = await fs.stat(file);
-      return st.isFile() ? { key, size: st.size } : undefined;
+      return st.isFile() ? { key, size: st.size, modifiedAt: st.mtimeMs } : undefined;
     } catch (e) {
       if (isMissing(e)) return undefined;
       throw ioError("head", key, e);
@@ -134,7 +134,7 @@ export class LocalDiskStore implements ObjectStore {
       }
       try {
         const st = await fs.stat(path.join(dir, entry.name));
-        yield { key, size: st.size };
+        yield { key, size: st.size, modifiedAt: st.mtimeMs };
       } catch (e) {
         // Deleted between readdir and stat: it is simply not part of this listing.
         if (isMissing(e)) continue;

@@ -227,7 +227,7 @@ export class S3Store implements ObjectStore {
         // Objects other tools put in the bucket under names outside the key grammar are not ours,
         // exactly as the local store skips files that are not keys.
         if (!isValidKey(key)) continue;
-        items.push({ key, size: o.Size ?? 0 });
+        items.push({ key, size: o.Size ?? 0, modifiedAt: o.LastModified?.getTime() });
       }
       // S3 and MinIO return keys in order already; s3rver returns each page in filesystem-walk
       // order. Sorting the page is free for the former and makes one-page listings right on the latter.
@@ -304,9 +304,11 @@ export class S3Store implements ObjectStore {
 
   private async headObject(op: string, key: string, objectKey: string): Promise<ObjectInfo | undefined> {
     let size: number | undefined;
+    let modifiedAt: number | undefined;
     try {
       const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }));
       size = res.ContentLength;
+      modifiedAt = res.LastModified?.getTime();
     } catch (e) {
       // HEAD responses have no body, so the SDK can only say NotFound: missing key and missing
       // bucket look alike here (see checkBucket).
@@ -314,7 +316,7 @@ export class S3Store implements ObjectStore {
       throw this.error(op, key, objectKey, e);
     }
     if (size === undefined) throw new StorageError(`${op} ${key} failed (${this.where(objectKey)}): the response has no Content-Length`);
-    return { key, size };
+    return { key, size, modifiedAt };
   }
 
   private where(objectKey: string): string {

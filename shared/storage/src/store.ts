@@ -5,6 +5,8 @@
 export interface ObjectInfo {
   key: string;
   size: number;
+  /** When the object was last written (epoch ms), where the store says (GC's grace period uses it). */
+  modifiedAt?: number;
 }
 
 export const STORE_KINDS = { local: "local", s3: "s3" } as const;

@@ -4,7 +4,18 @@
 import type Database from "better-sqlite3";
 import { openStateDb } from "@lake/runtime";
 import type { LakeLog, LogRecord, VersionCommitted } from "@lake/contracts";
-import { type DatasetFacts, type QualityStatus, POLICIES, QUALITY, promotionProblem, tagProblem } from "../domain/commands.ts";
+import {
+  type DatasetFacts,
+  type QualityStatus,
+  type RetentionFacts,
+  POLICIES,
+  QUALITY,
+  expireProblem,
+  liveVersionIn,
+  promotionProblem,
+  tagProblem,
+  versionRanges,
+} from "../domain/commands.ts";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
@@ -98,6 +109,20 @@ CREATE TABLE IF NOT EXISTS anomalies (
   dataset TEXT NOT NULL,
   problem TEXT NOT NULL
 ) STRICT;
+-- Retention (VersionsExpired) and garbage collection (FilesCollected). Tables of their own rather than
+-- columns, so a catalog database from before them opens and fills them from here on.
+CREATE TABLE IF NOT EXISTS expired_versions (
+  dataset TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY (dataset, version)
+) STRICT;
+CREATE TABLE IF NOT EXISTS collected_files (
+  dataset TEXT NOT NULL,
+  key TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY (dataset, key)
+) STRICT;
 `;
 
 export interface VersionRow {
@@ -136,6 +161,16 @@ export interface FileRow {
   bytes: number;
   sha256: string;
   added_version: number;
+}
+
+/** A data file of a dataset with what GC and fsck need: which versions reference it, and whether a live one does. */
+export interface RegistryFileRow extends FileRow {
+  /** The first version that no longer references it (null: still in the latest version). */
+  removed_version: number | null;
+  /** Some version that is not expired references it. */
+  live: boolean;
+  /** Commit-log sequence of the FilesCollected record that deleted it, if any. */
+  collected_seq: number | null;
 }
 
 export interface DatasetRow {
@@ -230,6 +265,19 @@ export class Projection {
       coveringCommit: this.db.prepare<[string, number], VersionRow>("SELECT * FROM versions WHERE dataset = ? AND commit_seq >= ? ORDER BY version LIMIT 1"),
       coveringPassed: this.db.prepare<[string, number], VersionRow>("SELECT * FROM versions WHERE dataset = ? AND last_offset >= ? AND quality = 'passed' ORDER BY version LIMIT 1"),
       coveringCommitPassed: this.db.prepare<[string, number], VersionRow>("SELECT * FROM versions WHERE dataset = ? AND commit_seq >= ? AND quality = 'passed' ORDER BY version LIMIT 1"),
+      insertExpired: this.db.prepare<[string, number, number]>("INSERT INTO expired_versions (dataset, version, seq) VALUES (?, ?, ?)"),
+      expiredSeq: this.db.prepare<[string, number], { seq: number }>("SELECT seq FROM expired_versions WHERE dataset = ? AND version = ?"),
+      unexpired: this.db.prepare<[string], { version: number; committed_at: number; quality: QualityStatus; manifest_key: string }>(
+        "SELECT v.version, v.committed_at, v.quality, v.manifest_key FROM versions v WHERE v.dataset = ? AND NOT EXISTS (SELECT 1 FROM expired_versions e WHERE e.dataset = v.dataset AND e.version = v.version) ORDER BY v.version",
+      ),
+      taggedVersions: this.db.prepare<[string], { version: number }>("SELECT DISTINCT version FROM tags WHERE dataset = ?"),
+      fileRange: this.db.prepare<[string, string], { added_version: number; removed_version: number | null }>("SELECT added_version, removed_version FROM files WHERE dataset = ? AND key = ?"),
+      registry: this.db.prepare<[string, string, number], Omit<RegistryFileRow, "live">>(
+        `SELECT f.key, f.partition, f.rows, f.bytes, f.sha256, f.added_version, f.removed_version, c.seq AS collected_seq
+         FROM files f LEFT JOIN collected_files c ON c.dataset = f.dataset AND c.key = f.key
+         WHERE f.dataset = ? AND f.key > ? ORDER BY f.key LIMIT ?`,
+      ),
+      insertCollected: this.db.prepare<[string, string, number]>("INSERT OR IGNORE INTO collected_files (dataset, key, seq) VALUES (?, ?, ?)"),
       files: this.db.prepare<[string, number, number], FileRow>(
         "SELECT key, partition, rows, bytes, sha256, added_version FROM files WHERE dataset = ? AND added_version <= ? AND (removed_version IS NULL OR removed_version > ?) ORDER BY key",
       ),
@@ -261,6 +309,12 @@ export class Projection {
             break;
           case "VersionTagged":
             this.applyTag(seq, record.body);
+            break;
+          case "VersionsExpired":
+            this.applyExpired(seq, record.body);
+            break;
+          case "FilesCollected":
+            this.applyCollected(seq, record.body);
             break;
         }
       }
@@ -339,7 +393,8 @@ export class Projection {
     const failedRules = r.rules.filter((x) => !x.passed).map((x) => x.rule);
     this.audit(seq, r.dataset, r.outcome === "passed" ? "quality_passed" : "quality_failed", r.version, null, r.checker_id, failedRules.length ? `failed: ${failedRules.join(", ")}` : "all rules passed", r.checked_at, JSON.stringify(r.rules));
     // A critical dataset's newest passing version becomes current: that is what the gate opens to.
-    if (r.outcome === "passed" && ds.policy === POLICIES.critical && r.version > ds.current_version && r.version > ds.rollback_floor) {
+    // (Never an expired one: retention keeps versions awaiting a verdict, so this only guards.)
+    if (r.outcome === "passed" && ds.policy === POLICIES.critical && r.version > ds.current_version && r.version > ds.rollback_floor && !this.q.expiredSeq.get(r.dataset, r.version)) {
       this.q.setCurrent.run(r.version, r.dataset);
       this.audit(seq, r.dataset, "auto_promote", r.version, ds.current_version || null, r.checker_id, "passed its quality checks", r.checked_at, null);
     }
@@ -373,6 +428,35 @@ export class Projection {
     this.audit(seq, r.dataset, "tag", r.version, null, r.actor, r.reason, r.at, JSON.stringify({ tag: r.tag }));
   }
 
+  private applyExpired(seq: number, r: LakeLog.VersionsExpired): void {
+    const ds = this.guard(seq, r.dataset, () => expireProblem(this.retentionFacts(r.dataset)!, r.versions));
+    if (!ds) return;
+    for (const v of r.versions) this.q.insertExpired.run(r.dataset, v, seq);
+    const ranges = versionRanges(r.versions);
+    this.audit(seq, r.dataset, "expire", r.versions.at(-1)!, null, r.actor, r.reason, r.at, JSON.stringify({ policy: r.policy, count: r.versions.length, versions: ranges }));
+  }
+
+  /**
+   * The objects are already gone when this record is written, so it is always recorded; if it names a
+   * file or manifest a live version references (data loss, which GC never causes), that is noted too.
+   */
+  private applyCollected(seq: number, r: LakeLog.FilesCollected): void {
+    const ds = this.guard(seq, r.dataset, () => undefined);
+    if (!ds) return;
+    const unexpired = this.q.unexpired.all(r.dataset);
+    const live = unexpired.map((v) => v.version);
+    const liveManifests = new Set(unexpired.map((v) => v.manifest_key));
+    const lost = r.keys.filter((k) => {
+      if (liveManifests.has(k)) return true;
+      const f = this.q.fileRange.get(r.dataset, k);
+      return f !== undefined && liveVersionIn(live, f.added_version, f.removed_version) !== undefined;
+    });
+    if (lost.length > 0) this.q.anomaly.run(seq, r.dataset, `collected ${lost.length} object(s) a live version references: ${lost.slice(0, 5).join(", ")}${lost.length > 5 ? ", …" : ""}`);
+    for (const k of r.keys) this.q.insertCollected.run(r.dataset, k, seq);
+    const reason = `deleted ${r.keys.length} object(s), ${r.bytes} bytes: ${r.keys.length - r.orphans} no live version references, ${r.orphans} orphan(s) of failed writes`;
+    this.audit(seq, r.dataset, "gc", ds.latest_version, null, r.actor, reason, r.at, JSON.stringify({ keys: r.keys.length, bytes: r.bytes, orphans: r.orphans }));
+  }
+
   private audit(seq: number, dataset: string, kind: string, version: number, previous: number | null, actor: string, reason: string, at: number, detail: string | null): void {
     this.q.insertAudit.run({ seq, dataset, kind, version, previous_version: previous, actor, reason, at, detail });
   }
@@ -388,11 +472,40 @@ export class Projection {
       currentVersion: ds.current_version,
       version: (v) => {
         const row = this.q.version.get(name, v);
-        return row ? { version: row.version, quality: row.quality } : undefined;
+        return row ? { version: row.version, quality: row.quality, expired: this.q.expiredSeq.get(name, v) !== undefined } : undefined;
       },
       formerCurrents: () => this.q.formerCurrents.all({ dataset: name }).map((r) => r.version),
       tag: (t) => this.q.tag.get(name, t)?.version,
     };
+  }
+
+  /** What retention decisions need to know about a dataset. */
+  retentionFacts(name: string): RetentionFacts | undefined {
+    const ds = this.q.dataset.get(name);
+    if (!ds) return undefined;
+    return {
+      name,
+      latestVersion: ds.latest_version,
+      currentVersion: ds.current_version,
+      unexpired: this.q.unexpired.all(name).map((v) => ({ version: v.version, committedAt: v.committed_at, quality: v.quality })),
+      tagged: new Set(this.q.taggedVersions.all(name).map((t) => t.version)),
+    };
+  }
+  /** The commit-log sequence of the VersionsExpired record that expired a version; undefined if it is served. */
+  expiredSeq(dataset: string, version: number): number | undefined {
+    return this.q.expiredSeq.get(dataset, version)?.seq;
+  }
+  /** Versions that are not expired, ascending. */
+  liveVersions(dataset: string): number[] {
+    return this.q.unexpired.all(dataset).map((v) => v.version);
+  }
+  /**
+   * Every data file a dataset's history ever referenced, by key (page with `afterKey`), each with its
+   * version range and whether a live (not expired) version references it: what GC keeps and fsck checks.
+   */
+  fileRegistry(dataset: string, afterKey: string, limit: number): RegistryFileRow[] {
+    const live = this.liveVersions(dataset);
+    return this.q.registry.all(dataset, afterKey, limit).map((f) => ({ ...f, live: liveVersionIn(live, f.added_version, f.removed_version) !== undefined }));
   }
 
   tags(dataset: string): { tag: string; version: number; seq: number }[] {
@@ -441,7 +554,7 @@ export class Projection {
 
   /** Every table, every row, in primary-key order: equal dumps mean equal catalogs. */
   canonicalDump(): string {
-    const tables = ["meta", "datasets", "versions", "files", "quality_results", "tags", "audit", "anomalies"];
+    const tables = ["meta", "datasets", "versions", "files", "quality_results", "tags", "audit", "anomalies", "expired_versions", "collected_files"];
     const order: Record<string, string> = {
       meta: "key",
       datasets: "name",
@@ -451,6 +564,8 @@ export class Projection {
       tags: "dataset, tag",
       audit: "seq, kind",
       anomalies: "commit_seq",
+      expired_versions: "dataset, version",
+      collected_files: "dataset, key",
     };
     const out: Record<string, unknown[]> = {};
     for (const t of tables) out[t] = this.db.prepare(`SELECT * FROM ${t} ORDER BY ${order[t]}`).raw().all();

@@ -164,7 +164,7 @@ export function routeOf(segments: readonly string[]): Route {
 }
 
 /** The commands (POST /v1/datasets/<d>/<command>) and the word for each in refusals. */
-const COMMANDS: Readonly<Record<string, string>> = { promote: "promote", rollback: "roll back", tags: "tag" };
+const COMMANDS: Readonly<Record<string, string>> = { promote: "promote", rollback: "roll back", tags: "tag", expire: "expire versions", collected: "record collected files" };
 
 export type AuthDecision =
   | { kind: "allow" }
@@ -204,7 +204,7 @@ export function decide(caller: Caller, method: string, route: Route): AuthDecisi
   return forbidden(
     caller.role === ROLES.reader
       ? `may only GET the datasets it is granted; ${method} on this path needs role admin`
-      : `may only GET datasets and promote, roll back or tag; ${method} on this path needs role admin`,
+      : `may only GET datasets and promote, roll back, tag, expire or record collected files; ${method} on this path needs role admin`,
   );
 }
 

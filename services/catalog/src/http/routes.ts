@@ -9,14 +9,28 @@ import { HttpError, listen, parseTarget, readBody, sendJson } from "@lake/http";
 import { type Logger, type Registry, metricsHandler } from "@lake/telemetry";
 import type { Catalog } from "../catalog.ts";
 import type { VersionRow } from "../db/projection.ts";
-import { CommandError, decidePromote, decideRollback, decideTag, type Who } from "../domain/commands.ts";
+import {
+  CommandError,
+  MAX_EXPIRE_PER_RECORD,
+  decideCollected,
+  decideExpire,
+  decidePromote,
+  decideRollback,
+  decideTag,
+  validatePolicy,
+  versionRanges,
+  type RetentionPolicy,
+  type Who,
+} from "../domain/commands.ts";
 import { authenticate, decide, mayRead, routeOf, type AuthDecision, type Caller, type Identity, type TokenEntry } from "../domain/auth.ts";
 import { DenialLog } from "./denials.ts";
 
 const MAX_COMMAND_BYTES = 16 * 1024;
+/** A FilesCollected record names up to MAX_COLLECTED_KEYS keys of up to 1 KiB each. */
+const MAX_COLLECTED_BYTES = 1024 * 1024;
 
-async function commandBody(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const text = await readBody(req, MAX_COMMAND_BYTES);
+async function commandBody(req: IncomingMessage, limit = MAX_COMMAND_BYTES): Promise<Record<string, unknown>> {
+  const text = await readBody(req, limit);
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -33,11 +47,32 @@ async function commandBody(req: IncomingMessage): Promise<Record<string, unknown
  * trail records who was authenticated, not who a client says it is.
  */
 function who(req: IncomingMessage, body: Record<string, unknown>, identity: Identity | undefined): Who {
-  const actor = identity ? identity.name : typeof body.actor === "string" ? body.actor : req.headers["x-lake-actor"];
+  const actor = actorOf(req, body, identity);
   const reason = body.reason;
-  if (typeof actor !== "string" || actor.length === 0 || actor.length > 128) throw new HttpError(400, "invalid_actor", "give actor (1-128 characters) in the body or the X-Lake-Actor header");
   if (typeof reason !== "string" || reason.trim().length === 0 || reason.length > 1000) throw new HttpError(400, "invalid_reason", "give a reason (1-1000 characters): it goes into the audit trail");
   return { actor, reason };
+}
+
+function actorOf(req: IncomingMessage, body: Record<string, unknown>, identity: Identity | undefined): string {
+  const actor = identity ? identity.name : typeof body.actor === "string" ? body.actor : req.headers["x-lake-actor"];
+  if (typeof actor !== "string" || actor.length === 0 || actor.length > 128) throw new HttpError(400, "invalid_actor", "give actor (1-128 characters) in the body or the X-Lake-Actor header");
+  return actor;
+}
+
+function policyOf(body: Record<string, unknown>): RetentionPolicy {
+  const int = (name: string): number | undefined => {
+    const v = body[name];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== "number" || !Number.isSafeInteger(v)) throw new HttpError(400, "invalid_policy", `${name} must be an integer`);
+    return v;
+  };
+  const policy: RetentionPolicy = {};
+  const keepLast = int("keep_last");
+  const keepMs = int("keep_ms");
+  if (keepLast !== undefined) policy.keepLast = keepLast;
+  if (keepMs !== undefined) policy.keepMs = keepMs;
+  validatePolicy(policy);
+  return policy;
 }
 
 function versionField(body: Record<string, unknown>, name: string, required: boolean): number | undefined {
@@ -60,7 +95,7 @@ function intParam(url: { searchParams: URLSearchParams }, name: string, def: num
   return n;
 }
 
-function versionView(v: VersionRow) {
+function versionView(v: VersionRow, expiredSeq: number | undefined) {
   return {
     dataset: v.dataset,
     version: v.version,
@@ -76,6 +111,8 @@ function versionView(v: VersionRow) {
     total_rows: v.total_rows,
     policy: v.policy,
     quality: v.quality,
+    expired: expiredSeq !== undefined,
+    expired_seq: expiredSeq ?? null,
     min_event_time: v.min_event_time === null ? null : new Date(v.min_event_time).toISOString(),
     max_event_time: v.max_event_time === null ? null : new Date(v.max_event_time).toISOString(),
   };
@@ -108,9 +145,18 @@ export function startHttp(opts: {
 
   const eventual = () => ({ consistency: "eventual" as const, projected_through_seq: catalog.projection.lastSeq });
 
+  /** A version readers may read, with its files; an expired one is 410 Gone (its files may be deleted). */
   function withFiles(v: VersionRow) {
+    const expired = catalog.projection.expiredSeq(v.dataset, v.version);
+    if (expired !== undefined) {
+      throw new HttpError(
+        410,
+        "version_expired",
+        `version ${v.version} of ${v.dataset} has expired (retention, commit-log seq ${expired}): it is no longer served and its files may have been deleted; read a newer version (latest or current)`,
+      );
+    }
     const files = catalog.projection.files(v.dataset, v.version);
-    return { ...versionView(v), files };
+    return { ...versionView(v, undefined), files };
   }
 
   function deny(req: IncomingMessage, res: ServerResponse, caller: Caller, d: Extract<AuthDecision, { kind: "deny" }>, method: string, path: string): void {
@@ -173,6 +219,50 @@ export function startHttp(opts: {
     }
     if (parts[1] !== "datasets") throw new HttpError(404, "not_found", `no route ${method} ${url.pathname}`);
 
+    if (method === "POST" && parts.length === 4 && parts[3] === "collected") {
+      // `lake gc` deleted these objects and records it; the catalog appends the record to the log (the
+      // commit log is written only by committers, quality and the catalog).
+      const dataset = datasetParam(parts[2]!);
+      const body = await commandBody(req, MAX_COLLECTED_BYTES);
+      const actor = actorOf(req, body, identity);
+      const cmd = { keys: body.keys as string[], bytes: body.bytes as number, orphans: body.orphans as number, actor };
+      const r = await catalog.command(dataset, "FilesCollected", (f, now) => decideCollected(f, cmd, now));
+      return sendJson(res, 200, { ...r, dataset, actor, keys: cmd.keys.length });
+    }
+    if (method === "POST" && parts.length === 4 && parts[3] === "expire") {
+      const dataset = datasetParam(parts[2]!);
+      const body = await commandBody(req);
+      const w = who(req, body, identity);
+      const policy = policyOf(body);
+      // One record holds at most MAX_EXPIRE_PER_RECORD versions: a longer backlog takes several.
+      const expired: number[] = [];
+      let r: { changed: boolean; seq: number; message?: string } = { changed: false, seq: 0 };
+      for (let round = 0; round < 1000; round++) {
+        let decided: number[] = [];
+        const step = await catalog.command(dataset, "VersionsExpired", (_f, now) => {
+          const d = decideExpire(catalog.projection.retentionFacts(dataset)!, { ...w, ...policy }, now);
+          decided = d.kind === "append" ? d.body.versions : [];
+          return d;
+        });
+        if (!step.changed) {
+          if (round === 0) r = step;
+          break;
+        }
+        expired.push(...decided);
+        r = { changed: true, seq: step.seq };
+        if (decided.length < MAX_EXPIRE_PER_RECORD) break;
+      }
+      const ds = catalog.projection.dataset(dataset)!;
+      return sendJson(res, 200, {
+        ...r,
+        dataset,
+        actor: w.actor,
+        expired_count: expired.length,
+        expired: versionRanges(expired),
+        current_version: ds.current_version || null,
+        latest_version: ds.latest_version,
+      });
+    }
     if (method === "POST" && parts.length === 4) {
       const dataset = datasetParam(parts[2]!);
       const body = await commandBody(req);
@@ -210,10 +300,22 @@ export function startHttp(opts: {
     if (parts[3] === "versions" && parts.length === 4) {
       const after = intParam(url, "after", 0, 0, Number.MAX_SAFE_INTEGER)!;
       const limit = intParam(url, "limit", 100, 1, 1000)!;
-      const versions = p.versions(dataset, after, limit).map(versionView);
+      const versions = p.versions(dataset, after, limit).map((v) => versionView(v, p.expiredSeq(dataset, v.version)));
       return sendJson(res, 200, { dataset, versions, next_after: versions.length === limit ? versions.at(-1)!.version : null, ...eventual() });
     }
 
+    if (parts[3] === "files" && parts.length === 4) {
+      // Every data file the dataset's history references, paged by key, with its version range and
+      // whether a live (not expired) version references it: what `lake gc` keeps and `lake fsck` checks.
+      const after = url.searchParams.get("after") ?? "";
+      if (after.length > 1024) throw new HttpError(400, "invalid_parameter", "after must be an object key (at most 1024 characters)");
+      const limit = intParam(url, "limit", 1000, 1, 10_000)!;
+      const ds = p.dataset(dataset);
+      if (!ds) throw new HttpError(404, "unknown_dataset", `dataset ${dataset} has no committed version`);
+      // Read in one go (no await in between): the page and the position it was read at agree.
+      const files = p.fileRegistry(dataset, after, limit);
+      return sendJson(res, 200, { dataset, files, next_after: files.length === limit ? files.at(-1)!.key : null, last_record_seq: ds.last_record_seq, latest_version: ds.latest_version, ...eventual() });
+    }
     if (parts[3] === "tags" && parts.length === 4) return sendJson(res, 200, { dataset, tags: p.tags(dataset), ...eventual() });
     if (parts[3] === "tags" && parts.length === 5) {
       const version = p.tagVersion(dataset, parts[4]!);

@@ -1,0 +1,693 @@
+// Maintenance jobs over a running lake: garbage collection (`lake gc`) and the consistency check
+// (`lake fsck`). Both talk to the catalog's API, read the commit log over NATS and work on the object
+// store; neither writes the commit log itself (GC's FilesCollected record goes through the catalog,
+// which is one of the three writers the NATS permissions allow).
+//
+// Race safety of GC. A file is live if a version that has not expired references it. GC reads the live
+// set from the catalog (which may lag the log), lists the store, then folds every commit-log record the
+// catalog had not applied when GC started: new versions' files and manifests are live too. After that:
+//  - a file some version referenced and no live version does can never become live again: new versions
+//    only reference the latest version's files (never expired) or files written for them, and expired
+//    versions are never served, promoted, rolled back to or tagged again. These go without a grace period.
+//  - a file no version references (an orphan) may be a committer's write that is about to be committed:
+//    it goes only when older than the grace period (default 1 h). The grace period must exceed the longest
+//    time a committer can take from writing a file to its commit (micro-batch age + retries + a stall);
+//    a committer paused for longer and then committing would reference a deleted file, which `lake fsck`
+//    reports as missing_file.
+import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import type { LogRecord } from "@lake/contracts";
+import { STREAMS, decodeLogRecord, readCommitHead, subjects } from "@lake/messaging";
+import { type ObjectInfo, type ObjectStore, isObjectNotFound } from "@lake/storage";
+import type { Logger } from "@lake/telemetry";
+import { MAX_COLLECTED_KEYS, Projection, liveVersionIn, logLastSeq, tailCommitLog } from "@lake/catalog";
+import { CatalogRequestError, type CatalogClient, type CatalogRegistryFile, type CatalogVersion } from "./catalog-client.ts";
+
+export interface MaintenanceProgress {
+  dataset: string;
+  phase: "catalog" | "list" | "log" | "delete" | "replay" | "check";
+  done: number;
+  total?: number;
+}
+
+/** When an object was last written (epoch ms), or undefined when the store can't say. */
+export async function objectModifiedAt(store: ObjectStore, info: ObjectInfo): Promise<number | undefined> {
+  // `modifiedAt` is not (yet) part of ObjectInfo; read it when a store provides it (S3's LastModified).
+  const m = (info as { modifiedAt?: unknown }).modifiedAt;
+  if (typeof m === "number") return m;
+  if (m instanceof Date) return m.getTime();
+  const path = store.localPath(info.key);
+  if (path === undefined) return undefined;
+  try {
+    return (await stat(path)).mtimeMs;
+  } catch {
+    return undefined; // deleted meanwhile
+  }
+}
+
+const dataPrefix = (dataset: string) => `datasets/${dataset}/data/`;
+const manifestPrefix = (dataset: string) => `datasets/${dataset}/manifests/`;
+
+async function listDataset(store: ObjectStore, dataset: string, onItem: (info: ObjectInfo) => void): Promise<void> {
+  for (const prefix of [dataPrefix(dataset), manifestPrefix(dataset)]) for await (const info of store.list(prefix)) onItem(info);
+}
+
+/** Runs `fn` over `items` with at most `n` in flight. */
+async function pool<T>(items: readonly T[], n: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+}
+
+/**
+ * Reads the commit log from `fromSeq` through `untilSeq` (inclusive) on `filter`, in order. Stops at
+ * `untilSeq` or when nothing more is pending, so it never waits for records that don't exist yet.
+ */
+async function readLog(
+  js: JetStreamClient,
+  filter: string,
+  fromSeq: number,
+  untilSeq: number,
+  fn: (m: { seq: number; subject: string; record: LogRecord | undefined; error?: unknown }) => void,
+): Promise<void> {
+  if (untilSeq < fromSeq) return;
+  const consumer = await js.consumers.get(STREAMS.commits, { filter_subjects: filter, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: fromSeq });
+  const messages = await consumer.consume({ max_messages: 1000 });
+  try {
+    for await (const m of messages as AsyncIterable<JsMsg>) {
+      let record: LogRecord | undefined;
+      let error: unknown;
+      try {
+        record = decodeLogRecord(m);
+      } catch (e) {
+        error = e;
+      }
+      fn({ seq: m.seq, subject: m.subject, record, error });
+      if (m.seq >= untilSeq || m.info.pending === 0) break;
+    }
+  } finally {
+    messages.stop();
+  }
+}
+
+async function allPages<T, K>(first: K, page: (after: K) => Promise<{ items: T[]; next: K | null }>): Promise<T[]> {
+  const out: T[] = [];
+  for (let after: K | null = first; after !== null; ) {
+    const p = await page(after);
+    out.push(...p.items);
+    after = p.next;
+  }
+  return out;
+}
+
+const versionsOf = (catalog: CatalogClient, dataset: string) =>
+  allPages<Omit<CatalogVersion, "files">, number>(0, async (after) => {
+    const p = await catalog.versions(dataset, after, 1000);
+    return { items: p.versions, next: p.next_after };
+  });
+
+const filesOf = (catalog: CatalogClient, dataset: string) =>
+  allPages<CatalogRegistryFile, string>("", async (after) => {
+    const p = await catalog.files(dataset, after, 5000);
+    return { items: p.files, next: p.next_after };
+  });
+
+// ---------------------------------------------------------------------------------------------------
+// Garbage collection
+
+export interface GcOptions {
+  catalog: CatalogClient;
+  store: ObjectStore;
+  nc: NatsConnection;
+  /** Datasets to collect (default: every dataset the catalog knows). */
+  datasets?: readonly string[];
+  /** Orphans (objects no version references) younger than this are kept: they may be a write about to commit. */
+  graceMs: number;
+  /** Report what would be deleted; delete nothing, record nothing. */
+  dryRun: boolean;
+  /** Recorded as the actor of FilesCollected (a catalog with authentication records the token's name). */
+  actor: string;
+  now?: () => number;
+  onProgress?: (p: MaintenanceProgress) => void;
+  /** Deletes in flight at once (default 16). */
+  concurrency?: number;
+}
+
+export interface GcCandidate {
+  key: string;
+  size: number;
+  /** expired: only versions that expired reference it; orphan: no version does (a failed write). */
+  reason: "expired" | "orphan";
+  /** Orphans: how old the object is. */
+  ageMs?: number;
+}
+
+export interface GcDatasetResult {
+  dataset: string;
+  /** The dataset's last record the catalog had applied when GC read the live set. */
+  snapshotSeq: number;
+  /** Commit-log records after it, folded in before deciding. */
+  tailRecords: number;
+  listed: number;
+  listedBytes: number;
+  /** Listed objects a live version references. */
+  live: number;
+  /** Deleted (or, in a dry run, to be deleted). */
+  candidates: GcCandidate[];
+  /** Orphans kept because they are younger than the grace period. */
+  youngOrphans: { key: string; size: number; ageMs: number }[];
+  /** Orphans kept because the store can't tell their age. */
+  unknownAge: { key: string; size: number }[];
+  deleted: number;
+  deletedBytes: number;
+  /** Commit-log sequences of the FilesCollected records. */
+  recordSeqs: number[];
+  ms: number;
+}
+
+export interface GcResult {
+  dryRun: boolean;
+  graceMs: number;
+  datasets: GcDatasetResult[];
+  ms: number;
+}
+
+/** Refused to collect: something GC can't reason about safely. Nothing of the dataset was deleted. */
+export class GcUnsafeError extends Error {
+  constructor(
+    readonly dataset: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`gc ${dataset}: ${message}; nothing deleted`, options);
+    this.name = "GcUnsafeError";
+  }
+}
+
+/** One FilesCollected record stays well under the commit stream's 1 MiB message limit. */
+const MAX_RECORD_KEY_CHARS = 256 * 1024;
+
+function chunks(cands: readonly GcCandidate[]): GcCandidate[][] {
+  const out: GcCandidate[][] = [];
+  let cur: GcCandidate[] = [];
+  let chars = 0;
+  for (const c of cands) {
+    if (cur.length >= MAX_COLLECTED_KEYS || chars + c.key.length > MAX_RECORD_KEY_CHARS) {
+      out.push(cur);
+      cur = [];
+      chars = 0;
+    }
+    cur.push(c);
+    chars += c.key.length;
+  }
+  if (cur.length) out.push(cur);
+  return out;
+}
+
+async function withRetries<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      // A busy log can make the catalog lose its CAS a few times in a row (answered 500); retry those.
+      const retriable = !(e instanceof CatalogRequestError) || e.status >= 500;
+      if (!retriable || attempt >= 5) throw new Error(`${what} failed after ${attempt} attempt(s): ${(e as Error).message}`, { cause: e });
+      await new Promise((r) => setTimeout(r, 200 * attempt));
+    }
+  }
+}
+
+export async function collectGarbage(o: GcOptions): Promise<GcResult> {
+  const started = performance.now();
+  const js = jetstream(o.nc);
+  const jsm = await jetstreamManager(o.nc);
+  const names = o.datasets ?? (await o.catalog.datasets()).datasets.map((d) => d.name);
+  const datasets: GcDatasetResult[] = [];
+  for (const dataset of names) datasets.push(await collectDataset(o, js, jsm, dataset));
+  return { dryRun: o.dryRun, graceMs: o.graceMs, datasets, ms: performance.now() - started };
+}
+
+async function collectDataset(o: GcOptions, js: JetStreamClient, jsm: Awaited<ReturnType<typeof jetstreamManager>>, dataset: string): Promise<GcDatasetResult> {
+  const started = performance.now();
+  const now = o.now ?? Date.now;
+  const progress = (phase: MaintenanceProgress["phase"], done: number, total?: number) => o.onProgress?.({ dataset, phase, done, ...(total === undefined ? {} : { total }) });
+
+  // 1. The live set as the catalog knows it, from position `snapshotSeq` on (pages may be read later:
+  //    liveness of a known file only ever goes down, and newer records are folded in below).
+  progress("catalog", 0);
+  const snapshotSeq = (await o.catalog.dataset(dataset)).dataset.last_record_seq ?? 0;
+  const live = new Set<string>();
+  const known = new Set<string>();
+  for (const v of await versionsOf(o.catalog, dataset)) {
+    known.add(v.manifest.key);
+    if (!v.expired) live.add(v.manifest.key);
+  }
+  for (const f of await filesOf(o.catalog, dataset)) {
+    known.add(f.key);
+    if (f.live) live.add(f.key);
+  }
+  progress("catalog", known.size);
+
+  // 2. What the store holds.
+  const listed: ObjectInfo[] = [];
+  await listDataset(o.store, dataset, (info) => {
+    listed.push(info);
+    if (listed.length % 1000 === 0) progress("list", listed.length);
+  });
+  progress("list", listed.length);
+
+  // 3. Every record the catalog had not applied at the snapshot: versions committed since are live.
+  const head = await readCommitHead(jsm, dataset);
+  let tailRecords = 0;
+  await readLog(js, subjects.commits(dataset), snapshotSeq + 1, head.seq, ({ seq, record, error }) => {
+    tailRecords++;
+    // A record this build can't read might reference files: don't guess.
+    if (error !== undefined || record === undefined) throw new GcUnsafeError(dataset, `commit-log record ${seq} cannot be read by this build`, { cause: error });
+    if (record.kind !== "VersionCommitted") return;
+    live.add(record.body.manifest.key);
+    for (const f of record.body.added_files) live.add(f.key);
+  });
+  progress("log", tailRecords);
+
+  // 4. Decide.
+  const result: GcDatasetResult = {
+    dataset,
+    snapshotSeq,
+    tailRecords,
+    listed: listed.length,
+    listedBytes: listed.reduce((n, i) => n + i.size, 0),
+    live: 0,
+    candidates: [],
+    youngOrphans: [],
+    unknownAge: [],
+    deleted: 0,
+    deletedBytes: 0,
+    recordSeqs: [],
+    ms: 0,
+  };
+  const t = now();
+  for (const info of listed) {
+    if (live.has(info.key)) {
+      result.live++;
+      continue;
+    }
+    if (known.has(info.key)) {
+      result.candidates.push({ key: info.key, size: info.size, reason: "expired" });
+      continue;
+    }
+    const at = await objectModifiedAt(o.store, info);
+    if (at === undefined) result.unknownAge.push({ key: info.key, size: info.size });
+    else if (t - at >= o.graceMs) result.candidates.push({ key: info.key, size: info.size, reason: "orphan", ageMs: t - at });
+    else result.youngOrphans.push({ key: info.key, size: info.size, ageMs: t - at });
+  }
+
+  // 5. Delete, then record what went (a record per chunk, so an interrupted run has recorded what it did).
+  if (!o.dryRun && result.candidates.length > 0) {
+    const total = result.candidates.length;
+    for (const chunk of chunks(result.candidates)) {
+      await pool(chunk, o.concurrency ?? 16, async (c) => {
+        await o.store.delete(c.key);
+        result.deleted++;
+        result.deletedBytes += c.size;
+        if (result.deleted % 200 === 0) progress("delete", result.deleted, total);
+      });
+      const r = await withRetries(`recording ${chunk.length} collected objects of ${dataset}`, () =>
+        o.catalog.recordCollected(dataset, { keys: chunk.map((c) => c.key), bytes: chunk.reduce((n, c) => n + c.size, 0), orphans: chunk.filter((c) => c.reason === "orphan").length }, o.actor),
+      );
+      result.recordSeqs.push(r.seq);
+      progress("delete", result.deleted, total);
+    }
+  }
+  result.ms = performance.now() - started;
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// fsck
+
+export const FSCK_PROBLEMS = {
+  /** A live version references a file the store doesn't have. */
+  missingFile: "missing_file",
+  sizeMismatch: "size_mismatch",
+  hashMismatch: "hash_mismatch",
+  /** A live version's manifest is missing or differs from what its VersionCommitted names. */
+  missingManifest: "missing_manifest",
+  manifestMismatch: "manifest_mismatch",
+  /** A record the catalog's rules refuse (a broken chain, a verdict for an unknown version, ...). */
+  logAnomaly: "log_anomaly",
+  undecodable: "undecodable_record",
+  /** The live catalog doesn't catch up with the log. */
+  catalogBehind: "catalog_behind",
+  /** The live catalog's versions or files differ from the log's. */
+  catalogMismatch: "catalog_mismatch",
+  /** The live catalog's canonical dump differs from a replay of the log to the same position. */
+  replayMismatch: "replay_mismatch",
+} as const;
+export type FsckProblemKind = (typeof FSCK_PROBLEMS)[keyof typeof FSCK_PROBLEMS];
+
+export interface FsckProblem {
+  kind: FsckProblemKind;
+  dataset: string;
+  version?: number;
+  key?: string;
+  message: string;
+}
+
+export interface FsckOrphan {
+  dataset: string;
+  key: string;
+  size: number;
+  ageMs?: number;
+}
+
+export interface FsckDatasetSummary {
+  dataset: string;
+  versions: number;
+  expired: number;
+  liveFiles: number;
+  liveBytes: number;
+  /** Objects only expired versions reference, still in the store (`lake gc` deletes them). */
+  collectable: number;
+  orphans: number;
+}
+
+export interface FsckReport {
+  /** The commit log's last sequence when fsck started. */
+  logSeq: number;
+  /** The position the log was replayed to (the live catalog's, so the dumps compare). */
+  replaySeq: number;
+  datasets: FsckDatasetSummary[];
+  problems: FsckProblem[];
+  orphans: FsckOrphan[];
+  /** Checks that could not run (e.g. the dump needs an admin token); not problems. */
+  warnings: string[];
+  objectsChecked: number;
+  bytesHashed: number;
+  /** The live catalog's dump was compared with the replay's (and was equal unless a replay_mismatch says otherwise). */
+  dumpCompared: boolean;
+  ms: number;
+}
+
+export interface FsckOptions {
+  catalog: CatalogClient;
+  store: ObjectStore;
+  nc: NatsConnection;
+  /** Check only this dataset's objects and catalog entries (the log is still replayed whole). */
+  dataset?: string;
+  /** Verify each file's sha256 (default true; false checks sizes only). */
+  hash?: boolean;
+  /** How long to wait for the live catalog to catch up with the log (default 30 s). */
+  catalogWaitMs?: number;
+  now?: () => number;
+  onProgress?: (p: MaintenanceProgress) => void;
+  /** Objects checked at once (default 8). */
+  concurrency?: number;
+}
+
+const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+export async function fsck(o: FsckOptions): Promise<FsckReport> {
+  const started = performance.now();
+  const now = o.now ?? Date.now;
+  const hash = o.hash ?? true;
+  const jsm = await jetstreamManager(o.nc);
+  const problems: FsckProblem[] = [];
+  const warnings: string[] = [];
+  const problem = (p: FsckProblem) => problems.push(p);
+  const progress = (dataset: string, phase: MaintenanceProgress["phase"], done: number, total?: number) =>
+    o.onProgress?.({ dataset, phase, done, ...(total === undefined ? {} : { total }) });
+
+  // 1. Line the live catalog up with the log: wait for it to apply everything there is now, then take
+  //    its dump and replay the log to exactly the dump's position.
+  const logSeq = await logLastSeq(jsm);
+  const deadline = Date.now() + (o.catalogWaitMs ?? 30_000);
+  let projected = (await o.catalog.healthz()).projected_through_seq;
+  while (projected < logSeq && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    projected = (await o.catalog.healthz()).projected_through_seq;
+  }
+  if (projected < logSeq) {
+    problem({ kind: FSCK_PROBLEMS.catalogBehind, dataset: "*", message: `the catalog has applied the commit log through ${projected}, the log is at ${logSeq}; it did not catch up within ${o.catalogWaitMs ?? 30_000} ms` });
+  }
+  let liveDump: string | undefined;
+  try {
+    liveDump = await o.catalog.dump();
+  } catch (e) {
+    if (!(e instanceof CatalogRequestError && (e.status === 401 || e.status === 403))) throw e;
+    warnings.push(`the catalog's canonical dump was not compared with a replay: GET /v1/admin/dump needs an admin token (${e.status})`);
+  }
+  const dumpSeq = liveDump === undefined ? logSeq : Number((JSON.parse(liveDump) as { meta: [string, string][] }).meta.find(([k]) => k === "last_seq")?.[1] ?? 0);
+
+  // 2. Replay the log into a fresh projection: the catalog the log implies, applied by the catalog's own code.
+  const dir = mkdtempSync(join(tmpdir(), "lake-fsck-"));
+  const replay = new Projection(join(dir, "replay.db"));
+  try {
+    const quiet: Logger = {
+      info: () => {},
+      warn: () => {},
+      error: (msg, fields) => {
+        if (msg === "undecodable commit-log record") {
+          problem({ kind: FSCK_PROBLEMS.undecodable, dataset: "*", message: `commit-log record ${String(fields?.seq)} cannot be decoded: ${(fields?.err as Error | undefined)?.message ?? "?"}` });
+        }
+      },
+      child: () => quiet,
+    };
+    if (dumpSeq > 0) {
+      const t = await tailCommitLog({ nc: o.nc, projection: replay, log: quiet, untilSeq: dumpSeq, onApplied: () => progress("*", "replay", replay.lastSeq, dumpSeq) });
+      await t.done;
+    }
+    if (liveDump !== undefined) compareDumps(liveDump, replay.canonicalDump(), dumpSeq, problem);
+
+    for (const a of replay.db.prepare("SELECT commit_seq, dataset, problem FROM anomalies ORDER BY commit_seq").all() as { commit_seq: number; dataset: string; problem: string }[]) {
+      if (o.dataset && a.dataset !== o.dataset) continue;
+      problem({ kind: FSCK_PROBLEMS.logAnomaly, dataset: a.dataset, message: `commit-log record ${a.commit_seq}: ${a.problem}` });
+    }
+
+    // 3. Each dataset: the store against the replay, then the catalog's API against the replay.
+    const names = o.dataset ? [o.dataset] : replay.datasets().map((d) => d.name);
+    const summaries: FsckDatasetSummary[] = [];
+    const orphans: FsckOrphan[] = [];
+    // The store in one listing (all of `datasets/`, or one dataset's), by dataset: objects of datasets
+    // the log has never heard of are orphans too.
+    const listing = new Map<string, ObjectInfo[]>();
+    let listed = 0;
+    const collect = (info: ObjectInfo) => {
+      const m = /^datasets\/([^/]+)\/(?:data|manifests)\//.exec(info.key);
+      if (!m) return;
+      let list = listing.get(m[1]!);
+      if (!list) listing.set(m[1]!, (list = []));
+      list.push(info);
+      if (++listed % 1000 === 0) progress(o.dataset ?? "*", "list", listed);
+    };
+    if (o.dataset) await listDataset(o.store, o.dataset, collect);
+    else for await (const info of o.store.list("datasets/")) collect(info);
+    const t = now();
+    if (!o.dataset) {
+      for (const [dataset, infos] of listing) {
+        if (replay.dataset(dataset)) continue;
+        for (const info of infos) {
+          const at = await objectModifiedAt(o.store, info);
+          orphans.push({ dataset, key: info.key, size: info.size, ...(at === undefined ? {} : { ageMs: t - at }) });
+        }
+      }
+    }
+    let objectsChecked = 0;
+    let bytesHashed = 0;
+    for (const dataset of names) {
+      const ds = replay.dataset(dataset);
+      if (!ds) {
+        problem({ kind: FSCK_PROBLEMS.catalogMismatch, dataset, message: `the commit log has no version of ${dataset} (through seq ${dumpSeq})` });
+        continue;
+      }
+      const versions = replay.versions(dataset, 0, Number.MAX_SAFE_INTEGER);
+      const liveVersions = replay.liveVersions(dataset);
+      const liveSet = new Set(liveVersions);
+      const registry: ReturnType<Projection["fileRegistry"]> = [];
+      for (let after = ""; ; ) {
+        const page = replay.fileRegistry(dataset, after, 10_000);
+        registry.push(...page);
+        if (page.length < 10_000) break;
+        after = page.at(-1)!.key;
+      }
+      const summary: FsckDatasetSummary = { dataset, versions: versions.length, expired: versions.length - liveVersions.length, liveFiles: 0, liveBytes: 0, collectable: 0, orphans: 0 };
+
+      // Every object a live version references: present, with its recorded size and hash.
+      type Check = { key: string; bytes: number; sha256: string; version: number; manifest: boolean };
+      const checks: Check[] = [];
+      for (const f of registry) {
+        const v = liveVersionIn(liveVersions, f.added_version, f.removed_version);
+        if (v === undefined) continue;
+        checks.push({ key: f.key, bytes: f.bytes, sha256: f.sha256, version: v, manifest: false });
+        summary.liveFiles++;
+        summary.liveBytes += f.bytes;
+      }
+      for (const v of versions) if (liveSet.has(v.version)) checks.push({ key: v.manifest_key, bytes: v.manifest_bytes, sha256: v.manifest_sha256, version: v.version, manifest: true });
+      let done = 0;
+      await pool(checks, o.concurrency ?? 8, async (c) => {
+        const what = c.manifest ? `the manifest of version ${c.version}` : `a file of version ${c.version}${c.version < ds.latest_version ? " (and later ones)" : ""}`;
+        const missing = c.manifest ? FSCK_PROBLEMS.missingManifest : FSCK_PROBLEMS.missingFile;
+        const differs = c.manifest ? FSCK_PROBLEMS.manifestMismatch : undefined;
+        if (hash) {
+          let body: Uint8Array | undefined;
+          try {
+            body = await o.store.get(c.key);
+          } catch (e) {
+            if (!isObjectNotFound(e)) throw e;
+          }
+          if (body === undefined) problem({ kind: missing, dataset, version: c.version, key: c.key, message: `${what} is missing from the store` });
+          else if (body.byteLength !== c.bytes) problem({ kind: differs ?? FSCK_PROBLEMS.sizeMismatch, dataset, version: c.version, key: c.key, message: `${what} has ${body.byteLength} bytes, the log records ${c.bytes}` });
+          else {
+            bytesHashed += body.byteLength;
+            const got = sha256(body);
+            if (got !== c.sha256) problem({ kind: differs ?? FSCK_PROBLEMS.hashMismatch, dataset, version: c.version, key: c.key, message: `${what} has sha256 ${got.slice(0, 16)}…, the log records ${c.sha256.slice(0, 16)}…` });
+          }
+        } else {
+          const info = await o.store.head(c.key);
+          if (!info) problem({ kind: missing, dataset, version: c.version, key: c.key, message: `${what} is missing from the store` });
+          else if (info.size !== c.bytes) problem({ kind: differs ?? FSCK_PROBLEMS.sizeMismatch, dataset, version: c.version, key: c.key, message: `${what} has ${info.size} bytes, the log records ${c.bytes}` });
+        }
+        objectsChecked++;
+        if (++done % 100 === 0) progress(dataset, "check", done, checks.length);
+      });
+      progress(dataset, "check", done, checks.length);
+
+      // What else the store holds: objects only expired versions reference (collectable) and orphans.
+      const liveKeys = new Set(checks.map((c) => c.key));
+      const knownKeys = new Set([...registry.map((f) => f.key), ...versions.map((v) => v.manifest_key)]);
+      for (const info of listing.get(dataset) ?? []) {
+        if (liveKeys.has(info.key)) continue;
+        if (knownKeys.has(info.key)) {
+          summary.collectable++;
+          continue;
+        }
+        const at = await objectModifiedAt(o.store, info);
+        orphans.push({ dataset, key: info.key, size: info.size, ...(at === undefined ? {} : { ageMs: t - at }) });
+        summary.orphans++;
+      }
+      summaries.push(summary);
+
+      await compareCatalogApi(o.catalog, dataset, replay, versions, registry, problem);
+    }
+
+    return {
+      logSeq,
+      replaySeq: replay.lastSeq,
+      datasets: summaries,
+      problems,
+      orphans,
+      warnings,
+      objectsChecked,
+      bytesHashed,
+      dumpCompared: liveDump !== undefined,
+      ms: performance.now() - started,
+    };
+  } finally {
+    replay.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Table by table: rows only the live catalog has, rows only the replay has. */
+function compareDumps(live: string, replayed: string, seq: number, problem: (p: FsckProblem) => void): void {
+  if (live === replayed) return;
+  const a = JSON.parse(live) as Record<string, unknown[]>;
+  const b = JSON.parse(replayed) as Record<string, unknown[]>;
+  for (const table of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    const rowsA = new Set((a[table] ?? []).map((r) => JSON.stringify(r)));
+    const rowsB = new Set((b[table] ?? []).map((r) => JSON.stringify(r)));
+    const onlyLive = [...rowsA].filter((r) => !rowsB.has(r));
+    const onlyReplay = [...rowsB].filter((r) => !rowsA.has(r));
+    if (onlyLive.length === 0 && onlyReplay.length === 0) continue;
+    const sample = (rows: string[]) => rows.slice(0, 3).map((r) => (r.length > 200 ? `${r.slice(0, 200)}…` : r)).join("; ");
+    problem({
+      kind: FSCK_PROBLEMS.replayMismatch,
+      dataset: "*",
+      message:
+        `table ${table} differs from a replay of the log through seq ${seq}: ` +
+        `${onlyLive.length} row(s) only in the live catalog${onlyLive.length ? ` (${sample(onlyLive)})` : ""}, ` +
+        `${onlyReplay.length} only in the replay${onlyReplay.length ? ` (${sample(onlyReplay)})` : ""}`,
+    });
+  }
+}
+
+/**
+ * The live catalog's API against the replay: every version and file the replay has, with the same
+ * immutable facts. The live catalog may be ahead of the replay (records appended since), so newer
+ * versions, files and expiries on its side are fine; anything missing or different is not.
+ */
+async function compareCatalogApi(
+  catalog: CatalogClient,
+  dataset: string,
+  replay: Projection,
+  versions: ReturnType<Projection["versions"]>,
+  registry: ReturnType<Projection["fileRegistry"]>,
+  problem: (p: FsckProblem) => void,
+): Promise<void> {
+  const mismatch = (message: string, version?: number, key?: string) =>
+    problem({ kind: FSCK_PROBLEMS.catalogMismatch, dataset, message, ...(version === undefined ? {} : { version }), ...(key === undefined ? {} : { key }) });
+  let apiVersions: Omit<CatalogVersion, "files">[];
+  let apiFiles: CatalogRegistryFile[];
+  try {
+    apiVersions = await versionsOf(catalog, dataset);
+    apiFiles = await filesOf(catalog, dataset);
+  } catch (e) {
+    if (e instanceof CatalogRequestError && e.status === 404) return mismatch(`the catalog does not know dataset ${dataset}, which the commit log has`);
+    throw e;
+  }
+  const byVersion = new Map(apiVersions.map((v) => [v.version, v]));
+  for (const v of versions) {
+    const a = byVersion.get(v.version);
+    if (!a) {
+      mismatch(`the catalog has no version ${v.version}`, v.version);
+      continue;
+    }
+    const expired = replay.expiredSeq(dataset, v.version) !== undefined;
+    const diffs: string[] = [];
+    if (a.parent_version !== v.parent_version) diffs.push(`parent ${a.parent_version} ≠ ${v.parent_version}`);
+    if (a.commit_seq !== v.commit_seq) diffs.push(`commit_seq ${a.commit_seq} ≠ ${v.commit_seq}`);
+    if (a.manifest.key !== v.manifest_key || a.manifest.sha256 !== v.manifest_sha256 || a.manifest.bytes !== v.manifest_bytes) diffs.push(`manifest ${a.manifest.key} ≠ ${v.manifest_key}`);
+    if (a.total_rows !== v.total_rows) diffs.push(`total_rows ${a.total_rows} ≠ ${v.total_rows}`);
+    if (expired && !a.expired) diffs.push("served by the catalog, expired in the log");
+    if (diffs.length) mismatch(`version ${v.version} differs from the log: ${diffs.join(", ")}`, v.version);
+  }
+  const latest = versions.at(-1)?.version ?? 0;
+  for (const a of apiVersions) if (a.version > latest && a.commit_seq <= replay.lastSeq) mismatch(`the catalog has version ${a.version}, which the log (through seq ${replay.lastSeq}) does not`, a.version);
+
+  const byKey = new Map(apiFiles.map((f) => [f.key, f]));
+  for (const f of registry) {
+    const a = byKey.get(f.key);
+    if (!a) {
+      mismatch(`the catalog does not list a file version ${f.added_version} adds`, f.added_version, f.key);
+      continue;
+    }
+    const removedDiffers = f.removed_version !== null ? a.removed_version !== f.removed_version : a.removed_version !== null && a.removed_version <= latest;
+    if (a.bytes !== f.bytes || a.sha256 !== f.sha256 || a.added_version !== f.added_version || removedDiffers) {
+      mismatch(`file differs from the log: catalog ${a.bytes} bytes, versions ${a.added_version}..${a.removed_version ?? "∞"}; log ${f.bytes} bytes, versions ${f.added_version}..${f.removed_version ?? "∞"}`, f.added_version, f.key);
+    }
+  }
+  const known = new Set(registry.map((f) => f.key));
+  for (const a of apiFiles) if (!known.has(a.key) && a.added_version <= latest) mismatch(`the catalog lists a file the log's versions (through ${latest}) never added`, a.added_version, a.key);
+
+  // The file list readers get for the latest version (the API serves whole versions).
+  if (latest > 0 && replay.expiredSeq(dataset, latest) === undefined) {
+    try {
+      const v = await catalog.version(dataset, latest);
+      const want = replay.files(dataset, latest).map((f) => `${f.key}:${f.bytes}:${f.sha256}`);
+      const got = v.files.map((f) => `${f.key}:${f.bytes}:${f.sha256}`);
+      if (JSON.stringify(want) !== JSON.stringify(got)) mismatch(`the catalog serves version ${latest} with ${got.length} file(s), the log gives ${want.length}`, latest);
+    } catch (e) {
+      // Expired since the replay's position: nothing to compare.
+      if (!(e instanceof CatalogRequestError && e.status === 410)) throw e;
+    }
+  }
+}
