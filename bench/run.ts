@@ -1,0 +1,129 @@
+// The lake's benchmarks, one run, one table: JetStream's ceiling and ingest → committed throughput,
+// freshness at steady rates, catalog reads and rebuild, commit cost as history grows, and DuckDB over a
+// large dataset. Prints the figures beside the targets of the issue and writes them to
+// bench/results/bench-<time>.json. Asserts nothing about time: it measures.
+//   npm run bench                                (everything, ~5 min on the 2-core dev machine)
+//   npm run bench -- --quick                     (smaller sizes, ~1.5 min)
+//   npm run bench -- --only lake,rebuild         (sections: lake, rebuild, history, query)
+//   npm run bench -- --without quality,aggregator   (the lake section without those services)
+//   npm run bench -- --only history --profile /tmp/prof   (CPU profiles of every service, see bench/profile.ts)
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { connect } from "@nats-io/transport-node";
+import { startLake } from "@lake/client";
+import { printTable, type Row } from "./lib.ts";
+import { throughput } from "./throughput.ts";
+import { freshness } from "./freshness.ts";
+import { catalogReads } from "./catalog-reads.ts";
+import { rebuild } from "./rebuild.ts";
+import { history } from "./history.ts";
+import { query } from "./query.ts";
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    only: { type: "string", default: "lake,rebuild,history,query" },
+    without: { type: "string", default: "" },
+    events: { type: "string" },
+    "freshness-seconds": { type: "string" },
+    "query-rows": { type: "string" },
+    // Every service process writes a V8 CPU profile (.cpuprofile, open in Chrome DevTools) into DIR.
+    profile: { type: "string" },
+  },
+});
+const quick = values.quick;
+const num = (v: string | undefined, full: number, small: number) => (v === undefined ? (quick ? small : full) : Number(v));
+const o = {
+  events: num(values.events, 40_000, 10_000),
+  singles: quick ? 3_000 : 10_000,
+  freshnessSeconds: num(values["freshness-seconds"], 10, 4),
+  freshnessRates: [2000, 5000, 10_000],
+  readRate: 1000,
+  readSeconds: quick ? 2 : 5,
+  rebuildCommits: quick ? 2_000 : 10_000,
+  rebuildRounds: quick ? 1 : 3,
+  historySteps: quick ? [100, 1000] : [100, 1000, 10_000],
+  historyCommits: quick ? 8 : 20,
+  queryRows: num(values["query-rows"], 10_000_000, 1_000_000),
+};
+const sections = new Set(values.only.split(",").filter(Boolean));
+for (const s of sections) if (!["lake", "rebuild", "history", "query"].includes(s)) throw new Error(`--only takes lake, rebuild, history, query; got ${s}`);
+const without = values.without.split(",").filter(Boolean) as ("quality" | "aggregator")[];
+for (const w of without) if (w !== "quality" && w !== "aggregator") throw new Error(`--without takes quality and/or aggregator, got ${w}`);
+
+// Node refuses --cpu-prof in NODE_OPTIONS: a preloaded hook profiles each service through the inspector.
+const profileEnv: Record<string, string> = values.profile
+  ? { NODE_OPTIONS: `--import ${join(import.meta.dirname, "cpu-profile-hook.mjs")}`, LAKE_CPU_PROFILE_DIR: resolve(values.profile) }
+  : {};
+if (values.profile) mkdirSync(values.profile, { recursive: true });
+const rows: Row[] = [];
+const started = new Date();
+const log = (s: string) => console.error(`[bench ${((Date.now() - started.getTime()) / 1000).toFixed(0)}s] ${s}`);
+
+if (sections.has("lake")) {
+  log(`lake: throughput (${o.events} events), freshness, catalog reads${without.length ? ` (without ${without.join(", ")})` : ""}`);
+  const dataDir = mkdtempSync(join(tmpdir(), "lake-bench-"));
+  const lake = await startLake({ dataDir, without, env: profileEnv });
+  const nc = await connect({ servers: lake.natsUrl });
+  try {
+    rows.push(...(await throughput(lake, nc, { events: o.events, singles: o.singles, singleConcurrency: 16 })).rows);
+    log("freshness");
+    rows.push(...(await freshness(lake, { rates: o.freshnessRates, seconds: o.freshnessSeconds })));
+    log("catalog reads");
+    rows.push(
+      ...(await catalogReads(lake.catalogUrl, {
+        dataset: "domain_events",
+        rate: o.readRate,
+        seconds: o.readSeconds,
+        section: "4 catalog reads",
+        keyPrefix: "read_live",
+        label: "the live lake",
+        covering: true,
+        targets: true,
+      })),
+    );
+  } finally {
+    await nc.close();
+    await lake.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+if (sections.has("rebuild")) {
+  log(`catalog rebuild from ${o.rebuildCommits} commits`);
+  rows.push(...(await rebuild({ commits: o.rebuildCommits, rounds: o.rebuildRounds, readRate: o.readRate, readSeconds: o.readSeconds, env: profileEnv })));
+}
+if (sections.has("history")) {
+  log(`commit cost at ${o.historySteps.join(", ")} versions`);
+  rows.push(...(await history({ steps: o.historySteps, commits: o.historyCommits, batch: 200, env: profileEnv })));
+}
+if (sections.has("query")) {
+  log(`query over ${o.queryRows} rows`);
+  rows.push(...(await query({ rows: o.queryRows, chunk: 500_000, repeats: 3 })));
+}
+
+const machine = `${process.platform} ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, node ${process.version}`;
+console.log(`\nlake benchmarks${quick ? " (--quick)" : ""}: ${machine}; services${without.length ? ` all but ${without.join(", ")}` : " all"}; everything shares the machine\n`);
+printTable(rows);
+const outDir = join(import.meta.dirname, "results");
+mkdirSync(outDir, { recursive: true });
+const file = join(outDir, `bench-${started.toISOString().replace(/[:.]/g, "-")}.json`);
+writeFileSync(
+  file,
+  JSON.stringify(
+    {
+      started: started.toISOString(),
+      seconds: Math.round((Date.now() - started.getTime()) / 1000),
+      machine,
+      quick,
+      options: o,
+      services: without.length ? `all but ${without.join(", ")}` : "all",
+      figures: Object.fromEntries(rows.map((r) => [r.key, typeof r.value === "number" ? Math.round(r.value * 100) / 100 : r.value])),
+      rows,
+    },
+    null,
+    2,
+  ),
+);
+console.log(`\nwrote ${file}`);

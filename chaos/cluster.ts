@@ -1,0 +1,110 @@
+// A 3-node NATS JetStream cluster on loopback for the chaos harness: three nats-server processes with
+// routes to each other (as deploy/nats/nats.conf runs them in compose, minus auth and TLS), each with
+// its own store directory that survives a kill -9, so a node comes back with its data and catches up.
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { ensureStreams, STREAMS, streamSettingsFromEnv } from "@lake/messaging";
+import { freePort, startNatsServer, waitFor, type NatsServerHandle } from "@lake/testing";
+
+export interface NatsCluster {
+  nodes: NatsServerHandle[];
+  /** Every node's client URL, comma-separated: what services get as NATS_URL. */
+  url: string;
+  /** Which nodes are down (killed and not restarted yet). */
+  down: Set<number>;
+  kill9(node: number): Promise<void>;
+  restart(node: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startNatsCluster(dir: string, size = 3): Promise<NatsCluster> {
+  const routePorts: number[] = [];
+  for (let i = 0; i < size; i++) routePorts.push(await freePort());
+  const routes = routePorts.map((p) => `nats-route://127.0.0.1:${p}`).join(",");
+  const tag = `${process.pid}-${randomBytes(3).toString("hex")}`;
+  const nodes = await Promise.all(
+    routePorts.map((p, i) =>
+      startNatsServer({
+        storeDir: join(dir, `nats-${i + 1}`),
+        keepStore: true,
+        // The launcher recognises its server by this name in the INFO greeting; unique per run.
+        args: ["--server_name", `chaos-${tag}-n${i + 1}`, "--cluster_name", `lake-chaos-${tag}`, "--cluster", `nats://127.0.0.1:${p}`, "--routes", routes],
+        startTimeoutMs: 20_000,
+      }),
+    ),
+  );
+  const down = new Set<number>();
+  return {
+    nodes,
+    url: nodes.map((n) => n.url).join(","),
+    down,
+    async kill9(node) {
+      down.add(node);
+      await nodes[node]!.kill9();
+    },
+    async restart(node) {
+      await nodes[node]!.restart();
+      down.delete(node);
+    },
+    async stop() {
+      await Promise.all(nodes.map((n) => n.stop()));
+    },
+  };
+}
+
+/**
+ * Creates every lake stream with `replicas` replicas before any service starts, as the deployment's
+ * setup job does: services other than ingest create missing streams with the default (1 replica),
+ * and startLake starts the catalog first.
+ */
+export async function createReplicatedStreams(url: string, replicas: number, timeoutMs = 60_000): Promise<void> {
+  const nc = await connect({ servers: url.split(","), maxReconnectAttempts: -1 });
+  try {
+    // The meta leader is elected a moment after the nodes meet (until then JetStream doesn't answer):
+    // retry until stream creation goes through.
+    const jsm = await waitFor(
+      "the cluster to accept stream creation",
+      async () => {
+        try {
+          const m = await jetstreamManager(nc, { timeout: 5_000 });
+          await ensureStreams(m, streamSettingsFromEnv({ LAKE_STREAM_REPLICAS: String(replicas) }));
+          return m;
+        } catch {
+          return undefined;
+        }
+      },
+      { timeoutMs, intervalMs: 500 },
+    );
+    for (const name of Object.values(STREAMS)) {
+      const info = await jsm.streams.info(name);
+      if (info.config.num_replicas !== replicas) throw new Error(`stream ${name} has ${info.config.num_replicas} replicas, wanted ${replicas}`);
+    }
+  } finally {
+    await nc.close();
+  }
+}
+
+/** Every lake stream's replicas (leader + followers) and whether each follower has caught up. */
+export async function streamReplicaState(url: string): Promise<{ stream: string; replicas: number; peers: number; current: number; leader: string | undefined }[]> {
+  const nc = await connect({ servers: url.split(","), maxReconnectAttempts: -1 });
+  try {
+    const jsm = await jetstreamManager(nc, { timeout: 10_000 });
+    const out = [];
+    for (const name of Object.values(STREAMS)) {
+      const info = await jsm.streams.info(name);
+      const followers = info.cluster?.replicas ?? [];
+      out.push({
+        stream: name,
+        replicas: info.config.num_replicas,
+        peers: 1 + followers.length,
+        current: (info.cluster?.leader ? 1 : 0) + followers.filter((r) => r.current && !r.offline).length,
+        leader: info.cluster?.leader,
+      });
+    }
+    return out;
+  } finally {
+    await nc.close();
+  }
+}
