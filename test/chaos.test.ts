@@ -33,16 +33,4 @@ test("chaos: a kill -9 of each service at a random moment keeps every invariant"
 
 // A kill -9 of nats-server heals by itself (the services reconnect), but only after 45-75 s: the
 // services' ordered consumers (nats.js 3.4 consume() with the default 30 s expiry) notice the lost pull
-// by missed heartbeats. That is longer than this file may take in CI; `npm run chaos` covers it, and
-// LAKE_CHAOS_NATS_RESTART=1 runs it here.
-test(
-  "chaos: nats-server kill -9 and restart on the same port and store: the services reconnect and nothing is lost",
-  { timeout: 300_000, skip: process.env.LAKE_CHAOS_NATS_RESTART === "1" ? false : "recovery takes 45-75 s (consumers wait for missed heartbeats); set LAKE_CHAOS_NATS_RESTART=1" },
-  async () => {
-    const lines: string[] = [];
-    const r = await runChaos({ seed: SEED + 1, durationS: 15, topology: "single", faults: [FAULTS.nats], extraFaults: 0, rate: 800, log: (l) => lines.push(l) });
-    const report = `\n${lines.join("\n")}\n${r.checks.map((c) => `${c.ok ? "✓" : "✗"} ${c.name}: ${c.detail}`).join("\n")}`;
-    assert.equal(r.faults.length, 1, report);
-    for (const c of r.checks) assert.ok(c.ok, `${c.name}: ${c.detail}${report}`);
-  },
-);
+// by missed heartbeats. That is longer than this file may take in CI; `npm run chaos` covers it.
