@@ -4,7 +4,7 @@
 // changes and their dedupe id) and `_ts_ms`.
 import type avro from "avsc";
 import type { DomainContract } from "./domain.ts";
-import { safeTypeForSchema } from "./safe-avro.ts";
+import { avroCodec, safeTypeForSchema } from "./safe-avro.ts";
 
 export const CDC_OPS = ["c", "u", "d", "r"] as const;
 export type CdcOp = (typeof CDC_OPS)[number];
@@ -47,20 +47,13 @@ export function cdcChangeCodec(c: DomainContract): CdcChangeCodec {
     fields: [...fields, { name: "_op", type: "string" }, { name: "_lsn", type: "long" }, { name: "_ts_ms", type: { type: "long", logicalType: "timestamp-millis" } }],
   };
   const type: avro.Type = safeTypeForSchema(schema as avro.Schema);
-  const resolvers = new Map<string, avro.Resolver>();
-  const fingerprint = type.fingerprint("sha256").toString("hex");
+  const avroc = avroCodec(type);
   const codec: CdcChangeCodec = {
     fields: [...c.fields.map((f) => (f.name === c.keyField ? f : { ...f, nullable: true })), ...CDC_COLUMNS],
-    fingerprint,
-    encode: (v) => type.toBuffer(v),
-    decode: (b) => type.fromBuffer(Buffer.from(b.buffer, b.byteOffset, b.byteLength)) as Record<string, unknown>,
-    decodeFrom(writer, b) {
-      const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-      if (writer.fingerprint === fingerprint) return type.fromBuffer(buf) as Record<string, unknown>;
-      let resolver = resolvers.get(writer.fingerprint);
-      if (!resolver) resolvers.set(writer.fingerprint, (resolver = type.createResolver(writer.avroType)));
-      return type.fromBuffer(buf, resolver) as Record<string, unknown>;
-    },
+    fingerprint: avroc.fingerprint,
+    encode: avroc.encode,
+    decode: avroc.decode,
+    decodeFrom: avroc.decodeFrom,
     avroType: type,
   };
   codecs.set(c, codec);

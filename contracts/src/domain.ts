@@ -4,7 +4,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import avro from "avsc";
 import { isValidName } from "./names.ts";
-import { safeTypeForSchema } from "./safe-avro.ts";
+import { avroCodec, safeTypeForSchema } from "./safe-avro.ts";
 
 export interface FieldConstraints {
   min?: number;
@@ -164,7 +164,7 @@ export function loadDomainContract(schema: RawDomainSchema): DomainContract {
   const meta = schema["lake.domain"];
   const type = safeTypeForSchema(schema as unknown as avro.Schema);
   const fingerprint = type.fingerprint("sha256").toString("hex");
-  const resolvers = new Map<string, avro.Resolver>();
+  const codec = avroCodec(type);
   const fields = schema.fields.map((f) => ({ name: f.name, ...describeType(f.type), constraints: f["lake.constraints"] }));
   const patterns = new Map(fields.filter((f) => f.constraints?.pattern).map((f) => [f.name, new RegExp(f.constraints!.pattern!)]));
   const fieldNames = new Set(fields.map((f) => f.name));
@@ -261,15 +261,9 @@ export function loadDomainContract(schema: RawDomainSchema): DomainContract {
     schema,
     fields,
     validate,
-    encode: (value) => type.toBuffer(value),
-    decode: (bytes) => type.fromBuffer(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)) as Record<string, unknown>,
-    decodeFrom(writer, bytes) {
-      const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      if (writer.fingerprint === fingerprint) return type.fromBuffer(buf) as Record<string, unknown>;
-      let resolver = resolvers.get(writer.fingerprint);
-      if (!resolver) resolvers.set(writer.fingerprint, (resolver = type.createResolver(writer.avroType)));
-      return type.fromBuffer(buf, resolver) as Record<string, unknown>;
-    },
+    encode: codec.encode,
+    decode: codec.decode,
+    decodeFrom: codec.decodeFrom,
     avroType: type,
   };
 }

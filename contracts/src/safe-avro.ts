@@ -91,3 +91,29 @@ function typeHook(schema: avro.Schema, opts: avro.ForSchemaOptions): avro.Type |
 export function safeTypeForSchema(schema: avro.Schema, opts: Partial<avro.ForSchemaOptions> = {}): avro.Type {
   return avro.Type.forSchema(schema, { ...opts, typeHook });
 }
+
+/**
+ * Encode/decode for one Avro type, plus decoding of data written with another (older) version of it
+ * through Avro schema resolution; one resolver per writer, built on first use.
+ */
+export function avroCodec(type: avro.Type): {
+  fingerprint: string;
+  encode(value: unknown): Uint8Array;
+  decode(bytes: Uint8Array): Record<string, unknown>;
+  decodeFrom(writer: { fingerprint: string; avroType: avro.Type }, bytes: Uint8Array): Record<string, unknown>;
+} {
+  const fingerprint = type.fingerprint("sha256").toString("hex");
+  const resolvers = new Map<string, avro.Resolver>();
+  const buf = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  return {
+    fingerprint,
+    encode: (value) => type.toBuffer(value),
+    decode: (bytes) => type.fromBuffer(buf(bytes)) as Record<string, unknown>,
+    decodeFrom(writer, bytes) {
+      if (writer.fingerprint === fingerprint) return type.fromBuffer(buf(bytes)) as Record<string, unknown>;
+      let resolver = resolvers.get(writer.fingerprint);
+      if (!resolver) resolvers.set(writer.fingerprint, (resolver = type.createResolver(writer.avroType)));
+      return type.fromBuffer(buf(bytes), resolver) as Record<string, unknown>;
+    },
+  };
+}
