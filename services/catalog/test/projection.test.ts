@@ -355,7 +355,7 @@ describe("Projection: canonical dump and durability", () => {
     // Applied in log order; clicks sorts before orders, and files by key.
     p.applyBatch(LOG);
     const dump = JSON.parse(p.canonicalDump()) as Record<string, unknown[][]>;
-    assert.deepEqual(Object.keys(dump), ["meta", "datasets", "versions", "files", "quality_results", "tags", "audit", "anomalies", "expired_versions", "collected_files"]);
+    assert.deepEqual(Object.keys(dump), ["meta", "datasets", "versions", "files", "quality_results", "tags", "audit", "anomalies", "expired_versions", "collected_files", "log_heads"]);
     assert.deepEqual(dump.datasets!.map((r) => r[0]), ["clicks", "orders"]);
     assert.deepEqual(dump.versions!.map((r) => [r[0], r[1]]), [["clicks", 1], ["orders", 1], ["orders", 2], ["orders", 3]]);
     const fileKeys = dump.files!.map((r) => `${r[0]}/${r[1]}`);

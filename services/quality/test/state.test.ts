@@ -106,6 +106,23 @@ describe("QualityState", () => {
     assert.deepEqual(s.anomalies().map((a) => a.seq), [2]);
   });
 
+  test("a void record (appended against another record than the one before it) is not applied, and noted", () => {
+    const s = open();
+    // v1 at 1; a verdict (against 1) at 2; a v2 also appended against 1 landed at 3: void.
+    const problems = s.applyBatch([
+      { ...at(1, vc("payments", 1, [file(1)])), expected: 0 },
+      { ...at(2, verdict("payments", 1, "passed")), expected: 1 },
+      { ...at(3, vc("payments", 2, [file(2)])), expected: 1 },
+    ]);
+    assert.equal(problems.length, 1);
+    assert.match(problems[0]!, /void VersionCommitted: appended against 1, but 2 is the record before it/);
+    assert.equal(s.version("payments", 2), undefined, "the void version is never judged");
+    assert.equal(s.dataset("payments")?.head_seq, 3, "it still moves the head (the CAS token)");
+    // The real v2, appended against the void record (the subject's last), stands.
+    assert.deepEqual(s.applyBatch([{ ...at(4, vc("payments", 2, [file(2, 1)])), expected: 3 }]), []);
+    assert.equal(s.version("payments", 2)?.commitSeq, 4);
+  });
+
   test("undecodable records and other kinds still move the head and the position", () => {
     const s = open();
     s.applyBatch([at(1, vc("payments", 1, [file(1)])), at(2, undefined, "payments")]);

@@ -3,6 +3,14 @@ import { headers as natsHeaders } from "@nats-io/nats-core";
 import { injectTrace } from "@lake/telemetry";
 import { AppendRejectedError, CasConflictError, PublishOutcomeUnknownError, isWrongLastSequence, jetStreamErrorCode } from "./errors.ts";
 
+/**
+ * The sequence a record was appended against (its writer's compare-and-set token). A record stands
+ * only if this is the sequence of the record just before it on its subject: see `standsAfter`.
+ */
+export const EXPECTED_SEQ_HEADER = "Lake-Expected-Seq";
+
+type HeaderGetter = { get(k: string): string } | undefined;
+
 export interface AppendOptions {
   /** Stream sequence of the last message the writer saw on this subject; 0 when it saw none. */
   expectedLastSubjectSeq: number;
@@ -11,24 +19,48 @@ export interface AppendOptions {
   timeoutMs?: number;
 }
 
+/** The compare-and-set token a record was appended with; undefined for a record written without one. */
+export function expectedSeqOf(headers: HeaderGetter): number | undefined {
+  const v = headers?.get(EXPECTED_SEQ_HEADER);
+  return v ? Number(v) : undefined;
+}
+
+/**
+ * Whether a record stands, given the sequence of the record just before it on its subject (0: none).
+ * JetStream's compare-and-set is meant to make every append follow the one its writer saw, but a
+ * clustered nats-server 2.9 lets two appends against the same sequence both land (nats-server #4320).
+ * The second one's recorded token then names a record that is no longer just before it: every reader
+ * treats it as void (not applied, not followed), and its writer learns it lost (appendWithCas).
+ * Whether a record stands never changes once it has landed, so every reader decides alike.
+ */
+export function standsAfter(headers: HeaderGetter, prevSeq: number): boolean {
+  const expected = expectedSeqOf(headers);
+  return expected === undefined || expected === prevSeq;
+}
+
 /**
  * Appends with a compare-and-set on the subject's last sequence. Returns the new stream sequence.
  * Throws CasConflictError when someone else appended first and PublishOutcomeUnknownError when the
  * reply was lost (the caller must re-read the subject to learn whether its record landed).
+ *
+ * The server's check is not trusted alone: after the append, the subject's first record after the
+ * expected sequence must be ours. If another append against the same sequence landed first, ours is
+ * void (see `standsAfter`) and this throws CasConflictError like a refused append.
  */
 export async function appendWithCas(js: JetStreamClient, subject: string, data: Uint8Array, opts: AppendOptions): Promise<number> {
   const h = natsHeaders();
   for (const [k, v] of Object.entries(opts.headers ?? {})) h.set(k, v);
+  h.set(EXPECTED_SEQ_HEADER, String(opts.expectedLastSubjectSeq));
   // Every log record carries the trace of the work that produced it (a commit, a verdict, a command).
   injectTrace(h);
+  let ack: { seq: number; stream: string };
   try {
-    const ack = await js.publish(subject, data, {
+    ack = await js.publish(subject, data, {
       headers: h,
       msgID: opts.msgId,
       expect: { lastSubjectSequence: opts.expectedLastSubjectSeq },
       timeout: opts.timeoutMs ?? 5000,
     });
-    return ack.seq;
   } catch (cause) {
     if (isWrongLastSequence(cause)) throw new CasConflictError(subject, opts.expectedLastSubjectSeq, { cause });
     // JetStream answered with an error: the record was not stored, and won't be on a retry.
@@ -36,4 +68,18 @@ export async function appendWithCas(js: JetStreamClient, subject: string, data: 
     if (code !== undefined) throw new AppendRejectedError(subject, code, { cause });
     throw new PublishOutcomeUnknownError(subject, { cause });
   }
+  let first: { seq: number } | null;
+  try {
+    const jsm = await js.jetstreamManager(false);
+    first = await jsm.streams.getMessage(ack.stream, { seq: opts.expectedLastSubjectSeq + 1, next_by_subj: subject } as never);
+  } catch (cause) {
+    // Stored, but whether it stands is unknown until the subject is read again.
+    throw new PublishOutcomeUnknownError(subject, { cause });
+  }
+  if (first?.seq !== ack.seq) {
+    throw new CasConflictError(subject, opts.expectedLastSubjectSeq, {
+      cause: new Error(`record ${ack.seq} landed but is void: record ${first?.seq} was appended after ${opts.expectedLastSubjectSeq} first`),
+    });
+  }
+  return ack.seq;
 }

@@ -1,18 +1,21 @@
 // The commit log protocol. Every record of a dataset (data versions, quality verdicts, promotions,
 // tags) goes to lake.commits.<dataset>, in one order, each appended with a compare-and-set on the
-// subject's last sequence. The `Lake-Record` header names the Avro contract of the body. Records other
-// than VersionCommitted carry `Lake-Version-Seq`, the sequence of the dataset's latest
-// VersionCommitted when they were appended, so a committer finds its resume point in two reads.
+// subject's last sequence. The `Lake-Record` header names the Avro contract of the body. Every record
+// carries `Lake-Version-Seq`, the sequence of the dataset's latest standing VersionCommitted when it
+// was appended (for a VersionCommitted: the version it follows), so a committer finds its resume point
+// in a few reads, and `Lake-Expected-Seq`, its compare-and-set token: a record whose token is not the
+// record just before it on the subject is void (see standsAfter in append.ts) and every reader skips it.
 import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import { logCodecs, isLogRecordKind, type LogRecord, type VersionCommitted } from "@lake/contracts";
 import { STREAMS, subjects } from "./streams.ts";
-import { appendWithCas } from "./append.ts";
+import { EXPECTED_SEQ_HEADER, appendWithCas, standsAfter } from "./append.ts";
 import { CasConflictError } from "./errors.ts";
 
 export const HEADERS = {
   record: "Lake-Record",
   schema: "Lake-Schema",
   versionSeq: "Lake-Version-Seq",
+  expectedSeq: EXPECTED_SEQ_HEADER,
 } as const;
 
 type HeaderGetter = { get(k: string): string } | undefined;
@@ -27,21 +30,51 @@ export function decodeLogRecord(msg: { data: Uint8Array; headers?: HeaderGetter 
 export interface CommitHead {
   /** Sequence of the dataset's last record of any kind: the CAS token for the next append. */
   seq: number;
-  /** The dataset's latest VersionCommitted and its sequence, if any. */
+  /** The dataset's latest standing VersionCommitted and its sequence, if any. */
   version: { seq: number; record: VersionCommitted } | undefined;
 }
 
+/** The first message on `subject` at or after `seq`, or null. */
+function nextOnSubject(jsm: JetStreamManager, subject: string, seq: number): Promise<StoredMsg | null> {
+  return jsm.streams.getMessage(STREAMS.commits, { seq, next_by_subj: subject } as never);
+}
+
+/**
+ * The dataset's last record and its latest standing version. The last record's `Lake-Version-Seq`
+ * names the latest version its writer saw; the records after that one are walked (usually none or a
+ * verdict or two) so a version that landed beside it, or a void record at the head, can't mislead a
+ * committer into resuming from an older version.
+ */
 export async function readCommitHead(jsm: JetStreamManager, dataset: string): Promise<CommitHead> {
-  const last = await jsm.streams.getMessage(STREAMS.commits, { last_by_subj: subjects.commits(dataset) });
+  const subject = subjects.commits(dataset);
+  const last = await jsm.streams.getMessage(STREAMS.commits, { last_by_subj: subject });
   if (!last) return { seq: 0, version: undefined };
-  const rec = decodeStored(last);
-  if (rec?.kind === "VersionCommitted") return { seq: last.seq, version: { seq: last.seq, record: rec.body } };
-  const versionSeq = Number(last.header?.get(HEADERS.versionSeq) ?? "0");
-  if (!versionSeq) return { seq: last.seq, version: undefined };
-  const vmsg = await jsm.streams.getMessage(STREAMS.commits, { seq: versionSeq });
-  const vrec = vmsg ? decodeStored(vmsg) : undefined;
-  if (vrec?.kind !== "VersionCommitted") throw new Error(`commit log: record ${last.seq} points at ${versionSeq}, which is not a VersionCommitted`);
-  return { seq: last.seq, version: { seq: versionSeq, record: vrec.body } };
+  const pointer = last.header?.get(HEADERS.versionSeq);
+  const lastRec = () => decodeStored(last);
+  if (!pointer) {
+    // Written before records carried the pointer: a version stands for itself.
+    const rec = lastRec();
+    return { seq: last.seq, version: rec?.kind === "VersionCommitted" ? { seq: last.seq, record: rec.body } : undefined };
+  }
+  let version: CommitHead["version"];
+  let prev = Number(pointer);
+  if (prev > 0) {
+    const vmsg = await jsm.streams.getMessage(STREAMS.commits, { seq: prev });
+    const vrec = vmsg ? decodeStored(vmsg) : undefined;
+    if (vrec?.kind !== "VersionCommitted") throw new Error(`commit log: record ${last.seq} points at ${prev}, which is not a VersionCommitted`);
+    version = { seq: prev, record: vrec.body };
+  }
+  for (;;) {
+    const m = last.seq === prev + 1 ? last : await nextOnSubject(jsm, subject, prev + 1);
+    if (!m || m.seq > last.seq) break;
+    if (standsAfter(m.header, prev) && m.header?.get(HEADERS.record) === "VersionCommitted") {
+      const rec = decodeStored(m);
+      if (rec?.kind === "VersionCommitted") version = { seq: m.seq, record: rec.body };
+    }
+    prev = m.seq;
+    if (m.seq === last.seq) break;
+  }
+  return { seq: last.seq, version };
 }
 
 function decodeStored(msg: StoredMsg): LogRecord | undefined {
@@ -64,30 +97,40 @@ export async function appendLogRecord(
 ): Promise<number> {
   const codec = logCodecs[record.kind] as { encode(v: unknown): Uint8Array; fingerprint: string };
   const headers: Record<string, string> = { [HEADERS.record]: record.kind, [HEADERS.schema]: codec.fingerprint };
-  if (record.kind !== "VersionCommitted") {
-    const head = await readCommitHead(await js.jetstreamManager(), dataset);
-    if (head.seq !== opts.expectedLastSeq) throw new CasConflictError(subjects.commits(dataset), opts.expectedLastSeq, { cause: new Error(`the last record is ${head.seq}`) });
-    if (!head.version) throw new Error(`${record.kind} for ${dataset}: the dataset has no committed version to refer to`);
-    headers[HEADERS.versionSeq] = String(head.version.seq);
+  const head = await readCommitHead(await js.jetstreamManager(false), dataset);
+  if (head.seq !== opts.expectedLastSeq) throw new CasConflictError(subjects.commits(dataset), opts.expectedLastSeq, { cause: new Error(`the last record is ${head.seq}`) });
+  if (!head.version && record.kind !== "VersionCommitted") throw new Error(`${record.kind} for ${dataset}: the dataset has no committed version to refer to`);
+  // A version must follow the latest standing one, whatever the writer's own view says.
+  if (record.kind === "VersionCommitted" && record.body.parent_version !== (head.version?.record.version ?? 0)) {
+    throw new CasConflictError(subjects.commits(dataset), opts.expectedLastSeq, {
+      cause: new Error(`version ${record.body.version} follows ${record.body.parent_version}, but the latest standing version is ${head.version?.record.version ?? 0}`),
+    });
   }
+  headers[HEADERS.versionSeq] = String(head.version?.seq ?? 0);
   return appendWithCas(js, subjects.commits(dataset), codec.encode(record.body), {
     expectedLastSubjectSeq: opts.expectedLastSeq,
-    msgId: opts.msgId,
+    // Per token: a retry of the same append (unknown outcome) is deduplicated, while an append of the
+    // same record against a newer head is not answered with a void copy that landed earlier.
+    msgId: opts.msgId === undefined ? undefined : `${opts.msgId}@${opts.expectedLastSeq}`,
     headers,
   });
 }
 
 /**
  * Reads a dataset's commit log from the start through `untilSeq` (inclusive), in order, calling `fn`
- * for each record it knows. For services that keep a fold of the history (live file sets).
+ * for each standing record it knows (void ones are skipped). For services that keep a fold of the
+ * history (live file sets).
  */
 export async function foldCommitLog(js: JetStreamClient, dataset: string, untilSeq: number, fn: (record: LogRecord, seq: number) => void): Promise<void> {
   if (untilSeq <= 0) return;
   const consumer = await js.consumers.get(STREAMS.commits, { filter_subjects: subjects.commits(dataset) });
   const messages = await consumer.consume({ max_messages: 1000 });
   try {
+    let prev = 0;
     for await (const m of messages) {
-      const rec = decodeLogRecord(m);
+      const stands = standsAfter(m.headers, prev);
+      prev = m.seq;
+      const rec = stands ? decodeLogRecord(m) : undefined;
       if (rec) fn(rec, m.seq);
       if (m.seq >= untilSeq) break;
     }

@@ -9,6 +9,6 @@ export {
   AppendRejectedError,
   isAppendRejected,
 } from "./errors.ts";
-export { appendWithCas, type AppendOptions } from "./append.ts";
+export { appendWithCas, type AppendOptions, EXPECTED_SEQ_HEADER, expectedSeqOf, standsAfter } from "./append.ts";
 export { Alerts, alertTransition, type AlertTransition } from "./alerts.ts";
 export { HEADERS, type CommitHead, readCommitHead, decodeLogRecord, appendLogRecord, foldCommitLog } from "./commitlog.ts";

@@ -117,6 +117,12 @@ CREATE TABLE IF NOT EXISTS expired_versions (
   seq INTEGER NOT NULL,
   PRIMARY KEY (dataset, version)
 ) STRICT;
+-- The last record of every dataset's subject, standing or void: a record stands only if it was
+-- appended against this one (its Lake-Expected-Seq), see standsAfter in @lake/messaging.
+CREATE TABLE IF NOT EXISTS log_heads (
+  dataset TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL
+) STRICT;
 CREATE TABLE IF NOT EXISTS collected_files (
   dataset TEXT NOT NULL,
   key TEXT NOT NULL,
@@ -215,6 +221,8 @@ export class Projection {
 
   constructor(path: string) {
     this.db = openStateDb(path, SCHEMA);
+    // A database from before log_heads: every dataset's last record is its last_record_seq.
+    this.db.exec("INSERT OR IGNORE INTO log_heads (dataset, seq) SELECT name, last_record_seq FROM datasets");
     this.q = {
       getMeta: this.db.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key = ?"),
       setMeta: this.db.prepare<[string, string]>("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
@@ -227,6 +235,8 @@ export class Projection {
         "UPDATE datasets SET latest_version = @version, latest_commit_seq = @seq, total_rows = @total_rows, updated_at = @at, policy = @policy, current_version = @current, last_record_seq = @seq WHERE name = @name",
       ),
       touchDataset: this.db.prepare<[number, string]>("UPDATE datasets SET last_record_seq = ? WHERE name = ?"),
+      logHead: this.db.prepare<[string], { seq: number }>("SELECT seq FROM log_heads WHERE dataset = ?"),
+      setLogHead: this.db.prepare<[string, number]>("INSERT INTO log_heads (dataset, seq) VALUES (?, ?) ON CONFLICT (dataset) DO UPDATE SET seq = excluded.seq"),
       setCurrent: this.db.prepare<[number, string]>("UPDATE datasets SET current_version = ? WHERE name = ?"),
       setRollbackFloor: this.db.prepare<[number, string]>("UPDATE datasets SET rollback_floor = MAX(rollback_floor, ?) WHERE name = ?"),
       setQuality: this.db.prepare<[string, number, string, number]>("UPDATE versions SET quality = ?, quality_seq = ? WHERE dataset = ? AND version = ?"),
@@ -288,10 +298,29 @@ export class Projection {
     return Number(this.q.getMeta.get("last_seq")?.value ?? 0);
   }
 
-  /** Applies a batch of log records and advances the log position, atomically. */
-  readonly applyBatch = (records: readonly { seq: number; record: LogRecord | undefined; dataset?: string }[]) => {
+  /**
+   * Applies a batch of log records and advances the log position, atomically. `dataset` is the
+   * dataset named by the record's subject, `expected` its compare-and-set token (Lake-Expected-Seq).
+   * A record appended against anything but the dataset's previous record is void: a concurrent append
+   * won the compare-and-set (nats-server 2.9 clusters let both land). It is noted as an anomaly and
+   * not applied, so a second "version N" never enters the history.
+   */
+  readonly applyBatch = (records: readonly { seq: number; record: LogRecord | undefined; dataset?: string; expected?: number }[]) => {
+    const voids: string[] = [];
     this.db.transaction(() => {
-      for (const { seq, record, dataset } of records) {
+      for (const { seq, record, dataset: subjectDataset, expected } of records) {
+        const dataset = subjectDataset ?? record?.body.dataset;
+        if (dataset !== undefined) {
+          const prev = this.q.logHead.get(dataset)?.seq ?? 0;
+          this.q.setLogHead.run(dataset, seq);
+          if (expected !== undefined && expected !== prev) {
+            const problem = `void ${record?.kind ?? "record"}${record?.kind === "VersionCommitted" ? ` (version ${record.body.version})` : ""}: appended against ${expected}, but ${prev} is the record before it (a concurrent append won the compare-and-set)`;
+            this.q.anomaly.run(seq, dataset, problem);
+            this.q.touchDataset.run(seq, dataset);
+            voids.push(`${dataset}@${seq}: ${problem}`);
+            continue;
+          }
+        }
         if (!record) {
           // A record this build can't read still occupies the subject: commands CAS against it.
           if (dataset) this.q.touchDataset.run(seq, dataset);
@@ -321,6 +350,7 @@ export class Projection {
       const last = records.at(-1);
       if (last) this.q.setMeta.run("last_seq", String(last.seq));
     })();
+    return voids;
   };
 
   private applyVersion(seq: number, r: VersionCommitted): void {
@@ -554,7 +584,7 @@ export class Projection {
 
   /** Every table, every row, in primary-key order: equal dumps mean equal catalogs. */
   canonicalDump(): string {
-    const tables = ["meta", "datasets", "versions", "files", "quality_results", "tags", "audit", "anomalies", "expired_versions", "collected_files"];
+    const tables = ["meta", "datasets", "versions", "files", "quality_results", "tags", "audit", "anomalies", "expired_versions", "collected_files", "log_heads"];
     const order: Record<string, string> = {
       meta: "key",
       datasets: "name",
@@ -566,6 +596,7 @@ export class Projection {
       anomalies: "commit_seq",
       expired_versions: "dataset, version",
       collected_files: "dataset, key",
+      log_heads: "dataset",
     };
     const out: Record<string, unknown[]> = {};
     for (const t of tables) out[t] = this.db.prepare(`SELECT * FROM ${t} ORDER BY ${order[t]}`).raw().all();

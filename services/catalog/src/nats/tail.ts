@@ -2,7 +2,7 @@
 // (one SQLite transaction each). Also replays the whole log into a fresh database for `rebuild`.
 import { DeliverPolicy, jetstream, type ConsumerMessages, type JsMsg, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { STREAMS, subjects, decodeLogRecord } from "@lake/messaging";
+import { STREAMS, subjects, decodeLogRecord, expectedSeqOf } from "@lake/messaging";
 import type { LogRecord } from "@lake/contracts";
 import { type Logger, type Span, SpanKind, contextFromHeaders, tracer, traceparentOf } from "@lake/telemetry";
 
@@ -35,12 +35,15 @@ export async function tailCommitLog(opts: {
     opt_start_seq: opts.projection.lastSeq + 1,
   });
   const messages = await consumer.consume({ max_messages: MAX_BATCH });
-  let batch: { seq: number; record: LogRecord | undefined; dataset?: string; traceparent?: string }[] = [];
+  let batch: { seq: number; record: LogRecord | undefined; dataset: string; expected?: number; traceparent?: string }[] = [];
   const flush = () => {
     if (batch.length === 0) return;
     // Each traced record gets a span for its projection, in the trace of the work that appended it.
     const spans = opts.traced ? batch.filter((b) => b.traceparent).map((b) => projectionSpan(b)) : [];
-    opts.projection.applyBatch(batch);
+    const voids = opts.projection.applyBatch(batch);
+    // Loud: a void record means the server let two compare-and-set appends land (a clustered
+    // nats-server 2.9); its writer was told it lost, and no reader applies it.
+    for (const v of voids) opts.log.error("void commit-log record refused", { record: v });
     for (const s of spans) s.end();
     batch = [];
     opts.onApplied();
@@ -55,7 +58,7 @@ export async function tailCommitLog(opts: {
         // wedge, and the anomaly is logged. (Only committers may write the log.)
         opts.log.error("undecodable commit-log record", { seq: m.seq, err });
       }
-      batch.push({ seq: m.seq, record, dataset: record ? undefined : m.subject.slice(subjects.commits("").length), traceparent: traceparentOf(m.headers) });
+      batch.push({ seq: m.seq, record, dataset: m.subject.slice(subjects.commits("").length), expected: expectedSeqOf(m.headers), traceparent: traceparentOf(m.headers) });
       if (batch.length >= MAX_BATCH || m.info.pending === 0) flush();
       if (opts.untilSeq !== undefined && m.seq >= opts.untilSeq) {
         flush();

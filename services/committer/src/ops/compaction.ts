@@ -18,7 +18,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { tableFromIPC } from "apache-arrow";
 import { readParquet, readSchema } from "parquet-wasm";
 import type { LakeLog, VersionCommitted } from "@lake/contracts";
-import { STREAMS, appendLogRecord, decodeLogRecord, foldCommitLog, isCasConflict, isPublishOutcomeUnknown, readCommitHead, subjects } from "@lake/messaging";
+import { STREAMS, appendLogRecord, decodeLogRecord, foldCommitLog, isCasConflict, isPublishOutcomeUnknown, readCommitHead, standsAfter, subjects } from "@lake/messaging";
 import type { ObjectStore } from "@lake/storage";
 import { type Logger, inSpan } from "@lake/telemetry";
 import { failpointHook as runtimeFailpointHook } from "@lake/runtime";
@@ -373,8 +373,11 @@ async function versionsBetween(js: JetStreamClient, dataset: string, afterSeq: n
   });
   const messages = await consumer.consume({ max_messages: 256 });
   try {
+    let prev = afterSeq; // a record of this subject: the head compaction read
     for await (const m of messages) {
-      const rec = decodeLogRecord(m);
+      const stands = standsAfter(m.headers, prev);
+      prev = m.seq;
+      const rec = stands ? decodeLogRecord(m) : undefined;
       if (rec?.kind === "VersionCommitted") out.push({ seq: m.seq, record: rec.body });
       if (m.seq >= untilSeq) break;
     }

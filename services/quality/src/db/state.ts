@@ -121,6 +121,8 @@ export interface LogEntry {
   subject: string;
   /** undefined: a record this build cannot decode; it still moves the position and the dataset's head. */
   record: LogRecord | undefined;
+  /** The record's compare-and-set token (Lake-Expected-Seq); undefined for a record written without one. */
+  expected?: number;
 }
 
 const SUBJECT_PREFIX = "lake.commits.";
@@ -211,14 +213,17 @@ export class QualityState {
     return problems;
   };
 
-  private apply({ seq, subject, record }: LogEntry): string | undefined {
+  private apply({ seq, subject, record, expected }: LogEntry): string | undefined {
     if (!subject.startsWith(SUBJECT_PREFIX)) return undefined;
     const dataset = subject.slice(SUBJECT_PREFIX.length);
+    const prev = this.q.dataset.get(dataset)?.head_seq ?? 0;
     this.q.upsertHead.run({ name: dataset, seq });
     const note = (problem: string) => {
       this.q.anomaly.run(seq, dataset, problem);
       return `seq ${seq} (${dataset}): ${problem}`;
     };
+    // Void: appended against another record than the one before it (see standsAfter): never applied.
+    if (expected !== undefined && expected !== prev) return note(`void ${record?.kind ?? "record"}: appended against ${expected}, but ${prev} is the record before it`);
     if (record === undefined) return undefined;
     if (record.body.dataset !== dataset) return note(`record names dataset ${JSON.stringify(record.body.dataset)} but is on ${subject}`);
     if (record.kind === "VersionCommitted") return this.applyVersion(seq, record.body, note);

@@ -8,7 +8,7 @@ import { dirname, join } from "node:path";
 import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { LakeLog, LogRecord, QualityVerdict } from "@lake/contracts";
-import { STREAMS, subjects, appendLogRecord, decodeLogRecord, ensureStreams, isCasConflict, isPublishOutcomeUnknown } from "@lake/messaging";
+import { STREAMS, subjects, appendLogRecord, decodeLogRecord, ensureStreams, expectedSeqOf, isCasConflict, isPublishOutcomeUnknown } from "@lake/messaging";
 import type { ObjectStore } from "@lake/storage";
 import { type Logger, SpanKind, contextFromHeaders, inSpan } from "@lake/telemetry";
 import { rulesFor } from "../dataset-rules.ts";
@@ -131,7 +131,7 @@ export class QualityChecker {
         // would be stale forever.
         this.o.log.error("undecodable commit-log record", { seq: m.seq, err });
       }
-      batch.push({ seq: m.seq, subject: m.subject, record });
+      batch.push({ seq: m.seq, subject: m.subject, record, expected: expectedSeqOf(m.headers) });
       const pending = m.info.pending;
       if (batch.length < this.o.maxBatch && pending > 0) continue;
       const entries = batch;
