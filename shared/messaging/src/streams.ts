@@ -120,3 +120,11 @@ export function streamSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Str
     dedupeWindowMs: num("LAKE_DEDUPE_WINDOW_MS", defaultStreamSettings.dedupeWindowMs, 1000, 7 * 24 * 3600_000),
   };
 }
+
+/**
+ * Pull settings for consumers that follow a stream for the life of a service. Each pull expires after
+ * 5 s and the server heartbeats every 2.5 s, so after a nats-server restart (or the loss of the node
+ * holding an ordered consumer) the client notices the lost pull within seconds and re-creates the
+ * consumer, instead of after nats.js's default 30 s expiry. An idle pull costs one request per 5 s.
+ */
+export const LIVE_PULL_EXPIRES_MS = 5_000;

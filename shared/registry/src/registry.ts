@@ -15,7 +15,7 @@ import {
   parseDomainSchema,
   schemaRegisteredCodec,
 } from "@lake/contracts";
-import { HEADERS, STREAMS, appendWithCas, ensureStreams, isCasConflict, subjects } from "@lake/messaging";
+import { HEADERS, LIVE_PULL_EXPIRES_MS, STREAMS, appendWithCas, ensureStreams, isCasConflict, subjects } from "@lake/messaging";
 import type { Logger } from "@lake/telemetry";
 import { stableStringify } from "./stable.ts";
 
@@ -100,7 +100,7 @@ export class SchemaRegistry {
         deliver_policy: DeliverPolicy.StartSequence,
         opt_start_seq: this.appliedSeq + 1,
       });
-      const messages = await consumer.consume({ max_messages: 256 });
+      const messages = await consumer.consume({ max_messages: 256, expires: LIVE_PULL_EXPIRES_MS });
       this.messages = messages;
       if (this.closed) messages.stop();
       for await (const m of messages) {

@@ -6,7 +6,7 @@
 // deduplicated by id): never a double count.
 import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/nats-core";
-import { HEADERS, STREAMS, ensureStreams, subjects } from "@lake/messaging";
+import { HEADERS, LIVE_PULL_EXPIRES_MS, STREAMS, ensureStreams, subjects } from "@lake/messaging";
 import { isUnknownSchema } from "@lake/registry";
 import { type Logger, SpanKind, batchParent, inSpan, injectTrace, traceparentOf } from "@lake/telemetry";
 import type { DerivedContract, LateEventCodec } from "../contract.ts";
@@ -116,7 +116,7 @@ export class Aggregator {
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: from,
     });
-    const messages = await consumer.consume({ max_messages: this.o.maxBatch });
+    const messages = await consumer.consume({ max_messages: this.o.maxBatch, expires: LIVE_PULL_EXPIRES_MS });
     this.messages = messages;
     if (this.stopped) messages.stop();
     this.o.log.info("consuming", { subject: subjects.events(this.o.contract.job.source), from_seq: from });
