@@ -142,6 +142,9 @@ export function natsConnectionOptions(opts: NatsOptions): ConnectionOptions {
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
     pingInterval: 10_000,
+    // nats.js otherwise builds an Error (a stack trace) per request and publish, to report where an
+    // async failure came from: ~30% of ingest's CPU under load. Our errors carry their own context.
+    noAsyncTraces: true,
     ...(auth.user !== undefined ? { user: auth.user, pass: auth.pass } : {}),
     ...(auth.token !== undefined ? { token: auth.token } : {}),
     ...(auth.creds !== undefined ? { authenticator: credsAuthenticator(auth.creds) } : {}),

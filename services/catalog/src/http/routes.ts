@@ -24,6 +24,7 @@ import {
 } from "../domain/commands.ts";
 import { authenticate, decide, mayRead, routeOf, type AuthDecision, type Caller, type Identity, type TokenEntry } from "../domain/auth.ts";
 import { DenialLog } from "./denials.ts";
+import { FileListCache, sendJsonWithFiles } from "./file-lists.ts";
 
 const MAX_COMMAND_BYTES = 16 * 1024;
 /** A FilesCollected record names up to MAX_COLLECTED_KEYS keys of up to 1 KiB each. */
@@ -145,8 +146,10 @@ export function startHttp(opts: {
 
   const eventual = () => ({ consistency: "eventual" as const, projected_through_seq: catalog.projection.lastSeq });
 
-  /** A version readers may read, with its files; an expired one is 410 Gone (its files may be deleted). */
-  function withFiles(v: VersionRow) {
+  const fileLists = new FileListCache();
+
+  /** A version readers may read, sent with its files; an expired one is 410 Gone (its files may be deleted). */
+  function sendVersion(res: ServerResponse, v: VersionRow, extra: object): void {
     const expired = catalog.projection.expiredSeq(v.dataset, v.version);
     if (expired !== undefined) {
       throw new HttpError(
@@ -155,8 +158,7 @@ export function startHttp(opts: {
         `version ${v.version} of ${v.dataset} has expired (retention, commit-log seq ${expired}): it is no longer served and its files may have been deleted; read a newer version (latest or current)`,
       );
     }
-    const files = catalog.projection.files(v.dataset, v.version);
-    return { ...versionView(v, undefined), files };
+    sendJsonWithFiles(res, { ...versionView(v, undefined), ...extra }, fileLists.get(catalog.projection, v.dataset, v.version));
   }
 
   function deny(req: IncomingMessage, res: ServerResponse, caller: Caller, d: Extract<AuthDecision, { kind: "deny" }>, method: string, path: string): void {
@@ -320,7 +322,7 @@ export function startHttp(opts: {
     if (parts[3] === "tags" && parts.length === 5) {
       const version = p.tagVersion(dataset, parts[4]!);
       if (version === undefined) throw new HttpError(404, "unknown_tag", `dataset ${dataset} has no tag ${JSON.stringify(parts[4]!.slice(0, 80))}`);
-      return sendJson(res, 200, { ...withFiles(p.version(dataset, version)!), tag: parts[4], ...eventual() });
+      return sendVersion(res, p.version(dataset, version)!, { tag: parts[4], ...eventual() });
     }
     if (parts[3] === "audit" && parts.length === 4) {
       const after = intParam(url, "after", 0, 0, Number.MAX_SAFE_INTEGER)!;
@@ -351,7 +353,7 @@ export function startHttp(opts: {
         v = p.version(dataset, Number(which));
       } else throw new HttpError(400, "invalid_version", `version must be "latest", "current" or a positive integer, got ${JSON.stringify(which.slice(0, 40))}`);
       if (!v) throw new HttpError(404, "unknown_version", `dataset ${dataset} has no version ${which}`);
-      return sendJson(res, 200, { ...withFiles(v), ...eventual() });
+      return sendVersion(res, v, eventual());
     }
 
     if (parts[3] === "covering" && parts.length === 4) {
@@ -379,7 +381,7 @@ export function startHttp(opts: {
           projected_through_seq: catalog.projection.lastSeq,
         });
       }
-      return sendJson(res, 200, { ...withFiles(v), consistency: "covering", waited_ms: waited });
+      return sendVersion(res, v, { consistency: "covering", waited_ms: waited });
     }
     throw new HttpError(404, "not_found", `no route ${method} ${url.pathname}`);
   }
