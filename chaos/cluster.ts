@@ -76,8 +76,8 @@ function clusterOf(nodes: NatsServerHandle[]): NatsCluster {
 
 /**
  * Creates every lake stream with `replicas` replicas before any service starts, as the deployment's
- * setup job does: services other than ingest create missing streams with the default (1 replica),
- * and startLake starts the catalog first.
+ * setup job does (services create missing streams with LAKE_STREAM_REPLICAS too; this checks the
+ * cluster accepts them before the clock of a run starts).
  */
 export async function createReplicatedStreams(url: string, replicas: number, timeoutMs = 60_000): Promise<void> {
   const nc = await connect({ servers: url.split(","), maxReconnectAttempts: -1 });

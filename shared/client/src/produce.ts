@@ -21,6 +21,11 @@ export interface ProduceOptions {
   nc?: NatsConnection;
   /** Batches in flight at once. */
   concurrency: number;
+  /**
+   * How long a batch is retried (same event ids) while ingest fails or answers 5xx, e.g. while a
+   * cluster elects a new stream leader after losing a node; then produce gives up with an error.
+   */
+  retryForMs?: number;
   onProgress?: (p: ProduceProgress) => void;
   /** Called with every reply and the send time, e.g. to measure freshness. */
   onReply?: (reply: IngestReply, sentAt: number, ackedAt: number) => void;
@@ -47,6 +52,7 @@ export const produceDefaults: Omit<ProduceOptions, "ingestUrl" | "nc"> = {
   seed: 1,
   prefix: `p${Date.now().toString(36)}`,
   concurrency: 4,
+  retryForMs: 30_000,
 };
 
 export async function produce(o: ProduceOptions): Promise<ProduceProgress & { acceptedIds: Set<string> }> {
@@ -82,8 +88,9 @@ export async function produce(o: ProduceOptions): Promise<ProduceProgress & { ac
           reply = await send(b).catch((e: Error) => ({ status: 0, message: e.message }) as IngestReply);
           // A failed or unanswered request is retried with the same event ids: dedupe makes it safe.
           if (reply.status !== 0 && reply.status < 500) break;
-          if (attempt >= 10) throw new Error(`ingest kept failing: ${reply.message ?? reply.status}`);
-          await new Promise((res) => setTimeout(res, 100 * attempt));
+          const failingFor = performance.now() - sentAt;
+          if (failingFor >= (o.retryForMs ?? 30_000)) throw new Error(`ingest kept failing for ${Math.round(failingFor)} ms (${attempt} attempts): ${reply.message ?? reply.status}`);
+          await new Promise((res) => setTimeout(res, Math.min(100 * attempt, 1000)));
         }
         o.onReply?.(reply, sentAt, performance.now());
         for (const res of reply.results ?? []) {

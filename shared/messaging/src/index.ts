@@ -1,4 +1,4 @@
-export { STREAMS, LIVE_PULL_EXPIRES_MS, subjects, type StreamSettings, defaultStreamSettings, ensureStreams, streamSettingsFromEnv } from "./streams.ts";
+export { STREAMS, LIVE_PULL_EXPIRES_MS, endWhenStalled, ConsumerStalledError, subjects, type StreamSettings, defaultStreamSettings, ensureStreams, streamSettingsFromEnv } from "./streams.ts";
 export { connectNats, natsAuthFromEnv, natsConnectionOptions, NatsConfigError, isNatsConfigError, type NatsAuth, type NatsOptions } from "./connect.ts";
 export {
   MessagingError,

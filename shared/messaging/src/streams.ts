@@ -1,4 +1,5 @@
-import { type JetStreamManager, RetentionPolicy, StorageType, DiscardPolicy, type StreamConfig, type StreamInfo, JetStreamApiError } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { type ConsumerMessages, type JetStreamManager, RetentionPolicy, StorageType, DiscardPolicy, type StreamConfig, type StreamInfo, JetStreamApiError } from "@nats-io/jetstream";
 
 /** One stream per role (architecture.md); one subject per domain or dataset inside it. */
 export const STREAMS = {
@@ -70,14 +71,16 @@ function configs(s: StreamSettings): (Partial<StreamConfig> & { name: string })[
 }
 
 /**
- * Creates the lake's streams that don't exist yet (with `settings`); safe to call from every service at
- * start. An existing stream's settings are left alone, except the events stream's dedupe window, which
- * its owner (`dedupeOwner`: ingest, configured with LAKE_DEDUPE_WINDOW_MS) keeps as configured. Replicas
- * and limits of existing streams belong to whoever created them (the deployment's setup job).
+ * Creates the lake's streams that don't exist yet (with `settings`, by default the environment's:
+ * LAKE_STREAM_REPLICAS and LAKE_DEDUPE_WINDOW_MS, so whichever service starts first creates them as
+ * configured); safe to call from every service at start. An existing stream's settings are left alone,
+ * except the events stream's dedupe window, which its owner (`dedupeOwner`: ingest) keeps as
+ * configured. Replicas and limits of existing streams belong to whoever created them (the deployment's
+ * setup job).
  */
 export async function ensureStreams(
   jsm: JetStreamManager,
-  settings: StreamSettings = defaultStreamSettings,
+  settings: StreamSettings = streamSettingsFromEnv(process.env),
   opts: { dedupeOwner?: boolean; /** The deployment's setup job: apply `settings` (replicas, limits) to every existing stream too. */ applySettings?: boolean } = {},
 ): Promise<void> {
   for (const cfg of configs(settings)) {
@@ -128,3 +131,72 @@ export function streamSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Str
  * consumer, instead of after nats.js's default 30 s expiry. An idle pull costs one request per 5 s.
  */
 export const LIVE_PULL_EXPIRES_MS = 5_000;
+
+/** Heartbeat intervals of silence (2.5 s each with LIVE_PULL_EXPIRES_MS) after which a live consumer is restarted. */
+export const STALL_MISSED_HEARTBEATS = 4;
+
+/** How long after the connection comes back a live consumer may go without pulling before it is restarted. */
+export const STALL_AFTER_RECONNECT_MS = 2 * LIVE_PULL_EXPIRES_MS;
+
+/**
+ * Ends `messages` with a ConsumerStalledError when it has silently stopped working, so the caller's
+ * loop ends and starts a new consumer from its own position, on a live node. nats.js re-creates an
+ * ordered consumer only when the server answers that it is gone; when the node holding it (ordered
+ * consumers have one replica) is down, its info requests time out and nats.js retries them until that
+ * node comes back, however long. Two ways that shows:
+ * - the server sends nothing, not even a heartbeat, for STALL_MISSED_HEARTBEATS intervals (~10 s);
+ * - after `nc` reconnects (to another node, when the one it was on died) the consumer does not pull
+ *   again within STALL_AFTER_RECONNECT_MS: nats.js stops watching heartbeats while it checks the
+ *   consumer, so the first signal never comes.
+ * A false alarm costs a restart from the caller's committed position, never data.
+ */
+export function endWhenStalled(
+  messages: ConsumerMessages,
+  nc: NatsConnection,
+  onStall?: (err: ConsumerStalledError) => void,
+  opts: { missedHeartbeats?: number; afterReconnectMs?: number } = {},
+): void {
+  const missed = opts.missedHeartbeats ?? STALL_MISSED_HEARTBEATS;
+  let done = false;
+  let reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  const connection = nc.status()[Symbol.asyncIterator]();
+  const finish = () => {
+    done = true;
+    clearTimeout(reconnectTimer);
+    void connection.return?.();
+  };
+  const stall = (err: ConsumerStalledError) => {
+    if (done) return;
+    finish();
+    onStall?.(err);
+    messages.stop(err);
+  };
+  void (async () => {
+    for await (const s of messages.status()) {
+      if (s.type === "heartbeats_missed" && s.count >= missed) return stall(new ConsumerStalledError(`no message or heartbeat from the server for ${s.count} heartbeat intervals`));
+      // A pull went out: the consumer answers again.
+      if (s.type === "next") {
+        clearTimeout(reconnectTimer);
+        reconnectTimer = undefined;
+      }
+    }
+  })().catch(() => {});
+  void (async () => {
+    while (!done) {
+      const r = await connection.next();
+      if (r.done) return;
+      if (r.value.type === "reconnect" && reconnectTimer === undefined) {
+        const ms = opts.afterReconnectMs ?? STALL_AFTER_RECONNECT_MS;
+        reconnectTimer = setTimeout(() => stall(new ConsumerStalledError(`no pull within ${ms} ms of reconnecting to ${r.value.type === "reconnect" ? r.value.server : "the server"}`)), ms);
+      }
+    }
+  })().catch(() => {});
+  void messages.closed().then(finish, finish);
+}
+
+export class ConsumerStalledError extends Error {
+  constructor(readonly why: string) {
+    super(`consumer stalled (${why}); starting a new one`);
+    this.name = "ConsumerStalledError";
+  }
+}

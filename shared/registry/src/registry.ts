@@ -15,7 +15,7 @@ import {
   parseDomainSchema,
   schemaRegisteredCodec,
 } from "@lake/contracts";
-import { HEADERS, LIVE_PULL_EXPIRES_MS, STREAMS, appendWithCas, ensureStreams, isCasConflict, subjects } from "@lake/messaging";
+import { HEADERS, LIVE_PULL_EXPIRES_MS, endWhenStalled, STREAMS, appendWithCas, ensureStreams, isCasConflict, subjects } from "@lake/messaging";
 import type { Logger } from "@lake/telemetry";
 import { stableStringify } from "./stable.ts";
 
@@ -68,6 +68,7 @@ export class SchemaRegistry {
   private closed = false;
 
   private constructor(
+    private readonly nc: NatsConnection,
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly log: Logger | undefined,
@@ -77,7 +78,7 @@ export class SchemaRegistry {
   static async open(nc: NatsConnection, opts: { log?: Logger; seed?: boolean; actor?: string } = {}): Promise<SchemaRegistry> {
     const jsm = await jetstreamManager(nc);
     await ensureStreams(jsm);
-    const reg = new SchemaRegistry(jetstream(nc), jsm, opts.log);
+    const reg = new SchemaRegistry(nc, jetstream(nc), jsm, opts.log);
     await reg.follow();
     if (opts.seed !== false) await reg.seedFromRepo(opts.actor ?? "repo");
     return reg;
@@ -101,6 +102,7 @@ export class SchemaRegistry {
         opt_start_seq: this.appliedSeq + 1,
       });
       const messages = await consumer.consume({ max_messages: 256, expires: LIVE_PULL_EXPIRES_MS });
+      endWhenStalled(messages, this.nc, (err) => this.log?.warn("schema registry follower stalled; following again", { why: err.why }));
       this.messages = messages;
       if (this.closed) messages.stop();
       for await (const m of messages) {

@@ -6,7 +6,7 @@
 // deduplicated by id): never a double count.
 import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/nats-core";
-import { HEADERS, LIVE_PULL_EXPIRES_MS, STREAMS, ensureStreams, subjects } from "@lake/messaging";
+import { HEADERS, LIVE_PULL_EXPIRES_MS, endWhenStalled, STREAMS, ensureStreams, subjects } from "@lake/messaging";
 import { isUnknownSchema } from "@lake/registry";
 import { type Logger, SpanKind, batchParent, inSpan, injectTrace, traceparentOf } from "@lake/telemetry";
 import type { DerivedContract, LateEventCodec } from "../contract.ts";
@@ -117,6 +117,7 @@ export class Aggregator {
       opt_start_seq: from,
     });
     const messages = await consumer.consume({ max_messages: this.o.maxBatch, expires: LIVE_PULL_EXPIRES_MS });
+    endWhenStalled(messages, this.o.nc, (err) => this.o.log.warn("source consumer stalled; starting a new consumer", { why: err.why }));
     this.messages = messages;
     if (this.stopped) messages.stop();
     this.o.log.info("consuming", { subject: subjects.events(this.o.contract.job.source), from_seq: from });

@@ -2,7 +2,7 @@
 // (one SQLite transaction each). Also replays the whole log into a fresh database for `rebuild`.
 import { DeliverPolicy, jetstream, type ConsumerMessages, type JsMsg, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { LIVE_PULL_EXPIRES_MS, STREAMS, subjects, decodeLogRecord, expectedSeqOf } from "@lake/messaging";
+import { LIVE_PULL_EXPIRES_MS, endWhenStalled, STREAMS, subjects, decodeLogRecord, expectedSeqOf } from "@lake/messaging";
 import type { LogRecord } from "@lake/contracts";
 import { type Logger, type Span, SpanKind, contextFromHeaders, tracer, traceparentOf } from "@lake/telemetry";
 
@@ -35,6 +35,7 @@ export async function tailCommitLog(opts: {
     opt_start_seq: opts.projection.lastSeq + 1,
   });
   const messages = await consumer.consume({ max_messages: MAX_BATCH, expires: LIVE_PULL_EXPIRES_MS });
+  endWhenStalled(messages, opts.nc, (err) => opts.log.warn("commit-log tail stalled; starting a new consumer", { why: err.why }));
   let batch: { seq: number; record: LogRecord | undefined; dataset: string; expected?: number; traceparent?: string }[] = [];
   const flush = () => {
     if (batch.length === 0) return;

@@ -7,7 +7,7 @@ import { DeliverPolicy, jetstream, jetstreamManager, type Consumer, type Consume
 import type { NatsConnection } from "@nats-io/nats-core";
 import { quarantinedRecordCodec, type LakeLog } from "@lake/contracts";
 import { headers as natsHeaders } from "@nats-io/nats-core";
-import { type CommitHead, HEADERS, LIVE_PULL_EXPIRES_MS, subjects, appendLogRecord, ensureStreams, readCommitHead, foldCommitLog, isCasConflict, isPublishOutcomeUnknown } from "@lake/messaging";
+import { type CommitHead, HEADERS, LIVE_PULL_EXPIRES_MS, endWhenStalled, subjects, appendLogRecord, ensureStreams, readCommitHead, foldCommitLog, isCasConflict, isPublishOutcomeUnknown } from "@lake/messaging";
 import type { ObjectStore } from "@lake/storage";
 import { type Logger, SpanKind, batchParent, inSpan, traceparentOf } from "@lake/telemetry";
 import { type BufferedEvent, type CommitterState, initialState, evolve, planBatch, buildManifest, commitRecord, keys } from "../domain/version.ts";
@@ -108,6 +108,7 @@ export class Committer {
     this.consumer = consumer;
     this.inFlight = 0;
     const messages = await consumer.consume({ max_messages: Math.min(this.o.maxRows, 5000), expires: LIVE_PULL_EXPIRES_MS });
+    endWhenStalled(messages, this.o.nc, (err) => this.o.log.warn("source consumer stalled; resuming from the committed head", { why: err.why }));
     this.messages = messages;
     this.o.log.info("resumed", { version: this.state.version, from_seq: this.state.lastSourceSeq + 1 });
     const epoch = this.epoch;

@@ -8,7 +8,7 @@ import { dirname, join } from "node:path";
 import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { LakeLog, LogRecord, QualityVerdict } from "@lake/contracts";
-import { LIVE_PULL_EXPIRES_MS, STREAMS, subjects, appendLogRecord, decodeLogRecord, ensureStreams, expectedSeqOf, isCasConflict, isPublishOutcomeUnknown } from "@lake/messaging";
+import { LIVE_PULL_EXPIRES_MS, endWhenStalled, STREAMS, subjects, appendLogRecord, decodeLogRecord, ensureStreams, expectedSeqOf, isCasConflict, isPublishOutcomeUnknown } from "@lake/messaging";
 import type { ObjectStore } from "@lake/storage";
 import { type Logger, SpanKind, contextFromHeaders, inSpan } from "@lake/telemetry";
 import { rulesFor } from "../dataset-rules.ts";
@@ -91,6 +91,7 @@ export class QualityChecker {
       opt_start_seq: position + 1,
     });
     const messages = await consumer.consume({ max_messages: this.o.maxBatch, expires: LIVE_PULL_EXPIRES_MS });
+    endWhenStalled(messages, this.o.nc, (err) => this.o.log.warn("commit-log tail stalled; starting a new consumer", { why: err.why }));
     // With nothing new in the log no batch will arrive to say "caught up", yet versions read before a
     // restart may still wait for a verdict: judge them now.
     if ((await this.jsm.streams.info(STREAMS.commits)).state.last_seq <= position) {
