@@ -92,6 +92,16 @@ export async function runChaos(o: ChaosOptions): Promise<RunResult> {
   let supervisor: Supervisor | undefined;
   let reader: Reader | undefined;
   let producers: Producers | undefined;
+  /** Keeps everything for a post-mortem: the data dir (stores, SQLite, manifests), every service's log, the commit log. */
+  const keepForPostMortem = (commitLog: Awaited<ReturnType<typeof readCommitLog>> | undefined) => {
+    keepDir = true;
+    const logDir = join(dataDir, "logs");
+    mkdirSync(logDir, { recursive: true });
+    for (const { name, handle } of supervisor?.all ?? []) writeFileSync(join(logDir, `${name.replace(":", "-")}-${handle.pid}.log`), handle.logs());
+    for (const [i, n] of (cluster?.nodes ?? (lake?.nats ? [lake.nats] : [])).entries()) writeFileSync(join(logDir, `nats-${i + 1}.log`), n.output());
+    if (commitLog) writeFileSync(join(logDir, "commit-log.jsonl"), commitLog.map((e) => JSON.stringify({ seq: e.seq, subject: e.subject, kind: e.record?.kind, body: e.record?.body })).join("\n"));
+    log(`   failed: data dir, service logs${commitLog ? " and the commit log" : ""} kept in ${dataDir}`);
+  };
   try {
     const env = { LAKE_COMMIT_MAX_AGE_MS: String(o.commitMaxAgeMs ?? 100) };
     if (o.topology === "cluster") {
@@ -240,16 +250,7 @@ export async function runChaos(o: ChaosOptions): Promise<RunResult> {
       });
     }
     const ok = checks.every((c) => c.ok);
-    if (!ok) {
-      // Keep everything for a post-mortem: the data dir (stores, SQLite, manifests) and every service's log.
-      keepDir = true;
-      const logDir = join(dataDir, "logs");
-      mkdirSync(logDir, { recursive: true });
-      for (const { name, handle } of supervisor.all) writeFileSync(join(logDir, `${name.replace(":", "-")}-${handle.pid}.log`), handle.logs());
-      for (const [i, n] of (cluster?.nodes ?? (lake.nats ? [lake.nats] : [])).entries()) writeFileSync(join(logDir, `nats-${i + 1}.log`), n.output());
-      writeFileSync(join(logDir, "commit-log.jsonl"), commitLog.map((e) => JSON.stringify({ seq: e.seq, subject: e.subject, kind: e.record?.kind, body: e.record?.body })).join("\n"));
-      log(`   failed: data dir, service logs and the commit log kept in ${dataDir}`);
-    }
+    if (!ok) keepForPostMortem(commitLog);
     return {
       run,
       seed: o.seed,
@@ -271,6 +272,10 @@ export async function runChaos(o: ChaosOptions): Promise<RunResult> {
       ok,
       ...(keepDir ? { dataDir } : {}),
     };
+  } catch (e) {
+    // The run could not finish (the lake never caught up): keep what shows why.
+    keepForPostMortem(await readCommitLog(nc!).catch(() => undefined));
+    throw e;
   } finally {
     await reader?.stop().catch(() => {});
     supervisor?.close();

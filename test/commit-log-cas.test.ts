@@ -123,6 +123,27 @@ describe("on one server, with void records stored as a clustered 2.9 server stor
     assert.deepEqual(await standingVersions(nc, ds, s3), [1, 2, 3]);
   });
 
+  test("reading the head costs a few requests however many records follow the latest version", async () => {
+    // A quality checker catching up appends hundreds of verdicts after the latest version; a committer
+    // re-reads the head before every append, and a read that walked them all lost every race (livelock).
+    const ds = "many_verdicts";
+    const js = jetstream(nc);
+    let seq = await appendLogRecord(js, ds, { kind: "VersionCommitted", body: version(ds, 1) }, { expectedLastSeq: 0 });
+    const v1 = seq;
+    for (let i = 0; i < 300; i++) seq = await appendLogRecord(js, ds, verdict(ds, 1), { expectedLastSeq: seq });
+    const counter = await connectNats({ url: nats.url, name: "cas-test-requests" });
+    try {
+      const before = counter.stats().outMsgs;
+      const head = await readCommitHead(await jetstreamManager(counter), ds);
+      const requests = counter.stats().outMsgs - before;
+      assert.equal(head.seq, seq);
+      assert.equal(head.version?.seq, v1);
+      assert.ok(requests <= 4, `readCommitHead made ${requests} requests (the last record, whether it stands, the version it points at)`);
+    } finally {
+      await counter.close();
+    }
+  });
+
   test("a version that landed beside a verdict is void: not the head's version, not folded, not in the catalog", async () => {
     const ds = "fork_b";
     const js = jetstream(nc);

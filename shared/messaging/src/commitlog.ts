@@ -40,10 +40,12 @@ function nextOnSubject(jsm: JetStreamManager, subject: string, seq: number): Pro
 }
 
 /**
- * The dataset's last record and its latest standing version. The last record's `Lake-Version-Seq`
- * names the latest version its writer saw; the records after that one are walked (usually none or a
- * verdict or two) so a version that landed beside it, or a void record at the head, can't mislead a
- * committer into resuming from an older version.
+ * The dataset's last record and its latest standing version, in two or three reads whatever the
+ * history. A standing last record's `Lake-Version-Seq` is exact: its writer read the head at the
+ * record's token (readCommitHead, inductively) and nothing landed between token and record, or it
+ * would be void. Only a void last record (rare: a clustered server let two appends land) makes this
+ * walk the records after the version it points at, so a version that landed beside it can't mislead
+ * a committer into resuming from an older one.
  */
 export async function readCommitHead(jsm: JetStreamManager, dataset: string): Promise<CommitHead> {
   const subject = subjects.commits(dataset);
@@ -56,6 +58,12 @@ export async function readCommitHead(jsm: JetStreamManager, dataset: string): Pr
     const rec = lastRec();
     return { seq: last.seq, version: rec?.kind === "VersionCommitted" ? { seq: last.seq, record: rec.body } : undefined };
   }
+  const token = last.header?.get(EXPECTED_SEQ_HEADER);
+  const stands = token === undefined || (await nextOnSubject(jsm, subject, Number(token) + 1))?.seq === last.seq;
+  if (stands && last.header?.get(HEADERS.record) === "VersionCommitted") {
+    const rec = lastRec();
+    if (rec?.kind === "VersionCommitted") return { seq: last.seq, version: { seq: last.seq, record: rec.body } };
+  }
   let version: CommitHead["version"];
   let prev = Number(pointer);
   if (prev > 0) {
@@ -64,6 +72,7 @@ export async function readCommitHead(jsm: JetStreamManager, dataset: string): Pr
     if (vrec?.kind !== "VersionCommitted") throw new Error(`commit log: record ${last.seq} points at ${prev}, which is not a VersionCommitted`);
     version = { seq: prev, record: vrec.body };
   }
+  if (stands) return { seq: last.seq, version };
   for (;;) {
     const m = last.seq === prev + 1 ? last : await nextOnSubject(jsm, subject, prev + 1);
     if (!m || m.seq > last.seq) break;
