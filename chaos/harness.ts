@@ -100,7 +100,7 @@ export async function runChaos(o: ChaosOptions): Promise<RunResult> {
     for (const { name, handle } of supervisor?.all ?? []) writeFileSync(join(logDir, `${name.replace(":", "-")}-${handle.pid}.log`), handle.logs());
     for (const [i, n] of (cluster?.nodes ?? (lake?.nats ? [lake.nats] : [])).entries()) writeFileSync(join(logDir, `nats-${i + 1}.log`), n.output());
     if (commitLog) writeFileSync(join(logDir, "commit-log.jsonl"), commitLog.map((e) => JSON.stringify({ seq: e.seq, subject: e.subject, kind: e.record?.kind, body: e.record?.body })).join("\n"));
-    log(`   failed: data dir, service logs${commitLog ? " and the commit log" : ""} kept in ${dataDir}`);
+    log(`   data dir, service logs${commitLog ? " and the commit log" : ""} kept in ${dataDir}`);
   };
   try {
     const env = { LAKE_COMMIT_MAX_AGE_MS: String(o.commitMaxAgeMs ?? 100) };
@@ -250,7 +250,7 @@ export async function runChaos(o: ChaosOptions): Promise<RunResult> {
       });
     }
     const ok = checks.every((c) => c.ok);
-    if (!ok) keepForPostMortem(commitLog);
+    if (!ok || o.keep) keepForPostMortem(commitLog);
     return {
       run,
       seed: o.seed,

@@ -24,7 +24,8 @@ const metricRegistry = createRegistry("quality");
 for (const outcome of ["passed", "failed"] as const) {
   liveGauge(metricRegistry, `lake_quality_verdicts_${outcome}`, `Versions this checker judged ${outcome}`, {}, () => checker.stats[outcome]);
 }
-liveGauge(metricRegistry, "lake_quality_cas_conflicts", "Verdict appends that lost a race and were decided again", {}, () => checker.stats.conflicts);
+liveGauge(metricRegistry, "lake_quality_cas_conflicts", "Verdicts given up because another checker judged the version first, or decided again", {}, () => checker.stats.conflicts);
+liveGauge(metricRegistry, "lake_quality_cas_rebases", "Verdict appends that lost a race to another record and were appended again on the new head", {}, () => checker.stats.rebases);
 liveGauge(metricRegistry, "lake_quality_errors", "Checks that failed for operational reasons and were retried", {}, () => checker.stats.errors);
 liveGauge(metricRegistry, "lake_quality_log_position", "Commit-log sequence the checker has read through", {}, () => checker.state.lastSeq);
 const metrics = await serveMetrics(metricRegistry, env.metricsPort, env.metricsHost);

@@ -59,8 +59,8 @@ after(async () => {
   for (const c of running) await c.stop().catch(() => undefined);
 });
 
-async function startChecker(db: string, id: string): Promise<QualityChecker> {
-  const c = new QualityChecker({ nc, store, dbPath: join(dir, db), checkerId: id, log, maxBatch: 100 });
+async function startChecker(db: string, id: string, beforeAppend?: (v: QualityVerdict, attempt: number) => Promise<void>): Promise<QualityChecker> {
+  const c = new QualityChecker({ nc, store, dbPath: join(dir, db), checkerId: id, log, maxBatch: 100, ...(beforeAppend ? { beforeAppend } : {}) });
   await c.start();
   running.push(c);
   return c;
@@ -169,13 +169,42 @@ describe("QualityChecker", () => {
     assert.equal(vs[3]!.checker_id, "someone-else");
   });
 
+  test("a verdict that loses its compare-and-set to a new version is appended again on the new head, judged once", async () => {
+    // Under a steady stream of commits most verdict appends lose their race; judging again each time
+    // never caught up. The verdict still holds for its version: it rebases, like a committer does.
+    const f = await put(10);
+    const sBase = await commit("payments", versionCommitted("payments", 6, [f], (total += 10)));
+    let landed: number | undefined;
+    const checker = await startChecker("a.db", "qa", async (v, attempt) => {
+      // Two new versions land between judging v6 and appending its verdict.
+      if (v.version === 6 && attempt === 1) {
+        await commit("payments", versionCommitted("payments", 7, [await put(10)], (total += 10)));
+        landed = await commit("payments", versionCommitted("payments", 8, [await put(10)], (total += 10)));
+      }
+    });
+    const before = lines.length;
+    const v6 = await verdictFor("payments", 6);
+    assert.ok(landed !== undefined && v6.seq > landed && sBase < landed, "the verdict landed after the versions that won the race");
+    assert.equal(checker.stats.rebases, 1);
+    const judged = lines.slice(before).filter((l) => l.msg === "verdict appended" && l.fields?.["version"] === 6);
+    assert.equal(judged.length, 1);
+    assert.equal(lines.slice(before).filter((l) => /lost the verdict race/.test(l.msg)).length, 0, "not judged again");
+    await verdictFor("payments", 8);
+    assert.deepEqual(
+      (await verdicts("payments")).map((v) => v.version),
+      [1, 2, 3, 4, 5, 6, 7, 8],
+      "still one verdict per version, in order",
+    );
+    await checker.stop();
+  });
+
   test("a version whose file is missing fails on the files rule and is not retried", async () => {
     const checker = await startChecker("a.db", "qa");
     const gone = { key: "datasets/payments/data/dt=2026-06-01/never-written.parquet", partition: "dt=2026-06-01", rows: 10, bytes: 100, sha256: "0".repeat(64) };
-    await commit("payments", versionCommitted("payments", 6, [gone], (total += 10)));
-    const v6 = await verdictFor("payments", 6);
-    assert.equal(v6.outcome, "failed");
-    const files = v6.rules.find((r) => r.rule === "files");
+    await commit("payments", versionCommitted("payments", 9, [gone], (total += 10)));
+    const v9 = await verdictFor("payments", 9);
+    assert.equal(v9.outcome, "failed");
+    const files = v9.rules.find((r) => r.rule === "files");
     assert.equal(files?.passed, false);
     assert.match(files!.message, /never-written\.parquet: missing from the store/);
     assert.equal(checker.stats.errors, 0, "a data problem is a verdict, not an error");

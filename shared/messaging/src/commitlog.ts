@@ -86,6 +86,27 @@ export async function readCommitHead(jsm: JetStreamManager, dataset: string): Pr
   return { seq: last.seq, version };
 }
 
+/**
+ * The dataset's records after `afterSeq` through `untilSeq`, in order (void ones included, marked):
+ * what a writer that lost a compare-and-set needs to see to decide whether its record still holds.
+ */
+export async function recordsBetween(
+  jsm: JetStreamManager,
+  dataset: string,
+  afterSeq: number,
+  untilSeq: number,
+): Promise<{ seq: number; record: LogRecord | undefined; stands: boolean }[]> {
+  const subject = subjects.commits(dataset);
+  const out: { seq: number; record: LogRecord | undefined; stands: boolean }[] = [];
+  for (let prev = afterSeq; prev < untilSeq; ) {
+    const m = await nextOnSubject(jsm, subject, prev + 1);
+    if (!m || m.seq > untilSeq) break;
+    out.push({ seq: m.seq, record: decodeStored(m), stands: standsAfter(m.header, prev) });
+    prev = m.seq;
+  }
+  return out;
+}
+
 function decodeStored(msg: StoredMsg): LogRecord | undefined {
   // A stored message carries its headers as `header`, a consumed one as `headers`.
   return decodeLogRecord({ data: msg.data, headers: msg.header });

@@ -8,7 +8,7 @@ import { dirname, join } from "node:path";
 import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { LakeLog, LogRecord, QualityVerdict } from "@lake/contracts";
-import { LIVE_PULL_EXPIRES_MS, endWhenStalled, STREAMS, subjects, appendLogRecord, decodeLogRecord, ensureStreams, expectedSeqOf, isCasConflict, isPublishOutcomeUnknown } from "@lake/messaging";
+import { LIVE_PULL_EXPIRES_MS, endWhenStalled, STREAMS, subjects, appendLogRecord, decodeLogRecord, ensureStreams, readCommitHead, recordsBetween, expectedSeqOf, isCasConflict, isPublishOutcomeUnknown } from "@lake/messaging";
 import type { ObjectStore } from "@lake/storage";
 import { type Logger, SpanKind, contextFromHeaders, inSpan } from "@lake/telemetry";
 import { rulesFor } from "../dataset-rules.ts";
@@ -30,6 +30,8 @@ export interface CheckerOptions {
   maxBatch: number;
   /** The clock, injectable for tests; only the shell reads it. */
   now?: () => number;
+  /** Runs just before each verdict append attempt (tests use it to land a record first). */
+  beforeAppend?: (verdict: QualityVerdict, attempt: number) => Promise<void>;
 }
 
 const RETRY_MIN_MS = 500;
@@ -56,7 +58,7 @@ export class QualityChecker {
   private readonly backoff = new Map<string, { attempts: number; notBefore: number }>();
   private retryTimer: NodeJS.Timeout | undefined;
   private retryAt = Infinity;
-  readonly stats = { verdicts: 0, passed: 0, failed: 0, conflicts: 0, deduplicated: 0, errors: 0 };
+  readonly stats = { verdicts: 0, passed: 0, failed: 0, conflicts: 0, rebases: 0, deduplicated: 0, errors: 0 };
 
   constructor(private readonly o: CheckerOptions) {
     this.js = jetstream(o.nc);
@@ -207,14 +209,12 @@ export class QualityChecker {
       if (manifestRef) input.manifest = { key: manifestRef.key, problem: await this.measurer.manifestProblem(manifestRef) };
       const { outcome, rules } = judge(input);
       const body: QualityVerdict = { dataset: v.dataset, version: v.version, outcome, rules, checked_at: now, checker_id: this.o.checkerId };
-      const seq = await appendLogRecord(
-        this.js,
-        v.dataset,
-        { kind: "QualityVerdict", body },
-        // The body names the judged version; appendLogRecord reads Lake-Version-Seq (the dataset's
-        // latest VersionCommitted, which a committer resumes from) from the log itself.
-        { expectedLastSeq: head.head_seq, msgId: verdictMsgId(v.dataset, v.version) },
-      );
+      const seq = await this.appendVerdict(body, head.head_seq);
+      if (seq === undefined) {
+        this.stats.conflicts++;
+        this.o.log.info("another checker judged this version first; its verdict stands", { dataset: v.dataset, version: v.version });
+        return;
+      }
       this.awaiting.set(v.dataset, seq);
       this.backoff.delete(v.dataset);
       this.stats.verdicts++;
@@ -243,6 +243,31 @@ export class QualityChecker {
       this.backoff.set(v.dataset, { attempts, notBefore: Date.now() + delay });
       this.o.log.error("could not judge; retrying", { dataset: v.dataset, version: v.version, attempt: attempts, retry_ms: delay, err });
       this.retryIn(delay);
+    }
+  }
+
+  /**
+   * Appends a verdict with a compare-and-set on the dataset's last record. Losing that race to a new
+   * version or a promotion leaves the verdict valid (it judges its own version's files): rebase onto
+   * the new head and append again, without judging again. Under a steady stream of commits, judging
+   * again on every lost race never caught up. Undefined if a verdict for the same version got there
+   * first (another checker).
+   */
+  private async appendVerdict(body: QualityVerdict, expectedLastSeq: number): Promise<number | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // The body names the judged version; appendLogRecord reads Lake-Version-Seq (the dataset's
+        // latest VersionCommitted, which a committer resumes from) from the log itself.
+        await this.o.beforeAppend?.(body, attempt);
+        return await appendLogRecord(this.js, body.dataset, { kind: "QualityVerdict", body }, { expectedLastSeq, msgId: verdictMsgId(body.dataset, body.version) });
+      } catch (err) {
+        if (!isCasConflict(err) || attempt >= 20) throw err;
+        const head = await readCommitHead(this.jsm, body.dataset);
+        const between = await recordsBetween(this.jsm, body.dataset, expectedLastSeq, head.seq);
+        if (between.some((e) => e.stands && e.record?.kind === "QualityVerdict" && e.record.body.version === body.version)) return undefined;
+        this.stats.rebases++;
+        expectedLastSeq = head.seq;
+      }
     }
   }
 
