@@ -16,6 +16,8 @@ function projectionSpan(b: { seq: number; record: LogRecord | undefined; tracepa
 import type { Projection } from "../db/projection.ts";
 
 const MAX_BATCH = 1000;
+/** The longest a delivered record waits to be applied. */
+const FLUSH_AFTER_MS = 20;
 
 /** Consumes the commit log into `projection` until stopped; `onApplied` runs after every batch. */
 export async function tailCommitLog(opts: {
@@ -37,7 +39,10 @@ export async function tailCommitLog(opts: {
   const messages = await consumer.consume({ max_messages: MAX_BATCH, expires: LIVE_PULL_EXPIRES_MS });
   endWhenStalled(messages, opts.nc, (err) => opts.log.warn("commit-log tail stalled; starting a new consumer", { why: err.why }));
   let batch: { seq: number; record: LogRecord | undefined; dataset: string; expected?: number; traceparent?: string }[] = [];
+  let flushTimer: ReturnType<typeof setTimeout> | undefined;
   const flush = () => {
+    clearTimeout(flushTimer);
+    flushTimer = undefined;
     if (batch.length === 0) return;
     // Each traced record gets a span for its projection, in the trace of the work that appended it.
     const spans = opts.traced ? batch.filter((b) => b.traceparent).map((b) => projectionSpan(b)) : [];
@@ -60,7 +65,11 @@ export async function tailCommitLog(opts: {
         opts.log.error("undecodable commit-log record", { seq: m.seq, err });
       }
       batch.push({ seq: m.seq, record, dataset: m.subject.slice(subjects.commits("").length), expected: expectedSeqOf(m.headers), traceparent: traceparentOf(m.headers) });
+      // Apply when nothing is pending, when the batch is full, or FLUSH_AFTER_MS after its first record:
+      // on a clustered 2.9 server a consumer's pending count can stay above 0 while it keeps up with
+      // the log, and waiting for 0 held records back for a minute.
       if (batch.length >= MAX_BATCH || m.info.pending === 0) flush();
+      else flushTimer ??= setTimeout(flush, FLUSH_AFTER_MS);
       if (opts.untilSeq !== undefined && m.seq >= opts.untilSeq) {
         flush();
         messages.stop();
