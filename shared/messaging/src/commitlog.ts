@@ -65,7 +65,7 @@ export async function readCommitHead(jsm: JetStreamManager, dataset: string): Pr
     if (rec?.kind === "VersionCommitted") return { seq: last.seq, version: { seq: last.seq, record: rec.body } };
   }
   let version: CommitHead["version"];
-  let prev = Number(pointer);
+  const prev = Number(pointer);
   if (prev > 0) {
     const vmsg = await jsm.streams.getMessage(STREAMS.commits, { seq: prev });
     const vrec = vmsg ? decodeStored(vmsg) : undefined;
@@ -73,28 +73,22 @@ export async function readCommitHead(jsm: JetStreamManager, dataset: string): Pr
     version = { seq: prev, record: vrec.body };
   }
   if (stands) return { seq: last.seq, version };
-  for (;;) {
-    const m = last.seq === prev + 1 ? last : await nextOnSubject(jsm, subject, prev + 1);
-    if (!m || m.seq > last.seq) break;
-    if (standsAfter(m.header, prev) && m.header?.get(HEADERS.record) === "VersionCommitted") {
-      const rec = decodeStored(m);
-      if (rec?.kind === "VersionCommitted") version = { seq: m.seq, record: rec.body };
-    }
-    prev = m.seq;
-    if (m.seq === last.seq) break;
+  for (const e of await recordsBetween(jsm, dataset, prev, last.seq)) {
+    if (e.stands && e.record?.kind === "VersionCommitted") version = { seq: e.seq, record: e.record.body };
   }
   return { seq: last.seq, version };
 }
 
 /**
- * The dataset's records after `afterSeq` through `untilSeq`, in order (void ones included, marked):
- * what a writer that lost a compare-and-set needs to see to decide whether its record still holds.
+ * The dataset's records after `afterSeq` through `untilSeq` (default: to the end), in order, void ones
+ * included and marked: what a writer that lost a compare-and-set needs to see to decide whether its
+ * record still holds, and what readCommitHead walks after a void head.
  */
 export async function recordsBetween(
   jsm: JetStreamManager,
   dataset: string,
   afterSeq: number,
-  untilSeq: number,
+  untilSeq = Number.POSITIVE_INFINITY,
 ): Promise<{ seq: number; record: LogRecord | undefined; stands: boolean }[]> {
   const subject = subjects.commits(dataset);
   const out: { seq: number; record: LogRecord | undefined; stands: boolean }[] = [];

@@ -8,7 +8,7 @@ import { dirname, join } from "node:path";
 import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { LakeLog, LogRecord, QualityVerdict } from "@lake/contracts";
-import { LIVE_PULL_EXPIRES_MS, endWhenStalled, STREAMS, subjects, appendLogRecord, decodeLogRecord, ensureStreams, readCommitHead, recordsBetween, expectedSeqOf, isCasConflict, isPublishOutcomeUnknown } from "@lake/messaging";
+import { LIVE_PULL_EXPIRES_MS, endWhenStalled, STREAMS, subjects, appendLogRecord, decodeLogRecord, ensureStreams, recordsBetween, expectedSeqOf, isCasConflict, isPublishOutcomeUnknown } from "@lake/messaging";
 import type { ObjectStore } from "@lake/storage";
 import { type Logger, SpanKind, contextFromHeaders, inSpan } from "@lake/telemetry";
 import { rulesFor } from "../dataset-rules.ts";
@@ -262,11 +262,10 @@ export class QualityChecker {
         return await appendLogRecord(this.js, body.dataset, { kind: "QualityVerdict", body }, { expectedLastSeq, msgId: verdictMsgId(body.dataset, body.version) });
       } catch (err) {
         if (!isCasConflict(err) || attempt >= 20) throw err;
-        const head = await readCommitHead(this.jsm, body.dataset);
-        const between = await recordsBetween(this.jsm, body.dataset, expectedLastSeq, head.seq);
+        const between = await recordsBetween(this.jsm, body.dataset, expectedLastSeq);
         if (between.some((e) => e.stands && e.record?.kind === "QualityVerdict" && e.record.body.version === body.version)) return undefined;
         this.stats.rebases++;
-        expectedLastSeq = head.seq;
+        expectedLastSeq = between.at(-1)?.seq ?? expectedLastSeq;
       }
     }
   }
