@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { lateEventCodec, type LogRecord, type VersionCommitted } from "@lake/contracts";
-import { STREAMS, subjects, decodeLogRecord, standsAfter } from "@lake/messaging";
+import { STREAMS, subjects, LogJudge, inspectLogRecord } from "@lake/messaging";
 import { CatalogClient, queryVersion, type SampleEvent } from "@lake/client";
 import type { ObjectStore } from "@lake/storage";
 
@@ -188,11 +188,12 @@ export async function readCommitLog(nc: NatsConnection): Promise<LogEntry[]> {
   if (lastSeq === 0) return out;
   const consumer = await jetstream(nc).consumers.get(STREAMS.commits, { filter_subjects: subjects.allCommits, deliver_policy: DeliverPolicy.All });
   const messages = await consumer.consume({ max_messages: 1000 });
-  const prev = new Map<string, number>();
+  const judges = new Map<string, LogJudge>();
   for await (const m of messages) {
-    const stands = standsAfter(m.headers, prev.get(m.subject) ?? 0);
-    prev.set(m.subject, m.seq);
-    out.push({ seq: m.seq, subject: m.subject, record: decodeLogRecord(m), stands });
+    let judge = judges.get(m.subject);
+    if (!judge) judges.set(m.subject, (judge = new LogJudge()));
+    const record = judge.judge(m);
+    out.push({ seq: m.seq, subject: m.subject, record: record ?? inspectLogRecord(m).record, stands: record !== undefined });
     if (m.seq >= lastSeq) break;
   }
   messages.stop();

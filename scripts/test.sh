@@ -8,4 +8,5 @@ export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
 npx --no-install turbo run typecheck --output-logs=errors-only
 shopt -s nullglob
 files=(contracts/test/*.test.ts shared/*/test/*.test.ts services/*/test/*.test.ts test/*.test.ts)
-exec node --import tsx --test --test-concurrency=2 "${files[@]}"
+# Every test (and hook) has a 10-minute bound: one that livelocks fails instead of sinking the run.
+exec node --import tsx --test --test-concurrency=2 --test-timeout=600000 "${files[@]}"

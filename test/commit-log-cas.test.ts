@@ -185,6 +185,80 @@ describe("on one server, with void records stored as a clustered 2.9 server stor
     replay.close();
   });
 
+  /** Publishes raw bytes with the given headers on a commit subject, as a hostile NATS client could. */
+  async function forge(subject: string, data: Uint8Array, hdrs: Record<string, string>): Promise<number> {
+    const h = natsHeaders();
+    for (const [k, v] of Object.entries(hdrs)) h.set(k, v);
+    return (await jetstream(nc).publish(subject, data, Object.keys(hdrs).length ? { headers: h } : {})).seq;
+  }
+
+  /** The catalog's projection of the log through `untilSeq`, and its void-record anomalies for `ds`. */
+  async function project(name: string, untilSeq: number, ds: string) {
+    const p = new Projection(join(dir, `${name}.db`));
+    const t = await tailCommitLog({ nc, projection: p, log: quiet, onApplied: () => {}, untilSeq });
+    await t.done;
+    const anomalies = p.db.prepare("SELECT commit_seq, problem FROM anomalies WHERE dataset = ? ORDER BY commit_seq").all(ds) as { commit_seq: number; problem: string }[];
+    return { p, anomalies };
+  }
+
+  test("junk without lake headers on a commit subject is void: the head, the fold and the catalog go on from the real versions", async () => {
+    const ds = "forge_junk";
+    const js = jetstream(nc);
+    const s1 = await appendLogRecord(js, ds, { kind: "VersionCommitted", body: version(ds, 1) }, { expectedLastSeq: 0 });
+    const s2 = await appendLogRecord(js, ds, { kind: "VersionCommitted", body: version(ds, 2) }, { expectedLastSeq: s1 });
+    const junk = await forge(subjects.commits(ds), new TextEncoder().encode("not a record"), {});
+    // Junk with headers that look like a lake record's, pointing at a record that is not a version.
+    const junk2 = await forge(subjects.commits(ds), new Uint8Array([0xff, 0x01]), { [HEADERS.record]: "VersionCommitted", [HEADERS.expectedSeq]: String(junk), [HEADERS.versionSeq]: String(junk) });
+    const head = await readCommitHead(jsm, ds);
+    assert.equal(head.seq, junk2, "the CAS token is the subject's last message, whatever it is");
+    assert.equal(head.version?.seq, s2, "the latest standing version is still v2: the committer doesn't restart at v1");
+    const s3 = await appendLogRecord(js, ds, { kind: "VersionCommitted", body: version(ds, 3) }, { expectedLastSeq: junk2 });
+    assert.deepEqual(await standingVersions(nc, ds, s3), [1, 2, 3]);
+    assert.equal((await readCommitHead(jsm, ds)).version?.record.version, 3);
+    const { p, anomalies } = await project("forge-junk", s3, ds);
+    assert.deepEqual(p.versions(ds, 0, 10).map((v) => v.version), [1, 2, 3], "the catalog applies every real version");
+    assert.deepEqual(anomalies.map((a) => a.commit_seq), [junk, junk2]);
+    assert.match(anomalies[0]!.problem, /^void record: no Lake-Record header/);
+    assert.match(anomalies[1]!.problem, /^void record: cannot decode VersionCommitted/);
+    p.close();
+  });
+
+  test("a record whose body names another dataset than its subject is void, and never applied to the body's dataset", async () => {
+    const victim = "forge_victim";
+    const rogue = "forge_rogue";
+    const js = jetstream(nc);
+    const v1 = await appendLogRecord(js, victim, { kind: "VersionCommitted", body: version(victim, 1) }, { expectedLastSeq: 0 });
+    // A well-formed v2 of the victim, with a valid token and pointer, but on the rogue dataset's subject.
+    const forged = await landWithoutCas(nc, rogue, { kind: "VersionCommitted", body: version(victim, 2, "forged") }, 0, 0);
+    assert.equal((await readCommitHead(jsm, rogue)).version, undefined, "the rogue subject has no standing version");
+    assert.equal((await readCommitHead(jsm, victim)).version?.seq, v1);
+    const v2 = await appendLogRecord(js, victim, { kind: "VersionCommitted", body: version(victim, 2, "real") }, { expectedLastSeq: v1 });
+    const { p, anomalies } = await project("forge-rogue", Math.max(v2, forged), rogue);
+    assert.deepEqual(p.versions(victim, 0, 10).map((v) => [v.version, v.write_id]), [[1, "w1"], [2, "real"]]);
+    assert.equal(p.versions(rogue, 0, 10).length, 0);
+    assert.equal(anomalies.length, 1);
+    assert.match(anomalies[0]!.problem, /names dataset "forge_victim" but is on lake\.commits\.forge_rogue/);
+    p.close();
+  });
+
+  test("a well-formed version that does not follow the latest standing one (a replayed v1) is void for every reader", async () => {
+    const ds = "forge_replay";
+    const js = jetstream(nc);
+    const s1 = await appendLogRecord(js, ds, { kind: "VersionCommitted", body: version(ds, 1) }, { expectedLastSeq: 0 });
+    const s2 = await appendLogRecord(js, ds, { kind: "VersionCommitted", body: version(ds, 2) }, { expectedLastSeq: s1 });
+    // A correct token and pointer, but a body that rewrites history from version 1.
+    const replayed = await landWithoutCas(nc, ds, { kind: "VersionCommitted", body: version(ds, 1, "again") }, s2, s2);
+    const head = await readCommitHead(jsm, ds);
+    assert.equal(head.seq, replayed);
+    assert.equal(head.version?.record.version, 2, "the head's version is v2, not the replayed v1");
+    const s3 = await appendLogRecord(js, ds, { kind: "VersionCommitted", body: version(ds, 3) }, { expectedLastSeq: replayed });
+    assert.deepEqual(await standingVersions(nc, ds, s3), [1, 2, 3]);
+    const { p, anomalies } = await project("forge-replay", s3, ds);
+    assert.deepEqual(p.versions(ds, 0, 10).map((v) => v.write_id), ["w1", "w2", "w3"]);
+    assert.deepEqual(anomalies.map((a) => a.commit_seq), [replayed]);
+    p.close();
+  });
+
   test("appendWithCas refuses a writer whose expected sequence is stale, and records its token on the message", async () => {
     const js = jetstream(nc);
     const subject = subjects.commits("cas_token");
@@ -255,18 +329,30 @@ describe("on a 3-node cluster with R3 streams", () => {
       const js = jetstream(nc);
       const jsm = await jetstreamManager(nc);
       let mine = 0;
-      for (let i = 0; ; i++) {
+      // A checker judges each version once (as quality does): two checkers appending verdicts as fast as
+      // they can starved the version writers on a loaded machine (4,200 records for 15 versions).
+      let judged = 0;
+      // Bounded in attempts and time: a livelock fails the test instead of spinning until CI's limit.
+      const deadline = Date.now() + 120_000;
+      for (let i = 0; i < 5_000 && Date.now() < deadline; i++) {
         const head = await readCommitHead(jsm, ds);
         const latest = head.version?.record.version ?? 0;
         if (latest >= target) return mine;
-        const record: LogRecord = w % 3 === 2 && latest > 0 ? verdict(ds, latest) : { kind: "VersionCommitted", body: version(ds, latest + 1, `w${w}-${i}`) };
+        const checker = w % 3 === 2;
+        if (checker && (latest === 0 || latest === judged)) {
+          await new Promise((r) => setTimeout(r, 5));
+          continue;
+        }
+        const record: LogRecord = checker ? verdict(ds, latest) : { kind: "VersionCommitted", body: version(ds, latest + 1, `w${w}-${i}`) };
         try {
           await appendLogRecord(js, ds, record, { expectedLastSeq: head.seq, msgId: `w${w}-${i}` });
           if (record.kind === "VersionCommitted") mine++;
+          else judged = latest;
         } catch (e) {
           if (!isCasConflict(e)) throw e;
         }
       }
+      throw new Error(`writer ${w} gave up: version ${target} not reached within its attempt and time bound`);
     });
     const wins = await Promise.all(work);
     const jsm = await jetstreamManager(ncs[0]!);

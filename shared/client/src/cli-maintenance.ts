@@ -223,7 +223,11 @@ export function formatFsckReport(r: FsckReport): string {
     const differs = r.problems.some((p) => p.kind === "replay_mismatch");
     out.push(`catalog: ${differs ? "DIFFERS from" : "equals"} a replay of the commit log through sequence ${r.replaySeq} (canonical dump)`);
   }
-  if (r.voidRecords) out.push(`commit log: ${r.voidRecords} void record(s): appends that lost a compare-and-set race yet landed; no reader applies them`);
+  if (r.voidRecords) {
+    out.push(`commit log: ${r.voidRecords} void record(s), applied by no reader:`);
+    for (const v of r.voids) out.push(`  void ${v.dataset}@${v.seq}: ${v.why}`);
+    if (r.voids.length < r.voidRecords) out.push(`  ... and ${r.voidRecords - r.voids.length} more`);
+  }
   for (const w of r.warnings) out.push(`warning: ${w}`);
   for (const o of r.orphans) {
     out.push(`orphan ${o.dataset} ${o.key} (${formatBytes(o.size)}${o.ageMs === undefined ? "" : `, ${formatDuration(o.ageMs)} old`}): referenced by no version; \`lake gc\` deletes it after the grace period`);

@@ -22,7 +22,7 @@ import { join } from "node:path";
 import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { LogRecord } from "@lake/contracts";
-import { STREAMS, decodeLogRecord, readCommitHead, subjects } from "@lake/messaging";
+import { STREAMS, inspectLogRecord, readCommitHead, subjects } from "@lake/messaging";
 import { type ObjectInfo, type ObjectStore, isObjectNotFound } from "@lake/storage";
 import type { Logger } from "@lake/telemetry";
 import { MAX_COLLECTED_KEYS, Projection, liveVersionIn, logLastSeq, tailCommitLog } from "@lake/catalog";
@@ -78,21 +78,15 @@ async function readLog(
   filter: string,
   fromSeq: number,
   untilSeq: number,
-  fn: (m: { seq: number; subject: string; record: LogRecord | undefined; error?: unknown }) => void,
+  fn: (m: { seq: number; subject: string; record: LogRecord | undefined; problem?: string }) => void,
 ): Promise<void> {
   if (untilSeq < fromSeq) return;
   const consumer = await js.consumers.get(STREAMS.commits, { filter_subjects: filter, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: fromSeq });
   const messages = await consumer.consume({ max_messages: 1000 });
   try {
     for await (const m of messages as AsyncIterable<JsMsg>) {
-      let record: LogRecord | undefined;
-      let error: unknown;
-      try {
-        record = decodeLogRecord(m);
-      } catch (e) {
-        error = e;
-      }
-      fn({ seq: m.seq, subject: m.subject, record, error });
+      const r = inspectLogRecord(m);
+      fn({ seq: m.seq, subject: m.subject, record: r.record, problem: r.problem });
       if (m.seq >= untilSeq || m.info.pending === 0) break;
     }
   } finally {
@@ -269,11 +263,11 @@ async function collectDataset(o: GcOptions, js: JetStreamClient, jsm: Awaited<Re
   // 3. Every record the catalog had not applied at the snapshot: versions committed since are live.
   const head = await readCommitHead(jsm, dataset);
   let tailRecords = 0;
-  await readLog(js, subjects.commits(dataset), snapshotSeq + 1, head.seq, ({ seq, record, error }) => {
+  await readLog(js, subjects.commits(dataset), snapshotSeq + 1, head.seq, ({ record }) => {
     tailRecords++;
-    // A record this build can't read might reference files: don't guess.
-    if (error !== undefined || record === undefined) throw new GcUnsafeError(dataset, `commit-log record ${seq} cannot be read by this build`, { cause: error });
-    if (record.kind !== "VersionCommitted") return;
+    // A malformed record (junk, no lake headers, a body for another dataset) is void: it references
+    // nothing. A well-formed one keeps its files whether or not it stands: keeping is the safe side.
+    if (record === undefined || record.kind !== "VersionCommitted") return;
     live.add(record.body.manifest.key);
     for (const f of record.body.added_files) live.add(f.key);
   });
@@ -391,8 +385,13 @@ export interface FsckReport {
   orphans: FsckOrphan[];
   /** Checks that could not run (e.g. the dump needs an admin token); not problems. */
   warnings: string[];
-  /** Records that lost a compare-and-set race yet landed (clustered nats-server 2.9): refused by every reader. */
+  /**
+   * Void records: appends that lost a compare-and-set race yet landed (clustered nats-server 2.9), and
+   * anything on a commit subject that is not a well-formed lake record of its dataset (junk, a record
+   * without lake headers, a body naming another dataset). Refused by every reader; listed, not problems.
+   */
   voidRecords: number;
+  voids: { seq: number; dataset: string; why: string }[];
   objectsChecked: number;
   bytesHashed: number;
   /** The live catalog's dump was compared with the replay's (and was equal unless a replay_mismatch says otherwise). */
@@ -426,6 +425,7 @@ export async function fsck(o: FsckOptions): Promise<FsckReport> {
   const problems: FsckProblem[] = [];
   const warnings: string[] = [];
   let voidRecords = 0;
+  const voids: FsckReport["voids"] = [];
   const problem = (p: FsckProblem) => problems.push(p);
   const progress = (dataset: string, phase: MaintenanceProgress["phase"], done: number, total?: number) =>
     o.onProgress?.({ dataset, phase, done, ...(total === undefined ? {} : { total }) });
@@ -477,6 +477,7 @@ export async function fsck(o: FsckOptions): Promise<FsckReport> {
       // every reader and its writer was told it lost: noted, not a problem.
       if (a.problem.startsWith("void ")) {
         voidRecords++;
+        if (voids.length < 1000) voids.push({ seq: a.commit_seq, dataset: a.dataset, why: a.problem.slice("void ".length) });
         continue;
       }
       problem({ kind: FSCK_PROBLEMS.logAnomaly, dataset: a.dataset, message: `commit-log record ${a.commit_seq}: ${a.problem}` });
@@ -596,6 +597,7 @@ export async function fsck(o: FsckOptions): Promise<FsckReport> {
       orphans,
       warnings,
       voidRecords,
+      voids,
       objectsChecked,
       bytesHashed,
       dumpCompared: liveDump !== undefined,

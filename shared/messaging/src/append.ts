@@ -22,20 +22,21 @@ export interface AppendOptions {
 /** The compare-and-set token a record was appended with; undefined for a record written without one. */
 export function expectedSeqOf(headers: HeaderGetter): number | undefined {
   const v = headers?.get(EXPECTED_SEQ_HEADER);
-  return v ? Number(v) : undefined;
+  return v && /^(0|[1-9][0-9]{0,15})$/.test(v) ? Number(v) : undefined;
 }
 
 /**
- * Whether a record stands, given the sequence of the record just before it on its subject (0: none).
- * JetStream's compare-and-set is meant to make every append follow the one its writer saw, but a
- * clustered nats-server 2.9 lets two appends against the same sequence both land (nats-server #4320).
- * The second one's recorded token then names a record that is no longer just before it: every reader
- * treats it as void (not applied, not followed), and its writer learns it lost (appendWithCas).
- * Whether a record stands never changes once it has landed, so every reader decides alike.
+ * Whether a record stands after the record just before it on its subject (`prevSeq`, 0: none), as far
+ * as its compare-and-set token tells. JetStream's compare-and-set is meant to make every append follow
+ * the one its writer saw, but a clustered nats-server 2.9 lets two appends against the same sequence
+ * both land (nats-server #4320). The second one's recorded token then names a record that is no longer
+ * just before it: every reader treats it as void (not applied, not followed), and its writer learns it
+ * lost (appendWithCas). A record without a token was not appended by a lake writer: void too. Whether
+ * a record stands never changes once it has landed, so every reader decides alike. (Commit-log readers
+ * use LogJudge, which also checks the record itself.)
  */
 export function standsAfter(headers: HeaderGetter, prevSeq: number): boolean {
-  const expected = expectedSeqOf(headers);
-  return expected === undefined || expected === prevSeq;
+  return expectedSeqOf(headers) === prevSeq;
 }
 
 /**

@@ -11,4 +11,15 @@ export {
 } from "./errors.ts";
 export { appendWithCas, type AppendOptions, EXPECTED_SEQ_HEADER, expectedSeqOf, standsAfter } from "./append.ts";
 export { Alerts, alertTransition, type AlertTransition } from "./alerts.ts";
-export { HEADERS, type CommitHead, readCommitHead, recordsBetween, decodeLogRecord, appendLogRecord, foldCommitLog } from "./commitlog.ts";
+export {
+  HEADERS,
+  type CommitHead,
+  type InspectedRecord,
+  LogJudge,
+  inspectLogRecord,
+  readCommitHead,
+  recordsBetween,
+  decodeLogRecord,
+  appendLogRecord,
+  foldCommitLog,
+} from "./commitlog.ts";

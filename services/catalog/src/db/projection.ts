@@ -305,16 +305,19 @@ export class Projection {
    * won the compare-and-set (nats-server 2.9 clusters let both land). It is noted as an anomaly and
    * not applied, so a second "version N" never enters the history.
    */
-  readonly applyBatch = (records: readonly { seq: number; record: LogRecord | undefined; dataset?: string; expected?: number }[]) => {
+  readonly applyBatch = (records: readonly { seq: number; record: LogRecord | undefined; dataset?: string; expected?: number; problem?: string }[]) => {
     const voids: string[] = [];
     this.db.transaction(() => {
-      for (const { seq, record, dataset: subjectDataset, expected } of records) {
-        const dataset = subjectDataset ?? record?.body.dataset;
+      for (const { seq, record, dataset: subjectDataset, expected, problem: malformed } of records) {
+        const dataset = subjectDataset || record?.body.dataset;
         if (dataset !== undefined) {
           const prev = this.q.logHead.get(dataset)?.seq ?? 0;
           this.q.setLogHead.run(dataset, seq);
-          if (expected !== undefined && expected !== prev) {
-            const problem = `void ${record?.kind ?? "record"}${record?.kind === "VersionCommitted" ? ` (version ${record.body.version})` : ""}: appended against ${expected}, but ${prev} is the record before it (a concurrent append won the compare-and-set)`;
+          // Void: not a well-formed lake record of this subject's dataset (inspectLogRecord), or
+          // appended against another record than the one before it.
+          const why = malformed ?? (expected !== undefined && expected !== prev ? `appended against ${expected}, but ${prev} is the record before it (a concurrent append won the compare-and-set)` : undefined);
+          if (why !== undefined) {
+            const problem = `void ${record?.kind ?? "record"}${record?.kind === "VersionCommitted" ? ` (version ${record.body.version})` : ""}: ${why}`;
             this.q.anomaly.run(seq, dataset, problem);
             this.q.touchDataset.run(seq, dataset);
             voids.push(`${dataset}@${seq}: ${problem}`);

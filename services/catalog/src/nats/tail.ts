@@ -2,7 +2,7 @@
 // (one SQLite transaction each). Also replays the whole log into a fresh database for `rebuild`.
 import { DeliverPolicy, jetstream, type ConsumerMessages, type JsMsg, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { LIVE_PULL_EXPIRES_MS, endWhenStalled, STREAMS, subjects, decodeLogRecord, expectedSeqOf } from "@lake/messaging";
+import { LIVE_PULL_EXPIRES_MS, endWhenStalled, STREAMS, inspectLogRecord, subjects } from "@lake/messaging";
 import type { LogRecord } from "@lake/contracts";
 import { type Logger, type Span, SpanKind, contextFromHeaders, tracer, traceparentOf } from "@lake/telemetry";
 
@@ -38,7 +38,7 @@ export async function tailCommitLog(opts: {
   });
   const messages = await consumer.consume({ max_messages: MAX_BATCH, expires: LIVE_PULL_EXPIRES_MS });
   endWhenStalled(messages, opts.nc, (err) => opts.log.warn("commit-log tail stalled; starting a new consumer", { why: err.why }));
-  let batch: { seq: number; record: LogRecord | undefined; dataset: string; expected?: number; traceparent?: string }[] = [];
+  let batch: { seq: number; record: LogRecord | undefined; dataset: string; expected?: number; problem?: string; traceparent?: string }[] = [];
   let flushTimer: ReturnType<typeof setTimeout> | undefined;
   const flush = () => {
     clearTimeout(flushTimer);
@@ -56,15 +56,10 @@ export async function tailCommitLog(opts: {
   };
   const done = (async () => {
     for await (const m of messages as AsyncIterable<JsMsg>) {
-      let record: LogRecord | undefined;
-      try {
-        record = decodeLogRecord(m);
-      } catch (err) {
-        // A record we can't decode is not applied; the position still advances so the catalog doesn't
-        // wedge, and the anomaly is logged. (Only committers may write the log.)
-        opts.log.error("undecodable commit-log record", { seq: m.seq, err });
-      }
-      batch.push({ seq: m.seq, record, dataset: m.subject.slice(subjects.commits("").length), expected: expectedSeqOf(m.headers), traceparent: traceparentOf(m.headers) });
+      // A record that is not a well-formed lake record for its subject's dataset (junk, no headers, a
+      // body naming another dataset) is void: the projection notes it and moves past it, never applies it.
+      const r = inspectLogRecord(m);
+      batch.push({ seq: m.seq, record: r.record, dataset: r.dataset, expected: r.expected, problem: r.problem, traceparent: traceparentOf(m.headers) });
       // Apply when nothing is pending, when the batch is full, or FLUSH_AFTER_MS after its first record:
       // on a clustered 2.9 server a consumer's pending count can stay above 0 while it keeps up with
       // the log, and waiting for 0 held records back for a minute.

@@ -123,6 +123,8 @@ export interface LogEntry {
   record: LogRecord | undefined;
   /** The record's compare-and-set token (Lake-Expected-Seq); undefined for a record written without one. */
   expected?: number;
+  /** Why the record can't stand whatever came before it (inspectLogRecord in @lake/messaging). */
+  problem?: string;
 }
 
 const SUBJECT_PREFIX = "lake.commits.";
@@ -213,7 +215,7 @@ export class QualityState {
     return problems;
   };
 
-  private apply({ seq, subject, record, expected }: LogEntry): string | undefined {
+  private apply({ seq, subject, record, expected, problem }: LogEntry): string | undefined {
     if (!subject.startsWith(SUBJECT_PREFIX)) return undefined;
     const dataset = subject.slice(SUBJECT_PREFIX.length);
     const prev = this.q.dataset.get(dataset)?.head_seq ?? 0;
@@ -223,6 +225,7 @@ export class QualityState {
       return `seq ${seq} (${dataset}): ${problem}`;
     };
     // Void: appended against another record than the one before it (see standsAfter): never applied.
+    if (problem !== undefined) return note(`void ${record?.kind ?? "record"}: ${problem}`);
     if (expected !== undefined && expected !== prev) return note(`void ${record?.kind ?? "record"}: appended against ${expected}, but ${prev} is the record before it`);
     if (record === undefined) return undefined;
     if (record.body.dataset !== dataset) return note(`record names dataset ${JSON.stringify(record.body.dataset)} but is on ${subject}`);

@@ -8,7 +8,7 @@ import { dirname, join } from "node:path";
 import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { LakeLog, LogRecord, QualityVerdict } from "@lake/contracts";
-import { LIVE_PULL_EXPIRES_MS, endWhenStalled, STREAMS, subjects, appendLogRecord, decodeLogRecord, ensureStreams, recordsBetween, expectedSeqOf, isCasConflict, isPublishOutcomeUnknown } from "@lake/messaging";
+import { LIVE_PULL_EXPIRES_MS, endWhenStalled, STREAMS, subjects, appendLogRecord, decodeLogRecord, ensureStreams, inspectLogRecord, recordsBetween, isCasConflict, isPublishOutcomeUnknown } from "@lake/messaging";
 import type { ObjectStore } from "@lake/storage";
 import { type Logger, SpanKind, contextFromHeaders, inSpan } from "@lake/telemetry";
 import { rulesFor } from "../dataset-rules.ts";
@@ -126,15 +126,10 @@ export class QualityChecker {
   private async follow(messages: ConsumerMessages): Promise<void> {
     let batch: LogEntry[] = [];
     for await (const m of messages as AsyncIterable<JsMsg>) {
-      let record: LogRecord | undefined;
-      try {
-        record = decodeLogRecord(m);
-      } catch (err) {
-        // Not judged, but the position and the dataset's head still move past it, or the CAS token
-        // would be stale forever.
-        this.o.log.error("undecodable commit-log record", { seq: m.seq, err });
-      }
-      batch.push({ seq: m.seq, subject: m.subject, record, expected: expectedSeqOf(m.headers) });
+      // A malformed record is void (never judged), but the position and the dataset's head still move
+      // past it, or the CAS token would be stale forever.
+      const r = inspectLogRecord(m);
+      batch.push({ seq: m.seq, subject: m.subject, record: r.record, expected: r.expected, problem: r.problem });
       const pending = m.info.pending;
       if (batch.length < this.o.maxBatch && pending > 0) continue;
       const entries = batch;
