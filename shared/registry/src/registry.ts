@@ -61,7 +61,9 @@ const domainsDir = join(import.meta.dirname, "..", "..", "..", "contracts", "avr
 export class SchemaRegistry {
   private readonly byDomain = new Map<string, SchemaVersion[]>();
   private readonly byFingerprint = new Map<string, DomainContract>();
+  /** Last sequence seen on each subject, whatever it held: the compare-and-set token of the next registration. */
   private readonly lastSeq = new Map<string, number>();
+  private skippedRecords = 0;
   private readonly listeners = new Set<() => void>();
   private messages: ConsumerMessages | undefined;
   private appliedSeq = 0;
@@ -106,11 +108,7 @@ export class SchemaRegistry {
       this.messages = messages;
       if (this.closed) messages.stop();
       for await (const m of messages) {
-        try {
-          this.apply(m.seq, schemaRegisteredCodec.decode(m.data));
-        } catch (err) {
-          this.log?.error("unreadable schema registry record", { seq: m.seq, err });
-        }
+        this.receive(m.subject, m.seq, m.data);
         this.appliedSeq = m.seq;
         if (m.seq >= target) caughtUp();
         for (const l of this.listeners) l();
@@ -131,19 +129,66 @@ export class SchemaRegistry {
     await ready;
   }
 
-  private apply(seq: number, r: SchemaRegistered): void {
-    this.lastSeq.set(r.domain, seq);
+  /**
+   * Applies one record of the SCHEMAS stream if it stands; anything else is skipped, counted and
+   * logged, never applied. Every follower reads the same ordered log and judges it by the same rule
+   * as registration (the record decodes, names the domain of its subject, is the next version, is a
+   * valid contract whose fingerprint it states, differs from the latest and is backward compatible
+   * with it), so they all agree on the versions, whoever wrote the record: a NATS client that
+   * publishes straight onto lake.schemas.<domain> can't slip an incompatible schema past the check.
+   */
+  private receive(subject: string, seq: number, data: Uint8Array): void {
+    // Skipped or not, the record is the subject's tail: a registration's compare-and-set names it.
+    this.lastSeq.set(subject, seq);
+    const why = this.apply(subject, seq, data);
+    if (why === undefined) return;
+    this.skippedRecords++;
+    this.log?.warn("schema registry record skipped", { seq, subject, why, skipped: this.skippedRecords });
+  }
+
+  /** Applies the record, or says why it does not stand. */
+  private apply(subject: string, seq: number, data: Uint8Array): string | undefined {
+    let r: SchemaRegistered;
+    try {
+      r = schemaRegisteredCodec.decode(data);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    if (subject !== subjects.schemas(r.domain)) return `the record names domain ${JSON.stringify(r.domain.slice(0, 80))}, not the one of its subject`;
     const versions = this.byDomain.get(r.domain) ?? [];
     // The CAS keeps versions dense; a record that isn't the next version is ignored, not trusted.
-    if (r.version !== versions.length + 1) {
-      this.log?.warn("schema registry record out of order ignored", { domain: r.domain, version: r.version, have: versions.length });
-      return;
+    if (r.version !== versions.length + 1) return `version ${r.version} is not the next version of ${r.domain} (${versions.length + 1})`;
+    let doc: unknown;
+    let contract: DomainContract;
+    try {
+      doc = JSON.parse(r.schema) as unknown;
+      const schema = parseDomainSchema(doc);
+      if (schema["lake.domain"].name !== r.domain) return `its schema is the contract of ${JSON.stringify(schema["lake.domain"].name)}, not of ${r.domain}`;
+      contract = loadDomainContract(schema);
+    } catch (e) {
+      return `its schema is not a valid contract: ${(e as Error).message}`;
     }
-    const doc = JSON.parse(r.schema) as unknown;
-    const contract = loadDomainContract(parseDomainSchema(doc));
-    versions.push({ domain: r.domain, version: r.version, fingerprint: r.fingerprint, registered_at: r.registered_at, actor: r.actor, reason: r.reason, seq, contract, canonical: stableStringify(doc) });
+    if (contract.fingerprint !== r.fingerprint) return `it states fingerprint ${r.fingerprint.slice(0, 16)}…, its schema's is ${contract.fingerprint.slice(0, 16)}…`;
+    const canonical = stableStringify(doc);
+    const latest = versions.at(-1);
+    if (latest) {
+      // The checks register() makes before appending, made again by every reader of the log.
+      if (latest.canonical === canonical) return `it repeats version ${latest.version}`;
+      try {
+        checkCompatible(latest.contract, contract);
+      } catch (e) {
+        return (e as Error).message;
+      }
+    }
+    versions.push({ domain: r.domain, version: r.version, fingerprint: r.fingerprint, registered_at: r.registered_at, actor: r.actor, reason: r.reason, seq, contract, canonical });
     this.byDomain.set(r.domain, versions);
     this.byFingerprint.set(contract.fingerprint, contract);
+    return undefined;
+  }
+
+  /** Records of the SCHEMAS stream this copy skipped because they do not stand (see receive()). */
+  get skipped(): number {
+    return this.skippedRecords;
   }
 
   domains(): string[] {
@@ -205,7 +250,7 @@ export class SchemaRegistry {
       };
       try {
         const seq = await appendWithCas(this.js, subjects.schemas(domain), schemaRegisteredCodec.encode(record), {
-          expectedLastSubjectSeq: this.lastSeq.get(domain) ?? 0,
+          expectedLastSubjectSeq: this.lastSeq.get(subjects.schemas(domain)) ?? 0,
           headers: { [HEADERS.record]: schemaRegisteredCodec.name },
         });
         await this.caughtUpTo(seq);

@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { IncompatibleSchemaError, InvalidContractError } from "@lake/contracts";
+import { jetstream } from "@nats-io/jetstream";
+import { IncompatibleSchemaError, InvalidContractError, loadDomainContract, parseDomainSchema, schemaRegisteredCodec, type SchemaRegistered } from "@lake/contracts";
 import { startNatsServer, type NatsServerHandle } from "@lake/testing";
 import { SchemaRegistry } from "../src/index.ts";
 
@@ -85,4 +86,60 @@ test("another service sees a new version live, and racing registrations stay den
   await seen;
   assert.deepEqual(other.versions("domain_events").map((v) => v.version), [1, 2, 3, 4]);
   other.close();
+});
+
+test("records published straight onto the schemas subject are applied only if they pass the registration checks; every follower agrees", async () => {
+  const js = jetstream(nc);
+  const skippedBefore = reg.skipped;
+  const latest = reg.versions("domain_events").at(-1)!;
+  const latestDoc = JSON.parse(latest.canonical) as typeof v1;
+  const fingerprintOf = (doc: unknown) => loadDomainContract(parseDomainSchema(doc)).fingerprint;
+  const record = (doc: unknown, over: Partial<SchemaRegistered> = {}): Uint8Array =>
+    schemaRegisteredCodec.encode({
+      domain: "domain_events",
+      version: latest.version + 1,
+      schema: JSON.stringify(doc),
+      fingerprint: fingerprintOf(doc),
+      registered_at: Date.now(),
+      actor: "mallory",
+      reason: "bypassing register()",
+      ...over,
+    });
+  const incompatible = { ...latestDoc, fields: latestDoc.fields.map((f) => (f.name === "amount" ? { ...f, type: "string" } : f)) };
+  const compatible = withField(latestDoc, { name: "forged", type: ["null", "string"], default: null });
+  const payments = JSON.parse(readFileSync(join(import.meta.dirname, "../../../contracts/avro/domains/payments.avsc"), "utf8")) as typeof v1;
+  const paymentsNext = withField(payments, { name: "forged", type: ["null", "string"], default: null });
+  const hostile: [string, Uint8Array][] = [
+    ["junk that does not decode", new Uint8Array([0x02, 0xff, 0xff, 0xff])],
+    ["an incompatible schema (amount: double -> string)", record(incompatible)],
+    ["a compatible schema that lies about its fingerprint", record(compatible, { fingerprint: "0".repeat(64) })],
+    ["a record of payments on the domain_events subject", record(paymentsNext, { domain: "payments", version: reg.versions("payments").length + 1 })],
+    ["a compatible schema that skips a version", record(compatible, { version: latest.version + 2 })],
+    ["a copy of the latest version", record(latestDoc)],
+  ];
+  for (const [, data] of hostile) await js.publish("lake.schemas.domain_events", data);
+  await reg.refresh();
+
+  assert.equal(reg.skipped - skippedBefore, hostile.length, "each hostile record is skipped and counted");
+  assert.equal(reg.versions("domain_events").length, latest.version, "nothing was applied to domain_events");
+  assert.equal(reg.latest("domain_events").fields.find((f) => f.name === "amount")!.type, latest.contract.fields.find((f) => f.name === "amount")!.type);
+  assert.equal(reg.versions("payments").length, 1, "nothing was applied to payments");
+
+  // A follower reading the same log from the start reaches the same state by the same rule.
+  const fresh = await SchemaRegistry.open(nc, { seed: false });
+  try {
+    const view = (r: SchemaRegistry) => r.domains().map((d) => [d, r.versions(d).map((v) => [v.version, v.fingerprint, v.seq])]);
+    assert.deepEqual(view(fresh), view(reg));
+    assert.equal(fresh.skipped, reg.skipped);
+
+    // Registration still works on top of the skipped records (its compare-and-set names the subject's
+    // real tail), and the new version is the next one, everywhere.
+    const r = await reg.register(compatible, "alice", "a real v" + (latest.version + 1));
+    assert.deepEqual([r.version, r.changed], [latest.version + 1, true]);
+    await fresh.refresh();
+    assert.deepEqual(view(fresh), view(reg));
+    assert.equal(fresh.latest("domain_events").fields.at(-1)!.name, "forged");
+  } finally {
+    fresh.close();
+  }
 });
