@@ -6,7 +6,11 @@ import { execFile } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
+import { connect } from "@nats-io/transport-node";
+import { headers as natsHeaders } from "@nats-io/nats-core";
+import { jetstream } from "@nats-io/jetstream";
 import { sendHttp } from "@lake/client";
+import { HEADERS } from "@lake/messaging";
 import { withLake, DATASET } from "./helpers.ts";
 
 const cli = resolve(import.meta.dirname, "../shared/client/src/cli.ts");
@@ -77,4 +81,20 @@ test("lake quarantine list shows refused records as a table; replay fixes one, o
   assert.match(await lakeCliFails(["quarantine", "replay"]), /usage: lake quarantine list/);
   assert.match(await lakeCliFails(["quarantine", "list", "--domain", "no_such_domain"]), /lake: ingest: unknown domain/);
   assert.match(await lakeCliFails(["quarantine", "replay", "--seq", "1", "--record-file", join(lake.dataDir, "missing.json")]), /--record-file .*missing\.json/);
+});
+
+test("a junk message on the quarantine subject is listed as undecodable beside the rest; replaying it is one clear line and exit 1", async () => {
+  const nc = await connect({ servers: lake.natsUrl });
+  try {
+    const h = natsHeaders();
+    h.set(HEADERS.record, "QuarantinedRecord");
+    const junk = await jetstream(nc).publish(`lake.quarantine.${DATASET}`, new Uint8Array([0xff, 0xff, 0xff]), { headers: h });
+    const listed = await lakeCli(["quarantine", "list"]);
+    assert.match(listed.stdout, new RegExp(`^${junk.seq}\\s+\\?\\s+undecodable \\(3 bytes\\): cannot decode QuarantinedRecord.*\\s-\\s+never\\s*$`, "m"));
+    assert.match(listed.stdout, /cli-bad-2/);
+    const stderr = await lakeCliFails(["quarantine", "replay", "--seq", String(junk.seq)]);
+    assert.match(stderr, new RegExp(`^lake: the quarantine message at seq ${junk.seq} is not a readable quarantined record \\(cannot decode QuarantinedRecord[^\\n]*\\); it cannot be replayed\\n$`));
+  } finally {
+    await nc.close();
+  }
 });

@@ -9,7 +9,7 @@ import { headers as natsHeaders } from "@nats-io/nats-core";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { domainContract, quarantinedRecordCodec, quarantineReplayCodec } from "@lake/contracts";
 import { HEADERS } from "@lake/messaging";
-import { listQuarantine, replayQuarantine, sendHttp, type QuarantineEntry, type ReplayRequestItem } from "@lake/client";
+import { listQuarantine, replayQuarantine, sendHttp, type QuarantineEntry, type QuarantinedEntry, type ReplayRequestItem } from "@lake/client";
 import { waitFor } from "@lake/testing";
 import { withLake, covering, eventIdsIn, DATASET } from "./helpers.ts";
 
@@ -26,7 +26,9 @@ const valid = (id: string, overrides: Record<string, unknown> = {}) => ({
   ...overrides,
 });
 // Quarantined by this file, by event id.
-const q: Record<string, QuarantineEntry> = {};
+const q: Record<string, QuarantinedEntry> = {};
+/** The page's quarantined records (none of them is undecodable until the last test). */
+const records = (page: { records: QuarantineEntry[] }): QuarantinedEntry[] => page.records.map((r) => (r.status === "quarantined" ? r : assert.fail(`seq ${r.seq} is ${r.status}`)));
 
 before(async () => {
   lake = await withLake();
@@ -41,7 +43,7 @@ before(async () => {
   ]);
   assert.deepEqual(r.results.map((x) => x.status), ["accepted", "rejected", "rejected", "rejected", "rejected", "rejected"]);
   await covering(lake, r.max_offset!);
-  for (const rec of (await listQuarantine(lake.ingestUrl, DATASET)).records) if (rec.event_id) q[rec.event_id] = rec;
+  for (const rec of records(await listQuarantine(lake.ingestUrl, DATASET))) if (rec.event_id) q[rec.event_id] = rec;
 });
 after(async () => {
   await nc?.close();
@@ -74,7 +76,7 @@ async function timesInDataset(id: string): Promise<number> {
 
 test("refused records are listed oldest first with reason, path, raw copy and no replay", async () => {
   const page = await listQuarantine(lake.ingestUrl, DATASET);
-  assert.deepEqual(page.records.map((r) => r.event_id), ["qa", "qb", "qc", "qd", "qe"]);
+  assert.deepEqual(records(page).map((r) => r.event_id), ["qa", "qb", "qc", "qd", "qe"]);
   assert.equal(page.next_after, null);
   const seqs = page.records.map((r) => r.seq);
   assert.deepEqual([...seqs].sort((a, b) => a - b), seqs, "oldest first");
@@ -88,17 +90,17 @@ test("refused records are listed oldest first with reason, path, raw copy and no
   assert.equal(q.qa!.truncated, false);
   assert.equal(q.qa!.source, "http");
   assert.ok(!Number.isNaN(Date.parse(q.qa!.received_at)) && q.qa!.received_at.endsWith("Z"), q.qa!.received_at);
-  for (const r of page.records) assert.equal(r.replayed, null);
+  for (const r of records(page)) assert.equal(r.replayed, null);
 });
 
 test("the list pages with after and limit", async () => {
   const first = await listQuarantine(lake.ingestUrl, DATASET, { limit: 2 });
-  assert.deepEqual(first.records.map((r) => r.event_id), ["qa", "qb"]);
+  assert.deepEqual(records(first).map((r) => r.event_id), ["qa", "qb"]);
   assert.equal(first.next_after, q.qb!.seq);
   const second = await listQuarantine(lake.ingestUrl, DATASET, { after: first.next_after!, limit: 2 });
-  assert.deepEqual(second.records.map((r) => r.event_id), ["qc", "qd"]);
+  assert.deepEqual(records(second).map((r) => r.event_id), ["qc", "qd"]);
   const last = await listQuarantine(lake.ingestUrl, DATASET, { after: second.next_after!, limit: 2 });
-  assert.deepEqual(last.records.map((r) => r.event_id), ["qe"]);
+  assert.deepEqual(records(last).map((r) => r.event_id), ["qe"]);
   assert.equal(last.next_after, null);
   const past = await listQuarantine(lake.ingestUrl, DATASET, { after: 1_000_000 });
   assert.deepEqual(past, { domain: DATASET, records: [], next_after: null });
@@ -118,7 +120,7 @@ test("a corrected record replays into the dataset exactly once; replaying again,
   await covering(lake, offset);
   assert.deepEqual((await eventIdsIn(lake, "latest")).filter((x) => x === "qa"), ["qa"]);
 
-  const listed = (await listQuarantine(lake.ingestUrl, DATASET)).records.find((r) => r.seq === q.qa!.seq)!;
+  const listed = records(await listQuarantine(lake.ingestUrl, DATASET)).find((r) => r.seq === q.qa!.seq)!;
   assert.equal(listed.replayed?.offset, offset, "the list shows where the replay landed");
   assert.ok(listed.replayed && !Number.isNaN(Date.parse(listed.replayed.at)));
 
@@ -144,7 +146,7 @@ test("replaying a still-invalid record is rejected with the reason and it stays 
   const stillBad = await replayOne({ seq: q.qb!.seq, record: valid("qb", { event_type: "warp" }) });
   assert.equal(stillBad.status, "rejected");
   assert.equal((stillBad as { path: string }).path, "$.event_type");
-  const listed = (await listQuarantine(lake.ingestUrl, DATASET)).records.find((x) => x.seq === q.qb!.seq)!;
+  const listed = records(await listQuarantine(lake.ingestUrl, DATASET)).find((x) => x.seq === q.qb!.seq)!;
   assert.equal(listed.replayed, null);
   assert.equal(listed.reason, q.qb!.reason);
   assert.equal(await timesInDataset("qb"), 0);
@@ -155,7 +157,7 @@ test("a correction with a different event_id is refused and changes nothing", as
   assert.equal(r.status, "rejected");
   assert.equal((r as { path: string }).path, "$.event_id");
   assert.match((r as { reason: string }).reason, /event_id must stay "qc"/);
-  assert.equal((await listQuarantine(lake.ingestUrl, DATASET)).records.find((x) => x.seq === q.qc!.seq)!.replayed, null);
+  assert.equal(records(await listQuarantine(lake.ingestUrl, DATASET)).find((x) => x.seq === q.qc!.seq)!.replayed, null);
   const ids = await eventIdsIn(lake, "latest");
   assert.ok(!ids.includes("qc-renamed") && !ids.includes("qc"));
 });
@@ -269,9 +271,9 @@ test("a replay interrupted after its claim (and after its publish) is finished b
   const noId = (n: number) => ({ user_id: `u${n}`, event_type: "view", timestamp: "2026-06-01T11:00:00Z", amount: n });
   const sent = await sendHttp(lake.ingestUrl, DATASET, [noId(1), noId(2)]);
   assert.deepEqual(sent.results.map((x) => x.status), ["rejected", "rejected"]);
-  const fresh = (await listQuarantine(lake.ingestUrl, DATASET, { after: q.qe!.seq })).records;
+  const fresh = records(await listQuarantine(lake.ingestUrl, DATASET, { after: q.qe!.seq }));
   assert.deepEqual(fresh.map((r) => [r.event_id, r.path]), [[null, "$.event_id"], [null, "$.event_id"]]);
-  const [a, b] = fresh as [QuarantineEntry, QuarantineEntry];
+  const [a, b] = fresh as [QuarantinedEntry, QuarantinedEntry];
 
   // What a replay leaves behind when it is killed: its claim (a: before publishing; b: after).
   const claim = async (seq: number, eventId: string) => {
@@ -289,7 +291,7 @@ test("a replay interrupted after its claim (and after its publish) is finished b
   h.set(HEADERS.schema, contract.fingerprint);
   const bAck = await js.publish(`lake.events.${DATASET}`, contract.encode(bValue.value), { msgID: `${DATASET}:crash-b`, headers: h });
 
-  for (const r of (await listQuarantine(lake.ingestUrl, DATASET, { after: q.qe!.seq })).records) assert.equal(r.replayed, null, "a claim is not a replay");
+  for (const r of records(await listQuarantine(lake.ingestUrl, DATASET, { after: q.qe!.seq }))) assert.equal(r.replayed, null, "a claim is not a replay");
   const other = await replayOne({ seq: a.seq, record: { event_id: "someone-else", ...noId(1) } });
   assert.equal(other.status, "rejected");
   assert.match((other as { reason: string }).reason, /event_id "crash-a" is in progress or unfinished/);
@@ -298,9 +300,72 @@ test("a replay interrupted after its claim (and after its publish) is finished b
   assert.equal(resumedA.status, "accepted");
   const resumedB = await replayOne({ seq: b.seq, record: { event_id: "crash-b", ...noId(2) } });
   assert.deepEqual(resumedB, { seq: b.seq, event_id: "crash-b", status: "duplicate", offset: bAck.seq }, "the publish that got through is the one on record");
-  const listed = (await listQuarantine(lake.ingestUrl, DATASET, { after: q.qe!.seq })).records;
+  const listed = records(await listQuarantine(lake.ingestUrl, DATASET, { after: q.qe!.seq }));
   assert.deepEqual(listed.map((r) => r.replayed?.offset), [(resumedA as { offset: number }).offset, bAck.seq]);
   assert.equal(await timesInDataset("crash-a"), 1);
   assert.equal(await timesInDataset("crash-b"), 1);
   assert.equal(await timesInDataset("someone-else"), 0);
+});
+
+test("junk on the quarantine subject or on replay ledgers is shown as such and stops nothing: the rest lists and replays", async () => {
+  const js = jetstream(nc);
+  const tagged = (record: string) => {
+    const h = natsHeaders();
+    h.set(HEADERS.record, record);
+    return h;
+  };
+  const sent = await sendHttp(lake.ingestUrl, DATASET, [valid("jk-a", { amount: "1" }), valid("jk-b", { amount: "2" }), valid("jk-c", { amount: "3" })]);
+  assert.deepEqual(sent.results.map((x) => x.status), ["rejected", "rejected", "rejected"]);
+  const before = (await listQuarantine(lake.ingestUrl, DATASET, { limit: 500 })).records;
+  const [a, b, c] = before.slice(-3) as [QuarantinedEntry, QuarantinedEntry, QuarantinedEntry];
+  assert.deepEqual([a.event_id, b.event_id, c.event_id], ["jk-a", "jk-b", "jk-c"]);
+
+  // b is replayed for real first; then a hostile client publishes junk: bytes tagged as a quarantined
+  // record, a well-formed record of another domain on this domain's subject, and junk on the replay
+  // ledgers of a (nothing replayed yet) and b (after its completion).
+  const bReplay = await replayOne({ seq: b.seq, record: valid("jk-b", { amount: 2 }) });
+  assert.equal(bReplay.status, "accepted");
+  const junk = await js.publish(`lake.quarantine.${DATASET}`, new Uint8Array([0x02, 0xff, 0xff, 0xff, 0xff, 0x0f]), { headers: tagged("QuarantinedRecord") });
+  const foreign = await js.publish(
+    `lake.quarantine.${DATASET}`,
+    quarantinedRecordCodec.encode({ domain: "payments", event_id: "p1", reason: "x", path: "$", raw: JSON.stringify(valid("p1")), truncated: false, received_at: Date.now(), source: "http" }),
+    { headers: tagged("QuarantinedRecord") },
+  );
+  await js.publish(`lake.quarantine.${DATASET}.replayed.${a.seq}`, new Uint8Array([0xff, 0xfe, 0xfd]), { headers: tagged("QuarantineReplay") });
+  await js.publish(`lake.quarantine.${DATASET}.replayed.${b.seq}`, new TextEncoder().encode("not a ledger entry"), { headers: tagged("QuarantineReplay") });
+
+  // The list answers, shows the bad messages as bad, and everything else as before.
+  const res = await fetch(new URL(`/v1/domains/${DATASET}/quarantine?after=${a.seq - 1}`, lake.ingestUrl));
+  assert.equal(res.status, 200);
+  const page = (await res.json()) as { records: QuarantineEntry[] };
+  assert.deepEqual(page.records.map((r) => [r.seq, r.status]), [[a.seq, "quarantined"], [b.seq, "quarantined"], [c.seq, "quarantined"], [junk.seq, "undecodable"], [foreign.seq, "undecodable"]]);
+  const [badJunk, badForeign] = page.records.slice(3) as Extract<QuarantineEntry, { status: "undecodable" }>[];
+  assert.match(badJunk!.error, /cannot decode QuarantinedRecord/);
+  assert.equal(badJunk!.bytes, 6);
+  assert.ok(!Number.isNaN(Date.parse(badJunk!.stored_at)));
+  assert.match(badForeign!.error, /names domain "payments", not domain_events/);
+  const listedB = page.records[1] as QuarantinedEntry;
+  assert.equal(listedB.replayed?.offset, (bReplay as { offset: number }).offset, "junk after a completed replay erases nothing");
+  assert.equal((page.records[0] as QuarantinedEntry).replayed, null);
+
+  // Replaying a bad message is a clear 422; replaying good ones still works, junk ledger or not.
+  for (const seq of [junk.seq, foreign.seq]) {
+    const r = await postReplay(JSON.stringify({ items: [{ seq }] }));
+    assert.equal(r.status, 422, JSON.stringify(r.body));
+    const result = (r.body as unknown as { results: { status: string; reason: string }[] }).results[0]!;
+    assert.equal(result.status, "undecodable");
+    assert.match(result.reason, new RegExp(`seq ${seq} is not a readable quarantined record .*it cannot be replayed`));
+  }
+  const aReplay = await replayOne({ seq: a.seq, record: valid("jk-a", { amount: 1 }) });
+  assert.equal(aReplay.status, "accepted", JSON.stringify(aReplay));
+  assert.deepEqual(await replayOne({ seq: b.seq }), { seq: b.seq, event_id: "jk-b", status: "duplicate", offset: (bReplay as { offset: number }).offset });
+  const mixed = await replayQuarantine(lake.ingestUrl, DATASET, [{ seq: junk.seq }, { seq: c.seq, record: valid("jk-c", { amount: 3 }) }]);
+  assert.equal(mixed.status, 200);
+  assert.deepEqual(mixed.results.map((r) => r.status), ["undecodable", "accepted"]);
+  assert.equal(mixed.undecodable, 1);
+
+  const after = (await listQuarantine(lake.ingestUrl, DATASET, { after: a.seq - 1 })).records;
+  assert.deepEqual(after.map((r) => (r.status === "quarantined" ? r.replayed !== null : r.status)), [true, true, true, "undecodable", "undecodable"]);
+  for (const id of ["jk-a", "jk-b", "jk-c"]) assert.equal(await timesInDataset(id), 1, id);
+  assert.equal(await timesInDataset("p1"), 0);
 });

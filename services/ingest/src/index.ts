@@ -4,6 +4,8 @@ export {
   QUARANTINE_LIST_MAX_LIMIT,
   REPLAY_MAX_ITEMS,
   type QuarantineEntry,
+  type QuarantinedEntry,
+  type UndecodableEntry,
   type QuarantineList,
   type ReplayResult,
   type ReplayReply,

@@ -214,7 +214,12 @@ async function cmdQuarantine(info: RunInfo, sub: string | undefined, v: Record<s
     const page = await listQuarantine(info.ingest_url, domain, { after, limit });
     printTable(
       ["seq", "event_id", "reason", "path", "replayed"],
-      page.records.map((r) => ({ ...r, replayed: r.replayed ? `offset ${r.replayed.offset}` : "no" })),
+      page.records.map((r) =>
+        r.status === "quarantined"
+          ? { ...r, replayed: r.replayed ? `offset ${r.replayed.offset}` : "no" }
+          : // A message that does not stand is shown, never hidden: it can't be replayed.
+            { seq: r.seq, event_id: "?", reason: `undecodable (${r.bytes} bytes): ${r.error}`, path: "-", replayed: "never" },
+      ),
     );
     if (page.next_after !== null) console.log(`more: lake quarantine list --domain ${domain} --after ${page.next_after}`);
     return;
@@ -235,6 +240,7 @@ async function cmdQuarantine(info: RunInfo, sub: string | undefined, v: Record<s
       case "rejected":
         throw new RefusedError(`seq ${seq} stays in quarantine: ${r.reason} (at ${r.path})`);
       case "not_found":
+      case "undecodable":
         throw new RefusedError(r.reason);
       case "failed":
         throw new RefusedError(`seq ${seq}: ${r.reason}; try again`);

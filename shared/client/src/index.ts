@@ -10,6 +10,8 @@ export {
   type IngestReply,
   type IngestRecordResult,
   type QuarantineEntry,
+  type QuarantinedEntry,
+  type UndecodableEntry,
   type QuarantineList,
   type ReplayRequestItem,
   type ReplayResult,

@@ -3,7 +3,7 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { IngestReply as WireReply, QuarantineList, ReplayReply } from "@lake/ingest";
 
-export type { RecordResult as IngestRecordResult, QuarantineEntry, QuarantineList, ReplayResult, ReplayReply } from "@lake/ingest";
+export type { RecordResult as IngestRecordResult, QuarantineEntry, QuarantinedEntry, UndecodableEntry, QuarantineList, ReplayResult, ReplayReply } from "@lake/ingest";
 
 /** Ingest's reply (the same over HTTP and NATS) with the HTTP status folded in. */
 export type IngestReply = Partial<WireReply> & { status: number; results: WireReply["results"]; max_offset: number | null; error?: string; message?: string };

@@ -2,7 +2,7 @@
 // No I/O: the wiring (src/nats/quarantine.ts) loads the quarantined record and its replay-ledger
 // entry, asks decideReplay what to do, and does it.
 import type { DomainContract, QuarantinedRecord } from "@lake/contracts";
-import { quarantineReplayCodec } from "@lake/contracts";
+import { quarantineReplayCodec, quarantinedRecordCodec } from "@lake/contracts";
 import { RequestError, classify, type Classified } from "./classify.ts";
 
 export const QUARANTINE_LIST_DEFAULT_LIMIT = 100;
@@ -46,8 +46,9 @@ export function parseListQuery(query: URLSearchParams): ListQuery {
 }
 
 /** One quarantined record as the list endpoint shows it. */
-export interface QuarantineEntry {
+export interface QuarantinedEntry {
   seq: number;
+  status: "quarantined";
   event_id: string | null;
   reason: string;
   path: string;
@@ -60,6 +61,26 @@ export interface QuarantineEntry {
   replayed: null | { offset: number; at: string };
 }
 
+/**
+ * A message on lake.quarantine.<domain> that claims to be a quarantined record but does not stand
+ * (junk from some other NATS client, or a record of another domain): shown as what it is, so one
+ * bad message neither hides nor blocks the rest of the page. It can never be replayed.
+ */
+export interface UndecodableEntry {
+  seq: number;
+  status: "undecodable";
+  /** No event id can be read from it. */
+  event_id: null;
+  /** Why it does not stand (the decode error). */
+  error: string;
+  /** Size of the stored message, bytes. */
+  bytes: number;
+  /** ISO-8601: when the stream stored it. */
+  stored_at: string;
+}
+
+export type QuarantineEntry = QuarantinedEntry | UndecodableEntry;
+
 export interface QuarantineList {
   domain: string;
   records: QuarantineEntry[];
@@ -67,9 +88,13 @@ export interface QuarantineList {
   next_after: number | null;
 }
 
-export function toListEntry(seq: number, q: QuarantinedRecord, ledger: ReplayLedgerEntry | undefined): QuarantineEntry {
+/** A quarantine message as loaded: the record, or why it does not stand. */
+export type StoredQuarantine = { kind: "record"; record: QuarantinedRecord } | { kind: "undecodable"; error: string; bytes: number; storedAt: number };
+
+export function toListEntry(seq: number, q: QuarantinedRecord, ledger: ReplayLedgerEntry | undefined): QuarantinedEntry {
   return {
     seq,
+    status: "quarantined",
     event_id: q.event_id,
     reason: q.reason,
     path: q.path,
@@ -81,6 +106,27 @@ export function toListEntry(seq: number, q: QuarantinedRecord, ledger: ReplayLed
     // by the next attempt): the record is not in the domain stream for sure, so it is not "replayed".
     replayed: ledger?.state === "done" ? { offset: ledger.offset, at: new Date(ledger.at).toISOString() } : null,
   };
+}
+
+export function toUndecodableEntry(seq: number, s: Extract<StoredQuarantine, { kind: "undecodable" }>): UndecodableEntry {
+  return { seq, status: "undecodable", event_id: null, error: s.error, bytes: s.bytes, stored_at: new Date(s.storedAt).toISOString() };
+}
+
+/**
+ * Reads a stored quarantine message of `domain`. Anything that does not decode as a QuarantinedRecord,
+ * or names another domain than the subject it was stored on, is undecodable: void, never replayed.
+ */
+export function readStoredQuarantine(domain: string, bytes: Uint8Array, storedAt: number): StoredQuarantine {
+  let record: QuarantinedRecord;
+  try {
+    record = quarantinedRecordCodec.decode(bytes);
+  } catch (e) {
+    return { kind: "undecodable", error: (e as Error).message, bytes: bytes.byteLength, storedAt };
+  }
+  if (record.domain !== domain) {
+    return { kind: "undecodable", error: `the record names domain ${JSON.stringify(record.domain.slice(0, 80))}, not ${domain} (the subject it is stored on)`, bytes: bytes.byteLength, storedAt };
+  }
+  return { kind: "record", record };
 }
 
 // ---- replay request --------------------------------------------------------------------------
@@ -158,34 +204,77 @@ export function decodeLedgerEntry(bytes: Uint8Array): ReplayLedgerEntry {
   throw new LedgerEntryError(`replay ledger entry is done but has no offset (${JSON.stringify(v.event_id)})`);
 }
 
+/** Entries a ledger read walks through before giving up: a real ledger holds two (claim, done). */
+export const LEDGER_MAX_ENTRIES = 100;
+
+/**
+ * The ledger of one record from its messages, oldest first: the tail is the last message, the state
+ * the last entry that decodes (void entries are skipped by every reader alike).
+ */
+export function foldLedger(messages: readonly { seq: number; data: Uint8Array }[]): LedgerView | undefined {
+  const last = messages.at(-1);
+  if (!last) return undefined;
+  let entry: ReplayLedgerEntry | undefined;
+  for (const m of messages) {
+    try {
+      entry = decodeLedgerEntry(m.data);
+    } catch (e) {
+      if (!(e instanceof LedgerEntryError)) throw e;
+    }
+  }
+  return { seq: last.seq, entry };
+}
+
 // ---- replay decision -------------------------------------------------------------------------
 
+/**
+ * A record's replay ledger as read. `seq` is the sequence of the last message on the ledger subject:
+ * the compare-and-set token for the next entry, whatever that message holds. `entry` is the last entry
+ * that stands: one that does not decode (junk another client published there) is void and skipped,
+ * so it can neither erase a replay nor block one. `unreadable` says why the ledger could not be read
+ * (more void entries than a read walks through).
+ */
+export interface LedgerView {
+  seq: number;
+  entry: ReplayLedgerEntry | undefined;
+  unreadable?: string;
+}
+
 export interface ReplayState {
-  /** The quarantined record at the item's seq, or undefined if that seq holds none of this domain's. */
-  quarantined: QuarantinedRecord | undefined;
-  /** The record's latest ledger entry and its stream sequence (the CAS token for the next entry). */
-  ledger: { seq: number; entry: ReplayLedgerEntry } | undefined;
+  /** The quarantine message at the item's seq, or undefined if that seq holds none of this domain's. */
+  quarantined: StoredQuarantine | undefined;
+  /** The record's ledger; undefined when nothing was ever appended to it. */
+  ledger: LedgerView | undefined;
 }
 
 export type ReplayDecision =
   | { kind: "not_found"; reason: string }
   | { kind: "duplicate"; eventId: string; offset: number }
   | { kind: "rejected"; eventId: string | null; reason: string; path: string }
+  /** The stored message (or its ledger) does not stand: no replay of it can ever succeed. */
+  | { kind: "undecodable"; reason: string }
   /**
    * Publish `record`. `claimSeq` undefined: append a claim first, expecting the record's ledger to
-   * still end at `expectedLedgerSeq` (0: empty). A number: resume the claim at that sequence (an
-   * earlier attempt claimed with the same event id and did not finish).
+   * still end at `expectedLedgerSeq` (0: empty). A number: resume the claim an earlier attempt made
+   * with the same event id and did not finish; the completion expects the ledger to end at that
+   * sequence (the claim's, or a void entry's after it).
    */
   | { kind: "publish"; record: Classified & { ok: true }; expectedLedgerSeq: number; claimSeq: number | undefined };
 
 /**
  * Decides one replay item. Order matters: a record that was already replayed answers `duplicate`
  * whatever was sent this time ("replay twice is still once"); a still-invalid record is refused with
- * the validator's own reason (ingest's classify, not a second validator).
+ * the validator's own reason (ingest's classify, not a second validator), at `now`, the ingest clock:
+ * a record refused for an event time in the future replays once its time has come.
  */
-export function decideReplay(domain: string, item: ReplayItem, state: ReplayState, contract: DomainContract): ReplayDecision {
-  const q = state.quarantined;
-  if (!q) return { kind: "not_found", reason: `no quarantined record of domain ${domain} at seq ${item.seq}` };
+export function decideReplay(domain: string, item: ReplayItem, state: ReplayState, contract: DomainContract, now: number): ReplayDecision {
+  const stored = state.quarantined;
+  if (!stored) return { kind: "not_found", reason: `no quarantined record of domain ${domain} at seq ${item.seq}` };
+  if (stored.kind === "undecodable") {
+    return { kind: "undecodable", reason: `the quarantine message at seq ${item.seq} is not a readable quarantined record (${stored.error}); it cannot be replayed` };
+  }
+  const q = stored.record;
+  if (state.ledger?.unreadable) return { kind: "undecodable", reason: `the replay ledger of seq ${item.seq} cannot be read (${state.ledger.unreadable}); it cannot be replayed` };
   const ledger = state.ledger?.entry;
   if (ledger?.state === "done") return { kind: "duplicate", eventId: ledger.event_id, offset: ledger.offset };
 
@@ -201,7 +290,7 @@ export function decideReplay(domain: string, item: ReplayItem, state: ReplayStat
     }
   }
 
-  const c = classify([candidate], contract)[0]!;
+  const c = classify([candidate], contract, now)[0]!;
   if (!c.ok) return { kind: "rejected", eventId: c.eventId, reason: c.reason, path: c.path };
 
   // The event id is the dedupe key end to end: a correction may fix any field but the identity of
@@ -236,6 +325,7 @@ export type ReplayResult =
   | { seq: number; event_id: string; status: "duplicate"; offset: number }
   | { seq: number; event_id: string | null; status: "rejected"; reason: string; path: string }
   | { seq: number; status: "not_found"; reason: string }
+  | { seq: number; status: "undecodable"; reason: string }
   | { seq: number; event_id: string | null; status: "failed"; reason: string; retryable: true };
 
 export interface ReplayReply {
@@ -244,6 +334,7 @@ export interface ReplayReply {
   duplicates: number;
   rejected: number;
   not_found: number;
+  undecodable: number;
   failed: number;
   /** Highest offset among accepted/duplicate items: the read-after-write token for the request. */
   max_offset: number | null;
@@ -251,21 +342,27 @@ export interface ReplayReply {
 }
 
 export function summariseReplay(domain: string, results: ReplayResult[]): ReplayReply {
-  const reply: ReplayReply = { domain, accepted: 0, duplicates: 0, rejected: 0, not_found: 0, failed: 0, max_offset: null, results };
+  const reply: ReplayReply = { domain, accepted: 0, duplicates: 0, rejected: 0, not_found: 0, undecodable: 0, failed: 0, max_offset: null, results };
   for (const r of results) {
     if (r.status === "accepted") reply.accepted++;
     else if (r.status === "duplicate") reply.duplicates++;
     else if (r.status === "rejected") reply.rejected++;
     else if (r.status === "not_found") reply.not_found++;
+    else if (r.status === "undecodable") reply.undecodable++;
     else reply.failed++;
     if ((r.status === "accepted" || r.status === "duplicate") && (reply.max_offset === null || r.offset > reply.max_offset)) reply.max_offset = r.offset;
   }
   return reply;
 }
 
-/** A replay always reports per item; only an item that may succeed on retry makes it a 503. */
+/**
+ * A replay always reports per item; only an item that may succeed on retry makes it a 503, and a
+ * request naming nothing but messages that can never be replayed (undecodable) is a 422.
+ */
 export function replayStatus(reply: ReplayReply): number {
-  return reply.failed > 0 ? 503 : 200;
+  if (reply.failed > 0) return 503;
+  if (reply.results.length > 0 && reply.undecodable === reply.results.length) return 422;
+  return 200;
 }
 
 // ---- helpers ---------------------------------------------------------------------------------

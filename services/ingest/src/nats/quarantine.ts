@@ -3,22 +3,28 @@
 // records through the Publisher, the same path as fresh ingest. Decisions are in domain/quarantine.ts.
 import { jetstream, type JetStreamClient, type JetStreamManager, type MsgRequest, type StoredMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { quarantinedRecordCodec, type DomainContract, type QuarantinedRecord } from "@lake/contracts";
+import { quarantinedRecordCodec, type DomainContract } from "@lake/contracts";
 import { STREAMS, subjects, HEADERS, appendWithCas, isCasConflict } from "@lake/messaging";
 import type { Logger } from "@lake/telemetry";
 import {
+  LEDGER_MAX_ENTRIES,
   QUARANTINE_LIST_MAX_RAW_BYTES,
   decideReplay,
   decodeLedgerEntry,
   encodeLedgerEntry,
+  foldLedger,
+  readStoredQuarantine,
   summariseReplay,
   toListEntry,
+  toUndecodableEntry,
+  type LedgerView,
   type ListQuery,
+  type QuarantineEntry,
   type QuarantineList,
   type ReplayItem,
-  type ReplayLedgerEntry,
   type ReplayReply,
   type ReplayResult,
+  type StoredQuarantine,
 } from "../domain/quarantine.ts";
 import type { Publisher } from "./publisher.ts";
 
@@ -55,27 +61,29 @@ export class Quarantine {
   /** A page of a domain's quarantined records, oldest first, each with its replay state. */
   async list(domain: string, q: ListQuery): Promise<QuarantineList> {
     const subject = subjects.quarantine(domain);
-    const page: { seq: number; record: QuarantinedRecord }[] = [];
+    const page: { seq: number; stored: StoredQuarantine }[] = [];
     let rawBytes = 0;
     let more = false;
     for (let from = q.after + 1; ; ) {
       const m = await this.nextOn(subject, from);
       if (!m) break;
       from = m.seq + 1;
-      const record = decodeQuarantined(m);
-      if (!record) continue;
+      const stored = readQuarantined(domain, m);
+      if (!stored) continue;
+      const raw = stored.kind === "record" ? stored.record.raw.length : 0;
       // Reading one past the page tells whether there is a next page, without a second request.
-      if (page.length === q.limit || (page.length > 0 && rawBytes + record.raw.length > QUARANTINE_LIST_MAX_RAW_BYTES)) {
+      if (page.length === q.limit || (page.length > 0 && rawBytes + raw > QUARANTINE_LIST_MAX_RAW_BYTES)) {
         more = true;
         break;
       }
-      page.push({ seq: m.seq, record });
-      rawBytes += record.raw.length;
+      page.push({ seq: m.seq, stored });
+      rawBytes += raw;
     }
-    const ledgers = await Promise.all(page.map((p) => this.readLedger(domain, p.seq)));
+    // An undecodable message is shown as such and has no ledger worth reading: nothing replays it.
+    const ledgers = await Promise.all(page.map((p) => (p.stored.kind === "record" ? this.readLedger(domain, p.seq) : undefined)));
     return {
       domain,
-      records: page.map((p, i) => toListEntry(p.seq, p.record, ledgers[i]?.entry)),
+      records: page.map((p, i): QuarantineEntry => (p.stored.kind === "record" ? toListEntry(p.seq, p.stored.record, ledgers[i]?.entry) : toUndecodableEntry(p.seq, p.stored))),
       next_after: more ? page[page.length - 1]!.seq : null,
     };
   }
@@ -102,10 +110,14 @@ export class Quarantine {
     const headers = { [HEADERS.record]: REPLAY_LEDGER_RECORD };
     for (let attempt = 1; ; attempt++) {
       const [quarantined, ledger] = await Promise.all([this.load(domain, seq), this.readLedger(domain, seq)]);
-      const d = decideReplay(domain, item, { quarantined, ledger }, contract);
+      const d = decideReplay(domain, item, { quarantined, ledger }, contract, Date.now());
       if (d.kind === "not_found") return { seq, status: "not_found", reason: d.reason };
       if (d.kind === "duplicate") return { seq, event_id: d.eventId, status: "duplicate", offset: d.offset };
       if (d.kind === "rejected") return { seq, event_id: d.eventId, status: "rejected", reason: d.reason, path: d.path };
+      if (d.kind === "undecodable") {
+        this.o.log.warn("quarantine replay of a message that does not stand", { domain, seq, reason: d.reason });
+        return { seq, status: "undecodable", reason: d.reason };
+      }
 
       const eventId = d.record.eventId;
       let claimSeq = d.claimSeq;
@@ -139,23 +151,46 @@ export class Quarantine {
         if (!isCasConflict(e)) throw e;
         // Another attempt resuming the same claim completed it first: its offset is the one on record.
         const now = await this.readLedger(domain, seq);
-        if (now?.entry.state === "done") return { seq, event_id: now.entry.event_id, status: "duplicate", offset: now.entry.offset };
+        if (now?.entry?.state === "done") return { seq, event_id: now.entry.event_id, status: "duplicate", offset: now.entry.offset };
         throw e;
       }
       return { seq, event_id: eventId, status: published.status, offset: published.offset };
     }
   }
 
-  /** The quarantined record at `seq`, if that sequence holds one of this domain's. */
-  private async load(domain: string, seq: number): Promise<QuarantinedRecord | undefined> {
+  /** The quarantine message at `seq`, if that sequence holds one of this domain's. */
+  private async load(domain: string, seq: number): Promise<StoredQuarantine | undefined> {
     const m = await this.o.jsm.streams.getMessage(STREAMS.quarantine, { seq });
     if (!m || m.subject !== subjects.quarantine(domain)) return undefined;
-    return decodeQuarantined(m);
+    return readQuarantined(domain, m);
   }
 
-  private async readLedger(domain: string, seq: number): Promise<{ seq: number; entry: ReplayLedgerEntry } | undefined> {
-    const m = await this.o.jsm.streams.getMessage(STREAMS.quarantine, { last_by_subj: replayLedgerSubject(domain, seq) });
-    return m ? { seq: m.seq, entry: decodeLedgerEntry(m.data) } : undefined;
+  /**
+   * The ledger of the record at `seq`. One read when its last entry stands (always, unless someone
+   * else wrote to the subject); otherwise the entries after the record are walked, bounded, to find
+   * the last one that does.
+   */
+  private async readLedger(domain: string, seq: number): Promise<LedgerView | undefined> {
+    const subject = replayLedgerSubject(domain, seq);
+    const last = await this.o.jsm.streams.getMessage(STREAMS.quarantine, { last_by_subj: subject });
+    if (!last) return undefined;
+    // Entries stored before the record can't be its replay's: someone wrote ahead on the subject.
+    if (last.seq < seq) return { seq: last.seq, entry: undefined };
+    try {
+      return { seq: last.seq, entry: decodeLedgerEntry(last.data) };
+    } catch {
+      // A void entry: walk the ledger for the last one that stands.
+    }
+    const messages: { seq: number; data: Uint8Array }[] = [];
+    for (let from = seq + 1; messages.length < LEDGER_MAX_ENTRIES; ) {
+      const m = await this.nextOn(subject, from);
+      if (!m || m.seq > last.seq) break;
+      messages.push({ seq: m.seq, data: m.data });
+      if (m.seq === last.seq) return foldLedger(messages);
+      from = m.seq + 1;
+    }
+    const why = messages.length >= LEDGER_MAX_ENTRIES ? `its last entry does not decode and it has more than ${LEDGER_MAX_ENTRIES} entries` : "its last entry does not decode and its entries could not be read back";
+    return { seq: last.seq, entry: undefined, unreadable: why };
   }
 
   /** The first message on `subject` at or after sequence `from`; null past the end. */
@@ -166,7 +201,8 @@ export class Quarantine {
   }
 }
 
-function decodeQuarantined(m: StoredMsg): QuarantinedRecord | undefined {
+/** A message tagged as a quarantined record, read (or found undecodable); undefined for anything else. */
+function readQuarantined(domain: string, m: StoredMsg): StoredQuarantine | undefined {
   if (m.header?.get(HEADERS.record) !== quarantinedRecordCodec.name) return undefined;
-  return quarantinedRecordCodec.decode(m.data);
+  return readStoredQuarantine(domain, m.data, m.time.getTime());
 }
