@@ -110,7 +110,7 @@ test("a delete holds against a re-delivered older change, even past the dedupe w
   // here by publishing it under a new message id, past ingest).
   const nc = await connect({ servers: lake.natsUrl });
   const contract = domainContract(DS);
-  const change = validateChange(contract, upsert("c7", "Gone", "NL", "c", insertLsn));
+  const change = validateChange(contract, upsert("c7", "Gone", "NL", "c", insertLsn), Date.now());
   assert.ok(change.ok);
   const h = natsHeaders();
   h.set("Lake-Schema", contract.fingerprint);
@@ -145,4 +145,22 @@ test("a CDC table keeps committing after its contract gains an optional column",
   const q = await queryVersion(openLocalStore(lake.storeRoot), v, `SELECT customer_id, tier FROM ${DS} ORDER BY customer_id`);
   assert.deepEqual(q.rows.find((x) => x.customer_id === "c1"), { customer_id: "c1", tier: "gold" });
   assert.ok(q.rows.filter((x) => x.customer_id !== "c1").every((x) => x.tier === null));
+});
+
+test("one change with an extreme source position hides only older changes of its own key: every accepted change is in its covering version, or a newer change of its key is", async () => {
+  // A dataset-wide high-water mark let this one change make every later change of the domain look
+  // stale: ingest answered accepted, covering reads returned versions without them.
+  const hotChange = upsert("hot1", "Hot", "US", "c", ++lsn);
+  const hot = await send([{ ...hotChange, source: { ...hotChange.source, lsn: 2 ** 53 - 2 } }]);
+  assert.equal(hot.results[0]!.status, "accepted");
+  await lake.catalog.covering(DS, hot.max_offset!, 20_000);
+  const later = [upsert("k10", "Kay", "SE", "c", ++lsn), upsert("c1", "Ada M.", "IE", "u", ++lsn), del("c4", ++lsn), upsert("hot1", "Older", "US", "u", ++lsn)];
+  const r = await send(later);
+  assert.deepEqual(r.results.map((x) => x.status), ["accepted", "accepted", "accepted", "accepted"]);
+  const v = await lake.catalog.covering(DS, r.max_offset!, 20_000);
+  const rows = new Map((await table(v.version)).rows.map((x) => [x[0], x]));
+  assert.deepEqual(rows.get("k10"), ["k10", "Kay", "SE", lsn - 3], "a new key lands");
+  assert.deepEqual(rows.get("c1"), ["c1", "Ada M.", "IE", lsn - 2], "an update of another key lands");
+  assert.ok(!rows.has("c4"), "a delete of another key lands");
+  assert.deepEqual(rows.get("hot1"), ["hot1", "Hot", "US", 2 ** 53 - 2], "the older change of the hot key lost to its newer change");
 });

@@ -34,6 +34,7 @@ liveGauge(metricRegistry, "lake_committer_rows_committed", "Rows committed by th
 liveGauge(metricRegistry, "lake_committer_cas_conflicts", "Commit races lost to another data version", ds, () => committer.stats.conflicts);
 liveGauge(metricRegistry, "lake_committer_cas_rebases", "Commits rebased onto a non-data record", ds, () => committer.stats.rebases);
 liveGauge(metricRegistry, "lake_committer_poison_messages", "Undecodable source messages quarantined and skipped", ds, () => committer.stats.poison);
+liveGauge(metricRegistry, "lake_committer_superseded_changes", "Upsert changes that arrived after a newer change of their key (kept out, per-key order)", ds, () => committer.stats.superseded);
 liveGauge(metricRegistry, "lake_committer_last_commit_seconds", "Duration of the last commit (files, manifest, append)", ds, () => committer.stats.lastCommitMs / 1000);
 const lagGauge = new Gauge({ name: "lake_committer_consumer_lag", help: "Events in the source stream not yet committed", labelNames: ["dataset"], registers: [metricRegistry] });
 const metrics = await serveMetrics(metricRegistry, env.metricsPort, env.metricsHost);

@@ -7,11 +7,22 @@ import type { ColumnSpec } from "./domain/spec.ts";
 /** Column holding the source stream sequence of each row: lineage, and the read-after-write proof. */
 export const OFFSET_COLUMN = "_offset";
 
-let props: ReturnType<WriterPropertiesBuilder["build"]> | undefined;
-function writerProps() {
-  // Built once: the builder crosses into wasm and is not free.
-  props ??= new WriterPropertiesBuilder().setCompression(Compression.ZSTD).setCreatedBy("lake committer").build();
-  return props;
+/**
+ * Footer key (Parquet key-value metadata) of an upsert partition's tombstones: the keys deleted in it
+ * and the source position of each delete, as JSON. Readers of the rows never see them; the next merge
+ * of the partition reads them so an older change of a deleted key can't bring its row back.
+ */
+export const TOMBSTONES_KEY = "lake.tombstones";
+
+/** Keys deleted from a partition and the position (version field) of each delete. */
+export type Tombstones = Map<string, number>;
+
+function writerProps(tombstones: Tombstones | undefined) {
+  // Fresh for every file: writeParquet takes ownership of the properties it is given.
+  // Each builder call consumes the builder it is called on and returns the next one.
+  let b = new WriterPropertiesBuilder().setCompression(Compression.ZSTD).setCreatedBy("lake committer");
+  if (tombstones && tombstones.size > 0) b = b.setKeyValueMetadata(new Map([[TOMBSTONES_KEY, JSON.stringify(Object.fromEntries(tombstones))]]));
+  return b.build();
 }
 
 function column(contractField: ColumnSpec, rows: readonly Record<string, unknown>[]): Vector {
@@ -73,7 +84,7 @@ function arrowType(f: ColumnSpec) {
   }
 }
 
-export function toParquet(spec: { columns: readonly ColumnSpec[] }, rows: readonly Record<string, unknown>[], offsets: readonly number[]): Uint8Array {
+export function toParquet(spec: { columns: readonly ColumnSpec[] }, rows: readonly Record<string, unknown>[], offsets: readonly number[], tombstones?: Tombstones): Uint8Array {
   const columns: Record<string, Vector> = {};
   for (const f of spec.columns) columns[f.name] = column(f, rows);
   const off = new BigInt64Array(offsets.length);
@@ -81,15 +92,18 @@ export function toParquet(spec: { columns: readonly ColumnSpec[] }, rows: readon
   columns[OFFSET_COLUMN] = makeVector(off);
   const table = new Table(columns);
   const wasmTable = WasmTable.fromIPCStream(tableToIPC(table, "stream"));
-  return writeParquet(wasmTable, writerProps());
+  return writeParquet(wasmTable, writerProps(tombstones));
 }
 
 /**
  * Reads back a file this committer wrote (upsert merges rewrite partitions): rows with the same JS
  * values the Avro decoder gives (timestamps and longs as numbers), and each row's offset.
  */
-export function fromParquet(spec: { columns: readonly ColumnSpec[] }, bytes: Uint8Array): { rows: Record<string, unknown>[]; offsets: number[] } {
+export function fromParquet(spec: { columns: readonly ColumnSpec[] }, bytes: Uint8Array): { rows: Record<string, unknown>[]; offsets: number[]; tombstones: Tombstones } {
   const table = tableFromIPC(readParquet(bytes).intoIPCStream());
+  const tombstones: Tombstones = new Map();
+  const stored = table.schema.metadata.get(TOMBSTONES_KEY);
+  if (stored !== undefined) for (const [k, v] of Object.entries(JSON.parse(stored) as Record<string, number>)) tombstones.set(k, v);
   const n = table.numRows;
   const rows: Record<string, unknown>[] = Array.from({ length: n }, () => ({}));
   for (const f of spec.columns) {
@@ -109,5 +123,5 @@ export function fromParquet(spec: { columns: readonly ColumnSpec[] }, bytes: Uin
   const off = table.getChild(OFFSET_COLUMN);
   const offsets = new Array<number>(n);
   for (let i = 0; i < n; i++) offsets[i] = Number(off!.get(i));
-  return { rows, offsets };
+  return { rows, offsets, tombstones };
 }

@@ -35,6 +35,32 @@ describe("mergePartition", () => {
     assert.deepEqual(out.rows, [{ id: 2, lsn: 11, op: "c" }]);
   });
 
+  const cdc = { key: ["id"], versionField: "lsn", isDelete: (r: Record<string, unknown>) => r.op === "d" };
+
+  test("a delete leaves a tombstone, and an older change of that key arriving later (a re-delivery) never brings the row back", () => {
+    const afterDelete = mergePartition(cdc, [{ rows: [{ id: "a", lsn: 10, op: "c" }], offsets: [1] }], { rows: [{ id: "a", lsn: 20, op: "d" }], offsets: [2] });
+    assert.deepEqual(afterDelete.rows, []);
+    assert.deepEqual([...afterDelete.tombstones], [["a", 20]]);
+    const redelivered = mergePartition(cdc, [afterDelete], { rows: [{ id: "a", lsn: 10, op: "c" }], offsets: [3] });
+    assert.deepEqual(redelivered.rows, [], "the re-delivered create lost to the delete");
+    assert.deepEqual([...redelivered.tombstones], [["a", 20]]);
+    assert.equal(redelivered.superseded, 1);
+    const recreated = mergePartition(cdc, [redelivered], { rows: [{ id: "a", lsn: 30, op: "c" }], offsets: [4] });
+    assert.deepEqual(recreated.rows, [{ id: "a", lsn: 30, op: "c" }], "a newer create after the delete lands");
+    assert.equal(recreated.tombstones.size, 0);
+  });
+
+  test("order is per key: one change with an extreme position hides only older changes of its own key", () => {
+    const live = mergePartition(cdc, [], { rows: [{ id: "hot", lsn: Number.MAX_SAFE_INTEGER, op: "u" }, { id: "b", lsn: 5, op: "c" }], offsets: [1, 2] });
+    const next = mergePartition(cdc, [live], { rows: [{ id: "b", lsn: 6, op: "u" }, { id: "c", lsn: 7, op: "c" }, { id: "hot", lsn: 8, op: "u" }], offsets: [3, 4, 5] });
+    assert.deepEqual(next.rows, [
+      { id: "b", lsn: 6, op: "u" },
+      { id: "c", lsn: 7, op: "c" },
+      { id: "hot", lsn: Number.MAX_SAFE_INTEGER, op: "u" },
+    ]);
+    assert.equal(next.superseded, 1);
+  });
+
   test("the same inputs always give the same output order", () => {
     const a = mergePartition(spec, [], { rows: [row("z", 1, 1), row("m", 1, 1), row("a", 1, 1)], offsets: [1, 2, 3] });
     const b = mergePartition(spec, [], { rows: [row("a", 1, 1), row("z", 1, 1), row("m", 1, 1)], offsets: [3, 1, 2] });

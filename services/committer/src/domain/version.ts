@@ -21,7 +21,7 @@ export interface CommitterState {
   /** Last source stream sequence covered by a committed version (0: none). */
   lastSourceSeq: number;
   totalRows: number;
-  /** Ordered sources (CDC): highest source position committed; null when none or not tracked. */
+  /** Ordered sources (CDC): highest source position committed (for the record; ordering is per key); null when none or not tracked. */
   maxSourcePosition?: number | null;
 }
 
@@ -53,14 +53,14 @@ export interface PlannedBatch {
   maxEventTime: number | null;
   /** Ordered sources: the highest source position in the batch (or the state's, if higher). */
   maxSourcePosition?: number | null;
-  /** Ordered sources: changes at or below the committed position, skipped as re-deliveries. */
-  staleChanges?: number;
 }
 
 /**
- * Groups a batch into partitions, dropping events at or below the committed position (replays after a
+ * Groups a batch into partitions, dropping events at or below the committed offset (replays after a
  * restart). Append: a repeated key within the batch is a retry, the first copy stays. Upsert: the
- * newest row of a key replaces the earlier ones.
+ * newest row of a key replaces the earlier ones; the merge with the partition's live rows then keeps
+ * the newest change per key (mergePartition). Ordering is per key, never dataset-wide: one change
+ * with an extreme source position must not make every later change of other keys look stale.
  */
 export function planBatch(
   state: CommitterState,
@@ -69,7 +69,6 @@ export function planBatch(
 ): PlannedBatch | undefined {
   const positionField = spec.sourcePositionField;
   let maxPosition = state.maxSourcePosition ?? null;
-  let staleChanges = 0;
   const byPartition = new Map<string, PartitionBatch>();
   const where = new Map<string, { p: PartitionBatch; i: number }>();
   let firstSeq = 0;
@@ -83,13 +82,7 @@ export function planBatch(
     if (firstSeq === 0) firstSeq = e.seq;
     lastSeq = e.seq;
     if (positionField) {
-      // An ordered source re-sends from its last acknowledged position after a restart: anything at
-      // or below what is committed was applied already (a delete leaves no row to compare against).
       const pos = e.value[positionField] as number;
-      if (state.maxSourcePosition !== undefined && state.maxSourcePosition !== null && pos <= state.maxSourcePosition) {
-        staleChanges++;
-        continue;
-      }
       if (maxPosition === null || pos > maxPosition) maxPosition = pos;
     }
     const key = keyOf(spec, e.value);
@@ -115,10 +108,7 @@ export function planBatch(
   const partitions = [...byPartition.values()].sort((a, b) => (a.partition < b.partition ? -1 : 1));
   const rowCount = partitions.reduce((n, p) => n + p.rows.length, 0);
   const plan: PlannedBatch = { firstSeq, lastSeq, partitions, rowCount, duplicateKeys, minEventTime: minT, maxEventTime: maxT };
-  if (positionField) {
-    plan.maxSourcePosition = maxPosition;
-    plan.staleChanges = staleChanges;
-  }
+  if (positionField) plan.maxSourcePosition = maxPosition;
   return plan;
 }
 

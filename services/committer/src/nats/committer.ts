@@ -14,7 +14,7 @@ import { type BufferedEvent, type CommitterState, initialState, evolve, planBatc
 import { type DatasetSpec, MODES } from "../domain/spec.ts";
 import { isUnknownSchema } from "@lake/registry";
 import { mergePartition } from "../domain/merge.ts";
-import { fromParquet, toParquet } from "../parquet.ts";
+import { type Tombstones, fromParquet, toParquet } from "../parquet.ts";
 import type { Failpoint } from "../failpoints.ts";
 
 export interface CommitterOptions {
@@ -76,7 +76,8 @@ export class Committer {
   private stopped = false;
   /** Bumped whenever the consumer restarts, so a stale flush can't commit events of an old epoch. */
   private epoch = 0;
-  readonly stats = { versions: 0, rows: 0, conflicts: 0, rebases: 0, poison: 0, lastCommitMs: 0 };
+  /** superseded: changes of an upsert dataset that arrived after a newer change of their key (kept out, as they should be). */
+  readonly stats = { versions: 0, rows: 0, conflicts: 0, rebases: 0, poison: 0, superseded: 0, lastCommitMs: 0 };
 
   constructor(private readonly o: CommitterOptions) {
     this.js = jetstream(o.nc);
@@ -249,15 +250,19 @@ export class Committer {
     for (const p of batch.partitions) {
       let rows = p.rows;
       let offsets = p.seqs;
+      let tombstones: Tombstones | undefined;
       if (this.spec.mode === MODES.upsert) {
-        // Rewrite the partition: its live rows merged with the batch (copy on write).
+        // Rewrite the partition: its live rows (and tombstones) merged with the batch (copy on write).
         const old = this.liveFiles.get(p.partition) ?? [];
         const existing = await Promise.all(old.map(async (f) => fromParquet(this.spec, await this.o.store.get(f.key))));
-        ({ rows, offsets } = mergePartition(this.spec, existing, { rows: p.rows, offsets: p.seqs }));
+        const merged = mergePartition(this.spec, existing, { rows: p.rows, offsets: p.seqs });
+        ({ rows, offsets, tombstones } = merged);
+        this.stats.superseded += merged.superseded;
         removed.push(...old);
-        if (rows.length === 0) continue;
+        // A partition whose every key is deleted keeps a file of no rows: it carries the tombstones.
+        if (rows.length === 0 && tombstones.size === 0) continue;
       }
-      const bytes = toParquet(this.spec, rows, offsets);
+      const bytes = toParquet(this.spec, rows, offsets, tombstones);
       const key = keys.dataFile(this.spec.dataset, p.partition, writeId, index++);
       await this.o.store.put(key, bytes);
       files.push({ key, partition: p.partition, rows: rows.length, bytes: bytes.byteLength, sha256: sha256(bytes) });

@@ -24,7 +24,7 @@ import { type Logger, inSpan } from "@lake/telemetry";
 import { failpointHook as runtimeFailpointHook } from "@lake/runtime";
 import type { DatasetSpec } from "../domain/spec.ts";
 import { commitRecord, keys } from "../domain/version.ts";
-import { OFFSET_COLUMN, fromParquet, toParquet } from "../parquet.ts";
+import { OFFSET_COLUMN, type Tombstones, fromParquet, toParquet } from "../parquet.ts";
 import {
   COMPACTION_DEFAULTS,
   type CompactedGroup,
@@ -304,6 +304,8 @@ async function rewriteGroup(
   const known = new Set([...spec.columns.map((c) => c.name), OFFSET_COLUMN]);
   const rows: Record<string, unknown>[] = [];
   const offsets: number[] = [];
+  // An upsert partition's tombstones (deleted keys) go into the rewritten file too, newest per key.
+  const tombstones: Tombstones = new Map();
   for (const f of group.files) {
     const bytes = await store.get(f.key);
     if (bytes.byteLength !== f.bytes || sha256(bytes) !== f.sha256) throw new UncompactableError(`${f.key} does not match its recorded size and sha256`);
@@ -312,6 +314,7 @@ async function rewriteGroup(
     if (extra.length > 0) throw new UncompactableError(`${f.key} has columns the current contract lacks (${extra.join(", ")})`);
     const read = fromParquet(spec, bytes);
     if (read.rows.length !== f.rows) throw new UncompactableError(`${f.key} holds ${read.rows.length} rows, its record says ${f.rows}`);
+    for (const [k, v] of read.tombstones) if (!(tombstones.get(k)! >= v)) tombstones.set(k, v);
     for (let i = 0; i < read.rows.length; i++) {
       rows.push(read.rows[i]!);
       offsets.push(read.offsets[i]!);
@@ -327,7 +330,7 @@ async function rewriteGroup(
     sortedRows = order.map((i) => rows[i]!);
     sortedOffsets = order.map((i) => offsets[i]!);
   }
-  const bytes = toParquet(spec, sortedRows, sortedOffsets);
+  const bytes = toParquet(spec, sortedRows, sortedOffsets, tombstones);
   const written = offsetsOf(bytes);
   if (written.length !== sortedOffsets.length || written.some((x, i) => x !== sortedOffsets[i])) {
     throw new RowCountMismatchError(group.partition, sortedOffsets.length, written.length, "the rewritten file reads back");
