@@ -285,7 +285,7 @@ test("a replay interrupted after its claim (and after its publish) is finished b
   await claim(a.seq, "crash-a");
   await claim(b.seq, "crash-b");
   const contract = domainContract(DATASET);
-  const bValue = contract.validate({ event_id: "crash-b", ...noId(2) });
+  const bValue = contract.validate({ event_id: "crash-b", ...noId(2) }, Date.now());
   assert.ok(bValue.ok);
   const h = natsHeaders();
   h.set(HEADERS.schema, contract.fingerprint);

@@ -3,6 +3,7 @@ export {
   type DomainContract,
   type FieldConstraints,
   type ValidationResult,
+  type FieldCheck,
   domainContract,
   domainNames,
   loadDomainContract,
@@ -50,3 +51,13 @@ export {
   DEFAULT_ALLOWED_LATENESS_MS,
 } from "./derived.ts";
 export { NAME_PATTERN, isValidName, assertValidName, InvalidNameError } from "./names.ts";
+export {
+  DEFAULT_MAX_FUTURE_SKEW_MS,
+  MAX_DATE_MS,
+  MAX_AVRO_LONG,
+  MAX_HEADER_VALUE_LENGTH,
+  utcDay,
+  futureEventTimeProblem,
+  headerValueProblem,
+  illFormedTextPath,
+} from "./bounds.ts";

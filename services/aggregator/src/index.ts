@@ -16,6 +16,7 @@ export {
 } from "./contract.ts";
 export {
   type AggState,
+  type Arrival,
   type BatchOutcome,
   type Counters,
   type InputEvent,
@@ -30,6 +31,8 @@ export {
   initialState,
   keyId,
   windowStarts,
+  toInputEvent,
+  dayOf,
 } from "./domain/windows.ts";
 export { resultRow, lateRecord, msgIds } from "./domain/rows.ts";
 export { StateStore, StateMismatchError, type StateSnapshot, type OutboxRow } from "./db/state.ts";

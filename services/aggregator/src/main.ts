@@ -25,6 +25,7 @@ const nc = await connectNats({ url: env.natsUrl, name: `aggregator-${env.dataset
 const registry = await SchemaRegistry.open(nc, { log });
 const aggregator = new Aggregator({
   decodeSource: (bytes, writer) => registry.decode(job.source, bytes, writer),
+  sourceMaxFutureSkewMs: () => registry.latest(job.source).maxFutureSkewMs,
   nc,
   contract,
   lateCodec: lateEventCodec(),

@@ -13,7 +13,9 @@ import {
   decide,
   evolve,
   initialState,
+  dayOf,
   keyId,
+  toInputEvent,
   windowStarts,
 } from "../src/domain/windows.ts";
 
@@ -281,5 +283,42 @@ describe("determinism", () => {
     const o = decide(once.state, all, daily);
     assert.deepEqual(o.outputs, []);
     assert.equal(o.inputSeq, once.state.inputSeq);
+  });
+});
+
+describe("source events from the future (written past ingest)", () => {
+  const HOUR = 3_600_000;
+  const job = { eventTimeField: "timestamp", valueField: "amount", eventIdField: "event_id", key: ["user_id"] as const };
+  const stored = JUNE_1 + 12 * HOUR;
+  const arrival = { at: stored, maxFutureSkewMs: HOUR };
+  const rec = (timestamp: number, amount = 1) => ({ event_id: `e${timestamp}`, user_id: "u", timestamp, amount });
+
+  test("an event time up to the skew past the time the stream stored it is an event; beyond is invalid, with the reason", () => {
+    assert.equal(toInputEvent(1, rec(stored + HOUR), job, arrival).kind, "event");
+    assert.equal(toInputEvent(1, rec(stored - 400 * DAY), job, arrival).kind, "event", "old events are normal (backfills)");
+    for (const t of [stored + HOUR + 1, Date.UTC(2099, 0, 1), 9e15]) {
+      const e = toInputEvent(1, rec(t), job, arrival);
+      assert.equal(e.kind, "invalid", String(t));
+      assert.match(e.kind === "invalid" ? e.reason : "", /from the future|outside the range of dates/);
+    }
+    assert.equal(toInputEvent(1, rec(-9e15), job, arrival).kind, "invalid", "no window can start outside the date range");
+    assert.equal(toInputEvent(1, rec(stored, Number.NaN), job, arrival).kind, "invalid");
+  });
+
+  test("given an event dated 2099 stored in June 2026, the watermark stays at June 2026 and later events are not late", () => {
+    const ev = (seq: number, time: number, value: number): InputEvent => ({ kind: "event", seq, eventId: `e${seq}`, time, key: ["u1"], value });
+    const forged = toInputEvent(2, rec(Date.UTC(2099, 0, 1), 1000), job, arrival);
+    const s = given(daily, [ev(1, JUNE_1 + HOUR, 1)], [forged]);
+    assert.ok(s.maxEventTime! <= arrival.at + arrival.maxFutureSkewMs, `max event time ${s.maxEventTime} past the stream's clock + skew`);
+    // Events later the same day and the next day: in their windows, none late; day 1 fires with its two events.
+    const o = decide(s, [ev(3, JUNE_1 + 2 * HOUR, 2), ev(4, JUNE_1 + DAY + 2 * MIN, 4)], daily);
+    assert.deepEqual(lates(o), []);
+    assert.deepEqual(results(o).map(brief), [{ start: JUNE_1, key: "u1", count: 2, sum: 3, min: 1, max: 2, revision: 1, watermark: JUNE_1 + DAY + MIN }]);
+    assert.equal(o.counters.invalidEvents, 1, "the forged event is counted, not applied");
+  });
+
+  test("the window's day is total: no window start can make it throw", () => {
+    assert.equal(dayOf(JUNE_1), "2026-06-01");
+    assert.doesNotThrow(() => dayOf(9e15));
   });
 });

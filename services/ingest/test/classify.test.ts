@@ -2,9 +2,12 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { domainContract } from "@lake/contracts";
 import { HttpError } from "@lake/http";
-import { RequestError, classify, parseBody, replyStatus, summarise, type IngestReply, type RecordResult } from "../src/domain/classify.ts";
+import { MAX_FAILED_REASON, RequestError, classify, failedReason, parseBody, replyBound, replyStatus, summarise, type IngestReply, type RecordResult } from "../src/domain/classify.ts";
 
 const contract = domainContract("domain_events");
+const customers = domainContract("customers");
+/** The ingest clock: after every sample event time. */
+const NOW = Date.UTC(2026, 6, 1);
 const event = (id: string, overrides: Record<string, unknown> = {}) => ({
   event_id: id,
   user_id: "u1",
@@ -69,7 +72,7 @@ describe("parseBody", () => {
 
 describe("classify", () => {
   test("keeps input order and index; valid records carry the normalised value", () => {
-    const out = classify([event("a"), event("b", { timestamp: "2026-06-01T14:00:00+02:00" })], contract);
+    const out = classify([event("a"), event("b", { timestamp: "2026-06-01T14:00:00+02:00" })], contract, NOW);
     assert.deepEqual(out, [
       { index: 0, ok: true, eventId: "a", value: event("a") },
       { index: 1, ok: true, eventId: "b", value: event("b", { timestamp: Date.UTC(2026, 5, 1, 12) }) },
@@ -78,7 +81,7 @@ describe("classify", () => {
 
   test("invalid records are refused with reason, path, event id and the raw input", () => {
     const bad = event("b", { amount: "lots" });
-    const out = classify([event("a"), bad, [1, 2]], contract);
+    const out = classify([event("a"), bad, [1, 2]], contract, NOW);
     assert.equal(out.length, 3);
     assert.deepEqual(out[0], { index: 0, ok: true, eventId: "a", value: event("a") });
     assert.deepEqual(out[1], { index: 1, ok: false, eventId: "b", reason: "amount must be a finite number, got string", path: "$.amount", raw: bad });
@@ -86,7 +89,7 @@ describe("classify", () => {
   });
 
   test("an empty list classifies to nothing", () => {
-    assert.deepEqual(classify([], contract), []);
+    assert.deepEqual(classify([], contract, NOW), []);
   });
 });
 
@@ -139,5 +142,57 @@ describe("replyStatus", () => {
     assert.equal(replyStatus(false, reply([failed(0)])), 503);
     assert.equal(replyStatus(true, reply([accepted(0, 1), failed(1)])), 503);
     assert.equal(replyStatus(true, reply([rejected(0), failed(1)])), 503);
+  });
+});
+
+describe("classify: what can never be stored is refused up front, with its path", () => {
+  test("an event time past the ingest clock's skew is refused at $.timestamp; the same record is valid once its time has come", () => {
+    const future = event("f", { timestamp: Date.UTC(2099, 0, 1) });
+    const [now] = classify([future], contract, NOW);
+    assert.equal(now!.ok, false);
+    assert.equal((now as { path: string }).path, "$.timestamp");
+    assert.equal((now as { eventId: string }).eventId, "f");
+    assert.equal(classify([future], contract, Date.UTC(2099, 0, 1))[0]!.ok, true);
+  });
+
+  test("a lone surrogate in a value is refused with the field's path", () => {
+    const [r] = classify([JSON.parse(String.raw`{"event_id":"s","user_id":"\udfff","event_type":"view","timestamp":1780315200000,"amount":1}`)], contract, NOW);
+    assert.equal((r as { path: string }).path, "$.user_id");
+  });
+
+  test("CDC: a delete whose key the contract refuses, a key with a newline, an lsn Avro can't encode", () => {
+    const change = (over: Record<string, unknown>) => ({ op: "d", before: { customer_id: "c1" }, after: null, source: { lsn: 5 }, ts_ms: Date.UTC(2026, 5, 1), ...over });
+    const out = classify([change({ before: { customer_id: "not a key!" } }), change({ before: { customer_id: "c1\n" } }), change({ source: { lsn: 2 ** 53 - 1 } }), change({})], customers, NOW);
+    assert.deepEqual(out.map((c) => (c.ok ? c.eventId : c.path)), ["$.before.customer_id", "$.before.customer_id", "$.source.lsn", "c1@5"]);
+  });
+});
+
+describe("replyBound", () => {
+  const reply = (domain: string, results: RecordResult[]) => Buffer.byteLength(JSON.stringify({ status: 503, ...summarise(domain, results) }));
+
+  test("bounds the reply whatever each valid record comes to, and is exact for refused ones", () => {
+    const out = classify([event("a"), event("b\u0001", { amount: "x" }), 7, event("ü🦆", { user_id: "" }), event("c")], contract, NOW);
+    const bound = replyBound("domain_events", out);
+    const refused = out.filter((c) => !c.ok).map((c) => (c.ok ? undefined! : { index: c.index, event_id: c.eventId, status: "rejected" as const, reason: c.reason, path: c.path }));
+    const worstStored = (i: number, id: string): RecordResult => ({ index: i, event_id: id, status: "duplicate", offset: Number.MAX_SAFE_INTEGER });
+    const worstFailed = (i: number, id: string): RecordResult => ({ index: i, event_id: id, status: "failed", reason: "x".repeat(MAX_FAILED_REASON), retryable: true });
+    const worst = reply("domain_events", [worstStored(0, "a"), ...refused, worstFailed(4, "c")]);
+    assert.ok(bound >= worst, `bound ${bound} < a possible reply of ${worst} bytes`);
+    assert.ok(bound >= reply("domain_events", [worstFailed(0, "a"), ...refused, worstStored(4, "c")]));
+    assert.ok(bound < worst + 200, `bound ${bound} is close to the worst reply ${worst}`);
+  });
+
+  test("grows with the records: a batch of 5000 small valid records fits in 1 MiB, 20000 refused ones do not", () => {
+    const valid = classify(Array.from({ length: 5000 }, (_, i) => event(`event-${i}`)), contract, NOW);
+    assert.ok(replyBound("domain_events", valid) < 1024 * 1024);
+    const junk = classify(Array.from({ length: 20000 }, () => 1), contract, NOW);
+    assert.ok(replyBound("domain_events", junk) > 1024 * 1024);
+  });
+
+  test("failedReason is printable ASCII without quotes, and at most MAX_FAILED_REASON characters", () => {
+    const r = failedReason("publish failed", new Error(`"ü\n${"x".repeat(1000)}\\`));
+    assert.ok(r.length <= MAX_FAILED_REASON);
+    assert.match(r, /^[\x20-\x7e]*$/);
+    assert.equal(JSON.stringify(r).length, r.length + 2);
   });
 });

@@ -13,7 +13,7 @@ import { derivedContract, type LakeLog } from "@lake/contracts";
 import { HEADERS, STREAMS, appendLogRecord, foldCommitLog, isCasConflict, readCommitHead, subjects } from "@lake/messaging";
 import { type ObjectStore, openLocalStore } from "@lake/storage";
 import { SchemaRegistry } from "@lake/registry";
-import { type AggState, type InputEvent, type KeyValue, decide, evolve, initialState, resultRow } from "@lake/aggregator";
+import { type AggState, type InputEvent, decide, evolve, initialState, resultRow, toInputEvent } from "@lake/aggregator";
 import { buildManifest, commitRecord, derivedSpec, keys, toParquet } from "@lake/committer";
 
 export interface BackfillProgress {
@@ -71,12 +71,8 @@ async function recompute(
       let input: InputEvent;
       try {
         const v = registry.decode(job.source, m.data, m.headers?.get(HEADERS.schema) || undefined);
-        const time = v[job.eventTimeField];
-        const value = v[job.valueField];
-        input =
-          typeof time === "number" && typeof value === "number" && Number.isFinite(value)
-            ? { kind: "event", seq: m.seq, eventId: String(v[job.eventIdField]), time, key: job.key.map((k) => v[k] as KeyValue), value }
-            : { kind: "invalid", seq: m.seq, reason: "unusable event time or value" };
+        // The live aggregator's own reading of a source event, bounds on its event time included.
+        input = toInputEvent(m.seq, v, job, { at: Math.floor(m.info.timestampNanos / 1e6), maxFutureSkewMs: registry.latest(job.source).maxFutureSkewMs });
       } catch {
         // The live aggregator skips what it can't decode too (and counts it); so does its rebuild.
         input = { kind: "invalid", seq: m.seq, reason: "undecodable" };

@@ -5,7 +5,8 @@
 // Each event is applied on its own, in stream order: its windows are updated under the watermark as it
 // stood before the event, then the watermark advances and windows it passed fire or are purged. A batch
 // is only a unit of storage, so the same events split into different batches give the same outputs.
-import type { WindowSpec } from "../contract.ts";
+import { MAX_DATE_MS, futureEventTimeProblem, utcDay } from "@lake/contracts";
+import type { DerivedJob, WindowSpec } from "../contract.ts";
 
 export type KeyValue = string | number;
 
@@ -133,9 +134,38 @@ export function watermarkOf(maxEventTime: number | null, job: WindowJob): number
   return maxEventTime === null ? null : maxEventTime - job.outOfOrdernessMs;
 }
 
-/** UTC date of a window's start, YYYY-MM-DD. */
+/** UTC date of a window's start, YYYY-MM-DD; total (utcDay), so no window can stop the aggregator. */
 export function dayOf(epochMillis: number): string {
-  return new Date(epochMillis).toISOString().slice(0, 10);
+  return utcDay(epochMillis);
+}
+
+/** Where a source message came from and what bounds its event time. */
+export interface Arrival {
+  /** When the stream stored the message (its JetStream timestamp), epoch ms: the same on every replay. */
+  at: number;
+  /** The source contract's allowed clock skew (lake.domain.max_future_skew_ms). */
+  maxFutureSkewMs: number;
+}
+
+/**
+ * One decoded source record as the window logic sees it, or `invalid` with the reason. Ingest refuses
+ * an event time more than the skew past its clock, but a record can reach the stream past ingest (any
+ * NATS client that may publish there): its event time is bounded here too, against the time the stream
+ * stored it, so the watermark never runs ahead of the stream's clock plus the skew (one event dated
+ * 2099 would otherwise make every later event late). The stream's timestamp, not this process's clock,
+ * keeps replay deterministic: a rebuild decides every event as the live run did.
+ */
+export function toInputEvent(seq: number, record: Record<string, unknown>, job: Pick<DerivedJob, "eventTimeField" | "valueField" | "eventIdField" | "key">, arrival: Arrival): InputEvent {
+  const time = record[job.eventTimeField];
+  const value = record[job.valueField];
+  // Ingest validates both, but a NaN would poison every later sum of its window: refuse it here too.
+  if (typeof time !== "number" || !Number.isSafeInteger(time) || typeof value !== "number" || !Number.isFinite(value)) {
+    return { kind: "invalid", seq, reason: "unusable event time or value" };
+  }
+  if (Math.abs(time) > MAX_DATE_MS) return { kind: "invalid", seq, reason: `event time ${time} is outside the range of dates` };
+  const future = futureEventTimeProblem(job.eventTimeField, time, arrival.at, arrival.maxFutureSkewMs);
+  if (future) return { kind: "invalid", seq, reason: `from the future: ${future.replace("the ingest clock", "the time the stream stored it")}` };
+  return { kind: "event", seq, eventId: String(record[job.eventIdField]), time, key: job.key.map((k) => record[k] as KeyValue), value };
 }
 
 /**

@@ -11,7 +11,7 @@ import { isUnknownSchema } from "@lake/registry";
 import { type Logger, SpanKind, batchParent, inSpan, injectTrace, traceparentOf } from "@lake/telemetry";
 import type { DerivedContract, LateEventCodec } from "../contract.ts";
 import type { OutboxRow, StateStore } from "../db/state.ts";
-import { type AggState, type InputEvent, type KeyValue, decide, evolve } from "../domain/windows.ts";
+import { type AggState, type InputEvent, decide, evolve, toInputEvent } from "../domain/windows.ts";
 import type { Failpoint } from "../failpoints.ts";
 import { extendDigest, outboxRows } from "../outbox.ts";
 
@@ -29,6 +29,8 @@ export interface AggregatorOptions {
    * message's Lake-Schema fingerprint) into the latest one: the schema registry.
    */
   decodeSource: (bytes: Uint8Array, writer: string | undefined) => Record<string, unknown>;
+  /** The source contract's allowed clock skew (lake.domain.max_future_skew_ms): bounds event times. */
+  sourceMaxFutureSkewMs: () => number;
 }
 
 /** JetStream did not acknowledge every output of an outbox round; they stay in the outbox. */
@@ -151,14 +153,9 @@ export class Aggregator {
       this.o.log.error("undecodable source event skipped", { seq: m.seq, err });
       return { kind: "invalid", seq: m.seq, reason: "undecodable" };
     }
-    const time = record[job.eventTimeField];
-    const value = record[job.valueField];
-    // Ingest validates both, but a NaN would poison every later sum of its window: refuse it here too.
-    if (typeof time !== "number" || !Number.isSafeInteger(time) || typeof value !== "number" || !Number.isFinite(value)) {
-      this.o.log.error("source event with an unusable event time or value skipped", { seq: m.seq, event_id: record[job.eventIdField] });
-      return { kind: "invalid", seq: m.seq, reason: "unusable event time or value" };
-    }
-    return { kind: "event", seq: m.seq, eventId: String(record[job.eventIdField]), time, key: job.key.map((k) => record[k] as KeyValue), value };
+    const input = toInputEvent(m.seq, record, job, { at: Math.floor(m.info.timestampNanos / 1e6), maxFutureSkewMs: this.o.sourceMaxFutureSkewMs() });
+    if (input.kind === "invalid") this.o.log.error("source event skipped", { seq: m.seq, event_id: String(record[job.eventIdField]).slice(0, 200), reason: input.reason });
+    return input;
   }
 
   /** One batch: decide, store (one transaction), then publish what it emitted; one span over it. */

@@ -1,6 +1,6 @@
 // What a committer needs to know about the dataset it writes, whatever produced it: a domain stream of
 // events (append) or a stream of keyed rows that replace earlier ones (upsert: window results, CDC).
-import { type DerivedContract, type DomainContract, cdcChangeCodec, isCdcContract } from "@lake/contracts";
+import { type DerivedContract, type DomainContract, cdcChangeCodec, isCdcContract, utcDay } from "@lake/contracts";
 import { createHash } from "node:crypto";
 
 export interface ColumnSpec {
@@ -38,8 +38,13 @@ export interface DatasetSpec {
   refresh?(): Promise<void>;
 }
 
+/**
+ * `dt=YYYY-MM-DD` of an event time. Total over every number an Avro long decodes to (utcDay): ingest
+ * bounds event times to dates, but a record written past ingest must not stop the committer (where
+ * Date.toISOString would throw past ±8.64e15 ms).
+ */
 export function dayPartition(epochMillis: number): string {
-  return `dt=${new Date(epochMillis).toISOString().slice(0, 10)}`;
+  return `dt=${utcDay(epochMillis)}`;
 }
 
 export function keyOf(spec: Pick<DatasetSpec, "key">, row: Record<string, unknown>): string {

@@ -33,19 +33,20 @@ export function parseBody(text: string, maxBatch: number): ParsedBody {
   return { batch: false, records: [parsed] };
 }
 
-export function classify(records: readonly unknown[], contract: DomainContract): Classified[] {
+/** Checks each record against the contract at `now` (the ingest clock: it bounds event times). */
+export function classify(records: readonly unknown[], contract: DomainContract, now: number): Classified[] {
   if (isCdcContract(contract)) {
     // A change's identity is its key at its source log position: the same change delivered twice has
     // the same id, so JetStream dedupes it like any producer retry.
     return records.map((raw, index) => {
-      const r = validateChange(contract, raw);
+      const r = validateChange(contract, raw, now);
       return r.ok
         ? { index, ok: true, eventId: `${r.key}@${r.lsn}`, value: r.change }
         : { index, ok: false, eventId: r.key, reason: r.reason, path: r.path, raw };
     });
   }
   return records.map((raw, index) => {
-    const r = contract.validate(raw);
+    const r = contract.validate(raw, now);
     return r.ok
       ? { index, ok: true, eventId: r.eventId, value: r.value }
       : { index, ok: false, eventId: r.eventId, reason: r.reason, path: r.path, raw };
@@ -67,6 +68,46 @@ export interface IngestReply {
   /** Highest offset among accepted/duplicate records: the read-after-write token for the whole request. */
   max_offset: number | null;
   results: RecordResult[];
+}
+
+/** A failed publish's reason is cut to this many characters, so a reply's size has a bound before publishing. */
+export const MAX_FAILED_REASON = 120;
+
+/**
+ * The reason of a record whose publish failed: printable ASCII without quotes or backslashes (so its
+ * JSON is exactly as long as it is), at most MAX_FAILED_REASON characters.
+ */
+export function failedReason(what: string, e: unknown): string {
+  const text = `${what}: ${e instanceof Error ? e.message : String(e)}`;
+  return text.replace(/[^\x20-\x7e]/g, "?").replace(/["\\]/g, "'").slice(0, MAX_FAILED_REASON);
+}
+
+/** The largest offset a reply can carry (JetStream sequences are uint64; JSON numbers stay below 2^53). */
+const MAX_OFFSET_TEXT = String(Number.MAX_SAFE_INTEGER);
+
+/**
+ * An upper bound of the bytes of the reply (as JSON, UTF-8, with the NATS endpoint's `status`) to a
+ * request of these classified records, known before anything is published: a refused record's entry
+ * is exact, a valid one's is the larger of accepted/duplicate (with the largest offset) and failed
+ * (with the longest reason). The NATS endpoint refuses a request whose reply could exceed the server's
+ * max_payload: it could never be answered, and the producer would retry a request already processed.
+ */
+export function replyBound(domain: string, classified: readonly Classified[]): number {
+  const envelope = { status: 503, domain, accepted: classified.length, duplicates: classified.length, rejected: classified.length, failed: classified.length, max_offset: Number.MAX_SAFE_INTEGER, results: [] };
+  let bytes = Buffer.byteLength(JSON.stringify(envelope));
+  const failed = "x".repeat(MAX_FAILED_REASON);
+  for (const c of classified) {
+    // Each entry, plus the comma between entries.
+    if (!c.ok) {
+      bytes += Buffer.byteLength(JSON.stringify({ index: c.index, event_id: c.eventId, status: "rejected", reason: c.reason, path: c.path })) + 1;
+      continue;
+    }
+    const id = Buffer.byteLength(JSON.stringify(c.eventId));
+    const stored = `{"index":${c.index},"event_id":,"status":"duplicate","offset":${MAX_OFFSET_TEXT}}`.length;
+    const failedEntry = `{"index":${c.index},"event_id":,"status":"failed","reason":"${failed}","retryable":true}`.length;
+    bytes += id + Math.max(stored, failedEntry) + 1;
+  }
+  return bytes;
 }
 
 export function summarise(domain: string, results: RecordResult[]): IngestReply {

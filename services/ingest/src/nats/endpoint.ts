@@ -10,6 +10,9 @@ import type { Publisher } from "./publisher.ts";
 
 export const INGEST_QUEUE = "ingest";
 
+/** nats-server's default max_payload, if the connection has not reported the server's yet. */
+const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+
 export function startNatsEndpoint(opts: { nc: NatsConnection; publisher: Publisher; maxBodyBytes: number; log: Logger }): Subscription {
   const decoder = new TextDecoder("utf-8", { fatal: true });
   const encoder = new TextEncoder();
@@ -33,13 +36,24 @@ export function startNatsEndpoint(opts: { nc: NatsConnection; publisher: Publish
           } catch {
             throw new RequestError(400, "invalid_utf8", "request body is not valid UTF-8");
           }
-          const { batch, reply } = await opts.publisher.ingest(domain, text, "nats", contextFromHeaders(msg.headers));
+          // The reply must fit in one NATS message: a request whose answer could not be sent is refused
+          // before anything is published (the producer would otherwise time out and retry it).
+          const maxReplyBytes = opts.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
+          const { batch, reply } = await opts.publisher.ingest(domain, text, "nats", contextFromHeaders(msg.headers), { maxReplyBytes });
           status = replyStatus(batch, reply);
           body = reply;
         } catch (e) {
           ({ status, body } = errorBody(e));
         }
-        if (msg.reply) msg.respond(encoder.encode(JSON.stringify({ status, ...(body as object) })));
+        if (!msg.reply) return;
+        let out = encoder.encode(JSON.stringify({ status, ...(body as object) }));
+        const limit = opts.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
+        if (out.byteLength > limit) {
+          // replyBound makes this unreachable; if it ever isn't, say so instead of leaving the requester to time out.
+          opts.log.error("ingest reply larger than max_payload", { domain, bytes: out.byteLength, max_payload: limit });
+          out = encoder.encode(JSON.stringify({ status: 500, error: "internal", message: `the reply (${out.byteLength} bytes) exceeds max_payload (${limit} bytes); retry with smaller batches and the same event ids` }));
+        }
+        msg.respond(out);
       })().catch((e) => opts.log.error("ingest request failed", { err: e }));
     },
   });

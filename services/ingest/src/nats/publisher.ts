@@ -8,7 +8,7 @@ import { cdcChangeCodec, isCdcContract, isValidName, quarantinedRecordCodec, Unk
 import { subjects, HEADERS } from "@lake/messaging";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import { Counter, Histogram, injectTrace, inSpan, SpanKind, type Context, type Registry } from "@lake/telemetry";
-import { type Classified, type IngestReply, type RecordResult, classify, parseBody, summarise } from "../domain/classify.ts";
+import { type Classified, type IngestReply, type RecordResult, RequestError, classify, failedReason, parseBody, replyBound, summarise } from "../domain/classify.ts";
 
 /** Nats-Msg-Id of an event: unique across the EVENTS stream, the same for every retry of the event. */
 export const eventMsgId = (domain: string, eventId: string) => `${domain}:${eventId}`;
@@ -49,12 +49,15 @@ export class Publisher {
     return this.o.contracts.latest(domain);
   }
 
-  /** Body text in, per-record reply out. Throws RequestError for a request that isn't records at all. */
-  /** One request; its span is the root of every accepted event's trace (or a child of the caller's). */
-  ingest(domain: string, body: string, source: "http" | "nats", parent?: Context): Promise<{ batch: boolean; reply: IngestReply }> {
+  /**
+   * Body text in, per-record reply out; one request, whose span is the root of every accepted event's
+   * trace (or a child of the caller's). Throws RequestError for a request that isn't records at all,
+   * or whose reply could be larger than `maxReplyBytes` (checked before anything is published).
+   */
+  ingest(domain: string, body: string, source: "http" | "nats", parent?: Context, opts: { maxReplyBytes?: number } = {}): Promise<{ batch: boolean; reply: IngestReply }> {
     return inSpan(`ingest ${domain}`, { kind: SpanKind.SERVER, parent, attributes: { "lake.domain": domain, "lake.source": source } }, async (span) => {
       const stop = this.latency.startTimer({ source });
-      const r = await this.ingestRecords(domain, body, source).finally(stop);
+      const r = await this.ingestRecords(domain, body, source, opts.maxReplyBytes).finally(stop);
       if (r.reply.accepted) this.records.inc({ domain, status: "accepted" }, r.reply.accepted);
       if (r.reply.duplicates) this.records.inc({ domain, status: "duplicate" }, r.reply.duplicates);
       if (r.reply.rejected) this.records.inc({ domain, status: "rejected" }, r.reply.rejected);
@@ -64,10 +67,23 @@ export class Publisher {
     });
   }
 
-  private async ingestRecords(domain: string, body: string, source: "http" | "nats"): Promise<{ batch: boolean; reply: IngestReply }> {
+  private async ingestRecords(domain: string, body: string, source: "http" | "nats", maxReplyBytes: number | undefined): Promise<{ batch: boolean; reply: IngestReply }> {
     const contract = this.contract(domain);
     const parsed = parseBody(body, this.o.maxBatch);
-    const classified = classify(parsed.records, contract);
+    // The ingest clock bounds event times (how far in the future they may be): read once per request.
+    const classified = classify(parsed.records, contract, Date.now());
+    if (maxReplyBytes !== undefined) {
+      const bound = replyBound(domain, classified);
+      if (bound > maxReplyBytes) {
+        const perRecord = bound / classified.length;
+        throw new RequestError(
+          413,
+          "reply_too_large",
+          `the reply to these ${classified.length} records could be ${bound} bytes, more than the ${maxReplyBytes} bytes a NATS message may carry (the server's max_payload); ` +
+            `nothing was published or quarantined: split the batch (about ${Math.max(1, Math.floor(maxReplyBytes / perRecord) - 1)} records like these per request) or send it over HTTP`,
+        );
+      }
+    }
     const results = await Promise.all(classified.map((c) => this.publishOne(domain, contract, c, source)));
     const reply = summarise(domain, results);
     this.stats.accepted += reply.accepted;
@@ -102,7 +118,7 @@ export class Publisher {
       ack = await this.js.publish(subjects.events(domain), bytes, { msgID: eventMsgId(domain, c.eventId), headers: h, timeout: 5000 });
     } catch (e) {
       // The event may or may not be stored: the producer retries with the same event_id and dedupe settles it.
-      return { index: c.index, event_id: c.eventId, status: "failed", reason: `publish failed: ${(e as Error).message}`, retryable: true };
+      return { index: c.index, event_id: c.eventId, status: "failed", reason: failedReason("publish failed", e), retryable: true };
     }
     return { index: c.index, event_id: c.eventId, status: ack.duplicate ? "duplicate" : "accepted", offset: ack.seq };
   }
