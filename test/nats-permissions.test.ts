@@ -374,3 +374,205 @@ describe("the whole lake under least-privilege users", () => {
     assert.deepEqual(violations, [], "no service was refused anything it tried: the permission lists cover what the code does");
   });
 });
+
+/** Every lake stream's message count and the config fields a hostile client would change. */
+async function lakeStreams(nc: NatsConnection): Promise<Record<string, { messages: number; max_msgs: number; max_age: number; subjects: string[] }>> {
+  const jsm = await jetstreamManager(nc);
+  const out: Record<string, { messages: number; max_msgs: number; max_age: number; subjects: string[] }> = {};
+  for await (const s of jsm.streams.list()) out[s.config.name] = { messages: s.state.messages, max_msgs: s.config.max_msgs, max_age: s.config.max_age, subjects: s.config.subjects ?? [] };
+  return out;
+}
+
+/** Ingest's count of requests it refused to process because of their reply subject, read from /metrics. */
+async function refusedReplies(ingestUrl: string): Promise<number> {
+  const text = await (await fetch(new URL("/metrics", ingestUrl))).text();
+  const m = /^lake_ingest_requests_refused_total\{[^}]*reason="reply_not_inbox"[^}]*\} (\d+)/m.exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+/**
+ * Reply subjects a hostile requester may name, hoping ingest publishes its answer there with its own
+ * permissions: every lake stream's subjects (the commit log, events, quarantine and its ledger, ...),
+ * the JetStream API (purge, delete, update a stream), and another service's inbox.
+ */
+const HOSTILE_REPLIES = [
+  subjects.commits("domain_events"),
+  subjects.commits("x"),
+  subjects.events("domain_events"),
+  subjects.events("x"),
+  subjects.quarantine("domain_events"),
+  `${subjects.quarantine("domain_events")}.replayed.1`,
+  subjects.windows("daily_user_totals"),
+  subjects.late("daily_user_totals"),
+  subjects.schemas("domain_events"),
+  subjects.alerts("x"),
+  `$JS.API.STREAM.PURGE.${STREAMS.events}`,
+  `$JS.API.STREAM.PURGE.${STREAMS.commits}`,
+  `$JS.API.STREAM.DELETE.${STREAMS.quarantine}`,
+  `$JS.API.STREAM.UPDATE.${STREAMS.events}`,
+  `$JS.API.STREAM.MSG.DELETE.${STREAMS.events}`,
+];
+
+/** Inboxes of services: a reply there would be a forged JetStream answer or delivery (ingest may not publish there). */
+const SERVICE_INBOX_REPLIES = ["_INBOX.committer.stolen", "_INBOX.catalog.x.y", "_INBOX.ingest.loop"];
+
+describe("replies go only to inboxes; only the setup user changes streams (the confused deputy)", () => {
+  let dir: string;
+  let cfg: TestNatsConfig;
+  let nats: NatsServerHandle;
+  let ingest: ServiceHandle | undefined;
+  let ingestUrl = "";
+  const conns: NatsConnection[] = [];
+  const login = async (user: string) => {
+    const nc = await connectNats({ url: nats.url, name: `deputy-test-${user}`, auth: natsAuthFromEnv(cfg.envFor(user)) });
+    conns.push(nc);
+    return nc;
+  };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "lake-nats-deputy-"));
+    cfg = await writeTestNatsConfig(join(dir, "nats-config"));
+    nats = await startNatsServer({ config: cfg.configPath });
+    await setupNats(await login("admin"), streamSettingsFromEnv({}), 10_000);
+    // Ingest as its deployment user, on streams the setup job made: it must start without changing them.
+    ingest = await spawnService({
+      name: "ingest",
+      entry: join(root, "services", "ingest", "src", "main.ts"),
+      env: { NATS_URL: nats.url, ...cfg.envFor("ingest"), LAKE_INGEST_PORT: "0", LAKE_DEDUPE_WINDOW_MS: "60000" },
+    });
+    ingestUrl = String(ingest.ready.url);
+  });
+  after(async () => {
+    await ingest?.stop().catch(() => null);
+    await Promise.all(conns.map((c) => c.close().catch(() => {})));
+    await nats?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("a producer gets no byte into any lake stream except through ingest's validated publish", async () => {
+    const admin = await login("admin");
+    const producer = await login("producer");
+    // Known contents first: accepted events and a quarantined record, through ingest.
+    const seeded = await sendNats(producer, "domain_events", [...sampleEvents(3, { prefix: "deputy-seed" }), { event_id: "deputy-bad", amount: "x" }]);
+    assert.equal(seeded.accepted, 3, JSON.stringify(seeded));
+    const before = await lakeStreams(admin);
+    const event = (id: string) => enc.encode(JSON.stringify(sampleEvents(1, { prefix: id })[0]));
+
+    // 1. Straight onto every lake subject, core and JetStream publish.
+    const direct = [subjects.events("domain_events"), subjects.quarantine("domain_events"), `${subjects.quarantine("domain_events")}.replayed.9`, subjects.commits("domain_events"), subjects.windows("x"), subjects.late("x"), subjects.schemas("domain_events"), subjects.alerts("x")];
+    for (const s of direct) {
+      producer.publish(s, enc.encode("forged"));
+      assert.equal(await tryPublish(producer, s), "denied", `producer → ${s}`);
+    }
+    // 2. Requests to ingest whose reply subject is a lake subject or the JetStream API: ingest must not
+    //    answer there (and must not even process them), and the server must not let it.
+    for (const [i, reply] of HOSTILE_REPLIES.entries()) producer.publish(subjects.ingest("domain_events"), event(`deputy-${i}`), { reply });
+    await producer.flush();
+    // 3. Stream management, as the producer and as ingest: only the setup user (admin) may.
+    const jsApi = async (nc: NatsConnection, subject: string, body: unknown) =>
+      nc.request(subject, enc.encode(JSON.stringify(body)), { timeout: 2000 }).then(
+        (m) => JSON.parse(m.string()) as { error?: { code: number } },
+        (e: Error) => ({ error: { code: 0, message: e.message } }),
+      );
+    const eventsConfig = (await jetstreamManager(admin).then((m) => m.streams.info(STREAMS.events))).config;
+    for (const user of ["producer", "ingest"]) {
+      const nc = await login(user);
+      const attempts = [
+        [`$JS.API.STREAM.UPDATE.${STREAMS.events}`, { ...eventsConfig, max_msgs: 1 }],
+        [`$JS.API.STREAM.PURGE.${STREAMS.events}`, {}],
+        [`$JS.API.STREAM.DELETE.${STREAMS.quarantine}`, {}],
+        [`$JS.API.STREAM.CREATE.SHADOW`, { name: "SHADOW", subjects: ["lake.shadow.>"] }],
+        [`$JS.API.STREAM.MSG.DELETE.${STREAMS.events}`, { seq: 1 }],
+      ] as const;
+      for (const [subject, body] of attempts) {
+        const r = await jsApi(nc, subject, body);
+        assert.ok(r.error !== undefined, `${user} → ${subject} is refused (got ${JSON.stringify(r)})`);
+      }
+    }
+    // Ingest refuses every hostile request; nothing changed meanwhile (a reply that landed shows at once).
+    await waitFor(
+      "ingest to refuse every request with a non-inbox reply subject (or a stream to change)",
+      async () => ((await refusedReplies(ingestUrl)) >= HOSTILE_REPLIES.length || JSON.stringify(await lakeStreams(admin)) !== JSON.stringify(before) ? true : undefined),
+      { timeoutMs: 15_000 },
+    );
+    assert.deepEqual(await lakeStreams(admin), before, "no stream changed: no message, no config, no new stream");
+    assert.equal(await refusedReplies(ingestUrl), HOSTILE_REPLIES.length, "every hostile request was counted as refused");
+    assert.match(ingest!.logs(), /request refused: its reply subject is not an inbox/);
+
+    // The validated path still works and adds exactly what it accepted.
+    const ok = await sendNats(producer, "domain_events", sampleEvents(2, { prefix: "deputy-after" }));
+    assert.equal(ok.accepted, 2);
+    const after = await lakeStreams(admin);
+    assert.deepEqual(after, { ...before, [STREAMS.events]: { ...before[STREAMS.events]!, messages: before[STREAMS.events]!.messages + 2 } });
+  });
+
+  test("the server itself refuses a reply outside _INBOX.>, whatever the ingest user's code does", async () => {
+    // The ingest service is stopped: a connection logged in as `ingest` answers by hand, as compromised
+    // or buggy code would.
+    await ingest?.stop();
+    ingest = undefined;
+    const asIngest = await login("ingest");
+    const admin = await login("admin");
+    const producer = await login("producer");
+    const probe = subjects.ingest("zz_deputy_probe");
+    // Ingest's own subjects (lake.events.*, lake.quarantine.*) are left out: a publish there can't be
+    // told from ingest's own, so only the service's check (the test above and below) keeps replies out.
+    const hostile = [...HOSTILE_REPLIES.filter((s) => !s.startsWith(subjects.events("")) && !s.startsWith(subjects.quarantine(""))), ...SERVICE_INBOX_REPLIES];
+    const refusedByServer = () => {
+      const denied = new Set<string>();
+      for (const m of nats.output().matchAll(/Publish Violation - User "ingest", Subject "([^"]+)"/g)) denied.add(m[1]!);
+      return hostile.filter((s) => denied.has(s)).length;
+    };
+    const sub = asIngest.subscribe(probe, { callback: (_e, m) => void m.respond(enc.encode("{\"forged\":true}")) });
+    try {
+      await asIngest.flush();
+      const before = await lakeStreams(admin);
+      for (const reply of hostile) producer.publish(probe, enc.encode("{}"), { reply });
+      await producer.flush();
+      // A reply to the producer's own inbox still goes through: the last one sent, so when it arrives
+      // every earlier answer has been tried.
+      const answered = await producer.request(probe, enc.encode("{}"), { timeout: 5000 });
+      assert.equal(answered.string(), "{\"forged\":true}");
+      await asIngest.flush();
+      await waitFor("the server to refuse every hostile reply (Publish Violation in its log)", () => (refusedByServer() === hostile.length ? true : undefined), { timeoutMs: 10_000 });
+      assert.deepEqual(await lakeStreams(admin), before, "no reply reached a stream or the JetStream API");
+    } finally {
+      sub.unsubscribe();
+    }
+  });
+});
+
+describe("ingest answers only on inbox subjects, even where the server would let it publish anywhere", () => {
+  let nats: NatsServerHandle;
+  let ingest: ServiceHandle | undefined;
+  let nc: NatsConnection | undefined;
+
+  before(async () => {
+    // No authentication at all (what a lake run without users gets): the service's own check is all there is.
+    nats = await startNatsServer();
+    nc = await connectNats({ url: nats.url, name: "deputy-anon", auth: {} });
+    await setupNats(nc, streamSettingsFromEnv({}), 10_000);
+    ingest = await spawnService({ name: "ingest", entry: join(root, "services", "ingest", "src", "main.ts"), env: { NATS_URL: nats.url, NATS_USER: "", NATS_PASSWORD: "", LAKE_INGEST_PORT: "0" } });
+  });
+  after(async () => {
+    await ingest?.stop().catch(() => null);
+    await nc?.close().catch(() => {});
+    await nats?.stop();
+  });
+
+  test("a request with a non-inbox reply subject is neither processed nor answered; it is counted and logged", async () => {
+    const before = await lakeStreams(nc!);
+    for (const [i, reply] of HOSTILE_REPLIES.entries()) nc!.publish(subjects.ingest("domain_events"), enc.encode(JSON.stringify(sampleEvents(1, { prefix: `anon-${i}` })[0])), { reply });
+    await nc!.flush();
+    const url = String(ingest!.ready.url);
+    await waitFor(
+      "ingest to refuse every hostile request (or a stream to change)",
+      async () => ((await refusedReplies(url)) >= HOSTILE_REPLIES.length || JSON.stringify(await lakeStreams(nc!)) !== JSON.stringify(before) ? true : undefined),
+      { timeoutMs: 15_000 },
+    );
+    assert.deepEqual(await lakeStreams(nc!), before, "nothing was published: not the events, not the replies");
+    assert.equal(await refusedReplies(url), HOSTILE_REPLIES.length);
+    const ok = await sendNats(nc!, "domain_events", sampleEvents(1, { prefix: "anon-ok" }));
+    assert.equal(ok.accepted, 1, "a request with an inbox reply is served as before");
+  });
+});

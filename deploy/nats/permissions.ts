@@ -12,11 +12,17 @@
 //   read; MSG.NEXT to pull, INFO for lag, DELETE when nats.js recreates a consumer after a gap;
 // - STREAM.MSG.GET where the code reads single messages (commit-log head reads, quarantine pages);
 // - replies come to `_INBOX.<user>.>`: connectNats uses that prefix when NATS_USER is set, so one
-//   service can't read what is delivered to another.
-// Stream creation and schema registration are not granted to services: the compose `nats-setup` job
-// (deploy/nats-setup.ts, as `admin`) creates and updates the streams with the deployment's replica count
-// and registers the repo's contracts before any service starts. A service that finds a stream missing
-// stops with a permissions error instead of creating it with defaults (1 replica).
+//   service can't read what is delivered to another;
+// - nobody has `allow_responses`: it lets a user publish to whatever reply subject a requester names,
+//   overriding its deny list, so a producer could make ingest write `lake.commits.*` or call the
+//   JetStream API (`$JS.API.STREAM.PURGE.EVENTS`). The one service that answers requests (ingest; the
+//   catalog and the registry answer none) may publish replies to `_INBOX.>` only, and never into a
+//   service's inbox; it also refuses other reply subjects itself (services/ingest/src/nats/endpoint.ts).
+// Stream management (create, update, purge, delete) and schema registration are not granted to
+// services: the compose `nats-setup` job (deploy/nats-setup.ts, as `admin`; `lake up` does the same)
+// creates and updates the streams with the deployment's replica count and dedupe window and registers the
+// repo's contracts before any service starts. A service that finds a stream missing stops with a
+// permissions error instead of creating it with defaults (1 replica).
 import { mkdir, writeFile } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
@@ -25,8 +31,7 @@ import { STREAMS, subjects } from "@lake/messaging";
 export interface UserPermissions {
   publish: { allow: string[]; deny?: string[] };
   subscribe: { allow: string[]; deny?: string[] };
-  /** May answer requests it received (publish to their reply subjects only). */
-  allowResponses?: boolean;
+  // No allow_responses, on purpose: see the top of this file.
 }
 
 export interface NatsUser {
@@ -46,6 +51,9 @@ const API = "$JS.API";
 const ALL_STREAMS: readonly string[] = Object.values(STREAMS);
 
 const inbox = (user: string) => `_INBOX.${user}.>`;
+
+/** Users whose inboxes receive JetStream API answers and deliveries; nobody else may publish there. */
+const SERVICE_INBOXES = ["ingest", "committer", "aggregator", "catalog", "quality"].map(inbox);
 
 /** What every service does at start: ensureStreams finds each lake stream (and JetStream itself). */
 const START_UP = [`${API}.INFO`, ...ALL_STREAMS.map((s) => `${API}.STREAM.INFO.${s}`)];
@@ -85,16 +93,14 @@ const serviceUsers: NatsUser[] = [
           subjects.quarantine("*"),
           QUARANTINE_LEDGER,
           ...START_UP,
-          // Ingest keeps the events stream's dedupe window as configured (LAKE_DEDUPE_WINDOW_MS); it may
-          // update that stream only. Replicas and limits are the setup job's.
-          `${API}.STREAM.UPDATE.${STREAMS.events}`,
           msgGet(STREAMS.quarantine),
           ...REGISTRY_READ,
+          // Answers to lake.ingest.* requests: to a requester's inbox, nowhere else.
+          "_INBOX.>",
         ],
-        deny: [subjects.allCommits],
+        deny: [subjects.allCommits, ...SERVICE_INBOXES],
       },
       subscribe: { allow: [subjects.allIngest, inbox("ingest")] },
-      allowResponses: true,
     },
   },
   {
@@ -236,7 +242,6 @@ function renderUser(u: NatsUser, password: PasswordValue): string {
     `            allow: ${renderList("            ", p.subscribe.allow)}`,
     ...(p.subscribe.deny?.length ? [`            deny: ${renderList("            ", p.subscribe.deny)}`] : []),
     "          }",
-    ...(p.allowResponses ? ["          allow_responses: true"] : []),
     "        }",
     "      }",
   ];

@@ -1,6 +1,6 @@
 import type { AddressInfo } from "node:net";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connectNats, ensureStreams, streamSettingsFromEnv } from "@lake/messaging";
+import { STREAMS, connectNats, ensureStreams, streamSettingsFromEnv } from "@lake/messaging";
 import { createLogger, createRegistry, startTelemetry } from "@lake/telemetry";
 import { onShutdown } from "@lake/runtime";
 import { readEnv } from "./env.ts";
@@ -15,15 +15,24 @@ const telemetry = startTelemetry("ingest");
 const log = createLogger("ingest");
 const nc = await connectNats({ url: env.natsUrl, name: "ingest" });
 const jsm = await jetstreamManager(nc);
-// Creates missing streams (LAKE_STREAM_REPLICAS replicas) and keeps the events stream's dedupe window.
-await ensureStreams(jsm, { ...streamSettingsFromEnv(process.env), dedupeWindowMs: env.dedupeWindowMs }, { dedupeOwner: true });
+// Creates missing streams (a lake without NATS users, where services may); an existing stream's settings
+// are the setup job's (deploy/nats-setup.ts, `lake up`), which applies LAKE_DEDUPE_WINDOW_MS: ingest may
+// not change them, so it only says when the events stream's dedupe window is not the one it was given.
+await ensureStreams(jsm, { ...streamSettingsFromEnv(process.env), dedupeWindowMs: env.dedupeWindowMs });
+const eventsWindowMs = (await jsm.streams.info(STREAMS.events)).config.duplicate_window / 1e6;
+if (eventsWindowMs !== env.dedupeWindowMs) {
+  log.warn("the events stream's duplicate window is not LAKE_DEDUPE_WINDOW_MS: producer retries are recognised for the stream's window; set it with the setup job", {
+    stream_window_ms: eventsWindowMs,
+    configured_ms: env.dedupeWindowMs,
+  });
+}
 // Contracts come from the schema registry, followed live: a new version applies without a restart.
 const registry = await SchemaRegistry.open(nc, { log });
 const metrics = createRegistry("ingest");
 const publisher = new Publisher({ nc, metrics, contracts: registry, maxBatch: env.maxBatch, maxQuarantineBytes: env.maxQuarantineBytes });
 const quarantine = new Quarantine({ nc, jsm, publisher, log });
-const sub = startNatsEndpoint({ nc, publisher, maxBodyBytes: env.maxBodyBytes, log });
-const server = await startHttp({ publisher, quarantine, metrics, host: env.httpHost, port: env.httpPort, maxBodyBytes: env.maxBodyBytes, log });
+const sub = startNatsEndpoint({ nc, publisher, maxBodyBytes: env.maxBodyBytes, log, metrics });
+const server = await startHttp({ publisher, quarantine, metrics, host: env.httpHost, port: env.httpPort, maxBodyBytes: env.maxBodyBytes, log, timeouts: env.http });
 const port = (server.address() as AddressInfo).port;
 log.info("ready", { http_port: port, url: `http://${env.httpHost}:${port}` });
 

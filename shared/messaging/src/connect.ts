@@ -49,6 +49,19 @@ export function isNatsConfigError(e: unknown): e is NatsConfigError {
 
 // A NATS subject token: no whitespace, no wildcards, no empty tokens.
 const INBOX_PREFIX = /^[^\s.*>]+(\.[^\s.*>]+)*$/;
+// `_INBOX.` and at least one more such token.
+const INBOX_SUBJECT = /^_INBOX(\.[^\s.*>]+)+$/;
+
+/**
+ * Whether `subject` is a reply inbox (`_INBOX.…`, as nats.js and connectNats make them). A service that
+ * answers requests answers only there: a reply subject is chosen by the requester, and an answer
+ * published to `lake.commits.x` or `$JS.API.STREAM.PURGE.EVENTS` would be the requester writing to a
+ * stream, or managing one, with the service's permissions (deploy/nats/permissions.ts lets services
+ * publish replies to `_INBOX.>` only, so the server refuses it too).
+ */
+export function isInboxSubject(subject: string): boolean {
+  return INBOX_SUBJECT.test(subject);
+}
 // User names that can stand as a subject token in the default inbox prefix.
 const PLAIN_USER = /^[A-Za-z0-9_-]+$/;
 

@@ -1,5 +1,5 @@
 export { STREAMS, LIVE_PULL_EXPIRES_MS, endWhenStalled, ConsumerStalledError, subjects, type StreamSettings, defaultStreamSettings, ensureStreams, streamSettingsFromEnv } from "./streams.ts";
-export { connectNats, natsAuthFromEnv, natsConnectionOptions, NatsConfigError, isNatsConfigError, type NatsAuth, type NatsOptions } from "./connect.ts";
+export { connectNats, natsAuthFromEnv, natsConnectionOptions, NatsConfigError, isNatsConfigError, isInboxSubject, type NatsAuth, type NatsOptions } from "./connect.ts";
 export {
   MessagingError,
   CasConflictError,

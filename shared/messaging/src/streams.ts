@@ -73,15 +73,15 @@ function configs(s: StreamSettings): (Partial<StreamConfig> & { name: string })[
 /**
  * Creates the lake's streams that don't exist yet (with `settings`, by default the environment's:
  * LAKE_STREAM_REPLICAS and LAKE_DEDUPE_WINDOW_MS, so whichever service starts first creates them as
- * configured); safe to call from every service at start. An existing stream's settings are left alone,
- * except the events stream's dedupe window, which its owner (`dedupeOwner`: ingest) keeps as
- * configured. Replicas and limits of existing streams belong to whoever created them (the deployment's
- * setup job).
+ * configured); safe to call from every service at start. An existing stream's settings are left alone:
+ * they belong to the setup job (deploy/nats-setup.ts, `lake up`: `applySettings`), the only NATS user
+ * that may create, update or delete streams when the lake runs with users. There, services only look
+ * the streams up (STREAM.INFO), and a missing one stops them with a permissions error.
  */
 export async function ensureStreams(
   jsm: JetStreamManager,
   settings: StreamSettings = streamSettingsFromEnv(process.env),
-  opts: { dedupeOwner?: boolean; /** The deployment's setup job: apply `settings` (replicas, limits) to every existing stream too. */ applySettings?: boolean } = {},
+  opts: { /** The setup job: apply `settings` (replicas, limits, dedupe window) to every existing stream too. */ applySettings?: boolean } = {},
 ): Promise<void> {
   for (const cfg of configs(settings)) {
     let existing: StreamInfo | undefined;
@@ -100,11 +100,7 @@ export async function ensureStreams(
         existing = await jsm.streams.info(cfg.name);
       }
     }
-    if (opts.applySettings) {
-      await jsm.streams.update(cfg.name, { ...existing.config, ...cfg });
-    } else if (opts.dedupeOwner && cfg.name === STREAMS.events && existing.config.duplicate_window !== cfg.duplicate_window) {
-      await jsm.streams.update(cfg.name, { ...existing.config, duplicate_window: cfg.duplicate_window });
-    }
+    if (opts.applySettings) await jsm.streams.update(cfg.name, { ...existing.config, ...cfg });
   }
 }
 

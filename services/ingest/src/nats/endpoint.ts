@@ -1,9 +1,15 @@
 // NATS request/reply ingest: lake.ingest.<domain>, body = the same JSON as HTTP, reply = the same
 // JSON plus a `status` mirroring the HTTP status. Queue group "ingest" so instances share the load.
+//
+// Answers go to inbox subjects only. The reply subject is the requester's choice, and ingest publishes
+// its answer with its own permissions: a reply subject of `lake.commits.x` would put a record in the
+// commit log, `$JS.API.STREAM.PURGE.EVENTS` would empty the events stream. Such a request is refused
+// before anything is read or published (not answered, counted, logged); the deployment's permissions
+// refuse the publish as well (deploy/nats/permissions.ts: ingest replies only to `_INBOX.>`).
 import type { NatsConnection, Subscription } from "@nats-io/nats-core";
 import { isValidName, InvalidNameError } from "@lake/contracts";
-import { subjects } from "@lake/messaging";
-import { contextFromHeaders, type Logger } from "@lake/telemetry";
+import { isInboxSubject, subjects } from "@lake/messaging";
+import { contextFromHeaders, Counter, type Logger, type Registry } from "@lake/telemetry";
 import { RequestError, replyStatus } from "../domain/classify.ts";
 import { errorBody } from "../http/server.ts";
 import type { Publisher } from "./publisher.ts";
@@ -13,9 +19,29 @@ export const INGEST_QUEUE = "ingest";
 /** nats-server's default max_payload, if the connection has not reported the server's yet. */
 const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 
-export function startNatsEndpoint(opts: { nc: NatsConnection; publisher: Publisher; maxBodyBytes: number; log: Logger }): Subscription {
+/** At most one "request refused" log line per this many ms (a hostile client can send thousands); the counter counts all. */
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
+
+export function startNatsEndpoint(opts: { nc: NatsConnection; publisher: Publisher; maxBodyBytes: number; log: Logger; metrics: Registry }): Subscription {
   const decoder = new TextDecoder("utf-8", { fatal: true });
   const encoder = new TextEncoder();
+  const refused = new Counter({
+    name: "lake_ingest_requests_refused_total",
+    help: "NATS requests refused unread (reason reply_not_inbox: the reply subject is not an _INBOX subject)",
+    labelNames: ["reason"],
+    registers: [opts.metrics],
+  });
+  let lastLogAt = -Infinity;
+  let unlogged = 0;
+  const refuse = (subject: string, reply: string) => {
+    refused.inc({ reason: "reply_not_inbox" });
+    unlogged++;
+    const now = Date.now();
+    if (now - lastLogAt < REFUSAL_LOG_INTERVAL_MS) return;
+    opts.log.warn("request refused: its reply subject is not an inbox", { subject: subject.slice(0, 200), reply: reply.slice(0, 200), refused_since_last_line: unlogged });
+    lastLogAt = now;
+    unlogged = 0;
+  };
   return opts.nc.subscribe(subjects.allIngest, {
     queue: INGEST_QUEUE,
     callback: (err, msg) => {
@@ -23,6 +49,9 @@ export function startNatsEndpoint(opts: { nc: NatsConnection; publisher: Publish
         opts.log.error("ingest subscription error", { err });
         return;
       }
+      // A request without a reply subject is still served (fire and forget); one naming anything but an
+      // inbox is not served at all.
+      if (msg.reply && !isInboxSubject(msg.reply)) return refuse(msg.subject, msg.reply);
       void (async () => {
         const domain = msg.subject.slice(subjects.ingest("").length);
         let status: number;
