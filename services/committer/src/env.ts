@@ -3,6 +3,7 @@ import { intEnv, requiredEnv } from "@lake/runtime";
 import { type StoreConfig, storeConfigFromEnv } from "@lake/storage";
 import { assertValidName } from "@lake/contracts";
 import { hostname } from "node:os";
+import { type PoisonPolicy, poisonPolicyFromEnv } from "@lake/messaging";
 
 
 export interface CommitterEnv {
@@ -25,6 +26,8 @@ export interface CommitterEnv {
   alertLagMax: number | undefined;
   /** How often the lag is measured, ms. */
   alertIntervalMs: number;
+  /** A message that can't be decoded yet is retried this many times over at least this long, then quarantined. */
+  poison: PoisonPolicy;
 }
 
 export function readEnv(): CommitterEnv {
@@ -40,5 +43,6 @@ export function readEnv(): CommitterEnv {
     metricsHost: process.env.LAKE_METRICS_HOST || "127.0.0.1",
     alertLagMax: process.env.LAKE_ALERT_LAG_MAX ? intEnv("LAKE_ALERT_LAG_MAX", 0, 0, Number.MAX_SAFE_INTEGER) : undefined,
     alertIntervalMs: intEnv("LAKE_ALERT_INTERVAL_MS", 5000, 50, 3_600_000),
+    poison: poisonPolicyFromEnv(process.env),
   };
 }

@@ -23,6 +23,7 @@ const committer = new Committer({
   committerId: env.committerId,
   log,
   failpoint: failpointHook(env.failpoints),
+  poison: env.poison,
 });
 await committer.start();
 

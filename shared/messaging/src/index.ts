@@ -11,6 +11,7 @@ export {
 } from "./errors.ts";
 export { appendWithCas, type AppendOptions, EXPECTED_SEQ_HEADER, expectedSeqOf, standsAfter } from "./append.ts";
 export { Alerts, alertTransition, type AlertTransition } from "./alerts.ts";
+export { StallGuard, type PoisonPolicy, DEFAULT_POISON_POLICY, poisonPolicyFromEnv } from "./poison.ts";
 export {
   HEADERS,
   type CommitHead,

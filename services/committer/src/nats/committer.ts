@@ -7,11 +7,26 @@ import { DeliverPolicy, jetstream, jetstreamManager, type Consumer, type Consume
 import type { NatsConnection } from "@nats-io/nats-core";
 import { quarantinedRecordCodec, type LakeLog } from "@lake/contracts";
 import { headers as natsHeaders } from "@nats-io/nats-core";
-import { type CommitHead, HEADERS, LIVE_PULL_EXPIRES_MS, endWhenStalled, subjects, appendLogRecord, ensureStreams, readCommitHead, foldCommitLog, isCasConflict, isPublishOutcomeUnknown } from "@lake/messaging";
+import {
+  type CommitHead,
+  DEFAULT_POISON_POLICY,
+  HEADERS,
+  LIVE_PULL_EXPIRES_MS,
+  StallGuard,
+  endWhenStalled,
+  subjects,
+  appendLogRecord,
+  ensureStreams,
+  readCommitHead,
+  foldCommitLog,
+  isCasConflict,
+  isPublishOutcomeUnknown,
+  type PoisonPolicy,
+} from "@lake/messaging";
 import type { ObjectStore } from "@lake/storage";
 import { type Logger, SpanKind, batchParent, inSpan, traceparentOf } from "@lake/telemetry";
 import { type BufferedEvent, type CommitterState, initialState, evolve, planBatch, buildManifest, commitRecord, keys } from "../domain/version.ts";
-import { type DatasetSpec, MODES } from "../domain/spec.ts";
+import { type DatasetSpec, MODES, keyOf } from "../domain/spec.ts";
 import { isUnknownSchema } from "@lake/registry";
 import { mergePartition } from "../domain/merge.ts";
 import { type Tombstones, fromParquet, toParquet } from "../parquet.ts";
@@ -26,9 +41,11 @@ export interface CommitterOptions {
   committerId: string;
   log: Logger;
   failpoint: (name: Failpoint) => Promise<void> | undefined;
+  /** How long a message that can't be decoded yet (unknown schema) is retried before it is quarantined. */
+  poison?: PoisonPolicy;
 }
 
-/** A message written with a schema still unknown after catching up: retried, never quarantined. */
+/** A message written with a schema still unknown after catching up: retried within the poison policy, then quarantined. */
 class TransientDecodeError extends Error {
   constructor(cause: unknown) {
     super(`cannot decode yet: ${(cause as Error).message}`, { cause });
@@ -68,8 +85,10 @@ export class Committer {
   private oldestAt = 0;
   private messages: ConsumerMessages | undefined;
   private consumer: Consumer | undefined;
-  /** Events taken from the stream but not yet in a committed version (buffered or in queued flushes). */
+  /** Messages taken from the stream but not yet in a committed version (being decoded, buffered or in queued flushes). */
   private inFlight = 0;
+  /** The message the consumer keeps failing on (unknown schema), if any: retried within the poison policy. */
+  private readonly stall: StallGuard;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private queuedFlushes = 0;
@@ -82,6 +101,7 @@ export class Committer {
   constructor(private readonly o: CommitterOptions) {
     this.js = jetstream(o.nc);
     this.spec = o.spec;
+    this.stall = new StallGuard(o.poison ?? DEFAULT_POISON_POLICY);
   }
 
   async start(): Promise<void> {
@@ -117,15 +137,23 @@ export class Committer {
       try {
         for await (const m of messages) {
           if (epoch !== this.epoch) break;
+          this.inFlight++;
           let value: Record<string, unknown>;
           const writer = m.headers?.get(HEADERS.schema) || undefined;
           try {
             value = await this.decode(m.data, writer);
+            // A row the dataset can't place (no partition or key) would fail every flush: poison too.
+            this.spec.partition(value);
+            keyOf(this.spec, value);
           } catch (err) {
-            if (err instanceof TransientDecodeError) throw err;
+            // Unknown schema: the registry copy may be behind, so the consumer restarts at the head and
+            // tries again, within the poison policy (count and time); past it, the message is poison.
+            if (err instanceof TransientDecodeError && !this.stall.failed(m.seq)) throw err;
+            const why = err instanceof TransientDecodeError ? new Error(`${err.message} (set aside after ${this.stall.describe()})`, { cause: err }) : err;
             // Not something ingest wrote (ingest only publishes what it validated and encoded): set it
             // aside in quarantine and go on, so one bad message can't stall the dataset.
-            await this.poison(m.seq, m.data, err);
+            await this.poison(m.seq, m.data, why);
+            this.inFlight--;
             continue;
           }
           this.add({ seq: m.seq, value, traceparent: traceparentOf(m.headers) });
@@ -178,7 +206,6 @@ export class Committer {
   }
 
   private add(e: BufferedEvent): void {
-    this.inFlight++;
     if (this.buffer.length === 0) {
       this.oldestAt = Date.now();
       this.timer = setTimeout(() => this.scheduleFlush(), this.o.maxAgeMs);
@@ -327,11 +354,13 @@ export class Committer {
 
   /**
    * Consumer lag: events in the stream not yet committed, whether still on the server (the consumer's
-   * pending count) or already taken and waiting in this process.
+   * pending count), delivered to this process but not yet read (the client's buffer), or read and
+   * waiting (decoding, buffered, being written). A consumer stuck on one message keeps it all counted:
+   * its position doesn't move, so neither does the lag.
    */
   async lag(): Promise<number> {
     const info = await this.consumer?.info(false).catch(() => undefined);
-    return (info?.num_pending ?? 0) + this.inFlight;
+    return (info?.num_pending ?? 0) + (this.messages?.getPending() ?? 0) + this.inFlight;
   }
 
   async stop(): Promise<void> {
