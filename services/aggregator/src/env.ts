@@ -2,6 +2,7 @@
 import { join } from "node:path";
 import { intEnv, requiredEnv } from "@lake/runtime";
 import { assertValidName } from "@lake/contracts";
+import { type PoisonPolicy, poisonPolicyFromEnv } from "@lake/messaging";
 
 export interface AggregatorEnv {
   natsUrl: string;
@@ -18,6 +19,8 @@ export interface AggregatorEnv {
   publishBatch: number;
   /** Comma-separated failpoints for fault tests, e.g. "after_state_commit@2" (kill -9 self there). */
   failpoints: string;
+  /** A source event that can't be decoded yet is retried this many times over at least this long, then skipped. */
+  poison: PoisonPolicy;
 }
 
 export function readEnv(): AggregatorEnv {
@@ -32,5 +35,6 @@ export function readEnv(): AggregatorEnv {
     maxBatch: intEnv("LAKE_AGGREGATOR_MAX_BATCH", 1000, 1, 100_000),
     publishBatch: intEnv("LAKE_AGGREGATOR_PUBLISH_BATCH", 1000, 1, 100_000),
     failpoints: process.env.LAKE_FAILPOINTS ?? "",
+    poison: poisonPolicyFromEnv(process.env),
   };
 }

@@ -34,6 +34,7 @@ const aggregator = new Aggregator({
   publishBatch: env.publishBatch,
   log,
   failpoint: failpointHook(env.failpoints),
+  poison: env.poison,
 });
 await aggregator.start();
 const { server, port } = await startHttp({

@@ -6,7 +6,7 @@
 // deduplicated by id): never a double count.
 import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/nats-core";
-import { HEADERS, LIVE_PULL_EXPIRES_MS, endWhenStalled, STREAMS, ensureStreams, subjects } from "@lake/messaging";
+import { DEFAULT_POISON_POLICY, HEADERS, LIVE_PULL_EXPIRES_MS, StallGuard, endWhenStalled, STREAMS, ensureStreams, subjects, type PoisonPolicy } from "@lake/messaging";
 import { isUnknownSchema } from "@lake/registry";
 import { type Logger, SpanKind, batchParent, inSpan, injectTrace, traceparentOf } from "@lake/telemetry";
 import type { DerivedContract, LateEventCodec } from "../contract.ts";
@@ -24,6 +24,8 @@ export interface AggregatorOptions {
   publishBatch: number;
   log: Logger;
   failpoint: (name: Failpoint) => Promise<void> | undefined;
+  /** How long a source event that can't be decoded yet (unknown schema) is retried before it is skipped. */
+  poison?: PoisonPolicy;
   /**
    * Decodes a source event written with any registered version of its contract (`writer` is the
    * message's Lake-Schema fingerprint) into the latest one: the schema registry.
@@ -60,9 +62,12 @@ export class Aggregator {
   private stopped = false;
   /** Set while the loop is backing off after an error; /healthz reports it. */
   failing: Error | undefined;
+  /** The source event the loop keeps failing on (unknown schema), retried within the poison policy. */
+  private readonly stall: StallGuard;
 
   constructor(private readonly o: AggregatorOptions) {
     this.js = jetstream(o.nc);
+    this.stall = new StallGuard(o.poison ?? DEFAULT_POISON_POLICY);
     const loaded = o.store.load();
     this.digest = loaded.outputDigest;
     this.state = loaded;
@@ -147,11 +152,13 @@ export class Aggregator {
     try {
       record = this.o.decodeSource(m.data, m.headers?.get(HEADERS.schema) || undefined);
     } catch (err) {
-      // Written with a schema this process hasn't seen yet: not bad data; the loop restarts at the
-      // stored position (with backoff) while the registry copy catches up.
-      if (isUnknownSchema(err)) throw err;
-      this.o.log.error("undecodable source event skipped", { seq: m.seq, err });
-      return { kind: "invalid", seq: m.seq, reason: "undecodable" };
+      // Written with a schema this process hasn't seen yet: maybe not bad data; the loop restarts at
+      // the stored position (with backoff) while the registry copy catches up, within the poison
+      // policy. Past it the event is skipped like an undecodable one (its committer quarantines it).
+      if (isUnknownSchema(err) && !this.stall.failed(m.seq)) throw err;
+      const why = isUnknownSchema(err) ? `unknown schema, skipped after ${this.stall.describe()}` : "undecodable";
+      this.o.log.error("undecodable source event skipped", { seq: m.seq, err, why });
+      return { kind: "invalid", seq: m.seq, reason: why };
     }
     const input = toInputEvent(m.seq, record, job, { at: Math.floor(m.info.timestampNanos / 1e6), maxFutureSkewMs: this.o.sourceMaxFutureSkewMs() });
     if (input.kind === "invalid") this.o.log.error("source event skipped", { seq: m.seq, event_id: String(record[job.eventIdField]).slice(0, 200), reason: input.reason });
