@@ -122,7 +122,7 @@ test("records published straight onto the schemas subject are applied only if th
 
   assert.equal(reg.skipped - skippedBefore, hostile.length, "each hostile record is skipped and counted");
   assert.equal(reg.versions("domain_events").length, latest.version, "nothing was applied to domain_events");
-  assert.equal(reg.latest("domain_events").fields.find((f) => f.name === "amount")!.type, latest.contract.fields.find((f) => f.name === "amount")!.type);
+  assert.equal(reg.latest("domain_events").fields.find((f) => f.name === "amount")!.avroType, latest.contract.fields.find((f) => f.name === "amount")!.avroType);
   assert.equal(reg.versions("payments").length, 1, "nothing was applied to payments");
 
   // A follower reading the same log from the start reaches the same state by the same rule.
