@@ -1,6 +1,7 @@
 // Configuration, parsed once at start. Every variable is listed here with its default.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { httpTimeoutsFromEnv, type HttpTimeouts } from "@lake/http";
 import { ConfigError, intEnv, requiredEnv } from "@lake/runtime";
 import { isTokensFileError, parseTokensFile, type TokenEntry } from "./domain/auth.ts";
 
@@ -13,6 +14,15 @@ export interface CatalogEnv {
   /** HTTP port; 0 picks a free one (reported in the ready line). */
   httpPort: number;
   httpHost: string;
+  /**
+   * LAKE_METRICS_PORT / LAKE_METRICS_HOST: the Prometheus listener (/metrics, /healthz). Its own port,
+   * on loopback unless told otherwise, because the metrics name every dataset with its rows and
+   * versions: the API port's authentication does not cover it. Port 0 picks a free one (in the ready line).
+   */
+  metricsPort: number;
+  metricsHost: string;
+  /** LAKE_HTTP_*_TIMEOUT_MS: how long a client may take over a request's headers, body and keep-alive (both listeners). */
+  http: HttpTimeouts;
   /** SQLite file of the projection. Deleting it is safe: it is rebuilt from the commit log. */
   dbPath: string;
   /** Upper bound on how long a read-after-write request may wait for its version, ms. */
@@ -36,6 +46,9 @@ export function readEnv(): CatalogEnv {
     natsUrl: requiredEnv("NATS_URL", "the NATS server to use, e.g. nats://127.0.0.1:4222"),
     httpPort: intEnv("LAKE_CATALOG_PORT", 7071, 0, 65535),
     httpHost: process.env.LAKE_CATALOG_HOST ?? "127.0.0.1",
+    metricsPort: intEnv("LAKE_METRICS_PORT", 0, 0, 65535),
+    metricsHost: process.env.LAKE_METRICS_HOST || "127.0.0.1",
+    http: httpTimeoutsFromEnv(intEnv),
     dbPath: join(dataDir, "catalog.db"),
     maxWaitMs: intEnv("LAKE_CATALOG_MAX_WAIT_MS", 30_000, 0, 600_000),
     alertFreshnessMaxMs: process.env.LAKE_ALERT_FRESHNESS_MAX_MS ? intEnv("LAKE_ALERT_FRESHNESS_MAX_MS", 0, 0, Number.MAX_SAFE_INTEGER) : undefined,

@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { connectNats } from "@lake/messaging";
-import { createLogger, createRegistry, startTelemetry } from "@lake/telemetry";
+import { createLogger, createRegistry, serveMetrics, startTelemetry } from "@lake/telemetry";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { catalogMetrics } from "./metrics.ts";
 import { ConfigError, onShutdown } from "@lake/runtime";
@@ -32,10 +32,14 @@ const catalog = new Catalog(nc, env.dbPath, log);
 await catalog.start();
 const metrics = createRegistry("catalog");
 const monitor = catalogMetrics({ catalog, registry: metrics, js: jetstream(nc), jsm: await jetstreamManager(nc), log, freshnessMaxMs: env.alertFreshnessMaxMs, intervalMs: env.alertIntervalMs });
-const { server, port } = await startHttp({ catalog, metrics, host: env.httpHost, port: env.httpPort, maxWaitMs: env.maxWaitMs, log, tokens: env.tokens, denialsKeep: env.denialsKeep });
+const { server, port } = await startHttp({ catalog, host: env.httpHost, port: env.httpPort, maxWaitMs: env.maxWaitMs, log, tokens: env.tokens, denialsKeep: env.denialsKeep, timeouts: env.http });
+// Metrics on a listener of their own (loopback by default): they name every dataset, and scrapers carry no token.
+const metricsListener = await serveMetrics(metrics, env.metricsPort, env.metricsHost, () => true, env.http);
 log.info("ready", {
   http_port: port,
   url: `http://${env.httpHost}:${port}`,
+  metrics_port: metricsListener.port,
+  metrics_url: `http://${env.metricsHost}:${metricsListener.port}`,
   projected_through_seq: catalog.projection.lastSeq,
   auth: env.tokens === undefined ? "off" : "bearer",
   ...(env.tokens === undefined ? {} : { tokens_file: env.tokensFile, tokens: env.tokens.length }),
@@ -44,6 +48,7 @@ log.info("ready", {
 onShutdown(log, async () => {
   monitor.stop();
   server.close();
+  metricsListener.close();
   await catalog.stop();
   await nc.drain();
   await telemetry.shutdown();

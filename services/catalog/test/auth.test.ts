@@ -111,6 +111,12 @@ describe("decide: every role against every route class", () => {
   test("given nobody, when /healthz is called, then allow (probes need no token)", () => {
     assert.equal(outcome(as(undefined), "GET", "/healthz"), "allow");
   });
+
+  test("given nobody or a reader, when /metrics is called on the API port, then refused like any unnamed route (metrics name every dataset; they have their own listener)", () => {
+    assert.equal(outcome(as(undefined), "GET", "/metrics"), 401);
+    assert.equal(outcome(as(TOKENS.bi), "GET", "/metrics"), 403);
+    assert.equal(outcome(as(TOKENS.alice), "GET", "/metrics"), 403);
+  });
 });
 
 describe("decide: what a refusal says", () => {

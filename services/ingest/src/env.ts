@@ -1,4 +1,5 @@
 // Configuration, parsed once at start. Every variable is listed here with its default.
+import { httpTimeoutsFromEnv, type HttpTimeouts } from "@lake/http";
 import { intEnv, requiredEnv } from "@lake/runtime";
 
 export interface IngestEnv {
@@ -14,6 +15,8 @@ export interface IngestEnv {
   maxQuarantineBytes: number;
   /** How long a producer retry is recognised as a duplicate (JetStream duplicate window), ms. */
   dedupeWindowMs: number;
+  /** LAKE_HTTP_*_TIMEOUT_MS: how long a client may take over a request's headers, body and keep-alive. */
+  http: HttpTimeouts;
 }
 
 export function readEnv(): IngestEnv {
@@ -25,5 +28,6 @@ export function readEnv(): IngestEnv {
     maxBatch: intEnv("LAKE_INGEST_MAX_BATCH", 5000, 1, 100_000),
     maxQuarantineBytes: intEnv("LAKE_QUARANTINE_MAX_BYTES", 64 * 1024, 256, 1024 * 1024),
     dedupeWindowMs: intEnv("LAKE_DEDUPE_WINDOW_MS", 15 * 60_000, 1000, 7 * 24 * 3600_000),
+    http: httpTimeoutsFromEnv(intEnv),
   };
 }

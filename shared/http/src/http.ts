@@ -1,5 +1,56 @@
-// The few HTTP helpers the services share (node:http, no framework): JSON replies, capped bodies.
-import type { IncomingMessage, Server, ServerResponse } from "node:http";
+// The few HTTP helpers the services share (node:http, no framework): servers with timeouts, JSON
+// replies, capped and timed bodies.
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
+
+/**
+ * How long a client may take over each part of a request, ms. Node's defaults let a client trickle a
+ * body for 5 minutes (and check only every 30 s), so a handful of slow connections could hold a
+ * service's sockets and memory; every lake server is made with these instead.
+ */
+export interface HttpTimeouts {
+  /** Until the request's headers are complete (Node's headersTimeout; at most requestMs). */
+  headersMs: number;
+  /** Until the whole request, body included, has arrived (Node's requestTimeout); past it Node answers 408 and closes. */
+  requestMs: number;
+  /** How long readBody waits for a body: past it, 408 body_timeout and the connection is closed. */
+  bodyMs: number;
+  /** How long an idle keep-alive connection is kept open between requests (Node's keepAliveTimeout). */
+  keepAliveMs: number;
+}
+
+export const DEFAULT_HTTP_TIMEOUTS: Readonly<HttpTimeouts> = { headersMs: 10_000, requestMs: 60_000, bodyMs: 30_000, keepAliveMs: 5_000 };
+
+/** The environment variables of each timeout (every service with an HTTP listener reads them in its env.ts). */
+export const HTTP_TIMEOUT_ENV = {
+  headersMs: "LAKE_HTTP_HEADERS_TIMEOUT_MS",
+  requestMs: "LAKE_HTTP_REQUEST_TIMEOUT_MS",
+  bodyMs: "LAKE_HTTP_BODY_TIMEOUT_MS",
+  keepAliveMs: "LAKE_HTTP_KEEPALIVE_TIMEOUT_MS",
+} as const;
+
+/**
+ * The timeouts from the environment, read with the service's own integer reader (so a bad value is
+ * the service's configuration error, naming the variable); unset ones keep their defaults.
+ */
+export function httpTimeoutsFromEnv(readInt: (name: string, def: number, min: number, max: number) => number): HttpTimeouts {
+  const read = (k: keyof HttpTimeouts) => readInt(HTTP_TIMEOUT_ENV[k], DEFAULT_HTTP_TIMEOUTS[k], 1, 3_600_000);
+  return { headersMs: read("headersMs"), requestMs: read("requestMs"), bodyMs: read("bodyMs"), keepAliveMs: read("keepAliveMs") };
+}
+
+/** An HTTP server with the lake's timeouts (see HttpTimeouts); every service's listener is made here. */
+export function createHttpServer(handler: RequestListener, t: HttpTimeouts = DEFAULT_HTTP_TIMEOUTS): Server {
+  const headersTimeout = Math.min(t.headersMs, t.requestMs);
+  return createServer(
+    {
+      requestTimeout: t.requestMs,
+      headersTimeout,
+      keepAliveTimeout: t.keepAliveMs,
+      // How often Node looks for connections past those timeouts (its default is every 30 s).
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4))),
+    },
+    handler,
+  );
+}
 
 /** A request the client got wrong (or that we can't serve), with the status and a stable code. */
 export class HttpError extends Error {
@@ -14,14 +65,27 @@ export class HttpError extends Error {
   }
 }
 
+/**
+ * Whether an error answer must close the connection: after a 408 or 413 the rest of the request body
+ * is still on the wire (unread), so the connection can't carry another request.
+ */
+export function closesConnection(status: number): boolean {
+  return status === 408 || status === 413;
+}
+
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { "content-type": "application/json", "content-length": String(Buffer.byteLength(text)), ...headers });
   res.end(text);
 }
 
-/** Reads a UTF-8 body of at most `limit` bytes; past it, rejects with 413 without buffering the rest. */
-export function readBody(req: IncomingMessage, limit: number): Promise<string> {
+/**
+ * Reads a UTF-8 body of at most `limit` bytes within `timeoutMs`. Past the size, rejects with 413
+ * without buffering the rest; past the time (a client trickling its body), with 408 body_timeout;
+ * a body cut short by the client, with 400 incomplete_body. Answer 408 and 413 with
+ * `connection: close` (closesConnection): the rest of the body is never read.
+ */
+export function readBody(req: IncomingMessage, limit: number, timeoutMs: number = DEFAULT_HTTP_TIMEOUTS.bodyMs): Promise<string> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers["content-length"] ?? "0");
     if (declared > limit) {
@@ -31,20 +95,28 @@ export function readBody(req: IncomingMessage, limit: number): Promise<string> {
     }
     const chunks: Buffer[] = [];
     let size = 0;
-    let failed = false;
+    let settled = false;
+    const fail = (e: HttpError) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      chunks.length = 0;
+      reject(e);
+    };
+    const timer = setTimeout(() => fail(new HttpError(408, "body_timeout", `the request body did not arrive within ${timeoutMs} ms`)), timeoutMs);
     req.on("data", (c: Buffer) => {
-      if (failed) return;
+      if (settled) return;
       size += c.length;
       if (size > limit) {
-        failed = true;
-        chunks.length = 0;
-        reject(new HttpError(413, "body_too_large", `request body exceeds the ${limit}-byte limit`));
+        fail(new HttpError(413, "body_too_large", `request body exceeds the ${limit}-byte limit`));
         return;
       }
       chunks.push(c);
     });
     req.on("end", () => {
-      if (failed) return;
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
       // toString() would silently turn invalid UTF-8 into U+FFFD: refuse it instead.
       try {
         resolve(new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks)));
@@ -52,7 +124,12 @@ export function readBody(req: IncomingMessage, limit: number): Promise<string> {
         reject(new HttpError(400, "invalid_utf8", "request body is not valid UTF-8"));
       }
     });
-    req.on("error", reject);
+    // The client went away (or Node's requestTimeout closed it) mid-body: nobody will read an answer,
+    // but it is the client's doing, not an internal error.
+    req.on("error", (cause) => fail(new HttpError(400, "incomplete_body", "the request body ended before it was complete", { cause })));
+    req.on("close", () => {
+      if (!req.complete) fail(new HttpError(400, "incomplete_body", "the request body ended before it was complete"));
+    });
   });
 }
 

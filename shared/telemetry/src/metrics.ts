@@ -1,7 +1,9 @@
 // Prometheus metrics (prom-client): one registry per service, every metric prefixed `lake_` and
 // labelled with the service; served as text on /metrics. Services that already have an HTTP server
-// mount `metricsHandler`; the others start `serveMetrics` on LAKE_METRICS_PORT.
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+// mount `metricsHandler`; the others, and the catalog (whose API port is authenticated), start
+// `serveMetrics` on LAKE_METRICS_PORT.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { createHttpServer, DEFAULT_HTTP_TIMEOUTS, type HttpTimeouts } from "@lake/http";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 export { Counter, Gauge, Histogram, Registry };
@@ -22,9 +24,15 @@ export async function metricsHandler(registry: Registry, req: IncomingMessage, r
   return true;
 }
 
-/** A small server with /metrics and /healthz, for services that serve no other HTTP. */
-export function serveMetrics(registry: Registry, port: number, host: string, healthy: () => boolean = () => true): Promise<{ port: number; close(): void }> {
-  const server = createServer((req, res) => {
+/** A small server with /metrics and /healthz, for services that serve no other HTTP (or not these). */
+export function serveMetrics(
+  registry: Registry,
+  port: number,
+  host: string,
+  healthy: () => boolean = () => true,
+  timeouts: HttpTimeouts = DEFAULT_HTTP_TIMEOUTS,
+): Promise<{ port: number; close(): void }> {
+  const server = createHttpServer((req, res) => {
     metricsHandler(registry, req, res)
       .then((handled) => {
         if (handled) return;
@@ -41,7 +49,7 @@ export function serveMetrics(registry: Registry, port: number, host: string, hea
         if (!res.headersSent) res.writeHead(500);
         res.end();
       });
-  });
+  }, timeouts);
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {

@@ -1,7 +1,7 @@
 // GET /metrics (Prometheus text format) and GET /healthz. Every figure comes from the SQLite state, so
 // counters survive restarts and a scrape never sees a batch half-applied.
-import { createServer, type Server } from "node:http";
-import { HttpError, listen, parseTarget, sendJson } from "@lake/http";
+import type { Server } from "node:http";
+import { HttpError, createHttpServer, listen, parseTarget, sendJson, type HttpTimeouts } from "@lake/http";
 import type { Logger } from "@lake/telemetry";
 import type { StateSnapshot } from "../db/state.ts";
 
@@ -66,8 +66,10 @@ export function healthView(src: MetricsSource, s: StateSnapshot) {
   };
 }
 
-export async function startHttp(opts: { src: MetricsSource; host: string; port: number; log: Logger }): Promise<{ server: Server; port: number }> {
-  const server = createServer((req, res) => {
+export async function startHttp(opts: { src: MetricsSource; host: string; port: number; log: Logger; timeouts?: HttpTimeouts }): Promise<{ server: Server; port: number }> {
+  // The lake's request timeouts (defaults unless given): no route here reads a body, but a client
+  // trickling one must not hold the connection for Node's 5 minutes either.
+  const server = createHttpServer((req, res) => {
     try {
       const { segments } = parseTarget(req.url);
       const path = "/" + segments.join("/");
@@ -89,7 +91,7 @@ export async function startHttp(opts: { src: MetricsSource; host: string; port: 
       opts.log.error("request failed", { err: e, url: req.url });
       if (!res.headersSent) sendJson(res, 500, { error: "internal", message: "internal error" });
     }
-  });
+  }, opts.timeouts);
   const port = await listen(server, opts.port, opts.host);
   return { server, port };
 }

@@ -152,8 +152,10 @@ export type Route =
   | { kind: "other" };
 
 export function routeOf(segments: readonly string[]): Route {
-  // Health and Prometheus metrics stay open (scrapers and probes carry no token).
-  if (segments.length === 1 && (segments[0] === "healthz" || segments[0] === "metrics")) return { kind: "health" };
+  // Health stays open (probes carry no token). Prometheus metrics are not on this port at all: they
+  // name every dataset with its rows and versions, so they have a listener of their own (loopback by
+  // default); /metrics here is just another unknown route, closed to all but admins.
+  if (segments.length === 1 && segments[0] === "healthz") return { kind: "health" };
   if (segments[0] !== "v1") return { kind: "other" };
   if (segments[1] === "datasets") {
     if (segments.length === 2) return { kind: "datasets" };

@@ -3,10 +3,11 @@
 // version that contains the caller's offset, and never answer with an older one.
 // With a tokens file, every request but /healthz is authenticated (bearer token) and authorized
 // (domain/auth.ts) before it is routed; refusals are answered 401/403, logged and kept for admins.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+// Prometheus metrics are not served here but on a listener of their own (main.ts).
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { isValidName } from "@lake/contracts";
-import { HttpError, listen, parseTarget, readBody, sendJson } from "@lake/http";
-import { type Logger, type Registry, metricsHandler } from "@lake/telemetry";
+import { DEFAULT_HTTP_TIMEOUTS, HttpError, closesConnection, createHttpServer, listen, parseTarget, readBody, sendJson, type HttpTimeouts } from "@lake/http";
+import type { Logger } from "@lake/telemetry";
 import type { Catalog } from "../catalog.ts";
 import type { VersionRow } from "../db/projection.ts";
 import {
@@ -30,15 +31,37 @@ const MAX_COMMAND_BYTES = 16 * 1024;
 /** A FilesCollected record names up to MAX_COLLECTED_KEYS keys of up to 1 KiB each. */
 const MAX_COLLECTED_BYTES = 1024 * 1024;
 
-async function commandBody(req: IncomingMessage, limit = MAX_COMMAND_BYTES): Promise<Record<string, unknown>> {
-  const text = await readBody(req, limit);
+/**
+ * The fields each command takes. Anything else is refused: a misspelt field (`"to": 3` for
+ * `"to_version": 3`) would otherwise be ignored and the command would do its default, e.g. roll back
+ * to the previous version instead of the one asked for.
+ */
+const COMMAND_FIELDS = {
+  promote: ["version", "reason", "actor"],
+  rollback: ["to_version", "reason", "actor"],
+  tags: ["tag", "version", "reason", "actor"],
+  expire: ["keep_last", "keep_ms", "reason", "actor"],
+  collected: ["keys", "bytes", "orphans", "actor"],
+} as const satisfies Record<string, readonly string[]>;
+type Command = keyof typeof COMMAND_FIELDS;
+
+function isCommand(s: string | undefined): s is Command {
+  return s !== undefined && Object.hasOwn(COMMAND_FIELDS, s);
+}
+
+async function commandBody(req: IncomingMessage, command: Command, bodyMs: number, limit = MAX_COMMAND_BYTES): Promise<Record<string, unknown>> {
+  const text = await readBody(req, limit, bodyMs);
   let body: unknown;
   try {
     body = JSON.parse(text);
-  } catch {
-    throw new HttpError(400, "malformed_json", "command body is not valid JSON");
+  } catch (e) {
+    throw new HttpError(400, "malformed_json", `command body is not valid JSON: ${(e as Error).message}`);
   }
-  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new HttpError(400, "invalid_command", "command body must be a JSON object");
+  const fields: readonly string[] = COMMAND_FIELDS[command];
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new HttpError(400, "invalid_command", `command body must be a JSON object with ${fields.join(", ")}`);
+  for (const k of Object.keys(body)) {
+    if (!fields.includes(k)) throw new HttpError(400, "unknown_field", `${command} takes ${fields.join(", ")}; unknown field ${JSON.stringify(k.slice(0, 60))}`);
+  }
   return body as Record<string, unknown>;
 }
 
@@ -88,11 +111,25 @@ function datasetParam(name: string): string {
   return name;
 }
 
+/**
+ * A number in a path or query as a client writes one: decimal digits, no sign, no leading zero, no
+ * spaces. Number() would also take "0x1", "1e0", " 1", "+1" and "1.0", so two spellings of one version
+ * would both work, and what a client sent would not be what the catalog read.
+ */
+const CANONICAL_INT = /^(0|[1-9][0-9]{0,15})$/;
+
 function intParam(url: { searchParams: URLSearchParams }, name: string, def: number | undefined, min: number, max: number): number | undefined {
   const raw = url.searchParams.get(name);
   if (raw === null || raw === "") return def;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new HttpError(400, "invalid_parameter", `${name}=${JSON.stringify(raw.slice(0, 40))}: expected an integer in [${min}, ${max}]`);
+  const n = CANONICAL_INT.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new HttpError(400, "invalid_parameter", `${name}=${JSON.stringify(raw.slice(0, 40))}: expected a decimal integer in [${min}, ${max}]`);
+  return n;
+}
+
+/** A version number in a path: a canonical positive decimal integer, or 400. */
+function versionSegment(raw: string): number {
+  const n = CANONICAL_INT.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1) throw new HttpError(400, "invalid_version", `version must be a positive decimal integer, got ${JSON.stringify(raw.slice(0, 40))}`);
   return n;
 }
 
@@ -123,8 +160,6 @@ const REALM = 'Bearer realm="lake-catalog"';
 
 export function startHttp(opts: {
   catalog: Catalog;
-  /** Served at /metrics (open, like /healthz). */
-  metrics?: Registry;
   host: string;
   port: number;
   maxWaitMs: number;
@@ -133,16 +168,21 @@ export function startHttp(opts: {
   tokens?: readonly TokenEntry[] | undefined;
   /** How many refused requests to keep for GET /v1/admin/denials. */
   denialsKeep?: number;
+  /** How long a client may take over a request (headers, body, keep-alive). */
+  timeouts?: HttpTimeouts;
 }): Promise<{ server: Server; port: number }> {
   const { catalog, tokens } = opts;
+  const timeouts = opts.timeouts ?? DEFAULT_HTTP_TIMEOUTS;
   const denials = new DenialLog(opts.denialsKeep ?? 1000);
-  const server = createServer((req, res) => {
+  const server = createHttpServer((req, res) => {
     handle(req, res).catch((e: unknown) => {
-      if (e instanceof HttpError || e instanceof CommandError) return sendJson(res, e.status, { error: e.code, message: e.message });
+      if (e instanceof HttpError || e instanceof CommandError) {
+        return sendJson(res, e.status, { error: e.code, message: e.message }, closesConnection(e.status) ? { connection: "close" } : {});
+      }
       opts.log.error("request failed", { err: e, url: req.url });
       if (!res.headersSent) sendJson(res, 500, { error: "internal", message: "internal error" });
     });
-  });
+  }, timeouts);
 
   const eventual = () => ({ consistency: "eventual" as const, projected_through_seq: catalog.projection.lastSeq });
 
@@ -189,7 +229,6 @@ export function startHttp(opts: {
     const method = req.method ?? "GET";
     const p = catalog.projection;
     if (url.pathname === "/healthz") return sendJson(res, 200, { ok: true, projected_through_seq: p.lastSeq });
-    if (opts.metrics && (await metricsHandler(opts.metrics, req, res))) return;
     // Authentication and authorization come before routing: an unauthenticated caller learns nothing
     // about which routes or datasets exist.
     let identity: Identity | undefined;
@@ -225,7 +264,7 @@ export function startHttp(opts: {
       // `lake gc` deleted these objects and records it; the catalog appends the record to the log (the
       // commit log is written only by committers, quality and the catalog).
       const dataset = datasetParam(parts[2]!);
-      const body = await commandBody(req, MAX_COLLECTED_BYTES);
+      const body = await commandBody(req, "collected", timeouts.bodyMs, MAX_COLLECTED_BYTES);
       const actor = actorOf(req, body, identity);
       const cmd = { keys: body.keys as string[], bytes: body.bytes as number, orphans: body.orphans as number, actor };
       const r = await catalog.command(dataset, "FilesCollected", (f, now) => decideCollected(f, cmd, now));
@@ -233,7 +272,7 @@ export function startHttp(opts: {
     }
     if (method === "POST" && parts.length === 4 && parts[3] === "expire") {
       const dataset = datasetParam(parts[2]!);
-      const body = await commandBody(req);
+      const body = await commandBody(req, "expire", timeouts.bodyMs);
       const w = who(req, body, identity);
       const policy = policyOf(body);
       // One record holds at most MAX_EXPIRE_PER_RECORD versions: a longer backlog takes several.
@@ -267,7 +306,9 @@ export function startHttp(opts: {
     }
     if (method === "POST" && parts.length === 4) {
       const dataset = datasetParam(parts[2]!);
-      const body = await commandBody(req);
+      const command = parts[3];
+      if (!isCommand(command)) throw new HttpError(404, "not_found", `no route ${method} ${url.pathname}`);
+      const body = await commandBody(req, command, timeouts.bodyMs);
       const w = who(req, body, identity);
       let r: { changed: boolean; seq: number; message?: string };
       if (parts[3] === "promote") {
@@ -331,8 +372,7 @@ export function startHttp(opts: {
       return sendJson(res, 200, { dataset, entries, next_after: entries.length === limit ? entries.at(-1)!.seq : null, ...eventual() });
     }
     if (parts[3] === "versions" && parts.length === 6 && parts[5] === "quality") {
-      const n = Number(parts[4]);
-      const q = Number.isSafeInteger(n) ? p.qualityResult(dataset, n) : undefined;
+      const q = p.qualityResult(dataset, versionSegment(parts[4]!));
       if (!q) throw new HttpError(404, "no_verdict", `version ${parts[4]} of ${dataset} has no quality verdict (yet)`);
       return sendJson(res, 200, { ...q, rules: JSON.parse(q.rules) as unknown, checked_at: new Date(q.checked_at).toISOString(), ...eventual() });
     }
@@ -349,9 +389,9 @@ export function startHttp(opts: {
         const ds = p.dataset(dataset);
         if (ds && !ds.current_version) throw new HttpError(404, "no_current_version", `dataset ${dataset} has no current version yet (no version has passed its quality checks)`);
         v = ds && p.version(dataset, ds.current_version);
-      } else if (/^[1-9][0-9]{0,15}$/.test(which)) {
-        v = p.version(dataset, Number(which));
-      } else throw new HttpError(400, "invalid_version", `version must be "latest", "current" or a positive integer, got ${JSON.stringify(which.slice(0, 40))}`);
+      } else if (CANONICAL_INT.test(which)) {
+        v = p.version(dataset, versionSegment(which));
+      } else throw new HttpError(400, "invalid_version", `version must be "latest", "current" or a positive decimal integer, got ${JSON.stringify(which.slice(0, 40))}`);
       if (!v) throw new HttpError(404, "unknown_version", `dataset ${dataset} has no version ${which}`);
       return sendVersion(res, v, eventual());
     }

@@ -1,5 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { HttpError, listen, parseTarget, readBody, sendJson } from "@lake/http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { DEFAULT_HTTP_TIMEOUTS, HttpError, closesConnection, createHttpServer, listen, parseTarget, readBody, sendJson, type HttpTimeouts } from "@lake/http";
 import { contextFromHeaders, metricsHandler, type Registry } from "@lake/telemetry";
 
 const headerValue = (req: IncomingMessage, key: string): string | undefined => {
@@ -32,13 +32,24 @@ function route(segments: readonly string[]): Route | undefined {
   return undefined;
 }
 
-export function startHttp(opts: { publisher: Publisher; quarantine: Quarantine; host: string; port: number; maxBodyBytes: number; log: Logger; metrics: Registry }): Promise<Server> {
-  const server = createServer((req, res) => {
+export function startHttp(opts: {
+  publisher: Publisher;
+  quarantine: Quarantine;
+  host: string;
+  port: number;
+  maxBodyBytes: number;
+  log: Logger;
+  metrics: Registry;
+  /** How long a client may take over a request (headers, body, keep-alive). */
+  timeouts?: HttpTimeouts;
+}): Promise<Server> {
+  const timeouts = opts.timeouts ?? DEFAULT_HTTP_TIMEOUTS;
+  const server = createHttpServer((req, res) => {
     void handle(req, res).catch((e) => {
       opts.log.error("request failed", { err: e });
       if (!res.headersSent) sendJson(res, 500, { error: "internal", message: "internal error" });
     });
-  });
+  }, timeouts);
   async function handle(req: IncomingMessage, res: ServerResponse) {
     try {
       const { segments, query } = parseTarget(req.url);
@@ -55,7 +66,7 @@ export function startHttp(opts: { publisher: Publisher; quarantine: Quarantine; 
       if (!isValidName(domain)) throw new InvalidNameError("domain", domain);
       opts.publisher.contract(domain); // 404 before reading the body
       if (r === "quarantine") return sendJson(res, 200, await opts.quarantine.list(domain, parseListQuery(query)));
-      const body = await readBody(req, opts.maxBodyBytes);
+      const body = await readBody(req, opts.maxBodyBytes, timeouts.bodyMs);
       if (r === "replay") {
         const reply = await opts.quarantine.replay(domain, parseReplayBody(body));
         return sendJson(res, replayStatus(reply), reply);
@@ -64,7 +75,7 @@ export function startHttp(opts: { publisher: Publisher; quarantine: Quarantine; 
       sendJson(res, replyStatus(batch, reply), reply);
     } catch (e) {
       const { status, body } = errorBody(e);
-      if (status === 413 || status >= 500) res.setHeader("connection", "close");
+      if (closesConnection(status) || status >= 500) res.setHeader("connection", "close");
       sendJson(res, status, body);
     }
   }
