@@ -1,4 +1,6 @@
 // A small typed client of the catalog's HTTP API, used by the CLI, the tests and the benchmarks.
+import { fetchFrom } from "./reach.ts";
+
 export class CatalogRequestError extends Error {
   constructor(
     readonly status: number,
@@ -125,7 +127,7 @@ export class CatalogClient {
   }
 
   private async get<T>(path: string, init?: RequestInit): Promise<T> {
-    const res = await fetch(new URL(path, this.baseUrl), { ...init, headers: { ...this.#auth, ...(init?.headers as Record<string, string> | undefined) } });
+    const res = await fetchFrom("catalog", new URL(path, this.baseUrl), { ...init, headers: { ...this.#auth, ...(init?.headers as Record<string, string> | undefined) } });
     const text = await res.text();
     let body: unknown;
     try {
@@ -209,7 +211,7 @@ export class CatalogClient {
     return this.get("/v1/admin/rebuild", { method: "POST" });
   }
   async dump(): Promise<string> {
-    const res = await fetch(new URL("/v1/admin/dump", this.baseUrl), { headers: this.#auth });
+    const res = await fetchFrom("catalog", new URL("/v1/admin/dump", this.baseUrl), { headers: this.#auth });
     if (!res.ok) {
       const text = await res.text();
       let code = "error";

@@ -21,7 +21,9 @@ function pickStoreEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   return out;
 }
 import { isNatsServerMissing } from "@lake/testing";
+import { errors as natsErrors } from "@nats-io/nats-core";
 import { CatalogRequestError, type CatalogVersion } from "./catalog-client.ts";
+import { isServiceUnreachable } from "./reach.ts";
 import { IngestRequestError, listQuarantine, replayQuarantine, type ReplayRequestItem } from "./ingest-client.ts";
 import { queryVersion } from "./query.ts";
 import { produce, produceDefaults, type ProduceProgress } from "./produce.ts";
@@ -60,7 +62,8 @@ ${BACKFILL_USAGE}
 
 common options: --data-dir DIR (default $LAKE_DATA_DIR or ./.lake); the running lake is found through
 DIR/run.json, or LAKE_CATALOG_URL / LAKE_INGEST_URL / NATS_URL / LAKE_STORE_ROOT.
-LAKE_TOKEN: the bearer token sent to the catalog (needed when it runs with LAKE_CATALOG_TOKENS_FILE).`;
+LAKE_TOKEN: the bearer token sent to the catalog (needed when it runs with LAKE_CATALOG_TOKENS_FILE).
+LAKE_DEBUG=1: print the stack of an unexpected error (otherwise one line).`;
 
 class UsageError extends Error {}
 /** The command ran but its answer is a refusal (e.g. a replay that stays in quarantine): exit 1. */
@@ -173,7 +176,7 @@ async function cmdQuery(info: RunInfo, sql: string | undefined, v: Record<string
   const version = asOf
     ? asOf
     : v.offset
-    ? await catalog.covering(dataset, Number(v.offset), 30_000)
+    ? await catalog.covering(dataset, intOption("offset", String(v.offset), 1), 30_000)
     : v.tag
       ? await catalog.byTag(dataset, String(v.tag))
       : await catalog.version(dataset, which === "latest" || which === "current" ? which : Number(which));
@@ -295,8 +298,40 @@ async function cmdDemo(v: Record<string, string | boolean | undefined>) {
   }
 }
 
+/**
+ * parseArgs' own errors (an unknown option, a missing value) as one usage line: they are the user's
+ * typo, not a crash, and Node's text suggests `--` tricks that don't apply here.
+ */
+function usageOfParseError(e: unknown): unknown {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code !== "string" || !code.startsWith("ERR_PARSE_ARGS_")) return e;
+  const message = (e as Error).message;
+  const option = /'(-[^' ]+)/.exec(message)?.[1] ?? "";
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return new UsageError(`unknown option ${option} (see lake --help)`);
+  const first = message.split(". ")[0]!.replace(/'/g, "");
+  return new UsageError(`${first.charAt(0).toLowerCase()}${first.slice(1)} (see lake --help)`);
+}
+
+function parseCommandLine(argv: string[]) {
+  try {
+    return parseCommandLineOrThrow(argv);
+  } catch (e) {
+    throw usageOfParseError(e);
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
-  const { values: v, positionals } = parseArgs({
+  const { values: v, positionals } = parseCommandLine(argv);
+  const [cmd, ...rest] = positionals;
+  if (!cmd || v.help) {
+    console.log(USAGE);
+    return;
+  }
+  return run(cmd, rest, v);
+}
+
+function parseCommandLineOrThrow(argv: string[]) {
+  return parseArgs({
     args: argv,
     allowPositionals: true,
     options: {
@@ -332,11 +367,9 @@ async function main(argv: string[]): Promise<void> {
       ...MAINTENANCE_OPTIONS,
     },
   });
-  const [cmd, ...rest] = positionals;
-  if (!cmd || v.help) {
-    console.log(USAGE);
-    return;
-  }
+}
+
+async function run(cmd: string, rest: string[], v: ReturnType<typeof parseCommandLine>["values"]): Promise<void> {
   const dataDir = resolve((v["data-dir"] as string | undefined) ?? process.env.LAKE_DATA_DIR ?? ".lake");
   switch (cmd) {
     case "up":
@@ -349,7 +382,7 @@ async function main(argv: string[]): Promise<void> {
       return cmdQuery(runInfo(dataDir), rest[0], v);
     case "versions": {
       const dataset = rest[0] ?? "domain_events";
-      const page = await catalogClient(runInfo(dataDir).catalog_url).versions(dataset, 0, v.limit ? Number(v.limit) : 100);
+      const page = await catalogClient(runInfo(dataDir).catalog_url).versions(dataset, 0, v.limit ? intOption("limit", String(v.limit), 1) : 100);
       printTable(
         ["version", "committed_at", "rows_added", "total_rows", "first_offset", "last_offset", "committer_id"],
         page.versions.map((x) => ({ ...x, rows_added: x.row_count, first_offset: x.source.first_offset, last_offset: x.source.last_offset })),
@@ -400,7 +433,11 @@ main(process.argv.slice(2)).then(
     }
     else if (e instanceof CatalogRequestError) console.error(`lake: catalog: ${e.message}`);
     else if (e instanceof IngestRequestError) console.error(`lake: ingest: ${e.message}`);
-    else console.error(`lake: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    // A stopped lake (or a leftover run.json): say which service is not there, not undici's stack.
+    else if (isServiceUnreachable(e)) console.error(`lake: ${e.message}: is the lake running? (lake up)`);
+    else if (e instanceof natsErrors.ConnectionError) console.error(`lake: cannot reach NATS (${e.message}): is the lake running? (lake up)`);
+    else if (process.env.LAKE_DEBUG) console.error(`lake: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    else console.error(`lake: ${e instanceof Error ? e.message : String(e)}`);
     process.exit(1);
   },
 );

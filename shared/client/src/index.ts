@@ -1,5 +1,6 @@
 export { CatalogClient, CatalogRequestError, type CatalogVersion, type CatalogFile, type CatalogDataset, type CommandResult, type AuditEntry, type CatalogDenial } from "./catalog-client.ts";
 export { queryVersion, type QueryResult } from "./query.ts";
+export { ServiceUnreachableError, isServiceUnreachable } from "./reach.ts";
 export { sampleEvents, invalidEvents, rng, type SampleEvent } from "./sample.ts";
 export {
   sendHttp,

@@ -2,6 +2,7 @@
 // and lists and replays its quarantine over HTTP.
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { IngestReply as WireReply, QuarantineList, ReplayReply } from "@lake/ingest";
+import { fetchFrom } from "./reach.ts";
 
 export type { RecordResult as IngestRecordResult, QuarantineEntry, QuarantinedEntry, UndecodableEntry, QuarantineList, ReplayResult, ReplayReply } from "@lake/ingest";
 
@@ -9,7 +10,7 @@ export type { RecordResult as IngestRecordResult, QuarantineEntry, QuarantinedEn
 export type IngestReply = Partial<WireReply> & { status: number; results: WireReply["results"]; max_offset: number | null; error?: string; message?: string };
 
 export async function sendHttp(baseUrl: string, domain: string, body: unknown, rawBody?: string | Uint8Array): Promise<IngestReply> {
-  const res = await fetch(new URL(`/v1/domains/${encodeURIComponent(domain)}/events`, baseUrl), {
+  const res = await fetchFrom("ingest", new URL(`/v1/domains/${encodeURIComponent(domain)}/events`, baseUrl), {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: rawBody ?? JSON.stringify(body),
@@ -62,7 +63,7 @@ export async function listQuarantine(baseUrl: string, domain: string, opts: { af
   const url = new URL(`/v1/domains/${encodeURIComponent(domain)}/quarantine`, baseUrl);
   if (opts.after !== undefined) url.searchParams.set("after", String(opts.after));
   if (opts.limit !== undefined) url.searchParams.set("limit", String(opts.limit));
-  const res = await fetch(url);
+  const res = await fetchFrom("ingest", url);
   const body = await readJson(res);
   if (res.status !== 200) throw requestError(res.status, body);
   return body as unknown as QuarantineList;
@@ -80,7 +81,7 @@ export interface ReplayRequestItem {
  * when the request was refused whole.
  */
 export async function replayQuarantine(baseUrl: string, domain: string, items: readonly ReplayRequestItem[]): Promise<ReplayReply & { status: number }> {
-  const res = await fetch(new URL(`/v1/domains/${encodeURIComponent(domain)}/quarantine/replay`, baseUrl), {
+  const res = await fetchFrom("ingest", new URL(`/v1/domains/${encodeURIComponent(domain)}/quarantine/replay`, baseUrl), {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ items }),

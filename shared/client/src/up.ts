@@ -86,7 +86,7 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
     if (name === "ingest") ports.ingest = String(h.ready.http_port);
     if (name === "catalog") ports.catalog = String(h.ready.http_port);
     services.set(name, h);
-    log(`${name.padEnd(9)} ${h.ready.url ? String(h.ready.url) : "running"} (pid ${h.pid})`);
+    log(`${name.padEnd(9)} ${h.ready.url ? String(h.ready.url) : "running"}${h.ready.metrics_url ? `, metrics ${String(h.ready.metrics_url)}` : ""} (pid ${h.pid})`);
     return h;
   }
 

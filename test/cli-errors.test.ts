@@ -1,0 +1,51 @@
+// The `lake` CLI's answer to a typo or a stopped lake: one line on stderr saying what is wrong and what
+// to do, no stack trace, a non-zero exit. (A stopped lake: its run.json is still there, nothing listens.)
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { freePort } from "@lake/testing";
+
+const cli = resolve(import.meta.dirname, "../shared/client/src/cli.ts");
+const tsx = import.meta.resolve("tsx");
+const run = promisify(execFile);
+const env = { ...process.env };
+for (const k of ["NATS_URL", "LAKE_CATALOG_URL", "LAKE_INGEST_URL", "LAKE_STORE_ROOT", "LAKE_DEBUG"]) delete env[k];
+const dataDir = mkdtempSync(join(tmpdir(), "lake-cli-errors-"));
+after(() => rmSync(dataDir, { recursive: true, force: true }));
+
+/** Runs `lake args`, which must fail; returns its stderr after checking it is one line without a stack. */
+async function fails(args: string[]): Promise<string> {
+  const e = await run(process.execPath, ["--import", tsx, cli, ...args], { timeout: 60_000, env }).then(
+    (r) => assert.fail(`lake ${args.join(" ")} should have failed; stdout: ${r.stdout}`),
+    (err: { code: number | null; stderr: string }) => err,
+  );
+  assert.notEqual(e.code, 0);
+  assert.notEqual(e.code, null, "it exited by itself (not killed by the timeout)");
+  assert.equal(e.stderr.split("\n").filter(Boolean).length, 1, `one line, got:\n${e.stderr}`);
+  assert.doesNotMatch(e.stderr, /\n\s+at |TypeError|ERR_PARSE_ARGS/);
+  return e.stderr;
+}
+
+test("an unknown option, or an option without its value, is one usage line", async () => {
+  assert.equal(await fails(["versions", "--foo"]), "lake: unknown option --foo (see lake --help)\n");
+  assert.equal(await fails(["-x"]), "lake: unknown option -x (see lake --help)\n");
+  assert.match(await fails(["versions", "--limit"]), /^lake: option --limit <value> argument missing \(see lake --help\)\n$/);
+});
+
+test("a stopped lake (run.json left behind) is one line naming the service, its URL and `lake up`", async () => {
+  const [catalogPort, ingestPort, natsPort] = [await freePort(), await freePort(), await freePort()];
+  writeFileSync(
+    join(dataDir, "run.json"),
+    JSON.stringify({ nats_url: `nats://127.0.0.1:${natsPort}`, ingest_url: `http://127.0.0.1:${ingestPort}`, catalog_url: `http://127.0.0.1:${catalogPort}`, store_root: join(dataDir, "store") }),
+  );
+  const dd = ["--data-dir", dataDir];
+  assert.match(await fails(["versions", "--limit", "0x5", ...dd]), /^lake: --limit must be an integer ≥ 1, got "0x5"\n$/);
+  assert.equal(await fails(["versions", "domain_events", ...dd]), `lake: cannot reach the catalog at http://127.0.0.1:${catalogPort} (ECONNREFUSED): is the lake running? (lake up)\n`);
+  assert.equal(await fails(["datasets", ...dd]), `lake: cannot reach the catalog at http://127.0.0.1:${catalogPort} (ECONNREFUSED): is the lake running? (lake up)\n`);
+  assert.equal(await fails(["quarantine", "list", ...dd]), `lake: cannot reach the ingest at http://127.0.0.1:${ingestPort} (ECONNREFUSED): is the lake running? (lake up)\n`);
+  assert.match(await fails(["schema", "list", ...dd]), /^lake: cannot reach NATS \(connection refused\): is the lake running\? \(lake up\)\n$/);
+});
