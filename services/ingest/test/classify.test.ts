@@ -196,3 +196,24 @@ describe("replyBound", () => {
     assert.equal(JSON.stringify(r).length, r.length + 2);
   });
 });
+
+describe("classify with wire limits", () => {
+  test("a valid record carries its Avro bytes; one larger than a NATS message can carry is refused at $ (never a 503 at publish)", () => {
+    const small = event("w1");
+    const size = contract.encode(small).byteLength;
+    const [fits] = classify([small], contract, NOW, { maxRecordBytes: size });
+    assert.equal(fits!.ok, true);
+    assert.deepEqual(fits!.ok && fits!.bytes, contract.encode(small));
+    const [big] = classify([small], contract, NOW, { maxRecordBytes: size - 1 });
+    assert.equal(big!.ok, false);
+    assert.deepEqual(big!.ok ? undefined : [big!.path, big!.eventId, big!.raw], ["$", "w1", small]);
+    assert.match(big!.ok ? "" : big!.reason, /could never be published/);
+  });
+
+  test("CDC changes are measured in the change codec", () => {
+    const change = { op: "c", before: null, after: { customer_id: "c1", name: "Ada", email: null, country: null, updated_at: Date.UTC(2026, 5, 1) }, source: { lsn: 1 }, ts_ms: Date.UTC(2026, 5, 1) };
+    const [ok] = classify([change], customers, NOW, { maxRecordBytes: 1000 });
+    assert.equal(ok!.ok && ok!.bytes!.byteLength > 0, true);
+    assert.equal(classify([change], customers, NOW, { maxRecordBytes: 5 })[0]!.ok, false);
+  });
+});

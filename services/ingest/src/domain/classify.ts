@@ -1,10 +1,11 @@
 // Pure part of ingest: a request body becomes a list of records, each valid (ready to publish) or
 // refused with a reason. No I/O.
-import { type DomainContract, isCdcContract, validateChange } from "@lake/contracts";
+import { type DomainContract, cdcChangeCodec, isCdcContract, validateChange } from "@lake/contracts";
 import { HttpError } from "@lake/http";
 
 export type Classified =
-  | { index: number; ok: true; eventId: string; value: Record<string, unknown> }
+  /** `bytes`: the record as published (Avro), when classify was given wire limits. */
+  | { index: number; ok: true; eventId: string; value: Record<string, unknown>; bytes?: Uint8Array }
   | { index: number; ok: false; eventId: string | null; reason: string; path: string; raw: unknown };
 
 /** A request that is not records at all (bad JSON, too many records): refused whole. */
@@ -33,23 +34,53 @@ export function parseBody(text: string, maxBatch: number): ParsedBody {
   return { batch: false, records: [parsed] };
 }
 
-/** Checks each record against the contract at `now` (the ingest clock: it bounds event times). */
-export function classify(records: readonly unknown[], contract: DomainContract, now: number): Classified[] {
+/** What a valid record must also fit: the NATS message that carries it to the domain stream. */
+export interface WireLimits {
+  /** Largest record (as Avro) a NATS message carries beside its headers: the server's max_payload less room for them. */
+  maxRecordBytes: number;
+}
+
+/** Room left for an event's NATS headers (Nats-Msg-Id ≤ ~210 bytes, Lake-Schema, traceparent) within max_payload. */
+export const HEADER_ALLOWANCE_BYTES = 1024;
+
+/**
+ * Checks each record against the contract at `now` (the ingest clock: it bounds event times). With
+ * `limits`, valid records are also encoded (the bytes travel with them to the publish) and one too
+ * large for a NATS message is refused at `$`: its publish could never succeed.
+ */
+export function classify(records: readonly unknown[], contract: DomainContract, now: number, limits?: WireLimits): Classified[] {
+  let out: Classified[];
   if (isCdcContract(contract)) {
     // A change's identity is its key at its source log position: the same change delivered twice has
     // the same id, so JetStream dedupes it like any producer retry.
-    return records.map((raw, index) => {
+    out = records.map((raw, index) => {
       const r = validateChange(contract, raw, now);
       return r.ok
         ? { index, ok: true, eventId: `${r.key}@${r.lsn}`, value: r.change }
         : { index, ok: false, eventId: r.key, reason: r.reason, path: r.path, raw };
     });
+  } else {
+    out = records.map((raw, index) => {
+      const r = contract.validate(raw, now);
+      return r.ok
+        ? { index, ok: true, eventId: r.eventId, value: r.value }
+        : { index, ok: false, eventId: r.eventId, reason: r.reason, path: r.path, raw };
+    });
   }
-  return records.map((raw, index) => {
-    const r = contract.validate(raw, now);
-    return r.ok
-      ? { index, ok: true, eventId: r.eventId, value: r.value }
-      : { index, ok: false, eventId: r.eventId, reason: r.reason, path: r.path, raw };
+  if (!limits) return out;
+  const encode = isCdcContract(contract) ? cdcChangeCodec(contract).encode : contract.encode;
+  return out.map((c): Classified => {
+    if (!c.ok) return c;
+    const bytes = encode(c.value);
+    if (bytes.byteLength <= limits.maxRecordBytes) return { ...c, bytes };
+    return {
+      index: c.index,
+      ok: false,
+      eventId: c.eventId,
+      reason: `the record is ${bytes.byteLength} bytes as Avro, more than the ${limits.maxRecordBytes} bytes a NATS message carries beside its headers (the server's max_payload): it could never be published`,
+      path: "$",
+      raw: records[c.index],
+    };
   });
 }
 

@@ -3,7 +3,7 @@
 // entry, asks decideReplay what to do, and does it.
 import type { DomainContract, QuarantinedRecord } from "@lake/contracts";
 import { quarantineReplayCodec, quarantinedRecordCodec } from "@lake/contracts";
-import { RequestError, classify, type Classified } from "./classify.ts";
+import { RequestError, classify, type Classified, type WireLimits } from "./classify.ts";
 
 export const QUARANTINE_LIST_DEFAULT_LIMIT = 100;
 export const QUARANTINE_LIST_MAX_LIMIT = 500;
@@ -267,7 +267,7 @@ export type ReplayDecision =
  * the validator's own reason (ingest's classify, not a second validator), at `now`, the ingest clock:
  * a record refused for an event time in the future replays once its time has come.
  */
-export function decideReplay(domain: string, item: ReplayItem, state: ReplayState, contract: DomainContract, now: number): ReplayDecision {
+export function decideReplay(domain: string, item: ReplayItem, state: ReplayState, contract: DomainContract, now: number, limits?: WireLimits): ReplayDecision {
   const stored = state.quarantined;
   if (!stored) return { kind: "not_found", reason: `no quarantined record of domain ${domain} at seq ${item.seq}` };
   if (stored.kind === "undecodable") {
@@ -290,7 +290,7 @@ export function decideReplay(domain: string, item: ReplayItem, state: ReplayStat
     }
   }
 
-  const c = classify([candidate], contract, now)[0]!;
+  const c = classify([candidate], contract, now, limits)[0]!;
   if (!c.ok) return { kind: "rejected", eventId: c.eventId, reason: c.reason, path: c.path };
 
   // The event id is the dedupe key end to end: a correction may fix any field but the identity of

@@ -8,7 +8,7 @@ import { cdcChangeCodec, isCdcContract, isValidName, quarantinedRecordCodec, Unk
 import { subjects, HEADERS } from "@lake/messaging";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import { Counter, Histogram, injectTrace, inSpan, SpanKind, type Context, type Registry } from "@lake/telemetry";
-import { type Classified, type IngestReply, type RecordResult, RequestError, classify, failedReason, parseBody, replyBound, summarise } from "../domain/classify.ts";
+import { type Classified, type IngestReply, type RecordResult, type WireLimits, HEADER_ALLOWANCE_BYTES, RequestError, classify, failedReason, parseBody, replyBound, summarise } from "../domain/classify.ts";
 
 /** Nats-Msg-Id of an event: unique across the EVENTS stream, the same for every retry of the event. */
 export const eventMsgId = (domain: string, eventId: string) => `${domain}:${eventId}`;
@@ -43,6 +43,11 @@ export class Publisher {
     this.latency = new Histogram({ name: "lake_ingest_request_seconds", help: "Time to answer an ingest request", labelNames: ["source"], registers: [o.metrics], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] });
   }
 
+  /** What a record must fit to be published: the connected server's max_payload (it can change on reconnect). */
+  wireLimits(): WireLimits {
+    return { maxRecordBytes: (this.o.nc.info?.max_payload ?? 1024 * 1024) - HEADER_ALLOWANCE_BYTES };
+  }
+
   /** The latest registered contract of a domain; the name is checked before it is looked up. */
   contract(domain: string): DomainContract {
     if (!isValidName(domain)) throw new UnknownDomainError(domain);
@@ -71,7 +76,7 @@ export class Publisher {
     const contract = this.contract(domain);
     const parsed = parseBody(body, this.o.maxBatch);
     // The ingest clock bounds event times (how far in the future they may be): read once per request.
-    const classified = classify(parsed.records, contract, Date.now());
+    const classified = classify(parsed.records, contract, Date.now(), this.wireLimits());
     if (maxReplyBytes !== undefined) {
       const bound = replyBound(domain, classified);
       if (bound > maxReplyBytes) {
@@ -112,7 +117,7 @@ export class Publisher {
       h.set(HEADERS.schema, contract.fingerprint);
       injectTrace(h);
       // CDC changes travel in the change codec of the row contract they were checked against.
-      const bytes = isCdcContract(contract) ? cdcChangeCodec(contract).encode(c.value) : contract.encode(c.value);
+      const bytes = c.bytes ?? (isCdcContract(contract) ? cdcChangeCodec(contract).encode(c.value) : contract.encode(c.value));
       // The dedupe id names the domain: JetStream dedupes across the whole EVENTS stream, and event ids
       // are only unique within a domain.
       ack = await this.js.publish(subjects.events(domain), bytes, { msgID: eventMsgId(domain, c.eventId), headers: h, timeout: 5000 });

@@ -110,7 +110,7 @@ export class Quarantine {
     const headers = { [HEADERS.record]: REPLAY_LEDGER_RECORD };
     for (let attempt = 1; ; attempt++) {
       const [quarantined, ledger] = await Promise.all([this.load(domain, seq), this.readLedger(domain, seq)]);
-      const d = decideReplay(domain, item, { quarantined, ledger }, contract, Date.now());
+      const d = decideReplay(domain, item, { quarantined, ledger }, contract, Date.now(), this.o.publisher.wireLimits());
       if (d.kind === "not_found") return { seq, status: "not_found", reason: d.reason };
       if (d.kind === "duplicate") return { seq, event_id: d.eventId, status: "duplicate", offset: d.offset };
       if (d.kind === "rejected") return { seq, event_id: d.eventId, status: "rejected", reason: d.reason, path: d.path };
