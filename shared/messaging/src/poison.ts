@@ -10,7 +10,13 @@ export interface PoisonPolicy {
   ms: number;
 }
 
-export const DEFAULT_POISON_POLICY: PoisonPolicy = { attempts: 5, ms: 30_000 };
+/**
+ * Short on purpose: the one transient case is a registry copy that is behind, and a consumer catches up
+ * with the registry before it retries. A schema registered before the message was published is then
+ * known; one still unknown after that was never registered (junk or forgery), so waiting longer only
+ * lets each such message freeze its dataset for longer.
+ */
+export const DEFAULT_POISON_POLICY: PoisonPolicy = { attempts: 3, ms: 2_000 };
 
 /** LAKE_POISON_RETRY_ATTEMPTS and LAKE_POISON_RETRY_MS, each defaulting to DEFAULT_POISON_POLICY. */
 export function poisonPolicyFromEnv(env: Record<string, string | undefined>): PoisonPolicy {
@@ -26,11 +32,19 @@ export function poisonPolicyFromEnv(env: Record<string, string | undefined>): Po
   };
 }
 
-/** Tracks the one message a consumer is stuck on (the stalled position). */
+/** How many given-up positions a guard remembers (a consumer that restarts re-reads them). */
+const REMEMBER = 10_000;
+
+/**
+ * Tracks the one message a consumer is stuck on (the stalled position), and remembers the ones it gave
+ * up on: a consumer that restarts from its committed position reads those again, and must not spend
+ * its retries on them anew (two such messages would otherwise take turns resetting each other).
+ */
 export class StallGuard {
   private seq = -1;
   private firstAt = 0;
   private attempts = 0;
+  private readonly givenUp = new Set<number>();
 
   constructor(
     private readonly policy: PoisonPolicy,
@@ -39,6 +53,7 @@ export class StallGuard {
 
   /** Records a failure of the message at `seq`; true once it has used its retries (count and time). */
   failed(seq: number): boolean {
+    if (this.givenUp.has(seq)) return true;
     const now = this.now();
     if (seq !== this.seq) {
       this.seq = seq;
@@ -46,7 +61,10 @@ export class StallGuard {
       this.attempts = 0;
     }
     this.attempts++;
-    return this.attempts >= this.policy.attempts && now - this.firstAt >= this.policy.ms;
+    if (this.attempts < this.policy.attempts || now - this.firstAt < this.policy.ms) return false;
+    this.givenUp.add(seq);
+    if (this.givenUp.size > REMEMBER) this.givenUp.delete(this.givenUp.values().next().value!);
+    return true;
   }
 
   /** What the guard says about the stuck message, for the reason it is set aside with. */
