@@ -61,8 +61,11 @@ export function futureEventTimeProblem(field: string, t: number, now: number, ma
 }
 
 // A lone surrogate is a code point of category Cs only when it is unpaired: with the `u` flag a valid
-// pair is one astral code point.
+// pair is one astral code point. ANY_SURROGATE (code units, no `u`) is the cheap first look: most text
+// has no surrogate at all.
 const LONE_SURROGATE = /\p{Cs}/u;
+const ANY_SURROGATE = /[\ud800-\udfff]/;
+const hasLoneSurrogate = (s: string) => ANY_SURROGATE.test(s) && LONE_SURROGATE.test(s);
 
 /**
  * The first place in a JSON value where text is not valid Unicode (a UTF-16 surrogate without its
@@ -71,7 +74,7 @@ const LONE_SURROGATE = /\p{Cs}/u;
  * being changed (Avro and Parquet would write U+FFFD), so it is refused, never repaired.
  */
 export function illFormedTextPath(v: unknown, depthLeft = 64): string | undefined {
-  if (typeof v === "string") return LONE_SURROGATE.test(v) ? "" : undefined;
+  if (typeof v === "string") return hasLoneSurrogate(v) ? "" : undefined;
   if (typeof v !== "object" || v === null || depthLeft === 0) return undefined;
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
@@ -81,7 +84,7 @@ export function illFormedTextPath(v: unknown, depthLeft = 64): string | undefine
     return undefined;
   }
   for (const [k, x] of Object.entries(v)) {
-    if (LONE_SURROGATE.test(k)) return `[${JSON.stringify(k)}]`;
+    if (hasLoneSurrogate(k)) return `[${JSON.stringify(k)}]`;
     const p = illFormedTextPath(x, depthLeft - 1);
     if (p !== undefined) return `${pathSegment(k)}${p}`;
   }
@@ -116,7 +119,7 @@ export function headerValueProblem(field: string, s: string, maxLength = MAX_HEA
     const cp = bad[0].charCodeAt(0).toString(16).padStart(4, "0");
     return `${field} contains the control character U+${cp.toUpperCase()} at index ${bad.index}; it is the record's id in a NATS header (Nats-Msg-Id), which must be printable on one line`;
   }
-  if (LONE_SURROGATE.test(s)) return `${field} is not valid Unicode (a lone UTF-16 surrogate); it is the record's id in a NATS header (Nats-Msg-Id)`;
+  if (hasLoneSurrogate(s)) return `${field} is not valid Unicode (a lone UTF-16 surrogate); it is the record's id in a NATS header (Nats-Msg-Id)`;
   if (s.trim() !== s) return `${field} starts or ends with whitespace; it is the record's id in a NATS header (Nats-Msg-Id), where surrounding whitespace is trimmed`;
   return undefined;
 }

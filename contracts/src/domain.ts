@@ -193,6 +193,17 @@ function keyPath(k: string): string {
 
 type Field = DomainContract["fields"][number];
 
+/** The id reported with a refusal (and kept in quarantine): only one that can be stored as it was sent. */
+function reportableId(rawKey: unknown): string | null {
+  return typeof rawKey === "string" && rawKey.length <= MAX_HEADER_VALUE_LENGTH && illFormedTextPath(rawKey) === undefined ? rawKey : null;
+}
+
+/** Why one field's value is refused (checkValue's failure: a class, so success allocates nothing). */
+class Refusal {
+  constructor(readonly reason: string) {}
+}
+const refuse = (reason: string) => new Refusal(reason);
+
 export function loadDomainContract(schema: RawDomainSchema): DomainContract {
   const meta = schema["lake.domain"];
   const type = safeTypeForSchema(schema as unknown as avro.Schema);
@@ -209,9 +220,9 @@ export function loadDomainContract(schema: RawDomainSchema): DomainContract {
       .map((f) => [f.name, (f.type as { symbols: string[] }).symbols]),
   );
 
-  /** One present (non-null) value of `f`: normalised, or why it is refused. */
-  function checkValue(f: Field, input: unknown, now: number): { ok: true; value: unknown } | { ok: false; reason: string } {
-    const fail = (reason: string) => ({ ok: false as const, reason });
+  /** One present (non-null) value of `f`: normalised, or a Refusal saying why not (the only allocation). */
+  function checkValue(f: Field, input: unknown, now: number): unknown {
+    const fail = refuse;
     let v = input;
     if (f.timestampMillis && typeof v === "string") {
       // JSON has no timestamp type: accept ISO-8601 with an explicit zone, as producers usually send.
@@ -275,7 +286,7 @@ export function loadDomainContract(schema: RawDomainSchema): DomainContract {
       const header = headerValueProblem(f.name, v, MAX_HEADER_VALUE_LENGTH);
       if (header) return fail(header);
     }
-    return { ok: true, value: v };
+    return v;
   }
 
   function assertClock(now: number): void {
@@ -289,10 +300,7 @@ export function loadDomainContract(schema: RawDomainSchema): DomainContract {
       return { ok: false, reason: `expected a JSON object, got ${Array.isArray(record) ? "an array" : record === null ? "null" : typeof record}`, path: "$", eventId: null };
     }
     const input = record as Record<string, unknown>;
-    const rawKey = input[meta.key];
-    // Reported with a refusal (and kept in quarantine): only an id that can be stored as it is.
-    const eventId = typeof rawKey === "string" && rawKey.length <= MAX_HEADER_VALUE_LENGTH && illFormedTextPath(rawKey) === undefined ? rawKey : null;
-    const fail = (path: string, reason: string): ValidationResult => ({ ok: false, reason, path, eventId });
+    const fail = (path: string, reason: string): ValidationResult => ({ ok: false, reason, path, eventId: reportableId(input[meta.key]) });
     for (const k of Object.keys(input)) {
       if (!fieldNames.has(k)) return fail(keyPath(k), `unknown field ${clip(k)} (contract ${schema.name} v${meta.version})`);
     }
@@ -308,8 +316,8 @@ export function loadDomainContract(schema: RawDomainSchema): DomainContract {
         return fail(path, `required field ${f.name} is ${v === null ? "null" : "missing"}`);
       }
       const r = checkValue(f, v, now);
-      if (!r.ok) return fail(path, r.reason);
-      value[f.name] = r.value;
+      if (r instanceof Refusal) return fail(path, r.reason);
+      value[f.name] = r;
     }
     // Last line of defence: whatever passed the checks above must also be a valid Avro value.
     const errors: string[] = [];
@@ -328,10 +336,10 @@ export function loadDomainContract(schema: RawDomainSchema): DomainContract {
       return f.nullable ? { ok: true, value: null } : { ok: false, reason: `required field ${f.name} is ${v === null ? "null" : "missing"}`, path };
     }
     const r = checkValue(f, v, now);
-    if (!r.ok) return { ok: false, reason: r.reason, path };
+    if (r instanceof Refusal) return { ok: false, reason: r.reason, path };
     const fieldType = (type as avro.types.RecordType).fields.find((x) => x.name === f.name)!.type;
-    if (!fieldType.isValid(r.value)) return { ok: false, reason: `${f.name} does not conform to the Avro schema`, path };
-    return r;
+    if (!fieldType.isValid(r)) return { ok: false, reason: `${f.name} does not conform to the Avro schema`, path };
+    return { ok: true, value: r };
   }
 
   return {
