@@ -46,6 +46,21 @@ export function utcDay(epochMillis: number): string {
   return `${year}-${String(m).padStart(2, "0")}-${String(d).padStart(2, "0")}`;
 }
 
+/**
+ * ISO-8601 text (YYYY-MM-DDTHH:mm:ss.sssZ) of any finite epoch-millis number, where Date.toISOString
+ * throws past ±8.64e15 ms: an instant read from a log record or a file (which a forged record can set
+ * to anything) must not stop whoever formats it. Non-finite numbers come back as their text.
+ */
+export function isoInstant(epochMillis: number): string {
+  if (Math.abs(epochMillis) <= MAX_DATE_MS) return new Date(epochMillis).toISOString();
+  if (!Number.isFinite(epochMillis)) return String(epochMillis);
+  const inDay = ((epochMillis % DAY_MS) + DAY_MS) % DAY_MS;
+  const p = (n: number, w: number) => String(Math.floor(n)).padStart(w, "0");
+  // Years past 9999 in ISO 8601's expanded form, as Date writes them (+YYYYYY; utcDay leaves out the '+').
+  const day = utcDay(epochMillis).replace(/^(\d{5,})-/, (_m, y: string) => `+${y.padStart(6, "0")}-`);
+  return `${day}T${p(inDay / 3_600_000, 2)}:${p((inDay / 60_000) % 60, 2)}:${p((inDay / 1000) % 60, 2)}.${p(inDay % 1000, 3)}Z`;
+}
+
 /** ISO-8601 text of an instant for messages; never throws (an instant past the Date range says so). */
 export function isoOrRaw(epochMillis: number): string {
   return Math.abs(epochMillis) <= MAX_DATE_MS ? new Date(epochMillis).toISOString() : `${epochMillis} ms (outside the date range)`;

@@ -57,6 +57,7 @@ export {
   MAX_AVRO_LONG,
   MAX_HEADER_VALUE_LENGTH,
   utcDay,
+  isoInstant,
   futureEventTimeProblem,
   headerValueProblem,
   illFormedTextPath,

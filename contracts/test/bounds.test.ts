@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { MAX_DATE_MS, clipText, futureEventTimeProblem, headerValueProblem, illFormedTextPath, utcDay } from "../src/bounds.ts";
+import { MAX_DATE_MS, clipText, futureEventTimeProblem, headerValueProblem, illFormedTextPath, isoInstant, utcDay } from "../src/bounds.ts";
 
 const DAY = 86_400_000;
 /** @lake/storage's key segment grammar (contracts can't import it: shared/* builds on contracts). */
@@ -73,5 +73,16 @@ describe("headerValueProblem and text helpers", () => {
     assert.equal(clipText("ab🦆", 3), "ab");
     assert.equal(clipText("ab🦆", 4), "ab🦆");
     assert.equal(clipText("abc", 2), "ab");
+  });
+});
+
+describe("isoInstant", () => {
+  test("is toISOString inside the Date range, and never throws outside it", () => {
+    for (const t of [0, -1, 1_780_000_000_123, MAX_DATE_MS, -MAX_DATE_MS]) assert.equal(isoInstant(t), new Date(t).toISOString());
+    assert.equal(isoInstant(MAX_DATE_MS + 86_400_000 + 3_723_004), "+275760-09-14T01:02:03.004Z");
+    assert.equal(isoInstant(9e15), "+287168-08-24T16:00:00.000Z");
+    assert.match(isoInstant(-9e15), /^-\d{6}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    assert.match(isoInstant(2 ** 53 - 2), /^\+\d{6}-\d\d-\d\dT/);
+    assert.equal(isoInstant(Number.NaN), "NaN");
   });
 });

@@ -5,7 +5,7 @@
 // (domain/auth.ts) before it is routed; refusals are answered 401/403, logged and kept for admins.
 // Prometheus metrics are not served here but on a listener of their own (main.ts).
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import { isValidName } from "@lake/contracts";
+import { isValidName, isoInstant } from "@lake/contracts";
 import { DEFAULT_HTTP_TIMEOUTS, HttpError, closesConnection, createHttpServer, listen, parseTarget, readBody, sendJson, type HttpTimeouts } from "@lake/http";
 import type { Logger } from "@lake/telemetry";
 import type { Catalog } from "../catalog.ts";
@@ -141,7 +141,7 @@ function versionView(v: VersionRow, expiredSeq: number | undefined) {
     commit_seq: v.commit_seq,
     write_id: v.write_id,
     committer_id: v.committer_id,
-    committed_at: new Date(v.committed_at).toISOString(),
+    committed_at: isoInstant(v.committed_at),
     schema: { name: v.schema_name, version: v.schema_version, fingerprint: v.schema_fingerprint },
     manifest: { key: v.manifest_key, sha256: v.manifest_sha256, bytes: v.manifest_bytes },
     source: { stream: v.source_stream, subject: v.source_subject, first_offset: v.first_offset, last_offset: v.last_offset },
@@ -151,8 +151,8 @@ function versionView(v: VersionRow, expiredSeq: number | undefined) {
     quality: v.quality,
     expired: expiredSeq !== undefined,
     expired_seq: expiredSeq ?? null,
-    min_event_time: v.min_event_time === null ? null : new Date(v.min_event_time).toISOString(),
-    max_event_time: v.max_event_time === null ? null : new Date(v.max_event_time).toISOString(),
+    min_event_time: v.min_event_time === null ? null : isoInstant(v.min_event_time),
+    max_event_time: v.max_event_time === null ? null : isoInstant(v.max_event_time),
   };
 }
 
@@ -368,13 +368,13 @@ export function startHttp(opts: {
     if (parts[3] === "audit" && parts.length === 4) {
       const after = intParam(url, "after", 0, 0, Number.MAX_SAFE_INTEGER)!;
       const limit = intParam(url, "limit", 100, 1, 1000)!;
-      const entries = p.auditTrail(dataset, after, limit).map((a) => ({ ...a, at: new Date(a.at).toISOString(), detail: a.detail === null ? null : (JSON.parse(a.detail) as unknown) }));
+      const entries = p.auditTrail(dataset, after, limit).map((a) => ({ ...a, at: isoInstant(a.at), detail: a.detail === null ? null : (JSON.parse(a.detail) as unknown) }));
       return sendJson(res, 200, { dataset, entries, next_after: entries.length === limit ? entries.at(-1)!.seq : null, ...eventual() });
     }
     if (parts[3] === "versions" && parts.length === 6 && parts[5] === "quality") {
       const q = p.qualityResult(dataset, versionSegment(parts[4]!));
       if (!q) throw new HttpError(404, "no_verdict", `version ${parts[4]} of ${dataset} has no quality verdict (yet)`);
-      return sendJson(res, 200, { ...q, rules: JSON.parse(q.rules) as unknown, checked_at: new Date(q.checked_at).toISOString(), ...eventual() });
+      return sendJson(res, 200, { ...q, rules: JSON.parse(q.rules) as unknown, checked_at: isoInstant(q.checked_at), ...eventual() });
     }
 
     if (parts[3] === "versions" && parts.length === 5) {

@@ -3,6 +3,7 @@
 // module decides. Every rule that runs appears in the verdict with what it measured and expected, so
 // a failed version explains itself.
 import type { DomainContract, FieldConstraints, LakeLog } from "@lake/contracts";
+import { isoInstant } from "@lake/contracts";
 import type { QualityConfig } from "./config.ts";
 import { type ColumnStats, type Measured, nullRatio } from "./stats.ts";
 
@@ -218,7 +219,7 @@ export function judge(input: JudgeInput): Judgement {
     } else {
       const lag = input.now - input.maxEventTime;
       rules.push(
-        rule("freshness", lag <= max, `lag ${lag} ms (newest event ${new Date(input.maxEventTime).toISOString()})`, `lag <= ${max} ms`, lag <= max ? "ok" : `the newest event is ${lag} ms old, more than ${max} ms`),
+        rule("freshness", lag <= max, `lag ${lag} ms (newest event ${isoInstant(input.maxEventTime)})`, `lag <= ${max} ms`, lag <= max ? "ok" : `the newest event is ${lag} ms old, more than ${max} ms`),
       );
     }
   }
