@@ -1,4 +1,4 @@
-// Writes deploy/nats/accounts.conf from permissions.ts (the one source of truth for NATS users and
+// Writes deploy/nats/accounts.conf from shared/messaging/src/permissions.ts (the one source of truth for NATS users and
 // their permissions). `--check` only compares, and exits 1 when the committed file is stale.
 //   node --import tsx deploy/nats/render.ts [--check]
 import { readFileSync, writeFileSync } from "node:fs";

@@ -1,6 +1,21 @@
 export { STREAMS, LIVE_PULL_EXPIRES_MS, endWhenStalled, ConsumerStalledError, subjects, type StreamSettings, defaultStreamSettings, ensureStreams, streamSettingsFromEnv } from "./streams.ts";
 export { connectNats, natsAuthFromEnv, natsConnectionOptions, NatsConfigError, isNatsConfigError, isInboxSubject, type NatsAuth, type NatsOptions } from "./connect.ts";
 export {
+  NATS_USERS,
+  SERVICE_USERS,
+  SYSTEM_USER,
+  LAKE_ACCOUNT,
+  SYSTEM_ACCOUNT,
+  natsUser,
+  renderAccountsConf,
+  writeLocalNatsConfig,
+  readLocalNatsConfig,
+  type NatsUser,
+  type UserPermissions,
+  type PasswordValue,
+  type LocalNatsConfig,
+} from "./permissions.ts";
+export {
   MessagingError,
   CasConflictError,
   isCasConflict,
