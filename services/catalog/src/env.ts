@@ -1,9 +1,9 @@
 // Configuration, parsed once at start. Every variable is listed here with its default.
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { httpTimeoutsFromEnv, type HttpTimeouts } from "@lake/http";
 import { ConfigError, intEnv, requiredEnv } from "@lake/runtime";
-import { isTokensFileError, parseTokensFile, type TokenEntry } from "./domain/auth.ts";
+import { isTokensFileError, readTokensFile } from "@lake/http";
+import { CATALOG_TOKENS, catalogEntry, type TokenEntry } from "./domain/auth.ts";
 
 export interface CatalogEnv {
   /** Freshness (now − newest event time in a dataset's current version) above which the freshness alert fires; unset: off. */
@@ -61,18 +61,11 @@ export function readEnv(): CatalogEnv {
 
 /** Reads and checks the tokens file; every problem is a ConfigError naming the variable, the file and what is wrong. */
 export function loadTokensFile(path: string): TokenEntry[] {
-  // Set but empty is refused rather than read as "off": a blank in a deployment template must not open the API.
-  if (path === "") throw new ConfigError("LAKE_CATALOG_TOKENS_FILE is set but empty: give the tokens file's path, or unset it to run without authentication");
-  let text: string;
+  // Set but empty is refused rather than read as "off" (readTokensFile): a blank in a deployment template must not open the API.
   try {
-    text = readFileSync(path, "utf8");
+    return readTokensFile("LAKE_CATALOG_TOKENS_FILE", path, CATALOG_TOKENS).map(catalogEntry);
   } catch (e) {
-    throw new ConfigError(`LAKE_CATALOG_TOKENS_FILE=${path}: cannot read it: ${(e as Error).message}`);
-  }
-  try {
-    return parseTokensFile(text);
-  } catch (e) {
-    if (isTokensFileError(e)) throw new ConfigError(`LAKE_CATALOG_TOKENS_FILE=${path}: ${e.message}`);
+    if (isTokensFileError(e)) throw new ConfigError(e.message);
     throw e;
   }
 }

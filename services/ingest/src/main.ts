@@ -32,7 +32,12 @@ const metrics = createRegistry("ingest");
 const publisher = new Publisher({ nc, metrics, contracts: registry, maxBatch: env.maxBatch, maxQuarantineBytes: env.maxQuarantineBytes });
 const quarantine = new Quarantine({ nc, jsm, publisher, log });
 const sub = startNatsEndpoint({ nc, publisher, maxBodyBytes: env.maxBodyBytes, log, metrics });
-const server = await startHttp({ publisher, quarantine, metrics, host: env.httpHost, port: env.httpPort, maxBodyBytes: env.maxBodyBytes, log, timeouts: env.http });
+if (env.tokens === undefined) {
+  log.warn("authentication is off: LAKE_INGEST_TOKENS_FILE is unset, so anyone who can reach ingest's HTTP port may send events to every domain and read or replay the quarantine; set it anywhere but local development", {
+    host: env.httpHost,
+  });
+}
+const server = await startHttp({ publisher, quarantine, metrics, host: env.httpHost, port: env.httpPort, maxBodyBytes: env.maxBodyBytes, log, timeouts: env.http, tokens: env.tokens });
 const port = (server.address() as AddressInfo).port;
 log.info("ready", { http_port: port, url: `http://${env.httpHost}:${port}` });
 

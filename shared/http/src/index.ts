@@ -11,3 +11,19 @@ export {
   HTTP_TIMEOUT_ENV,
   type HttpTimeouts,
 } from "./http.ts";
+export {
+  parseTokens,
+  readTokensFile,
+  authenticate,
+  tokenSha256,
+  bearerChallenge,
+  TokensFileError,
+  isTokensFileError,
+  TOKEN_NAME_PATTERN,
+  AUTH_PROBLEMS,
+  type AuthProblem,
+  type TokensSpec,
+  type TokenIdentity,
+  type TokenEntry,
+  type Unauthenticated,
+} from "./tokens.ts";

@@ -2,15 +2,26 @@
 // presented Authorization header in, an identity (or why there is none) out; an identity, a method and
 // a route in, allow / 401 / 403 out. No I/O and no clock: the HTTP shell stamps and records denials.
 //
-// Only sha256 hashes of tokens are configured. A presented token is hashed and compared with every
-// configured hash in constant time (no early exit, no map lookup keyed by a secret-derived string), so
-// response timing tells nothing about how close a guess was.
-import * as crypto from "node:crypto";
+// Tokens files, hashing and the constant-time comparison are the lake's one mechanism for HTTP bearer
+// tokens (@lake/http tokens.ts, which ingest uses too); what each role may do here is the catalog's.
 import { isValidName } from "@lake/contracts";
+import {
+  AUTH_PROBLEMS,
+  TOKEN_NAME_PATTERN,
+  TokensFileError,
+  authenticate as authenticateToken,
+  isTokensFileError,
+  parseTokens,
+  tokenSha256,
+  type AuthProblem,
+  type TokensSpec,
+  type Unauthenticated,
+} from "@lake/http";
+
+export { AUTH_PROBLEMS, TOKEN_NAME_PATTERN, TokensFileError, isTokensFileError, tokenSha256, type AuthProblem, type Unauthenticated };
 
 export const ROLES = { reader: "reader", operator: "operator", admin: "admin" } as const;
 export type Role = (typeof ROLES)[keyof typeof ROLES];
-const ROLE_NAMES: readonly string[] = Object.values(ROLES);
 
 /** An authenticated caller: the token's configured name (recorded as the actor of its commands) and role. */
 export interface Identity {
@@ -28,115 +39,41 @@ export interface TokenEntry {
   sha256: Buffer;
 }
 
-/** Why a request carries no identity. */
-export const AUTH_PROBLEMS = {
-  missing: "missing_token",
-  malformed: "malformed_authorization",
-  unknown: "invalid_token",
-} as const;
-export type AuthProblem = (typeof AUTH_PROBLEMS)[keyof typeof AUTH_PROBLEMS];
-
-export interface Unauthenticated {
-  kind: "unauthenticated";
-  problem: AuthProblem;
-  /** For an unknown token: the first 12 hex digits of its sha256, so an admin can match it to a new entry. */
-  sha256Prefix?: string;
-}
-
 export type Caller = Identity | Unauthenticated;
 
-export class TokensFileError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "TokensFileError";
-  }
-}
+/** The catalog's tokens file (LAKE_CATALOG_TOKENS_FILE): readers are limited to datasets. */
+export const CATALOG_TOKENS: TokensSpec<Role> = {
+  roles: Object.values(ROLES),
+  scoped: {
+    role: ROLES.reader,
+    key: "datasets",
+    noun: "dataset",
+    verb: "read",
+    valid: isValidName,
+    rule: "^[a-z][a-z0-9_]{0,62}$",
+    unscopedNote: (role) => `an ${role} may read every dataset, so a list here would not restrict it`,
+  },
+  empty: "nobody could use the catalog (to run without authentication, unset LAKE_CATALOG_TOKENS_FILE instead)",
+};
 
-export function isTokensFileError(e: unknown): e is TokensFileError {
-  return e instanceof TokensFileError;
+/** A loaded entry as the catalog's routes see it (its scope is the datasets a reader may read). */
+export function catalogEntry(e: { identity: { name: string; role: Role; scope: ReadonlySet<string> | "all" }; sha256: Buffer }): TokenEntry {
+  return { identity: { kind: "token", name: e.identity.name, role: e.identity.role, datasets: e.identity.scope }, sha256: e.sha256 };
 }
-
-/** Names become the actor of commands and appear in logs: keep them plain. */
-export const TOKEN_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,127}$/;
-const ENTRY_KEYS = new Set(["name", "sha256", "role", "datasets"]);
 
 /**
  * Parses the tokens file: a JSON array of `{ name, sha256, role, datasets? }`. Anything doubtful is
- * refused with the entry and the problem named, so a typo can't quietly widen or narrow access: unknown
- * keys, a `datasets` list on a role it doesn't apply to, duplicate names or hashes, an empty file.
+ * refused with the entry and the problem named (parseTokens), so a typo can't quietly widen or narrow
+ * access: unknown keys, a `datasets` list on a role it doesn't apply to, duplicate names or hashes, an
+ * empty file.
  */
 export function parseTokensFile(text: string): TokenEntry[] {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (e) {
-    throw new TokensFileError(`not valid JSON: ${(e as Error).message}`, { cause: e });
-  }
-  if (!Array.isArray(doc)) throw new TokensFileError('expected a JSON array of { "name", "sha256", "role", "datasets"? } entries');
-  if (doc.length === 0) throw new TokensFileError("has no entries: nobody could use the catalog (to run without authentication, unset LAKE_CATALOG_TOKENS_FILE instead)");
-  const names = new Set<string>();
-  const hashes = new Set<string>();
-  return doc.map((raw: unknown, i): TokenEntry => {
-    const where = (name?: string) => `entry ${i}${name === undefined ? "" : ` (${JSON.stringify(name)})`}`;
-    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new TokensFileError(`${where()}: expected an object`);
-    const e = raw as Record<string, unknown>;
-    const name = typeof e.name === "string" ? e.name : undefined;
-    const extra = Object.keys(e).filter((k) => !ENTRY_KEYS.has(k));
-    if (extra.length > 0) throw new TokensFileError(`${where(name)}: unknown field ${extra.map((k) => JSON.stringify(k)).join(", ")}; allowed: ${[...ENTRY_KEYS].join(", ")}`);
-    if (name === undefined || !TOKEN_NAME_PATTERN.test(name)) {
-      throw new TokensFileError(`${where()}: "name" must be a string matching ${TOKEN_NAME_PATTERN.source} (it is recorded as the actor of this token's commands)`);
-    }
-    if (names.has(name)) throw new TokensFileError(`${where(name)}: the name is used by an earlier entry; names must be unique (they are the actor in the audit trail)`);
-    names.add(name);
-    if (typeof e.sha256 !== "string" || !/^[0-9a-fA-F]{64}$/.test(e.sha256)) {
-      throw new TokensFileError(`${where(name)}: "sha256" must be the 64 hex digits of the token's SHA-256 (the file never holds tokens themselves)`);
-    }
-    const hex = e.sha256.toLowerCase();
-    if (hashes.has(hex)) throw new TokensFileError(`${where(name)}: the same sha256 as an earlier entry; one token can have only one identity`);
-    hashes.add(hex);
-    if (typeof e.role !== "string" || !ROLE_NAMES.includes(e.role)) {
-      throw new TokensFileError(`${where(name)}: "role" must be one of ${ROLE_NAMES.join(", ")}, got ${JSON.stringify(e.role)}`);
-    }
-    const role = e.role as Role;
-    let datasets: Identity["datasets"] = "all";
-    if (role === ROLES.reader) {
-      if (!Array.isArray(e.datasets) || e.datasets.length === 0) {
-        throw new TokensFileError(`${where(name)}: a reader needs "datasets": the dataset names it may read, or ["*"] for all`);
-      }
-      if (e.datasets.includes("*")) {
-        if (e.datasets.length !== 1) throw new TokensFileError(`${where(name)}: "*" grants every dataset and must be alone in "datasets"`);
-      } else {
-        const bad = e.datasets.find((d) => typeof d !== "string" || !isValidName(d));
-        if (bad !== undefined) throw new TokensFileError(`${where(name)}: dataset ${JSON.stringify(bad)} is not a valid dataset name (^[a-z][a-z0-9_]{0,62}$)`);
-        datasets = new Set(e.datasets as string[]);
-      }
-    } else if (e.datasets !== undefined) {
-      throw new TokensFileError(`${where(name)}: "datasets" applies only to role reader; an ${role} may read every dataset, so a list here would not restrict it`);
-    }
-    return { identity: { kind: "token", name, role, datasets }, sha256: Buffer.from(hex, "hex") };
-  });
+  return parseTokens(text, CATALOG_TOKENS).map(catalogEntry);
 }
-
-// One-shot crypto.hash is about twice as fast as createHash (it is on every request); Node < 20.12 lacks it.
-const sha256 = (s: string): Buffer =>
-  typeof crypto.hash === "function" ? crypto.hash("sha256", s, "buffer") : crypto.createHash("sha256").update(s, "utf8").digest();
-
-const MAX_TOKEN_CHARS = 4096;
-const BEARER = /^Bearer[ \t]+([\x21-\x7e]+)$/i;
 
 /** Who presents `authorization` (the raw header), given the configured tokens. */
 export function authenticate(tokens: readonly TokenEntry[], authorization: string | undefined): Caller {
-  if (authorization === undefined || authorization === "") return { kind: "unauthenticated", problem: AUTH_PROBLEMS.missing };
-  const m = authorization.length <= MAX_TOKEN_CHARS + 16 ? BEARER.exec(authorization.trim()) : null;
-  if (!m) return { kind: "unauthenticated", problem: AUTH_PROBLEMS.malformed };
-  const digest = sha256(m[1]!);
-  let found: Identity | undefined;
-  // Every entry is compared, whatever matched before: the time taken doesn't depend on which one did.
-  for (const t of tokens) {
-    const same = crypto.timingSafeEqual(t.sha256, digest);
-    found = same ? t.identity : found;
-  }
-  return found ?? { kind: "unauthenticated", problem: AUTH_PROBLEMS.unknown, sha256Prefix: digest.toString("hex").slice(0, 12) };
+  return authenticateToken(tokens, authorization);
 }
 
 /**
@@ -210,7 +147,3 @@ export function decide(caller: Caller, method: string, route: Route): AuthDecisi
   );
 }
 
-/** The token's sha256, hex: what goes into the tokens file (used by docs, tests and the benchmark). */
-export function tokenSha256(token: string): string {
-  return sha256(token).toString("hex");
-}

@@ -12,6 +12,9 @@ import { replyStatus } from "../domain/classify.ts";
 import { parseListQuery, parseReplayBody, replayStatus } from "../domain/quarantine.ts";
 import type { Publisher } from "../nats/publisher.ts";
 import type { Quarantine } from "../nats/quarantine.ts";
+import { authenticate, bearerChallenge, type TokenEntry } from "@lake/http";
+import { Counter } from "@lake/telemetry";
+import { decideIngest, ingestRouteOf, type IngestAuthDecision, type IngestCaller, type IngestIdentity } from "../domain/auth.ts";
 
 export function errorBody(e: unknown): { status: number; body: { error: string; message: string } } {
   if (e instanceof HttpError) return { status: e.status, body: { error: e.code, message: e.message } };
@@ -40,6 +43,8 @@ export function startHttp(opts: {
   maxBodyBytes: number;
   log: Logger;
   metrics: Registry;
+  /** Configured tokens (LAKE_INGEST_TOKENS_FILE); undefined = authentication off (every request is allowed). */
+  tokens?: readonly TokenEntry<IngestIdentity>[] | undefined;
   /** How long a client may take over a request (headers, body, keep-alive). */
   timeouts?: HttpTimeouts;
 }): Promise<Server> {
@@ -50,11 +55,37 @@ export function startHttp(opts: {
       if (!res.headersSent) sendJson(res, 500, { error: "internal", message: "internal error" });
     });
   }, timeouts);
+  const denied = new Counter({ name: "lake_ingest_http_denied_total", help: "HTTP requests refused for their token (401) or its role (403)", labelNames: ["status"], registers: [opts.metrics] });
+  /** A refusal: a log line naming the token (never the token itself) and the answer, the body unread. */
+  function deny(req: IncomingMessage, res: ServerResponse, caller: IngestCaller, d: Extract<IngestAuthDecision, { kind: "deny" }>, path: string): void {
+    denied.inc({ status: String(d.status) });
+    opts.log.warn("request denied", {
+      status: d.status,
+      error: d.code,
+      message: d.message,
+      method: (req.method ?? "").slice(0, 16),
+      path: path.slice(0, 256),
+      token: caller.kind === "token" ? caller.name : null,
+      role: caller.kind === "token" ? caller.role : null,
+      presented_sha256_prefix: caller.kind === "unauthenticated" ? (caller.sha256Prefix ?? null) : null,
+      remote: req.socket.remoteAddress ?? null,
+    });
+    // The body is never read: close the connection rather than drain it, so a client without a valid
+    // token can't hold a socket by trickling one.
+    sendJson(res, d.status, { error: d.code, message: d.message }, { "www-authenticate": bearerChallenge("lake-ingest", d.status, d.code), connection: "close" });
+  }
   async function handle(req: IncomingMessage, res: ServerResponse) {
     try {
       const { segments, query } = parseTarget(req.url);
       const path = "/" + segments.join("/");
       if (path === "/healthz") return sendJson(res, 200, { ok: true });
+      // With a tokens file, every other request is authenticated and authorized (domain/auth.ts) before
+      // it is routed: a caller without a valid token learns nothing about domains or routes.
+      if (opts.tokens !== undefined) {
+        const caller = authenticate(opts.tokens, req.headers.authorization);
+        const d = decideIngest(caller, req.method ?? "GET", ingestRouteOf(segments));
+        if (d.kind === "deny") return deny(req, res, caller, d, path);
+      }
       if (path === "/v1/stats") return sendJson(res, 200, opts.publisher.stats);
       if (await metricsHandler(opts.metrics, req, res)) return;
       const r = route(segments);
