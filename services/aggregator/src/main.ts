@@ -37,8 +37,16 @@ const aggregator = new Aggregator({
   poison: env.poison,
 });
 await aggregator.start();
+// The lag is measured on a timer (a NATS request) and served from the last measurement.
+let lag = Number.NaN;
+const lagTimer = setInterval(() => {
+  aggregator.lag().then(
+    (n) => (lag = n),
+    (err: unknown) => log.warn("measuring consumer lag failed", { err }),
+  );
+}, 1000);
 const { server, port } = await startHttp({
-  src: { dataset: env.dataset, outOfOrdernessMs: job.outOfOrdernessMs, snapshot: () => store.snapshot(), failing: () => aggregator.failing },
+  src: { dataset: env.dataset, outOfOrdernessMs: job.outOfOrdernessMs, snapshot: () => store.snapshot(), failing: () => aggregator.failing, lag: () => lag },
   host: env.httpHost,
   port: env.httpPort,
   log,
@@ -53,6 +61,7 @@ log.info("ready", {
 });
 
 onShutdown(log, async () => {
+  clearInterval(lagTimer);
   server.close();
   await aggregator.stop();
   registry.close();

@@ -11,6 +11,8 @@ export interface MetricsSource {
   snapshot(): StateSnapshot;
   /** The error the service is currently retrying after, if any. */
   failing(): Error | undefined;
+  /** Source events not yet applied, as last measured (NaN before the first measurement). */
+  lag?(): number;
 }
 
 type Metric = { name: string; type: "counter" | "gauge"; help: string; value: (s: StateSnapshot, src: MetricsSource) => number };
@@ -27,6 +29,7 @@ const METRICS: readonly Metric[] = [
   { name: "input_seq", type: "gauge", help: "Source stream sequence of the last event applied.", value: (s) => s.inputSeq },
   { name: "output_seq", type: "gauge", help: "Outbox id of the last output acknowledged by JetStream.", value: (s) => s.outputSeq },
   { name: "outbox_pending", type: "gauge", help: "Outputs committed but not yet acknowledged by JetStream.", value: (s) => s.outboxPending },
+  { name: "consumer_lag", type: "gauge", help: "Source events not yet applied (pending on the server, delivered, or in the batch being applied).", value: (_s, src) => src.lag?.() ?? NaN },
   { name: "open_windows", type: "gauge", help: "(window, key) accumulators not yet purged.", value: (s) => s.openWindows },
 ];
 

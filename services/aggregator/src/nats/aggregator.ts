@@ -4,7 +4,7 @@
 // message ids and drop what JetStream acknowledged. A crash anywhere leaves either the old state (the
 // batch is re-read) or the new state with its outputs still in the outbox (re-published on start, and
 // deduplicated by id): never a double count.
-import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
+import { DeliverPolicy, jetstream, jetstreamManager, type Consumer, type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/nats-core";
 import { DEFAULT_POISON_POLICY, HEADERS, LIVE_PULL_EXPIRES_MS, StallGuard, endWhenStalled, STREAMS, ensureStreams, subjects, type PoisonPolicy } from "@lake/messaging";
 import { isUnknownSchema } from "@lake/registry";
@@ -64,6 +64,9 @@ export class Aggregator {
   failing: Error | undefined;
   /** The source event the loop keeps failing on (unknown schema), retried within the poison policy. */
   private readonly stall: StallGuard;
+  private consumer: Consumer | undefined;
+  /** Events of the batch being read or applied (not yet in the stored position). */
+  private reading = 0;
 
   constructor(private readonly o: AggregatorOptions) {
     this.js = jetstream(o.nc);
@@ -71,6 +74,15 @@ export class Aggregator {
     const loaded = o.store.load();
     this.digest = loaded.outputDigest;
     this.state = loaded;
+  }
+
+  /**
+   * Source events not yet applied: still on the server (the consumer's pending count), delivered but
+   * not yet read, or in the batch being applied. A loop stuck on one event keeps them all counted.
+   */
+  async lag(): Promise<number> {
+    const info = await this.consumer?.info(false).catch(() => undefined);
+    return (info?.num_pending ?? 0) + (this.messages?.getPending() ?? 0) + this.reading;
   }
 
   get inputSeq(): number {
@@ -126,17 +138,21 @@ export class Aggregator {
     const messages = await consumer.consume({ max_messages: this.o.maxBatch, expires: LIVE_PULL_EXPIRES_MS });
     endWhenStalled(messages, this.o.nc, (err) => this.o.log.warn("source consumer stalled; starting a new consumer", { why: err.why }));
     this.messages = messages;
+    this.consumer = consumer;
+    this.reading = 0;
     if (this.stopped) messages.stop();
     this.o.log.info("consuming", { subject: subjects.events(this.o.contract.job.source), from_seq: from });
     let batch: JsMsg[] = [];
     try {
       for await (const m of messages) {
         batch.push(m);
+        this.reading = batch.length;
         // A batch ends at the size limit or when the stream has nothing more for us right now.
         if (batch.length >= this.o.maxBatch || m.info.pending === 0) {
           const b = batch;
           batch = [];
           await this.apply(b);
+          this.reading = 0;
         }
       }
       // Stopped mid-batch: the partial batch is as good a unit as any (results don't depend on batching).
