@@ -52,7 +52,7 @@ try {
   // Data: EVENTS events in batches of 1000, so the latest version has a realistic file list.
   let maxOffset = 0;
   for (let i = 0; i < EVENTS; i += 1000) {
-    const r = await sendHttp(lake.ingestUrl, DATASET, sampleEvents(Math.min(1000, EVENTS - i), { prefix: `ba${i}`, seed: i + 1 }));
+    const r = await sendHttp(lake.producer, DATASET, sampleEvents(Math.min(1000, EVENTS - i), { prefix: `ba${i}`, seed: i + 1 }));
     maxOffset = Math.max(maxOffset, r.max_offset ?? 0);
   }
   const latest = await new CatalogClient(lake.catalogUrl).waitCovering(DATASET, maxOffset, 120_000);
@@ -79,7 +79,7 @@ try {
   }
 
   async function startCatalog(withTokens: boolean): Promise<{ handle: ServiceHandle; port: number }> {
-    const env: Record<string, string> = { NATS_URL: lake.natsUrl, LAKE_CATALOG_DIR: benchCatalogDir, LAKE_CATALOG_PORT: "0" };
+    const env: Record<string, string> = { ...lake.natsEnv("catalog"), LAKE_CATALOG_DIR: benchCatalogDir, LAKE_CATALOG_PORT: "0" };
     if (withTokens) env.LAKE_CATALOG_TOKENS_FILE = file;
     const handle = await spawnService({ name: withTokens ? "catalog-auth-on" : "catalog-auth-off", entry: serviceEntry("catalog"), env });
     const port = Number(handle.ready.http_port);

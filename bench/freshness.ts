@@ -24,7 +24,7 @@ export async function freshness(lake: LakeHandle, o: { rates: number[]; seconds:
       );
     };
     const batch = Math.max(1, Math.round(rate / 100));
-    const r = await produce({ ...produceDefaults, count: rate * o.seconds, rate, batch, duplicates: 0, invalid: 0, concurrency: 16, prefix: `fresh${rate}`, ingestUrl: lake.ingestUrl, onReply });
+    const r = await produce({ ...produceDefaults, count: rate * o.seconds, rate, batch, duplicates: 0, invalid: 0, concurrency: 16, prefix: `fresh${rate}`, ingestUrl: lake.ingestUrl, ingestToken: lake.producer.token, onReply });
     await Promise.all(pending);
     const achieved = r.accepted / (r.elapsedMs / 1000);
     const sustained = achieved >= rate * 0.95;

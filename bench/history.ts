@@ -43,7 +43,7 @@ export async function history(o: { steps: number[]; commits: number; batch: numb
       const e2e: number[] = [];
       for (let i = 0; i < o.commits; i++) {
         const events = sampleEvents(o.batch, { prefix: `h${step}-${batchNo}`, seed: ++batchNo });
-        const r = await sendHttp(lake.ingestUrl, DATASET, events);
+        const r = await sendHttp(lake.producer, DATASET, events);
         if (r.status !== 200) throw new Error(`ingest answered ${r.status}`);
         const acked = performance.now();
         await catalog.covering(DATASET, r.max_offset!, 30_000);

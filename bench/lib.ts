@@ -35,6 +35,15 @@ export const round = (n: number, digits = 0): number => {
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
+ * nats.js connection options that log in as `user` of a lake started by startLake (it runs NATS with
+ * users), without connectNats's other settings, so the raw-publish baselines measure plain nats.js.
+ */
+export function natsLogin(lake: { natsAuth(user?: string): { user?: string; pass?: string; inboxPrefix?: string } }, user = "admin"): { user?: string; pass?: string; inboxPrefix?: string } {
+  const a = lake.natsAuth(user);
+  return { ...(a.user ? { user: a.user, pass: a.pass } : {}), ...(a.inboxPrefix ? { inboxPrefix: a.inboxPrefix } : {}) };
+}
+
+/**
  * Calls `fn` at a steady `rate` per second for `durationMs` (open loop: the schedule doesn't wait for
  * answers), with at most `maxInFlight` calls outstanding; a call that would exceed it is skipped and
  * counted. Latency is measured from the actual send, so the achieved rate says how far the schedule held.

@@ -13,7 +13,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { connect } from "@nats-io/transport-node";
 import { startLake } from "@lake/client";
-import { printTable, type Row } from "./lib.ts";
+import { natsLogin, printTable, type Row } from "./lib.ts";
 import { throughput } from "./throughput.ts";
 import { freshness } from "./freshness.ts";
 import { catalogReads } from "./catalog-reads.ts";
@@ -66,7 +66,7 @@ if (sections.has("lake")) {
   log(`lake: throughput (${o.events} events), freshness, catalog reads${without.length ? ` (without ${without.join(", ")})` : ""}`);
   const dataDir = mkdtempSync(join(tmpdir(), "lake-bench-"));
   const lake = await startLake({ dataDir, without, env: profileEnv });
-  const nc = await connect({ servers: lake.natsUrl });
+  const nc = await connect({ servers: lake.natsUrl, ...natsLogin(lake) });
   try {
     rows.push(...(await throughput(lake, nc, { events: o.events, singles: o.singles, singleConcurrency: 16 })).rows);
     log("freshness");

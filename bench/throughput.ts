@@ -6,7 +6,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { domainContract } from "@lake/contracts";
 import { CatalogClient, produce, produceDefaults, sampleEvents, sendHttp, sendNats, type IngestReply, type LakeHandle } from "@lake/client";
-import { round, type Row } from "./lib.ts";
+import { natsLogin, round, type Row } from "./lib.ts";
 
 const DATASET = "domain_events";
 const SECTION = "1-2 throughput";
@@ -45,7 +45,7 @@ export async function throughput(lake: LakeHandle, nc: NatsConnection, o: Throug
   // The same through a connection with noAsyncTraces (nats.js then skips building an Error with a
   // stack trace per request/publish; the services connect with it too, see connectNats).
   {
-    const fast = await connect({ servers: lake.natsUrl.split(","), noAsyncTraces: true });
+    const fast = await connect({ servers: lake.natsUrl.split(","), noAsyncTraces: true, ...natsLogin(lake) });
     const fjs = jetstream(fast);
     t = performance.now();
     for (let i = 0; i < N; i += window) {
@@ -76,7 +76,7 @@ export async function throughput(lake: LakeHandle, nc: NatsConnection, o: Throug
   // 2a. Batches of 500, 4 in flight, then until the catalog has a version covering the last offset.
   for (const via of ["http", "nats"] as const) {
     t = performance.now();
-    const r = await produce({ ...produceDefaults, count: N, rate: 0, batch: 500, duplicates: 0, invalid: 0, concurrency: 4, via, prefix: `tp-${via}`, ingestUrl: lake.ingestUrl, nc });
+    const r = await produce({ ...produceDefaults, count: N, rate: 0, batch: 500, duplicates: 0, invalid: 0, concurrency: 4, via, prefix: `tp-${via}`, ingestUrl: lake.ingestUrl, ingestToken: lake.producer.token, nc });
     const ingestS = (performance.now() - t) / 1000;
     await catalog.waitCovering(DATASET, r.maxOffset, 300_000);
     const e2eS = (performance.now() - t) / 1000;
@@ -97,7 +97,7 @@ export async function throughput(lake: LakeHandle, nc: NatsConnection, o: Throug
       while (next < events.length) {
         const e = events[next++]!;
         for (let attempt = 1; ; attempt++) {
-          const reply: IngestReply = via === "http" ? await sendHttp(lake.ingestUrl, DATASET, e) : await sendNats(nc, DATASET, e);
+          const reply: IngestReply = via === "http" ? await sendHttp(lake.producer, DATASET, e) : await sendNats(nc, DATASET, e);
           if (reply.status === 200) {
             accepted += reply.accepted ?? 0;
             maxOffset = Math.max(maxOffset, reply.max_offset ?? 0);

@@ -6,8 +6,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { STREAMS, subjects } from "@lake/messaging";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { STREAMS, connectNats, subjects } from "@lake/messaging";
 import { CatalogClient, rng, startLake, type LakeHandle } from "@lake/client";
 import { openStore, type ObjectStore } from "@lake/storage";
 import { waitFor } from "@lake/testing";
@@ -114,7 +114,8 @@ export async function runChaos(o: ChaosOptions): Promise<RunResult> {
     }
     const store: ObjectStore = await openStore(lake.storeConfig);
     const catalog = new CatalogClient(lake.catalogUrl);
-    nc = await connect({ servers: lake.natsUrl.split(","), maxReconnectAttempts: -1, reconnectTimeWait: 250, name: "chaos-harness" });
+    // As admin (it reads the commit log for the checks); connectNats reconnects forever, every 250 ms.
+    nc = await connectNats({ url: lake.natsUrl, name: "chaos-harness", auth: lake.natsAuth() });
     t0 = performance.now();
     supervisor = new Supervisor(lake, t0, log);
 
@@ -123,6 +124,7 @@ export async function runChaos(o: ChaosOptions): Promise<RunResult> {
     const clock = new EventClock(Date.UTC(2026, 5, 1, 6), (2.5 * DAY) / expectedEvents, r);
     producers = new Producers({
       ingestUrl: lake.ingestUrl,
+      ingestToken: lake.producer.token,
       nc,
       seed: o.seed,
       prefix: `c${run}s${o.seed}-`,

@@ -34,6 +34,8 @@ export class EventClock {
 
 export interface ProducerOptions {
   ingestUrl: string;
+  /** A producer token for ingest's HTTP API (the lake's, when it runs with authentication). */
+  ingestToken: string | undefined;
   nc: NatsConnection;
   seed: number;
   /** Event id prefix: unique per run. */
@@ -212,7 +214,7 @@ export class Producers {
   }
 
   private async request(batch: SampleEvent[], via: "http" | "nats"): Promise<IngestReply | undefined> {
-    const attempt: Promise<IngestReply> = via === "http" ? sendHttp(this.o.ingestUrl, DATASET, batch) : sendNats(this.o.nc, DATASET, batch, this.o.requestTimeoutMs);
+    const attempt: Promise<IngestReply> = via === "http" ? sendHttp({ url: this.o.ingestUrl, token: this.o.ingestToken }, DATASET, batch) : sendNats(this.o.nc, DATASET, batch, this.o.requestTimeoutMs);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), this.o.requestTimeoutMs + 1000)));
     try {

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { safeTypeForSchema } from "@lake/contracts";
 import { STREAMS, subjects } from "@lake/messaging";
@@ -60,7 +60,7 @@ before(async () => {
   assert.equal(spec.window.type, "tumbling", "this test recomputes tumbling windows");
   // This test runs its own aggregator instances (and reads their output directly).
   lake = await withLake({ without: ["aggregator"] });
-  nc = await connect({ servers: lake.natsUrl });
+  nc = await lake.connect();
 });
 after(async () => {
   for (const s of running) await s.stop().catch(() => null);
@@ -79,7 +79,7 @@ async function startAggregator(dir: string, env: Record<string, string> = {}): P
   const h = await spawnService({
     name: "aggregator",
     entry: serviceEntry("aggregator"),
-    env: { NATS_URL: lake.natsUrl, LAKE_AGGREGATOR_DIR: dir, LAKE_AGGREGATOR_PORT: "0", ...env },
+    env: { ...lake.natsEnv("aggregator"), LAKE_AGGREGATOR_DIR: dir, LAKE_AGGREGATOR_PORT: "0", ...env },
   });
   running.add(h);
   void h.exited.then(() => running.delete(h));
@@ -90,7 +90,7 @@ async function startAggregator(dir: string, env: Record<string, string> = {}): P
 async function send(events: SampleEvent[], chunk = 400): Promise<void> {
   for (let i = 0; i < events.length; i += chunk) {
     const part = events.slice(i, i + chunk);
-    const r = await sendHttp(lake.ingestUrl, DATASET, part);
+    const r = await sendHttp(lake.producer, DATASET, part);
     assert.equal(r.status, 200, JSON.stringify(r).slice(0, 300));
     assert.equal(r.accepted, part.length);
     for (const res of r.results) {

@@ -2,7 +2,7 @@
 // (log line + lake_alert_active + an AlertChanged record on lake.alerts.consumer_lag) and clears it.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import { alertChangedCodec, type AlertChanged } from "@lake/contracts";
 import { sampleEvents, sendHttp } from "@lake/client";
@@ -15,7 +15,7 @@ const seen: AlertChanged[] = [];
 
 before(async () => {
   lake = await withLake({ env: { LAKE_ALERT_LAG_MAX: "100", LAKE_ALERT_INTERVAL_MS: "100" } });
-  nc = await connect({ servers: lake.natsUrl });
+  nc = await lake.connect();
   const consumer = await jetstream(nc).consumers.get("ALERTS", { filter_subjects: "lake.alerts.>", deliver_policy: DeliverPolicy.All });
   const messages = await consumer.consume();
   void (async () => {
@@ -35,7 +35,7 @@ async function metrics(service: string): Promise<string> {
 }
 
 test("every service serves Prometheus metrics", async () => {
-  const r = await sendHttp(lake.ingestUrl, DATASET, sampleEvents(20, { prefix: "m" }));
+  const r = await sendHttp(lake.producer, DATASET, sampleEvents(20, { prefix: "m" }));
   await covering(lake, r.max_offset!);
   assert.match(await metrics("ingest"), /lake_ingest_records_total\{domain="domain_events",status="accepted",service="ingest"\} 20/);
   assert.match(await metrics(`committer:${DATASET}`), /lake_committer_rows_committed\{dataset="domain_events",service="committer"\} 20/);
@@ -47,7 +47,7 @@ test("a consumer-lag breach fires the alert, and catching up resolves it", async
   // The committer stalls before its next commit; events pile up behind it.
   await lake.services.get(`committer:${DATASET}`)!.stop();
   const stalled = await lake.startCommitter(DATASET, { LAKE_FAILPOINTS: "before_commit@1=pause:3000" });
-  const r = await sendHttp(lake.ingestUrl, DATASET, sampleEvents(400, { prefix: "lag" }));
+  const r = await sendHttp(lake.producer, DATASET, sampleEvents(400, { prefix: "lag" }));
   assert.equal(r.accepted, 400);
   const fired = await waitFor("the consumer_lag alert to fire", () => seen.find((a) => a.alert === "consumer_lag" && a.subject === DATASET && a.state === "firing"), { timeoutMs: 20_000 });
   assert.ok(fired.value > 100 && fired.threshold === 100, `lag ${fired.value} above the threshold`);

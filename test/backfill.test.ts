@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { backfillDerived, queryVersion, sampleEvents, sendHttp, type SampleEvent } from "@lake/client";
 import { openStore } from "@lake/storage";
 import { waitFor } from "@lake/testing";
@@ -17,7 +17,7 @@ let nc: NatsConnection;
 
 before(async () => {
   lake = await withLake();
-  nc = await connect({ servers: lake.natsUrl });
+  nc = await lake.connect();
 });
 after(async () => {
   await nc?.close();
@@ -26,7 +26,7 @@ after(async () => {
 
 async function sendAll(events: SampleEvent[]): Promise<number> {
   let offset = 0;
-  for (let i = 0; i < events.length; i += 200) offset = (await sendHttp(lake.ingestUrl, DATASET, events.slice(i, i + 200))).max_offset!;
+  for (let i = 0; i < events.length; i += 200) offset = (await sendHttp(lake.producer, DATASET, events.slice(i, i + 200))).max_offset!;
   return offset;
 }
 
@@ -51,7 +51,7 @@ test("a backfill rebuilds the derived table as one new version with the same tot
   const events = sampleEvents(800, { prefix: "bf", seed: 21, users: 8 });
   const last = Math.max(...events.map((e) => e.timestamp));
   let offset = await sendAll(events);
-  offset = (await sendHttp(lake.ingestUrl, DATASET, { event_id: "bf-flush", user_id: "flush", event_type: "view", timestamp: last + 2 * DAY, amount: 0 })).max_offset!;
+  offset = (await sendHttp(lake.producer, DATASET, { event_id: "bf-flush", user_id: "flush", event_type: "view", timestamp: last + 2 * DAY, amount: 0 })).max_offset!;
   const before = await derivedCaughtUp(offset);
   const beforeRows = await totals(before.version);
   assert.ok(beforeRows.length > 0);
@@ -74,7 +74,7 @@ test("a backfill rebuilds the derived table as one new version with the same tot
   // The live pipeline goes on on top of the rebuilt table: a new day's events are committed as usual.
   const more = sampleEvents(50, { prefix: "bf-more", seed: 22, users: 3, startMs: last + 3 * DAY, spanMs: 60_000 });
   offset = await sendAll(more);
-  offset = (await sendHttp(lake.ingestUrl, DATASET, { event_id: "bf-flush-2", user_id: "flush", event_type: "view", timestamp: last + 6 * DAY, amount: 0 })).max_offset!;
+  offset = (await sendHttp(lake.producer, DATASET, { event_id: "bf-flush-2", user_id: "flush", event_type: "view", timestamp: last + 6 * DAY, amount: 0 })).max_offset!;
   const later = await derivedCaughtUp(offset);
   assert.ok(later.version > after.version);
   const laterRows = await totals(later.version);

@@ -3,11 +3,11 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { request } from "node:http";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { quarantinedRecordCodec } from "@lake/contracts";
 import { sampleEvents, sendHttp, sendNats } from "@lake/client";
-import { withLake, covering, eventIdsIn, DATASET } from "./helpers.ts";
+import { withLake, bearer, covering, eventIdsIn, DATASET } from "./helpers.ts";
 
 let lake: Awaited<ReturnType<typeof withLake>>;
 let nc: NatsConnection;
@@ -19,8 +19,8 @@ const valid = { event_id: "ok-1", user_id: "u1", event_type: "view", timestamp: 
 before(async () => {
   // Quality verdicts would change the catalog rows this test compares; ingest is what's under test.
   lake = await withLake({ env: { LAKE_INGEST_MAX_BODY_BYTES: "65536", LAKE_INGEST_MAX_BATCH: "50" }, without: ["quality"] });
-  nc = await connect({ servers: lake.natsUrl });
-  const r = await sendHttp(lake.ingestUrl, DATASET, sampleEvents(40, { prefix: "good" }));
+  nc = await lake.connect();
+  const r = await sendHttp(lake.producer, DATASET, sampleEvents(40, { prefix: "good" }));
   await covering(lake, r.max_offset!);
   goodIds = await eventIdsIn(lake, "latest");
   dumpBefore = await lake.catalog.dump();
@@ -31,7 +31,7 @@ after(async () => {
 });
 
 async function post(path: string, body: string | Uint8Array, headers: Record<string, string> = {}) {
-  const res = await fetch(new URL(path, lake.ingestUrl), { method: "POST", body, headers: { "content-type": "application/json", ...headers } });
+  const res = await fetch(new URL(path, lake.ingestUrl), { method: "POST", body, headers: { "content-type": "application/json", ...bearer(lake.producer.token), ...headers } });
   return { status: res.status, body: (await res.json()) as { error?: string; message?: string; results?: { status: string; reason?: string; path?: string }[] } };
 }
 const events = `/v1/domains/${DATASET}/events`;
@@ -39,7 +39,7 @@ const events = `/v1/domains/${DATASET}/events`;
 function rawPost(path: string, body: string): Promise<{ status: number; body: { error?: string } }> {
   const url = new URL(lake.ingestUrl);
   return new Promise((resolve, reject) => {
-    const req = request({ host: url.hostname, port: url.port, method: "POST", path, headers: { "content-type": "application/json" } }, (res) => {
+    const req = request({ host: url.hostname, port: url.port, method: "POST", path, headers: { "content-type": "application/json", ...bearer(lake.producer.token) } }, (res) => {
       let text = "";
       res.on("data", (c) => (text += c));
       res.on("end", () => resolve({ status: res.statusCode!, body: JSON.parse(text) as { error?: string } }));
@@ -100,7 +100,7 @@ test("rejected records land in quarantine with their reason", async () => {
 });
 
 test("a batch with good and bad records accepts the good ones and rejects the bad ones individually", async () => {
-  const r = await sendHttp(lake.ingestUrl, DATASET, [{ ...valid, event_id: "mix-1" }, { ...valid, event_id: "mix-2", amount: null }]);
+  const r = await sendHttp(lake.producer, DATASET, [{ ...valid, event_id: "mix-1" }, { ...valid, event_id: "mix-2", amount: null }]);
   assert.equal(r.status, 200);
   assert.deepEqual(r.results.map((x) => x.status), ["accepted", "rejected"]);
   goodIds.push("mix-1");

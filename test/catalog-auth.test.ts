@@ -36,7 +36,7 @@ let admin: CatalogClient;
 let n = 0;
 
 async function commitBatch(size = 40) {
-  const r = await sendHttp(lake.ingestUrl, DATASET, sampleEvents(size, { prefix: `auth${n++}`, seed: n }));
+  const r = await sendHttp(lake.producer, DATASET, sampleEvents(size, { prefix: `auth${n++}`, seed: n }));
   return operator.covering(DATASET, r.max_offset!, 20_000);
 }
 
@@ -54,7 +54,7 @@ before(async () => {
   admin = new CatalogClient(lake.catalogUrl, TOKENS.admin);
   for (let i = 0; i < 3; i++) await commitBatch();
   // A dataset outside the reader's grant: one payment.
-  const p = await sendHttp(lake.ingestUrl, "payments", [{ payment_id: "auth-p1", user_id: "u1", timestamp: Date.UTC(2026, 5, 1), amount: 10, currency: "EUR", card_country: "DE" }]);
+  const p = await sendHttp(lake.producer, "payments", [{ payment_id: "auth-p1", user_id: "u1", timestamp: Date.UTC(2026, 5, 1), amount: 10, currency: "EUR", card_country: "DE" }]);
   assert.equal(p.accepted, 1);
   await admin.covering("payments", p.max_offset!, 20_000);
 });
@@ -207,7 +207,7 @@ test("a malformed tokens file stops the catalog at start with the problem named"
     const started = spawnService({
       name: `catalog-${name}`,
       entry: serviceEntry("catalog"),
-      env: { NATS_URL: lake.natsUrl, LAKE_CATALOG_DIR: join(dir, `catalog-${name}`), LAKE_CATALOG_PORT: "0", LAKE_CATALOG_TOKENS_FILE: file },
+      env: { ...lake.natsEnv("catalog"), LAKE_CATALOG_DIR: join(dir, `catalog-${name}`), LAKE_CATALOG_PORT: "0", LAKE_CATALOG_TOKENS_FILE: file },
     });
     await assert.rejects(started, (e: unknown) => {
       assert.ok(isServiceStartError(e), String(e));

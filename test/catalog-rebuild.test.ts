@@ -15,7 +15,7 @@ before(async () => {
   lake = await withLake();
   // Several versions with files in several partitions.
   for (let i = 0; i < 6; i++) {
-    const r = await sendHttp(lake.ingestUrl, DATASET, sampleEvents(120, { prefix: `r${i}`, seed: i + 1 }));
+    const r = await sendHttp(lake.producer, DATASET, sampleEvents(120, { prefix: `r${i}`, seed: i + 1 }));
     maxOffset = r.max_offset!;
     await covering(lake, maxOffset);
   }
@@ -34,7 +34,7 @@ test("rebuild from the commit log reproduces the live catalog exactly", async ()
   assert.equal(r.rebuilt, true);
   assert.equal(await lake.catalog.dump(), live);
   // The catalog keeps following the log after the swap.
-  const more = await sendHttp(lake.ingestUrl, DATASET, sampleEvents(50, { prefix: "after-rebuild", seed: 77 }));
+  const more = await sendHttp(lake.producer, DATASET, sampleEvents(50, { prefix: "after-rebuild", seed: 77 }));
   const v = await covering(lake, more.max_offset!);
   assert.ok(v.version > (await lake.catalog.versions(DATASET)).versions.length - 1);
 });

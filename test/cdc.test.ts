@@ -7,7 +7,6 @@ import { CatalogClient, queryVersion, sendHttp } from "@lake/client";
 import { openLocalStore } from "@lake/storage";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { connect } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import { cdcChangeCodec, domainContract, validateChange } from "@lake/contracts";
@@ -29,7 +28,7 @@ const upsert = (id: string, name: string, country: string | null, op: "c" | "u" 
 const del = (id: string, at = lsn) => ({ op: "d", before: { customer_id: id }, after: null, source: { lsn: at }, ts_ms: T + at });
 
 async function send(changes: unknown[]) {
-  const r = await sendHttp(lake.ingestUrl, DS, changes);
+  const r = await sendHttp(lake.producer, DS, changes);
   assert.equal(r.status, 200, JSON.stringify(r).slice(0, 300));
   return r;
 }
@@ -84,7 +83,7 @@ test("a change delivered twice applies once, even after a newer change to the sa
 });
 
 test("bad change events are rejected with the reason and path", async () => {
-  const r = await sendHttp(lake.ingestUrl, DS, [
+  const r = await sendHttp(lake.producer, DS, [
     { op: "x", after: {}, source: { lsn: 1 }, ts_ms: 1 },
     { op: "c", after: { customer_id: "k1", name: "N", updated_at: T }, ts_ms: T },
     { op: "c", after: { customer_id: "k1", updated_at: T }, source: { lsn: 5 }, ts_ms: T },
@@ -108,7 +107,7 @@ test("a delete holds against a re-delivered older change, even past the dedupe w
   assert.ok(!(await table()).rows.some((x) => x[0] === "c7"));
   // The source re-sends the old insert after a restart, later than JetStream's dedupe window (played
   // here by publishing it under a new message id, past ingest).
-  const nc = await connect({ servers: lake.natsUrl });
+  const nc = await lake.connect();
   const contract = domainContract(DS);
   const change = validateChange(contract, upsert("c7", "Gone", "NL", "c", insertLsn), Date.now());
   assert.ok(change.ok);
@@ -124,7 +123,7 @@ test("a delete holds against a re-delivered older change, even past the dedupe w
 });
 
 test("a CDC table keeps committing after its contract gains an optional column", async () => {
-  const nc = await connect({ servers: lake.natsUrl });
+  const nc = await lake.connect();
   const reg = await SchemaRegistry.open(nc, { seed: false });
   const v1 = JSON.parse(readFileSync(join(import.meta.dirname, "../contracts/avro/domains/customers.avsc"), "utf8")) as { fields: unknown[] };
   await reg.register({ ...v1, fields: [...v1.fields, { name: "tier", type: ["null", "string"], default: null }] }, "alice", "loyalty tiers");
@@ -134,7 +133,7 @@ test("a CDC table keeps committing after its contract gains an optional column",
   let r: Awaited<ReturnType<typeof sendHttp>> | undefined;
   for (let i = 0; i < 100; i++) {
     const c = upsert("c1", "Ada T.", "FR", "u", lsn + 1);
-    r = await sendHttp(lake.ingestUrl, DS, [{ ...c, after: { ...c.after, tier: "gold" } }]);
+    r = await sendHttp(lake.producer, DS, [{ ...c, after: { ...c.after, tier: "gold" } }]);
     if (r.status === 200 && r.results[0]!.status === "accepted") break;
     await new Promise((res) => setTimeout(res, 50));
   }

@@ -3,10 +3,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, existsSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, existsSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
+import { connectNats } from "@lake/messaging";
 import { acceptsConnections, waitFor } from "@lake/testing";
 
 const cli = resolve(import.meta.dirname, "../shared/client/src/cli.ts");
@@ -41,7 +42,14 @@ test("lake up, produce --wait, query, versions, catalog rebuild, then Ctrl-C sto
   const exited = new Promise<number | null>((r) => up.on("exit", (code) => r(code)));
   try {
     await waitFor("lake up to be ready", () => (out.includes("ready.") ? true : undefined), { timeoutMs: 60_000 });
-    const info = JSON.parse(readFileSync(join(dataDir, "run.json"), "utf8")) as { nats_url: string };
+    const info = JSON.parse(readFileSync(join(dataDir, "run.json"), "utf8")) as { nats_url: string; ingest_url: string; secrets_dir: string };
+    // Secure as deployed: NATS users and ingest tokens, generated into the data dir for its owner only;
+    // the CLI below uses them (produce with the producer token, schema register as NATS admin).
+    assert.match(out, /secrets   \S+ \(NATS users, ingest tokens: readable by you only/);
+    assert.equal(statSync(info.secrets_dir).mode & 0o777, 0o700);
+    await assert.rejects(connectNats({ url: info.nats_url, name: "anonymous", auth: {} }), /Authorization Violation/i, "NATS refuses a client without a password");
+    const noToken = await fetch(new URL("/v1/domains/domain_events/events", info.ingest_url), { method: "POST", body: "{}" });
+    assert.equal(noToken.status, 401, "ingest refuses events without a token");
 
     const produced = await lake(["produce", "--data-dir", dataDir, "--count", "800", "--rate", "0", "--wait", "--seed", "5"]);
     assert.match(produced.stdout, /committed: version \d+ of domain_events covers offset \d+/);

@@ -40,7 +40,7 @@ test("on a 3-node cluster the lake creates R3 streams and keeps committing with 
 
     const accepted = new Set<string>();
     const send = async (round: string) => {
-      const r = await produce({ ...produceDefaults, ingestUrl: lake!.ingestUrl, count: 300, rate: 1000, duplicates: 0, invalid: 0, seed: accepted.size + 1, prefix: `c${round}` });
+      const r = await produce({ ...produceDefaults, ingestUrl: lake!.ingestUrl, ingestToken: lake!.producer.token, count: 300, rate: 1000, duplicates: 0, invalid: 0, seed: accepted.size + 1, prefix: `c${round}` });
       assert.equal(r.failed, 0, `round ${round}: every batch answered`);
       for (const id of r.acceptedIds) accepted.add(id);
       return r.maxOffset;

@@ -21,7 +21,7 @@ after(async () => {
 /** Sends a fresh batch of events and records what ingest accepted. */
 async function send(n: number): Promise<number> {
   const events = sampleEvents(n, { prefix: `b${batchNo++}`, seed: batchNo });
-  const r = await sendHttp(lake.ingestUrl, DATASET, events);
+  const r = await sendHttp(lake.producer, DATASET, events);
   assert.equal(r.status, 200);
   assert.equal(r.accepted, n);
   for (const res of r.results) accepted.add(res.event_id!);

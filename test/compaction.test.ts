@@ -10,7 +10,7 @@ import { promisify } from "node:util";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { VersionCommitted } from "@lake/contracts";
 import { queryVersion, sampleEvents, sendHttp } from "@lake/client";
-import { connectNats, foldCommitLog, readCommitHead } from "@lake/messaging";
+import { foldCommitLog, readCommitHead } from "@lake/messaging";
 import { openStore } from "@lake/storage";
 import { waitFor } from "@lake/testing";
 import { withLake, assertExactlyOnce, covering, settled, DATASET } from "./helpers.ts";
@@ -36,7 +36,7 @@ after(async () => {
 
 async function send(n: number): Promise<number> {
   const no = batchNo++;
-  const r = await sendHttp(lake.ingestUrl, DATASET, sampleEvents(n, { prefix: `c${no}`, seed: no + 1 }));
+  const r = await sendHttp(lake.producer, DATASET, sampleEvents(n, { prefix: `c${no}`, seed: no + 1 }));
   assert.equal(r.status, 200);
   assert.equal(r.accepted, n);
   for (const res of r.results) accepted.add(res.event_id!);
@@ -50,7 +50,7 @@ function compact(args: string[] = [], extraEnv: Record<string, string> = {}) {
 
 /** Every data version in the commit log, in order. */
 async function logVersions(): Promise<VersionCommitted[]> {
-  const nc = await connectNats({ url: lake.natsUrl, name: "compaction-test" });
+  const nc = await lake.connect("admin", "compaction-test");
   try {
     const head = await readCommitHead(await jetstreamManager(nc), DATASET);
     const out: VersionCommitted[] = [];

@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { CatalogClient, queryVersion, sampleEvents, sendHttp, type SampleEvent } from "@lake/client";
 import { openLocalStore } from "@lake/storage";
 import { waitFor } from "@lake/testing";
@@ -17,7 +17,7 @@ let nc: NatsConnection;
 
 before(async () => {
   lake = await withLake();
-  nc = await connect({ servers: lake.natsUrl });
+  nc = await lake.connect();
 });
 after(async () => {
   await nc?.close();
@@ -42,7 +42,7 @@ test("committed daily totals equal a plain recomputation, across kill -9 of the 
       await lake.startCommitter(DERIVED);
     }
     const batch = events.slice(i, i + 100);
-    const r = await sendHttp(lake.ingestUrl, DATASET, batch);
+    const r = await sendHttp(lake.producer, DATASET, batch);
     assert.equal(r.status, 200);
     batch.forEach((e, k) => r.results[k]!.status === "accepted" && accepted.push(e));
     maxOffset = r.max_offset!;
@@ -56,13 +56,13 @@ test("committed daily totals equal a plain recomputation, across kill -9 of the 
     { event_id: "past-midnight", user_id: "user-1", event_type: "view", timestamp: midnight + 3 * 60_000, amount: 5 },
     { event_id: "late-but-allowed", user_id: newest.user_id, event_type: "view", timestamp: midnight - 30_000, amount: 7 },
   ]) {
-    const r = await sendHttp(lake.ingestUrl, DATASET, e);
+    const r = await sendHttp(lake.producer, DATASET, e);
     assert.equal(r.results[0]!.status, "accepted");
     accepted.push(e);
   }
   // One event far in the future moves the watermark past every window's end + lateness: all fire, final.
   const last = Math.max(...accepted.map((e) => e.timestamp));
-  const flush = await sendHttp(lake.ingestUrl, DATASET, { event_id: "flush", user_id: "flush", event_type: "view", timestamp: last + 2 * DAY, amount: 0 });
+  const flush = await sendHttp(lake.producer, DATASET, { event_id: "flush", user_id: "flush", event_type: "view", timestamp: last + 2 * DAY, amount: 0 });
   maxOffset = flush.max_offset!;
 
   await waitFor("the aggregator to consume everything and publish its outbox", async () => {

@@ -1,7 +1,7 @@
 // Invariant 1 (exactly once into the lake) under producer retries, and invariant 4 (read after write).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { sampleEvents, sendHttp, sendNats } from "@lake/client";
 import { withLake, assertExactlyOnce, covering, eventIdsIn, DATASET } from "./helpers.ts";
 
@@ -10,7 +10,7 @@ let nc: NatsConnection;
 
 before(async () => {
   lake = await withLake();
-  nc = await connect({ servers: lake.natsUrl });
+  nc = await lake.connect();
 });
 after(async () => {
   await nc?.close();
@@ -23,7 +23,7 @@ test("the same events sent three times over HTTP and NATS are committed once eac
   const offsets = new Map<string, number>();
   for (let round = 0; round < 3; round++) {
     for (let i = 0; i < httpEvents.length; i += 100) {
-      const r = await sendHttp(lake.ingestUrl, DATASET, httpEvents.slice(i, i + 100));
+      const r = await sendHttp(lake.producer, DATASET, httpEvents.slice(i, i + 100));
       assert.equal(r.status, 200);
       for (const res of r.results) {
         assert.equal(res.status, round === 0 ? "accepted" : "duplicate", `round ${round}: ${res.event_id}`);
@@ -42,7 +42,7 @@ test("the same events sent three times over HTTP and NATS are committed once eac
     }
   }
   // Single-event sends of an already-sent id are duplicates too.
-  const again = await sendHttp(lake.ingestUrl, DATASET, httpEvents[0]);
+  const again = await sendHttp(lake.producer, DATASET, httpEvents[0]);
   assert.equal(again.status, 200);
   assert.equal(again.results[0]!.status, "duplicate");
 
@@ -53,7 +53,7 @@ test("the same events sent three times over HTTP and NATS are committed once eac
 
 test("read after write: the covering version of an acknowledged offset contains that event", async () => {
   const [e] = sampleEvents(1, { prefix: "raw", seed: 99 });
-  const r = await sendHttp(lake.ingestUrl, DATASET, e);
+  const r = await sendHttp(lake.producer, DATASET, e);
   assert.equal(r.status, 200);
   const offset = r.max_offset!;
   const v = await covering(lake, offset);
@@ -84,12 +84,12 @@ test("the same event id in two domains is two events: dedupe is per domain", asy
   const id = "shared-id-42";
   const e = { ...sampleEvents(1, { prefix: "x", seed: 5 })[0]!, event_id: id };
   const p = { payment_id: id, user_id: "u1", timestamp: Date.UTC(2026, 5, 1), amount: 12.5, currency: "EUR", card_country: "DE" };
-  const r1 = await sendHttp(lake.ingestUrl, DATASET, e);
-  const r2 = await sendHttp(lake.ingestUrl, "payments", p);
+  const r1 = await sendHttp(lake.producer, DATASET, e);
+  const r2 = await sendHttp(lake.producer, "payments", p);
   assert.equal(r1.results[0]!.status, "accepted");
   assert.equal(r2.results[0]!.status, "accepted", "a payment is not a duplicate of an event that happens to share its id");
   assert.notEqual(r2.max_offset, r1.max_offset);
-  const again = await sendHttp(lake.ingestUrl, "payments", p);
+  const again = await sendHttp(lake.producer, "payments", p);
   assert.equal(again.results[0]!.status, "duplicate");
   assert.equal(again.max_offset, r2.max_offset);
 });

@@ -2,7 +2,7 @@
 // version; above the threshold it fires (log + lake_alert_active + AlertChanged), fresh data resolves it.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import { alertChangedCodec, type AlertChanged } from "@lake/contracts";
 import { sampleEvents, sendHttp } from "@lake/client";
@@ -15,7 +15,7 @@ const seen: AlertChanged[] = [];
 
 before(async () => {
   lake = await withLake({ env: { LAKE_ALERT_FRESHNESS_MAX_MS: "2000", LAKE_ALERT_INTERVAL_MS: "100" } });
-  nc = await connect({ servers: lake.natsUrl });
+  nc = await lake.connect();
   const messages = await (await jetstream(nc).consumers.get("ALERTS", { filter_subjects: "lake.alerts.freshness", deliver_policy: DeliverPolicy.All })).consume();
   void (async () => {
     for await (const m of messages) seen.push(alertChangedCodec.decode(m.data));
@@ -34,7 +34,7 @@ async function catalogMetrics(): Promise<string> {
 }
 
 test("data going stale fires the freshness alert; fresh data resolves it", async () => {
-  const r = await sendHttp(lake.ingestUrl, DATASET, freshEvents("fresh1"));
+  const r = await sendHttp(lake.producer, DATASET, freshEvents("fresh1"));
   await covering(lake, r.max_offset!);
   assert.match(await catalogMetrics(), /lake_catalog_freshness_seconds\{dataset="domain_events",service="catalog"\} \d/);
   // Nothing new arrives: the current version ages past 2 s.
@@ -43,7 +43,7 @@ test("data going stale fires the freshness alert; fresh data resolves it", async
   assert.ok(fired.value > 2000);
   assert.match(await catalogMetrics(), /lake_alert_active\{alert="freshness",subject="domain_events",service="catalog"\} 1/);
   assert.match(lake.services.get("catalog")!.logs(), /"msg":"alert firing","alert":"freshness"/);
-  const r2 = await sendHttp(lake.ingestUrl, DATASET, freshEvents("fresh2"));
+  const r2 = await sendHttp(lake.producer, DATASET, freshEvents("fresh2"));
   await covering(lake, r2.max_offset!);
   const resolved = await waitFor("the freshness alert to resolve", () => seen.find((a) => a.subject === DATASET && a.state === "resolved"), { timeoutMs: 20_000 });
   assert.ok(resolved.value <= 2000);

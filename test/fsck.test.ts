@@ -39,7 +39,7 @@ before(async () => {
   lake = await withLake();
   store = await openStore(lake.storeConfig);
   for (let i = 0; i < 4; i++) {
-    const r = await sendHttp(lake.ingestUrl, DATASET, sampleEvents(80, { prefix: `fsck${i}`, seed: i + 1 }));
+    const r = await sendHttp(lake.producer, DATASET, sampleEvents(80, { prefix: `fsck${i}`, seed: i + 1 }));
     await lake.catalog.covering(DATASET, r.max_offset!, 20_000);
   }
   await settled(lake);

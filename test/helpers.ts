@@ -10,6 +10,19 @@ import { openStore } from "@lake/storage";
 
 export const DATASET = "domain_events";
 
+/**
+ * The Authorization header for a token of the lake (lake.producer.token, lake.operator.token), for
+ * requests made by hand; none when the lake runs without authentication.
+ */
+export function bearer(token: string | undefined): Record<string, string> {
+  return token ? { authorization: `Bearer ${token}` } : {};
+}
+
+/**
+ * A whole lake in a temp dir, with authentication as `lake up` runs it (NATS users, ingest tokens)
+ * unless `auth: false`: tests reach it as a client would (lake.producer / lake.operator for ingest,
+ * lake.connect(user) for NATS, admin by default).
+ */
 export async function withLake(opts: Partial<StartLakeOptions> = {}): Promise<LakeHandle & { catalog: CatalogClient; cleanup(): Promise<void> }> {
   const dataDir = mkdtempSync(join(tmpdir(), "lake-test-"));
   const lake = await startLake({ ...opts, dataDir, env: { LAKE_COMMIT_MAX_AGE_MS: "100", ...opts.env } });

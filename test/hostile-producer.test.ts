@@ -5,7 +5,7 @@
 // reply would exceed max_payload) are answered 4xx with the path up front, not 503 retried forever.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { domainContract } from "@lake/contracts";
@@ -27,7 +27,7 @@ let nc: NatsConnection;
 before(async () => {
   // A batch large enough that its reply can outgrow a NATS message (max_payload, 1 MiB by default).
   lake = await withLake({ env: { LAKE_INGEST_MAX_BATCH: "20000" } });
-  nc = await connect({ servers: lake.natsUrl });
+  nc = await lake.connect();
 });
 after(async () => {
   await nc?.close();
@@ -43,7 +43,7 @@ async function aggregatorHealth(): Promise<{ input_seq: number; outbox_pending: 
 
 async function quarantined(eventId: string): Promise<QuarantinedEntry | undefined> {
   for (let after = 0, pages = 0; pages < 50; pages++) {
-    const page = await listQuarantine(lake.ingestUrl, DATASET, { after });
+    const page = await listQuarantine(lake.operator, DATASET, { after });
     for (const r of page.records) if (r.status === "quarantined" && r.event_id === eventId) return r;
     if (page.next_after === null) return undefined;
     after = page.next_after;
@@ -57,14 +57,14 @@ const today = Math.floor(Date.now() / DAY) * DAY;
 test("an event dated 2099 is refused over HTTP with the reason and $.timestamp, and quarantined", { timeout: 60_000 }, async () => {
   // Over HTTP: refused with the reason and the path, and kept in quarantine.
   for (const [id, ts] of [["future-2099", Y2099], ["future-iso", "2099-06-01T00:00:00Z"], ["future-9e15", 9e15]] as const) {
-    const r = await sendHttp(lake.ingestUrl, DATASET, event(id, ts));
+    const r = await sendHttp(lake.producer, DATASET, event(id, ts));
     assert.equal(r.status, 422, `${id}: ${JSON.stringify(r)}`);
     assert.equal(r.results[0]!.status, "rejected");
     assert.equal((r.results[0] as { path: string }).path, "$.timestamp");
   }
   // In a batch, the neighbour of a refused record goes through (an old one: a present-day event would
   // itself move the watermark past the days the next test sends; it is counted there).
-  const r2099 = await sendHttp(lake.ingestUrl, DATASET, [event("future-batch", Y2099), event("past-batch", today - 3 * DAY + 3 * HOUR, { user_id: "ud" })]);
+  const r2099 = await sendHttp(lake.producer, DATASET, [event("future-batch", Y2099), event("past-batch", today - 3 * DAY + 3 * HOUR, { user_id: "ud" })]);
   assert.deepEqual(r2099.results.map((x) => x.status), ["rejected", "accepted"]);
   assert.match((r2099.results[0] as { reason: string }).reason, /ahead of the ingest clock/);
   const q = await waitFor("the 2099 event in quarantine", () => quarantined("future-2099"), { timeoutMs: 10_000 });
@@ -87,7 +87,7 @@ test("an event dated 2099 written past ingest can't move the aggregator's waterm
     event("n-3", today - 2 * DAY + HOUR, { user_id: "ub", amount: 5 }),
     event("n-now", Date.now() - 60_000, { user_id: "uc", amount: 7 }),
   ];
-  const r = await sendHttp(lake.ingestUrl, DATASET, normal);
+  const r = await sendHttp(lake.producer, DATASET, normal);
   assert.deepEqual(r.results.map((x) => x.status), ["accepted", "accepted", "accepted", "accepted"]);
   assert.ok(r.max_offset! > forged.seq);
 
@@ -123,12 +123,12 @@ test("an event dated 2099 written past ingest can't move the aggregator's waterm
 
 test("a quarantined future event replays through the normal path once its time has come", { timeout: 120_000 }, async () => {
   const soon = Date.now() + HOUR + 1500;
-  const r = await sendHttp(lake.ingestUrl, DATASET, event("soon-1", soon));
+  const r = await sendHttp(lake.producer, DATASET, event("soon-1", soon));
   assert.equal(r.status, 422);
   const q = await waitFor("the early event in quarantine", () => quarantined("soon-1"), { timeoutMs: 10_000 });
   // Replayed as it was quarantined (no correction): refused while still too early, accepted after.
   const accepted = await waitFor("a replay of the early event to be accepted", async () => {
-    const reply = await replayQuarantine(lake.ingestUrl, DATASET, [{ seq: q.seq }]);
+    const reply = await replayQuarantine(lake.operator, DATASET, [{ seq: q.seq }]);
     const res = reply.results[0]!;
     if (res.status === "rejected") {
       assert.equal(res.path, "$.timestamp");
@@ -141,7 +141,7 @@ test("a quarantined future event replays through the normal path once its time h
   const offset = (accepted as { offset: number }).offset;
   await covering(lake, offset, 30_000);
   assert.ok((await eventIdsIn(lake, "latest")).includes("soon-1"));
-  const again = await replayQuarantine(lake.ingestUrl, DATASET, [{ seq: q.seq }]);
+  const again = await replayQuarantine(lake.operator, DATASET, [{ seq: q.seq }]);
   assert.deepEqual([again.results[0]!.status, (again.results[0] as { offset: number }).offset], ["duplicate", offset], "replay twice is still once");
 });
 
@@ -157,21 +157,21 @@ test("CDC changes that could never be stored are 422 with the path, not 503: a d
     ["ts_ms in 2099", upsert("c-1", 8, Y2099), "$.ts_ms"],
   ];
   for (const [what, change, path] of cases) {
-    for (const send of [() => sendHttp(lake.ingestUrl, "customers", change), () => sendNats(nc, "customers", change)]) {
+    for (const send of [() => sendHttp(lake.producer, "customers", change), () => sendNats(nc, "customers", change)]) {
       const r = await send();
       assert.equal(r.status, 422, `${what}: ${JSON.stringify(r)}`);
       assert.equal(r.results[0]!.status, "rejected", what);
       assert.equal((r.results[0] as { path: string }).path, path, what);
     }
   }
-  const ok = await sendHttp(lake.ingestUrl, "customers", [upsert("c-ok", 10), del("c-ok", 11)]);
+  const ok = await sendHttp(lake.producer, "customers", [upsert("c-ok", 10), del("c-ok", 11)]);
   assert.deepEqual(ok.results.map((x) => x.status), ["accepted", "accepted"], "the valid neighbours still go through");
 });
 
 test("a lone UTF-16 surrogate is refused with the field's path over HTTP and NATS; valid astral text is stored exactly as sent", { timeout: 120_000 }, async () => {
   const raw = (id: string, user: string) => `{"event_id":"${id}","user_id":"${user}","event_type":"view","timestamp":${Date.now() - 60_000},"amount":1}`;
   for (const [id, user] of [["lone-hi", String.raw`u\ud800`], ["lone-lo", String.raw`\udc00u`], ["lone-end", String.raw`\ud83d`]] as const) {
-    const r = await sendHttp(lake.ingestUrl, DATASET, undefined, raw(id, user));
+    const r = await sendHttp(lake.producer, DATASET, undefined, raw(id, user));
     assert.equal(r.status, 422, `${id}: ${JSON.stringify(r)}`);
     assert.equal((r.results[0] as { path: string }).path, "$.user_id");
     assert.match((r.results[0] as { reason: string }).reason, /not valid Unicode/);
@@ -180,11 +180,11 @@ test("a lone UTF-16 surrogate is refused with the field's path over HTTP and NAT
     assert.equal((n.results[0] as { path: string }).path, "$.user_id");
   }
   // In an object key too (it can only be an unknown field, and its path must itself be valid text).
-  const k = await sendHttp(lake.ingestUrl, DATASET, undefined, `{"event_id":"lone-key","user_id":"u","event_type":"view","timestamp":${Date.now()},"amount":1,"x\\ud800":1}`);
+  const k = await sendHttp(lake.producer, DATASET, undefined, `{"event_id":"lone-key","user_id":"u","event_type":"view","timestamp":${Date.now()},"amount":1,"x\\ud800":1}`);
   assert.equal(k.status, 422);
   assert.equal((k.results[0] as { path: string }).path, String.raw`$["x\ud800"]`);
 
-  const astral = await sendHttp(lake.ingestUrl, DATASET, undefined, raw("astral-1", String.raw`\ud83e\udd86 duck`));
+  const astral = await sendHttp(lake.producer, DATASET, undefined, raw("astral-1", String.raw`\ud83e\udd86 duck`));
   assert.equal(astral.status, 200, JSON.stringify(astral));
   const v = await covering(lake, astral.max_offset!, 30_000);
   const rows = await queryVersion(openLocalStore(lake.storeRoot), v, `SELECT event_id, user_id FROM ${DATASET} WHERE event_id LIKE 'lone%' OR event_id = 'astral-1'`);
@@ -213,7 +213,7 @@ test("a NATS request whose reply would exceed max_payload is refused before anyt
   assert.equal(ok.status, 200, JSON.stringify(ok).slice(0, 500));
   assert.equal(ok.accepted, 3000);
   // Over HTTP (no message size limit) the junk batch is answered per record, as before.
-  const http = await sendHttp(lake.ingestUrl, DATASET, junk);
+  const http = await sendHttp(lake.producer, DATASET, junk);
   assert.equal(http.status, 200);
   assert.equal(http.rejected, junk.length);
 });
@@ -240,17 +240,17 @@ test("a record too large for a NATS message (a contract without a length limit) 
   }
   const note = (id: string, text: string) => ({ note_id: id, at: Date.now(), text });
   // Ingest follows the registry live: wait until it knows the domain.
-  await waitFor("ingest to know the notes domain", async () => ((await sendHttp(lake.ingestUrl, "notes", note("probe", "hello"))).status === 200 ? true : undefined), { timeoutMs: 20_000, intervalMs: 100 });
+  await waitFor("ingest to know the notes domain", async () => ((await sendHttp(lake.producer, "notes", note("probe", "hello"))).status === 200 ? true : undefined), { timeoutMs: 20_000, intervalMs: 100 });
   const big = note("big-1", "x".repeat(1_500_000));
-  const r = await sendHttp(lake.ingestUrl, "notes", big);
+  const r = await sendHttp(lake.producer, "notes", big);
   assert.equal(r.status, 422, JSON.stringify(r).slice(0, 500));
   assert.equal((r.results[0] as { path: string }).path, "$");
   assert.match((r.results[0] as { reason: string }).reason, /could never be published/);
-  const q = await listQuarantine(lake.ingestUrl, "notes");
+  const q = await listQuarantine(lake.operator, "notes");
   const kept = q.records.find((x) => x.status === "quarantined" && x.event_id === "big-1") as QuarantinedEntry | undefined;
   assert.ok(kept, "the refused record is quarantined");
   assert.equal(kept.truncated, true, "its copy is capped");
   // Its neighbours in a batch still go through.
-  const batch = await sendHttp(lake.ingestUrl, "notes", [note("small-1", "fine"), big]);
+  const batch = await sendHttp(lake.producer, "notes", [note("small-1", "fine"), big]);
   assert.deepEqual(batch.results.map((x) => x.status), ["accepted", "rejected"]);
 });

@@ -21,7 +21,7 @@ before(async () => {
     without: ["aggregator", "quality"],
     env: { LAKE_HTTP_HEADERS_TIMEOUT_MS: "1000", LAKE_HTTP_REQUEST_TIMEOUT_MS: String(REQUEST_MS), LAKE_HTTP_BODY_TIMEOUT_MS: String(BODY_MS) },
   });
-  const r = await sendHttp(lake.ingestUrl, DATASET, sampleEvents(10, { prefix: "hh" }));
+  const r = await sendHttp(lake.producer, DATASET, sampleEvents(10, { prefix: "hh" }));
   latest = (await covering(lake, r.max_offset!)).version;
 });
 after(async () => {
@@ -55,11 +55,12 @@ function slowClient(url: string, head: string): Promise<{ closedAfterMs: number;
   });
 }
 
-const post = (path: string) => `POST ${path} HTTP/1.1\r\nhost: lake\r\ncontent-type: application/json\r\ncontent-length: 10000\r\n\r\n`; // under both limits
+const post = (path: string, token?: string) =>
+  `POST ${path} HTTP/1.1\r\nhost: lake\r\ncontent-type: application/json\r\n${token ? `authorization: Bearer ${token}\r\n` : ""}content-length: 10000\r\n\r\n`; // under both limits
 
 test("a body trickled to ingest or a catalog command is answered 408 and closed within the body timeout", async () => {
   const [ingest, command] = await Promise.all([
-    slowClient(lake.ingestUrl, post(`/v1/domains/${DATASET}/events`)),
+    slowClient(lake.ingestUrl, post(`/v1/domains/${DATASET}/events`, lake.producer.token)),
     slowClient(lake.catalogUrl, post(`/v1/datasets/${DATASET}/promote`)),
   ]);
   for (const [who, r] of [["ingest", ingest], ["catalog", command]] as const) {
@@ -74,7 +75,7 @@ test("a body trickled where none is read (a catalog read, the metrics listener) 
   const results = await Promise.all([slowClient(lake.catalogUrl, head(`/v1/datasets/${DATASET}`)), slowClient(catalogMetricsUrl(), head("/metrics"))]);
   for (const r of results) assert.ok(r.closedAfterMs <= REQUEST_MS + SLACK_MS, `held ${r.closedAfterMs} ms`);
   // …and the services still serve everyone else.
-  const ok = await sendHttp(lake.ingestUrl, DATASET, sampleEvents(1, { prefix: "after-loris" }));
+  const ok = await sendHttp(lake.producer, DATASET, sampleEvents(1, { prefix: "after-loris" }));
   assert.equal(ok.status, 200);
   assert.equal((await lake.catalog.dataset(DATASET)).dataset.latest_version >= latest, true);
 });

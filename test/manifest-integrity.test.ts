@@ -19,7 +19,7 @@ after(async () => {
 
 test("a tampered manifest fails its version's check, naming the manifest", async () => {
   const rows = Array.from({ length: 5 }, (_, i) => ({ payment_id: `m-${i}`, user_id: "u", timestamp: Date.UTC(2026, 5, 1), amount: 1 + i, currency: "EUR", card_country: "DE" }));
-  const r = await sendHttp(lake.ingestUrl, "payments", rows);
+  const r = await sendHttp(lake.producer, "payments", rows);
   const v = await lake.catalog.covering("payments", r.max_offset!, 20_000);
   const store = await openStore(lake.storeConfig);
   const original = await store.get(v.manifest.key);

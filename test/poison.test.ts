@@ -5,7 +5,7 @@
 // the alert, which clears once the dataset moves again.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import { alertChangedCodec, domainContract, quarantinedRecordCodec, type AlertChanged } from "@lake/contracts";
@@ -21,7 +21,7 @@ before(async () => {
   lake = await withLake({
     env: { LAKE_POISON_RETRY_ATTEMPTS: "3", LAKE_POISON_RETRY_MS: "4000", LAKE_ALERT_LAG_MAX: "0", LAKE_ALERT_INTERVAL_MS: "200" },
   });
-  nc = await connect({ servers: lake.natsUrl });
+  nc = await lake.connect();
   const consumer = await jetstream(nc).consumers.get("ALERTS", { filter_subjects: "lake.alerts.>", deliver_policy: DeliverPolicy.All });
   const messages = await consumer.consume();
   void (async () => {
@@ -41,7 +41,7 @@ async function metric(service: string, name: string): Promise<number> {
 }
 
 test("an event with an unknown schema is retried within the poison policy, then quarantined; the lag alert fires during the stall and clears", async () => {
-  const first = await sendHttp(lake.ingestUrl, DATASET, sampleEvents(5, { prefix: "before-poison" }));
+  const first = await sendHttp(lake.producer, DATASET, sampleEvents(5, { prefix: "before-poison" }));
   await covering(lake, first.max_offset!);
   const aggregatorIn = await metric("aggregator:daily_user_totals", "lake_aggregator_events_in_total");
 
@@ -50,7 +50,7 @@ test("an event with an unknown schema is retried within the poison policy, then 
   const h = natsHeaders();
   h.set("Lake-Schema", "0".repeat(64));
   const poisonAck = await jetstream(nc).publish(`lake.events.${DATASET}`, domainContract(DATASET).encode(event as unknown as Record<string, unknown>), { headers: h, msgID: "poison-unknown-schema" });
-  const behind = await sendHttp(lake.ingestUrl, DATASET, sampleEvents(20, { prefix: "behind-poison" }));
+  const behind = await sendHttp(lake.producer, DATASET, sampleEvents(20, { prefix: "behind-poison" }));
   assert.equal(behind.accepted, 20);
 
   // Stalled on it: the lag counts the stalled position, and the alert fires.

@@ -11,7 +11,7 @@ let n = 0;
 
 async function commitBatch(size = 50): Promise<CatalogVersion> {
   const events = sampleEvents(size, { prefix: `pr${n++}`, seed: n });
-  const r = await sendHttp(lake.ingestUrl, DATASET, events);
+  const r = await sendHttp(lake.producer, DATASET, events);
   for (const res of r.results) accepted.add(res.event_id!);
   return covering(lake, r.max_offset!);
 }

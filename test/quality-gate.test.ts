@@ -20,7 +20,7 @@ async function sendPayments(n: number, nullCountries: number): Promise<number> {
     currency: ["EUR", "USD", "GBP"][i % 3],
     card_country: i < nullCountries ? null : ["DE", "FR", "GB"][i % 3],
   }));
-  const r = await sendHttp(lake.ingestUrl, DS, rows);
+  const r = await sendHttp(lake.producer, DS, rows);
   assert.equal(r.status, 200);
   assert.equal(r.accepted, n);
   return r.max_offset!;

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 import type { QualityVerdict, VersionCommitted } from "@lake/contracts";
 import { HEADERS, STREAMS, decodeLogRecord, subjects } from "@lake/messaging";
@@ -98,7 +98,7 @@ async function startQuality(id: string, dir: string): Promise<ServiceHandle> {
   const h = await spawnService({
     name: `quality:${id}`,
     entry: QUALITY_ENTRY,
-    env: { NATS_URL: lake.natsUrl, LAKE_STORE_ROOT: lake.storeRoot, LAKE_QUALITY_DIR: dir, LAKE_QUALITY_ID: id },
+    env: { ...lake.natsEnv("quality"), LAKE_STORE_ROOT: lake.storeRoot, LAKE_QUALITY_DIR: dir, LAKE_QUALITY_ID: id },
   });
   quality.set(id, h);
   return h;
@@ -116,7 +116,7 @@ async function send(n: number, nullCountries: number): Promise<number> {
     currency: currencies[i % 3],
     card_country: i < nullCountries ? null : ["DE", "FR", "GB"][i % 3],
   }));
-  const r = await sendHttp(lake.ingestUrl, DATASET, records);
+  const r = await sendHttp(lake.producer, DATASET, records);
   assert.equal(r.status, 200, JSON.stringify(r).slice(0, 500));
   assert.equal(r.accepted, n, JSON.stringify(r.results.filter((x) => x.status !== "accepted")).slice(0, 500));
   rowsSent += n;
@@ -140,7 +140,7 @@ function judgedThrough(version: number) {
 
 before(async () => {
   lake = await withLake({ without: ["quality"] });
-  nc = await connect({ servers: lake.natsUrl });
+  nc = await lake.connect();
   log = await new CommitLog(nc).open(DATASET);
 });
 

@@ -6,7 +6,6 @@ import { execFile } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { connect } from "@nats-io/transport-node";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import { jetstream } from "@nats-io/jetstream";
 import { sendHttp } from "@lake/client";
@@ -27,7 +26,7 @@ let lake: Awaited<ReturnType<typeof withLake>>;
 
 before(async () => {
   lake = await withLake();
-  const r = await sendHttp(lake.ingestUrl, DATASET, [
+  const r = await sendHttp(lake.producer, DATASET, [
     { event_id: "cli-bad-1", user_id: "u1", event_type: "view", timestamp: "2026-06-01T10:00:00Z", amount: "7" },
     { event_id: "cli-bad-2", user_id: "u1", event_type: "nope", timestamp: "2026-06-01T10:00:00Z", amount: 1 },
   ]);
@@ -84,7 +83,7 @@ test("lake quarantine list shows refused records as a table; replay fixes one, o
 });
 
 test("a junk message on the quarantine subject is listed as undecodable beside the rest; replaying it is one clear line and exit 1", async () => {
-  const nc = await connect({ servers: lake.natsUrl });
+  const nc = await lake.connect();
   try {
     const h = natsHeaders();
     h.set(HEADERS.record, "QuarantinedRecord");

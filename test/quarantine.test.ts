@@ -4,14 +4,14 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { request } from "node:http";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { domainContract, quarantinedRecordCodec, quarantineReplayCodec } from "@lake/contracts";
 import { HEADERS } from "@lake/messaging";
 import { listQuarantine, replayQuarantine, sendHttp, type QuarantineEntry, type QuarantinedEntry, type ReplayRequestItem } from "@lake/client";
 import { waitFor } from "@lake/testing";
-import { withLake, covering, eventIdsIn, DATASET } from "./helpers.ts";
+import { withLake, bearer, covering, eventIdsIn, DATASET } from "./helpers.ts";
 
 let lake: Awaited<ReturnType<typeof withLake>>;
 let nc: NatsConnection;
@@ -32,8 +32,8 @@ const records = (page: { records: QuarantineEntry[] }): QuarantinedEntry[] => pa
 
 before(async () => {
   lake = await withLake();
-  nc = await connect({ servers: lake.natsUrl });
-  const r = await sendHttp(lake.ingestUrl, DATASET, [
+  nc = await lake.connect();
+  const r = await sendHttp(lake.producer, DATASET, [
     valid("good-1"),
     valid("qa", { amount: "12" }),
     valid("qb", { event_type: "teleport" }),
@@ -43,7 +43,7 @@ before(async () => {
   ]);
   assert.deepEqual(r.results.map((x) => x.status), ["accepted", "rejected", "rejected", "rejected", "rejected", "rejected"]);
   await covering(lake, r.max_offset!);
-  for (const rec of records(await listQuarantine(lake.ingestUrl, DATASET))) if (rec.event_id) q[rec.event_id] = rec;
+  for (const rec of records(await listQuarantine(lake.operator, DATASET))) if (rec.event_id) q[rec.event_id] = rec;
 });
 after(async () => {
   await nc?.close();
@@ -51,31 +51,31 @@ after(async () => {
 });
 
 async function getList(query: string) {
-  const res = await fetch(new URL(`/v1/domains/${DATASET}/quarantine${query}`, lake.ingestUrl));
+  const res = await fetch(new URL(`/v1/domains/${DATASET}/quarantine${query}`, lake.ingestUrl), { headers: bearer(lake.operator.token) });
   return { status: res.status, body: (await res.json()) as { error?: string; message?: string } };
 }
 
 async function postReplay(body: string, domain = DATASET) {
-  const res = await fetch(new URL(`/v1/domains/${domain}/quarantine/replay`, lake.ingestUrl), { method: "POST", body, headers: { "content-type": "application/json" } });
+  const res = await fetch(new URL(`/v1/domains/${domain}/quarantine/replay`, lake.ingestUrl), { method: "POST", body, headers: { "content-type": "application/json", ...bearer(lake.operator.token) } });
   return { status: res.status, body: (await res.json()) as { error?: string; message?: string } };
 }
 
 async function replayOne(item: ReplayRequestItem) {
-  const reply = await replayQuarantine(lake.ingestUrl, DATASET, [item]);
+  const reply = await replayQuarantine(lake.operator, DATASET, [item]);
   assert.equal(reply.results.length, 1);
   return reply.results[0]!;
 }
 
 /** How many times `id` is in the latest version, after a fresh event has been committed (so the version is current). */
 async function timesInDataset(id: string): Promise<number> {
-  const marker = await sendHttp(lake.ingestUrl, DATASET, valid(`marker-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`));
+  const marker = await sendHttp(lake.producer, DATASET, valid(`marker-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`));
   assert.equal(marker.status, 200);
   await covering(lake, marker.max_offset!);
   return (await eventIdsIn(lake, "latest")).filter((x) => x === id).length;
 }
 
 test("refused records are listed oldest first with reason, path, raw copy and no replay", async () => {
-  const page = await listQuarantine(lake.ingestUrl, DATASET);
+  const page = await listQuarantine(lake.operator, DATASET);
   assert.deepEqual(records(page).map((r) => r.event_id), ["qa", "qb", "qc", "qd", "qe"]);
   assert.equal(page.next_after, null);
   const seqs = page.records.map((r) => r.seq);
@@ -94,15 +94,15 @@ test("refused records are listed oldest first with reason, path, raw copy and no
 });
 
 test("the list pages with after and limit", async () => {
-  const first = await listQuarantine(lake.ingestUrl, DATASET, { limit: 2 });
+  const first = await listQuarantine(lake.operator, DATASET, { limit: 2 });
   assert.deepEqual(records(first).map((r) => r.event_id), ["qa", "qb"]);
   assert.equal(first.next_after, q.qb!.seq);
-  const second = await listQuarantine(lake.ingestUrl, DATASET, { after: first.next_after!, limit: 2 });
+  const second = await listQuarantine(lake.operator, DATASET, { after: first.next_after!, limit: 2 });
   assert.deepEqual(records(second).map((r) => r.event_id), ["qc", "qd"]);
-  const last = await listQuarantine(lake.ingestUrl, DATASET, { after: second.next_after!, limit: 2 });
+  const last = await listQuarantine(lake.operator, DATASET, { after: second.next_after!, limit: 2 });
   assert.deepEqual(records(last).map((r) => r.event_id), ["qe"]);
   assert.equal(last.next_after, null);
-  const past = await listQuarantine(lake.ingestUrl, DATASET, { after: 1_000_000 });
+  const past = await listQuarantine(lake.operator, DATASET, { after: 1_000_000 });
   assert.deepEqual(past, { domain: DATASET, records: [], next_after: null });
 });
 
@@ -120,7 +120,7 @@ test("a corrected record replays into the dataset exactly once; replaying again,
   await covering(lake, offset);
   assert.deepEqual((await eventIdsIn(lake, "latest")).filter((x) => x === "qa"), ["qa"]);
 
-  const listed = records(await listQuarantine(lake.ingestUrl, DATASET)).find((r) => r.seq === q.qa!.seq)!;
+  const listed = records(await listQuarantine(lake.operator, DATASET)).find((r) => r.seq === q.qa!.seq)!;
   assert.equal(listed.replayed?.offset, offset, "the list shows where the replay landed");
   assert.ok(listed.replayed && !Number.isNaN(Date.parse(listed.replayed.at)));
 
@@ -146,7 +146,7 @@ test("replaying a still-invalid record is rejected with the reason and it stays 
   const stillBad = await replayOne({ seq: q.qb!.seq, record: valid("qb", { event_type: "warp" }) });
   assert.equal(stillBad.status, "rejected");
   assert.equal((stillBad as { path: string }).path, "$.event_type");
-  const listed = records(await listQuarantine(lake.ingestUrl, DATASET)).find((x) => x.seq === q.qb!.seq)!;
+  const listed = records(await listQuarantine(lake.operator, DATASET)).find((x) => x.seq === q.qb!.seq)!;
   assert.equal(listed.replayed, null);
   assert.equal(listed.reason, q.qb!.reason);
   assert.equal(await timesInDataset("qb"), 0);
@@ -157,7 +157,7 @@ test("a correction with a different event_id is refused and changes nothing", as
   assert.equal(r.status, "rejected");
   assert.equal((r as { path: string }).path, "$.event_id");
   assert.match((r as { reason: string }).reason, /event_id must stay "qc"/);
-  assert.equal(records(await listQuarantine(lake.ingestUrl, DATASET)).find((x) => x.seq === q.qc!.seq)!.replayed, null);
+  assert.equal(records(await listQuarantine(lake.operator, DATASET)).find((x) => x.seq === q.qc!.seq)!.replayed, null);
   const ids = await eventIdsIn(lake, "latest");
   assert.ok(!ids.includes("qc-renamed") && !ids.includes("qc"));
 });
@@ -171,7 +171,7 @@ test("two replays of one record racing each other: one is accepted, the other is
 });
 
 test("a batch of items answers per item, and max_offset is the read-after-write token", async () => {
-  const reply = await replayQuarantine(lake.ingestUrl, DATASET, [{ seq: q.qe!.seq, record: valid("qe", { amount: 0 }) }, { seq: q.qb!.seq }, { seq: 999_999 }]);
+  const reply = await replayQuarantine(lake.operator, DATASET, [{ seq: q.qe!.seq, record: valid("qe", { amount: 0 }) }, { seq: q.qb!.seq }, { seq: 999_999 }]);
   assert.equal(reply.status, 200);
   assert.deepEqual(reply.results.map((r) => r.status), ["accepted", "rejected", "not_found"]);
   assert.deepEqual([reply.accepted, reply.rejected, reply.not_found, reply.duplicates, reply.failed], [1, 1, 1, 0, 0]);
@@ -197,7 +197,7 @@ test("a seq of another domain, of a replay-ledger entry, or past the end is not_
     assert.equal(r.status, "not_found", `seq ${seq}`);
     assert.match((r as { reason: string }).reason, new RegExp(`no quarantined record of domain ${DATASET} at seq ${seq}`));
   }
-  const seqs = (await listQuarantine(lake.ingestUrl, DATASET, { limit: 500 })).records.map((r) => r.seq);
+  const seqs = (await listQuarantine(lake.operator, DATASET, { limit: 500 })).records.map((r) => r.seq);
   assert.ok(!seqs.includes(other.seq) && !seqs.includes(ledger.seq));
   assert.deepEqual(seqs, [q.qa!.seq, q.qb!.seq, q.qc!.seq, q.qd!.seq, q.qe!.seq]);
   assert.equal(await timesInDataset("o1"), 0);
@@ -206,7 +206,7 @@ test("a seq of another domain, of a replay-ledger entry, or past the end is not_
 function rawRequest(method: string, path: string, body?: string): Promise<{ status: number; body: { error?: string } }> {
   const url = new URL(lake.ingestUrl);
   return new Promise((resolve, reject) => {
-    const req = request({ host: url.hostname, port: url.port, method, path, headers: { "content-type": "application/json" } }, (res) => {
+    const req = request({ host: url.hostname, port: url.port, method, path, headers: { "content-type": "application/json", ...bearer(lake.operator.token) } }, (res) => {
       let text = "";
       res.on("data", (c) => (text += c));
       res.on("end", () => resolve({ status: res.statusCode!, body: JSON.parse(text) as { error?: string } }));
@@ -269,9 +269,9 @@ test("bad parameters and bodies are clear 4xx", async () => {
 test("a replay interrupted after its claim (and after its publish) is finished by the next one, with the claimed event id only", async () => {
   const js = jetstream(nc);
   const noId = (n: number) => ({ user_id: `u${n}`, event_type: "view", timestamp: "2026-06-01T11:00:00Z", amount: n });
-  const sent = await sendHttp(lake.ingestUrl, DATASET, [noId(1), noId(2)]);
+  const sent = await sendHttp(lake.producer, DATASET, [noId(1), noId(2)]);
   assert.deepEqual(sent.results.map((x) => x.status), ["rejected", "rejected"]);
-  const fresh = records(await listQuarantine(lake.ingestUrl, DATASET, { after: q.qe!.seq }));
+  const fresh = records(await listQuarantine(lake.operator, DATASET, { after: q.qe!.seq }));
   assert.deepEqual(fresh.map((r) => [r.event_id, r.path]), [[null, "$.event_id"], [null, "$.event_id"]]);
   const [a, b] = fresh as [QuarantinedEntry, QuarantinedEntry];
 
@@ -291,7 +291,7 @@ test("a replay interrupted after its claim (and after its publish) is finished b
   h.set(HEADERS.schema, contract.fingerprint);
   const bAck = await js.publish(`lake.events.${DATASET}`, contract.encode(bValue.value), { msgID: `${DATASET}:crash-b`, headers: h });
 
-  for (const r of records(await listQuarantine(lake.ingestUrl, DATASET, { after: q.qe!.seq }))) assert.equal(r.replayed, null, "a claim is not a replay");
+  for (const r of records(await listQuarantine(lake.operator, DATASET, { after: q.qe!.seq }))) assert.equal(r.replayed, null, "a claim is not a replay");
   const other = await replayOne({ seq: a.seq, record: { event_id: "someone-else", ...noId(1) } });
   assert.equal(other.status, "rejected");
   assert.match((other as { reason: string }).reason, /event_id "crash-a" is in progress or unfinished/);
@@ -300,7 +300,7 @@ test("a replay interrupted after its claim (and after its publish) is finished b
   assert.equal(resumedA.status, "accepted");
   const resumedB = await replayOne({ seq: b.seq, record: { event_id: "crash-b", ...noId(2) } });
   assert.deepEqual(resumedB, { seq: b.seq, event_id: "crash-b", status: "duplicate", offset: bAck.seq }, "the publish that got through is the one on record");
-  const listed = records(await listQuarantine(lake.ingestUrl, DATASET, { after: q.qe!.seq }));
+  const listed = records(await listQuarantine(lake.operator, DATASET, { after: q.qe!.seq }));
   assert.deepEqual(listed.map((r) => r.replayed?.offset), [(resumedA as { offset: number }).offset, bAck.seq]);
   assert.equal(await timesInDataset("crash-a"), 1);
   assert.equal(await timesInDataset("crash-b"), 1);
@@ -314,9 +314,9 @@ test("junk on the quarantine subject or on replay ledgers is shown as such and s
     h.set(HEADERS.record, record);
     return h;
   };
-  const sent = await sendHttp(lake.ingestUrl, DATASET, [valid("jk-a", { amount: "1" }), valid("jk-b", { amount: "2" }), valid("jk-c", { amount: "3" })]);
+  const sent = await sendHttp(lake.producer, DATASET, [valid("jk-a", { amount: "1" }), valid("jk-b", { amount: "2" }), valid("jk-c", { amount: "3" })]);
   assert.deepEqual(sent.results.map((x) => x.status), ["rejected", "rejected", "rejected"]);
-  const before = (await listQuarantine(lake.ingestUrl, DATASET, { limit: 500 })).records;
+  const before = (await listQuarantine(lake.operator, DATASET, { limit: 500 })).records;
   const [a, b, c] = before.slice(-3) as [QuarantinedEntry, QuarantinedEntry, QuarantinedEntry];
   assert.deepEqual([a.event_id, b.event_id, c.event_id], ["jk-a", "jk-b", "jk-c"]);
 
@@ -335,7 +335,7 @@ test("junk on the quarantine subject or on replay ledgers is shown as such and s
   await js.publish(`lake.quarantine.${DATASET}.replayed.${b.seq}`, new TextEncoder().encode("not a ledger entry"), { headers: tagged("QuarantineReplay") });
 
   // The list answers, shows the bad messages as bad, and everything else as before.
-  const res = await fetch(new URL(`/v1/domains/${DATASET}/quarantine?after=${a.seq - 1}`, lake.ingestUrl));
+  const res = await fetch(new URL(`/v1/domains/${DATASET}/quarantine?after=${a.seq - 1}`, lake.ingestUrl), { headers: bearer(lake.operator.token) });
   assert.equal(res.status, 200);
   const page = (await res.json()) as { records: QuarantineEntry[] };
   assert.deepEqual(page.records.map((r) => [r.seq, r.status]), [[a.seq, "quarantined"], [b.seq, "quarantined"], [c.seq, "quarantined"], [junk.seq, "undecodable"], [foreign.seq, "undecodable"]]);
@@ -359,12 +359,12 @@ test("junk on the quarantine subject or on replay ledgers is shown as such and s
   const aReplay = await replayOne({ seq: a.seq, record: valid("jk-a", { amount: 1 }) });
   assert.equal(aReplay.status, "accepted", JSON.stringify(aReplay));
   assert.deepEqual(await replayOne({ seq: b.seq }), { seq: b.seq, event_id: "jk-b", status: "duplicate", offset: (bReplay as { offset: number }).offset });
-  const mixed = await replayQuarantine(lake.ingestUrl, DATASET, [{ seq: junk.seq }, { seq: c.seq, record: valid("jk-c", { amount: 3 }) }]);
+  const mixed = await replayQuarantine(lake.operator, DATASET, [{ seq: junk.seq }, { seq: c.seq, record: valid("jk-c", { amount: 3 }) }]);
   assert.equal(mixed.status, 200);
   assert.deepEqual(mixed.results.map((r) => r.status), ["undecodable", "accepted"]);
   assert.equal(mixed.undecodable, 1);
 
-  const after = (await listQuarantine(lake.ingestUrl, DATASET, { after: a.seq - 1 })).records;
+  const after = (await listQuarantine(lake.operator, DATASET, { after: a.seq - 1 })).records;
   assert.deepEqual(after.map((r) => (r.status === "quarantined" ? r.replayed !== null : r.status)), [true, true, true, "undecodable", "undecodable"]);
   for (const id of ["jk-a", "jk-b", "jk-c"]) assert.equal(await timesInDataset(id), 1, id);
   assert.equal(await timesInDataset("p1"), 0);

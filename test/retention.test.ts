@@ -9,7 +9,6 @@ import { execFile } from "node:child_process";
 import { utimesSync } from "node:fs";
 import { resolve } from "node:path";
 import { promisify } from "node:util";
-import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { CatalogRequestError, queryVersion, sampleEvents, sendHttp, type CatalogVersion } from "@lake/client";
 import { foldCommitLog, readCommitHead } from "@lake/messaging";
@@ -41,7 +40,7 @@ const upsert = (id: string, name: string) => {
 
 /** One CDC batch (the same customers rewritten each time, so each version replaces the last one's files). */
 async function commitCustomers(round: number): Promise<CatalogVersion> {
-  const r = await sendHttp(lake.ingestUrl, DS, ["k1", "k2", "k3", "k4", "k5", `n${round}`].map((id) => upsert(id, `${id} round ${round}`)));
+  const r = await sendHttp(lake.producer, DS, ["k1", "k2", "k3", "k4", "k5", `n${round}`].map((id) => upsert(id, `${id} round ${round}`)));
   assert.equal(r.status, 200);
   return lake.catalog.covering(DS, r.max_offset!, 20_000);
 }
@@ -79,7 +78,7 @@ async function assertLiveVersionsWhole(dataset: string): Promise<number> {
 }
 
 async function logRecords(dataset: string): Promise<{ seq: number; record: LogRecord }[]> {
-  const nc = await connect({ servers: lake.natsUrl });
+  const nc = await lake.connect();
   try {
     const head = await readCommitHead(await jetstreamManager(nc), dataset);
     const out: { seq: number; record: LogRecord }[] = [];
@@ -224,7 +223,7 @@ test("expiry and gc racing a stream of commits never delete a live file; fsck st
   const producer = (async () => {
     for (let round = 100; sending; round++) {
       await commitCustomers(round);
-      const r = await sendHttp(lake.ingestUrl, "domain_events", sampleEvents(30, { prefix: `gc-race-${round}`, seed: round }));
+      const r = await sendHttp(lake.producer, "domain_events", sampleEvents(30, { prefix: `gc-race-${round}`, seed: round }));
       assert.equal(r.status, 200);
     }
   })();
@@ -265,7 +264,7 @@ test("on S3: gc deletes expired versions' objects from the bucket, and orphans b
   const cliS3 = (args: string[]) => run(process.execPath, ["--import", tsx, cli, ...args, "--data-dir", bucketLake.dataDir], { timeout: 120_000, env: { ...env, ...aws } });
   try {
     for (let i = 0; i < 4; i++) {
-      const r = await sendHttp(bucketLake.ingestUrl, "domain_events", sampleEvents(40, { prefix: `s3gc${i}`, seed: i + 7 }));
+      const r = await sendHttp(bucketLake.producer, "domain_events", sampleEvents(40, { prefix: `s3gc${i}`, seed: i + 7 }));
       await bucketLake.catalog.covering("domain_events", r.max_offset!, 20_000);
     }
     await settled(bucketLake);

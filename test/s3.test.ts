@@ -28,7 +28,7 @@ test("events are committed to the bucket exactly once, judged by quality and que
   const accepted = new Set<string>();
   let offset = 0;
   for (let i = 0; i < 3; i++) {
-    const r = await sendHttp(lake.ingestUrl, DATASET, sampleEvents(200, { prefix: `s3-${i}`, seed: i + 1 }));
+    const r = await sendHttp(lake.producer, DATASET, sampleEvents(200, { prefix: `s3-${i}`, seed: i + 1 }));
     for (const x of r.results) accepted.add(x.event_id!);
     offset = r.max_offset!;
   }

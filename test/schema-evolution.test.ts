@@ -5,7 +5,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { IncompatibleSchemaError } from "@lake/contracts";
 import { SchemaRegistry } from "@lake/registry";
 import { queryVersion, sampleEvents, sendHttp } from "@lake/client";
@@ -19,7 +19,7 @@ const v2 = { ...v1, fields: [...v1.fields, { name: "coupon", type: ["null", "str
 
 before(async () => {
   lake = await withLake();
-  nc = await connect({ servers: lake.natsUrl });
+  nc = await lake.connect();
 });
 after(async () => {
   await nc?.close();
@@ -33,7 +33,7 @@ test("adding an optional field while events flow: no restart, no lost event, old
   let round = 0;
   const flow = (async () => {
     while (!stop) {
-      const r = await sendHttp(lake.ingestUrl, DATASET, sampleEvents(50, { prefix: `flow${round++}`, seed: round }));
+      const r = await sendHttp(lake.producer, DATASET, sampleEvents(50, { prefix: `flow${round++}`, seed: round }));
       assert.equal(r.status, 200);
       for (const x of r.results) if (x.status === "accepted") accepted.add(x.event_id!);
       maxOffset = Math.max(maxOffset, r.max_offset ?? 0);
@@ -47,7 +47,7 @@ test("adding an optional field while events flow: no restart, no lost event, old
   let withCoupon: Awaited<ReturnType<typeof sendHttp>> | undefined;
   for (let i = 0; i < 100; i++) {
     const e = { ...sampleEvents(1, { prefix: `coupon${i}`, seed: 500 + i })[0]!, coupon: "SPRING" };
-    withCoupon = await sendHttp(lake.ingestUrl, DATASET, e);
+    withCoupon = await sendHttp(lake.producer, DATASET, e);
     if (withCoupon.status === 200) break;
     await new Promise((res) => setTimeout(res, 50));
   }
@@ -69,6 +69,6 @@ test("an incompatible version is refused with the exact reason, and ingest keeps
   await assert.rejects(reg.register(bad, "mallory", "oops"), (e: Error) => e instanceof IncompatibleSchemaError && /not compatible/.test(e.message));
   assert.equal(reg.versions(DATASET).length, 2);
   reg.close();
-  const ok = await sendHttp(lake.ingestUrl, DATASET, { ...sampleEvents(1, { prefix: "after-bad", seed: 9 })[0]!, coupon: "X" });
+  const ok = await sendHttp(lake.producer, DATASET, { ...sampleEvents(1, { prefix: "after-bad", seed: 9 })[0]!, coupon: "X" });
   assert.equal(ok.status, 200);
 });

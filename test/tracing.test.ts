@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { sampleEvents } from "@lake/client";
 import { waitFor } from "@lake/testing";
-import { withLake, DATASET } from "./helpers.ts";
+import { withLake, bearer, DATASET } from "./helpers.ts";
 
 interface ReceivedSpan {
   service: string;
@@ -71,7 +71,7 @@ test("one event's trace connects ingest, committer, catalog and quality", async 
   const producerSpan = randomBytes(8).toString("hex");
   const res = await fetch(new URL(`/v1/domains/${DATASET}/events`, lake.ingestUrl), {
     method: "POST",
-    headers: { "content-type": "application/json", traceparent: `00-${traceId}-${producerSpan}-01` },
+    headers: { "content-type": "application/json", traceparent: `00-${traceId}-${producerSpan}-01`, ...bearer(lake.producer.token) },
     body: JSON.stringify(sampleEvents(1, { prefix: "traced", seed: 3 })[0]),
   });
   assert.equal(res.status, 200);
@@ -100,7 +100,7 @@ test("a batch from several traces links them from the commit span", async () => 
     traces.map((traceId, i) =>
       fetch(new URL(`/v1/domains/${DATASET}/events`, lake.ingestUrl), {
         method: "POST",
-        headers: { "content-type": "application/json", traceparent: `00-${traceId}-${randomBytes(8).toString("hex")}-01` },
+        headers: { "content-type": "application/json", traceparent: `00-${traceId}-${randomBytes(8).toString("hex")}-01`, ...bearer(lake.producer.token) },
         body: JSON.stringify(sampleEvents(1, { prefix: `linked${i}`, seed: 10 + i })[0]),
       }),
     ),

@@ -28,6 +28,7 @@ import { IngestRequestError, listQuarantine, replayQuarantine, type ReplayReques
 import { queryVersion } from "./query.ts";
 import { produce, produceDefaults, type ProduceProgress } from "./produce.ts";
 import { startLake } from "./up.ts";
+import { readLakeSecrets, type LakeTokens } from "./secrets.ts";
 import { IncompatibleSchemaError, InvalidContractError } from "@lake/contracts";
 import { OPS_USAGE, OpsUsageError, catalogClient, cmdOps } from "./cli-ops.ts";
 import { MAINTENANCE_OPTIONS, MAINTENANCE_USAGE, cmdMaintenance } from "./cli-maintenance.ts";
@@ -63,6 +64,8 @@ ${BACKFILL_USAGE}
 common options: --data-dir DIR (default $LAKE_DATA_DIR or ./.lake); the running lake is found through
 DIR/run.json, or LAKE_CATALOG_URL / LAKE_INGEST_URL / NATS_URL / LAKE_STORE_ROOT.
 LAKE_TOKEN: the bearer token sent to the catalog (needed when it runs with LAKE_CATALOG_TOKENS_FILE).
+LAKE_INGEST_TOKEN: the bearer token sent to ingest (default: the producer or operator token of the lake
+\`lake up\` runs in --data-dir). NATS: the NATS_* credentials, or else that lake's admin user.
 LAKE_DEBUG=1: print the stack of an unexpected error (otherwise one line).`;
 
 class UsageError extends Error {}
@@ -76,6 +79,8 @@ interface RunInfo {
   store_root: string;
   /** The store settings the services run with (LAKE_STORE, LAKE_S3_*; no secrets). */
   store?: Record<string, string>;
+  /** Where `lake up` put the lake's credentials (secrets.ts); null when it runs without authentication. */
+  secrets_dir?: string | null;
 }
 
 function runInfo(dataDir: string, need: "catalog" | "ingest" = "catalog"): RunInfo {
@@ -118,6 +123,7 @@ async function cmdUp(dataDir: string, v: Record<string, string | boolean | undef
     log: (l) => console.log(`  ${l}`),
   });
   console.log(`store     ${lake.storeRoot}`);
+  if (lake.secrets) console.log(`secrets   ${lake.secrets.dir} (NATS users, ingest tokens: readable by you only; the lake CLI uses them)`);
   console.log(`ready. try: npm run lake -- produce --count 5000 --wait   then: npm run lake -- query "SELECT count(*) FROM domain_events"`);
   console.log(`Ctrl-C stops everything.`);
   await new Promise<void>((res) => {
@@ -149,6 +155,7 @@ async function cmdProduce(info: RunInfo, v: Record<string, string | boolean | un
   const result = await produce({
     ...opts,
     ingestUrl: info.ingest_url,
+    ingestToken: ingestToken("producer"),
     nc,
     onProgress: (p) => (tty ? process.stdout.write(`\r${progressLine(p, opts.count)}   `) : console.log(progressLine(p, opts.count))),
   });
@@ -214,7 +221,7 @@ async function cmdQuarantine(info: RunInfo, sub: string | undefined, v: Record<s
   if (sub === "list") {
     const after = v.after === undefined ? undefined : intOption("after", v.after as string, 0);
     const limit = v.limit === undefined ? undefined : intOption("limit", v.limit as string, 1);
-    const page = await listQuarantine(info.ingest_url, domain, { after, limit });
+    const page = await listQuarantine({ url: info.ingest_url, token: ingestToken("operator") }, domain, { after, limit });
     printTable(
       ["seq", "event_id", "reason", "path", "replayed"],
       page.records.map((r) =>
@@ -232,7 +239,7 @@ async function cmdQuarantine(info: RunInfo, sub: string | undefined, v: Record<s
     const seq = intOption("seq", v.seq as string, 1);
     const item: ReplayRequestItem = { seq };
     if (v["record-file"] !== undefined) item.record = readRecordFile(v["record-file"] as string);
-    const r = (await replayQuarantine(info.ingest_url, domain, [item])).results[0]!;
+    const r = (await replayQuarantine({ url: info.ingest_url, token: ingestToken("operator") }, domain, [item])).results[0]!;
     switch (r.status) {
       case "accepted":
         console.log(`seq ${seq}: replayed; event ${r.event_id} accepted at offset ${r.offset} (read-after-write token)`);
@@ -265,6 +272,7 @@ async function cmdDemo(v: Record<string, string | boolean | undefined>) {
       count,
       rate: 5000,
       ingestUrl: lake.ingestUrl,
+      ingestToken: lake.producer.token,
       onProgress: (p) => (tty ? process.stdout.write(`\r  ${progressLine(p, count)}   `) : console.log(`  ${progressLine(p, count)}`)),
     });
     if (tty) process.stdout.write("\n");
@@ -320,6 +328,38 @@ function parseCommandLine(argv: string[]) {
   }
 }
 
+/** The ingest tokens of the lake found through --data-dir (useLakeCredentials). */
+let lakeTokens: LakeTokens | undefined;
+
+/** The token to send ingest: LAKE_INGEST_TOKEN, or the lake's own token for the role the command needs. */
+function ingestToken(role: keyof LakeTokens): string | undefined {
+  return process.env.LAKE_INGEST_TOKEN || lakeTokens?.[role];
+}
+
+/**
+ * A lake started by `lake up` runs with NATS users and ingest tokens, kept in the secrets dir run.json
+ * names: the CLI sends ingest its tokens, and logs in to NATS as that lake's `admin` (every NATS
+ * connection of the CLI goes through connectNats, which reads NATS_*) unless NATS_* credentials are set
+ * or NATS_URL names another server.
+ */
+async function useLakeCredentials(dataDir: string): Promise<void> {
+  const file = join(dataDir, "run.json");
+  if (!existsSync(file)) return;
+  const run = JSON.parse(readFileSync(file, "utf8")) as Partial<RunInfo>;
+  if (!run.secrets_dir) return;
+  let secrets;
+  try {
+    secrets = await readLakeSecrets(run.secrets_dir);
+  } catch (e) {
+    throw new UsageError(`cannot read the lake's credentials in ${run.secrets_dir} (named by ${file}): ${(e as Error).message}`);
+  }
+  lakeTokens = secrets.tokens;
+  const env = process.env;
+  const ownCredentials = env.NATS_USER || env.NATS_TOKEN || env.NATS_CREDS;
+  const otherServer = env.NATS_URL && env.NATS_URL !== run.nats_url;
+  if (secrets.nats && !ownCredentials && !otherServer) Object.assign(env, secrets.nats.envFor("admin"));
+}
+
 async function main(argv: string[]): Promise<void> {
   const { values: v, positionals } = parseCommandLine(argv);
   const [cmd, ...rest] = positionals;
@@ -371,6 +411,7 @@ function parseCommandLineOrThrow(argv: string[]) {
 
 async function run(cmd: string, rest: string[], v: ReturnType<typeof parseCommandLine>["values"]): Promise<void> {
   const dataDir = resolve((v["data-dir"] as string | undefined) ?? process.env.LAKE_DATA_DIR ?? ".lake");
+  if (cmd !== "up" && cmd !== "demo") await useLakeCredentials(dataDir);
   switch (cmd) {
     case "up":
       return cmdUp(dataDir, v);

@@ -9,6 +9,7 @@ export {
   replayQuarantine,
   IngestRequestError,
   type IngestReply,
+  type IngestEndpoint,
   type IngestRecordResult,
   type QuarantineEntry,
   type QuarantinedEntry,
@@ -18,7 +19,8 @@ export {
   type ReplayResult,
   type ReplayReply,
 } from "./ingest-client.ts";
-export { startLake, serviceEntry, type LakeHandle, type StartLakeOptions } from "./up.ts";
+export { startLake, serviceEntry, type LakeHandle, type StartLakeOptions, type IngestTarget } from "./up.ts";
+export { readLakeSecrets, writeLakeSecrets, SECRETS_DIR, type LakeSecrets, type LakeTokens } from "./secrets.ts";
 export { produce, produceDefaults, type ProduceOptions, type ProduceProgress } from "./produce.ts";
 export { backfillDerived, type BackfillResult, type BackfillProgress } from "./backfill.ts";
 export {

@@ -9,10 +9,22 @@ export type { RecordResult as IngestRecordResult, QuarantineEntry, QuarantinedEn
 /** Ingest's reply (the same over HTTP and NATS) with the HTTP status folded in. */
 export type IngestReply = Partial<WireReply> & { status: number; results: WireReply["results"]; max_offset: number | null; error?: string; message?: string };
 
-export async function sendHttp(baseUrl: string, domain: string, body: unknown, rawBody?: string | Uint8Array): Promise<IngestReply> {
+/**
+ * Where ingest's HTTP API is: its URL, or its URL and the bearer token to send (needed when ingest runs
+ * with LAKE_INGEST_TOKENS_FILE: a producer token to send events, an operator token for the quarantine).
+ */
+export type IngestEndpoint = string | { url: string; token?: string | undefined };
+
+function endpointOf(e: IngestEndpoint): { baseUrl: string; auth: Record<string, string> } {
+  if (typeof e === "string") return { baseUrl: e, auth: {} };
+  return { baseUrl: e.url, auth: e.token ? { authorization: `Bearer ${e.token}` } : {} };
+}
+
+export async function sendHttp(target: IngestEndpoint, domain: string, body: unknown, rawBody?: string | Uint8Array): Promise<IngestReply> {
+  const { baseUrl, auth } = endpointOf(target);
   const res = await fetchFrom("ingest", new URL(`/v1/domains/${encodeURIComponent(domain)}/events`, baseUrl), {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", ...auth },
     body: rawBody ?? JSON.stringify(body),
   });
   const text = await res.text();
@@ -59,11 +71,12 @@ function requestError(status: number, body: Record<string, unknown>): IngestRequ
 }
 
 /** A page of a domain's quarantined records, oldest first. Throws IngestRequestError unless 200. */
-export async function listQuarantine(baseUrl: string, domain: string, opts: { after?: number; limit?: number } = {}): Promise<QuarantineList> {
+export async function listQuarantine(target: IngestEndpoint, domain: string, opts: { after?: number; limit?: number } = {}): Promise<QuarantineList> {
+  const { baseUrl, auth } = endpointOf(target);
   const url = new URL(`/v1/domains/${encodeURIComponent(domain)}/quarantine`, baseUrl);
   if (opts.after !== undefined) url.searchParams.set("after", String(opts.after));
   if (opts.limit !== undefined) url.searchParams.set("limit", String(opts.limit));
-  const res = await fetchFrom("ingest", url);
+  const res = await fetchFrom("ingest", url, { headers: auth });
   const body = await readJson(res);
   if (res.status !== 200) throw requestError(res.status, body);
   return body as unknown as QuarantineList;
@@ -80,10 +93,11 @@ export interface ReplayRequestItem {
  * the HTTP status folded in: 503 when an item failed and may be retried); throws IngestRequestError
  * when the request was refused whole.
  */
-export async function replayQuarantine(baseUrl: string, domain: string, items: readonly ReplayRequestItem[]): Promise<ReplayReply & { status: number }> {
+export async function replayQuarantine(target: IngestEndpoint, domain: string, items: readonly ReplayRequestItem[]): Promise<ReplayReply & { status: number }> {
+  const { baseUrl, auth } = endpointOf(target);
   const res = await fetchFrom("ingest", new URL(`/v1/domains/${encodeURIComponent(domain)}/quarantine/replay`, baseUrl), {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", ...auth },
     body: JSON.stringify({ items }),
   });
   const body = await readJson(res);

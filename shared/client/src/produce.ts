@@ -18,6 +18,8 @@ export interface ProduceOptions {
   seed: number;
   prefix: string;
   ingestUrl?: string;
+  /** Bearer token for ingest's HTTP API (a producer token for `domain`), when it runs with LAKE_INGEST_TOKENS_FILE. */
+  ingestToken?: string | undefined;
   nc?: NatsConnection;
   /** Batches in flight at once. */
   concurrency: number;
@@ -64,7 +66,7 @@ export async function produce(o: ProduceOptions): Promise<ProduceProgress & { ac
   const acceptedIds = new Set<string>();
   const started = performance.now();
   const send = (body: unknown[]) =>
-    o.via === "nats" ? sendNats(o.nc!, o.domain, body) : sendHttp(o.ingestUrl!, o.domain, body);
+    o.via === "nats" ? sendNats(o.nc!, o.domain, body) : sendHttp({ url: o.ingestUrl!, token: o.ingestToken }, o.domain, body);
 
   const batches: unknown[][] = [];
   for (let i = 0; i < events.length; i += o.batch) {
