@@ -53,9 +53,11 @@ test("an event with an unknown schema is retried within the poison policy, then 
   const behind = await sendHttp(lake.producer, DATASET, sampleEvents(20, { prefix: "behind-poison" }));
   assert.equal(behind.accepted, 20);
 
-  // Stalled on it: the lag counts the stalled position, and the alert fires.
+  // Stalled on it: the lag counts the stalled position, and the alert fires; the aggregator, stalled
+  // on the same event, shows it in its lag too.
   const fired = await waitFor("the consumer_lag alert to fire", () => alerts.find((a) => a.alert === "consumer_lag" && a.subject === DATASET && a.state === "firing"), { timeoutMs: 20_000 });
   assert.ok(fired.value > 0);
+  await waitFor("the aggregator's lag to count the stalled events", async () => ((await metric("aggregator:daily_user_totals", "lake_aggregator_consumer_lag")) > 0 ? true : undefined), { timeoutMs: 20_000 });
 
   // Set aside after its retries: the events behind it are committed, the poison is not.
   const v = await covering(lake, behind.max_offset!, 30_000);
@@ -78,4 +80,5 @@ test("an event with an unknown schema is retried within the poison policy, then 
   // The aggregator skipped it too (counted as invalid) and counted the events behind it.
   await waitFor("the aggregator past the poison", async () => ((await metric("aggregator:daily_user_totals", "lake_aggregator_events_in_total")) >= aggregatorIn + 21 ? true : undefined), { timeoutMs: 30_000 });
   assert.ok((await metric("aggregator:daily_user_totals", "lake_aggregator_invalid_events_total")) >= 1);
+  await waitFor("the aggregator's lag back to 0", async () => ((await metric("aggregator:daily_user_totals", "lake_aggregator_consumer_lag")) === 0 ? true : undefined), { timeoutMs: 20_000 });
 });
