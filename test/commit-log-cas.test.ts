@@ -126,6 +126,8 @@ describe("on one server, with void records stored as a clustered 2.9 server stor
   test("reading the head costs a few requests however many records follow the latest version", async () => {
     // A quality checker catching up appends hundreds of verdicts after the latest version; a committer
     // re-reads the head before every append, and a read that walked them all lost every race (livelock).
+    // The first read in a process judges the subject once (a consumer, a request per batch); each later
+    // read judges only what landed since.
     const ds = "many_verdicts";
     const js = jetstream(nc);
     let seq = await appendLogRecord(js, ds, { kind: "VersionCommitted", body: version(ds, 1) }, { expectedLastSeq: 0 });
@@ -133,12 +135,20 @@ describe("on one server, with void records stored as a clustered 2.9 server stor
     for (let i = 0; i < 300; i++) seq = await appendLogRecord(js, ds, verdict(ds, 1), { expectedLastSeq: seq });
     const counter = await connectNats({ url: nats.url, name: "cas-test-requests" });
     try {
-      const before = counter.stats().outMsgs;
+      const jsmCounted = await jetstreamManager(counter);
+      let before = counter.stats().outMsgs;
+      const first = await readCommitHead(jsmCounted, ds);
+      const firstRequests = counter.stats().outMsgs - before;
+      assert.equal(first.seq, seq);
+      assert.equal(first.version?.seq, v1);
+      assert.ok(firstRequests <= 20, `the first read judged 301 records in ${firstRequests} requests`);
+      for (let i = 0; i < 2; i++) seq = await appendLogRecord(js, ds, verdict(ds, 1), { expectedLastSeq: seq });
+      before = counter.stats().outMsgs;
       const head = await readCommitHead(await jetstreamManager(counter), ds);
       const requests = counter.stats().outMsgs - before;
       assert.equal(head.seq, seq);
       assert.equal(head.version?.seq, v1);
-      assert.ok(requests <= 4, `readCommitHead made ${requests} requests (the last record, whether it stands, the version it points at)`);
+      assert.ok(requests <= 4, `a later read made ${requests} requests (the last record, then each of the 2 new ones)`);
     } finally {
       await counter.close();
     }
@@ -256,6 +266,44 @@ describe("on one server, with void records stored as a clustered 2.9 server stor
     const { p, anomalies } = await project("forge-replay", s3, ds);
     assert.deepEqual(p.versions(ds, 0, 10).map((v) => v.write_id), ["w1", "w2", "w3"]);
     assert.deepEqual(anomalies.map((a) => a.commit_seq), [replayed]);
+    p.close();
+  });
+
+  test("a record with a valid token but a pointer that is not the latest standing version is void: no head read, fold or catalog follows it", async () => {
+    // Forged by a client that may write the commit log: each would have sent a committer back to an
+    // older version (or to none) had the head read trusted the last record's own headers.
+    const ds = "forge_pointer";
+    const js = jetstream(nc);
+    const other = await appendLogRecord(js, "forge_pointer_other", { kind: "VersionCommitted", body: version("forge_pointer_other", 1) }, { expectedLastSeq: 0 });
+    const s1 = await appendLogRecord(js, ds, { kind: "VersionCommitted", body: version(ds, 1) }, { expectedLastSeq: 0 });
+    const s2 = await appendLogRecord(js, ds, { kind: "VersionCommitted", body: version(ds, 2) }, { expectedLastSeq: s1 });
+    const s3 = await appendLogRecord(js, ds, { kind: "VersionCommitted", body: version(ds, 3) }, { expectedLastSeq: s2 });
+    const tag: LogRecord = { kind: "VersionTagged", body: { dataset: ds, version: 1, tag: "evil", actor: "mallory", reason: "", at: 0 } };
+    // (a) v1 again, token = the head, pointer 0 ("no version yet").
+    const a = await landWithoutCas(nc, ds, { kind: "VersionCommitted", body: version(ds, 1, "forged-a") }, s3, 0);
+    assert.equal((await readCommitHead(jsm, ds)).version?.seq, s3, "(a): the head's version is still v3");
+    // (b) a tag, token = the head, pointer = v1.
+    const b = await landWithoutCas(nc, ds, tag, a, s1);
+    assert.equal((await readCommitHead(jsm, ds)).version?.seq, s3, "(b): the head's version is still v3");
+    // (c) v4 against a token that is another subject's message.
+    const c = await landWithoutCas(nc, ds, { kind: "VersionCommitted", body: version(ds, 4, "forged-c") }, other, s3);
+    const fresh = await connectNats({ url: nats.url, name: "cas-test-fresh" });
+    try {
+      for (const [who, j] of [["this process", jsm], ["a fresh process", await jetstreamManager(fresh)]] as const) {
+        const head = await readCommitHead(j, ds);
+        assert.equal(head.seq, c, `${who}: the token is the last message`);
+        assert.equal(head.version?.seq, s3, `${who}: the latest standing version is v3`);
+      }
+    } finally {
+      await fresh.close();
+    }
+    const s4 = await appendLogRecord(js, ds, { kind: "VersionCommitted", body: version(ds, 4) }, { expectedLastSeq: c });
+    assert.deepEqual(await standingVersions(nc, ds, s4), [1, 2, 3, 4]);
+    const { p, anomalies } = await project("forge-pointer", s4, ds);
+    assert.deepEqual(p.versions(ds, 0, 10).map((v) => v.write_id), ["w1", "w2", "w3", "w4"]);
+    assert.deepEqual(anomalies.map((x) => x.commit_seq), [a, b, c]);
+    for (const x of anomalies) assert.match(x.problem, /^void /);
+    assert.deepEqual(p.db.prepare("SELECT tag FROM tags WHERE dataset = ?").all(ds), [], "the forged tag is not applied");
     p.close();
   });
 

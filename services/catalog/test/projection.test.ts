@@ -257,11 +257,11 @@ describe("Projection: records that do not follow the history", () => {
   const anomalies = (p: Projection) => p.db.prepare("SELECT commit_seq, dataset, problem FROM anomalies ORDER BY commit_seq").all();
 
   const bad: [string, LogRecord & { kind: "VersionCommitted" }, string][] = [
-    ["a gap (v5 after v3)", vc("orders", 5, { first: 31, last: 40 }), "version 5 (parent 4) does not follow 3"],
-    ["a repeat (v3 again)", vc("orders", 3, { first: 31, last: 40 }), "version 3 (parent 2) does not follow 3"],
-    ["an older version (v1 again)", vc("orders", 1, { first: 1, last: 10 }), "version 1 (parent 0) does not follow 3"],
-    ["the right version on the wrong parent", vc("orders", 4, { first: 31, last: 40, parent: 2 }), "version 4 (parent 2) does not follow 3"],
-    ["a new dataset not starting at v1", vc("views", 2, { first: 1, last: 9 }), "version 2 (parent 1) does not follow 0"],
+    ["a gap (v5 after v3)", vc("orders", 5, { first: 31, last: 40 }), "void VersionCommitted (version 5): version 5 (parent 4) does not follow the latest standing version 3"],
+    ["a repeat (v3 again)", vc("orders", 3, { first: 31, last: 40 }), "void VersionCommitted (version 3): version 3 (parent 2) does not follow the latest standing version 3"],
+    ["an older version (v1 again)", vc("orders", 1, { first: 1, last: 10 }), "void VersionCommitted (version 1): version 1 (parent 0) does not follow the latest standing version 3"],
+    ["the right version on the wrong parent", vc("orders", 4, { first: 31, last: 40, parent: 2 }), "void VersionCommitted (version 4): version 4 (parent 2) does not follow the latest standing version 3"],
+    ["a new dataset not starting at v1", vc("views", 2, { first: 1, last: 9 }), "void VersionCommitted (version 2): version 2 (parent 1) does not follow the latest standing version 0"],
   ];
   for (const [what, record, problem] of bad) {
     test(`given the log, when ${what} arrives, then it is an anomaly and nothing else changes but the position`, () => {

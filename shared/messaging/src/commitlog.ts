@@ -2,9 +2,10 @@
 // tags) goes to lake.commits.<dataset>, in one order, each appended with a compare-and-set on the
 // subject's last sequence. The `Lake-Record` header names the Avro contract of the body. Every record
 // carries `Lake-Version-Seq`, the sequence of the dataset's latest standing VersionCommitted when it
-// was appended (for a VersionCommitted: the version it follows), so a committer finds its resume point
-// in a few reads, and `Lake-Expected-Seq`, its compare-and-set token: a record whose token is not the
-// record just before it on the subject is void (see standsAfter in append.ts) and every reader skips it.
+// was appended (for a VersionCommitted: the version it follows), and `Lake-Expected-Seq`, its
+// compare-and-set token. A record that breaks the protocol (see judgeNext: not a lake record of its
+// subject's dataset, a token that is not the record just before it, a pointer that is not the latest
+// standing version, a version that doesn't follow it) is void, and every reader skips it alike.
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
 import { logCodecs, isLogRecordKind, isValidName, type LogRecord, type VersionCommitted } from "@lake/contracts";
 import { STREAMS, subjects } from "./streams.ts";
@@ -88,36 +89,69 @@ function follows(r: VersionCommitted, latest: number): boolean {
   return r.parent_version === latest && r.version === latest + 1;
 }
 
+/** What a reader knows of one dataset's subject after judging its records in order. */
+export interface JudgeState {
+  /** Sequence of the last message judged (standing or void; 0: none). */
+  prev: number;
+  /** Number of the latest standing version (0: none; undefined: unknown, taken from the first version seen). */
+  latestVersion: number | undefined;
+  /** Sequence of the latest standing version (0: none; undefined: unknown, not checked). */
+  latestVersionSeq: number | undefined;
+}
+
+export const EMPTY_JUDGE_STATE: JudgeState = { prev: 0, latestVersion: 0, latestVersionSeq: 0 };
+
 /**
- * Judges the records of one dataset's subject in order: a record stands when it is well-formed
- * (inspectLogRecord), was appended against the record just before it (standsAfter), and, for a data
- * version, follows the latest standing version. One rule for every reader that walks a subject.
+ * The one rule of the commit log, pure: whether a record stands after `state`, and the state after it.
+ * A record stands when it is a well-formed lake record of its subject's dataset (inspectLogRecord), was
+ * appended against the record just before it on the subject (its compare-and-set token), points at the
+ * latest standing version (its Lake-Version-Seq, which committers resume from), and, for a data
+ * version, follows that version. Each part is fixed once the record has landed, so every reader that
+ * judges the subject in order decides alike, whoever wrote the record. The catalog's projection and
+ * quality's state keep the same state in SQLite and apply this rule.
  */
+export function judgeNext(state: JudgeState, r: InspectedRecord): { why: string | undefined; state: JudgeState } {
+  const next: JudgeState = { ...state, prev: r.seq };
+  let why = r.problem;
+  if (!why && r.expected !== state.prev) why = `appended against ${r.expected}, but ${state.prev} is the record before it (a concurrent append won the compare-and-set)`;
+  // (A record read from the log always has a pointer when it has no problem; one handed in without
+  // headers by a trusted caller, e.g. a test of the projection, is not checked for it.)
+  if (!why && state.latestVersionSeq !== undefined && r.versionSeq !== undefined && r.versionSeq !== state.latestVersionSeq) {
+    why = `points at ${r.versionSeq} as the latest version, but the latest standing version is at ${state.latestVersionSeq}`;
+  }
+  const rec = r.record;
+  if (!why && rec?.kind === "VersionCommitted" && state.latestVersion !== undefined && !follows(rec.body, state.latestVersion)) {
+    why = `version ${rec.body.version} (parent ${rec.body.parent_version}) does not follow the latest standing version ${state.latestVersion}`;
+  }
+  if (!why && rec?.kind === "VersionCommitted") {
+    next.latestVersion = rec.body.version;
+    next.latestVersionSeq = r.seq;
+  }
+  return { why, state: next };
+}
+
+/** Judges the records of one dataset's subject in order (judgeNext), for readers that walk a subject. */
 export class LogJudge {
   /** Records found void so far, with why. */
   readonly voids: { seq: number; why: string }[] = [];
-  constructor(
-    /** Sequence of the subject's record before the first one judged (0: none). */
-    private prev = 0,
-    /** Number of the latest standing version so far (0: none; undefined: unknown, the first version seen is taken as it comes). */
-    public latestVersion: number | undefined = 0,
-  ) {}
+  state: JudgeState;
+  constructor(state: JudgeState = EMPTY_JUDGE_STATE) {
+    this.state = state;
+  }
+
+  get latestVersion(): number | undefined {
+    return this.state.latestVersion;
+  }
 
   /** The record if it stands, else undefined (and noted in `voids`). */
   judge(m: { seq: number; subject: string; data: Uint8Array; headers?: HeaderGetter }): LogRecord | undefined {
     const r = inspectLogRecord(m);
-    const prev = this.prev;
-    this.prev = m.seq;
-    let why = r.problem;
-    if (!why && r.expected !== prev) why = `appended against ${r.expected}, but ${prev} is the record before it (a concurrent append won the compare-and-set)`;
-    if (!why && r.record!.kind === "VersionCommitted" && this.latestVersion !== undefined && !follows(r.record!.body, this.latestVersion)) {
-      why = `version ${r.record!.body.version} (parent ${r.record!.body.parent_version}) does not follow the latest standing version ${this.latestVersion}`;
-    }
-    if (why) {
+    const { why, state } = judgeNext(this.state, r);
+    this.state = state;
+    if (why !== undefined) {
       this.voids.push({ seq: m.seq, why });
       return undefined;
     }
-    if (r.record!.kind === "VersionCommitted") this.latestVersion = r.record!.body.version;
     return r.record;
   }
 }
@@ -136,43 +170,65 @@ function nextOnSubject(jsm: JetStreamManager, subject: string, seq: number): Pro
 
 const inspectStored = (m: StoredMsg) => inspectLogRecord({ seq: m.seq, subject: m.subject, data: m.data, headers: m.header });
 
+/** What this process has judged of a dataset's subject: the judge's state and the latest standing version. */
+interface Folded {
+  state: JudgeState;
+  version: CommitHead["version"];
+}
+
 /**
- * The dataset's last record and its latest standing version, in three reads whatever the history. A
- * standing last record's `Lake-Version-Seq` is exact: its writer read the head at the record's token
- * (readCommitHead, inductively) and nothing landed between token and record, or it would be void.
- * Only a void last record (a clustered server let two appends land, or something that is not a lake
- * record was published on the subject) makes this fold the dataset's records to find the latest
- * standing version: a void record can't send a committer back to an older version or to none.
+ * Per connection (one NATS server or cluster), per dataset: the commit log as judged so far. A record's
+ * standing can only be decided from the records before it, so a head read judges forward from here
+ * instead of trusting the last record's own headers (a record that forges a token and a pointer would
+ * send a committer back to an old version, or to none).
+ */
+const folds = new WeakMap<object, Map<string, Folded>>();
+
+function foldsOf(jsm: JetStreamManager): Map<string, Folded> {
+  // nats.js's API clients carry their connection; an instance without one caches on itself.
+  const key = ((jsm as unknown as { nc?: object }).nc ?? jsm) as object;
+  let m = folds.get(key);
+  if (!m) folds.set(key, (m = new Map()));
+  return m;
+}
+
+/** Judges at most this many new records with single reads before switching to a consumer. */
+const STEP_READS = 8;
+
+/**
+ * The dataset's last record and its latest standing version. The first read of a dataset in a process
+ * judges its whole subject (an ordered consumer: one request per thousand records); later reads judge
+ * only the records that landed since, so a committer re-reading the head before each append pays for
+ * one read plus the records appended since its last one (usually one or two).
  */
 export async function readCommitHead(jsm: JetStreamManager, dataset: string): Promise<CommitHead> {
   const subject = subjects.commits(dataset);
+  const cache = foldsOf(jsm);
   const last = await jsm.streams.getMessage(STREAMS.commits, { last_by_subj: subject });
-  if (!last) return { seq: 0, version: undefined };
-  const head = inspectStored(last);
-  if (head.record && (await nextOnSubject(jsm, subject, head.expected! + 1))?.seq === last.seq) {
-    // Stands after its predecessor; the version it points at is the latest standing one before it.
-    let pointed: CommitHead["version"];
-    let pointerOk = head.versionSeq === 0;
-    if (head.versionSeq! > 0) {
-      const vmsg = await jsm.streams.getMessage(STREAMS.commits, { seq: head.versionSeq! });
-      const v = vmsg && vmsg.subject === subject ? inspectStored(vmsg) : undefined;
-      if (v?.record?.kind === "VersionCommitted") {
-        pointed = { seq: v.seq, record: v.record.body };
-        pointerOk = true;
-      }
-    }
-    if (pointerOk) {
-      if (head.record.kind !== "VersionCommitted") return { seq: last.seq, version: pointed };
-      if (follows(head.record.body, pointed?.record.version ?? 0)) return { seq: last.seq, version: { seq: last.seq, record: head.record.body } };
-    }
+  if (!last) {
+    cache.delete(dataset);
+    return { seq: 0, version: undefined };
   }
-  const judge = new LogJudge();
-  let version: CommitHead["version"];
-  await scanSubject(jsm.jetstream(), subject, 0, last.seq, (m) => {
-    const r = judge.judge(m);
-    if (r?.kind === "VersionCommitted") version = { seq: m.seq, record: r.body };
-  });
-  return { seq: last.seq, version };
+  let start = cache.get(dataset);
+  // A stream that was purged or recreated has gone back: judge it anew.
+  if (start && start.state.prev > last.seq) start = undefined;
+  const f: Folded = start ? { state: start.state, version: start.version } : { state: EMPTY_JUDGE_STATE, version: undefined };
+  const apply = (m: { seq: number; subject: string; data: Uint8Array; headers?: HeaderGetter }) => {
+    const r = inspectLogRecord(m);
+    const { why, state } = judgeNext(f.state, r);
+    f.state = state;
+    if (why === undefined && r.record?.kind === "VersionCommitted") f.version = { seq: r.seq, record: r.record.body };
+  };
+  for (let i = 0; f.state.prev < last.seq && i < STEP_READS; i++) {
+    const m = await nextOnSubject(jsm, subject, f.state.prev + 1);
+    if (!m || m.seq > last.seq) break;
+    apply({ seq: m.seq, subject: m.subject, data: m.data, headers: m.header });
+  }
+  if (f.state.prev < last.seq) await scanSubject(jsm.jetstream(), subject, f.state.prev, last.seq, apply);
+  // Concurrent reads may fold the same records: keep whichever got further.
+  const cur = cache.get(dataset);
+  if (!cur || cur.state.prev < f.state.prev) cache.set(dataset, f);
+  return { seq: last.seq, version: f.version };
 }
 
 /**
@@ -213,7 +269,7 @@ export async function recordsBetween(
   latestVersion?: number,
 ): Promise<{ seq: number; record: LogRecord | undefined; stands: boolean }[]> {
   const subject = subjects.commits(dataset);
-  const judge = new LogJudge(afterSeq, latestVersion);
+  const judge = new LogJudge({ prev: afterSeq, latestVersion, latestVersionSeq: undefined });
   const out: { seq: number; record: LogRecord | undefined; stands: boolean }[] = [];
   for (let prev = afterSeq; prev < untilSeq; ) {
     const m = await nextOnSubject(jsm, subject, prev + 1);

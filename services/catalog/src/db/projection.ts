@@ -4,6 +4,7 @@
 import type Database from "better-sqlite3";
 import { openStateDb } from "@lake/runtime";
 import type { LakeLog, LogRecord, VersionCommitted } from "@lake/contracts";
+import { judgeNext } from "@lake/messaging";
 import {
   type DatasetFacts,
   type QualityStatus,
@@ -305,17 +306,23 @@ export class Projection {
    * won the compare-and-set (nats-server 2.9 clusters let both land). It is noted as an anomaly and
    * not applied, so a second "version N" never enters the history.
    */
-  readonly applyBatch = (records: readonly { seq: number; record: LogRecord | undefined; dataset?: string; expected?: number; problem?: string }[]) => {
+  readonly applyBatch = (records: readonly { seq: number; record: LogRecord | undefined; dataset?: string; expected?: number; versionSeq?: number; problem?: string }[]) => {
     const voids: string[] = [];
     this.db.transaction(() => {
-      for (const { seq, record, dataset: subjectDataset, expected, problem: malformed } of records) {
+      for (const { seq, record, dataset: subjectDataset, expected, versionSeq, problem } of records) {
         const dataset = subjectDataset || record?.body.dataset;
         if (dataset !== undefined) {
           const prev = this.q.logHead.get(dataset)?.seq ?? 0;
           this.q.setLogHead.run(dataset, seq);
-          // Void: not a well-formed lake record of this subject's dataset (inspectLogRecord), or
-          // appended against another record than the one before it.
-          const why = malformed ?? (expected !== undefined && expected !== prev ? `appended against ${expected}, but ${prev} is the record before it (a concurrent append won the compare-and-set)` : undefined);
+          // The commit log's one rule (judgeNext), on the state this projection keeps: a record read
+          // from the log (the tail gives its headers) is void unless it stands after the records before
+          // it. Records handed in without headers come from this process's own tests and are trusted.
+          let why: string | undefined;
+          if (expected !== undefined || versionSeq !== undefined || problem !== undefined) {
+            const ds = this.q.dataset.get(dataset);
+            const state = { prev, latestVersion: ds?.latest_version ?? 0, latestVersionSeq: ds?.latest_commit_seq ?? 0 };
+            why = judgeNext(state, { seq, dataset, record, expected, versionSeq, problem }).why;
+          }
           if (why !== undefined) {
             const problem = `void ${record?.kind ?? "record"}${record?.kind === "VersionCommitted" ? ` (version ${record.body.version})` : ""}: ${why}`;
             this.q.anomaly.run(seq, dataset, problem);
@@ -361,7 +368,7 @@ export class Projection {
     const expected = (ds?.latest_version ?? 0) + 1;
     if (r.version !== expected || r.parent_version !== expected - 1) {
       // The CAS makes this impossible; if it happens anyway the record is kept out of the history and noted.
-      this.q.anomaly.run(seq, r.dataset, `version ${r.version} (parent ${r.parent_version}) does not follow ${expected - 1}`);
+      this.q.anomaly.run(seq, r.dataset, `void VersionCommitted (version ${r.version}): version ${r.version} (parent ${r.parent_version}) does not follow the latest standing version ${expected - 1}`);
       if (ds) this.q.touchDataset.run(seq, r.dataset);
       return;
     }

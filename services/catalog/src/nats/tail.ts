@@ -38,7 +38,7 @@ export async function tailCommitLog(opts: {
   });
   const messages = await consumer.consume({ max_messages: MAX_BATCH, expires: LIVE_PULL_EXPIRES_MS });
   endWhenStalled(messages, opts.nc, (err) => opts.log.warn("commit-log tail stalled; starting a new consumer", { why: err.why }));
-  let batch: { seq: number; record: LogRecord | undefined; dataset: string; expected?: number; problem?: string; traceparent?: string }[] = [];
+  let batch: { seq: number; record: LogRecord | undefined; dataset: string; expected?: number; versionSeq?: number; problem?: string; traceparent?: string }[] = [];
   let flushTimer: ReturnType<typeof setTimeout> | undefined;
   const flush = () => {
     clearTimeout(flushTimer);
@@ -59,7 +59,7 @@ export async function tailCommitLog(opts: {
       // A record that is not a well-formed lake record for its subject's dataset (junk, no headers, a
       // body naming another dataset) is void: the projection notes it and moves past it, never applies it.
       const r = inspectLogRecord(m);
-      batch.push({ seq: m.seq, record: r.record, dataset: r.dataset, expected: r.expected, problem: r.problem, traceparent: traceparentOf(m.headers) });
+      batch.push({ seq: m.seq, record: r.record, dataset: r.dataset, expected: r.expected, versionSeq: r.versionSeq, problem: r.problem, traceparent: traceparentOf(m.headers) });
       // Apply when nothing is pending, when the batch is full, or FLUSH_AFTER_MS after its first record:
       // on a clustered 2.9 server a consumer's pending count can stay above 0 while it keeps up with
       // the log, and waiting for 0 held records back for a minute.

@@ -6,6 +6,7 @@
 import type Database from "better-sqlite3";
 import { openStateDb } from "@lake/runtime";
 import type { LakeLog, LogRecord, VersionCommitted } from "@lake/contracts";
+import { judgeNext } from "@lake/messaging";
 import type { ColumnStats } from "../domain/stats.ts";
 
 const SCHEMA = `
@@ -123,6 +124,8 @@ export interface LogEntry {
   record: LogRecord | undefined;
   /** The record's compare-and-set token (Lake-Expected-Seq); undefined for a record written without one. */
   expected?: number;
+  /** The record's Lake-Version-Seq pointer. */
+  versionSeq?: number;
   /** Why the record can't stand whatever came before it (inspectLogRecord in @lake/messaging). */
   problem?: string;
 }
@@ -215,18 +218,23 @@ export class QualityState {
     return problems;
   };
 
-  private apply({ seq, subject, record, expected, problem }: LogEntry): string | undefined {
+  private apply({ seq, subject, record, expected, versionSeq, problem }: LogEntry): string | undefined {
     if (!subject.startsWith(SUBJECT_PREFIX)) return undefined;
     const dataset = subject.slice(SUBJECT_PREFIX.length);
-    const prev = this.q.dataset.get(dataset)?.head_seq ?? 0;
+    const head = this.q.dataset.get(dataset);
+    const prev = head?.head_seq ?? 0;
     this.q.upsertHead.run({ name: dataset, seq });
     const note = (problem: string) => {
       this.q.anomaly.run(seq, dataset, problem);
       return `seq ${seq} (${dataset}): ${problem}`;
     };
-    // Void: appended against another record than the one before it (see standsAfter): never applied.
-    if (problem !== undefined) return note(`void ${record?.kind ?? "record"}: ${problem}`);
-    if (expected !== undefined && expected !== prev) return note(`void ${record?.kind ?? "record"}: appended against ${expected}, but ${prev} is the record before it`);
+    // The commit log's one rule (judgeNext), on the state kept here; entries without headers come from
+    // this package's own tests and are trusted.
+    if (expected !== undefined || versionSeq !== undefined || problem !== undefined) {
+      const state = { prev, latestVersion: head?.latest_version ?? 0, latestVersionSeq: head?.latest_version_seq ?? 0 };
+      const { why } = judgeNext(state, { seq, dataset, record, expected, versionSeq, problem });
+      if (why !== undefined) return note(`void ${record?.kind ?? "record"}: ${why}`);
+    }
     if (record === undefined) return undefined;
     if (record.body.dataset !== dataset) return note(`record names dataset ${JSON.stringify(record.body.dataset)} but is on ${subject}`);
     if (record.kind === "VersionCommitted") return this.applyVersion(seq, record.body, note);

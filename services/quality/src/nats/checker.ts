@@ -129,7 +129,7 @@ export class QualityChecker {
       // A malformed record is void (never judged), but the position and the dataset's head still move
       // past it, or the CAS token would be stale forever.
       const r = inspectLogRecord(m);
-      batch.push({ seq: m.seq, subject: m.subject, record: r.record, expected: r.expected, problem: r.problem });
+      batch.push({ seq: m.seq, subject: m.subject, record: r.record, expected: r.expected, versionSeq: r.versionSeq, problem: r.problem });
       const pending = m.info.pending;
       if (batch.length < this.o.maxBatch && pending > 0) continue;
       const entries = batch;
