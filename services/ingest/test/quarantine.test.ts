@@ -336,6 +336,12 @@ describe("toListEntry", () => {
     assert.equal(toListEntry(5, q, claimed(9, "q1").entry).replayed, null, "a claim alone is not a replay");
   });
 
+  test("a time no Date can hold (a record written past ingest) is listed, not a 500 for the whole page", () => {
+    const e = toListEntry(5, { ...q, received_at: 9e15 }, { state: "done", event_id: "q1", offset: 7, at: -9e15 });
+    assert.equal(e.received_at, "+287168-08-24T16:00:00.000Z");
+    assert.match(e.replayed!.at, /^-\d{6}-/);
+  });
+
   test("a completed replay shows its offset and time", () => {
     assert.deepEqual(toListEntry(5, q, { state: "done", event_id: "q1", offset: 77, at: Date.UTC(2026, 5, 2) }).replayed, { offset: 77, at: "2026-06-02T00:00:00.000Z" });
   });

@@ -2,7 +2,7 @@
 // No I/O: the wiring (src/nats/quarantine.ts) loads the quarantined record and its replay-ledger
 // entry, asks decideReplay what to do, and does it.
 import type { DomainContract, QuarantinedRecord } from "@lake/contracts";
-import { quarantineReplayCodec, quarantinedRecordCodec } from "@lake/contracts";
+import { isoInstant, quarantineReplayCodec, quarantinedRecordCodec } from "@lake/contracts";
 import { RequestError, classify, type Classified, type WireLimits } from "./classify.ts";
 
 export const QUARANTINE_LIST_DEFAULT_LIMIT = 100;
@@ -100,16 +100,16 @@ export function toListEntry(seq: number, q: QuarantinedRecord, ledger: ReplayLed
     path: q.path,
     raw: q.raw,
     truncated: q.truncated,
-    received_at: new Date(q.received_at).toISOString(),
+    received_at: isoInstant(q.received_at),
     source: q.source,
     // A claim without a completion is a replay in flight (or one that crashed and will be resumed
     // by the next attempt): the record is not in the domain stream for sure, so it is not "replayed".
-    replayed: ledger?.state === "done" ? { offset: ledger.offset, at: new Date(ledger.at).toISOString() } : null,
+    replayed: ledger?.state === "done" ? { offset: ledger.offset, at: isoInstant(ledger.at) } : null,
   };
 }
 
 export function toUndecodableEntry(seq: number, s: Extract<StoredQuarantine, { kind: "undecodable" }>): UndecodableEntry {
-  return { seq, status: "undecodable", event_id: null, error: s.error, bytes: s.bytes, stored_at: new Date(s.storedAt).toISOString() };
+  return { seq, status: "undecodable", event_id: null, error: s.error, bytes: s.bytes, stored_at: isoInstant(s.storedAt) };
 }
 
 /**
