@@ -382,3 +382,19 @@ describe("Projection: canonical dump and durability", () => {
     assert.deepEqual(keysOf(c.files("orders", 2)), keysOf(givenLog().files("orders", 2)));
   });
 });
+
+test("freshness: a version's newest event time counts as no later than its commit (a future-dated event can't make a dataset look fresh for ever)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "lake-proj-fresh-"));
+  const p = new Projection(join(dir, "p.db"));
+  try {
+    const future = { ...vcBody("fresh", 2, { first: 11, last: 20 }), max_event_time: Date.UTC(2099, 0, 1) };
+    p.applyBatch([{ seq: 1, record: vc("fresh", 1, { first: 1, last: 10 }) }, { seq: 2, record: { kind: "VersionCommitted", body: future } }]);
+    assert.equal(p.maxEventTime("fresh", 2), future.committed_at);
+    assert.equal(p.maxEventTime("fresh", 1), null);
+    p.applyBatch([{ seq: 3, record: vc("fresh", 3, { first: 21, last: 30 }) }]);
+    assert.equal(p.maxEventTime("fresh", 3), future.committed_at, "a past event time counts as it is: v2's commit is still the newest");
+  } finally {
+    p.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -259,7 +259,10 @@ export class Projection {
          ) GROUP BY version ORDER BY MAX(seq) DESC`,
       ),
       qualityResult: this.db.prepare<[string, number], QualityRow>("SELECT * FROM quality_results WHERE dataset = ? AND version = ?"),
-      maxEventTime: this.db.prepare<[string, number], { t: number | null }>("SELECT MAX(max_event_time) AS t FROM versions WHERE dataset = ? AND version <= ?"),
+      // An event time is taken as no later than its version's commit: one event dated in the future
+      // (written past ingest) would otherwise make the dataset look fresh, and silence the freshness
+      // alert, for as long as that version is in the history.
+      maxEventTime: this.db.prepare<[string, number], { t: number | null }>("SELECT MAX(MIN(max_event_time, committed_at)) AS t FROM versions WHERE dataset = ? AND version <= ?"),
       verdictCounts: this.db.prepare<[], { dataset: string; outcome: string; n: number }>("SELECT dataset, outcome, COUNT(*) AS n FROM quality_results GROUP BY dataset, outcome"),
       insertVersion: this.db.prepare(`INSERT INTO versions VALUES (@dataset, @version, @parent_version, @commit_seq, @write_id, @committer_id, @committed_at,
         @schema_name, @schema_version, @schema_fingerprint, @manifest_key, @manifest_sha256, @manifest_bytes, @source_stream, @source_subject,
