@@ -35,6 +35,7 @@ const aggregator = new Aggregator({
   log,
   failpoint: failpointHook(env.failpoints),
   poison: env.poison,
+  refreshSource: () => registry.refresh(),
 });
 await aggregator.start();
 // The lag is measured on a timer (a NATS request) and served from the last measurement.

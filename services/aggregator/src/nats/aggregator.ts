@@ -26,6 +26,8 @@ export interface AggregatorOptions {
   failpoint: (name: Failpoint) => Promise<void> | undefined;
   /** How long a source event that can't be decoded yet (unknown schema) is retried before it is skipped. */
   poison?: PoisonPolicy;
+  /** Catches up with the schema registry (before retrying an event written with a schema not seen yet). */
+  refreshSource?: () => Promise<void>;
   /**
    * Decodes a source event written with any registered version of its contract (`writer` is the
    * message's Lake-Schema fingerprint) into the latest one: the schema registry.
@@ -121,6 +123,9 @@ export class Aggregator {
         this.failing = err instanceof Error ? err : new Error(String(err));
         this.o.log.error("aggregation failed; resuming from the stored position", { err, input_seq: this.state.inputSeq, retry_ms: backoff });
         await sleep(backoff);
+        // A schema this process doesn't know yet: catch up with the registry before the next attempt,
+        // so only a schema that was never registered uses up the poison policy's retries.
+        if (isUnknownSchema(err)) await this.o.refreshSource?.().catch((e: unknown) => this.o.log.warn("catching up with the schema registry failed", { err: e }));
         backoff = Math.min(backoff * 2, RETRY_MAX_MS);
       }
     }
