@@ -11,10 +11,11 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { headers as natsHeaders } from "@nats-io/nats-core";
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { logCodecs, domainContract } from "@lake/contracts";
 import { CatalogClient, fsck, queryVersion, sampleEvents, sendHttp, type IngestReply } from "@lake/client";
 import { openStore } from "@lake/storage";
+import { readCommitHead } from "@lake/messaging";
 import { withLake, settled, DATASET } from "./helpers.ts";
 
 let lake: Awaited<ReturnType<typeof withLake>>;
@@ -174,6 +175,9 @@ function cdcCorpus(): { name: string; body: unknown[] }[] {
   return out;
 }
 
+/** A header value filled in when the message is sent: the sequence of the subject's last message. */
+const HEAD = "<head>";
+
 /** Hostile messages for every lake subject: payload × headers. */
 function junkMessages(): { subject: string; data: Uint8Array; headers: Record<string, string> }[] {
   const v1 = logCodecs.VersionCommitted;
@@ -237,6 +241,17 @@ function junkMessages(): { subject: string; data: Uint8Array; headers: Record<st
     });
   });
   for (const d of DATASETS) out.push({ subject: `lake.commits.${d}`, data: forgedVersion(d, 1), headers: { "Lake-Record": "VersionCommitted", "Lake-Expected-Seq": "0", "Lake-Version-Seq": "0" } });
+  // Forgeries with a valid token (the subject's last record, filled in when sent): v1 again claiming
+  // there is no version yet, and a version that skips ahead; then a tag pointing at the wrong version.
+  for (const d of DATASETS) {
+    out.push({ subject: `lake.commits.${d}`, data: forgedVersion(d, 1), headers: { "Lake-Record": "VersionCommitted", "Lake-Expected-Seq": HEAD, "Lake-Version-Seq": "0" } });
+    out.push({ subject: `lake.commits.${d}`, data: forgedVersion(d, 1000), headers: { "Lake-Record": "VersionCommitted", "Lake-Expected-Seq": HEAD, "Lake-Version-Seq": HEAD } });
+    out.push({
+      subject: `lake.commits.${d}`,
+      data: logCodecs.VersionTagged.encode({ dataset: d, version: 1, tag: "forged", actor: "mallory", reason: "", at: T0 }),
+      headers: { "Lake-Record": "VersionTagged", "Lake-Expected-Seq": HEAD, "Lake-Version-Seq": "1" },
+    });
+  }
   // Well-formed events of the contract, with the real schema, whose times no Date can hold: written
   // past ingest, they are committed, and nothing that formats or partitions their time may throw.
   const contract = domainContract("domain_events");
@@ -365,10 +380,12 @@ test("300+ hostile inputs over HTTP and NATS: no process exits, accepted events 
 
   // 4. Junk on every lake subject, as a client holding the admin credentials.
   const js = jetstream(admin);
+  const jsm = await jetstreamManager(admin);
   for (const j of junkMessages()) {
     counts.junk++;
     const h = natsHeaders();
-    for (const [k, v] of Object.entries(j.headers)) h.set(k, v);
+    const head = Object.values(j.headers).includes(HEAD) ? String((await jsm.streams.getMessage("COMMITS", { last_by_subj: j.subject }).catch(() => null))?.seq ?? 0) : "";
+    for (const [k, v] of Object.entries(j.headers)) h.set(k, v === HEAD ? head : v);
     await js.publish(j.subject, j.data, { headers: h, msgID: `junk-${counts.junk}` }).catch((e: unknown) => {
       // The only refusals allowed are the server's own (e.g. a header the server parses itself).
       assert.match(String(e), /JetStream|invalid/i, `publishing junk on ${j.subject}`);
@@ -395,6 +412,25 @@ test("300+ hostile inputs over HTTP and NATS: no process exits, accepted events 
     await catalog.covering(ds, r.max_offset!, 30_000).catch((e: unknown) => {
       throw new Error(`${ds} stopped committing: ${String(e)}\n${lake.services.get(`committer:${ds}`)?.logs().slice(-4000)}`);
     });
+  }
+  // Every reader agrees on each dataset's latest version: the head a committer resumes from (read by a
+  // process that never saw the log before) and the catalog's.
+  const fresh = await lake.connect("admin", "hostile-fresh-reader");
+  try {
+    for (const ds of DATASETS) {
+      // The catalog applies a record shortly after it lands: compare once it has caught up.
+      let seen = "";
+      await waitUntil(`${ds}: the committers' head and the catalog's latest version agree`, async () => {
+        const head = (await readCommitHead(await jetstreamManager(fresh), ds)).version?.record.version;
+        const latest = await latestVersion(ds);
+        seen = `head v${head}, catalog v${latest}`;
+        return head === latest;
+      }, 10_000).catch((e: unknown) => {
+        throw new Error(`${String(e)}: ${seen}`);
+      });
+    }
+  } finally {
+    await fresh.close();
   }
   const derivedBefore = before.get("daily_user_totals") ?? 0;
   await waitUntil("daily_user_totals takes a new version", async () => ((await latestVersion("daily_user_totals")) > derivedBefore), 60_000);
