@@ -9,6 +9,8 @@ export interface BufferedEvent {
   value: Record<string, unknown>;
   /** The trace the event belongs to (its traceparent header), linked from the commit's span. */
   traceparent?: string;
+  /** Its partition, when the caller has worked it out already (spec.partition otherwise). */
+  partition?: string;
 }
 
 /** What a committer knows of its dataset: the head of the commit log. */
@@ -97,7 +99,7 @@ export function planBatch(
     if (minT === null || t < minT) minT = t;
     if (maxT === null || t > maxT) maxT = t;
     if (seen) continue;
-    const partition = spec.partition(e.value);
+    const partition = e.partition ?? spec.partition(e.value);
     let p = byPartition.get(partition);
     if (!p) byPartition.set(partition, (p = { partition, rows: [], seqs: [] }));
     where.set(key, { p, i: p.rows.length });

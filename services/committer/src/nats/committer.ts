@@ -139,11 +139,12 @@ export class Committer {
           if (epoch !== this.epoch) break;
           this.inFlight++;
           let value: Record<string, unknown>;
+          let partition: string;
           const writer = m.headers?.get(HEADERS.schema) || undefined;
           try {
             value = await this.decode(m.data, writer);
             // A row the dataset can't place (no partition or key) would fail every flush: poison too.
-            this.spec.partition(value);
+            partition = this.spec.partition(value);
             keyOf(this.spec, value);
           } catch (err) {
             // Unknown schema: the registry copy may be behind, so the consumer restarts at the head and
@@ -156,7 +157,7 @@ export class Committer {
             this.inFlight--;
             continue;
           }
-          this.add({ seq: m.seq, value, traceparent: traceparentOf(m.headers) });
+          this.add({ seq: m.seq, value, traceparent: traceparentOf(m.headers), partition });
           // Backpressure: with two batches already waiting to be written, stop pulling until one is done.
           if (this.queuedFlushes >= 2) await this.flushing;
         }
