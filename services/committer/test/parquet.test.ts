@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
 import { domainContract, loadDomainContract } from "@lake/contracts";
-import { OFFSET_COLUMN, toParquet } from "../src/parquet.ts";
+import { OFFSET_COLUMN, fromParquet, toParquet } from "../src/parquet.ts";
 
 const contract = domainContract("domain_events");
 
@@ -186,5 +186,41 @@ describe("toParquet (other Avro types)", () => {
     assert.throws(() => toParquet({ columns: bytesContract.fields }, [{ id: "a", at: 0, payload: Buffer.from("x") }], [1]), {
       message: "field payload: Avro type bytes has no Parquet mapping yet",
     });
+  });
+});
+
+describe("tombstones (upsert partitions)", () => {
+  const cols = { columns: contract.fields };
+  const row = { event_id: "a", user_id: "u", event_type: "view", timestamp: Date.UTC(2026, 5, 1), amount: 1 };
+
+  test("travel in the file's footer: read back by the committer, invisible to a reader of the rows (DuckDB)", async () => {
+    const tombs = new Map([["gone-1", 20], ["gone-2", 2 ** 53 - 2]]);
+    const bytes = toParquet(cols, [row], [7], tombs);
+    const back = fromParquet(cols, bytes);
+    assert.deepEqual([...back.tombstones], [...tombs]);
+    assert.deepEqual(back.offsets, [7]);
+    const src = await source(bytes);
+    assert.deepEqual((await rows(`SELECT event_id FROM ${src}`)).map((r) => r.event_id), ["a"]);
+    const kv = await rows(`SELECT decode(key) AS k, decode(value) AS v FROM parquet_kv_metadata('${src.slice("read_parquet('".length, -2)}')`);
+    assert.deepEqual(JSON.parse(String(kv.find((r) => r.k === "lake.tombstones")!.v)), { "gone-1": 20, "gone-2": 2 ** 53 - 2 });
+  });
+
+  test("a partition whose every key is deleted is a file of no rows that still carries them", async () => {
+    const bytes = toParquet(cols, [], [], new Map([["gone", 5]]));
+    const back = fromParquet(cols, bytes);
+    assert.equal(back.rows.length, 0);
+    assert.deepEqual([...back.tombstones], [["gone", 5]]);
+    assert.deepEqual(await rows(`SELECT count(*)::INT AS n FROM ${await source(bytes)}`), [{ n: 0 }]);
+  });
+
+  test("every file is zstd-compressed with the lake's created_by, not only the first one a process writes", async () => {
+    for (let i = 0; i < 3; i++) {
+      const src = await source(toParquet(cols, [row], [i], i === 1 ? new Map([["x", 1]]) : undefined));
+      const path = src.slice("read_parquet('".length, -2);
+      const meta = await rows(`SELECT DISTINCT compression FROM parquet_metadata('${path}')`);
+      assert.deepEqual(meta.map((r) => r.compression), ["ZSTD"], `file ${i}`);
+      const created = await rows(`SELECT created_by FROM parquet_file_metadata('${path}')`);
+      assert.equal(created[0]!.created_by, "lake committer", `file ${i}`);
+    }
   });
 });
