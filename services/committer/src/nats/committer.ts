@@ -53,6 +53,14 @@ class TransientDecodeError extends Error {
   }
 }
 
+/** The schema registry could not be read to decode a message: the consumer restarts; the message is not poison. */
+class RegistryUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super(`cannot catch up with the schema registry: ${(cause as Error).message}`, { cause });
+    this.name = "RegistryUnavailableError";
+  }
+}
+
 /** How much of an undecodable message is kept (base64) in its quarantine record. */
 const POISON_KEEP_BYTES = 16 * 1024;
 
@@ -149,6 +157,7 @@ export class Committer {
           } catch (err) {
             // Unknown schema: the registry copy may be behind, so the consumer restarts at the head and
             // tries again, within the poison policy (count and time); past it, the message is poison.
+            if (err instanceof RegistryUnavailableError) throw err;
             if (err instanceof TransientDecodeError && !this.stall.failed(m.seq)) throw err;
             const why = err instanceof TransientDecodeError ? new Error(`${err.message} (set aside after ${this.stall.describe()})`, { cause: err }) : err;
             // Not something ingest wrote (ingest only publishes what it validated and encoded): set it
@@ -178,7 +187,12 @@ export class Committer {
       return this.spec.decode(data, writer);
     } catch (err) {
       if (!isUnknownSchema(err) || !this.spec.refresh) throw err;
-      await this.spec.refresh();
+      try {
+        await this.spec.refresh();
+      } catch (cause) {
+        // Not the message's fault: start over from the head, without using up its poison retries.
+        throw new RegistryUnavailableError(cause);
+      }
       try {
         return this.spec.decode(data, writer);
       } catch (again) {
