@@ -4,7 +4,7 @@
 // numbers are canonical decimals only; the catalog's metrics are on their own loopback listener.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { connect } from "node:net";
+import { slowClient as slowClientOf } from "@lake/testing";
 import { sampleEvents, sendHttp } from "@lake/client";
 import { withLake, covering, DATASET } from "./helpers.ts";
 
@@ -33,26 +33,7 @@ const catalogMetricsUrl = () => String(lake.services.get("catalog")!.ready.metri
 /** Sends `head`, then a byte every 100 ms (at most 300); resolves when the server closes, or gives up after 20 s. */
 function slowClient(url: string, head: string): Promise<{ closedAfterMs: number; answer: string }> {
   const { hostname, port } = new URL(url);
-  return new Promise((resolve) => {
-    const started = performance.now();
-    const socket = connect(Number(port), hostname);
-    let answer = "";
-    let sent = 0;
-    const drip = setInterval(() => {
-      if (sent++ < 300 && !socket.destroyed) socket.write("x");
-    }, 100);
-    const giveUp = setTimeout(() => finish(Number.POSITIVE_INFINITY), 20_000);
-    const finish = (closedAfterMs: number) => {
-      clearInterval(drip);
-      clearTimeout(giveUp);
-      socket.destroy();
-      resolve({ closedAfterMs, answer });
-    };
-    socket.on("connect", () => socket.write(head));
-    socket.on("data", (c) => (answer += c.toString("latin1")));
-    socket.on("error", () => {});
-    socket.on("close", () => finish(performance.now() - started));
-  });
+  return slowClientOf({ host: hostname, port: Number(port) }, head, { drip: "x".repeat(300), everyMs: 100, giveUpMs: 20_000 });
 }
 
 const post = (path: string, token?: string) =>

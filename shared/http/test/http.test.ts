@@ -2,7 +2,7 @@
 // headers, or a body nobody reads is cut off within the configured time (short here), with a 408 where
 // an answer can still be given; a prompt client is served as before.
 import assert from "node:assert/strict";
-import { connect } from "node:net";
+import { slowClient } from "@lake/testing";
 import type { Server } from "node:http";
 import { after, before, describe, test } from "node:test";
 import { createHttpServer, httpTimeoutsFromEnv, listen, readBody, sendJson, closesConnection, HttpError, DEFAULT_HTTP_TIMEOUTS, HTTP_TIMEOUT_ENV, type HttpTimeouts } from "../src/index.ts";
@@ -37,34 +37,13 @@ after(() => {
  * Opens a socket, sends `head`, then one byte of `drip` every `everyMs` (bounded), and reports when
  * the server closed the connection and what it said. Gives up (closedAfterMs: Infinity) after `giveUpMs`.
  */
-function slowClient(head: string, drip: string, everyMs: number, giveUpMs: number): Promise<{ closedAfterMs: number; answer: string }> {
-  return new Promise((resolve) => {
-    const started = performance.now();
-    const socket = connect(port, "127.0.0.1");
-    let answer = "";
-    let i = 0;
-    const timer = setInterval(() => {
-      if (i < drip.length && !socket.destroyed) socket.write(drip[i++]!);
-    }, everyMs);
-    const giveUp = setTimeout(() => finish(Number.POSITIVE_INFINITY), giveUpMs);
-    const finish = (closedAfterMs: number) => {
-      clearInterval(timer);
-      clearTimeout(giveUp);
-      socket.destroy();
-      resolve({ closedAfterMs, answer });
-    };
-    socket.on("connect", () => socket.write(head));
-    socket.on("data", (c) => (answer += c.toString("latin1")));
-    socket.on("error", () => {});
-    socket.on("close", () => finish(performance.now() - started));
-  });
-}
+const slow = (head: string, drip: string, everyMs: number, giveUpMs: number) => slowClient({ host: "127.0.0.1", port }, head, { drip, everyMs, giveUpMs });
 
 const drip = "x".repeat(200);
 
 describe("a slow client is cut off", () => {
   test("trickling the body of a request that reads it: 408 body_timeout and the connection closed", async () => {
-    const r = await slowClient(`POST /read HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n`, drip, 100, 15_000);
+    const r = await slow(`POST /read HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n`, drip, 100, 15_000);
     assert.ok(r.closedAfterMs <= T.bodyMs + SLACK_MS, `closed after ${r.closedAfterMs} ms`);
     assert.match(r.answer, /^HTTP\/1\.1 408 /);
     assert.match(r.answer, /connection: close/i);
@@ -72,25 +51,25 @@ describe("a slow client is cut off", () => {
   });
 
   test("trickling a body nobody reads: closed at the request timeout", async () => {
-    const r = await slowClient(`POST /ignore HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n`, drip, 100, 15_000);
+    const r = await slow(`POST /ignore HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n`, drip, 100, 15_000);
     assert.ok(r.closedAfterMs <= T.requestMs + SLACK_MS, `closed after ${r.closedAfterMs} ms`);
     assert.match(r.answer, /^HTTP\/1\.1 408 /);
   });
 
   test("trickling the headers: closed at the headers timeout", async () => {
-    const r = await slowClient(`POST /read HTTP/1.1\r\n`, "x-a: " + drip, 100, 15_000);
+    const r = await slow(`POST /read HTTP/1.1\r\n`, "x-a: " + drip, 100, 15_000);
     assert.ok(r.closedAfterMs <= T.headersMs + SLACK_MS, `closed after ${r.closedAfterMs} ms`);
   });
 
   test("an idle keep-alive connection is closed after the keep-alive timeout", async () => {
-    const r = await slowClient(`POST /read HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\nab`, "", 100, 15_000);
+    const r = await slow(`POST /read HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\nab`, "", 100, 15_000);
     assert.match(r.answer, /^HTTP\/1\.1 200 /);
     assert.ok(r.closedAfterMs <= T.keepAliveMs + SLACK_MS, `closed after ${r.closedAfterMs} ms`);
   });
 });
 
 test("a prompt client is served, and can send a second request on the same connection", async () => {
-  const r = await slowClient(
+  const r = await slow(
     `POST /read HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nabcPOST /read HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\nconnection: close\r\n\r\nde`,
     "",
     100,

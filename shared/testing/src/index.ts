@@ -16,6 +16,7 @@ export {
 } from "./service.ts";
 export { freePort, acceptsConnections, RESERVED_PORTS } from "./ports.ts";
 export { waitFor, WaitTimeoutError, isWaitTimeout } from "./wait.ts";
+export { slowClient } from "./slow-client.ts";
 export {
   startS3Server,
   S3ServerStartError,
