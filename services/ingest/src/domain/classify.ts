@@ -69,11 +69,16 @@ export function classify(records: readonly unknown[], contract: DomainContract, 
   }
   if (!limits) return out;
   const encode = isCdcContract(contract) ? cdcChangeCodec(contract).encode : contract.encode;
-  return out.map((c): Classified => {
-    if (!c.ok) return c;
+  // In place: the hot path allocates nothing per record beyond its encoding.
+  for (let i = 0; i < out.length; i++) {
+    const c = out[i]!;
+    if (!c.ok) continue;
     const bytes = encode(c.value);
-    if (bytes.byteLength <= limits.maxRecordBytes) return { ...c, bytes };
-    return {
+    if (bytes.byteLength <= limits.maxRecordBytes) {
+      c.bytes = bytes;
+      continue;
+    }
+    out[i] = {
       index: c.index,
       ok: false,
       eventId: c.eventId,
@@ -81,7 +86,8 @@ export function classify(records: readonly unknown[], contract: DomainContract, 
       path: "$",
       raw: records[c.index],
     };
-  });
+  }
+  return out;
 }
 
 export type RecordResult =
