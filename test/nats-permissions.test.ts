@@ -133,7 +133,9 @@ describe("connectNats over TLS with a client certificate (certificates made with
       },
       (e: Error) => e.message,
     );
-    assert.match(refused, /certificate|handshake/i, "a server with verify: true refuses a client without a certificate");
+    // Depending on when the server's refusal reaches the client, it reads as a certificate or handshake
+    // error, or as the connection reset under the client's first read.
+    assert.match(refused, /certificate|handshake|ECONNRESET/i, "a server with verify: true refuses a client without a certificate");
   });
 });
 
