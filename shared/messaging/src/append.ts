@@ -19,10 +19,14 @@ export interface AppendOptions {
   timeoutMs?: number;
 }
 
+/** A stream sequence written in a header: a canonical decimal integer, or undefined. */
+export function parseSeq(v: string | undefined): number | undefined {
+  return v !== undefined && /^(0|[1-9][0-9]{0,15})$/.test(v) ? Number(v) : undefined;
+}
+
 /** The compare-and-set token a record was appended with; undefined for a record written without one. */
 export function expectedSeqOf(headers: HeaderGetter): number | undefined {
-  const v = headers?.get(EXPECTED_SEQ_HEADER);
-  return v && /^(0|[1-9][0-9]{0,15})$/.test(v) ? Number(v) : undefined;
+  return parseSeq(headers?.get(EXPECTED_SEQ_HEADER) || undefined);
 }
 
 /**

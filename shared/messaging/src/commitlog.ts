@@ -9,7 +9,7 @@
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
 import { logCodecs, isLogRecordKind, isValidName, type LogRecord, type VersionCommitted } from "@lake/contracts";
 import { STREAMS, subjects } from "./streams.ts";
-import { EXPECTED_SEQ_HEADER, appendWithCas } from "./append.ts";
+import { EXPECTED_SEQ_HEADER, appendWithCas, parseSeq } from "./append.ts";
 import { CasConflictError } from "./errors.ts";
 
 export const HEADERS = {
@@ -30,9 +30,8 @@ export function decodeLogRecord(msg: { data: Uint8Array; headers?: HeaderGetter 
 
 /** A canonical non-negative decimal integer below `below`, or undefined. */
 function seqHeader(v: string | undefined, below: number): number | undefined {
-  if (v === undefined || !/^(0|[1-9][0-9]{0,15})$/.test(v)) return undefined;
-  const n = Number(v);
-  return n < below ? n : undefined;
+  const n = parseSeq(v);
+  return n !== undefined && n < below ? n : undefined;
 }
 
 /** What a commit-log message says about itself, before knowing what came before it on its subject. */
@@ -56,7 +55,7 @@ export interface InspectedRecord {
  * sequence), a body that decodes as that kind, and a body naming the dataset of its subject. Anything
  * else (junk, a record without headers, a body for another dataset) is void for every reader: skipped
  * and counted, never applied, never a reset. Whether it *stands* also depends on what came before it
- * (see standsAfter and LogJudge); this part depends on the message alone, so every reader agrees.
+ * (see judgeNext); this part depends on the message alone, so every reader agrees.
  */
 export function inspectLogRecord(m: { seq: number; subject: string; data: Uint8Array; headers?: HeaderGetter }): InspectedRecord {
   const prefix = subjects.commits("");
@@ -316,13 +315,20 @@ export async function appendLogRecord(
 }
 
 /**
- * Reads a dataset's commit log from the start through `untilSeq` (inclusive), in order, calling `fn`
- * for each standing record (void ones are skipped, see LogJudge). For services that keep a fold of the
- * history (live file sets).
+ * Reads a dataset's commit log through `untilSeq` (inclusive), in order, calling `fn` for each standing
+ * record (void ones are skipped, see judgeNext). From the start, or from `from`: the judge's state at a
+ * point the caller has judged already (e.g. a head it read), to fold only what came after it. For
+ * services that keep a fold of the history (live file sets) or look at what landed since a head.
  */
-export async function foldCommitLog(js: JetStreamClient, dataset: string, untilSeq: number, fn: (record: LogRecord, seq: number) => void): Promise<LogJudge> {
-  const judge = new LogJudge();
-  await scanSubject(js, subjects.commits(dataset), 0, untilSeq, (m) => {
+export async function foldCommitLog(
+  js: JetStreamClient,
+  dataset: string,
+  untilSeq: number,
+  fn: (record: LogRecord, seq: number) => void,
+  from: JudgeState = EMPTY_JUDGE_STATE,
+): Promise<LogJudge> {
+  const judge = new LogJudge(from);
+  await scanSubject(js, subjects.commits(dataset), from.prev, untilSeq, (m) => {
     const rec = judge.judge(m);
     if (rec) fn(rec, m.seq);
   });

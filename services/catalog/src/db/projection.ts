@@ -119,7 +119,7 @@ CREATE TABLE IF NOT EXISTS expired_versions (
   PRIMARY KEY (dataset, version)
 ) STRICT;
 -- The last record of every dataset's subject, standing or void: a record stands only if it was
--- appended against this one (its Lake-Expected-Seq), see standsAfter in @lake/messaging.
+-- appended against this one (its Lake-Expected-Seq), see judgeNext in @lake/messaging.
 CREATE TABLE IF NOT EXISTS log_heads (
   dataset TEXT PRIMARY KEY,
   seq INTEGER NOT NULL

@@ -13,12 +13,12 @@
 // reported. Files written for a give-up or a crash are referenced by no version: garbage, never read.
 import { createHash, randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { tableFromIPC } from "apache-arrow";
 import { readParquet, readSchema } from "parquet-wasm";
 import type { LakeLog, VersionCommitted } from "@lake/contracts";
-import { type JudgeState, LogJudge, STREAMS, appendLogRecord, foldCommitLog, isCasConflict, isPublishOutcomeUnknown, readCommitHead, subjects } from "@lake/messaging";
+import { type JudgeState, appendLogRecord, foldCommitLog, isCasConflict, isPublishOutcomeUnknown, readCommitHead } from "@lake/messaging";
 import type { ObjectStore } from "@lake/storage";
 import { type Logger, inSpan } from "@lake/telemetry";
 import { failpointHook as runtimeFailpointHook } from "@lake/runtime";
@@ -234,7 +234,7 @@ async function run(o: CompactDatasetOptions): Promise<CompactionResult> {
     } catch (e) {
       if (!isCasConflict(e) && !isPublishOutcomeUnknown(e)) throw e;
       const newHead = await readCommitHead(jsm, dataset);
-      const since = await versionsBetween(js, dataset, head.seq, newHead.seq, { prev: head.seq, latestVersion: head.version?.record.version ?? 0, latestVersionSeq: head.version?.seq ?? 0 });
+      const since = await versionsBetween(js, dataset, newHead.seq, { prev: head.seq, latestVersion: head.version?.record.version ?? 0, latestVersionSeq: head.version?.seq ?? 0 });
       const mine = since.find((v) => v.record.write_id === writeId);
       if (mine) {
         // The append landed; its answer was lost.
@@ -365,26 +365,12 @@ function offsetsOf(bytes: Uint8Array): number[] {
   return out;
 }
 
-/** The data versions appended to the dataset's log after `afterSeq`, through `untilSeq`. */
-async function versionsBetween(js: JetStreamClient, dataset: string, afterSeq: number, untilSeq: number, state: JudgeState): Promise<{ seq: number; record: VersionCommitted }[]> {
+/** The standing data versions appended after the head compaction read (`head`), through `untilSeq`. */
+async function versionsBetween(js: JetStreamClient, dataset: string, untilSeq: number, head: JudgeState): Promise<{ seq: number; record: VersionCommitted }[]> {
   const out: { seq: number; record: VersionCommitted }[] = [];
-  if (untilSeq <= afterSeq) return out;
-  const consumer = await js.consumers.get(STREAMS.commits, {
-    filter_subjects: subjects.commits(dataset),
-    deliver_policy: DeliverPolicy.StartSequence,
-    opt_start_seq: afterSeq + 1,
-  });
-  const messages = await consumer.consume({ max_messages: 256 });
-  try {
-    const judge = new LogJudge(state); // the head compaction read: its last record and latest version
-    for await (const m of messages) {
-      const rec = judge.judge(m);
-      if (rec?.kind === "VersionCommitted") out.push({ seq: m.seq, record: rec.body });
-      if (m.seq >= untilSeq) break;
-    }
-  } finally {
-    messages.stop();
-  }
+  await foldCommitLog(js, dataset, untilSeq, (rec, seq) => {
+    if (rec.kind === "VersionCommitted") out.push({ seq, record: rec.body });
+  }, head);
   return out;
 }
 
