@@ -4,7 +4,7 @@
 //
 // Tokens files, hashing and the constant-time comparison are the lake's one mechanism for HTTP bearer
 // tokens (@lake/http tokens.ts, which ingest uses too); what each role may do here is the catalog's.
-import { isValidName } from "@lake/contracts";
+import { NAME_PATTERN, isValidName } from "@lake/contracts";
 import {
   AUTH_PROBLEMS,
   TOKEN_NAME_PATTERN,
@@ -50,7 +50,7 @@ export const CATALOG_TOKENS: TokensSpec<Role> = {
     noun: "dataset",
     verb: "read",
     valid: isValidName,
-    rule: "^[a-z][a-z0-9_]{0,62}$",
+    rule: NAME_PATTERN.source,
     unscopedNote: (role) => `an ${role} may read every dataset, so a list here would not restrict it`,
   },
   empty: "nobody could use the catalog (to run without authentication, unset LAKE_CATALOG_TOKENS_FILE instead)",

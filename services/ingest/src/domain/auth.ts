@@ -7,7 +7,7 @@
 // - admin: everything.
 // /healthz and /metrics stay open (probes and scrapers carry no token). Any route not named here is
 // admin only: a route added to the server but not to this table is closed, not open.
-import { isValidName } from "@lake/contracts";
+import { NAME_PATTERN, isValidName } from "@lake/contracts";
 import { type AuthProblem, type TokenIdentity, type TokensSpec, type Unauthenticated } from "@lake/http";
 
 export const INGEST_ROLES = { producer: "producer", operator: "operator", admin: "admin" } as const;
@@ -25,7 +25,7 @@ export const INGEST_TOKENS: TokensSpec<IngestRole> = {
     noun: "domain",
     verb: "send events to",
     valid: isValidName,
-    rule: "^[a-z][a-z0-9_]{0,62}$",
+    rule: NAME_PATTERN.source,
     unscopedNote: (role) => (role === INGEST_ROLES.admin ? "an admin may do everything, so a list here would not restrict it" : "an operator sends no events, so a list here would mean nothing"),
   },
   empty: "nobody could use ingest's HTTP API (to run without authentication, unset LAKE_INGEST_TOKENS_FILE instead)",
