@@ -3,23 +3,19 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
-import { alertChangedCodec, type AlertChanged } from "@lake/contracts";
+import type { AlertChanged } from "@lake/contracts";
 import { sampleEvents, sendHttp } from "@lake/client";
 import { waitFor } from "@lake/testing";
-import { withLake, covering, DATASET } from "./helpers.ts";
+import { withLake, collectAlerts, covering, DATASET } from "./helpers.ts";
 
 let lake: Awaited<ReturnType<typeof withLake>>;
 let nc: NatsConnection;
-const seen: AlertChanged[] = [];
+let seen: AlertChanged[] = [];
 
 before(async () => {
   lake = await withLake({ env: { LAKE_ALERT_FRESHNESS_MAX_MS: "2000", LAKE_ALERT_INTERVAL_MS: "100" } });
   nc = await lake.connect();
-  const messages = await (await jetstream(nc).consumers.get("ALERTS", { filter_subjects: "lake.alerts.freshness", deliver_policy: DeliverPolicy.All })).consume();
-  void (async () => {
-    for await (const m of messages) seen.push(alertChangedCodec.decode(m.data));
-  })();
+  seen = await collectAlerts(nc, "lake.alerts.freshness");
 });
 after(async () => {
   await nc?.close();

@@ -7,6 +7,9 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { CatalogClient, queryVersion, startLake, type LakeHandle, type StartLakeOptions } from "@lake/client";
 import { openStore } from "@lake/storage";
+import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { alertChangedCodec, type AlertChanged } from "@lake/contracts";
 
 export const DATASET = "domain_events";
 
@@ -105,4 +108,17 @@ export async function settled(lake: LakeHandle, timeoutMs = 90_000): Promise<voi
     if (Date.now() > deadline) throw new Error(`lake not settled after ${timeoutMs} ms: ${pending} versions still wait for a verdict`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * Collects every AlertChanged record published on `filter` (from the start of the ALERTS stream) into
+ * the returned array, as they arrive, until `nc` closes.
+ */
+export async function collectAlerts(nc: NatsConnection, filter = "lake.alerts.>"): Promise<AlertChanged[]> {
+  const seen: AlertChanged[] = [];
+  const messages = await (await jetstream(nc).consumers.get("ALERTS", { filter_subjects: filter, deliver_policy: DeliverPolicy.All })).consume();
+  void (async () => {
+    for await (const m of messages) seen.push(alertChangedCodec.decode(m.data));
+  })();
+  return seen;
 }

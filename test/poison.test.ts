@@ -6,27 +6,23 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/nats-core";
-import { alertChangedCodec, domainContract, quarantinedRecordCodec, type AlertChanged } from "@lake/contracts";
+import { domainContract, quarantinedRecordCodec, type AlertChanged } from "@lake/contracts";
 import { sampleEvents, sendHttp } from "@lake/client";
 import { waitFor } from "@lake/testing";
-import { withLake, covering, eventIdsIn, DATASET } from "./helpers.ts";
+import { withLake, collectAlerts, covering, eventIdsIn, DATASET } from "./helpers.ts";
 
 let lake: Awaited<ReturnType<typeof withLake>>;
 let nc: NatsConnection;
-const alerts: AlertChanged[] = [];
+let alerts: AlertChanged[] = [];
 
 before(async () => {
   lake = await withLake({
     env: { LAKE_POISON_RETRY_ATTEMPTS: "3", LAKE_POISON_RETRY_MS: "4000", LAKE_ALERT_LAG_MAX: "15", LAKE_ALERT_INTERVAL_MS: "200" },
   });
   nc = await lake.connect();
-  const consumer = await jetstream(nc).consumers.get("ALERTS", { filter_subjects: "lake.alerts.>", deliver_policy: DeliverPolicy.All });
-  const messages = await consumer.consume();
-  void (async () => {
-    for await (const m of messages) alerts.push(alertChangedCodec.decode(m.data));
-  })();
+  alerts = await collectAlerts(nc);
 });
 after(async () => {
   await nc?.close();
