@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type avro from "avsc";
 import { domainContract, describeFields, type DomainContract } from "./domain.ts";
 import { isValidName } from "./names.ts";
+import { type ParquetSettings, parseParquetSettings } from "./parquet.ts";
 import { safeTypeForSchema } from "./safe-avro.ts";
 import type { LakeDerived } from "./generated.ts";
 
@@ -46,6 +47,8 @@ export interface DerivedContract {
   readonly fields: readonly string[];
   /** Output fields with their Avro types (for writers such as the committer's Parquet files). */
   readonly columns: DomainContract["fields"];
+  /** How the dataset's Parquet files are written (lake.parquet). */
+  readonly parquet: ParquetSettings;
   /** Encodes one output row; throws if the row does not fit the schema. */
   encode(row: Record<string, unknown>): Uint8Array;
   decode(bytes: Uint8Array): Record<string, unknown>;
@@ -254,6 +257,7 @@ export function loadDerivedContract(
     schema,
     fields: fields.map((f) => f.name),
     columns: describeFields(fields),
+    parquet: parseParquetSettings(schema["lake.parquet"], (why) => new DerivedContractError(label, why)),
     encode: (row) => type.toBuffer(row),
     decode: (bytes) => type.fromBuffer(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)) as Record<string, unknown>,
   };

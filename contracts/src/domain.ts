@@ -5,6 +5,7 @@ import { join } from "node:path";
 import avro from "avsc";
 import { isValidName } from "./names.ts";
 import { avroCodec, safeTypeForSchema } from "./safe-avro.ts";
+import { type ParquetSettings, parseParquetSettings } from "./parquet.ts";
 import { DEFAULT_MAX_FUTURE_SKEW_MS, MAX_DATE_MS, MAX_HEADER_VALUE_LENGTH, clipText, futureEventTimeProblem, headerValueProblem, illFormedTextPath } from "./bounds.ts";
 
 export interface FieldConstraints {
@@ -37,6 +38,8 @@ export interface RawDomainSchema {
     /** How far past the ingest clock an event time may be, ms (default DEFAULT_MAX_FUTURE_SKEW_MS). */
     max_future_skew_ms?: number;
   };
+  /** How the dataset's Parquet files are written (contracts/src/parquet.ts); absent: the defaults. */
+  "lake.parquet"?: unknown;
 }
 
 export type ValidationResult =
@@ -55,6 +58,8 @@ export interface DomainContract {
   readonly policy: string;
   /** How far past `now` an event time may be (lake.domain.max_future_skew_ms). */
   readonly maxFutureSkewMs: number;
+  /** How the dataset's Parquet files are written (lake.parquet). */
+  readonly parquet: ParquetSettings;
   readonly schema: Readonly<RawDomainSchema>;
   readonly fields: readonly { name: string; avroType: string; timestampMillis: boolean; nullable: boolean; constraints: FieldConstraints | undefined }[];
   /**
@@ -106,6 +111,7 @@ export function parseDomainSchema(doc: unknown): RawDomainSchema {
   if (skew !== undefined && (typeof skew !== "number" || !Number.isSafeInteger(skew) || skew < 0 || skew > MAX_DATE_MS)) {
     throw bad(`"lake.domain".max_future_skew_ms must be a non-negative integer (milliseconds), got ${JSON.stringify(skew)}`);
   }
+  parseParquetSettings(s["lake.parquet"], bad);
   try {
     safeTypeForSchema(doc as avro.Schema);
   } catch (cause) {
@@ -210,6 +216,7 @@ export function loadDomainContract(schema: RawDomainSchema): DomainContract {
   const fingerprint = type.fingerprint("sha256").toString("hex");
   const codec = avroCodec(type);
   const maxFutureSkewMs = meta.max_future_skew_ms ?? DEFAULT_MAX_FUTURE_SKEW_MS;
+  const parquet = parseParquetSettings(schema["lake.parquet"], (why) => new InvalidContractError(`not a domain contract: ${why}`));
   const fields = schema.fields.map((f) => ({ name: f.name, ...describeType(f.type), constraints: f["lake.constraints"] }));
   const byName = new Map(fields.map((f) => [f.name, f]));
   const patterns = new Map(fields.filter((f) => f.constraints?.pattern).map((f) => [f.name, new RegExp(f.constraints!.pattern!)]));
@@ -350,6 +357,7 @@ export function loadDomainContract(schema: RawDomainSchema): DomainContract {
     eventTimeField: meta.event_time,
     policy: meta.policy,
     maxFutureSkewMs,
+    parquet,
     schema,
     fields,
     validate,

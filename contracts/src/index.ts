@@ -62,3 +62,4 @@ export {
   headerValueProblem,
   illFormedTextPath,
 } from "./bounds.ts";
+export { type ParquetCodec, type ParquetSettings, PARQUET_CODECS, DEFAULT_PARQUET_SETTINGS, ROW_GROUP_ROWS_MIN, ROW_GROUP_ROWS_MAX, parquetCodecName, parseParquetSettings } from "./parquet.ts";

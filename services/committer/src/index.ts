@@ -4,7 +4,7 @@ export { type DatasetSpec, type ColumnSpec, MODES, dayPartition, domainSpec, key
 export { mergePartition } from "./domain/merge.ts";
 export { datasetSpec } from "./specs.ts";
 export { liveDomainSpec, cdcSpec, derivedSpec, bucketPartition, type ContractSource } from "./domain/spec.ts";
-export { toParquet, fromParquet, OFFSET_COLUMN } from "./parquet.ts";
+export { toParquet, fromParquet, rowOrder, OFFSET_COLUMN, CREATED_BY, TOMBSTONES_KEY, type ParquetLayout } from "./parquet.ts";
 export {
   compactDataset,
   compactionFailpointHook,

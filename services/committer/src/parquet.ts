@@ -1,7 +1,10 @@
-// Rows → one Parquet file (zstd). Columns are built directly from typed arrays, one pass per column,
-// then handed to parquet-wasm through Arrow IPC.
+// Rows → one Parquet file, as the dataset's contract says (lake.parquet: codec, row group size; zstd
+// by default), rows in the dataset's natural order, statistics and the page index on every column, a
+// dictionary only where values repeat. Columns are built directly from typed arrays, one pass per
+// column, then handed to parquet-wasm through Arrow IPC.
 import { Table, tableFromIPC, Utf8, Float64, Float32, Int64, Int32, Bool, TimestampMillisecond, vectorFromArray, makeVector, tableToIPC, type Vector } from "apache-arrow";
-import { Table as WasmTable, readParquet, writeParquet, WriterPropertiesBuilder, Compression } from "parquet-wasm";
+import { Table as WasmTable, readParquet, writeParquet, WriterPropertiesBuilder, Compression, EnabledStatistics, Encoding } from "parquet-wasm";
+import { DEFAULT_PARQUET_SETTINGS, type ParquetCodec, type ParquetSettings } from "@lake/contracts";
 import type { ColumnSpec } from "./domain/spec.ts";
 
 /** Column holding the source stream sequence of each row: lineage, and the read-after-write proof. */
@@ -17,12 +20,92 @@ export const TOMBSTONES_KEY = "lake.tombstones";
 /** Keys deleted from a partition and the position (version field) of each delete. */
 export type Tombstones = Map<string, number>;
 
-function writerProps(tombstones: Tombstones | undefined) {
-  // Fresh for every file: writeParquet takes ownership of the properties it is given.
-  // Each builder call consumes the builder it is called on and returns the next one.
-  let b = new WriterPropertiesBuilder().setCompression(Compression.ZSTD).setCreatedBy("lake committer");
+const CODECS: Record<ParquetCodec, Compression> = {
+  zstd: Compression.ZSTD,
+  snappy: Compression.SNAPPY,
+  gzip: Compression.GZIP,
+  brotli: Compression.BROTLI,
+  lz4_raw: Compression.LZ4_RAW,
+  uncompressed: Compression.UNCOMPRESSED,
+};
+
+/** `created_by` of every file the lake writes (readers and `lake fsck` tell our files by it). */
+export const CREATED_BY = "lake committer";
+
+/** What toParquet needs to know about a dataset: its columns, and optionally its row order and settings. */
+export interface ParquetLayout {
+  columns: readonly ColumnSpec[];
+  /** Row order within the file (DatasetSpec.sortBy); ties and absent: offset order. */
+  sortBy?: readonly string[];
+  /** Codec and row group size (the contract's lake.parquet); absent: the defaults. */
+  parquet?: ParquetSettings;
+}
+
+/** One column's encoding: a dictionary where values repeat, delta for integers that don't, plain for the rest. */
+type Encoded = { dictionary: boolean; encoding?: Encoding };
+
+/**
+ * Dictionary encoding pays when a row group holds few distinct values (an enum, a user id, a window
+ * start); for mostly-unique values it costs a dictionary page and indices on top of the values. The
+ * choice is made per file from its first row group's rows: distinct values at most half the rows.
+ * Integers and timestamps that are not dictionary-encoded are delta-encoded (sorted event times and
+ * offsets shrink to a few bits per row); other types stay plain and leave the rest to the codec.
+ */
+function chooseEncoding(values: (i: number) => unknown, n: number, integer: boolean, isBool: boolean): Encoded {
+  if (isBool || n === 0) return { dictionary: false };
+  const limit = Math.floor(n / 2);
+  const seen = new Set<unknown>();
+  for (let i = 0; i < n && seen.size <= limit; i++) seen.add(values(i));
+  if (seen.size <= limit) return { dictionary: true };
+  return integer ? { dictionary: false, encoding: Encoding.DELTA_BINARY_PACKED } : { dictionary: false };
+}
+
+function writerProps(settings: ParquetSettings, encodings: Map<string, Encoded>, tombstones: Tombstones | undefined) {
+  // Fresh for every file: writeParquet takes ownership of the properties it is given (reusing them
+  // silently wrote every later file with the defaults, uncompressed). Each builder call consumes the
+  // builder it is called on and returns the next one.
+  let b = new WriterPropertiesBuilder()
+    .setCompression(CODECS[settings.compression])
+    .setCreatedBy(CREATED_BY)
+    .setMaxRowGroupSize(settings.rowGroupRows)
+    // Chunk and page statistics: the page index (column and offset index) lets readers skip pages too.
+    .setStatisticsEnabled(EnabledStatistics.Page);
+  for (const [name, e] of encodings) {
+    b = b.setColumnDictionaryEnabled(name, e.dictionary);
+    if (e.encoding !== undefined) b = b.setColumnEncoding(name, e.encoding);
+  }
   if (tombstones && tombstones.size > 0) b = b.setKeyValueMetadata(new Map([[TOMBSTONES_KEY, JSON.stringify(Object.fromEntries(tombstones))]]));
   return b.build();
+}
+
+/** Orders values as the sort wants them: nulls first, numbers by value, strings by code unit, booleans false first. */
+function compareValues(a: unknown, b: unknown): number {
+  if (a === b) return 0;
+  if (a === null || a === undefined) return -1;
+  if (b === null || b === undefined) return 1;
+  if (typeof a === "number" && typeof b === "number") return a < b ? -1 : a > b ? 1 : 0;
+  const x = typeof a === "string" ? a : String(a);
+  const y = typeof b === "string" ? b : String(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/**
+ * The file's row order: by `sortBy`, ties by offset then input position, so the same rows always make
+ * the same file. Returns undefined when the input already is in that order (the common case for a
+ * stream of events arriving in time order), to skip the copy.
+ */
+export function rowOrder(sortBy: readonly string[] | undefined, rows: readonly Record<string, unknown>[], offsets: readonly number[]): number[] | undefined {
+  const cmp = (a: number, b: number): number => {
+    for (const f of sortBy ?? []) {
+      const c = compareValues(rows[a]![f], rows[b]![f]);
+      if (c !== 0) return c;
+    }
+    return offsets[a]! - offsets[b]! || a - b;
+  };
+  let sorted = true;
+  for (let i = 1; i < rows.length && sorted; i++) if (cmp(i - 1, i) > 0) sorted = false;
+  if (sorted) return undefined;
+  return Array.from({ length: rows.length }, (_, i) => i).sort(cmp);
 }
 
 function column(contractField: ColumnSpec, rows: readonly Record<string, unknown>[]): Vector {
@@ -84,15 +167,27 @@ function arrowType(f: ColumnSpec) {
   }
 }
 
-export function toParquet(spec: { columns: readonly ColumnSpec[] }, rows: readonly Record<string, unknown>[], offsets: readonly number[], tombstones?: Tombstones): Uint8Array {
+export function toParquet(layout: ParquetLayout, input: readonly Record<string, unknown>[], inputOffsets: readonly number[], tombstones?: Tombstones): Uint8Array {
+  if (input.length !== inputOffsets.length) throw new RangeError(`toParquet: ${input.length} rows but ${inputOffsets.length} offsets`);
+  const settings = layout.parquet ?? DEFAULT_PARQUET_SETTINGS;
+  const order = rowOrder(layout.sortBy, input, inputOffsets);
+  const rows = order ? order.map((i) => input[i]!) : input;
+  const offsets = order ? order.map((i) => inputOffsets[i]!) : inputOffsets;
+  const sample = Math.min(rows.length, settings.rowGroupRows);
   const columns: Record<string, Vector> = {};
-  for (const f of spec.columns) columns[f.name] = column(f, rows);
+  const encodings = new Map<string, Encoded>();
+  for (const f of layout.columns) {
+    columns[f.name] = column(f, rows);
+    const integer = f.timestampMillis || f.avroType === "long" || f.avroType === "int";
+    encodings.set(f.name, chooseEncoding((i) => rows[i]![f.name], sample, integer, f.avroType === "boolean"));
+  }
   const off = new BigInt64Array(offsets.length);
   for (let i = 0; i < offsets.length; i++) off[i] = BigInt(offsets[i]!);
   columns[OFFSET_COLUMN] = makeVector(off);
+  encodings.set(OFFSET_COLUMN, chooseEncoding((i) => offsets[i], sample, true, false));
   const table = new Table(columns);
   const wasmTable = WasmTable.fromIPCStream(tableToIPC(table, "stream"));
-  return writeParquet(wasmTable, writerProps(tombstones));
+  return writeParquet(wasmTable, writerProps(settings, encodings, tombstones));
 }
 
 /**

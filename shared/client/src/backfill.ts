@@ -140,8 +140,8 @@ export async function backfillDerived(o: {
       const files: LakeLog.DataFile[] = [];
       let index = 0;
       for (const [partition, list] of [...byPartition].sort(([a], [b]) => (a < b ? -1 : 1))) {
-        list.sort((a, b) => (JSON.stringify([a.window_start, ...contract.job.key.map((k) => a[k])]) < JSON.stringify([b.window_start, ...contract.job.key.map((k) => b[k])]) ? -1 : 1));
-        // Rebuilt rows come from no window-stream message: their lineage offset is 0.
+        // Rebuilt rows come from no window-stream message: their lineage offset is 0. toParquet writes
+        // them in the dataset's key order.
         const bytes = toParquet(spec, list, new Array<number>(list.length).fill(0));
         const key = keys.dataFile(o.dataset, partition, writeId, index++);
         await store.put(key, bytes);

@@ -1,6 +1,6 @@
 // What a committer needs to know about the dataset it writes, whatever produced it: a domain stream of
 // events (append) or a stream of keyed rows that replace earlier ones (upsert: window results, CDC).
-import { type DerivedContract, type DomainContract, cdcChangeCodec, isCdcContract, utcDay } from "@lake/contracts";
+import { type DerivedContract, type DomainContract, type ParquetSettings, cdcChangeCodec, isCdcContract, utcDay } from "@lake/contracts";
 import { createHash } from "node:crypto";
 
 export interface ColumnSpec {
@@ -27,6 +27,13 @@ export interface DatasetSpec {
   key: readonly string[];
   /** Field giving the row's event time (min/max event time of a version). */
   eventTimeField: string;
+  /** How its Parquet files are written (the contract's lake.parquet; a live spec follows the registry). */
+  parquet: ParquetSettings;
+  /**
+   * Row order within each file, the dataset's natural order: event time for append datasets, the key
+   * for upserts (ties by offset). Readers skip row groups and pages by the statistics this makes tight.
+   */
+  sortBy: readonly string[];
   partition(row: Record<string, unknown>): string;
   /** upsert: a row that deletes its key (CDC delete). */
   isDelete?(row: Record<string, unknown>): boolean;
@@ -64,6 +71,8 @@ export function domainSpec(contract: DomainContract, source: { stream: string; s
     mode: MODES.append,
     key: [contract.keyField],
     eventTimeField: contract.eventTimeField,
+    parquet: contract.parquet,
+    sortBy: [contract.eventTimeField],
     partition: (row) => dayPartition(row[contract.eventTimeField] as number),
   };
 }
@@ -102,6 +111,10 @@ export function liveDomainSpec(registry: ContractSource, name: string, source: {
     // Key, event time and partitioning can't change between versions (the registry refuses that).
     key: [first.keyField],
     eventTimeField: first.eventTimeField,
+    get parquet() {
+      return registry.latest(name).parquet;
+    },
+    sortBy: [first.eventTimeField],
     partition: (row) => dayPartition(row[first.eventTimeField] as number),
   };
 }
@@ -134,6 +147,10 @@ export function cdcSpec(registry: ContractSource, name: string, source: { stream
     get columns() {
       return cdcChangeCodec(registry.latest(name)).fields;
     },
+    get parquet() {
+      return live.parquet;
+    },
+    sortBy: [first.keyField],
     // A change carries the fingerprint of the row contract it was validated against (Lake-Schema);
     // it is decoded with that version's change codec, resolved into the latest one.
     decode: (b, writer) => {
@@ -165,6 +182,8 @@ export function derivedSpec(c: DerivedContract, source: { stream: string; subjec
     decode: (b) => c.decode(b),
     mode: MODES.upsert,
     key: c.job.mergeKey,
+    parquet: c.parquet,
+    sortBy: c.job.mergeKey,
     versionField: "revision",
     eventTimeField: "window_start",
     partition: (row) => `dt=${String(row.day)}`,

@@ -322,23 +322,18 @@ async function rewriteGroup(
     onFile(f);
   }
   if (rows.length !== group.rows) throw new RowCountMismatchError(group.partition, group.rows, rows.length, "read");
-  // Offset order. Files in key order (write ids sort by time) usually are already: sort only if not.
-  let sortedRows = rows;
-  let sortedOffsets = offsets;
-  if (offsets.some((x, i) => i > 0 && x < offsets[i - 1]!)) {
-    const order = offsets.map((_, i) => i).sort((a, b) => offsets[a]! - offsets[b]! || a - b);
-    sortedRows = order.map((i) => rows[i]!);
-    sortedOffsets = order.map((i) => offsets[i]!);
-  }
-  const bytes = toParquet(spec, sortedRows, sortedOffsets, tombstones);
-  const written = offsetsOf(bytes);
-  if (written.length !== sortedOffsets.length || written.some((x, i) => x !== sortedOffsets[i])) {
-    throw new RowCountMismatchError(group.partition, sortedOffsets.length, written.length, "the rewritten file reads back");
+  // toParquet puts the rows in the dataset's natural order (event time or key): the read-back check
+  // compares the offsets as sets, each exactly once.
+  const bytes = toParquet(spec, rows, offsets, tombstones);
+  const written = offsetsOf(bytes).sort((a, b) => a - b);
+  const expected = [...offsets].sort((a, b) => a - b);
+  if (written.length !== expected.length || written.some((x, i) => x !== expected[i])) {
+    throw new RowCountMismatchError(group.partition, expected.length, written.length, "the rewritten file reads back");
   }
   await store.put(key, bytes);
   let minT: number | null = null;
   let maxT: number | null = null;
-  for (const r of sortedRows) {
+  for (const r of rows) {
     const t = r[spec.eventTimeField];
     if (typeof t !== "number") continue;
     if (minT === null || t < minT) minT = t;
@@ -346,7 +341,7 @@ async function rewriteGroup(
   }
   return {
     partition: group.partition,
-    file: { key, partition: group.partition, rows: sortedRows.length, bytes: bytes.byteLength, sha256: sha256(bytes) },
+    file: { key, partition: group.partition, rows: rows.length, bytes: bytes.byteLength, sha256: sha256(bytes) },
     replaces: group.files,
     minEventTime: minT,
     maxEventTime: maxT,
