@@ -218,7 +218,10 @@ export function formatFsckReport(r: FsckReport): string {
         `${d.collectable} collectable object(s); ${d.orphans} orphan(s)`,
     );
   }
-  out.push(`checked ${r.objectsChecked} object(s)${r.bytesHashed ? `, ${formatBytes(r.bytesHashed)} hashed` : " (sizes only)"} in ${formatDuration(r.ms)}`);
+  out.push(
+    `checked ${r.objectsChecked} object(s)${r.bytesHashed ? `, ${formatBytes(r.bytesHashed)} hashed` : " (sizes only)"}` +
+      `${r.bytesHashed ? `, ${r.parquetChecked} Parquet footer(s) read (codec, writer, columns)` : ""} in ${formatDuration(r.ms)}`,
+  );
   if (r.dumpCompared) {
     const differs = r.problems.some((p) => p.kind === "replay_mismatch");
     out.push(`catalog: ${differs ? "DIFFERS from" : "equals"} a replay of the commit log through sequence ${r.replaySeq} (canonical dump)`);
@@ -229,6 +232,9 @@ export function formatFsckReport(r: FsckReport): string {
     if (r.voids.length < r.voidRecords) out.push(`  ... and ${r.voidRecords - r.voids.length} more`);
   }
   for (const w of r.warnings) out.push(`warning: ${w}`);
+  for (const d of r.drift) out.push(`drift ${d.dataset} v${d.version} ${d.key}: ${d.message}`);
+  if (r.driftFiles > r.drift.length) out.push(`  ... and ${r.driftFiles - r.drift.length} more`);
+  if (r.driftFiles > 0) out.push(`parquet: ${r.driftFiles} file(s) of latest versions not written as their dataset's settings say (readable; not problems); \`lake compact\` rewrites them with the current settings when it packs their partition`);
   for (const o of r.orphans) {
     out.push(`orphan ${o.dataset} ${o.key} (${formatBytes(o.size)}${o.ageMs === undefined ? "" : `, ${formatDuration(o.ageMs)} old`}): referenced by no version; \`lake gc\` deletes it after the grace period`);
   }

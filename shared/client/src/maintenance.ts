@@ -21,11 +21,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import type { LogRecord } from "@lake/contracts";
+import { type LogRecord, type ParquetSettings, cdcChangeCodec, derivedContract, derivedNames, isCdcContract } from "@lake/contracts";
+import { SchemaRegistry } from "@lake/registry";
 import { STREAMS, inspectLogRecord, readCommitHead, subjects } from "@lake/messaging";
 import { type ObjectInfo, type ObjectStore, isObjectNotFound } from "@lake/storage";
 import type { Logger } from "@lake/telemetry";
 import { MAX_COLLECTED_KEYS, Projection, liveVersionIn, logLastSeq, tailCommitLog } from "@lake/catalog";
+import { type ExpectedColumn, type ParquetFacts, parquetFacts, schemaDifferences, settingsDrift } from "./parquet-check.ts";
 import { CatalogRequestError, type CatalogClient, type CatalogRegistryFile, type CatalogVersion } from "./catalog-client.ts";
 
 export interface MaintenanceProgress {
@@ -346,6 +348,10 @@ export const FSCK_PROBLEMS = {
   catalogMismatch: "catalog_mismatch",
   /** The live catalog's canonical dump differs from a replay of the log to the same position. */
   replayMismatch: "replay_mismatch",
+  /** A live data file whose bytes are not a readable Parquet file (its footer does not parse). */
+  unreadableParquet: "unreadable_parquet",
+  /** A live data file whose columns or types differ from the schema version that wrote it. */
+  schemaMismatch: "schema_mismatch",
 } as const;
 export type FsckProblemKind = (typeof FSCK_PROBLEMS)[keyof typeof FSCK_PROBLEMS];
 
@@ -375,6 +381,18 @@ export interface FsckDatasetSummary {
   orphans: number;
 }
 
+/**
+ * A data file of a dataset's latest version that reads fine but is not written as the dataset's settings say (lake.parquet: a
+ * codec changed since, or a file from before the codec fix), or not by the lake's writer. Not a problem:
+ * `lake compact` rewrites small files with the current settings.
+ */
+export interface FsckDrift {
+  dataset: string;
+  version: number;
+  key: string;
+  message: string;
+}
+
 export interface FsckReport {
   /** The commit log's last sequence when fsck started. */
   logSeq: number;
@@ -385,6 +403,11 @@ export interface FsckReport {
   orphans: FsckOrphan[];
   /** Checks that could not run (e.g. the dump needs an admin token); not problems. */
   warnings: string[];
+  /** Data files of the latest versions not written as their dataset's Parquet settings say (first 1000; `driftFiles` counts all). */
+  drift: FsckDrift[];
+  driftFiles: number;
+  /** Live data files whose Parquet footer was read and checked (codec, writer, columns and types). */
+  parquetChecked: number;
   /**
    * Void records: appends that lost a compare-and-set race yet landed (clustered nats-server 2.9), and
    * anything on a commit subject that is not a well-formed lake record of its dataset (junk, a record
@@ -405,7 +428,7 @@ export interface FsckOptions {
   nc: NatsConnection;
   /** Check only this dataset's objects and catalog entries (the log is still replayed whole). */
   dataset?: string;
-  /** Verify each file's sha256 (default true; false checks sizes only). */
+  /** Verify each file's sha256 and read its Parquet footer (default true; false checks sizes only). */
   hash?: boolean;
   /** How long to wait for the live catalog to catch up with the log (default 30 s). */
   catalogWaitMs?: number;
@@ -426,6 +449,9 @@ export async function fsck(o: FsckOptions): Promise<FsckReport> {
   const warnings: string[] = [];
   let voidRecords = 0;
   const voids: FsckReport["voids"] = [];
+  const drift: FsckDrift[] = [];
+  let driftFiles = 0;
+  let parquetChecked = 0;
   const problem = (p: FsckProblem) => problems.push(p);
   const progress = (dataset: string, phase: MaintenanceProgress["phase"], done: number, total?: number) =>
     o.onProgress?.({ dataset, phase, done, ...(total === undefined ? {} : { total }) });
@@ -454,6 +480,9 @@ export async function fsck(o: FsckOptions): Promise<FsckReport> {
   // 2. Replay the log into a fresh projection: the catalog the log implies, applied by the catalog's own code.
   const dir = mkdtempSync(join(tmpdir(), "lake-fsck-"));
   const replay = new Projection(join(dir, "replay.db"));
+  // The contracts, for the files' expected columns and settings (opened on the first data file read).
+  let registry: Promise<SchemaRegistry> | undefined;
+  const contracts = () => (registry ??= SchemaRegistry.open(o.nc, { seed: false }));
   try {
     const quiet: Logger = {
       info: () => {},
@@ -532,16 +561,22 @@ export async function fsck(o: FsckOptions): Promise<FsckReport> {
       const summary: FsckDatasetSummary = { dataset, versions: versions.length, expired: versions.length - liveVersions.length, liveFiles: 0, liveBytes: 0, collectable: 0, orphans: 0 };
 
       // Every object a live version references: present, with its recorded size and hash.
-      type Check = { key: string; bytes: number; sha256: string; version: number; manifest: boolean };
+      // `latest`: the file is in the dataset's latest version (what compaction can still rewrite).
+      type Check = { key: string; bytes: number; sha256: string; version: number; manifest: boolean; addedVersion: number; latest: boolean };
       const checks: Check[] = [];
       for (const f of registry) {
         const v = liveVersionIn(liveVersions, f.added_version, f.removed_version);
         if (v === undefined) continue;
-        checks.push({ key: f.key, bytes: f.bytes, sha256: f.sha256, version: v, manifest: false });
+        checks.push({ key: f.key, bytes: f.bytes, sha256: f.sha256, version: v, manifest: false, addedVersion: f.added_version, latest: f.removed_version == null });
         summary.liveFiles++;
         summary.liveBytes += f.bytes;
       }
-      for (const v of versions) if (liveSet.has(v.version)) checks.push({ key: v.manifest_key, bytes: v.manifest_bytes, sha256: v.manifest_sha256, version: v.version, manifest: true });
+      for (const v of versions) if (liveSet.has(v.version)) checks.push({ key: v.manifest_key, bytes: v.manifest_bytes, sha256: v.manifest_sha256, version: v.version, manifest: true, addedVersion: v.version, latest: false });
+      const fingerprintOf = new Map(versions.map((v) => [v.version, v.schema_fingerprint]));
+      const found = hash ? await datasetLayout(await contracts(), dataset) : undefined;
+      if (found?.unknown) warnings.push(`${dataset}: ${found.unknown}; its files' Parquet schema and codec were not checked`);
+      const layout = found && found.unknown === undefined ? found : undefined;
+      const unknownSchemas = new Set<string>();
       let done = 0;
       await pool(checks, o.concurrency ?? 8, async (c) => {
         const what = c.manifest ? `the manifest of version ${c.version}` : `a file of version ${c.version}${c.version < ds.latest_version ? " (and later ones)" : ""}`;
@@ -560,6 +595,33 @@ export async function fsck(o: FsckOptions): Promise<FsckReport> {
             bytesHashed += body.byteLength;
             const got = sha256(body);
             if (got !== c.sha256) problem({ kind: differs ?? FSCK_PROBLEMS.hashMismatch, dataset, version: c.version, key: c.key, message: `${what} has sha256 ${got.slice(0, 16)}…, the log records ${c.sha256.slice(0, 16)}…` });
+            else if (!c.manifest && layout) {
+              // The footer, read by an independent Parquet reader: columns against the schema version that
+              // wrote the file, codec and writer against the dataset's current settings.
+              let facts: ParquetFacts | undefined;
+              try {
+                facts = parquetFacts(body);
+              } catch (e) {
+                problem({ kind: FSCK_PROBLEMS.unreadableParquet, dataset, version: c.version, key: c.key, message: `${what} is not a readable Parquet file: ${(e as Error).message}` });
+              }
+              if (facts) {
+                parquetChecked++;
+                const fingerprint = fingerprintOf.get(c.addedVersion) ?? "";
+                const columns = layout.columns(fingerprint);
+                if (!columns) unknownSchemas.add(fingerprint);
+                else {
+                  const diff = schemaDifferences(facts, columns);
+                  if (diff.length > 0) problem({ kind: FSCK_PROBLEMS.schemaMismatch, dataset, version: c.version, key: c.key, message: `${what} (written by version ${c.addedVersion}, schema ${fingerprint.slice(0, 12)}…): ${diff.join("; ")}` });
+                }
+                // Drift matters for the files readers of the latest version read: older versions' own
+                // files go with their versions at expiry.
+                const d = c.latest ? settingsDrift(facts, layout.settings) : [];
+                if (d.length > 0) {
+                  driftFiles++;
+                  if (drift.length < 1000) drift.push({ dataset, version: c.addedVersion, key: c.key, message: d.join("; ") });
+                }
+              }
+            }
           }
         } else {
           const info = await o.store.head(c.key);
@@ -570,6 +632,7 @@ export async function fsck(o: FsckOptions): Promise<FsckReport> {
         if (++done % 100 === 0) progress(dataset, "check", done, checks.length);
       });
       progress(dataset, "check", done, checks.length);
+      for (const f of unknownSchemas) warnings.push(`${dataset}: schema ${f.slice(0, 12) || "(none)"}… of some files is not in the schema registry; their columns were not checked`);
 
       // What else the store holds: objects only expired versions reference (collectable) and orphans.
       const liveKeys = new Set(checks.map((c) => c.key));
@@ -596,6 +659,9 @@ export async function fsck(o: FsckOptions): Promise<FsckReport> {
       problems,
       orphans,
       warnings,
+      drift,
+      driftFiles,
+      parquetChecked,
       voidRecords,
       voids,
       objectsChecked,
@@ -605,8 +671,33 @@ export async function fsck(o: FsckOptions): Promise<FsckReport> {
     };
   } finally {
     replay.close();
+    if (registry) (await registry.catch(() => undefined))?.close();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * What a dataset's files should look like: the columns each schema version writes (by fingerprint) and
+ * the current Parquet settings, from the registry (domains, CDC) or the derived contract.
+ */
+async function datasetLayout(
+  registry: SchemaRegistry,
+  dataset: string,
+): Promise<{ columns(fingerprint: string): readonly ExpectedColumn[] | undefined; settings: ParquetSettings; unknown?: undefined } | { unknown: string }> {
+  if (derivedNames().includes(dataset)) {
+    const c = derivedContract(dataset);
+    return { columns: (f) => (f === c.fingerprint ? c.columns : undefined), settings: c.parquet };
+  }
+  if (!registry.domains().includes(dataset)) return { unknown: "neither the schema registry nor contracts/avro/derived has its contract" };
+  const latest = registry.latest(dataset);
+  return {
+    columns: (f) => {
+      const c = registry.writer(f);
+      if (!c || c.name !== dataset) return undefined;
+      return isCdcContract(c) ? cdcChangeCodec(c).fields : c.fields;
+    },
+    settings: latest.parquet,
+  };
 }
 
 /** Table by table: rows only the live catalog has, rows only the replay has. */
