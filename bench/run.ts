@@ -4,7 +4,7 @@
 // bench/results/bench-<time>.json. Asserts nothing about time: it measures.
 //   npm run bench                                (everything, ~5 min on the 2-core dev machine)
 //   npm run bench -- --quick                     (smaller sizes, ~1.5 min)
-//   npm run bench -- --only lake,rebuild         (sections: lake, rebuild, history, query)
+//   npm run bench -- --only lake,rebuild         (sections: lake, rebuild, history, query, parquet)
 //   npm run bench -- --without quality,aggregator   (the lake section without those services)
 //   npm run bench -- --only history --profile /tmp/prof   (CPU profiles of every service, see bench/profile.ts)
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -20,11 +20,12 @@ import { catalogReads } from "./catalog-reads.ts";
 import { rebuild } from "./rebuild.ts";
 import { history } from "./history.ts";
 import { query } from "./query.ts";
+import { parquet } from "./parquet.ts";
 
 const { values } = parseArgs({
   options: {
     quick: { type: "boolean", default: false },
-    only: { type: "string", default: "lake,rebuild,history,query" },
+    only: { type: "string", default: "lake,rebuild,history,query,parquet" },
     without: { type: "string", default: "" },
     events: { type: "string" },
     "freshness-seconds": { type: "string" },
@@ -47,9 +48,12 @@ const o = {
   historySteps: quick ? [100, 1000] : [100, 1000, 10_000],
   historyCommits: quick ? 8 : 20,
   queryRows: num(values["query-rows"], 10_000_000, 1_000_000),
+  parquetDayEvents: quick ? 200_000 : 1_000_000,
+  // The pruning figure is about a day's file: the same day in both modes.
+  parquetPruneDayEvents: 1_000_000,
 };
 const sections = new Set(values.only.split(",").filter(Boolean));
-for (const s of sections) if (!["lake", "rebuild", "history", "query"].includes(s)) throw new Error(`--only takes lake, rebuild, history, query; got ${s}`);
+for (const s of sections) if (!["lake", "rebuild", "history", "query", "parquet"].includes(s)) throw new Error(`--only takes lake, rebuild, history, query, parquet; got ${s}`);
 const without = values.without.split(",").filter(Boolean) as ("quality" | "aggregator")[];
 for (const w of without) if (w !== "quality" && w !== "aggregator") throw new Error(`--without takes quality and/or aggregator, got ${w}`);
 
@@ -101,6 +105,10 @@ if (sections.has("history")) {
 if (sections.has("query")) {
   log(`query over ${o.queryRows} rows`);
   rows.push(...(await query({ rows: o.queryRows, chunk: 500_000, repeats: 3 })));
+}
+if (sections.has("parquet")) {
+  log(`parquet: sample datasets beside DuckDB's writer, codecs, a one-hour range over a day of ${o.parquetPruneDayEvents} events`);
+  rows.push(...(await parquet({ dayEvents: o.parquetDayEvents, pruneDayEvents: o.parquetPruneDayEvents, repeats: 3 })));
 }
 
 const machine = `${process.platform} ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, node ${process.version}`;

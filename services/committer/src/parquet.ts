@@ -41,23 +41,34 @@ export interface ParquetLayout {
   parquet?: ParquetSettings;
 }
 
-/** One column's encoding: a dictionary where values repeat, delta for integers that don't, plain for the rest. */
+/** One column's encoding: see chooseEncoding. */
 type Encoded = { dictionary: boolean; encoding?: Encoding };
+type ColumnKind = "string" | "integer" | "boolean" | "other";
 
 /**
- * Dictionary encoding pays when a row group holds few distinct values (an enum, a user id, a window
- * start); for mostly-unique values it costs a dictionary page and indices on top of the values. The
- * choice is made per file from its first row group's rows: distinct values at most half the rows.
- * Integers and timestamps that are not dictionary-encoded are delta-encoded (sorted event times and
- * offsets shrink to a few bits per row); other types stay plain and leave the rest to the codec.
+ * How one column is encoded, from the file's first row group's rows (`n` values):
+ * - a string the file is sorted by (an upsert's key): front coding (DELTA_BYTE_ARRAY), since sorted
+ *   neighbours share prefixes (a week of daily totals' user ids: 15× smaller than a dictionary);
+ * - otherwise a dictionary when values repeat (at most n/2 distinct: an enum, a user id, a window
+ *   start), since for mostly-unique values a dictionary costs a dictionary page and indices on top;
+ * - integers and timestamps that don't repeat: delta (sorted event times and offsets shrink to a few
+ *   bits per row);
+ * - other types plain, the rest left to the codec.
  */
-function chooseEncoding(values: (i: number) => unknown, n: number, integer: boolean, isBool: boolean): Encoded {
-  if (isBool || n === 0) return { dictionary: false };
+function chooseEncoding(values: (i: number) => unknown, n: number, kind: ColumnKind, sortKey: boolean): Encoded {
+  if (kind === "boolean" || n === 0) return { dictionary: false };
+  if (kind === "string" && sortKey) return { dictionary: false, encoding: Encoding.DELTA_BYTE_ARRAY };
   const limit = Math.floor(n / 2);
   const seen = new Set<unknown>();
   for (let i = 0; i < n && seen.size <= limit; i++) seen.add(values(i));
   if (seen.size <= limit) return { dictionary: true };
-  return integer ? { dictionary: false, encoding: Encoding.DELTA_BINARY_PACKED } : { dictionary: false };
+  return kind === "integer" ? { dictionary: false, encoding: Encoding.DELTA_BINARY_PACKED } : { dictionary: false };
+}
+
+function kindOf(f: ColumnSpec): ColumnKind {
+  if (f.timestampMillis || f.avroType === "long" || f.avroType === "int") return "integer";
+  if (f.avroType === "string" || f.avroType === "enum") return "string";
+  return f.avroType === "boolean" ? "boolean" : "other";
 }
 
 function writerProps(settings: ParquetSettings, encodings: Map<string, Encoded>, tombstones: Tombstones | undefined) {
@@ -178,13 +189,12 @@ export function toParquet(layout: ParquetLayout, input: readonly Record<string, 
   const encodings = new Map<string, Encoded>();
   for (const f of layout.columns) {
     columns[f.name] = column(f, rows);
-    const integer = f.timestampMillis || f.avroType === "long" || f.avroType === "int";
-    encodings.set(f.name, chooseEncoding((i) => rows[i]![f.name], sample, integer, f.avroType === "boolean"));
+    encodings.set(f.name, chooseEncoding((i) => rows[i]![f.name], sample, kindOf(f), layout.sortBy?.includes(f.name) ?? false));
   }
   const off = new BigInt64Array(offsets.length);
   for (let i = 0; i < offsets.length; i++) off[i] = BigInt(offsets[i]!);
   columns[OFFSET_COLUMN] = makeVector(off);
-  encodings.set(OFFSET_COLUMN, chooseEncoding((i) => offsets[i], sample, true, false));
+  encodings.set(OFFSET_COLUMN, chooseEncoding((i) => offsets[i], sample, "integer", false));
   const table = new Table(columns);
   const wasmTable = WasmTable.fromIPCStream(tableToIPC(table, "stream"));
   return writeParquet(wasmTable, writerProps(settings, encodings, tombstones));

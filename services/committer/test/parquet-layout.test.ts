@@ -140,7 +140,12 @@ describe("row order", () => {
         watermark: start,
       };
     });
-    const back = await readRows(toParquet(totals, rows, rows.map((_, i) => i + 1)));
+    const bytes = toParquet(totals, rows, rows.map((_, i) => i + 1));
+    // The key's string column is front-coded (sorted neighbours share prefixes), not a dictionary.
+    const m = meta(bytes);
+    const userId = new Set(m.row_groups[0]!.columns[colIndex(m, "user_id")]!.meta_data!.encodings);
+    assert.ok(userId.has("DELTA_BYTE_ARRAY") && !userId.has("RLE_DICTIONARY"), `user_id encodings: ${[...userId].join(", ")}`);
+    const back = await readRows(bytes);
     const keys = back.map((x) => [Number((x.window_start as Date).getTime()), x.user_id as string] as const);
     for (let i = 1; i < keys.length; i++) {
       const [a, b] = [keys[i - 1]!, keys[i]!];
