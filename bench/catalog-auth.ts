@@ -11,7 +11,8 @@ import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { CatalogClient, sampleEvents, sendHttp, serviceEntry, startLake } from "@lake/client";
+import { CatalogClient, sampleEvents, sendHttp } from "@lake/client";
+import { serviceEntry, startLake } from "@lake/app";
 import { spawnService, type ServiceHandle } from "@lake/testing";
 import { authenticate, decide, parseTokensFile, routeOf, tokenSha256 } from "@lake/catalog";
 

@@ -1,7 +1,8 @@
 // Freshness: at a steady rate, the time from ingest's acknowledgement of a request until the catalog
 // serves a version covering its last offset (a long-poll covering read per reply). Requests carry
 // rate/100 events, so every rate is about 100 requests/s and the figures differ only by the load.
-import { CatalogClient, produce, produceDefaults, type IngestReply, type LakeHandle } from "@lake/client";
+import { CatalogClient, type IngestReply } from "@lake/client";
+import { produce, produceDefaults, type LakeHandle } from "@lake/app";
 import { pct, type Row } from "./lib.ts";
 
 const DATASET = "domain_events";

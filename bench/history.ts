@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { ensureStreams, readCommitHead } from "@lake/messaging";
-import { CatalogClient, sampleEvents, sendHttp, startLake } from "@lake/client";
+import { CatalogClient, sampleEvents, sendHttp } from "@lake/client";
+import { startLake } from "@lake/app";
 import { startNatsServer } from "@lake/testing";
 import { appendSyntheticVersions, pct, type Row } from "./lib.ts";
 

@@ -24,7 +24,6 @@ import { pct, round, type Row } from "./lib.ts";
 const SECTION = "7 parquet";
 const DAY_MS = 86_400_000;
 const DAY = Date.UTC(2026, 0, 1);
-const TYPES = ["view", "click", "purchase", "refund", "signup"];
 const CURRENCIES = ["EUR", "USD", "GBP"];
 const COUNTRIES = ["DE", "FR", "GB", "US", "NL", "ES", "IT", null];
 

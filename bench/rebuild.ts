@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { decodeLogRecord, ensureStreams, STREAMS, subjects } from "@lake/messaging";
-import { serviceEntry } from "@lake/client";
+import { serviceEntry } from "@lake/app";
 import { Projection } from "@lake/catalog";
 import type { LogRecord } from "@lake/contracts";
 import { spawnService, startNatsServer, waitFor } from "@lake/testing";

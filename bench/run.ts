@@ -12,7 +12,7 @@ import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { connect } from "@nats-io/transport-node";
-import { startLake } from "@lake/client";
+import { startLake } from "@lake/app";
 import { natsLogin, printTable, type Row } from "./lib.ts";
 import { throughput } from "./throughput.ts";
 import { freshness } from "./freshness.ts";

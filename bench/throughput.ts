@@ -5,7 +5,8 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { domainContract } from "@lake/contracts";
-import { CatalogClient, produce, produceDefaults, sampleEvents, sendHttp, sendNats, type IngestReply, type LakeHandle } from "@lake/client";
+import { CatalogClient, sampleEvents, sendHttp, sendNats, type IngestReply } from "@lake/client";
+import { produce, produceDefaults, type LakeHandle } from "@lake/app";
 import { natsLogin, round, type Row } from "./lib.ts";
 
 const DATASET = "domain_events";
@@ -61,7 +62,7 @@ export async function throughput(lake: LakeHandle, nc: NatsConnection, o: Throug
   t = performance.now();
   const messages = await consumer.consume({ max_messages: 5000 });
   let got = 0;
-  for await (const m of messages) {
+  for await (const _m of messages) {
     got++;
     if (got >= N) break;
   }

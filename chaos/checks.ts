@@ -5,7 +5,7 @@ import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { lateEventCodec, type LogRecord, type VersionCommitted } from "@lake/contracts";
 import { STREAMS, subjects, LogJudge, inspectLogRecord } from "@lake/messaging";
-import { CatalogClient, queryVersion, type SampleEvent } from "@lake/client";
+import { type CatalogClient, queryVersion, type SampleEvent } from "@lake/client";
 import type { ObjectStore } from "@lake/storage";
 
 export interface CheckResult {

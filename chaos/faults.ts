@@ -2,7 +2,7 @@
 // kill -9 (never a graceful stop), followed after a random downtime by a restart; then a probe event is
 // sent through ingest and the time until the catalog serves a version containing it is the fault's
 // recovery time (for the aggregator and quality, until they have processed it too).
-import type { LakeHandle } from "@lake/client";
+import type { LakeHandle } from "@lake/app";
 import type { ServiceHandle } from "@lake/testing";
 
 export const FAULTS = {

@@ -1,11 +1,11 @@
-// `lake fsck` (shared/client/src/cli-maintenance.ts) run as a user runs it, against the healed lake:
+// `lake fsck` (apps/lake/src/cli-maintenance.ts) run as a user runs it, against the healed lake:
 // it cross-checks the commit log, the object store and the catalog and exits 1 on any problem. Run as
 // a process through the CLI (its stable interface). The harness's own cross-check (checks.ts
 // checkStore) runs as well, so a tree without `lake fsck` is still checked.
 import { execFile } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import type { LakeHandle } from "@lake/client";
+import type { LakeHandle } from "@lake/app";
 import type { CheckResult } from "./checks.ts";
 
 const repoRoot = resolve(import.meta.dirname, "..");

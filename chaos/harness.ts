@@ -8,14 +8,16 @@ import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { STREAMS, connectNats, subjects } from "@lake/messaging";
-import { CatalogClient, rng, startLake, type LakeHandle } from "@lake/client";
+import { CatalogClient, rng } from "@lake/client";
+import { startLake, type LakeHandle } from "@lake/app";
 import { openStore, type ObjectStore } from "@lake/storage";
 import { waitFor } from "@lake/testing";
 import { EventClock, Producers, DATASET, type ProducerStats } from "./producers.ts";
 import { CLUSTER_FAULTS, FAULTS, SINGLE_NODE_FAULTS, Supervisor, type FaultKind, type FaultRecord, type UnexpectedExit } from "./faults.ts";
 import { Reader, type ReaderStats } from "./reader.ts";
 import { checkAggregates, checkExactlyOnce, checkLinearHistory, checkRebuild, checkStore, readCommitLog, type CheckResult } from "./checks.ts";
-import { createReplicatedStreams, startNatsCluster, streamReplicaState, type NatsCluster } from "./cluster.ts";
+import { createReplicatedStreams, streamReplicaState } from "@lake/messaging";
+import { startNatsCluster, type NatsCluster } from "@lake/testing";
 import { runFsck } from "./fsck.ts";
 
 export const DERIVED = "daily_user_totals";

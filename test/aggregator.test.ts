@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- the aggregator's /healthz JSON and the .avsc documents are read field by field */
 // Invariant 6 (deterministic replay; recovery never double-counts) and the late side output, end to
 // end: events go in through ingest, the aggregator runs as its own process, and its results are read
 // back from lake.windows.daily_user_totals and compared with a plain recomputation written here, from
@@ -11,7 +12,8 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { safeTypeForSchema } from "@lake/contracts";
 import { STREAMS, subjects } from "@lake/messaging";
-import { sampleEvents, sendHttp, serviceEntry, type SampleEvent } from "@lake/client";
+import { sampleEvents, sendHttp, type SampleEvent } from "@lake/client";
+import { serviceEntry } from "@lake/app";
 import { spawnService, waitFor, type ServiceHandle } from "@lake/testing";
 import { withLake, DATASET } from "./helpers.ts";
 

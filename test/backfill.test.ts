@@ -5,7 +5,8 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { backfillDerived, queryVersion, sampleEvents, sendHttp, type SampleEvent } from "@lake/client";
+import { queryVersion, sampleEvents, sendHttp, type SampleEvent } from "@lake/client";
+import { backfillDerived } from "@lake/app";
 import { openStore } from "@lake/storage";
 import { waitFor } from "@lake/testing";
 import { withLake, DATASET } from "./helpers.ts";
@@ -50,8 +51,8 @@ const totals = async (version: number) => {
 test("a backfill rebuilds the derived table as one new version with the same totals; the old one stays readable", async () => {
   const events = sampleEvents(800, { prefix: "bf", seed: 21, users: 8 });
   const last = Math.max(...events.map((e) => e.timestamp));
-  let offset = await sendAll(events);
-  offset = (await sendHttp(lake.producer, DATASET, { event_id: "bf-flush", user_id: "flush", event_type: "view", timestamp: last + 2 * DAY, amount: 0 })).max_offset!;
+  await sendAll(events);
+  let offset = (await sendHttp(lake.producer, DATASET, { event_id: "bf-flush", user_id: "flush", event_type: "view", timestamp: last + 2 * DAY, amount: 0 })).max_offset!;
   const before = await derivedCaughtUp(offset);
   const beforeRows = await totals(before.version);
   assert.ok(beforeRows.length > 0);
@@ -73,7 +74,7 @@ test("a backfill rebuilds the derived table as one new version with the same tot
 
   // The live pipeline goes on on top of the rebuilt table: a new day's events are committed as usual.
   const more = sampleEvents(50, { prefix: "bf-more", seed: 22, users: 3, startMs: last + 3 * DAY, spanMs: 60_000 });
-  offset = await sendAll(more);
+  await sendAll(more);
   offset = (await sendHttp(lake.producer, DATASET, { event_id: "bf-flush-2", user_id: "flush", event_type: "view", timestamp: last + 6 * DAY, amount: 0 })).max_offset!;
   const later = await derivedCaughtUp(offset);
   assert.ok(later.version > after.version);

@@ -9,7 +9,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { CatalogClient, CatalogRequestError, sampleEvents, sendHttp, serviceEntry } from "@lake/client";
+import { CatalogClient, CatalogRequestError, sampleEvents, sendHttp } from "@lake/client";
+import { serviceEntry } from "@lake/app";
 import { isServiceStartError, spawnService } from "@lake/testing";
 import { createHash } from "node:crypto";
 import { withLake, DATASET } from "./helpers.ts";
@@ -154,7 +155,7 @@ test("denials are listed for admins (401s and 403s, with token names) and logged
   for (const secret of Object.values(TOKENS)) assert.ok(!logs.includes(secret), "no token in the catalog's logs");
 });
 
-const cli = resolve(import.meta.dirname, "../shared/client/src/cli.ts");
+const cli = resolve(import.meta.dirname, "../apps/lake/src/cli.ts");
 const tsx = import.meta.resolve("tsx");
 const run = promisify(execFile);
 

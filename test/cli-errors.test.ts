@@ -9,7 +9,7 @@ import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { freePort } from "@lake/testing";
 
-const cli = resolve(import.meta.dirname, "../shared/client/src/cli.ts");
+const cli = resolve(import.meta.dirname, "../apps/lake/src/cli.ts");
 const tsx = import.meta.resolve("tsx");
 const run = promisify(execFile);
 const env = { ...process.env };

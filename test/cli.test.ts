@@ -10,7 +10,7 @@ import { promisify } from "node:util";
 import { connectNats } from "@lake/messaging";
 import { acceptsConnections, waitFor } from "@lake/testing";
 
-const cli = resolve(import.meta.dirname, "../shared/client/src/cli.ts");
+const cli = resolve(import.meta.dirname, "../apps/lake/src/cli.ts");
 const tsx = import.meta.resolve("tsx");
 const run = promisify(execFile);
 // The CLI must start its own nats-server: make sure nothing in the environment points it elsewhere.
@@ -45,7 +45,7 @@ test("lake up, produce --wait, query, versions, catalog rebuild, then Ctrl-C sto
     const info = JSON.parse(readFileSync(join(dataDir, "run.json"), "utf8")) as { nats_url: string; ingest_url: string; secrets_dir: string };
     // Secure as deployed: NATS users and ingest tokens, generated into the data dir for its owner only;
     // the CLI below uses them (produce with the producer token, schema register as NATS admin).
-    assert.match(out, /secrets   \S+ \(NATS users, ingest tokens: readable by you only/);
+    assert.match(out, /secrets {3}\S+ \(NATS users, ingest tokens: readable by you only/);
     assert.equal(statSync(info.secrets_dir).mode & 0o777, 0o700);
     await assert.rejects(connectNats({ url: info.nats_url, name: "anonymous", auth: {} }), /Authorization Violation/i, "NATS refuses a client without a password");
     const noToken = await fetch(new URL("/v1/domains/domain_events/events", info.ingest_url), { method: "POST", body: "{}" });

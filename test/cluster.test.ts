@@ -10,9 +10,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { CatalogClient, produce, produceDefaults, startLake, type LakeHandle } from "@lake/client";
+import { CatalogClient } from "@lake/client";
+import { produce, produceDefaults, startLake, type LakeHandle } from "@lake/app";
 import { waitFor } from "@lake/testing";
-import { startNatsCluster, streamReplicaState, type NatsCluster } from "../chaos/cluster.ts";
+import { streamReplicaState } from "@lake/messaging";
+import { startNatsCluster, type NatsCluster } from "@lake/testing";
 import { DATASET, assertExactlyOnce } from "./helpers.ts";
 
 /** The warnings and errors every service logged, for a failure's message. */

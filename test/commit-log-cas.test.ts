@@ -31,7 +31,8 @@ import {
 import { startNatsServer, type NatsServerHandle } from "@lake/testing";
 import { Projection } from "../services/catalog/src/db/projection.ts";
 import { tailCommitLog } from "../services/catalog/src/nats/tail.ts";
-import { createReplicatedStreams, startNatsCluster, type NatsCluster } from "../chaos/cluster.ts";
+import { createReplicatedStreams } from "@lake/messaging";
+import { startNatsCluster, type NatsCluster } from "@lake/testing";
 import type { Logger } from "@lake/telemetry";
 
 const quiet: Logger = { info: () => {}, warn: () => {}, error: () => {}, child: () => quiet };

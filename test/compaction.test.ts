@@ -15,7 +15,7 @@ import { openStore } from "@lake/storage";
 import { waitFor } from "@lake/testing";
 import { withLake, assertExactlyOnce, covering, settled, DATASET } from "./helpers.ts";
 
-const cli = resolve(import.meta.dirname, "../shared/client/src/cli.ts");
+const cli = resolve(import.meta.dirname, "../apps/lake/src/cli.ts");
 const tsx = import.meta.resolve("tsx");
 const run = promisify(execFile);
 // The CLI finds the lake through --data-dir's run.json only.

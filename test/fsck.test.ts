@@ -11,7 +11,7 @@ import { openStore, type ObjectStore } from "@lake/storage";
 import { Projection } from "@lake/catalog";
 import { withLake, settled, DATASET } from "./helpers.ts";
 
-const cli = resolve(import.meta.dirname, "../shared/client/src/cli.ts");
+const cli = resolve(import.meta.dirname, "../apps/lake/src/cli.ts");
 const tsx = import.meta.resolve("tsx");
 const run = promisify(execFile);
 const env: NodeJS.ProcessEnv = { ...process.env };

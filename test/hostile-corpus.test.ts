@@ -13,7 +13,8 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { logCodecs, domainContract } from "@lake/contracts";
-import { CatalogClient, fsck, queryVersion, sampleEvents, sendHttp, type IngestReply } from "@lake/client";
+import { CatalogClient, queryVersion, sampleEvents, sendHttp, type IngestReply } from "@lake/client";
+import { fsck } from "@lake/app";
 import { openStore } from "@lake/storage";
 import { readCommitHead } from "@lake/messaging";
 import { withLake, settled, DATASET } from "./helpers.ts";
@@ -132,7 +133,7 @@ function httpEventCorpus(): { name: string; body: unknown[] }[] {
     out.push({ name: `boundary ${f}=${String(v).slice(0, 20)}`, body: [good(i++, { [f]: v })] });
   // Non-objects as records, and the same id twice in one batch (one accepted, one duplicate).
   for (const v of [null, 1, "str", [], true]) out.push({ name: `record ${JSON.stringify(v)}`, body: [v] });
-  out.push({ name: "same id twice", body: [good(i, {}), good(i++, { amount: 2 })] });
+  out.push({ name: "same id twice", body: [good(i, {}), good(i, { amount: 2 })] });
   return out;
 }
 
@@ -167,7 +168,7 @@ function cdcCorpus(): { name: string; body: unknown[] }[] {
   for (const ts of [-1, 9e15, Date.UTC(2099, 0, 1), "now", null]) out.push({ name: `ts_ms ${JSON.stringify(ts)}`, body: [change(`cx${i++}`, 200 + i, { ts_ms: ts })] });
   out.push({ name: "after missing", body: [{ op: "u", before: null, source: { lsn: 300 }, ts_ms: T0 }] });
   out.push({ name: "after is array", body: [{ op: "u", before: null, after: [], source: { lsn: 301 }, ts_ms: T0 }] });
-  out.push({ name: "unknown envelope field", body: [change(`cx${i++}`, 302, { evil: 1 })] });
+  out.push({ name: "unknown envelope field", body: [change(`cx${i}`, 302, { evil: 1 })] });
   // Valid changes, the last with a position near the top of the range (must not hide other keys).
   out.push({ name: "valid create", body: [change("cgood-1", 400)] });
   out.push({ name: "valid extreme position", body: [change("cgood-2", 2 ** 53 - 2)] });

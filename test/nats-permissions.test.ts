@@ -303,7 +303,7 @@ describe("the whole lake under least-privilege users", () => {
     conns.push(admin);
     await setupNats(admin, streamSettingsFromEnv({}), 10_000);
 
-    // The same services and order as startLake (shared/client/src/up.ts), each as its own NATS user.
+    // The same services and order as startLake (apps/lake/src/up.ts), each as its own NATS user.
     const cat = await start("catalog", "catalog", "catalog", { LAKE_CATALOG_PORT: "0" });
     const ing = await start("ingest", "ingest", "ingest", { LAKE_INGEST_PORT: "0" });
     for (const d of domainNames()) await start(`committer:${d}`, "committer", "committer", { LAKE_DATASET: d });

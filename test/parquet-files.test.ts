@@ -25,7 +25,7 @@ import { openStore, type ObjectStore } from "@lake/storage";
 import { waitFor } from "@lake/testing";
 import { withLake, settled, DATASET } from "./helpers.ts";
 
-const cli = resolve(import.meta.dirname, "../shared/client/src/cli.ts");
+const cli = resolve(import.meta.dirname, "../apps/lake/src/cli.ts");
 const tsx = import.meta.resolve("tsx");
 const run = promisify(execFile);
 const env: NodeJS.ProcessEnv = { ...process.env };

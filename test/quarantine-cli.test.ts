@@ -12,7 +12,7 @@ import { sendHttp } from "@lake/client";
 import { HEADERS } from "@lake/messaging";
 import { withLake, DATASET } from "./helpers.ts";
 
-const cli = resolve(import.meta.dirname, "../shared/client/src/cli.ts");
+const cli = resolve(import.meta.dirname, "../apps/lake/src/cli.ts");
 const tsx = import.meta.resolve("tsx");
 const run = promisify(execFile);
 // The CLI must find this lake through --data-dir, not through anything in the environment.

@@ -18,7 +18,7 @@ import { startS3Server } from "@lake/testing";
 import { withLake, settled } from "./helpers.ts";
 
 const DS = "customers";
-const cli = resolve(import.meta.dirname, "../shared/client/src/cli.ts");
+const cli = resolve(import.meta.dirname, "../apps/lake/src/cli.ts");
 const tsx = import.meta.resolve("tsx");
 const run = promisify(execFile);
 const env: NodeJS.ProcessEnv = { ...process.env, LAKE_ACTOR: "retention-test" };

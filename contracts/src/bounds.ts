@@ -120,6 +120,7 @@ export function clipText(s: string, n: number): string {
 
 // C0 and C1 controls (CR and LF among them: they end a header line), and the Unicode line and
 // paragraph separators.
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this refuses
 const HEADER_UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 
 /**

@@ -2,7 +2,7 @@
 // (ranges, lengths, patterns), read from `lake.constraints` attributes in the .avsc file.
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import avro from "avsc";
+import type avro from "avsc";
 import { isValidName } from "./names.ts";
 import { avroCodec, safeTypeForSchema } from "./safe-avro.ts";
 import { type ParquetSettings, parseParquetSettings } from "./parquet.ts";

@@ -63,3 +63,4 @@ export {
   illFormedTextPath,
 } from "./bounds.ts";
 export { type ParquetCodec, type ParquetSettings, PARQUET_CODECS, DEFAULT_PARQUET_SETTINGS, ROW_GROUP_ROWS_MIN, ROW_GROUP_ROWS_MAX, parquetCodecName, parseParquetSettings } from "./parquet.ts";
+export type { RecordResult, IngestReply, QuarantinedEntry, UndecodableEntry, QuarantineEntry, QuarantineList, ReplayResult, ReplayReply, ReplayRequestItem } from "./http/ingest.ts";

@@ -1,7 +1,7 @@
 // Codecs for the records on the lake's own streams (commit log, quarantine). Payloads from the
 // network are decoded behind a size cap: avsc trusts length prefixes, and a tiny hostile payload can
 // claim billions of items.
-import avro from "avsc";
+import type avro from "avsc";
 import { LakeLog } from "./generated.ts";
 import { safeTypeForSchema } from "./safe-avro.ts";
 

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { domainContract } from "@lake/contracts";
 import { HttpError } from "@lake/http";
-import { MAX_FAILED_REASON, RequestError, classify, failedReason, parseBody, replyBound, replyStatus, summarise, type IngestReply, type RecordResult } from "../src/domain/classify.ts";
+import { MAX_FAILED_REASON, RequestError, classify, failedReason, parseBody, replyBound, replyStatus, summarise } from "../src/domain/classify.ts";
+import type { IngestReply, RecordResult } from "@lake/contracts";
 
 const contract = domainContract("domain_events");
 const customers = domainContract("customers");

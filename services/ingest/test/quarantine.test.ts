@@ -20,9 +20,9 @@ import {
   toUndecodableEntry,
   type ReplayItem,
   type ReplayLedgerEntry,
-  type ReplayResult,
   type ReplayState,
 } from "../src/domain/quarantine.ts";
+import type { ReplayResult } from "@lake/contracts";
 
 const contract = domainContract("domain_events");
 const D = "domain_events";

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { slowClient } from "@lake/testing";
 import type { Server } from "node:http";
 import { after, before, describe, test } from "node:test";
-import { createHttpServer, httpTimeoutsFromEnv, listen, readBody, sendJson, closesConnection, HttpError, DEFAULT_HTTP_TIMEOUTS, HTTP_TIMEOUT_ENV, type HttpTimeouts } from "../src/index.ts";
+import { createHttpServer, httpTimeoutsFromEnv, listen, readBody, sendJson, closesConnection, type HttpError, DEFAULT_HTTP_TIMEOUTS, HTTP_TIMEOUT_ENV, type HttpTimeouts } from "../src/index.ts";
 
 const T: HttpTimeouts = { headersMs: 600, requestMs: 1500, bodyMs: 800, keepAliveMs: 500 };
 /** How long past a timeout a connection may stay open: Node checks every headersMs/4, plus scheduling on a busy machine. */

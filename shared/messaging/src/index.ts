@@ -42,3 +42,4 @@ export {
   appendLogRecord,
   foldCommitLog,
 } from "./commitlog.ts";
+export { createReplicatedStreams, streamReplicaState } from "./cluster.ts";

@@ -24,3 +24,4 @@ export {
   type S3ServerHandle,
   type StartS3ServerOptions,
 } from "./s3-server.ts";
+export { startNatsCluster, type NatsCluster } from "./nats-cluster.ts";

@@ -1,6 +1,6 @@
 // Pure part of ingest: a request body becomes a list of records, each valid (ready to publish) or
 // refused with a reason. No I/O.
-import { type DomainContract, cdcChangeCodec, isCdcContract, validateChange } from "@lake/contracts";
+import { type DomainContract, type IngestReply, type RecordResult, cdcChangeCodec, isCdcContract, validateChange } from "@lake/contracts";
 import { HttpError } from "@lake/http";
 
 export type Classified =
@@ -90,22 +90,6 @@ export function classify(records: readonly unknown[], contract: DomainContract, 
   return out;
 }
 
-export type RecordResult =
-  | { index: number; event_id: string; status: "accepted"; offset: number }
-  | { index: number; event_id: string; status: "duplicate"; offset: number }
-  | { index: number; event_id: string | null; status: "rejected"; reason: string; path: string }
-  | { index: number; event_id: string; status: "failed"; reason: string; retryable: true };
-
-export interface IngestReply {
-  domain: string;
-  accepted: number;
-  duplicates: number;
-  rejected: number;
-  failed: number;
-  /** Highest offset among accepted/duplicate records: the read-after-write token for the whole request. */
-  max_offset: number | null;
-  results: RecordResult[];
-}
 
 /** A failed publish's reason is cut to this many characters, so a reply's size has a bound before publishing. */
 export const MAX_FAILED_REASON = 120;

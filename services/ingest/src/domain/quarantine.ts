@@ -1,7 +1,7 @@
 // Pure part of quarantine inspection and replay: request parameters and bodies in, decisions out.
 // No I/O: the wiring (src/nats/quarantine.ts) loads the quarantined record and its replay-ledger
 // entry, asks decideReplay what to do, and does it.
-import type { DomainContract, QuarantinedRecord } from "@lake/contracts";
+import type { DomainContract, QuarantinedEntry, QuarantinedRecord, ReplayReply, ReplayResult, UndecodableEntry } from "@lake/contracts";
 import { isoInstant, quarantineReplayCodec, quarantinedRecordCodec } from "@lake/contracts";
 import { RequestError, classify, type Classified, type WireLimits } from "./classify.ts";
 
@@ -45,48 +45,6 @@ export function parseListQuery(query: URLSearchParams): ListQuery {
   return out;
 }
 
-/** One quarantined record as the list endpoint shows it. */
-export interface QuarantinedEntry {
-  seq: number;
-  status: "quarantined";
-  event_id: string | null;
-  reason: string;
-  path: string;
-  raw: string;
-  truncated: boolean;
-  /** ISO-8601. */
-  received_at: string;
-  source: string;
-  /** Set once the record has been replayed into the domain stream. */
-  replayed: null | { offset: number; at: string };
-}
-
-/**
- * A message on lake.quarantine.<domain> that claims to be a quarantined record but does not stand
- * (junk from some other NATS client, or a record of another domain): shown as what it is, so one
- * bad message neither hides nor blocks the rest of the page. It can never be replayed.
- */
-export interface UndecodableEntry {
-  seq: number;
-  status: "undecodable";
-  /** No event id can be read from it. */
-  event_id: null;
-  /** Why it does not stand (the decode error). */
-  error: string;
-  /** Size of the stored message, bytes. */
-  bytes: number;
-  /** ISO-8601: when the stream stored it. */
-  stored_at: string;
-}
-
-export type QuarantineEntry = QuarantinedEntry | UndecodableEntry;
-
-export interface QuarantineList {
-  domain: string;
-  records: QuarantineEntry[];
-  /** Pass as `after` for the next page; null when this page reached the end. */
-  next_after: number | null;
-}
 
 /** A quarantine message as loaded: the record, or why it does not stand. */
 export type StoredQuarantine = { kind: "record"; record: QuarantinedRecord } | { kind: "undecodable"; error: string; bytes: number; storedAt: number };
@@ -320,26 +278,6 @@ export function decideReplay(domain: string, item: ReplayItem, state: ReplayStat
 
 // ---- replay reply ----------------------------------------------------------------------------
 
-export type ReplayResult =
-  | { seq: number; event_id: string; status: "accepted"; offset: number }
-  | { seq: number; event_id: string; status: "duplicate"; offset: number }
-  | { seq: number; event_id: string | null; status: "rejected"; reason: string; path: string }
-  | { seq: number; status: "not_found"; reason: string }
-  | { seq: number; status: "undecodable"; reason: string }
-  | { seq: number; event_id: string | null; status: "failed"; reason: string; retryable: true };
-
-export interface ReplayReply {
-  domain: string;
-  accepted: number;
-  duplicates: number;
-  rejected: number;
-  not_found: number;
-  undecodable: number;
-  failed: number;
-  /** Highest offset among accepted/duplicate items: the read-after-write token for the request. */
-  max_offset: number | null;
-  results: ReplayResult[];
-}
 
 export function summariseReplay(domain: string, results: ReplayResult[]): ReplayReply {
   const reply: ReplayReply = { domain, accepted: 0, duplicates: 0, rejected: 0, not_found: 0, undecodable: 0, failed: 0, max_offset: null, results };

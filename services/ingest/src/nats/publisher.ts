@@ -8,7 +8,8 @@ import { cdcChangeCodec, isCdcContract, isValidName, quarantinedRecordCodec, Unk
 import { subjects, HEADERS } from "@lake/messaging";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import { Counter, Histogram, injectTrace, inSpan, SpanKind, type Context, type Registry } from "@lake/telemetry";
-import { type Classified, type IngestReply, type RecordResult, type WireLimits, HEADER_ALLOWANCE_BYTES, RequestError, classify, failedReason, parseBody, replyBound, summarise } from "../domain/classify.ts";
+import type { IngestReply, RecordResult } from "@lake/contracts";
+import { type Classified, type WireLimits, HEADER_ALLOWANCE_BYTES, RequestError, classify, failedReason, parseBody, replyBound, summarise } from "../domain/classify.ts";
 
 /** Nats-Msg-Id of an event: unique across the EVENTS stream, the same for every retry of the event. */
 export const eventMsgId = (domain: string, eventId: string) => `${domain}:${eventId}`;

@@ -19,13 +19,10 @@ import {
   toUndecodableEntry,
   type LedgerView,
   type ListQuery,
-  type QuarantineEntry,
-  type QuarantineList,
   type ReplayItem,
-  type ReplayReply,
-  type ReplayResult,
   type StoredQuarantine,
 } from "../domain/quarantine.ts";
+import type { QuarantineEntry, QuarantineList, ReplayReply, ReplayResult } from "@lake/contracts";
 import type { Publisher } from "./publisher.ts";
 
 /**

@@ -1,8 +1,8 @@
 // The load generator behind `lake produce`, the demo and the benchmarks: sends sample events at a
 // target rate in batches, mixing in retried duplicates and invalid records, and reports progress.
 import type { NatsConnection } from "@nats-io/nats-core";
-import { invalidEvents, rng, sampleEvents } from "./sample.ts";
-import { sendHttp, sendNats, type IngestReply } from "./ingest-client.ts";
+import { invalidEvents, rng, sampleEvents } from "@lake/client";
+import { sendHttp, sendNats, type IngestReply } from "@lake/client";
 
 export interface ProduceOptions {
   count: number;

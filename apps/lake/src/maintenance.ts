@@ -28,7 +28,7 @@ import { type ObjectInfo, type ObjectStore, isObjectNotFound } from "@lake/stora
 import type { Logger } from "@lake/telemetry";
 import { MAX_COLLECTED_KEYS, Projection, liveVersionIn, logLastSeq, tailCommitLog } from "@lake/catalog";
 import { type ExpectedColumn, type ParquetFacts, parquetFacts, schemaDifferences, settingsDrift } from "./parquet-check.ts";
-import { CatalogRequestError, type CatalogClient, type CatalogRegistryFile, type CatalogVersion } from "./catalog-client.ts";
+import { CatalogRequestError, type CatalogClient, type CatalogRegistryFile, type CatalogVersion } from "@lake/client";
 
 export interface MaintenanceProgress {
   dataset: string;

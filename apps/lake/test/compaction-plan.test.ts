@@ -3,8 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { domainContract, type LakeLog, type VersionCommitted } from "@lake/contracts";
-import { domainSpec } from "../src/domain/spec.ts";
-import { evolve, initialState, commitRecord } from "../src/domain/version.ts";
+import { domainSpec, evolve, initialState, commitRecord } from "@lake/committer";
 import {
   COMPACTION_DEFAULTS,
   type CompactedGroup,

@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { connectNats } from "@lake/messaging";
 import { SchemaRegistry } from "@lake/registry";
-import { CatalogClient, type CommandResult } from "./catalog-client.ts";
+import { CatalogClient, type CommandResult } from "@lake/client";
 
 export class OpsUsageError extends Error {}
 

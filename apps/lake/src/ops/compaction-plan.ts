@@ -8,8 +8,7 @@
 // catalog's covering query (first version with last_offset ≥ X) still answers the version that first
 // contained an offset.
 import type { LakeLog, VersionCommitted } from "@lake/contracts";
-import type { DatasetSpec } from "../domain/spec.ts";
-import { type Manifest, type PlannedBatch, buildManifest, evolve, initialState } from "../domain/version.ts";
+import { type DatasetSpec, type Manifest, type PlannedBatch, buildManifest, evolve, initialState } from "@lake/committer";
 
 export const COMPACTION_DEFAULTS = {
   /** Files at or above this size are left alone; smaller ones are packed into files up to it. */

@@ -1,13 +1,11 @@
-// A 3-node NATS JetStream cluster on loopback for the chaos harness: three nats-server processes with
-// routes to each other (as deploy/nats/nats.conf runs them in compose, minus auth and TLS), each with
-// its own store directory that survives a kill -9, so a node comes back with its data and catches up.
+// A NATS JetStream cluster on loopback for tests and the chaos harness: `size` nats-server processes
+// with routes to each other (as deploy/nats/nats.conf runs them in compose, minus auth and TLS), each
+// with its own store directory that survives a kill -9, so a node comes back with its data and catches up.
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
-import { ensureStreams, STREAMS, streamSettingsFromEnv } from "@lake/messaging";
-import { freePort, startNatsServer, waitFor, type NatsServerHandle } from "@lake/testing";
+import { startNatsServer, type NatsServerHandle } from "./nats-server.ts";
+import { freePort } from "./ports.ts";
 
 export interface NatsCluster {
   nodes: NatsServerHandle[];
@@ -72,59 +70,4 @@ function clusterOf(nodes: NatsServerHandle[]): NatsCluster {
       await Promise.all(nodes.map((n) => n.stop()));
     },
   };
-}
-
-/**
- * Creates every lake stream with `replicas` replicas before any service starts, as the deployment's
- * setup job does (services create missing streams with LAKE_STREAM_REPLICAS too; this checks the
- * cluster accepts them before the clock of a run starts).
- */
-export async function createReplicatedStreams(url: string, replicas: number, timeoutMs = 60_000): Promise<void> {
-  const nc = await connect({ servers: url.split(","), maxReconnectAttempts: -1 });
-  try {
-    // The meta leader is elected a moment after the nodes meet (until then JetStream doesn't answer):
-    // retry until stream creation goes through.
-    const jsm = await waitFor(
-      "the cluster to accept stream creation",
-      async () => {
-        try {
-          const m = await jetstreamManager(nc, { timeout: 5_000 });
-          await ensureStreams(m, streamSettingsFromEnv({ LAKE_STREAM_REPLICAS: String(replicas) }));
-          return m;
-        } catch {
-          return undefined;
-        }
-      },
-      { timeoutMs, intervalMs: 500 },
-    );
-    for (const name of Object.values(STREAMS)) {
-      const info = await jsm.streams.info(name);
-      if (info.config.num_replicas !== replicas) throw new Error(`stream ${name} has ${info.config.num_replicas} replicas, wanted ${replicas}`);
-    }
-  } finally {
-    await nc.close();
-  }
-}
-
-/** Every lake stream's replicas (leader + followers) and whether each follower has caught up. */
-export async function streamReplicaState(url: string): Promise<{ stream: string; replicas: number; peers: number; current: number; leader: string | undefined }[]> {
-  const nc = await connect({ servers: url.split(","), maxReconnectAttempts: -1 });
-  try {
-    const jsm = await jetstreamManager(nc, { timeout: 10_000 });
-    const out = [];
-    for (const name of Object.values(STREAMS)) {
-      const info = await jsm.streams.info(name);
-      const followers = info.cluster?.replicas ?? [];
-      out.push({
-        stream: name,
-        replicas: info.config.num_replicas,
-        peers: 1 + followers.length,
-        current: (info.cluster?.leader ? 1 : 0) + followers.filter((r) => r.current && !r.offline).length,
-        leader: info.cluster?.leader,
-      });
-    }
-    return out;
-  } finally {
-    await nc.close();
-  }
 }

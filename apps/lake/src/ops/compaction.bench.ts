@@ -1,7 +1,7 @@
 // How long a compaction of N small files takes (asserts nothing). Seeds a dataset with N versions of
 // one small file each (R rows, spread over P day partitions), the way a committer's micro-batches
 // leave it, on a local nats-server and a local-disk store, then runs one compaction and prints:
-//   node --import tsx services/committer/src/ops/compaction.bench.ts [N=500] [R=1000] [P=3]
+//   node --import tsx apps/lake/src/ops/compaction.bench.ts [N=500] [R=1000] [P=3]
 import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -11,9 +11,7 @@ import { domainContract, type VersionCommitted } from "@lake/contracts";
 import { STREAMS, appendLogRecord, connectNats, ensureStreams, subjects } from "@lake/messaging";
 import { openLocalStore } from "@lake/storage";
 import { startNatsServer } from "@lake/testing";
-import { domainSpec } from "../domain/spec.ts";
-import { keys } from "../domain/version.ts";
-import { toParquet } from "../parquet.ts";
+import { domainSpec, keys, toParquet } from "@lake/committer";
 import { compactDataset } from "./compaction.ts";
 
 const [N = 500, R = 1000, P = 3] = process.argv.slice(2).map(Number);

@@ -22,9 +22,7 @@ import { type JudgeState, appendLogRecord, foldCommitLog, isCasConflict, isPubli
 import type { ObjectStore } from "@lake/storage";
 import { type Logger, inSpan } from "@lake/telemetry";
 import { failpointHook as runtimeFailpointHook } from "@lake/runtime";
-import type { DatasetSpec } from "../domain/spec.ts";
-import { commitRecord, keys } from "../domain/version.ts";
-import { OFFSET_COLUMN, type Tombstones, fromParquet, toParquet } from "../parquet.ts";
+import { type DatasetSpec, type Tombstones, OFFSET_COLUMN, commitRecord, fromParquet, keys, toParquet } from "@lake/committer";
 import {
   COMPACTION_DEFAULTS,
   type CompactedGroup,

@@ -22,10 +22,10 @@ function pickStoreEnv(env: NodeJS.ProcessEnv): Record<string, string> {
 }
 import { isNatsServerMissing } from "@lake/testing";
 import { errors as natsErrors } from "@nats-io/nats-core";
-import { CatalogRequestError, type CatalogVersion } from "./catalog-client.ts";
-import { isServiceUnreachable } from "./reach.ts";
-import { IngestRequestError, listQuarantine, replayQuarantine, type ReplayRequestItem } from "./ingest-client.ts";
-import { queryVersion } from "./query.ts";
+import { CatalogRequestError, type CatalogVersion } from "@lake/client";
+import { isServiceUnreachable } from "@lake/client";
+import { IngestRequestError, listQuarantine, replayQuarantine, type ReplayRequestItem } from "@lake/client";
+import { queryVersion } from "@lake/client";
 import { produce, produceDefaults, type ProduceProgress } from "./produce.ts";
 import { startLake } from "./up.ts";
 import { readLakeSecrets, type LakeTokens } from "./secrets.ts";

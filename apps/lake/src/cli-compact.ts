@@ -1,21 +1,14 @@
 // `lake compact`: rewrite a dataset's small Parquet files into larger ones, as a new version with the
 // same rows. It talks to NATS and the object store directly, like a committer: one more writer of the
 // dataset's commit log, fenced by its compare-and-set (the logic is beside the committer's writer, in
-// services/committer/src/ops/).
+// apps/lake/src/ops/).
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { connectNats } from "@lake/messaging";
 import { SchemaRegistry } from "@lake/registry";
 import { STORE_ENV, describeStore, openStore, storeConfigFromEnv } from "@lake/storage";
-import {
-  COMPACTION_DEFAULTS,
-  compactDataset,
-  compactionFailpointHook,
-  datasetSpec,
-  isCompactionContended,
-  type CompactionProgress,
-  type CompactionResult,
-} from "@lake/committer";
+import { datasetSpec } from "@lake/committer";
+import { COMPACTION_DEFAULTS, compactDataset, compactionFailpointHook, isCompactionContended, type CompactionProgress, type CompactionResult } from "./ops/index.ts";
 import { OpsUsageError } from "./cli-ops.ts";
 
 type Values = Record<string, string | boolean | undefined>;

@@ -16,10 +16,7 @@ import { appendLogRecord, connectNats, ensureStreams, foldCommitLog, readCommitH
 import { openLocalStore, type ObjectStore } from "@lake/storage";
 import { startNatsServer, waitFor, type NatsServerHandle } from "@lake/testing";
 import type { Logger } from "@lake/telemetry";
-import { Committer } from "../src/nats/committer.ts";
-import { type DatasetSpec, domainSpec } from "../src/domain/spec.ts";
-import { fromParquet } from "../src/parquet.ts";
-import type { Failpoint } from "../src/failpoints.ts";
+import { Committer, type DatasetSpec, type Failpoint, domainSpec, fromParquet } from "@lake/committer";
 import { compactDataset, type CompactionFailpoint } from "../src/ops/compaction.ts";
 import { applyVersionFiles } from "../src/ops/compaction-plan.ts";
 

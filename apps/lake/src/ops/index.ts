@@ -29,4 +29,3 @@ export {
   type DroppedPartition,
   type RebaseDecision,
 } from "./compaction-plan.ts";
-export { datasetSpec } from "../specs.ts";
