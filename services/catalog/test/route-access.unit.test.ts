@@ -1,10 +1,12 @@
 // Who may call what, request by request: for a list of representative requests (every route, unknown
 // paths under each prefix, wrong methods, odd dataset names), the access answer the catalog gives each
 // kind of caller. The expectations were taken from the access table the catalog had before its routes
-// and their access rules became one table, so any change in who may do what shows up here.
+// and their access rules became one table (http/routes.ts), so any change in who may do what shows up
+// here. Also: every route of that table carries a rule that fits it.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { type Caller, type Identity, authenticate, decide, parseTokensFile, routeOf, tokenSha256 } from "../src/domain/auth.ts";
+import { type Caller, type Identity, authenticate, parseTokensFile, tokenSha256 } from "../src/domain/auth.ts";
+import { ROUTES, authorize, matchRoute } from "../src/http/routes.ts";
 
 const TOKENS = { reader: "r-0123456789", readerAll: "ra-0123456789", operator: "o-0123456789", admin: "a-0123456789" };
 const entries = parseTokensFile(
@@ -25,7 +27,7 @@ const UNAUTHENTICATED: [string | undefined, Caller, string][] = [
 
 /** The access answer for `method path`, as allow or { status, code, message }. */
 function answer(caller: Caller, method: string, path: string) {
-  const d = decide(caller, method, routeOf(path.split("/").filter(Boolean)));
+  const d = authorize(caller, method, path.split("/").filter(Boolean));
   return d.kind === "allow" ? "allow" : { status: d.status, code: d.code, message: d.message };
 }
 
@@ -150,6 +152,57 @@ describe("route access: the answers the catalog gave before its routes and acces
         const got = answer(caller, method, path);
         if (path === "/healthz") assert.equal(got, "allow", `${header} ${method} ${path}`);
         else assert.deepEqual([typeof got === "object" && got.status, typeof got === "object" && got.code], [401, code], `${header} ${method} ${path}`);
+      }
+    }
+  });
+});
+
+describe("route table: every route carries an access rule that fits it", () => {
+  const KINDS = ["public", "token", "read", "operate", "admin", "unlisted"];
+
+  test("every route has a method, a pattern and a handler, and an access rule of a known kind", () => {
+    assert.ok(ROUTES.length > 0);
+    for (const r of ROUTES) {
+      const name = `${r.method} ${r.pattern}`;
+      assert.ok(r.method === "*" || /^[A-Z]+$/.test(r.method), name);
+      assert.ok(r.pattern.startsWith("/"), name);
+      assert.equal(typeof r.handler, "function", name);
+      assert.ok(r.access !== undefined && KINDS.includes(r.access.kind), name);
+    }
+  });
+
+  test("a read rule names a dataset; commands are POSTs with a verb for refusals; admin endpoints are under /v1/admin; only /healthz is public", () => {
+    for (const r of ROUTES) {
+      const name = `${r.method} ${r.pattern}`;
+      const segments = r.pattern.split("/").filter(Boolean);
+      if (r.access.kind === "read") assert.ok(segments.includes(":dataset"), name);
+      if (r.access.kind === "operate") {
+        assert.equal(r.method, "POST", name);
+        assert.ok(r.access.verb.length > 0, name);
+      }
+      if (r.access.kind === "admin") assert.deepEqual(segments.slice(0, 2), ["v1", "admin"], name);
+      if (r.access.kind === "public") assert.equal(r.pattern, "/healthz", name);
+    }
+  });
+
+  test("each representative request finds the route an admin would be served by, and its rule is that route's", () => {
+    for (const [method, path] of REQUESTS) {
+      const m = matchRoute(method, path.split("/").filter(Boolean));
+      if (m) assert.ok(ROUTES.includes(m.route), `${method} ${path}`);
+    }
+    assert.equal(matchRoute("GET", ["v1", "datasets", "domain_events", "versions", "3"])?.route.pattern, "/v1/datasets/:dataset/versions/:version");
+    assert.deepEqual(matchRoute("GET", ["v1", "datasets", "domain_events", "tags", "v1"])?.params, { dataset: "domain_events", tag: "v1" });
+    assert.equal(matchRoute("DELETE", ["v1", "datasets"]), undefined);
+  });
+
+  test("a command is only what the table lists: names every object inherits (constructor, toString) are no command", () => {
+    // The access table before this one looked commands up in a plain object, so these two were taken
+    // for commands: an operator passed (then 404), a reader's refusal quoted a function's source.
+    for (const [who, caller] of Object.entries(CALLERS)) {
+      for (const name of ["constructor", "toString", "__proto__"]) {
+        const got = answer(caller, "POST", `${D}/${name}`);
+        if (who === "admin") assert.equal(got, "allow");
+        else assert.deepEqual(got, { status: 403, code: "forbidden", message: `token ${JSON.stringify(caller.name)} (role ${caller.role}) ${ADMIN(caller, "POST", [])}` }, `${who} ${name}`);
       }
     }
   });

@@ -1,14 +1,15 @@
-// Catalog HTTP API: authentication and authorization, then routing to the handlers, by kind: reads.ts
-// (the read API), commands.ts (promote, rollback, tag, expire, collected) and admin.ts.
-// With a tokens file, every request but /healthz is authenticated (bearer token) and authorized
-// (domain/auth.ts) before it is routed; refusals are answered 401/403, logged and kept for admins.
-// Prometheus metrics are not served here but on a listener of their own (main.ts).
+// The catalog's HTTP API as one table: each route is a method, a path pattern, who may call it and its
+// handler (reads.ts, commands.ts, admin.ts). Who may call a request is read from the route it matches,
+// so a route can't be served without an access rule, and a request that matches none is for admins
+// only (domain/auth.ts decides). With a tokens file, every request but /healthz is authenticated (bearer
+// token) and authorized before anything else; refusals are answered 401/403, logged and kept for
+// admins. Prometheus metrics are not served here but on a listener of their own (main.ts).
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { DEFAULT_HTTP_TIMEOUTS, HttpError, closesConnection, createHttpServer, listen, parseTarget, sendJson, type HttpTimeouts } from "@lake/http";
 import type { Logger } from "@lake/telemetry";
 import type { Catalog } from "../catalog.ts";
 import { CommandError } from "../domain/commands.ts";
-import { authenticate, decide, routeOf, type AuthDecision, type Caller, type Identity, type TokenEntry } from "../domain/auth.ts";
+import { ACCESS, authenticate, decide, operate, type Access, type AuthDecision, type Caller, type Identity, type TokenEntry } from "../domain/auth.ts";
 import * as admin from "./admin.ts";
 import * as commands from "./commands.ts";
 import { DenialLog } from "./denials.ts";
@@ -16,10 +17,102 @@ import { FileListCache } from "./file-lists.ts";
 import * as reads from "./reads.ts";
 import { datasetParam, type Api, type ApiRequest, type Handler } from "./request.ts";
 
-const REALM = 'Bearer realm="lake-catalog"';
+export interface Route {
+  /** An HTTP method, or "*" for any. */
+  method: string;
+  /**
+   * Path segments: literals, `:name` (any one segment, given to the handler as `params.name`), and
+   * last `**` (any number of segments, none included). A `:dataset` that is not a valid dataset name
+   * is answered 400 before the handler runs.
+   */
+  pattern: string;
+  access: Access;
+  handler: Handler;
+}
 
-/** POST /v1/datasets/<d>/<command> */
-const COMMANDS: Readonly<Record<string, Handler>> = { promote: commands.promote, rollback: commands.rollback, tags: commands.tag, expire: commands.expire, collected: commands.collected };
+/** The catch-alls' answer: no such route. */
+const notFound: Handler = (_api, r) => {
+  throw new HttpError(404, "not_found", `no route ${r.method} ${r.pathname}`);
+};
+
+/** Every route, first match wins. */
+export const ROUTES: readonly Route[] = [
+  // Probes carry no token.
+  { method: "*", pattern: "/healthz", access: ACCESS.public, handler: reads.health },
+  // Every caller with a token; a reader sees only the datasets it may read.
+  { method: "GET", pattern: "/v1/datasets", access: ACCESS.token, handler: reads.listDatasets },
+  { method: "GET", pattern: "/v1/datasets/:dataset", access: ACCESS.read, handler: reads.dataset },
+  { method: "GET", pattern: "/v1/datasets/:dataset/versions", access: ACCESS.read, handler: reads.versions },
+  { method: "GET", pattern: "/v1/datasets/:dataset/versions/:version", access: ACCESS.read, handler: reads.version },
+  { method: "GET", pattern: "/v1/datasets/:dataset/versions/:version/quality", access: ACCESS.read, handler: reads.quality },
+  { method: "GET", pattern: "/v1/datasets/:dataset/files", access: ACCESS.read, handler: reads.files },
+  { method: "GET", pattern: "/v1/datasets/:dataset/tags", access: ACCESS.read, handler: reads.tags },
+  { method: "GET", pattern: "/v1/datasets/:dataset/tags/:tag", access: ACCESS.read, handler: reads.tag },
+  { method: "GET", pattern: "/v1/datasets/:dataset/audit", access: ACCESS.read, handler: reads.audit },
+  { method: "GET", pattern: "/v1/datasets/:dataset/covering", access: ACCESS.read, handler: reads.covering },
+  { method: "POST", pattern: "/v1/datasets/:dataset/promote", access: operate("promote"), handler: commands.promote },
+  { method: "POST", pattern: "/v1/datasets/:dataset/rollback", access: operate("roll back"), handler: commands.rollback },
+  { method: "POST", pattern: "/v1/datasets/:dataset/tags", access: operate("tag"), handler: commands.tag },
+  { method: "POST", pattern: "/v1/datasets/:dataset/expire", access: operate("expire versions"), handler: commands.expire },
+  { method: "POST", pattern: "/v1/datasets/:dataset/collected", access: operate("record collected files"), handler: commands.collected },
+  { method: "GET", pattern: "/v1/admin/denials", access: ACCESS.admin, handler: admin.denials },
+  // Rebuild and dump have always answered below their path too.
+  { method: "POST", pattern: "/v1/admin/rebuild/**", access: ACCESS.admin, handler: admin.rebuild },
+  { method: "GET", pattern: "/v1/admin/dump/**", access: ACCESS.admin, handler: admin.dump },
+  // No such route, but who may learn that: whoever may read the dataset (GET anything below it), and
+  // admins (an unknown command is 404, not 405; anything under /v1/admin is 404 whatever the method).
+  // Any other request that matches no route is for admins only, and answered 405 if its path has
+  // routes for other methods, otherwise 404.
+  { method: "GET", pattern: "/v1/datasets/:dataset/**", access: ACCESS.read, handler: notFound },
+  { method: "POST", pattern: "/v1/datasets/:dataset/:command", access: ACCESS.unlisted, handler: notFound },
+  { method: "*", pattern: "/v1/admin/**", access: ACCESS.admin, handler: notFound },
+];
+
+interface Compiled {
+  route: Route;
+  segments: readonly string[];
+  /** The pattern ends in `**`. */
+  rest: boolean;
+}
+
+const COMPILED: readonly Compiled[] = ROUTES.map((route) => {
+  const segments = route.pattern.split("/").filter((s) => s !== "");
+  const rest = segments.at(-1) === "**";
+  return { route, segments: rest ? segments.slice(0, -1) : segments, rest };
+});
+
+function matchesPath(c: Compiled, segments: readonly string[]): boolean {
+  if (c.rest ? segments.length < c.segments.length : segments.length !== c.segments.length) return false;
+  for (let i = 0; i < c.segments.length; i++) {
+    const p = c.segments[i]!;
+    if (!p.startsWith(":") && p !== segments[i]) return false;
+  }
+  return true;
+}
+
+/** The pattern's `:name` segments of a path it matches. */
+function pathParams(c: Compiled, segments: readonly string[]): Record<string, string> {
+  const params: Record<string, string> = {};
+  for (let i = 0; i < c.segments.length; i++) if (c.segments[i]!.startsWith(":")) params[c.segments[i]!.slice(1)] = segments[i]!;
+  return params;
+}
+
+/** The route a request is for, with its parameters; undefined if no route has this method and path. */
+export function matchRoute(method: string, segments: readonly string[]): { route: Route; params: Record<string, string> } | undefined {
+  for (const c of COMPILED) {
+    if (c.route.method !== "*" && c.route.method !== method) continue;
+    if (matchesPath(c, segments)) return { route: c.route, params: pathParams(c, segments) };
+  }
+  return undefined;
+}
+
+/** Who may make this request: the access rule of the route it matches (none matched: admins only). */
+export function authorize(caller: Caller, method: string, segments: readonly string[]): AuthDecision {
+  const m = matchRoute(method, segments);
+  return decide(caller, m?.route.access ?? ACCESS.unlisted, { method, segments, dataset: m?.params.dataset });
+}
+
+const REALM = 'Bearer realm="lake-catalog"';
 
 export function startHttp(opts: {
   catalog: Catalog;
@@ -77,51 +170,27 @@ export function startHttp(opts: {
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const { segments: parts, query } = parseTarget(req.url);
-    const pathname = "/" + parts.join("/");
+    const { segments, query } = parseTarget(req.url);
+    const pathname = "/" + segments.join("/");
     const method = req.method ?? "GET";
+    const m = matchRoute(method, segments);
+    // Authentication and authorization come before anything else: an unauthenticated caller learns
+    // nothing about which routes or datasets exist.
     let identity: Identity | undefined;
-    const serve = (handler: Handler, params: Record<string, string> = {}) => handler(api, { req, res, method, pathname, query, params, identity } satisfies ApiRequest);
-    if (pathname === "/healthz") return serve(reads.health);
-    // Authentication and authorization come before routing: an unauthenticated caller learns nothing
-    // about which routes or datasets exist.
-    if (tokens !== undefined) {
+    const access = m?.route.access ?? ACCESS.unlisted;
+    if (tokens !== undefined && access.kind !== "public") {
       const caller = authenticate(tokens, req.headers.authorization);
-      const d = decide(caller, method, routeOf(parts));
+      const d = decide(caller, access, { method, segments, dataset: m?.params.dataset });
       if (d.kind === "deny") return deny(req, res, caller, d, method, pathname);
       identity = caller.kind === "token" ? caller : undefined;
     }
-    const notFound = () => new HttpError(404, "not_found", `no route ${method} ${pathname}`);
-    if (parts[0] !== "v1") throw notFound();
-
-    if (parts[1] === "admin") {
-      if (parts[2] === "denials" && parts.length === 3 && method === "GET") return serve(admin.denials);
-      if (parts[2] === "rebuild" && method === "POST") return serve(admin.rebuild);
-      if (parts[2] === "dump" && method === "GET") return serve(admin.dump);
-      throw notFound();
+    if (!m) {
+      if (COMPILED.some((c) => matchesPath(c, segments))) throw new HttpError(405, "method_not_allowed", `${method} not allowed on ${pathname}`);
+      throw new HttpError(404, "not_found", `no route ${method} ${pathname}`);
     }
-    if (parts[1] !== "datasets") throw notFound();
-
-    if (method === "POST" && parts.length === 4) {
-      const dataset = datasetParam(parts[2]!);
-      const command = Object.hasOwn(COMMANDS, parts[3]!) ? COMMANDS[parts[3]!] : undefined;
-      if (command === undefined) throw notFound();
-      return serve(command, { dataset });
-    }
-    if (method !== "GET") throw new HttpError(405, "method_not_allowed", `${method} not allowed on ${pathname}`);
-
-    if (parts.length === 2) return serve(reads.listDatasets);
-    const dataset = datasetParam(parts[2]!);
-    if (parts.length === 3) return serve(reads.dataset, { dataset });
-    if (parts[3] === "versions" && parts.length === 4) return serve(reads.versions, { dataset });
-    if (parts[3] === "files" && parts.length === 4) return serve(reads.files, { dataset });
-    if (parts[3] === "tags" && parts.length === 4) return serve(reads.tags, { dataset });
-    if (parts[3] === "tags" && parts.length === 5) return serve(reads.tag, { dataset, tag: parts[4]! });
-    if (parts[3] === "audit" && parts.length === 4) return serve(reads.audit, { dataset });
-    if (parts[3] === "versions" && parts.length === 6 && parts[5] === "quality") return serve(reads.quality, { dataset, version: parts[4]! });
-    if (parts[3] === "versions" && parts.length === 5) return serve(reads.version, { dataset, version: parts[4]! });
-    if (parts[3] === "covering" && parts.length === 4) return serve(reads.covering, { dataset });
-    throw notFound();
+    if (m.params.dataset !== undefined) datasetParam(m.params.dataset);
+    const r: ApiRequest = { req, res, method, pathname, query, params: m.params, identity };
+    await m.route.handler(api, r);
   }
 
   return listen(server, opts.port, opts.host).then((port) => ({ server, port }));
