@@ -1,21 +1,13 @@
 // The catalog's state: a projection of the commit log into SQLite. Every change comes from one log
 // record, applied in the same transaction as the log position, so a crash never half-applies a record
 // and replaying the log from scratch gives the same rows. Nothing here reads the clock.
-// The tables are in schema.ts and the SQL in queries.ts; this class applies records and answers reads.
+// The tables are in schema.ts, the SQL in queries.ts, and the rules of which version is current in
+// domain/current.ts; this class applies records with them and answers reads.
 import type Database from "better-sqlite3";
 import type { LakeLog, LogRecord, VersionCommitted } from "@lake/contracts";
 import { judgeNext } from "@lake/messaging";
-import {
-  type DatasetFacts,
-  type RetentionFacts,
-  POLICIES,
-  QUALITY,
-  expireProblem,
-  liveVersionIn,
-  promotionProblem,
-  tagProblem,
-  versionRanges,
-} from "../domain/commands.ts";
+import { type DatasetFacts, type RetentionFacts, QUALITY, expireProblem, liveVersionIn, tagProblem, versionRanges } from "../domain/commands.ts";
+import { autoPromotes, currentOnCommit, promotionRecordProblem, rollbackFloorAfter, verdictProblem, type CurrentFacts } from "../domain/current.ts";
 import { prepareQueries, type AuditRow, type DatasetRow, type FileRow, type Queries, type QualityRow, type RegistryFileRow, type VersionRow } from "./queries.ts";
 import { openProjectionDb } from "./schema.ts";
 
@@ -107,8 +99,7 @@ export class Projection {
       if (ds) this.q.touchDataset.run(seq, r.dataset);
       return;
     }
-    // Non-critical datasets are current on commit; critical ones keep their current until a version passes.
-    const current = r.policy === POLICIES.critical ? (ds?.current_version ?? 0) : r.version;
+    const current = currentOnCommit(r.policy, r.version, ds?.current_version ?? 0);
     const row = { name: r.dataset, seq, version: r.version, total_rows: r.total_rows, at: r.committed_at, policy: r.policy, current };
     if (ds) this.q.updateDataset.run(row);
     else this.q.insertDataset.run(row);
@@ -156,42 +147,24 @@ export class Projection {
   }
 
   private applyVerdict(seq: number, r: LakeLog.QualityVerdict): void {
-    const ds = this.guard(seq, r.dataset, () => {
-      const v = this.q.version.get(r.dataset, r.version);
-      if (!v) return `verdict for unknown version ${r.version}`;
-      if (v.quality !== QUALITY.pending) return `second verdict for version ${r.version} (first: ${v.quality})`;
-      return undefined;
-    });
+    const ds = this.guard(seq, r.dataset, () => verdictProblem(r.version, this.q.version.get(r.dataset, r.version)?.quality));
     if (!ds) return;
     this.q.setQuality.run(r.outcome, seq, r.dataset, r.version);
     this.q.insertQuality.run({ dataset: r.dataset, version: r.version, seq, outcome: r.outcome, rules: JSON.stringify(r.rules), checked_at: r.checked_at, checker_id: r.checker_id });
     const failedRules = r.rules.filter((x) => !x.passed).map((x) => x.rule);
     this.audit(seq, r.dataset, r.outcome === "passed" ? "quality_passed" : "quality_failed", r.version, null, r.checker_id, failedRules.length ? `failed: ${failedRules.join(", ")}` : "all rules passed", r.checked_at, JSON.stringify(r.rules));
-    // A critical dataset's newest passing version becomes current: that is what the gate opens to.
-    // (Never an expired one: retention keeps versions awaiting a verdict, so this only guards.)
-    if (r.outcome === "passed" && ds.policy === POLICIES.critical && r.version > ds.current_version && r.version > ds.rollback_floor && !this.q.expiredSeq.get(r.dataset, r.version)) {
+    if (autoPromotes(currentFacts(ds), r, this.q.expiredSeq.get(r.dataset, r.version) !== undefined)) {
       this.q.setCurrent.run(r.version, r.dataset);
       this.audit(seq, r.dataset, "auto_promote", r.version, ds.current_version || null, r.checker_id, "passed its quality checks", r.checked_at, null);
     }
   }
 
   private applyPromotion(seq: number, r: LakeLog.VersionPromoted): void {
-    const ds = this.guard(seq, r.dataset, () => {
-      const facts = this.facts(r.dataset)!;
-      if (r.previous_version !== facts.currentVersion) return `${r.mode} of version ${r.version} expected current ${r.previous_version}, found ${facts.currentVersion}`;
-      // The same rules the command's decision applied (domain/commands.ts), checked again on the record.
-      const problem = promotionProblem(facts, r.version);
-      if (problem) return problem;
-      if (r.mode === "promote" && r.version <= facts.currentVersion) return `promote to version ${r.version} does not move current (${facts.currentVersion}) forward`;
-      if (r.mode === "rollback" && r.version >= facts.currentVersion) return `rollback to version ${r.version} does not move current (${facts.currentVersion}) back`;
-      if (r.mode === "rollback" && facts.policy === POLICIES.critical && !facts.formerCurrents().includes(r.version)) return `rollback to version ${r.version}, which was never current`;
-      return undefined;
-    });
+    const ds = this.guard(seq, r.dataset, () => promotionRecordProblem(this.facts(r.dataset)!, r));
     if (!ds) return;
     this.q.setCurrent.run(r.version, r.dataset);
-    // After a rollback, versions committed before it stay out of current unless an operator promotes
-    // them: a late verdict must not undo the rollback.
-    if (r.mode === "rollback") this.q.setRollbackFloor.run(r.previous_version, r.dataset);
+    const floor = rollbackFloorAfter(ds.rollback_floor, r);
+    if (floor !== ds.rollback_floor) this.q.setRollbackFloor.run(floor, r.dataset);
     this.audit(seq, r.dataset, r.mode, r.version, r.previous_version || null, r.actor, r.reason, r.at, null);
   }
 
@@ -337,4 +310,8 @@ export class Projection {
   close(): void {
     this.db.close();
   }
+}
+
+function currentFacts(ds: DatasetRow): CurrentFacts {
+  return { policy: ds.policy, currentVersion: ds.current_version, rollbackFloor: ds.rollback_floor };
 }

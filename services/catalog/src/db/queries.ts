@@ -105,7 +105,7 @@ export function prepareQueries(db: Database.Database) {
     logHead: db.prepare<[string], { seq: number }>("SELECT seq FROM log_heads WHERE dataset = ?"),
     setLogHead: db.prepare<[string, number]>("INSERT INTO log_heads (dataset, seq) VALUES (?, ?) ON CONFLICT (dataset) DO UPDATE SET seq = excluded.seq"),
     setCurrent: db.prepare<[number, string]>("UPDATE datasets SET current_version = ? WHERE name = ?"),
-    setRollbackFloor: db.prepare<[number, string]>("UPDATE datasets SET rollback_floor = MAX(rollback_floor, ?) WHERE name = ?"),
+    setRollbackFloor: db.prepare<[number, string]>("UPDATE datasets SET rollback_floor = ? WHERE name = ?"),
     setQuality: db.prepare<[string, number, string, number]>("UPDATE versions SET quality = ?, quality_seq = ? WHERE dataset = ? AND version = ?"),
     insertQuality: db.prepare("INSERT INTO quality_results VALUES (@dataset, @version, @seq, @outcome, @rules, @checked_at, @checker_id)"),
     insertTag: db.prepare<[string, string, number, number]>("INSERT INTO tags (dataset, tag, version, seq) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"),
