@@ -10,7 +10,7 @@ const critical = (currentVersion: number, rollbackFloor = 0): CurrentFacts => ({
 const passed = (version: number) => ({ version, outcome: "passed" });
 const failed = (version: number) => ({ version, outcome: "failed" });
 
-describe("currentOnCommit", () => {
+describe("currentOnCommit", { timeout: 30_000 }, () => {
   test("given a non-critical dataset, when a version is committed, then it is current at once", () => {
     assert.equal(currentOnCommit("non-critical", 4, 3), 4);
     assert.equal(currentOnCommit("non-critical", 1, 0), 1);
@@ -22,7 +22,7 @@ describe("currentOnCommit", () => {
   });
 });
 
-describe("verdictProblem", () => {
+describe("verdictProblem", { timeout: 30_000 }, () => {
   test("given a pending version, when its verdict arrives, then it stands", () => {
     assert.equal(verdictProblem(3, "pending"), undefined);
   });
@@ -34,7 +34,7 @@ describe("verdictProblem", () => {
   });
 });
 
-describe("autoPromotes: a passed verdict opens the gate of a critical dataset", () => {
+describe("autoPromotes: a passed verdict opens the gate of a critical dataset", { timeout: 30_000 }, () => {
   test("given a critical dataset with nothing current, when v1 passes, then v1 becomes current", () => {
     assert.equal(autoPromotes(critical(0), passed(1), false), true);
   });
@@ -67,7 +67,7 @@ describe("autoPromotes: a passed verdict opens the gate of a critical dataset", 
   });
 });
 
-describe("rollbackFloorAfter", () => {
+describe("rollbackFloorAfter", { timeout: 30_000 }, () => {
   test("given floor 0, when current is rolled back from 4, then the floor is 4", () => {
     assert.equal(rollbackFloorAfter(0, { mode: "rollback", previous_version: 4 }), 4);
   });
@@ -81,7 +81,7 @@ describe("rollbackFloorAfter", () => {
   });
 });
 
-describe("promotionRecordProblem: a VersionPromoted record checked again when projected", () => {
+describe("promotionRecordProblem: a VersionPromoted record checked again when projected", { timeout: 30_000 }, () => {
   /** Given a dataset whose versions have these verdicts (1-based), with `current` and these former currents. */
   function given(policy: string, current: number, qualities: QualityStatus[], formerCurrents: number[], expired: number[] = []): DatasetFacts {
     return {

@@ -133,7 +133,7 @@ const REQUESTS: [string, string, "allow" | Refusal, "allow" | Refusal, "allow" |
   ["GET", `/v1/admin/${"a".repeat(100)}`, ADMIN_ENDPOINT, ADMIN_ENDPOINT, ADMIN_ENDPOINT],
 ];
 
-describe("route access: the answers the catalog gave before its routes and access rules became one table", () => {
+describe("route access: the answers the catalog gave before its routes and access rules became one table", { timeout: 30_000 }, () => {
   for (const [who, caller] of Object.entries(CALLERS)) {
     test(`given ${who}, when each representative request arrives, then the same allow or 403 as before`, () => {
       for (const [method, path, ...expected] of REQUESTS) {
@@ -157,7 +157,7 @@ describe("route access: the answers the catalog gave before its routes and acces
   });
 });
 
-describe("route table: every route carries an access rule that fits it", () => {
+describe("route table: every route carries an access rule that fits it", { timeout: 30_000 }, () => {
   const KINDS = ["public", "token", "read", "operate", "admin", "unlisted"];
 
   test("every route has a method, a pattern and a handler, and an access rule of a known kind", () => {
