@@ -5,7 +5,8 @@
 // same projection (same SQLite file, same data), alternately without a tokens file and with one, and
 // serves a few thousand sequential GET /v1/datasets/domain_events/versions/latest over one keep-alive
 // connection. Rounds alternate so drift on the machine hits both sides alike. Also times
-// authenticate + decide in process, for 1, 10 and 100 configured tokens.
+// authenticate + authorize (the route table lookup and the decision) in process, for 1, 10 and 100
+// configured tokens.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
@@ -14,7 +15,7 @@ import { parseArgs } from "node:util";
 import { CatalogClient, sampleEvents, sendHttp } from "@lake/client";
 import { serviceEntry, startLake } from "@lake/app";
 import { spawnService, type ServiceHandle } from "@lake/testing";
-import { authenticate, decide, parseTokensFile, routeOf, tokenSha256 } from "@lake/catalog";
+import { authenticate, authorize, parseTokensFile, tokenSha256 } from "@lake/catalog";
 
 const { values } = parseArgs({
   options: {
@@ -154,16 +155,16 @@ try {
   console.log(`\nauth on − off: p50 ${delta(off.p50, on.p50)}, p99 ${delta(off.p99, on.p99)}, mean ${delta(off.mean, on.mean)}`);
 
   // In process: the work auth adds to every request (hash the token, compare with every entry, decide).
-  console.log(`\nauthenticate + decide in process (sha256 of the token, constant-time compare with every entry):`);
-  const route = routeOf(PATH.split("/").filter(Boolean));
+  console.log(`\nauthenticate + authorize in process (sha256 of the token, constant-time compare with every entry, route lookup):`);
+  const segments = PATH.split("/").filter(Boolean);
   for (const count of [1, 10, 100]) {
     const entries = parseTokensFile(tokensFile(Math.max(3, count)));
     const header = `Bearer ${READER_TOKEN}`;
     const N = 200_000;
     let allowed = 0;
-    for (let i = 0; i < 20_000; i++) if (decide(authenticate(entries, header), "GET", route).kind === "allow") allowed++;
+    for (let i = 0; i < 20_000; i++) if (authorize(authenticate(entries, header), "GET", segments).kind === "allow") allowed++;
     const t = performance.now();
-    for (let i = 0; i < N; i++) if (decide(authenticate(entries, header), "GET", route).kind === "allow") allowed++;
+    for (let i = 0; i < N; i++) if (authorize(authenticate(entries, header), "GET", segments).kind === "allow") allowed++;
     const us = ((performance.now() - t) * 1000) / N;
     console.log(`  ${String(entries.length).padStart(3)} tokens: ${us.toFixed(2)} µs per request${allowed === N + 20_000 ? "" : " (unexpected denials!)"}`);
   }

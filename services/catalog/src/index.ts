@@ -22,14 +22,15 @@ export {
   type Identity,
   type TokenEntry,
   type Caller,
-  type Route,
+  type Access,
   type AuthDecision,
   TokensFileError,
   isTokensFileError,
   parseTokensFile,
   authenticate,
-  routeOf,
   decide,
   mayRead,
   tokenSha256,
 } from "./domain/auth.ts";
+// The HTTP API's one route table, and the access decision a request gets from it.
+export { ROUTES, authorize, type Route } from "./http/routes.ts";

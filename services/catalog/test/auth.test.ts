@@ -1,6 +1,7 @@
-// Given/when/then tests of the catalog's access policy (domain/auth.ts): given a tokens file, when a
-// request arrives with this Authorization header, method and path, then allow, 401 or 403. Every role
-// against every route class, readers' dataset scoping, and every way a tokens file can be wrong.
+// Given/when/then tests of the catalog's access policy (domain/auth.ts, applied to the route table in
+// http/routes.ts): given a tokens file, when a request arrives with this Authorization header, method
+// and path, then allow, 401 or 403. Every role against every route class, readers' dataset scoping,
+// and every way a tokens file can be wrong.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import {
@@ -9,12 +10,11 @@ import {
   type Identity,
   TokensFileError,
   authenticate,
-  decide,
   mayRead,
   parseTokensFile,
-  routeOf,
   tokenSha256,
 } from "../src/domain/auth.ts";
+import { authorize } from "../src/http/routes.ts";
 import { DenialLog } from "../src/http/denials.ts";
 
 const TOKENS = {
@@ -41,7 +41,7 @@ const identity = (token: string): Identity => {
 
 /** When `caller` sends `method path`: the decision, reduced to allow / 401 / 403. */
 function outcome(caller: Caller, method: string, path: string): "allow" | 401 | 403 {
-  const d = decide(caller, method, routeOf(path.split("/").filter(Boolean)));
+  const d = authorize(caller, method, path.split("/").filter(Boolean));
   return d.kind === "allow" ? "allow" : d.status;
 }
 
@@ -81,7 +81,7 @@ const CALLERS: Record<keyof typeof EXPECTED, Caller> = {
   admin: as(TOKENS.root),
 };
 
-describe("decide: every role against every route class", () => {
+describe("authorize: every role against every route class", () => {
   for (const [who, row] of Object.entries(EXPECTED)) {
     test(`given ${who}, when each route class is called, then ${JSON.stringify(row)}`, () => {
       const got = Object.fromEntries(Object.entries(ROUTES).map(([name, [method, path]]) => [name, outcome(CALLERS[who]!, method, path)]));
@@ -119,9 +119,9 @@ describe("decide: every role against every route class", () => {
   });
 });
 
-describe("decide: what a refusal says", () => {
+describe("authorize: what a refusal says", () => {
   const deny = (caller: Caller, method: string, path: string) => {
-    const d = decide(caller, method, routeOf(path.split("/").filter(Boolean)));
+    const d = authorize(caller, method, path.split("/").filter(Boolean));
     assert.equal(d.kind, "deny");
     return d as Extract<AuthDecision, { kind: "deny" }>;
   };

@@ -1,6 +1,7 @@
 // Who may do what on the catalog's HTTP API. Pure: the tokens file's text in, token entries out; a
-// presented Authorization header in, an identity (or why there is none) out; an identity, a method and
-// a route in, allow / 401 / 403 out. No I/O and no clock: the HTTP shell stamps and records denials.
+// presented Authorization header in, an identity (or why there is none) out; an identity, the access
+// rule of the route a request matched (http/routes.ts) and the request in, allow / 401 / 403 out. No
+// I/O and no clock: the HTTP shell stamps and records denials.
 //
 // Tokens files, hashing and the constant-time comparison are the lake's one mechanism for HTTP bearer
 // tokens (@lake/http tokens.ts, which ingest uses too); what each role may do here is the catalog's.
@@ -77,33 +78,42 @@ export function authenticate(tokens: readonly TokenEntry[], authorization: strin
 }
 
 /**
- * Routes as far as access is concerned (from the path only; the method is the decision's other input).
- * Anything not recognised here is `other`, which only an admin may reach: a route added to the handler
- * but not to this table is closed, not open.
+ * What a route asks of its caller. Every route of the HTTP API names one (http/routes.ts); a request
+ * that matches no route is `unlisted`, which only an admin may reach: a route can't be served without
+ * a rule, and a path nobody listed is closed, not open.
  */
-export type Route =
-  | { kind: "health" }
-  | { kind: "datasets" }
-  | { kind: "dataset"; dataset: string; rest: readonly string[] }
-  | { kind: "admin"; action: string }
-  | { kind: "other" };
+export type Access =
+  /** Anyone, without a token (health probes carry none). */
+  | { kind: "public" }
+  /** Any valid token; the handler shows each caller only what it may read (the dataset list). */
+  | { kind: "token" }
+  /** A token that may read the route's dataset (its `:dataset`). */
+  | { kind: "read" }
+  /** Role operator or admin; `verb` names the command in a refusal ("may not roll back"). */
+  | { kind: "operate"; verb: string }
+  /** Role admin: the admin endpoints, under /v1/admin. */
+  | { kind: "admin" }
+  /** Role admin: anything no route lists. */
+  | { kind: "unlisted" };
 
-export function routeOf(segments: readonly string[]): Route {
-  // Health stays open (probes carry no token). Prometheus metrics are not on this port at all: they
-  // name every dataset with its rows and versions, so they have a listener of their own (loopback by
-  // default); /metrics here is just another unknown route, closed to all but admins.
-  if (segments.length === 1 && segments[0] === "healthz") return { kind: "health" };
-  if (segments[0] !== "v1") return { kind: "other" };
-  if (segments[1] === "datasets") {
-    if (segments.length === 2) return { kind: "datasets" };
-    return { kind: "dataset", dataset: segments[2]!, rest: segments.slice(3) };
-  }
-  if (segments[1] === "admin") return { kind: "admin", action: segments.slice(2).join("/") };
-  return { kind: "other" };
+export const ACCESS = {
+  public: { kind: "public" },
+  token: { kind: "token" },
+  read: { kind: "read" },
+  admin: { kind: "admin" },
+  unlisted: { kind: "unlisted" },
+} as const satisfies Record<string, Access>;
+
+export function operate(verb: string): Access {
+  return { kind: "operate", verb };
 }
 
-/** The commands (POST /v1/datasets/<d>/<command>) and the word for each in refusals. */
-const COMMANDS: Readonly<Record<string, string>> = { promote: "promote", rollback: "roll back", tags: "tag", expire: "expire versions", collected: "record collected files" };
+/** The request as access sees it: its method, its path's segments, and the dataset the route names. */
+export interface AccessRequest {
+  method: string;
+  segments: readonly string[];
+  dataset: string | undefined;
+}
 
 export type AuthDecision =
   | { kind: "allow" }
@@ -123,23 +133,28 @@ const UNAUTHENTICATED: Readonly<Record<AuthProblem, string>> = {
   invalid_token: "unknown token: it matches no entry of the catalog's tokens file",
 };
 
-export function decide(caller: Caller, method: string, route: Route): AuthDecision {
-  if (route.kind === "health") return ALLOW;
+export function decide(caller: Caller, access: Access, req: AccessRequest): AuthDecision {
+  if (access.kind === "public") return ALLOW;
   if (caller.kind === "unauthenticated") return { kind: "deny", status: 401, code: caller.problem, message: UNAUTHENTICATED[caller.problem] };
   if (caller.role === ROLES.admin) return ALLOW;
   const forbidden = (message: string): AuthDecision => ({ kind: "deny", status: 403, code: "forbidden", message: `token ${JSON.stringify(caller.name)} (role ${caller.role}) ${message}` });
-
-  if (route.kind === "datasets" && method === "GET") return ALLOW; // the listing is filtered per identity
-  if (route.kind === "dataset") {
-    if (method === "GET") {
-      if (mayRead(caller, route.dataset)) return ALLOW;
+  const { method } = req;
+  switch (access.kind) {
+    case "token":
+      return ALLOW;
+    case "read": {
+      if (req.dataset === undefined) break; // a read rule on a route without a dataset: closed
+      if (mayRead(caller, req.dataset)) return ALLOW;
       const granted = caller.datasets === "all" ? "every dataset" : [...caller.datasets].join(", ");
-      return forbidden(`lacks read access to dataset ${JSON.stringify(route.dataset.slice(0, 80))}: it may read ${granted}`);
+      return forbidden(`lacks read access to dataset ${JSON.stringify(req.dataset.slice(0, 80))}: it may read ${granted}`);
     }
-    const command = method === "POST" && route.rest.length === 1 ? COMMANDS[route.rest[0]!] : undefined;
-    if (command !== undefined) return caller.role === ROLES.operator ? ALLOW : forbidden(`may not ${command}: that needs role operator or admin`);
+    case "operate":
+      return caller.role === ROLES.operator ? ALLOW : forbidden(`may not ${access.verb}: that needs role operator or admin`);
+    case "admin":
+      return forbidden(`may not call ${method} /v1/admin/${req.segments.slice(2).join("/").slice(0, 80)}: admin endpoints need role admin`);
+    case "unlisted":
+      break;
   }
-  if (route.kind === "admin") return forbidden(`may not call ${method} /v1/admin/${route.action.slice(0, 80)}: admin endpoints need role admin`);
   return forbidden(
     caller.role === ROLES.reader
       ? `may only GET the datasets it is granted; ${method} on this path needs role admin`

@@ -1,0 +1,174 @@
+// The read API. Reads without a token are served from the projection as it is (eventual, and the reply
+// says so with its log position); covering reads wait, bounded, for the version that contains the
+// caller's offset, and never answer with an older one.
+import { isoInstant } from "@lake/contracts";
+import { HttpError, sendJson } from "@lake/http";
+import type { VersionRow } from "../db/projection.ts";
+import { mayRead } from "../domain/auth.ts";
+import { sendJsonWithFiles } from "./file-lists.ts";
+import { CANONICAL_INT, intParam, versionSegment, type Api, type ApiRequest } from "./request.ts";
+
+function versionView(v: VersionRow, expiredSeq: number | undefined) {
+  return {
+    dataset: v.dataset,
+    version: v.version,
+    parent_version: v.parent_version,
+    commit_seq: v.commit_seq,
+    write_id: v.write_id,
+    committer_id: v.committer_id,
+    committed_at: isoInstant(v.committed_at),
+    schema: { name: v.schema_name, version: v.schema_version, fingerprint: v.schema_fingerprint },
+    manifest: { key: v.manifest_key, sha256: v.manifest_sha256, bytes: v.manifest_bytes },
+    source: { stream: v.source_stream, subject: v.source_subject, first_offset: v.first_offset, last_offset: v.last_offset },
+    row_count: v.row_count,
+    total_rows: v.total_rows,
+    policy: v.policy,
+    quality: v.quality,
+    expired: expiredSeq !== undefined,
+    expired_seq: expiredSeq ?? null,
+    min_event_time: v.min_event_time === null ? null : isoInstant(v.min_event_time),
+    max_event_time: v.max_event_time === null ? null : isoInstant(v.max_event_time),
+  };
+}
+
+const eventual = (api: Api) => ({ consistency: "eventual" as const, projected_through_seq: api.catalog.projection.lastSeq });
+
+/** A version readers may read, sent with its files; an expired one is 410 Gone (its files may be deleted). */
+function sendVersion(api: Api, r: ApiRequest, v: VersionRow, extra: object): void {
+  const p = api.catalog.projection;
+  const expired = p.expiredSeq(v.dataset, v.version);
+  if (expired !== undefined) {
+    throw new HttpError(
+      410,
+      "version_expired",
+      `version ${v.version} of ${v.dataset} has expired (retention, commit-log seq ${expired}): it is no longer served and its files may have been deleted; read a newer version (latest or current)`,
+    );
+  }
+  sendJsonWithFiles(r.res, { ...versionView(v, undefined), ...extra }, api.fileLists.get(p, v.dataset, v.version));
+}
+
+export function health(api: Api, r: ApiRequest): void {
+  sendJson(r.res, 200, { ok: true, projected_through_seq: api.catalog.projection.lastSeq });
+}
+
+export function listDatasets(api: Api, r: ApiRequest): void {
+  // A reader sees only the datasets it may read.
+  const all = api.catalog.projection.datasets();
+  const { identity } = r;
+  sendJson(r.res, 200, { datasets: identity ? all.filter((d) => mayRead(identity, d.name)) : all, ...eventual(api) });
+}
+
+export function dataset(api: Api, r: ApiRequest): void {
+  const dataset = r.params.dataset!;
+  const ds = api.catalog.projection.dataset(dataset);
+  if (!ds) throw new HttpError(404, "unknown_dataset", `dataset ${dataset} has no committed version`);
+  sendJson(r.res, 200, { dataset: ds, ...eventual(api) });
+}
+
+export function versions(api: Api, r: ApiRequest): void {
+  const p = api.catalog.projection;
+  const dataset = r.params.dataset!;
+  const after = intParam(r.query, "after", 0, 0, Number.MAX_SAFE_INTEGER)!;
+  const limit = intParam(r.query, "limit", 100, 1, 1000)!;
+  const versions = p.versions(dataset, after, limit).map((v) => versionView(v, p.expiredSeq(dataset, v.version)));
+  sendJson(r.res, 200, { dataset, versions, next_after: versions.length === limit ? versions.at(-1)!.version : null, ...eventual(api) });
+}
+
+/** `latest`, `current` or a version number. */
+export function version(api: Api, r: ApiRequest): void {
+  const p = api.catalog.projection;
+  const dataset = r.params.dataset!;
+  const which = r.params.version!;
+  let v: VersionRow | undefined;
+  if (which === "latest") {
+    const ds = p.dataset(dataset);
+    v = ds && p.version(dataset, ds.latest_version);
+  } else if (which === "current") {
+    // The version readers should use: for critical datasets the newest one that passed its checks
+    // (or what an operator promoted or rolled back to).
+    const ds = p.dataset(dataset);
+    if (ds && !ds.current_version) throw new HttpError(404, "no_current_version", `dataset ${dataset} has no current version yet (no version has passed its quality checks)`);
+    v = ds && p.version(dataset, ds.current_version);
+  } else if (CANONICAL_INT.test(which)) {
+    v = p.version(dataset, versionSegment(which));
+  } else throw new HttpError(400, "invalid_version", `version must be "latest", "current" or a positive decimal integer, got ${JSON.stringify(which.slice(0, 40))}`);
+  if (!v) throw new HttpError(404, "unknown_version", `dataset ${dataset} has no version ${which}`);
+  sendVersion(api, r, v, eventual(api));
+}
+
+export function quality(api: Api, r: ApiRequest): void {
+  const dataset = r.params.dataset!;
+  const q = api.catalog.projection.qualityResult(dataset, versionSegment(r.params.version!));
+  if (!q) throw new HttpError(404, "no_verdict", `version ${r.params.version} of ${dataset} has no quality verdict (yet)`);
+  sendJson(r.res, 200, { ...q, rules: JSON.parse(q.rules) as unknown, checked_at: isoInstant(q.checked_at), ...eventual(api) });
+}
+
+/**
+ * Every data file the dataset's history references, paged by key, with its version range and whether
+ * a live (not expired) version references it: what `lake gc` keeps and `lake fsck` checks.
+ */
+export function files(api: Api, r: ApiRequest): void {
+  const p = api.catalog.projection;
+  const dataset = r.params.dataset!;
+  const after = r.query.get("after") ?? "";
+  if (after.length > 1024) throw new HttpError(400, "invalid_parameter", "after must be an object key (at most 1024 characters)");
+  const limit = intParam(r.query, "limit", 1000, 1, 10_000)!;
+  const ds = p.dataset(dataset);
+  if (!ds) throw new HttpError(404, "unknown_dataset", `dataset ${dataset} has no committed version`);
+  // Read in one go (no await in between): the page and the position it was read at agree.
+  const files = p.fileRegistry(dataset, after, limit);
+  sendJson(r.res, 200, { dataset, files, next_after: files.length === limit ? files.at(-1)!.key : null, last_record_seq: ds.last_record_seq, latest_version: ds.latest_version, ...eventual(api) });
+}
+
+export function tags(api: Api, r: ApiRequest): void {
+  const dataset = r.params.dataset!;
+  sendJson(r.res, 200, { dataset, tags: api.catalog.projection.tags(dataset), ...eventual(api) });
+}
+
+export function tag(api: Api, r: ApiRequest): void {
+  const p = api.catalog.projection;
+  const dataset = r.params.dataset!;
+  const tag = r.params.tag!;
+  const version = p.tagVersion(dataset, tag);
+  if (version === undefined) throw new HttpError(404, "unknown_tag", `dataset ${dataset} has no tag ${JSON.stringify(tag.slice(0, 80))}`);
+  sendVersion(api, r, p.version(dataset, version)!, { tag, ...eventual(api) });
+}
+
+export function audit(api: Api, r: ApiRequest): void {
+  const dataset = r.params.dataset!;
+  const after = intParam(r.query, "after", 0, 0, Number.MAX_SAFE_INTEGER)!;
+  const limit = intParam(r.query, "limit", 100, 1, 1000)!;
+  const entries = api.catalog.projection.auditTrail(dataset, after, limit).map((a) => ({ ...a, at: isoInstant(a.at), detail: a.detail === null ? null : (JSON.parse(a.detail) as unknown) }));
+  sendJson(r.res, 200, { dataset, entries, next_after: entries.length === limit ? entries.at(-1)!.seq : null, ...eventual(api) });
+}
+
+/** Read after write: the first version that covers the caller's token, waiting for it (bounded). */
+export async function covering(api: Api, r: ApiRequest): Promise<void> {
+  const { catalog } = api;
+  const dataset = r.params.dataset!;
+  const offset = intParam(r.query, "offset", undefined, 1, Number.MAX_SAFE_INTEGER);
+  const commitSeq = intParam(r.query, "commit_seq", undefined, 1, Number.MAX_SAFE_INTEGER);
+  if ((offset === undefined) === (commitSeq === undefined)) throw new HttpError(400, "invalid_parameter", "give exactly one token: offset=<ingest offset> or commit_seq=<commit-log sequence>");
+  const timeoutMs = intParam(r.query, "timeout_ms", 5000, 0, api.maxWaitMs)!;
+  const started = performance.now();
+  // quality=passed: the first covering version that also passed its checks (what a reader of a
+  // critical dataset may be served); without it, the first covering version, whatever its verdict.
+  const q = r.query.get("quality");
+  if (q !== null && q !== "passed") throw new HttpError(400, "invalid_parameter", `quality=${JSON.stringify(q.slice(0, 20))}: the only filter is quality=passed`);
+  const passed = q === "passed";
+  // The projection is looked up on every try: a rebuild may swap it while this waits.
+  const find = () => (offset !== undefined ? catalog.projection.coveringOffset(dataset, offset, passed) : catalog.projection.coveringCommit(dataset, commitSeq!, passed));
+  const v = await catalog.waitFor(find, timeoutMs);
+  const waited = Math.round(performance.now() - started);
+  if (!v) {
+    const ds = catalog.projection.dataset(dataset);
+    return sendJson(r.res, 504, {
+      error: "covering_timeout",
+      message: `no version of ${dataset} covers ${offset !== undefined ? `offset ${offset}` : `commit ${commitSeq}`} yet (waited ${waited} ms); retry later`,
+      waited_ms: waited,
+      latest_version: ds?.latest_version ?? null,
+      projected_through_seq: catalog.projection.lastSeq,
+    });
+  }
+  sendVersion(api, r, v, { consistency: "covering", waited_ms: waited });
+}
