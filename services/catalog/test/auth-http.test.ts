@@ -3,7 +3,6 @@
 // dataset list, the authenticated actor, the denials ring and its log lines, and auth off as before.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
-import type { Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
