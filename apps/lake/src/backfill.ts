@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { derivedContract, type LakeLog } from "@lake/contracts";
-import { HEADERS, STREAMS, appendLogRecord, foldCommitLog, isCasConflict, readCommitHead, subjects } from "@lake/messaging";
+import { HEADERS, STREAMS, appendLogRecord, appendUntilStands, foldCommitLog, readCommitHead, subjects } from "@lake/messaging";
 import { type ObjectStore, openLocalStore } from "@lake/storage";
 import { SchemaRegistry } from "@lake/registry";
 import { type AggState, type InputEvent, decide, evolve, initialState, resultRow, toInputEvent } from "@lake/aggregator";
@@ -114,7 +114,9 @@ export async function backfillDerived(o: {
   const dryDir = o.dryRun ? mkdtempSync(join(tmpdir(), "lake-dry-run-")) : undefined;
   const store = dryDir ? openLocalStore(dryDir) : o.store;
   try {
-    for (let attempt = 1; ; attempt++) {
+    // The live committer may commit meanwhile: its rows may be newer than ours, so a lost race starts
+    // over from reading the head. The lost round's files are unreferenced garbage for GC.
+    return await appendUntilStands({ maxAttempts: o.maxAttempts ?? 5 }, async (attempt) => {
       const head = await readCommitHead(jsm, o.dataset);
       const sourceEnd = (await jsm.streams.info(STREAMS.events)).state.last_seq;
       const { rows, events } = await recompute(o.nc, registry, contract, sourceEnd, (n) => o.onProgress?.({ phase: "reading", events: n, of: sourceEnd }));
@@ -186,15 +188,9 @@ export async function backfillDerived(o: {
       await store.put(manifestKey, manifestBytes);
       o.onProgress?.({ phase: "committing", events, of: sourceEnd });
       const record = commitRecord(manifest, { key: manifestKey, sha256: sha256(manifestBytes), bytes: manifestBytes.byteLength });
-      try {
-        await appendLogRecord(js, o.dataset, { kind: "VersionCommitted", body: record }, { expectedLastSeq: head.seq, msgId: writeId });
-        return { ...result, version: record.version };
-      } catch (e) {
-        // The live committer got there first: its rows may be newer than ours; start over. Our files
-        // are unreferenced garbage for GC.
-        if (!isCasConflict(e) || attempt >= (o.maxAttempts ?? 5)) throw e;
-      }
-    }
+      await appendLogRecord(js, o.dataset, { kind: "VersionCommitted", body: record }, { expectedLastSeq: head.seq, msgId: writeId });
+      return { ...result, version: record.version };
+    });
   } finally {
     registry.close();
     if (dryDir) rmSync(dryDir, { recursive: true, force: true });

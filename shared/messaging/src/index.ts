@@ -43,3 +43,4 @@ export {
   foldCommitLog,
 } from "./commitlog.ts";
 export { createReplicatedStreams, streamReplicaState } from "./cluster.ts";
+export { appendUntilStands, casRetryDelayMs, type CasRetryPolicy, type CasLoopOptions } from "./cas-loop.ts";

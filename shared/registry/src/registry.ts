@@ -15,7 +15,7 @@ import {
   parseDomainSchema,
   schemaRegisteredCodec,
 } from "@lake/contracts";
-import { HEADERS, LIVE_PULL_EXPIRES_MS, endWhenStalled, STREAMS, appendWithCas, ensureStreams, isCasConflict, subjects } from "@lake/messaging";
+import { HEADERS, LIVE_PULL_EXPIRES_MS, endWhenStalled, STREAMS, appendUntilStands, appendWithCas, ensureStreams, subjects, type CasRetryPolicy } from "@lake/messaging";
 import type { Logger } from "@lake/telemetry";
 import { stableStringify } from "./stable.ts";
 
@@ -55,6 +55,9 @@ export interface RegisterResult {
   fingerprint: string;
   changed: boolean;
 }
+
+/** Registrations racing for the same domain: each loser catches up and decides again, 5 rounds at most. */
+const REGISTER_RETRY: CasRetryPolicy = { maxAttempts: 5 };
 
 const domainsDir = join(import.meta.dirname, "..", "..", "..", "contracts", "avro", "domains");
 
@@ -234,34 +237,34 @@ export class SchemaRegistry {
     const domain = schema["lake.domain"].name;
     const canonical = stableStringify(doc);
     const contract = loadDomainContract(schema);
-    for (let attempt = 1; ; attempt++) {
-      const versions = this.versions(domain);
-      const latest = versions.at(-1);
-      if (latest?.canonical === canonical) return { domain, version: latest.version, fingerprint: latest.fingerprint, changed: false };
-      if (latest) checkCompatible(latest.contract, contract);
-      const record: SchemaRegistered = {
-        domain,
-        version: versions.length + 1,
-        schema: JSON.stringify(doc),
-        fingerprint: contract.fingerprint,
-        registered_at: Date.now(),
-        actor,
-        reason,
-      };
-      try {
+    return appendUntilStands(
+      REGISTER_RETRY,
+      async () => {
+        const versions = this.versions(domain);
+        const latest = versions.at(-1);
+        if (latest?.canonical === canonical) return { domain, version: latest.version, fingerprint: latest.fingerprint, changed: false };
+        if (latest) checkCompatible(latest.contract, contract);
+        const record: SchemaRegistered = {
+          domain,
+          version: versions.length + 1,
+          schema: JSON.stringify(doc),
+          fingerprint: contract.fingerprint,
+          registered_at: Date.now(),
+          actor,
+          reason,
+        };
         const seq = await appendWithCas(this.js, subjects.schemas(domain), schemaRegisteredCodec.encode(record), {
           expectedLastSubjectSeq: this.lastSeq.get(subjects.schemas(domain)) ?? 0,
           headers: { [HEADERS.record]: schemaRegisteredCodec.name },
         });
         await this.caughtUpTo(seq);
         return { domain, version: record.version, fingerprint: record.fingerprint, changed: true };
-      } catch (e) {
-        if (!isCasConflict(e) || attempt >= 5) throw e;
+      },
+      {
         // Someone registered first: catch up, then decide again against the new latest.
-        const last = (await this.jsm.streams.info(STREAMS.schemas)).state.last_seq;
-        await this.caughtUpTo(last);
-      }
-    }
+        beforeRetry: async () => this.caughtUpTo((await this.jsm.streams.info(STREAMS.schemas)).state.last_seq),
+      },
+    );
   }
 
   /** Catches up with everything registered so far (after an UnknownSchemaError). */
