@@ -1,5 +1,5 @@
 // The behaviour every ObjectStore promises (src/store.ts), as one suite each implementation runs:
-// test/local.test.ts against a temp directory, test/s3.test.ts against s3rver in a child process.
+// test/local.int.test.ts against a temp directory, test/s3.e2e.test.ts against s3rver in a child process.
 // Implementation-specific behaviour (file layout, S3 headers) is tested beside each of those.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";

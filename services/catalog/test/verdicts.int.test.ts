@@ -518,7 +518,7 @@ describe("canonical dump", () => {
     const dump = JSON.parse(oneBatch().canonicalDump()) as Record<string, unknown[]>;
     assert.deepEqual(
       Object.fromEntries(Object.entries(dump).map(([t, rows]) => [t, rows.length])),
-      // Retention and GC records fill expired_versions and collected_files (test/retention.test.ts); log_heads has the ghost dataset too.
+      // Retention and GC records fill expired_versions and collected_files (test/retention.int.test.ts); log_heads has the ghost dataset too.
       { meta: 1, datasets: 2, versions: 7, files: 7, quality_results: 6, tags: 2, audit: 14, anomalies: 5, expired_versions: 0, collected_files: 0, log_heads: 3 },
     );
   });
