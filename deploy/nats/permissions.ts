@@ -17,7 +17,7 @@ export {
 } from "@lake/messaging";
 
 export const DEPLOY_HEADER = `GENERATED from shared/messaging/src/permissions.ts by deploy/nats/render.ts: do not edit by hand.
-Regenerate: node --import tsx deploy/nats/render.ts   (test/deploy.test.ts fails when this file is stale)
+Regenerate: node --import tsx deploy/nats/render.ts   (test/deploy.int.test.ts fails when this file is stale)
 
 Users and permissions of the lake's NATS servers, included by nats.conf. Passwords are environment
 references ($NATS_<USER>_PASSWORD), set on the NATS containers by docker compose from deploy/.env.`;

@@ -188,7 +188,7 @@ const otherUsers: NatsUser[] = [
 /** Every user of the lake account, services first. */
 export const NATS_USERS: readonly NatsUser[] = [...serviceUsers, ...otherUsers];
 
-/** The user each service connects as (compose sets NATS_USER accordingly; checked by test/deploy.test.ts). */
+/** The user each service connects as (compose sets NATS_USER accordingly; checked by test/deploy.int.test.ts). */
 export const SERVICE_USERS = {
   ingest: "ingest",
   committer: "committer",
