@@ -49,6 +49,8 @@ export interface BatchInfo {
 
 export interface FollowOptions {
   nc: NatsConnection;
+  /** The JetStream context to read with (its options: domain, API prefix); default `jetstream(nc)`. */
+  js?: JetStreamClient;
   stream: string;
   /** The subject followed (wildcards allowed). */
   subject: string;
@@ -141,7 +143,7 @@ class Following implements Follower {
   private wake: (() => void) | undefined;
 
   constructor(private readonly o: FollowOptions) {
-    this.js = jetstream(o.nc);
+    this.js = o.js ?? jetstream(o.nc);
     this.retry = o.retry ?? DEFAULT_FOLLOW_RETRY;
   }
 
