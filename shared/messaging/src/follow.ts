@@ -270,9 +270,9 @@ class Following implements Follower {
       let next = it.next();
       // Each turn takes one record (or one age signal) from a consumer that holds at most pullAhead.
       for (;;) {
-        // Waiting on the server with a batch open: the batch's age may end the wait first.
-        // (With records already buffered the next one is at hand: no race, no allocation per record.)
-        const r = batch.length > 0 && aging && messages.getPending() === 0 ? await Promise.race([next, agedSignal!]) : await next;
+        // With a batch open, its age may end the wait for the next record. (Raced for every record: the
+        // iterator's getPending() can't tell whether one is at hand, it counts a pull it has already sent.)
+        const r = batch.length > 0 && aging ? await Promise.race([next, agedSignal!]) : await next;
         if (r === AGED) {
           await deliver();
           continue;

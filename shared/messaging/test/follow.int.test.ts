@@ -128,6 +128,17 @@ describe("follow", () => {
     await d.follower!.stop();
   });
 
+  test("by age, also when the client has just asked the server for more (nats.js counts its pull as pending)", T, async () => {
+    // A small pull makes nats.js queue its next pull among the records; once run, its iterator still
+    // reports one pending, so only the batch's age may end the wait for the next record.
+    const c = caller("follow.age-pull", { batch: { maxRecords: 1000, whenCaughtUp: false, maxAgeMs: 200 }, pullAhead: 4 });
+    await publish("follow.age-pull", range("q", 7));
+    await c.start();
+    await c.until(7);
+    assert.deepEqual(c.values(), range("q", 7));
+    assert.ok(c.batches.length <= 2, `by age: ${c.batches.map((b) => b.values.length).join(", ")}`);
+  });
+
   test("stop hands over the records already delivered, the batch being formed included", T, async () => {
     const c = caller("follow.stop", { batch: { maxRecords: 1000, whenCaughtUp: false, maxAgeMs: 600_000 } });
     await publish("follow.stop", range("s", 3));
