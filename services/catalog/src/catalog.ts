@@ -1,9 +1,9 @@
 // The catalog process's core: owns the projection, its live tail, read-after-write waiters and rebuild.
 import { existsSync, renameSync, rmSync } from "node:fs";
-import { jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { LogRecord } from "@lake/contracts";
-import { appendLogRecord, ensureStreams, isCasConflict, readCommitHead } from "@lake/messaging";
+import { appendLogRecord, ensureStreams, isCasConflict, readCommitHead, type Follower } from "@lake/messaging";
 import { CommandError, type DatasetFacts, type Decision } from "./domain/commands.ts";
 import type { Logger } from "@lake/telemetry";
 import { Projection } from "./db/projection.ts";
@@ -13,10 +13,9 @@ export class Catalog {
   projection!: Projection;
   private jsm!: JetStreamManager;
   private js!: JetStreamClient;
-  private live: { messages: ConsumerMessages; done: Promise<void> } | undefined;
+  private live: Follower | undefined;
   private waiters = new Set<() => void>();
   private rebuilding: Promise<{ seq: number; ms: number }> | undefined;
-  private stopped = false;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -32,33 +31,9 @@ export class Catalog {
     await this.startTail();
   }
 
+  /** The live tail: it restarts by itself after any failure, from the projection's position, until stopped. */
   private async startTail(): Promise<void> {
-    const live = await tailCommitLog({ nc: this.nc, projection: this.projection, log: this.log, onApplied: () => this.notify(), traced: true });
-    this.live = live;
-    live.done.then(
-      () => {
-        // The consumer ended by itself (not stopped by us): the projection must not quietly freeze.
-        if (this.stopped || this.live !== live) return;
-        this.log.warn("commit-log tail ended; restarting it in 1 s");
-        this.restartTailSoon(live);
-      },
-      (err: unknown) => {
-        if (this.stopped || this.live !== live) return;
-        // The projection is only ever behind, never wrong: restart the tail from its position.
-        this.log.error("commit-log tail failed; restarting it in 1 s", { err });
-        this.restartTailSoon(live);
-      },
-    );
-  }
-
-  private restartTailSoon(failed: { messages: ConsumerMessages; done: Promise<void> }): void {
-    setTimeout(() => {
-      if (this.stopped || this.live !== failed) return;
-      this.startTail().catch((err: unknown) => {
-        this.log.error("restarting the commit-log tail failed; trying again in 1 s", { err });
-        this.restartTailSoon(failed);
-      });
-    }, 1000);
+    this.live = await tailCommitLog({ nc: this.nc, projection: this.projection, log: this.log, onApplied: () => this.notify(), traced: true });
   }
 
   private notify(): void {
@@ -137,9 +112,8 @@ export class Catalog {
     fresh.close();
     // Swap: from here to the reopen nothing awaits, so no reader can observe the gap.
     const old = this.live;
-    this.live = undefined; // so its ending is not taken for a failure to recover from
-    old?.messages.stop();
-    await old?.done.catch(() => {});
+    this.live = undefined;
+    await old?.stop();
     this.projection.close();
     removeDb(this.dbPath);
     renameSync(tmpPath, this.dbPath);
@@ -152,9 +126,7 @@ export class Catalog {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    this.live?.messages.stop();
-    await this.live?.done.catch(() => {});
+    await this.live?.stop();
     this.projection.close();
   }
 }

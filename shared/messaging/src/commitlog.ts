@@ -6,11 +6,13 @@
 // compare-and-set token. A record that breaks the protocol (see judgeNext: not a lake record of its
 // subject's dataset, a token that is not the record just before it, a pointer that is not the latest
 // standing version, a version that doesn't follow it) is void, and every reader skips it alike.
-import { DeliverPolicy, type JetStreamClient, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { logCodecs, isLogRecordKind, isValidName, type LogRecord, type VersionCommitted } from "@lake/contracts";
 import { STREAMS, subjects } from "./streams.ts";
 import { EXPECTED_SEQ_HEADER, appendWithCas, parseSeq } from "./append.ts";
 import { CasConflictError } from "./errors.ts";
+import { DEFAULT_FOLLOW_RETRY, follow } from "./follow.ts";
 
 export const HEADERS = {
   record: "Lake-Record",
@@ -231,8 +233,9 @@ export async function readCommitHead(jsm: JetStreamManager, dataset: string): Pr
 }
 
 /**
- * Calls `fn` for each message on `subject` after `afterSeq` through `untilSeq`, in order, with an
- * ordered consumer (one request per batch, not per record).
+ * Calls `fn` for each message on `subject` after `afterSeq` through `untilSeq`, in order, until then or
+ * until nothing more is there (one request per batch, not per record). A read, not a follow: any error
+ * (a stall, `fn`'s own throw) ends it, never a restart, because `fn` may have taken part of a batch.
  */
 async function scanSubject(
   js: JetStreamClient,
@@ -242,17 +245,30 @@ async function scanSubject(
   fn: (m: { seq: number; subject: string; data: Uint8Array; headers?: HeaderGetter }) => void,
 ): Promise<void> {
   if (untilSeq <= afterSeq) return;
-  const consumer = await js.consumers.get(STREAMS.commits, { filter_subjects: subject, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: afterSeq + 1 });
-  const messages = await consumer.consume({ max_messages: 1000 });
-  try {
-    for await (const m of messages) {
-      if (m.seq > untilSeq) break;
-      fn(m);
-      if (m.seq >= untilSeq || m.info.pending === 0) break;
-    }
-  } finally {
-    messages.stop();
-  }
+  const reading = await follow({
+    nc: connectionOf(js),
+    js,
+    stream: STREAMS.commits,
+    subject,
+    position: () => afterSeq,
+    until: { seq: untilSeq, whenCaughtUp: true },
+    batch: { maxRecords: SCAN_BATCH },
+    retry: { ...DEFAULT_FOLLOW_RETRY, maxRestarts: 0 },
+    handle: (batch) => {
+      for (const m of batch) fn(m);
+    },
+  });
+  await reading.done;
+}
+
+/** Records a scan asks for per request. */
+const SCAN_BATCH = 1000;
+
+/** The connection a JetStream context was made on (nats.js's API clients carry it, untyped). */
+function connectionOf(js: JetStreamClient): NatsConnection {
+  const nc = (js as unknown as { nc?: NatsConnection }).nc;
+  if (!nc) throw new TypeError("this JetStream client carries no NATS connection to read the commit log with");
+  return nc;
 }
 
 /**

@@ -65,3 +65,14 @@ const JS_WRONG_LAST_SEQUENCE = 10071;
 export function isWrongLastSequence(e: unknown): boolean {
   return e instanceof JetStreamApiError && e.code === JS_WRONG_LAST_SEQUENCE;
 }
+
+/** A consumer's messages ended though nobody stopped them (the connection closed them, or nats.js gave up). */
+export class ConsumerEndedError extends MessagingError {
+  constructor(
+    readonly stream: string,
+    readonly subject: string,
+  ) {
+    super(`the consumer of ${subject} on ${stream} ended without being stopped`);
+    this.name = "ConsumerEndedError";
+  }
+}

@@ -4,9 +4,21 @@
 // message ids and drop what JetStream acknowledged. A crash anywhere leaves either the old state (the
 // batch is re-read) or the new state with its outputs still in the outbox (re-published on start, and
 // deduplicated by id): never a double count.
-import { DeliverPolicy, jetstream, jetstreamManager, type Consumer, type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/nats-core";
-import { DEFAULT_POISON_POLICY, HEADERS, LIVE_PULL_EXPIRES_MS, StallGuard, endWhenStalled, STREAMS, ensureStreams, subjects, type PoisonPolicy } from "@lake/messaging";
+import {
+  ConsumerStalledError,
+  DEFAULT_POISON_POLICY,
+  HEADERS,
+  StallGuard,
+  STREAMS,
+  ensureStreams,
+  follow,
+  subjects,
+  type Follower,
+  type PoisonPolicy,
+  type RetryPolicy,
+} from "@lake/messaging";
 import { isUnknownSchema } from "@lake/registry";
 import { type Logger, SpanKind, batchParent, inSpan, injectTrace, traceparentOf } from "@lake/telemetry";
 import type { DerivedContract, LateEventCodec } from "../contract.ts";
@@ -52,6 +64,8 @@ export class OutboxPublishError extends Error {
 const PUBLISH_TIMEOUT_MS = 5000;
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 5000;
+/** Reading restarts after a failure with backoff: 250 ms, doubling to 5 s while failures follow each other. */
+const FOLLOW_RETRY: RetryPolicy = { initialMs: RETRY_MIN_MS, factor: 2, maxMs: RETRY_MAX_MS };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -59,16 +73,14 @@ export class Aggregator {
   private readonly js: JetStreamClient;
   private state: AggState;
   private digest: string;
-  private messages: ConsumerMessages | undefined;
-  private running: Promise<void> = Promise.resolve();
+  private follower: Follower | undefined;
   private stopped = false;
+  /** An event with a schema not known yet failed the last batch: catch up with the registry before reading again. */
+  private catchUp = false;
   /** Set while the loop is backing off after an error; /healthz reports it. */
   failing: Error | undefined;
   /** The source event the loop keeps failing on (unknown schema), retried within the poison policy. */
   private readonly stall: StallGuard;
-  private consumer: Consumer | undefined;
-  /** Events of the batch being read or applied (not yet in the stored position). */
-  private reading = 0;
 
   constructor(private readonly o: AggregatorOptions) {
     this.js = jetstream(o.nc);
@@ -83,8 +95,7 @@ export class Aggregator {
    * not yet read, or in the batch being applied. A loop stuck on one event keeps them all counted.
    */
   async lag(): Promise<number> {
-    const info = await this.consumer?.info(false).catch(() => undefined);
-    return (info?.num_pending ?? 0) + (this.messages?.getPending() ?? 0) + this.reading;
+    return (await this.follower?.lag()) ?? 0;
   }
 
   get inputSeq(): number {
@@ -102,69 +113,48 @@ export class Aggregator {
     const left = this.o.store.snapshot().outboxPending;
     if (left > 0) this.o.log.info("publishing outputs left in the outbox by the previous run", { pending: left });
     await this.publishOutbox();
-    this.running = this.run();
+    const subject = subjects.events(this.o.contract.job.source);
+    this.follower = await follow({
+      nc: this.o.nc,
+      stream: STREAMS.events,
+      subject,
+      position: () => this.position(),
+      onStart: (position) => this.o.log.info("consuming", { subject, from_seq: position + 1 }),
+      // A batch ends at the size limit or when the stream has nothing more for us right now.
+      batch: { maxRecords: this.o.maxBatch },
+      retry: FOLLOW_RETRY,
+      onError: (err, next) => this.failed(err, next?.retryMs),
+      handle: (msgs) => this.apply(msgs),
+    });
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.messages?.stop();
-    await this.running;
+    // Stopped mid-batch: the partial batch is applied (results don't depend on batching).
+    await this.follower?.stop();
   }
 
-  /** Consumes until stopped; any failure restarts the consumer at the stored position, with backoff. */
-  private async run(): Promise<void> {
-    let backoff = RETRY_MIN_MS;
-    while (!this.stopped) {
-      try {
-        await this.consume();
-        backoff = RETRY_MIN_MS;
-      } catch (err) {
-        if (this.stopped) break;
-        this.failing = err instanceof Error ? err : new Error(String(err));
-        this.o.log.error("aggregation failed; resuming from the stored position", { err, input_seq: this.state.inputSeq, retry_ms: backoff });
-        await sleep(backoff);
-        // A schema this process doesn't know yet: catch up with the registry before the next attempt,
-        // so only a schema that was never registered uses up the poison policy's retries.
-        if (isUnknownSchema(err)) await this.o.refreshSource?.().catch((e: unknown) => this.o.log.warn("catching up with the schema registry failed", { err: e }));
-        backoff = Math.min(backoff * 2, RETRY_MAX_MS);
-      }
+  /**
+   * Where reading (re)starts: the stored input position, once what a failed round left in the outbox
+   * is published. Any failure restarts reading there, with backoff (FOLLOW_RETRY).
+   */
+  private async position(): Promise<number> {
+    // A schema this process doesn't know yet: catch up with the registry before the next attempt, so
+    // only a schema that was never registered uses up the poison policy's retries.
+    if (this.catchUp) {
+      this.catchUp = false;
+      await this.o.refreshSource?.().catch((e: unknown) => this.o.log.warn("catching up with the schema registry failed", { err: e }));
     }
-  }
-
-  private async consume(): Promise<void> {
-    // Publish anything a failed round left behind before reading further.
     await this.publishOutbox();
-    const from = this.state.inputSeq + 1;
-    const consumer = await this.js.consumers.get(STREAMS.events, {
-      filter_subjects: subjects.events(this.o.contract.job.source),
-      deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: from,
-    });
-    const messages = await consumer.consume({ max_messages: this.o.maxBatch, expires: LIVE_PULL_EXPIRES_MS });
-    endWhenStalled(messages, this.o.nc, (err) => this.o.log.warn("source consumer stalled; starting a new consumer", { why: err.why }));
-    this.messages = messages;
-    this.consumer = consumer;
-    this.reading = 0;
-    if (this.stopped) messages.stop();
-    this.o.log.info("consuming", { subject: subjects.events(this.o.contract.job.source), from_seq: from });
-    let batch: JsMsg[] = [];
-    try {
-      for await (const m of messages) {
-        batch.push(m);
-        this.reading = batch.length;
-        // A batch ends at the size limit or when the stream has nothing more for us right now.
-        if (batch.length >= this.o.maxBatch || m.info.pending === 0) {
-          const b = batch;
-          batch = [];
-          await this.apply(b);
-          this.reading = 0;
-        }
-      }
-      // Stopped mid-batch: the partial batch is as good a unit as any (results don't depend on batching).
-      if (batch.length > 0) await this.apply(batch);
-    } finally {
-      messages.stop();
-    }
+    return this.state.inputSeq;
+  }
+
+  private failed(err: unknown, retryMs: number | undefined): void {
+    if (this.stopped) return;
+    this.failing = err instanceof Error ? err : new Error(String(err));
+    if (isUnknownSchema(err)) this.catchUp = true;
+    if (err instanceof ConsumerStalledError) this.o.log.warn("source consumer stalled; starting a new consumer", { why: err.why, retry_ms: retryMs });
+    else this.o.log.error("aggregation failed; resuming from the stored position", { err, input_seq: this.state.inputSeq, retry_ms: retryMs });
   }
 
   private toInput(m: JsMsg): InputEvent {

@@ -1,8 +1,8 @@
 // Follows lake.commits.> from just after the projection's position and applies records in batches
 // (one SQLite transaction each). Also replays the whole log into a fresh database for `rebuild`.
-import { DeliverPolicy, jetstream, type ConsumerMessages, type JsMsg, type JetStreamManager } from "@nats-io/jetstream";
+import type { JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { LIVE_PULL_EXPIRES_MS, endWhenStalled, STREAMS, inspectLogRecord, subjects } from "@lake/messaging";
+import { ConsumerStalledError, STREAMS, follow, inspectLogRecord, subjects, type Follower, type RetryPolicy } from "@lake/messaging";
 import type { LogRecord } from "@lake/contracts";
 import { type Logger, type Span, SpanKind, contextFromHeaders, tracer, traceparentOf } from "@lake/telemetry";
 
@@ -18,8 +18,16 @@ import type { Projection } from "../db/projection.ts";
 const MAX_BATCH = 1000;
 /** The longest a delivered record waits to be applied. */
 const FLUSH_AFTER_MS = 20;
+/** The live tail restarts a second after a failure, however many in a row; a replay with an end fails at once. */
+const LIVE_RETRY: RetryPolicy = { initialMs: 1000, factor: 1, maxMs: 1000 };
+const REPLAY_RETRY: RetryPolicy = { ...LIVE_RETRY, maxRestarts: 0 };
 
-/** Consumes the commit log into `projection` until stopped; `onApplied` runs after every batch. */
+/**
+ * Follows the commit log into `projection` from just after its position, until stopped (or through
+ * `untilSeq`: then `done` resolves, or rejects on the first failure); `onApplied` runs after every batch.
+ * The live tail starts again from the projection's position after any failure: the projection is only
+ * ever behind, never wrong.
+ */
 export async function tailCommitLog(opts: {
   nc: NatsConnection;
   projection: Projection;
@@ -29,51 +37,39 @@ export async function tailCommitLog(opts: {
   untilSeq?: number;
   /** Make a span per traced record (the live tail; a rebuild replays history silently). */
   traced?: boolean;
-}): Promise<{ messages: ConsumerMessages; done: Promise<void> }> {
-  const js = jetstream(opts.nc);
-  const consumer = await js.consumers.get(STREAMS.commits, {
-    filter_subjects: subjects.allCommits,
-    deliver_policy: DeliverPolicy.StartSequence,
-    opt_start_seq: opts.projection.lastSeq + 1,
-  });
-  const messages = await consumer.consume({ max_messages: MAX_BATCH, expires: LIVE_PULL_EXPIRES_MS });
-  endWhenStalled(messages, opts.nc, (err) => opts.log.warn("commit-log tail stalled; starting a new consumer", { why: err.why }));
-  let batch: { seq: number; record: LogRecord | undefined; dataset: string; expected?: number; versionSeq?: number; problem?: string; traceparent?: string }[] = [];
-  let flushTimer: ReturnType<typeof setTimeout> | undefined;
-  const flush = () => {
-    clearTimeout(flushTimer);
-    flushTimer = undefined;
-    if (batch.length === 0) return;
-    // Each traced record gets a span for its projection, in the trace of the work that appended it.
-    const spans = opts.traced ? batch.filter((b) => b.traceparent).map((b) => projectionSpan(b)) : [];
-    const voids = opts.projection.applyBatch(batch);
-    // Loud: a void record means the server let two compare-and-set appends land (a clustered
-    // nats-server 2.9); its writer was told it lost, and no reader applies it.
-    for (const v of voids) opts.log.error("void commit-log record refused", { record: v });
-    for (const s of spans) s.end();
-    batch = [];
-    opts.onApplied();
-  };
-  const done = (async () => {
-    for await (const m of messages as AsyncIterable<JsMsg>) {
+}): Promise<Follower> {
+  return follow({
+    nc: opts.nc,
+    stream: STREAMS.commits,
+    subject: subjects.allCommits,
+    position: () => opts.projection.lastSeq,
+    // Apply when nothing is pending, when the batch is full, or FLUSH_AFTER_MS after its first record:
+    // on a clustered 2.9 server a consumer's pending count can stay above 0 while it keeps up with the
+    // log, and waiting for 0 held records back for a minute.
+    batch: { maxRecords: MAX_BATCH, maxAgeMs: FLUSH_AFTER_MS },
+    ...(opts.untilSeq === undefined ? { retry: LIVE_RETRY } : { until: { seq: opts.untilSeq }, retry: REPLAY_RETRY }),
+    onError: (err, next) => {
+      if (err instanceof ConsumerStalledError) opts.log.warn("commit-log tail stalled; starting a new consumer", { why: err.why, retry_ms: next?.retryMs });
+      else if (next) opts.log.error(`commit-log tail failed; restarting it in ${next.retryMs} ms`, { err });
+      else opts.log.error("commit-log replay failed", { err });
+    },
+    handle: (msgs) => {
       // A record that is not a well-formed lake record for its subject's dataset (junk, no headers, a
       // body naming another dataset) is void: the projection notes it and moves past it, never applies it.
-      const r = inspectLogRecord(m);
-      batch.push({ seq: m.seq, record: r.record, dataset: r.dataset, expected: r.expected, versionSeq: r.versionSeq, problem: r.problem, traceparent: traceparentOf(m.headers) });
-      // Apply when nothing is pending, when the batch is full, or FLUSH_AFTER_MS after its first record:
-      // on a clustered 2.9 server a consumer's pending count can stay above 0 while it keeps up with
-      // the log, and waiting for 0 held records back for a minute.
-      if (batch.length >= MAX_BATCH || m.info.pending === 0) flush();
-      else flushTimer ??= setTimeout(flush, FLUSH_AFTER_MS);
-      if (opts.untilSeq !== undefined && m.seq >= opts.untilSeq) {
-        flush();
-        messages.stop();
-        break;
-      }
-    }
-    flush();
-  })();
-  return { messages, done };
+      const batch = msgs.map((m) => {
+        const r = inspectLogRecord(m);
+        return { seq: m.seq, record: r.record, dataset: r.dataset, expected: r.expected, versionSeq: r.versionSeq, problem: r.problem, traceparent: traceparentOf(m.headers) };
+      });
+      // Each traced record gets a span for its projection, in the trace of the work that appended it.
+      const spans = opts.traced ? batch.filter((b) => b.traceparent).map((b) => projectionSpan(b)) : [];
+      const voids = opts.projection.applyBatch(batch);
+      // Loud: a void record means the server let two compare-and-set appends land (a clustered
+      // nats-server 2.9); its writer was told it lost, and no reader applies it.
+      for (const v of voids) opts.log.error("void commit-log record refused", { record: v });
+      for (const s of spans) s.end();
+      opts.onApplied();
+    },
+  });
 }
 
 export async function logLastSeq(jsm: JetStreamManager): Promise<number> {

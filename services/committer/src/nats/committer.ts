@@ -3,17 +3,17 @@
 // append VersionCommitted with a CAS. Losing the CAS to another data version means: drop the batch,
 // re-read the head, resume after it.
 import { randomBytes, createHash } from "node:crypto";
-import { DeliverPolicy, jetstream, jetstreamManager, type Consumer, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { quarantinedRecordCodec, type LakeLog } from "@lake/contracts";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import {
   type CommitHead,
+  ConsumerStalledError,
   DEFAULT_POISON_POLICY,
   HEADERS,
-  LIVE_PULL_EXPIRES_MS,
   StallGuard,
-  endWhenStalled,
+  follow,
   subjects,
   appendLogRecord,
   ensureStreams,
@@ -21,7 +21,9 @@ import {
   foldCommitLog,
   isCasConflict,
   isPublishOutcomeUnknown,
+  type Follower,
   type PoisonPolicy,
+  type RetryPolicy,
 } from "@lake/messaging";
 import type { ObjectStore } from "@lake/storage";
 import { type Logger, SpanKind, batchParent, inSpan, traceparentOf } from "@lake/telemetry";
@@ -61,6 +63,9 @@ class RegistryUnavailableError extends Error {
   }
 }
 
+/** Reading starts over 500 ms after a failure, then a second apart while failures follow each other. */
+const FOLLOW_RETRY: RetryPolicy = { initialMs: 500, factor: 2, maxMs: 1000 };
+
 /** How much of an undecodable message is kept (base64) in its quarantine record. */
 const POISON_KEEP_BYTES = 16 * 1024;
 
@@ -89,19 +94,15 @@ export class Committer {
   /** Upsert datasets: the live files of each partition (the ones a merge rewrites). */
   private liveFiles = new Map<string, LakeLog.DataFile[]>();
   private state: CommitterState = initialState;
-  private buffer: BufferedEvent[] = [];
-  private oldestAt = 0;
-  private messages: ConsumerMessages | undefined;
-  private consumer: Consumer | undefined;
-  /** Messages taken from the stream but not yet in a committed version (being decoded, buffered or in queued flushes). */
-  private inFlight = 0;
+  private follower: Follower | undefined;
+  /** Rows handed to flushes and not yet in a committed version (queued, or being written). */
+  private flushingRows = 0;
   /** The message the consumer keeps failing on (unknown schema), if any: retried within the poison policy. */
   private readonly stall: StallGuard;
-  private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private queuedFlushes = 0;
   private stopped = false;
-  /** Bumped whenever the consumer restarts, so a stale flush can't commit events of an old epoch. */
+  /** Bumped when a flush fails and when reading resumes, so a stale flush can't commit events of an old epoch. */
   private epoch = 0;
   /** superseded: changes of an upsert dataset that arrived after a newer change of their key (kept out, as they should be). */
   readonly stats = { versions: 0, rows: 0, conflicts: 0, rebases: 0, poison: 0, superseded: 0, lastCommitMs: 0 };
@@ -115,67 +116,73 @@ export class Committer {
   async start(): Promise<void> {
     this.jsm = await jetstreamManager(this.o.nc);
     await ensureStreams(this.jsm);
-    await this.resume();
+    this.follower = await follow({
+      nc: this.o.nc,
+      stream: this.spec.source.stream,
+      subject: this.spec.source.subject,
+      position: () => this.resume(),
+      onStart: (position) => this.o.log.info("resumed", { version: this.state.version, from_seq: position + 1 }),
+      // A micro-batch: maxRows events, or what came within maxAgeMs of its first one. Not cut when the
+      // stream is caught up: a trickle of events would make a version each.
+      batch: { maxRecords: this.o.maxRows, maxAgeMs: this.o.maxAgeMs, whenCaughtUp: false },
+      pullAhead: Math.min(this.o.maxRows, 5000),
+      retry: FOLLOW_RETRY,
+      onError: (err, next) => this.failed(err, next?.retryMs),
+      handle: (msgs) => this.take(msgs),
+    });
   }
 
   get head(): CommitterState {
     return this.state;
   }
 
-  /** Re-read the commit log head and (re)start consuming just after the offset it covers. */
-  private async resume(): Promise<void> {
+  /**
+   * Where reading (re)starts: just after the offset the commit log head covers, read again once the
+   * flushes in hand are done (a batch queued before a failing message still commits; after a failed
+   * flush the epoch has moved and they are dropped).
+   */
+  private async resume(): Promise<number> {
+    await this.flushing;
     this.epoch++;
-    this.buffer = [];
-    this.messages?.stop();
+    this.flushingRows = 0;
     this.state = stateFromHead(await readCommitHead(this.jsm, this.spec.dataset));
     if (this.spec.mode === MODES.upsert) await this.loadLiveFiles();
-    const consumer = await this.js.consumers.get(this.spec.source.stream, {
-      filter_subjects: this.spec.source.subject,
-      deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: this.state.lastSourceSeq + 1,
-    });
-    this.consumer = consumer;
-    this.inFlight = 0;
-    const messages = await consumer.consume({ max_messages: Math.min(this.o.maxRows, 5000), expires: LIVE_PULL_EXPIRES_MS });
-    endWhenStalled(messages, this.o.nc, (err) => this.o.log.warn("source consumer stalled; resuming from the committed head", { why: err.why }));
-    this.messages = messages;
-    this.o.log.info("resumed", { version: this.state.version, from_seq: this.state.lastSourceSeq + 1 });
+    return this.state.lastSourceSeq;
+  }
+
+  /**
+   * Decodes a micro-batch and queues its flush. An undecodable event or a broken consumer ends reading,
+   * which starts over from the committed head (with backoff), loudly, rather than stall in silence.
+   */
+  private async take(msgs: readonly JsMsg[]): Promise<void> {
     const epoch = this.epoch;
-    void (async () => {
+    const events: BufferedEvent[] = [];
+    for (const m of msgs) {
+      if (this.stopped || epoch !== this.epoch) return;
+      let value: Record<string, unknown>;
+      let partition: string;
+      const writer = m.headers?.get(HEADERS.schema) || undefined;
       try {
-        for await (const m of messages) {
-          if (epoch !== this.epoch) break;
-          this.inFlight++;
-          let value: Record<string, unknown>;
-          let partition: string;
-          const writer = m.headers?.get(HEADERS.schema) || undefined;
-          try {
-            value = await this.decode(m.data, writer);
-            // A row the dataset can't place (no partition or key) would fail every flush: poison too.
-            partition = this.spec.partition(value);
-            keyOf(this.spec, value);
-          } catch (err) {
-            // Unknown schema: the registry copy may be behind, so the consumer restarts at the head and
-            // tries again, within the poison policy (count and time); past it, the message is poison.
-            if (err instanceof RegistryUnavailableError) throw err;
-            if (err instanceof TransientDecodeError && !this.stall.failed(m.seq)) throw err;
-            const why = err instanceof TransientDecodeError ? new Error(`${err.message} (set aside after ${this.stall.describe()})`, { cause: err }) : err;
-            // Not something ingest wrote (ingest only publishes what it validated and encoded): set it
-            // aside in quarantine and go on, so one bad message can't stall the dataset.
-            await this.poison(m.seq, m.data, why);
-            this.inFlight--;
-            continue;
-          }
-          this.add({ seq: m.seq, value, traceparent: traceparentOf(m.headers), partition });
-          // Backpressure: with two batches already waiting to be written, stop pulling until one is done.
-          if (this.queuedFlushes >= 2) await this.flushing;
-        }
-      } catch (e) {
-        // An undecodable event or a broken consumer: start over from the committed head (with backoff),
-        // loudly, rather than stall in silence.
-        if (!this.stopped && epoch === this.epoch) this.flushing = this.flushing.then(() => this.onFlushError(e));
+        value = await this.decode(m.data, writer);
+        // A row the dataset can't place (no partition or key) would fail every flush: poison too.
+        partition = this.spec.partition(value);
+        keyOf(this.spec, value);
+      } catch (err) {
+        // Unknown schema: the registry copy may be behind, so reading restarts at the head and tries
+        // again, within the poison policy (count and time); past it, the message is poison.
+        if (err instanceof RegistryUnavailableError) throw err;
+        if (err instanceof TransientDecodeError && !this.stall.failed(m.seq)) throw err;
+        const why = err instanceof TransientDecodeError ? new Error(`${err.message} (set aside after ${this.stall.describe()})`, { cause: err }) : err;
+        // Not something ingest wrote (ingest only publishes what it validated and encoded): set it
+        // aside in quarantine and go on, so one bad message can't stall the dataset.
+        await this.poison(m.seq, m.data, why);
+        continue;
       }
-    })();
+      events.push({ seq: m.seq, value, traceparent: traceparentOf(m.headers), partition });
+    }
+    if (events.length > 0) this.scheduleFlush(events, epoch);
+    // Backpressure: with two batches already waiting to be written, stop pulling until one is done.
+    if (this.queuedFlushes >= 2) await this.flushing;
   }
 
   /**
@@ -220,53 +227,39 @@ export class Committer {
     await this.js.publish(subjects.quarantine(this.spec.dataset), quarantinedRecordCodec.encode(record), { headers: h, msgID: `poison:${this.spec.dataset}:${seq}` });
   }
 
-  private add(e: BufferedEvent): void {
-    if (this.buffer.length === 0) {
-      this.oldestAt = Date.now();
-      this.timer = setTimeout(() => this.scheduleFlush(), this.o.maxAgeMs);
-    }
-    this.buffer.push(e);
-    if (this.buffer.length >= this.o.maxRows) this.scheduleFlush();
-  }
-
-  private scheduleFlush(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    if (this.buffer.length === 0) return;
-    const batch = this.buffer;
-    const epoch = this.epoch;
-    this.buffer = [];
+  private scheduleFlush(batch: BufferedEvent[], epoch: number): void {
     this.queuedFlushes++;
+    this.flushingRows += batch.length;
     this.flushing = this.flushing
       .then(() => this.flush(batch, epoch))
       .catch((e) => this.onFlushError(e))
       .finally(() => {
         this.queuedFlushes--;
-        if (epoch === this.epoch) this.inFlight = Math.max(0, this.inFlight - batch.length);
+        if (epoch === this.epoch) this.flushingRows = Math.max(0, this.flushingRows - batch.length);
       });
   }
 
-  private async onFlushError(e: unknown): Promise<void> {
+  /**
+   * Whatever was queued or half-written is dropped (its files are unreferenced garbage) and the events
+   * are read again after the head: at once after a lost race, after the retry policy's wait otherwise.
+   */
+  private onFlushError(e: unknown): void {
     if (this.stopped) return;
+    this.epoch++;
     if (isCasConflict(e)) {
       this.stats.conflicts++;
-      this.o.log.warn("lost commit race; resuming from the new head", { err: e });
+      this.follower?.restart(e, { delayMs: 0 });
     } else {
-      this.o.log.error("flush failed; resuming from the committed head", { err: e });
-      await new Promise((r) => setTimeout(r, 500));
+      this.follower?.restart(e);
     }
-    // Whatever was buffered or half-written is dropped: its files are unreferenced garbage, and the
-    // events are re-read from the stream after the head.
-    for (;;) {
-      try {
-        await this.resume();
-        return;
-      } catch (err) {
-        if (this.stopped) return;
-        this.o.log.error("resume failed; retrying", { err });
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-    }
+  }
+
+  /** Every end of reading but a stop, said once: a lost race, a stall, or a failure (flush, decode, consumer). */
+  private failed(err: unknown, retryMs: number | undefined): void {
+    if (this.stopped) return;
+    if (isCasConflict(err)) this.o.log.warn("lost commit race; resuming from the new head", { err });
+    else if (err instanceof ConsumerStalledError) this.o.log.warn("source consumer stalled; resuming from the committed head", { why: err.why, retry_ms: retryMs });
+    else this.o.log.error("flush failed; resuming from the committed head", { err, retry_ms: retryMs });
   }
 
   /** One span per commit: the batch's first trace is its parent, the other traces are links. */
@@ -368,20 +361,17 @@ export class Committer {
   }
 
   /**
-   * Consumer lag: events in the stream not yet committed, whether still on the server (the consumer's
-   * pending count), delivered to this process but not yet read (the client's buffer), or read and
-   * waiting (decoding, buffered, being written). A consumer stuck on one message keeps it all counted:
-   * its position doesn't move, so neither does the lag.
+   * Consumer lag: events in the stream not yet committed, whether still on the server, delivered to this
+   * process but not yet read, being decoded, or in flushes not yet committed. A consumer stuck on one
+   * message keeps it all counted: its position doesn't move, so neither does the lag.
    */
   async lag(): Promise<number> {
-    const info = await this.consumer?.info(false).catch(() => undefined);
-    return (info?.num_pending ?? 0) + (this.messages?.getPending() ?? 0) + this.inFlight;
+    return ((await this.follower?.lag()) ?? 0) + this.flushingRows;
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
-    this.messages?.stop();
+    await this.follower?.stop();
     await this.flushing;
   }
 }

@@ -5,10 +5,24 @@
 // an append only lands if nothing (no other verdict) reached the subject since the state was read.
 // Losing it is a normal outcome: catch up, and decide again.
 import { dirname, join } from "node:path";
-import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { LakeLog, LogRecord, QualityVerdict } from "@lake/contracts";
-import { LIVE_PULL_EXPIRES_MS, endWhenStalled, STREAMS, subjects, appendLogRecord, decodeLogRecord, ensureStreams, inspectLogRecord, recordsBetween, isCasConflict, isPublishOutcomeUnknown } from "@lake/messaging";
+import {
+  ConsumerStalledError,
+  STREAMS,
+  subjects,
+  appendLogRecord,
+  decodeLogRecord,
+  ensureStreams,
+  follow,
+  inspectLogRecord,
+  recordsBetween,
+  isCasConflict,
+  isPublishOutcomeUnknown,
+  type Follower,
+  type RetryPolicy,
+} from "@lake/messaging";
 import type { ObjectStore } from "@lake/storage";
 import { type Logger, SpanKind, contextFromHeaders, inSpan } from "@lake/telemetry";
 import { rulesFor } from "../dataset-rules.ts";
@@ -36,6 +50,8 @@ export interface CheckerOptions {
 
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 30_000;
+/** The commit-log tail restarts a second after any failure, however many in a row. */
+const TAIL_RETRY: RetryPolicy = { initialMs: 1000, factor: 1, maxMs: 1000 };
 
 /** The msgId of a verdict: JetStream drops a retried append of the same verdict within its dedupe window. */
 export const verdictMsgId = (dataset: string, version: number) => `quality:${dataset}:${version}`;
@@ -47,7 +63,7 @@ export class QualityChecker {
   private parquet: ParquetInspector | undefined;
   private measurer!: VersionMeasurer;
   private readonly now: () => number;
-  private live: { messages: ConsumerMessages; done: Promise<void> } | undefined;
+  private live: Follower | undefined;
   /** True when the last batch applied left nothing pending on the log. */
   private caughtUp = false;
   private stopped = false;
@@ -85,63 +101,51 @@ export class QualityChecker {
     this.serial(() => this.judgeAll()).catch((err: unknown) => this.o.log.error("judging pass failed", { err }));
   }
 
+  /**
+   * Follows the log from the state's position; after any failure it starts again from there, a second
+   * later (the state is only ever behind, never wrong).
+   */
   private async startTail(): Promise<void> {
-    const position = this.state.lastSeq;
-    const consumer = await this.js.consumers.get(STREAMS.commits, {
-      filter_subjects: subjects.allCommits,
-      deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: position + 1,
-    });
-    const messages = await consumer.consume({ max_messages: this.o.maxBatch, expires: LIVE_PULL_EXPIRES_MS });
-    endWhenStalled(messages, this.o.nc, (err) => this.o.log.warn("commit-log tail stalled; starting a new consumer", { why: err.why }));
-    // With nothing new in the log no batch will arrive to say "caught up", yet versions read before a
-    // restart may still wait for a verdict: judge them now.
-    if ((await this.jsm.streams.info(STREAMS.commits)).state.last_seq <= position) {
-      this.caughtUp = true;
-      this.kick();
-    }
-    const done = this.follow(messages);
-    const live = { messages, done };
-    this.live = live;
-    done.catch((err: unknown) => {
-      if (this.stopped || this.live !== live) return;
-      // The state is only ever behind, never wrong: restart from its position.
-      this.o.log.error("commit-log tail failed; restarting it in 1 s", { err });
-      this.restartTailSoon(live);
+    this.live = await follow({
+      nc: this.o.nc,
+      stream: STREAMS.commits,
+      subject: subjects.allCommits,
+      position: () => {
+        this.caughtUp = false;
+        return this.state.lastSeq;
+      },
+      onStart: async (position) => {
+        // With nothing new in the log no batch will arrive to say "caught up", yet versions read before a
+        // restart may still wait for a verdict: judge them now.
+        if ((await this.jsm.streams.info(STREAMS.commits)).state.last_seq <= position) {
+          this.caughtUp = true;
+          this.kick();
+        }
+      },
+      batch: { maxRecords: this.o.maxBatch },
+      retry: TAIL_RETRY,
+      onError: (err, next) => {
+        if (err instanceof ConsumerStalledError) this.o.log.warn("commit-log tail stalled; starting a new consumer", { why: err.why, retry_ms: next?.retryMs });
+        else this.o.log.error(`commit-log tail failed; restarting it in ${next?.retryMs} ms`, { err });
+      },
+      handle: (msgs, { pending }) => this.applyBatch(msgs, pending),
     });
   }
 
-  private restartTailSoon(failed: { messages: ConsumerMessages; done: Promise<void> }): void {
-    failed.messages.stop();
-    setTimeout(() => {
-      if (this.stopped || this.live !== failed) return;
-      this.caughtUp = false;
-      this.startTail().catch((err: unknown) => {
-        this.o.log.error("restarting the commit-log tail failed; trying again in 1 s", { err });
-        this.restartTailSoon(failed);
-      });
-    }, 1000);
-  }
-
-  private async follow(messages: ConsumerMessages): Promise<void> {
-    let batch: LogEntry[] = [];
-    for await (const m of messages as AsyncIterable<JsMsg>) {
-      // A malformed record is void (never judged), but the position and the dataset's head still move
-      // past it, or the CAS token would be stale forever.
+  private applyBatch(msgs: readonly JsMsg[], pending: number): Promise<void> {
+    // A malformed record is void (never judged), but the position and the dataset's head still move
+    // past it, or the CAS token would be stale forever.
+    const entries: LogEntry[] = msgs.map((m) => {
       const r = inspectLogRecord(m);
-      batch.push({ seq: m.seq, subject: m.subject, record: r.record, expected: r.expected, versionSeq: r.versionSeq, problem: r.problem });
-      const pending = m.info.pending;
-      if (batch.length < this.o.maxBatch && pending > 0) continue;
-      const entries = batch;
-      batch = [];
-      await this.serial(async () => {
-        for (const problem of this.state.applyBatch(entries)) this.o.log.warn("commit-log anomaly", { problem });
-        this.noticeReadBack(entries);
-        // Only a batch that leaves nothing pending lets us judge: then every verdict in the log is known.
-        this.caughtUp = pending === 0;
-        if (this.caughtUp) await this.judgeAll();
-      });
-    }
+      return { seq: m.seq, subject: m.subject, record: r.record, expected: r.expected, versionSeq: r.versionSeq, problem: r.problem };
+    });
+    return this.serial(async () => {
+      for (const problem of this.state.applyBatch(entries)) this.o.log.warn("commit-log anomaly", { problem });
+      this.noticeReadBack(entries);
+      // Only a batch that leaves nothing pending lets us judge: then every verdict in the log is known.
+      this.caughtUp = pending === 0;
+      if (this.caughtUp) await this.judgeAll();
+    });
   }
 
   /**
@@ -280,8 +284,7 @@ export class QualityChecker {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retryTimer);
-    this.live?.messages.stop();
-    await this.live?.done.catch(() => {});
+    await this.live?.stop();
     await this.chain;
     this.parquet?.close();
     this.state.close();
