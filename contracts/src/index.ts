@@ -64,3 +64,4 @@ export {
 } from "./bounds.ts";
 export { type ParquetCodec, type ParquetSettings, PARQUET_CODECS, DEFAULT_PARQUET_SETTINGS, ROW_GROUP_ROWS_MIN, ROW_GROUP_ROWS_MAX, parquetCodecName, parseParquetSettings } from "./parquet.ts";
 export type { RecordResult, IngestReply, QuarantinedEntry, UndecodableEntry, QuarantineEntry, QuarantineList, ReplayResult, ReplayReply, ReplayRequestItem } from "./http/ingest.ts";
+export type { CatalogFile, CatalogVersionSummary, CatalogVersion, CatalogRegistryFile, ExpireResult, CatalogDataset, CommandResult, AuditEntry, CatalogDenial } from "./http/catalog.ts";

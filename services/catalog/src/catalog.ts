@@ -3,11 +3,15 @@ import { existsSync, renameSync, rmSync } from "node:fs";
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { LogRecord } from "@lake/contracts";
-import { appendLogRecord, ensureStreams, isCasConflict, readCommitHead, type Follower } from "@lake/messaging";
+import { appendLogRecord, appendUntilStands, ensureStreams, readCommitHead, type CasRetryPolicy, type Follower } from "@lake/messaging";
 import { CommandError, type DatasetFacts, type Decision } from "./domain/commands.ts";
 import type { Logger } from "@lake/telemetry";
 import { Projection } from "./db/projection.ts";
 import { tailCommitLog, logLastSeq } from "./nats/tail.ts";
+
+
+/** A command that loses its race (a commit or another command landed first) decides again, 5 rounds at most. */
+const COMMAND_RETRY: CasRetryPolicy = { maxAttempts: 5 };
 
 export class Catalog {
   projection!: Projection;
@@ -69,23 +73,28 @@ export class Catalog {
     kind: K,
     decide: (facts: DatasetFacts, now: number) => Decision<Extract<LogRecord, { kind: K }>["body"]>,
   ): Promise<{ changed: boolean; seq: number; message?: string }> {
-    for (let attempt = 1; ; attempt++) {
-      const facts = this.projection.facts(dataset);
-      if (!facts) throw new CommandError(404, "unknown_dataset", `dataset ${dataset} has no committed version`);
-      const ds = this.projection.dataset(dataset)!;
-      const decision = decide(facts, Date.now());
-      if (decision.kind === "noop") return { changed: false, seq: ds.last_record_seq, message: decision.message };
-      try {
+    return appendUntilStands(
+      COMMAND_RETRY,
+      async () => {
+        const facts = this.projection.facts(dataset);
+        if (!facts) throw new CommandError(404, "unknown_dataset", `dataset ${dataset} has no committed version`);
+        const ds = this.projection.dataset(dataset)!;
+        const decision = decide(facts, Date.now());
+        if (decision.kind === "noop") return { changed: false, seq: ds.last_record_seq, message: decision.message };
         const record = { kind, body: decision.body } as LogRecord;
         const seq = await appendLogRecord(this.js, dataset, record, { expectedLastSeq: ds.last_record_seq });
         await this.waitFor(() => (this.projection.lastSeq >= seq ? true : undefined), 10_000);
         return { changed: true, seq };
-      } catch (e) {
-        if (!isCasConflict(e) || attempt >= 5) throw e;
-        const head = await readCommitHead(this.jsm, dataset);
-        await this.waitFor(() => (this.projection.lastSeq >= head.seq ? true : undefined), 5000);
-      }
-    }
+      },
+      {
+        // The projection's view was stale: wait until it has applied what won, then decide again.
+        onLost: async (_err, _lost, final) => {
+          if (final) return;
+          const head = await readCommitHead(this.jsm, dataset);
+          await this.waitFor(() => (this.projection.lastSeq >= head.seq ? true : undefined), 5000);
+        },
+      },
+    );
   }
 
   /**

@@ -1,5 +1,8 @@
 // A small typed client of the catalog's HTTP API, used by the CLI, the tests and the benchmarks.
+import type { AuditEntry, CatalogDataset, CatalogDenial, CatalogFile, CatalogRegistryFile, CatalogVersion, CatalogVersionSummary, CommandResult, ExpireResult } from "@lake/contracts";
 import { fetchFrom } from "./reach.ts";
+
+export type { AuditEntry, CatalogDataset, CatalogDenial, CatalogFile, CatalogRegistryFile, CatalogVersion, CatalogVersionSummary, CommandResult, ExpireResult };
 
 export class CatalogRequestError extends Error {
   constructor(
@@ -13,106 +16,6 @@ export class CatalogRequestError extends Error {
   }
 }
 
-export interface CatalogFile {
-  key: string;
-  partition: string;
-  rows: number;
-  bytes: number;
-  sha256: string;
-  added_version: number;
-}
-
-export interface CatalogVersion {
-  dataset: string;
-  version: number;
-  parent_version: number;
-  commit_seq: number;
-  write_id: string;
-  committer_id: string;
-  committed_at: string;
-  manifest: { key: string; sha256: string; bytes: number };
-  source: { stream: string; subject: string; first_offset: number; last_offset: number };
-  row_count: number;
-  total_rows: number;
-  max_event_time: string | null;
-  policy: string;
-  quality: "pending" | "passed" | "failed";
-  /** Listings only: retention expired it (reading it answers 410 version_expired). */
-  expired?: boolean;
-  /** Listings only: the commit-log sequence of the VersionsExpired record, or null. */
-  expired_seq?: number | null;
-  files: CatalogFile[];
-  consistency: "eventual" | "covering";
-}
-
-/** A data file in a dataset's history (GET /v1/datasets/<d>/files): its version range and liveness. */
-export interface CatalogRegistryFile extends CatalogFile {
-  /** The first version that no longer references it; null while the latest does. */
-  removed_version: number | null;
-  /** Some version that has not expired references it: GC keeps it, fsck checks it. */
-  live: boolean;
-  /** Commit-log sequence of the FilesCollected record that deleted it, if any. */
-  collected_seq: number | null;
-}
-
-export interface ExpireResult {
-  changed: boolean;
-  seq: number;
-  message?: string;
-  actor?: string;
-  expired_count: number;
-  /** The versions this call expired, as ranges (e.g. "1-5,7"). */
-  expired: string;
-  current_version: number | null;
-  latest_version: number;
-}
-
-export interface CatalogDataset {
-  name: string;
-  latest_version: number;
-  latest_commit_seq: number;
-  total_rows: number;
-  updated_at: number;
-  policy: string;
-  current_version: number;
-  /** Sequence of the dataset's last commit-log record of any kind the catalog has applied. */
-  last_record_seq?: number;
-}
-
-export interface CommandResult {
-  changed: boolean;
-  seq: number;
-  message?: string;
-  /** Who the command was recorded for: the token's name when the catalog authenticates, else the actor sent. */
-  actor?: string;
-  current_version: number | null;
-  latest_version: number;
-}
-
-export interface AuditEntry {
-  seq: number;
-  kind: "promote" | "rollback" | "auto_promote" | "tag" | "quality_passed" | "quality_failed" | "expire" | "gc";
-  version: number;
-  previous_version: number | null;
-  actor: string;
-  reason: string;
-  at: string;
-  detail: unknown;
-}
-
-export interface CatalogDenial {
-  seq: number;
-  at: string;
-  status: 401 | 403;
-  error: string;
-  message: string;
-  method: string;
-  path: string;
-  token: string | null;
-  role: string | null;
-  presented_sha256_prefix: string | null;
-  remote: string | null;
-}
 
 export class CatalogClient {
   // A private field, so the token never shows up when a client is logged or inspected.

@@ -24,20 +24,25 @@ export function casRetryDelayMs(policy: CasRetryPolicy, lost: number): number {
   return Math.min(policy.maxMs ?? 1000, initial * (policy.factor ?? 2) ** Math.max(0, lost - 1));
 }
 
-export interface CasLoopOptions {
+export interface CasLoopOptions<T> {
   /** Which errors mean "lost the race, read again" (default: isCasConflict). Anything else ends the loop at once. */
   retryOn?: (err: unknown) => boolean;
-  /** Before the next round (after `lost` lost rounds): catch up with what won, log, count. */
-  beforeRetry?: (err: unknown, lost: number) => void | Promise<void>;
+  /**
+   * After a lost round (`lost` rounds so far; `final` when no round is left): look at what won. Return
+   * `{ stands }` to end the loop with that value (the record landed after all, or what won makes it
+   * unneeded), throw to end it with an error, or return nothing to catch up and go on.
+   */
+  onLost?: (err: unknown, lost: number, final: boolean) => Promise<{ stands: T } | undefined | void> | { stands: T } | undefined | void;
   /** The error to throw when every round was lost (default: the last round's own error). */
   exhausted?: (err: unknown, attempts: number) => unknown;
 }
 
 /**
  * Runs `round(n)` (n = 1, 2, ...) until it returns: each round reads the subject's head, decides and
- * appends against it. A lost race (retryOn) starts a new round, up to policy.maxAttempts rounds.
+ * appends against it. A lost race (retryOn) is looked at (onLost) and starts a new round, up to
+ * policy.maxAttempts rounds.
  */
-export async function appendUntilStands<T>(policy: CasRetryPolicy, round: (attempt: number) => Promise<T>, opts: CasLoopOptions = {}): Promise<T> {
+export async function appendUntilStands<T>(policy: CasRetryPolicy, round: (attempt: number) => Promise<T>, opts: CasLoopOptions<T> = {}): Promise<T> {
   if (!(Number.isSafeInteger(policy.maxAttempts) && policy.maxAttempts >= 1)) throw new RangeError(`maxAttempts must be an integer ≥ 1, got ${policy.maxAttempts}`);
   const retryOn = opts.retryOn ?? isCasConflict;
   for (let attempt = 1; ; attempt++) {
@@ -45,8 +50,10 @@ export async function appendUntilStands<T>(policy: CasRetryPolicy, round: (attem
       return await round(attempt);
     } catch (err) {
       if (!retryOn(err)) throw err;
-      if (attempt >= policy.maxAttempts) throw opts.exhausted ? opts.exhausted(err, attempt) : err;
-      await opts.beforeRetry?.(err, attempt);
+      const final = attempt >= policy.maxAttempts;
+      const settled = await opts.onLost?.(err, attempt, final);
+      if (settled) return settled.stands;
+      if (final) throw opts.exhausted ? opts.exhausted(err, attempt) : err;
       const wait = casRetryDelayMs(policy, attempt);
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     }

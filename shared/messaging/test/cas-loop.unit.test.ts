@@ -18,7 +18,7 @@ describe("appendUntilStands", { timeout: 30_000 }, () => {
         if (n < 3) throw lost(n);
         return `landed on round ${n}`;
       },
-      { beforeRetry: (err, k) => void log.push(`catch up after ${k} (${(err as Error).name})`) },
+      { onLost: (err, k) => void log.push(`catch up after ${k} (${(err as Error).name})`) },
     );
     assert.equal(out, "landed on round 3");
     assert.deepEqual(log, ["round 1", "catch up after 1 (CasConflictError)", "round 2", "catch up after 2 (CasConflictError)", "round 3"]);
@@ -51,11 +51,33 @@ describe("appendUntilStands", { timeout: 30_000 }, () => {
           rounds++;
           throw new TypeError("incompatible schema");
         },
-        { beforeRetry: () => void caughtUp++ },
+        { onLost: () => void caughtUp++ },
       ),
       TypeError,
     );
     assert.deepEqual([rounds, caughtUp], [1, 0]);
+  });
+
+  test("onLost can end the loop with a value (the record landed after all), or with its own error; it is told the last round", async () => {
+    const finals: boolean[] = [];
+    const out = await appendUntilStands({ maxAttempts: 3 }, async (n) => Promise.reject(lost(n)), {
+      onLost: (_err, k, final) => {
+        finals.push(final);
+        return k === 2 ? { stands: "it landed" } : undefined;
+      },
+    });
+    assert.deepEqual([out, finals], ["it landed", [false, false]]);
+    const seen: boolean[] = [];
+    await assert.rejects(appendUntilStands({ maxAttempts: 2 }, async (n) => Promise.reject(lost(n)), { onLost: (_e, _k, final) => void seen.push(final) }), CasConflictError);
+    assert.deepEqual(seen, [false, true], "the last lost round is looked at too, then the conflict is thrown");
+    await assert.rejects(
+      appendUntilStands({ maxAttempts: 5 }, async (n) => Promise.reject(lost(n)), {
+        onLost: () => {
+          throw new RangeError("another data version won");
+        },
+      }),
+      RangeError,
+    );
   });
 
   test("retryOn widens what counts as a lost race (an unknown publish outcome, say)", async () => {

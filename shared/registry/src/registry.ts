@@ -262,7 +262,9 @@ export class SchemaRegistry {
       },
       {
         // Someone registered first: catch up, then decide again against the new latest.
-        beforeRetry: async () => this.caughtUpTo((await this.jsm.streams.info(STREAMS.schemas)).state.last_seq),
+        onLost: async (_err, _lost, final) => {
+          if (!final) await this.caughtUpTo((await this.jsm.streams.info(STREAMS.schemas)).state.last_seq);
+        },
       },
     );
   }

@@ -18,7 +18,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { tableFromIPC } from "apache-arrow";
 import { readParquet, readSchema } from "parquet-wasm";
 import type { LakeLog, VersionCommitted } from "@lake/contracts";
-import { type JudgeState, appendLogRecord, foldCommitLog, isCasConflict, isPublishOutcomeUnknown, readCommitHead } from "@lake/messaging";
+import { type JudgeState, appendLogRecord, appendUntilStands, foldCommitLog, isCasConflict, isPublishOutcomeUnknown, readCommitHead } from "@lake/messaging";
 import type { ObjectStore } from "@lake/storage";
 import { type Logger, inSpan } from "@lake/telemetry";
 import { failpointHook as runtimeFailpointHook } from "@lake/runtime";
@@ -208,38 +208,37 @@ async function run(o: CompactDatasetOptions): Promise<CompactionResult> {
   await o.failpoint?.("compact_after_files");
 
   // Commit: build the manifest on the head we know, append with a CAS on it; on a lost race, rebase.
-  for (let attempt = 1; ; attempt++) {
-    const headVersion = head.version!;
-    const manifest = buildCompactionManifest(
-      headVersion.record,
-      compacted.map((c) => c.out),
-      { writeId, committerId, now, spec: o.spec },
-    );
-    const manifestBytes = new TextEncoder().encode(JSON.stringify(manifest, null, 1));
-    const manifestKey = keys.manifest(dataset, manifest.version, writeId);
-    await o.store.put(manifestKey, manifestBytes);
-    const record = commitRecord(manifest, { key: manifestKey, sha256: sha256(manifestBytes), bytes: manifestBytes.byteLength });
-    progress.attempt = attempt;
-    report("commit", "");
-    await o.failpoint?.("compact_before_commit");
-    result.attempts = attempt;
-    let landedSeq: number | undefined;
-    let landed = record;
-    try {
+  type Outcome = { kind: "landed"; seq: number; record: VersionCommitted; attempt: number } | { kind: "abandoned"; attempt: number };
+  const outcome = await appendUntilStands<Outcome>(
+    { maxAttempts },
+    async (attempt) => {
+      const manifest = buildCompactionManifest(
+        head.version!.record,
+        compacted.map((c) => c.out),
+        { writeId, committerId, now, spec: o.spec },
+      );
+      const manifestBytes = new TextEncoder().encode(JSON.stringify(manifest, null, 1));
+      const manifestKey = keys.manifest(dataset, manifest.version, writeId);
+      await o.store.put(manifestKey, manifestBytes);
+      const record = commitRecord(manifest, { key: manifestKey, sha256: sha256(manifestBytes), bytes: manifestBytes.byteLength });
+      progress.attempt = attempt;
+      report("commit", "");
+      await o.failpoint?.("compact_before_commit");
+      result.attempts = attempt;
       // The msg id names the write AND the version number: a retry of the same record dedupes, a
       // rebased record (another number) can't be mistaken for an earlier attempt that landed late.
-      landedSeq = await appendLogRecord(js, dataset, { kind: "VersionCommitted", body: record }, { expectedLastSeq: head.seq, msgId: `${writeId}:v${record.version}` });
-    } catch (e) {
-      if (!isCasConflict(e) && !isPublishOutcomeUnknown(e)) throw e;
-      const newHead = await readCommitHead(jsm, dataset);
-      const since = await versionsBetween(js, dataset, newHead.seq, { prev: head.seq, latestVersion: head.version?.record.version ?? 0, latestVersionSeq: head.version?.seq ?? 0 });
-      const mine = since.find((v) => v.record.write_id === writeId);
-      if (mine) {
+      const seq = await appendLogRecord(js, dataset, { kind: "VersionCommitted", body: record }, { expectedLastSeq: head.seq, msgId: `${writeId}:v${record.version}` });
+      return { kind: "landed", seq, record, attempt };
+    },
+    {
+      retryOn: (e) => isCasConflict(e) || isPublishOutcomeUnknown(e),
+      onLost: async (e, attempt, final) => {
+        const newHead = await readCommitHead(jsm, dataset);
+        const since = await versionsBetween(js, dataset, newHead.seq, { prev: head.seq, latestVersion: head.version?.record.version ?? 0, latestVersionSeq: head.version?.seq ?? 0 });
+        const mine = since.find((v) => v.record.write_id === writeId);
         // The append landed; its answer was lost.
-        landedSeq = mine.seq;
-        landed = mine.record;
-      } else {
-        if (attempt >= maxAttempts) throw new CompactionContendedError(dataset, attempt, { cause: e });
+        if (mine) return { stands: { kind: "landed", seq: mine.seq, record: mine.record, attempt } };
+        if (final) throw new CompactionContendedError(dataset, attempt, { cause: e });
         if (!newHead.version) throw new Error(`commit log of ${dataset} lost its versions while compacting`, { cause: e });
         const decision = decideRebase(
           compacted.map((c) => c.group),
@@ -247,36 +246,38 @@ async function run(o: CompactDatasetOptions): Promise<CompactionResult> {
         );
         result.dropped.push(...decision.dropped);
         for (const d of decision.dropped) o.log?.warn("partition given up: another version rewrote its files", { dataset, partition: d.partition, removed_by: d.removedBy, files: d.files.length });
-        if (decision.kind === "abandon") return done({ outcome: COMPACTION_OUTCOMES.abandoned, attempts: attempt });
+        if (decision.kind === "abandon") return { stands: { kind: "abandoned", attempt } };
         for (const v of since) applyVersionFiles(live, v.record);
         const kept = new Set(decision.keep);
         compacted = compacted.filter((c) => kept.has(c.group));
-        if (newHead.version.seq !== headVersion.seq) result.rebases++;
+        if (newHead.version.seq !== head.version!.seq) result.rebases++;
         o.log?.info("compaction lost the commit race; rebasing", { dataset, attempt, onto_version: newHead.version.record.version, err: (e as Error).message });
         if (isPublishOutcomeUnknown(e)) await new Promise((r) => setTimeout(r, 100 * attempt));
         head = newHead;
-        continue;
-      }
-    }
-    applyVersionFiles(live, landed);
-    const removed = compacted.reduce((n, c) => n + c.out.replaces.length, 0);
-    o.log?.info("compaction committed", { dataset, version: landed.version, removed_files: removed, added_files: compacted.length, rows: landed.total_rows, attempts: attempt });
-    return done({
-      outcome: COMPACTION_OUTCOMES.committed,
-      version: landed.version,
-      parentVersion: landed.parent_version,
-      commitSeq: landedSeq,
-      writeId,
-      filesBefore: plan.liveFiles,
-      // The files live in the version just committed (the head may have grown while we raced).
-      filesAfter: [...live.values()].reduce((n, files) => n + files.length, 0),
-      filesRemoved: removed,
-      filesAdded: compacted.length,
-      rows: compacted.reduce((n, c) => n + c.out.file.rows, 0),
-      bytesIn: compacted.reduce((n, c) => n + c.group.bytes, 0),
-      bytesOut: compacted.reduce((n, c) => n + c.out.file.bytes, 0),
-    });
-  }
+        return undefined;
+      },
+    },
+  );
+  if (outcome.kind === "abandoned") return done({ outcome: COMPACTION_OUTCOMES.abandoned, attempts: outcome.attempt });
+  const landed = outcome.record;
+  applyVersionFiles(live, landed);
+  const removed = compacted.reduce((n, c) => n + c.out.replaces.length, 0);
+  o.log?.info("compaction committed", { dataset, version: landed.version, removed_files: removed, added_files: compacted.length, rows: landed.total_rows, attempts: outcome.attempt });
+  return done({
+    outcome: COMPACTION_OUTCOMES.committed,
+    version: landed.version,
+    parentVersion: landed.parent_version,
+    commitSeq: outcome.seq,
+    writeId,
+    filesBefore: plan.liveFiles,
+    // The files live in the version just committed (the head may have grown while we raced).
+    filesAfter: [...live.values()].reduce((n, files) => n + files.length, 0),
+    filesRemoved: removed,
+    filesAdded: compacted.length,
+    rows: compacted.reduce((n, c) => n + c.out.file.rows, 0),
+    bytesIn: compacted.reduce((n, c) => n + c.group.bytes, 0),
+    bytesOut: compacted.reduce((n, c) => n + c.out.file.bytes, 0),
+  });
 }
 
 /** A group that can't be rewritten without changing its rows (a corrupt file, a column the contract lost). */

@@ -1,14 +1,14 @@
 // The read API. Reads without a token are served from the projection as it is (eventual, and the reply
 // says so with its log position); covering reads wait, bounded, for the version that contains the
 // caller's offset, and never answer with an older one.
-import { isoInstant } from "@lake/contracts";
+import { type CatalogVersionSummary, isoInstant } from "@lake/contracts";
 import { HttpError, sendJson } from "@lake/http";
 import type { VersionRow } from "../db/projection.ts";
 import { mayRead } from "../domain/auth.ts";
 import { sendJsonWithFiles } from "./file-lists.ts";
 import { CANONICAL_INT, intParam, versionSegment, type Api, type ApiRequest } from "./request.ts";
 
-function versionView(v: VersionRow, expiredSeq: number | undefined) {
+function versionView(v: VersionRow, expiredSeq: number | undefined): CatalogVersionSummary {
   return {
     dataset: v.dataset,
     version: v.version,

@@ -16,11 +16,13 @@ import {
   follow,
   subjects,
   appendLogRecord,
+  appendUntilStands,
   ensureStreams,
   readCommitHead,
   foldCommitLog,
   isCasConflict,
   isPublishOutcomeUnknown,
+  type CasRetryPolicy,
   type Follower,
   type PoisonPolicy,
   type RetryPolicy,
@@ -86,6 +88,10 @@ function newWriteId(now: number): string {
   // Sortable by time, unique across processes; safe as an object-key segment.
   return `w${now.toString(36)}-${randomBytes(6).toString("hex")}`;
 }
+
+
+/** The commit append: rebased onto records that are not data versions (verdicts, promotions), 10 rounds at most. */
+const COMMIT_RETRY: CasRetryPolicy = { maxAttempts: 10 };
 
 export class Committer {
   private readonly js: JetStreamClient;
@@ -334,21 +340,24 @@ export class Committer {
    * A lost race against another data version throws: the batch is dropped and we resume after it.
    */
   private async append(record: ReturnType<typeof commitRecord>): Promise<number> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await appendLogRecord(this.js, this.spec.dataset, { kind: "VersionCommitted", body: record }, { expectedLastSeq: this.state.headSeq, msgId: record.write_id });
-      } catch (e) {
-        if (!isPublishOutcomeUnknown(e) && !isCasConflict(e)) throw e;
-        const head = await readCommitHead(this.jsm, this.spec.dataset).catch(() => undefined);
-        if (head?.version?.record.write_id === record.write_id) return head.version.seq; // it landed
-        if (!head || attempt >= 10) throw e;
-        if (head.version?.seq !== (this.state.versionSeq || undefined)) throw e; // another data version won
-        if (isCasConflict(e)) this.stats.rebases++;
-        else this.o.log.warn("commit append outcome unknown; retrying", { attempt, err: e });
-        this.state = { ...this.state, headSeq: head.seq };
-        if (isPublishOutcomeUnknown(e)) await new Promise((r) => setTimeout(r, 100 * attempt));
-      }
-    }
+    return appendUntilStands(
+      COMMIT_RETRY,
+      () => appendLogRecord(this.js, this.spec.dataset, { kind: "VersionCommitted", body: record }, { expectedLastSeq: this.state.headSeq, msgId: record.write_id }),
+      {
+        retryOn: (e) => isPublishOutcomeUnknown(e) || isCasConflict(e),
+        onLost: async (e, attempt, final) => {
+          const head = await readCommitHead(this.jsm, this.spec.dataset).catch(() => undefined);
+          if (head?.version?.record.write_id === record.write_id) return { stands: head.version.seq }; // it landed
+          if (!head || final) throw e;
+          if (head.version?.seq !== (this.state.versionSeq || undefined)) throw e; // another data version won
+          if (isCasConflict(e)) this.stats.rebases++;
+          else this.o.log.warn("commit append outcome unknown; retrying", { attempt, err: e });
+          this.state = { ...this.state, headSeq: head.seq };
+          if (isPublishOutcomeUnknown(e)) await new Promise((r) => setTimeout(r, 100 * attempt));
+          return undefined;
+        },
+      },
+    );
   }
 
   /** Folds the dataset's commit history into its live file set (upsert datasets rewrite partitions). */

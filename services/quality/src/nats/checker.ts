@@ -7,12 +7,13 @@
 import { dirname, join } from "node:path";
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import type { LakeLog, LogRecord, QualityVerdict } from "@lake/contracts";
+import type { LakeLog, QualityVerdict } from "@lake/contracts";
 import {
   ConsumerStalledError,
   STREAMS,
   subjects,
   appendLogRecord,
+  appendUntilStands,
   decodeLogRecord,
   ensureStreams,
   follow,
@@ -20,6 +21,7 @@ import {
   recordsBetween,
   isCasConflict,
   isPublishOutcomeUnknown,
+  type CasRetryPolicy,
   type Follower,
   type RetryPolicy,
 } from "@lake/messaging";
@@ -30,6 +32,10 @@ import { type DatasetHead, type LogEntry, QualityState } from "../db/state.ts";
 import { judge } from "../domain/rules.ts";
 import { ParquetInspector } from "../parquet/inspect.ts";
 import { VersionMeasurer } from "../parquet/measure.ts";
+
+
+/** A verdict that loses its race to a new version or a promotion rebases onto it and appends again, 20 rounds at most. */
+const VERDICT_RETRY: CasRetryPolicy = { maxAttempts: 20 };
 
 export interface CheckerOptions {
   nc: NatsConnection;
@@ -253,20 +259,25 @@ export class QualityChecker {
    * first (another checker).
    */
   private async appendVerdict(body: QualityVerdict, expectedLastSeq: number): Promise<number | undefined> {
-    for (let attempt = 1; ; attempt++) {
-      try {
+    return appendUntilStands<number | undefined>(
+      VERDICT_RETRY,
+      async (attempt) => {
         // The body names the judged version; appendLogRecord reads Lake-Version-Seq (the dataset's
         // latest VersionCommitted, which a committer resumes from) from the log itself.
         await this.o.beforeAppend?.(body, attempt);
         return await appendLogRecord(this.js, body.dataset, { kind: "QualityVerdict", body }, { expectedLastSeq, msgId: verdictMsgId(body.dataset, body.version) });
-      } catch (err) {
-        if (!isCasConflict(err) || attempt >= 20) throw err;
-        const between = await recordsBetween(this.jsm, body.dataset, expectedLastSeq);
-        if (between.some((e) => e.stands && e.record?.kind === "QualityVerdict" && e.record.body.version === body.version)) return undefined;
-        this.stats.rebases++;
-        expectedLastSeq = between.at(-1)?.seq ?? expectedLastSeq;
-      }
-    }
+      },
+      {
+        onLost: async (_err, _lost, final) => {
+          if (final) return undefined;
+          const between = await recordsBetween(this.jsm, body.dataset, expectedLastSeq);
+          if (between.some((e) => e.stands && e.record?.kind === "QualityVerdict" && e.record.body.version === body.version)) return { stands: undefined };
+          this.stats.rebases++;
+          expectedLastSeq = between.at(-1)?.seq ?? expectedLastSeq;
+          return undefined;
+        },
+      },
+    );
   }
 
   private retryIn(ms: number): void {

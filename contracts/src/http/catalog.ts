@@ -1,0 +1,111 @@
+// The catalog's HTTP API: the bodies its read and command routes answer with, typed once here for the
+// service that answers and the clients that ask. The routes are documented in docs/http-api.md.
+
+/** A data file of a version: its key in the object store, partition, rows, size and sha256. */
+export interface CatalogFile {
+  key: string;
+  partition: string;
+  rows: number;
+  bytes: number;
+  sha256: string;
+  added_version: number;
+}
+
+/** A version as listings show it (GET /v1/datasets/<d>/versions), and the head of a version read. */
+export interface CatalogVersionSummary {
+  dataset: string;
+  version: number;
+  parent_version: number;
+  commit_seq: number;
+  write_id: string;
+  committer_id: string;
+  committed_at: string;
+  schema: { name: string; version: number; fingerprint: string };
+  manifest: { key: string; sha256: string; bytes: number };
+  source: { stream: string; subject: string; first_offset: number; last_offset: number };
+  row_count: number;
+  total_rows: number;
+  min_event_time: string | null;
+  max_event_time: string | null;
+  policy: string;
+  quality: "pending" | "passed" | "failed";
+  /** Listings: retention expired it (reading it answers 410 version_expired). */
+  expired?: boolean;
+  /** Listings: the commit-log sequence of the VersionsExpired record, or null. */
+  expired_seq?: number | null;
+}
+
+/** A version read (latest, current, a number, a tag, covering an offset): the summary and every file. */
+export interface CatalogVersion extends CatalogVersionSummary {
+  files: CatalogFile[];
+  consistency: "eventual" | "covering";
+}
+
+/** A data file in a dataset's history (GET /v1/datasets/<d>/files): its version range and liveness. */
+export interface CatalogRegistryFile extends CatalogFile {
+  /** The first version that no longer references it; null while the latest does. */
+  removed_version: number | null;
+  /** Some version that has not expired references it: GC keeps it, fsck checks it. */
+  live: boolean;
+  /** Commit-log sequence of the FilesCollected record that deleted it, if any. */
+  collected_seq: number | null;
+}
+
+export interface ExpireResult {
+  changed: boolean;
+  seq: number;
+  message?: string;
+  actor?: string;
+  expired_count: number;
+  /** The versions this call expired, as ranges (e.g. "1-5,7"). */
+  expired: string;
+  current_version: number | null;
+  latest_version: number;
+}
+
+export interface CatalogDataset {
+  name: string;
+  latest_version: number;
+  latest_commit_seq: number;
+  total_rows: number;
+  updated_at: number;
+  policy: string;
+  current_version: number;
+  /** Sequence of the dataset's last commit-log record of any kind the catalog has applied. */
+  last_record_seq?: number;
+}
+
+export interface CommandResult {
+  changed: boolean;
+  seq: number;
+  message?: string;
+  /** Who the command was recorded for: the token's name when the catalog authenticates, else the actor sent. */
+  actor?: string;
+  current_version: number | null;
+  latest_version: number;
+}
+
+export interface AuditEntry {
+  seq: number;
+  kind: "promote" | "rollback" | "auto_promote" | "tag" | "quality_passed" | "quality_failed" | "expire" | "gc";
+  version: number;
+  previous_version: number | null;
+  actor: string;
+  reason: string;
+  at: string;
+  detail: unknown;
+}
+
+export interface CatalogDenial {
+  seq: number;
+  at: string;
+  status: 401 | 403;
+  error: string;
+  message: string;
+  method: string;
+  path: string;
+  token: string | null;
+  role: string | null;
+  presented_sha256_prefix: string | null;
+  remote: string | null;
+}
