@@ -2,6 +2,8 @@
 // Layers: contracts and shared/* are libraries; they never import a service or apps/. A service never
 // imports another service or apps/. Only apps/ (the CLI and the operations) may import services.
 import js from "@eslint/js";
+import importX from "eslint-plugin-import-x";
+import simpleImportSort from "eslint-plugin-simple-import-sort";
 import tseslint from "typescript-eslint";
 
 const SERVICES = ["ingest", "committer", "catalog", "aggregator", "quality"];
@@ -32,9 +34,21 @@ export default tseslint.config(
     languageOptions: {
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
+    plugins: { "import-x": importX, "simple-import-sort": simpleImportSort },
     rules: {
+      // Imports first, in one order: node builtins, packages, workspace packages (@lake/*), then relative.
+      "import-x/first": "error",
+      "simple-import-sort/imports": ["error", { groups: [["^node:"], ["^@?(?!lake/)\\w"], ["^@lake/"], ["^\\."]] }],
+      "simple-import-sort/exports": "off",
       // node:test's test()/describe() return promises the runner tracks itself.
-      "@typescript-eslint/no-floating-promises": ["error", { allowForKnownSafeCalls: [{ from: "package", package: "node:test", name: ["test", "describe", "it", "suite", "before", "after", "beforeEach", "afterEach"] }] }],
+      "@typescript-eslint/no-floating-promises": [
+        "error",
+        {
+          allowForKnownSafeCalls: [
+            { from: "package", package: "node:test", name: ["test", "describe", "it", "suite", "before", "after", "beforeEach", "afterEach"] },
+          ],
+        },
+      ],
       "@typescript-eslint/consistent-type-imports": ["error", { fixStyle: "inline-type-imports" }],
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" }],
       "@typescript-eslint/no-explicit-any": "error",

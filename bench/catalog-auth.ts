@@ -12,10 +12,11 @@ import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { CatalogClient, sampleEvents, sendHttp } from "@lake/client";
+
 import { serviceEntry, startLake } from "@lake/app";
-import { spawnService, type ServiceHandle } from "@lake/testing";
 import { authenticate, authorize, parseTokensFile, tokenSha256 } from "@lake/catalog";
+import { CatalogClient, sampleEvents, sendHttp } from "@lake/client";
+import { type ServiceHandle, spawnService } from "@lake/testing";
 
 const { values } = parseArgs({
   options: {
@@ -40,7 +41,8 @@ const READER_TOKEN = "bench-reader-token-5b0f3c7e";
 const ADMIN_TOKEN = "bench-admin-token-91d2aa04";
 function tokensFile(count: number): string {
   const entries: unknown[] = [{ name: "bi-dashboard", sha256: tokenSha256(READER_TOKEN), role: "reader", datasets: [DATASET, "daily_user_totals"] }];
-  for (let i = 1; i < count - 1; i++) entries.push({ name: `svc-${i}`, sha256: tokenSha256(`other-${i}`), role: i % 2 ? "reader" : "operator", ...(i % 2 ? { datasets: ["payments"] } : {}) });
+  for (let i = 1; i < count - 1; i++)
+    entries.push({ name: `svc-${i}`, sha256: tokenSha256(`other-${i}`), role: i % 2 ? "reader" : "operator", ...(i % 2 ? { datasets: ["payments"] } : {}) });
   entries.push({ name: "root", sha256: tokenSha256(ADMIN_TOKEN), role: "admin" });
   return JSON.stringify(entries);
 }
@@ -145,11 +147,18 @@ try {
     return { mode: key === "denied" ? denied.label : modes[key].label, n: xs.length, p50: pct(xs, 50), p99: pct(xs, 99), mean, rps: 1000 / mean };
   });
   console.log(`\nGET ${PATH}: version ${latest.version}, ${latest.files.length} files, ${bodyBytes} bytes per answer; sequential, one keep-alive connection`);
-  console.log(`${ROUNDS} rounds × ${REQUESTS} requests per mode (after ${WARMUP} warm-up requests per mode at each catalog start; a catalog's modes take turns request by request; rounds alternate off/on)\n`);
+  console.log(
+    `${ROUNDS} rounds × ${REQUESTS} requests per mode (after ${WARMUP} warm-up requests per mode at each catalog start; a catalog's modes take turns request by request; rounds alternate off/on)\n`,
+  );
   const w = Math.max(...rows.map((r) => r.mode.length));
-  console.log(`${"mode".padEnd(w)}  ${"requests".padStart(8)}  ${"p50 ms".padStart(8)}  ${"p99 ms".padStart(8)}  ${"mean ms".padStart(8)}  ${"req/s".padStart(7)}`);
+  console.log(
+    `${"mode".padEnd(w)}  ${"requests".padStart(8)}  ${"p50 ms".padStart(8)}  ${"p99 ms".padStart(8)}  ${"mean ms".padStart(8)}  ${"req/s".padStart(7)}`,
+  );
   console.log(`${"-".repeat(w)}  --------  --------  --------  --------  -------`);
-  for (const r of rows) console.log(`${r.mode.padEnd(w)}  ${String(r.n).padStart(8)}  ${r.p50.toFixed(3).padStart(8)}  ${r.p99.toFixed(3).padStart(8)}  ${r.mean.toFixed(3).padStart(8)}  ${Math.round(r.rps).toString().padStart(7)}`);
+  for (const r of rows)
+    console.log(
+      `${r.mode.padEnd(w)}  ${String(r.n).padStart(8)}  ${r.p50.toFixed(3).padStart(8)}  ${r.p99.toFixed(3).padStart(8)}  ${r.mean.toFixed(3).padStart(8)}  ${Math.round(r.rps).toString().padStart(7)}`,
+    );
   const [off, on] = [rows[0]!, rows[2]!];
   const delta = (a: number, b: number) => `${((b - a) * 1000).toFixed(0)} µs (${(((b - a) / a) * 100).toFixed(1)}%)`;
   console.log(`\nauth on − off: p50 ${delta(off.p50, on.p50)}, p99 ${delta(off.p99, on.p99)}, mean ${delta(off.mean, on.mean)}`);

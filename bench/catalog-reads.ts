@@ -2,6 +2,7 @@
 // latest version of a dataset (with its file list) and covering-offset reads of random offsets that are
 // already committed (answered at once, no waiting).
 import { CatalogClient } from "@lake/client";
+
 import { httpGet, openLoop, pct, type Row } from "./lib.ts";
 
 export async function catalogReads(
@@ -13,7 +14,9 @@ export async function catalogReads(
   const latest = await catalog.version(o.dataset, "latest");
   const context = `${latest.version} versions, ${latest.files.length} files in the latest`;
   const base = new URL(`/v1/datasets/${o.dataset}/`, catalogUrl).toString();
-  const kinds: { name: string; key: string; url: (i: number) => string }[] = [{ name: "latest-version read", key: "latest", url: () => `${base}versions/latest` }];
+  const kinds: { name: string; key: string; url: (i: number) => string }[] = [
+    { name: "latest-version read", key: "latest", url: () => `${base}versions/latest` },
+  ];
   if (o.covering) {
     const maxOffset = latest.source.last_offset;
     let x = 12345;

@@ -1,8 +1,9 @@
 // Freshness: at a steady rate, the time from ingest's acknowledgement of a request until the catalog
 // serves a version covering its last offset (a long-poll covering read per reply). Requests carry
 // rate/100 events, so every rate is about 100 requests/s and the figures differ only by the load.
+import { type LakeHandle, produce, produceDefaults } from "@lake/app";
 import { CatalogClient, type IngestReply } from "@lake/client";
-import { produce, produceDefaults, type LakeHandle } from "@lake/app";
+
 import { pct, type Row } from "./lib.ts";
 
 const DATASET = "domain_events";
@@ -25,7 +26,19 @@ export async function freshness(lake: LakeHandle, o: { rates: number[]; seconds:
       );
     };
     const batch = Math.max(1, Math.round(rate / 100));
-    const r = await produce({ ...produceDefaults, count: rate * o.seconds, rate, batch, duplicates: 0, invalid: 0, concurrency: 16, prefix: `fresh${rate}`, ingestUrl: lake.ingestUrl, ingestToken: lake.producer.token, onReply });
+    const r = await produce({
+      ...produceDefaults,
+      count: rate * o.seconds,
+      rate,
+      batch,
+      duplicates: 0,
+      invalid: 0,
+      concurrency: 16,
+      prefix: `fresh${rate}`,
+      ingestUrl: lake.ingestUrl,
+      ingestToken: lake.producer.token,
+      onReply,
+    });
     await Promise.all(pending);
     const achieved = r.accepted / (r.elapsedMs / 1000);
     const sustained = achieved >= rate * 0.95;

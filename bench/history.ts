@@ -5,12 +5,15 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { ensureStreams, readCommitHead } from "@lake/messaging";
-import { CatalogClient, sampleEvents, sendHttp } from "@lake/client";
+
 import { startLake } from "@lake/app";
+import { CatalogClient, sampleEvents, sendHttp } from "@lake/client";
+import { ensureStreams, readCommitHead } from "@lake/messaging";
 import { startNatsServer } from "@lake/testing";
+
 import { appendSyntheticVersions, pct, type Row } from "./lib.ts";
 
 const DATASET = "domain_events";
@@ -27,7 +30,12 @@ export async function history(o: { steps: number[]; commits: number; batch: numb
   await appendSyntheticVersions(js, jsm, DATASET, o.steps[0]!);
   // Flush micro-batches after 20 ms instead of 250: one request is one batch, and the wait doesn't
   // dominate the end-to-end figure.
-  const lake = await startLake({ dataDir: join(dir, "lake"), natsUrl: nats.url, without: ["quality", "aggregator"], env: { LAKE_COMMIT_MAX_AGE_MS: "20", ...o.env } });
+  const lake = await startLake({
+    dataDir: join(dir, "lake"),
+    natsUrl: nats.url,
+    without: ["quality", "aggregator"],
+    env: { LAKE_COMMIT_MAX_AGE_MS: "20", ...o.env },
+  });
   const catalog = new CatalogClient(lake.catalogUrl);
   const commitMs: Record<number, number> = {};
   try {
@@ -69,7 +77,14 @@ export async function history(o: { steps: number[]; commits: number; batch: numb
         ...(step === 10_000 ? { target: `≤ 2× the time at ${o.steps[0]}`, meets: ratio <= 2 } : {}),
         note: `${ms.length} commits of ${o.batch} events; p99 ${pct(ms, 99)} ms${step !== o.steps[0] ? `; ${ratio.toFixed(2)}× the time at ${o.steps[0]}` : ""}`,
       });
-      rows.push({ key: `commit_e2e_ms_at_${label}_versions_p50`, section: SECTION, figure: `  ack → covering version served, p50`, value: pct(e2e, 50), unit: "ms", note: `p99 ${Math.round(pct(e2e, 99))} ms (the covering answer lists every file of the version)` });
+      rows.push({
+        key: `commit_e2e_ms_at_${label}_versions_p50`,
+        section: SECTION,
+        figure: `  ack → covering version served, p50`,
+        value: pct(e2e, 50),
+        unit: "ms",
+        note: `p99 ${Math.round(pct(e2e, 99))} ms (the covering answer lists every file of the version)`,
+      });
     }
   } finally {
     await nc.close();

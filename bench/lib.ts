@@ -2,10 +2,12 @@
 // history written straight into the commit log, and the result rows the table is printed from.
 import { randomBytes } from "node:crypto";
 import { Agent, request } from "node:http";
+
 import type { JetStreamClient, JetStreamManager, PubAck } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/nats-core";
-import { domainContract, versionCommittedCodec, type LakeLog, type VersionCommitted } from "@lake/contracts";
-import { HEADERS, readCommitHead, subjects, STREAMS } from "@lake/messaging";
+
+import { domainContract, type LakeLog, type VersionCommitted, versionCommittedCodec } from "@lake/contracts";
+import { HEADERS, readCommitHead, STREAMS, subjects } from "@lake/messaging";
 
 /** One line of the results table. `target` is the issue's goal for the figure, if it has one. */
 export interface Row {
@@ -38,7 +40,10 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
  * nats.js connection options that log in as `user` of a lake started by startLake (it runs NATS with
  * users), without connectNats's other settings, so the raw-publish baselines measure plain nats.js.
  */
-export function natsLogin(lake: { natsAuth(user?: string): { user?: string; pass?: string; inboxPrefix?: string } }, user = "admin"): { user?: string; pass?: string; inboxPrefix?: string } {
+export function natsLogin(
+  lake: { natsAuth(user?: string): { user?: string; pass?: string; inboxPrefix?: string } },
+  user = "admin",
+): { user?: string; pass?: string; inboxPrefix?: string } {
   const a = lake.natsAuth(user);
   return { ...(a.user ? { user: a.user, pass: a.pass } : {}), ...(a.inboxPrefix ? { inboxPrefix: a.inboxPrefix } : {}) };
 }
@@ -73,17 +78,19 @@ export async function openLoop(
     inFlight++;
     sent++;
     const t = performance.now();
-    const p: Promise<void> = fn(i).then(
-      () => {
-        latencies.push(performance.now() - t);
-      },
-      () => {
-        errors++;
-      },
-    ).finally(() => {
-      inFlight--;
-      pending.delete(p);
-    });
+    const p: Promise<void> = fn(i)
+      .then(
+        () => {
+          latencies.push(performance.now() - t);
+        },
+        () => {
+          errors++;
+        },
+      )
+      .finally(() => {
+        inFlight--;
+        pending.delete(p);
+      });
     pending.add(p);
   }
   await Promise.all(pending);
@@ -198,7 +205,11 @@ export function printTable(rows: readonly Row[]): void {
     r.meets === undefined ? "" : r.meets ? "ok" : "MISSES",
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]) => c.map((x, i) => (i === 2 ? x.padStart(widths[i]!) : x.padEnd(widths[i]!))).join("  ").trimEnd();
+  const line = (c: string[]) =>
+    c
+      .map((x, i) => (i === 2 ? x.padStart(widths[i]!) : x.padEnd(widths[i]!)))
+      .join("  ")
+      .trimEnd();
   console.log(line(head));
   console.log(widths.map((w) => "-".repeat(w)).join("  "));
   let last = "";

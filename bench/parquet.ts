@@ -15,10 +15,13 @@
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
-import { PARQUET_CODECS, derivedContract, domainContract } from "@lake/contracts";
-import { type ContractSource, type DatasetSpec, cdcSpec, derivedSpec, domainSpec, toParquet } from "@lake/committer";
+
+import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+
 import { rng, sampleEvents } from "@lake/client";
+import { cdcSpec, type ContractSource, type DatasetSpec, derivedSpec, domainSpec, toParquet } from "@lake/committer";
+import { derivedContract, domainContract, PARQUET_CODECS } from "@lake/contracts";
+
 import { pct, round, type Row } from "./lib.ts";
 
 const SECTION = "7 parquet";
@@ -35,7 +38,10 @@ function staticSource(name: string): ContractSource {
 }
 
 function events(n: number, seed = 1): Data {
-  const rows = sampleEvents(n, { seed, prefix: `d${seed}`, users: 10_000, startMs: DAY + 180_000, spanMs: DAY_MS - 360_000 }) as unknown as Record<string, unknown>[];
+  const rows = sampleEvents(n, { seed, prefix: `d${seed}`, users: 10_000, startMs: DAY + 180_000, spanMs: DAY_MS - 360_000 }) as unknown as Record<
+    string,
+    unknown
+  >[];
   return { rows, offsets: rows.map((_, i) => i + 1) };
 }
 
@@ -127,11 +133,36 @@ export async function parquet(o: { dayEvents: number; pruneDayEvents: number; re
     const n = o.dayEvents;
     const src = (dataset: string) => ({ stream: "EVENTS", subject: `lake.events.${dataset}` });
     const datasets: { name: string; spec: DatasetSpec; data: Data; what: string }[] = [
-      { name: "domain_events", spec: domainSpec(domainContract("domain_events"), src("domain_events")), data: events(n), what: `a day of events, ${n.toLocaleString("en-US")} rows (as compaction writes a day)` },
-      { name: "domain_events (commit)", spec: domainSpec(domainContract("domain_events"), src("domain_events")), data: events(2_000, 7), what: "2,000 rows (one committer batch)" },
-      { name: "payments", spec: domainSpec(domainContract("payments"), src("payments")), data: payments(Math.round(n / 2)), what: `${Math.round(n / 2).toLocaleString("en-US")} rows over a day` },
-      { name: "customers", spec: cdcSpec(staticSource("customers"), "customers", src("customers")), data: customers(Math.round(n / 5)), what: `CDC table state, ${Math.round(n / 5).toLocaleString("en-US")} keys` },
-      { name: "daily_user_totals", spec: derivedSpec(derivedContract("daily_user_totals"), { stream: "WINDOWS", subject: "lake.windows.daily_user_totals" }), data: totals(10_000), what: "a week of 10,000 users' totals, 70,000 rows" },
+      {
+        name: "domain_events",
+        spec: domainSpec(domainContract("domain_events"), src("domain_events")),
+        data: events(n),
+        what: `a day of events, ${n.toLocaleString("en-US")} rows (as compaction writes a day)`,
+      },
+      {
+        name: "domain_events (commit)",
+        spec: domainSpec(domainContract("domain_events"), src("domain_events")),
+        data: events(2_000, 7),
+        what: "2,000 rows (one committer batch)",
+      },
+      {
+        name: "payments",
+        spec: domainSpec(domainContract("payments"), src("payments")),
+        data: payments(Math.round(n / 2)),
+        what: `${Math.round(n / 2).toLocaleString("en-US")} rows over a day`,
+      },
+      {
+        name: "customers",
+        spec: cdcSpec(staticSource("customers"), "customers", src("customers")),
+        data: customers(Math.round(n / 5)),
+        what: `CDC table state, ${Math.round(n / 5).toLocaleString("en-US")} keys`,
+      },
+      {
+        name: "daily_user_totals",
+        spec: derivedSpec(derivedContract("daily_user_totals"), { stream: "WINDOWS", subject: "lake.windows.daily_user_totals" }),
+        data: totals(10_000),
+        what: "a week of 10,000 users' totals, 70,000 rows",
+      },
     ];
     let worst = 0;
     for (const d of datasets) {
@@ -163,7 +194,15 @@ export async function parquet(o: { dayEvents: number; pruneDayEvents: number; re
           `full scan of every column ${round(scanOurs, 1)} vs ${round(scanDuck, 1)} ms (median of ${o.repeats}); written in ${Math.round(writeMs)} ms`,
       });
     }
-    rows.push({ key: "parquet_worst_size_ratio", section: SECTION, figure: "largest size ratio to DuckDB's writer, all datasets", value: round(worst, 2), unit: "×", target: "≤ 1.1×", meets: worst <= 1.1 });
+    rows.push({
+      key: "parquet_worst_size_ratio",
+      section: SECTION,
+      figure: "largest size ratio to DuckDB's writer, all datasets",
+      value: round(worst, 2),
+      unit: "×",
+      target: "≤ 1.1×",
+      meets: worst <= 1.1,
+    });
 
     // The codec is the per-dataset knob (lake.parquet.compression): the writer fixes zstd at its
     // default level, so a dataset that wants denser files picks gzip or brotli and pays in write time.
@@ -193,8 +232,12 @@ export async function parquet(o: { dayEvents: number; pruneDayEvents: number; re
     const live = events(o.pruneDayEvents, 11);
     const r = rng(12);
     const mixed: Data = { rows: live.rows.map((e) => ({ ...e, timestamp: DAY + Math.floor(r() * DAY_MS) })), offsets: live.offsets };
-    const hour = (p: string) => `SELECT count(*) AS n, sum(amount) AS s FROM read_parquet(${q(p)}) WHERE "timestamp" >= make_timestamptz(${lo * 1000}::BIGINT) AND "timestamp" < make_timestamptz(${hi * 1000}::BIGINT)`;
-    for (const [arrival, data] of [["live", live], ["mixed", mixed]] as const) {
+    const hour = (p: string) =>
+      `SELECT count(*) AS n, sum(amount) AS s FROM read_parquet(${q(p)}) WHERE "timestamp" >= make_timestamptz(${lo * 1000}::BIGINT) AND "timestamp" < make_timestamptz(${hi * 1000}::BIGINT)`;
+    for (const [arrival, data] of [
+      ["live", live],
+      ["mixed", mixed],
+    ] as const) {
       const expected = data.rows.filter((e) => (e.timestamp as number) >= lo && (e.timestamp as number) < hi).length;
       for (const sorted of [true, false]) {
         const layout = sorted ? spec : { columns: spec.columns, parquet: spec.parquet };

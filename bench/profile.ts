@@ -35,7 +35,10 @@ for (const file of readdirSync(dir).filter((f) => f.endsWith(".cpuprofile"))) {
   });
   const idle = self.get("(idle)") ?? 0;
   console.log(`\n${file}: ${(total / 1e6).toFixed(1)} s sampled, ${((total - idle) / 1e6).toFixed(1)} s busy`);
-  for (const [k, us] of [...self].filter(([k]) => k !== "(idle)").sort((a, b) => b[1] - a[1]).slice(0, Number(values.top))) {
+  for (const [k, us] of [...self]
+    .filter(([k]) => k !== "(idle)")
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, Number(values.top))) {
     console.log(`  ${((us / Math.max(1, total - idle)) * 100).toFixed(1).padStart(5)} %  ${(us / 1000).toFixed(0).padStart(6)} ms  ${k}`);
   }
 }

@@ -6,15 +6,18 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { domainContract, type LakeLog } from "@lake/contracts";
-import { domainSpec, toParquet } from "@lake/committer";
-import { ensureStreams, STREAMS, subjects } from "@lake/messaging";
-import { CatalogClient, queryVersion, sampleEvents } from "@lake/client";
+
 import { serviceEntry } from "@lake/app";
+import { CatalogClient, queryVersion, sampleEvents } from "@lake/client";
+import { domainSpec, toParquet } from "@lake/committer";
+import { domainContract, type LakeLog } from "@lake/contracts";
+import { ensureStreams, STREAMS, subjects } from "@lake/messaging";
 import { openLocalStore } from "@lake/storage";
 import { spawnService, startNatsServer, waitFor } from "@lake/testing";
+
 import { appendSyntheticVersions, pct, type Row } from "./lib.ts";
 
 const DATASET = "domain_events";
@@ -51,12 +54,20 @@ export async function query(o: { rows: number; chunk: number; repeats: number })
     }
     const genS = (performance.now() - t) / 1000;
     await appendSyntheticVersions(js, jsm, DATASET, files.length, { files: (v) => files[v - 1]! });
-    const catalogProc = await spawnService({ name: "catalog", entry: serviceEntry("catalog"), env: { NATS_URL: nats.url, LAKE_CATALOG_DIR: join(dir, "catalog"), LAKE_CATALOG_PORT: "0" } });
+    const catalogProc = await spawnService({
+      name: "catalog",
+      entry: serviceEntry("catalog"),
+      env: { NATS_URL: nats.url, LAKE_CATALOG_DIR: join(dir, "catalog"), LAKE_CATALOG_PORT: "0" },
+    });
     const catalog = new CatalogClient(String(catalogProc.ready.url));
-    const current = await waitFor("the catalog to project the versions", async () => {
-      const v = await catalog.version(DATASET, "current").catch(() => undefined);
-      return v && v.version === files.length ? v : undefined;
-    }, { timeoutMs: 60_000 });
+    const current = await waitFor(
+      "the catalog to project the versions",
+      async () => {
+        const v = await catalog.version(DATASET, "current").catch(() => undefined);
+        return v && v.version === files.length ? v : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
     rows.push({
       key: "query_dataset_rows",
       section: SECTION,
@@ -67,8 +78,16 @@ export async function query(o: { rows: number; chunk: number; repeats: number })
     });
     const queries = [
       { key: "count_sum", name: "SELECT count(*), sum(amount)", sql: `SELECT count(*) AS n, sum(amount) AS total FROM ${DATASET}` },
-      { key: "group_by_type", name: "GROUP BY event_type (count, sum, avg)", sql: `SELECT event_type, count(*) AS n, sum(amount) AS total, avg(amount) AS mean FROM ${DATASET} GROUP BY event_type ORDER BY event_type` },
-      { key: "group_by_user", name: "GROUP BY user_id (10k keys), top 10", sql: `SELECT user_id, count(*) AS n, sum(amount) AS total FROM ${DATASET} GROUP BY user_id ORDER BY total DESC LIMIT 10` },
+      {
+        key: "group_by_type",
+        name: "GROUP BY event_type (count, sum, avg)",
+        sql: `SELECT event_type, count(*) AS n, sum(amount) AS total, avg(amount) AS mean FROM ${DATASET} GROUP BY event_type ORDER BY event_type`,
+      },
+      {
+        key: "group_by_user",
+        name: "GROUP BY user_id (10k keys), top 10",
+        sql: `SELECT user_id, count(*) AS n, sum(amount) AS total FROM ${DATASET} GROUP BY user_id ORDER BY total DESC LIMIT 10`,
+      },
     ];
     for (const q of queries) {
       const times: number[] = [];
@@ -83,7 +102,14 @@ export async function query(o: { rows: number; chunk: number; repeats: number })
           }
         }
       }
-      rows.push({ key: `query_${q.key}_ms`, section: SECTION, figure: q.name, value: pct(times, 50), unit: "ms", note: `median of ${o.repeats} through queryVersion (${times.map((x) => Math.round(x)).join(", ")} ms)` });
+      rows.push({
+        key: `query_${q.key}_ms`,
+        section: SECTION,
+        figure: q.name,
+        value: pct(times, 50),
+        unit: "ms",
+        note: `median of ${o.repeats} through queryVersion (${times.map((x) => Math.round(x)).join(", ")} ms)`,
+      });
     }
     await catalogProc.stop();
   } finally {

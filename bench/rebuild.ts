@@ -6,15 +6,18 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+
 import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { decodeLogRecord, ensureStreams, STREAMS, subjects } from "@lake/messaging";
+
 import { serviceEntry } from "@lake/app";
 import { Projection } from "@lake/catalog";
 import type { LogRecord } from "@lake/contracts";
+import { decodeLogRecord, ensureStreams, STREAMS, subjects } from "@lake/messaging";
 import { spawnService, startNatsServer, waitFor } from "@lake/testing";
-import { appendSyntheticVersions, httpPost, pct, type Row } from "./lib.ts";
+
 import { catalogReads } from "./catalog-reads.ts";
+import { appendSyntheticVersions, httpPost, pct, type Row } from "./lib.ts";
 
 const DATASET = "domain_events";
 const SECTION = "4 catalog rebuild";
@@ -30,19 +33,40 @@ export async function rebuild(o: { commits: number; rounds: number; readRate: nu
     await ensureStreams(jsm);
     let t = performance.now();
     const { lastSeq } = await appendSyntheticVersions(js, jsm, DATASET, o.commits);
-    rows.push({ key: "commit_log_write_rps", section: SECTION, figure: `writing ${o.commits} commit records (pipelined publishes)`, value: o.commits / ((performance.now() - t) / 1000), unit: "records/s" });
+    rows.push({
+      key: "commit_log_write_rps",
+      section: SECTION,
+      figure: `writing ${o.commits} commit records (pipelined publishes)`,
+      value: o.commits / ((performance.now() - t) / 1000),
+      unit: "records/s",
+    });
 
     // (a) A catalog starting on an empty database catches up by itself.
     t = performance.now();
-    const catalog = await spawnService({ name: "catalog", entry: serviceEntry("catalog"), env: { NATS_URL: nats.url, LAKE_CATALOG_DIR: join(dir, "catalog"), LAKE_CATALOG_PORT: "0", ...o.env } });
+    const catalog = await spawnService({
+      name: "catalog",
+      entry: serviceEntry("catalog"),
+      env: { NATS_URL: nats.url, LAKE_CATALOG_DIR: join(dir, "catalog"), LAKE_CATALOG_PORT: "0", ...o.env },
+    });
     const url = String(catalog.ready.url);
     const readyAt = performance.now();
-    await waitFor("the catalog to catch up", async () => {
-      const h = (await (await fetch(new URL("/healthz", url))).json()) as { projected_through_seq: number };
-      return h.projected_through_seq >= lastSeq ? true : undefined;
-    }, { timeoutMs: 600_000, intervalMs: 20 });
+    await waitFor(
+      "the catalog to catch up",
+      async () => {
+        const h = (await (await fetch(new URL("/healthz", url))).json()) as { projected_through_seq: number };
+        return h.projected_through_seq >= lastSeq ? true : undefined;
+      },
+      { timeoutMs: 600_000, intervalMs: 20 },
+    );
     const catchUp = (performance.now() - readyAt) / 1000;
-    rows.push({ key: "catalog_catch_up_cps", section: SECTION, figure: `catalog start on an empty db: catch-up after ready`, value: o.commits / catchUp, unit: "commits/s", note: `process start to ready: ${Math.round(readyAt - t)} ms` });
+    rows.push({
+      key: "catalog_catch_up_cps",
+      section: SECTION,
+      figure: `catalog start on an empty db: catch-up after ready`,
+      value: o.commits / catchUp,
+      unit: "commits/s",
+      note: `process start to ready: ${Math.round(readyAt - t)} ms`,
+    });
 
     // (b) POST /v1/admin/rebuild: the catalog's own timing (replay into a fresh db, checkpoint, swap).
     const times: number[] = [];
@@ -79,8 +103,20 @@ export async function rebuild(o: { commits: number; rounds: number; readRate: nu
     for (let i = 0; i < records.length; i += 1000) projection.applyBatch(records.slice(i, i + 1000));
     const applyS = (performance.now() - t) / 1000;
     projection.close();
-    rows.push({ key: "replay_read_decode_cps", section: SECTION, figure: `  in process: read + decode the log`, value: records.length / readS, unit: "commits/s" });
-    rows.push({ key: "replay_apply_cps", section: SECTION, figure: `  in process: apply to SQLite (1000 per transaction)`, value: records.length / applyS, unit: "commits/s" });
+    rows.push({
+      key: "replay_read_decode_cps",
+      section: SECTION,
+      figure: `  in process: read + decode the log`,
+      value: records.length / readS,
+      unit: "commits/s",
+    });
+    rows.push({
+      key: "replay_apply_cps",
+      section: SECTION,
+      figure: `  in process: apply to SQLite (1000 per transaction)`,
+      value: records.length / applyS,
+      unit: "commits/s",
+    });
 
     rows.push(
       ...(await catalogReads(url, {

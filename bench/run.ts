@@ -11,16 +11,19 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+
 import { connect } from "@nats-io/transport-node";
+
 import { startLake } from "@lake/app";
-import { natsLogin, printTable, type Row } from "./lib.ts";
-import { throughput } from "./throughput.ts";
-import { freshness } from "./freshness.ts";
+
 import { catalogReads } from "./catalog-reads.ts";
-import { rebuild } from "./rebuild.ts";
+import { freshness } from "./freshness.ts";
 import { history } from "./history.ts";
-import { query } from "./query.ts";
+import { natsLogin, printTable, type Row } from "./lib.ts";
 import { parquet } from "./parquet.ts";
+import { query } from "./query.ts";
+import { rebuild } from "./rebuild.ts";
+import { throughput } from "./throughput.ts";
 
 const { values } = parseArgs({
   options: {
@@ -53,7 +56,8 @@ const o = {
   parquetPruneDayEvents: 1_000_000,
 };
 const sections = new Set(values.only.split(",").filter(Boolean));
-for (const s of sections) if (!["lake", "rebuild", "history", "query", "parquet"].includes(s)) throw new Error(`--only takes lake, rebuild, history, query, parquet; got ${s}`);
+for (const s of sections)
+  if (!["lake", "rebuild", "history", "query", "parquet"].includes(s)) throw new Error(`--only takes lake, rebuild, history, query, parquet; got ${s}`);
 const without = values.without.split(",").filter(Boolean) as ("quality" | "aggregator")[];
 for (const w of without) if (w !== "quality" && w !== "aggregator") throw new Error(`--without takes quality and/or aggregator, got ${w}`);
 
@@ -112,7 +116,9 @@ if (sections.has("parquet")) {
 }
 
 const machine = `${process.platform} ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, node ${process.version}`;
-console.log(`\nlake benchmarks${quick ? " (--quick)" : ""}: ${machine}; services${without.length ? ` all but ${without.join(", ")}` : " all"}; everything shares the machine\n`);
+console.log(
+  `\nlake benchmarks${quick ? " (--quick)" : ""}: ${machine}; services${without.length ? ` all but ${without.join(", ")}` : " all"}; everything shares the machine\n`,
+);
 printTable(rows);
 const outDir = join(import.meta.dirname, "results");
 mkdirSync(outDir, { recursive: true });

@@ -1,11 +1,13 @@
 // The checks a chaos run ends with, once every fault is healed and the lake has caught up. Each returns
 // a named result with a one-line detail; none throws for a failed invariant (the run reports them all).
 import { createHash } from "node:crypto";
+
 import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { lateEventCodec, type LogRecord, type VersionCommitted } from "@lake/contracts";
-import { STREAMS, subjects, LogJudge, inspectLogRecord } from "@lake/messaging";
+
 import { type CatalogClient, queryVersion, type SampleEvent } from "@lake/client";
+import { lateEventCodec, type LogRecord, type VersionCommitted } from "@lake/contracts";
+import { inspectLogRecord, LogJudge, STREAMS, subjects } from "@lake/messaging";
 import type { ObjectStore } from "@lake/storage";
 
 export interface CheckResult {
@@ -19,7 +21,7 @@ const DAY = 86_400_000;
 /** Every version of a dataset the catalog lists, in order (without files). */
 async function allVersions(catalog: CatalogClient, dataset: string) {
   const all: { version: number; parent_version: number; total_rows: number }[] = [];
-  for (let after = 0; ; ) {
+  for (let after = 0; ;) {
     const page = await catalog.versions(dataset, after, 1000);
     all.push(...page.versions);
     if (page.next_after === null) return all;
@@ -137,7 +139,9 @@ export async function checkAggregates(o: {
     } else expected.set(key, { total: e.amount, count: 1, min: e.amount, max: e.amount });
   }
   const v = await o.catalog.version(o.derived, "latest");
-  const r = await queryVersion(o.store, v, `SELECT user_id, day, total_amount, event_count, min_amount, max_amount FROM ${o.derived}`, { cacheDir: o.cacheDir });
+  const r = await queryVersion(o.store, v, `SELECT user_id, day, total_amount, event_count, min_amount, max_amount FROM ${o.derived}`, {
+    cacheDir: o.cacheDir,
+  });
   const got = new Map(r.rows.map((x) => [`${String(x.user_id)}|${String(x.day)}`, x]));
   const problems: string[] = [];
   if (got.size !== r.rows.length) problems.push(`${r.rows.length - got.size} (day, user) rows appear more than once`);
@@ -157,7 +161,8 @@ export async function checkAggregates(o: {
       Number(row.max_amount) !== want.max;
     if (bad) {
       wrong++;
-      if (examples.length < 3) examples.push(`${key}: count ${String(row.event_count)} vs ${want.count}, total ${String(row.total_amount)} vs ${want.total.toFixed(2)}`);
+      if (examples.length < 3)
+        examples.push(`${key}: count ${String(row.event_count)} vs ${want.count}, total ${String(row.total_amount)} vs ${want.total.toFixed(2)}`);
     }
   }
   if (wrong) problems.push(`${wrong} windows with wrong aggregates (${examples.join("; ")})`);
@@ -166,7 +171,9 @@ export async function checkAggregates(o: {
     result: {
       name: "daily_user_totals = independent recomputation",
       ok: problems.length === 0,
-      detail: problems.length ? problems.join("; ") : `${expected.size} (user, day) windows over ${events} events equal in v${v.version}; ${late.size} late events on the side output`,
+      detail: problems.length
+        ? problems.join("; ")
+        : `${expected.size} (user, day) windows over ${events} events equal in v${v.version}; ${late.size} late events on the side output`,
     },
     late: late.size,
   };
@@ -224,7 +231,8 @@ export async function checkLinearHistory(catalog: CatalogClient, log: readonly L
     const key = `${r.dataset} v${r.version}`;
     byVersion.set(key, [...(byVersion.get(key) ?? []), e]);
     const last = inLog.get(r.dataset) ?? 0;
-    if (r.version !== last + 1 || r.parent_version !== last) problems.push(`${r.dataset}: log record ${e.seq} is v${r.version} (parent ${r.parent_version}) after v${last}`);
+    if (r.version !== last + 1 || r.parent_version !== last)
+      problems.push(`${r.dataset}: log record ${e.seq} is v${r.version} (parent ${r.parent_version}) after v${last}`);
     inLog.set(r.dataset, Math.max(last, r.version));
   }
   // A fork: two records for one version. Name them, so the failure says who wrote what when.
@@ -238,7 +246,8 @@ export async function checkLinearHistory(catalog: CatalogClient, log: readonly L
   }
   for (const ds of datasets) {
     const vs = await catalog.dataset(ds);
-    if ((inLog.get(ds) ?? 0) !== vs.dataset.latest_version) problems.push(`${ds}: the log has ${inLog.get(ds) ?? 0} versions, the catalog ${vs.dataset.latest_version}`);
+    if ((inLog.get(ds) ?? 0) !== vs.dataset.latest_version)
+      problems.push(`${ds}: the log has ${inLog.get(ds) ?? 0} versions, the catalog ${vs.dataset.latest_version}`);
   }
   // Void records are refused by design (noted as anomalies "void ..."); anything else is a problem.
   const anomalies = ((JSON.parse(dump) as { anomalies?: unknown[][] }).anomalies ?? []).filter((a) => !String(a[2]).startsWith("void "));
@@ -250,7 +259,12 @@ export async function checkLinearHistory(catalog: CatalogClient, log: readonly L
 export async function checkRebuild(catalog: CatalogClient, live: string): Promise<CheckResult> {
   const r = await catalog.rebuild();
   const rebuilt = await catalog.dump();
-  if (rebuilt === live) return { name: "rebuilt catalog = live catalog", ok: true, detail: `canonical dumps equal (${live.length} bytes, log through ${r.projected_through_seq}, rebuilt in ${r.ms} ms)` };
+  if (rebuilt === live)
+    return {
+      name: "rebuilt catalog = live catalog",
+      ok: true,
+      detail: `canonical dumps equal (${live.length} bytes, log through ${r.projected_through_seq}, rebuilt in ${r.ms} ms)`,
+    };
   const a = JSON.parse(live) as Record<string, unknown[]>;
   const b = JSON.parse(rebuilt) as Record<string, unknown[]>;
   const differing = Object.keys({ ...a, ...b }).filter((t) => JSON.stringify(a[t]) !== JSON.stringify(b[t]));
@@ -278,10 +292,13 @@ export async function checkStore(store: ObjectStore, log: readonly LogEntry[]): 
     try {
       const bytes = await store.get(r.manifest.key);
       manifests++;
-      if (bytes.byteLength !== r.manifest.bytes || sha(bytes) !== r.manifest.sha256) problems.push(`${where}: manifest ${r.manifest.key} differs from its recorded size/hash`);
+      if (bytes.byteLength !== r.manifest.bytes || sha(bytes) !== r.manifest.sha256)
+        problems.push(`${where}: manifest ${r.manifest.key} differs from its recorded size/hash`);
       const m = JSON.parse(new TextDecoder().decode(bytes)) as { version: number; parent_version: number; write_id: string; added_files: { key: string }[] };
-      if (m.version !== r.version || m.parent_version !== r.parent_version || m.write_id !== r.write_id) problems.push(`${where}: manifest names v${m.version} (parent ${m.parent_version}, write ${m.write_id})`);
-      if (JSON.stringify(m.added_files.map((f) => f.key)) !== JSON.stringify(r.added_files.map((f) => f.key))) problems.push(`${where}: manifest lists other files than the log record`);
+      if (m.version !== r.version || m.parent_version !== r.parent_version || m.write_id !== r.write_id)
+        problems.push(`${where}: manifest names v${m.version} (parent ${m.parent_version}, write ${m.write_id})`);
+      if (JSON.stringify(m.added_files.map((f) => f.key)) !== JSON.stringify(r.added_files.map((f) => f.key)))
+        problems.push(`${where}: manifest lists other files than the log record`);
     } catch (err) {
       problems.push(`${where}: manifest ${r.manifest.key}: ${(err as Error).message}`);
     }

@@ -5,7 +5,9 @@
 import { execFile } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+
 import type { LakeHandle } from "@lake/app";
+
 import type { CheckResult } from "./checks.ts";
 
 const repoRoot = resolve(import.meta.dirname, "..");
@@ -20,10 +22,15 @@ export async function runFsck(lake: LakeHandle, timeoutMs = 180_000): Promise<Ch
   const env = { ...process.env };
   for (const k of ["LAKE_TOKEN", "LAKE_CATALOG_URL", "LAKE_INGEST_URL", "NATS_URL", "LAKE_STORE", "LAKE_STORE_ROOT"]) delete env[k];
   const { code, out } = await new Promise<{ code: number | null; out: string }>((done) => {
-    execFile(process.execPath, ["--import", "tsx", cli, "fsck", "--data-dir", lake.dataDir], { cwd: repoRoot, env, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const c = err ? ((err as { code?: unknown }).code as number | null | undefined) : 0;
-      done({ code: typeof c === "number" ? c : null, out: `${stdout}${stderr}`.trim() });
-    });
+    execFile(
+      process.execPath,
+      ["--import", "tsx", cli, "fsck", "--data-dir", lake.dataDir],
+      { cwd: repoRoot, env, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const c = err ? ((err as { code?: unknown }).code as number | null | undefined) : 0;
+        done({ code: typeof c === "number" ? c : null, out: `${stdout}${stderr}`.trim() });
+      },
+    );
   });
   const lines = out.split("\n").filter((l) => l.trim() !== "");
   return {

@@ -5,20 +5,23 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { STREAMS, connectNats, subjects } from "@lake/messaging";
+
+import { type LakeHandle, startLake } from "@lake/app";
 import { CatalogClient, rng } from "@lake/client";
-import { startLake, type LakeHandle } from "@lake/app";
-import { openStore, type ObjectStore } from "@lake/storage";
-import { waitFor } from "@lake/testing";
-import { EventClock, Producers, DATASET, type ProducerStats } from "./producers.ts";
-import { CLUSTER_FAULTS, FAULTS, SINGLE_NODE_FAULTS, Supervisor, type FaultKind, type FaultRecord, type UnexpectedExit } from "./faults.ts";
-import { Reader, type ReaderStats } from "./reader.ts";
-import { checkAggregates, checkExactlyOnce, checkLinearHistory, checkRebuild, checkStore, readCommitLog, type CheckResult } from "./checks.ts";
+import { connectNats, STREAMS, subjects } from "@lake/messaging";
 import { createReplicatedStreams, streamReplicaState } from "@lake/messaging";
-import { startNatsCluster, type NatsCluster } from "@lake/testing";
+import { type ObjectStore, openStore } from "@lake/storage";
+import { waitFor } from "@lake/testing";
+import { type NatsCluster, startNatsCluster } from "@lake/testing";
+
+import { checkAggregates, checkExactlyOnce, checkLinearHistory, checkRebuild, type CheckResult, checkStore, readCommitLog } from "./checks.ts";
+import { CLUSTER_FAULTS, type FaultKind, type FaultRecord, FAULTS, SINGLE_NODE_FAULTS, Supervisor, type UnexpectedExit } from "./faults.ts";
 import { runFsck } from "./fsck.ts";
+import { DATASET, EventClock, Producers, type ProducerStats } from "./producers.ts";
+import { Reader, type ReaderStats } from "./reader.ts";
 
 export const DERIVED = "daily_user_totals";
 const DAY = 86_400_000;
@@ -101,7 +104,11 @@ export async function runChaos(o: ChaosOptions): Promise<RunResult> {
     mkdirSync(logDir, { recursive: true });
     for (const { name, handle } of supervisor?.all ?? []) writeFileSync(join(logDir, `${name.replace(":", "-")}-${handle.pid}.log`), handle.logs());
     for (const [i, n] of (cluster?.nodes ?? (lake?.nats ? [lake.nats] : [])).entries()) writeFileSync(join(logDir, `nats-${i + 1}.log`), n.output());
-    if (commitLog) writeFileSync(join(logDir, "commit-log.jsonl"), commitLog.map((e) => JSON.stringify({ seq: e.seq, subject: e.subject, kind: e.record?.kind, body: e.record?.body })).join("\n"));
+    if (commitLog)
+      writeFileSync(
+        join(logDir, "commit-log.jsonl"),
+        commitLog.map((e) => JSON.stringify({ seq: e.seq, subject: e.subject, kind: e.record?.kind, body: e.record?.body })).join("\n"),
+      );
     log(`   data dir, service logs${commitLog ? " and the commit log" : ""} kept in ${dataDir}`);
   };
   try {
@@ -155,7 +162,9 @@ export async function runChaos(o: ChaosOptions): Promise<RunResult> {
       if (wait > 0) await sleep(wait);
       const f = await inject(kind, { lake, cluster, supervisor, producers, catalog, r, at, log, prefix: `c${run}s${o.seed}-` });
       faults.push(f);
-      log(`   ${f.atS.toFixed(1).padStart(5)} s  ${f.kind.padEnd(15)} ${f.target.padEnd(28)} down ${String(f.downtimeMs).padStart(4)} ms, recovered in ${f.recoveryMs === null ? "—" : `${f.recoveryMs} ms (ack ${f.ackMs} ms)`}${f.whileDownMs !== undefined ? `, committed while down in ${f.whileDownMs === null ? "—" : `${f.whileDownMs} ms`}` : ""}${f.error ? `  (${f.error})` : ""}`);
+      log(
+        `   ${f.atS.toFixed(1).padStart(5)} s  ${f.kind.padEnd(15)} ${f.target.padEnd(28)} down ${String(f.downtimeMs).padStart(4)} ms, recovered in ${f.recoveryMs === null ? "—" : `${f.recoveryMs} ms (ack ${f.ackMs} ms)`}${f.whileDownMs !== undefined ? `, committed while down in ${f.whileDownMs === null ? "—" : `${f.whileDownMs} ms`}` : ""}${f.error ? `  (${f.error})` : ""}`,
+      );
       for (const l of f.slowRecoveryLog ?? []) log(`            slow recovery: ${l}`);
     }
     const rest = o.durationS * 1000 - (performance.now() - t0);
@@ -178,7 +187,9 @@ export async function runChaos(o: ChaosOptions): Promise<RunResult> {
       "the aggregator to consume every event and publish its outbox",
       async () => {
         const url = String(lake!.services.get(`aggregator:${DERIVED}`)!.ready.url);
-        const h = (await fetch(new URL("/healthz", url)).then((x) => x.json()).catch(() => undefined)) as { input_seq: number; outbox_pending?: number } | undefined;
+        const h = (await fetch(new URL("/healthz", url))
+          .then((x) => x.json())
+          .catch(() => undefined)) as { input_seq: number; outbox_pending?: number } | undefined;
         return h && h.input_seq >= maxOffset && !h.outbox_pending ? true : undefined;
       },
       { timeoutMs: 120_000, intervalMs: 200 },
@@ -192,7 +203,15 @@ export async function runChaos(o: ChaosOptions): Promise<RunResult> {
 
     // The checks.
     const checks: CheckResult[] = [];
-    const eo = await checkExactlyOnce({ catalog, store, dataset: DATASET, acked: producers.acked, rejected: producers.rejectedIds, unknown: producers.unknownIds, cacheDir });
+    const eo = await checkExactlyOnce({
+      catalog,
+      store,
+      dataset: DATASET,
+      acked: producers.acked,
+      rejected: producers.rejectedIds,
+      unknown: producers.unknownIds,
+      cacheDir,
+    });
     checks.push(eo.result);
     const agg = await checkAggregates({ catalog, store, nc, derived: DERIVED, acked: producers.acked, flushId, cacheDir });
     checks.push(agg.result);
@@ -203,7 +222,11 @@ export async function runChaos(o: ChaosOptions): Promise<RunResult> {
     checks.push({
       name: "no reader saw a partial version",
       ok: rs.violations.length === 0 && rs.reads > 0,
-      detail: rs.violations.length ? `${rs.violations.length} violations: ${rs.violations.slice(0, 3).join("; ")}` : `${rs.reads} versions read whole (${Object.entries(rs.byDataset).map(([d, n]) => `${d} ${n}`).join(", ")}); ${rs.unavailable} reads found the catalog unavailable`,
+      detail: rs.violations.length
+        ? `${rs.violations.length} violations: ${rs.violations.slice(0, 3).join("; ")}`
+        : `${rs.reads} versions read whole (${Object.entries(rs.byDataset)
+            .map(([d, n]) => `${d} ${n}`)
+            .join(", ")}); ${rs.unavailable} reads found the catalog unavailable`,
     });
     checks.push(await checkRebuild(catalog, liveDump));
     checks.push(await checkStore(store, commitLog));
@@ -213,7 +236,9 @@ export async function runChaos(o: ChaosOptions): Promise<RunResult> {
     checks.push({
       name: "services survived and reconnected by themselves",
       ok: exits.length === 0,
-      detail: exits.length ? exits.map((e) => `${e.name} exited with ${e.code} at ${e.atS.toFixed(1)} s: ${e.logTail.split("\n").slice(-2).join(" | ")}`).join("; ") : `no service exited unless killed; every fault recovered`,
+      detail: exits.length
+        ? exits.map((e) => `${e.name} exited with ${e.code} at ${e.atS.toFixed(1)} s: ${e.logTail.split("\n").slice(-2).join(" | ")}`).join("; ")
+        : `no service exited unless killed; every fault recovered`,
     });
     const unrecovered = faults.filter((f) => f.recoveryMs === null);
     const byKind = new Map<string, number[]>();
@@ -232,11 +257,20 @@ export async function runChaos(o: ChaosOptions): Promise<RunResult> {
       checks.push({
         name: `kept committing with one of three nodes down (within ${WHILE_DOWN_TIMEOUT_MS / 1000} s)`,
         ok: stalled.length === 0,
-        detail: nodeLosses.map((f) => `node loss at ${f.atS.toFixed(1)} s: ${f.whileDownMs === null || f.whileDownMs === undefined ? "no probe committed while the node was down" : `probe committed in ${(f.whileDownMs / 1000).toFixed(1)} s`}`).join("; "),
+        detail: nodeLosses
+          .map(
+            (f) =>
+              `node loss at ${f.atS.toFixed(1)} s: ${f.whileDownMs === null || f.whileDownMs === undefined ? "no probe committed while the node was down" : `probe committed in ${(f.whileDownMs / 1000).toFixed(1)} s`}`,
+          )
+          .join("; "),
       });
     }
     if (producers.stats.unexpectedRejections || producers.stats.reaccepted) {
-      checks.push({ name: "ingest answered consistently", ok: false, detail: `${producers.stats.unexpectedRejections} valid records rejected, ${producers.stats.reaccepted} re-sent records accepted again (dedupe missed)` });
+      checks.push({
+        name: "ingest answered consistently",
+        ok: false,
+        detail: `${producers.stats.unexpectedRejections} valid records rejected, ${producers.stats.reaccepted} re-sent records accepted again (dedupe missed)`,
+      });
     }
     if (cluster) {
       const state = await waitFor(
@@ -250,7 +284,9 @@ export async function runChaos(o: ChaosOptions): Promise<RunResult> {
       checks.push({
         name: "R3 streams whole again after the node loss",
         ok: state !== undefined,
-        detail: state ? `${state.length} streams with 3 current replicas` : JSON.stringify(await streamReplicaState(cluster.url).catch((e: Error) => e.message)),
+        detail: state
+          ? `${state.length} streams with 3 current replicas`
+          : JSON.stringify(await streamReplicaState(cluster.url).catch((e: Error) => e.message)),
       });
     }
     const ok = checks.every((c) => c.ok);
@@ -347,7 +383,10 @@ async function inject(kind: FaultKind, c: FaultContext): Promise<FaultRecord> {
         await cluster.kill9(node);
         // With one of three nodes gone, R3 streams keep a quorum: the lake must keep committing.
         const down = performance.now();
-        f.whileDownMs = await probe(c, kind, WHILE_DOWN_TIMEOUT_MS).then((p) => p.ms, () => null);
+        f.whileDownMs = await probe(c, kind, WHILE_DOWN_TIMEOUT_MS).then(
+          (p) => p.ms,
+          () => null,
+        );
         const held = Math.max(0, downtimeMs * 3 - (performance.now() - down));
         await sleep(held);
         f.downtimeMs = Math.round(performance.now() - down);
@@ -379,14 +418,20 @@ async function probe(c: FaultContext, kind: FaultKind, timeoutMs: number): Promi
       "the aggregator to consume the probe",
       async () => {
         const url = String(c.lake.services.get(`aggregator:${DERIVED}`)!.ready.url);
-        const h = (await fetch(new URL("/healthz", url)).then((x) => x.json()).catch(() => undefined)) as { input_seq: number } | undefined;
+        const h = (await fetch(new URL("/healthz", url))
+          .then((x) => x.json())
+          .catch(() => undefined)) as { input_seq: number } | undefined;
         return h && h.input_seq >= offset ? true : undefined;
       },
       { timeoutMs, intervalMs: 50 },
     );
   }
   if (kind === FAULTS.quality) {
-    await waitFor("quality to judge the probe's version", async () => ((await c.catalog.version(DATASET, v.version).catch(() => undefined))?.quality !== "pending" ? true : undefined), { timeoutMs, intervalMs: 50 });
+    await waitFor(
+      "quality to judge the probe's version",
+      async () => ((await c.catalog.version(DATASET, v.version).catch(() => undefined))?.quality !== "pending" ? true : undefined),
+      { timeoutMs, intervalMs: 50 },
+    );
   }
   return { ms: Math.round(performance.now() - t), ackMs };
 }
@@ -416,7 +461,7 @@ async function settled(catalog: CatalogClient, timeoutMs: number): Promise<void>
     "every version to have its quality verdict",
     async () => {
       for (const ds of (await catalog.datasets()).datasets) {
-        for (let after = 0; ; ) {
+        for (let after = 0; ;) {
           const page = await catalog.versions(ds.name, after, 1000);
           if (page.versions.some((v) => (v as { quality?: string }).quality === "pending")) return undefined;
           if (page.next_after === null) break;
@@ -435,4 +480,3 @@ function shuffle<T>(xs: T[], r: () => number): void {
     [xs[i], xs[j]] = [xs[j]!, xs[i]!];
   }
 }
-

@@ -5,7 +5,8 @@
 // producer retry after a lost reply), and a few invalid records are mixed in (they must be rejected and
 // stay out of the dataset).
 import type { NatsConnection } from "@nats-io/nats-core";
-import { rng, sendHttp, sendNats, type IngestReply, type SampleEvent } from "@lake/client";
+
+import { type IngestReply, rng, type SampleEvent, sendHttp, sendNats } from "@lake/client";
 
 export const DATASET = "domain_events";
 const TYPES = ["view", "click", "purchase", "refund", "signup"] as const;
@@ -214,7 +215,10 @@ export class Producers {
   }
 
   private async request(batch: SampleEvent[], via: "http" | "nats"): Promise<IngestReply | undefined> {
-    const attempt: Promise<IngestReply> = via === "http" ? sendHttp({ url: this.o.ingestUrl, token: this.o.ingestToken }, DATASET, batch) : sendNats(this.o.nc, DATASET, batch, this.o.requestTimeoutMs);
+    const attempt: Promise<IngestReply> =
+      via === "http"
+        ? sendHttp({ url: this.o.ingestUrl, token: this.o.ingestToken }, DATASET, batch)
+        : sendNats(this.o.nc, DATASET, batch, this.o.requestTimeoutMs);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), this.o.requestTimeoutMs + 1000)));
     try {

@@ -2,7 +2,7 @@
 // of each dataset through the catalog and reads it as a real reader would, checking that it got a whole
 // version: every file the version lists exists with its recorded size, the rows DuckDB reads from
 // exactly those files are the version's total_rows, and a version it sees never goes backwards.
-import { CatalogClient, CatalogRequestError, queryVersion, type CatalogVersion } from "@lake/client";
+import { CatalogClient, CatalogRequestError, type CatalogVersion, queryVersion } from "@lake/client";
 import type { ObjectStore } from "@lake/storage";
 
 export interface ReaderStats {

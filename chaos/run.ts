@@ -5,7 +5,8 @@
 //   npm run chaos -- --keep                                keep the data dirs (printed) for a post-mortem
 // Exit 1 if any check of any run fails.
 import { parseArgs } from "node:util";
-import { FAULTS, isFaultKind, type FaultKind } from "./faults.ts";
+
+import { type FaultKind, FAULTS, isFaultKind } from "./faults.ts";
 import { runChaos, type RunResult } from "./harness.ts";
 
 const { values } = parseArgs({
@@ -34,7 +35,9 @@ const faultFilter = values.faults?.split(",").filter(Boolean);
 for (const f of faultFilter ?? []) if (!isFaultKind(f)) usage(`unknown fault ${f}; kinds: ${Object.values(FAULTS).join(", ")}`);
 
 function usage(problem: string): never {
-  process.stderr.write(`chaos: ${problem}\nusage: npm run chaos -- [--runs N] [--seed S] [--duration-s T] [--topology single|cluster|mixed] [--faults k1,k2] [--rate EV/S] [--keep] [--json]\n`);
+  process.stderr.write(
+    `chaos: ${problem}\nusage: npm run chaos -- [--runs N] [--seed S] [--duration-s T] [--topology single|cluster|mixed] [--faults k1,k2] [--rate EV/S] [--keep] [--json]\n`,
+  );
   process.exit(2);
 }
 
@@ -74,13 +77,17 @@ if (results.length > 0) {
   const sum = (f: (r: RunResult) => number) => results.reduce((n, r) => n + f(r), 0);
   const failed = results.filter((r) => !r.ok);
   console.log(`\nchaos summary`);
-  console.log(`  runs                 ${results.length}${results.length < runs ? ` finished of ${runs}` : ""} (${results.filter((r) => r.topology === "single").length} single-node, ${results.filter((r) => r.topology === "cluster").length} cluster)`);
+  console.log(
+    `  runs                 ${results.length}${results.length < runs ? ` finished of ${runs}` : ""} (${results.filter((r) => r.topology === "single").length} single-node, ${results.filter((r) => r.topology === "cluster").length} cluster)`,
+  );
   console.log(`  faults injected      ${sum((r) => r.faults.length)}: ${[...byKind].map(([k, n]) => `${k} ×${n}`).join(", ")}`);
   console.log(`  events acknowledged  ${sum((r) => r.acknowledged)}`);
   console.log(`  lost                 ${sum((r) => r.lost)}`);
   console.log(`  duplicated           ${sum((r) => r.duplicated)}`);
   console.log(`  checks               ${sum((r) => r.checks.filter((c) => c.ok).length)} passed, ${sum((r) => r.checks.filter((c) => !c.ok).length)} failed`);
-  console.log(`  result               ${failed.length === 0 && results.length === runs ? "PASS" : `FAIL (${failed.map((r) => `run ${r.run}`).join(", ") || "a run did not finish"})`}`);
+  console.log(
+    `  result               ${failed.length === 0 && results.length === runs ? "PASS" : `FAIL (${failed.map((r) => `run ${r.run}`).join(", ") || "a run did not finish"})`}`,
+  );
   if (values.json) console.log(JSON.stringify(results, null, 2));
 }
 if (results.some((r) => !r.ok) || results.length < runs) process.exitCode = 1;
@@ -90,8 +97,12 @@ function printRun(r: RunResult): void {
   for (const f of r.faults) kinds.set(f.kind, (kinds.get(f.kind) ?? 0) + 1);
   const p = r.producer;
   console.log(`   faults injected: ${r.faults.length} (${[...kinds].map(([k, n]) => `${k} ×${n}`).join(", ")})`);
-  console.log(`   events acknowledged ${r.acknowledged}, lost ${r.lost}, duplicated ${r.duplicated}; rejected (invalid, kept out) ${r.rejected}; late (side output) ${r.late}${r.unknown ? `; never acknowledged ${r.unknown}` : ""}`);
-  console.log(`   producers: ${p.batches} batches, ${p.requests} requests (${p.byVia.http} HTTP, ${p.byVia.nats} NATS), ${p.retries} retries after ${p.failedRequests} failed requests, ${p.duplicateSends} deliberate re-sends, ${p.duplicateAnswers} records answered duplicate`);
+  console.log(
+    `   events acknowledged ${r.acknowledged}, lost ${r.lost}, duplicated ${r.duplicated}; rejected (invalid, kept out) ${r.rejected}; late (side output) ${r.late}${r.unknown ? `; never acknowledged ${r.unknown}` : ""}`,
+  );
+  console.log(
+    `   producers: ${p.batches} batches, ${p.requests} requests (${p.byVia.http} HTTP, ${p.byVia.nats} NATS), ${p.retries} retries after ${p.failedRequests} failed requests, ${p.duplicateSends} deliberate re-sends, ${p.duplicateAnswers} records answered duplicate`,
+  );
   for (const c of r.checks) console.log(`   ${c.ok ? "✓" : "✗"} ${c.name}: ${c.detail}`);
   console.log(`   ${r.ok ? "PASS" : "FAIL"} in ${r.wallS} s${r.dataDir ? `; data kept in ${r.dataDir}` : ""}`);
 }

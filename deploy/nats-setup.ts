@@ -10,6 +10,7 @@
 //   LAKE_DEDUPE_WINDOW_MS  JetStream duplicate window (default 15 min); keep it equal to ingest's.
 //   LAKE_SETUP_WAIT_MS     how long to wait for JetStream to be ready (cluster leader elected; default 60 s).
 import { pathToFileURL } from "node:url";
+
 import { connectNats, streamSettingsFromEnv } from "@lake/messaging";
 import { setupNats } from "@lake/registry";
 

@@ -3,19 +3,22 @@
 // end: events go in through ingest, the aggregator runs as its own process, and its results are read
 // back from lake.windows.daily_user_totals and compared with a plain recomputation written here, from
 // the accepted events and the rules of the design (not with the aggregator's code).
-import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { NatsConnection } from "@nats-io/nats-core";
+import { after, before, test } from "node:test";
+
 import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+
+import { serviceEntry } from "@lake/app";
+import { type SampleEvent, sampleEvents, sendHttp } from "@lake/client";
 import { safeTypeForSchema } from "@lake/contracts";
 import { STREAMS, subjects } from "@lake/messaging";
-import { sampleEvents, sendHttp, type SampleEvent } from "@lake/client";
-import { serviceEntry } from "@lake/app";
-import { spawnService, waitFor, type ServiceHandle } from "@lake/testing";
-import { withLake, DATASET } from "./helpers.ts";
+import { type ServiceHandle, spawnService, waitFor } from "@lake/testing";
+
+import { DATASET, withLake } from "./helpers.ts";
 
 const DERIVED = "daily_user_totals";
 const DAY = 86_400_000;
@@ -101,7 +104,13 @@ async function send(events: SampleEvent[], chunk = 400): Promise<void> {
   }
 }
 
-const ev = (event_id: string, user_id: string, timestamp: number, amount: number): SampleEvent => ({ event_id, user_id, event_type: "purchase", timestamp, amount });
+const ev = (event_id: string, user_id: string, timestamp: number, amount: number): SampleEvent => ({
+  event_id,
+  user_id,
+  event_type: "purchase",
+  timestamp,
+  amount,
+});
 
 async function health(agg: ServiceHandle): Promise<Record<string, any>> {
   const res = await fetch(new URL("/healthz", String(agg.ready.url)));
@@ -129,7 +138,10 @@ async function metric(agg: ServiceHandle, name: string): Promise<number> {
 }
 
 /** Every message on a subject, in stream order, with the headers that matter here. */
-async function readSubject(stream: string, subject: string): Promise<{ seq: number; data: Uint8Array; msgId: string | undefined; schema: string | undefined }[]> {
+async function readSubject(
+  stream: string,
+  subject: string,
+): Promise<{ seq: number; data: Uint8Array; msgId: string | undefined; schema: string | undefined }[]> {
   const jsm = await jetstreamManager(nc);
   const last = await jsm.streams.getMessage(stream, { last_by_subj: subject }).catch(() => null);
   if (!last) return [];
@@ -146,7 +158,10 @@ async function readSubject(stream: string, subject: string): Promise<{ seq: numb
 
 /** The plain recomputation: fired windows (latest state) and late event ids, from the accepted events in offset order. */
 function recompute(events: readonly Accepted[]) {
-  const windows = new Map<string, { window_start: number; user_id: string; event_count: number; total_amount: number; min_amount: number; max_amount: number }>();
+  const windows = new Map<
+    string,
+    { window_start: number; user_id: string; event_count: number; total_amount: number; min_amount: number; max_amount: number }
+  >();
   const late = new Set<string>();
   let maxTime = -Infinity;
   for (const e of [...events].sort((a, b) => a.offset - b.offset)) {
@@ -198,7 +213,14 @@ async function assertMatchesRecomputation(agg: ServiceHandle): Promise<{ results
   for (const [k, want] of expected.fired) {
     const got = latest.get(k)!;
     assert.deepEqual(
-      { window_start: got.window_start, user_id: got.user_id, event_count: got.event_count, total_amount: got.total_amount, min_amount: got.min_amount, max_amount: got.max_amount },
+      {
+        window_start: got.window_start,
+        user_id: got.user_id,
+        event_count: got.event_count,
+        total_amount: got.total_amount,
+        min_amount: got.min_amount,
+        max_amount: got.max_amount,
+      },
       want,
       `latest revision of ${k}`,
     );
@@ -210,7 +232,14 @@ async function assertMatchesRecomputation(agg: ServiceHandle): Promise<{ results
   const lateMsgs = await readSubject(STREAMS.late, subjects.late(DERIVED));
   const offsets = new Map(accepted.map((e) => [e.event_id, e.offset]));
   const lateIds = lateMsgs.map((m) => {
-    const l = lateType.fromBuffer(Buffer.from(m.data)) as { event_id: string; source_seq: number; dataset: string; window_start: number; watermark: number; event_time: number };
+    const l = lateType.fromBuffer(Buffer.from(m.data)) as {
+      event_id: string;
+      source_seq: number;
+      dataset: string;
+      window_start: number;
+      watermark: number;
+      event_time: number;
+    };
     assert.equal(l.dataset, DERIVED);
     assert.equal(l.source_seq, offsets.get(l.event_id), "the late record points at the event's offset");
     assert.equal(m.msgId, `late:${DERIVED}:${l.source_seq}`);
@@ -291,24 +320,28 @@ for (const [round, point] of (["after_state_commit", "mid_publish"] as const).en
   });
 }
 
-test("deterministic replay: a fresh aggregator over the same offsets ends with the same digest, and its re-emissions are deduplicated", { timeout: 120_000 }, async () => {
-  assert.ok(agg, "runs after the first test");
-  const original = await caughtUp(agg);
-  const before = await readSubject(STREAMS.windows, subjects.windows(DERIVED));
-  const replay = await startAggregator(tempDir(), { LAKE_AGGREGATOR_MAX_BATCH: "37" });
-  const replayed = await caughtUp(replay);
-  const pick = (h: Record<string, any>) => ({
-    output_digest: h.output_digest,
-    events_in: h.events_in,
-    windows_emitted: h.windows_emitted,
-    revisions: h.revisions,
-    late_events: h.late_events,
-    watermark_ms: h.watermark_ms,
-    open_windows: h.open_windows,
-  });
-  assert.deepEqual(pick(replayed), pick(original), "same input offsets, other batch sizes, crashes in the original's history: same outputs");
-  const after = await readSubject(STREAMS.windows, subjects.windows(DERIVED));
-  assert.equal(after.length, before.length, "every re-emitted result carried an id JetStream had seen");
-  await replay.stop();
-  await assertMatchesRecomputation(agg);
-});
+test(
+  "deterministic replay: a fresh aggregator over the same offsets ends with the same digest, and its re-emissions are deduplicated",
+  { timeout: 120_000 },
+  async () => {
+    assert.ok(agg, "runs after the first test");
+    const original = await caughtUp(agg);
+    const before = await readSubject(STREAMS.windows, subjects.windows(DERIVED));
+    const replay = await startAggregator(tempDir(), { LAKE_AGGREGATOR_MAX_BATCH: "37" });
+    const replayed = await caughtUp(replay);
+    const pick = (h: Record<string, any>) => ({
+      output_digest: h.output_digest,
+      events_in: h.events_in,
+      windows_emitted: h.windows_emitted,
+      revisions: h.revisions,
+      late_events: h.late_events,
+      watermark_ms: h.watermark_ms,
+      open_windows: h.open_windows,
+    });
+    assert.deepEqual(pick(replayed), pick(original), "same input offsets, other batch sizes, crashes in the original's history: same outputs");
+    const after = await readSubject(STREAMS.windows, subjects.windows(DERIVED));
+    assert.equal(after.length, before.length, "every re-emitted result carried an id JetStream had seen");
+    await replay.stop();
+    await assertMatchesRecomputation(agg);
+  },
+);

@@ -1,12 +1,15 @@
 // Metrics and alerts: every service serves Prometheus text; a consumer-lag threshold raises an alert
 // (log line + lake_alert_active + an AlertChanged record on lake.alerts.consumer_lag) and clears it.
-import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+
 import type { NatsConnection } from "@nats-io/nats-core";
-import type { AlertChanged } from "@lake/contracts";
+
 import { sampleEvents, sendHttp } from "@lake/client";
+import type { AlertChanged } from "@lake/contracts";
 import { waitFor } from "@lake/testing";
-import { withLake, collectAlerts, covering, DATASET } from "./helpers.ts";
+
+import { collectAlerts, covering, DATASET, withLake } from "./helpers.ts";
 
 let lake: Awaited<ReturnType<typeof withLake>>;
 let nc: NatsConnection;
@@ -44,14 +47,20 @@ test("a consumer-lag breach fires the alert, and catching up resolves it", async
   const stalled = await lake.startCommitter(DATASET, { LAKE_FAILPOINTS: "before_commit@1=pause:3000" });
   const r = await sendHttp(lake.producer, DATASET, sampleEvents(400, { prefix: "lag" }));
   assert.equal(r.accepted, 400);
-  const fired = await waitFor("the consumer_lag alert to fire", () => seen.find((a) => a.alert === "consumer_lag" && a.subject === DATASET && a.state === "firing"), { timeoutMs: 20_000 });
+  const fired = await waitFor(
+    "the consumer_lag alert to fire",
+    () => seen.find((a) => a.alert === "consumer_lag" && a.subject === DATASET && a.state === "firing"),
+    { timeoutMs: 20_000 },
+  );
   assert.ok(fired.value > 100 && fired.threshold === 100, `lag ${fired.value} above the threshold`);
   assert.equal(fired.service, "committer");
   assert.match(await metrics(`committer:${DATASET}`), /lake_alert_active\{alert="consumer_lag",subject="domain_events",service="committer"\} 1/);
   assert.match(stalled.logs(), /"msg":"alert firing"/);
   // The stall ends, the committer commits, the lag drops: resolved.
   await covering(lake, r.max_offset!);
-  const resolved = await waitFor("the consumer_lag alert to resolve", () => seen.find((a) => a.alert === "consumer_lag" && a.state === "resolved"), { timeoutMs: 20_000 });
+  const resolved = await waitFor("the consumer_lag alert to resolve", () => seen.find((a) => a.alert === "consumer_lag" && a.state === "resolved"), {
+    timeoutMs: 20_000,
+  });
   assert.ok(resolved.value <= 100);
   assert.match(await metrics(`committer:${DATASET}`), /lake_alert_active\{alert="consumer_lag",subject="domain_events",service="committer"\} 0/);
 });

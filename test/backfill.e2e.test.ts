@@ -1,15 +1,18 @@
 // Backfill / reprocess: a derived dataset rebuilt from its source stream as one new version that
 // replaces every file; the old version stays readable; a dry run commits nothing; the live pipeline
 // carries on on top of the rebuilt table.
-import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { queryVersion, sampleEvents, sendHttp, type SampleEvent } from "@lake/client";
+
 import { backfillDerived } from "@lake/app";
+import { queryVersion, type SampleEvent, sampleEvents, sendHttp } from "@lake/client";
 import { openStore } from "@lake/storage";
 import { waitFor } from "@lake/testing";
-import { withLake, DATASET } from "./helpers.ts";
+
+import { DATASET, withLake } from "./helpers.ts";
 
 const DERIVED = "daily_user_totals";
 const DAY = 86_400_000;
@@ -34,17 +37,25 @@ async function sendAll(events: SampleEvent[]): Promise<number> {
 /** Waits until everything the aggregator emitted so far is in a committed derived version. */
 async function derivedCaughtUp(sourceOffset: number) {
   const url = String(lake.services.get(`aggregator:${DERIVED}`)!.ready.url);
-  await waitFor("the aggregator to catch up", async () => {
-    const h = (await (await fetch(new URL("/healthz", url))).json()) as { input_seq: number; outbox_pending: number };
-    return h.input_seq >= sourceOffset && !h.outbox_pending ? true : undefined;
-  }, { timeoutMs: 30_000 });
+  await waitFor(
+    "the aggregator to catch up",
+    async () => {
+      const h = (await (await fetch(new URL("/healthz", url))).json()) as { input_seq: number; outbox_pending: number };
+      return h.input_seq >= sourceOffset && !h.outbox_pending ? true : undefined;
+    },
+    { timeoutMs: 30_000 },
+  );
   const last = await (await jetstreamManager(nc)).streams.getMessage("WINDOWS", { last_by_subj: `lake.windows.${DERIVED}` });
   return lake.catalog.covering(DERIVED, last!.seq, 30_000);
 }
 
 const totals = async (version: number) => {
   const v = await lake.catalog.version(DERIVED, version);
-  const r = await queryVersion(await openStore(lake.storeConfig), v, `SELECT user_id, day, round(total_amount, 6) AS t, event_count AS n FROM ${DERIVED} ORDER BY day, user_id`);
+  const r = await queryVersion(
+    await openStore(lake.storeConfig),
+    v,
+    `SELECT user_id, day, round(total_amount, 6) AS t, event_count AS n FROM ${DERIVED} ORDER BY day, user_id`,
+  );
   return r.rows;
 };
 
@@ -52,7 +63,8 @@ test("a backfill rebuilds the derived table as one new version with the same tot
   const events = sampleEvents(800, { prefix: "bf", seed: 21, users: 8 });
   const last = Math.max(...events.map((e) => e.timestamp));
   await sendAll(events);
-  let offset = (await sendHttp(lake.producer, DATASET, { event_id: "bf-flush", user_id: "flush", event_type: "view", timestamp: last + 2 * DAY, amount: 0 })).max_offset!;
+  let offset = (await sendHttp(lake.producer, DATASET, { event_id: "bf-flush", user_id: "flush", event_type: "view", timestamp: last + 2 * DAY, amount: 0 }))
+    .max_offset!;
   const before = await derivedCaughtUp(offset);
   const beforeRows = await totals(before.version);
   assert.ok(beforeRows.length > 0);
@@ -75,10 +87,15 @@ test("a backfill rebuilds the derived table as one new version with the same tot
   // The live pipeline goes on on top of the rebuilt table: a new day's events are committed as usual.
   const more = sampleEvents(50, { prefix: "bf-more", seed: 22, users: 3, startMs: last + 3 * DAY, spanMs: 60_000 });
   await sendAll(more);
-  offset = (await sendHttp(lake.producer, DATASET, { event_id: "bf-flush-2", user_id: "flush", event_type: "view", timestamp: last + 6 * DAY, amount: 0 })).max_offset!;
+  offset = (await sendHttp(lake.producer, DATASET, { event_id: "bf-flush-2", user_id: "flush", event_type: "view", timestamp: last + 6 * DAY, amount: 0 }))
+    .max_offset!;
   const later = await derivedCaughtUp(offset);
   assert.ok(later.version > after.version);
   const laterRows = await totals(later.version);
-  for (const row of beforeRows) assert.ok(laterRows.some((x) => JSON.stringify(x) === JSON.stringify(row)), `${JSON.stringify(row)} is still there`);
+  for (const row of beforeRows)
+    assert.ok(
+      laterRows.some((x) => JSON.stringify(x) === JSON.stringify(row)),
+      `${JSON.stringify(row)} is still there`,
+    );
   assert.ok(laterRows.length > beforeRows.length, "the new days were added on top");
 });

@@ -1,13 +1,16 @@
 // Invariant 8: bad input gets a clear error (or goes to quarantine, when it is a record) and never
 // changes what was already accepted.
-import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { request } from "node:http";
-import type { NatsConnection } from "@nats-io/nats-core";
+import { after, before, test } from "node:test";
+
 import { jetstreamManager } from "@nats-io/jetstream";
-import { quarantinedRecordCodec } from "@lake/contracts";
+import type { NatsConnection } from "@nats-io/nats-core";
+
 import { sampleEvents, sendHttp, sendNats } from "@lake/client";
-import { withLake, bearer, covering, eventIdsIn, DATASET } from "./helpers.ts";
+import { quarantinedRecordCodec } from "@lake/contracts";
+
+import { bearer, covering, DATASET, eventIdsIn, withLake } from "./helpers.ts";
 
 let lake: Awaited<ReturnType<typeof withLake>>;
 let nc: NatsConnection;
@@ -31,19 +34,29 @@ after(async () => {
 });
 
 async function post(path: string, body: string | Uint8Array, headers: Record<string, string> = {}) {
-  const res = await fetch(new URL(path, lake.ingestUrl), { method: "POST", body, headers: { "content-type": "application/json", ...bearer(lake.producer.token), ...headers } });
-  return { status: res.status, body: (await res.json()) as { error?: string; message?: string; results?: { status: string; reason?: string; path?: string }[] } };
+  const res = await fetch(new URL(path, lake.ingestUrl), {
+    method: "POST",
+    body,
+    headers: { "content-type": "application/json", ...bearer(lake.producer.token), ...headers },
+  });
+  return {
+    status: res.status,
+    body: (await res.json()) as { error?: string; message?: string; results?: { status: string; reason?: string; path?: string }[] },
+  };
 }
 const events = `/v1/domains/${DATASET}/events`;
 
 function rawPost(path: string, body: string): Promise<{ status: number; body: { error?: string } }> {
   const url = new URL(lake.ingestUrl);
   return new Promise((resolve, reject) => {
-    const req = request({ host: url.hostname, port: url.port, method: "POST", path, headers: { "content-type": "application/json", ...bearer(lake.producer.token) } }, (res) => {
-      let text = "";
-      res.on("data", (c) => (text += c));
-      res.on("end", () => resolve({ status: res.statusCode!, body: JSON.parse(text) as { error?: string } }));
-    });
+    const req = request(
+      { host: url.hostname, port: url.port, method: "POST", path, headers: { "content-type": "application/json", ...bearer(lake.producer.token) } },
+      (res) => {
+        let text = "";
+        res.on("data", (c) => (text += c));
+        res.on("end", () => resolve({ status: res.statusCode!, body: JSON.parse(text) as { error?: string } }));
+      },
+    );
     req.on("error", reject);
     req.end(body);
   });
@@ -83,7 +96,10 @@ test("wrong types, missing fields, unknown fields, bad enums and out-of-range va
   // Not an object at all.
   const arr = await post(events, JSON.stringify([1, "x", null]));
   assert.equal(arr.status, 200);
-  assert.deepEqual(arr.body.results!.map((x) => x.status), ["rejected", "rejected", "rejected"]);
+  assert.deepEqual(
+    arr.body.results!.map((x) => x.status),
+    ["rejected", "rejected", "rejected"],
+  );
 });
 
 test("rejected records land in quarantine with their reason", async () => {
@@ -100,9 +116,15 @@ test("rejected records land in quarantine with their reason", async () => {
 });
 
 test("a batch with good and bad records accepts the good ones and rejects the bad ones individually", async () => {
-  const r = await sendHttp(lake.producer, DATASET, [{ ...valid, event_id: "mix-1" }, { ...valid, event_id: "mix-2", amount: null }]);
+  const r = await sendHttp(lake.producer, DATASET, [
+    { ...valid, event_id: "mix-1" },
+    { ...valid, event_id: "mix-2", amount: null },
+  ]);
   assert.equal(r.status, 200);
-  assert.deepEqual(r.results.map((x) => x.status), ["accepted", "rejected"]);
+  assert.deepEqual(
+    r.results.map((x) => x.status),
+    ["accepted", "rejected"],
+  );
   goodIds.push("mix-1");
   await covering(lake, r.max_offset!);
 });

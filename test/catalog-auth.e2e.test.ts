@@ -2,18 +2,20 @@
 // Unauthenticated and forbidden requests get 401/403 and are audited for admins; a reader sees only
 // its datasets; an operator's commands are recorded under its token's name; an admin rebuilds; the
 // `lake` CLI sends LAKE_TOKEN; a malformed tokens file stops the catalog at start.
-import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { after, before, test } from "node:test";
 import { promisify } from "node:util";
-import { CatalogClient, CatalogRequestError, sampleEvents, sendHttp } from "@lake/client";
+
 import { serviceEntry } from "@lake/app";
+import { CatalogClient, CatalogRequestError, sampleEvents, sendHttp } from "@lake/client";
 import { isServiceStartError, spawnService } from "@lake/testing";
-import { createHash } from "node:crypto";
-import { withLake, DATASET } from "./helpers.ts";
+
+import { DATASET, withLake } from "./helpers.ts";
 
 const sha256 = (s: string) => createHash("sha256").update(s, "utf8").digest("hex");
 const TOKENS = { reader: "rdr-6f1c2e9a-reader-token", operator: "op-0b7d4e21-operator-token", admin: "adm-93aa5c10-admin-token" };
@@ -55,7 +57,9 @@ before(async () => {
   admin = new CatalogClient(lake.catalogUrl, TOKENS.admin);
   for (let i = 0; i < 3; i++) await commitBatch();
   // A dataset outside the reader's grant: one payment.
-  const p = await sendHttp(lake.producer, "payments", [{ payment_id: "auth-p1", user_id: "u1", timestamp: Date.UTC(2026, 5, 1), amount: 10, currency: "EUR", card_country: "DE" }]);
+  const p = await sendHttp(lake.producer, "payments", [
+    { payment_id: "auth-p1", user_id: "u1", timestamp: Date.UTC(2026, 5, 1), amount: 10, currency: "EUR", card_country: "DE" },
+  ]);
   assert.equal(p.accepted, 1);
   await admin.covering("payments", p.max_offset!, 20_000);
 });
@@ -90,9 +94,19 @@ test("a reader reads its datasets, lists only them, and gets 403 on another data
   const mine = (await reader.datasets()).datasets.map((d) => d.name);
   assert.ok(all.includes("payments"), `the operator sees payments: ${all.join(", ")}`);
   assert.ok(mine.includes(DATASET));
-  assert.deepEqual(mine, all.filter((d) => GRANTED.includes(d)), "the reader's list is the full list filtered to its grant");
-  await assert.rejects(reader.version("payments", "latest"), refused(403, "forbidden", /"bi-dashboard" \(role reader\) lacks read access to dataset "payments"/));
-  await assert.rejects(reader.promote(DATASET, latest.version, "bi-dashboard", "try"), refused(403, "forbidden", /may not promote: that needs role operator or admin/));
+  assert.deepEqual(
+    mine,
+    all.filter((d) => GRANTED.includes(d)),
+    "the reader's list is the full list filtered to its grant",
+  );
+  await assert.rejects(
+    reader.version("payments", "latest"),
+    refused(403, "forbidden", /"bi-dashboard" \(role reader\) lacks read access to dataset "payments"/),
+  );
+  await assert.rejects(
+    reader.promote(DATASET, latest.version, "bi-dashboard", "try"),
+    refused(403, "forbidden", /may not promote: that needs role operator or admin/),
+  );
   await assert.rejects(reader.rebuild(), refused(403, "forbidden", /admin endpoints need role admin/));
 });
 
@@ -123,7 +137,10 @@ test("an admin rebuilds and dumps; the rebuilt catalog keeps the operator's comm
   const r = await admin.rebuild();
   assert.equal(r.rebuilt, true);
   const mine = (await reader.audit(DATASET)).entries.filter((e) => e.reason.startsWith("auth test"));
-  assert.deepEqual(mine.map((e) => e.actor), ["alice", "alice", "alice"]);
+  assert.deepEqual(
+    mine.map((e) => e.actor),
+    ["alice", "alice", "alice"],
+  );
   const dump = JSON.parse(await admin.dump()) as { tags: unknown[][] };
   assert.ok(dump.tags.some((t) => t[1] === "auth-v1"));
 });
@@ -185,8 +202,14 @@ test("the lake CLI sends LAKE_TOKEN: reads and commands work with the right role
   assert.match(q.stdout, /-- domain_events version 1 /);
 
   assert.match(await cliFails(["versions", DATASET], undefined), /lake: catalog: no bearer token: .*LAKE_TOKEN/);
-  assert.match(await cliFails(["versions", "payments"], TOKENS.reader), /lake: catalog: token "bi-dashboard" \(role reader\) lacks read access to dataset "payments"/);
-  assert.match(await cliFails(["tag", DATASET, "cli-auth", "--version", "1", "--reason", "r"], TOKENS.reader), /may not tag: that needs role operator or admin/);
+  assert.match(
+    await cliFails(["versions", "payments"], TOKENS.reader),
+    /lake: catalog: token "bi-dashboard" \(role reader\) lacks read access to dataset "payments"/,
+  );
+  assert.match(
+    await cliFails(["tag", DATASET, "cli-auth", "--version", "1", "--reason", "r"], TOKENS.reader),
+    /may not tag: that needs role operator or admin/,
+  );
 
   const tagged = await lakeCli(["tag", DATASET, "cli-auth", "--version", "1", "--reason", "cli auth tag", "--actor", "ignored"], TOKENS.operator);
   assert.match(tagged.stdout, /tag cli-auth: recorded at commit-log sequence \d+/);
@@ -198,7 +221,11 @@ test("the lake CLI sends LAKE_TOKEN: reads and commands work with the right role
 
 test("a malformed tokens file stops the catalog at start with the problem named", async () => {
   const cases: [string, string | undefined, RegExp][] = [
-    ["bad-role.json", JSON.stringify([{ name: "x", sha256: sha256("x"), role: "superuser" }]), /"role" must be one of reader, operator, admin, got "superuser"/],
+    [
+      "bad-role.json",
+      JSON.stringify([{ name: "x", sha256: sha256("x"), role: "superuser" }]),
+      /"role" must be one of reader, operator, admin, got "superuser"/,
+    ],
     ["plain-token.json", JSON.stringify([{ name: "x", sha256: "my-secret-token", role: "admin" }]), /"sha256" must be the 64 hex digits/],
     ["missing.json", undefined, /cannot read it/],
   ];

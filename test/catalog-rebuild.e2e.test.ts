@@ -1,12 +1,14 @@
 // Invariant 5: the catalog is a projection of the commit log. Rebuilding it (in place, or from a
 // deleted database after kill -9) yields the same canonical dump as the live one.
-import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
+import { after, before, test } from "node:test";
+
 import { CatalogClient, sampleEvents, sendHttp } from "@lake/client";
 import { waitFor } from "@lake/testing";
-import { withLake, covering, settled, DATASET } from "./helpers.ts";
+
+import { covering, DATASET, settled, withLake } from "./helpers.ts";
 
 let lake: Awaited<ReturnType<typeof withLake>>;
 let maxOffset = 0;
@@ -48,9 +50,13 @@ test("a catalog killed with -9 and started on an empty directory replays to the 
   const restarted = await lake.startService("catalog");
   const client = new CatalogClient(String(restarted.ready.url));
   const lastSeq = (JSON.parse(before) as { meta: [string, string][] }).meta.find(([k]) => k === "last_seq")![1];
-  await waitFor("the restarted catalog to replay the log", async () => {
-    const h = (await (await fetch(new URL("/healthz", client.baseUrl))).json()) as { projected_through_seq: number };
-    return h.projected_through_seq >= Number(lastSeq) ? true : undefined;
-  }, { timeoutMs: 20_000 });
+  await waitFor(
+    "the restarted catalog to replay the log",
+    async () => {
+      const h = (await (await fetch(new URL("/healthz", client.baseUrl))).json()) as { projected_through_seq: number };
+      return h.projected_through_seq >= Number(lastSeq) ? true : undefined;
+    },
+    { timeoutMs: 20_000 },
+  );
   assert.equal(await client.dump(), before);
 });

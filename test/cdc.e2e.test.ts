@@ -1,16 +1,19 @@
 // CDC: Debezium-style change events for a table keyed by primary key. The committed table reflects
 // the latest state per key as of each version; deletes remove the row; a change delivered twice (same
 // source position) applies once, even after newer changes to the same key.
-import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { CatalogClient, queryVersion, sendHttp } from "@lake/client";
-import { openLocalStore } from "@lake/storage";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { after, before, test } from "node:test";
+
 import { jetstream } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/nats-core";
+
+import { CatalogClient, queryVersion, sendHttp } from "@lake/client";
 import { cdcChangeCodec, domainContract, validateChange } from "@lake/contracts";
 import { SchemaRegistry } from "@lake/registry";
+import { openLocalStore } from "@lake/storage";
+
 import { withLake } from "./helpers.ts";
 
 const DS = "customers";
@@ -49,7 +52,10 @@ after(async () => {
 
 test("creates, updates and deletes: each version holds the latest state per key", async () => {
   const r1 = await send([upsert("c1", "Ada", "GB", "c", ++lsn), upsert("c2", "Bob", "US", "c", ++lsn), upsert("c3", "Cy", "DE", "c", ++lsn)]);
-  assert.deepEqual(r1.results.map((x) => x.status), ["accepted", "accepted", "accepted"]);
+  assert.deepEqual(
+    r1.results.map((x) => x.status),
+    ["accepted", "accepted", "accepted"],
+  );
   const v1 = await lake.catalog.covering(DS, r1.max_offset!, 20_000);
   assert.deepEqual((await table(v1.version)).rows, [
     ["c1", "Ada", "GB", 1001],
@@ -64,7 +70,10 @@ test("creates, updates and deletes: each version holds the latest state per key"
     ["c4", "Di", null, 1006],
   ]);
   // The earlier version is untouched: time travel still sees c2.
-  assert.deepEqual((await table(v1.version)).rows.map((x) => x[0]), ["c1", "c2", "c3"]);
+  assert.deepEqual(
+    (await table(v1.version)).rows.map((x) => x[0]),
+    ["c1", "c2", "c3"],
+  );
   assert.equal(v2.total_rows, 3);
 });
 
@@ -79,7 +88,10 @@ test("a change delivered twice applies once, even after a newer change to the sa
   const ping = await send([upsert("c9", "Zed", null, "c", ++lsn)]);
   await lake.catalog.covering(DS, ping.max_offset!, 20_000);
   const rows = (await table()).rows;
-  assert.deepEqual(rows.find((x) => x[0] === "c3"), ["c3", "Cy v3", "CH", lsn - 1]);
+  assert.deepEqual(
+    rows.find((x) => x[0] === "c3"),
+    ["c3", "Cy v3", "CH", lsn - 1],
+  );
 });
 
 test("bad change events are rejected with the reason and path", async () => {
@@ -90,12 +102,15 @@ test("bad change events are rejected with the reason and path", async () => {
     { op: "d", before: {}, source: { lsn: 6 }, ts_ms: T },
   ]);
   assert.equal(r.status, 200);
-  assert.deepEqual(r.results.map((x) => [x.status, "path" in x ? x.path : null]), [
-    ["rejected", "$.op"],
-    ["rejected", "$.source.lsn"],
-    ["rejected", "$.after.name"],
-    ["rejected", "$.before.customer_id"],
-  ]);
+  assert.deepEqual(
+    r.results.map((x) => [x.status, "path" in x ? x.path : null]),
+    [
+      ["rejected", "$.op"],
+      ["rejected", "$.source.lsn"],
+      ["rejected", "$.after.name"],
+      ["rejected", "$.before.customer_id"],
+    ],
+  );
 });
 
 test("a delete holds against a re-delivered older change, even past the dedupe window", async () => {
@@ -113,7 +128,10 @@ test("a delete holds against a re-delivered older change, even past the dedupe w
   assert.ok(change.ok);
   const h = natsHeaders();
   h.set("Lake-Schema", contract.fingerprint);
-  const ack = await jetstream(nc).publish(`lake.events.${DS}`, cdcChangeCodec(contract).encode(change.change), { headers: h, msgID: "redelivered-after-window" });
+  const ack = await jetstream(nc).publish(`lake.events.${DS}`, cdcChangeCodec(contract).encode(change.change), {
+    headers: h,
+    msgID: "redelivered-after-window",
+  });
   await nc.close();
   const ping = await send([upsert("c8", "Next", null, "c", ++lsn)]);
   await lake.catalog.covering(DS, Math.max(ack.seq, ping.max_offset!), 20_000);
@@ -142,7 +160,10 @@ test("a CDC table keeps committing after its contract gains an optional column",
   // The partition holding c1 was written before "tier" existed: the merge must read it anyway.
   const v = await lake.catalog.covering(DS, r!.max_offset!, 20_000);
   const q = await queryVersion(openLocalStore(lake.storeRoot), v, `SELECT customer_id, tier FROM ${DS} ORDER BY customer_id`);
-  assert.deepEqual(q.rows.find((x) => x.customer_id === "c1"), { customer_id: "c1", tier: "gold" });
+  assert.deepEqual(
+    q.rows.find((x) => x.customer_id === "c1"),
+    { customer_id: "c1", tier: "gold" },
+  );
   assert.ok(q.rows.filter((x) => x.customer_id !== "c1").every((x) => x.tier === null));
 });
 
@@ -155,7 +176,10 @@ test("one change with an extreme source position hides only older changes of its
   await lake.catalog.covering(DS, hot.max_offset!, 20_000);
   const later = [upsert("k10", "Kay", "SE", "c", ++lsn), upsert("c1", "Ada M.", "IE", "u", ++lsn), del("c4", ++lsn), upsert("hot1", "Older", "US", "u", ++lsn)];
   const r = await send(later);
-  assert.deepEqual(r.results.map((x) => x.status), ["accepted", "accepted", "accepted", "accepted"]);
+  assert.deepEqual(
+    r.results.map((x) => x.status),
+    ["accepted", "accepted", "accepted", "accepted"],
+  );
   const v = await lake.catalog.covering(DS, r.max_offset!, 20_000);
   const rows = new Map((await table(v.version)).rows.map((x) => [x[0], x]));
   assert.deepEqual(rows.get("k10"), ["k10", "Kay", "SE", lsn - 3], "a new key lands");

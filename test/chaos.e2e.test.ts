@@ -4,8 +4,9 @@
 // random moments.
 // After healing: every acknowledged event exactly once, daily totals equal a recomputation, versions
 // linear with no fork, no partial version read, rebuilt catalog = live catalog, fsck clean.
-import { test } from "node:test";
 import assert from "node:assert/strict";
+import { test } from "node:test";
+
 import { FAULTS } from "../chaos/faults.ts";
 import { runChaos } from "../chaos/harness.ts";
 
@@ -24,7 +25,11 @@ test("chaos: a kill -9 of each service and of nats-server at a random moment kee
     log: (l) => lines.push(l),
   });
   const report = `\n${lines.join("\n")}\n${r.checks.map((c) => `${c.ok ? "✓" : "✗"} ${c.name}: ${c.detail}`).join("\n")}${r.dataDir ? `\ndata kept in ${r.dataDir}` : ""}`;
-  assert.deepEqual(r.faults.map((f) => f.kind).sort(), [FAULTS.aggregator, FAULTS.catalog, FAULTS.committer, FAULTS.ingest, FAULTS.quality, FAULTS.nats].sort(), `one fault of each kind${report}`);
+  assert.deepEqual(
+    r.faults.map((f) => f.kind).sort(),
+    [FAULTS.aggregator, FAULTS.catalog, FAULTS.committer, FAULTS.ingest, FAULTS.quality, FAULTS.nats].sort(),
+    `one fault of each kind${report}`,
+  );
   assert.ok(r.acknowledged > 2000, `events flowed: ${r.acknowledged} acknowledged${report}`);
   assert.ok(r.producer.duplicateSends > 0 && r.rejected > 0, `duplicates and invalid records were sent${report}`);
   assert.equal(r.lost, 0, `no acknowledged event lost${report}`);

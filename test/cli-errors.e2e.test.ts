@@ -1,12 +1,13 @@
 // The `lake` CLI's answer to a typo or a stopped lake: one line on stderr saying what is wrong and what
 // to do, no stack trace, a non-zero exit. (A stopped lake: its run.json is still there, nothing listens.)
-import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { after, test } from "node:test";
 import { promisify } from "node:util";
+
 import { freePort } from "@lake/testing";
 
 const cli = resolve(import.meta.dirname, "../apps/lake/src/cli.ts");
@@ -40,12 +41,26 @@ test("a stopped lake (run.json left behind) is one line naming the service, its 
   const [catalogPort, ingestPort, natsPort] = [await freePort(), await freePort(), await freePort()];
   writeFileSync(
     join(dataDir, "run.json"),
-    JSON.stringify({ nats_url: `nats://127.0.0.1:${natsPort}`, ingest_url: `http://127.0.0.1:${ingestPort}`, catalog_url: `http://127.0.0.1:${catalogPort}`, store_root: join(dataDir, "store") }),
+    JSON.stringify({
+      nats_url: `nats://127.0.0.1:${natsPort}`,
+      ingest_url: `http://127.0.0.1:${ingestPort}`,
+      catalog_url: `http://127.0.0.1:${catalogPort}`,
+      store_root: join(dataDir, "store"),
+    }),
   );
   const dd = ["--data-dir", dataDir];
   assert.match(await fails(["versions", "--limit", "0x5", ...dd]), /^lake: --limit must be an integer ≥ 1, got "0x5"\n$/);
-  assert.equal(await fails(["versions", "domain_events", ...dd]), `lake: cannot reach the catalog at http://127.0.0.1:${catalogPort} (ECONNREFUSED): is the lake running? (lake up)\n`);
-  assert.equal(await fails(["datasets", ...dd]), `lake: cannot reach the catalog at http://127.0.0.1:${catalogPort} (ECONNREFUSED): is the lake running? (lake up)\n`);
-  assert.equal(await fails(["quarantine", "list", ...dd]), `lake: cannot reach the ingest at http://127.0.0.1:${ingestPort} (ECONNREFUSED): is the lake running? (lake up)\n`);
+  assert.equal(
+    await fails(["versions", "domain_events", ...dd]),
+    `lake: cannot reach the catalog at http://127.0.0.1:${catalogPort} (ECONNREFUSED): is the lake running? (lake up)\n`,
+  );
+  assert.equal(
+    await fails(["datasets", ...dd]),
+    `lake: cannot reach the catalog at http://127.0.0.1:${catalogPort} (ECONNREFUSED): is the lake running? (lake up)\n`,
+  );
+  assert.equal(
+    await fails(["quarantine", "list", ...dd]),
+    `lake: cannot reach the ingest at http://127.0.0.1:${ingestPort} (ECONNREFUSED): is the lake running? (lake up)\n`,
+  );
   assert.match(await fails(["schema", "list", ...dd]), /^lake: cannot reach NATS \(connection refused\): is the lake running\? \(lake up\)\n$/);
 });

@@ -1,12 +1,13 @@
 // The `lake` CLI as a user runs it: the demo end to end, and up → produce → query → versions →
 // catalog rebuild → Ctrl-C.
-import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, existsSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { execFile, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { test } from "node:test";
 import { promisify } from "node:util";
+
 import { connectNats } from "@lake/messaging";
 import { acceptsConnections, waitFor } from "@lake/testing";
 
@@ -47,7 +48,11 @@ test("lake up, produce --wait, query, versions, catalog rebuild, then Ctrl-C sto
     // the CLI below uses them (produce with the producer token, schema register as NATS admin).
     assert.match(out, /secrets {3}\S+ \(NATS users, ingest tokens: readable by you only/);
     assert.equal(statSync(info.secrets_dir).mode & 0o777, 0o700);
-    await assert.rejects(connectNats({ url: info.nats_url, name: "anonymous", auth: {} }), /Authorization Violation/i, "NATS refuses a client without a password");
+    await assert.rejects(
+      connectNats({ url: info.nats_url, name: "anonymous", auth: {} }),
+      /Authorization Violation/i,
+      "NATS refuses a client without a password",
+    );
     const noToken = await fetch(new URL("/v1/domains/domain_events/events", info.ingest_url), { method: "POST", body: "{}" });
     assert.equal(noToken.status, 401, "ingest refuses events without a token");
 
@@ -63,10 +68,14 @@ test("lake up, produce --wait, query, versions, catalog rebuild, then Ctrl-C sto
 
     // Time travel: as of the moment version 1 was committed, the latest was version 1.
     const catalogUrl = (JSON.parse(readFileSync(join(dataDir, "run.json"), "utf8")) as { catalog_url: string }).catalog_url;
-    const v1At = Date.parse(((await (await fetch(new URL("/v1/datasets/domain_events/versions/1", catalogUrl))).json()) as { committed_at: string }).committed_at);
+    const v1At = Date.parse(
+      ((await (await fetch(new URL("/v1/datasets/domain_events/versions/1", catalogUrl))).json()) as { committed_at: string }).committed_at,
+    );
     const travelled = await lake(["query", "--data-dir", dataDir, "--as-of", new Date(v1At).toISOString(), "SELECT count(*) AS n FROM domain_events"]);
     assert.match(travelled.stdout, /-- domain_events version 1 .*as of/);
-    const tooEarly = await lake(["query", "--data-dir", dataDir, "--as-of", "2001-01-01T00:00:00Z", "SELECT 1"]).catch((e: { code: number; stderr: string }) => e);
+    const tooEarly = await lake(["query", "--data-dir", dataDir, "--as-of", "2001-01-01T00:00:00Z", "SELECT 1"]).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
     assert.match((tooEarly as { stderr: string }).stderr, /had no version at 2001-01-01/);
 
     const versions = await lake(["versions", "domain_events", "--data-dir", dataDir]);
@@ -95,7 +104,9 @@ test("lake up, produce --wait, query, versions, catalog rebuild, then Ctrl-C sto
     // Schema registry: list, register a compatible version, refuse an incompatible one.
     const list = await lake(["schema", "list", "domain_events", "--data-dir", dataDir]);
     assert.match(list.stdout, /domain_events\s+1\s/);
-    const v1 = JSON.parse(readFileSync(resolve(import.meta.dirname, "../contracts/avro/domains/domain_events.avsc"), "utf8")) as { fields: { name: string; type: unknown }[] };
+    const v1 = JSON.parse(readFileSync(resolve(import.meta.dirname, "../contracts/avro/domains/domain_events.avsc"), "utf8")) as {
+      fields: { name: string; type: unknown }[];
+    };
     const v2file = join(dataDir, "v2.avsc");
     writeFileSync(v2file, JSON.stringify({ ...v1, fields: [...v1.fields, { name: "channel", type: ["null", "string"], default: null }] }));
     const reg = await lake(["schema", "register", v2file, "--reason", "add channel", "--data-dir", dataDir]);

@@ -10,17 +10,27 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+
+import { type LakeHandle, produce, produceDefaults, startLake } from "@lake/app";
 import { CatalogClient } from "@lake/client";
-import { produce, produceDefaults, startLake, type LakeHandle } from "@lake/app";
-import { waitFor } from "@lake/testing";
 import { streamReplicaState } from "@lake/messaging";
-import { startNatsCluster, type NatsCluster } from "@lake/testing";
-import { DATASET, assertExactlyOnce } from "./helpers.ts";
+import { waitFor } from "@lake/testing";
+import { type NatsCluster, startNatsCluster } from "@lake/testing";
+
+import { assertExactlyOnce, DATASET } from "./helpers.ts";
 
 /** The warnings and errors every service logged, for a failure's message. */
 function serviceLogs(lake: LakeHandle): string {
   return [...lake.services]
-    .map(([name, h]) => `--- ${name} ---\n${h.logs().split("\n").filter((l) => /"level":"(warn|error)"/.test(l)).slice(-15).join("\n")}`)
+    .map(
+      ([name, h]) =>
+        `--- ${name} ---\n${h
+          .logs()
+          .split("\n")
+          .filter((l) => /"level":"(warn|error)"/.test(l))
+          .slice(-15)
+          .join("\n")}`,
+    )
     .join("\n");
 }
 
@@ -42,7 +52,17 @@ test("on a 3-node cluster the lake creates R3 streams and keeps committing with 
 
     const accepted = new Set<string>();
     const send = async (round: string) => {
-      const r = await produce({ ...produceDefaults, ingestUrl: lake!.ingestUrl, ingestToken: lake!.producer.token, count: 300, rate: 1000, duplicates: 0, invalid: 0, seed: accepted.size + 1, prefix: `c${round}` });
+      const r = await produce({
+        ...produceDefaults,
+        ingestUrl: lake!.ingestUrl,
+        ingestToken: lake!.producer.token,
+        count: 300,
+        rate: 1000,
+        duplicates: 0,
+        invalid: 0,
+        seed: accepted.size + 1,
+        prefix: `c${round}`,
+      });
       assert.equal(r.failed, 0, `round ${round}: every batch answered`);
       for (const id of r.acceptedIds) accepted.add(id);
       return r.maxOffset;

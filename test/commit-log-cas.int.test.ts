@@ -11,29 +11,32 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+
+import { jetstream, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
+
 import { logCodecs, type LogRecord, type VersionCommitted } from "@lake/contracts";
 import {
-  HEADERS,
-  STREAMS,
   appendLogRecord,
   appendWithCas,
   connectNats,
   ensureStreams,
   foldCommitLog,
+  HEADERS,
   isCasConflict,
   readCommitHead,
   standsAfter,
+  STREAMS,
   subjects,
 } from "@lake/messaging";
-import { startNatsServer, type NatsServerHandle } from "@lake/testing";
+import { createReplicatedStreams } from "@lake/messaging";
+import type { Logger } from "@lake/telemetry";
+import { type NatsServerHandle, startNatsServer } from "@lake/testing";
+import { type NatsCluster, startNatsCluster } from "@lake/testing";
+
 import { Projection } from "../services/catalog/src/db/projection.ts";
 import { tailCommitLog } from "../services/catalog/src/nats/tail.ts";
-import { createReplicatedStreams } from "@lake/messaging";
-import { startNatsCluster, type NatsCluster } from "@lake/testing";
-import type { Logger } from "@lake/telemetry";
 
 const quiet: Logger = { info: () => {}, warn: () => {}, error: () => {}, child: () => quiet };
 
@@ -49,7 +52,9 @@ function version(dataset: string, v: number, writeId = `w${v}`): VersionCommitte
     schema_version: 1,
     schema_fingerprint: "f".repeat(64),
     manifest: { key: `datasets/${dataset}/manifests/v${v}-${writeId}.json`, sha256: "0".repeat(64), bytes: 1 },
-    added_files: [{ key: `datasets/${dataset}/data/dt=2026-11-25/${writeId}.parquet`, partition: "dt=2026-11-25", rows: 10, bytes: 100, sha256: "1".repeat(64) }],
+    added_files: [
+      { key: `datasets/${dataset}/data/dt=2026-11-25/${writeId}.parquet`, partition: "dt=2026-11-25", rows: 10, bytes: 100, sha256: "1".repeat(64) },
+    ],
     removed_files: [],
     source: { stream: "EVENTS", subject: `lake.events.${dataset}`, first_seq: v * 10 - 9, last_seq: v * 10 },
     row_count: 10,
@@ -208,7 +213,10 @@ describe("on one server, with void records stored as a clustered 2.9 server stor
     const p = new Projection(join(dir, `${name}.db`));
     const t = await tailCommitLog({ nc, projection: p, log: quiet, onApplied: () => {}, untilSeq });
     await t.done;
-    const anomalies = p.db.prepare("SELECT commit_seq, problem FROM anomalies WHERE dataset = ? ORDER BY commit_seq").all(ds) as { commit_seq: number; problem: string }[];
+    const anomalies = p.db.prepare("SELECT commit_seq, problem FROM anomalies WHERE dataset = ? ORDER BY commit_seq").all(ds) as {
+      commit_seq: number;
+      problem: string;
+    }[];
     return { p, anomalies };
   }
 
@@ -219,7 +227,11 @@ describe("on one server, with void records stored as a clustered 2.9 server stor
     const s2 = await appendLogRecord(js, ds, { kind: "VersionCommitted", body: version(ds, 2) }, { expectedLastSeq: s1 });
     const junk = await forge(subjects.commits(ds), new TextEncoder().encode("not a record"), {});
     // Junk with headers that look like a lake record's, pointing at a record that is not a version.
-    const junk2 = await forge(subjects.commits(ds), new Uint8Array([0xff, 0x01]), { [HEADERS.record]: "VersionCommitted", [HEADERS.expectedSeq]: String(junk), [HEADERS.versionSeq]: String(junk) });
+    const junk2 = await forge(subjects.commits(ds), new Uint8Array([0xff, 0x01]), {
+      [HEADERS.record]: "VersionCommitted",
+      [HEADERS.expectedSeq]: String(junk),
+      [HEADERS.versionSeq]: String(junk),
+    });
     const head = await readCommitHead(jsm, ds);
     assert.equal(head.seq, junk2, "the CAS token is the subject's last message, whatever it is");
     assert.equal(head.version?.seq, s2, "the latest standing version is still v2: the committer doesn't restart at v1");
@@ -227,8 +239,15 @@ describe("on one server, with void records stored as a clustered 2.9 server stor
     assert.deepEqual(await standingVersions(nc, ds, s3), [1, 2, 3]);
     assert.equal((await readCommitHead(jsm, ds)).version?.record.version, 3);
     const { p, anomalies } = await project("forge-junk", s3, ds);
-    assert.deepEqual(p.versions(ds, 0, 10).map((v) => v.version), [1, 2, 3], "the catalog applies every real version");
-    assert.deepEqual(anomalies.map((a) => a.commit_seq), [junk, junk2]);
+    assert.deepEqual(
+      p.versions(ds, 0, 10).map((v) => v.version),
+      [1, 2, 3],
+      "the catalog applies every real version",
+    );
+    assert.deepEqual(
+      anomalies.map((a) => a.commit_seq),
+      [junk, junk2],
+    );
     assert.match(anomalies[0]!.problem, /^void record: no Lake-Record header/);
     assert.match(anomalies[1]!.problem, /^void record: cannot decode VersionCommitted/);
     p.close();
@@ -245,7 +264,13 @@ describe("on one server, with void records stored as a clustered 2.9 server stor
     assert.equal((await readCommitHead(jsm, victim)).version?.seq, v1);
     const v2 = await appendLogRecord(js, victim, { kind: "VersionCommitted", body: version(victim, 2, "real") }, { expectedLastSeq: v1 });
     const { p, anomalies } = await project("forge-rogue", Math.max(v2, forged), rogue);
-    assert.deepEqual(p.versions(victim, 0, 10).map((v) => [v.version, v.write_id]), [[1, "w1"], [2, "real"]]);
+    assert.deepEqual(
+      p.versions(victim, 0, 10).map((v) => [v.version, v.write_id]),
+      [
+        [1, "w1"],
+        [2, "real"],
+      ],
+    );
     assert.equal(p.versions(rogue, 0, 10).length, 0);
     assert.equal(anomalies.length, 1);
     assert.match(anomalies[0]!.problem, /names dataset "forge_victim" but is on lake\.commits\.forge_rogue/);
@@ -265,8 +290,14 @@ describe("on one server, with void records stored as a clustered 2.9 server stor
     const s3 = await appendLogRecord(js, ds, { kind: "VersionCommitted", body: version(ds, 3) }, { expectedLastSeq: replayed });
     assert.deepEqual(await standingVersions(nc, ds, s3), [1, 2, 3]);
     const { p, anomalies } = await project("forge-replay", s3, ds);
-    assert.deepEqual(p.versions(ds, 0, 10).map((v) => v.write_id), ["w1", "w2", "w3"]);
-    assert.deepEqual(anomalies.map((a) => a.commit_seq), [replayed]);
+    assert.deepEqual(
+      p.versions(ds, 0, 10).map((v) => v.write_id),
+      ["w1", "w2", "w3"],
+    );
+    assert.deepEqual(
+      anomalies.map((a) => a.commit_seq),
+      [replayed],
+    );
     p.close();
   });
 
@@ -275,7 +306,12 @@ describe("on one server, with void records stored as a clustered 2.9 server stor
     // older version (or to none) had the head read trusted the last record's own headers.
     const ds = "forge_pointer";
     const js = jetstream(nc);
-    const other = await appendLogRecord(js, "forge_pointer_other", { kind: "VersionCommitted", body: version("forge_pointer_other", 1) }, { expectedLastSeq: 0 });
+    const other = await appendLogRecord(
+      js,
+      "forge_pointer_other",
+      { kind: "VersionCommitted", body: version("forge_pointer_other", 1) },
+      { expectedLastSeq: 0 },
+    );
     const s1 = await appendLogRecord(js, ds, { kind: "VersionCommitted", body: version(ds, 1) }, { expectedLastSeq: 0 });
     const s2 = await appendLogRecord(js, ds, { kind: "VersionCommitted", body: version(ds, 2) }, { expectedLastSeq: s1 });
     const s3 = await appendLogRecord(js, ds, { kind: "VersionCommitted", body: version(ds, 3) }, { expectedLastSeq: s2 });
@@ -290,7 +326,10 @@ describe("on one server, with void records stored as a clustered 2.9 server stor
     const c = await landWithoutCas(nc, ds, { kind: "VersionCommitted", body: version(ds, 4, "forged-c") }, other, s3);
     const fresh = await connectNats({ url: nats.url, name: "cas-test-fresh" });
     try {
-      for (const [who, j] of [["this process", jsm], ["a fresh process", await jetstreamManager(fresh)]] as const) {
+      for (const [who, j] of [
+        ["this process", jsm],
+        ["a fresh process", await jetstreamManager(fresh)],
+      ] as const) {
         const head = await readCommitHead(j, ds);
         assert.equal(head.seq, c, `${who}: the token is the last message`);
         assert.equal(head.version?.seq, s3, `${who}: the latest standing version is v3`);
@@ -301,8 +340,14 @@ describe("on one server, with void records stored as a clustered 2.9 server stor
     const s4 = await appendLogRecord(js, ds, { kind: "VersionCommitted", body: version(ds, 4) }, { expectedLastSeq: c });
     assert.deepEqual(await standingVersions(nc, ds, s4), [1, 2, 3, 4]);
     const { p, anomalies } = await project("forge-pointer", s4, ds);
-    assert.deepEqual(p.versions(ds, 0, 10).map((v) => v.write_id), ["w1", "w2", "w3", "w4"]);
-    assert.deepEqual(anomalies.map((x) => x.commit_seq), [a, b, c]);
+    assert.deepEqual(
+      p.versions(ds, 0, 10).map((v) => v.write_id),
+      ["w1", "w2", "w3", "w4"],
+    );
+    assert.deepEqual(
+      anomalies.map((x) => x.commit_seq),
+      [a, b, c],
+    );
     for (const x of anomalies) assert.match(x.problem, /^void /);
     assert.deepEqual(p.db.prepare("SELECT tag FROM tags WHERE dataset = ?").all(ds), [], "the forged tag is not applied");
     p.close();
@@ -344,7 +389,9 @@ describe("on a 3-node cluster with R3 streams", () => {
     const rounds = 40;
     for (let round = 0; round < rounds; round++) {
       // Two writers on each node, all against the same last sequence.
-      const attempts = ncs.flatMap((nc, i) => [0, 1].map((j) => appendWithCas(jetstream(nc), subject, new TextEncoder().encode(`${round}:${i}:${j}`), { expectedLastSubjectSeq: expected })));
+      const attempts = ncs.flatMap((nc, i) =>
+        [0, 1].map((j) => appendWithCas(jetstream(nc), subject, new TextEncoder().encode(`${round}:${i}:${j}`), { expectedLastSubjectSeq: expected })),
+      );
       const results = await Promise.allSettled(attempts);
       const won = results.filter((r): r is PromiseFulfilledResult<number> => r.status === "fulfilled");
       for (const r of results) if (r.status === "rejected") assert.ok(isCasConflict(r.reason), `a loser is told it lost: ${String(r.reason)}`);
@@ -359,13 +406,19 @@ describe("on a 3-node cluster with R3 streams", () => {
     let prev = 0;
     let standing = 0;
     let total = 0;
-    for (let m = await jsm.streams.getMessage(STREAMS.commits, { seq: 1, next_by_subj: subject } as never); m; m = await jsm.streams.getMessage(STREAMS.commits, { seq: m.seq + 1, next_by_subj: subject } as never)) {
+    for (
+      let m = await jsm.streams.getMessage(STREAMS.commits, { seq: 1, next_by_subj: subject } as never);
+      m;
+      m = await jsm.streams.getMessage(STREAMS.commits, { seq: m.seq + 1, next_by_subj: subject } as never)
+    ) {
       total++;
       if (standsAfter(m.header, prev)) standing++;
       prev = m.seq;
     }
     assert.equal(standing, rounds);
-    console.log(`${rounds} rounds of 6 racing appends: ${total} records landed, ${total - rounds} void (this server ${total > rounds ? "does not serialise" : "serialises"} the compare-and-set)`);
+    console.log(
+      `${rounds} rounds of 6 racing appends: ${total} records landed, ${total - rounds} void (this server ${total > rounds ? "does not serialise" : "serialises"} the compare-and-set)`,
+    );
   });
 
   test("committers and checkers racing on one dataset give one linear history of standing versions", async () => {
@@ -416,7 +469,11 @@ describe("on a 3-node cluster with R3 streams", () => {
       Array.from({ length: target }, (_, i) => i + 1),
       "standing versions are 1..N, each once",
     );
-    assert.equal(wins.reduce((a, b) => a + b, 0), target, "writers told they won = standing versions");
+    assert.equal(
+      wins.reduce((a, b) => a + b, 0),
+      target,
+      "writers told they won = standing versions",
+    );
     const writeIds = new Set(seen.map((v) => v.write_id));
     assert.equal(writeIds.size, target);
 

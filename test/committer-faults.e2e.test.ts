@@ -1,10 +1,12 @@
 // Invariants 1-3 under committer faults: kill -9 at each step of a commit, and racing committers.
-import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+
 import { sampleEvents, sendHttp } from "@lake/client";
 import { openLocalStore } from "@lake/storage";
 import { waitFor } from "@lake/testing";
-import { withLake, assertExactlyOnce, covering, DATASET } from "./helpers.ts";
+
+import { assertExactlyOnce, covering, DATASET, withLake } from "./helpers.ts";
 
 let lake: Awaited<ReturnType<typeof withLake>>;
 const accepted = new Set<string>();
@@ -74,7 +76,9 @@ test("a zombie committer that stalls before its commit loses the CAS and history
   // The zombie holds at its commit point until the test releases it (SIGUSR2): no timing involved.
   const zombie = await lake.startCommitter(DATASET, { LAKE_FAILPOINTS: "before_commit@1=wait", LAKE_COMMITTER_ID: "zombie" }, "zombie");
   const offset = await send(200);
-  await waitFor("the zombie to stall at its commit point", () => (zombie.logs().includes('"failpoint":"before_commit"') ? true : undefined), { timeoutMs: 20_000 });
+  await waitFor("the zombie to stall at its commit point", () => (zombie.logs().includes('"failpoint":"before_commit"') ? true : undefined), {
+    timeoutMs: 20_000,
+  });
   const live = await lake.startCommitter(DATASET, { LAKE_COMMITTER_ID: "live" }, "live");
   const v = await covering(lake, offset);
   assert.equal(v.committer_id, "live", "the live committer committed the batch");

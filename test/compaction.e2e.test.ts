@@ -2,18 +2,21 @@
 // log) against a lake taking a steady stream of appends: nothing lost, nothing twice, history linear,
 // the same rows in fewer files; and a forced race where the compaction is held between writing its
 // files and appending while a committer commits: it rebases and lands.
-import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { resolve } from "node:path";
+import { after, before, test } from "node:test";
 import { promisify } from "node:util";
+
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import type { VersionCommitted } from "@lake/contracts";
+
 import { queryVersion, sampleEvents, sendHttp } from "@lake/client";
+import type { VersionCommitted } from "@lake/contracts";
 import { foldCommitLog, readCommitHead } from "@lake/messaging";
 import { openStore } from "@lake/storage";
 import { waitFor } from "@lake/testing";
-import { withLake, assertExactlyOnce, covering, settled, DATASET } from "./helpers.ts";
+
+import { assertExactlyOnce, covering, DATASET, settled, withLake } from "./helpers.ts";
 
 const cli = resolve(import.meta.dirname, "../apps/lake/src/cli.ts");
 const tsx = import.meta.resolve("tsx");
@@ -45,7 +48,10 @@ async function send(n: number): Promise<number> {
 }
 
 function compact(args: string[] = [], extraEnv: Record<string, string> = {}) {
-  return run(process.execPath, ["--import", tsx, cli, "compact", DATASET, "--data-dir", lake.dataDir, ...args], { timeout: 120_000, env: { ...env, ...extraEnv } });
+  return run(process.execPath, ["--import", tsx, cli, "compact", DATASET, "--data-dir", lake.dataDir, ...args], {
+    timeout: 120_000,
+    env: { ...env, ...extraEnv },
+  });
 }
 
 /** Every data version in the commit log, in order. */
@@ -82,14 +88,18 @@ test("compaction racing a steady append stream loses nothing and never duplicate
   })();
   const runs: string[] = [];
   try {
-    await waitFor("a dozen versions", async () => ((await lake.catalog.version(DATASET, "latest").catch(() => undefined))?.version ?? 0) >= 12 || undefined, { timeoutMs: 60_000 });
+    await waitFor("a dozen versions", async () => ((await lake.catalog.version(DATASET, "latest").catch(() => undefined))?.version ?? 0) >= 12 || undefined, {
+      timeoutMs: 60_000,
+    });
     for (let i = 0; i < 4; i++) {
       const before = (await lake.catalog.version(DATASET, "latest")).version;
       const { stdout } = await compact();
       runs.push(stdout);
       assert.match(stdout, /version \d+ \(parent \d+, commit-log sequence \d+\) rewrote \d+ files into \d+/);
       // Let the stream commit a few more versions on top before the next run.
-      await waitFor("appends after the compaction", async () => (await lake.catalog.version(DATASET, "latest")).version >= before + 4 || undefined, { timeoutMs: 30_000 });
+      await waitFor("appends after the compaction", async () => (await lake.catalog.version(DATASET, "latest")).version >= before + 4 || undefined, {
+        timeoutMs: 30_000,
+      });
     }
   } finally {
     streaming = false;
@@ -109,7 +119,9 @@ test("compaction racing a steady append stream loses nothing and never duplicate
   assert.ok(afterLast.files.length < beforeLast.files.length, `fewer files: ${beforeLast.files.length} → ${afterLast.files.length}`);
   assert.equal(afterLast.files.length, partitions.size, "one file per partition");
   assert.equal(afterLast.total_rows, beforeLast.total_rows);
-  t.diagnostic(`last run: ${beforeLast.files.length} files → ${afterLast.files.length} (${beforeLast.total_rows} rows) in ${Math.round(ms)} ms wall (CLI process included)`);
+  t.diagnostic(
+    `last run: ${beforeLast.files.length} files → ${afterLast.files.length} (${beforeLast.total_rows} rows) in ${Math.round(ms)} ms wall (CLI process included)`,
+  );
   for (const out of runs) t.diagnostic(out.trim().split("\n").slice(1).join(" | "));
 
   await assertExactlyOnce(lake, accepted);
@@ -127,7 +139,11 @@ test("compaction racing a steady append stream loses nothing and never duplicate
     assert.equal(c.row_count, 0);
     assert.deepEqual([c.source.first_seq, c.source.last_seq], [parent.source.last_seq + 1, parent.source.last_seq], "an empty source range after the parent's");
     const removedRows = c.removed_files.reduce((n, k) => n + rowsByKey.get(k)!, 0);
-    assert.equal(c.added_files.reduce((n, f) => n + f.rows, 0), removedRows, "the rewritten files hold the replaced files' rows");
+    assert.equal(
+      c.added_files.reduce((n, f) => n + f.rows, 0),
+      removedRows,
+      "the rewritten files hold the replaced files' rows",
+    );
     // Queries on the version before and the compaction give the same rows, values and offsets.
     assert.deepEqual(await rowsOf(c.version), await rowsOf(c.parent_version), `version ${c.version} reads like ${c.parent_version}`);
   }
@@ -157,7 +173,9 @@ test("a compaction held between writing its files and appending while a committe
   const exited = new Promise<number | null>((r) => proc.on("exit", (code) => r(code)));
   let raced: Awaited<ReturnType<typeof covering>>;
   try {
-    await waitFor("the compaction to hold at its commit point", () => (out.includes('"failpoint":"compact_before_commit"') ? true : undefined), { timeoutMs: 60_000 });
+    await waitFor("the compaction to hold at its commit point", () => (out.includes('"failpoint":"compact_before_commit"') ? true : undefined), {
+      timeoutMs: 60_000,
+    });
     // The committer commits while the compaction's files and manifest are written but not committed.
     raced = await covering(lake, await send(60));
     assert.equal(raced.version, before.version + 1);

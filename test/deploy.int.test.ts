@@ -5,19 +5,22 @@
 // real by the local nats-server 2.9 as the 3-node cluster compose starts.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
-import { mkdtemp, rm, writeFile, copyFile } from "node:fs/promises";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { copyFile, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
-import { promisify } from "node:util";
 import { after, before, describe, test } from "node:test";
-import { parse } from "yaml";
+import { promisify } from "node:util";
+
 import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
+import { parse } from "yaml";
+
 import { derivedNames, domainNames } from "@lake/contracts";
-import { STREAMS, appendWithCas, connectNats, subjects } from "@lake/messaging";
-import { findNatsServer, freePort, startNatsServer, type NatsServerHandle } from "@lake/testing";
-import { NATS_USERS, SERVICE_USERS, SYSTEM_USER, natsUser, renderDeployAccountsConf } from "../deploy/nats/permissions.ts";
+import { appendWithCas, connectNats, STREAMS, subjects } from "@lake/messaging";
+import { findNatsServer, freePort, type NatsServerHandle, startNatsServer } from "@lake/testing";
+
+import { NATS_USERS, natsUser, renderDeployAccountsConf, SERVICE_USERS, SYSTEM_USER } from "../deploy/nats/permissions.ts";
 import { setupNats, streamSettingsFromEnv } from "../deploy/nats-setup.ts";
 
 const root = resolve(import.meta.dirname, "..");
@@ -128,7 +131,9 @@ interface EnvUse {
   libraryReads(name: string): string | undefined;
 }
 
-const lock = JSON.parse(readFileSync(join(root, "package-lock.json"), "utf8")) as { packages: Record<string, { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string> }> };
+const lock = JSON.parse(readFileSync(join(root, "package-lock.json"), "utf8")) as {
+  packages: Record<string, { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string> }>;
+};
 const fileCache = new Map<string, string>();
 
 function npmClosure(direct: Iterable<string>): string[] {
@@ -218,7 +223,9 @@ describe("deploy/docker-compose.yml", () => {
     assert.match(dockerfile, /^ENTRYPOINT \["node", "--import", "tsx"\]$/m);
     assert.match(dockerfile, /^USER node$/m, "services don't run as root");
 
-    const ignore = readFileSync(join(deployDir, "Dockerfile.dockerignore"), "utf8").split("\n").map((l) => l.trim());
+    const ignore = readFileSync(join(deployDir, "Dockerfile.dockerignore"), "utf8")
+      .split("\n")
+      .map((l) => l.trim());
     for (const must of ["**/node_modules", "deploy/.env", ".git"]) assert.ok(ignore.includes(must), `Dockerfile.dockerignore leaves out ${must}`);
   });
 
@@ -249,7 +256,9 @@ describe("deploy/docker-compose.yml", () => {
         const u = useOf(s);
         if (u.reads.has(variable) || u.libraryReads(variable) !== undefined) continue;
         test(`sets ${variable}: read by its code`, () => {
-          assert.fail(`${name} sets ${variable}, but neither ${entryOf(s)} and the ${u.files.length} first-party files it imports nor their npm dependencies read it`);
+          assert.fail(
+            `${name} sets ${variable}, but neither ${entryOf(s)} and the ${u.files.length} first-party files it imports nor their npm dependencies read it`,
+          );
         });
       }
     });
@@ -264,7 +273,11 @@ describe("deploy/docker-compose.yml", () => {
       assert.ok(want !== undefined, `${name}: ${kind} has a NATS user in permissions.ts`);
       assert.equal(env.NATS_USER, want, `${name} connects as ${want}`);
       assert.ok(users.has(env.NATS_USER!));
-      assert.match(env.NATS_PASSWORD ?? "", new RegExp(`^\\$\\{${natsUser(want).passwordEnv}:\\?`), `${name}: NATS_PASSWORD is \${${natsUser(want).passwordEnv}:?...} (required)`);
+      assert.match(
+        env.NATS_PASSWORD ?? "",
+        new RegExp(`^\\$\\{${natsUser(want).passwordEnv}:\\?`),
+        `${name}: NATS_PASSWORD is \${${natsUser(want).passwordEnv}:?...} (required)`,
+      );
       assert.equal(env.NATS_URL, "nats://nats-1:4222,nats://nats-2:4222,nats://nats-3:4222", `${name}: NATS_URL lists every node`);
     }
   });
@@ -274,7 +287,10 @@ describe("deploy/docker-compose.yml", () => {
     assert.deepEqual(nodes.map(([n]) => n).sort(), ["nats-1", "nats-2", "nats-3"]);
     const referenced = new Set<string>();
     for (const f of ["nats.conf", "accounts.conf"]) {
-      for (const m of readFileSync(join(deployDir, "nats", f), "utf8").replace(/#.*$/gm, "").matchAll(/(?<![\w"])\$([A-Z][A-Z0-9_]*)/g)) referenced.add(m[1]!);
+      for (const m of readFileSync(join(deployDir, "nats", f), "utf8")
+        .replace(/#.*$/gm, "")
+        .matchAll(/(?<![\w"])\$([A-Z][A-Z0-9_]*)/g))
+        referenced.add(m[1]!);
     }
     for (const u of [...NATS_USERS, SYSTEM_USER]) assert.ok(referenced.has(u.passwordEnv), `accounts.conf references ${u.passwordEnv}`);
     const names = new Set<string>();
@@ -283,10 +299,17 @@ describe("deploy/docker-compose.yml", () => {
       const env = envOf(s);
       for (const v of referenced) assert.ok(env[v], `${name} sets ${v}, which deploy/nats references`);
       names.add(env.NATS_SERVER_NAME!);
-      for (const other of ["nats-1", "nats-2", "nats-3"]) assert.match(env.NATS_ROUTES!, new RegExp(`nats-route://route:\\$\\{NATS_ROUTE_PASSWORD\\}@${other}:6222`), `${name} routes to ${other}`);
+      for (const other of ["nats-1", "nats-2", "nats-3"])
+        assert.match(env.NATS_ROUTES!, new RegExp(`nats-route://route:\\$\\{NATS_ROUTE_PASSWORD\\}@${other}:6222`), `${name} routes to ${other}`);
       const mounts = s.volumes ?? [];
-      assert.ok(mounts.includes("./nats/nats.conf:/etc/nats/nats.conf:ro") && mounts.includes("./nats/accounts.conf:/etc/nats/accounts.conf:ro"), `${name} mounts nats.conf and accounts.conf side by side`);
-      assert.ok(mounts.some((m) => /^[\w-]+:\/data$/.test(m)), `${name} keeps /data (the JetStream store) on a volume`);
+      assert.ok(
+        mounts.includes("./nats/nats.conf:/etc/nats/nats.conf:ro") && mounts.includes("./nats/accounts.conf:/etc/nats/accounts.conf:ro"),
+        `${name} mounts nats.conf and accounts.conf side by side`,
+      );
+      assert.ok(
+        mounts.some((m) => /^[\w-]+:\/data$/.test(m)),
+        `${name} keeps /data (the JetStream store) on a volume`,
+      );
     }
     assert.equal(names.size, 3, "node names are unique");
   });
@@ -298,7 +321,11 @@ describe("deploy/docker-compose.yml", () => {
       for (const port of containerPorts) {
         const portVar = Object.keys(env).find((k) => k.endsWith("_PORT") && env[k] === port);
         assert.ok(portVar, `${name}: port ${port} is the value of one of its *_PORT variables`);
-        assert.equal(env[portVar.replace(/_PORT$/, "_HOST")], "0.0.0.0", `${name}: ${portVar.replace(/_PORT$/, "_HOST")}=0.0.0.0, or nothing outside the container reaches port ${port}`);
+        assert.equal(
+          env[portVar.replace(/_PORT$/, "_HOST")],
+          "0.0.0.0",
+          `${name}: ${portVar.replace(/_PORT$/, "_HOST")}=0.0.0.0, or nothing outside the container reaches port ${port}`,
+        );
       }
       for (const p of s.ports ?? []) assert.match(p, /^127\.0\.0\.1:/, `${name}: ${p} is published on the host's loopback only`);
     }
@@ -322,7 +349,10 @@ describe("deploy/docker-compose.yml", () => {
         Object.keys(env).some((k) => k.endsWith("_PORT") && env[k] === url.port),
         `${name}: the health check's port ${url.port} is the one its *_PORT variable makes it listen on`,
       );
-      assert.ok(useOf(s).files.some((f) => readFileSync(f, "utf8").includes('"/healthz"') || readFileSync(f, "utf8").includes("/healthz")), `${name}: its code serves /healthz`);
+      assert.ok(
+        useOf(s).files.some((f) => readFileSync(f, "utf8").includes('"/healthz"') || readFileSync(f, "utf8").includes("/healthz")),
+        `${name}: its code serves /healthz`,
+      );
     }
   });
 
@@ -342,7 +372,10 @@ describe("deploy/docker-compose.yml", () => {
       }
       for (const [k, v] of Object.entries(envOf(s))) {
         if (!/_(DIR|ROOT)$/.test(k) || !v.startsWith("/")) continue;
-        assert.ok(targets.some((t) => v === t || v.startsWith(`${t}/`)), `${name}: ${k}=${v} is on a volume (state must survive the container)`);
+        assert.ok(
+          targets.some((t) => v === t || v.startsWith(`${t}/`)),
+          `${name}: ${k}=${v} is on a volume (state must survive the container)`,
+        );
       }
       for (const dep of Object.keys(s.depends_on ?? {})) assert.ok(compose.services[dep], `${name} depends on ${dep}, which exists`);
       for (const secret of s.secrets ?? []) {
@@ -352,7 +385,11 @@ describe("deploy/docker-compose.yml", () => {
         assert.ok(existsSync(resolve(deployDir, file)) || existsSync(resolve(deployDir, example)), `${name}: ${file} or ${example} (copy it) exists`);
       }
     }
-    assert.deepEqual([...declared].filter((v) => !used.has(v)), [], "every declared volume is used");
+    assert.deepEqual(
+      [...declared].filter((v) => !used.has(v)),
+      [],
+      "every declared volume is used",
+    );
     // Lake services wait for the setup job (streams, contracts); it in turn waits for the NATS nodes.
     for (const [name, s] of lakeServices) {
       if (s.restart === "no") continue;
@@ -370,7 +407,11 @@ describe("deploy/docker-compose.yml", () => {
 
 describe("deploy/nats", () => {
   const testEnv = (): Record<string, string> => {
-    const env: Record<string, string> = { NATS_SERVER_NAME: "nats-test", NATS_ROUTE_PASSWORD: "route-pw", NATS_ROUTES: "[nats-route://route:route-pw@127.0.0.1:6222]" };
+    const env: Record<string, string> = {
+      NATS_SERVER_NAME: "nats-test",
+      NATS_ROUTE_PASSWORD: "route-pw",
+      NATS_ROUTES: "[nats-route://route:route-pw@127.0.0.1:6222]",
+    };
     for (const u of [...NATS_USERS, SYSTEM_USER]) env[u.passwordEnv] = `pw-${u.user}`;
     return env;
   };
@@ -416,7 +457,11 @@ describe("deploy/nats", () => {
     const conns: NatsConnection[] = [];
     const env = testEnv();
     const login = async (user: string, node = 0) => {
-      const nc = await connectNats({ url: nodes[node]!.url, name: `deploy-test-${user}`, auth: { user, pass: env[natsUser(user).passwordEnv]!, inboxPrefix: `_INBOX.${user}` } });
+      const nc = await connectNats({
+        url: nodes[node]!.url,
+        name: `deploy-test-${user}`,
+        auth: { user, pass: env[natsUser(user).passwordEnv]!, inboxPrefix: `_INBOX.${user}` },
+      });
       conns.push(nc);
       return nc;
     };
@@ -449,7 +494,10 @@ describe("deploy/nats", () => {
       const settings = streamSettingsFromEnv({ LAKE_STREAM_REPLICAS: "3" });
       const { streams } = await setupNats(admin, settings, 30_000);
       assert.deepEqual(streams.map((s) => s.name).sort(), Object.values(STREAMS).sort());
-      assert.ok(streams.every((s) => s.replicas === 3), `every stream has 3 replicas: ${JSON.stringify(streams)}`);
+      assert.ok(
+        streams.every((s) => s.replicas === 3),
+        `every stream has 3 replicas: ${JSON.stringify(streams)}`,
+      );
 
       const ingest = jetstream(await login("ingest", 1));
       assert.ok((await ingest.publish(subjects.events("domain_events"), "e1", { msgID: "deploy-e1" })).seq > 0, "ingest publishes events");
@@ -463,7 +511,8 @@ describe("deploy/nats", () => {
       // (a retry after a lost reply is recognised by its msgID instead of failing the CAS).
       const victim = 0;
       await nodes[victim]!.kill9();
-      const append2 = () => appendWithCas(committer, subjects.commits("deploy_check"), new TextEncoder().encode("v2"), { expectedLastSubjectSeq: seq, msgId: "deploy-check-v2" });
+      const append2 = () =>
+        appendWithCas(committer, subjects.commits("deploy_check"), new TextEncoder().encode("v2"), { expectedLastSubjectSeq: seq, msgId: "deploy-check-v2" });
       const seq2 = await retry(append2, 20_000);
       assert.ok(seq2 > seq, "an append lands with one of three nodes down");
     });

@@ -1,14 +1,17 @@
 // Invariant 6 end to end: events → aggregator (event-time windows) → committer (one row per window and
 // key, newest revision) → a committed, quality-gated version whose aggregates equal an independent
 // recomputation from the accepted events, with the aggregator and the committer killed (-9) mid-stream.
-import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { CatalogClient, queryVersion, sampleEvents, sendHttp, type SampleEvent } from "@lake/client";
+
+import { CatalogClient, queryVersion, type SampleEvent, sampleEvents, sendHttp } from "@lake/client";
 import { openLocalStore } from "@lake/storage";
 import { waitFor } from "@lake/testing";
-import { withLake, DATASET } from "./helpers.ts";
+
+import { DATASET, withLake } from "./helpers.ts";
 
 const DERIVED = "daily_user_totals";
 const DAY = 86_400_000;
@@ -65,10 +68,14 @@ test("committed daily totals equal a plain recomputation, across kill -9 of the 
   const flush = await sendHttp(lake.producer, DATASET, { event_id: "flush", user_id: "flush", event_type: "view", timestamp: last + 2 * DAY, amount: 0 });
   maxOffset = flush.max_offset!;
 
-  await waitFor("the aggregator to consume everything and publish its outbox", async () => {
-    const h = await aggregatorHealth();
-    return h.input_seq >= maxOffset && !h.outbox_pending ? true : undefined;
-  }, { timeoutMs: 30_000 });
+  await waitFor(
+    "the aggregator to consume everything and publish its outbox",
+    async () => {
+      const h = await aggregatorHealth();
+      return h.input_seq >= maxOffset && !h.outbox_pending ? true : undefined;
+    },
+    { timeoutMs: 30_000 },
+  );
   const jsm = await jetstreamManager(nc);
   const lastWindow = await jsm.streams.getMessage("WINDOWS", { last_by_subj: `lake.windows.${DERIVED}` });
   assert.ok(lastWindow, "window results were published");
@@ -87,7 +94,11 @@ test("committed daily totals equal a plain recomputation, across kill -9 of the 
       t.max = Math.max(t.max, e.amount);
     } else expected.set(key, { total: e.amount, count: 1, min: e.amount, max: e.amount });
   }
-  const r = await queryVersion(openLocalStore(lake.storeRoot), v, `SELECT user_id, day, total_amount, event_count, min_amount, max_amount, revision FROM ${DERIVED} ORDER BY day, user_id`);
+  const r = await queryVersion(
+    openLocalStore(lake.storeRoot),
+    v,
+    `SELECT user_id, day, total_amount, event_count, min_amount, max_amount, revision FROM ${DERIVED} ORDER BY day, user_id`,
+  );
   const got = new Map(r.rows.map((x) => [`${x.user_id}|${x.day}`, x]));
   assert.equal(got.size, r.rows.length, "one row per (day, user)");
   assert.deepEqual([...got.keys()].sort(), [...expected.keys()].sort(), "exactly the fired windows, no more, no less");
@@ -102,9 +113,13 @@ test("committed daily totals equal a plain recomputation, across kill -9 of the 
   assert.ok(Number(revised.revision) >= 2, "the late event within the lateness produced a new revision, and the newest one is committed");
 
   // The derived dataset is critical: readers get it once quality has passed the version.
-  const current = await waitFor("a passed version of the derived dataset to become current", async () => {
-    const ds = (await catalog.dataset(DERIVED)).dataset;
-    return ds.current_version >= v.version ? ds.current_version : undefined;
-  }, { timeoutMs: 30_000 });
+  const current = await waitFor(
+    "a passed version of the derived dataset to become current",
+    async () => {
+      const ds = (await catalog.dataset(DERIVED)).dataset;
+      return ds.current_version >= v.version ? ds.current_version : undefined;
+    },
+    { timeoutMs: 30_000 },
+  );
   assert.equal((await catalog.version(DERIVED, current)).quality, "passed");
 });

@@ -4,7 +4,7 @@
 // name in the source files of services, shared libraries, apps and deploy scripts is in the doc by
 // its full name, except the few constants that share the prefix and are not variables.
 import assert from "node:assert/strict";
-import { readFileSync, readdirSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { test } from "node:test";
 

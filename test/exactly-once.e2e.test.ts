@@ -1,9 +1,12 @@
 // Invariant 1 (exactly once into the lake) under producer retries, and invariant 4 (read after write).
-import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+
 import type { NatsConnection } from "@nats-io/nats-core";
+
 import { sampleEvents, sendHttp, sendNats } from "@lake/client";
-import { withLake, assertExactlyOnce, covering, eventIdsIn, DATASET } from "./helpers.ts";
+
+import { assertExactlyOnce, covering, DATASET, eventIdsIn, withLake } from "./helpers.ts";
 
 let lake: Awaited<ReturnType<typeof withLake>>;
 let nc: NatsConnection;

@@ -1,12 +1,15 @@
 // Freshness alert: the catalog measures, per dataset, now − the newest event time in the current
 // version; above the threshold it fires (log + lake_alert_active + AlertChanged), fresh data resolves it.
-import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+
 import type { NatsConnection } from "@nats-io/nats-core";
-import type { AlertChanged } from "@lake/contracts";
+
 import { sampleEvents, sendHttp } from "@lake/client";
+import type { AlertChanged } from "@lake/contracts";
 import { waitFor } from "@lake/testing";
-import { withLake, collectAlerts, covering, DATASET } from "./helpers.ts";
+
+import { collectAlerts, covering, DATASET, withLake } from "./helpers.ts";
 
 let lake: Awaited<ReturnType<typeof withLake>>;
 let nc: NatsConnection;
@@ -22,7 +25,8 @@ after(async () => {
   await lake?.cleanup();
 });
 
-const freshEvents = (prefix: string) => sampleEvents(20, { prefix, startMs: Date.now() - 500, spanMs: 100 }).map((e) => ({ ...e, timestamp: Math.min(e.timestamp, Date.now()) }));
+const freshEvents = (prefix: string) =>
+  sampleEvents(20, { prefix, startMs: Date.now() - 500, spanMs: 100 }).map((e) => ({ ...e, timestamp: Math.min(e.timestamp, Date.now()) }));
 
 /** The catalog serves metrics on a listener of its own (its ready line names it), not on the API port. */
 async function catalogMetrics(): Promise<string> {
@@ -41,7 +45,9 @@ test("data going stale fires the freshness alert; fresh data resolves it", async
   assert.match(lake.services.get("catalog")!.logs(), /"msg":"alert firing","alert":"freshness"/);
   const r2 = await sendHttp(lake.producer, DATASET, freshEvents("fresh2"));
   await covering(lake, r2.max_offset!);
-  const resolved = await waitFor("the freshness alert to resolve", () => seen.find((a) => a.subject === DATASET && a.state === "resolved"), { timeoutMs: 20_000 });
+  const resolved = await waitFor("the freshness alert to resolve", () => seen.find((a) => a.subject === DATASET && a.state === "resolved"), {
+    timeoutMs: 20_000,
+  });
   assert.ok(resolved.value <= 2000);
   assert.match(await catalogMetrics(), /lake_alert_active\{alert="freshness",subject="domain_events",service="catalog"\} 0/);
 });

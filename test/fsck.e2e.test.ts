@@ -1,15 +1,17 @@
 // `lake fsck` cross-checks the commit log, the object store and the catalog, through the real CLI: a
 // clean lake exits 0 with a clean report; a deleted file, corrupted bytes, a tampered manifest, an
 // orphan and a catalog row that no longer matches the log are each reported with their key, and exit 1.
-import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { join, resolve } from "node:path";
+import { after, before, test } from "node:test";
 import { promisify } from "node:util";
-import { sampleEvents, sendHttp } from "@lake/client";
-import { openStore, type ObjectStore } from "@lake/storage";
+
 import { Projection } from "@lake/catalog";
-import { withLake, settled, DATASET } from "./helpers.ts";
+import { sampleEvents, sendHttp } from "@lake/client";
+import { type ObjectStore, openStore } from "@lake/storage";
+
+import { DATASET, settled, withLake } from "./helpers.ts";
 
 const cli = resolve(import.meta.dirname, "../apps/lake/src/cli.ts");
 const tsx = import.meta.resolve("tsx");
@@ -87,9 +89,24 @@ test("a deleted file, corrupted bytes, a tampered manifest: exit 1, each reporte
   const r = await fsckCli();
   assert.equal(r.code, 1, r.stdout + r.stderr);
   const missingBy = latest;
-  assert.match(r.stdout, new RegExp(`^PROBLEM missing_file domain_events v${missingBy} ${escape(missing)}: a file of version ${missingBy}.* is missing from the store$`, "m"));
-  assert.match(r.stdout, new RegExp(`^PROBLEM hash_mismatch domain_events v1 ${escape(corrupted)}: a file of version 1 \\(and later ones\\) has sha256 \\w+…, the log records \\w+…$`, "m"));
-  assert.match(r.stdout, new RegExp(`^PROBLEM manifest_mismatch domain_events v${latest - 1} ${escape(manifest)}: the manifest of version ${latest - 1} has \\d+ bytes, the log records \\d+$`, "m"));
+  assert.match(
+    r.stdout,
+    new RegExp(`^PROBLEM missing_file domain_events v${missingBy} ${escape(missing)}: a file of version ${missingBy}.* is missing from the store$`, "m"),
+  );
+  assert.match(
+    r.stdout,
+    new RegExp(
+      `^PROBLEM hash_mismatch domain_events v1 ${escape(corrupted)}: a file of version 1 \\(and later ones\\) has sha256 \\w+…, the log records \\w+…$`,
+      "m",
+    ),
+  );
+  assert.match(
+    r.stdout,
+    new RegExp(
+      `^PROBLEM manifest_mismatch domain_events v${latest - 1} ${escape(manifest)}: the manifest of version ${latest - 1} has \\d+ bytes, the log records \\d+$`,
+      "m",
+    ),
+  );
   assert.match(r.stdout, new RegExp(`^orphan domain_events ${escape(orphan)} \\(\\d+ B, .* old\\): referenced by no version`, "m"));
   assert.equal((r.stdout.match(/^PROBLEM /gm) ?? []).length, 3, "exactly these three problems");
   assert.match(r.stdout, /^fsck: 3 problem\(s\)$/m);
@@ -122,7 +139,13 @@ test("a catalog that no longer equals the log: its rows differ from a replay, re
   const r = await fsckCli();
   assert.equal(r.code, 1);
   assert.match(r.stdout, /^catalog: DIFFERS from a replay of the commit log through sequence \d+/m);
-  assert.match(r.stdout, new RegExp(`^PROBLEM replay_mismatch \\*: table files differs from a replay of the log through seq \\d+: 1 row\\(s\\) only in the live catalog \\(.*${escape(kept)}`, "m"));
+  assert.match(
+    r.stdout,
+    new RegExp(
+      `^PROBLEM replay_mismatch \\*: table files differs from a replay of the log through seq \\d+: 1 row\\(s\\) only in the live catalog \\(.*${escape(kept)}`,
+      "m",
+    ),
+  );
   assert.match(r.stdout, new RegExp(`^PROBLEM catalog_mismatch domain_events v\\d+ ${escape(kept)}: file differs from the log`, "m"));
 
   await lake.catalog.rebuild();

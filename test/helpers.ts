@@ -1,16 +1,18 @@
 // Shared set-up for the cross-service tests: a whole lake in a temp dir, and the checks every fault
 // test ends with.
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
-import { CatalogClient, queryVersion } from "@lake/client";
-import { startLake, type LakeHandle, type StartLakeOptions } from "@lake/app";
-import { openStore } from "@lake/storage";
+
 import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { alertChangedCodec, type AlertChanged } from "@lake/contracts";
+
+import { type LakeHandle, startLake, type StartLakeOptions } from "@lake/app";
+import { CatalogClient, queryVersion } from "@lake/client";
+import { type AlertChanged, alertChangedCodec } from "@lake/contracts";
+import { openStore } from "@lake/storage";
 
 export const DATASET = "domain_events";
 
@@ -59,7 +61,7 @@ export async function covering(lake: LakeHandle, offset: number, timeoutMs = 20_
 export async function assertExactlyOnce(lake: LakeHandle, expectedIds: ReadonlySet<string>): Promise<void> {
   const catalog = new CatalogClient(lake.catalogUrl);
   const all: { version: number; parent_version: number }[] = [];
-  for (let after = 0; ; ) {
+  for (let after = 0; ;) {
     const page = await catalog.versions(DATASET, after, 1000);
     all.push(...page.versions);
     if (page.next_after === null) break;
@@ -98,7 +100,7 @@ export async function settled(lake: LakeHandle, timeoutMs = 90_000): Promise<voi
   for (;;) {
     let pending = 0;
     for (const ds of (await catalog.datasets()).datasets) {
-      for (let after = 0; ; ) {
+      for (let after = 0; ;) {
         const page = await catalog.versions(ds.name, after, 1000);
         pending += page.versions.filter((v) => (v as { quality?: string }).quality === "pending").length;
         if (page.next_after === null) break;

@@ -6,18 +6,21 @@
 // - every event ingest answered `accepted` is in its dataset exactly once, byte for byte as it was sent;
 // - no dataset stops committing (each domain and the derived dataset take a new version);
 // - nothing already committed changed (every earlier version has the same files and rows).
-import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
+import { after, before, test } from "node:test";
+
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { headers as natsHeaders } from "@nats-io/nats-core";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { logCodecs, domainContract } from "@lake/contracts";
-import { CatalogClient, queryVersion, sampleEvents, sendHttp, type IngestReply } from "@lake/client";
+
 import { fsck } from "@lake/app";
-import { openStore } from "@lake/storage";
+import { CatalogClient, type IngestReply, queryVersion, sampleEvents, sendHttp } from "@lake/client";
+import { domainContract, logCodecs } from "@lake/contracts";
 import { readCommitHead } from "@lake/messaging";
-import { withLake, settled, DATASET } from "./helpers.ts";
+import { openStore } from "@lake/storage";
+
+import { DATASET, settled, withLake } from "./helpers.ts";
 
 let lake: Awaited<ReturnType<typeof withLake>>;
 let admin: NatsConnection;
@@ -109,7 +112,10 @@ function httpEventCorpus(): { name: string; body: unknown[] }[] {
     out.push({ name: `missing ${f}`, body: [r] });
   }
   out.push({ name: "unknown field", body: [good(i++, { extra: 1 })] });
-  out.push({ name: "__proto__ field", body: [JSON.parse(`{"__proto__":{"polluted":1},"event_id":"hc-${i++}","user_id":"u","event_type":"view","timestamp":${T0},"amount":1}`)] });
+  out.push({
+    name: "__proto__ field",
+    body: [JSON.parse(`{"__proto__":{"polluted":1},"event_id":"hc-${i++}","user_id":"u","event_type":"view","timestamp":${T0},"amount":1}`)],
+  });
   out.push({ name: "constructor field", body: [good(i++, { constructor: "x" })] });
   // Event times at and past the bounds: far future, past the Date range, before the contract's range.
   const now = Date.now();
@@ -157,15 +163,27 @@ const rawBodies: { name: string; body: string | Uint8Array }[] = [
 
 function cdcCorpus(): { name: string; body: unknown[] }[] {
   const row = (id: string) => ({ customer_id: id, name: "N", email: `${id}@example.com`, country: "GB", updated_at: T0 });
-  const change = (id: string, lsn: unknown, over: Record<string, unknown> = {}) => ({ op: "c", before: null, after: row(id), source: { lsn }, ts_ms: T0, ...over });
+  const change = (id: string, lsn: unknown, over: Record<string, unknown> = {}) => ({
+    op: "c",
+    before: null,
+    after: row(id),
+    source: { lsn },
+    ts_ms: T0,
+    ...over,
+  });
   const out: { name: string; body: unknown[] }[] = [];
   let i = 0;
-  for (const lsn of [-1, 1.5, "1", null, 2 ** 53, 2 ** 53 - 1, 2 ** 63, 1e308, {}, []]) out.push({ name: `lsn ${JSON.stringify(lsn)}`, body: [change(`cx${i++}`, lsn)] });
+  for (const lsn of [-1, 1.5, "1", null, 2 ** 53, 2 ** 53 - 1, 2 ** 63, 1e308, {}, []])
+    out.push({ name: `lsn ${JSON.stringify(lsn)}`, body: [change(`cx${i++}`, lsn)] });
   for (const op of ["x", "", null, 1, "C", "delete"]) out.push({ name: `op ${JSON.stringify(op)}`, body: [change(`cx${i++}`, 10 + i, { op })] });
   for (const key of ["", "a\nb", "\ud800", "x".repeat(200), 1, null, "a b "]) {
-    out.push({ name: `delete key ${JSON.stringify(key).slice(0, 20)}`, body: [{ op: "d", before: { customer_id: key }, after: null, source: { lsn: 100 + i++ }, ts_ms: T0 }] });
+    out.push({
+      name: `delete key ${JSON.stringify(key).slice(0, 20)}`,
+      body: [{ op: "d", before: { customer_id: key }, after: null, source: { lsn: 100 + i++ }, ts_ms: T0 }],
+    });
   }
-  for (const ts of [-1, 9e15, Date.UTC(2099, 0, 1), "now", null]) out.push({ name: `ts_ms ${JSON.stringify(ts)}`, body: [change(`cx${i++}`, 200 + i, { ts_ms: ts })] });
+  for (const ts of [-1, 9e15, Date.UTC(2099, 0, 1), "now", null])
+    out.push({ name: `ts_ms ${JSON.stringify(ts)}`, body: [change(`cx${i++}`, 200 + i, { ts_ms: ts })] });
   out.push({ name: "after missing", body: [{ op: "u", before: null, source: { lsn: 300 }, ts_ms: T0 }] });
   out.push({ name: "after is array", body: [{ op: "u", before: null, after: [], source: { lsn: 301 }, ts_ms: T0 }] });
   out.push({ name: "unknown envelope field", body: [change(`cx${i}`, 302, { evil: 1 })] });
@@ -241,12 +259,25 @@ function junkMessages(): { subject: string; data: Uint8Array; headers: Record<st
       out.push({ subject, data, headers: hs });
     });
   });
-  for (const d of DATASETS) out.push({ subject: `lake.commits.${d}`, data: forgedVersion(d, 1), headers: { "Lake-Record": "VersionCommitted", "Lake-Expected-Seq": "0", "Lake-Version-Seq": "0" } });
+  for (const d of DATASETS)
+    out.push({
+      subject: `lake.commits.${d}`,
+      data: forgedVersion(d, 1),
+      headers: { "Lake-Record": "VersionCommitted", "Lake-Expected-Seq": "0", "Lake-Version-Seq": "0" },
+    });
   // Forgeries with a valid token (the subject's last record, filled in when sent): v1 again claiming
   // there is no version yet, and a version that skips ahead; then a tag pointing at the wrong version.
   for (const d of DATASETS) {
-    out.push({ subject: `lake.commits.${d}`, data: forgedVersion(d, 1), headers: { "Lake-Record": "VersionCommitted", "Lake-Expected-Seq": HEAD, "Lake-Version-Seq": "0" } });
-    out.push({ subject: `lake.commits.${d}`, data: forgedVersion(d, 1000), headers: { "Lake-Record": "VersionCommitted", "Lake-Expected-Seq": HEAD, "Lake-Version-Seq": HEAD } });
+    out.push({
+      subject: `lake.commits.${d}`,
+      data: forgedVersion(d, 1),
+      headers: { "Lake-Record": "VersionCommitted", "Lake-Expected-Seq": HEAD, "Lake-Version-Seq": "0" },
+    });
+    out.push({
+      subject: `lake.commits.${d}`,
+      data: forgedVersion(d, 1000),
+      headers: { "Lake-Record": "VersionCommitted", "Lake-Expected-Seq": HEAD, "Lake-Version-Seq": HEAD },
+    });
     out.push({
       subject: `lake.commits.${d}`,
       data: logCodecs.VersionTagged.encode({ dataset: d, version: 1, tag: "forged", actor: "mallory", reason: "", at: T0 }),
@@ -257,10 +288,18 @@ function junkMessages(): { subject: string; data: Uint8Array; headers: Record<st
   // past ingest, they are committed, and nothing that formats or partitions their time may throw.
   const contract = domainContract("domain_events");
   for (const [i, t] of [9e15, -9e15, 2 ** 53 - 2].entries()) {
-    out.push({ subject: "lake.events.domain_events", data: contract.encode({ ...good(30_000 + i), timestamp: t }), headers: { "Lake-Schema": contract.fingerprint } });
+    out.push({
+      subject: "lake.events.domain_events",
+      data: contract.encode({ ...good(30_000 + i), timestamp: t }),
+      headers: { "Lake-Schema": contract.fingerprint },
+    });
   }
   // A record whose body names another dataset than its subject.
-  out.push({ subject: "lake.commits.rogue", data: forgedVersion("domain_events", 99), headers: { "Lake-Record": "VersionCommitted", "Lake-Expected-Seq": "0", "Lake-Version-Seq": "0" } });
+  out.push({
+    subject: "lake.commits.rogue",
+    data: forgedVersion("domain_events", 99),
+    headers: { "Lake-Record": "VersionCommitted", "Lake-Expected-Seq": "0", "Lake-Version-Seq": "0" },
+  });
   return out;
 }
 
@@ -283,7 +322,12 @@ async function snapshotVersions(): Promise<Snapshot[]> {
       const v = await catalog.version(ds, meta.version);
       const r = await queryVersion(store, v, `SELECT * EXCLUDE (_offset) FROM ${ds}`);
       const rows = r.rows.map((x) => JSON.stringify(x, (_k, val) => (typeof val === "bigint" ? String(val) : val))).sort();
-      out.push({ dataset: ds, version: v.version, files: JSON.stringify(v.files.map((f) => [f.key, f.sha256]).sort()), rows: createHash("sha256").update(rows.join("\n")).digest("hex") });
+      out.push({
+        dataset: ds,
+        version: v.version,
+        files: JSON.stringify(v.files.map((f) => [f.key, f.sha256]).sort()),
+        rows: createHash("sha256").update(rows.join("\n")).digest("hex"),
+      });
     }
   }
   return out;
@@ -316,7 +360,15 @@ test("300+ hostile inputs over HTTP and NATS: no process exits, accepted events 
   noteReply(DATASET, seed, s1, "seed");
   const pay = [{ payment_id: "p-seed", user_id: "u", amount: 5, currency: "EUR", timestamp: T0 }];
   noteReply("payments", pay, await sendHttp(lake.producer, "payments", pay), "seed payments");
-  const cust = [{ op: "c", before: null, after: { customer_id: "seed-c", name: "S", email: "s@example.com", country: "GB", updated_at: T0 }, source: { lsn: 1 }, ts_ms: T0 }];
+  const cust = [
+    {
+      op: "c",
+      before: null,
+      after: { customer_id: "seed-c", name: "S", email: "s@example.com", country: "GB", updated_at: T0 },
+      source: { lsn: 1 },
+      ts_ms: T0,
+    },
+  ];
   noteReply("customers", cust, await sendHttp(lake.producer, "customers", cust), "seed customers");
   const before = await waitForVersions();
   const snapshot = await snapshotVersions();
@@ -338,15 +390,31 @@ test("300+ hostile inputs over HTTP and NATS: no process exits, accepted events 
     noteReply("customers", c.body, await sendHttp(lake.producer, "customers", c.body), `cdc ${c.name}`);
   }
   // Hostile paths and methods.
-  for (const path of ["/v1/domains/..%2f..%2fetc/events", "/v1/domains/DOMAIN_EVENTS/events", "/v1/domains/nope/events", "/v1/domains/" + "a".repeat(300) + "/events", "/v1/domains/domain_events/events/../../x", "/%00", "/v1/domains/domain.events/events"]) {
+  for (const path of [
+    "/v1/domains/..%2f..%2fetc/events",
+    "/v1/domains/DOMAIN_EVENTS/events",
+    "/v1/domains/nope/events",
+    "/v1/domains/" + "a".repeat(300) + "/events",
+    "/v1/domains/domain_events/events/../../x",
+    "/%00",
+    "/v1/domains/domain.events/events",
+  ]) {
     counts.http++;
-    const res = await fetch(new URL(path, lake.ingestUrl), { method: "POST", body: "[]", headers: { "content-type": "application/json", authorization: `Bearer ${lake.producer.token}` } });
+    const res = await fetch(new URL(path, lake.ingestUrl), {
+      method: "POST",
+      body: "[]",
+      headers: { "content-type": "application/json", authorization: `Bearer ${lake.producer.token}` },
+    });
     assert.ok(res.status >= 400 && res.status < 500, `${path}: ${res.status}`);
     counts.refused4xx++;
   }
   for (const auth of ["", "Bearer ", "Bearer nope", "Basic YTpi", "Bearer " + "x".repeat(10_000)]) {
     counts.http++;
-    const res = await fetch(new URL(`/v1/domains/${DATASET}/events`, lake.ingestUrl), { method: "POST", body: JSON.stringify([good(9999)]), headers: { "content-type": "application/json", ...(auth ? { authorization: auth } : {}) } });
+    const res = await fetch(new URL(`/v1/domains/${DATASET}/events`, lake.ingestUrl), {
+      method: "POST",
+      body: JSON.stringify([good(9999)]),
+      headers: { "content-type": "application/json", ...(auth ? { authorization: auth } : {}) },
+    });
     assert.ok(res.status === 401 || res.status === 403, `authorization ${JSON.stringify(auth.slice(0, 20))}: ${res.status}`);
     counts.refused4xx++;
   }
@@ -363,20 +431,37 @@ test("300+ hostile inputs over HTTP and NATS: no process exits, accepted events 
     counts.nats++;
     const m = await producer.request(`lake.ingest.${DATASET}`, typeof c.body === "string" ? enc.encode(c.body) : c.body, { timeout: 10_000 });
     const r = JSON.parse(new TextDecoder().decode(m.data)) as { status?: number; results?: IngestReply["results"]; error?: string };
-    if (r.results) noteReply(DATASET, JSON.parse(typeof c.body === "string" ? c.body : "[]") as unknown[], { status: 200, results: r.results }, `nats raw ${c.name}`);
+    if (r.results)
+      noteReply(DATASET, JSON.parse(typeof c.body === "string" ? c.body : "[]") as unknown[], { status: 200, results: r.results }, `nats raw ${c.name}`);
     else assert.ok(r.error, `nats raw ${c.name}: an error answer`);
   }
   // Requests whose reply subject is a lake stream subject: refused (server and ingest), nothing lands.
-  for (const reply of ["lake.commits.domain_events", "lake.events.domain_events", "lake.quarantine.domain_events", "lake.schemas.domain_events", "$JS.API.STREAM.PURGE.EVENTS"]) {
+  for (const reply of [
+    "lake.commits.domain_events",
+    "lake.events.domain_events",
+    "lake.quarantine.domain_events",
+    "lake.schemas.domain_events",
+    "$JS.API.STREAM.PURGE.EVENTS",
+  ]) {
     counts.natsReply++;
     producer.publish(`lake.ingest.${DATASET}`, enc.encode(JSON.stringify([good(20_000 + counts.natsReply)])), { reply });
   }
   await producer.flush();
 
   // 3. The producer user publishing straight onto stream subjects: denied by the server.
-  for (const subject of ["lake.events.domain_events", "lake.commits.domain_events", "lake.windows.daily_user_totals", "lake.quarantine.domain_events", "lake.schemas.domain_events"]) {
+  for (const subject of [
+    "lake.events.domain_events",
+    "lake.commits.domain_events",
+    "lake.windows.daily_user_totals",
+    "lake.quarantine.domain_events",
+    "lake.schemas.domain_events",
+  ]) {
     counts.deniedPublish++;
-    await assert.rejects(jetstream(producer).publish(subject, enc.encode("forged"), { timeout: 2000 }), /permission|timeout|no responders/i, `producer publish to ${subject}`);
+    await assert.rejects(
+      jetstream(producer).publish(subject, enc.encode("forged"), { timeout: 2000 }),
+      /permission|timeout|no responders/i,
+      `producer publish to ${subject}`,
+    );
   }
 
   // 4. Junk on every lake subject, as a client holding the admin credentials.
@@ -385,7 +470,9 @@ test("300+ hostile inputs over HTTP and NATS: no process exits, accepted events 
   for (const j of junkMessages()) {
     counts.junk++;
     const h = natsHeaders();
-    const head = Object.values(j.headers).includes(HEAD) ? String((await jsm.streams.getMessage("COMMITS", { last_by_subj: j.subject }).catch(() => null))?.seq ?? 0) : "";
+    const head = Object.values(j.headers).includes(HEAD)
+      ? String((await jsm.streams.getMessage("COMMITS", { last_by_subj: j.subject }).catch(() => null))?.seq ?? 0)
+      : "";
     for (const [k, v] of Object.entries(j.headers)) h.set(k, v === HEAD ? head : v);
     await js.publish(j.subject, j.data, { headers: h, msgID: `junk-${counts.junk}` }).catch((e: unknown) => {
       // The only refusals allowed are the server's own (e.g. a header the server parses itself).
@@ -405,10 +492,22 @@ test("300+ hostile inputs over HTTP and NATS: no process exits, accepted events 
   const payTail = [{ payment_id: "p-tail", user_id: "u", amount: 7, currency: "EUR", timestamp: T0 + 1 }];
   const rPay = await sendHttp(lake.producer, "payments", payTail);
   noteReply("payments", payTail, rPay, "tail payments");
-  const custTail = [{ op: "u", before: null, after: { customer_id: "tail-c", name: "T", email: "t@example.com", country: "FR", updated_at: T0 }, source: { lsn: 500 }, ts_ms: T0 }];
+  const custTail = [
+    {
+      op: "u",
+      before: null,
+      after: { customer_id: "tail-c", name: "T", email: "t@example.com", country: "FR", updated_at: T0 },
+      source: { lsn: 500 },
+      ts_ms: T0,
+    },
+  ];
   const rCust = await sendHttp(lake.producer, "customers", custTail);
   noteReply("customers", custTail, rCust, "tail customers");
-  for (const [ds, r] of [[DATASET, rTail], ["payments", rPay], ["customers", rCust]] as const) {
+  for (const [ds, r] of [
+    [DATASET, rTail],
+    ["payments", rPay],
+    ["customers", rCust],
+  ] as const) {
     assert.ok(r.max_offset, `${ds}: the tail was accepted`);
     await catalog.covering(ds, r.max_offset!, 30_000).catch((e: unknown) => {
       throw new Error(`${ds} stopped committing: ${String(e)}\n${lake.services.get(`committer:${ds}`)?.logs().slice(-4000)}`);
@@ -421,12 +520,16 @@ test("300+ hostile inputs over HTTP and NATS: no process exits, accepted events 
     for (const ds of DATASETS) {
       // The catalog applies a record shortly after it lands: compare once it has caught up.
       let seen = "";
-      await waitUntil(`${ds}: the committers' head and the catalog's latest version agree`, async () => {
-        const head = (await readCommitHead(await jetstreamManager(fresh), ds)).version?.record.version;
-        const latest = await latestVersion(ds);
-        seen = `head v${head}, catalog v${latest}`;
-        return head === latest;
-      }, 10_000).catch((e: unknown) => {
+      await waitUntil(
+        `${ds}: the committers' head and the catalog's latest version agree`,
+        async () => {
+          const head = (await readCommitHead(await jetstreamManager(fresh), ds)).version?.record.version;
+          const latest = await latestVersion(ds);
+          seen = `head v${head}, catalog v${latest}`;
+          return head === latest;
+        },
+        10_000,
+      ).catch((e: unknown) => {
         throw new Error(`${String(e)}: ${seen}`);
       });
     }
@@ -434,7 +537,7 @@ test("300+ hostile inputs over HTTP and NATS: no process exits, accepted events 
     await fresh.close();
   }
   const derivedBefore = before.get("daily_user_totals") ?? 0;
-  await waitUntil("daily_user_totals takes a new version", async () => ((await latestVersion("daily_user_totals")) > derivedBefore), 60_000);
+  await waitUntil("daily_user_totals takes a new version", async () => (await latestVersion("daily_user_totals")) > derivedBefore, 60_000);
   // Quality judged every version, those holding the out-of-range times included.
   await settled(lake, 60_000);
   await assertAllAlive();
@@ -442,18 +545,27 @@ test("300+ hostile inputs over HTTP and NATS: no process exits, accepted events 
   // Accepted events: each once, byte for byte as sent.
   const store = await openStore(lake.storeConfig);
   const latest = await catalog.version(DATASET, "latest");
-  const rows = (await queryVersion(store, latest, `SELECT event_id, user_id, CAST(event_type AS VARCHAR) AS event_type, epoch_ms(timestamp) AS ts, amount FROM ${DATASET}`)).rows;
+  const rows = (
+    await queryVersion(store, latest, `SELECT event_id, user_id, CAST(event_type AS VARCHAR) AS event_type, epoch_ms(timestamp) AS ts, amount FROM ${DATASET}`)
+  ).rows;
   const byId = new Map<string, Record<string, unknown>[]>();
   for (const row of rows) byId.set(String(row.event_id), [...(byId.get(String(row.event_id)) ?? []), row]);
   for (const [id, sent] of accepted.get(DATASET)!) {
     const got = byId.get(id) ?? [];
     assert.equal(got.length, 1, `accepted event ${JSON.stringify(id)} is stored exactly once`);
     const g = got[0]!;
-    assert.deepEqual([g.user_id, g.event_type, Number(g.ts), g.amount], [sent.user_id, sent.event_type, sent.timestamp, sent.amount], `event ${JSON.stringify(id)} is stored as it was sent`);
+    assert.deepEqual(
+      [g.user_id, g.event_type, Number(g.ts), g.amount],
+      [sent.user_id, sent.event_type, sent.timestamp, sent.amount],
+      `event ${JSON.stringify(id)} is stored as it was sent`,
+    );
   }
   const custLatest = await catalog.version("customers", "latest");
-  const custRows = new Map((await queryVersion(store, custLatest, `SELECT customer_id, name, _lsn FROM customers`)).rows.map((r) => [String(r.customer_id), r]));
-  for (const id of ["cgood-1", "cgood-3", "tail-c"]) assert.ok(custRows.has(id), `customer ${id} (accepted after an extreme position on another key) is in the table`);
+  const custRows = new Map(
+    (await queryVersion(store, custLatest, `SELECT customer_id, name, _lsn FROM customers`)).rows.map((r) => [String(r.customer_id), r]),
+  );
+  for (const id of ["cgood-1", "cgood-3", "tail-c"])
+    assert.ok(custRows.has(id), `customer ${id} (accepted after an extreme position on another key) is in the table`);
 
   // Nothing already committed changed.
   const after = await snapshotVersions();

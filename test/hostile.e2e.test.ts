@@ -1,15 +1,18 @@
 // Hostile input: deeply nested JSON, hostile Avro written straight onto the lake's streams (past
 // ingest, as a misbehaving publisher would), giant bodies. Each gets a clear error or is quarantined;
 // no service crashes and accepted data is untouched.
-import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { request } from "node:http";
-import type { NatsConnection } from "@nats-io/nats-core";
+import { after, before, test } from "node:test";
+
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { headers as natsHeaders } from "@nats-io/nats-core";
-import { quarantinedRecordCodec } from "@lake/contracts";
+
 import { sampleEvents, sendHttp } from "@lake/client";
-import { withLake, bearer, covering, eventIdsIn, DATASET } from "./helpers.ts";
+import { quarantinedRecordCodec } from "@lake/contracts";
+
+import { bearer, covering, DATASET, eventIdsIn, withLake } from "./helpers.ts";
 
 let lake: Awaited<ReturnType<typeof withLake>>;
 let nc: NatsConnection;
@@ -41,11 +44,19 @@ test("deeply nested JSON is refused with a clear error, in a field or as the who
   const depth = 100_000;
   const nested = "[".repeat(depth) + "]".repeat(depth);
   const inField = `{"event_id":"deep-1","user_id":${nested},"event_type":"view","timestamp":1780272000000,"amount":1}`;
-  const r1 = await fetch(new URL(`/v1/domains/${DATASET}/events`, lake.ingestUrl), { method: "POST", body: inField, headers: { "content-type": "application/json", ...bearer(lake.producer.token) } });
+  const r1 = await fetch(new URL(`/v1/domains/${DATASET}/events`, lake.ingestUrl), {
+    method: "POST",
+    body: inField,
+    headers: { "content-type": "application/json", ...bearer(lake.producer.token) },
+  });
   assert.ok(r1.status === 422 || r1.status === 400, `status ${r1.status}`);
   const b1 = (await r1.json()) as { results?: { path: string; reason: string }[]; error?: string };
   if (r1.status === 422) assert.equal(b1.results![0]!.path, "$.user_id");
-  const r2 = await fetch(new URL(`/v1/domains/${DATASET}/events`, lake.ingestUrl), { method: "POST", body: nested, headers: { "content-type": "application/json", ...bearer(lake.producer.token) } });
+  const r2 = await fetch(new URL(`/v1/domains/${DATASET}/events`, lake.ingestUrl), {
+    method: "POST",
+    body: nested,
+    headers: { "content-type": "application/json", ...bearer(lake.producer.token) },
+  });
   assert.ok(r2.status === 200 || r2.status === 400, `status ${r2.status}`);
   if (r2.status === 200) assert.equal(((await r2.json()) as { results: { status: string }[] }).results[0]!.status, "rejected");
   allAlive();
@@ -87,11 +98,20 @@ test("a body over the size limit is refused before it is read, and the data is w
   // without waiting for (or buffering) the rest.
   const url = new URL(lake.ingestUrl);
   const status = await new Promise<number>((resolve, reject) => {
-    const req = request({ host: url.hostname, port: url.port, method: "POST", path: `/v1/domains/${DATASET}/events`, headers: { "content-type": "application/json", "content-length": 5 * 1024 * 1024, ...bearer(lake.producer.token) } }, (res) => {
-      res.resume();
-      resolve(res.statusCode!);
-      req.destroy();
-    });
+    const req = request(
+      {
+        host: url.hostname,
+        port: url.port,
+        method: "POST",
+        path: `/v1/domains/${DATASET}/events`,
+        headers: { "content-type": "application/json", "content-length": 5 * 1024 * 1024, ...bearer(lake.producer.token) },
+      },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+        req.destroy();
+      },
+    );
     req.on("error", (e) => (req.destroyed ? undefined : reject(e)));
     req.write("x".repeat(1024));
   });

@@ -2,11 +2,13 @@
 // headers is cut off within LAKE_HTTP_*_TIMEOUT_MS (set short here) by ingest, the catalog and the
 // catalog's metrics listener; malformed catalog commands are a clear 400 that changes nothing; version
 // numbers are canonical decimals only; the catalog's metrics are on their own loopback listener.
-import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { slowClient as slowClientOf } from "@lake/testing";
+import { after, before, test } from "node:test";
+
 import { sampleEvents, sendHttp } from "@lake/client";
-import { withLake, covering, DATASET } from "./helpers.ts";
+import { slowClient as slowClientOf } from "@lake/testing";
+
+import { covering, DATASET, withLake } from "./helpers.ts";
 
 const BODY_MS = 1500;
 const REQUEST_MS = 3000;
@@ -44,7 +46,10 @@ test("a body trickled to ingest or a catalog command is answered 408 and closed 
     slowClient(lake.ingestUrl, post(`/v1/domains/${DATASET}/events`, lake.producer.token)),
     slowClient(lake.catalogUrl, post(`/v1/datasets/${DATASET}/promote`)),
   ]);
-  for (const [who, r] of [["ingest", ingest], ["catalog", command]] as const) {
+  for (const [who, r] of [
+    ["ingest", ingest],
+    ["catalog", command],
+  ] as const) {
     assert.ok(r.closedAfterMs <= BODY_MS + SLACK_MS, `${who} held the connection ${r.closedAfterMs} ms`);
     assert.match(r.answer, /^HTTP\/1\.1 408 /, who);
     assert.match(r.answer, /"error":"body_timeout"/, who);
@@ -85,7 +90,11 @@ test("malformed catalog commands are a clear 400 and change nothing", async () =
     ["collected", `{"keys": ["datasets/${DATASET}/data/x.parquet"], "bytes": 1, "orphans": 0, "actor": "a", "reason": "r"}`, "unknown_field"],
   ];
   for (const [command, body, code] of cases) {
-    const res = await fetch(new URL(`/v1/datasets/${DATASET}/${command}`, lake.catalogUrl), { method: "POST", body, headers: { "content-type": "application/json" } });
+    const res = await fetch(new URL(`/v1/datasets/${DATASET}/${command}`, lake.catalogUrl), {
+      method: "POST",
+      body,
+      headers: { "content-type": "application/json" },
+    });
     const answer = (await res.json()) as { error?: string; message?: string };
     assert.deepEqual([res.status, answer.error], [400, code], `${command} ${body}: ${JSON.stringify(answer)}`);
     assert.ok(answer.message && answer.message.length > 10, `${command} ${body}: a message saying what is wrong`);
@@ -108,7 +117,15 @@ test("version numbers and numeric parameters are canonical decimals: 0x1, 1e0, +
       assert.match(r.body.message!, /decimal integer/);
     }
   }
-  for (const q of ["versions?after=0x1", "versions?limit=1e1", "versions?limit=%2B5", "audit?after=01", "covering?offset=0x1", "covering?commit_seq=1e0", "covering?offset=1&timeout_ms=0x10"]) {
+  for (const q of [
+    "versions?after=0x1",
+    "versions?limit=1e1",
+    "versions?limit=%2B5",
+    "audit?after=01",
+    "covering?offset=0x1",
+    "covering?commit_seq=1e0",
+    "covering?offset=1&timeout_ms=0x10",
+  ]) {
     const r = await get(`/v1/datasets/${DATASET}/${q}`);
     assert.deepEqual([r.status, r.body.error], [400, "invalid_parameter"], `${q}: ${JSON.stringify(r.body)}`);
   }

@@ -4,13 +4,16 @@
 // operators read and replay the quarantine). Without it any process on the machine could write the
 // commit log.
 import assert from "node:assert/strict";
-import { readFileSync, readdirSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+
 import { jetstream } from "@nats-io/jetstream";
+
 import { sampleEvents, sendHttp } from "@lake/client";
 import { connectNats, subjects } from "@lake/messaging";
-import { withLake, covering, DATASET } from "./helpers.ts";
+
+import { covering, DATASET, withLake } from "./helpers.ts";
 
 let lake: Awaited<ReturnType<typeof withLake>>;
 
@@ -30,7 +33,8 @@ test("credentials are generated into the data dir, readable by their owner only;
   for (const f of files) assert.equal(statSync(join(dir, f)).mode & 0o777, 0o600, `${f} is 0600`);
   const run = readFileSync(join(lake.dataDir, "run.json"), "utf8");
   assert.equal((JSON.parse(run) as { secrets_dir: string }).secrets_dir, dir);
-  for (const secret of [...Object.values(lake.secrets.nats!.passwords), lake.secrets.tokens.producer, lake.secrets.tokens.operator]) assert.ok(!run.includes(secret), "run.json holds no password or token");
+  for (const secret of [...Object.values(lake.secrets.nats!.passwords), lake.secrets.tokens.producer, lake.secrets.tokens.operator])
+    assert.ok(!run.includes(secret), "run.json holds no password or token");
   assert.ok(!readFileSync(lake.secrets.ingestTokensFile, "utf8").includes(lake.secrets.tokens.producer), "ingest's tokens file holds hashes only");
 });
 
@@ -41,7 +45,11 @@ test("NATS refuses anyone without a user's password; the users have the deployme
   for (const user of ["ingest", "producer", "aggregator"]) {
     const nc = await lake.connect(user);
     try {
-      await assert.rejects(jetstream(nc).publish(subjects.commits(DATASET), "forged", { timeout: 3000 }), /permissions violation/i, `${user} cannot append to the commit log`);
+      await assert.rejects(
+        jetstream(nc).publish(subjects.commits(DATASET), "forged", { timeout: 3000 }),
+        /permissions violation/i,
+        `${user} cannot append to the commit log`,
+      );
     } finally {
       await nc.close();
     }
@@ -53,14 +61,21 @@ test("every service runs as its own user: events go end to end with no permissio
   assert.equal(r.accepted, 20, JSON.stringify(r));
   const v = await covering(lake, r.max_offset!);
   assert.ok(v.total_rows >= 20);
-  const violations = lake.nats!.output().split("\n").filter((l) => /violation/i.test(l) && !/User "(ingest|producer|aggregator)", Subject "lake\.commits\./.test(l));
+  const violations = lake
+    .nats!.output()
+    .split("\n")
+    .filter((l) => /violation/i.test(l) && !/User "(ingest|producer|aggregator)", Subject "lake\.commits\./.test(l));
   assert.deepEqual(violations, [], "the services were refused nothing (only this test's forged appends were)");
 });
 
 test("ingest's HTTP API: producers send, operators read and replay the quarantine, nobody else", async () => {
   const url = (path: string) => new URL(path, lake.ingestUrl);
   const post = (path: string, token: string | undefined, body: unknown) =>
-    fetch(url(path), { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) } });
+    fetch(url(path), {
+      method: "POST",
+      body: JSON.stringify(body),
+      headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    });
   const get = (path: string, token: string | undefined) => fetch(url(path), { headers: token ? { authorization: `Bearer ${token}` } : {} });
   const { producer, operator } = lake.secrets!.tokens;
   const event = sampleEvents(1, { prefix: "local-auth-http" })[0];

@@ -8,16 +8,19 @@ import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { promisify } from "node:util";
 import { after, before, describe, test } from "node:test";
+import { promisify } from "node:util";
+
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
+
 import { CatalogClient, CatalogRequestError, listQuarantine, queryVersion, replayQuarantine, sampleEvents, sendHttp, sendNats } from "@lake/client";
 import { derivedNames, domainNames } from "@lake/contracts";
-import { STREAMS, appendWithCas, connectNats, isNatsConfigError, natsAuthFromEnv, natsConnectionOptions, subjects } from "@lake/messaging";
+import { appendWithCas, connectNats, isNatsConfigError, natsAuthFromEnv, natsConnectionOptions, STREAMS, subjects } from "@lake/messaging";
 import { openLocalStore } from "@lake/storage";
-import { spawnService, startNatsServer, waitFor, type NatsServerHandle, type ServiceHandle } from "@lake/testing";
-import { NATS_USERS, writeTestNatsConfig, type TestNatsConfig } from "../deploy/nats/permissions.ts";
+import { type NatsServerHandle, type ServiceHandle, spawnService, startNatsServer, waitFor } from "@lake/testing";
+
+import { NATS_USERS, type TestNatsConfig, writeTestNatsConfig } from "../deploy/nats/permissions.ts";
 import { setupNats, streamSettingsFromEnv } from "../deploy/nats-setup.ts";
 
 const root = resolve(import.meta.dirname, "..");
@@ -41,7 +44,11 @@ describe("natsAuthFromEnv", () => {
   test("user and password; the inbox prefix follows the user (what the server's permissions grant)", () => {
     assert.deepEqual(natsAuthFromEnv({ NATS_USER: "ingest", NATS_PASSWORD: "pw" }), { user: "ingest", pass: "pw", inboxPrefix: "_INBOX.ingest" });
     assert.deepEqual(natsAuthFromEnv({ NATS_USER: "ingest", NATS_PASSWORD: "pw", NATS_INBOX_PREFIX: "_R.x" }).inboxPrefix, "_R.x");
-    assert.equal(natsAuthFromEnv({ NATS_USER: "some user", NATS_PASSWORD: "pw" }).inboxPrefix, undefined, "a user name that isn't a subject token keeps the default");
+    assert.equal(
+      natsAuthFromEnv({ NATS_USER: "some user", NATS_PASSWORD: "pw" }).inboxPrefix,
+      undefined,
+      "a user name that isn't a subject token keeps the default",
+    );
   });
 
   test("token, creds file (read once)", () => {
@@ -99,7 +106,23 @@ describe("connectNats over TLS with a client certificate (certificates made with
     writeFileSync(join(dir, "client.ext"), "extendedKeyUsage=clientAuth\n");
     for (const who of ["server", "client"]) {
       await ssl("req", ...ec, "-keyout", `${who}.key`, "-out", `${who}.csr`, "-subj", `/CN=lake test ${who}`);
-      await ssl("x509", "-req", "-in", `${who}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", `${who}.pem`, "-days", "1", "-extfile", `${who}.ext`);
+      await ssl(
+        "x509",
+        "-req",
+        "-in",
+        `${who}.csr`,
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        `${who}.pem`,
+        "-days",
+        "1",
+        "-extfile",
+        `${who}.ext`,
+      );
     }
     writeFileSync(
       join(dir, "tls.conf"),
@@ -206,8 +229,16 @@ describe("least-privilege NATS users (deploy/nats/permissions.ts)", () => {
     const admin = await jetstreamManager(await login("admin"));
     assert.equal((await admin.streams.info(STREAMS.commits)).state.messages, 0, "nothing reached the commit log");
     // Nor can it read the log or other services' replies.
-    await assert.rejects(jetstreamManager(nc).then((m) => m.streams.getMessage(STREAMS.commits, { seq: 1 })), /permissions violation/i);
-    await assert.rejects(jetstream(nc).consumers.get(STREAMS.commits, { filter_subjects: subjects.allCommits }).then((c) => c.next({ expires: 1000 })), /permissions violation/i);
+    await assert.rejects(
+      jetstreamManager(nc).then((m) => m.streams.getMessage(STREAMS.commits, { seq: 1 })),
+      /permissions violation/i,
+    );
+    await assert.rejects(
+      jetstream(nc)
+        .consumers.get(STREAMS.commits, { filter_subjects: subjects.allCommits })
+        .then((c) => c.next({ expires: 1000 })),
+      /permissions violation/i,
+    );
   });
 
   test("the committer appends to the commit log with CAS", async () => {
@@ -308,7 +339,11 @@ describe("the whole lake under least-privilege users", () => {
     const ing = await start("ingest", "ingest", "ingest", { LAKE_INGEST_PORT: "0" });
     for (const d of domainNames()) await start(`committer:${d}`, "committer", "committer", { LAKE_DATASET: d });
     for (const d of derivedNames()) {
-      await start(`aggregator:${d}`, "aggregator", "aggregator", { LAKE_DERIVED: d, LAKE_AGGREGATOR_DIR: join(dir, "aggregator", d), LAKE_AGGREGATOR_PORT: "0" });
+      await start(`aggregator:${d}`, "aggregator", "aggregator", {
+        LAKE_DERIVED: d,
+        LAKE_AGGREGATOR_DIR: join(dir, "aggregator", d),
+        LAKE_AGGREGATOR_PORT: "0",
+      });
       await start(`committer:${d}`, "committer", "committer", { LAKE_DATASET: d });
     }
     await start("quality", "quality", "quality", { LAKE_QUALITY_DIR: join(dir, "quality") });
@@ -338,18 +373,28 @@ describe("the whole lake under least-privilege users", () => {
     const bad = { ...events[0]!, event_id: "perm-bad", amount: "not a number" };
     const rejected = await sendHttp(ingestUrl, "domain_events", bad);
     assert.equal(rejected.rejected, 1);
-    const q = await waitFor("the quarantined record", async () => (await listQuarantine(ingestUrl, "domain_events")).records.find((r) => r.event_id === "perm-bad"));
+    const q = await waitFor("the quarantined record", async () =>
+      (await listQuarantine(ingestUrl, "domain_events")).records.find((r) => r.event_id === "perm-bad"),
+    );
     const replay = await replayQuarantine(ingestUrl, "domain_events", [{ seq: q.seq, record: { ...bad, amount: 1.5 } }]);
     assert.equal(replay.results[0]?.status, "accepted", JSON.stringify(replay));
     const lastOffset = Math.max(http.max_offset!, viaNats.max_offset!, replay.max_offset!);
 
     const v = await catalog.waitCovering("domain_events", lastOffset, 30_000);
-    const rows = await queryVersion(openLocalStore(storeRoot()), v, "SELECT count(*)::INTEGER AS n, count(DISTINCT event_id)::INTEGER AS ids FROM domain_events");
+    const rows = await queryVersion(
+      openLocalStore(storeRoot()),
+      v,
+      "SELECT count(*)::INTEGER AS n, count(DISTINCT event_id)::INTEGER AS ids FROM domain_events",
+    );
     assert.deepEqual(rows.rows[0], { n: 301, ids: 301 }, "every accepted event once, the replayed one included");
 
     // Quality judges it (appending a verdict), the aggregator's windows are committed and, being a
     // critical dataset, become current only after quality passed them.
-    await waitFor("a quality verdict on domain_events", async () => ((await catalog.version("domain_events", v.version)).quality === "pending" ? undefined : true), { timeoutMs: 30_000 });
+    await waitFor(
+      "a quality verdict on domain_events",
+      async () => ((await catalog.version("domain_events", v.version)).quality === "pending" ? undefined : true),
+      { timeoutMs: 30_000 },
+    );
     const derived = await waitFor(
       "a current version of daily_user_totals",
       async () => {
@@ -381,7 +426,8 @@ describe("the whole lake under least-privilege users", () => {
 async function lakeStreams(nc: NatsConnection): Promise<Record<string, { messages: number; max_msgs: number; max_age: number; subjects: string[] }>> {
   const jsm = await jetstreamManager(nc);
   const out: Record<string, { messages: number; max_msgs: number; max_age: number; subjects: string[] }> = {};
-  for await (const s of jsm.streams.list()) out[s.config.name] = { messages: s.state.messages, max_msgs: s.config.max_msgs, max_age: s.config.max_age, subjects: s.config.subjects ?? [] };
+  for await (const s of jsm.streams.list())
+    out[s.config.name] = { messages: s.state.messages, max_msgs: s.config.max_msgs, max_age: s.config.max_age, subjects: s.config.subjects ?? [] };
   return out;
 }
 
@@ -461,7 +507,16 @@ describe("replies go only to inboxes; only the setup user changes streams (the c
     const event = (id: string) => enc.encode(JSON.stringify(sampleEvents(1, { prefix: id })[0]));
 
     // 1. Straight onto every lake subject, core and JetStream publish.
-    const direct = [subjects.events("domain_events"), subjects.quarantine("domain_events"), `${subjects.quarantine("domain_events")}.replayed.9`, subjects.commits("domain_events"), subjects.windows("x"), subjects.late("x"), subjects.schemas("domain_events"), subjects.alerts("x")];
+    const direct = [
+      subjects.events("domain_events"),
+      subjects.quarantine("domain_events"),
+      `${subjects.quarantine("domain_events")}.replayed.9`,
+      subjects.commits("domain_events"),
+      subjects.windows("x"),
+      subjects.late("x"),
+      subjects.schemas("domain_events"),
+      subjects.alerts("x"),
+    ];
     for (const s of direct) {
       producer.publish(s, enc.encode("forged"));
       assert.equal(await tryPublish(producer, s), "denied", `producer → ${s}`);
@@ -494,7 +549,8 @@ describe("replies go only to inboxes; only the setup user changes streams (the c
     // Ingest refuses every hostile request; nothing changed meanwhile (a reply that landed shows at once).
     await waitFor(
       "ingest to refuse every request with a non-inbox reply subject (or a stream to change)",
-      async () => ((await refusedReplies(ingestUrl)) >= HOSTILE_REPLIES.length || JSON.stringify(await lakeStreams(admin)) !== JSON.stringify(before) ? true : undefined),
+      async () =>
+        (await refusedReplies(ingestUrl)) >= HOSTILE_REPLIES.length || JSON.stringify(await lakeStreams(admin)) !== JSON.stringify(before) ? true : undefined,
       { timeoutMs: 15_000 },
     );
     assert.deepEqual(await lakeStreams(admin), before, "no stream changed: no message, no config, no new stream");
@@ -525,7 +581,7 @@ describe("replies go only to inboxes; only the setup user changes streams (the c
       for (const m of nats.output().matchAll(/Publish Violation - User "ingest", Subject "([^"]+)"/g)) denied.add(m[1]!);
       return hostile.filter((s) => denied.has(s)).length;
     };
-    const sub = asIngest.subscribe(probe, { callback: (_e, m) => void m.respond(enc.encode("{\"forged\":true}")) });
+    const sub = asIngest.subscribe(probe, { callback: (_e, m) => void m.respond(enc.encode('{"forged":true}')) });
     try {
       await asIngest.flush();
       const before = await lakeStreams(admin);
@@ -534,9 +590,13 @@ describe("replies go only to inboxes; only the setup user changes streams (the c
       // A reply to the producer's own inbox still goes through: the last one sent, so when it arrives
       // every earlier answer has been tried.
       const answered = await producer.request(probe, enc.encode("{}"), { timeout: 5000 });
-      assert.equal(answered.string(), "{\"forged\":true}");
+      assert.equal(answered.string(), '{"forged":true}');
       await asIngest.flush();
-      await waitFor("the server to refuse every hostile reply (Publish Violation in its log)", () => (refusedByServer() === hostile.length ? true : undefined), { timeoutMs: 10_000 });
+      await waitFor(
+        "the server to refuse every hostile reply (Publish Violation in its log)",
+        () => (refusedByServer() === hostile.length ? true : undefined),
+        { timeoutMs: 10_000 },
+      );
       assert.deepEqual(await lakeStreams(admin), before, "no reply reached a stream or the JetStream API");
     } finally {
       sub.unsubscribe();
@@ -554,7 +614,11 @@ describe("ingest answers only on inbox subjects, even where the server would let
     nats = await startNatsServer();
     nc = await connectNats({ url: nats.url, name: "deputy-anon", auth: {} });
     await setupNats(nc, streamSettingsFromEnv({}), 10_000);
-    ingest = await spawnService({ name: "ingest", entry: join(root, "services", "ingest", "src", "main.ts"), env: { NATS_URL: nats.url, NATS_USER: "", NATS_PASSWORD: "", LAKE_INGEST_PORT: "0" } });
+    ingest = await spawnService({
+      name: "ingest",
+      entry: join(root, "services", "ingest", "src", "main.ts"),
+      env: { NATS_URL: nats.url, NATS_USER: "", NATS_PASSWORD: "", LAKE_INGEST_PORT: "0" },
+    });
   });
   after(async () => {
     await ingest?.stop().catch(() => null);
@@ -564,12 +628,14 @@ describe("ingest answers only on inbox subjects, even where the server would let
 
   test("a request with a non-inbox reply subject is neither processed nor answered; it is counted and logged", async () => {
     const before = await lakeStreams(nc!);
-    for (const [i, reply] of HOSTILE_REPLIES.entries()) nc!.publish(subjects.ingest("domain_events"), enc.encode(JSON.stringify(sampleEvents(1, { prefix: `anon-${i}` })[0])), { reply });
+    for (const [i, reply] of HOSTILE_REPLIES.entries())
+      nc!.publish(subjects.ingest("domain_events"), enc.encode(JSON.stringify(sampleEvents(1, { prefix: `anon-${i}` })[0])), { reply });
     await nc!.flush();
     const url = String(ingest!.ready.url);
     await waitFor(
       "ingest to refuse every hostile request (or a stream to change)",
-      async () => ((await refusedReplies(url)) >= HOSTILE_REPLIES.length || JSON.stringify(await lakeStreams(nc!)) !== JSON.stringify(before) ? true : undefined),
+      async () =>
+        (await refusedReplies(url)) >= HOSTILE_REPLIES.length || JSON.stringify(await lakeStreams(nc!)) !== JSON.stringify(before) ? true : undefined,
       { timeoutMs: 15_000 },
     );
     assert.deepEqual(await lakeStreams(nc!), before, "nothing was published: not the events, not the replies");

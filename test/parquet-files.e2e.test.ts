@@ -5,25 +5,28 @@
 // `lake.parquet` changes the codec of the files written after it, `lake fsck` lists the earlier files
 // as drift (exit 0), and `lake compact` rewrites them with the new setting. A file whose columns
 // differ from its schema version is a problem `lake fsck` names, with the column (exit 1).
-import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createHash, randomBytes } from "node:crypto";
 import { execFile } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { after, before, test } from "node:test";
 import { promisify } from "node:util";
+
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { parquetMetadata, parquetReadObjects, type FileMetaData } from "hyparquet";
+import { type FileMetaData, parquetMetadata, parquetReadObjects } from "hyparquet";
 import { compressors } from "hyparquet-compressors";
-import { domainContract, loadDomainContract, parseDomainSchema, type LakeLog } from "@lake/contracts";
+
 import { sampleEvents, sendHttp } from "@lake/client";
 import { toParquet } from "@lake/committer";
+import { domainContract, type LakeLog, loadDomainContract, parseDomainSchema } from "@lake/contracts";
 import { appendLogRecord, readCommitHead } from "@lake/messaging";
 import { SchemaRegistry } from "@lake/registry";
-import { openStore, type ObjectStore } from "@lake/storage";
+import { type ObjectStore, openStore } from "@lake/storage";
 import { waitFor } from "@lake/testing";
-import { withLake, settled, DATASET } from "./helpers.ts";
+
+import { DATASET, settled, withLake } from "./helpers.ts";
 
 const cli = resolve(import.meta.dirname, "../apps/lake/src/cli.ts");
 const tsx = import.meta.resolve("tsx");
@@ -88,11 +91,22 @@ before(async () => {
     const p = await sendHttp(
       lake.producer,
       "payments",
-      Array.from({ length: 50 }, (_, j) => ({ payment_id: `pq${i}-${j}`, user_id: `u${j % 7}`, timestamp: T + ((j * 7919) % 86_400_000), amount: j, currency: "EUR", card_country: j % 2 ? "DE" : null })),
+      Array.from({ length: 50 }, (_, j) => ({
+        payment_id: `pq${i}-${j}`,
+        user_id: `u${j % 7}`,
+        timestamp: T + ((j * 7919) % 86_400_000),
+        amount: j,
+        currency: "EUR",
+        card_country: j % 2 ? "DE" : null,
+      })),
     );
     assert.equal(p.status, 200);
     await lake.catalog.covering("payments", p.max_offset!, 30_000);
-    const c = await sendHttp(lake.producer, "customers", Array.from({ length: 40 }, (_, j) => customer(`c${(j * 13 + i) % 40}`, 1000 * (i + 1) + j)));
+    const c = await sendHttp(
+      lake.producer,
+      "customers",
+      Array.from({ length: 40 }, (_, j) => customer(`c${(j * 13 + i) % 40}`, 1000 * (i + 1) + j)),
+    );
     assert.equal(c.status, 200);
     await lake.catalog.covering("customers", c.max_offset!, 30_000);
   }
@@ -127,7 +141,10 @@ test("every file of every dataset: zstd on every column chunk, the lake's create
       for (const rg of f.meta.row_groups) {
         for (const c of rg.columns) {
           assert.ok(c.meta_data!.statistics?.null_count !== undefined, `${f.key} ${c.meta_data!.path_in_schema.join(".")}: statistics`);
-          assert.ok(c.column_index_offset !== undefined && c.offset_index_offset !== undefined, `${f.key} ${c.meta_data!.path_in_schema.join(".")}: page index`);
+          assert.ok(
+            c.column_index_offset !== undefined && c.offset_index_offset !== undefined,
+            `${f.key} ${c.meta_data!.path_in_schema.join(".")}: page index`,
+          );
         }
       }
       const rows = (await parquetReadObjects({ file: buffer(f.bytes), compressors, utf8: true })) as Record<string, unknown>[];
@@ -169,7 +186,9 @@ test("a new schema version with lake.parquet.compression = snappy: files written
 
   const r = await lakeCli("fsck", "--dataset", DATASET);
   assert.equal(r.code, 0, r.stdout + r.stderr);
-  const drift = [...r.stdout.matchAll(/^drift domain_events v\d+ (\S+): codec ZSTD, the dataset's setting is SNAPPY \(lake\.parquet\.compression\)$/gm)].map((m) => m[1]!);
+  const drift = [...r.stdout.matchAll(/^drift domain_events v\d+ (\S+): codec ZSTD, the dataset's setting is SNAPPY \(lake\.parquet\.compression\)$/gm)].map(
+    (m) => m[1]!,
+  );
   assert.deepEqual(new Set(drift), zstdBefore, "every live file written before the change, and only those, is listed");
   assert.match(r.stdout, new RegExp(`^parquet: ${zstdBefore.size} file\\(s\\) of latest versions not written as their dataset's settings say`, "m"));
   assert.match(r.stdout, /Parquet footer\(s\) read \(codec, writer, columns\)/);
@@ -185,7 +204,11 @@ test("lake compact rewrites the drifted files with the dataset's current codec; 
     assert.deepEqual(codecsOf(m), ["SNAPPY"], key);
   }
   // Every partition held several small files (three zstd, one snappy): each was packed into one snappy file.
-  assert.deepEqual([...live].filter((k) => zstdBefore.has(k)), [], "no file of the latest version is from before the change");
+  assert.deepEqual(
+    [...live].filter((k) => zstdBefore.has(k)),
+    [],
+    "no file of the latest version is from before the change",
+  );
   const r = await lakeCli("fsck", "--dataset", DATASET);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.doesNotMatch(r.stdout, /^drift |^parquet: /m);
@@ -200,7 +223,11 @@ test("a version whose file's columns differ from its schema: fsck names the file
   const doc = structuredClone(contract.schema) as unknown as { fields: { name: string; type: unknown }[] };
   doc.fields = doc.fields.map((f) => (f.name === "amount" ? { ...f, type: "string", "lake.constraints": undefined } : f));
   const wrong = loadDomainContract(parseDomainSchema(doc));
-  const bytes = toParquet({ columns: wrong.fields }, [{ payment_id: "forged-1", user_id: "u", timestamp: T, amount: "12.50", currency: "EUR", card_country: null }], [1]);
+  const bytes = toParquet(
+    { columns: wrong.fields },
+    [{ payment_id: "forged-1", user_id: "u", timestamp: T, amount: "12.50", currency: "EUR", card_country: null }],
+    [1],
+  );
   const jsm = await jetstreamManager(admin);
   const head = await readCommitHead(jsm, ds);
   const parent = head.version!.record;
@@ -234,7 +261,11 @@ test("a version whose file's columns differ from its schema: fsck names the file
     },
     { expectedLastSeq: head.seq },
   );
-  await waitFor("the catalog to apply the forged version", async () => ((await lake.catalog.version(ds, "latest")).version === parent.version + 1 ? true : undefined), { timeoutMs: 30_000 });
+  await waitFor(
+    "the catalog to apply the forged version",
+    async () => ((await lake.catalog.version(ds, "latest")).version === parent.version + 1 ? true : undefined),
+    { timeoutMs: 30_000 },
+  );
 
   const r = await lakeCli("fsck", "--dataset", ds);
   assert.equal(r.code, 1, r.stdout + r.stderr);

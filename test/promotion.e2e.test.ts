@@ -1,9 +1,11 @@
 // Promote, rollback and tag: validated by the catalog, appended to the commit log with a CAS, ordered
 // with data versions, atomic for readers, and rebuilt identically from the log.
-import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { CatalogRequestError, sampleEvents, sendHttp, type CatalogVersion } from "@lake/client";
-import { withLake, covering, assertExactlyOnce, settled, DATASET } from "./helpers.ts";
+import { after, before, test } from "node:test";
+
+import { CatalogRequestError, type CatalogVersion, sampleEvents, sendHttp } from "@lake/client";
+
+import { assertExactlyOnce, covering, DATASET, settled, withLake } from "./helpers.ts";
 
 let lake: Awaited<ReturnType<typeof withLake>>;
 const accepted = new Set<string>();
@@ -69,7 +71,10 @@ test("tags name one version, read back by tag, and never move", async () => {
   assert.deepEqual(tagged.files, (await lake.catalog.version(DATASET, 2)).files);
   assert.equal((await lake.catalog.tag(DATASET, "v20260601", 2, "carol", "again")).changed, false);
   await assert.rejects(lake.catalog.tag(DATASET, "v20260601", 3, "mallory", "move it"), refused(409, "tag_exists"));
-  assert.deepEqual((await lake.catalog.tags(DATASET)).tags.map((t) => [t.tag, t.version]), [["v20260601", 2]]);
+  assert.deepEqual(
+    (await lake.catalog.tags(DATASET)).tags.map((t) => [t.tag, t.version]),
+    [["v20260601", 2]],
+  );
 });
 
 test("the audit trail lists every promotion, rollback and tag with actor and reason, in log order", async () => {

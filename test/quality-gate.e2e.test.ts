@@ -1,10 +1,12 @@
 // Invariant 7: a gated (critical) dataset's current version has always passed its checks. Runs the
 // whole lake, quality service included, and watches `current` through the catalog the whole time.
-import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+
 import { CatalogRequestError, sendHttp } from "@lake/client";
 import { waitFor } from "@lake/testing";
-import { withLake, settled } from "./helpers.ts";
+
+import { settled, withLake } from "./helpers.ts";
 
 const DS = "payments";
 let lake: Awaited<ReturnType<typeof withLake>>;
@@ -29,10 +31,14 @@ async function sendPayments(n: number, nullCountries: number): Promise<number> {
 /** Waits for the version covering `offset` to get its verdict; returns the version. */
 async function judged(offset: number) {
   const v = await lake.catalog.covering(DS, offset, 20_000);
-  return waitFor(`a verdict for ${DS} v${v.version}`, async () => {
-    const now = await lake.catalog.version(DS, v.version);
-    return now.quality === "pending" ? undefined : now;
-  }, { timeoutMs: 30_000 });
+  return waitFor(
+    `a verdict for ${DS} v${v.version}`,
+    async () => {
+      const now = await lake.catalog.version(DS, v.version);
+      return now.quality === "pending" ? undefined : now;
+    },
+    { timeoutMs: 30_000 },
+  );
 }
 
 before(async () => {
@@ -63,12 +69,16 @@ test("current only ever moves to versions that passed; a failed version stays la
 
   const good = await judged(await sendPayments(20, 2));
   assert.equal(good.quality, "passed");
-  await waitFor("the passed version to become current", async () => ((await lake.catalog.dataset(DS)).dataset.current_version === good.version ? true : undefined));
+  await waitFor("the passed version to become current", async () =>
+    (await lake.catalog.dataset(DS)).dataset.current_version === good.version ? true : undefined,
+  );
 
   // The null-ratio rule is over the whole version: (2 + 38) / 60 is above the 0.5 limit.
   const bad = await judged(await sendPayments(40, 38));
   assert.equal(bad.quality, "failed");
-  const verdict = (await (await fetch(new URL(`/v1/datasets/${DS}/versions/${bad.version}/quality`, lake.catalogUrl))).json()) as { rules: { rule: string; passed: boolean; measured: string }[] };
+  const verdict = (await (await fetch(new URL(`/v1/datasets/${DS}/versions/${bad.version}/quality`, lake.catalogUrl))).json()) as {
+    rules: { rule: string; passed: boolean; measured: string }[];
+  };
   const nullRule = verdict.rules.find((r) => r.rule === "max_null_ratio(card_country)")!;
   assert.equal(nullRule.passed, false);
 
@@ -76,9 +86,15 @@ test("current only ever moves to versions that passed; a failed version stays la
   assert.equal(ds.latest_version, bad.version, "the failed version is the latest committed one");
   // Read after write on a critical dataset: the first covering version that passed. For the failed
   // batch there is none yet, so the bounded wait ends without handing out the failed version.
-  await assert.rejects(lake.catalog.covering(DS, bad.source.last_offset, 300, { passed: true }), (e: unknown) => e instanceof CatalogRequestError && e.status === 504);
+  await assert.rejects(
+    lake.catalog.covering(DS, bad.source.last_offset, 300, { passed: true }),
+    (e: unknown) => e instanceof CatalogRequestError && e.status === 504,
+  );
   assert.equal(ds.current_version, good.version, "but current stays on the last passed version");
-  await assert.rejects(lake.catalog.promote(DS, bad.version, "ops", "ship it anyway"), (e: unknown) => e instanceof CatalogRequestError && e.status === 409 && e.code === "quality_failed");
+  await assert.rejects(
+    lake.catalog.promote(DS, bad.version, "ops", "ship it anyway"),
+    (e: unknown) => e instanceof CatalogRequestError && e.status === 409 && e.code === "quality_failed",
+  );
 
   // The next good batch passes and becomes current: the failed one is skipped, never served.
   // (40 + 1) / 120 is below it again.
@@ -86,14 +102,22 @@ test("current only ever moves to versions that passed; a failed version stays la
   assert.equal(next.quality, "passed");
   // Now the failed batch's offset is covered by a passed version: the next one.
   assert.equal((await lake.catalog.covering(DS, bad.source.last_offset, 5000, { passed: true })).version, next.version);
-  await waitFor("the newer passed version to become current", async () => ((await lake.catalog.dataset(DS)).dataset.current_version === next.version ? true : undefined));
+  await waitFor("the newer passed version to become current", async () =>
+    (await lake.catalog.dataset(DS)).dataset.current_version === next.version ? true : undefined,
+  );
   watching = false;
   await watcher;
   assert.ok(!served.has(bad.version));
   assert.ok(served.has(good.version) || served.has(next.version));
 
   const kinds = (await lake.catalog.audit(DS)).entries.map((e) => `${e.kind}:${e.version}`);
-  assert.deepEqual(kinds, [`quality_passed:${good.version}`, `auto_promote:${good.version}`, `quality_failed:${bad.version}`, `quality_passed:${next.version}`, `auto_promote:${next.version}`]);
+  assert.deepEqual(kinds, [
+    `quality_passed:${good.version}`,
+    `auto_promote:${good.version}`,
+    `quality_failed:${bad.version}`,
+    `quality_passed:${next.version}`,
+    `auto_promote:${next.version}`,
+  ]);
 });
 
 test("the rebuilt catalog has the same verdicts and current version", async () => {

@@ -1,17 +1,20 @@
 // Invariant 7's first half: every committed version of a dataset gets exactly one quality verdict, in
 // version order, appended to the commit log with a CAS, even when the quality service is killed with
 // versions waiting and a second instance races the restarted one. Asserted on the log itself.
-import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { after, before, test } from "node:test";
+
+import { type ConsumerMessages, jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
-import type { QualityVerdict, VersionCommitted } from "@lake/contracts";
-import { HEADERS, STREAMS, decodeLogRecord, subjects } from "@lake/messaging";
+
 import { sendHttp } from "@lake/client";
-import { spawnService, waitFor, type ServiceHandle } from "@lake/testing";
+import type { QualityVerdict, VersionCommitted } from "@lake/contracts";
+import { decodeLogRecord, HEADERS, STREAMS, subjects } from "@lake/messaging";
+import { type ServiceHandle, spawnService, waitFor } from "@lake/testing";
+
 import { withLake } from "./helpers.ts";
 
 const DATASET = "payments";
@@ -133,7 +136,13 @@ function committed(offset: number) {
 function judgedThrough(version: number) {
   return waitFor(
     `verdicts for ${DATASET} versions 1..${version}`,
-    () => (log.versions().filter((v) => v.body.version <= version).every((v) => log.verdictsFor(v.body.version).length > 0) ? true : undefined),
+    () =>
+      log
+        .versions()
+        .filter((v) => v.body.version <= version)
+        .every((v) => log.verdictsFor(v.body.version).length > 0)
+        ? true
+        : undefined,
     WAIT,
   );
 }

@@ -1,16 +1,19 @@
 // `lake quarantine list` and `lake quarantine replay` as a user runs them, against a running lake
 // found through its data dir.
-import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { after, before, test } from "node:test";
 import { promisify } from "node:util";
-import { headers as natsHeaders } from "@nats-io/nats-core";
+
 import { jetstream } from "@nats-io/jetstream";
+import { headers as natsHeaders } from "@nats-io/nats-core";
+
 import { sendHttp } from "@lake/client";
 import { HEADERS } from "@lake/messaging";
-import { withLake, DATASET } from "./helpers.ts";
+
+import { DATASET, withLake } from "./helpers.ts";
 
 const cli = resolve(import.meta.dirname, "../apps/lake/src/cli.ts");
 const tsx = import.meta.resolve("tsx");
@@ -30,7 +33,10 @@ before(async () => {
     { event_id: "cli-bad-1", user_id: "u1", event_type: "view", timestamp: "2026-06-01T10:00:00Z", amount: "7" },
     { event_id: "cli-bad-2", user_id: "u1", event_type: "nope", timestamp: "2026-06-01T10:00:00Z", amount: 1 },
   ]);
-  assert.deepEqual(r.results.map((x) => x.status), ["rejected", "rejected"]);
+  assert.deepEqual(
+    r.results.map((x) => x.status),
+    ["rejected", "rejected"],
+  );
 });
 after(async () => {
   await lake?.cleanup();
@@ -56,7 +62,10 @@ test("lake quarantine list shows refused records as a table; replay fixes one, o
   const row1 = lines.find((l) => l.includes("cli-bad-1"));
   assert.ok(row1, listed.stdout);
   assert.match(row1, /^(\d+)\s+cli-bad-1\s+amount must be a finite number, got string\s+\$\.amount\s+no\s*$/);
-  assert.match(lines.find((l) => l.includes("cli-bad-2"))!, /\$\.event_type\s+no\s*$/);
+  assert.match(
+    lines.find((l) => l.includes("cli-bad-2"))!,
+    /\$\.event_type\s+no\s*$/,
+  );
   assert.match(listed.stdout, /\(2 rows\)/);
   const seq = Number(/^(\d+)/.exec(row1)![1]);
 
@@ -79,7 +88,10 @@ test("lake quarantine list shows refused records as a table; replay fixes one, o
   assert.match(await lakeCliFails(["quarantine", "replay", "--seq", "abc"]), /--seq must be an integer ≥ 1/);
   assert.match(await lakeCliFails(["quarantine", "replay"]), /usage: lake quarantine list/);
   assert.match(await lakeCliFails(["quarantine", "list", "--domain", "no_such_domain"]), /lake: ingest: unknown domain/);
-  assert.match(await lakeCliFails(["quarantine", "replay", "--seq", "1", "--record-file", join(lake.dataDir, "missing.json")]), /--record-file .*missing\.json/);
+  assert.match(
+    await lakeCliFails(["quarantine", "replay", "--seq", "1", "--record-file", join(lake.dataDir, "missing.json")]),
+    /--record-file .*missing\.json/,
+  );
 });
 
 test("a junk message on the quarantine subject is listed as undecodable beside the rest; replaying it is one clear line and exit 1", async () => {
@@ -92,7 +104,12 @@ test("a junk message on the quarantine subject is listed as undecodable beside t
     assert.match(listed.stdout, new RegExp(`^${junk.seq}\\s+\\?\\s+undecodable \\(3 bytes\\): cannot decode QuarantinedRecord.*\\s-\\s+never\\s*$`, "m"));
     assert.match(listed.stdout, /cli-bad-2/);
     const stderr = await lakeCliFails(["quarantine", "replay", "--seq", String(junk.seq)]);
-    assert.match(stderr, new RegExp(`^lake: the quarantine message at seq ${junk.seq} is not a readable quarantined record \\(cannot decode QuarantinedRecord[^\\n]*\\); it cannot be replayed\\n$`));
+    assert.match(
+      stderr,
+      new RegExp(
+        `^lake: the quarantine message at seq ${junk.seq} is not a readable quarantined record \\(cannot decode QuarantinedRecord[^\\n]*\\); it cannot be replayed\\n$`,
+      ),
+    );
   } finally {
     await nc.close();
   }

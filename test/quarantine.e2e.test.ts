@@ -1,17 +1,20 @@
 // Quarantine inspection and replay: refused records are listed with their reason; a replay goes
 // through ingest's own validation and publish path, lands in the dataset exactly once, and a second
 // replay, even after JetStream's duplicate window has passed, is a duplicate with the same offset.
-import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { request } from "node:http";
+import { after, before, test } from "node:test";
+
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { headers as natsHeaders } from "@nats-io/nats-core";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+
+import { listQuarantine, type QuarantinedEntry, type QuarantineEntry, replayQuarantine, type ReplayRequestItem, sendHttp } from "@lake/client";
 import { domainContract, quarantinedRecordCodec, quarantineReplayCodec } from "@lake/contracts";
 import { HEADERS } from "@lake/messaging";
-import { listQuarantine, replayQuarantine, sendHttp, type QuarantineEntry, type QuarantinedEntry, type ReplayRequestItem } from "@lake/client";
 import { waitFor } from "@lake/testing";
-import { withLake, bearer, covering, eventIdsIn, DATASET } from "./helpers.ts";
+
+import { bearer, covering, DATASET, eventIdsIn, withLake } from "./helpers.ts";
 
 let lake: Awaited<ReturnType<typeof withLake>>;
 let nc: NatsConnection;
@@ -28,7 +31,8 @@ const valid = (id: string, overrides: Record<string, unknown> = {}) => ({
 // Quarantined by this file, by event id.
 const q: Record<string, QuarantinedEntry> = {};
 /** The page's quarantined records (none of them is undecodable until the last test). */
-const records = (page: { records: QuarantineEntry[] }): QuarantinedEntry[] => page.records.map((r) => (r.status === "quarantined" ? r : assert.fail(`seq ${r.seq} is ${r.status}`)));
+const records = (page: { records: QuarantineEntry[] }): QuarantinedEntry[] =>
+  page.records.map((r) => (r.status === "quarantined" ? r : assert.fail(`seq ${r.seq} is ${r.status}`)));
 
 before(async () => {
   lake = await withLake();
@@ -41,7 +45,10 @@ before(async () => {
     valid("qd", { amount: "3" }),
     valid("qe", { amount: null }),
   ]);
-  assert.deepEqual(r.results.map((x) => x.status), ["accepted", "rejected", "rejected", "rejected", "rejected", "rejected"]);
+  assert.deepEqual(
+    r.results.map((x) => x.status),
+    ["accepted", "rejected", "rejected", "rejected", "rejected", "rejected"],
+  );
   await covering(lake, r.max_offset!);
   for (const rec of records(await listQuarantine(lake.operator, DATASET))) if (rec.event_id) q[rec.event_id] = rec;
 });
@@ -56,7 +63,11 @@ async function getList(query: string) {
 }
 
 async function postReplay(body: string, domain = DATASET) {
-  const res = await fetch(new URL(`/v1/domains/${domain}/quarantine/replay`, lake.ingestUrl), { method: "POST", body, headers: { "content-type": "application/json", ...bearer(lake.operator.token) } });
+  const res = await fetch(new URL(`/v1/domains/${domain}/quarantine/replay`, lake.ingestUrl), {
+    method: "POST",
+    body,
+    headers: { "content-type": "application/json", ...bearer(lake.operator.token) },
+  });
   return { status: res.status, body: (await res.json()) as { error?: string; message?: string } };
 }
 
@@ -76,10 +87,17 @@ async function timesInDataset(id: string): Promise<number> {
 
 test("refused records are listed oldest first with reason, path, raw copy and no replay", async () => {
   const page = await listQuarantine(lake.operator, DATASET);
-  assert.deepEqual(records(page).map((r) => r.event_id), ["qa", "qb", "qc", "qd", "qe"]);
+  assert.deepEqual(
+    records(page).map((r) => r.event_id),
+    ["qa", "qb", "qc", "qd", "qe"],
+  );
   assert.equal(page.next_after, null);
   const seqs = page.records.map((r) => r.seq);
-  assert.deepEqual([...seqs].sort((a, b) => a - b), seqs, "oldest first");
+  assert.deepEqual(
+    [...seqs].sort((a, b) => a - b),
+    seqs,
+    "oldest first",
+  );
   assert.equal(q.qa!.path, "$.amount");
   assert.match(q.qa!.reason, /must be a finite number/);
   assert.equal(q.qb!.path, "$.event_type");
@@ -95,12 +113,21 @@ test("refused records are listed oldest first with reason, path, raw copy and no
 
 test("the list pages with after and limit", async () => {
   const first = await listQuarantine(lake.operator, DATASET, { limit: 2 });
-  assert.deepEqual(records(first).map((r) => r.event_id), ["qa", "qb"]);
+  assert.deepEqual(
+    records(first).map((r) => r.event_id),
+    ["qa", "qb"],
+  );
   assert.equal(first.next_after, q.qb!.seq);
   const second = await listQuarantine(lake.operator, DATASET, { after: first.next_after!, limit: 2 });
-  assert.deepEqual(records(second).map((r) => r.event_id), ["qc", "qd"]);
+  assert.deepEqual(
+    records(second).map((r) => r.event_id),
+    ["qc", "qd"],
+  );
   const last = await listQuarantine(lake.operator, DATASET, { after: second.next_after!, limit: 2 });
-  assert.deepEqual(records(last).map((r) => r.event_id), ["qe"]);
+  assert.deepEqual(
+    records(last).map((r) => r.event_id),
+    ["qe"],
+  );
   assert.equal(last.next_after, null);
   const past = await listQuarantine(lake.operator, DATASET, { after: 1_000_000 });
   assert.deepEqual(past, { domain: DATASET, records: [], next_after: null });
@@ -118,7 +145,10 @@ test("a corrected record replays into the dataset exactly once; replaying again,
   assert.equal(first.status, "accepted", JSON.stringify(first));
   const offset = (first as { offset: number }).offset;
   await covering(lake, offset);
-  assert.deepEqual((await eventIdsIn(lake, "latest")).filter((x) => x === "qa"), ["qa"]);
+  assert.deepEqual(
+    (await eventIdsIn(lake, "latest")).filter((x) => x === "qa"),
+    ["qa"],
+  );
 
   const listed = records(await listQuarantine(lake.operator, DATASET)).find((r) => r.seq === q.qa!.seq)!;
   assert.equal(listed.replayed?.offset, offset, "the list shows where the replay landed");
@@ -127,10 +157,14 @@ test("a corrected record replays into the dataset exactly once; replaying again,
   // Wait until JetStream no longer recognises a message id published after the replay.
   const probe = `window-probe-${Date.now()}`;
   await js.publish("lake.events.zz_window_probe", "probe", { msgID: probe });
-  await waitFor("the duplicate window to pass", async () => ((await js.publish("lake.events.zz_window_probe", "probe", { msgID: probe })).duplicate ? undefined : true), {
-    timeoutMs: 15_000,
-    intervalMs: 200,
-  });
+  await waitFor(
+    "the duplicate window to pass",
+    async () => ((await js.publish("lake.events.zz_window_probe", "probe", { msgID: probe })).duplicate ? undefined : true),
+    {
+      timeoutMs: 15_000,
+      intervalMs: 200,
+    },
+  );
 
   for (const item of [{ seq: q.qa!.seq, record: valid("qa", { amount: 12 }) }, { seq: q.qa!.seq }, { seq: q.qa!.seq, record: valid("qa", { amount: 99 }) }]) {
     const again = await replayOne(item);
@@ -173,7 +207,10 @@ test("two replays of one record racing each other: one is accepted, the other is
 test("a batch of items answers per item, and max_offset is the read-after-write token", async () => {
   const reply = await replayQuarantine(lake.operator, DATASET, [{ seq: q.qe!.seq, record: valid("qe", { amount: 0 }) }, { seq: q.qb!.seq }, { seq: 999_999 }]);
   assert.equal(reply.status, 200);
-  assert.deepEqual(reply.results.map((r) => r.status), ["accepted", "rejected", "not_found"]);
+  assert.deepEqual(
+    reply.results.map((r) => r.status),
+    ["accepted", "rejected", "not_found"],
+  );
   assert.deepEqual([reply.accepted, reply.rejected, reply.not_found, reply.duplicates, reply.failed], [1, 1, 1, 0, 0]);
   assert.equal(reply.max_offset, (reply.results[0] as { offset: number }).offset);
   await covering(lake, reply.max_offset!);
@@ -186,7 +223,16 @@ test("a seq of another domain, of a replay-ledger entry, or past the end is not_
   h.set(HEADERS.record, quarantinedRecordCodec.name);
   const other = await js.publish(
     "lake.quarantine.other_domain",
-    quarantinedRecordCodec.encode({ domain: "other_domain", event_id: "o1", reason: "x", path: "$", raw: JSON.stringify(valid("o1")), truncated: false, received_at: Date.now(), source: "http" }),
+    quarantinedRecordCodec.encode({
+      domain: "other_domain",
+      event_id: "o1",
+      reason: "x",
+      path: "$",
+      raw: JSON.stringify(valid("o1")),
+      truncated: false,
+      received_at: Date.now(),
+      source: "http",
+    }),
     { headers: h },
   );
   const jsm = await jetstreamManager(nc);
@@ -206,11 +252,14 @@ test("a seq of another domain, of a replay-ledger entry, or past the end is not_
 function rawRequest(method: string, path: string, body?: string): Promise<{ status: number; body: { error?: string } }> {
   const url = new URL(lake.ingestUrl);
   return new Promise((resolve, reject) => {
-    const req = request({ host: url.hostname, port: url.port, method, path, headers: { "content-type": "application/json", ...bearer(lake.operator.token) } }, (res) => {
-      let text = "";
-      res.on("data", (c) => (text += c));
-      res.on("end", () => resolve({ status: res.statusCode!, body: JSON.parse(text) as { error?: string } }));
-    });
+    const req = request(
+      { host: url.hostname, port: url.port, method, path, headers: { "content-type": "application/json", ...bearer(lake.operator.token) } },
+      (res) => {
+        let text = "";
+        res.on("data", (c) => (text += c));
+        res.on("end", () => resolve({ status: res.statusCode!, body: JSON.parse(text) as { error?: string } }));
+      },
+    );
     req.on("error", reject);
     req.end(body);
   });
@@ -270,9 +319,18 @@ test("a replay interrupted after its claim (and after its publish) is finished b
   const js = jetstream(nc);
   const noId = (n: number) => ({ user_id: `u${n}`, event_type: "view", timestamp: "2026-06-01T11:00:00Z", amount: n });
   const sent = await sendHttp(lake.producer, DATASET, [noId(1), noId(2)]);
-  assert.deepEqual(sent.results.map((x) => x.status), ["rejected", "rejected"]);
+  assert.deepEqual(
+    sent.results.map((x) => x.status),
+    ["rejected", "rejected"],
+  );
   const fresh = records(await listQuarantine(lake.operator, DATASET, { after: q.qe!.seq }));
-  assert.deepEqual(fresh.map((r) => [r.event_id, r.path]), [[null, "$.event_id"], [null, "$.event_id"]]);
+  assert.deepEqual(
+    fresh.map((r) => [r.event_id, r.path]),
+    [
+      [null, "$.event_id"],
+      [null, "$.event_id"],
+    ],
+  );
   const [a, b] = fresh as [QuarantinedEntry, QuarantinedEntry];
 
   // What a replay leaves behind when it is killed: its claim (a: before publishing; b: after).
@@ -301,7 +359,10 @@ test("a replay interrupted after its claim (and after its publish) is finished b
   const resumedB = await replayOne({ seq: b.seq, record: { event_id: "crash-b", ...noId(2) } });
   assert.deepEqual(resumedB, { seq: b.seq, event_id: "crash-b", status: "duplicate", offset: bAck.seq }, "the publish that got through is the one on record");
   const listed = records(await listQuarantine(lake.operator, DATASET, { after: q.qe!.seq }));
-  assert.deepEqual(listed.map((r) => r.replayed?.offset), [(resumedA as { offset: number }).offset, bAck.seq]);
+  assert.deepEqual(
+    listed.map((r) => r.replayed?.offset),
+    [(resumedA as { offset: number }).offset, bAck.seq],
+  );
   assert.equal(await timesInDataset("crash-a"), 1);
   assert.equal(await timesInDataset("crash-b"), 1);
   assert.equal(await timesInDataset("someone-else"), 0);
@@ -315,7 +376,10 @@ test("junk on the quarantine subject or on replay ledgers is shown as such and s
     return h;
   };
   const sent = await sendHttp(lake.producer, DATASET, [valid("jk-a", { amount: "1" }), valid("jk-b", { amount: "2" }), valid("jk-c", { amount: "3" })]);
-  assert.deepEqual(sent.results.map((x) => x.status), ["rejected", "rejected", "rejected"]);
+  assert.deepEqual(
+    sent.results.map((x) => x.status),
+    ["rejected", "rejected", "rejected"],
+  );
   const before = (await listQuarantine(lake.operator, DATASET, { limit: 500 })).records;
   const [a, b, c] = before.slice(-3) as [QuarantinedEntry, QuarantinedEntry, QuarantinedEntry];
   assert.deepEqual([a.event_id, b.event_id, c.event_id], ["jk-a", "jk-b", "jk-c"]);
@@ -328,7 +392,16 @@ test("junk on the quarantine subject or on replay ledgers is shown as such and s
   const junk = await js.publish(`lake.quarantine.${DATASET}`, new Uint8Array([0x02, 0xff, 0xff, 0xff, 0xff, 0x0f]), { headers: tagged("QuarantinedRecord") });
   const foreign = await js.publish(
     `lake.quarantine.${DATASET}`,
-    quarantinedRecordCodec.encode({ domain: "payments", event_id: "p1", reason: "x", path: "$", raw: JSON.stringify(valid("p1")), truncated: false, received_at: Date.now(), source: "http" }),
+    quarantinedRecordCodec.encode({
+      domain: "payments",
+      event_id: "p1",
+      reason: "x",
+      path: "$",
+      raw: JSON.stringify(valid("p1")),
+      truncated: false,
+      received_at: Date.now(),
+      source: "http",
+    }),
     { headers: tagged("QuarantinedRecord") },
   );
   await js.publish(`lake.quarantine.${DATASET}.replayed.${a.seq}`, new Uint8Array([0xff, 0xfe, 0xfd]), { headers: tagged("QuarantineReplay") });
@@ -338,7 +411,16 @@ test("junk on the quarantine subject or on replay ledgers is shown as such and s
   const res = await fetch(new URL(`/v1/domains/${DATASET}/quarantine?after=${a.seq - 1}`, lake.ingestUrl), { headers: bearer(lake.operator.token) });
   assert.equal(res.status, 200);
   const page = (await res.json()) as { records: QuarantineEntry[] };
-  assert.deepEqual(page.records.map((r) => [r.seq, r.status]), [[a.seq, "quarantined"], [b.seq, "quarantined"], [c.seq, "quarantined"], [junk.seq, "undecodable"], [foreign.seq, "undecodable"]]);
+  assert.deepEqual(
+    page.records.map((r) => [r.seq, r.status]),
+    [
+      [a.seq, "quarantined"],
+      [b.seq, "quarantined"],
+      [c.seq, "quarantined"],
+      [junk.seq, "undecodable"],
+      [foreign.seq, "undecodable"],
+    ],
+  );
   const [badJunk, badForeign] = page.records.slice(3) as Extract<QuarantineEntry, { status: "undecodable" }>[];
   assert.match(badJunk!.error, /cannot decode QuarantinedRecord/);
   assert.equal(badJunk!.bytes, 6);
@@ -361,11 +443,17 @@ test("junk on the quarantine subject or on replay ledgers is shown as such and s
   assert.deepEqual(await replayOne({ seq: b.seq }), { seq: b.seq, event_id: "jk-b", status: "duplicate", offset: (bReplay as { offset: number }).offset });
   const mixed = await replayQuarantine(lake.operator, DATASET, [{ seq: junk.seq }, { seq: c.seq, record: valid("jk-c", { amount: 3 }) }]);
   assert.equal(mixed.status, 200);
-  assert.deepEqual(mixed.results.map((r) => r.status), ["undecodable", "accepted"]);
+  assert.deepEqual(
+    mixed.results.map((r) => r.status),
+    ["undecodable", "accepted"],
+  );
   assert.equal(mixed.undecodable, 1);
 
   const after = (await listQuarantine(lake.operator, DATASET, { after: a.seq - 1 })).records;
-  assert.deepEqual(after.map((r) => (r.status === "quarantined" ? r.replayed !== null : r.status)), [true, true, true, "undecodable", "undecodable"]);
+  assert.deepEqual(
+    after.map((r) => (r.status === "quarantined" ? r.replayed !== null : r.status)),
+    [true, true, true, "undecodable", "undecodable"],
+  );
   for (const id of ["jk-a", "jk-b", "jk-c"]) assert.equal(await timesInDataset(id), 1, id);
   assert.equal(await timesInDataset("p1"), 0);
 });

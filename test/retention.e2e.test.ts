@@ -3,19 +3,22 @@
 // what no live version references (files of expired versions, orphans past the grace period) while
 // every file of every live version stays, checked by listing the store and by querying with DuckDB.
 // Each operation is in the commit log; a dry run changes nothing; GC racing live commits loses nothing.
-import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { utimesSync } from "node:fs";
 import { resolve } from "node:path";
+import { after, before, test } from "node:test";
 import { promisify } from "node:util";
+
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { CatalogRequestError, queryVersion, sampleEvents, sendHttp, type CatalogVersion } from "@lake/client";
-import { foldCommitLog, readCommitHead } from "@lake/messaging";
-import { openStore, type ObjectStore } from "@lake/storage";
+
+import { CatalogRequestError, type CatalogVersion, queryVersion, sampleEvents, sendHttp } from "@lake/client";
 import type { LogRecord } from "@lake/contracts";
+import { foldCommitLog, readCommitHead } from "@lake/messaging";
+import { type ObjectStore, openStore } from "@lake/storage";
 import { startS3Server } from "@lake/testing";
-import { withLake, settled } from "./helpers.ts";
+
+import { settled, withLake } from "./helpers.ts";
 
 const DS = "customers";
 const cli = resolve(import.meta.dirname, "../apps/lake/src/cli.ts");
@@ -40,7 +43,11 @@ const upsert = (id: string, name: string) => {
 
 /** One CDC batch (the same customers rewritten each time, so each version replaces the last one's files). */
 async function commitCustomers(round: number): Promise<CatalogVersion> {
-  const r = await sendHttp(lake.producer, DS, ["k1", "k2", "k3", "k4", "k5", `n${round}`].map((id) => upsert(id, `${id} round ${round}`)));
+  const r = await sendHttp(
+    lake.producer,
+    DS,
+    ["k1", "k2", "k3", "k4", "k5", `n${round}`].map((id) => upsert(id, `${id} round ${round}`)),
+  );
   assert.equal(r.status, 200);
   return lake.catalog.covering(DS, r.max_offset!, 20_000);
 }
@@ -53,7 +60,7 @@ async function listKeys(dataset = DS): Promise<Set<string>> {
 
 async function allVersions(dataset = DS) {
   const out: Omit<CatalogVersion, "files">[] = [];
-  for (let after = 0; ; ) {
+  for (let after = 0; ;) {
     const p = await lake.catalog.versions(dataset, after, 1000);
     out.push(...p.versions);
     if (p.next_after === null) return out;
@@ -168,7 +175,7 @@ test("gc --dry-run reports what it would delete and deletes nothing", async () =
   utimesSync(store.localPath(oldOrphan)!, twoHoursAgo, twoHoursAgo);
 
   const files: { key: string; live: boolean }[] = [];
-  for (let after = ""; ; ) {
+  for (let after = ""; ;) {
     const p = await lake.catalog.files(DS, after, 1000);
     files.push(...p.files);
     if (p.next_after === null) break;
@@ -176,7 +183,10 @@ test("gc --dry-run reports what it would delete and deletes nothing", async () =
   }
   const manifests = (await allVersions()).filter((v) => v.expired).map((v) => v.manifest.key);
   dead = [...files.filter((f) => !f.live).map((f) => f.key), ...manifests];
-  assert.ok(files.some((f) => !f.live), "some data files are referenced only by expired versions");
+  assert.ok(
+    files.some((f) => !f.live),
+    "some data files are referenced only by expired versions",
+  );
 
   const before = await listKeys();
   const out = await lakeCli(["gc", "--dry-run", "--grace", "1h"]);
@@ -261,7 +271,8 @@ test("on S3: gc deletes expired versions' objects from the bucket, and orphans b
   const saved = Object.fromEntries(Object.keys(aws).map((k) => [k, process.env[k]]));
   Object.assign(process.env, aws);
   const bucketLake = await withLake({ s3: { endpoint: s3.endpoint, bucket: "lake", prefix: "gc", region: s3.region }, env: aws, without: ["aggregator"] });
-  const cliS3 = (args: string[]) => run(process.execPath, ["--import", tsx, cli, ...args, "--data-dir", bucketLake.dataDir], { timeout: 120_000, env: { ...env, ...aws } });
+  const cliS3 = (args: string[]) =>
+    run(process.execPath, ["--import", tsx, cli, ...args, "--data-dir", bucketLake.dataDir], { timeout: 120_000, env: { ...env, ...aws } });
   try {
     for (let i = 0; i < 4; i++) {
       const r = await sendHttp(bucketLake.producer, "domain_events", sampleEvents(40, { prefix: `s3gc${i}`, seed: i + 7 }));

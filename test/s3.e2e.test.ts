@@ -1,13 +1,15 @@
 // The whole pipeline on S3: committers write Parquet and manifests to a bucket of a real S3 server
 // (s3rver, a child process on a free port), quality and the query path read them back from it.
-import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { after, before, test } from "node:test";
+
 import { sampleEvents, sendHttp } from "@lake/client";
 import { openStore } from "@lake/storage";
-import { startS3Server, waitFor, type S3ServerHandle } from "@lake/testing";
-import { withLake, assertExactlyOnce, covering, DATASET } from "./helpers.ts";
+import { type S3ServerHandle, startS3Server, waitFor } from "@lake/testing";
+
+import { assertExactlyOnce, covering, DATASET, withLake } from "./helpers.ts";
 
 let s3: S3ServerHandle;
 let lake: Awaited<ReturnType<typeof withLake>>;
@@ -40,15 +42,22 @@ test("events are committed to the bucket exactly once, judged by quality and que
   const keys: string[] = [];
   for await (const o of store.list(`datasets/${DATASET}/`)) keys.push(o.key);
   for (const f of v.files) assert.ok(keys.includes(f.key), `${f.key} is in the bucket`);
-  assert.ok(keys.some((k) => k.includes("/manifests/")), "manifests are in the bucket");
+  assert.ok(
+    keys.some((k) => k.includes("/manifests/")),
+    "manifests are in the bucket",
+  );
   // Nothing went to local disk.
   const localData = join(lake.storeRoot, "datasets");
   assert.ok(!existsSync(localData) || readdirSync(localData).length === 0);
 
   // Quality read the version's files from the bucket too.
-  const judged = await waitFor("the verdict of the covering version", async () => {
-    const now = await lake.catalog.version(DATASET, v.version);
-    return now.quality === "pending" ? undefined : now.quality;
-  }, { timeoutMs: 30_000 });
+  const judged = await waitFor(
+    "the verdict of the covering version",
+    async () => {
+      const now = await lake.catalog.version(DATASET, v.version);
+      return now.quality === "pending" ? undefined : now.quality;
+    },
+    { timeoutMs: 30_000 },
+  );
   assert.equal(judged, "passed");
 });

@@ -1,16 +1,19 @@
 // Schema evolution while events flow: a backward-compatible version (an optional field) is registered,
 // ingest and the committer pick it up without restarting, and no event is lost; an incompatible
 // version is refused with the reason.
-import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { after, before, test } from "node:test";
+
 import type { NatsConnection } from "@nats-io/nats-core";
+
+import { queryVersion, sampleEvents, sendHttp } from "@lake/client";
 import { IncompatibleSchemaError } from "@lake/contracts";
 import { SchemaRegistry } from "@lake/registry";
-import { queryVersion, sampleEvents, sendHttp } from "@lake/client";
 import { openLocalStore } from "@lake/storage";
-import { withLake, assertExactlyOnce, covering, DATASET } from "./helpers.ts";
+
+import { assertExactlyOnce, covering, DATASET, withLake } from "./helpers.ts";
 
 let lake: Awaited<ReturnType<typeof withLake>>;
 let nc: NatsConnection;
@@ -58,7 +61,11 @@ test("adding an optional field while events flow: no restart, no lost event, old
   reg.close();
   const v = await covering(lake, Math.max(maxOffset, withCoupon!.max_offset!));
   await assertExactlyOnce(lake, accepted);
-  const q = await queryVersion(openLocalStore(lake.storeRoot), v, `SELECT count(*) FILTER (WHERE coupon = 'SPRING') AS spring, count(*) FILTER (WHERE coupon IS NULL) AS without FROM ${DATASET}`);
+  const q = await queryVersion(
+    openLocalStore(lake.storeRoot),
+    v,
+    `SELECT count(*) FILTER (WHERE coupon = 'SPRING') AS spring, count(*) FILTER (WHERE coupon IS NULL) AS without FROM ${DATASET}`,
+  );
   assert.equal(Number(q.rows[0]!.spring), 1);
   assert.equal(Number(q.rows[0]!.without), accepted.size - 1);
 });

@@ -1,14 +1,16 @@
 // Tracing: W3C trace context travels in NATS headers, so one event's trace runs from ingest through the
 // committer to the commit log, the catalog's projection and the quality verdict. The services export
 // OTLP/HTTP to a small receiver this test runs; the spans it receives must form one connected chain.
-import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
 import { randomBytes } from "node:crypto";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { after, before, test } from "node:test";
+
 import { sampleEvents } from "@lake/client";
 import { waitFor } from "@lake/testing";
-import { withLake, bearer, DATASET } from "./helpers.ts";
+
+import { bearer, DATASET, withLake } from "./helpers.ts";
 
 interface ReceivedSpan {
   service: string;
@@ -76,10 +78,14 @@ test("one event's trace connects ingest, committer, catalog and quality", async 
   });
   assert.equal(res.status, 200);
   const inTrace = () => spans.filter((s) => s.traceId === traceId);
-  await waitFor("spans from ingest, committer, catalog and quality in the producer's trace", () => {
-    const services = new Set(inTrace().map((s) => s.service));
-    return ["ingest", "committer", "catalog", "quality"].every((x) => services.has(x)) ? true : undefined;
-  }, { timeoutMs: 30_000 });
+  await waitFor(
+    "spans from ingest, committer, catalog and quality in the producer's trace",
+    () => {
+      const services = new Set(inTrace().map((s) => s.service));
+      return ["ingest", "committer", "catalog", "quality"].every((x) => services.has(x)) ? true : undefined;
+    },
+    { timeoutMs: 30_000 },
+  );
 
   const t = inTrace();
   const ingest = t.find((s) => s.service === "ingest")!;
@@ -106,9 +112,13 @@ test("a batch from several traces links them from the commit span", async () => 
     ),
   );
   // Every trace reaches a commit: as its parent, or as one of its links.
-  await waitFor("a commit span for each trace", () => {
-    const commits = spans.filter((s) => s.service === "committer" && s.name.startsWith("commit "));
-    const reached = traces.filter((tid) => commits.some((c) => c.traceId === tid || c.links.some((l) => l.traceId === tid)));
-    return reached.length === traces.length ? true : undefined;
-  }, { timeoutMs: 30_000 });
+  await waitFor(
+    "a commit span for each trace",
+    () => {
+      const commits = spans.filter((s) => s.service === "committer" && s.name.startsWith("commit "));
+      const reached = traces.filter((tid) => commits.some((c) => c.traceId === tid || c.links.some((l) => l.traceId === tid)));
+      return reached.length === traces.length ? true : undefined;
+    },
+    { timeoutMs: 30_000 },
+  );
 });

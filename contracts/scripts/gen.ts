@@ -1,7 +1,8 @@
 // Generates src/generated.ts (TypeScript types) from the .avsc contracts, so no wire type is written twice.
 // Run: npm run gen:contracts (from the repo root). A test checks the committed file is up to date.
-import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+
 import { toTypeScript } from "@ovotech/avro-ts";
 import type { Schema } from "avsc";
 
@@ -13,7 +14,9 @@ export function generate(): string {
     "/* eslint-disable */",
   ];
   for (const dir of ["domains", "log", "derived"]) {
-    for (const file of readdirSync(join(root, "avro", dir)).filter((f) => f.endsWith(".avsc")).sort()) {
+    for (const file of readdirSync(join(root, "avro", dir))
+      .filter((f) => f.endsWith(".avsc"))
+      .sort()) {
       const schema = JSON.parse(readFileSync(join(root, "avro", dir, file), "utf8")) as Schema;
       parts.push(`\n// ${dir}/${file}`);
       parts.push(toTypeScript(schema, { logicalTypes: { "timestamp-millis": "number" } }).trim());

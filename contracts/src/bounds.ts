@@ -136,6 +136,7 @@ export function headerValueProblem(field: string, s: string, maxLength = MAX_HEA
     return `${field} contains the control character U+${cp.toUpperCase()} at index ${bad.index}; it is the record's id in a NATS header (Nats-Msg-Id), which must be printable on one line`;
   }
   if (hasLoneSurrogate(s)) return `${field} is not valid Unicode (a lone UTF-16 surrogate); it is the record's id in a NATS header (Nats-Msg-Id)`;
-  if (s.trim() !== s) return `${field} starts or ends with whitespace; it is the record's id in a NATS header (Nats-Msg-Id), where surrounding whitespace is trimmed`;
+  if (s.trim() !== s)
+    return `${field} starts or ends with whitespace; it is the record's id in a NATS header (Nats-Msg-Id), where surrounding whitespace is trimmed`;
   return undefined;
 }

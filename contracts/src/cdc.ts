@@ -3,9 +3,10 @@
 // the row with every non-key field optional, plus `_op`, `_lsn` (the source log position: the order of
 // changes and their dedupe id) and `_ts_ms`.
 import type avro from "avsc";
+
+import { clipText, futureEventTimeProblem, illFormedTextPath, MAX_AVRO_LONG, MAX_DATE_MS } from "./bounds.ts";
 import type { DomainContract } from "./domain.ts";
 import { avroCodec, safeTypeForSchema } from "./safe-avro.ts";
-import { MAX_AVRO_LONG, MAX_DATE_MS, clipText, futureEventTimeProblem, illFormedTextPath } from "./bounds.ts";
 
 export const CDC_OPS = ["c", "u", "d", "r"] as const;
 export type CdcOp = (typeof CDC_OPS)[number];
@@ -45,7 +46,12 @@ export function cdcChangeCodec(c: DomainContract): CdcChangeCodec {
     type: "record",
     name: `${c.schema.name}Change`,
     namespace: `lake.cdc.${c.name}`,
-    fields: [...fields, { name: "_op", type: "string" }, { name: "_lsn", type: "long" }, { name: "_ts_ms", type: { type: "long", logicalType: "timestamp-millis" } }],
+    fields: [
+      ...fields,
+      { name: "_op", type: "string" },
+      { name: "_lsn", type: "long" },
+      { name: "_ts_ms", type: { type: "long", logicalType: "timestamp-millis" } },
+    ],
   };
   const type: avro.Type = safeTypeForSchema(schema as avro.Schema);
   const avroc = avroCodec(type);
@@ -62,8 +68,7 @@ export function cdcChangeCodec(c: DomainContract): CdcChangeCodec {
 }
 
 export type CdcValidation =
-  | { ok: true; change: Record<string, unknown>; key: string; lsn: number; op: CdcOp }
-  | { ok: false; reason: string; path: string; key: string | null };
+  { ok: true; change: Record<string, unknown>; key: string; lsn: number; op: CdcOp } | { ok: false; reason: string; path: string; key: string | null };
 
 /**
  * Checks one Debezium-style change against the row contract: c/u/r need a valid `after` row, d needs
@@ -82,7 +87,8 @@ export function validateChange(c: DomainContract, input: unknown, now: number): 
     }
   }
   const op = e.op;
-  if (typeof op !== "string" || !(CDC_OPS as readonly string[]).includes(op)) return { ok: false, reason: `op must be one of ${CDC_OPS.join(", ")}`, path: "$.op", key: null };
+  if (typeof op !== "string" || !(CDC_OPS as readonly string[]).includes(op))
+    return { ok: false, reason: `op must be one of ${CDC_OPS.join(", ")}`, path: "$.op", key: null };
   const image = (op === "d" ? e.before : e.after) as Record<string, unknown> | null | undefined;
   const imageName = op === "d" ? "before" : "after";
   const rawKey = image && typeof image === "object" ? image[c.keyField] : undefined;
@@ -101,7 +107,8 @@ export function validateChange(c: DomainContract, input: unknown, now: number): 
   // ts_ms is the CDC table's event time (freshness, a version's max event time): bounded the same way.
   const future = futureEventTimeProblem("ts_ms", ts, now, c.maxFutureSkewMs);
   if (future) return { ok: false, reason: future, path: "$.ts_ms", key };
-  if (!image || typeof image !== "object" || Array.isArray(image)) return { ok: false, reason: `op ${op} needs the ${imageName} image`, path: `$.${imageName}`, key };
+  if (!image || typeof image !== "object" || Array.isArray(image))
+    return { ok: false, reason: `op ${op} needs the ${imageName} image`, path: `$.${imageName}`, key };
   let change: Record<string, unknown>;
   let changeKey: string;
   if (op === "d") {

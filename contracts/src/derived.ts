@@ -3,14 +3,16 @@
 // value field, watermark and lateness). Validated against the source domain's contract, so a typo in a
 // job spec stops a service at start with a message naming the field. The aggregator runs the job; the
 // committer writes its results (one row per merge key, the highest revision wins).
-import { readFileSync, readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+
 import type avro from "avsc";
-import { domainContract, describeFields, type DomainContract } from "./domain.ts";
+
+import { describeFields, type DomainContract, domainContract } from "./domain.ts";
+import type { LakeDerived } from "./generated.ts";
 import { isValidName } from "./names.ts";
 import { type ParquetSettings, parseParquetSettings } from "./parquet.ts";
 import { safeTypeForSchema } from "./safe-avro.ts";
-import type { LakeDerived } from "./generated.ts";
 
 export type LateEvent = LakeDerived.LateEvent;
 
@@ -67,7 +69,9 @@ export class DerivedContractError extends Error {
 
 export class UnknownDerivedDatasetError extends Error {
   constructor(readonly dataset: string) {
-    super(`unknown derived dataset ${JSON.stringify(dataset.length > 80 ? dataset.slice(0, 80) + "…" : dataset)}: no contract with a lake.derived attribute at contracts/avro/derived/<name>.avsc`);
+    super(
+      `unknown derived dataset ${JSON.stringify(dataset.length > 80 ? dataset.slice(0, 80) + "…" : dataset)}: no contract with a lake.derived attribute at contracts/avro/derived/<name>.avsc`,
+    );
     this.name = "UnknownDerivedDatasetError";
   }
 }
@@ -158,7 +162,8 @@ export function loadDerivedContract(
   const sourceField = new Map(source.fields.map((f) => [f.name, f]));
 
   const key = meta.key;
-  if (!Array.isArray(key) || key.length === 0 || !key.every((k) => typeof k === "string")) return fail(`lake.derived.key must be a non-empty array of field names, got ${show(key)}`);
+  if (!Array.isArray(key) || key.length === 0 || !key.every((k) => typeof k === "string"))
+    return fail(`lake.derived.key must be a non-empty array of field names, got ${show(key)}`);
   if (new Set(key).size !== key.length) fail(`lake.derived.key lists a field twice: ${show(key)}`);
   for (const k of key as string[]) {
     const f = sourceField.get(k);
@@ -172,12 +177,15 @@ export function loadDerivedContract(
   if (typeof w !== "object" || w === null) return fail(`lake.derived.window must be an object, got ${show(w)}`);
   if (!isPositiveInt(w.size_ms)) return fail(`lake.derived.window.size_ms must be a positive integer (milliseconds), got ${show(w.size_ms)}`);
   if (w.type === "tumbling") {
-    if (w.slide_ms !== undefined && w.slide_ms !== w.size_ms) fail(`lake.derived.window: a tumbling window has no slide_ms (or slide_ms = size_ms), got ${show(w.slide_ms)}`);
+    if (w.slide_ms !== undefined && w.slide_ms !== w.size_ms)
+      fail(`lake.derived.window: a tumbling window has no slide_ms (or slide_ms = size_ms), got ${show(w.slide_ms)}`);
     window = { type: "tumbling", sizeMs: w.size_ms, slideMs: w.size_ms };
   } else if (w.type === "sliding") {
     if (!isPositiveInt(w.slide_ms)) return fail(`lake.derived.window.slide_ms must be a positive integer (milliseconds), got ${show(w.slide_ms)}`);
-    if (w.slide_ms > w.size_ms) fail(`lake.derived.window.slide_ms (${w.slide_ms}) must not exceed size_ms (${w.size_ms}): events between windows would belong to none`);
-    if (Math.ceil(w.size_ms / w.slide_ms) > MAX_WINDOWS_PER_EVENT) fail(`lake.derived.window: size_ms / slide_ms puts each event in more than ${MAX_WINDOWS_PER_EVENT} windows`);
+    if (w.slide_ms > w.size_ms)
+      fail(`lake.derived.window.slide_ms (${w.slide_ms}) must not exceed size_ms (${w.size_ms}): events between windows would belong to none`);
+    if (Math.ceil(w.size_ms / w.slide_ms) > MAX_WINDOWS_PER_EVENT)
+      fail(`lake.derived.window: size_ms / slide_ms puts each event in more than ${MAX_WINDOWS_PER_EVENT} windows`);
     window = { type: "sliding", sizeMs: w.size_ms, slideMs: w.slide_ms };
   } else return fail(`lake.derived.window.type must be "tumbling" or "sliding", got ${show(w.type)}`);
 
@@ -188,7 +196,8 @@ export function loadDerivedContract(
   else if (vf.nullable || !["double", "float", "int", "long"].includes(vf.avroType) || vf.timestampMillis)
     fail(`lake.derived.value_field ${show(valueField)} must be a non-null number in ${source.name}, it is ${vf.nullable ? "nullable " : ""}${vf.avroType}`);
 
-  if (!isNonNegativeInt(meta.out_of_orderness_ms)) fail(`lake.derived.out_of_orderness_ms must be an integer ≥ 0 (milliseconds), got ${show(meta.out_of_orderness_ms)}`);
+  if (!isNonNegativeInt(meta.out_of_orderness_ms))
+    fail(`lake.derived.out_of_orderness_ms must be an integer ≥ 0 (milliseconds), got ${show(meta.out_of_orderness_ms)}`);
   const lateness = meta.allowed_lateness_ms ?? DEFAULT_ALLOWED_LATENESS_MS;
   if (!isNonNegativeInt(lateness)) fail(`lake.derived.allowed_lateness_ms must be an integer ≥ 0 (milliseconds), got ${show(lateness)}`);
   if (meta.policy !== "critical" && meta.policy !== "non-critical") fail(`lake.derived.policy must be "critical" or "non-critical", got ${show(meta.policy)}`);
@@ -223,10 +232,12 @@ export function loadDerivedContract(
   if (missing.length > 0) fail(`output fields missing: ${missing.join(", ")}`);
 
   const mergeKey = meta.merge_key;
-  if (!Array.isArray(mergeKey) || !mergeKey.every((k) => typeof k === "string")) return fail(`lake.derived.merge_key must be an array of output field names, got ${show(mergeKey)}`);
+  if (!Array.isArray(mergeKey) || !mergeKey.every((k) => typeof k === "string"))
+    return fail(`lake.derived.merge_key must be an array of output field names, got ${show(mergeKey)}`);
   for (const k of mergeKey as string[]) if (!expected.has(k)) fail(`lake.derived.merge_key field ${show(k)} is not an output field`);
   // A merge key that misses the window or part of the key would merge different results into one row.
-  for (const k of ["window_start", ...(key as string[])]) if (!mergeKey.includes(k)) fail(`lake.derived.merge_key must include ${show(k)} (it identifies a result), got ${show(mergeKey)}`);
+  for (const k of ["window_start", ...(key as string[])])
+    if (!mergeKey.includes(k)) fail(`lake.derived.merge_key must include ${show(k)} (it identifies a result), got ${show(mergeKey)}`);
 
   let type: avro.Type;
   try {

@@ -1,12 +1,22 @@
 // Domain contracts: the Avro schema of a domain's events plus the constraints Avro can't express
 // (ranges, lengths, patterns), read from `lake.constraints` attributes in the .avsc file.
-import { readFileSync, readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+
 import type avro from "avsc";
+
+import {
+  clipText,
+  DEFAULT_MAX_FUTURE_SKEW_MS,
+  futureEventTimeProblem,
+  headerValueProblem,
+  illFormedTextPath,
+  MAX_DATE_MS,
+  MAX_HEADER_VALUE_LENGTH,
+} from "./bounds.ts";
 import { isValidName } from "./names.ts";
-import { avroCodec, safeTypeForSchema } from "./safe-avro.ts";
 import { type ParquetSettings, parseParquetSettings } from "./parquet.ts";
-import { DEFAULT_MAX_FUTURE_SKEW_MS, MAX_DATE_MS, MAX_HEADER_VALUE_LENGTH, clipText, futureEventTimeProblem, headerValueProblem, illFormedTextPath } from "./bounds.ts";
+import { avroCodec, safeTypeForSchema } from "./safe-avro.ts";
 
 export interface FieldConstraints {
   min?: number;
@@ -43,8 +53,7 @@ export interface RawDomainSchema {
 }
 
 export type ValidationResult =
-  | { ok: true; value: Record<string, unknown>; eventId: string; eventTime: number }
-  | { ok: false; reason: string; path: string; eventId: string | null };
+  { ok: true; value: Record<string, unknown>; eventId: string; eventTime: number } | { ok: false; reason: string; path: string; eventId: string | null };
 
 /** One field's value checked on its own (a CDC delete's key): normalised, or why not, relative to the field. */
 export type FieldCheck = { ok: true; value: unknown } | { ok: false; reason: string; path: string };
@@ -304,7 +313,12 @@ export function loadDomainContract(schema: RawDomainSchema): DomainContract {
   function validate(record: unknown, now: number): ValidationResult {
     assertClock(now);
     if (typeof record !== "object" || record === null || Array.isArray(record)) {
-      return { ok: false, reason: `expected a JSON object, got ${Array.isArray(record) ? "an array" : record === null ? "null" : typeof record}`, path: "$", eventId: null };
+      return {
+        ok: false,
+        reason: `expected a JSON object, got ${Array.isArray(record) ? "an array" : record === null ? "null" : typeof record}`,
+        path: "$",
+        eventId: null,
+      };
     }
     const input = record as Record<string, unknown>;
     const fail = (path: string, reason: string): ValidationResult => ({ ok: false, reason, path, eventId: reportableId(input[meta.key]) });

@@ -1,4 +1,19 @@
-export type { DomainEvent, VersionCommitted, QualityVerdict, VersionPromoted, VersionTagged, QuarantinedRecord, SchemaRegistered, AlertChanged, VersionsExpired, FilesCollected, LakeLog, LakeDerived, LateEvent, DailyUserTotals } from "./generated.ts";
+export type {
+  DomainEvent,
+  VersionCommitted,
+  QualityVerdict,
+  VersionPromoted,
+  VersionTagged,
+  QuarantinedRecord,
+  SchemaRegistered,
+  AlertChanged,
+  VersionsExpired,
+  FilesCollected,
+  LakeLog,
+  LakeDerived,
+  LateEvent,
+  DailyUserTotals,
+} from "./generated.ts";
 export {
   type DomainContract,
   type FieldConstraints,
@@ -62,6 +77,35 @@ export {
   headerValueProblem,
   illFormedTextPath,
 } from "./bounds.ts";
-export { type ParquetCodec, type ParquetSettings, PARQUET_CODECS, DEFAULT_PARQUET_SETTINGS, ROW_GROUP_ROWS_MIN, ROW_GROUP_ROWS_MAX, parquetCodecName, parseParquetSettings } from "./parquet.ts";
-export type { RecordResult, IngestReply, QuarantinedEntry, UndecodableEntry, QuarantineEntry, QuarantineList, ReplayResult, ReplayReply, ReplayRequestItem } from "./http/ingest.ts";
-export type { CatalogFile, CatalogVersionSummary, CatalogVersion, CatalogRegistryFile, ExpireResult, CatalogDataset, CommandResult, AuditEntry, CatalogDenial } from "./http/catalog.ts";
+export {
+  type ParquetCodec,
+  type ParquetSettings,
+  PARQUET_CODECS,
+  DEFAULT_PARQUET_SETTINGS,
+  ROW_GROUP_ROWS_MIN,
+  ROW_GROUP_ROWS_MAX,
+  parquetCodecName,
+  parseParquetSettings,
+} from "./parquet.ts";
+export type {
+  RecordResult,
+  IngestReply,
+  QuarantinedEntry,
+  UndecodableEntry,
+  QuarantineEntry,
+  QuarantineList,
+  ReplayResult,
+  ReplayReply,
+  ReplayRequestItem,
+} from "./http/ingest.ts";
+export type {
+  CatalogFile,
+  CatalogVersionSummary,
+  CatalogVersion,
+  CatalogRegistryFile,
+  ExpireResult,
+  CatalogDataset,
+  CommandResult,
+  AuditEntry,
+  CatalogDenial,
+} from "./http/catalog.ts";

@@ -2,6 +2,7 @@
 // network are decoded behind a size cap: avsc trusts length prefixes, and a tiny hostile payload can
 // claim billions of items.
 import type avro from "avsc";
+
 import { LakeLog } from "./generated.ts";
 import { safeTypeForSchema } from "./safe-avro.ts";
 

@@ -39,7 +39,8 @@ export function parseParquetSettings(raw: unknown, bad: (why: string) => Error):
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw bad(`"lake.parquet" must be an object, got ${JSON.stringify(raw)}`);
   const r = raw as Record<string, unknown>;
   for (const k of Object.keys(r)) {
-    if (k !== "compression" && k !== "row_group_rows") throw bad(`"lake.parquet" has an unknown setting ${JSON.stringify(k.slice(0, 64))} (known: compression, row_group_rows)`);
+    if (k !== "compression" && k !== "row_group_rows")
+      throw bad(`"lake.parquet" has an unknown setting ${JSON.stringify(k.slice(0, 64))} (known: compression, row_group_rows)`);
   }
   const compression = r.compression ?? DEFAULT_PARQUET_SETTINGS.compression;
   if (typeof compression !== "string" || !(PARQUET_CODECS as readonly string[]).includes(compression)) {
@@ -47,7 +48,9 @@ export function parseParquetSettings(raw: unknown, bad: (why: string) => Error):
   }
   const rows = r.row_group_rows ?? DEFAULT_PARQUET_SETTINGS.rowGroupRows;
   if (typeof rows !== "number" || !Number.isSafeInteger(rows) || rows < ROW_GROUP_ROWS_MIN || rows > ROW_GROUP_ROWS_MAX) {
-    throw bad(`"lake.parquet".row_group_rows must be an integer from ${ROW_GROUP_ROWS_MIN} to ${ROW_GROUP_ROWS_MAX}, got ${JSON.stringify(rows)?.slice(0, 64)}`);
+    throw bad(
+      `"lake.parquet".row_group_rows must be an integer from ${ROW_GROUP_ROWS_MIN} to ${ROW_GROUP_ROWS_MAX}, got ${JSON.stringify(rows)?.slice(0, 64)}`,
+    );
   }
   return Object.freeze({ compression: compression as ParquetCodec, rowGroupRows: rows });
 }

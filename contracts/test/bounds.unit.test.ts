@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { MAX_DATE_MS, clipText, futureEventTimeProblem, headerValueProblem, illFormedTextPath, isoInstant, utcDay } from "../src/bounds.ts";
+
+import { clipText, futureEventTimeProblem, headerValueProblem, illFormedTextPath, isoInstant, MAX_DATE_MS, utcDay } from "../src/bounds.ts";
 
 const DAY = 86_400_000;
 /** @lake/storage's key segment grammar (contracts can't import it: shared/* builds on contracts). */
@@ -8,7 +9,28 @@ const KEY_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._=-]{0,199}$/;
 
 describe("utcDay", () => {
   test("is the day Date.toISOString gives, wherever a Date can say", () => {
-    const samples = [0, -1, 1, DAY - 1, DAY, -DAY, -DAY - 1, Date.UTC(2026, 5, 1, 23, 59, 59, 999), Date.UTC(2024, 1, 29), Date.UTC(2000, 1, 29), Date.UTC(1900, 2, 1), Date.UTC(2100, 1, 28, 12), 4102444800000, 946684800000, Date.UTC(9999, 11, 31, 23, 59), Date.UTC(10000, 0, 1), Date.UTC(-1, 0, 1), Date.UTC(0, 0, 1), MAX_DATE_MS, -MAX_DATE_MS];
+    const samples = [
+      0,
+      -1,
+      1,
+      DAY - 1,
+      DAY,
+      -DAY,
+      -DAY - 1,
+      Date.UTC(2026, 5, 1, 23, 59, 59, 999),
+      Date.UTC(2024, 1, 29),
+      Date.UTC(2000, 1, 29),
+      Date.UTC(1900, 2, 1),
+      Date.UTC(2100, 1, 28, 12),
+      4102444800000,
+      946684800000,
+      Date.UTC(9999, 11, 31, 23, 59),
+      Date.UTC(10000, 0, 1),
+      Date.UTC(-1, 0, 1),
+      Date.UTC(0, 0, 1),
+      MAX_DATE_MS,
+      -MAX_DATE_MS,
+    ];
     // And a bounded sweep of pseudo-random instants across the whole Date range.
     let x = 12345;
     for (let i = 0; i < 20_000; i++) {
@@ -35,7 +57,11 @@ describe("utcDay", () => {
     const CYCLE_MS = 146_097 * DAY;
     for (const t of [9e15, -9e15, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, MAX_DATE_MS + 123_456_789]) {
       const k = Math.trunc(t / CYCLE_MS);
-      const [y, m, d] = new Date(t - k * CYCLE_MS).toISOString().split("T")[0]!.replace(/^\+/, "").split(/(?<=\d)-/);
+      const [y, m, d] = new Date(t - k * CYCLE_MS)
+        .toISOString()
+        .split("T")[0]!
+        .replace(/^\+/, "")
+        .split(/(?<=\d)-/);
       const year = Number(y) + k * 400;
       assert.equal(utcDay(t), `${year < 0 ? "-" + String(-year).padStart(6, "0") : year}-${m}-${d}`, String(t));
     }
@@ -58,7 +84,8 @@ describe("futureEventTimeProblem", () => {
 describe("headerValueProblem and text helpers", () => {
   test("header values: printable, on one line, not trimmed, bounded", () => {
     assert.equal(headerValueProblem("k", "a b:c@1"), undefined);
-    for (const bad of ["a\nb", "a\r", "\u0000", "\t", " a", "a ", "\u00a0a", "a\u2029", "\ud800", "x".repeat(129)]) assert.ok(headerValueProblem("k", bad), JSON.stringify(bad));
+    for (const bad of ["a\nb", "a\r", "\u0000", "\t", " a", "a ", "\u00a0a", "a\u2029", "\ud800", "x".repeat(129)])
+      assert.ok(headerValueProblem("k", bad), JSON.stringify(bad));
   });
 
   test("illFormedTextPath finds lone surrogates in values and keys, at any depth, and nothing in valid text", () => {

@@ -1,15 +1,29 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { cdcChangeCodec, validateChange, type CdcValidation } from "../src/cdc.ts";
-import { domainContract, loadDomainContract, parseDomainSchema } from "../src/domain.ts";
+
 import { MAX_AVRO_LONG } from "../src/bounds.ts";
+import { cdcChangeCodec, type CdcValidation, validateChange } from "../src/cdc.ts";
+import { domainContract, loadDomainContract, parseDomainSchema } from "../src/domain.ts";
 
 const customers = domainContract("customers");
 const NOW = Date.UTC(2026, 6, 1);
 const HOUR = 3_600_000;
 
-const row = (id: string, over: Record<string, unknown> = {}) => ({ customer_id: id, name: "Ada", email: null, country: "NL", updated_at: Date.UTC(2026, 5, 1), ...over });
-const upsert = (id: string, over: Record<string, unknown> = {}, lsn = 10, ts = Date.UTC(2026, 5, 1)) => ({ op: "c", before: null, after: row(id, over), source: { lsn }, ts_ms: ts });
+const row = (id: string, over: Record<string, unknown> = {}) => ({
+  customer_id: id,
+  name: "Ada",
+  email: null,
+  country: "NL",
+  updated_at: Date.UTC(2026, 5, 1),
+  ...over,
+});
+const upsert = (id: string, over: Record<string, unknown> = {}, lsn = 10, ts = Date.UTC(2026, 5, 1)) => ({
+  op: "c",
+  before: null,
+  after: row(id, over),
+  source: { lsn },
+  ts_ms: ts,
+});
 const del = (before: unknown, lsn = 11, ts = Date.UTC(2026, 5, 1)) => ({ op: "d", before, after: null, source: { lsn }, ts_ms: ts });
 
 function refused(r: CdcValidation): { reason: string; path: string } {

@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { InvalidContractError, UnknownDomainError, domainContract, domainNames, loadDomainContract, parseDomainSchema, type ValidationResult } from "../src/domain.ts";
+
 import { illFormedTextPath } from "../src/bounds.ts";
+import {
+  domainContract,
+  domainNames,
+  InvalidContractError,
+  loadDomainContract,
+  parseDomainSchema,
+  UnknownDomainError,
+  type ValidationResult,
+} from "../src/domain.ts";
 
 const contract = domainContract("domain_events");
 /** The ingest clock these tests validate at: after every sample time they use. */
@@ -54,7 +63,17 @@ describe("domainContract", () => {
     assert.ok(domainNames().every((n) => !n.endsWith(".avsc")));
   });
 
-  for (const name of ["no_such_domain", "../x", "../domains/domain_events", "domain_events/../domain_events", "Domain_Events", "domain_events.avsc", "", "/etc/passwd", "domain_events\n"]) {
+  for (const name of [
+    "no_such_domain",
+    "../x",
+    "../domains/domain_events",
+    "domain_events/../domain_events",
+    "Domain_Events",
+    "domain_events.avsc",
+    "",
+    "/etc/passwd",
+    "domain_events\n",
+  ]) {
     test(`refuses ${JSON.stringify(name)} with UnknownDomainError`, () => {
       assert.throws(
         () => domainContract(name),
@@ -121,7 +140,13 @@ describe("validate: accepted records", () => {
 
 describe("validate: refused records", () => {
   test("a record that is not an object is refused at $", () => {
-    for (const [input, what] of [[[], "an array"], [null, "null"], ["text", "string"], [42, "number"], [undefined, "undefined"]] as const) {
+    for (const [input, what] of [
+      [[], "an array"],
+      [null, "null"],
+      ["text", "string"],
+      [42, "number"],
+      [undefined, "undefined"],
+    ] as const) {
       const r = refused(validate(input));
       assert.equal(r.path, "$");
       assert.equal(r.eventId, null);
@@ -321,7 +346,11 @@ describe("validate: event time bounds", () => {
 
   test("a bad max_future_skew_ms is refused when the contract is parsed", () => {
     for (const bad of [-1, 1.5, "3600000", null, 1e20]) {
-      assert.throws(() => parseDomainSchema(domainDoc({}, [], { max_future_skew_ms: bad })), (e: unknown) => e instanceof InvalidContractError && /max_future_skew_ms/.test(e.message), String(bad));
+      assert.throws(
+        () => parseDomainSchema(domainDoc({}, [], { max_future_skew_ms: bad })),
+        (e: unknown) => e instanceof InvalidContractError && /max_future_skew_ms/.test(e.message),
+        String(bad),
+      );
     }
   });
 
@@ -333,11 +362,19 @@ describe("validate: event time bounds", () => {
 
 describe("validate: text is stored as it was sent", () => {
   test("a lone UTF-16 surrogate in a string is refused with the field's path, never stored as U+FFFD", () => {
-    for (const [field, text] of [["user_id", "u\ud800"], ["user_id", "\udc00"], ["user_id", "a\udbffb"], ["event_id", "e\ud800"]] as const) {
+    for (const [field, text] of [
+      ["user_id", "u\ud800"],
+      ["user_id", "\udc00"],
+      ["user_id", "a\udbffb"],
+      ["event_id", "e\ud800"],
+    ] as const) {
       const r = refused(validate(valid({ [field]: text })));
       assert.equal(r.path, `$.${field}`, JSON.stringify(text));
     }
-    assert.match(refused(validate(JSON.parse(String.raw`{"event_id":"e","user_id":"x\ud83d","event_type":"view","timestamp":1780315200000,"amount":1}`))).reason, /not valid Unicode/);
+    assert.match(
+      refused(validate(JSON.parse(String.raw`{"event_id":"e","user_id":"x\ud83d","event_type":"view","timestamp":1780315200000,"amount":1}`))).reason,
+      /not valid Unicode/,
+    );
   });
 
   test("surrogate pairs (astral characters) are valid and kept as they are", () => {
@@ -404,7 +441,10 @@ describe("validate: the key becomes a NATS header value", () => {
  * lake.constraints, `extra` adds fields, `meta` adds lake.domain settings.
  */
 function domainDoc(constraints: Record<string, object | undefined>, extra: object[] = [], meta: Record<string, unknown> = {}): unknown {
-  const doc = structuredClone(contract.schema) as unknown as { fields: { name: string; "lake.constraints"?: object }[]; "lake.domain": Record<string, unknown> };
+  const doc = structuredClone(contract.schema) as unknown as {
+    fields: { name: string; "lake.constraints"?: object }[];
+    "lake.domain": Record<string, unknown>;
+  };
   for (const f of doc.fields) {
     if (!(f.name in constraints)) continue;
     const c = constraints[f.name];

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
+
 import { generate } from "../scripts/gen.ts";
 
 test("src/generated.ts is up to date with avro/**/*.avsc (run npm run gen:contracts if this fails)", () => {

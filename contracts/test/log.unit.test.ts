@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+
 import type { QuarantinedRecord, VersionCommitted } from "../src/generated.ts";
 import { DecodeError, PayloadTooLargeError, quarantinedRecordCodec, versionCommittedCodec } from "../src/log.ts";
 
@@ -52,7 +53,17 @@ describe("versionCommittedCodec", () => {
   });
 
   test("round-trips the empty first version with null event times", () => {
-    const first: VersionCommitted = { ...committed, version: 1, parent_version: 0, added_files: [], removed_files: [], row_count: 0, total_rows: 0, min_event_time: null, max_event_time: null };
+    const first: VersionCommitted = {
+      ...committed,
+      version: 1,
+      parent_version: 0,
+      added_files: [],
+      removed_files: [],
+      row_count: 0,
+      total_rows: 0,
+      min_event_time: null,
+      max_event_time: null,
+    };
     assert.deepEqual(plain(versionCommittedCodec.decode(versionCommittedCodec.encode(first))), first);
   });
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { InvalidNameError, NAME_PATTERN, assertValidName, isValidName } from "../src/names.ts";
+
+import { assertValidName, InvalidNameError, isValidName, NAME_PATTERN } from "../src/names.ts";
 
 describe("names", () => {
   test("accepts lower-case names of 1 to 63 characters starting with a letter", () => {

@@ -2,9 +2,10 @@
 // value refused with the attribute's path and what is allowed (domain and derived contracts alike).
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+
+import { derivedContract, DerivedContractError, loadDerivedContract } from "../src/derived.ts";
+import { domainContract, InvalidContractError, loadDomainContract, parseDomainSchema } from "../src/domain.ts";
 import { DEFAULT_PARQUET_SETTINGS, PARQUET_CODECS, parseParquetSettings } from "../src/parquet.ts";
-import { InvalidContractError, domainContract, loadDomainContract, parseDomainSchema } from "../src/domain.ts";
-import { DerivedContractError, derivedContract, loadDerivedContract } from "../src/derived.ts";
 
 const base = domainContract("domain_events").schema;
 const withParquet = (p: unknown) => ({ ...structuredClone(base), "lake.parquet": p });
@@ -12,7 +13,8 @@ const withParquet = (p: unknown) => ({ ...structuredClone(base), "lake.parquet":
 describe("lake.parquet", () => {
   test("absent: zstd, 65,536 rows per row group (the sample contracts)", () => {
     assert.deepEqual(DEFAULT_PARQUET_SETTINGS, { compression: "zstd", rowGroupRows: 65_536 });
-    for (const c of [domainContract("domain_events"), domainContract("payments"), domainContract("customers")]) assert.deepEqual(c.parquet, DEFAULT_PARQUET_SETTINGS, c.name);
+    for (const c of [domainContract("domain_events"), domainContract("payments"), domainContract("customers")])
+      assert.deepEqual(c.parquet, DEFAULT_PARQUET_SETTINGS, c.name);
     assert.deepEqual(derivedContract("daily_user_totals").parquet, DEFAULT_PARQUET_SETTINGS);
   });
 
@@ -43,15 +45,27 @@ describe("lake.parquet", () => {
   ];
 
   test("malformed settings are refused by the domain contract parser (what the schema registry runs) with the path", () => {
-    for (const [p, message] of refusals) assert.throws(() => parseDomainSchema(withParquet(p)), (e: unknown) => e instanceof InvalidContractError && message.test(e.message), JSON.stringify(p));
+    for (const [p, message] of refusals)
+      assert.throws(
+        () => parseDomainSchema(withParquet(p)),
+        (e: unknown) => e instanceof InvalidContractError && message.test(e.message),
+        JSON.stringify(p),
+      );
   });
 
   test("and by the derived contract loader", () => {
     const schema = structuredClone(derivedContract("daily_user_totals").schema) as Record<string, unknown>;
     for (const [p, message] of refusals) {
-      assert.throws(() => loadDerivedContract({ ...schema, "lake.parquet": p }, { fileName: "daily_user_totals" }), (e: unknown) => e instanceof DerivedContractError && message.test(e.message), JSON.stringify(p));
+      assert.throws(
+        () => loadDerivedContract({ ...schema, "lake.parquet": p }, { fileName: "daily_user_totals" }),
+        (e: unknown) => e instanceof DerivedContractError && message.test(e.message),
+        JSON.stringify(p),
+      );
     }
-    assert.deepEqual(loadDerivedContract({ ...schema, "lake.parquet": { compression: "brotli" } }, { fileName: "daily_user_totals" }).parquet, { compression: "brotli", rowGroupRows: 65_536 });
+    assert.deepEqual(loadDerivedContract({ ...schema, "lake.parquet": { compression: "brotli" } }, { fileName: "daily_user_totals" }).parquet, {
+      compression: "brotli",
+      rowGroupRows: 65_536,
+    });
   });
 
   test("parseParquetSettings takes the caller's error type", () => {

@@ -1,7 +1,7 @@
 // The NATS users and their permissions live in @lake/messaging (shared/messaging/src/permissions.ts), the
 // one source of truth: `lake up` and the tests run their local nats-server with them too. Here: what the
 // deployment renders from them (deploy/nats/accounts.conf, by render.ts), and the names tests import.
-import { renderAccountsConf, writeLocalNatsConfig, type LocalNatsConfig } from "@lake/messaging";
+import { type LocalNatsConfig, renderAccountsConf, writeLocalNatsConfig } from "@lake/messaging";
 
 export {
   NATS_USERS,

@@ -3,6 +3,7 @@
 //   node --import tsx deploy/nats/render.ts [--check]
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+
 import { renderDeployAccountsConf } from "./permissions.ts";
 
 export const ACCOUNTS_CONF = join(import.meta.dirname, "accounts.conf");

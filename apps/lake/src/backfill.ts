@@ -7,14 +7,16 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+
 import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { derivedContract, type LakeLog } from "@lake/contracts";
-import { HEADERS, STREAMS, appendLogRecord, appendUntilStands, foldCommitLog, readCommitHead, subjects } from "@lake/messaging";
-import { type ObjectStore, openLocalStore } from "@lake/storage";
-import { SchemaRegistry } from "@lake/registry";
-import { type AggState, type InputEvent, decide, evolve, initialState, resultRow, toInputEvent } from "@lake/aggregator";
+
+import { type AggState, decide, evolve, initialState, type InputEvent, resultRow, toInputEvent } from "@lake/aggregator";
 import { buildManifest, commitRecord, derivedSpec, keys, toParquet } from "@lake/committer";
+import { derivedContract, type LakeLog } from "@lake/contracts";
+import { appendLogRecord, appendUntilStands, foldCommitLog, HEADERS, readCommitHead, STREAMS, subjects } from "@lake/messaging";
+import { SchemaRegistry } from "@lake/registry";
+import { type ObjectStore, openLocalStore } from "@lake/storage";
 
 export interface BackfillProgress {
   phase: "reading" | "writing" | "committing";
@@ -168,7 +170,11 @@ export async function backfillDerived(o: {
         maxEventTime: rows.size ? Math.max(...[...rows.values()].map((r) => r.window_start as number)) : null,
       };
       const removed = [...live].map((key) => ({ key, rows: 0 }));
-      const manifest = { ...buildManifest(state, batch, files, { writeId, committerId: `backfill:${o.actor}`, now, spec }, removed), operation: "backfill", total_rows: rows.size };
+      const manifest = {
+        ...buildManifest(state, batch, files, { writeId, committerId: `backfill:${o.actor}`, now, spec }, removed),
+        operation: "backfill",
+        total_rows: rows.size,
+      };
       const result: BackfillResult = {
         dataset: o.dataset,
         version: undefined,

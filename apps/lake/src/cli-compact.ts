@@ -4,12 +4,21 @@
 // apps/lake/src/ops/).
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+
+import { datasetSpec } from "@lake/committer";
 import { connectNats } from "@lake/messaging";
 import { SchemaRegistry } from "@lake/registry";
-import { STORE_ENV, describeStore, openStore, storeConfigFromEnv } from "@lake/storage";
-import { datasetSpec } from "@lake/committer";
-import { COMPACTION_DEFAULTS, compactDataset, compactionFailpointHook, isCompactionContended, type CompactionProgress, type CompactionResult } from "./ops/index.ts";
+import { describeStore, openStore, STORE_ENV, storeConfigFromEnv } from "@lake/storage";
+
 import { OpsUsageError } from "./cli-ops.ts";
+import {
+  compactDataset,
+  COMPACTION_DEFAULTS,
+  compactionFailpointHook,
+  type CompactionProgress,
+  type CompactionResult,
+  isCompactionContended,
+} from "./ops/index.ts";
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -26,7 +35,8 @@ const UNITS: Record<string, number> = { "": 1, B: 1, KiB: 1024, MiB: 1024 ** 2, 
 export function parseBytes(raw: string): number {
   const m = /^(\d{1,15})\s*(B|KiB|MiB|GiB)?$/.exec(raw.trim());
   const n = m ? Number(m[1]) * UNITS[m[2] ?? ""]! : NaN;
-  if (!Number.isSafeInteger(n) || n < 1) throw new OpsUsageError(`--target-bytes must be a positive size in bytes (optionally KiB, MiB or GiB), got ${JSON.stringify(raw)}`);
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new OpsUsageError(`--target-bytes must be a positive size in bytes (optionally KiB, MiB or GiB), got ${JSON.stringify(raw)}`);
   return n;
 }
 
@@ -46,24 +56,32 @@ function locate(dataDir: string): { natsUrl: string; storeEnv: Record<string, st
   const storeEnv: Record<string, string> = { ...(run.store ?? {}) };
   for (const k of Object.values(STORE_ENV)) if (process.env[k]) storeEnv[k] = process.env[k]!;
   if (!storeEnv.LAKE_STORE && !storeEnv.LAKE_STORE_ROOT && run.store_root) storeEnv.LAKE_STORE_ROOT = run.store_root;
-  if (!storeEnv.LAKE_STORE_ROOT && storeEnv.LAKE_STORE !== "s3") throw new OpsUsageError("the object store is unknown: set LAKE_STORE_ROOT (or LAKE_STORE=s3 and LAKE_S3_*), or run inside the lake's data dir");
+  if (!storeEnv.LAKE_STORE_ROOT && storeEnv.LAKE_STORE !== "s3")
+    throw new OpsUsageError("the object store is unknown: set LAKE_STORE_ROOT (or LAKE_STORE=s3 and LAKE_S3_*), or run inside the lake's data dir");
   return { natsUrl, storeEnv };
 }
 
 function progressLine(dataset: string, p: CompactionProgress): string {
   const pct = p.bytesTotal > 0 ? Math.floor((p.bytesDone / p.bytesTotal) * 100) : 100;
-  const what = p.phase === "commit" ? `committing${p.attempt > 1 ? ` (attempt ${p.attempt}, after a lost race)` : ""}` : `${p.filesDone}/${p.filesTotal} files read (${fmtBytes(p.bytesDone)} of ${fmtBytes(p.bytesTotal)}, ${pct}%), ${p.groupsDone}/${p.groupsTotal} written`;
+  const what =
+    p.phase === "commit"
+      ? `committing${p.attempt > 1 ? ` (attempt ${p.attempt}, after a lost race)` : ""}`
+      : `${p.filesDone}/${p.filesTotal} files read (${fmtBytes(p.bytesDone)} of ${fmtBytes(p.bytesTotal)}, ${pct}%), ${p.groupsDone}/${p.groupsTotal} written`;
   return `compacting ${dataset}: ${what}, ${(p.elapsedMs / 1000).toFixed(1)} s`;
 }
 
 function printResult(r: CompactionResult): void {
   const groups = r.plan.groups;
   if (r.outcome === "nothing_to_do") {
-    console.log(`${r.dataset}: nothing to compact (${r.plan.liveFiles} live files in ${r.plan.partitions} partitions; no partition has two files below the target)`);
+    console.log(
+      `${r.dataset}: nothing to compact (${r.plan.liveFiles} live files in ${r.plan.partitions} partitions; no partition has two files below the target)`,
+    );
     return;
   }
   if (r.outcome === "dry_run") {
-    console.log(`${r.dataset}: would rewrite ${r.plan.files} files (${fmtBytes(r.plan.bytes)}, ${r.plan.rows} rows) into ${groups.length} in ${new Set(groups.map((g) => g.partition)).size} partitions; live files ${r.plan.liveFiles} → ${r.plan.liveFiles - r.plan.files + groups.length}`);
+    console.log(
+      `${r.dataset}: would rewrite ${r.plan.files} files (${fmtBytes(r.plan.bytes)}, ${r.plan.rows} rows) into ${groups.length} in ${new Set(groups.map((g) => g.partition)).size} partitions; live files ${r.plan.liveFiles} → ${r.plan.liveFiles - r.plan.files + groups.length}`,
+    );
     for (const g of groups) console.log(`  ${g.partition}  ${g.files.length} files  ${fmtBytes(g.bytes)}  ${g.rows} rows`);
   }
   if (r.outcome === "committed") {
@@ -75,7 +93,11 @@ function printResult(r: CompactionResult): void {
   }
   if (r.outcome === "abandoned") console.log(`${r.dataset}: nothing committed: every partition planned was rewritten by someone else or could not be read`);
   for (const d of r.dropped) {
-    console.log("removedBy" in d ? `  gave up ${d.partition}: version ${d.removedBy} rewrote ${d.files.length} of its files while this compaction ran` : `  left ${d.partition} as it is: ${d.reason}`);
+    console.log(
+      "removedBy" in d
+        ? `  gave up ${d.partition}: version ${d.removedBy} rewrote ${d.files.length} of its files while this compaction ran`
+        : `  left ${d.partition} as it is: ${d.reason}`,
+    );
   }
   if (r.plan.deferredFiles > 0) console.log(`  ${r.plan.deferredFiles} more small files left for the next run (--max-files ${r.plan.files})`);
 }
@@ -99,7 +121,9 @@ export async function cmdCompact(rest: string[], v: Values, dataDir: string): Pr
     } catch (e) {
       throw new OpsUsageError((e as Error).message);
     }
-    console.log(`compacting ${dataset} (target ${fmtBytes(targetBytes)}, at most ${maxFiles} files${v["dry-run"] ? ", dry run" : ""}; store ${describeStore(storeConfig)})`);
+    console.log(
+      `compacting ${dataset} (target ${fmtBytes(targetBytes)}, at most ${maxFiles} files${v["dry-run"] ? ", dry run" : ""}; store ${describeStore(storeConfig)})`,
+    );
     const tty = process.stdout.isTTY;
     let lastLine = 0;
     let shown = false;

@@ -2,9 +2,11 @@
 // (delete what no live version references, record it) and fsck (cross-check log, store and catalog).
 // The jobs themselves are in maintenance.ts; this file parses options and prints reports.
 import { userInfo } from "node:os";
+
 import { connectNats } from "@lake/messaging";
-import { STORE_ENV, openStore, storeConfigFromEnv, type ObjectStore } from "@lake/storage";
-import { OpsUsageError, catalogClient } from "./cli-ops.ts";
+import { type ObjectStore, openStore, STORE_ENV, storeConfigFromEnv } from "@lake/storage";
+
+import { catalogClient, OpsUsageError } from "./cli-ops.ts";
 import { collectGarbage, fsck, type FsckReport, type GcResult, type MaintenanceProgress } from "./maintenance.ts";
 
 type Values = Record<string, string | boolean | undefined>;
@@ -71,7 +73,8 @@ async function storeOf(t: MaintenanceTarget): Promise<ObjectStore> {
   const env: Record<string, string> = { ...(t.store ?? {}) };
   for (const k of Object.values(STORE_ENV)) if (process.env[k]) env[k] = process.env[k]!;
   if (!env.LAKE_STORE && !env.LAKE_STORE_ROOT && t.store_root) env.LAKE_STORE_ROOT = t.store_root;
-  if (!env.LAKE_STORE_ROOT && env.LAKE_STORE !== "s3") throw new OpsUsageError("the object store is unknown: set LAKE_STORE_ROOT (or LAKE_STORE=s3 and LAKE_S3_*), or run inside the lake's data dir");
+  if (!env.LAKE_STORE_ROOT && env.LAKE_STORE !== "s3")
+    throw new OpsUsageError("the object store is unknown: set LAKE_STORE_ROOT (or LAKE_STORE=s3 and LAKE_S3_*), or run inside the lake's data dir");
   return openStore(storeConfigFromEnv(env));
 }
 
@@ -85,7 +88,14 @@ function progressPrinter(): { update(p: MaintenanceProgress): void; done(): void
   let last = 0;
   let shown = false;
   const line = (p: MaintenanceProgress) => {
-    const what = { catalog: "reading the catalog", list: "listing the store", log: "reading the commit log", delete: "deleting", replay: "replaying the commit log", check: "checking objects" }[p.phase];
+    const what = {
+      catalog: "reading the catalog",
+      list: "listing the store",
+      log: "reading the commit log",
+      delete: "deleting",
+      replay: "replaying the commit log",
+      check: "checking objects",
+    }[p.phase];
     return `${p.dataset === "*" ? "" : `${p.dataset}: `}${what} ${p.done}${p.total === undefined ? "" : `/${p.total}`}  (${formatDuration(Date.now() - started)})`;
   };
   return {
@@ -116,7 +126,10 @@ export async function cmdMaintenance(cmd: string, rest: string[], v: Values, tar
   }
 }
 
-async function withNats(target: () => MaintenanceTarget, fn: (t: MaintenanceTarget, nc: Awaited<ReturnType<typeof connectNats>>) => Promise<void>): Promise<void> {
+async function withNats(
+  target: () => MaintenanceTarget,
+  fn: (t: MaintenanceTarget, nc: Awaited<ReturnType<typeof connectNats>>) => Promise<void>,
+): Promise<void> {
   const t = target();
   if (!t.nats_url) throw new OpsUsageError("NATS is unknown: set NATS_URL, or run inside the lake's data dir (run.json)");
   const nc = await connectNats({ url: t.nats_url, name: "lake-cli" });
@@ -139,10 +152,14 @@ async function cmdExpire(rest: string[], v: Values, target: () => MaintenanceTar
     policy.keepLast = Number(raw);
   }
   if (v.keep !== undefined) policy.keepMs = parseDuration("keep", v.keep as string);
-  if (policy.keepLast === undefined && policy.keepMs === undefined) throw new OpsUsageError("give --keep-last N and/or --keep DURATION: which versions to keep");
+  if (policy.keepLast === undefined && policy.keepMs === undefined)
+    throw new OpsUsageError("give --keep-last N and/or --keep DURATION: which versions to keep");
   const r = await catalogClient(target().catalog_url).expire(dataset, policy, actorOf(v), reason);
   if (!r.changed) console.log(`expire ${dataset}: nothing to do (${r.message ?? "no version outside the policy"})`);
-  else console.log(`expire ${dataset}: ${r.expired_count} version(s) expired (${r.expired}), recorded through commit-log sequence ${r.seq}; current ${r.current_version ?? "none"}, latest ${r.latest_version}. Run \`lake gc\` to delete their files.`);
+  else
+    console.log(
+      `expire ${dataset}: ${r.expired_count} version(s) expired (${r.expired}), recorded through commit-log sequence ${r.seq}; current ${r.current_version ?? "none"}, latest ${r.latest_version}. Run \`lake gc\` to delete their files.`,
+    );
 }
 
 async function cmdGc(v: Values, t: MaintenanceTarget, nc: Awaited<ReturnType<typeof connectNats>>): Promise<void> {
@@ -179,13 +196,20 @@ export function printGc(r: GcResult): void {
         `${d.youngOrphans.length ? `; kept ${d.youngOrphans.length} younger orphan(s)` : ""}${d.unknownAge.length ? `; kept ${d.unknownAge.length} orphan(s) of unknown age` : ""}` +
         ` [${formatDuration(d.ms)}]`,
     );
-    if (r.dryRun) for (const c of d.candidates) console.log(`  would delete ${c.key} (${formatBytes(c.size)}, ${c.reason === "expired" ? "only expired versions reference it" : `orphan, ${formatDuration(c.ageMs ?? 0)} old`})`);
-    for (const y of d.youngOrphans) console.log(`  kept ${y.key} (orphan, ${formatDuration(y.ageMs)} old: within the grace period, may be a write about to commit)`);
+    if (r.dryRun)
+      for (const c of d.candidates)
+        console.log(
+          `  would delete ${c.key} (${formatBytes(c.size)}, ${c.reason === "expired" ? "only expired versions reference it" : `orphan, ${formatDuration(c.ageMs ?? 0)} old`})`,
+        );
+    for (const y of d.youngOrphans)
+      console.log(`  kept ${y.key} (orphan, ${formatDuration(y.ageMs)} old: within the grace period, may be a write about to commit)`);
     for (const u of d.unknownAge) console.log(`  kept ${u.key} (orphan, the store can't tell its age)`);
     if (d.recordSeqs.length) console.log(`  recorded as FilesCollected at commit-log sequence ${d.recordSeqs.join(", ")}`);
   }
   const total = r.datasets.reduce((n, d) => n + (r.dryRun ? d.candidates.length : d.deleted), 0);
-  console.log(`gc: ${r.dryRun ? "dry run, nothing deleted; would delete" : "deleted"} ${total} object(s) in ${r.datasets.length} dataset(s) in ${formatDuration(r.ms)}`);
+  console.log(
+    `gc: ${r.dryRun ? "dry run, nothing deleted; would delete" : "deleted"} ${total} object(s) in ${r.datasets.length} dataset(s) in ${formatDuration(r.ms)}`,
+  );
 }
 
 async function cmdFsck(v: Values, t: MaintenanceTarget, nc: Awaited<ReturnType<typeof connectNats>>): Promise<void> {
@@ -211,7 +235,9 @@ export function formatFsckReport(r: FsckReport): string {
   const out: string[] = [];
   const versions = r.datasets.reduce((n, d) => n + d.versions, 0);
   const expired = r.datasets.reduce((n, d) => n + d.expired, 0);
-  out.push(`fsck: commit log through sequence ${r.logSeq} (replayed through ${r.replaySeq}); ${r.datasets.length} dataset(s), ${versions} version(s) (${expired} expired)`);
+  out.push(
+    `fsck: commit log through sequence ${r.logSeq} (replayed through ${r.replaySeq}); ${r.datasets.length} dataset(s), ${versions} version(s) (${expired} expired)`,
+  );
   for (const d of r.datasets) {
     out.push(
       `  ${d.dataset}: ${d.versions} version(s), ${d.expired} expired; ${d.liveFiles} live file(s) (${formatBytes(d.liveBytes)}); ` +
@@ -234,9 +260,14 @@ export function formatFsckReport(r: FsckReport): string {
   for (const w of r.warnings) out.push(`warning: ${w}`);
   for (const d of r.drift) out.push(`drift ${d.dataset} v${d.version} ${d.key}: ${d.message}`);
   if (r.driftFiles > r.drift.length) out.push(`  ... and ${r.driftFiles - r.drift.length} more`);
-  if (r.driftFiles > 0) out.push(`parquet: ${r.driftFiles} file(s) of latest versions not written as their dataset's settings say (readable; not problems); \`lake compact\` rewrites them with the current settings when it packs their partition`);
+  if (r.driftFiles > 0)
+    out.push(
+      `parquet: ${r.driftFiles} file(s) of latest versions not written as their dataset's settings say (readable; not problems); \`lake compact\` rewrites them with the current settings when it packs their partition`,
+    );
   for (const o of r.orphans) {
-    out.push(`orphan ${o.dataset} ${o.key} (${formatBytes(o.size)}${o.ageMs === undefined ? "" : `, ${formatDuration(o.ageMs)} old`}): referenced by no version; \`lake gc\` deletes it after the grace period`);
+    out.push(
+      `orphan ${o.dataset} ${o.key} (${formatBytes(o.size)}${o.ageMs === undefined ? "" : `, ${formatDuration(o.ageMs)} old`}): referenced by no version; \`lake gc\` deletes it after the grace period`,
+    );
   }
   for (const p of r.problems) {
     out.push(`PROBLEM ${p.kind} ${p.dataset}${p.version === undefined ? "" : ` v${p.version}`}${p.key === undefined ? "" : ` ${p.key}`}: ${p.message}`);

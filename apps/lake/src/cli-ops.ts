@@ -2,9 +2,10 @@
 // schema registry. Each catalog command is validated by the catalog and recorded in the commit log.
 import { readFileSync } from "node:fs";
 import { userInfo } from "node:os";
+
+import { CatalogClient, type CommandResult } from "@lake/client";
 import { connectNats } from "@lake/messaging";
 import { SchemaRegistry } from "@lake/registry";
-import { CatalogClient, type CommandResult } from "@lake/client";
 
 export class OpsUsageError extends Error {}
 
@@ -94,7 +95,14 @@ async function cmdSchema(rest: string[], v: Values, natsUrl: () => string, print
       if (rest[0] === "list") {
         const domains = rest[1] ? [rest[1]] : registry.domains();
         const rows = domains.flatMap((d) =>
-          registry.versions(d).map((x) => ({ domain: d, version: x.version, fingerprint: x.fingerprint.slice(0, 16), registered_at: new Date(x.registered_at).toISOString(), actor: x.actor, reason: x.reason })),
+          registry.versions(d).map((x) => ({
+            domain: d,
+            version: x.version,
+            fingerprint: x.fingerprint.slice(0, 16),
+            registered_at: new Date(x.registered_at).toISOString(),
+            actor: x.actor,
+            reason: x.reason,
+          })),
         );
         return print(["domain", "version", "fingerprint", "registered_at", "actor", "reason"], rows);
       }
@@ -108,7 +116,11 @@ async function cmdSchema(rest: string[], v: Values, natsUrl: () => string, print
           throw new OpsUsageError(`cannot read ${file} as JSON: ${(e as Error).message}`);
         }
         const r = await registry.register(doc, actorOf(v), reasonOf(v));
-        console.log(r.changed ? `registered ${r.domain} version ${r.version} (${r.fingerprint.slice(0, 16)}…)` : `${r.domain}: this document is already version ${r.version}; nothing to do`);
+        console.log(
+          r.changed
+            ? `registered ${r.domain} version ${r.version} (${r.fingerprint.slice(0, 16)}…)`
+            : `${r.domain}: this document is already version ${r.version}; nothing to do`,
+        );
         return;
       }
       throw new OpsUsageError("usage: lake schema list [DOMAIN] | lake schema register FILE.avsc --reason R");

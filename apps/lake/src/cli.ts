@@ -1,17 +1,35 @@
 #!/usr/bin/env node
 // The `lake` command: run a lake on this machine, feed it, and query its committed versions.
-import { mkdtempSync, readFileSync, existsSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+
+import { errors as natsErrors } from "@nats-io/nats-core";
+
+import { CatalogRequestError, type CatalogVersion } from "@lake/client";
+import { isServiceUnreachable } from "@lake/client";
+import { IngestRequestError, listQuarantine, replayQuarantine, type ReplayRequestItem } from "@lake/client";
+import { queryVersion } from "@lake/client";
+import { IncompatibleSchemaError, InvalidContractError } from "@lake/contracts";
 import { connectNats } from "@lake/messaging";
-import { STORE_ENV, openStore, storeConfigFromEnv } from "@lake/storage";
+import { openStore, STORE_ENV, storeConfigFromEnv } from "@lake/storage";
+import { isNatsServerMissing } from "@lake/testing";
+
+import { BACKFILL_USAGE, cmdBackfill } from "./cli-backfill.ts";
+import { cmdCompact, COMPACT_USAGE } from "./cli-compact.ts";
+import { cmdMaintenance, MAINTENANCE_OPTIONS, MAINTENANCE_USAGE } from "./cli-maintenance.ts";
+import { catalogClient, cmdOps, OPS_USAGE, OpsUsageError } from "./cli-ops.ts";
+import { produce, produceDefaults, type ProduceProgress } from "./produce.ts";
+import { type LakeTokens, readLakeSecrets } from "./secrets.ts";
+import { startLake } from "./up.ts";
 
 /** The store the lake writes to: run.json's settings, overridden by this shell's LAKE_STORE / LAKE_S3_* / LAKE_STORE_ROOT. */
 function storeEnvOf(info: { store?: Record<string, string>; store_root?: string }): Record<string, string> {
   const storeEnv = { ...(info.store ?? {}), ...pickStoreEnv(process.env) };
   if (!storeEnv.LAKE_STORE && !storeEnv.LAKE_STORE_ROOT && info.store_root) storeEnv.LAKE_STORE_ROOT = info.store_root;
-  if (!storeEnv.LAKE_STORE_ROOT && storeEnv.LAKE_STORE !== "s3") throw new UsageError("the object store is unknown: set LAKE_STORE_ROOT (or LAKE_STORE=s3 and LAKE_S3_*), or run inside the lake's data dir");
+  if (!storeEnv.LAKE_STORE_ROOT && storeEnv.LAKE_STORE !== "s3")
+    throw new UsageError("the object store is unknown: set LAKE_STORE_ROOT (or LAKE_STORE=s3 and LAKE_S3_*), or run inside the lake's data dir");
   return storeEnv;
 }
 
@@ -20,20 +38,6 @@ function pickStoreEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   for (const k of Object.values(STORE_ENV)) if (env[k]) out[k] = env[k]!;
   return out;
 }
-import { isNatsServerMissing } from "@lake/testing";
-import { errors as natsErrors } from "@nats-io/nats-core";
-import { CatalogRequestError, type CatalogVersion } from "@lake/client";
-import { isServiceUnreachable } from "@lake/client";
-import { IngestRequestError, listQuarantine, replayQuarantine, type ReplayRequestItem } from "@lake/client";
-import { queryVersion } from "@lake/client";
-import { produce, produceDefaults, type ProduceProgress } from "./produce.ts";
-import { startLake } from "./up.ts";
-import { readLakeSecrets, type LakeTokens } from "./secrets.ts";
-import { IncompatibleSchemaError, InvalidContractError } from "@lake/contracts";
-import { OPS_USAGE, OpsUsageError, catalogClient, cmdOps } from "./cli-ops.ts";
-import { MAINTENANCE_OPTIONS, MAINTENANCE_USAGE, cmdMaintenance } from "./cli-maintenance.ts";
-import { COMPACT_USAGE, cmdCompact } from "./cli-compact.ts";
-import { BACKFILL_USAGE, cmdBackfill } from "./cli-backfill.ts";
 
 const USAGE = `lake: an event-driven data lake with atomic, versioned snapshots
 
@@ -93,8 +97,10 @@ function runInfo(dataDir: string, need: "catalog" | "ingest" = "catalog"): RunIn
     store_root: process.env.LAKE_STORE_ROOT || fromFile.store_root,
     store: fromFile.store,
   };
-  if (need === "catalog" && !info.catalog_url) throw new UsageError(`no running lake found: ${file} does not exist and LAKE_CATALOG_URL is unset. Start one with \`lake up\`.`);
-  if (need === "ingest" && !info.ingest_url) throw new UsageError(`no running lake found: ${file} does not exist and LAKE_INGEST_URL is unset. Start one with \`lake up\`.`);
+  if (need === "catalog" && !info.catalog_url)
+    throw new UsageError(`no running lake found: ${file} does not exist and LAKE_CATALOG_URL is unset. Start one with \`lake up\`.`);
+  if (need === "ingest" && !info.ingest_url)
+    throw new UsageError(`no running lake found: ${file} does not exist and LAKE_INGEST_URL is unset. Start one with \`lake up\`.`);
   return info as RunInfo;
 }
 
@@ -164,7 +170,9 @@ async function cmdProduce(info: RunInfo, v: Record<string, string | boolean | un
   console.log(`done in ${(result.elapsedMs / 1000).toFixed(1)} s; read-after-write token: offset ${result.maxOffset}`);
   if (v.wait && result.maxOffset > 0) {
     const version = await catalogClient(info.catalog_url).covering("domain_events", result.maxOffset, 30_000);
-    console.log(`committed: version ${version.version} of domain_events covers offset ${result.maxOffset} (${version.total_rows} rows, waited ${version.waited_ms} ms)`);
+    console.log(
+      `committed: version ${version.version} of domain_events covers offset ${result.maxOffset} (${version.total_rows} rows, waited ${version.waited_ms} ms)`,
+    );
   }
 }
 
@@ -172,7 +180,8 @@ async function cmdQuery(info: RunInfo, sql: string | undefined, v: Record<string
   const dataset = (v.dataset as string | undefined) ?? "domain_events";
   const catalog = catalogClient(info.catalog_url);
   const which = (v.version as string | undefined) ?? "latest";
-  if (which !== "latest" && which !== "current" && !/^[1-9]\d*$/.test(which)) throw new UsageError(`--version must be latest, current or a positive integer, got ${which}`);
+  if (which !== "latest" && which !== "current" && !/^[1-9]\d*$/.test(which))
+    throw new UsageError(`--version must be latest, current or a positive integer, got ${which}`);
   let asOf: CatalogVersion | undefined;
   if (v["as-of"]) {
     const at = /^\d+$/.test(String(v["as-of"])) ? Number(v["as-of"]) : Date.parse(String(v["as-of"]));
@@ -183,14 +192,16 @@ async function cmdQuery(info: RunInfo, sql: string | undefined, v: Record<string
   const version = asOf
     ? asOf
     : v.offset
-    ? await catalog.covering(dataset, intOption("offset", String(v.offset), 1), 30_000)
-    : v.tag
-      ? await catalog.byTag(dataset, String(v.tag))
-      : await catalog.version(dataset, which === "latest" || which === "current" ? which : Number(which));
+      ? await catalog.covering(dataset, intOption("offset", String(v.offset), 1), 30_000)
+      : v.tag
+        ? await catalog.byTag(dataset, String(v.tag))
+        : await catalog.version(dataset, which === "latest" || which === "current" ? which : Number(which));
   // The store the lake writes to: run.json's settings, overridden by this shell's LAKE_STORE / LAKE_S3_* /
   // LAKE_STORE_ROOT (AWS credentials come from the usual AWS variables).
   const result = await queryVersion(await openStore(storeConfigFromEnv(storeEnvOf(info))), version, sql ?? `SELECT count(*) AS rows FROM ${dataset}`);
-  console.log(`-- ${dataset} version ${version.version} (${version.files.length} files, ${version.total_rows} rows, ${version.consistency === "covering" ? "covering your offset" : `${asOf ? `as of ${String(v["as-of"])}` : v.tag ? `tag ${String(v.tag)}` : which} as the catalog knows it (eventual: may be slightly stale)`})`);
+  console.log(
+    `-- ${dataset} version ${version.version} (${version.files.length} files, ${version.total_rows} rows, ${version.consistency === "covering" ? "covering your offset" : `${asOf ? `as of ${String(v["as-of"])}` : v.tag ? `tag ${String(v.tag)}` : which} as the catalog knows it (eventual: may be slightly stale)`})`,
+  );
   printTable(result.columns, result.rows);
 }
 
@@ -214,7 +225,8 @@ function readRecordFile(file: string): unknown {
   }
 }
 
-const QUARANTINE_USAGE = "usage: lake quarantine list [--domain D] [--after N] [--limit N]\n       lake quarantine replay --seq N [--record-file corrected.json] [--domain D]";
+const QUARANTINE_USAGE =
+  "usage: lake quarantine list [--domain D] [--after N] [--limit N]\n       lake quarantine replay --seq N [--record-file corrected.json] [--domain D]";
 
 async function cmdQuarantine(info: RunInfo, sub: string | undefined, v: Record<string, string | boolean | undefined>) {
   const domain = (v.domain as string | undefined) ?? "domain_events";
@@ -454,7 +466,14 @@ async function run(cmd: string, rest: string[], v: ReturnType<typeof parseComman
     case "tags":
     case "audit":
     case "schema":
-      return cmdOps(cmd, rest, v, () => runInfo(dataDir).catalog_url, () => runInfo(dataDir).nats_url, printTable);
+      return cmdOps(
+        cmd,
+        rest,
+        v,
+        () => runInfo(dataDir).catalog_url,
+        () => runInfo(dataDir).nats_url,
+        printTable,
+      );
     case "expire":
     case "gc":
     case "fsck":
@@ -469,10 +488,16 @@ async function run(cmd: string, rest: string[], v: ReturnType<typeof parseComman
 main(process.argv.slice(2)).then(
   () => process.exit(0),
   (e: unknown) => {
-    if (e instanceof UsageError || e instanceof OpsUsageError || e instanceof RefusedError || isNatsServerMissing(e) || e instanceof IncompatibleSchemaError || e instanceof InvalidContractError) {
+    if (
+      e instanceof UsageError ||
+      e instanceof OpsUsageError ||
+      e instanceof RefusedError ||
+      isNatsServerMissing(e) ||
+      e instanceof IncompatibleSchemaError ||
+      e instanceof InvalidContractError
+    ) {
       console.error(`lake: ${(e as Error).message}`);
-    }
-    else if (e instanceof CatalogRequestError) console.error(`lake: catalog: ${e.message}`);
+    } else if (e instanceof CatalogRequestError) console.error(`lake: catalog: ${e.message}`);
     else if (e instanceof IngestRequestError) console.error(`lake: ingest: ${e.message}`);
     // A stopped lake (or a leftover run.json): say which service is not there, not undici's stack.
     else if (isServiceUnreachable(e)) console.error(`lake: ${e.message}: is the lake running? (lake up)`);

@@ -19,16 +19,19 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
+
+import { DeliverPolicy, jetstream, type JetStreamClient, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { type LogRecord, type ParquetSettings, cdcChangeCodec, derivedContract, derivedNames, isCdcContract } from "@lake/contracts";
+
+import { liveVersionIn, logLastSeq, MAX_COLLECTED_KEYS, Projection, tailCommitLog } from "@lake/catalog";
+import { type CatalogClient, type CatalogRegistryFile, CatalogRequestError, type CatalogVersion } from "@lake/client";
+import { cdcChangeCodec, derivedContract, derivedNames, isCdcContract, type LogRecord, type ParquetSettings } from "@lake/contracts";
+import { inspectLogRecord, readCommitHead, STREAMS, subjects } from "@lake/messaging";
 import { SchemaRegistry } from "@lake/registry";
-import { STREAMS, inspectLogRecord, readCommitHead, subjects } from "@lake/messaging";
-import { type ObjectInfo, type ObjectStore, isObjectNotFound } from "@lake/storage";
+import { isObjectNotFound, type ObjectInfo, type ObjectStore } from "@lake/storage";
 import type { Logger } from "@lake/telemetry";
-import { MAX_COLLECTED_KEYS, Projection, liveVersionIn, logLastSeq, tailCommitLog } from "@lake/catalog";
+
 import { type ExpectedColumn, type ParquetFacts, parquetFacts, schemaDifferences, settingsDrift } from "./parquet-check.ts";
-import { CatalogRequestError, type CatalogClient, type CatalogRegistryFile, type CatalogVersion } from "@lake/client";
 
 export interface MaintenanceProgress {
   dataset: string;
@@ -98,7 +101,7 @@ async function readLog(
 
 async function allPages<T, K>(first: K, page: (after: K) => Promise<{ items: T[]; next: K | null }>): Promise<T[]> {
   const out: T[] = [];
-  for (let after: K | null = first; after !== null; ) {
+  for (let after: K | null = first; after !== null;) {
     const p = await page(after);
     out.push(...p.items);
     after = p.next;
@@ -236,7 +239,8 @@ export async function collectGarbage(o: GcOptions): Promise<GcResult> {
 async function collectDataset(o: GcOptions, js: JetStreamClient, jsm: Awaited<ReturnType<typeof jetstreamManager>>, dataset: string): Promise<GcDatasetResult> {
   const started = performance.now();
   const now = o.now ?? Date.now;
-  const progress = (phase: MaintenanceProgress["phase"], done: number, total?: number) => o.onProgress?.({ dataset, phase, done, ...(total === undefined ? {} : { total }) });
+  const progress = (phase: MaintenanceProgress["phase"], done: number, total?: number) =>
+    o.onProgress?.({ dataset, phase, done, ...(total === undefined ? {} : { total }) });
 
   // 1. The live set as the catalog knows it, from position `snapshotSeq` on (pages may be read later:
   //    liveness of a known file only ever goes down, and newer records are folded in below).
@@ -318,7 +322,11 @@ async function collectDataset(o: GcOptions, js: JetStreamClient, jsm: Awaited<Re
         if (result.deleted % 200 === 0) progress("delete", result.deleted, total);
       });
       const r = await withRetries(`recording ${chunk.length} collected objects of ${dataset}`, () =>
-        o.catalog.recordCollected(dataset, { keys: chunk.map((c) => c.key), bytes: chunk.reduce((n, c) => n + c.size, 0), orphans: chunk.filter((c) => c.reason === "orphan").length }, o.actor),
+        o.catalog.recordCollected(
+          dataset,
+          { keys: chunk.map((c) => c.key), bytes: chunk.reduce((n, c) => n + c.size, 0), orphans: chunk.filter((c) => c.reason === "orphan").length },
+          o.actor,
+        ),
       );
       result.recordSeqs.push(r.seq);
       progress("delete", result.deleted, total);
@@ -466,7 +474,11 @@ export async function fsck(o: FsckOptions): Promise<FsckReport> {
     projected = (await o.catalog.healthz()).projected_through_seq;
   }
   if (projected < logSeq) {
-    problem({ kind: FSCK_PROBLEMS.catalogBehind, dataset: "*", message: `the catalog has applied the commit log through ${projected}, the log is at ${logSeq}; it did not catch up within ${o.catalogWaitMs ?? 30_000} ms` });
+    problem({
+      kind: FSCK_PROBLEMS.catalogBehind,
+      dataset: "*",
+      message: `the catalog has applied the commit log through ${projected}, the log is at ${logSeq}; it did not catch up within ${o.catalogWaitMs ?? 30_000} ms`,
+    });
   }
   let liveDump: string | undefined;
   try {
@@ -475,7 +487,8 @@ export async function fsck(o: FsckOptions): Promise<FsckReport> {
     if (!(e instanceof CatalogRequestError && (e.status === 401 || e.status === 403))) throw e;
     warnings.push(`the catalog's canonical dump was not compared with a replay: GET /v1/admin/dump needs an admin token (${e.status})`);
   }
-  const dumpSeq = liveDump === undefined ? logSeq : Number((JSON.parse(liveDump) as { meta: [string, string][] }).meta.find(([k]) => k === "last_seq")?.[1] ?? 0);
+  const dumpSeq =
+    liveDump === undefined ? logSeq : Number((JSON.parse(liveDump) as { meta: [string, string][] }).meta.find(([k]) => k === "last_seq")?.[1] ?? 0);
 
   // 2. Replay the log into a fresh projection: the catalog the log implies, applied by the catalog's own code.
   const dir = mkdtempSync(join(tmpdir(), "lake-fsck-"));
@@ -489,18 +502,32 @@ export async function fsck(o: FsckOptions): Promise<FsckReport> {
       warn: () => {},
       error: (msg, fields) => {
         if (msg === "undecodable commit-log record") {
-          problem({ kind: FSCK_PROBLEMS.undecodable, dataset: "*", message: `commit-log record ${String(fields?.seq)} cannot be decoded: ${(fields?.err as Error | undefined)?.message ?? "?"}` });
+          problem({
+            kind: FSCK_PROBLEMS.undecodable,
+            dataset: "*",
+            message: `commit-log record ${String(fields?.seq)} cannot be decoded: ${(fields?.err as Error | undefined)?.message ?? "?"}`,
+          });
         }
       },
       child: () => quiet,
     };
     if (dumpSeq > 0) {
-      const t = await tailCommitLog({ nc: o.nc, projection: replay, log: quiet, untilSeq: dumpSeq, onApplied: () => progress("*", "replay", replay.lastSeq, dumpSeq) });
+      const t = await tailCommitLog({
+        nc: o.nc,
+        projection: replay,
+        log: quiet,
+        untilSeq: dumpSeq,
+        onApplied: () => progress("*", "replay", replay.lastSeq, dumpSeq),
+      });
       await t.done;
     }
     if (liveDump !== undefined) compareDumps(liveDump, replay.canonicalDump(), dumpSeq, problem);
 
-    for (const a of replay.db.prepare("SELECT commit_seq, dataset, problem FROM anomalies ORDER BY commit_seq").all() as { commit_seq: number; dataset: string; problem: string }[]) {
+    for (const a of replay.db.prepare("SELECT commit_seq, dataset, problem FROM anomalies ORDER BY commit_seq").all() as {
+      commit_seq: number;
+      dataset: string;
+      problem: string;
+    }[]) {
       if (o.dataset && a.dataset !== o.dataset) continue;
       // A void record (a compare-and-set append the server let land beside the winner) was refused by
       // every reader and its writer was told it lost: noted, not a problem.
@@ -552,13 +579,21 @@ export async function fsck(o: FsckOptions): Promise<FsckReport> {
       const liveVersions = replay.liveVersions(dataset);
       const liveSet = new Set(liveVersions);
       const registry: ReturnType<Projection["fileRegistry"]> = [];
-      for (let after = ""; ; ) {
+      for (let after = ""; ;) {
         const page = replay.fileRegistry(dataset, after, 10_000);
         registry.push(...page);
         if (page.length < 10_000) break;
         after = page.at(-1)!.key;
       }
-      const summary: FsckDatasetSummary = { dataset, versions: versions.length, expired: versions.length - liveVersions.length, liveFiles: 0, liveBytes: 0, collectable: 0, orphans: 0 };
+      const summary: FsckDatasetSummary = {
+        dataset,
+        versions: versions.length,
+        expired: versions.length - liveVersions.length,
+        liveFiles: 0,
+        liveBytes: 0,
+        collectable: 0,
+        orphans: 0,
+      };
 
       // Every object a live version references: present, with its recorded size and hash.
       // `latest`: the file is in the dataset's latest version (what compaction can still rewrite).
@@ -567,11 +602,29 @@ export async function fsck(o: FsckOptions): Promise<FsckReport> {
       for (const f of registry) {
         const v = liveVersionIn(liveVersions, f.added_version, f.removed_version);
         if (v === undefined) continue;
-        checks.push({ key: f.key, bytes: f.bytes, sha256: f.sha256, version: v, manifest: false, addedVersion: f.added_version, latest: f.removed_version == null });
+        checks.push({
+          key: f.key,
+          bytes: f.bytes,
+          sha256: f.sha256,
+          version: v,
+          manifest: false,
+          addedVersion: f.added_version,
+          latest: f.removed_version == null,
+        });
         summary.liveFiles++;
         summary.liveBytes += f.bytes;
       }
-      for (const v of versions) if (liveSet.has(v.version)) checks.push({ key: v.manifest_key, bytes: v.manifest_bytes, sha256: v.manifest_sha256, version: v.version, manifest: true, addedVersion: v.version, latest: false });
+      for (const v of versions)
+        if (liveSet.has(v.version))
+          checks.push({
+            key: v.manifest_key,
+            bytes: v.manifest_bytes,
+            sha256: v.manifest_sha256,
+            version: v.version,
+            manifest: true,
+            addedVersion: v.version,
+            latest: false,
+          });
       const fingerprintOf = new Map(versions.map((v) => [v.version, v.schema_fingerprint]));
       const found = hash ? await datasetLayout(await contracts(), dataset) : undefined;
       if (found?.unknown) warnings.push(`${dataset}: ${found.unknown}; its files' Parquet schema and codec were not checked`);
@@ -579,7 +632,9 @@ export async function fsck(o: FsckOptions): Promise<FsckReport> {
       const unknownSchemas = new Set<string>();
       let done = 0;
       await pool(checks, o.concurrency ?? 8, async (c) => {
-        const what = c.manifest ? `the manifest of version ${c.version}` : `a file of version ${c.version}${c.version < ds.latest_version ? " (and later ones)" : ""}`;
+        const what = c.manifest
+          ? `the manifest of version ${c.version}`
+          : `a file of version ${c.version}${c.version < ds.latest_version ? " (and later ones)" : ""}`;
         const missing = c.manifest ? FSCK_PROBLEMS.missingManifest : FSCK_PROBLEMS.missingFile;
         const differs = c.manifest ? FSCK_PROBLEMS.manifestMismatch : undefined;
         if (hash) {
@@ -590,11 +645,25 @@ export async function fsck(o: FsckOptions): Promise<FsckReport> {
             if (!isObjectNotFound(e)) throw e;
           }
           if (body === undefined) problem({ kind: missing, dataset, version: c.version, key: c.key, message: `${what} is missing from the store` });
-          else if (body.byteLength !== c.bytes) problem({ kind: differs ?? FSCK_PROBLEMS.sizeMismatch, dataset, version: c.version, key: c.key, message: `${what} has ${body.byteLength} bytes, the log records ${c.bytes}` });
+          else if (body.byteLength !== c.bytes)
+            problem({
+              kind: differs ?? FSCK_PROBLEMS.sizeMismatch,
+              dataset,
+              version: c.version,
+              key: c.key,
+              message: `${what} has ${body.byteLength} bytes, the log records ${c.bytes}`,
+            });
           else {
             bytesHashed += body.byteLength;
             const got = sha256(body);
-            if (got !== c.sha256) problem({ kind: differs ?? FSCK_PROBLEMS.hashMismatch, dataset, version: c.version, key: c.key, message: `${what} has sha256 ${got.slice(0, 16)}…, the log records ${c.sha256.slice(0, 16)}…` });
+            if (got !== c.sha256)
+              problem({
+                kind: differs ?? FSCK_PROBLEMS.hashMismatch,
+                dataset,
+                version: c.version,
+                key: c.key,
+                message: `${what} has sha256 ${got.slice(0, 16)}…, the log records ${c.sha256.slice(0, 16)}…`,
+              });
             else if (!c.manifest && layout) {
               // The footer, read by an independent Parquet reader: columns against the schema version that
               // wrote the file, codec and writer against the dataset's current settings.
@@ -602,7 +671,13 @@ export async function fsck(o: FsckOptions): Promise<FsckReport> {
               try {
                 facts = parquetFacts(body);
               } catch (e) {
-                problem({ kind: FSCK_PROBLEMS.unreadableParquet, dataset, version: c.version, key: c.key, message: `${what} is not a readable Parquet file: ${(e as Error).message}` });
+                problem({
+                  kind: FSCK_PROBLEMS.unreadableParquet,
+                  dataset,
+                  version: c.version,
+                  key: c.key,
+                  message: `${what} is not a readable Parquet file: ${(e as Error).message}`,
+                });
               }
               if (facts) {
                 parquetChecked++;
@@ -611,7 +686,14 @@ export async function fsck(o: FsckOptions): Promise<FsckReport> {
                 if (!columns) unknownSchemas.add(fingerprint);
                 else {
                   const diff = schemaDifferences(facts, columns);
-                  if (diff.length > 0) problem({ kind: FSCK_PROBLEMS.schemaMismatch, dataset, version: c.version, key: c.key, message: `${what} (written by version ${c.addedVersion}, schema ${fingerprint.slice(0, 12)}…): ${diff.join("; ")}` });
+                  if (diff.length > 0)
+                    problem({
+                      kind: FSCK_PROBLEMS.schemaMismatch,
+                      dataset,
+                      version: c.version,
+                      key: c.key,
+                      message: `${what} (written by version ${c.addedVersion}, schema ${fingerprint.slice(0, 12)}…): ${diff.join("; ")}`,
+                    });
                 }
                 // Drift matters for the files readers of the latest version read: older versions' own
                 // files go with their versions at expiry.
@@ -626,13 +708,21 @@ export async function fsck(o: FsckOptions): Promise<FsckReport> {
         } else {
           const info = await o.store.head(c.key);
           if (!info) problem({ kind: missing, dataset, version: c.version, key: c.key, message: `${what} is missing from the store` });
-          else if (info.size !== c.bytes) problem({ kind: differs ?? FSCK_PROBLEMS.sizeMismatch, dataset, version: c.version, key: c.key, message: `${what} has ${info.size} bytes, the log records ${c.bytes}` });
+          else if (info.size !== c.bytes)
+            problem({
+              kind: differs ?? FSCK_PROBLEMS.sizeMismatch,
+              dataset,
+              version: c.version,
+              key: c.key,
+              message: `${what} has ${info.size} bytes, the log records ${c.bytes}`,
+            });
         }
         objectsChecked++;
         if (++done % 100 === 0) progress(dataset, "check", done, checks.length);
       });
       progress(dataset, "check", done, checks.length);
-      for (const f of unknownSchemas) warnings.push(`${dataset}: schema ${f.slice(0, 12) || "(none)"}… of some files is not in the schema registry; their columns were not checked`);
+      for (const f of unknownSchemas)
+        warnings.push(`${dataset}: schema ${f.slice(0, 12) || "(none)"}… of some files is not in the schema registry; their columns were not checked`);
 
       // What else the store holds: objects only expired versions reference (collectable) and orphans.
       const liveKeys = new Set(checks.map((c) => c.key));
@@ -711,7 +801,11 @@ function compareDumps(live: string, replayed: string, seq: number, problem: (p: 
     const onlyLive = [...rowsA].filter((r) => !rowsB.has(r));
     const onlyReplay = [...rowsB].filter((r) => !rowsA.has(r));
     if (onlyLive.length === 0 && onlyReplay.length === 0) continue;
-    const sample = (rows: string[]) => rows.slice(0, 3).map((r) => (r.length > 200 ? `${r.slice(0, 200)}…` : r)).join("; ");
+    const sample = (rows: string[]) =>
+      rows
+        .slice(0, 3)
+        .map((r) => (r.length > 200 ? `${r.slice(0, 200)}…` : r))
+        .join("; ");
     problem({
       kind: FSCK_PROBLEMS.replayMismatch,
       dataset: "*",
@@ -758,13 +852,16 @@ async function compareCatalogApi(
     const diffs: string[] = [];
     if (a.parent_version !== v.parent_version) diffs.push(`parent ${a.parent_version} ≠ ${v.parent_version}`);
     if (a.commit_seq !== v.commit_seq) diffs.push(`commit_seq ${a.commit_seq} ≠ ${v.commit_seq}`);
-    if (a.manifest.key !== v.manifest_key || a.manifest.sha256 !== v.manifest_sha256 || a.manifest.bytes !== v.manifest_bytes) diffs.push(`manifest ${a.manifest.key} ≠ ${v.manifest_key}`);
+    if (a.manifest.key !== v.manifest_key || a.manifest.sha256 !== v.manifest_sha256 || a.manifest.bytes !== v.manifest_bytes)
+      diffs.push(`manifest ${a.manifest.key} ≠ ${v.manifest_key}`);
     if (a.total_rows !== v.total_rows) diffs.push(`total_rows ${a.total_rows} ≠ ${v.total_rows}`);
     if (expired && !a.expired) diffs.push("served by the catalog, expired in the log");
     if (diffs.length) mismatch(`version ${v.version} differs from the log: ${diffs.join(", ")}`, v.version);
   }
   const latest = versions.at(-1)?.version ?? 0;
-  for (const a of apiVersions) if (a.version > latest && a.commit_seq <= replay.lastSeq) mismatch(`the catalog has version ${a.version}, which the log (through seq ${replay.lastSeq}) does not`, a.version);
+  for (const a of apiVersions)
+    if (a.version > latest && a.commit_seq <= replay.lastSeq)
+      mismatch(`the catalog has version ${a.version}, which the log (through seq ${replay.lastSeq}) does not`, a.version);
 
   const byKey = new Map(apiFiles.map((f) => [f.key, f]));
   for (const f of registry) {
@@ -775,11 +872,17 @@ async function compareCatalogApi(
     }
     const removedDiffers = f.removed_version !== null ? a.removed_version !== f.removed_version : a.removed_version !== null && a.removed_version <= latest;
     if (a.bytes !== f.bytes || a.sha256 !== f.sha256 || a.added_version !== f.added_version || removedDiffers) {
-      mismatch(`file differs from the log: catalog ${a.bytes} bytes, versions ${a.added_version}..${a.removed_version ?? "∞"}; log ${f.bytes} bytes, versions ${f.added_version}..${f.removed_version ?? "∞"}`, f.added_version, f.key);
+      mismatch(
+        `file differs from the log: catalog ${a.bytes} bytes, versions ${a.added_version}..${a.removed_version ?? "∞"}; log ${f.bytes} bytes, versions ${f.added_version}..${f.removed_version ?? "∞"}`,
+        f.added_version,
+        f.key,
+      );
     }
   }
   const known = new Set(registry.map((f) => f.key));
-  for (const a of apiFiles) if (!known.has(a.key) && a.added_version <= latest) mismatch(`the catalog lists a file the log's versions (through ${latest}) never added`, a.added_version, a.key);
+  for (const a of apiFiles)
+    if (!known.has(a.key) && a.added_version <= latest)
+      mismatch(`the catalog lists a file the log's versions (through ${latest}) never added`, a.added_version, a.key);
 
   // The file list readers get for the latest version (the API serves whole versions).
   if (latest > 0 && replay.expiredSeq(dataset, latest) === undefined) {
@@ -787,7 +890,8 @@ async function compareCatalogApi(
       const v = await catalog.version(dataset, latest);
       const want = replay.files(dataset, latest).map((f) => `${f.key}:${f.bytes}:${f.sha256}`);
       const got = v.files.map((f) => `${f.key}:${f.bytes}:${f.sha256}`);
-      if (JSON.stringify(want) !== JSON.stringify(got)) mismatch(`the catalog serves version ${latest} with ${got.length} file(s), the log gives ${want.length}`, latest);
+      if (JSON.stringify(want) !== JSON.stringify(got))
+        mismatch(`the catalog serves version ${latest} with ${got.length} file(s), the log gives ${want.length}`, latest);
     } catch (e) {
       // Expired since the replay's position: nothing to compare.
       if (!(e instanceof CatalogRequestError && e.status === 410)) throw e;

@@ -3,9 +3,10 @@
 // schema version that wrote it (a difference is a problem: readers of the version may fail or misread),
 // and the codec of the dataset's current settings (a difference is drift: readable, but not as
 // configured; compaction rewrites such files with the current settings).
-import { parquetMetadata, type FileMetaData, type SchemaElement } from "hyparquet";
-import { type ParquetSettings, parquetCodecName } from "@lake/contracts";
+import { type FileMetaData, parquetMetadata, type SchemaElement } from "hyparquet";
+
 import { CREATED_BY, OFFSET_COLUMN } from "@lake/committer";
+import { parquetCodecName, type ParquetSettings } from "@lake/contracts";
 
 /** A contract column as the committer writes it (DatasetSpec.columns). */
 export interface ExpectedColumn {
@@ -40,7 +41,8 @@ function parquetTypeOf(e: SchemaElement): string {
   const physical = String(e.type ?? "?");
   const l = e.logical_type as { type?: string; unit?: string; isAdjustedToUTC?: boolean; bitWidth?: number; isSigned?: boolean } | undefined;
   if (l?.type === "TIMESTAMP") return `${physical}/TIMESTAMP(${l.unit},${l.isAdjustedToUTC ? "UTC" : "local"})`;
-  if (l?.type === "INTEGER") return l.bitWidth === (physical === "INT64" ? 64 : 32) && l.isSigned ? physical : `${physical}/INT(${l.bitWidth},${l.isSigned ? "signed" : "unsigned"})`;
+  if (l?.type === "INTEGER")
+    return l.bitWidth === (physical === "INT64" ? 64 : 32) && l.isSigned ? physical : `${physical}/INT(${l.bitWidth},${l.isSigned ? "signed" : "unsigned"})`;
   if (l?.type) return `${physical}/${l.type}`;
   if (e.converted_type === "UTF8") return `${physical}/STRING`;
   if (e.converted_type === "TIMESTAMP_MILLIS") return `${physical}/TIMESTAMP(MILLIS,UTC)`;

@@ -1,8 +1,9 @@
 // The load generator behind `lake produce`, the demo and the benchmarks: sends sample events at a
 // target rate in batches, mixing in retried duplicates and invalid records, and reports progress.
 import type { NatsConnection } from "@nats-io/nats-core";
+
 import { invalidEvents, rng, sampleEvents } from "@lake/client";
-import { sendHttp, sendNats, type IngestReply } from "@lake/client";
+import { type IngestReply, sendHttp, sendNats } from "@lake/client";
 
 export interface ProduceOptions {
   count: number;
@@ -91,7 +92,8 @@ export async function produce(o: ProduceOptions): Promise<ProduceProgress & { ac
           // A failed or unanswered request is retried with the same event ids: dedupe makes it safe.
           if (reply.status !== 0 && reply.status < 500) break;
           const failingFor = performance.now() - sentAt;
-          if (failingFor >= (o.retryForMs ?? 30_000)) throw new Error(`ingest kept failing for ${Math.round(failingFor)} ms (${attempt} attempts): ${reply.message ?? reply.status}`);
+          if (failingFor >= (o.retryForMs ?? 30_000))
+            throw new Error(`ingest kept failing for ${Math.round(failingFor)} ms (${attempt} attempts): ${reply.message ?? reply.status}`);
           await new Promise((res) => setTimeout(res, Math.min(100 * attempt, 1000)));
         }
         o.onReply?.(reply, sentAt, performance.now());

@@ -10,8 +10,9 @@
 import { randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+
 import { tokenSha256 } from "@lake/http";
-import { readLocalNatsConfig, writeLocalNatsConfig, type LocalNatsConfig } from "@lake/messaging";
+import { type LocalNatsConfig, readLocalNatsConfig, writeLocalNatsConfig } from "@lake/messaging";
 
 export const SECRETS_DIR = "secrets";
 
@@ -44,7 +45,9 @@ export async function writeLakeSecrets(dataDir: string, opts: { nats: boolean })
   const dir = join(dataDir, SECRETS_DIR);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
-  const nats = opts.nats ? await writeLocalNatsConfig(dir, "The lake's NATS users (shared/messaging/src/permissions.ts) with this run's random passwords, written by `lake up`.") : undefined;
+  const nats = opts.nats
+    ? await writeLocalNatsConfig(dir, "The lake's NATS users (shared/messaging/src/permissions.ts) with this run's random passwords, written by `lake up`.")
+    : undefined;
   const tokens: LakeTokens = { producer: randomBytes(32).toString("hex"), operator: randomBytes(32).toString("hex") };
   const ingestTokensFile = join(dir, INGEST_TOKENS_FILE);
   await secretFile(

@@ -10,13 +10,16 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+
 import type { NatsConnection } from "@nats-io/nats-core";
+
 import { derivedNames, domainNames } from "@lake/contracts";
-import { SERVICE_USERS, connectNats, natsAuthFromEnv, streamSettingsFromEnv, type NatsAuth } from "@lake/messaging";
+import { connectNats, type NatsAuth, natsAuthFromEnv, SERVICE_USERS, streamSettingsFromEnv } from "@lake/messaging";
 import { setupNats } from "@lake/registry";
-import { startNatsServer, spawnService, type NatsServerHandle, type ServiceHandle } from "@lake/testing";
 import { type StoreConfig, storeConfigFromEnv } from "@lake/storage";
-import { writeLakeSecrets, type LakeSecrets } from "./secrets.ts";
+import { type NatsServerHandle, type ServiceHandle, spawnService, startNatsServer } from "@lake/testing";
+
+import { type LakeSecrets, writeLakeSecrets } from "./secrets.ts";
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), "../../../..");
 export const serviceEntry = (name: string) => join(repoRoot, "services", name, "src", "main.ts");
@@ -97,7 +100,9 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
   const secrets = o.auth === false ? undefined : await writeLakeSecrets(dataDir, { nats: ownNats });
   const users = secrets?.nats;
   // An empty URL counts as none: start our own server rather than fall back to a default one.
-  const nats = ownNats ? await startNatsServer({ storeDir: join(dataDir, "nats"), keepStore: true, ...(users ? { config: users.configPath } : {}) }) : undefined;
+  const nats = ownNats
+    ? await startNatsServer({ storeDir: join(dataDir, "nats"), keepStore: true, ...(users ? { config: users.configPath } : {}) })
+    : undefined;
   const natsUrl = o.natsUrl || nats!.url;
   log(`nats      ${natsUrl}${nats ? ` (pid ${nats.pid}, store ${nats.storeDir})` : ""}${users ? `, users and passwords in ${secrets!.dir}` : ""}`);
   // Without users of our own, clients log in as the environment says (as the services do).
@@ -131,12 +136,18 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
     if (name === "ingest") ports.ingest = String(h.ready.http_port);
     if (name === "catalog") ports.catalog = String(h.ready.http_port);
     services.set(name, h);
-    log(`${name.padEnd(9)} ${h.ready.url ? String(h.ready.url) : "running"}${h.ready.metrics_url ? `, metrics ${String(h.ready.metrics_url)}` : ""} (pid ${h.pid})`);
+    log(
+      `${name.padEnd(9)} ${h.ready.url ? String(h.ready.url) : "running"}${h.ready.metrics_url ? `, metrics ${String(h.ready.metrics_url)}` : ""} (pid ${h.pid})`,
+    );
     return h;
   }
 
   async function startCommitter(dataset: string, env: Record<string, string> = {}, name = `committer:${dataset}`): Promise<ServiceHandle> {
-    const h = await spawnService({ name, entry: serviceEntry("committer"), env: { ...as(SERVICE_USERS.committer), ...o.committerEnv, LAKE_DATASET: dataset, ...env } });
+    const h = await spawnService({
+      name,
+      entry: serviceEntry("committer"),
+      env: { ...as(SERVICE_USERS.committer), ...o.committerEnv, LAKE_DATASET: dataset, ...env },
+    });
     services.set(name, h);
     log(`${name.padEnd(9)} dataset ${dataset} (pid ${h.pid})`);
     return h;
@@ -146,7 +157,13 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
     const h = await spawnService({
       name,
       entry: serviceEntry("aggregator"),
-      env: { ...as(SERVICE_USERS.aggregator), LAKE_DERIVED: dataset, LAKE_AGGREGATOR_DIR: join(dataDir, "aggregator", dataset), LAKE_AGGREGATOR_PORT: "0", ...env },
+      env: {
+        ...as(SERVICE_USERS.aggregator),
+        LAKE_DERIVED: dataset,
+        LAKE_AGGREGATOR_DIR: join(dataDir, "aggregator", dataset),
+        LAKE_AGGREGATOR_PORT: "0",
+        ...env,
+      },
     });
     services.set(name, h);
     log(`${name.padEnd(9)} ${String(h.ready.url ?? "")} (pid ${h.pid})`);
@@ -208,7 +225,19 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
   writeFileSync(
     join(dataDir, "run.json"),
     // No secrets here: where they are (the CLI reads them from there).
-    JSON.stringify({ nats_url: natsUrl, ingest_url: handle.ingestUrl, catalog_url: handle.catalogUrl, store_root: storeRoot, store: storeEnv, secrets_dir: secrets?.dir ?? null, pid: process.pid }, null, 2),
+    JSON.stringify(
+      {
+        nats_url: natsUrl,
+        ingest_url: handle.ingestUrl,
+        catalog_url: handle.catalogUrl,
+        store_root: storeRoot,
+        store: storeEnv,
+        secrets_dir: secrets?.dir ?? null,
+        pid: process.pid,
+      },
+      null,
+      2,
+    ),
   );
   return handle;
 }

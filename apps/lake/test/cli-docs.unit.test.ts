@@ -2,7 +2,7 @@
 // built from the *_USAGE texts in apps/lake/src, so a command or option added there without its line
 // in the manual fails here.
 import assert from "node:assert/strict";
-import { readFileSync, readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 

@@ -2,14 +2,16 @@
 // commit race, and the version it commits (given the head, when compacting, then this manifest).
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+
+import { commitRecord, domainSpec, evolve, initialState } from "@lake/committer";
 import { domainContract, type LakeLog, type VersionCommitted } from "@lake/contracts";
-import { domainSpec, evolve, initialState, commitRecord } from "@lake/committer";
+
 import {
-  COMPACTION_DEFAULTS,
-  type CompactedGroup,
-  type CompactionGroup,
   applyVersionFiles,
   buildCompactionManifest,
+  type CompactedGroup,
+  COMPACTION_DEFAULTS,
+  type CompactionGroup,
   decideRebase,
   isRowCountMismatch,
   planCompaction,
@@ -98,7 +100,11 @@ describe("planCompaction: which files", () => {
       ],
     );
     const odd = planCompaction(liveOf(files.slice(1)), { targetBytes: 10 * MiB, maxFiles: 100 });
-    assert.deepEqual(odd.groups.map((g) => g.files.length), [2, 2], "the fifth file alone would only be copied");
+    assert.deepEqual(
+      odd.groups.map((g) => g.files.length),
+      [2, 2],
+      "the fifth file alone would only be copied",
+    );
     const tight = planCompaction(liveOf(files), { targetBytes: 5 * MiB, maxFiles: 100 });
     assert.deepEqual(tight.groups, [], "no two small files fit in one target-sized file");
   });
@@ -106,20 +112,34 @@ describe("planCompaction: which files", () => {
   test("a group also closes at maxRows, so tiny rows can't make a huge in-memory rewrite", () => {
     const files = [1, 2, 3, 4, 5].map((n) => file("dt=2026-06-01", n, MiB, 400));
     const plan = planCompaction(liveOf(files), { targetBytes: 64 * MiB, maxFiles: 100, maxRows: 1000 });
-    assert.deepEqual(plan.groups.map((g) => [g.files.length, g.rows]), [[2, 800], [2, 800]], "the fifth would be alone");
+    assert.deepEqual(
+      plan.groups.map((g) => [g.files.length, g.rows]),
+      [
+        [2, 800],
+        [2, 800],
+      ],
+      "the fifth would be alone",
+    );
     assert.equal(planCompaction(liveOf(files), { targetBytes: 64 * MiB, maxFiles: 100 }).groups[0]!.rows, 2000, "default: a million rows");
   });
 
   test("--max-files bounds a run; what is left is deferred, never a group of one", () => {
-    const files = [
-      ...[1, 2, 3, 4].map((n) => file("dt=2026-06-01", n, MiB)),
-      ...[5, 6, 7].map((n) => file("dt=2026-06-02", n, MiB)),
-    ];
+    const files = [...[1, 2, 3, 4].map((n) => file("dt=2026-06-01", n, MiB)), ...[5, 6, 7].map((n) => file("dt=2026-06-02", n, MiB))];
     const five = planCompaction(liveOf(files), { targetBytes: 64 * MiB, maxFiles: 5 });
-    assert.deepEqual(five.groups.map((g) => [g.partition, g.files.length]), [["dt=2026-06-01", 4]], "one file of the budget left: not enough for a merge");
+    assert.deepEqual(
+      five.groups.map((g) => [g.partition, g.files.length]),
+      [["dt=2026-06-01", 4]],
+      "one file of the budget left: not enough for a merge",
+    );
     assert.equal(five.deferredFiles, 3);
     const six = planCompaction(liveOf(files), { targetBytes: 64 * MiB, maxFiles: 6 });
-    assert.deepEqual(six.groups.map((g) => [g.partition, g.files.length]), [["dt=2026-06-01", 4], ["dt=2026-06-02", 2]]);
+    assert.deepEqual(
+      six.groups.map((g) => [g.partition, g.files.length]),
+      [
+        ["dt=2026-06-01", 4],
+        ["dt=2026-06-02", 2],
+      ],
+    );
     assert.equal(six.deferredFiles, 1);
     assert.equal(six.files, 6);
     assert.throws(() => planCompaction(liveOf(files), { targetBytes: 64 * MiB, maxFiles: 1 }), RangeError);
@@ -134,7 +154,10 @@ describe("planCompaction: which files", () => {
     applyVersionFiles(live, { added_files: [c], removed_files: [a.key, b.key] }); // a compaction of a+b into c
     assert.deepEqual(planCompaction(live, { targetBytes: 64 * MiB, maxFiles: 10 }).groups, []);
     applyVersionFiles(live, { added_files: [file("dt=2026-06-01", 4, MiB)], removed_files: [] });
-    assert.deepEqual(planCompaction(live, { targetBytes: 64 * MiB, maxFiles: 10 }).groups[0]!.files.map((f) => f.key), [c.key, file("dt=2026-06-01", 4, MiB).key]);
+    assert.deepEqual(
+      planCompaction(live, { targetBytes: 64 * MiB, maxFiles: 10 }).groups[0]!.files.map((f) => f.key),
+      [c.key, file("dt=2026-06-01", 4, MiB).key],
+    );
     applyVersionFiles(live, { added_files: [], removed_files: [c.key, file("dt=2026-06-01", 4, MiB).key] });
     assert.equal(live.size, 0, "an emptied partition disappears");
   });
@@ -147,12 +170,18 @@ describe("decideRebase: after losing the commit race", () => {
 
   test("appends (and records that are not data versions) only add files: rebase with everything", () => {
     assert.deepEqual(decideRebase([g1, g2, g3], []), { kind: "rebase", keep: [g1, g2, g3], dropped: [] });
-    const appended = [{ version: 8, removed_files: [] }, { version: 9, removed_files: [] }];
+    const appended = [
+      { version: 8, removed_files: [] },
+      { version: 9, removed_files: [] },
+    ];
     assert.deepEqual(decideRebase([g1, g2, g3], appended), { kind: "rebase", keep: [g1, g2, g3], dropped: [] });
   });
 
   test("a version that removed some of our files gives up that whole partition, the others still land", () => {
-    const upsert = [{ version: 8, removed_files: [] }, { version: 9, removed_files: [g2.files[0]!.key, "datasets/domain_events/data/dt=2026-06-01/other.parquet"] }];
+    const upsert = [
+      { version: 8, removed_files: [] },
+      { version: 9, removed_files: [g2.files[0]!.key, "datasets/domain_events/data/dt=2026-06-01/other.parquet"] },
+    ];
     const d = decideRebase([g1, g2, g3], upsert);
     assert.equal(d.kind, "rebase");
     assert.deepEqual(d.kind === "rebase" && d.keep, [g3], "g1 is in the rewritten partition too: its rows may have changed");
@@ -190,7 +219,10 @@ describe("buildCompactionManifest: given the head, then this version", () => {
     assert.equal(m.parent_version, 7);
     assert.equal(m.operation, "compaction");
     assert.deepEqual(m.added_files, [out.file]);
-    assert.deepEqual(m.removed_files, replaced.map((f) => f.key));
+    assert.deepEqual(
+      m.removed_files,
+      replaced.map((f) => f.key),
+    );
     assert.deepEqual(m.source, { stream: "EVENTS", subject: "lake.events.domain_events", first_seq: 351, last_seq: 350 });
     assert.equal(m.row_count, 0, "no new source rows");
     assert.equal(m.total_rows, 350, "total rows unchanged");
@@ -225,7 +257,13 @@ describe("buildCompactionManifest: given the head, then this version", () => {
   });
 
   test("rebase: the same files renumbered onto a newer head, its range and totals", () => {
-    const newer = head({ version: 9, parent_version: 8, source: { stream: "EVENTS", subject: "lake.events.domain_events", first_seq: 351, last_seq: 400 }, total_rows: 400, max_event_time: JUNE_1 + 99_000 });
+    const newer = head({
+      version: 9,
+      parent_version: 8,
+      source: { stream: "EVENTS", subject: "lake.events.domain_events", first_seq: 351, last_seq: 400 },
+      total_rows: 400,
+      max_event_time: JUNE_1 + 99_000,
+    });
     const m = buildCompactionManifest(newer, [out], ctx);
     assert.equal(m.version, 10);
     assert.equal(m.parent_version, 9);
@@ -235,7 +273,10 @@ describe("buildCompactionManifest: given the head, then this version", () => {
   });
 
   test("the rewritten file must hold exactly the replaced rows", () => {
-    assert.throws(() => buildCompactionManifest(head(), [{ ...out, file: { ...out.file, rows: 49 } }], ctx), (e) => isRowCountMismatch(e) && /49 rows/.test(e.message));
+    assert.throws(
+      () => buildCompactionManifest(head(), [{ ...out, file: { ...out.file, rows: 49 } }], ctx),
+      (e) => isRowCountMismatch(e) && /49 rows/.test(e.message),
+    );
     assert.throws(() => buildCompactionManifest(head(), [], ctx), /at least one/);
   });
 });

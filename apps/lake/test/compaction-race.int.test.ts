@@ -9,14 +9,17 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+
+import { jetstream, type JetStreamClient, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
+
+import { Committer, type DatasetSpec, domainSpec, type Failpoint, fromParquet } from "@lake/committer";
 import { domainContract, type LakeLog, type VersionCommitted } from "@lake/contracts";
-import { appendLogRecord, connectNats, ensureStreams, foldCommitLog, readCommitHead, subjects, STREAMS } from "@lake/messaging";
-import { openLocalStore, type ObjectStore } from "@lake/storage";
-import { startNatsServer, waitFor, type NatsServerHandle } from "@lake/testing";
+import { appendLogRecord, connectNats, ensureStreams, foldCommitLog, readCommitHead, STREAMS, subjects } from "@lake/messaging";
+import { type ObjectStore, openLocalStore } from "@lake/storage";
 import type { Logger } from "@lake/telemetry";
-import { Committer, type DatasetSpec, type Failpoint, domainSpec, fromParquet } from "@lake/committer";
+import { type NatsServerHandle, startNatsServer, waitFor } from "@lake/testing";
+
 import { compactDataset, type CompactionFailpoint } from "../src/ops/compaction.ts";
 import { applyVersionFiles } from "../src/ops/compaction-plan.ts";
 
@@ -91,10 +94,14 @@ async function dataset(name: string) {
     return Math.max(...acks.map((a) => a.seq));
   }
   async function committed(offset: number): Promise<VersionCommitted> {
-    return waitFor(`${name}: a version covering offset ${offset}`, async () => {
-      const head = await readCommitHead(jsm, name);
-      return head.version && head.version.record.source.last_seq >= offset ? head.version.record : undefined;
-    }, { timeoutMs: 20_000 });
+    return waitFor(
+      `${name}: a version covering offset ${offset}`,
+      async () => {
+        const head = await readCommitHead(jsm, name);
+        return head.version && head.version.record.source.last_seq >= offset ? head.version.record : undefined;
+      },
+      { timeoutMs: 20_000 },
+    );
   }
   /** Publishes a batch and waits for the committer to commit it: one more small file per batch. */
   async function batch(count: number, day = 0): Promise<VersionCommitted> {
@@ -152,11 +159,19 @@ test("compaction that loses to a committer's append rebases onto it and lands; n
     assert.equal(r.rebases, 1);
     assert.equal(r.parentVersion, appended.version, "rebased onto the committer's version");
     assert.equal(r.version, appended.version + 1);
-    assert.deepEqual([r.filesBefore, r.filesRemoved, r.filesAdded, r.filesAfter], [5, 5, 1, 1 + appended.added_files.length], "5 small files → 1, plus the batch that raced");
+    assert.deepEqual(
+      [r.filesBefore, r.filesRemoved, r.filesAdded, r.filesAfter],
+      [5, 5, 1, 1 + appended.added_files.length],
+      "5 small files → 1, plus the batch that raced",
+    );
     const after = await inspect("race_rebase", d.spec);
     const c = after.versions.at(-1)!;
     assert.equal(c.operation, "compaction");
-    assert.deepEqual({ ...c.source }, { ...appended.source, first_seq: appended.source.last_seq + 1, last_seq: appended.source.last_seq }, "empty range after the new parent's");
+    assert.deepEqual(
+      { ...c.source },
+      { ...appended.source, first_seq: appended.source.last_seq + 1, last_seq: appended.source.last_seq },
+      "empty range after the new parent's",
+    );
     assert.equal(c.total_rows, appended.total_rows);
     assert.deepEqual(new Set(c.removed_files), new Set(before.files.map((f) => f.key)));
     assertExactlyOnce(after.ids, d.sent, after.versions);
@@ -205,7 +220,10 @@ test("two compactions of the same files: one lands, the other gives up that part
     // B takes only the first partition's files (max 3 files), and lands first.
     const b = await compactDataset({ nc, store, spec: d.spec, maxFiles: 3, log: quiet, committerId: "compact-b" });
     assert.equal(b.outcome, "committed");
-    assert.deepEqual(b.plan.groups.map((g) => g.partition), ["dt=2026-06-01"]);
+    assert.deepEqual(
+      b.plan.groups.map((g) => g.partition),
+      ["dt=2026-06-01"],
+    );
     held.release();
     const ra = await a;
     assert.equal(ra.outcome, "committed");
@@ -225,7 +243,10 @@ test("two compactions of the same files: one lands, the other gives up that part
     again.release();
     const rc = await c;
     assert.equal(rc.outcome, "abandoned");
-    assert.deepEqual(rc.dropped.map((x) => "removedBy" in x && [x.partition, x.removedBy]), [["dt=2026-06-03", winner.version]]);
+    assert.deepEqual(
+      rc.dropped.map((x) => "removedBy" in x && [x.partition, x.removedBy]),
+      [["dt=2026-06-03", winner.version]],
+    );
     const final = await inspect("race_two", d.spec);
     assert.equal(final.versions.at(-1)!.version, winner.version, "the loser committed nothing");
     assertExactlyOnce(final.ids, d.sent, final.versions);
@@ -246,7 +267,10 @@ test("a record that is not a data version moves the head: the compaction appends
     await appendLogRecord(
       js,
       "race_verdict",
-      { kind: "QualityVerdict", body: { dataset: "race_verdict", version: head.version!.record.version, outcome: "passed", rules: [], checked_at: JUNE_1, checker_id: "test" } },
+      {
+        kind: "QualityVerdict",
+        body: { dataset: "race_verdict", version: head.version!.record.version, outcome: "passed", rules: [], checked_at: JUNE_1, checker_id: "test" },
+      },
       { expectedLastSeq: head.seq },
     );
     held.release();

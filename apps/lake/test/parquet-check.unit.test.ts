@@ -3,8 +3,10 @@
 // of difference (a missing, an extra, a retyped column; another codec; another writer) is named.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { cdcChangeCodec, derivedContract, domainContract, loadDomainContract } from "@lake/contracts";
+
 import { toParquet } from "@lake/committer";
+import { cdcChangeCodec, derivedContract, domainContract, loadDomainContract } from "@lake/contracts";
+
 import { expectedParquetType, parquetFacts, schemaDifferences, settingsDrift } from "../src/parquet-check.ts";
 
 const T = Date.UTC(2026, 5, 1);
@@ -38,12 +40,36 @@ describe("parquet-check", () => {
       {
         name: "customers (CDC)",
         columns: cdc.fields,
-        row: Object.fromEntries(cdc.fields.map((f) => [f.name, f.nullable ? null : f.timestampMillis || f.avroType === "long" || f.avroType === "int" ? 1 : f.avroType === "double" ? 1.5 : f.name === "_op" ? "u" : "s"])),
+        row: Object.fromEntries(
+          cdc.fields.map((f) => [
+            f.name,
+            f.nullable
+              ? null
+              : f.timestampMillis || f.avroType === "long" || f.avroType === "int"
+                ? 1
+                : f.avroType === "double"
+                  ? 1.5
+                  : f.name === "_op"
+                    ? "u"
+                    : "s",
+          ]),
+        ),
       },
       {
         name: "daily_user_totals",
         columns: totals.columns,
-        row: { user_id: "u", window_start: T, window_end: T + 1, day: "2026-06-01", total_amount: 1, event_count: 1, min_amount: 1, max_amount: 1, revision: 1, watermark: T },
+        row: {
+          user_id: "u",
+          window_start: T,
+          window_end: T + 1,
+          day: "2026-06-01",
+          total_amount: 1,
+          event_count: 1,
+          min_amount: 1,
+          max_amount: 1,
+          revision: 1,
+          watermark: T,
+        },
       },
     ];
     for (const c of cases) {
@@ -73,9 +99,13 @@ describe("parquet-check", () => {
     const events = domainContract("domain_events");
     const row = { event_id: "e", user_id: "u", event_type: "view", timestamp: T, amount: 1 };
     const snappy = parquetFacts(toParquet({ columns: events.fields, parquet: { compression: "snappy", rowGroupRows: 65_536 } }, [row], [1]));
-    assert.deepEqual(settingsDrift(snappy, { compression: "zstd", rowGroupRows: 65_536 }), ["codec SNAPPY, the dataset's setting is ZSTD (lake.parquet.compression)"]);
+    assert.deepEqual(settingsDrift(snappy, { compression: "zstd", rowGroupRows: 65_536 }), [
+      "codec SNAPPY, the dataset's setting is ZSTD (lake.parquet.compression)",
+    ]);
     assert.deepEqual(settingsDrift(snappy, { compression: "snappy", rowGroupRows: 65_536 }), []);
-    assert.deepEqual(settingsDrift({ ...snappy, createdBy: "parquet-rs version 55" }, { compression: "snappy", rowGroupRows: 65_536 }), ['written by "parquet-rs version 55", not by the lake\'s committer']);
+    assert.deepEqual(settingsDrift({ ...snappy, createdBy: "parquet-rs version 55" }, { compression: "snappy", rowGroupRows: 65_536 }), [
+      'written by "parquet-rs version 55", not by the lake\'s committer',
+    ]);
   });
 
   test("bytes that are not Parquet are refused with the reader's reason", () => {

@@ -1,8 +1,9 @@
 // Configuration, parsed once at start. Every variable is listed here with its default.
 import { join } from "node:path";
-import { intEnv, requiredEnv } from "@lake/runtime";
+
 import { assertValidName } from "@lake/contracts";
 import { type PoisonPolicy, poisonPolicyFromEnv } from "@lake/messaging";
+import { intEnv, requiredEnv } from "@lake/runtime";
 
 export interface AggregatorEnv {
   natsUrl: string;

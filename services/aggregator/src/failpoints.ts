@@ -5,7 +5,7 @@
 //                       published yet
 //   mid_publish         the first half of an outbox round is acknowledged by JetStream, the rest is not
 //                       sent and none of it is removed from the outbox
-import { parseFailpoints as parseFailpointSpec, failpointHook as runtimeFailpointHook } from "@lake/runtime";
+import { failpointHook as runtimeFailpointHook, parseFailpoints as parseFailpointSpec } from "@lake/runtime";
 export const FAILPOINTS = ["after_state_commit", "mid_publish"] as const;
 export type Failpoint = (typeof FAILPOINTS)[number];
 

@@ -1,12 +1,14 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+
 import { connectNats } from "@lake/messaging";
-import { createLogger, startTelemetry } from "@lake/telemetry";
 import { SchemaRegistry } from "@lake/registry";
 import { onShutdown } from "@lake/runtime";
-import { readEnv } from "./env.ts";
+import { createLogger, startTelemetry } from "@lake/telemetry";
+
 import { derivedContract, lateEventCodec } from "./contract.ts";
 import { StateStore } from "./db/state.ts";
+import { readEnv } from "./env.ts";
 import { failpointHook } from "./failpoints.ts";
 import { startHttp } from "./http/metrics.ts";
 import { Aggregator } from "./nats/aggregator.ts";

@@ -1,7 +1,9 @@
 // Turns a batch's outputs into outbox rows (encoded once, inside the batch's transaction, so a
 // re-publish after a crash sends the very same bytes) and extends the output digest over them.
 import { createHash } from "node:crypto";
+
 import { subjects } from "@lake/messaging";
+
 import type { DerivedContract, LateEventCodec } from "./contract.ts";
 import type { NewOutboxRow } from "./db/state.ts";
 import { lateRecord, msgIds, resultRow } from "./domain/rows.ts";

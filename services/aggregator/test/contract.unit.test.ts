@@ -4,17 +4,21 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+
 import {
   DEFAULT_ALLOWED_LATENESS_MS,
-  DerivedContractError,
-  UnknownDerivedDatasetError,
   derivedContract,
+  DerivedContractError,
   derivedNames,
   lateEventCodec,
   loadDerivedContract,
+  UnknownDerivedDatasetError,
 } from "../src/contract.ts";
 
-const sample = JSON.parse(readFileSync(fileURLToPath(new URL("../../../contracts/avro/derived/daily_user_totals.avsc", import.meta.url)), "utf8")) as Record<string, unknown>;
+const sample = JSON.parse(readFileSync(fileURLToPath(new URL("../../../contracts/avro/derived/daily_user_totals.avsc", import.meta.url)), "utf8")) as Record<
+  string,
+  unknown
+>;
 
 /** The sample contract with `lake.derived` and the fields changed by `edit`. */
 function variant(edit: (meta: Record<string, unknown>, fields: { name: string; type: unknown }[]) => void): Record<string, unknown> {
@@ -24,11 +28,14 @@ function variant(edit: (meta: Record<string, unknown>, fields: { name: string; t
 }
 
 function refused(schema: Record<string, unknown>, message: RegExp): void {
-  assert.throws(() => loadDerivedContract(schema), (e: unknown) => {
-    assert.ok(e instanceof DerivedContractError, `expected DerivedContractError, got ${String(e)}`);
-    assert.match(e.message, message);
-    return true;
-  });
+  assert.throws(
+    () => loadDerivedContract(schema),
+    (e: unknown) => {
+      assert.ok(e instanceof DerivedContractError, `expected DerivedContractError, got ${String(e)}`);
+      assert.match(e.message, message);
+      return true;
+    },
+  );
 }
 
 describe("derived contracts", () => {
@@ -51,7 +58,18 @@ describe("derived contracts", () => {
       policy: "critical",
       mergeKey: ["window_start", "user_id"],
     });
-    const row = { user_id: "u", window_start: 0, window_end: 1, day: "1970-01-01", total_amount: 1.5, event_count: 2, min_amount: 0.5, max_amount: 1, revision: 1, watermark: 1 };
+    const row = {
+      user_id: "u",
+      window_start: 0,
+      window_end: 1,
+      day: "1970-01-01",
+      total_amount: 1.5,
+      event_count: 2,
+      min_amount: 0.5,
+      max_amount: 1,
+      revision: 1,
+      watermark: 1,
+    };
     assert.deepEqual({ ...c.decode(c.encode(row)) }, row);
     assert.throws(() => c.encode({ ...row, revision: "1" }), "a row that does not fit the schema is refused");
   });
@@ -79,7 +97,15 @@ describe("derived contracts", () => {
   });
 
   const cases: [string, Record<string, unknown>, RegExp][] = [
-    ["no job", (() => { const c = structuredClone(sample); delete c["lake.derived"]; return c; })(), /has no lake\.derived object/],
+    [
+      "no job",
+      (() => {
+        const c = structuredClone(sample);
+        delete c["lake.derived"];
+        return c;
+      })(),
+      /has no lake\.derived object/,
+    ],
     ["file name mismatch", sample, /does not match the file name "other"/],
     ["unknown source", variant((m) => (m.source = "nowhere")), /lake\.derived\.source "nowhere" is not a known domain/],
     ["key not in source", variant((m) => (m.key = ["account"])), /lake\.derived\.key field "account" is not a field of domain_events/],
@@ -93,10 +119,23 @@ describe("derived contracts", () => {
     ["negative out-of-orderness", variant((m) => (m.out_of_orderness_ms = -1)), /out_of_orderness_ms must be an integer ≥ 0/],
     ["fractional lateness", variant((m) => (m.allowed_lateness_ms = 1.5)), /allowed_lateness_ms must be an integer ≥ 0/],
     ["bad policy", variant((m) => (m.policy = "gated")), /policy must be "critical" or "non-critical"/],
-    ["missing output field", variant((_, f) => f.splice(f.findIndex((x) => x.name === "max_amount"), 1)), /output fields missing: max_amount/],
+    [
+      "missing output field",
+      variant((_, f) =>
+        f.splice(
+          f.findIndex((x) => x.name === "max_amount"),
+          1,
+        ),
+      ),
+      /output fields missing: max_amount/,
+    ],
     ["extra output field", variant((_, f) => f.push({ name: "avg_amount", type: "double" })), /output field "avg_amount" is not produced by the aggregator/],
     ["wrong output type", variant((_, f) => (f.find((x) => x.name === "event_count")!.type = "int")), /output field "event_count" must be long, got int/],
-    ["window_start not a timestamp", variant((_, f) => (f.find((x) => x.name === "window_start")!.type = "long")), /output field "window_start" must be timestamp-millis, got long/],
+    [
+      "window_start not a timestamp",
+      variant((_, f) => (f.find((x) => x.name === "window_start")!.type = "long")),
+      /output field "window_start" must be timestamp-millis, got long/,
+    ],
     ["merge key without the key", variant((m) => (m.merge_key = ["window_start"])), /merge_key must include "user_id"/],
     ["merge key with an unknown field", variant((m) => (m.merge_key = ["window_start", "user_id", "zone"])), /merge_key field "zone" is not an output field/],
   ];

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { FAILPOINTS, failpointHook, parseFailpoints } from "../src/failpoints.ts";
+
+import { failpointHook, FAILPOINTS, parseFailpoints } from "../src/failpoints.ts";
 
 describe("failpoints", () => {
   test("the aggregator's points parse; unknown ones are refused, listing the known ones", () => {

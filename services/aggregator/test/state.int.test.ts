@@ -6,10 +6,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+
 import { derivedContract, lateEventCodec } from "../src/contract.ts";
 import { GENESIS_DIGEST, StateMismatchError, StateStore } from "../src/db/state.ts";
-import { type AggState, type InputEvent, decide, evolve, initialState } from "../src/domain/windows.ts";
 import { msgIds, resultRow } from "../src/domain/rows.ts";
+import { type AggState, decide, evolve, initialState, type InputEvent } from "../src/domain/windows.ts";
 import { extendDigest, outboxRows } from "../src/outbox.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "lake-agg-state-"));
@@ -59,8 +60,14 @@ describe("StateStore", () => {
     assert.deepEqual(canonical(loaded), canonical(expected));
     assert.equal(outputDigest, extendDigest(GENESIS_DIGEST, rows));
     const pending = reopened.pendingOutbox(1000);
-    assert.deepEqual(pending.map((r) => r.msgId), rows.map((r) => r.msgId));
-    assert.ok(rows.some((r) => r.subject === "lake.late.daily_user_totals"), "late events are in the outbox too");
+    assert.deepEqual(
+      pending.map((r) => r.msgId),
+      rows.map((r) => r.msgId),
+    );
+    assert.ok(
+      rows.some((r) => r.subject === "lake.late.daily_user_totals"),
+      "late events are in the outbox too",
+    );
     const first = o.outputs.find((x) => x.kind === "window")!;
     assert.equal(pending[0]!.msgId, msgIds.window("daily_user_totals", first));
     assert.deepEqual({ ...contract.decode(pending[0]!.payload) }, resultRow(first, job));
@@ -77,7 +84,10 @@ describe("StateStore", () => {
 
   test("a database built for another job spec is refused with a way out", () => {
     new StateStore(join(dir, "b.db"), "job-b").close();
-    assert.throws(() => new StateStore(join(dir, "b.db"), "job-c"), (e: unknown) => e instanceof StateMismatchError && /delete the database to rebuild it/.test(e.message));
+    assert.throws(
+      () => new StateStore(join(dir, "b.db"), "job-c"),
+      (e: unknown) => e instanceof StateMismatchError && /delete the database to rebuild it/.test(e.message),
+    );
   });
 
   test("the same input in different batch sizes ends with the same digest, state and outbox bytes", () => {

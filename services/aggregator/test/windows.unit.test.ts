@@ -2,20 +2,21 @@
 // arrives, then these results / late events / state.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+
 import {
   type AggState,
   type BatchOutcome,
-  type InputEvent,
-  type LateOutput,
-  type Output,
-  type WindowJob,
-  type WindowResult,
+  dayOf,
   decide,
   evolve,
   initialState,
-  dayOf,
+  type InputEvent,
   keyId,
+  type LateOutput,
+  type Output,
   toInputEvent,
+  type WindowJob,
+  type WindowResult,
   windowStarts,
 } from "../src/domain/windows.ts";
 
@@ -42,7 +43,16 @@ function given(job: WindowJob, ...batches: InputEvent[][]): AggState {
 
 const results = (o: BatchOutcome) => o.outputs.filter((x): x is WindowResult => x.kind === "window");
 const lates = (o: BatchOutcome) => o.outputs.filter((x): x is LateOutput => x.kind === "late");
-const brief = (r: WindowResult) => ({ start: r.start, key: r.keyId, count: r.count, sum: r.sum, min: r.min, max: r.max, revision: r.revision, watermark: r.watermark });
+const brief = (r: WindowResult) => ({
+  start: r.start,
+  key: r.keyId,
+  count: r.count,
+  sum: r.sum,
+  min: r.min,
+  max: r.max,
+  revision: r.revision,
+  watermark: r.watermark,
+});
 
 describe("window assignment", () => {
   test("tumbling: one window, aligned to the epoch", () => {
@@ -111,9 +121,19 @@ describe("watermark and firing", () => {
         [DAY, "a", 1, 10 * DAY - MIN],
       ],
     );
-    assert.deepEqual(o.purged.map((p) => [p.start - JUNE_1, p.keyId]).sort(), [[0, "b"], [0, "c"], [DAY, "a"]].sort());
+    assert.deepEqual(
+      o.purged.map((p) => [p.start - JUNE_1, p.keyId]).sort(),
+      [
+        [0, "b"],
+        [0, "c"],
+        [DAY, "a"],
+      ].sort(),
+    );
     const after = evolve(s, o);
-    assert.deepEqual([...after.windows.values()].map((w) => [w.start - JUNE_1, w.keyId]), [[10 * DAY, "z"]]);
+    assert.deepEqual(
+      [...after.windows.values()].map((w) => [w.start - JUNE_1, w.keyId]),
+      [[10 * DAY, "z"]],
+    );
   });
 });
 
@@ -132,7 +152,11 @@ describe("allowed lateness", () => {
     assert.equal(o.counters.revisions, 1);
     assert.deepEqual(lates(o), []);
     const o2 = decide(evolve(s, o), [ev("u1", JUNE_1 + 9000_000, 1)], daily);
-    assert.deepEqual(results(o2).map((r) => [r.revision, r.count, r.sum]), [[3, 3, 16]], "each late event is one more revision");
+    assert.deepEqual(
+      results(o2).map((r) => [r.revision, r.count, r.sum]),
+      [[3, 3, 16]],
+      "each late event is one more revision",
+    );
   });
 
   test("when a late event opens a window past its end but within the lateness, then that window fires at once as revision 1", () => {
@@ -168,7 +192,10 @@ describe("allowed lateness", () => {
   test("the lateness boundary: watermark = end + lateness − 1 ms still revises, = end + lateness is late", () => {
     const ev = stream();
     const s = given(daily, [ev("u1", JUNE_1), ev("u1", JUNE_1 + DAY + 6 * MIN - 1)]);
-    assert.deepEqual(results(decide(s, [ev("u1", JUNE_1 + 1)], daily)).map((r) => r.revision), [2]);
+    assert.deepEqual(
+      results(decide(s, [ev("u1", JUNE_1 + 1)], daily)).map((r) => r.revision),
+      [2],
+    );
     const s2 = given(daily, [ev("u1", JUNE_1), ev("u1", JUNE_1 + DAY + 6 * MIN)]);
     assert.equal(lates(decide(s2, [ev("u1", JUNE_1 + 1)], daily)).length, 1);
   });
@@ -178,7 +205,10 @@ describe("allowed lateness", () => {
     // Windows [00:00, 00:10) and [00:05, 00:15). Watermark 00:12 purges the first (00:10 + 2 min lateness).
     const s = given(sliding, [ev("u1", JUNE_1 + 6 * MIN, 1), ev("u1", JUNE_1 + 13 * MIN, 1)]);
     const o = decide(s, [ev("u1", JUNE_1 + 7 * MIN, 4)], sliding);
-    assert.deepEqual(lates(o).map((l) => [l.windowStart - JUNE_1, l.reason]), [[0, "past allowed lateness (120000 ms) for 1 of 2 windows"]]);
+    assert.deepEqual(
+      lates(o).map((l) => [l.windowStart - JUNE_1, l.reason]),
+      [[0, "past allowed lateness (120000 ms) for 1 of 2 windows"]],
+    );
     assert.deepEqual(results(o), [], "the newer window has not fired yet, so no revision");
     const w = o.upserts.find((x) => x.start === JUNE_1 + 5 * MIN)!;
     assert.deepEqual([w.count, w.sum], [3, 6]);
@@ -188,12 +218,18 @@ describe("allowed lateness", () => {
     const ev = stream();
     const s = given(sliding, [ev("u1", JUNE_1 + 6 * MIN, 2)]);
     const o1 = decide(s, [ev("u2", JUNE_1 + 11 * MIN)], sliding); // watermark 00:10
-    assert.deepEqual(results(o1).map((r) => [r.start - JUNE_1, r.keyId, r.count]), [[0, "u1", 1]]);
+    assert.deepEqual(
+      results(o1).map((r) => [r.start - JUNE_1, r.keyId, r.count]),
+      [[0, "u1", 1]],
+    );
     const o2 = decide(evolve(s, o1), [ev("u2", JUNE_1 + 16 * MIN)], sliding); // watermark 00:15
-    assert.deepEqual(results(o2).map((r) => [r.start - JUNE_1, r.keyId, r.count]), [
-      [5 * MIN, "u1", 1],
-      [5 * MIN, "u2", 1],
-    ]);
+    assert.deepEqual(
+      results(o2).map((r) => [r.start - JUNE_1, r.keyId, r.count]),
+      [
+        [5 * MIN, "u1", 1],
+        [5 * MIN, "u2", 1],
+      ],
+    );
     assert.ok(!results(o2).some((r) => r.start === JUNE_1 + 10 * MIN), "[00:10, 00:20) waits for watermark 00:20");
   });
 });
@@ -266,8 +302,14 @@ describe("determinism", () => {
     test(`${label}: the same input split into different batches gives identical outputs and state`, () => {
       const all = events(3000, 42, label === "tumbling" ? 5 * DAY : 6 * 3600_000);
       const whole = runIn(job, all, () => all.length);
-      assert.ok(whole.outputs.some((o) => o.kind === "window" && o.revision > 1), "the input exercises revisions");
-      assert.ok(whole.outputs.some((o) => o.kind === "late"), "the input exercises the side output");
+      assert.ok(
+        whole.outputs.some((o) => o.kind === "window" && o.revision > 1),
+        "the input exercises revisions",
+      );
+      assert.ok(
+        whole.outputs.some((o) => o.kind === "late"),
+        "the input exercises the side output",
+      );
       const r = rng(7);
       for (const sizes of [() => 1, () => 7, () => 1 + Math.floor(r() * 200)]) {
         const split = runIn(job, all, sizes);

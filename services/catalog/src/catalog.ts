@@ -1,14 +1,16 @@
 // The catalog process's core: owns the projection, its live tail, read-after-write waiters and rebuild.
 import { existsSync, renameSync, rmSync } from "node:fs";
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/nats-core";
-import type { LogRecord } from "@lake/contracts";
-import { appendLogRecord, appendUntilStands, ensureStreams, readCommitHead, type CasRetryPolicy, type Follower } from "@lake/messaging";
-import { CommandError, type DatasetFacts, type Decision } from "./domain/commands.ts";
-import type { Logger } from "@lake/telemetry";
-import { Projection } from "./db/projection.ts";
-import { tailCommitLog, logLastSeq } from "./nats/tail.ts";
 
+import { jetstream, type JetStreamClient, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+
+import type { LogRecord } from "@lake/contracts";
+import { appendLogRecord, appendUntilStands, type CasRetryPolicy, ensureStreams, type Follower, readCommitHead } from "@lake/messaging";
+import type { Logger } from "@lake/telemetry";
+
+import { Projection } from "./db/projection.ts";
+import { CommandError, type DatasetFacts, type Decision } from "./domain/commands.ts";
+import { logLastSeq, tailCommitLog } from "./nats/tail.ts";
 
 /** A command that loses its race (a commit or another command landed first) decides again, 5 rounds at most. */
 const COMMAND_RETRY: CasRetryPolicy = { maxAttempts: 5 };

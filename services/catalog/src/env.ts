@@ -1,8 +1,10 @@
 // Configuration, parsed once at start. Every variable is listed here with its default.
 import { join } from "node:path";
-import { httpTimeoutsFromEnv, type HttpTimeouts } from "@lake/http";
-import { ConfigError, intEnv, requiredEnv } from "@lake/runtime";
+
+import { type HttpTimeouts, httpTimeoutsFromEnv } from "@lake/http";
 import { isTokensFileError, readTokensFile } from "@lake/http";
+import { ConfigError, intEnv, requiredEnv } from "@lake/runtime";
+
 import { CATALOG_TOKENS, catalogEntry, type TokenEntry } from "./domain/auth.ts";
 
 export interface CatalogEnv {

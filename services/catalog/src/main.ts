@@ -1,13 +1,16 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { connectNats } from "@lake/messaging";
-import { createLogger, createRegistry, serveMetrics, startTelemetry } from "@lake/telemetry";
+
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { catalogMetrics } from "./metrics.ts";
+
+import { connectNats } from "@lake/messaging";
 import { ConfigError, onShutdown } from "@lake/runtime";
-import { readEnv, type CatalogEnv } from "./env.ts";
+import { createLogger, createRegistry, serveMetrics, startTelemetry } from "@lake/telemetry";
+
 import { Catalog } from "./catalog.ts";
+import { type CatalogEnv, readEnv } from "./env.ts";
 import { startHttp } from "./http/routes.ts";
+import { catalogMetrics } from "./metrics.ts";
 
 const telemetry = startTelemetry("catalog");
 const log = createLogger("catalog");
@@ -22,17 +25,37 @@ try {
   process.exit(1);
 }
 if (env.tokens === undefined) {
-  log.warn("authentication is off: LAKE_CATALOG_TOKENS_FILE is unset, so anyone who can reach the catalog may read every dataset, promote, roll back, tag and rebuild; set it anywhere but local development", {
-    http_host: env.httpHost,
-  });
+  log.warn(
+    "authentication is off: LAKE_CATALOG_TOKENS_FILE is unset, so anyone who can reach the catalog may read every dataset, promote, roll back, tag and rebuild; set it anywhere but local development",
+    {
+      http_host: env.httpHost,
+    },
+  );
 }
 mkdirSync(dirname(env.dbPath), { recursive: true });
 const nc = await connectNats({ url: env.natsUrl, name: "catalog" });
 const catalog = new Catalog(nc, env.dbPath, log);
 await catalog.start();
 const metrics = createRegistry("catalog");
-const monitor = catalogMetrics({ catalog, registry: metrics, js: jetstream(nc), jsm: await jetstreamManager(nc), log, freshnessMaxMs: env.alertFreshnessMaxMs, intervalMs: env.alertIntervalMs });
-const { server, port } = await startHttp({ catalog, host: env.httpHost, port: env.httpPort, maxWaitMs: env.maxWaitMs, log, tokens: env.tokens, denialsKeep: env.denialsKeep, timeouts: env.http });
+const monitor = catalogMetrics({
+  catalog,
+  registry: metrics,
+  js: jetstream(nc),
+  jsm: await jetstreamManager(nc),
+  log,
+  freshnessMaxMs: env.alertFreshnessMaxMs,
+  intervalMs: env.alertIntervalMs,
+});
+const { server, port } = await startHttp({
+  catalog,
+  host: env.httpHost,
+  port: env.httpPort,
+  maxWaitMs: env.maxWaitMs,
+  log,
+  tokens: env.tokens,
+  denialsKeep: env.denialsKeep,
+  timeouts: env.http,
+});
 // Metrics on a listener of their own (loopback by default): they name every dataset, and scrapers carry no token.
 const metricsListener = await serveMetrics(metrics, env.metricsPort, env.metricsHost, () => true, env.http);
 log.info("ready", {

@@ -2,8 +2,10 @@
 // newest event time in the current version) and quality verdicts; the projection's lag behind the
 // commit log. A freshness threshold raises the `freshness` alert and clears it.
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+
 import { Alerts, STREAMS } from "@lake/messaging";
 import { Gauge, type Logger, type Registry } from "@lake/telemetry";
+
 import type { Catalog } from "./catalog.ts";
 
 export function catalogMetrics(o: {
@@ -50,7 +52,14 @@ export function catalogMetrics(o: {
     },
   });
   const lag = new Gauge({ name: "lake_catalog_log_lag", help: "Commit-log records not yet projected", registers: [o.registry] });
-  new Gauge({ name: "lake_catalog_projected_seq", help: "Commit-log sequence projected through", registers: [o.registry], collect() { this.set(p().lastSeq); } });
+  new Gauge({
+    name: "lake_catalog_projected_seq",
+    help: "Commit-log sequence projected through",
+    registers: [o.registry],
+    collect() {
+      this.set(p().lastSeq);
+    },
+  });
 
   const alerts = new Alerts({ js: o.js, service: "catalog", log: o.log, registry: o.registry, now });
   const timer = setInterval(() => {

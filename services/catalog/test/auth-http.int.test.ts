@@ -6,12 +6,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+
 import type { LakeLog, LogRecord } from "@lake/contracts";
 import type { Logger } from "@lake/telemetry";
+
 import type { Catalog } from "../src/catalog.ts";
 import { Projection } from "../src/db/projection.ts";
-import { CommandError, type Decision } from "../src/domain/commands.ts";
 import { parseTokensFile, tokenSha256 } from "../src/domain/auth.ts";
+import { CommandError, type Decision } from "../src/domain/commands.ts";
 import { startHttp } from "../src/http/routes.ts";
 
 const root = mkdtempSync(join(tmpdir(), "lake-catalog-auth-http-"));
@@ -34,7 +36,9 @@ function committed(dataset: string, version: number, seq: number): { seq: number
         schema_version: 1,
         schema_fingerprint: "f".repeat(64),
         manifest: { key: `datasets/${dataset}/manifests/v${version}.json`, sha256: "a".repeat(64), bytes: 500 },
-        added_files: [{ key: `datasets/${dataset}/data/dt=2026-06-01/w${version}.parquet`, partition: "dt=2026-06-01", rows: 10, bytes: 1000, sha256: "b".repeat(64) }],
+        added_files: [
+          { key: `datasets/${dataset}/data/dt=2026-06-01/w${version}.parquet`, partition: "dt=2026-06-01", rows: 10, bytes: 1000, sha256: "b".repeat(64) },
+        ],
         removed_files: [],
         source: { stream: "EVENTS", subject: `lake.events.${dataset}`, first_seq: version * 10 - 9, last_seq: version * 10 },
         row_count: 10,
@@ -97,7 +101,15 @@ async function start(withTokens: boolean) {
   projection.applyBatch([committed("domain_events", 1, 1), committed("payments", 1, 2), committed("domain_events", 2, 3)]);
   const fake = fakeCatalog(projection);
   const log = capturingLogger();
-  const { server, port } = await startHttp({ catalog: fake.catalog, host: "127.0.0.1", port: 0, maxWaitMs: 1000, log, tokens: withTokens ? tokens : undefined, denialsKeep: 50 });
+  const { server, port } = await startHttp({
+    catalog: fake.catalog,
+    host: "127.0.0.1",
+    port: 0,
+    maxWaitMs: 1000,
+    log,
+    tokens: withTokens ? tokens : undefined,
+    denialsKeep: 50,
+  });
   const call = async (method: string, path: string, token?: string, body?: unknown) => {
     const headers: Record<string, string> = {};
     if (token !== undefined) headers.authorization = `Bearer ${token}`;
@@ -144,7 +156,10 @@ describe("catalog HTTP with a tokens file", () => {
 
   test("a reader lists only its datasets, reads them, and gets 403 on another dataset and on promote", async () => {
     const list = await s.call("GET", "/v1/datasets", TOKENS.reader);
-    assert.deepEqual((list.body.datasets as { name: string }[]).map((d) => d.name), ["domain_events"]);
+    assert.deepEqual(
+      (list.body.datasets as { name: string }[]).map((d) => d.name),
+      ["domain_events"],
+    );
     assert.equal((await s.call("GET", "/v1/datasets/domain_events/versions/latest", TOKENS.reader)).body.version, 2);
     const other = await s.call("GET", "/v1/datasets/payments/versions/latest", TOKENS.reader);
     assert.deepEqual([other.status, other.body.error], [403, "forbidden"]);
@@ -157,7 +172,10 @@ describe("catalog HTTP with a tokens file", () => {
 
   test("an operator sees every dataset; its commands are recorded under its token's name, whatever actor the body claims", async () => {
     const list = await s.call("GET", "/v1/datasets", TOKENS.operator);
-    assert.deepEqual((list.body.datasets as { name: string }[]).map((d) => d.name), ["domain_events", "payments"]);
+    assert.deepEqual(
+      (list.body.datasets as { name: string }[]).map((d) => d.name),
+      ["domain_events", "payments"],
+    );
     const r = await s.call("POST", "/v1/datasets/domain_events/rollback", TOKENS.operator, { actor: "mallory", reason: "drill" });
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.equal(r.body.actor, "alice");
@@ -179,7 +197,16 @@ describe("catalog HTTP with a tokens file", () => {
     assert.equal(s.rebuilds(), 1);
     const r = await s.call("GET", "/v1/admin/denials?limit=1000", TOKENS.admin);
     assert.equal(r.status, 200);
-    const denials = r.body.denials as { seq: number; status: number; error: string; token: string | null; role: string | null; method: string; path: string; presented_sha256_prefix: string | null }[];
+    const denials = r.body.denials as {
+      seq: number;
+      status: number;
+      error: string;
+      token: string | null;
+      role: string | null;
+      method: string;
+      path: string;
+      presented_sha256_prefix: string | null;
+    }[];
     assert.deepEqual(
       denials.map((d) => [d.status, d.error, d.token, d.method, d.path]),
       [

@@ -4,18 +4,10 @@
 // and every way a tokens file can be wrong.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import {
-  type AuthDecision,
-  type Caller,
-  type Identity,
-  TokensFileError,
-  authenticate,
-  mayRead,
-  parseTokensFile,
-  tokenSha256,
-} from "../src/domain/auth.ts";
-import { authorize } from "../src/http/routes.ts";
+
+import { type AuthDecision, authenticate, type Caller, type Identity, mayRead, parseTokensFile, TokensFileError, tokenSha256 } from "../src/domain/auth.ts";
 import { DenialLog } from "../src/http/denials.ts";
+import { authorize } from "../src/http/routes.ts";
 
 const TOKENS = {
   bi: "bi-secret-0123456789",
@@ -65,12 +57,102 @@ const ROUTES = {
 type RouteName = keyof typeof ROUTES;
 
 const EXPECTED: Record<string, Record<RouteName, "allow" | 401 | 403>> = {
-  anonymous: { health: "allow", list: 401, readOwn: 401, readOther: 401, promote: 401, rollback: 401, tag: 401, expire: 401, collected: 401, files: 401, rebuild: 401, dump: 401, denials: 401, other: 401 },
-  unknown: { health: "allow", list: 401, readOwn: 401, readOther: 401, promote: 401, rollback: 401, tag: 401, expire: 401, collected: 401, files: 401, rebuild: 401, dump: 401, denials: 401, other: 401 },
-  reader: { health: "allow", list: "allow", readOwn: "allow", readOther: 403, promote: 403, rollback: 403, tag: 403, expire: 403, collected: 403, files: "allow", rebuild: 403, dump: 403, denials: 403, other: 403 },
-  readerAll: { health: "allow", list: "allow", readOwn: "allow", readOther: "allow", promote: 403, rollback: 403, tag: 403, expire: 403, collected: 403, files: "allow", rebuild: 403, dump: 403, denials: 403, other: 403 },
-  operator: { health: "allow", list: "allow", readOwn: "allow", readOther: "allow", promote: "allow", rollback: "allow", tag: "allow", expire: "allow", collected: "allow", files: "allow", rebuild: 403, dump: 403, denials: 403, other: 403 },
-  admin: { health: "allow", list: "allow", readOwn: "allow", readOther: "allow", promote: "allow", rollback: "allow", tag: "allow", expire: "allow", collected: "allow", files: "allow", rebuild: "allow", dump: "allow", denials: "allow", other: "allow" },
+  anonymous: {
+    health: "allow",
+    list: 401,
+    readOwn: 401,
+    readOther: 401,
+    promote: 401,
+    rollback: 401,
+    tag: 401,
+    expire: 401,
+    collected: 401,
+    files: 401,
+    rebuild: 401,
+    dump: 401,
+    denials: 401,
+    other: 401,
+  },
+  unknown: {
+    health: "allow",
+    list: 401,
+    readOwn: 401,
+    readOther: 401,
+    promote: 401,
+    rollback: 401,
+    tag: 401,
+    expire: 401,
+    collected: 401,
+    files: 401,
+    rebuild: 401,
+    dump: 401,
+    denials: 401,
+    other: 401,
+  },
+  reader: {
+    health: "allow",
+    list: "allow",
+    readOwn: "allow",
+    readOther: 403,
+    promote: 403,
+    rollback: 403,
+    tag: 403,
+    expire: 403,
+    collected: 403,
+    files: "allow",
+    rebuild: 403,
+    dump: 403,
+    denials: 403,
+    other: 403,
+  },
+  readerAll: {
+    health: "allow",
+    list: "allow",
+    readOwn: "allow",
+    readOther: "allow",
+    promote: 403,
+    rollback: 403,
+    tag: 403,
+    expire: 403,
+    collected: 403,
+    files: "allow",
+    rebuild: 403,
+    dump: 403,
+    denials: 403,
+    other: 403,
+  },
+  operator: {
+    health: "allow",
+    list: "allow",
+    readOwn: "allow",
+    readOther: "allow",
+    promote: "allow",
+    rollback: "allow",
+    tag: "allow",
+    expire: "allow",
+    collected: "allow",
+    files: "allow",
+    rebuild: 403,
+    dump: 403,
+    denials: 403,
+    other: 403,
+  },
+  admin: {
+    health: "allow",
+    list: "allow",
+    readOwn: "allow",
+    readOther: "allow",
+    promote: "allow",
+    rollback: "allow",
+    tag: "allow",
+    expire: "allow",
+    collected: "allow",
+    files: "allow",
+    rebuild: "allow",
+    dump: "allow",
+    denials: "allow",
+    other: "allow",
+  },
 };
 const CALLERS: Record<keyof typeof EXPECTED, Caller> = {
   anonymous: as(undefined),
@@ -145,7 +227,10 @@ describe("authorize: what a refusal says", () => {
   });
 
   test("given a reader promoting, then 403 naming the role needed", () => {
-    assert.equal(deny(CALLERS.reader!, "POST", "/v1/datasets/domain_events/promote").message, 'token "bi-dashboard" (role reader) may not promote: that needs role operator or admin');
+    assert.equal(
+      deny(CALLERS.reader!, "POST", "/v1/datasets/domain_events/promote").message,
+      'token "bi-dashboard" (role reader) may not promote: that needs role operator or admin',
+    );
     assert.match(deny(CALLERS.reader!, "POST", "/v1/datasets/domain_events/rollback").message, /may not roll back: that needs role operator/);
     assert.match(deny(CALLERS.reader!, "POST", "/v1/datasets/domain_events/tags").message, /may not tag: that needs role operator/);
     assert.match(deny(CALLERS.reader!, "POST", "/v1/datasets/domain_events/expire").message, /may not expire versions: that needs role operator/);
@@ -153,16 +238,16 @@ describe("authorize: what a refusal says", () => {
   });
 
   test("given an operator rebuilding, then 403 saying admin endpoints need role admin", () => {
-    assert.equal(deny(CALLERS.operator!, "POST", "/v1/admin/rebuild").message, 'token "alice" (role operator) may not call POST /v1/admin/rebuild: admin endpoints need role admin');
+    assert.equal(
+      deny(CALLERS.operator!, "POST", "/v1/admin/rebuild").message,
+      'token "alice" (role operator) may not call POST /v1/admin/rebuild: admin endpoints need role admin',
+    );
   });
 });
 
 describe("authenticate", () => {
   test("given a configured token, then its identity; the hash in the file may be upper-case", () => {
-    assert.deepEqual(
-      { name: identity(TOKENS.bi).name, role: identity(TOKENS.bi).role },
-      { name: "bi-dashboard", role: "reader" },
-    );
+    assert.deepEqual({ name: identity(TOKENS.bi).name, role: identity(TOKENS.bi).role }, { name: "bi-dashboard", role: "reader" });
     assert.equal(identity(TOKENS.everything).name, "auditor");
     assert.equal(identity(TOKENS.root).role, "admin");
   });
@@ -178,7 +263,14 @@ describe("authenticate", () => {
   });
 
   test("given another scheme, no token, a token with blanks or a huge header, then malformed_authorization", () => {
-    for (const h of [`Basic ${Buffer.from("a:b").toString("base64")}`, "Bearer", "Bearer ", `Bearer ${TOKENS.alice} extra`, TOKENS.alice, `Bearer ${"x".repeat(10_000)}`]) {
+    for (const h of [
+      `Basic ${Buffer.from("a:b").toString("base64")}`,
+      "Bearer",
+      "Bearer ",
+      `Bearer ${TOKENS.alice} extra`,
+      TOKENS.alice,
+      `Bearer ${"x".repeat(10_000)}`,
+    ]) {
       assert.deepEqual(authenticate(entries, h), { kind: "unauthenticated", problem: "malformed_authorization" }, h.slice(0, 40));
     }
   });
@@ -248,7 +340,7 @@ describe("parseTokensFile: a malformed file is refused with the problem named", 
     refused([{ name: "a", sha256: h, role: "opertor" }], /"role" must be one of reader, operator, admin, got "opertor"/);
   });
 
-  test("datasets: a reader needs valid names or [\"*\"]; other roles may not have a list", () => {
+  test('datasets: a reader needs valid names or ["*"]; other roles may not have a list', () => {
     refused([{ name: "a", sha256: h, role: "reader" }], /a reader needs "datasets"/);
     refused([{ name: "a", sha256: h, role: "reader", datasets: [] }], /a reader needs "datasets"/);
     refused([{ name: "a", sha256: h, role: "reader", datasets: "domain_events" }], /a reader needs "datasets"/);
@@ -259,7 +351,10 @@ describe("parseTokensFile: a malformed file is refused with the problem named", 
   });
 
   test("unknown fields (a typo must not pass silently)", () => {
-    refused([{ name: "a", sha256: h, role: "reader", dataset: ["payments"] }], /entry 0 \("a"\): unknown field "dataset"; allowed: name, sha256, role, datasets/);
+    refused(
+      [{ name: "a", sha256: h, role: "reader", dataset: ["payments"] }],
+      /entry 0 \("a"\): unknown field "dataset"; allowed: name, sha256, role, datasets/,
+    );
     refused([{ name: "a", token: "plain", sha256: h, role: "admin" }], /unknown field "token"/);
   });
 
@@ -291,7 +386,13 @@ describe("DenialLog: a bounded ring", () => {
   test("given fewer denials than its capacity, then all of them, oldest first, paged by seq", () => {
     const log = new DenialLog(5);
     for (let i = 1; i <= 3; i++) log.add(denial(`/p${i}`));
-    assert.deepEqual(log.list(0, 2).denials.map((d) => [d.seq, d.path]), [[1, "/p1"], [2, "/p2"]]);
+    assert.deepEqual(
+      log.list(0, 2).denials.map((d) => [d.seq, d.path]),
+      [
+        [1, "/p1"],
+        [2, "/p2"],
+      ],
+    );
     assert.equal(log.list(0, 2).next_after, 2);
     assert.deepEqual(log.list(2, 10), { denials: [{ seq: 3, ...denial("/p3") }], next_after: null, total: 3, dropped: 0 });
   });
@@ -300,9 +401,15 @@ describe("DenialLog: a bounded ring", () => {
     const log = new DenialLog(3);
     for (let i = 1; i <= 8; i++) log.add(denial(`/p${i}`));
     const page = log.list(0, 100);
-    assert.deepEqual(page.denials.map((d) => d.seq), [6, 7, 8]);
+    assert.deepEqual(
+      page.denials.map((d) => d.seq),
+      [6, 7, 8],
+    );
     assert.deepEqual([page.total, page.dropped, page.next_after], [8, 5, null]);
-    assert.deepEqual(log.list(7, 100).denials.map((d) => d.seq), [8]);
+    assert.deepEqual(
+      log.list(7, 100).denials.map((d) => d.seq),
+      [8],
+    );
     assert.deepEqual(log.list(8, 100).denials, []);
   });
 });

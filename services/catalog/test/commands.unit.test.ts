@@ -2,16 +2,17 @@
 // (hand-built DatasetFacts), when a command arrives, then one record to append, a no-op, or a refusal.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+
 import {
   CommandError,
   type DatasetFacts,
-  type QualityStatus,
-  type Who,
   decidePromote,
   decideRollback,
   decideTag,
   promotionProblem,
+  type QualityStatus,
   tagProblem,
+  type Who,
 } from "../src/domain/commands.ts";
 
 const NOW = Date.UTC(2026, 5, 2, 9, 30);
@@ -120,7 +121,12 @@ describe("decideRollback", () => {
 
   describe("with no target: the newest former current below the current that can be served", () => {
     test("given a non-critical dataset current at 5, then version 4", () => {
-      const d = given({ policy: "non-critical", current: 5, versions: ["pending", "pending", "pending", "pending", "pending"], formerCurrents: [5, 4, 3, 2, 1] });
+      const d = given({
+        policy: "non-critical",
+        current: 5,
+        versions: ["pending", "pending", "pending", "pending", "pending"],
+        formerCurrents: [5, 4, 3, 2, 1],
+      });
       assert.deepEqual(decideRollback(d, WHO, NOW), promoted(4, 5, "rollback"));
     });
 
@@ -211,7 +217,10 @@ describe("decideRollback", () => {
 
 describe("decideTag", () => {
   const d = () => given({ policy: "critical", current: 1, versions: ["passed", "pending", "failed"], formerCurrents: [1], tags: { gold: 1 } });
-  const tagged = (tag: string, version: number) => ({ kind: "append", body: { dataset: "orders", version, tag, actor: WHO.actor, reason: WHO.reason, at: NOW } });
+  const tagged = (tag: string, version: number) => ({
+    kind: "append",
+    body: { dataset: "orders", version, tag, actor: WHO.actor, reason: WHO.reason, at: NOW },
+  });
 
   test("given an untagged name, when a version is tagged, then a tag record", () => {
     assert.deepEqual(decideTag(d(), { ...WHO, tag: "v20260601", version: 1 }, NOW), tagged("v20260601", 1));
@@ -307,7 +316,15 @@ describe("tagProblem (the check re-run when a tag record is projected)", () => {
   });
 
   test("it refuses exactly what decideTag refuses", () => {
-    const cases: [string, number][] = [["gold", 1], ["gold", 2], ["silver", 2], ["silver", 3], ["", 1], ["a/b", 1], ["A".repeat(65), 1]];
+    const cases: [string, number][] = [
+      ["gold", 1],
+      ["gold", 2],
+      ["silver", 2],
+      ["silver", 3],
+      ["", 1],
+      ["a/b", 1],
+      ["A".repeat(65), 1],
+    ];
     for (const [tag, version] of cases) {
       let refused = false;
       try {

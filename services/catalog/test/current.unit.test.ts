@@ -3,8 +3,9 @@
 // the current version, whether the verdict promotes, the rollback floor, or why the record is void.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+
 import type { DatasetFacts, QualityStatus } from "../src/domain/commands.ts";
-import { autoPromotes, currentOnCommit, promotionRecordProblem, rollbackFloorAfter, verdictProblem, type CurrentFacts } from "../src/domain/current.ts";
+import { autoPromotes, type CurrentFacts, currentOnCommit, promotionRecordProblem, rollbackFloorAfter, verdictProblem } from "../src/domain/current.ts";
 
 const critical = (currentVersion: number, rollbackFloor = 0): CurrentFacts => ({ policy: "critical", currentVersion, rollbackFloor });
 const passed = (version: number) => ({ version, outcome: "passed" });
@@ -108,9 +109,15 @@ describe("promotionRecordProblem: a VersionPromoted record checked again when pr
 
   test("when it names a version that can't be current, then the command's own reason", () => {
     assert.equal(promotionRecordProblem(d, promote(2, 3)), "version 2 of orders failed its quality checks and can never be current");
-    assert.equal(promotionRecordProblem(d, promote(5, 3)), "version 5 of orders has not passed its quality checks yet; orders is critical, so only a passed version can be current");
+    assert.equal(
+      promotionRecordProblem(d, promote(5, 3)),
+      "version 5 of orders has not passed its quality checks yet; orders is critical, so only a passed version can be current",
+    );
     assert.equal(promotionRecordProblem(d, promote(9, 3)), "dataset orders has no version 9 (latest is 5)");
-    assert.equal(promotionRecordProblem(given("critical", 3, ["passed", "failed", "passed", "passed"], [3, 1], [4]), promote(4, 3)), "version 4 of orders has expired (retention) and can never be served again");
+    assert.equal(
+      promotionRecordProblem(given("critical", 3, ["passed", "failed", "passed", "passed"], [3, 1], [4]), promote(4, 3)),
+      "version 4 of orders has expired (retention) and can never be served again",
+    );
   });
 
   test("when a promotion doesn't move current forward, or a rollback doesn't move it back, then it is void", () => {

@@ -6,14 +6,22 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
+
 import type { LakeLog, LogRecord } from "@lake/contracts";
+
 import { Projection } from "../src/db/projection.ts";
 import { FileListCache } from "../src/http/file-lists.ts";
 
 const root = mkdtempSync(join(tmpdir(), "lake-catalog-file-lists-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-const file = (v: number, i: number): LakeLog.DataFile => ({ key: `datasets/ds/data/dt=2026-06-01/w${v}-${i}.parquet`, partition: "dt=2026-06-01", rows: 10, bytes: 1000 + i, sha256: "b".repeat(64) });
+const file = (v: number, i: number): LakeLog.DataFile => ({
+  key: `datasets/ds/data/dt=2026-06-01/w${v}-${i}.parquet`,
+  partition: "dt=2026-06-01",
+  rows: 10,
+  bytes: 1000 + i,
+  sha256: "b".repeat(64),
+});
 
 function version(v: number, added: LakeLog.DataFile[], removed: string[]): { seq: number; record: LogRecord } {
   return {

@@ -3,8 +3,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+
 import type { LakeLog, LogRecord, VersionCommitted } from "@lake/contracts";
-import { Projection, type FileRow } from "../src/db/projection.ts";
+
+import { type FileRow, Projection } from "../src/db/projection.ts";
 
 type LogEntry = { seq: number; record: LogRecord | undefined };
 
@@ -25,7 +27,13 @@ after(() => {
 const T0 = Date.UTC(2026, 5, 1, 12);
 
 function file(dataset: string, version: number, n: number, partition = "dt=2026-06-01"): LakeLog.DataFile {
-  return { key: `datasets/${dataset}/data/${partition}/w${version}-${String(n).padStart(3, "0")}.parquet`, partition, rows: 10 * version + n, bytes: 1000 + n, sha256: `${version}${n}`.padEnd(64, "0") };
+  return {
+    key: `datasets/${dataset}/data/${partition}/w${version}-${String(n).padStart(3, "0")}.parquet`,
+    partition,
+    rows: 10 * version + n,
+    bytes: 1000 + n,
+    sha256: `${version}${n}`.padEnd(64, "0"),
+  };
 }
 
 function vc(
@@ -71,7 +79,13 @@ function vcBody(
 const o1 = vc("orders", 1, { first: 1, last: 10, added: [file("orders", 1, 0), file("orders", 1, 1, "dt=2026-05-31")], total: 21 });
 const c1 = vc("clicks", 1, { first: 1, last: 5, total: 10 });
 const o2 = vc("orders", 2, { first: 11, last: 20, added: [file("orders", 2, 0)], removed: [file("orders", 1, 1, "dt=2026-05-31").key], total: 41 });
-const o3 = vc("orders", 3, { first: 21, last: 30, added: [file("orders", 3, 0), file("orders", 3, 1, "dt=2026-06-02")], removed: [file("orders", 1, 0).key], total: 94 });
+const o3 = vc("orders", 3, {
+  first: 21,
+  last: 30,
+  added: [file("orders", 3, 0), file("orders", 3, 1, "dt=2026-06-02")],
+  removed: [file("orders", 1, 0).key],
+  total: 94,
+});
 const LOG: LogEntry[] = [
   { seq: 1, record: o1 },
   { seq: 2, record: c1 },
@@ -169,10 +183,19 @@ describe("Projection: applying VersionCommitted records", () => {
 
   test("versions(after, limit) pages through a dataset's versions in order", () => {
     const p = givenLog();
-    assert.deepEqual(p.versions("orders", 0, 10).map((v) => v.version), [1, 2, 3]);
-    assert.deepEqual(p.versions("orders", 1, 1).map((v) => v.version), [2]);
+    assert.deepEqual(
+      p.versions("orders", 0, 10).map((v) => v.version),
+      [1, 2, 3],
+    );
+    assert.deepEqual(
+      p.versions("orders", 1, 1).map((v) => v.version),
+      [2],
+    );
     assert.deepEqual(p.versions("orders", 3, 10), []);
-    assert.deepEqual(p.versions("clicks", 0, 10).map((v) => [v.version, v.commit_seq]), [[1, 2]]);
+    assert.deepEqual(
+      p.versions("clicks", 0, 10).map((v) => [v.version, v.commit_seq]),
+      [[1, 2]],
+    );
   });
 
   test("lastSeq is the sequence of the last record applied, whatever its kind", () => {
@@ -257,11 +280,31 @@ describe("Projection: records that do not follow the history", () => {
   const anomalies = (p: Projection) => p.db.prepare("SELECT commit_seq, dataset, problem FROM anomalies ORDER BY commit_seq").all();
 
   const bad: [string, LogRecord & { kind: "VersionCommitted" }, string][] = [
-    ["a gap (v5 after v3)", vc("orders", 5, { first: 31, last: 40 }), "void VersionCommitted (version 5): version 5 (parent 4) does not follow the latest standing version 3"],
-    ["a repeat (v3 again)", vc("orders", 3, { first: 31, last: 40 }), "void VersionCommitted (version 3): version 3 (parent 2) does not follow the latest standing version 3"],
-    ["an older version (v1 again)", vc("orders", 1, { first: 1, last: 10 }), "void VersionCommitted (version 1): version 1 (parent 0) does not follow the latest standing version 3"],
-    ["the right version on the wrong parent", vc("orders", 4, { first: 31, last: 40, parent: 2 }), "void VersionCommitted (version 4): version 4 (parent 2) does not follow the latest standing version 3"],
-    ["a new dataset not starting at v1", vc("views", 2, { first: 1, last: 9 }), "void VersionCommitted (version 2): version 2 (parent 1) does not follow the latest standing version 0"],
+    [
+      "a gap (v5 after v3)",
+      vc("orders", 5, { first: 31, last: 40 }),
+      "void VersionCommitted (version 5): version 5 (parent 4) does not follow the latest standing version 3",
+    ],
+    [
+      "a repeat (v3 again)",
+      vc("orders", 3, { first: 31, last: 40 }),
+      "void VersionCommitted (version 3): version 3 (parent 2) does not follow the latest standing version 3",
+    ],
+    [
+      "an older version (v1 again)",
+      vc("orders", 1, { first: 1, last: 10 }),
+      "void VersionCommitted (version 1): version 1 (parent 0) does not follow the latest standing version 3",
+    ],
+    [
+      "the right version on the wrong parent",
+      vc("orders", 4, { first: 31, last: 40, parent: 2 }),
+      "void VersionCommitted (version 4): version 4 (parent 2) does not follow the latest standing version 3",
+    ],
+    [
+      "a new dataset not starting at v1",
+      vc("views", 2, { first: 1, last: 9 }),
+      "void VersionCommitted (version 2): version 2 (parent 1) does not follow the latest standing version 0",
+    ],
   ];
   for (const [what, record, problem] of bad) {
     test(`given the log, when ${what} arrives, then it is an anomaly and nothing else changes but the position`, () => {
@@ -289,7 +332,10 @@ describe("Projection: records that do not follow the history", () => {
     assert.equal(p.dataset("orders")!.last_record_seq, 7);
     assert.equal(p.dataset("orders")!.current_version, 4);
     assert.equal(p.version("orders", 5), undefined);
-    assert.deepEqual(anomalies(p).map((a) => (a as { commit_seq: number }).commit_seq), [6]);
+    assert.deepEqual(
+      anomalies(p).map((a) => (a as { commit_seq: number }).commit_seq),
+      [6],
+    );
   });
 });
 
@@ -320,7 +366,14 @@ describe("Projection: log position", () => {
     const before = p.canonicalDump();
     // v4 re-adds a key that already exists: the insert fails after v4's dataset/version rows were written.
     const clash = vc("orders", 4, { first: 31, last: 40, added: [file("orders", 4, 0), file("orders", 3, 0)] });
-    assert.throws(() => p.applyBatch([{ seq: 6, record: undefined }, { seq: 7, record: clash }]), /UNIQUE constraint failed/);
+    assert.throws(
+      () =>
+        p.applyBatch([
+          { seq: 6, record: undefined },
+          { seq: 7, record: clash },
+        ]),
+      /UNIQUE constraint failed/,
+    );
     assert.equal(p.canonicalDump(), before);
     assert.equal(p.lastSeq, 5);
   });
@@ -355,12 +408,39 @@ describe("Projection: canonical dump and durability", () => {
     // Applied in log order; clicks sorts before orders, and files by key.
     p.applyBatch(LOG);
     const dump = JSON.parse(p.canonicalDump()) as Record<string, unknown[][]>;
-    assert.deepEqual(Object.keys(dump), ["meta", "datasets", "versions", "files", "quality_results", "tags", "audit", "anomalies", "expired_versions", "collected_files", "log_heads"]);
-    assert.deepEqual(dump.datasets!.map((r) => r[0]), ["clicks", "orders"]);
-    assert.deepEqual(dump.versions!.map((r) => [r[0], r[1]]), [["clicks", 1], ["orders", 1], ["orders", 2], ["orders", 3]]);
+    assert.deepEqual(Object.keys(dump), [
+      "meta",
+      "datasets",
+      "versions",
+      "files",
+      "quality_results",
+      "tags",
+      "audit",
+      "anomalies",
+      "expired_versions",
+      "collected_files",
+      "log_heads",
+    ]);
+    assert.deepEqual(
+      dump.datasets!.map((r) => r[0]),
+      ["clicks", "orders"],
+    );
+    assert.deepEqual(
+      dump.versions!.map((r) => [r[0], r[1]]),
+      [
+        ["clicks", 1],
+        ["orders", 1],
+        ["orders", 2],
+        ["orders", 3],
+      ],
+    );
     const fileKeys = dump.files!.map((r) => `${r[0]}/${r[1]}`);
     assert.deepEqual(fileKeys, [...fileKeys].sort());
-    assert.deepEqual([dump.quality_results, dump.tags, dump.audit, dump.anomalies, dump.expired_versions, dump.collected_files], [[], [], [], [], [], []], "commits alone fill no other table");
+    assert.deepEqual(
+      [dump.quality_results, dump.tags, dump.audit, dump.anomalies, dump.expired_versions, dump.collected_files],
+      [[], [], [], [], [], []],
+      "commits alone fill no other table",
+    );
   });
 
   test("reopening the database file keeps the state, and applying continues from it", () => {
@@ -388,7 +468,10 @@ test("freshness: a version's newest event time counts as no later than its commi
   const p = new Projection(join(dir, "p.db"));
   try {
     const future = { ...vcBody("fresh", 2, { first: 11, last: 20 }), max_event_time: Date.UTC(2099, 0, 1) };
-    p.applyBatch([{ seq: 1, record: vc("fresh", 1, { first: 1, last: 10 }) }, { seq: 2, record: { kind: "VersionCommitted", body: future } }]);
+    p.applyBatch([
+      { seq: 1, record: vc("fresh", 1, { first: 1, last: 10 }) },
+      { seq: 2, record: { kind: "VersionCommitted", body: future } },
+    ]);
     assert.equal(p.maxEventTime("fresh", 2), future.committed_at);
     assert.equal(p.maxEventTime("fresh", 1), null);
     p.applyBatch([{ seq: 3, record: vc("fresh", 3, { first: 21, last: 30 }) }]);

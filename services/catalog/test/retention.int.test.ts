@@ -7,13 +7,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+
 import type { LakeLog, LogRecord } from "@lake/contracts";
+
 import { Projection } from "../src/db/projection.ts";
 import {
   CommandError,
-  MAX_EXPIRE_PER_RECORD,
-  type QualityStatus,
-  type RetentionFacts,
   decideCollected,
   decideExpire,
   decidePromote,
@@ -21,6 +20,9 @@ import {
   decideTag,
   expireProblem,
   liveVersionIn,
+  MAX_EXPIRE_PER_RECORD,
+  type QualityStatus,
+  type RetentionFacts,
   versionRanges,
 } from "../src/domain/commands.ts";
 
@@ -56,7 +58,10 @@ const expired = (d: RetentionFacts, policy: { keepLast?: number; keepMs?: number
 describe("decideExpire", () => {
   test("given 6 versions, current = latest, when keep_last=2, then 1-4 expire in one record naming the policy", () => {
     const r = decideExpire(facts({ versions: 6, current: 6 }), { ...WHO, keepLast: 2 }, NOW);
-    assert.deepEqual(r, { kind: "append", body: { dataset: "orders", versions: [1, 2, 3, 4], policy: "keep_last=2", actor: WHO.actor, reason: WHO.reason, at: NOW } });
+    assert.deepEqual(r, {
+      kind: "append",
+      body: { dataset: "orders", versions: [1, 2, 3, 4], policy: "keep_last=2", actor: WHO.actor, reason: WHO.reason, at: NOW },
+    });
   });
 
   test("given a tagged version and a rolled-back current, when keep_last=1, then both are kept with the latest", () => {
@@ -156,7 +161,12 @@ describe("decideCollected", () => {
   });
   test("given keys of another dataset, repeated or escaping, or bad counts, then 400", () => {
     refused(() => decideCollected(ds, { keys: [], bytes: 0, orphans: 0, actor: "gc" }, NOW), 400, "invalid_keys");
-    refused(() => decideCollected(ds, { keys: ["datasets/clicks/data/x.parquet"], bytes: 0, orphans: 0, actor: "gc" }, NOW), 400, "invalid_keys", /not an object of dataset orders/);
+    refused(
+      () => decideCollected(ds, { keys: ["datasets/clicks/data/x.parquet"], bytes: 0, orphans: 0, actor: "gc" }, NOW),
+      400,
+      "invalid_keys",
+      /not an object of dataset orders/,
+    );
     refused(() => decideCollected(ds, { keys: ["datasets/orders/../clicks/x"], bytes: 0, orphans: 0, actor: "gc" }, NOW), 400, "invalid_keys");
     refused(() => decideCollected(ds, { keys: [keys[0]!, keys[0]!], bytes: 0, orphans: 0, actor: "gc" }, NOW), 400, "invalid_keys", /repeat/);
     refused(() => decideCollected(ds, { keys, bytes: -1, orphans: 0, actor: "gc" }, NOW), 400, "invalid_bytes");
@@ -232,8 +242,14 @@ const passed = (version: number): LogRecord => ({
   body: { dataset: "orders", version, outcome: "passed", rules: [], checked_at: T0 + version * 60_000 + 1000, checker_id: "q" },
 });
 const EXPIRE_AT = T0 + 10 * HOUR;
-const expire = (versions: number[]): LogRecord => ({ kind: "VersionsExpired", body: { dataset: "orders", versions, policy: "keep_last=2", ...WHO, at: EXPIRE_AT } });
-const collected = (keys: string[], orphans = 0): LogRecord => ({ kind: "FilesCollected", body: { dataset: "orders", keys, bytes: 1000 * keys.length, orphans, actor: "gc", at: EXPIRE_AT + 1 } });
+const expire = (versions: number[]): LogRecord => ({
+  kind: "VersionsExpired",
+  body: { dataset: "orders", versions, policy: "keep_last=2", ...WHO, at: EXPIRE_AT },
+});
+const collected = (keys: string[], orphans = 0): LogRecord => ({
+  kind: "FilesCollected",
+  body: { dataset: "orders", keys, bytes: 1000 * keys.length, orphans, actor: "gc", at: EXPIRE_AT + 1 },
+});
 const tagged = (version: number, tag: string): LogRecord => ({ kind: "VersionTagged", body: { dataset: "orders", version, tag, ...WHO, at: T0 + HOUR } });
 
 // v1 adds a, b; v2 adds c, removes a; v3 adds d; v4 adds e, removes b, c; v5 adds f. v2 is tagged.
@@ -262,7 +278,8 @@ function when(p: Projection, record: LogRecord): number {
   p.applyBatch([{ seq, record }]);
   return seq;
 }
-const anomalies = (p: Projection) => p.db.prepare("SELECT commit_seq, problem FROM anomalies ORDER BY commit_seq").all() as { commit_seq: number; problem: string }[];
+const anomalies = (p: Projection) =>
+  p.db.prepare("SELECT commit_seq, problem FROM anomalies ORDER BY commit_seq").all() as { commit_seq: number; problem: string }[];
 /** Names (a, b, ...) of the files a live version references. */
 const live = (p: Projection) =>
   p
@@ -286,7 +303,17 @@ describe("Projection: VersionsExpired", () => {
     assert.equal(p.dataset("orders")!.last_record_seq, seq);
     const audit = p.auditTrail("orders", 0, 100).filter((a) => a.kind === "expire");
     assert.deepEqual(audit, [
-      { seq, dataset: "orders", kind: "expire", version: 3, previous_version: null, actor: WHO.actor, reason: WHO.reason, at: EXPIRE_AT, detail: JSON.stringify({ policy: "keep_last=2", count: 2, versions: "1,3" }) },
+      {
+        seq,
+        dataset: "orders",
+        kind: "expire",
+        version: 3,
+        previous_version: null,
+        actor: WHO.actor,
+        reason: WHO.reason,
+        at: EXPIRE_AT,
+        detail: JSON.stringify({ policy: "keep_last=2", count: 2, versions: "1,3" }),
+      },
     ]);
   });
 
@@ -306,7 +333,11 @@ describe("Projection: VersionsExpired", () => {
         [fileKey("f"), 5, null, true],
       ],
     );
-    assert.deepEqual(p.fileRegistry("orders", fileKey("c"), 2).map((f) => f.key), [fileKey("d"), fileKey("e")], "pages by key");
+    assert.deepEqual(
+      p.fileRegistry("orders", fileKey("c"), 2).map((f) => f.key),
+      [fileKey("d"), fileKey("e")],
+      "pages by key",
+    );
   });
 
   test("given the story without the tag, when versions 1-3 expire, then b and c (referenced only by them) are dead too", () => {
@@ -332,7 +363,12 @@ describe("Projection: VersionsExpired", () => {
   }
 
   test("given v6 waiting for its verdict and current moved back to 4, when a record expires them, then anomalies", () => {
-    const p = given([...STORY, commit(6, ["g"]), { kind: "VersionPromoted", body: { dataset: "orders", version: 4, previous_version: 6, mode: "rollback", ...WHO, at: T0 + 2 * HOUR } }, commit(7, ["h"])]);
+    const p = given([
+      ...STORY,
+      commit(6, ["g"]),
+      { kind: "VersionPromoted", body: { dataset: "orders", version: 4, previous_version: 6, mode: "rollback", ...WHO, at: T0 + 2 * HOUR } },
+      commit(7, ["h"]),
+    ]);
     assert.equal(p.dataset("orders")!.current_version, 7, "non-critical: current follows each commit");
     when(p, expire([6]));
     assert.match(anomalies(p).at(-1)!.problem, /version 6 cannot expire: it is waiting for its quality verdict/);
@@ -397,7 +433,11 @@ describe("Projection: replay", () => {
       assert.equal(p.canonicalDump(), whole, `batches of ${split}`);
     }
     const dump = JSON.parse(whole) as Record<string, unknown[][]>;
-    assert.deepEqual(dump.expired_versions, [["orders", 1, 12], ["orders", 3, 12], ["orders", 4, 16]]);
+    assert.deepEqual(dump.expired_versions, [
+      ["orders", 1, 12],
+      ["orders", 3, 12],
+      ["orders", 4, 16],
+    ]);
     assert.equal(dump.collected_files!.length, 3);
     assert.deepEqual(dump.anomalies, []);
   });

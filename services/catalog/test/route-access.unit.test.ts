@@ -5,8 +5,9 @@
 // here. Also: every route of that table carries a rule that fits it.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { type Caller, type Identity, authenticate, parseTokensFile, tokenSha256 } from "../src/domain/auth.ts";
-import { ROUTES, authorize, matchRoute } from "../src/http/routes.ts";
+
+import { authenticate, type Caller, type Identity, parseTokensFile, tokenSha256 } from "../src/domain/auth.ts";
+import { authorize, matchRoute, ROUTES } from "../src/http/routes.ts";
 
 const TOKENS = { reader: "r-0123456789", readerAll: "ra-0123456789", operator: "o-0123456789", admin: "a-0123456789" };
 const entries = parseTokensFile(
@@ -40,7 +41,13 @@ const ADMIN: Refusal = (c, m) =>
     : `may only GET datasets and promote, roll back, tag, expire or record collected files; ${m} on this path needs role admin`;
 const ADMIN_ENDPOINT: Refusal = (_c, m, s) => `may not call ${m} /v1/admin/${s.slice(2).join("/").slice(0, 80)}: admin endpoints need role admin`;
 const NOT_GRANTED: Refusal = (_c, _m, s) => `lacks read access to dataset ${JSON.stringify(s[2])}: it may read domain_events, daily_user_totals`;
-const VERBS: Record<string, string> = { promote: "promote", rollback: "roll back", tags: "tag", expire: "expire versions", collected: "record collected files" };
+const VERBS: Record<string, string> = {
+  promote: "promote",
+  rollback: "roll back",
+  tags: "tag",
+  expire: "expire versions",
+  collected: "record collected files",
+};
 const OPERATOR: Refusal = (_c, _m, s) => `may not ${VERBS[s[3]!]}: that needs role operator or admin`;
 
 const D = "/v1/datasets/domain_events";
@@ -141,7 +148,12 @@ describe("route access: the answers the catalog gave before its routes and acces
         const want = who === "admin" ? "allow" : expected[["reader", "readerAll", "operator"].indexOf(who)]!;
         const got = answer(caller, method, path);
         if (want === "allow") assert.equal(got, "allow", `${method} ${path}`);
-        else assert.deepEqual(got, { status: 403, code: "forbidden", message: `token ${JSON.stringify(caller.name)} (role ${caller.role}) ${want(caller, method, segments)}` }, `${method} ${path}`);
+        else
+          assert.deepEqual(
+            got,
+            { status: 403, code: "forbidden", message: `token ${JSON.stringify(caller.name)} (role ${caller.role}) ${want(caller, method, segments)}` },
+            `${method} ${path}`,
+          );
       }
     });
   }
@@ -202,7 +214,12 @@ describe("route table: every route carries an access rule that fits it", { timeo
       for (const name of ["constructor", "toString", "__proto__"]) {
         const got = answer(caller, "POST", `${D}/${name}`);
         if (who === "admin") assert.equal(got, "allow");
-        else assert.deepEqual(got, { status: 403, code: "forbidden", message: `token ${JSON.stringify(caller.name)} (role ${caller.role}) ${ADMIN(caller, "POST", [])}` }, `${who} ${name}`);
+        else
+          assert.deepEqual(
+            got,
+            { status: 403, code: "forbidden", message: `token ${JSON.stringify(caller.name)} (role ${caller.role}) ${ADMIN(caller, "POST", [])}` },
+            `${who} ${name}`,
+          );
       }
     }
   });

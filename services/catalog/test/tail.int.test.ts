@@ -6,12 +6,15 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+
+import { jetstream, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
+
 import type { VersionCommitted } from "@lake/contracts";
-import { STREAMS, appendLogRecord, connectNats, ensureStreams, readCommitHead } from "@lake/messaging";
+import { appendLogRecord, connectNats, ensureStreams, readCommitHead, STREAMS } from "@lake/messaging";
 import type { Logger } from "@lake/telemetry";
-import { startNatsServer, waitFor, type NatsServerHandle } from "@lake/testing";
+import { type NatsServerHandle, startNatsServer, waitFor } from "@lake/testing";
+
 import { Projection } from "../src/db/projection.ts";
 import { tailCommitLog } from "../src/nats/tail.ts";
 
@@ -72,7 +75,8 @@ function version(dataset: string, v: number): VersionCommitted {
 /** Commits versions `from`..`to` of `dataset` the way a committer does (CAS on the head); the last sequence. */
 async function commit(dataset: string, from: number, to: number): Promise<number> {
   let seq = (await readCommitHead(jsm, dataset)).seq;
-  for (let v = from; v <= to; v++) seq = await appendLogRecord(jetstream(nc), dataset, { kind: "VersionCommitted", body: version(dataset, v) }, { expectedLastSeq: seq });
+  for (let v = from; v <= to; v++)
+    seq = await appendLogRecord(jetstream(nc), dataset, { kind: "VersionCommitted", body: version(dataset, v) }, { expectedLastSeq: seq });
   return seq;
 }
 

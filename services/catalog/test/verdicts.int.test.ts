@@ -6,7 +6,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+
 import type { LakeLog, LogRecord } from "@lake/contracts";
+
 import { type AuditRow, Projection } from "../src/db/projection.ts";
 import { decideRollback } from "../src/domain/commands.ts";
 
@@ -47,7 +49,9 @@ function commit(dataset: string, version: number, policy: Policy = "critical"): 
       schema_version: 1,
       schema_fingerprint: "f".repeat(64),
       manifest: { key: `datasets/${dataset}/manifests/v${version}.json`, sha256: "a".repeat(64), bytes: 500 + version },
-      added_files: [{ key: `datasets/${dataset}/data/dt=2026-06-01/w${version}.parquet`, partition: "dt=2026-06-01", rows: 10, bytes: 1000, sha256: "b".repeat(64) }],
+      added_files: [
+        { key: `datasets/${dataset}/data/dt=2026-06-01/w${version}.parquet`, partition: "dt=2026-06-01", rows: 10, bytes: 1000, sha256: "b".repeat(64) },
+      ],
       removed_files: [],
       source: { stream: "EVENTS", subject: `lake.events.${dataset}`, first_seq: 10 * version - 9, last_seq: 10 * version },
       row_count: 10,
@@ -129,7 +133,16 @@ function stateWithoutPositions(p: Projection): unknown {
   return { ...rest, datasets: p.datasets().map(({ last_record_seq: _, ...row }) => row) };
 }
 
-function auditRow(seq: number, kind: string, version: number, previous: number | null, actor: string, reason: string, at: number, detail: string | null): AuditRow {
+function auditRow(
+  seq: number,
+  kind: string,
+  version: number,
+  previous: number | null,
+  actor: string,
+  reason: string,
+  at: number,
+  detail: string | null,
+): AuditRow {
   return { seq, dataset: "orders", kind, version, previous_version: previous, actor, reason, at, detail };
 }
 const autoPromoteRow = (seq: number, version: number, previous: number | null) =>
@@ -225,14 +238,20 @@ describe("a critical dataset: commits wait for a passed verdict", () => {
     const p = given(8);
     assert.equal(current(p), 4);
     assert.equal(p.version("orders", 3)!.quality, "pending");
-    assert.deepEqual(audit(p).filter((a) => a.seq === 8), [qualityRow(8, 4), autoPromoteRow(8, 4, 1)]);
+    assert.deepEqual(
+      audit(p).filter((a) => a.seq === 8),
+      [qualityRow(8, 4), autoPromoteRow(8, 4, 1)],
+    );
   });
 
   test("a passed verdict for a version older than current changes the version's quality only", () => {
     const p = given(9);
     assert.equal(current(p), 4);
     assert.equal(p.version("orders", 3)!.quality, "passed");
-    assert.deepEqual(audit(p).filter((a) => a.seq === 9), [qualityRow(9, 3)]);
+    assert.deepEqual(
+      audit(p).filter((a) => a.seq === 9),
+      [qualityRow(9, 3)],
+    );
   });
 
   test("a commit on a critical dataset keeps the current version (here: 3 after the promotion)", () => {
@@ -246,7 +265,10 @@ describe("promote and rollback records", () => {
     const p = given(10);
     assert.equal(current(p), 1);
     assert.deepEqual(audit(p).at(-1), auditRow(10, "rollback", 1, 4, OPS.actor, OPS.reason, promotedAt(1, 4), null));
-    assert.deepEqual(anomalies(p).map((a) => (a as { commit_seq: number }).commit_seq), [5]);
+    assert.deepEqual(
+      anomalies(p).map((a) => (a as { commit_seq: number }).commit_seq),
+      [5],
+    );
   });
 
   test("given current 1 after the rollback, when v3 (passed) is promoted, then current 3 and a promote audit row", () => {
@@ -269,7 +291,14 @@ describe("promote and rollback records", () => {
       auditRow(10, "rollback", 1, 4, OPS.actor, OPS.reason, promotedAt(1, 4), null),
       auditRow(11, "promote", 3, 1, OPS.actor, OPS.reason, promotedAt(3, 1), null),
     ]);
-    assert.deepEqual(p.auditTrail("orders", 8, 2).map((a) => [a.seq, a.kind]), [[9, "quality_passed"], [10, "rollback"]], "paged after a seq");
+    assert.deepEqual(
+      p.auditTrail("orders", 8, 2).map((a) => [a.seq, a.kind]),
+      [
+        [9, "quality_passed"],
+        [10, "rollback"],
+      ],
+      "paged after a seq",
+    );
   });
 
   test("the projection's facts list former currents newest first", () => {
@@ -289,7 +318,11 @@ describe("promote and rollback records", () => {
   });
 
   const refused: [string, LogRecord, string][] = [
-    ["a promotion to a pending version", promote("orders", 5, 3), "version 5 of orders has not passed its quality checks yet; orders is critical, so only a passed version can be current"],
+    [
+      "a promotion to a pending version",
+      promote("orders", 5, 3),
+      "version 5 of orders has not passed its quality checks yet; orders is critical, so only a passed version can be current",
+    ],
     ["a promotion to an unknown version", promote("orders", 9, 3), "dataset orders has no version 9 (latest is 5)"],
     ["a rollback to a failed version", rollback("orders", 2, 3), "version 2 of orders failed its quality checks and can never be current"],
     ["a rollback whose previous_version is not the current one", rollback("orders", 1, 4), "rollback of version 1 expected current 4, found 3"],
@@ -422,7 +455,10 @@ describe("a non-critical dataset: current follows each commit", () => {
     const p = given(3, NON_CRITICAL);
     assert.equal(current(p, "clicks"), 2);
     assert.equal(p.version("clicks", 1)!.quality, "passed");
-    assert.deepEqual(audit(p, "clicks").map((a) => [a.seq, a.kind, a.version]), [[3, "quality_passed", 1]]);
+    assert.deepEqual(
+      audit(p, "clicks").map((a) => [a.seq, a.kind, a.version]),
+      [[3, "quality_passed", 1]],
+    );
   });
 
   test("a rollback may go to a pending version, and the next commit is current again", () => {
@@ -430,7 +466,13 @@ describe("a non-critical dataset: current follows each commit", () => {
     assert.equal(current(p, "clicks"), 1);
     when(p, NON_CRITICAL[4]!.record);
     assert.equal(current(p, "clicks"), 3);
-    assert.deepEqual(audit(p, "clicks").map((a) => [a.seq, a.kind, a.version, a.previous_version]), [[3, "quality_passed", 1, null], [4, "rollback", 1, 2]]);
+    assert.deepEqual(
+      audit(p, "clicks").map((a) => [a.seq, a.kind, a.version, a.previous_version]),
+      [
+        [3, "quality_passed", 1, null],
+        [4, "rollback", 1, 2],
+      ],
+    );
   });
 
   test("a promotion to a failed version is an anomaly for a non-critical dataset too", () => {
@@ -441,28 +483,25 @@ describe("a non-critical dataset: current follows each commit", () => {
     assert.equal(current(p, "clicks"), 2);
   });
 
-  test(
-    "given a rollback to v2 and then commits v4 and v5, when an operator rolls back with no target, then v4 (current just before v5)",
-    () => {
-      const p = given(
-        6,
-        entries(
-          commit("clicks", 1, "non-critical"),
-          commit("clicks", 2, "non-critical"),
-          commit("clicks", 3, "non-critical"),
-          rollback("clicks", 2, 3),
-          commit("clicks", 4, "non-critical"),
-          commit("clicks", 5, "non-critical"),
-        ),
-      );
-      assert.equal(current(p, "clicks"), 5);
-      const facts = p.facts("clicks")!;
-      const decision = decideRollback(facts, OPS, T0);
-      assert.equal(decision.kind === "append" && decision.body.version, 4, "v4 is both the newest and the most recent current below v5");
-      // v5 was current from seq 6, v4 from seq 5, v2 from seq 4, v3 from seq 3, v1 from seq 1.
-      assert.deepEqual(facts.formerCurrents(), [5, 4, 2, 3, 1]);
-    },
-  );
+  test("given a rollback to v2 and then commits v4 and v5, when an operator rolls back with no target, then v4 (current just before v5)", () => {
+    const p = given(
+      6,
+      entries(
+        commit("clicks", 1, "non-critical"),
+        commit("clicks", 2, "non-critical"),
+        commit("clicks", 3, "non-critical"),
+        rollback("clicks", 2, 3),
+        commit("clicks", 4, "non-critical"),
+        commit("clicks", 5, "non-critical"),
+      ),
+    );
+    assert.equal(current(p, "clicks"), 5);
+    const facts = p.facts("clicks")!;
+    const decision = decideRollback(facts, OPS, T0);
+    assert.equal(decision.kind === "append" && decision.body.version, 4, "v4 is both the newest and the most recent current below v5");
+    // v5 was current from seq 6, v4 from seq 5, v2 from seq 4, v3 from seq 3, v1 from seq 1.
+    assert.deepEqual(facts.formerCurrents(), [5, 4, 2, 3, 1]);
+  });
 });
 
 // Everything at once: both datasets, every record kind, anomalies of every kind, and undecodable records.
@@ -503,7 +542,13 @@ describe("positions", () => {
       [5, 16, 17, 18, 19],
     );
     assert.deepEqual([current(p), current(p, "clicks")], [5, 1]);
-    assert.deepEqual(p.datasets().map((d) => [d.name, d.last_record_seq]), [["clicks", 24], ["orders", 23]]);
+    assert.deepEqual(
+      p.datasets().map((d) => [d.name, d.last_record_seq]),
+      [
+        ["clicks", 24],
+        ["orders", 23],
+      ],
+    );
   });
 });
 
@@ -519,7 +564,19 @@ describe("canonical dump", () => {
     assert.deepEqual(
       Object.fromEntries(Object.entries(dump).map(([t, rows]) => [t, rows.length])),
       // Retention and GC records fill expired_versions and collected_files (test/retention.int.test.ts); log_heads has the ghost dataset too.
-      { meta: 1, datasets: 2, versions: 7, files: 7, quality_results: 6, tags: 2, audit: 14, anomalies: 5, expired_versions: 0, collected_files: 0, log_heads: 3 },
+      {
+        meta: 1,
+        datasets: 2,
+        versions: 7,
+        files: 7,
+        quality_results: 6,
+        tags: 2,
+        audit: 14,
+        anomalies: 5,
+        expired_versions: 0,
+        collected_files: 0,
+        log_heads: 3,
+      },
     );
   });
 
@@ -561,7 +618,11 @@ describe("canonical dump", () => {
       assert.equal(c.canonicalDump(), whole.canonicalDump(), `cut ${cut}`);
       for (const name of ["orders", "clicks"]) {
         const [x, y] = [c.facts(name)!, whole.facts(name)!];
-        assert.deepEqual([x.currentVersion, x.latestVersion, x.formerCurrents(), x.tag("gold")], [y.currentVersion, y.latestVersion, y.formerCurrents(), y.tag("gold")], `cut ${cut}: ${name}`);
+        assert.deepEqual(
+          [x.currentVersion, x.latestVersion, x.formerCurrents(), x.tag("gold")],
+          [y.currentVersion, y.latestVersion, y.formerCurrents(), y.tag("gold")],
+          `cut ${cut}: ${name}`,
+        );
       }
       c.close();
     }

@@ -1,10 +1,10 @@
 // Configuration, parsed once at start. Every variable is listed here with its default.
+import { hostname } from "node:os";
+
+import { assertValidName } from "@lake/contracts";
+import { type PoisonPolicy, poisonPolicyFromEnv } from "@lake/messaging";
 import { intEnv, requiredEnv } from "@lake/runtime";
 import { type StoreConfig, storeConfigFromEnv } from "@lake/storage";
-import { assertValidName } from "@lake/contracts";
-import { hostname } from "node:os";
-import { type PoisonPolicy, poisonPolicyFromEnv } from "@lake/messaging";
-
 
 export interface CommitterEnv {
   natsUrl: string;

@@ -1,5 +1,17 @@
 export { Committer, type CommitterOptions } from "./nats/committer.ts";
-export { planBatch, buildManifest, commitRecord, evolve, initialState, keys, olderThan, type Manifest, type PlannedBatch, type CommitterState, type BufferedEvent } from "./domain/version.ts";
+export {
+  planBatch,
+  buildManifest,
+  commitRecord,
+  evolve,
+  initialState,
+  keys,
+  olderThan,
+  type Manifest,
+  type PlannedBatch,
+  type CommitterState,
+  type BufferedEvent,
+} from "./domain/version.ts";
 export { type DatasetSpec, type ColumnSpec, MODES, dayPartition, domainSpec, keyOf } from "./domain/spec.ts";
 export { mergePartition } from "./domain/merge.ts";
 export { datasetSpec } from "./specs.ts";

@@ -1,13 +1,15 @@
-import { Alerts, connectNats } from "@lake/messaging";
 import { jetstream } from "@nats-io/jetstream";
-import { describeStore, openStore } from "@lake/storage";
-import { Gauge, createLogger, createRegistry, liveGauge, serveMetrics, startTelemetry } from "@lake/telemetry";
+
+import { Alerts, connectNats } from "@lake/messaging";
+import { SchemaRegistry } from "@lake/registry";
 import { onShutdown } from "@lake/runtime";
+import { describeStore, openStore } from "@lake/storage";
+import { createLogger, createRegistry, Gauge, liveGauge, serveMetrics, startTelemetry } from "@lake/telemetry";
+
 import { readEnv } from "./env.ts";
 import { failpointHook } from "./failpoints.ts";
 import { Committer } from "./nats/committer.ts";
 import { datasetSpec } from "./specs.ts";
-import { SchemaRegistry } from "@lake/registry";
 
 const env = readEnv();
 const telemetry = startTelemetry("committer");
@@ -35,9 +37,26 @@ liveGauge(metricRegistry, "lake_committer_rows_committed", "Rows committed by th
 liveGauge(metricRegistry, "lake_committer_cas_conflicts", "Commit races lost to another data version", ds, () => committer.stats.conflicts);
 liveGauge(metricRegistry, "lake_committer_cas_rebases", "Commits rebased onto a non-data record", ds, () => committer.stats.rebases);
 liveGauge(metricRegistry, "lake_committer_poison_messages", "Undecodable source messages quarantined and skipped", ds, () => committer.stats.poison);
-liveGauge(metricRegistry, "lake_committer_superseded_changes", "Upsert changes that arrived after a newer change of their key (kept out, per-key order)", ds, () => committer.stats.superseded);
-liveGauge(metricRegistry, "lake_committer_last_commit_seconds", "Duration of the last commit (files, manifest, append)", ds, () => committer.stats.lastCommitMs / 1000);
-const lagGauge = new Gauge({ name: "lake_committer_consumer_lag", help: "Events in the source stream not yet committed", labelNames: ["dataset"], registers: [metricRegistry] });
+liveGauge(
+  metricRegistry,
+  "lake_committer_superseded_changes",
+  "Upsert changes that arrived after a newer change of their key (kept out, per-key order)",
+  ds,
+  () => committer.stats.superseded,
+);
+liveGauge(
+  metricRegistry,
+  "lake_committer_last_commit_seconds",
+  "Duration of the last commit (files, manifest, append)",
+  ds,
+  () => committer.stats.lastCommitMs / 1000,
+);
+const lagGauge = new Gauge({
+  name: "lake_committer_consumer_lag",
+  help: "Events in the source stream not yet committed",
+  labelNames: ["dataset"],
+  registers: [metricRegistry],
+});
 const metrics = await serveMetrics(metricRegistry, env.metricsPort, env.metricsHost);
 const alerts = new Alerts({ js: jetstream(nc), service: "committer", log, registry: metricRegistry });
 const lagTimer = setInterval(() => {
@@ -48,7 +67,13 @@ const lagTimer = setInterval(() => {
   })().catch((err: unknown) => log.warn("measuring consumer lag failed", { err }));
 }, env.alertIntervalMs);
 
-log.info("ready", { store: describeStore(env.store), committer_id: env.committerId, version: committer.head.version, metrics_port: metrics.port, url: `http://${env.metricsHost}:${metrics.port}` });
+log.info("ready", {
+  store: describeStore(env.store),
+  committer_id: env.committerId,
+  version: committer.head.version,
+  metrics_port: metrics.port,
+  url: `http://${env.metricsHost}:${metrics.port}`,
+});
 
 onShutdown(log, async () => {
   clearInterval(lagTimer);

@@ -2,9 +2,25 @@
 // by default), rows in the dataset's natural order, statistics and the page index on every column, a
 // dictionary only where values repeat. Columns are built directly from typed arrays, one pass per
 // column, then handed to parquet-wasm through Arrow IPC.
-import { Table, tableFromIPC, Utf8, Float64, Float32, Int64, Int32, Bool, TimestampMillisecond, vectorFromArray, makeVector, tableToIPC, type Vector } from "apache-arrow";
-import { Table as WasmTable, readParquet, writeParquet, WriterPropertiesBuilder, Compression, EnabledStatistics, Encoding } from "parquet-wasm";
+import {
+  Bool,
+  Float32,
+  Float64,
+  Int32,
+  Int64,
+  makeVector,
+  Table,
+  tableFromIPC,
+  tableToIPC,
+  TimestampMillisecond,
+  Utf8,
+  type Vector,
+  vectorFromArray,
+} from "apache-arrow";
+import { Compression, EnabledStatistics, Encoding, readParquet, Table as WasmTable, writeParquet, WriterPropertiesBuilder } from "parquet-wasm";
+
 import { DEFAULT_PARQUET_SETTINGS, type ParquetCodec, type ParquetSettings } from "@lake/contracts";
+
 import type { ColumnSpec } from "./domain/spec.ts";
 
 /** Column holding the source stream sequence of each row: lineage, and the read-after-write proof. */
@@ -178,7 +194,12 @@ function arrowType(f: ColumnSpec) {
   }
 }
 
-export function toParquet(layout: ParquetLayout, input: readonly Record<string, unknown>[], inputOffsets: readonly number[], tombstones?: Tombstones): Uint8Array {
+export function toParquet(
+  layout: ParquetLayout,
+  input: readonly Record<string, unknown>[],
+  inputOffsets: readonly number[],
+  tombstones?: Tombstones,
+): Uint8Array {
   if (input.length !== inputOffsets.length) throw new RangeError(`toParquet: ${input.length} rows but ${inputOffsets.length} offsets`);
   const settings = layout.parquet ?? DEFAULT_PARQUET_SETTINGS;
   const order = rowOrder(layout.sortBy, input, inputOffsets);
@@ -189,12 +210,18 @@ export function toParquet(layout: ParquetLayout, input: readonly Record<string, 
   const encodings = new Map<string, Encoded>();
   for (const f of layout.columns) {
     columns[f.name] = column(f, rows);
-    encodings.set(f.name, chooseEncoding((i) => rows[i]![f.name], sample, kindOf(f), layout.sortBy?.includes(f.name) ?? false));
+    encodings.set(
+      f.name,
+      chooseEncoding((i) => rows[i]![f.name], sample, kindOf(f), layout.sortBy?.includes(f.name) ?? false),
+    );
   }
   const off = new BigInt64Array(offsets.length);
   for (let i = 0; i < offsets.length; i++) off[i] = BigInt(offsets[i]!);
   columns[OFFSET_COLUMN] = makeVector(off);
-  encodings.set(OFFSET_COLUMN, chooseEncoding((i) => offsets[i], sample, "integer", false));
+  encodings.set(
+    OFFSET_COLUMN,
+    chooseEncoding((i) => offsets[i], sample, "integer", false),
+  );
   const table = new Table(columns);
   const wasmTable = WasmTable.fromIPCStream(tableToIPC(table, "stream"));
   return writeParquet(wasmTable, writerProps(settings, encodings, tombstones));
@@ -204,7 +231,10 @@ export function toParquet(layout: ParquetLayout, input: readonly Record<string, 
  * Reads back a file this committer wrote (upsert merges rewrite partitions): rows with the same JS
  * values the Avro decoder gives (timestamps and longs as numbers), and each row's offset.
  */
-export function fromParquet(spec: { columns: readonly ColumnSpec[] }, bytes: Uint8Array): { rows: Record<string, unknown>[]; offsets: number[]; tombstones: Tombstones } {
+export function fromParquet(
+  spec: { columns: readonly ColumnSpec[] },
+  bytes: Uint8Array,
+): { rows: Record<string, unknown>[]; offsets: number[]; tombstones: Tombstones } {
   const table = tableFromIPC(readParquet(bytes).intoIPCStream());
   const tombstones: Tombstones = new Map();
   const stored = table.schema.metadata.get(TOMBSTONES_KEY);

@@ -1,10 +1,11 @@
 // Which kind of dataset a committer writes, from its name: a domain registered in the schema registry
 // (events appended from lake.events.<name>). Derived datasets (window results) and CDC tables are upserts.
 import { UnknownDomainError } from "@lake/contracts";
+import { derivedContract, derivedNames, isCdcContract } from "@lake/contracts";
 import { STREAMS, subjects } from "@lake/messaging";
 import type { SchemaRegistry } from "@lake/registry";
-import { derivedContract, derivedNames, isCdcContract } from "@lake/contracts";
-import { type DatasetSpec, cdcSpec, derivedSpec, liveDomainSpec } from "./domain/spec.ts";
+
+import { cdcSpec, type DatasetSpec, derivedSpec, liveDomainSpec } from "./domain/spec.ts";
 
 export function datasetSpec(registry: SchemaRegistry, name: string): DatasetSpec {
   if (derivedNames().includes(name)) return derivedSpec(derivedContract(name), { stream: STREAMS.windows, subject: subjects.windows(name) });

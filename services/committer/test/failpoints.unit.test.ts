@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { FAILPOINTS, failpointHook, parseFailpoints } from "../src/failpoints.ts";
+
+import { failpointHook, FAILPOINTS, parseFailpoints } from "../src/failpoints.ts";
 
 describe("parseFailpoints", () => {
   test("an empty spec arms nothing", () => {
@@ -40,7 +41,20 @@ describe("parseFailpoints", () => {
     });
   });
 
-  for (const bad of ["after_parquet@", "after_parquet@x", "after_parquet@-1", "after_parquet@1.5", "after_parquet@1=pause", "after_parquet@1=pause:", "after_parquet@1=kill", "after_parquet@1=pause:1s", "AFTER_PARQUET@1", "after-parquet@1", "@1", "after_parquet@1 =pause:5"]) {
+  for (const bad of [
+    "after_parquet@",
+    "after_parquet@x",
+    "after_parquet@-1",
+    "after_parquet@1.5",
+    "after_parquet@1=pause",
+    "after_parquet@1=pause:",
+    "after_parquet@1=kill",
+    "after_parquet@1=pause:1s",
+    "AFTER_PARQUET@1",
+    "after-parquet@1",
+    "@1",
+    "after_parquet@1 =pause:5",
+  ]) {
     test(`malformed ${JSON.stringify(bad)} is refused, quoting the entry and the expected shape`, () => {
       assert.throws(() => parseFailpoints(bad), {
         message: `LAKE_FAILPOINTS: cannot parse ${JSON.stringify(bad)}; expected point@N, point@N=pause:MS or point@N=wait`,

@@ -1,9 +1,10 @@
 // Upsert datasets: given a partition's live rows, when a batch arrives, then one row per key, newest wins.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+
 import { mergePartition } from "../src/domain/merge.ts";
-import { planBatch, initialState } from "../src/domain/version.ts";
 import { MODES } from "../src/domain/spec.ts";
+import { initialState, planBatch } from "../src/domain/version.ts";
 
 const spec = { key: ["window_start", "user_id"], versionField: "revision" } as const;
 const row = (user: string, revision: number, total: number) => ({ window_start: 0, user_id: user, revision, total });
@@ -30,8 +31,22 @@ describe("mergePartition", () => {
 
   test("a delete removes its key; a delete older than the live row does not", () => {
     const cdc = { key: ["id"], versionField: "lsn", isDelete: (r: Record<string, unknown>) => r.op === "d" };
-    const live = [{ rows: [{ id: 1, lsn: 10, op: "c" }, { id: 2, lsn: 11, op: "c" }], offsets: [1, 2] }];
-    const out = mergePartition(cdc, live, { rows: [{ id: 1, lsn: 12, op: "d" }, { id: 2, lsn: 9, op: "d" }], offsets: [3, 4] });
+    const live = [
+      {
+        rows: [
+          { id: 1, lsn: 10, op: "c" },
+          { id: 2, lsn: 11, op: "c" },
+        ],
+        offsets: [1, 2],
+      },
+    ];
+    const out = mergePartition(cdc, live, {
+      rows: [
+        { id: 1, lsn: 12, op: "d" },
+        { id: 2, lsn: 9, op: "d" },
+      ],
+      offsets: [3, 4],
+    });
     assert.deepEqual(out.rows, [{ id: 2, lsn: 11, op: "c" }]);
   });
 
@@ -51,8 +66,21 @@ describe("mergePartition", () => {
   });
 
   test("order is per key: one change with an extreme position hides only older changes of its own key", () => {
-    const live = mergePartition(cdc, [], { rows: [{ id: "hot", lsn: Number.MAX_SAFE_INTEGER, op: "u" }, { id: "b", lsn: 5, op: "c" }], offsets: [1, 2] });
-    const next = mergePartition(cdc, [live], { rows: [{ id: "b", lsn: 6, op: "u" }, { id: "c", lsn: 7, op: "c" }, { id: "hot", lsn: 8, op: "u" }], offsets: [3, 4, 5] });
+    const live = mergePartition(cdc, [], {
+      rows: [
+        { id: "hot", lsn: Number.MAX_SAFE_INTEGER, op: "u" },
+        { id: "b", lsn: 5, op: "c" },
+      ],
+      offsets: [1, 2],
+    });
+    const next = mergePartition(cdc, [live], {
+      rows: [
+        { id: "b", lsn: 6, op: "u" },
+        { id: "c", lsn: 7, op: "c" },
+        { id: "hot", lsn: 8, op: "u" },
+      ],
+      offsets: [3, 4, 5],
+    });
     assert.deepEqual(next.rows, [
       { id: "b", lsn: 6, op: "u" },
       { id: "c", lsn: 7, op: "c" },
@@ -69,13 +97,23 @@ describe("mergePartition", () => {
 });
 
 describe("planBatch in upsert mode", () => {
-  const upsert = { mode: MODES.upsert, key: ["window_start", "user_id"], versionField: "revision", eventTimeField: "window_start", partition: () => "dt=1970-01-01" };
+  const upsert = {
+    mode: MODES.upsert,
+    key: ["window_start", "user_id"],
+    versionField: "revision",
+    eventTimeField: "window_start",
+    partition: () => "dt=1970-01-01",
+  };
   test("when a key repeats within a batch, then the newest revision replaces the earlier one in place", () => {
-    const plan = planBatch(initialState, [
-      { seq: 1, value: row("a", 1, 10) },
-      { seq: 2, value: row("b", 1, 20) },
-      { seq: 3, value: row("a", 2, 12) },
-    ], upsert)!;
+    const plan = planBatch(
+      initialState,
+      [
+        { seq: 1, value: row("a", 1, 10) },
+        { seq: 2, value: row("b", 1, 20) },
+        { seq: 3, value: row("a", 2, 12) },
+      ],
+      upsert,
+    )!;
     assert.deepEqual(plan.partitions[0]!.rows, [row("a", 2, 12), row("b", 1, 20)]);
     assert.deepEqual(plan.partitions[0]!.seqs, [3, 2]);
     assert.equal(plan.duplicateKeys, 1);

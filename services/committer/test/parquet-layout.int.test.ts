@@ -8,10 +8,13 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
-import { parquetMetadata, parquetReadObjects, readColumnIndex, type FileMetaData } from "hyparquet";
+
+import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+import { type FileMetaData, parquetMetadata, parquetReadObjects, readColumnIndex } from "hyparquet";
 import { compressors } from "hyparquet-compressors";
-import { PARQUET_CODECS, type ParquetSettings, derivedContract, domainContract, parquetCodecName } from "@lake/contracts";
+
+import { derivedContract, domainContract, PARQUET_CODECS, parquetCodecName, type ParquetSettings } from "@lake/contracts";
+
 import { derivedSpec, domainSpec } from "../src/domain/spec.ts";
 import { CREATED_BY, OFFSET_COLUMN, rowOrder, toParquet } from "../src/parquet.ts";
 
@@ -55,7 +58,7 @@ async function onDisk(bytes: Uint8Array): Promise<string> {
 /** A small deterministic generator (the same rows every run). */
 function rng(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 }
 
 /** `n` domain events over one day in random arrival order: offsets are arrival order, event times are not. */
@@ -89,7 +92,10 @@ describe("compression", () => {
         assert.equal(m.created_by, CREATED_BY, `round ${round}, ${codec}: created_by`);
         // DuckDB agrees on the codec, and both readers get every row back.
         const path = await onDisk(bytes);
-        assert.deepEqual((await duck(`SELECT DISTINCT compression FROM parquet_metadata('${path}')`)).map((r) => r.compression), [parquetCodecName(codec)]);
+        assert.deepEqual(
+          (await duck(`SELECT DISTINCT compression FROM parquet_metadata('${path}')`)).map((r) => r.compression),
+          [parquetCodecName(codec)],
+        );
         const back = await readRows(bytes);
         assert.equal(back.length, rows.length);
         assert.deepEqual(new Set(back.map((r) => r.event_id)), new Set(rows.map((r) => r.event_id)));
@@ -120,7 +126,14 @@ describe("row order", () => {
     // Ties in event time: offset order.
     const tied = [0, 1, 2].map((i) => ({ ...rows[0]!, event_id: `tie-${i}` }));
     const tiedBack = await readRows(toParquet(events, tied, [30, 10, 20]));
-    assert.deepEqual(tiedBack.map((r) => [r.event_id, Number(r[OFFSET_COLUMN])]), [["tie-1", 10], ["tie-2", 20], ["tie-0", 30]]);
+    assert.deepEqual(
+      tiedBack.map((r) => [r.event_id, Number(r[OFFSET_COLUMN])]),
+      [
+        ["tie-1", 10],
+        ["tie-2", 20],
+        ["tie-0", 30],
+      ],
+    );
   });
 
   test("an upsert dataset's file is in key order (daily_user_totals: window_start, then user_id)", async () => {
@@ -140,7 +153,11 @@ describe("row order", () => {
         watermark: start,
       };
     });
-    const bytes = toParquet(totals, rows, rows.map((_, i) => i + 1));
+    const bytes = toParquet(
+      totals,
+      rows,
+      rows.map((_, i) => i + 1),
+    );
     // The key's string column is front-coded (sorted neighbours share prefixes), not a dictionary.
     const m = meta(bytes);
     const userId = new Set(m.row_groups[0]!.columns[colIndex(m, "user_id")]!.meta_data!.encodings);
@@ -172,27 +189,39 @@ describe("row groups, statistics, page index, encodings", () => {
   });
 
   test("row groups hold at most row_group_rows rows (65,536 by default; the contract's setting otherwise)", () => {
-    assert.deepEqual(m.row_groups.map((g) => Number(g.num_rows)), [65_536, 65_536, n - 2 * 65_536]);
+    assert.deepEqual(
+      m.row_groups.map((g) => Number(g.num_rows)),
+      [65_536, 65_536, n - 2 * 65_536],
+    );
     const { rows, offsets } = dayOfEvents(10_000, 12);
     const small = meta(toParquet(withSettings(events, { rowGroupRows: 4096 }), rows, offsets));
-    assert.deepEqual(small.row_groups.map((g) => Number(g.num_rows)), [4096, 4096, 10_000 - 8192]);
+    assert.deepEqual(
+      small.row_groups.map((g) => Number(g.num_rows)),
+      [4096, 4096, 10_000 - 8192],
+    );
   });
 
   test("every column of every row group has min/max statistics, and the row groups' event-time ranges follow each other", () => {
     for (const [g, rg] of m.row_groups.entries()) {
       for (const c of rg.columns) {
         const s = c.meta_data!.statistics;
-        assert.ok(s && s.min_value !== undefined && s.max_value !== undefined && s.null_count !== undefined, `row group ${g}, ${c.meta_data!.path_in_schema.join(".")}: statistics`);
+        assert.ok(
+          s && s.min_value !== undefined && s.max_value !== undefined && s.null_count !== undefined,
+          `row group ${g}, ${c.meta_data!.path_in_schema.join(".")}: statistics`,
+        );
       }
     }
     const ts = colIndex(m, "timestamp");
     const ms = (v: unknown) => new Date(v as Date).getTime();
     const ranges = m.row_groups.map((g) => [ms(g.columns[ts]!.meta_data!.statistics!.min_value), ms(g.columns[ts]!.meta_data!.statistics!.max_value)] as const);
-    for (let i = 1; i < ranges.length; i++) assert.ok(ranges[i - 1]![1] <= ranges[i]![0], `row group ${i - 1} ends before ${i} starts: ${JSON.stringify(ranges)}`);
+    for (let i = 1; i < ranges.length; i++)
+      assert.ok(ranges[i - 1]![1] <= ranges[i]![0], `row group ${i - 1} ends before ${i} starts: ${JSON.stringify(ranges)}`);
   });
 
   test("every column chunk has a page index (column index and offset index); the event-time pages are in order", () => {
-    for (const rg of m.row_groups) for (const c of rg.columns) assert.ok(c.column_index_offset !== undefined && c.offset_index_offset !== undefined, `${c.meta_data!.path_in_schema.join(".")}: page index`);
+    for (const rg of m.row_groups)
+      for (const c of rg.columns)
+        assert.ok(c.column_index_offset !== undefined && c.offset_index_offset !== undefined, `${c.meta_data!.path_in_schema.join(".")}: page index`);
     const ts = colIndex(m, "timestamp");
     const chunk = m.row_groups[0]!.columns[ts]!;
     const view = new DataView(buffer(bytes), Number(chunk.column_index_offset), chunk.column_index_length);

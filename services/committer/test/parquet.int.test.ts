@@ -3,9 +3,12 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
+
+import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+
 import { domainContract, loadDomainContract } from "@lake/contracts";
-import { OFFSET_COLUMN, fromParquet, toParquet } from "../src/parquet.ts";
+
+import { fromParquet, OFFSET_COLUMN, toParquet } from "../src/parquet.ts";
 
 const contract = domainContract("domain_events");
 
@@ -78,7 +81,14 @@ describe("toParquet (domain_events)", () => {
     const out = await rows(`SELECT event_id, user_id, event_type, epoch_ms("timestamp") AS ms, amount, _offset FROM ${src}`);
     assert.deepEqual(
       out,
-      input.map((r, i) => ({ event_id: r.event_id, user_id: r.user_id, event_type: r.event_type, ms: BigInt(r.timestamp), amount: r.amount, _offset: BigInt(offsets[i]!) })),
+      input.map((r, i) => ({
+        event_id: r.event_id,
+        user_id: r.user_id,
+        event_type: r.event_type,
+        ms: BigInt(r.timestamp),
+        amount: r.amount,
+        _offset: BigInt(offsets[i]!),
+      })),
     );
   });
 
@@ -118,7 +128,17 @@ describe("toParquet (other Avro types)", () => {
 
   test("maps int, float, boolean, timestamps and nullable fields", async () => {
     const input = [
-      { id: "a", count: -5, ratio: 0.5, flag: true, at: Date.UTC(2026, 0, 2, 3, 4, 5, 6), note: "hello", maybe_at: Date.UTC(2026, 0, 1), maybe_count: 9, maybe_flag: false },
+      {
+        id: "a",
+        count: -5,
+        ratio: 0.5,
+        flag: true,
+        at: Date.UTC(2026, 0, 2, 3, 4, 5, 6),
+        note: "hello",
+        maybe_at: Date.UTC(2026, 0, 1),
+        maybe_count: 9,
+        maybe_flag: false,
+      },
       { id: "b", count: 2147483647, ratio: -2.25, flag: false, at: Date.UTC(2026, 0, 3), note: null, maybe_at: null, maybe_count: null, maybe_flag: null },
     ];
     const src = await source(toParquet({ columns: wide.fields }, input, [1, 2]));
@@ -134,10 +154,34 @@ describe("toParquet (other Avro types)", () => {
       ["maybe_flag", "BOOLEAN"],
       ["_offset", "BIGINT"],
     ]);
-    const out = await rows(`SELECT id, count, ratio, flag, epoch_ms("at") AS at, note, epoch_ms(maybe_at) AS maybe_at, maybe_count, maybe_flag, _offset FROM ${src}`);
+    const out = await rows(
+      `SELECT id, count, ratio, flag, epoch_ms("at") AS at, note, epoch_ms(maybe_at) AS maybe_at, maybe_count, maybe_flag, _offset FROM ${src}`,
+    );
     assert.deepEqual(out, [
-      { id: "a", count: -5, ratio: 0.5, flag: true, at: BigInt(input[0]!.at), note: "hello", maybe_at: BigInt(Date.UTC(2026, 0, 1)), maybe_count: 9, maybe_flag: false, _offset: 1n },
-      { id: "b", count: 2147483647, ratio: -2.25, flag: false, at: BigInt(input[1]!.at), note: null, maybe_at: null, maybe_count: null, maybe_flag: null, _offset: 2n },
+      {
+        id: "a",
+        count: -5,
+        ratio: 0.5,
+        flag: true,
+        at: BigInt(input[0]!.at),
+        note: "hello",
+        maybe_at: BigInt(Date.UTC(2026, 0, 1)),
+        maybe_count: 9,
+        maybe_flag: false,
+        _offset: 1n,
+      },
+      {
+        id: "b",
+        count: 2147483647,
+        ratio: -2.25,
+        flag: false,
+        at: BigInt(input[1]!.at),
+        note: null,
+        maybe_at: null,
+        maybe_count: null,
+        maybe_flag: null,
+        _offset: 2n,
+      },
     ]);
   });
 
@@ -194,13 +238,19 @@ describe("tombstones (upsert partitions)", () => {
   const row = { event_id: "a", user_id: "u", event_type: "view", timestamp: Date.UTC(2026, 5, 1), amount: 1 };
 
   test("travel in the file's footer: read back by the committer, invisible to a reader of the rows (DuckDB)", async () => {
-    const tombs = new Map([["gone-1", 20], ["gone-2", 2 ** 53 - 2]]);
+    const tombs = new Map([
+      ["gone-1", 20],
+      ["gone-2", 2 ** 53 - 2],
+    ]);
     const bytes = toParquet(cols, [row], [7], tombs);
     const back = fromParquet(cols, bytes);
     assert.deepEqual([...back.tombstones], [...tombs]);
     assert.deepEqual(back.offsets, [7]);
     const src = await source(bytes);
-    assert.deepEqual((await rows(`SELECT event_id FROM ${src}`)).map((r) => r.event_id), ["a"]);
+    assert.deepEqual(
+      (await rows(`SELECT event_id FROM ${src}`)).map((r) => r.event_id),
+      ["a"],
+    );
     const kv = await rows(`SELECT decode(key) AS k, decode(value) AS v FROM parquet_kv_metadata('${src.slice("read_parquet('".length, -2)}')`);
     assert.deepEqual(JSON.parse(String(kv.find((r) => r.k === "lake.tombstones")!.v)), { "gone-1": 20, "gone-2": 2 ** 53 - 2 });
   });
@@ -218,7 +268,11 @@ describe("tombstones (upsert partitions)", () => {
       const src = await source(toParquet(cols, [row], [i], i === 1 ? new Map([["x", 1]]) : undefined));
       const path = src.slice("read_parquet('".length, -2);
       const meta = await rows(`SELECT DISTINCT compression FROM parquet_metadata('${path}')`);
-      assert.deepEqual(meta.map((r) => r.compression), ["ZSTD"], `file ${i}`);
+      assert.deepEqual(
+        meta.map((r) => r.compression),
+        ["ZSTD"],
+        `file ${i}`,
+      );
       const created = await rows(`SELECT created_by FROM parquet_file_metadata('${path}')`);
       assert.equal(created[0]!.created_by, "lake committer", `file ${i}`);
     }

@@ -3,8 +3,10 @@
 // it instead of throwing and stalling the dataset.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { MAX_DATE_MS, domainContract } from "@lake/contracts";
+
+import { domainContract, MAX_DATE_MS } from "@lake/contracts";
 import { validateKey } from "@lake/storage";
+
 import { dayPartition, domainSpec } from "../src/domain/spec.ts";
 import { keys } from "../src/domain/version.ts";
 

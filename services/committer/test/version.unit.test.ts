@@ -2,19 +2,21 @@
 // then this plan / manifest / commit record.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+
 import { domainContract, type LakeLog, type LogRecord, type VersionCommitted } from "@lake/contracts";
+
+import { dayPartition, domainSpec } from "../src/domain/spec.ts";
 import {
   type BufferedEvent,
-  type CommitterState,
-  type PlannedBatch,
   buildManifest,
   commitRecord,
+  type CommitterState,
   evolve,
   initialState,
   keys,
   planBatch,
+  type PlannedBatch,
 } from "../src/domain/version.ts";
-import { dayPartition, domainSpec } from "../src/domain/spec.ts";
 
 const contract = domainContract("domain_events");
 const spec = domainSpec(contract, { stream: "EVENTS", subject: "lake.events.domain_events" });
@@ -67,7 +69,10 @@ describe("evolve", () => {
   });
 
   test("given a data version followed by a record of another kind, only the head moves", () => {
-    const s = evolve(given([3, committed(1, 10, 10)]), 4, { kind: "VersionTagged", body: { dataset: "domain_events", version: 1, tag: "t", actor: "a", reason: "r", at: JUNE_1 } });
+    const s = evolve(given([3, committed(1, 10, 10)]), 4, {
+      kind: "VersionTagged",
+      body: { dataset: "domain_events", version: 1, tag: "t", actor: "a", reason: "r", at: JUNE_1 },
+    });
     assert.deepEqual(s, { headSeq: 4, versionSeq: 3, version: 1, lastSourceSeq: 10, totalRows: 10 });
   });
 
@@ -145,7 +150,10 @@ describe("planBatch", () => {
     const plan = planBatch(given(), events, spec)!;
     assert.equal(plan.duplicateKeys, 2);
     assert.equal(plan.rowCount, 3);
-    assert.deepEqual(plan.partitions.map((p) => [p.partition, p.seqs]), [["dt=2026-06-01", [1, 2, 5]]]);
+    assert.deepEqual(
+      plan.partitions.map((p) => [p.partition, p.seqs]),
+      [["dt=2026-06-01", [1, 2, 5]]],
+    );
     assert.deepEqual(plan.partitions[0]!.rows, [events[0]!.value, events[1]!.value, events[4]!.value]);
     // The dropped duplicates still count as consumed input, and do not widen the event-time range.
     assert.equal(plan.firstSeq, 1);
@@ -257,7 +265,12 @@ describe("buildManifest / commitRecord", () => {
   test("the commit record mirrors the manifest and points at it", () => {
     const state = given([7, committed(4, 70, 400)]);
     const batch = planBatch(state, [ev(71, "a", JUNE_1), ev(72, "b", JUNE_1 + DAY)], spec)!;
-    const m = buildManifest(state, batch, files.map((f) => ({ ...f, rows: 1 })), ctx);
+    const m = buildManifest(
+      state,
+      batch,
+      files.map((f) => ({ ...f, rows: 1 })),
+      ctx,
+    );
     const ref = { key: keys.manifest("domain_events", m.version, "w3"), sha256: "e".repeat(64), bytes: 1234 };
     const r = commitRecord(m, ref);
     assert.deepEqual(r, {

@@ -1,7 +1,8 @@
 // Configuration, parsed once at start. Every variable is listed here with its default.
-import { httpTimeoutsFromEnv, type HttpTimeouts } from "@lake/http";
+import { type HttpTimeouts, httpTimeoutsFromEnv } from "@lake/http";
 import { isTokensFileError, readTokensFile, type TokenEntry } from "@lake/http";
 import { ConfigError, intEnv, requiredEnv } from "@lake/runtime";
+
 import { INGEST_TOKENS, type IngestIdentity } from "./domain/auth.ts";
 
 export interface IngestEnv {

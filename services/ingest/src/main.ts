@@ -1,14 +1,17 @@
 import type { AddressInfo } from "node:net";
+
 import { jetstreamManager } from "@nats-io/jetstream";
-import { STREAMS, connectNats, ensureStreams, streamSettingsFromEnv } from "@lake/messaging";
-import { createLogger, createRegistry, startTelemetry } from "@lake/telemetry";
+
+import { connectNats, ensureStreams, STREAMS, streamSettingsFromEnv } from "@lake/messaging";
+import { SchemaRegistry } from "@lake/registry";
 import { onShutdown } from "@lake/runtime";
+import { createLogger, createRegistry, startTelemetry } from "@lake/telemetry";
+
 import { readEnv } from "./env.ts";
-import { Publisher } from "./nats/publisher.ts";
 import { startHttp } from "./http/server.ts";
 import { startNatsEndpoint } from "./nats/endpoint.ts";
+import { Publisher } from "./nats/publisher.ts";
 import { Quarantine } from "./nats/quarantine.ts";
-import { SchemaRegistry } from "@lake/registry";
 
 const env = readEnv();
 const telemetry = startTelemetry("ingest");
@@ -21,10 +24,13 @@ const jsm = await jetstreamManager(nc);
 await ensureStreams(jsm, { ...streamSettingsFromEnv(process.env), dedupeWindowMs: env.dedupeWindowMs });
 const eventsWindowMs = (await jsm.streams.info(STREAMS.events)).config.duplicate_window / 1e6;
 if (eventsWindowMs !== env.dedupeWindowMs) {
-  log.warn("the events stream's duplicate window is not LAKE_DEDUPE_WINDOW_MS: producer retries are recognised for the stream's window; set it with the setup job", {
-    stream_window_ms: eventsWindowMs,
-    configured_ms: env.dedupeWindowMs,
-  });
+  log.warn(
+    "the events stream's duplicate window is not LAKE_DEDUPE_WINDOW_MS: producer retries are recognised for the stream's window; set it with the setup job",
+    {
+      stream_window_ms: eventsWindowMs,
+      configured_ms: env.dedupeWindowMs,
+    },
+  );
 }
 // Contracts come from the schema registry, followed live: a new version applies without a restart.
 const registry = await SchemaRegistry.open(nc, { log });
@@ -33,11 +39,24 @@ const publisher = new Publisher({ nc, metrics, contracts: registry, maxBatch: en
 const quarantine = new Quarantine({ nc, jsm, publisher, log });
 const sub = startNatsEndpoint({ nc, publisher, maxBodyBytes: env.maxBodyBytes, log, metrics });
 if (env.tokens === undefined) {
-  log.warn("authentication is off: LAKE_INGEST_TOKENS_FILE is unset, so anyone who can reach ingest's HTTP port may send events to every domain and read or replay the quarantine; set it anywhere but local development", {
-    host: env.httpHost,
-  });
+  log.warn(
+    "authentication is off: LAKE_INGEST_TOKENS_FILE is unset, so anyone who can reach ingest's HTTP port may send events to every domain and read or replay the quarantine; set it anywhere but local development",
+    {
+      host: env.httpHost,
+    },
+  );
 }
-const server = await startHttp({ publisher, quarantine, metrics, host: env.httpHost, port: env.httpPort, maxBodyBytes: env.maxBodyBytes, log, timeouts: env.http, tokens: env.tokens });
+const server = await startHttp({
+  publisher,
+  quarantine,
+  metrics,
+  host: env.httpHost,
+  port: env.httpPort,
+  maxBodyBytes: env.maxBodyBytes,
+  log,
+  timeouts: env.http,
+  tokens: env.tokens,
+});
 const port = (server.address() as AddressInfo).port;
 log.info("ready", { http_port: port, url: `http://${env.httpHost}:${port}` });
 

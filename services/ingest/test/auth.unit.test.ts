@@ -4,8 +4,10 @@
 // producer input) and stats need an operator; unknown routes need an admin.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { TokensFileError, authenticate, parseTokens, tokenSha256 } from "@lake/http";
-import { INGEST_TOKENS, decideIngest, ingestRouteOf, type IngestCaller } from "../src/domain/auth.ts";
+
+import { authenticate, parseTokens, TokensFileError, tokenSha256 } from "@lake/http";
+
+import { decideIngest, INGEST_TOKENS, type IngestCaller, ingestRouteOf } from "../src/domain/auth.ts";
 
 const TOKENS = { payments: "pay-secret-0123456789", all: "all-secret-0123456789", ops: "ops-secret-0123456789", root: "root-secret-0123456789" };
 const entries = parseTokens(
@@ -39,10 +41,50 @@ type RouteName = keyof typeof ROUTES;
 const EXPECTED: Record<string, Record<RouteName, "allow" | 401 | 403>> = {
   anonymous: { health: "allow", metrics: "allow", eventsPayments: 401, eventsOther: 401, list: 401, replay: 401, stats: 401, quarantineTypo: 401, other: 401 },
   unknown: { health: "allow", metrics: "allow", eventsPayments: 401, eventsOther: 401, list: 401, replay: 401, stats: 401, quarantineTypo: 401, other: 401 },
-  producerOne: { health: "allow", metrics: "allow", eventsPayments: "allow", eventsOther: 403, list: 403, replay: 403, stats: 403, quarantineTypo: 403, other: 403 },
-  producerAll: { health: "allow", metrics: "allow", eventsPayments: "allow", eventsOther: "allow", list: 403, replay: 403, stats: 403, quarantineTypo: 403, other: 403 },
-  operator: { health: "allow", metrics: "allow", eventsPayments: 403, eventsOther: 403, list: "allow", replay: "allow", stats: "allow", quarantineTypo: "allow", other: 403 },
-  admin: { health: "allow", metrics: "allow", eventsPayments: "allow", eventsOther: "allow", list: "allow", replay: "allow", stats: "allow", quarantineTypo: "allow", other: "allow" },
+  producerOne: {
+    health: "allow",
+    metrics: "allow",
+    eventsPayments: "allow",
+    eventsOther: 403,
+    list: 403,
+    replay: 403,
+    stats: 403,
+    quarantineTypo: 403,
+    other: 403,
+  },
+  producerAll: {
+    health: "allow",
+    metrics: "allow",
+    eventsPayments: "allow",
+    eventsOther: "allow",
+    list: 403,
+    replay: 403,
+    stats: 403,
+    quarantineTypo: 403,
+    other: 403,
+  },
+  operator: {
+    health: "allow",
+    metrics: "allow",
+    eventsPayments: 403,
+    eventsOther: 403,
+    list: "allow",
+    replay: "allow",
+    stats: "allow",
+    quarantineTypo: "allow",
+    other: 403,
+  },
+  admin: {
+    health: "allow",
+    metrics: "allow",
+    eventsPayments: "allow",
+    eventsOther: "allow",
+    list: "allow",
+    replay: "allow",
+    stats: "allow",
+    quarantineTypo: "allow",
+    other: "allow",
+  },
 };
 const CALLERS: Record<keyof typeof EXPECTED, IngestCaller> = {
   anonymous: as(undefined),
@@ -81,7 +123,7 @@ describe("ingest's tokens file", () => {
       (e: unknown) => e instanceof TokensFileError && message.test(e.message),
     );
 
-  test("producers need valid domains or [\"*\"]; other roles may not list any; unknown roles and fields are refused", () => {
+  test('producers need valid domains or ["*"]; other roles may not list any; unknown roles and fields are refused', () => {
     refused([], /has no entries.*unset LAKE_INGEST_TOKENS_FILE/);
     refused([{ name: "a", sha256: h, role: "producer" }], /a producer needs "domains": the domain names it may send events to/);
     refused([{ name: "a", sha256: h, role: "producer", domains: ["../x"] }], /domain "\.\.\/x" is not a valid domain name/);

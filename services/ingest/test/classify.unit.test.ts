@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+
+import type { IngestReply, RecordResult } from "@lake/contracts";
 import { domainContract } from "@lake/contracts";
 import { HttpError } from "@lake/http";
-import { MAX_FAILED_REASON, RequestError, classify, failedReason, parseBody, replyBound, replyStatus, summarise } from "../src/domain/classify.ts";
-import type { IngestReply, RecordResult } from "@lake/contracts";
+
+import { classify, failedReason, MAX_FAILED_REASON, parseBody, replyBound, replyStatus, RequestError, summarise } from "../src/domain/classify.ts";
 
 const contract = domainContract("domain_events");
 const customers = domainContract("customers");
@@ -162,9 +164,23 @@ describe("classify: what can never be stored is refused up front, with its path"
   });
 
   test("CDC: a delete whose key the contract refuses, a key with a newline, an lsn Avro can't encode", () => {
-    const change = (over: Record<string, unknown>) => ({ op: "d", before: { customer_id: "c1" }, after: null, source: { lsn: 5 }, ts_ms: Date.UTC(2026, 5, 1), ...over });
-    const out = classify([change({ before: { customer_id: "not a key!" } }), change({ before: { customer_id: "c1\n" } }), change({ source: { lsn: 2 ** 53 - 1 } }), change({})], customers, NOW);
-    assert.deepEqual(out.map((c) => (c.ok ? c.eventId : c.path)), ["$.before.customer_id", "$.before.customer_id", "$.source.lsn", "c1@5"]);
+    const change = (over: Record<string, unknown>) => ({
+      op: "d",
+      before: { customer_id: "c1" },
+      after: null,
+      source: { lsn: 5 },
+      ts_ms: Date.UTC(2026, 5, 1),
+      ...over,
+    });
+    const out = classify(
+      [change({ before: { customer_id: "not a key!" } }), change({ before: { customer_id: "c1\n" } }), change({ source: { lsn: 2 ** 53 - 1 } }), change({})],
+      customers,
+      NOW,
+    );
+    assert.deepEqual(
+      out.map((c) => (c.ok ? c.eventId : c.path)),
+      ["$.before.customer_id", "$.before.customer_id", "$.source.lsn", "c1@5"],
+    );
   });
 });
 
@@ -174,9 +190,17 @@ describe("replyBound", () => {
   test("bounds the reply whatever each valid record comes to, and is exact for refused ones", () => {
     const out = classify([event("a"), event("b\u0001", { amount: "x" }), 7, event("ü🦆", { user_id: "" }), event("c")], contract, NOW);
     const bound = replyBound("domain_events", out);
-    const refused = out.filter((c) => !c.ok).map((c) => (c.ok ? undefined! : { index: c.index, event_id: c.eventId, status: "rejected" as const, reason: c.reason, path: c.path }));
+    const refused = out
+      .filter((c) => !c.ok)
+      .map((c) => (c.ok ? undefined! : { index: c.index, event_id: c.eventId, status: "rejected" as const, reason: c.reason, path: c.path }));
     const worstStored = (i: number, id: string): RecordResult => ({ index: i, event_id: id, status: "duplicate", offset: Number.MAX_SAFE_INTEGER });
-    const worstFailed = (i: number, id: string): RecordResult => ({ index: i, event_id: id, status: "failed", reason: "x".repeat(MAX_FAILED_REASON), retryable: true });
+    const worstFailed = (i: number, id: string): RecordResult => ({
+      index: i,
+      event_id: id,
+      status: "failed",
+      reason: "x".repeat(MAX_FAILED_REASON),
+      retryable: true,
+    });
     const worst = reply("domain_events", [worstStored(0, "a"), ...refused, worstFailed(4, "c")]);
     assert.ok(bound >= worst, `bound ${bound} < a possible reply of ${worst} bytes`);
     assert.ok(bound >= reply("domain_events", [worstFailed(0, "a"), ...refused, worstStored(4, "c")]));
@@ -184,9 +208,17 @@ describe("replyBound", () => {
   });
 
   test("grows with the records: a batch of 5000 small valid records fits in 1 MiB, 20000 refused ones do not", () => {
-    const valid = classify(Array.from({ length: 5000 }, (_, i) => event(`event-${i}`)), contract, NOW);
+    const valid = classify(
+      Array.from({ length: 5000 }, (_, i) => event(`event-${i}`)),
+      contract,
+      NOW,
+    );
     assert.ok(replyBound("domain_events", valid) < 1024 * 1024);
-    const junk = classify(Array.from({ length: 20000 }, () => 1), contract, NOW);
+    const junk = classify(
+      Array.from({ length: 20000 }, () => 1),
+      contract,
+      NOW,
+    );
     assert.ok(replyBound("domain_events", junk) > 1024 * 1024);
   });
 
@@ -212,7 +244,13 @@ describe("classify with wire limits", () => {
   });
 
   test("CDC changes are measured in the change codec", () => {
-    const change = { op: "c", before: null, after: { customer_id: "c1", name: "Ada", email: null, country: null, updated_at: Date.UTC(2026, 5, 1) }, source: { lsn: 1 }, ts_ms: Date.UTC(2026, 5, 1) };
+    const change = {
+      op: "c",
+      before: null,
+      after: { customer_id: "c1", name: "Ada", email: null, country: null, updated_at: Date.UTC(2026, 5, 1) },
+      source: { lsn: 1 },
+      ts_ms: Date.UTC(2026, 5, 1),
+    };
     const [ok] = classify([change], customers, NOW, { maxRecordBytes: 1000 });
     assert.equal(ok!.ok && ok!.bytes!.byteLength > 0, true);
     assert.equal(classify([change], customers, NOW, { maxRecordBytes: 5 })[0]!.ok, false);

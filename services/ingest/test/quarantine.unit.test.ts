@@ -1,28 +1,30 @@
 import assert from "node:assert/strict";
-import { quarantineReplayCodec, quarantinedRecordCodec } from "@lake/contracts";
 import { describe, test } from "node:test";
+
+import type { ReplayResult } from "@lake/contracts";
+import { quarantinedRecordCodec, quarantineReplayCodec } from "@lake/contracts";
 import { domainContract, type QuarantinedRecord } from "@lake/contracts";
+
 import { RequestError } from "../src/domain/classify.ts";
 import {
-  LedgerEntryError,
-  QUARANTINE_LIST_DEFAULT_LIMIT,
-  QUARANTINE_LIST_MAX_LIMIT,
   decideReplay,
   decodeLedgerEntry,
   encodeLedgerEntry,
   foldLedger,
+  LedgerEntryError,
   parseListQuery,
   parseReplayBody,
+  QUARANTINE_LIST_DEFAULT_LIMIT,
+  QUARANTINE_LIST_MAX_LIMIT,
   readStoredQuarantine,
+  type ReplayItem,
+  type ReplayLedgerEntry,
+  type ReplayState,
   replayStatus,
   summariseReplay,
   toListEntry,
   toUndecodableEntry,
-  type ReplayItem,
-  type ReplayLedgerEntry,
-  type ReplayState,
 } from "../src/domain/quarantine.ts";
-import type { ReplayResult } from "@lake/contracts";
 
 const contract = domainContract("domain_events");
 const D = "domain_events";
@@ -195,7 +197,14 @@ describe("readStoredQuarantine", () => {
     assert.equal(r.kind, "undecodable");
     assert.equal(r.kind === "undecodable" && r.bytes, 9);
     assert.match(r.kind === "undecodable" ? r.error : "", /cannot decode QuarantinedRecord/);
-    assert.deepEqual(r.kind === "undecodable" && toUndecodableEntry(4, r), { seq: 4, status: "undecodable", event_id: null, error: r.kind === "undecodable" ? r.error : "", bytes: 9, stored_at: "2026-06-01T00:00:00.000Z" });
+    assert.deepEqual(r.kind === "undecodable" && toUndecodableEntry(4, r), {
+      seq: 4,
+      status: "undecodable",
+      event_id: null,
+      error: r.kind === "undecodable" ? r.error : "",
+      bytes: 9,
+      stored_at: "2026-06-01T00:00:00.000Z",
+    });
   });
 
   test("a record naming another domain than its subject is undecodable", () => {
@@ -209,11 +218,17 @@ describe("decideReplay", () => {
   const bad = event("q1", { amount: "12" });
 
   test("given an undecodable quarantine message, then undecodable (never replayed, whatever is sent)", () => {
-    const state: ReplayState = { quarantined: { kind: "undecodable", error: "cannot decode QuarantinedRecord: truncated buffer", bytes: 6, storedAt: 0 }, ledger: undefined };
+    const state: ReplayState = {
+      quarantined: { kind: "undecodable", error: "cannot decode QuarantinedRecord: truncated buffer", bytes: 6, storedAt: 0 },
+      ledger: undefined,
+    };
     for (const item of [original(), corrected(event("q1"))]) {
       const d = decideReplay(D, item, state, contract, NOW);
       assert.equal(d.kind, "undecodable");
-      assert.match(d.kind === "undecodable" ? d.reason : "", /seq 7 is not a readable quarantined record \(cannot decode QuarantinedRecord: truncated buffer\); it cannot be replayed/);
+      assert.match(
+        d.kind === "undecodable" ? d.reason : "",
+        /seq 7 is not a readable quarantined record \(cannot decode QuarantinedRecord: truncated buffer\); it cannot be replayed/,
+      );
     }
   });
 
@@ -228,7 +243,11 @@ describe("decideReplay", () => {
   });
 
   test("given a done followed by a void entry, then still a duplicate", () => {
-    assert.deepEqual(decideReplay(D, original(), given(quarantined(bad), { seq: 46, entry: done(0, "q1", 9).entry }), contract, NOW), { kind: "duplicate", eventId: "q1", offset: 9 });
+    assert.deepEqual(decideReplay(D, original(), given(quarantined(bad), { seq: 46, entry: done(0, "q1", 9).entry }), contract, NOW), {
+      kind: "duplicate",
+      eventId: "q1",
+      offset: 9,
+    });
   });
 
   test("given a ledger that cannot be read, then undecodable naming the ledger", () => {
@@ -238,7 +257,10 @@ describe("decideReplay", () => {
   });
 
   test("given no quarantined record at the seq, then not_found", () => {
-    assert.deepEqual(decideReplay(D, original(7), given(undefined), contract, NOW), { kind: "not_found", reason: "no quarantined record of domain domain_events at seq 7" });
+    assert.deepEqual(decideReplay(D, original(7), given(undefined), contract, NOW), {
+      kind: "not_found",
+      reason: "no quarantined record of domain domain_events at seq 7",
+    });
   });
 
   test("given a completed replay, when replayed again (with anything), then duplicate with the original offset", () => {
@@ -249,7 +271,12 @@ describe("decideReplay", () => {
 
   test("given nothing replayed, when a valid correction is sent, then publish it after claiming on an empty ledger", () => {
     const d = decideReplay(D, corrected(event("q1", { amount: 12 })), given(quarantined(bad)), contract, NOW);
-    assert.deepEqual(d, { kind: "publish", record: { index: 0, ok: true, eventId: "q1", value: event("q1", { amount: 12 }) }, expectedLedgerSeq: 0, claimSeq: undefined });
+    assert.deepEqual(d, {
+      kind: "publish",
+      record: { index: 0, ok: true, eventId: "q1", value: event("q1", { amount: 12 }) },
+      expectedLedgerSeq: 0,
+      claimSeq: undefined,
+    });
   });
 
   test("when the uncorrected record is replayed and is still invalid, then rejected with the validator's reason", () => {
@@ -272,7 +299,12 @@ describe("decideReplay", () => {
     assert.equal(d.kind, "rejected");
     assert.equal(d.kind === "rejected" && d.path, "$.event_type");
     assert.match(d.kind === "rejected" ? d.reason : "", /must be one of/);
-    assert.deepEqual(decideReplay(D, corrected(null), given(quarantined(bad)), contract, NOW), { kind: "rejected", eventId: null, reason: "expected a JSON object, got null", path: "$" });
+    assert.deepEqual(decideReplay(D, corrected(null), given(quarantined(bad)), contract, NOW), {
+      kind: "rejected",
+      eventId: null,
+      reason: "expected a JSON object, got null",
+      path: "$",
+    });
   });
 
   test("when a correction changes the event id, then rejected naming the id it must keep", () => {
@@ -343,7 +375,10 @@ describe("toListEntry", () => {
   });
 
   test("a completed replay shows its offset and time", () => {
-    assert.deepEqual(toListEntry(5, q, { state: "done", event_id: "q1", offset: 77, at: Date.UTC(2026, 5, 2) }).replayed, { offset: 77, at: "2026-06-02T00:00:00.000Z" });
+    assert.deepEqual(toListEntry(5, q, { state: "done", event_id: "q1", offset: 77, at: Date.UTC(2026, 5, 2) }).replayed, {
+      offset: 77,
+      at: "2026-06-02T00:00:00.000Z",
+    });
   });
 });
 
@@ -365,7 +400,15 @@ describe("summariseReplay and replayStatus", () => {
   test("a request naming only undecodable messages is 422; with anything else it answers per item", () => {
     const only = summariseReplay(D, [{ seq: 5, status: "undecodable", reason: "junk" }]);
     assert.equal(replayStatus(only), 422);
-    assert.equal(replayStatus(summariseReplay(D, [{ seq: 5, status: "undecodable", reason: "junk" }, { seq: 4, status: "not_found", reason: "none" }])), 200);
+    assert.equal(
+      replayStatus(
+        summariseReplay(D, [
+          { seq: 5, status: "undecodable", reason: "junk" },
+          { seq: 4, status: "not_found", reason: "none" },
+        ]),
+      ),
+      200,
+    );
   });
 
   test("a failed item makes it 503; nothing stored leaves max_offset null", () => {

@@ -2,9 +2,10 @@
 // records, in the schema registry (falling back to contracts/avro/domains). A schema with no domain
 // contract (a derived dataset) gets the generic rules only. A CDC table's columns are its change
 // codec's: non-key fields nullable, plus _op, _lsn and _ts_ms.
-import { cdcChangeCodec, domainContract, domainNames, isCdcContract, UnknownDomainError, type DomainContract } from "@lake/contracts";
+import { cdcChangeCodec, type DomainContract, domainContract, domainNames, isCdcContract, UnknownDomainError } from "@lake/contracts";
 import type { SchemaRegistry } from "@lake/registry";
-import { type QualityConfig, NO_RULES, parseQualityConfig } from "./domain/config.ts";
+
+import { NO_RULES, parseQualityConfig, type QualityConfig } from "./domain/config.ts";
 import { type ContractView, contractView } from "./domain/rules.ts";
 
 export interface DatasetRules {

@@ -1,6 +1,7 @@
 // Configuration, parsed once at start. Every variable is listed here with its default.
 import { hostname } from "node:os";
 import { join } from "node:path";
+
 import { intEnv, requiredEnv } from "@lake/runtime";
 import { type StoreConfig, storeConfigFromEnv } from "@lake/storage";
 

@@ -1,12 +1,14 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+
 import { connectNats } from "@lake/messaging";
+import { SchemaRegistry } from "@lake/registry";
+import { onShutdown } from "@lake/runtime";
 import { describeStore, openStore } from "@lake/storage";
 import { createLogger, createRegistry, liveGauge, serveMetrics, startTelemetry } from "@lake/telemetry";
-import { onShutdown } from "@lake/runtime";
-import { readEnv } from "./env.ts";
+
 import { loadAllRules, useRegistry } from "./dataset-rules.ts";
-import { SchemaRegistry } from "@lake/registry";
+import { readEnv } from "./env.ts";
 import { QualityChecker } from "./nats/checker.ts";
 
 const env = readEnv();
@@ -24,12 +26,30 @@ const metricRegistry = createRegistry("quality");
 for (const outcome of ["passed", "failed"] as const) {
   liveGauge(metricRegistry, `lake_quality_verdicts_${outcome}`, `Versions this checker judged ${outcome}`, {}, () => checker.stats[outcome]);
 }
-liveGauge(metricRegistry, "lake_quality_cas_conflicts", "Verdicts given up because another checker judged the version first, or decided again", {}, () => checker.stats.conflicts);
-liveGauge(metricRegistry, "lake_quality_cas_rebases", "Verdict appends that lost a race to another record and were appended again on the new head", {}, () => checker.stats.rebases);
+liveGauge(
+  metricRegistry,
+  "lake_quality_cas_conflicts",
+  "Verdicts given up because another checker judged the version first, or decided again",
+  {},
+  () => checker.stats.conflicts,
+);
+liveGauge(
+  metricRegistry,
+  "lake_quality_cas_rebases",
+  "Verdict appends that lost a race to another record and were appended again on the new head",
+  {},
+  () => checker.stats.rebases,
+);
 liveGauge(metricRegistry, "lake_quality_errors", "Checks that failed for operational reasons and were retried", {}, () => checker.stats.errors);
 liveGauge(metricRegistry, "lake_quality_log_position", "Commit-log sequence the checker has read through", {}, () => checker.state.lastSeq);
 const metrics = await serveMetrics(metricRegistry, env.metricsPort, env.metricsHost);
-log.info("ready", { store: describeStore(env.store), metrics_port: metrics.port, url: `http://${env.metricsHost}:${metrics.port}`, position: checker.state.lastSeq, domains: [...rules.keys()] });
+log.info("ready", {
+  store: describeStore(env.store),
+  metrics_port: metrics.port,
+  url: `http://${env.metricsHost}:${metrics.port}`,
+  position: checker.state.lastSeq,
+  domains: [...rules.keys()],
+});
 
 onShutdown(log, async () => {
   metrics.close();

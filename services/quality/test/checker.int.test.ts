@@ -7,16 +7,19 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
-import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+
+import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+import { jetstream, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
+
 import type { LogRecord, QualityVerdict, VersionCommitted } from "@lake/contracts";
-import { HEADERS, STREAMS, appendLogRecord, connectNats, decodeLogRecord, ensureStreams, readCommitHead } from "@lake/messaging";
-import { openLocalStore, type LocalDiskStore } from "@lake/storage";
+import { appendLogRecord, connectNats, decodeLogRecord, ensureStreams, HEADERS, readCommitHead, STREAMS } from "@lake/messaging";
+import { type LocalDiskStore, openLocalStore } from "@lake/storage";
 import type { Logger } from "@lake/telemetry";
-import { startNatsServer, waitFor, type NatsServerHandle } from "@lake/testing";
-import { QualityChecker } from "../src/nats/checker.ts";
+import { type NatsServerHandle, startNatsServer, waitFor } from "@lake/testing";
+
 import { QualityState } from "../src/db/state.ts";
+import { QualityChecker } from "../src/nats/checker.ts";
 import { putParquet, versionCommitted } from "./fixtures.ts";
 
 let nats: NatsServerHandle;
@@ -100,11 +103,10 @@ async function verdicts(dataset: string): Promise<(QualityVerdict & { seq: numbe
 }
 
 function verdictFor(dataset: string, version: number) {
-  return waitFor(
-    `a verdict for ${dataset} v${version}`,
-    async () => (await verdicts(dataset)).find((v) => v.version === version),
-    { timeoutMs: 15_000, intervalMs: 25 },
-  );
+  return waitFor(`a verdict for ${dataset} v${version}`, async () => (await verdicts(dataset)).find((v) => v.version === version), {
+    timeoutMs: 15_000,
+    intervalMs: 25,
+  });
 }
 
 const put = (rows: number, nulls = 0) => putParquet(con, store, dir, "payments", rows, { nulls });
@@ -152,7 +154,11 @@ describe("QualityChecker", () => {
   test("a verdict already in the log is never judged again, by a restarted or a fresh checker", async () => {
     const f4 = await put(10);
     await commit("payments", versionCommitted("payments", 4, [f4], (total += 10)));
-    await append("payments", { kind: "QualityVerdict", body: { dataset: "payments", version: 4, outcome: "failed", rules: [], checked_at: 0, checker_id: "someone-else" } }, "other:payments:4");
+    await append(
+      "payments",
+      { kind: "QualityVerdict", body: { dataset: "payments", version: 4, outcome: "failed", rules: [], checked_at: 0, checker_id: "someone-else" } },
+      "other:payments:4",
+    );
     const f5 = await put(10);
     await commit("payments", versionCommitted("payments", 5, [f5], (total += 10)));
     const fresh = await startChecker("b.db", "qb");
@@ -200,7 +206,13 @@ describe("QualityChecker", () => {
 
   test("a version whose file is missing fails on the files rule and is not retried", async () => {
     const checker = await startChecker("a.db", "qa");
-    const gone = { key: "datasets/payments/data/dt=2026-06-01/never-written.parquet", partition: "dt=2026-06-01", rows: 10, bytes: 100, sha256: "0".repeat(64) };
+    const gone = {
+      key: "datasets/payments/data/dt=2026-06-01/never-written.parquet",
+      partition: "dt=2026-06-01",
+      rows: 10,
+      bytes: 100,
+      sha256: "0".repeat(64),
+    };
     await commit("payments", versionCommitted("payments", 9, [gone], (total += 10)));
     const v9 = await verdictFor("payments", 9);
     assert.equal(v9.outcome, "failed");

@@ -2,8 +2,9 @@
 // so a typo cannot silently disable a gate.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { NO_RULES, QualityConfigError, parseQualityConfig } from "../src/domain/config.ts";
+
 import { loadAllRules, rulesFor } from "../src/dataset-rules.ts";
+import { NO_RULES, parseQualityConfig, QualityConfigError } from "../src/domain/config.ts";
 
 const ctx = { contract: "payments", columns: ["payment_id", "card_country"] };
 
@@ -18,7 +19,13 @@ describe("parseQualityConfig", () => {
       { row_count_min: 1, max_row_count_drop_ratio: 0.5, max_null_ratio: { card_country: 0.5 }, max_null_ratio_increase: 0.25, freshness_max_lag_ms: null },
       ctx,
     );
-    assert.deepEqual(c, { rowCountMin: 1, maxRowCountDropRatio: 0.5, maxNullRatio: { card_country: 0.5 }, maxNullRatioIncrease: 0.25, freshnessMaxLagMs: undefined });
+    assert.deepEqual(c, {
+      rowCountMin: 1,
+      maxRowCountDropRatio: 0.5,
+      maxNullRatio: { card_country: 0.5 },
+      maxNullRatioIncrease: 0.25,
+      freshnessMaxLagMs: undefined,
+    });
   });
 
   for (const [raw, message] of [

@@ -3,7 +3,9 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+
 import type { DuckDBConnection } from "@duckdb/node-api";
+
 import type { LakeLog, VersionCommitted } from "@lake/contracts";
 import type { ObjectStore } from "@lake/storage";
 

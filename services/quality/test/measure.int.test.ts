@@ -5,9 +5,12 @@ import { mkdtemp, readFile, rm, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
+
+import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+
 import type { LakeLog, LogRecord } from "@lake/contracts";
-import { openLocalStore, type LocalDiskStore } from "@lake/storage";
+import { type LocalDiskStore, openLocalStore } from "@lake/storage";
+
 import { rulesFor } from "../src/dataset-rules.ts";
 import { QualityState } from "../src/db/state.ts";
 import { judge } from "../src/domain/rules.ts";
@@ -61,7 +64,10 @@ describe("VersionMeasurer", () => {
     const input = await m.inputFor(state.version("payments", 2)!, rules, NOW);
     assert.deepEqual(input.addedRows, { ok: true, value: 30 });
     assert.equal(input.fields?.card_country?.nulls, 6);
-    assert.deepEqual(input.previous, { version: 1, stats: { ok: true, value: { rows: 20, nulls: { payment_id: 0, user_id: 0, timestamp: 0, amount: 0, currency: 0, card_country: 0, _offset: 0 } } } });
+    assert.deepEqual(input.previous, {
+      version: 1,
+      stats: { ok: true, value: { rows: 20, nulls: { payment_id: 0, user_id: 0, timestamp: 0, amount: 0, currency: 0, card_country: 0, _offset: 0 } } },
+    });
     assert.ok(input.stats.ok);
     assert.equal(input.stats.value.rows, 50);
     assert.equal(input.stats.value.nulls.card_country, 6);
@@ -79,7 +85,9 @@ describe("VersionMeasurer", () => {
       card_country: "CASE WHEN i = 3 THEN 'DEU' ELSE 'DE' END",
     });
     const state = freshState(vc(1, [f], 10));
-    const { outcome, rules: results } = judge(await new VersionMeasurer(state, store, parquet, join(dir, "cache")).inputFor(state.version("payments", 1)!, rules, NOW));
+    const { outcome, rules: results } = judge(
+      await new VersionMeasurer(state, store, parquet, join(dir, "cache")).inputFor(state.version("payments", 1)!, rules, NOW),
+    );
     assert.equal(outcome, "failed");
     assert.deepEqual(
       results.filter((r) => !r.passed).map((r) => [r.rule, r.measured]),
@@ -99,7 +107,10 @@ describe("VersionMeasurer", () => {
     const input = await new VersionMeasurer(state, store, parquet, join(dir, "cache")).inputFor(state.version("payments", 1)!, rules, NOW);
     assert.equal(input.fields, undefined);
     const r = judge(input);
-    assert.deepEqual(r.rules.filter((x) => !x.passed).map((x) => x.rule), ["schema"]);
+    assert.deepEqual(
+      r.rules.filter((x) => !x.passed).map((x) => x.rule),
+      ["schema"],
+    );
     state.close();
   });
 

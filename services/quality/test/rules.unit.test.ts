@@ -2,10 +2,11 @@
 // (and its parent), when it is judged, then these rules pass or fail with these measurements.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { type ContractView, type FieldMeasure, type JudgeInput, type RuleResult, cleanField, judge } from "../src/domain/rules.ts";
-import { type QualityConfig, NO_RULES } from "../src/domain/config.ts";
-import { type ColumnStats, measured, unmeasured } from "../src/domain/stats.ts";
+
 import { rulesFor } from "../src/dataset-rules.ts";
+import { NO_RULES, type QualityConfig } from "../src/domain/config.ts";
+import { cleanField, type ContractView, type FieldMeasure, judge, type JudgeInput, type RuleResult } from "../src/domain/rules.ts";
+import { type ColumnStats, measured, unmeasured } from "../src/domain/stats.ts";
 
 const payments = rulesFor("payments").contract!;
 const NOW = Date.UTC(2026, 5, 1, 12);
@@ -173,7 +174,10 @@ describe("judge: table-level rules", () => {
 
   test("row_count_drift: a drop beyond the ratio fails; growth and the first version pass", () => {
     const cfg = { maxRowCountDropRatio: 0.5 };
-    const dropped = ruleOf(judge(given({ stats: measured(stats(40)), previous: { version: 1, stats: measured(stats(100)) }, recordedTotalRows: 40 }, cfg)).rules, "row_count_drift");
+    const dropped = ruleOf(
+      judge(given({ stats: measured(stats(40)), previous: { version: 1, stats: measured(stats(100)) }, recordedTotalRows: 40 }, cfg)).rules,
+      "row_count_drift",
+    );
     assert.equal(dropped.passed, false);
     assert.equal(dropped.measured, "0.6000 (40 rows, 100 in version 1)");
     const half = ruleOf(judge(given({ stats: measured(stats(50)), recordedTotalRows: 50 }, cfg)).rules, "row_count_drift");
@@ -185,7 +189,10 @@ describe("judge: table-level rules", () => {
   });
 
   test("a baseline that cannot be computed does not block the dataset, and says so", () => {
-    const r = ruleOf(judge(given({ previous: { version: 1, stats: unmeasured("file x is missing from the store") } }, { maxRowCountDropRatio: 0.1 })).rules, "row_count_drift");
+    const r = ruleOf(
+      judge(given({ previous: { version: 1, stats: unmeasured("file x is missing from the store") } }, { maxRowCountDropRatio: 0.1 })).rules,
+      "row_count_drift",
+    );
     assert.equal(r.passed, true);
     assert.match(r.message, /no baseline: file x is missing/);
   });
@@ -203,18 +210,25 @@ describe("judge: table-level rules", () => {
   });
 
   test("max_null_ratio: unknown stats fail the rule rather than pass it", () => {
-    const r = ruleOf(judge(given({ stats: unmeasured("file y is missing from the store") }, { maxNullRatio: { card_country: 0.5 } })).rules, "max_null_ratio(card_country)");
+    const r = ruleOf(
+      judge(given({ stats: unmeasured("file y is missing from the store") }, { maxNullRatio: { card_country: 0.5 } })).rules,
+      "max_null_ratio(card_country)",
+    );
     assert.equal(r.passed, false);
     assert.match(r.message, /file y is missing/);
   });
 
   test("null_ratio_increase: runs for every nullable column and fails on a rise beyond the limit", () => {
     const cfg = { maxNullRatioIncrease: 0.25 };
-    const rise = judge(given({ stats: measured(stats(200, { card_country: 80 })), previous: { version: 1, stats: measured(stats(100, { card_country: 10 })) } }, cfg));
+    const rise = judge(
+      given({ stats: measured(stats(200, { card_country: 80 })), previous: { version: 1, stats: measured(stats(100, { card_country: 10 })) } }, cfg),
+    );
     const r = ruleOf(rise.rules, "null_ratio_increase(card_country)");
     assert.equal(r.passed, false);
     assert.equal(r.measured, "+0.3000 (0.4000 vs 0.1000 in version 1)");
-    const exact = judge(given({ stats: measured(stats(200, { card_country: 70 })), previous: { version: 1, stats: measured(stats(100, { card_country: 10 })) } }, cfg));
+    const exact = judge(
+      given({ stats: measured(stats(200, { card_country: 70 })), previous: { version: 1, stats: measured(stats(100, { card_country: 10 })) } }, cfg),
+    );
     assert.equal(ruleOf(exact.rules, "null_ratio_increase(card_country)").passed, true, "exactly the allowed rise passes");
     assert.deepEqual(
       rise.rules.filter((x) => x.rule.startsWith("null_ratio_increase")).map((x) => x.rule),
@@ -236,7 +250,14 @@ describe("judge: table-level rules", () => {
 
 describe("judge: a dataset without a domain contract (derived)", () => {
   test("runs only the generic rules, says so, and passes when they pass", () => {
-    const { outcome, rules } = judge(given({ schemaName: "daily_revenue", contract: undefined, fields: undefined, files: [{ key: "f", problem: undefined, columns: [{ name: "x", type: "BIGINT" }] }] }));
+    const { outcome, rules } = judge(
+      given({
+        schemaName: "daily_revenue",
+        contract: undefined,
+        fields: undefined,
+        files: [{ key: "f", problem: undefined, columns: [{ name: "x", type: "BIGINT" }] }],
+      }),
+    );
     assert.equal(outcome, "passed");
     assert.deepEqual(
       rules.map((r) => r.rule),

@@ -5,7 +5,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+
 import type { LakeLog, LogRecord, VersionCommitted } from "@lake/contracts";
+
 import { type LogEntry, QualityState } from "../src/db/state.ts";
 
 const root = mkdtempSync(join(tmpdir(), "lake-quality-state-"));
@@ -21,7 +23,13 @@ function open(path = join(root, `q-${n++}.db`)): QualityState {
   return s;
 }
 
-const file = (v: number, i = 0): LakeLog.DataFile => ({ key: `d/v${v}-${i}.parquet`, partition: "dt=2026-06-01", rows: 10, bytes: 100, sha256: "0".repeat(64) });
+const file = (v: number, i = 0): LakeLog.DataFile => ({
+  key: `d/v${v}-${i}.parquet`,
+  partition: "dt=2026-06-01",
+  rows: 10,
+  bytes: 100,
+  sha256: "0".repeat(64),
+});
 
 function vc(dataset: string, version: number, added: LakeLog.DataFile[], removed: string[] = [], parent = version - 1): LogRecord {
   const body: VersionCommitted = {
@@ -54,7 +62,11 @@ const verdict = (dataset: string, version: number, outcome: "passed" | "failed",
   body: { dataset, version, outcome, rules: [], checked_at: 0, checker_id: checker },
 });
 
-const at = (seq: number, record: LogRecord | undefined, dataset = record?.body.dataset ?? "payments"): LogEntry => ({ seq, subject: `lake.commits.${dataset}`, record });
+const at = (seq: number, record: LogRecord | undefined, dataset = record?.body.dataset ?? "payments"): LogEntry => ({
+  seq,
+  subject: `lake.commits.${dataset}`,
+  record,
+});
 
 describe("QualityState", () => {
   test("given an empty log, nothing is pending and the position is 0", () => {
@@ -103,7 +115,10 @@ describe("QualityState", () => {
     const problems = s.applyBatch([at(1, vc("payments", 1, [file(1)])), at(2, vc("payments", 3, [file(3)]))]);
     assert.match(problems[0]!, /version 3 \(parent 2\) does not follow 1/);
     assert.equal(s.version("payments", 3), undefined);
-    assert.deepEqual(s.anomalies().map((a) => a.seq), [2]);
+    assert.deepEqual(
+      s.anomalies().map((a) => a.seq),
+      [2],
+    );
   });
 
   test("a void record (appended against another record than the one before it) is not applied, and noted", () => {
@@ -132,10 +147,23 @@ describe("QualityState", () => {
 
   test("live files fold added and removed files per version", () => {
     const s = open();
-    s.applyBatch([at(1, vc("payments", 1, [file(1, 0), file(1, 1)])), at(2, vc("payments", 2, [file(2)], [file(1, 0).key])), at(3, vc("payments", 3, [file(3)]))]);
-    assert.deepEqual(s.liveFiles("payments", 1).map((f) => f.key), ["d/v1-0.parquet", "d/v1-1.parquet"]);
-    assert.deepEqual(s.liveFiles("payments", 2).map((f) => f.key), ["d/v1-1.parquet", "d/v2-0.parquet"]);
-    assert.deepEqual(s.liveFiles("payments", 3).map((f) => f.key), ["d/v1-1.parquet", "d/v2-0.parquet", "d/v3-0.parquet"]);
+    s.applyBatch([
+      at(1, vc("payments", 1, [file(1, 0), file(1, 1)])),
+      at(2, vc("payments", 2, [file(2)], [file(1, 0).key])),
+      at(3, vc("payments", 3, [file(3)])),
+    ]);
+    assert.deepEqual(
+      s.liveFiles("payments", 1).map((f) => f.key),
+      ["d/v1-0.parquet", "d/v1-1.parquet"],
+    );
+    assert.deepEqual(
+      s.liveFiles("payments", 2).map((f) => f.key),
+      ["d/v1-1.parquet", "d/v2-0.parquet"],
+    );
+    assert.deepEqual(
+      s.liveFiles("payments", 3).map((f) => f.key),
+      ["d/v1-1.parquet", "d/v2-0.parquet", "d/v3-0.parquet"],
+    );
   });
 
   test("state and position survive a reopen together", () => {

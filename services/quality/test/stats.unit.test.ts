@@ -1,7 +1,8 @@
 // Version stats are additive over files: parent + added − removed equals the sum over the full set.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { EMPTY_STATS, addStats, nullRatio, subtractStats, sumStats } from "../src/domain/stats.ts";
+
+import { addStats, EMPTY_STATS, nullRatio, subtractStats, sumStats } from "../src/domain/stats.ts";
 
 const f1 = { rows: 10, nulls: { a: 2, b: 0 } };
 const f2 = { rows: 5, nulls: { a: 5, b: 1 } };

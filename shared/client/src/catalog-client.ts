@@ -1,5 +1,16 @@
 // A small typed client of the catalog's HTTP API, used by the CLI, the tests and the benchmarks.
-import type { AuditEntry, CatalogDataset, CatalogDenial, CatalogFile, CatalogRegistryFile, CatalogVersion, CatalogVersionSummary, CommandResult, ExpireResult } from "@lake/contracts";
+import type {
+  AuditEntry,
+  CatalogDataset,
+  CatalogDenial,
+  CatalogFile,
+  CatalogRegistryFile,
+  CatalogVersion,
+  CatalogVersionSummary,
+  CommandResult,
+  ExpireResult,
+} from "@lake/contracts";
+
 import { fetchFrom } from "./reach.ts";
 
 export type { AuditEntry, CatalogDataset, CatalogDenial, CatalogFile, CatalogRegistryFile, CatalogVersion, CatalogVersionSummary, CommandResult, ExpireResult };
@@ -16,7 +27,6 @@ export class CatalogRequestError extends Error {
   }
 }
 
-
 export class CatalogClient {
   // A private field, so the token never shows up when a client is logged or inspected.
   readonly #auth: Record<string, string>;
@@ -30,7 +40,10 @@ export class CatalogClient {
   }
 
   private async get<T>(path: string, init?: RequestInit): Promise<T> {
-    const res = await fetchFrom("catalog", new URL(path, this.baseUrl), { ...init, headers: { ...this.#auth, ...(init?.headers as Record<string, string> | undefined) } });
+    const res = await fetchFrom("catalog", new URL(path, this.baseUrl), {
+      ...init,
+      headers: { ...this.#auth, ...(init?.headers as Record<string, string> | undefined) },
+    });
     const text = await res.text();
     let body: unknown;
     try {
@@ -101,7 +114,7 @@ export class CatalogClient {
    */
   async versionAsOf(dataset: string, at: number): Promise<CatalogVersion | undefined> {
     let found: number | undefined;
-    for (let after = 0; ; ) {
+    for (let after = 0; ;) {
       const page = await this.versions(dataset, after, 1000);
       for (const v of page.versions) if (Date.parse(v.committed_at) <= at) found = v.version;
       const last = page.versions.at(-1);
@@ -143,7 +156,11 @@ export class CatalogClient {
     return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/files?after=${encodeURIComponent(after)}&limit=${limit}`);
   }
   /** Records (in the commit log, through the catalog) objects `lake gc` has deleted. */
-  recordCollected(dataset: string, c: { keys: string[]; bytes: number; orphans: number }, actor: string): Promise<{ changed: boolean; seq: number; keys: number }> {
+  recordCollected(
+    dataset: string,
+    c: { keys: string[]; bytes: number; orphans: number },
+    actor: string,
+  ): Promise<{ changed: boolean; seq: number; keys: number }> {
     return this.post(`/v1/datasets/${encodeURIComponent(dataset)}/collected`, { ...c, actor });
   }
   healthz(): Promise<{ ok: boolean; projected_through_seq: number }> {

@@ -1,6 +1,16 @@
 // @lake/client: what a consumer of the lake imports — the catalog and ingest clients, queryVersion
 // (a version's files as a DuckDB view) and sample data. It never imports a service or apps/.
-export { CatalogClient, CatalogRequestError, type CatalogVersion, type CatalogFile, type CatalogDataset, type CommandResult, type AuditEntry, type CatalogDenial, type CatalogRegistryFile } from "./catalog-client.ts";
+export {
+  CatalogClient,
+  CatalogRequestError,
+  type CatalogVersion,
+  type CatalogFile,
+  type CatalogDataset,
+  type CommandResult,
+  type AuditEntry,
+  type CatalogDenial,
+  type CatalogRegistryFile,
+} from "./catalog-client.ts";
 export { queryVersion, type QueryResult } from "./query.ts";
 export { ServiceUnreachableError, isServiceUnreachable } from "./reach.ts";
 export { sampleEvents, invalidEvents, rng, type SampleEvent } from "./sample.ts";

@@ -1,10 +1,21 @@
 // Sends events to ingest over HTTP or NATS request/reply (both answer with the same per-record reply),
 // and lists and replays its quarantine over HTTP.
 import type { NatsConnection } from "@nats-io/nats-core";
+
 import type { IngestReply as WireReply, QuarantineList, ReplayReply, ReplayRequestItem } from "@lake/contracts";
+
 import { fetchFrom } from "./reach.ts";
 
-export type { RecordResult as IngestRecordResult, QuarantineEntry, QuarantinedEntry, UndecodableEntry, QuarantineList, ReplayResult, ReplayReply, ReplayRequestItem } from "@lake/contracts";
+export type {
+  RecordResult as IngestRecordResult,
+  QuarantineEntry,
+  QuarantinedEntry,
+  UndecodableEntry,
+  QuarantineList,
+  ReplayResult,
+  ReplayReply,
+  ReplayRequestItem,
+} from "@lake/contracts";
 
 /** Ingest's reply (the same over HTTP and NATS) with the HTTP status folded in. */
 export type IngestReply = Partial<WireReply> & { status: number; results: WireReply["results"]; max_offset: number | null; error?: string; message?: string };

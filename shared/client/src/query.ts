@@ -1,9 +1,12 @@
 // Runs SQL over exactly one catalog version: the version's file list becomes a DuckDB view named after
 // the dataset, so the query sees all of that version's files and nothing else.
-import { DuckDBInstance } from "@duckdb/node-api";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type ObjectStore, materialize, validateKey } from "@lake/storage";
+
+import { DuckDBInstance } from "@duckdb/node-api";
+
+import { materialize, type ObjectStore, validateKey } from "@lake/storage";
+
 import type { CatalogVersion } from "./catalog-client.ts";
 
 export interface QueryResult {
@@ -32,7 +35,8 @@ export async function queryVersion(
   try {
     // union_by_name: files written before and after a schema version added a column read as one table;
     // no hive partitioning: the dt=… directories are layout, not a column of the dataset.
-    const source = paths.length > 0 ? `read_parquet([${paths.map(sqlString).join(", ")}], union_by_name = true, hive_partitioning = false)` : "(SELECT NULL WHERE false)";
+    const source =
+      paths.length > 0 ? `read_parquet([${paths.map(sqlString).join(", ")}], union_by_name = true, hive_partitioning = false)` : "(SELECT NULL WHERE false)";
     await con.run(`CREATE VIEW "${version.dataset}" AS SELECT * FROM ${source}`);
     const reader = await con.runAndReadAll(sql);
     return { columns: reader.columnNames(), rows: reader.getRowObjectsJson() as Record<string, unknown>[] };

@@ -98,11 +98,13 @@ export function parseTokens<R extends string>(text: string, spec: TokensSpec<R>)
     const e = raw as Record<string, unknown>;
     const name = typeof e.name === "string" ? e.name : undefined;
     const extra = Object.keys(e).filter((k) => !keys.has(k));
-    if (extra.length > 0) throw new TokensFileError(`${where(name)}: unknown field ${extra.map((k) => JSON.stringify(k)).join(", ")}; allowed: ${[...keys].join(", ")}`);
+    if (extra.length > 0)
+      throw new TokensFileError(`${where(name)}: unknown field ${extra.map((k) => JSON.stringify(k)).join(", ")}; allowed: ${[...keys].join(", ")}`);
     if (name === undefined || !TOKEN_NAME_PATTERN.test(name)) {
       throw new TokensFileError(`${where()}: "name" must be a string matching ${TOKEN_NAME_PATTERN.source} (it names the caller in logs and audit records)`);
     }
-    if (names.has(name)) throw new TokensFileError(`${where(name)}: the name is used by an earlier entry; names must be unique (they name the caller in logs and audit records)`);
+    if (names.has(name))
+      throw new TokensFileError(`${where(name)}: the name is used by an earlier entry; names must be unique (they name the caller in logs and audit records)`);
     names.add(name);
     if (typeof e.sha256 !== "string" || !/^[0-9a-fA-F]{64}$/.test(e.sha256)) {
       throw new TokensFileError(`${where(name)}: "sha256" must be the 64 hex digits of the token's SHA-256 (the file never holds tokens themselves)`);
@@ -124,7 +126,8 @@ export function parseTokens<R extends string>(text: string, spec: TokensSpec<R>)
         if (list.length !== 1) throw new TokensFileError(`${where(name)}: "*" grants every ${scoped.noun} and must be alone in "${scoped.key}"`);
       } else {
         const bad = list.find((d) => typeof d !== "string" || !scoped.valid(d));
-        if (bad !== undefined) throw new TokensFileError(`${where(name)}: ${scoped.noun} ${JSON.stringify(bad)} is not a valid ${scoped.noun} name (${scoped.rule})`);
+        if (bad !== undefined)
+          throw new TokensFileError(`${where(name)}: ${scoped.noun} ${JSON.stringify(bad)} is not a valid ${scoped.noun} name (${scoped.rule})`);
         scope = new Set(list as string[]);
       }
     } else if (list !== undefined) {

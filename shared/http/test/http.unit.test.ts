@@ -2,10 +2,23 @@
 // headers, or a body nobody reads is cut off within the configured time (short here), with a 408 where
 // an answer can still be given; a prompt client is served as before.
 import assert from "node:assert/strict";
-import { slowClient } from "@lake/testing";
 import type { Server } from "node:http";
 import { after, before, describe, test } from "node:test";
-import { createHttpServer, httpTimeoutsFromEnv, listen, readBody, sendJson, closesConnection, type HttpError, DEFAULT_HTTP_TIMEOUTS, HTTP_TIMEOUT_ENV, type HttpTimeouts } from "../src/index.ts";
+
+import { slowClient } from "@lake/testing";
+
+import {
+  closesConnection,
+  createHttpServer,
+  DEFAULT_HTTP_TIMEOUTS,
+  HTTP_TIMEOUT_ENV,
+  type HttpError,
+  type HttpTimeouts,
+  httpTimeoutsFromEnv,
+  listen,
+  readBody,
+  sendJson,
+} from "../src/index.ts";
 
 const T: HttpTimeouts = { headersMs: 600, requestMs: 1500, bodyMs: 800, keepAliveMs: 500 };
 /** How long past a timeout a connection may stay open: Node checks every headersMs/4, plus scheduling on a busy machine. */
@@ -90,5 +103,8 @@ test("timeouts come from LAKE_HTTP_*_TIMEOUT_MS through the service's reader; un
   // Node's own defaults hold a trickled body for 5 minutes; the lake's are far shorter.
   assert.ok(DEFAULT_HTTP_TIMEOUTS.requestMs <= 60_000 && DEFAULT_HTTP_TIMEOUTS.headersMs <= DEFAULT_HTTP_TIMEOUTS.requestMs);
   const s = createHttpServer(() => {});
-  assert.deepEqual([s.requestTimeout, s.headersTimeout, s.keepAliveTimeout], [DEFAULT_HTTP_TIMEOUTS.requestMs, DEFAULT_HTTP_TIMEOUTS.headersMs, DEFAULT_HTTP_TIMEOUTS.keepAliveMs]);
+  assert.deepEqual(
+    [s.requestTimeout, s.headersTimeout, s.keepAliveTimeout],
+    [DEFAULT_HTTP_TIMEOUTS.requestMs, DEFAULT_HTTP_TIMEOUTS.headersMs, DEFAULT_HTTP_TIMEOUTS.keepAliveMs],
+  );
 });

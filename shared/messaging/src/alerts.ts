@@ -2,9 +2,11 @@
 // threshold; crossing it fires the alert, coming back under resolves it. Each transition is a log
 // line, a gauge (lake_alert_active) and an AlertChanged record on lake.alerts.<alert>.
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { alertChangedCodec } from "@lake/contracts";
-import { type Gauge, type Logger, type Registry, Gauge as GaugeClass, injectTrace } from "@lake/telemetry";
 import { headers as natsHeaders } from "@nats-io/nats-core";
+
+import { alertChangedCodec } from "@lake/contracts";
+import { type Gauge, Gauge as GaugeClass, injectTrace, type Logger, type Registry } from "@lake/telemetry";
+
 import { HEADERS } from "./commitlog.ts";
 import { subjects } from "./streams.ts";
 
@@ -22,11 +24,14 @@ export class Alerts {
   private readonly active: Gauge;
   private readonly value: Gauge;
 
-  constructor(
-    private readonly o: { js: JetStreamClient; service: string; log: Logger; registry: Registry; now?: () => number },
-  ) {
+  constructor(private readonly o: { js: JetStreamClient; service: string; log: Logger; registry: Registry; now?: () => number }) {
     this.active = new GaugeClass({ name: "lake_alert_active", help: "1 while the alert fires", labelNames: ["alert", "subject"], registers: [o.registry] });
-    this.value = new GaugeClass({ name: "lake_alert_value", help: "Last measured value of the alert's quantity", labelNames: ["alert", "subject"], registers: [o.registry] });
+    this.value = new GaugeClass({
+      name: "lake_alert_value",
+      help: "Last measured value of the alert's quantity",
+      labelNames: ["alert", "subject"],
+      registers: [o.registry],
+    });
   }
 
   isFiring(alert: string, subject: string): boolean {

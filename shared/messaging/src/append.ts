@@ -1,7 +1,9 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/nats-core";
+
 import { injectTrace } from "@lake/telemetry";
-import { AppendRejectedError, CasConflictError, PublishOutcomeUnknownError, isWrongLastSequence, jetStreamErrorCode } from "./errors.ts";
+
+import { AppendRejectedError, CasConflictError, isWrongLastSequence, jetStreamErrorCode, PublishOutcomeUnknownError } from "./errors.ts";
 
 /**
  * The sequence a record was appended against (its writer's compare-and-set token). A record stands

@@ -43,7 +43,8 @@ export interface CasLoopOptions<T> {
  * policy.maxAttempts rounds.
  */
 export async function appendUntilStands<T>(policy: CasRetryPolicy, round: (attempt: number) => Promise<T>, opts: CasLoopOptions<T> = {}): Promise<T> {
-  if (!(Number.isSafeInteger(policy.maxAttempts) && policy.maxAttempts >= 1)) throw new RangeError(`maxAttempts must be an integer ≥ 1, got ${policy.maxAttempts}`);
+  if (!(Number.isSafeInteger(policy.maxAttempts) && policy.maxAttempts >= 1))
+    throw new RangeError(`maxAttempts must be an integer ≥ 1, got ${policy.maxAttempts}`);
   const retryOn = opts.retryOn ?? isCasConflict;
   for (let attempt = 1; ; attempt++) {
     try {

@@ -2,7 +2,8 @@
 // leader answers (what the deployment's setup job does), and read each stream's replica state.
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { STREAMS, ensureStreams, streamSettingsFromEnv } from "./streams.ts";
+
+import { ensureStreams, STREAMS, streamSettingsFromEnv } from "./streams.ts";
 
 /**
  * Creates every lake stream with `replicas` replicas before any service starts, as the deployment's
@@ -36,7 +37,9 @@ export async function createReplicatedStreams(url: string, replicas: number, tim
 }
 
 /** Every lake stream's replicas (leader + followers) and whether each follower has caught up. */
-export async function streamReplicaState(url: string): Promise<{ stream: string; replicas: number; peers: number; current: number; leader: string | undefined }[]> {
+export async function streamReplicaState(
+  url: string,
+): Promise<{ stream: string; replicas: number; peers: number; current: number; leader: string | undefined }[]> {
   const nc = await connect({ servers: url.split(","), maxReconnectAttempts: -1 });
   try {
     const jsm = await jetstreamManager(nc, { timeout: 10_000 });

@@ -8,11 +8,13 @@
 // standing version, a version that doesn't follow it) is void, and every reader skips it alike.
 import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { logCodecs, isLogRecordKind, isValidName, type LogRecord, type VersionCommitted } from "@lake/contracts";
-import { STREAMS, subjects } from "./streams.ts";
-import { EXPECTED_SEQ_HEADER, appendWithCas, parseSeq } from "./append.ts";
+
+import { isLogRecordKind, isValidName, logCodecs, type LogRecord, type VersionCommitted } from "@lake/contracts";
+
+import { appendWithCas, EXPECTED_SEQ_HEADER, parseSeq } from "./append.ts";
 import { CasConflictError } from "./errors.ts";
 import { DEFAULT_FOLLOW_RETRY, follow } from "./follow.ts";
+import { STREAMS, subjects } from "./streams.ts";
 
 export const HEADERS = {
   record: "Lake-Record",
@@ -67,13 +69,20 @@ export function inspectLogRecord(m: { seq: number; subject: string; data: Uint8A
   const fail = (problem: string) => ({ ...out, record: undefined, problem });
   if (!isValidName(dataset)) return fail(`subject ${JSON.stringify(m.subject.slice(0, 100))} names no valid dataset`);
   const kind = h?.get(HEADERS.record) || undefined;
-  if (!isLogRecordKind(kind)) return fail(kind === undefined ? "no Lake-Record header: not a lake record" : `unknown record kind ${JSON.stringify(kind.slice(0, 64))}`);
+  if (!isLogRecordKind(kind))
+    return fail(kind === undefined ? "no Lake-Record header: not a lake record" : `unknown record kind ${JSON.stringify(kind.slice(0, 64))}`);
   const rawToken = h?.get(EXPECTED_SEQ_HEADER) || undefined;
   out.expected = seqHeader(rawToken, m.seq);
-  if (out.expected === undefined) return fail(rawToken === undefined ? "no compare-and-set token (Lake-Expected-Seq): not appended by a lake writer" : `malformed compare-and-set token ${JSON.stringify(rawToken.slice(0, 32))}`);
+  if (out.expected === undefined)
+    return fail(
+      rawToken === undefined
+        ? "no compare-and-set token (Lake-Expected-Seq): not appended by a lake writer"
+        : `malformed compare-and-set token ${JSON.stringify(rawToken.slice(0, 32))}`,
+    );
   const rawPointer = h?.get(HEADERS.versionSeq) || undefined;
   out.versionSeq = seqHeader(rawPointer, m.seq);
-  if (out.versionSeq === undefined) return fail(rawPointer === undefined ? "no version pointer (Lake-Version-Seq)" : `malformed version pointer ${JSON.stringify(rawPointer.slice(0, 32))}`);
+  if (out.versionSeq === undefined)
+    return fail(rawPointer === undefined ? "no version pointer (Lake-Version-Seq)" : `malformed version pointer ${JSON.stringify(rawPointer.slice(0, 32))}`);
   let record: LogRecord;
   try {
     record = { kind, body: logCodecs[kind].decode(m.data) } as LogRecord;
@@ -114,7 +123,8 @@ export const EMPTY_JUDGE_STATE: JudgeState = { prev: 0, latestVersion: 0, latest
 export function judgeNext(state: JudgeState, r: InspectedRecord): { why: string | undefined; state: JudgeState } {
   const next: JudgeState = { ...state, prev: r.seq };
   let why = r.problem;
-  if (!why && r.expected !== state.prev) why = `appended against ${r.expected}, but ${state.prev} is the record before it (a concurrent append won the compare-and-set)`;
+  if (!why && r.expected !== state.prev)
+    why = `appended against ${r.expected}, but ${state.prev} is the record before it (a concurrent append won the compare-and-set)`;
   // (A record read from the log always has a pointer when it has no problem; one handed in without
   // headers by a trusted caller, e.g. a test of the projection, is not checked for it.)
   if (!why && state.latestVersionSeq !== undefined && r.versionSeq !== undefined && r.versionSeq !== state.latestVersionSeq) {
@@ -286,7 +296,7 @@ export async function recordsBetween(
   const subject = subjects.commits(dataset);
   const judge = new LogJudge({ prev: afterSeq, latestVersion, latestVersionSeq: undefined });
   const out: { seq: number; record: LogRecord | undefined; stands: boolean }[] = [];
-  for (let prev = afterSeq; prev < untilSeq; ) {
+  for (let prev = afterSeq; prev < untilSeq;) {
     const m = await nextOnSubject(jsm, subject, prev + 1);
     if (!m || m.seq > untilSeq) break;
     const record = judge.judge({ seq: m.seq, subject: m.subject, data: m.data, headers: m.header });
@@ -312,12 +322,15 @@ export async function appendLogRecord(
   const codec = logCodecs[record.kind] as { encode(v: unknown): Uint8Array; fingerprint: string };
   const headers: Record<string, string> = { [HEADERS.record]: record.kind, [HEADERS.schema]: codec.fingerprint };
   const head = await readCommitHead(await js.jetstreamManager(false), dataset);
-  if (head.seq !== opts.expectedLastSeq) throw new CasConflictError(subjects.commits(dataset), opts.expectedLastSeq, { cause: new Error(`the last record is ${head.seq}`) });
+  if (head.seq !== opts.expectedLastSeq)
+    throw new CasConflictError(subjects.commits(dataset), opts.expectedLastSeq, { cause: new Error(`the last record is ${head.seq}`) });
   if (!head.version && record.kind !== "VersionCommitted") throw new Error(`${record.kind} for ${dataset}: the dataset has no committed version to refer to`);
   // A version must follow the latest standing one, whatever the writer's own view says.
   if (record.kind === "VersionCommitted" && record.body.parent_version !== (head.version?.record.version ?? 0)) {
     throw new CasConflictError(subjects.commits(dataset), opts.expectedLastSeq, {
-      cause: new Error(`version ${record.body.version} follows ${record.body.parent_version}, but the latest standing version is ${head.version?.record.version ?? 0}`),
+      cause: new Error(
+        `version ${record.body.version} follows ${record.body.parent_version}, but the latest standing version is ${head.version?.record.version ?? 0}`,
+      ),
     });
   }
   headers[HEADERS.versionSeq] = String(head.version?.seq ?? 0);

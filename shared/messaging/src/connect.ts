@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
+
+import { type ConnectionOptions, credsAuthenticator, type NatsConnection, type TlsOptions } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import { credsAuthenticator, type ConnectionOptions, type NatsConnection, type TlsOptions } from "@nats-io/nats-core";
 
 /**
  * How a connection proves who it is, and over what. At most one of user/pass, token, creds; TLS
@@ -105,8 +106,10 @@ export function natsAuthFromEnv(env: NodeJS.ProcessEnv = process.env): NatsAuth 
   const ca = nonEmpty(env.NATS_TLS_CA);
   const cert = nonEmpty(env.NATS_TLS_CERT);
   const key = nonEmpty(env.NATS_TLS_KEY);
-  if (cert !== undefined && key === undefined) throw new NatsConfigError("NATS_TLS_KEY", `NATS_TLS_CERT=${cert} is set but NATS_TLS_KEY is not: a client certificate needs its private key`);
-  if (key !== undefined && cert === undefined) throw new NatsConfigError("NATS_TLS_CERT", `NATS_TLS_KEY=${key} is set but NATS_TLS_CERT is not: give the client certificate too`);
+  if (cert !== undefined && key === undefined)
+    throw new NatsConfigError("NATS_TLS_KEY", `NATS_TLS_CERT=${cert} is set but NATS_TLS_KEY is not: a client certificate needs its private key`);
+  if (key !== undefined && cert === undefined)
+    throw new NatsConfigError("NATS_TLS_CERT", `NATS_TLS_KEY=${key} is set but NATS_TLS_CERT is not: give the client certificate too`);
   if (ca !== undefined || cert !== undefined) {
     const tls: NonNullable<NatsAuth["tls"]> = {};
     if (ca !== undefined) {
@@ -124,7 +127,11 @@ export function natsAuthFromEnv(env: NodeJS.ProcessEnv = process.env): NatsAuth 
 
   const prefix = nonEmpty(env.NATS_INBOX_PREFIX);
   if (prefix !== undefined) {
-    if (!INBOX_PREFIX.test(prefix)) throw new NatsConfigError("NATS_INBOX_PREFIX", `NATS_INBOX_PREFIX=${JSON.stringify(prefix)} is not a subject prefix (dot-separated tokens, no spaces or wildcards)`);
+    if (!INBOX_PREFIX.test(prefix))
+      throw new NatsConfigError(
+        "NATS_INBOX_PREFIX",
+        `NATS_INBOX_PREFIX=${JSON.stringify(prefix)} is not a subject prefix (dot-separated tokens, no spaces or wildcards)`,
+      );
     auth.inboxPrefix = prefix;
   } else if (user !== undefined && PLAIN_USER.test(user)) {
     auth.inboxPrefix = `_INBOX.${user}`;
@@ -149,7 +156,10 @@ export function natsConnectionOptions(opts: NatsOptions): ConnectionOptions {
   const auth = opts.auth ?? natsAuthFromEnv();
   return {
     // "nats://a:4222,nats://b:4222": a cluster's seed list, so a service can start while one node is down.
-    servers: opts.url.split(",").map((s) => s.trim()).filter((s) => s !== ""),
+    servers: opts.url
+      .split(",")
+      .map((s) => s.trim())
+      .filter((s) => s !== ""),
     name: opts.name,
     // Services outlive NATS restarts: keep trying instead of dying, so a broker bounce heals by itself.
     maxReconnectAttempts: -1,

@@ -5,10 +5,11 @@
 // Why the position is the caller's: a consumer's cursor says what the server delivered, not what the
 // caller applied. After a failure, the records between the two were delivered but are in no store, so
 // each (re)start asks the caller (`position`) and reads from just after it with a new ordered consumer.
-import { DeliverPolicy, jetstream, type Consumer, type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
+import { type Consumer, type ConsumerMessages, DeliverPolicy, jetstream, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
+
 import { ConsumerEndedError } from "./errors.ts";
-import { LIVE_PULL_EXPIRES_MS, endWhenStalled } from "./streams.ts";
+import { endWhenStalled, LIVE_PULL_EXPIRES_MS } from "./streams.ts";
 
 /** How restarts are spaced, as data: each caller states its policy instead of coding a loop. */
 export interface RetryPolicy {

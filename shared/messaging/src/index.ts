@@ -1,5 +1,24 @@
-export { STREAMS, LIVE_PULL_EXPIRES_MS, endWhenStalled, ConsumerStalledError, subjects, type StreamSettings, defaultStreamSettings, ensureStreams, streamSettingsFromEnv } from "./streams.ts";
-export { connectNats, natsAuthFromEnv, natsConnectionOptions, NatsConfigError, isNatsConfigError, isInboxSubject, type NatsAuth, type NatsOptions } from "./connect.ts";
+export {
+  STREAMS,
+  LIVE_PULL_EXPIRES_MS,
+  endWhenStalled,
+  ConsumerStalledError,
+  subjects,
+  type StreamSettings,
+  defaultStreamSettings,
+  ensureStreams,
+  streamSettingsFromEnv,
+} from "./streams.ts";
+export {
+  connectNats,
+  natsAuthFromEnv,
+  natsConnectionOptions,
+  NatsConfigError,
+  isNatsConfigError,
+  isInboxSubject,
+  type NatsAuth,
+  type NatsOptions,
+} from "./connect.ts";
 export {
   NATS_USERS,
   SERVICE_USERS,

@@ -24,9 +24,10 @@
 // creates and updates the streams with the deployment's replica count and dedupe window and registers the
 // repo's contracts before any service starts. A service that finds a stream missing stops with a
 // permissions error instead of creating it with defaults (1 replica).
-import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+
 import type { NatsAuth } from "./connect.ts";
 import { STREAMS, subjects } from "./streams.ts";
 
@@ -300,7 +301,10 @@ const PASSWORDS_FILE = "passwords.json";
  * passwords are literals here. Ports, JetStream, store dir and server name come from the launcher
  * (startNatsServer); clustering and sync_interval are left out (one local nats-server 2.9).
  */
-export async function writeLocalNatsConfig(dir: string, header = "Local copy of deploy/nats/accounts.conf with random passwords (writeLocalNatsConfig)."): Promise<LocalNatsConfig> {
+export async function writeLocalNatsConfig(
+  dir: string,
+  header = "Local copy of deploy/nats/accounts.conf with random passwords (writeLocalNatsConfig).",
+): Promise<LocalNatsConfig> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
   const passwords: Record<string, string> = {};
@@ -312,8 +316,14 @@ export async function writeLocalNatsConfig(dir: string, header = "Local copy of 
     await chmod(path, 0o600);
     return path;
   };
-  await secret("accounts.conf", renderAccountsConf((u) => ({ literal: passwords[u.user]! }), header));
-  const configPath = await secret("nats.conf", "# Local nats-server: see writeLocalNatsConfig in shared/messaging/src/permissions.ts\ninclude ./accounts.conf\n");
+  await secret(
+    "accounts.conf",
+    renderAccountsConf((u) => ({ literal: passwords[u.user]! }), header),
+  );
+  const configPath = await secret(
+    "nats.conf",
+    "# Local nats-server: see writeLocalNatsConfig in shared/messaging/src/permissions.ts\ninclude ./accounts.conf\n",
+  );
   await secret(PASSWORDS_FILE, `${JSON.stringify(passwords, null, 2)}\n`);
   return localConfig(configPath, passwords);
 }

@@ -23,7 +23,8 @@ export function poisonPolicyFromEnv(env: Record<string, string | undefined>): Po
   const num = (name: string, def: number, min: number, max: number) => {
     const raw = env[name];
     if (raw === undefined || raw === "") return def;
-    if (!/^[0-9]{1,10}$/.test(raw) || Number(raw) < min || Number(raw) > max) throw new Error(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw.slice(0, 40))}`);
+    if (!/^[0-9]{1,10}$/.test(raw) || Number(raw) < min || Number(raw) > max)
+      throw new Error(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw.slice(0, 40))}`);
     return Number(raw);
   };
   return {

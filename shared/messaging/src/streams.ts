@@ -1,5 +1,14 @@
+import {
+  type ConsumerMessages,
+  DiscardPolicy,
+  JetStreamApiError,
+  type JetStreamManager,
+  RetentionPolicy,
+  StorageType,
+  type StreamConfig,
+  type StreamInfo,
+} from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { type ConsumerMessages, type JetStreamManager, RetentionPolicy, StorageType, DiscardPolicy, type StreamConfig, type StreamInfo, JetStreamApiError } from "@nats-io/jetstream";
 
 /** One stream per role (architecture.md); one subject per domain or dataset inside it. */
 export const STREAMS = {
@@ -66,7 +75,15 @@ function configs(s: StreamSettings): (Partial<StreamConfig> & { name: string })[
     { ...common, name: STREAMS.alerts, subjects: [subjects.allAlerts], max_age: ms(7 * 24 * 3600_000), duplicate_window: ms(2 * 60_000) },
     { ...common, name: STREAMS.schemas, subjects: [subjects.allSchemas], discard: DiscardPolicy.New, max_msgs: -1, max_age: 0 },
     // The commit log is the source of truth: never discard, never expire.
-    { ...common, name: STREAMS.commits, subjects: [subjects.allCommits], duplicate_window: ms(s.dedupeWindowMs), discard: DiscardPolicy.New, max_msgs: -1, max_age: 0 },
+    {
+      ...common,
+      name: STREAMS.commits,
+      subjects: [subjects.allCommits],
+      duplicate_window: ms(s.dedupeWindowMs),
+      discard: DiscardPolicy.New,
+      max_msgs: -1,
+      max_age: 0,
+    },
   ];
 }
 
@@ -169,7 +186,8 @@ export function endWhenStalled(
   };
   void (async () => {
     for await (const s of messages.status()) {
-      if (s.type === "heartbeats_missed" && s.count >= missed) return stall(new ConsumerStalledError(`no message or heartbeat from the server for ${s.count} heartbeat intervals`));
+      if (s.type === "heartbeats_missed" && s.count >= missed)
+        return stall(new ConsumerStalledError(`no message or heartbeat from the server for ${s.count} heartbeat intervals`));
       // A pull went out: the consumer answers again.
       if (s.type === "next") {
         clearTimeout(reconnectTimer);
@@ -183,7 +201,10 @@ export function endWhenStalled(
       if (r.done) return;
       if (r.value.type === "reconnect" && reconnectTimer === undefined) {
         const ms = opts.afterReconnectMs ?? STALL_AFTER_RECONNECT_MS;
-        reconnectTimer = setTimeout(() => stall(new ConsumerStalledError(`no pull within ${ms} ms of reconnecting to ${r.value.type === "reconnect" ? r.value.server : "the server"}`)), ms);
+        reconnectTimer = setTimeout(
+          () => stall(new ConsumerStalledError(`no pull within ${ms} ms of reconnecting to ${r.value.type === "reconnect" ? r.value.server : "the server"}`)),
+          ms,
+        );
       }
     }
   })().catch(() => {});

@@ -3,24 +3,27 @@
 // version pointer taken from the log, a version that must follow the latest one, msgIds per token).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+
+import { jetstream, type JetStreamClient, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { startNatsServer, type NatsServerHandle } from "@lake/testing";
+
+import { type NatsServerHandle, startNatsServer } from "@lake/testing";
+
 import {
-  AppendRejectedError,
-  CasConflictError,
-  EXPECTED_SEQ_HEADER,
-  HEADERS,
-  STREAMS,
   appendLogRecord,
+  AppendRejectedError,
   appendWithCas,
+  CasConflictError,
   connectNats,
   ensureStreams,
+  EXPECTED_SEQ_HEADER,
   expectedSeqOf,
+  HEADERS,
   isAppendRejected,
   isCasConflict,
   readCommitHead,
   standsAfter,
+  STREAMS,
   subjects,
 } from "../src/index.ts";
 import { verdict, version } from "./fixtures.ts";

@@ -3,6 +3,7 @@
 // waits follow the policy. (Writers racing on a real nats-server: append.int.test.ts and the services'.)
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+
 import { appendUntilStands, casRetryDelayMs } from "../src/cas-loop.ts";
 import { CasConflictError } from "../src/errors.ts";
 
@@ -36,7 +37,9 @@ describe("appendUntilStands", { timeout: 30_000 }, () => {
     assert.equal(rounds, 4);
     class Contended extends Error {}
     await assert.rejects(
-      appendUntilStands({ maxAttempts: 2 }, async (n) => Promise.reject(lost(n)), { exhausted: (err, n) => new Contended(`gave up after ${n}`, { cause: err }) }),
+      appendUntilStands({ maxAttempts: 2 }, async (n) => Promise.reject(lost(n)), {
+        exhausted: (err, n) => new Contended(`gave up after ${n}`, { cause: err }),
+      }),
       (e: unknown) => e instanceof Contended && e.message === "gave up after 2" && e.cause instanceof CasConflictError,
     );
   });
@@ -68,7 +71,10 @@ describe("appendUntilStands", { timeout: 30_000 }, () => {
     });
     assert.deepEqual([out, finals], ["it landed", [false, false]]);
     const seen: boolean[] = [];
-    await assert.rejects(appendUntilStands({ maxAttempts: 2 }, async (n) => Promise.reject(lost(n)), { onLost: (_e, _k, final) => void seen.push(final) }), CasConflictError);
+    await assert.rejects(
+      appendUntilStands({ maxAttempts: 2 }, async (n) => Promise.reject(lost(n)), { onLost: (_e, _k, final) => void seen.push(final) }),
+      CasConflictError,
+    );
     assert.deepEqual(seen, [false, true], "the last lost round is looked at too, then the conflict is thrown");
     await assert.rejects(
       appendUntilStands({ maxAttempts: 5 }, async (n) => Promise.reject(lost(n)), {
@@ -83,20 +89,28 @@ describe("appendUntilStands", { timeout: 30_000 }, () => {
   test("retryOn widens what counts as a lost race (an unknown publish outcome, say)", async () => {
     class Unknown extends Error {}
     let rounds = 0;
-    const out = await appendUntilStands({ maxAttempts: 3 }, async () => (++rounds < 2 ? Promise.reject(new Unknown()) : "ok"), { retryOn: (e) => e instanceof Unknown });
+    const out = await appendUntilStands({ maxAttempts: 3 }, async () => (++rounds < 2 ? Promise.reject(new Unknown()) : "ok"), {
+      retryOn: (e) => e instanceof Unknown,
+    });
     assert.deepEqual([out, rounds], ["ok", 2]);
   });
 
   test("waits: none by default; otherwise initialMs growing by factor up to maxMs, and they are taken", async () => {
     assert.equal(casRetryDelayMs({ maxAttempts: 5 }, 3), 0);
     const policy = { maxAttempts: 5, initialMs: 20, factor: 3, maxMs: 100 };
-    assert.deepEqual([1, 2, 3, 4].map((k) => casRetryDelayMs(policy, k)), [20, 60, 100, 100]);
+    assert.deepEqual(
+      [1, 2, 3, 4].map((k) => casRetryDelayMs(policy, k)),
+      [20, 60, 100, 100],
+    );
     const started = performance.now();
     await appendUntilStands({ maxAttempts: 3, initialMs: 40, factor: 1 }, async (n) => (n < 3 ? Promise.reject(lost(n)) : n));
     assert.ok(performance.now() - started >= 75, "two waits of 40 ms were taken");
   });
 
   test("a policy without a round is refused", async () => {
-    await assert.rejects(appendUntilStands({ maxAttempts: 0 }, async () => 1), RangeError);
+    await assert.rejects(
+      appendUntilStands({ maxAttempts: 0 }, async () => 1),
+      RangeError,
+    );
   });
 });

@@ -4,22 +4,25 @@
 // subject, a record naming another dataset, a record appended against a stale token.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+
+import { jetstream, type JetStreamClient, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
+
 import type { LogRecord } from "@lake/contracts";
-import { startNatsServer, type NatsServerHandle } from "@lake/testing";
+import { type NatsServerHandle, startNatsServer } from "@lake/testing";
+
 import {
-  EMPTY_JUDGE_STATE,
-  LogJudge,
-  STREAMS,
   appendLogRecord,
   connectNats,
+  EMPTY_JUDGE_STATE,
   ensureStreams,
   foldCommitLog,
   inspectLogRecord,
   judgeNext,
+  LogJudge,
   readCommitHead,
   recordsBetween,
+  STREAMS,
   subjects,
 } from "../src/index.ts";
 import { lakeHeaders, land, verdict, version } from "./fixtures.ts";
@@ -50,7 +53,8 @@ async function stored(seq: number) {
   return { seq: m.seq, subject: m.subject, data: m.data, headers: m.header };
 }
 
-const describeRecord = (r: LogRecord) => (r.kind === "VersionCommitted" ? `v${r.body.version}` : r.kind === "QualityVerdict" ? `QualityVerdict of v${r.body.version}` : r.kind);
+const describeRecord = (r: LogRecord) =>
+  r.kind === "VersionCommitted" ? `v${r.body.version}` : r.kind === "QualityVerdict" ? `QualityVerdict of v${r.body.version}` : r.kind;
 
 /**
  * A dataset's log with one void record of each kind between good ones:

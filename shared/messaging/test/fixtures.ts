@@ -2,7 +2,9 @@
 // compare-and-set would (a clustered nats-server 2.9 lets such appends land; so can a hostile client).
 import { jetstream } from "@nats-io/jetstream";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/nats-core";
+
 import { logCodecs, type LogRecord, type VersionCommitted } from "@lake/contracts";
+
 import { HEADERS } from "../src/index.ts";
 
 export function version(dataset: string, v: number, writeId = `w${v}`): VersionCommitted {
@@ -17,7 +19,9 @@ export function version(dataset: string, v: number, writeId = `w${v}`): VersionC
     schema_version: 1,
     schema_fingerprint: "f".repeat(64),
     manifest: { key: `datasets/${dataset}/manifests/v${v}-${writeId}.json`, sha256: "0".repeat(64), bytes: 1 },
-    added_files: [{ key: `datasets/${dataset}/data/dt=2026-11-25/${writeId}.parquet`, partition: "dt=2026-11-25", rows: 10, bytes: 100, sha256: "1".repeat(64) }],
+    added_files: [
+      { key: `datasets/${dataset}/data/dt=2026-11-25/${writeId}.parquet`, partition: "dt=2026-11-25", rows: 10, bytes: 100, sha256: "1".repeat(64) },
+    ],
     removed_files: [],
     source: { stream: "EVENTS", subject: `lake.events.${dataset}`, first_seq: v * 10 - 9, last_seq: v * 10 },
     row_count: 10,
@@ -48,5 +52,10 @@ export async function land(nc: NatsConnection, subject: string, body: LogRecord 
 
 /** The headers a lake writer gives a record appended against `expected`, pointing at the version at `versionSeq`. */
 export function lakeHeaders(kind: LogRecord["kind"], expected: number, versionSeq: number): Record<string, string> {
-  return { [HEADERS.record]: kind, [HEADERS.schema]: logCodecs[kind].fingerprint, [HEADERS.expectedSeq]: String(expected), [HEADERS.versionSeq]: String(versionSeq) };
+  return {
+    [HEADERS.record]: kind,
+    [HEADERS.schema]: logCodecs[kind].fingerprint,
+    [HEADERS.expectedSeq]: String(expected),
+    [HEADERS.versionSeq]: String(versionSeq),
+  };
 }

@@ -3,10 +3,13 @@
 // it; a server that comes back empty; stop and `until`. Each test follows a subject of its own.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+
+import { jetstream, type JetStreamClient, type JetStreamManager, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { startNatsServer, waitFor, type NatsServerHandle } from "@lake/testing";
-import { ConsumerStalledError, connectNats, follow, retryDelayMs, type FollowOptions, type Follower } from "../src/index.ts";
+
+import { type NatsServerHandle, startNatsServer, waitFor } from "@lake/testing";
+
+import { connectNats, ConsumerStalledError, follow, type Follower, type FollowOptions, retryDelayMs } from "../src/index.ts";
 
 const STREAM = "FOLLOW_TEST";
 const T = { timeout: 60_000 };
@@ -42,7 +45,8 @@ async function publish(subject: string, values: readonly string[]): Promise<numb
 
 /** What the server still holds for the consumer following `subject` (there is one per test at a time). */
 async function serverPending(subject: string): Promise<number | undefined> {
-  for await (const ci of jsm.consumers.list(STREAM)) if (ci.config.filter_subject === subject || ci.config.filter_subjects?.includes(subject)) return ci.num_pending;
+  for await (const ci of jsm.consumers.list(STREAM))
+    if (ci.config.filter_subject === subject || ci.config.filter_subjects?.includes(subject)) return ci.num_pending;
   return undefined;
 }
 
@@ -144,10 +148,15 @@ describe("follow", () => {
     await publish("follow.stop", range("s", 3));
     const f = await c.start();
     // All three in this process (none left on the server, all counted here), none handed over yet.
-    await waitFor("the records delivered to the client", async () => ((await serverPending("follow.stop")) === 0 && (await f.lag()) === 3 ? true : undefined), { timeoutMs: 30_000 });
+    await waitFor("the records delivered to the client", async () => ((await serverPending("follow.stop")) === 0 && (await f.lag()) === 3 ? true : undefined), {
+      timeoutMs: 30_000,
+    });
     assert.equal(c.batches.length, 0, "nothing handed over before the stop");
     await f.stop();
-    assert.deepEqual(c.batches.map((b) => b.values), [range("s", 3)]);
+    assert.deepEqual(
+      c.batches.map((b) => b.values),
+      [range("s", 3)],
+    );
   });
 
   test("starts just after the caller's position, and restarts from it, not from the consumer's cursor", T, async () => {
@@ -272,7 +281,8 @@ describe("follow", () => {
     await c.start();
     await c.until(3);
     const mine = await waitFor("the follower's consumer", async () => {
-      for await (const ci of jsm.consumers.list(STREAM)) if (ci.config.filter_subject === "follow.deleted" || ci.config.filter_subjects?.includes("follow.deleted")) return ci.name;
+      for await (const ci of jsm.consumers.list(STREAM))
+        if (ci.config.filter_subject === "follow.deleted" || ci.config.filter_subjects?.includes("follow.deleted")) return ci.name;
       return undefined;
     });
     await jsm.consumers.delete(STREAM, mine);
@@ -293,11 +303,15 @@ describe("follow", () => {
     await f.done;
     assert.deepEqual(c.values(), range("u", 4));
     const d = caller("follow.until", { until: { seq: Number.MAX_SAFE_INTEGER, whenCaughtUp: true } });
-    await (await d.start()).done;
+    await (
+      await d.start()
+    ).done;
     assert.deepEqual(d.values(), range("u", 6));
     const e = caller("follow.until", { until: { seq: seqs[5]! } });
     e.position = seqs[5]!;
-    await (await e.start()).done;
+    await (
+      await e.start()
+    ).done;
     assert.deepEqual(e.values(), [], "already there: nothing to read");
     assert.deepEqual(e.starts, [], "no consumer made");
   });
@@ -336,7 +350,11 @@ describe("follow", () => {
       server = await startNatsServer({ port: server.port });
       await waitFor("a stall after reconnecting", () => (errors.some((e) => e instanceof ConsumerStalledError) ? true : undefined), { timeoutMs: 20_000 });
       // The stream comes back (as the setup job would make it): following resumes after the caller's position.
-      await waitFor("the stream made again", async () => ((await ownJsm.streams.add({ name: STREAM, subjects: ["follow.>"] }).catch(() => undefined)) ? true : undefined), { timeoutMs: 20_000 });
+      await waitFor(
+        "the stream made again",
+        async () => ((await ownJsm.streams.add({ name: STREAM, subjects: ["follow.>"] }).catch(() => undefined)) ? true : undefined),
+        { timeoutMs: 20_000 },
+      );
       for (const v of ["r3", "r4", "r5"]) await ownJs.publish("follow.reconnect", new TextEncoder().encode(v));
       // The new stream numbers from 1 again, so r3 and r4 are at or below the caller's position (2)
       // and are not read: the position is the caller's to keep, never the consumer's.
@@ -353,6 +371,12 @@ describe("follow", () => {
 
 test("retryDelayMs grows by the factor up to the cap", () => {
   const p = { initialMs: 250, factor: 2, maxMs: 5000 };
-  assert.deepEqual([1, 2, 3, 4, 5, 6, 7].map((a) => retryDelayMs(p, a)), [250, 500, 1000, 2000, 4000, 5000, 5000]);
-  assert.deepEqual([1, 2, 3].map((a) => retryDelayMs({ initialMs: 1000, factor: 1, maxMs: 1000 }, a)), [1000, 1000, 1000]);
+  assert.deepEqual(
+    [1, 2, 3, 4, 5, 6, 7].map((a) => retryDelayMs(p, a)),
+    [250, 500, 1000, 2000, 4000, 5000, 5000],
+  );
+  assert.deepEqual(
+    [1, 2, 3].map((a) => retryDelayMs({ initialMs: 1000, factor: 1, maxMs: 1000 }, a)),
+    [1000, 1000, 1000],
+  );
 });

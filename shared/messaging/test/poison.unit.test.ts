@@ -2,7 +2,8 @@
 // `attempts` times over at least `ms`, then given up on, and stays given up on.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { StallGuard, poisonPolicyFromEnv } from "../src/poison.ts";
+
+import { poisonPolicyFromEnv, StallGuard } from "../src/poison.ts";
 
 test("gives up only when both the count and the time are used, and remembers it", () => {
   let now = 1000;

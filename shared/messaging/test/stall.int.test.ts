@@ -3,10 +3,13 @@
 // (the consumer was deleted under it) and no pull after reconnecting (the server came back without it).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages } from "@nats-io/jetstream";
+
+import { type ConsumerMessages, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
+
 import { startNatsServer, waitFor } from "@lake/testing";
-import { ConsumerStalledError, LIVE_PULL_EXPIRES_MS, connectNats, endWhenStalled } from "../src/index.ts";
+
+import { connectNats, ConsumerStalledError, endWhenStalled, LIVE_PULL_EXPIRES_MS } from "../src/index.ts";
 
 const T = { timeout: 60_000 };
 

@@ -2,21 +2,34 @@
 // compare-and-set appends, so two registrations racing for the same domain can't both become vN.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+
+import { type ConsumerMessages, DeliverPolicy, jetstream, type JetStreamClient, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
+
 import {
-  type DomainContract,
-  type RawDomainSchema,
-  type SchemaRegistered,
-  UnknownDomainError,
   checkCompatible,
+  type DomainContract,
   domainNames,
   loadDomainContract,
   parseDomainSchema,
+  type RawDomainSchema,
+  type SchemaRegistered,
   schemaRegisteredCodec,
+  UnknownDomainError,
 } from "@lake/contracts";
-import { HEADERS, LIVE_PULL_EXPIRES_MS, endWhenStalled, STREAMS, appendUntilStands, appendWithCas, ensureStreams, subjects, type CasRetryPolicy } from "@lake/messaging";
+import {
+  appendUntilStands,
+  appendWithCas,
+  type CasRetryPolicy,
+  endWhenStalled,
+  ensureStreams,
+  HEADERS,
+  LIVE_PULL_EXPIRES_MS,
+  STREAMS,
+  subjects,
+} from "@lake/messaging";
 import type { Logger } from "@lake/telemetry";
+
 import { stableStringify } from "./stable.ts";
 
 /**
@@ -171,7 +184,8 @@ export class SchemaRegistry {
     } catch (e) {
       return `its schema is not a valid contract: ${(e as Error).message}`;
     }
-    if (contract.fingerprint !== r.fingerprint) return `it states fingerprint ${r.fingerprint.slice(0, 16)}…, its schema's is ${contract.fingerprint.slice(0, 16)}…`;
+    if (contract.fingerprint !== r.fingerprint)
+      return `it states fingerprint ${r.fingerprint.slice(0, 16)}…, its schema's is ${contract.fingerprint.slice(0, 16)}…`;
     const canonical = stableStringify(doc);
     const latest = versions.at(-1);
     if (latest) {
@@ -183,7 +197,17 @@ export class SchemaRegistry {
         return (e as Error).message;
       }
     }
-    versions.push({ domain: r.domain, version: r.version, fingerprint: r.fingerprint, registered_at: r.registered_at, actor: r.actor, reason: r.reason, seq, contract, canonical });
+    versions.push({
+      domain: r.domain,
+      version: r.version,
+      fingerprint: r.fingerprint,
+      registered_at: r.registered_at,
+      actor: r.actor,
+      reason: r.reason,
+      seq,
+      contract,
+      canonical,
+    });
     this.byDomain.set(r.domain, versions);
     this.byFingerprint.set(contract.fingerprint, contract);
     return undefined;

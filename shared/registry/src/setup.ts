@@ -5,7 +5,9 @@
 // `nats-setup` job (deploy/nats-setup.ts) and by `lake up` (startLake) before it starts the services.
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { STREAMS, ensureStreams, type StreamSettings } from "@lake/messaging";
+
+import { ensureStreams, STREAMS, type StreamSettings } from "@lake/messaging";
+
 import { SchemaRegistry } from "./registry.ts";
 
 export interface SetupResult {
@@ -19,7 +21,12 @@ export interface SetupResult {
  * repo's contracts the registry lacks. Retries while JetStream isn't ready yet (a cluster still electing
  * its leader answers 503 or times out), up to `waitMs`.
  */
-export async function setupNats(nc: NatsConnection, settings: StreamSettings, waitMs = 60_000, log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<SetupResult> {
+export async function setupNats(
+  nc: NatsConnection,
+  settings: StreamSettings,
+  waitMs = 60_000,
+  log: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+): Promise<SetupResult> {
   const deadline = Date.now() + waitMs;
   for (let attempt = 1; ; attempt++) {
     try {

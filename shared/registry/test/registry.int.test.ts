@@ -1,11 +1,21 @@
-import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { after, before, test } from "node:test";
+
 import { jetstream } from "@nats-io/jetstream";
-import { IncompatibleSchemaError, InvalidContractError, loadDomainContract, parseDomainSchema, schemaRegisteredCodec, type SchemaRegistered } from "@lake/contracts";
-import { startNatsServer, type NatsServerHandle } from "@lake/testing";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+
+import {
+  IncompatibleSchemaError,
+  InvalidContractError,
+  loadDomainContract,
+  parseDomainSchema,
+  type SchemaRegistered,
+  schemaRegisteredCodec,
+} from "@lake/contracts";
+import { type NatsServerHandle, startNatsServer } from "@lake/testing";
+
 import { SchemaRegistry } from "../src/index.ts";
 
 const v1 = JSON.parse(readFileSync(join(import.meta.dirname, "../../../contracts/avro/domains/domain_events.avsc"), "utf8")) as {
@@ -84,7 +94,10 @@ test("another service sees a new version live, and racing registrations stay den
   const [ra, rb] = await Promise.all([reg.register(a, "x", "a"), other.register(b, "y", "b")]);
   assert.deepEqual([ra.version, rb.version].sort(), [3, 4]);
   await seen;
-  assert.deepEqual(other.versions("domain_events").map((v) => v.version), [1, 2, 3, 4]);
+  assert.deepEqual(
+    other.versions("domain_events").map((v) => v.version),
+    [1, 2, 3, 4],
+  );
   other.close();
 });
 
@@ -122,7 +135,10 @@ test("records published straight onto the schemas subject are applied only if th
 
   assert.equal(reg.skipped - skippedBefore, hostile.length, "each hostile record is skipped and counted");
   assert.equal(reg.versions("domain_events").length, latest.version, "nothing was applied to domain_events");
-  assert.equal(reg.latest("domain_events").fields.find((f) => f.name === "amount")!.avroType, latest.contract.fields.find((f) => f.name === "amount")!.avroType);
+  assert.equal(
+    reg.latest("domain_events").fields.find((f) => f.name === "amount")!.avroType,
+    latest.contract.fields.find((f) => f.name === "amount")!.avroType,
+  );
   assert.equal(reg.versions("payments").length, 1, "nothing was applied to payments");
 
   // A follower reading the same log from the start reaches the same state by the same rule.

@@ -7,7 +7,10 @@ export type FailpointAction = { nth: number; kind: "kill" } | { nth: number; kin
 
 export function parseFailpoints<T extends string>(spec: string, known: readonly T[]): Map<T, FailpointAction> {
   const out = new Map<T, FailpointAction>();
-  for (const part of spec.split(",").map((s) => s.trim()).filter(Boolean)) {
+  for (const part of spec
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^([a-z_]+)(?:@(\d+))?(?:=pause:(\d+)|(=wait))?$/.exec(part);
     if (!m) throw new Error(`LAKE_FAILPOINTS: cannot parse ${JSON.stringify(part)}; expected point@N, point@N=pause:MS or point@N=wait`);
     const name = m[1]!;

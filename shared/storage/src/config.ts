@@ -2,8 +2,8 @@
 // the CLI and the tests, so "local or S3" is decided the same way everywhere.
 import { StoreConfigError } from "./errors.ts";
 import { openLocalStore } from "./local.ts";
-import { SSE_MODES, S3Store, bucketNameProblem, normalizeStorePrefix, type S3StoreConfig, type SseMode } from "./s3.ts";
-import { STORE_KINDS, type ObjectStore } from "./store.ts";
+import { bucketNameProblem, normalizeStorePrefix, S3Store, type S3StoreConfig, SSE_MODES, type SseMode } from "./s3.ts";
+import { type ObjectStore, STORE_KINDS } from "./store.ts";
 
 export type StoreConfig = { kind: typeof STORE_KINDS.local; root: string } | ({ kind: typeof STORE_KINDS.s3 } & S3StoreConfig);
 
@@ -50,7 +50,10 @@ export function storeConfigFromEnv(env: Readonly<Record<string, string | undefin
     }
     const root = get(STORE_ENV.root);
     if (!root) {
-      throw new StoreConfigError(`${STORE_ENV.root} is required with ${STORE_ENV.kind}=local (the default): the directory of the local object store`, STORE_ENV.root);
+      throw new StoreConfigError(
+        `${STORE_ENV.root} is required with ${STORE_ENV.kind}=local (the default): the directory of the local object store`,
+        STORE_ENV.root,
+      );
     }
     return { kind: STORE_KINDS.local, root };
   }
@@ -68,7 +71,9 @@ export function storeConfigFromEnv(env: Readonly<Record<string, string | undefin
   try {
     prefix = normalizeStorePrefix(prefixRaw) || undefined;
   } catch (e) {
-    throw new StoreConfigError(`${STORE_ENV.prefix}=${JSON.stringify(prefixRaw)} is not a valid key prefix: ${(e as Error).message}`, STORE_ENV.prefix, { cause: e });
+    throw new StoreConfigError(`${STORE_ENV.prefix}=${JSON.stringify(prefixRaw)} is not a valid key prefix: ${(e as Error).message}`, STORE_ENV.prefix, {
+      cause: e,
+    });
   }
 
   const endpoint = get(STORE_ENV.endpoint);
@@ -80,7 +85,10 @@ export function storeConfigFromEnv(env: Readonly<Record<string, string | undefin
       url = undefined;
     }
     if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {
-      throw new StoreConfigError(`${STORE_ENV.endpoint}=${JSON.stringify(endpoint)}: expected an http:// or https:// URL, e.g. http://127.0.0.1:9000`, STORE_ENV.endpoint);
+      throw new StoreConfigError(
+        `${STORE_ENV.endpoint}=${JSON.stringify(endpoint)}: expected an http:// or https:// URL, e.g. http://127.0.0.1:9000`,
+        STORE_ENV.endpoint,
+      );
     }
   }
 
@@ -98,7 +106,10 @@ export function storeConfigFromEnv(env: Readonly<Record<string, string | undefin
     throw new StoreConfigError(`${STORE_ENV.sse}=${JSON.stringify(sseRaw)}: expected ${modes.join(" or ")}`, STORE_ENV.sse);
   }
   if (kmsKeyId !== undefined && sseRaw !== SSE_MODES.kms) {
-    throw new StoreConfigError(`${STORE_ENV.sseKmsKeyId} is set but ${STORE_ENV.sse} is ${sseRaw ?? "unset"}; a KMS key only applies with ${STORE_ENV.sse}=aws:kms`, STORE_ENV.sseKmsKeyId);
+    throw new StoreConfigError(
+      `${STORE_ENV.sseKmsKeyId} is set but ${STORE_ENV.sse} is ${sseRaw ?? "unset"}; a KMS key only applies with ${STORE_ENV.sse}=aws:kms`,
+      STORE_ENV.sseKmsKeyId,
+    );
   }
   const sse = sseRaw === undefined ? undefined : { mode: sseRaw as SseMode, ...(kmsKeyId ? { kmsKeyId } : {}) };
 

@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync, type Dirent } from "node:fs";
+import { type Dirent, mkdirSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
+
 import { ObjectNotFoundError, StorageError } from "./errors.ts";
 import { KEY_SEGMENT_PATTERN, validateKey, validatePrefix } from "./key.ts";
 import type { ObjectInfo, ObjectStore } from "./store.ts";
@@ -173,10 +174,9 @@ export class LocalDiskStore implements ObjectStore {
   private async assertNotPrefix(key: string, final: string, cause: unknown): Promise<void> {
     const st = await fs.stat(final).catch(() => undefined);
     if (st?.isDirectory()) {
-      throw new StorageError(
-        `putIfAbsent ${key}: the local store already has objects under ${key}/ and a path cannot be both a file and a directory`,
-        { cause },
-      );
+      throw new StorageError(`putIfAbsent ${key}: the local store already has objects under ${key}/ and a path cannot be both a file and a directory`, {
+        cause,
+      });
     }
   }
 

@@ -5,6 +5,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
+
 import { ObjectNotFoundError, StorageError } from "./errors.ts";
 import { validateKey } from "./key.ts";
 import type { ObjectStore } from "./store.ts";

@@ -1,22 +1,17 @@
 import { createHash } from "node:crypto";
+
 import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
   type ListObjectsV2CommandOutput,
+  PutObjectCommand,
   type PutObjectCommandInput,
+  S3Client,
 } from "@aws-sdk/client-s3";
-import {
-  BucketNotFoundError,
-  InvalidKeyError,
-  ObjectNotFoundError,
-  StorageError,
-  StoreAccessDeniedError,
-  StoreConfigError,
-} from "./errors.ts";
+
+import { BucketNotFoundError, InvalidKeyError, ObjectNotFoundError, StorageError, StoreAccessDeniedError, StoreConfigError } from "./errors.ts";
 import { validateKey, validatePrefix } from "./key.ts";
 import type { ObjectInfo, ObjectStore } from "./store.ts";
 

@@ -3,7 +3,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, test } from "node:test";
-import { LocalDiskStore, StoreConfigError, describeStore, isStoreConfigError, openStore, storeConfigFromEnv } from "../src/index.ts";
+
+import { describeStore, isStoreConfigError, LocalDiskStore, openStore, StoreConfigError, storeConfigFromEnv } from "../src/index.ts";
 
 describe("storeConfigFromEnv", () => {
   test("local is the default and needs LAKE_STORE_ROOT", () => {
@@ -53,14 +54,44 @@ describe("storeConfigFromEnv", () => {
   const bad: Array<[string, Record<string, string>, string, RegExp]> = [
     ["an unknown store kind", { LAKE_STORE: "gcs" }, "LAKE_STORE", /LAKE_STORE="gcs": expected local or s3/],
     ["local without a root", {}, "LAKE_STORE_ROOT", /LAKE_STORE_ROOT is required with LAKE_STORE=local \(the default\)/],
-    ["an S3 variable while the store is local", { LAKE_STORE_ROOT: "/d", LAKE_S3_BUCKET: "lake" }, "LAKE_S3_BUCKET", /LAKE_S3_BUCKET is set but LAKE_STORE is local/],
+    [
+      "an S3 variable while the store is local",
+      { LAKE_STORE_ROOT: "/d", LAKE_S3_BUCKET: "lake" },
+      "LAKE_S3_BUCKET",
+      /LAKE_S3_BUCKET is set but LAKE_STORE is local/,
+    ],
     ["s3 without a bucket", { LAKE_STORE: "s3" }, "LAKE_S3_BUCKET", /LAKE_S3_BUCKET is required with LAKE_STORE=s3/],
     ["a bad bucket name", { LAKE_STORE: "s3", LAKE_S3_BUCKET: "My_Bucket" }, "LAKE_S3_BUCKET", /LAKE_S3_BUCKET="My_Bucket": a bucket name is 3-63/],
-    ["a prefix outside the key grammar", { LAKE_STORE: "s3", LAKE_S3_BUCKET: "lake", LAKE_S3_PREFIX: "a/../b" }, "LAKE_S3_PREFIX", /LAKE_S3_PREFIX="a\/\.\.\/b" is not a valid key prefix/],
-    ["an endpoint that is not a URL", { LAKE_STORE: "s3", LAKE_S3_BUCKET: "lake", LAKE_S3_ENDPOINT: "minio:9000" }, "LAKE_S3_ENDPOINT", /expected an http:\/\/ or https:\/\/ URL/],
-    ["path style not a boolean", { LAKE_STORE: "s3", LAKE_S3_BUCKET: "lake", LAKE_S3_FORCE_PATH_STYLE: "yes" }, "LAKE_S3_FORCE_PATH_STYLE", /expected true or false/],
-    ["an unknown SSE mode", { LAKE_STORE: "s3", LAKE_S3_BUCKET: "lake", LAKE_S3_SSE: "aes256" }, "LAKE_S3_SSE", /LAKE_S3_SSE="aes256": expected AES256 or aws:kms/],
-    ["a KMS key without aws:kms", { LAKE_STORE: "s3", LAKE_S3_BUCKET: "lake", LAKE_S3_SSE: "AES256", LAKE_S3_SSE_KMS_KEY_ID: "k" }, "LAKE_S3_SSE_KMS_KEY_ID", /only applies with LAKE_S3_SSE=aws:kms/],
+    [
+      "a prefix outside the key grammar",
+      { LAKE_STORE: "s3", LAKE_S3_BUCKET: "lake", LAKE_S3_PREFIX: "a/../b" },
+      "LAKE_S3_PREFIX",
+      /LAKE_S3_PREFIX="a\/\.\.\/b" is not a valid key prefix/,
+    ],
+    [
+      "an endpoint that is not a URL",
+      { LAKE_STORE: "s3", LAKE_S3_BUCKET: "lake", LAKE_S3_ENDPOINT: "minio:9000" },
+      "LAKE_S3_ENDPOINT",
+      /expected an http:\/\/ or https:\/\/ URL/,
+    ],
+    [
+      "path style not a boolean",
+      { LAKE_STORE: "s3", LAKE_S3_BUCKET: "lake", LAKE_S3_FORCE_PATH_STYLE: "yes" },
+      "LAKE_S3_FORCE_PATH_STYLE",
+      /expected true or false/,
+    ],
+    [
+      "an unknown SSE mode",
+      { LAKE_STORE: "s3", LAKE_S3_BUCKET: "lake", LAKE_S3_SSE: "aes256" },
+      "LAKE_S3_SSE",
+      /LAKE_S3_SSE="aes256": expected AES256 or aws:kms/,
+    ],
+    [
+      "a KMS key without aws:kms",
+      { LAKE_STORE: "s3", LAKE_S3_BUCKET: "lake", LAKE_S3_SSE: "AES256", LAKE_S3_SSE_KMS_KEY_ID: "k" },
+      "LAKE_S3_SSE_KMS_KEY_ID",
+      /only applies with LAKE_S3_SSE=aws:kms/,
+    ],
     ["a KMS key without SSE", { LAKE_STORE: "s3", LAKE_S3_BUCKET: "lake", LAKE_S3_SSE_KMS_KEY_ID: "k" }, "LAKE_S3_SSE_KMS_KEY_ID", /LAKE_S3_SSE is unset/],
   ];
   for (const [what, env, variable, message] of bad) {

@@ -3,7 +3,8 @@
 // Implementation-specific behaviour (file layout, S3 headers) is tested beside each of those.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { InvalidKeyError, ObjectNotFoundError, StorageError, isObjectNotFound, type ObjectInfo, type ObjectStore } from "../src/index.ts";
+
+import { InvalidKeyError, isObjectNotFound, type ObjectInfo, ObjectNotFoundError, type ObjectStore, StorageError } from "../src/index.ts";
 
 export interface StoreFixture {
   store: ObjectStore;
@@ -41,7 +42,11 @@ function assertInfo(info: { key: string; size: number; modifiedAt?: number } | u
   assert.ok(info.modifiedAt !== undefined && Math.abs(info.modifiedAt - Date.now()) < 5000, `${key} was modified just now (${info.modifiedAt})`);
 }
 
-export function storeContract(name: string, makeFixture: () => Promise<StoreFixture>, opts: { atomicPutIfAbsent: boolean } = { atomicPutIfAbsent: true }): void {
+export function storeContract(
+  name: string,
+  makeFixture: () => Promise<StoreFixture>,
+  opts: { atomicPutIfAbsent: boolean } = { atomicPutIfAbsent: true },
+): void {
   describe(`${name}: ObjectStore contract`, () => {
     let fx: StoreFixture;
     let store: ObjectStore;
@@ -146,25 +151,28 @@ export function storeContract(name: string, makeFixture: () => Promise<StoreFixt
       assert.equal(dec.decode(await store.get("del/one")), "z");
     });
 
-    if (opts.atomicPutIfAbsent) test("10 concurrent putIfAbsent calls on one key: exactly one wins", async () => {
-      const results = await Promise.all(
-        Array.from({ length: 10 }, (_, i) => store.putIfAbsent("race/winner", enc.encode(`writer-${i}`))),
-      );
-      assert.equal(results.filter(Boolean).length, 1);
-      const winner = results.indexOf(true);
-      assert.equal(dec.decode(await store.get("race/winner")), `writer-${winner}`);
-      assert.deepEqual(await keysOf(store.list("race/")), ["race/winner"]);
-    });
+    if (opts.atomicPutIfAbsent)
+      test("10 concurrent putIfAbsent calls on one key: exactly one wins", async () => {
+        const results = await Promise.all(Array.from({ length: 10 }, (_, i) => store.putIfAbsent("race/winner", enc.encode(`writer-${i}`))));
+        assert.equal(results.filter(Boolean).length, 1);
+        const winner = results.indexOf(true);
+        assert.equal(dec.decode(await store.get("race/winner")), `writer-${winner}`);
+        assert.deepEqual(await keysOf(store.list("race/")), ["race/winner"]);
+      });
 
     test("concurrent puts, then concurrent deletes, under one prefix", async () => {
       const keys = Array.from({ length: 8 }, (_, w) => Array.from({ length: 15 }, (_, r) => `conc/shared/sub/w${w}-${String(r).padStart(2, "0")}`));
-      await Promise.all(keys.map(async (mine) => {
-        for (const key of mine) await store.put(key, enc.encode(key));
-      }));
+      await Promise.all(
+        keys.map(async (mine) => {
+          for (const key of mine) await store.put(key, enc.encode(key));
+        }),
+      );
       assert.deepEqual(await keysOf(store.list("conc/")), keys.flat().sort());
-      await Promise.all(keys.map(async (mine) => {
-        for (const key of mine) await store.delete(key);
-      }));
+      await Promise.all(
+        keys.map(async (mine) => {
+          for (const key of mine) await store.delete(key);
+        }),
+      );
       assert.deepEqual(await collect(store.list("conc/")), []);
     });
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+
 import { InvalidKeyError, StorageError, validateKey } from "../src/index.ts";
 
 describe("validateKey", () => {

@@ -3,7 +3,8 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { StorageError, openLocalStore, type LocalDiskStore } from "../src/index.ts";
+
+import { type LocalDiskStore, openLocalStore, StorageError } from "../src/index.ts";
 import { collect, storeContract } from "./contract.ts";
 
 const enc = new TextEncoder();
@@ -64,9 +65,7 @@ describe("LocalDiskStore: on disk", () => {
   });
 
   test("racing putIfAbsent leaves exactly the winner's file and no temp files", async () => {
-    const results = await Promise.all(
-      Array.from({ length: 10 }, (_, i) => store.putIfAbsent("race/winner", enc.encode(`writer-${i}`))),
-    );
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => store.putIfAbsent("race/winner", enc.encode(`writer-${i}`))));
     assert.equal(results.filter(Boolean).length, 1);
     assert.deepEqual(await readdir(path.join(root, "store", "race")), ["winner"]);
   });

@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, readFile, readdir, rm, truncate } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, truncate } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { startS3Server, type S3ServerHandle } from "@lake/testing";
-import { InvalidKeyError, ObjectNotFoundError, S3Store, StorageError, materialize, openLocalStore } from "../src/index.ts";
+
+import { type S3ServerHandle, startS3Server } from "@lake/testing";
+
+import { InvalidKeyError, materialize, ObjectNotFoundError, openLocalStore, S3Store, StorageError } from "../src/index.ts";
 
 const BUCKET = "lake-materialize";
 
@@ -75,7 +77,10 @@ describe("materialize", () => {
     gets = 0;
     heads = 0;
     const sized = keys.map((key) => ({ key, size: bodies.get(key)!.byteLength }));
-    assert.deepEqual(await materialize(store, sized, cache), keys.map((k) => path.join(cache, ...k.split("/"))));
+    assert.deepEqual(
+      await materialize(store, sized, cache),
+      keys.map((k) => path.join(cache, ...k.split("/"))),
+    );
     assert.equal(gets + heads, 0);
     await materialize(store, keys, cache);
     assert.equal(gets, 0);

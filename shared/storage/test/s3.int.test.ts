@@ -2,20 +2,23 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import * as http from "node:http";
 import { after, describe, test } from "node:test";
+
 import { PutObjectCommand } from "@aws-sdk/client-s3";
+
 import { startS3Server } from "@lake/testing";
+
 import {
   BucketNotFoundError,
   InvalidKeyError,
-  S3Store,
-  StorageError,
-  StoreAccessDeniedError,
-  StoreConfigError,
   isBucketNotFound,
   isObjectNotFound,
   isStoreAccessDenied,
   openStore,
+  S3Store,
   type S3StoreConfig,
+  StorageError,
+  StoreAccessDeniedError,
+  StoreConfigError,
 } from "../src/index.ts";
 import { keysOf, storeContract } from "./contract.ts";
 
@@ -74,21 +77,25 @@ function captureRequests(store: S3Store): SeenRequest[] {
   return seen;
 }
 
-storeContract("S3Store on s3rver (with a key prefix)", async () => {
-  const prefix = uniquePrefix("contract");
-  const store = makeStore({ prefix });
-  return {
-    store,
-    // s3rver ignores If-None-Match on PUT; see "conditional writes" below for a server that honours it.
-    atomicPutIfAbsent: false,
-    async putForeign(rawKey, body) {
-      await store.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${prefix}/${rawKey}`, Body: enc.encode(body) }));
-    },
-    async cleanup() {
-      for await (const o of store.list("")) await store.delete(o.key);
-    },
-  };
-}, { atomicPutIfAbsent: false });
+storeContract(
+  "S3Store on s3rver (with a key prefix)",
+  async () => {
+    const prefix = uniquePrefix("contract");
+    const store = makeStore({ prefix });
+    return {
+      store,
+      // s3rver ignores If-None-Match on PUT; see "conditional writes" below for a server that honours it.
+      atomicPutIfAbsent: false,
+      async putForeign(rawKey, body) {
+        await store.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${prefix}/${rawKey}`, Body: enc.encode(body) }));
+      },
+      async cleanup() {
+        for await (const o of store.list("")) await store.delete(o.key);
+      },
+    };
+  },
+  { atomicPutIfAbsent: false },
+);
 
 describe("S3Store on s3rver", () => {
   test("kind is s3, there are no local paths (keys are still validated), uri names the object", () => {
@@ -313,7 +320,9 @@ describe("S3Store conditional writes (S3 semantics)", () => {
             return;
           }
           const code = status === 412 ? "PreconditionFailed" : "ConditionalRequestConflict";
-          res.writeHead(status, { "Content-Type": "application/xml" }).end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${code}</Message></Error>`);
+          res
+            .writeHead(status, { "Content-Type": "application/xml" })
+            .end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${code}</Message></Error>`);
           return;
         }
         res.writeHead(400).end();

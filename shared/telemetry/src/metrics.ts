@@ -3,8 +3,10 @@
 // mount `metricsHandler`; the others, and the catalog (whose API port is authenticated), start
 // `serveMetrics` on LAKE_METRICS_PORT.
 import type { IncomingMessage, ServerResponse } from "node:http";
+
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+
 import { createHttpServer, DEFAULT_HTTP_TIMEOUTS, type HttpTimeouts } from "@lake/http";
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 export { Counter, Gauge, Histogram, Registry };
 

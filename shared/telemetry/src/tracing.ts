@@ -2,12 +2,12 @@
 // (`traceparent`), so one trace follows an event from ingest through the committer to the commit log,
 // the catalog and quality. Export is OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT (Jaeger in compose);
 // with it unset, nothing is recorded or exported and spans cost a no-op, but context still propagates.
-import { context, propagation, trace, ROOT_CONTEXT, SpanKind, SpanStatusCode, type Context, type Link, type Span, type Attributes } from "@opentelemetry/api";
+import { type Attributes, type Context, context, type Link, propagation, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
-import { BatchSpanProcessor, TracerProvider } from "@opentelemetry/sdk-trace";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { resourceFromAttributes } from "@opentelemetry/resources";
+import { BatchSpanProcessor, TracerProvider } from "@opentelemetry/sdk-trace";
 
 export { SpanKind, SpanStatusCode, ROOT_CONTEXT, context, type Context, type Span, type Link };
 
@@ -105,7 +105,11 @@ export async function inSpan<T>(
   opts: { kind?: SpanKind; parent?: Context; links?: Link[]; attributes?: Attributes },
   fn: (span: Span) => Promise<T> | T,
 ): Promise<T> {
-  const span = tracer().startSpan(name, { kind: opts.kind ?? SpanKind.INTERNAL, links: opts.links, attributes: opts.attributes }, opts.parent ?? context.active());
+  const span = tracer().startSpan(
+    name,
+    { kind: opts.kind ?? SpanKind.INTERNAL, links: opts.links, attributes: opts.attributes },
+    opts.parent ?? context.active(),
+  );
   try {
     return await context.with(trace.setSpan(opts.parent ?? context.active(), span), () => fn(span));
   } catch (e) {

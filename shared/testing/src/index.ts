@@ -7,21 +7,9 @@ export {
   type NatsServerHandle,
   type StartNatsServerOptions,
 } from "./nats-server.ts";
-export {
-  spawnService,
-  ServiceStartError,
-  isServiceStartError,
-  type ServiceHandle,
-  type SpawnServiceOptions,
-} from "./service.ts";
+export { spawnService, ServiceStartError, isServiceStartError, type ServiceHandle, type SpawnServiceOptions } from "./service.ts";
 export { freePort, acceptsConnections, RESERVED_PORTS } from "./ports.ts";
 export { waitFor, WaitTimeoutError, isWaitTimeout } from "./wait.ts";
 export { slowClient } from "./slow-client.ts";
-export {
-  startS3Server,
-  S3ServerStartError,
-  isS3ServerStartError,
-  type S3ServerHandle,
-  type StartS3ServerOptions,
-} from "./s3-server.ts";
+export { startS3Server, S3ServerStartError, isS3ServerStartError, type S3ServerHandle, type StartS3ServerOptions } from "./s3-server.ts";
 export { startNatsCluster, type NatsCluster } from "./nats-cluster.ts";

@@ -1,10 +1,11 @@
 // A NATS JetStream cluster on loopback for tests and the chaos harness: `size` nats-server processes
 // with routes to each other (as deploy/nats/nats.conf runs them in compose, minus auth and TLS), each
 // with its own store directory that survives a kill -9, so a node comes back with its data and catches up.
+import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { randomBytes } from "node:crypto";
-import { startNatsServer, type NatsServerHandle } from "./nats-server.ts";
+
+import { type NatsServerHandle, startNatsServer } from "./nats-server.ts";
 import { freePort } from "./ports.ts";
 
 export interface NatsCluster {
@@ -31,7 +32,8 @@ export async function startNatsCluster(dir: string, size = 3): Promise<NatsClust
     if (!failed) return clusterOf(started.map((r) => (r as PromiseFulfilledResult<NatsServerHandle>).value));
     await Promise.all(started.map((r) => (r.status === "fulfilled" ? r.value.stop() : undefined)));
     for (let i = 0; i < size; i++) rmSync(join(dir, `nats-${i + 1}`), { recursive: true, force: true });
-    if (attempt >= 3 || !/address already in use/.test(String((failed.reason as Error).message) + String((failed.reason as { output?: string }).output ?? ""))) throw failed.reason;
+    if (attempt >= 3 || !/address already in use/.test(String((failed.reason as Error).message) + String((failed.reason as { output?: string }).output ?? "")))
+      throw failed.reason;
   }
 }
 

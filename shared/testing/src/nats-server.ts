@@ -1,10 +1,11 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { accessSync, constants, statSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import * as net from "node:net";
+import { tmpdir } from "node:os";
 import * as path from "node:path";
+
 import { exitStatus, isRunning, killHard, terminate, track } from "./children.ts";
 import { freePort, RESERVED_PORTS } from "./ports.ts";
 import { TailBuffer } from "./tail.ts";

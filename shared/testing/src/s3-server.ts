@@ -1,8 +1,9 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
+
 import { exitStatus, isRunning, killHard, terminate, track } from "./children.ts";
 import { RESERVED_PORTS } from "./ports.ts";
 import { TailBuffer } from "./tail.ts";
@@ -112,10 +113,7 @@ export async function startS3Server(opts: StartS3ServerOptions = {}): Promise<S3
   };
 }
 
-async function launch(
-  directory: string,
-  opts: StartS3ServerOptions,
-): Promise<{ child: ChildProcess; output: TailBuffer; port: number }> {
+async function launch(directory: string, opts: StartS3ServerOptions): Promise<{ child: ChildProcess; output: TailBuffer; port: number }> {
   const timeoutMs = opts.startTimeoutMs ?? 10_000;
   // Port 0: the kernel picks a free port atomically at bind time and s3rver prints it, so there is
   // no window in which another process can take a port we probed (freePort's race).

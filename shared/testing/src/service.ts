@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
-import { killHard, terminate, track, type ExitStatus } from "./children.ts";
+
+import { type ExitStatus, killHard, terminate, track } from "./children.ts";
 import { TailBuffer } from "./tail.ts";
 
 // Resolved against this file, not the caller's cwd: a bare `--import tsx` is resolved from the
@@ -44,8 +45,7 @@ export class ServiceStartError extends Error {
     options?: { cause?: unknown },
   ) {
     super(
-      `service ${service} ${reason} (exit code ${exitCode}, signal ${exitSignal})\n` +
-        `--- last ${ERROR_LOG_LINES} log lines of ${service} ---\n${logTail}`,
+      `service ${service} ${reason} (exit code ${exitCode}, signal ${exitSignal})\n` + `--- last ${ERROR_LOG_LINES} log lines of ${service} ---\n${logTail}`,
       options,
     );
     this.name = "ServiceStartError";

@@ -4,16 +4,11 @@ import * as net from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, test } from "node:test";
+
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import {
-  NatsServerMissingError,
-  acceptsConnections,
-  findNatsServer,
-  freePort,
-  isNatsServerMissing,
-  startNatsServer,
-} from "../src/index.ts";
+
+import { acceptsConnections, findNatsServer, freePort, isNatsServerMissing, NatsServerMissingError, startNatsServer } from "../src/index.ts";
 
 const dec = new TextDecoder();
 
@@ -173,11 +168,7 @@ describe("findNatsServer", () => {
         (e: unknown) => {
           assert.ok(e instanceof NatsServerMissingError);
           assert.ok(isNatsServerMissing(e));
-          assert.ok(
-            e.message.startsWith(
-              "nats-server not found on PATH; install it with `apt-get install -y nats-server` (Debian) or put the binary on PATH",
-            ),
-          );
+          assert.ok(e.message.startsWith("nats-server not found on PATH; install it with `apt-get install -y nats-server` (Debian) or put the binary on PATH"));
           return true;
         },
       );

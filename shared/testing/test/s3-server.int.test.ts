@@ -4,7 +4,8 @@ import * as net from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, test } from "node:test";
-import { S3ServerStartError, acceptsConnections, freePort, isS3ServerStartError, startS3Server } from "../src/index.ts";
+
+import { acceptsConnections, freePort, isS3ServerStartError, S3ServerStartError, startS3Server } from "../src/index.ts";
 
 // s3rver serves anonymous (unsigned) requests, so plain fetch is enough to check the launcher
 // without pulling the AWS SDK into this package; @lake/storage's tests drive it through the SDK.

@@ -2,9 +2,10 @@ import assert from "node:assert/strict";
 import { realpath } from "node:fs/promises";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
-import { fileURLToPath } from "node:url";
 import { describe, test } from "node:test";
-import { ServiceStartError, isServiceStartError, spawnService } from "../src/index.ts";
+import { fileURLToPath } from "node:url";
+
+import { isServiceStartError, ServiceStartError, spawnService } from "../src/index.ts";
 
 const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 
@@ -57,42 +58,33 @@ describe("spawnService", () => {
   });
 
   test("exiting before ready rejects with name, exit code and output", async () => {
-    await assert.rejects(
-      spawnService({ name: "bad-config", entry: fixture("exit-early-service.ts"), env: {} }),
-      (e: unknown) => {
-        assert.ok(isServiceStartError(e));
-        assert.equal(e.service, "bad-config");
-        assert.equal(e.exitCode, 3);
-        assert.match(e.message, /service bad-config exited before logging a ready line \(exit code 3/);
-        assert.match(e.message, /"msg":"starting"/);
-        assert.match(e.message, /fatal: FIXTURE_REQUIRED_VAR is not set/);
-        return true;
-      },
-    );
+    await assert.rejects(spawnService({ name: "bad-config", entry: fixture("exit-early-service.ts"), env: {} }), (e: unknown) => {
+      assert.ok(isServiceStartError(e));
+      assert.equal(e.service, "bad-config");
+      assert.equal(e.exitCode, 3);
+      assert.match(e.message, /service bad-config exited before logging a ready line \(exit code 3/);
+      assert.match(e.message, /"msg":"starting"/);
+      assert.match(e.message, /fatal: FIXTURE_REQUIRED_VAR is not set/);
+      return true;
+    });
   });
 
   test("no ready line within the timeout: the child is killed and the error says so", async () => {
-    await assert.rejects(
-      spawnService({ name: "stuck", entry: fixture("never-ready-service.ts"), env: {}, readyTimeoutMs: 1_500 }),
-      (e: unknown) => {
-        assert.ok(e instanceof ServiceStartError);
-        assert.match(e.message, /service stuck did not log a ready line within 1500 ms/);
-        assert.equal(e.exitSignal, "SIGKILL", "the stuck child was killed, not leaked");
-        assert.match(e.logTail, /waiting for a dependency/);
-        return true;
-      },
-    );
+    await assert.rejects(spawnService({ name: "stuck", entry: fixture("never-ready-service.ts"), env: {}, readyTimeoutMs: 1_500 }), (e: unknown) => {
+      assert.ok(e instanceof ServiceStartError);
+      assert.match(e.message, /service stuck did not log a ready line within 1500 ms/);
+      assert.equal(e.exitSignal, "SIGKILL", "the stuck child was killed, not leaked");
+      assert.match(e.logTail, /waiting for a dependency/);
+      return true;
+    });
   });
 
   test("a missing entry file is reported with node's error", async () => {
-    await assert.rejects(
-      spawnService({ name: "typo", entry: fixture("does-not-exist.ts"), env: {} }),
-      (e: unknown) => {
-        assert.ok(e instanceof ServiceStartError);
-        assert.equal(e.exitCode, 1);
-        assert.match(e.message, /does-not-exist\.ts/);
-        return true;
-      },
-    );
+    await assert.rejects(spawnService({ name: "typo", entry: fixture("does-not-exist.ts"), env: {} }), (e: unknown) => {
+      assert.ok(e instanceof ServiceStartError);
+      assert.equal(e.exitCode, 1);
+      assert.match(e.message, /does-not-exist\.ts/);
+      return true;
+    });
   });
 });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { WaitTimeoutError, isWaitTimeout, waitFor } from "../src/index.ts";
+
+import { isWaitTimeout, waitFor, WaitTimeoutError } from "../src/index.ts";
 
 describe("waitFor", () => {
   test("returns the first non-undefined value", async () => {
@@ -17,12 +18,15 @@ describe("waitFor", () => {
   });
 
   test("times out with an error naming what it waited for", async () => {
-    await assert.rejects(waitFor("consumer to reach seq 42", () => undefined, { timeoutMs: 100, intervalMs: 10 }), (e: unknown) => {
-      assert.ok(isWaitTimeout(e));
-      assert.ok(e instanceof WaitTimeoutError);
-      assert.equal(e.message, "timed out after 100 ms waiting for consumer to reach seq 42");
-      return true;
-    });
+    await assert.rejects(
+      waitFor("consumer to reach seq 42", () => undefined, { timeoutMs: 100, intervalMs: 10 }),
+      (e: unknown) => {
+        assert.ok(isWaitTimeout(e));
+        assert.ok(e instanceof WaitTimeoutError);
+        assert.equal(e.message, "timed out after 100 ms waiting for consumer to reach seq 42");
+        return true;
+      },
+    );
   });
 
   test("a poll that never settles still times out", async () => {

@@ -7,8 +7,8 @@
 // no new source data, so a committer resuming from it resumes where the parent left off, and the
 // catalog's covering query (first version with last_offset ≥ X) still answers the version that first
 // contained an offset.
+import { buildManifest, type DatasetSpec, evolve, initialState, type Manifest, type PlannedBatch } from "@lake/committer";
 import type { LakeLog, VersionCommitted } from "@lake/contracts";
-import { type DatasetSpec, type Manifest, type PlannedBatch, buildManifest, evolve, initialState } from "@lake/committer";
 
 export const COMPACTION_DEFAULTS = {
   /** Files at or above this size are left alone; smaller ones are packed into files up to it. */

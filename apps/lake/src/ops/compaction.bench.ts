@@ -6,12 +6,15 @@ import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+
+import { domainSpec, keys, toParquet } from "@lake/committer";
 import { domainContract, type VersionCommitted } from "@lake/contracts";
-import { STREAMS, appendLogRecord, connectNats, ensureStreams, subjects } from "@lake/messaging";
+import { appendLogRecord, connectNats, ensureStreams, STREAMS, subjects } from "@lake/messaging";
 import { openLocalStore } from "@lake/storage";
 import { startNatsServer } from "@lake/testing";
-import { domainSpec, keys, toParquet } from "@lake/committer";
+
 import { compactDataset } from "./compaction.ts";
 
 const [N = 500, R = 1000, P = 3] = process.argv.slice(2).map(Number);
@@ -36,7 +39,13 @@ try {
   const seedStart = performance.now();
   for (let v = 1; v <= N!; v++) {
     const partition = `dt=2026-06-0${1 + (v % P!)}`;
-    const rows = Array.from({ length: R! }, (_, i) => ({ event_id: `e${v}-${i}`, user_id: `u${i % 97}`, event_type: "view", timestamp: JUNE_1 + (v % P!) * DAY + i, amount: i / 8 }));
+    const rows = Array.from({ length: R! }, (_, i) => ({
+      event_id: `e${v}-${i}`,
+      user_id: `u${i % 97}`,
+      event_type: "view",
+      timestamp: JUNE_1 + (v % P!) * DAY + i,
+      amount: i / 8,
+    }));
     const offsets = rows.map(() => ++seq);
     const bytes = toParquet(spec, rows, offsets);
     const key = keys.dataFile(DATASET, partition, `w${String(v).padStart(8, "0")}`, 0);
@@ -44,16 +53,32 @@ try {
     bytesIn += bytes.byteLength;
     total += R!;
     const record: VersionCommitted = {
-      dataset: DATASET, version: v, parent_version: v - 1, write_id: `w${v}`, committer_id: "bench", committed_at: JUNE_1,
-      schema_name: spec.schema.name, schema_version: spec.schema.version, schema_fingerprint: spec.schema.fingerprint,
+      dataset: DATASET,
+      version: v,
+      parent_version: v - 1,
+      write_id: `w${v}`,
+      committer_id: "bench",
+      committed_at: JUNE_1,
+      schema_name: spec.schema.name,
+      schema_version: spec.schema.version,
+      schema_fingerprint: spec.schema.fingerprint,
       manifest: { key: `none-${v}`, sha256: "0".repeat(64), bytes: 0 },
-      added_files: [{ key, partition, rows: R!, bytes: bytes.byteLength, sha256: sha256(bytes) }], removed_files: [],
+      added_files: [{ key, partition, rows: R!, bytes: bytes.byteLength, sha256: sha256(bytes) }],
+      removed_files: [],
       source: { stream: STREAMS.events, subject: subjects.events(DATASET), first_seq: seq - R! + 1, last_seq: seq },
-      row_count: R!, total_rows: total, min_event_time: null, max_event_time: null, policy: "non-critical", max_source_position: null, operation: "append",
+      row_count: R!,
+      total_rows: total,
+      min_event_time: null,
+      max_event_time: null,
+      policy: "non-critical",
+      max_source_position: null,
+      operation: "append",
     };
     headSeq = await appendLogRecord(js, DATASET, { kind: "VersionCommitted", body: record }, { expectedLastSeq: headSeq });
   }
-  console.log(`seeded ${N} files (${R} rows each, ${P} partitions, ${(bytesIn / 1024 / 1024).toFixed(1)} MiB) in ${Math.round(performance.now() - seedStart)} ms`);
+  console.log(
+    `seeded ${N} files (${R} rows each, ${P} partitions, ${(bytesIn / 1024 / 1024).toFixed(1)} MiB) in ${Math.round(performance.now() - seedStart)} ms`,
+  );
   const heapBefore = process.memoryUsage().rss;
   const r = await compactDataset({ nc, store, spec, maxFiles: N! + 1, onProgress: () => {} });
   console.log(

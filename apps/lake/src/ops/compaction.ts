@@ -13,27 +13,30 @@
 // reported. Files written for a give-up or a crash are referenced by no version: garbage, never read.
 import { createHash, randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
+
+import { jetstream, type JetStreamClient, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { tableFromIPC } from "apache-arrow";
 import { readParquet, readSchema } from "parquet-wasm";
+
+import { commitRecord, type DatasetSpec, fromParquet, keys, OFFSET_COLUMN, type Tombstones, toParquet } from "@lake/committer";
 import type { LakeLog, VersionCommitted } from "@lake/contracts";
-import { type JudgeState, appendLogRecord, appendUntilStands, foldCommitLog, isCasConflict, isPublishOutcomeUnknown, readCommitHead } from "@lake/messaging";
-import type { ObjectStore } from "@lake/storage";
-import { type Logger, inSpan } from "@lake/telemetry";
+import { appendLogRecord, appendUntilStands, foldCommitLog, isCasConflict, isPublishOutcomeUnknown, type JudgeState, readCommitHead } from "@lake/messaging";
 import { failpointHook as runtimeFailpointHook } from "@lake/runtime";
-import { type DatasetSpec, type Tombstones, OFFSET_COLUMN, commitRecord, fromParquet, keys, toParquet } from "@lake/committer";
+import type { ObjectStore } from "@lake/storage";
+import { inSpan, type Logger } from "@lake/telemetry";
+
 import {
-  COMPACTION_DEFAULTS,
-  type CompactedGroup,
-  type CompactionGroup,
-  type CompactionPlan,
-  type DroppedPartition,
-  RowCountMismatchError,
   applyVersionFiles,
   buildCompactionManifest,
+  type CompactedGroup,
+  COMPACTION_DEFAULTS,
+  type CompactionGroup,
+  type CompactionPlan,
   decideRebase,
+  type DroppedPartition,
   planCompaction,
+  RowCountMismatchError,
 } from "./compaction-plan.ts";
 
 /** Fault-test hooks: `compact_after_files` (rewritten files stored, nothing committed) and `compact_before_commit` (manifest written, before each append). */
@@ -176,7 +179,16 @@ async function run(o: CompactDatasetOptions): Promise<CompactionResult> {
     ms: 0,
   };
   const done = (r: Partial<CompactionResult>) => Object.assign(result, r, { ms: Math.round(performance.now() - started) });
-  o.log?.info("compaction planned", { dataset, head_version: head.version?.record.version ?? 0, live_files: plan.liveFiles, groups: plan.groups.length, files: plan.files, bytes: plan.bytes, deferred_files: plan.deferredFiles, target_bytes: targetBytes });
+  o.log?.info("compaction planned", {
+    dataset,
+    head_version: head.version?.record.version ?? 0,
+    live_files: plan.liveFiles,
+    groups: plan.groups.length,
+    files: plan.files,
+    bytes: plan.bytes,
+    deferred_files: plan.deferredFiles,
+    target_bytes: targetBytes,
+  });
   if (!head.version || plan.groups.length === 0) return done({});
   if (o.dryRun) return done({ outcome: COMPACTION_OUTCOMES.dryRun });
 
@@ -184,7 +196,15 @@ async function run(o: CompactDatasetOptions): Promise<CompactionResult> {
   const writeId = newWriteId(now);
   const progress = { filesDone: 0, bytesDone: 0, groupsDone: 0, attempt: 0 };
   const report = (phase: CompactionProgress["phase"], partition: string) =>
-    o.onProgress?.({ phase, partition, ...progress, filesTotal: plan.files, bytesTotal: plan.bytes, groupsTotal: plan.groups.length, elapsedMs: performance.now() - started });
+    o.onProgress?.({
+      phase,
+      partition,
+      ...progress,
+      filesTotal: plan.files,
+      bytesTotal: plan.bytes,
+      groupsTotal: plan.groups.length,
+      elapsedMs: performance.now() - started,
+    });
   let compacted: { group: CompactionGroup; out: CompactedGroup }[] = [];
   let index = 0;
   for (const group of plan.groups) {
@@ -227,14 +247,23 @@ async function run(o: CompactDatasetOptions): Promise<CompactionResult> {
       result.attempts = attempt;
       // The msg id names the write AND the version number: a retry of the same record dedupes, a
       // rebased record (another number) can't be mistaken for an earlier attempt that landed late.
-      const seq = await appendLogRecord(js, dataset, { kind: "VersionCommitted", body: record }, { expectedLastSeq: head.seq, msgId: `${writeId}:v${record.version}` });
+      const seq = await appendLogRecord(
+        js,
+        dataset,
+        { kind: "VersionCommitted", body: record },
+        { expectedLastSeq: head.seq, msgId: `${writeId}:v${record.version}` },
+      );
       return { kind: "landed", seq, record, attempt };
     },
     {
       retryOn: (e) => isCasConflict(e) || isPublishOutcomeUnknown(e),
       onLost: async (e, attempt, final) => {
         const newHead = await readCommitHead(jsm, dataset);
-        const since = await versionsBetween(js, dataset, newHead.seq, { prev: head.seq, latestVersion: head.version?.record.version ?? 0, latestVersionSeq: head.version?.seq ?? 0 });
+        const since = await versionsBetween(js, dataset, newHead.seq, {
+          prev: head.seq,
+          latestVersion: head.version?.record.version ?? 0,
+          latestVersionSeq: head.version?.seq ?? 0,
+        });
         const mine = since.find((v) => v.record.write_id === writeId);
         // The append landed; its answer was lost.
         if (mine) return { stands: { kind: "landed", seq: mine.seq, record: mine.record, attempt } };
@@ -245,7 +274,13 @@ async function run(o: CompactDatasetOptions): Promise<CompactionResult> {
           since.map((v) => v.record),
         );
         result.dropped.push(...decision.dropped);
-        for (const d of decision.dropped) o.log?.warn("partition given up: another version rewrote its files", { dataset, partition: d.partition, removed_by: d.removedBy, files: d.files.length });
+        for (const d of decision.dropped)
+          o.log?.warn("partition given up: another version rewrote its files", {
+            dataset,
+            partition: d.partition,
+            removed_by: d.removedBy,
+            files: d.files.length,
+          });
         if (decision.kind === "abandon") return { stands: { kind: "abandoned", attempt } };
         for (const v of since) applyVersionFiles(live, v.record);
         const kept = new Set(decision.keep);
@@ -262,7 +297,14 @@ async function run(o: CompactDatasetOptions): Promise<CompactionResult> {
   const landed = outcome.record;
   applyVersionFiles(live, landed);
   const removed = compacted.reduce((n, c) => n + c.out.replaces.length, 0);
-  o.log?.info("compaction committed", { dataset, version: landed.version, removed_files: removed, added_files: compacted.length, rows: landed.total_rows, attempts: outcome.attempt });
+  o.log?.info("compaction committed", {
+    dataset,
+    version: landed.version,
+    removed_files: removed,
+    added_files: compacted.length,
+    rows: landed.total_rows,
+    attempts: outcome.attempt,
+  });
   return done({
     outcome: COMPACTION_OUTCOMES.committed,
     version: landed.version,
@@ -362,9 +404,14 @@ function offsetsOf(bytes: Uint8Array): number[] {
 /** The standing data versions appended after the head compaction read (`head`), through `untilSeq`. */
 async function versionsBetween(js: JetStreamClient, dataset: string, untilSeq: number, head: JudgeState): Promise<{ seq: number; record: VersionCommitted }[]> {
   const out: { seq: number; record: VersionCommitted }[] = [];
-  await foldCommitLog(js, dataset, untilSeq, (rec, seq) => {
-    if (rec.kind === "VersionCommitted") out.push({ seq, record: rec.body });
-  }, head);
+  await foldCommitLog(
+    js,
+    dataset,
+    untilSeq,
+    (rec, seq) => {
+      if (rec.kind === "VersionCommitted") out.push({ seq, record: rec.body });
+    },
+    head,
+  );
   return out;
 }
-

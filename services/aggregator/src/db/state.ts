@@ -7,7 +7,9 @@
 // safe here: the events are re-read from the stream and, replay being deterministic, produce the same
 // results under the same message ids, which JetStream deduplicates (and which are identical anyway).
 import type Database from "better-sqlite3";
+
 import { openStateDb } from "@lake/runtime";
+
 import type { AggState, BatchOutcome, Counters, KeyValue, WindowAcc } from "../domain/windows.ts";
 import { windowId } from "../domain/windows.ts";
 
@@ -123,9 +125,7 @@ export class StateStore {
     job: string,
   ) {
     this.db = openStateDb(path, SCHEMA);
-    this.db
-      .prepare("INSERT INTO state VALUES (1, ?, 0, NULL, 0, ?, 0, 0, 0, 0, 0) ON CONFLICT (id) DO NOTHING")
-      .run(job, GENESIS_DIGEST);
+    this.db.prepare("INSERT INTO state VALUES (1, ?, 0, NULL, 0, ?, 0, 0, 0, 0, 0) ON CONFLICT (id) DO NOTHING").run(job, GENESIS_DIGEST);
     this.q = {
       state: this.db.prepare<[], StateRow>("SELECT * FROM state WHERE id = 1"),
       windows: this.db.prepare<[], WindowRow>("SELECT * FROM windows"),

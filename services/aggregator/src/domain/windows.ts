@@ -5,7 +5,8 @@
 // Each event is applied on its own, in stream order: its windows are updated under the watermark as it
 // stood before the event, then the watermark advances and windows it passed fire or are purged. A batch
 // is only a unit of storage, so the same events split into different batches give the same outputs.
-import { MAX_DATE_MS, futureEventTimeProblem, utcDay } from "@lake/contracts";
+import { futureEventTimeProblem, MAX_DATE_MS, utcDay } from "@lake/contracts";
+
 import type { DerivedJob, WindowSpec } from "../contract.ts";
 
 export type KeyValue = string | number;
@@ -19,8 +20,7 @@ export interface WindowJob {
 
 /** One source event as the window logic sees it; `invalid` events only move the input position. */
 export type InputEvent =
-  | { kind: "event"; seq: number; eventId: string; time: number; key: readonly KeyValue[]; value: number }
-  | { kind: "invalid"; seq: number; reason: string };
+  { kind: "event"; seq: number; eventId: string; time: number; key: readonly KeyValue[]; value: number } | { kind: "invalid"; seq: number; reason: string };
 
 /** Accumulator of one (window, key). */
 export interface WindowAcc {
@@ -155,7 +155,12 @@ export interface Arrival {
  * 2099 would otherwise make every later event late). The stream's timestamp, not this process's clock,
  * keeps replay deterministic: a rebuild decides every event as the live run did.
  */
-export function toInputEvent(seq: number, record: Record<string, unknown>, job: Pick<DerivedJob, "eventTimeField" | "valueField" | "eventIdField" | "key">, arrival: Arrival): InputEvent {
+export function toInputEvent(
+  seq: number,
+  record: Record<string, unknown>,
+  job: Pick<DerivedJob, "eventTimeField" | "valueField" | "eventIdField" | "key">,
+  arrival: Arrival,
+): InputEvent {
   const time = record[job.eventTimeField];
   const value = record[job.valueField];
   // Ingest validates both, but a NaN would poison every later sum of its window: refuse it here too.
@@ -195,7 +200,19 @@ export function decide(state: AggState, events: readonly InputEvent[], job: Wind
     w.revision++;
     counters.windowsEmitted++;
     if (w.revision > 1) counters.revisions++;
-    outputs.push({ kind: "window", start: w.start, end: w.end, keyId: w.keyId, key: w.key, count: w.count, sum: w.sum, min: w.min, max: w.max, revision: w.revision, watermark });
+    outputs.push({
+      kind: "window",
+      start: w.start,
+      end: w.end,
+      keyId: w.keyId,
+      key: w.key,
+      count: w.count,
+      sum: w.sum,
+      min: w.min,
+      max: w.max,
+      revision: w.revision,
+      watermark,
+    });
   };
 
   // Fires every unfired window whose end the watermark has reached, then purges every window past its
@@ -210,7 +227,11 @@ export function decide(state: AggState, events: readonly InputEvent[], job: Wind
     for (const [id, w] of state.windows) if (!overlay.has(id)) consider(id, w);
     for (const [id, w] of overlay) if (w) consider(id, w);
     toFire.sort(([, a], [, b]) => a.end - b.end || a.start - b.start || (a.keyId < b.keyId ? -1 : a.keyId > b.keyId ? 1 : 0));
-    for (const [id, w] of toFire) emit(writable(id, () => w), wm);
+    for (const [id, w] of toFire)
+      emit(
+        writable(id, () => w),
+        wm,
+      );
     for (const id of toPurge) overlay.set(id, null);
   };
 

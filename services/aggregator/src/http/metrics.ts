@@ -1,8 +1,10 @@
 // GET /metrics (Prometheus text format) and GET /healthz. Every figure comes from the SQLite state, so
 // counters survive restarts and a scrape never sees a batch half-applied.
 import type { Server } from "node:http";
-import { HttpError, createHttpServer, listen, parseTarget, sendJson, type HttpTimeouts } from "@lake/http";
+
+import { createHttpServer, HttpError, type HttpTimeouts, listen, parseTarget, sendJson } from "@lake/http";
 import type { Logger } from "@lake/telemetry";
+
 import type { StateSnapshot } from "../db/state.ts";
 
 export interface MetricsSource {
@@ -22,14 +24,29 @@ const watermarkOf = (s: StateSnapshot, src: MetricsSource) => (s.maxEventTime ==
 const METRICS: readonly Metric[] = [
   { name: "events_in_total", type: "counter", help: "Source events consumed (late and invalid ones included).", value: (s) => s.counters.eventsIn },
   { name: "windows_emitted_total", type: "counter", help: "Window results emitted, every revision counted.", value: (s) => s.counters.windowsEmitted },
-  { name: "revisions_total", type: "counter", help: "Window results with revision >= 2 (late events within the allowed lateness).", value: (s) => s.counters.revisions },
+  {
+    name: "revisions_total",
+    type: "counter",
+    help: "Window results with revision >= 2 (late events within the allowed lateness).",
+    value: (s) => s.counters.revisions,
+  },
   { name: "late_events_total", type: "counter", help: "Events past the allowed lateness, sent to the late side output.", value: (s) => s.counters.lateEvents },
-  { name: "invalid_events_total", type: "counter", help: "Source events that could not be read (undecodable, unusable time or value); skipped and logged.", value: (s) => s.counters.invalidEvents },
+  {
+    name: "invalid_events_total",
+    type: "counter",
+    help: "Source events that could not be read (undecodable, unusable time or value); skipped and logged.",
+    value: (s) => s.counters.invalidEvents,
+  },
   { name: "watermark_ms", type: "gauge", help: "Event-time watermark, epoch ms (NaN before the first event).", value: (s, src) => watermarkOf(s, src) ?? NaN },
   { name: "input_seq", type: "gauge", help: "Source stream sequence of the last event applied.", value: (s) => s.inputSeq },
   { name: "output_seq", type: "gauge", help: "Outbox id of the last output acknowledged by JetStream.", value: (s) => s.outputSeq },
   { name: "outbox_pending", type: "gauge", help: "Outputs committed but not yet acknowledged by JetStream.", value: (s) => s.outboxPending },
-  { name: "consumer_lag", type: "gauge", help: "Source events not yet applied (pending on the server, delivered, or in the batch being applied).", value: (_s, src) => src.lag?.() ?? NaN },
+  {
+    name: "consumer_lag",
+    type: "gauge",
+    help: "Source events not yet applied (pending on the server, delivered, or in the batch being applied).",
+    value: (_s, src) => src.lag?.() ?? NaN,
+  },
   { name: "open_windows", type: "gauge", help: "(window, key) accumulators not yet purged.", value: (s) => s.openWindows },
 ];
 
@@ -69,7 +86,13 @@ export function healthView(src: MetricsSource, s: StateSnapshot) {
   };
 }
 
-export async function startHttp(opts: { src: MetricsSource; host: string; port: number; log: Logger; timeouts?: HttpTimeouts }): Promise<{ server: Server; port: number }> {
+export async function startHttp(opts: {
+  src: MetricsSource;
+  host: string;
+  port: number;
+  log: Logger;
+  timeouts?: HttpTimeouts;
+}): Promise<{ server: Server; port: number }> {
   // The lake's request timeouts (defaults unless given): no route here reads a body, but a client
   // trickling one must not hold the connection for Node's 5 minutes either.
   const server = createHttpServer((req, res) => {

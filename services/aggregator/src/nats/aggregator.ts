@@ -4,26 +4,28 @@
 // message ids and drop what JetStream acknowledged. A crash anywhere leaves either the old state (the
 // batch is re-read) or the new state with its outputs still in the outbox (re-published on start, and
 // deduplicated by id): never a double count.
-import { jetstream, jetstreamManager, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
+import { jetstream, type JetStreamClient, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/nats-core";
+
 import {
   ConsumerStalledError,
   DEFAULT_POISON_POLICY,
-  HEADERS,
-  StallGuard,
-  STREAMS,
   ensureStreams,
   follow,
-  subjects,
   type Follower,
+  HEADERS,
   type PoisonPolicy,
   type RetryPolicy,
+  StallGuard,
+  STREAMS,
+  subjects,
 } from "@lake/messaging";
 import { isUnknownSchema } from "@lake/registry";
-import { type Logger, SpanKind, batchParent, inSpan, injectTrace, traceparentOf } from "@lake/telemetry";
+import { batchParent, injectTrace, inSpan, type Logger, SpanKind, traceparentOf } from "@lake/telemetry";
+
 import type { DerivedContract, LateEventCodec } from "../contract.ts";
 import type { OutboxRow, StateStore } from "../db/state.ts";
-import { type AggState, type InputEvent, decide, evolve, toInputEvent } from "../domain/windows.ts";
+import { type AggState, decide, evolve, type InputEvent, toInputEvent } from "../domain/windows.ts";
 import type { Failpoint } from "../failpoints.ts";
 import { extendDigest, outboxRows } from "../outbox.ts";
 
@@ -172,7 +174,8 @@ export class Aggregator {
       return { kind: "invalid", seq: m.seq, reason: why };
     }
     const input = toInputEvent(m.seq, record, job, { at: Math.floor(m.info.timestampNanos / 1e6), maxFutureSkewMs: this.o.sourceMaxFutureSkewMs() });
-    if (input.kind === "invalid") this.o.log.error("source event skipped", { seq: m.seq, event_id: String(record[job.eventIdField]).slice(0, 200), reason: input.reason });
+    if (input.kind === "invalid")
+      this.o.log.error("source event skipped", { seq: m.seq, event_id: String(record[job.eventIdField]).slice(0, 200), reason: input.reason });
     return input;
   }
 
@@ -180,13 +183,21 @@ export class Aggregator {
   private apply(msgs: JsMsg[]): Promise<void> {
     return inSpan(
       `aggregate ${this.o.contract.name}`,
-      { kind: SpanKind.CONSUMER, ...batchParent(msgs.map((m) => traceparentOf(m.headers))), attributes: { "lake.dataset": this.o.contract.name, "lake.events": msgs.length } },
+      {
+        kind: SpanKind.CONSUMER,
+        ...batchParent(msgs.map((m) => traceparentOf(m.headers))),
+        attributes: { "lake.dataset": this.o.contract.name, "lake.events": msgs.length },
+      },
       () => this.applyBatch(msgs),
     );
   }
 
   private async applyBatch(msgs: JsMsg[]): Promise<void> {
-    const outcome = decide(this.state, msgs.map((m) => this.toInput(m)), this.o.contract.job);
+    const outcome = decide(
+      this.state,
+      msgs.map((m) => this.toInput(m)),
+      this.o.contract.job,
+    );
     if (outcome.inputSeq === this.state.inputSeq) return; // all already applied (redelivery)
     const rows = outboxRows(outcome.outputs, this.o.contract, this.o.lateCodec);
     const digest = extendDigest(this.digest, rows);

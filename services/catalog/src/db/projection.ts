@@ -4,11 +4,22 @@
 // The tables are in schema.ts, the SQL in queries.ts, and the rules of which version is current in
 // domain/current.ts; this class applies records with them and answers reads.
 import type Database from "better-sqlite3";
+
 import type { LakeLog, LogRecord, VersionCommitted } from "@lake/contracts";
 import { judgeNext } from "@lake/messaging";
-import { type DatasetFacts, type RetentionFacts, QUALITY, expireProblem, liveVersionIn, tagProblem, versionRanges } from "../domain/commands.ts";
-import { autoPromotes, currentOnCommit, promotionRecordProblem, rollbackFloorAfter, verdictProblem, type CurrentFacts } from "../domain/current.ts";
-import { prepareQueries, type AuditRow, type DatasetRow, type FileRow, type Queries, type QualityRow, type RegistryFileRow, type VersionRow } from "./queries.ts";
+
+import { type DatasetFacts, expireProblem, liveVersionIn, QUALITY, type RetentionFacts, tagProblem, versionRanges } from "../domain/commands.ts";
+import { autoPromotes, type CurrentFacts, currentOnCommit, promotionRecordProblem, rollbackFloorAfter, verdictProblem } from "../domain/current.ts";
+import {
+  type AuditRow,
+  type DatasetRow,
+  type FileRow,
+  prepareQueries,
+  type QualityRow,
+  type Queries,
+  type RegistryFileRow,
+  type VersionRow,
+} from "./queries.ts";
 import { openProjectionDb } from "./schema.ts";
 
 export type { AuditRow, DatasetRow, FileRow, QualityRow, RegistryFileRow, VersionRow };
@@ -33,7 +44,9 @@ export class Projection {
    * won the compare-and-set (nats-server 2.9 clusters let both land). It is noted as an anomaly and
    * not applied, so a second "version N" never enters the history.
    */
-  readonly applyBatch = (records: readonly { seq: number; record: LogRecord | undefined; dataset?: string; expected?: number; versionSeq?: number; problem?: string }[]) => {
+  readonly applyBatch = (
+    records: readonly { seq: number; record: LogRecord | undefined; dataset?: string; expected?: number; versionSeq?: number; problem?: string }[],
+  ) => {
     const voids: string[] = [];
     this.db.transaction(() => {
       for (const { seq, record, dataset: subjectDataset, expected, versionSeq, problem } of records) {
@@ -95,7 +108,11 @@ export class Projection {
     const expected = (ds?.latest_version ?? 0) + 1;
     if (r.version !== expected || r.parent_version !== expected - 1) {
       // The CAS makes this impossible; if it happens anyway the record is kept out of the history and noted.
-      this.q.anomaly.run(seq, r.dataset, `void VersionCommitted (version ${r.version}): version ${r.version} (parent ${r.parent_version}) does not follow the latest standing version ${expected - 1}`);
+      this.q.anomaly.run(
+        seq,
+        r.dataset,
+        `void VersionCommitted (version ${r.version}): version ${r.version} (parent ${r.parent_version}) does not follow the latest standing version ${expected - 1}`,
+      );
       if (ds) this.q.touchDataset.run(seq, r.dataset);
       return;
     }
@@ -150,9 +167,27 @@ export class Projection {
     const ds = this.guard(seq, r.dataset, () => verdictProblem(r.version, this.q.version.get(r.dataset, r.version)?.quality));
     if (!ds) return;
     this.q.setQuality.run(r.outcome, seq, r.dataset, r.version);
-    this.q.insertQuality.run({ dataset: r.dataset, version: r.version, seq, outcome: r.outcome, rules: JSON.stringify(r.rules), checked_at: r.checked_at, checker_id: r.checker_id });
+    this.q.insertQuality.run({
+      dataset: r.dataset,
+      version: r.version,
+      seq,
+      outcome: r.outcome,
+      rules: JSON.stringify(r.rules),
+      checked_at: r.checked_at,
+      checker_id: r.checker_id,
+    });
     const failedRules = r.rules.filter((x) => !x.passed).map((x) => x.rule);
-    this.audit(seq, r.dataset, r.outcome === "passed" ? "quality_passed" : "quality_failed", r.version, null, r.checker_id, failedRules.length ? `failed: ${failedRules.join(", ")}` : "all rules passed", r.checked_at, JSON.stringify(r.rules));
+    this.audit(
+      seq,
+      r.dataset,
+      r.outcome === "passed" ? "quality_passed" : "quality_failed",
+      r.version,
+      null,
+      r.checker_id,
+      failedRules.length ? `failed: ${failedRules.join(", ")}` : "all rules passed",
+      r.checked_at,
+      JSON.stringify(r.rules),
+    );
     if (autoPromotes(currentFacts(ds), r, this.q.expiredSeq.get(r.dataset, r.version) !== undefined)) {
       this.q.setCurrent.run(r.version, r.dataset);
       this.audit(seq, r.dataset, "auto_promote", r.version, ds.current_version || null, r.checker_id, "passed its quality checks", r.checked_at, null);
@@ -181,7 +216,17 @@ export class Projection {
     if (!ds) return;
     for (const v of r.versions) this.q.insertExpired.run(r.dataset, v, seq);
     const ranges = versionRanges(r.versions);
-    this.audit(seq, r.dataset, "expire", r.versions.at(-1)!, null, r.actor, r.reason, r.at, JSON.stringify({ policy: r.policy, count: r.versions.length, versions: ranges }));
+    this.audit(
+      seq,
+      r.dataset,
+      "expire",
+      r.versions.at(-1)!,
+      null,
+      r.actor,
+      r.reason,
+      r.at,
+      JSON.stringify({ policy: r.policy, count: r.versions.length, versions: ranges }),
+    );
   }
 
   /**
@@ -199,13 +244,38 @@ export class Projection {
       const f = this.q.fileRange.get(r.dataset, k);
       return f !== undefined && liveVersionIn(live, f.added_version, f.removed_version) !== undefined;
     });
-    if (lost.length > 0) this.q.anomaly.run(seq, r.dataset, `collected ${lost.length} object(s) a live version references: ${lost.slice(0, 5).join(", ")}${lost.length > 5 ? ", …" : ""}`);
+    if (lost.length > 0)
+      this.q.anomaly.run(
+        seq,
+        r.dataset,
+        `collected ${lost.length} object(s) a live version references: ${lost.slice(0, 5).join(", ")}${lost.length > 5 ? ", …" : ""}`,
+      );
     for (const k of r.keys) this.q.insertCollected.run(r.dataset, k, seq);
     const reason = `deleted ${r.keys.length} object(s), ${r.bytes} bytes: ${r.keys.length - r.orphans} no live version references, ${r.orphans} orphan(s) of failed writes`;
-    this.audit(seq, r.dataset, "gc", ds.latest_version, null, r.actor, reason, r.at, JSON.stringify({ keys: r.keys.length, bytes: r.bytes, orphans: r.orphans }));
+    this.audit(
+      seq,
+      r.dataset,
+      "gc",
+      ds.latest_version,
+      null,
+      r.actor,
+      reason,
+      r.at,
+      JSON.stringify({ keys: r.keys.length, bytes: r.bytes, orphans: r.orphans }),
+    );
   }
 
-  private audit(seq: number, dataset: string, kind: string, version: number, previous: number | null, actor: string, reason: string, at: number, detail: string | null): void {
+  private audit(
+    seq: number,
+    dataset: string,
+    kind: string,
+    version: number,
+    previous: number | null,
+    actor: string,
+    reason: string,
+    at: number,
+    detail: string | null,
+  ): void {
     this.q.insertAudit.run({ seq, dataset, kind, version, previous_version: previous, actor, reason, at, detail });
   }
 

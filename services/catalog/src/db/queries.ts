@@ -1,5 +1,6 @@
 // Every SQL statement the projection runs, prepared once per database, and the rows they return.
 import type Database from "better-sqlite3";
+
 import type { QualityStatus } from "../domain/commands.ts";
 import { DUMP_ORDER } from "./schema.ts";
 
@@ -109,12 +110,12 @@ export function prepareQueries(db: Database.Database) {
     setQuality: db.prepare<[string, number, string, number]>("UPDATE versions SET quality = ?, quality_seq = ? WHERE dataset = ? AND version = ?"),
     insertQuality: db.prepare("INSERT INTO quality_results VALUES (@dataset, @version, @seq, @outcome, @rules, @checked_at, @checker_id)"),
     insertTag: db.prepare<[string, string, number, number]>("INSERT INTO tags (dataset, tag, version, seq) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"),
-    insertAudit: db.prepare(
-      "INSERT INTO audit VALUES (@seq, @dataset, @kind, @version, @previous_version, @actor, @reason, @at, @detail)",
-    ),
+    insertAudit: db.prepare("INSERT INTO audit VALUES (@seq, @dataset, @kind, @version, @previous_version, @actor, @reason, @at, @detail)"),
     tag: db.prepare<[string, string], { version: number }>("SELECT version FROM tags WHERE dataset = ? AND tag = ?"),
     tags: db.prepare<[string], { tag: string; version: number; seq: number }>("SELECT tag, version, seq FROM tags WHERE dataset = ? ORDER BY tag"),
-    audit: db.prepare<[string, number, number], AuditRow>("SELECT * FROM audit WHERE dataset = ? AND seq > ? ORDER BY seq, kind = 'auto_promote', kind LIMIT ?"),
+    audit: db.prepare<[string, number, number], AuditRow>(
+      "SELECT * FROM audit WHERE dataset = ? AND seq > ? ORDER BY seq, kind = 'auto_promote', kind LIMIT ?",
+    ),
     // Versions that were current, most recently current first: audited promotions, plus every
     // non-critical version (current on its commit).
     formerCurrents: db.prepare<{ dataset: string }, { version: number }>(
@@ -128,8 +129,12 @@ export function prepareQueries(db: Database.Database) {
     // An event time is taken as no later than its version's commit: one event dated in the future
     // (written past ingest) would otherwise make the dataset look fresh, and silence the freshness
     // alert, for as long as that version is in the history.
-    maxEventTime: db.prepare<[string, number], { t: number | null }>("SELECT MAX(MIN(max_event_time, committed_at)) AS t FROM versions WHERE dataset = ? AND version <= ?"),
-    verdictCounts: db.prepare<[], { dataset: string; outcome: string; n: number }>("SELECT dataset, outcome, COUNT(*) AS n FROM quality_results GROUP BY dataset, outcome"),
+    maxEventTime: db.prepare<[string, number], { t: number | null }>(
+      "SELECT MAX(MIN(max_event_time, committed_at)) AS t FROM versions WHERE dataset = ? AND version <= ?",
+    ),
+    verdictCounts: db.prepare<[], { dataset: string; outcome: string; n: number }>(
+      "SELECT dataset, outcome, COUNT(*) AS n FROM quality_results GROUP BY dataset, outcome",
+    ),
     insertVersion: db.prepare(`INSERT INTO versions VALUES (@dataset, @version, @parent_version, @commit_seq, @write_id, @committer_id, @committed_at,
       @schema_name, @schema_version, @schema_fingerprint, @manifest_key, @manifest_sha256, @manifest_bytes, @source_stream, @source_subject,
       @first_offset, @last_offset, @row_count, @total_rows, @added_files, @removed_files, @min_event_time, @max_event_time,
@@ -143,15 +148,21 @@ export function prepareQueries(db: Database.Database) {
     versions: db.prepare<[string, number, number], VersionRow>("SELECT * FROM versions WHERE dataset = ? AND version > ? ORDER BY version LIMIT ?"),
     covering: db.prepare<[string, number], VersionRow>("SELECT * FROM versions WHERE dataset = ? AND last_offset >= ? ORDER BY version LIMIT 1"),
     coveringCommit: db.prepare<[string, number], VersionRow>("SELECT * FROM versions WHERE dataset = ? AND commit_seq >= ? ORDER BY version LIMIT 1"),
-    coveringPassed: db.prepare<[string, number], VersionRow>("SELECT * FROM versions WHERE dataset = ? AND last_offset >= ? AND quality = 'passed' ORDER BY version LIMIT 1"),
-    coveringCommitPassed: db.prepare<[string, number], VersionRow>("SELECT * FROM versions WHERE dataset = ? AND commit_seq >= ? AND quality = 'passed' ORDER BY version LIMIT 1"),
+    coveringPassed: db.prepare<[string, number], VersionRow>(
+      "SELECT * FROM versions WHERE dataset = ? AND last_offset >= ? AND quality = 'passed' ORDER BY version LIMIT 1",
+    ),
+    coveringCommitPassed: db.prepare<[string, number], VersionRow>(
+      "SELECT * FROM versions WHERE dataset = ? AND commit_seq >= ? AND quality = 'passed' ORDER BY version LIMIT 1",
+    ),
     insertExpired: db.prepare<[string, number, number]>("INSERT INTO expired_versions (dataset, version, seq) VALUES (?, ?, ?)"),
     expiredSeq: db.prepare<[string, number], { seq: number }>("SELECT seq FROM expired_versions WHERE dataset = ? AND version = ?"),
     unexpired: db.prepare<[string], { version: number; committed_at: number; quality: QualityStatus; manifest_key: string }>(
       "SELECT v.version, v.committed_at, v.quality, v.manifest_key FROM versions v WHERE v.dataset = ? AND NOT EXISTS (SELECT 1 FROM expired_versions e WHERE e.dataset = v.dataset AND e.version = v.version) ORDER BY v.version",
     ),
     taggedVersions: db.prepare<[string], { version: number }>("SELECT DISTINCT version FROM tags WHERE dataset = ?"),
-    fileRange: db.prepare<[string, string], { added_version: number; removed_version: number | null }>("SELECT added_version, removed_version FROM files WHERE dataset = ? AND key = ?"),
+    fileRange: db.prepare<[string, string], { added_version: number; removed_version: number | null }>(
+      "SELECT added_version, removed_version FROM files WHERE dataset = ? AND key = ?",
+    ),
     registry: db.prepare<[string, string, number], Omit<RegistryFileRow, "live">>(
       `SELECT f.key, f.partition, f.rows, f.bytes, f.sha256, f.added_version, f.removed_version, c.seq AS collected_seq
        FROM files f LEFT JOIN collected_files c ON c.dataset = f.dataset AND c.key = f.key

@@ -2,6 +2,7 @@
 // what the commit log says (nothing here reads the clock), so replaying the log into an empty database
 // gives the same rows, and the canonical dump (every table, in primary-key order) compares two catalogs.
 import type Database from "better-sqlite3";
+
 import { openStateDb } from "@lake/runtime";
 
 export const SCHEMA = `

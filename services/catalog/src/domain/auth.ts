@@ -5,16 +5,16 @@
 //
 // Tokens files, hashing and the constant-time comparison are the lake's one mechanism for HTTP bearer
 // tokens (@lake/http tokens.ts, which ingest uses too); what each role may do here is the catalog's.
-import { NAME_PATTERN, isValidName } from "@lake/contracts";
+import { isValidName, NAME_PATTERN } from "@lake/contracts";
 import {
   AUTH_PROBLEMS,
-  TOKEN_NAME_PATTERN,
-  TokensFileError,
   authenticate as authenticateToken,
+  type AuthProblem,
   isTokensFileError,
   parseTokens,
+  TOKEN_NAME_PATTERN,
+  TokensFileError,
   tokenSha256,
-  type AuthProblem,
   type TokensSpec,
   type Unauthenticated,
 } from "@lake/http";
@@ -116,9 +116,7 @@ export interface AccessRequest {
 }
 
 export type AuthDecision =
-  | { kind: "allow" }
-  | { kind: "deny"; status: 401; code: AuthProblem; message: string }
-  | { kind: "deny"; status: 403; code: "forbidden"; message: string };
+  { kind: "allow" } | { kind: "deny"; status: 401; code: AuthProblem; message: string } | { kind: "deny"; status: 403; code: "forbidden"; message: string };
 
 const ALLOW: AuthDecision = { kind: "allow" };
 
@@ -137,7 +135,12 @@ export function decide(caller: Caller, access: Access, req: AccessRequest): Auth
   if (access.kind === "public") return ALLOW;
   if (caller.kind === "unauthenticated") return { kind: "deny", status: 401, code: caller.problem, message: UNAUTHENTICATED[caller.problem] };
   if (caller.role === ROLES.admin) return ALLOW;
-  const forbidden = (message: string): AuthDecision => ({ kind: "deny", status: 403, code: "forbidden", message: `token ${JSON.stringify(caller.name)} (role ${caller.role}) ${message}` });
+  const forbidden = (message: string): AuthDecision => ({
+    kind: "deny",
+    status: 403,
+    code: "forbidden",
+    message: `token ${JSON.stringify(caller.name)} (role ${caller.role}) ${message}`,
+  });
   const { method } = req;
   switch (access.kind) {
     case "token":
@@ -161,4 +164,3 @@ export function decide(caller: Caller, access: Access, req: AccessRequest): Auth
       : `may only GET datasets and promote, roll back, tag, expire or record collected files; ${method} on this path needs role admin`,
   );
 }
-

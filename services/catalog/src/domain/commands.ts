@@ -52,9 +52,14 @@ function servable(d: DatasetFacts, v: number): VersionFacts {
   const facts = d.version(v);
   if (!facts) throw new CommandError(404, "unknown_version", `dataset ${d.name} has no version ${v} (latest is ${d.latestVersion})`);
   if (facts.expired) throw new CommandError(410, "version_expired", `version ${v} of ${d.name} has expired (retention) and can never be served again`);
-  if (facts.quality === QUALITY.failed) throw new CommandError(409, "quality_failed", `version ${v} of ${d.name} failed its quality checks and can never be current`);
+  if (facts.quality === QUALITY.failed)
+    throw new CommandError(409, "quality_failed", `version ${v} of ${d.name} failed its quality checks and can never be current`);
   if (d.policy === POLICIES.critical && facts.quality !== QUALITY.passed) {
-    throw new CommandError(409, "quality_pending", `version ${v} of ${d.name} has not passed its quality checks yet; ${d.name} is critical, so only a passed version can be current`);
+    throw new CommandError(
+      409,
+      "quality_pending",
+      `version ${v} of ${d.name} has not passed its quality checks yet; ${d.name} is critical, so only a passed version can be current`,
+    );
   }
   return facts;
 }
@@ -73,9 +78,16 @@ export function decidePromote(d: DatasetFacts, cmd: Who & { version: number }, n
   servable(d, cmd.version);
   if (cmd.version === d.currentVersion) return { kind: "noop", message: `version ${cmd.version} is already current` };
   if (cmd.version < d.currentVersion) {
-    throw new CommandError(409, "use_rollback", `version ${cmd.version} is older than the current version ${d.currentVersion}; use rollback to move current back`);
+    throw new CommandError(
+      409,
+      "use_rollback",
+      `version ${cmd.version} is older than the current version ${d.currentVersion}; use rollback to move current back`,
+    );
   }
-  return { kind: "append", body: { dataset: d.name, version: cmd.version, previous_version: d.currentVersion, mode: "promote", actor: cmd.actor, reason: cmd.reason, at: now } };
+  return {
+    kind: "append",
+    body: { dataset: d.name, version: cmd.version, previous_version: d.currentVersion, mode: "promote", actor: cmd.actor, reason: cmd.reason, at: now },
+  };
 }
 
 export function decideRollback(d: DatasetFacts, cmd: Who & { toVersion?: number }, now: number): Decision<LakeLog.VersionPromoted> {
@@ -85,19 +97,24 @@ export function decideRollback(d: DatasetFacts, cmd: Who & { toVersion?: number 
     target = d.formerCurrents().find((v) => v < d.currentVersion && promotionProblem(d, v) === undefined);
     if (target === undefined) throw new CommandError(409, "no_rollback_target", `dataset ${d.name} has no earlier version that was current and can be served`);
   }
-  if (target >= d.currentVersion) throw new CommandError(409, "not_older", `rollback goes to an older version than the current ${d.currentVersion}; got ${target}`);
+  if (target >= d.currentVersion)
+    throw new CommandError(409, "not_older", `rollback goes to an older version than the current ${d.currentVersion}; got ${target}`);
   servable(d, target);
   if (d.policy === POLICIES.critical && !d.formerCurrents().includes(target)) {
     throw new CommandError(409, "never_current", `version ${target} of ${d.name} was never current; rollback only returns to a version that was`);
   }
-  return { kind: "append", body: { dataset: d.name, version: target, previous_version: d.currentVersion, mode: "rollback", actor: cmd.actor, reason: cmd.reason, at: now } };
+  return {
+    kind: "append",
+    body: { dataset: d.name, version: target, previous_version: d.currentVersion, mode: "rollback", actor: cmd.actor, reason: cmd.reason, at: now },
+  };
 }
 
 export function decideTag(d: DatasetFacts, cmd: Who & { tag: string; version: number }, now: number): Decision<LakeLog.VersionTagged> {
   if (!TAG_PATTERN.test(cmd.tag)) throw new CommandError(400, "invalid_tag", `tag ${JSON.stringify(cmd.tag.slice(0, 80))} must match ${TAG_PATTERN.source}`);
   const facts = d.version(cmd.version);
   if (!facts) throw new CommandError(404, "unknown_version", `dataset ${d.name} has no version ${cmd.version}`);
-  if (facts.expired) throw new CommandError(410, "version_expired", `version ${cmd.version} of ${d.name} has expired (retention); a tag must name a version that is served`);
+  if (facts.expired)
+    throw new CommandError(410, "version_expired", `version ${cmd.version} of ${d.name} has expired (retention); a tag must name a version that is served`);
   const existing = d.tag(cmd.tag);
   if (existing === cmd.version) return { kind: "noop", message: `tag ${cmd.tag} already names version ${cmd.version}` };
   if (existing !== undefined) throw new CommandError(409, "tag_exists", `tag ${cmd.tag} already names version ${existing} of ${d.name}; tags don't move`);
@@ -152,15 +169,23 @@ export interface RetentionPolicy {
 export const MAX_EXPIRE_PER_RECORD = 10_000;
 
 export function policyText(p: RetentionPolicy): string {
-  return [p.keepLast !== undefined ? `keep_last=${p.keepLast}` : undefined, p.keepMs !== undefined ? `keep_ms=${p.keepMs}` : undefined].filter(Boolean).join(",");
+  return [p.keepLast !== undefined ? `keep_last=${p.keepLast}` : undefined, p.keepMs !== undefined ? `keep_ms=${p.keepMs}` : undefined]
+    .filter(Boolean)
+    .join(",");
 }
 
 export function validatePolicy(p: RetentionPolicy): void {
   if (p.keepLast === undefined && p.keepMs === undefined) {
-    throw new CommandError(400, "invalid_policy", "give a retention policy: keep_last (keep the N newest versions) and/or keep_ms (keep versions younger than this)");
+    throw new CommandError(
+      400,
+      "invalid_policy",
+      "give a retention policy: keep_last (keep the N newest versions) and/or keep_ms (keep versions younger than this)",
+    );
   }
-  if (p.keepLast !== undefined && (!Number.isSafeInteger(p.keepLast) || p.keepLast < 1)) throw new CommandError(400, "invalid_policy", `keep_last must be an integer ≥ 1, got ${p.keepLast}`);
-  if (p.keepMs !== undefined && (!Number.isSafeInteger(p.keepMs) || p.keepMs < 0)) throw new CommandError(400, "invalid_policy", `keep_ms must be an integer ≥ 0, got ${p.keepMs}`);
+  if (p.keepLast !== undefined && (!Number.isSafeInteger(p.keepLast) || p.keepLast < 1))
+    throw new CommandError(400, "invalid_policy", `keep_last must be an integer ≥ 1, got ${p.keepLast}`);
+  if (p.keepMs !== undefined && (!Number.isSafeInteger(p.keepMs) || p.keepMs < 0))
+    throw new CommandError(400, "invalid_policy", `keep_ms must be an integer ≥ 0, got ${p.keepMs}`);
 }
 
 /** Versions waiting for their quality verdict. */
@@ -195,7 +220,10 @@ export function decideExpire(d: RetentionFacts, cmd: Who & RetentionPolicy, now:
     expire.push(v.version);
   }
   if (expire.length === 0) {
-    return { kind: "noop", message: `nothing to expire in ${d.name} under ${policyText(cmd)}: ${d.unexpired.length} version(s) served (latest, current, tagged, awaiting a verdict, or within the policy)` };
+    return {
+      kind: "noop",
+      message: `nothing to expire in ${d.name} under ${policyText(cmd)}: ${d.unexpired.length} version(s) served (latest, current, tagged, awaiting a verdict, or within the policy)`,
+    };
   }
   return { kind: "append", body: { dataset: d.name, versions: expire, policy: policyText(cmd), actor: cmd.actor, reason: cmd.reason, at: now } };
 }
@@ -220,7 +248,7 @@ export function expireProblem(d: RetentionFacts, versions: readonly number[]): s
 /** Versions as compact ranges for messages and the audit trail: 1-5,7,9-12. */
 export function versionRanges(versions: readonly number[]): string {
   const out: string[] = [];
-  for (let i = 0; i < versions.length; ) {
+  for (let i = 0; i < versions.length;) {
     let j = i;
     while (j + 1 < versions.length && versions[j + 1] === versions[j]! + 1) j++;
     out.push(i === j ? String(versions[i]) : `${versions[i]}-${versions[j]}`);
@@ -260,8 +288,10 @@ export interface CollectedFiles {
 
 export function decideCollected(d: Pick<DatasetFacts, "name">, cmd: CollectedFiles & { actor: string }, now: number): Decision<LakeLog.FilesCollected> {
   const prefix = `datasets/${d.name}/`;
-  if (!Array.isArray(cmd.keys) || cmd.keys.length === 0) throw new CommandError(400, "invalid_keys", "keys must be a non-empty array of the deleted object keys");
-  if (cmd.keys.length > MAX_COLLECTED_KEYS) throw new CommandError(400, "invalid_keys", `at most ${MAX_COLLECTED_KEYS} keys per record, got ${cmd.keys.length}`);
+  if (!Array.isArray(cmd.keys) || cmd.keys.length === 0)
+    throw new CommandError(400, "invalid_keys", "keys must be a non-empty array of the deleted object keys");
+  if (cmd.keys.length > MAX_COLLECTED_KEYS)
+    throw new CommandError(400, "invalid_keys", `at most ${MAX_COLLECTED_KEYS} keys per record, got ${cmd.keys.length}`);
   for (const k of cmd.keys) {
     if (typeof k !== "string" || !k.startsWith(prefix) || k.length > 1024 || k.includes("..") || k.includes("//")) {
       throw new CommandError(400, "invalid_keys", `key ${JSON.stringify(String(k).slice(0, 120))} is not an object of dataset ${d.name} (expected ${prefix}…)`);
@@ -269,6 +299,7 @@ export function decideCollected(d: Pick<DatasetFacts, "name">, cmd: CollectedFil
   }
   if (new Set(cmd.keys).size !== cmd.keys.length) throw new CommandError(400, "invalid_keys", "keys must not repeat");
   if (!Number.isSafeInteger(cmd.bytes) || cmd.bytes < 0) throw new CommandError(400, "invalid_bytes", "bytes must be an integer ≥ 0");
-  if (!Number.isSafeInteger(cmd.orphans) || cmd.orphans < 0 || cmd.orphans > cmd.keys.length) throw new CommandError(400, "invalid_orphans", "orphans must be an integer between 0 and the number of keys");
+  if (!Number.isSafeInteger(cmd.orphans) || cmd.orphans < 0 || cmd.orphans > cmd.keys.length)
+    throw new CommandError(400, "invalid_orphans", "orphans must be an integer between 0 and the number of keys");
   return { kind: "append", body: { dataset: d.name, keys: [...cmd.keys], bytes: cmd.bytes, orphans: cmd.orphans, actor: cmd.actor, at: now } };
 }

@@ -3,7 +3,8 @@
 // the facts, calls these, and writes what they decide; nothing here reads a clock, and the only times
 // involved are the records' own.
 import type { LakeLog } from "@lake/contracts";
-import { POLICIES, QUALITY, promotionProblem, type DatasetFacts, type QualityStatus } from "./commands.ts";
+
+import { type DatasetFacts, POLICIES, promotionProblem, QUALITY, type QualityStatus } from "./commands.ts";
 
 /** What deciding the current version needs to know about a dataset. */
 export interface CurrentFacts {
@@ -51,7 +52,8 @@ export function promotionRecordProblem(d: DatasetFacts, r: Pick<LakeLog.VersionP
   if (problem) return problem;
   if (r.mode === "promote" && r.version <= d.currentVersion) return `promote to version ${r.version} does not move current (${d.currentVersion}) forward`;
   if (r.mode === "rollback" && r.version >= d.currentVersion) return `rollback to version ${r.version} does not move current (${d.currentVersion}) back`;
-  if (r.mode === "rollback" && d.policy === POLICIES.critical && !d.formerCurrents().includes(r.version)) return `rollback to version ${r.version}, which was never current`;
+  if (r.mode === "rollback" && d.policy === POLICIES.critical && !d.formerCurrents().includes(r.version))
+    return `rollback to version ${r.version}, which was never current`;
   return undefined;
 }
 

@@ -1,7 +1,8 @@
 // The admin endpoints: the refused requests kept in memory, a rebuild of the projection from the
 // commit log, and the canonical dump (equal dumps mean equal catalogs).
 import { sendJson } from "@lake/http";
-import { intParam, type Api, type ApiRequest } from "./request.ts";
+
+import { type Api, type ApiRequest, intParam } from "./request.ts";
 
 export function denials(api: Api, r: ApiRequest): void {
   const after = intParam(r.query, "after", 0, 0, Number.MAX_SAFE_INTEGER)!;

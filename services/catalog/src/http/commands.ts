@@ -2,20 +2,22 @@
 // is checked here (fields, actor, reason); the decision is the domain's (domain/commands.ts), taken and
 // appended to the commit log by Catalog.command, which answers once the projection has applied it.
 import type { IncomingMessage } from "node:http";
+
 import { HttpError, readBody, sendJson } from "@lake/http";
+
+import type { Identity } from "../domain/auth.ts";
 import {
-  MAX_EXPIRE_PER_RECORD,
   decideCollected,
   decideExpire,
   decidePromote,
   decideRollback,
   decideTag,
+  MAX_EXPIRE_PER_RECORD,
+  type RetentionPolicy,
   validatePolicy,
   versionRanges,
-  type RetentionPolicy,
   type Who,
 } from "../domain/commands.ts";
-import type { Identity } from "../domain/auth.ts";
 import type { Api, ApiRequest } from "./request.ts";
 
 const MAX_COMMAND_BYTES = 16 * 1024;
@@ -45,9 +47,11 @@ async function commandBody(req: IncomingMessage, command: Command, bodyMs: numbe
     throw new HttpError(400, "malformed_json", `command body is not valid JSON: ${(e as Error).message}`);
   }
   const fields: readonly string[] = COMMAND_FIELDS[command];
-  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new HttpError(400, "invalid_command", `command body must be a JSON object with ${fields.join(", ")}`);
+  if (typeof body !== "object" || body === null || Array.isArray(body))
+    throw new HttpError(400, "invalid_command", `command body must be a JSON object with ${fields.join(", ")}`);
   for (const k of Object.keys(body)) {
-    if (!fields.includes(k)) throw new HttpError(400, "unknown_field", `${command} takes ${fields.join(", ")}; unknown field ${JSON.stringify(k.slice(0, 60))}`);
+    if (!fields.includes(k))
+      throw new HttpError(400, "unknown_field", `${command} takes ${fields.join(", ")}; unknown field ${JSON.stringify(k.slice(0, 60))}`);
   }
   return body as Record<string, unknown>;
 }
@@ -60,13 +64,15 @@ async function commandBody(req: IncomingMessage, command: Command, bodyMs: numbe
 function who(req: IncomingMessage, body: Record<string, unknown>, identity: Identity | undefined): Who {
   const actor = actorOf(req, body, identity);
   const reason = body.reason;
-  if (typeof reason !== "string" || reason.trim().length === 0 || reason.length > 1000) throw new HttpError(400, "invalid_reason", "give a reason (1-1000 characters): it goes into the audit trail");
+  if (typeof reason !== "string" || reason.trim().length === 0 || reason.length > 1000)
+    throw new HttpError(400, "invalid_reason", "give a reason (1-1000 characters): it goes into the audit trail");
   return { actor, reason };
 }
 
 function actorOf(req: IncomingMessage, body: Record<string, unknown>, identity: Identity | undefined): string {
   const actor = identity ? identity.name : typeof body.actor === "string" ? body.actor : req.headers["x-lake-actor"];
-  if (typeof actor !== "string" || actor.length === 0 || actor.length > 128) throw new HttpError(400, "invalid_actor", "give actor (1-128 characters) in the body or the X-Lake-Actor header");
+  if (typeof actor !== "string" || actor.length === 0 || actor.length > 128)
+    throw new HttpError(400, "invalid_actor", "give actor (1-128 characters) in the body or the X-Lake-Actor header");
   return actor;
 }
 

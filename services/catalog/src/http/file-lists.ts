@@ -4,6 +4,7 @@
 // being read from SQLite and serialized per request. A rebuild swaps in another projection: the cache
 // belongs to one projection and starts empty with the next.
 import type { ServerResponse } from "node:http";
+
 import type { Projection } from "../db/projection.ts";
 
 const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;

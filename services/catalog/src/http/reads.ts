@@ -3,10 +3,11 @@
 // caller's offset, and never answer with an older one.
 import { type CatalogVersionSummary, isoInstant } from "@lake/contracts";
 import { HttpError, sendJson } from "@lake/http";
+
 import type { VersionRow } from "../db/projection.ts";
 import { mayRead } from "../domain/auth.ts";
 import { sendJsonWithFiles } from "./file-lists.ts";
-import { CANONICAL_INT, intParam, versionSegment, type Api, type ApiRequest } from "./request.ts";
+import { type Api, type ApiRequest, CANONICAL_INT, intParam, versionSegment } from "./request.ts";
 
 function versionView(v: VersionRow, expiredSeq: number | undefined): CatalogVersionSummary {
   return {
@@ -87,11 +88,13 @@ export function version(api: Api, r: ApiRequest): void {
     // The version readers should use: for critical datasets the newest one that passed its checks
     // (or what an operator promoted or rolled back to).
     const ds = p.dataset(dataset);
-    if (ds && !ds.current_version) throw new HttpError(404, "no_current_version", `dataset ${dataset} has no current version yet (no version has passed its quality checks)`);
+    if (ds && !ds.current_version)
+      throw new HttpError(404, "no_current_version", `dataset ${dataset} has no current version yet (no version has passed its quality checks)`);
     v = ds && p.version(dataset, ds.current_version);
   } else if (CANONICAL_INT.test(which)) {
     v = p.version(dataset, versionSegment(which));
-  } else throw new HttpError(400, "invalid_version", `version must be "latest", "current" or a positive decimal integer, got ${JSON.stringify(which.slice(0, 40))}`);
+  } else
+    throw new HttpError(400, "invalid_version", `version must be "latest", "current" or a positive decimal integer, got ${JSON.stringify(which.slice(0, 40))}`);
   if (!v) throw new HttpError(404, "unknown_version", `dataset ${dataset} has no version ${which}`);
   sendVersion(api, r, v, eventual(api));
 }
@@ -117,7 +120,14 @@ export function files(api: Api, r: ApiRequest): void {
   if (!ds) throw new HttpError(404, "unknown_dataset", `dataset ${dataset} has no committed version`);
   // Read in one go (no await in between): the page and the position it was read at agree.
   const files = p.fileRegistry(dataset, after, limit);
-  sendJson(r.res, 200, { dataset, files, next_after: files.length === limit ? files.at(-1)!.key : null, last_record_seq: ds.last_record_seq, latest_version: ds.latest_version, ...eventual(api) });
+  sendJson(r.res, 200, {
+    dataset,
+    files,
+    next_after: files.length === limit ? files.at(-1)!.key : null,
+    last_record_seq: ds.last_record_seq,
+    latest_version: ds.latest_version,
+    ...eventual(api),
+  });
 }
 
 export function tags(api: Api, r: ApiRequest): void {
@@ -138,7 +148,9 @@ export function audit(api: Api, r: ApiRequest): void {
   const dataset = r.params.dataset!;
   const after = intParam(r.query, "after", 0, 0, Number.MAX_SAFE_INTEGER)!;
   const limit = intParam(r.query, "limit", 100, 1, 1000)!;
-  const entries = api.catalog.projection.auditTrail(dataset, after, limit).map((a) => ({ ...a, at: isoInstant(a.at), detail: a.detail === null ? null : (JSON.parse(a.detail) as unknown) }));
+  const entries = api.catalog.projection
+    .auditTrail(dataset, after, limit)
+    .map((a) => ({ ...a, at: isoInstant(a.at), detail: a.detail === null ? null : (JSON.parse(a.detail) as unknown) }));
   sendJson(r.res, 200, { dataset, entries, next_after: entries.length === limit ? entries.at(-1)!.seq : null, ...eventual(api) });
 }
 
@@ -148,16 +160,19 @@ export async function covering(api: Api, r: ApiRequest): Promise<void> {
   const dataset = r.params.dataset!;
   const offset = intParam(r.query, "offset", undefined, 1, Number.MAX_SAFE_INTEGER);
   const commitSeq = intParam(r.query, "commit_seq", undefined, 1, Number.MAX_SAFE_INTEGER);
-  if ((offset === undefined) === (commitSeq === undefined)) throw new HttpError(400, "invalid_parameter", "give exactly one token: offset=<ingest offset> or commit_seq=<commit-log sequence>");
+  if ((offset === undefined) === (commitSeq === undefined))
+    throw new HttpError(400, "invalid_parameter", "give exactly one token: offset=<ingest offset> or commit_seq=<commit-log sequence>");
   const timeoutMs = intParam(r.query, "timeout_ms", 5000, 0, api.maxWaitMs)!;
   const started = performance.now();
   // quality=passed: the first covering version that also passed its checks (what a reader of a
   // critical dataset may be served); without it, the first covering version, whatever its verdict.
   const q = r.query.get("quality");
-  if (q !== null && q !== "passed") throw new HttpError(400, "invalid_parameter", `quality=${JSON.stringify(q.slice(0, 20))}: the only filter is quality=passed`);
+  if (q !== null && q !== "passed")
+    throw new HttpError(400, "invalid_parameter", `quality=${JSON.stringify(q.slice(0, 20))}: the only filter is quality=passed`);
   const passed = q === "passed";
   // The projection is looked up on every try: a rebuild may swap it while this waits.
-  const find = () => (offset !== undefined ? catalog.projection.coveringOffset(dataset, offset, passed) : catalog.projection.coveringCommit(dataset, commitSeq!, passed));
+  const find = () =>
+    offset !== undefined ? catalog.projection.coveringOffset(dataset, offset, passed) : catalog.projection.coveringCommit(dataset, commitSeq!, passed);
   const v = await catalog.waitFor(find, timeoutMs);
   const waited = Math.round(performance.now() - started);
   if (!v) {

@@ -1,9 +1,11 @@
 // What a route handler gets (the server's parts and the matched request) and the parsing of the
 // parameters more than one kind of handler reads.
 import type { IncomingMessage, ServerResponse } from "node:http";
+
 import { isValidName } from "@lake/contracts";
 import { HttpError, type HttpTimeouts } from "@lake/http";
 import type { Logger } from "@lake/telemetry";
+
 import type { Catalog } from "../catalog.ts";
 import type { Identity, TokenEntry } from "../domain/auth.ts";
 import type { DenialLog } from "./denials.ts";
@@ -40,7 +42,8 @@ export type Handler = (api: Api, r: ApiRequest) => Promise<void> | void;
 
 /** A dataset name from a path, or 400. */
 export function datasetParam(name: string): string {
-  if (!isValidName(name)) throw new HttpError(400, "invalid_name", `invalid dataset name ${JSON.stringify(String(name).slice(0, 80))}: must match ^[a-z][a-z0-9_]{0,62}$`);
+  if (!isValidName(name))
+    throw new HttpError(400, "invalid_name", `invalid dataset name ${JSON.stringify(String(name).slice(0, 80))}: must match ^[a-z][a-z0-9_]{0,62}$`);
   return name;
 }
 
@@ -55,13 +58,15 @@ export function intParam(query: URLSearchParams, name: string, def: number | und
   const raw = query.get(name);
   if (raw === null || raw === "") return def;
   const n = CANONICAL_INT.test(raw) ? Number(raw) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new HttpError(400, "invalid_parameter", `${name}=${JSON.stringify(raw.slice(0, 40))}: expected a decimal integer in [${min}, ${max}]`);
+  if (!Number.isSafeInteger(n) || n < min || n > max)
+    throw new HttpError(400, "invalid_parameter", `${name}=${JSON.stringify(raw.slice(0, 40))}: expected a decimal integer in [${min}, ${max}]`);
   return n;
 }
 
 /** A version number in a path: a canonical positive decimal integer, or 400. */
 export function versionSegment(raw: string): number {
   const n = CANONICAL_INT.test(raw) ? Number(raw) : NaN;
-  if (!Number.isSafeInteger(n) || n < 1) throw new HttpError(400, "invalid_version", `version must be a positive decimal integer, got ${JSON.stringify(raw.slice(0, 40))}`);
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new HttpError(400, "invalid_version", `version must be a positive decimal integer, got ${JSON.stringify(raw.slice(0, 40))}`);
   return n;
 }

@@ -5,17 +5,19 @@
 // token) and authorized before anything else; refusals are answered 401/403, logged and kept for
 // admins. Prometheus metrics are not served here but on a listener of their own (main.ts).
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import { DEFAULT_HTTP_TIMEOUTS, HttpError, closesConnection, createHttpServer, listen, parseTarget, sendJson, type HttpTimeouts } from "@lake/http";
+
+import { closesConnection, createHttpServer, DEFAULT_HTTP_TIMEOUTS, HttpError, type HttpTimeouts, listen, parseTarget, sendJson } from "@lake/http";
 import type { Logger } from "@lake/telemetry";
+
 import type { Catalog } from "../catalog.ts";
+import { ACCESS, type Access, type AuthDecision, authenticate, type Caller, decide, type Identity, operate, type TokenEntry } from "../domain/auth.ts";
 import { CommandError } from "../domain/commands.ts";
-import { ACCESS, authenticate, decide, operate, type Access, type AuthDecision, type Caller, type Identity, type TokenEntry } from "../domain/auth.ts";
 import * as admin from "./admin.ts";
 import * as commands from "./commands.ts";
 import { DenialLog } from "./denials.ts";
 import { FileListCache } from "./file-lists.ts";
 import * as reads from "./reads.ts";
-import { datasetParam, type Api, type ApiRequest, type Handler } from "./request.ts";
+import { type Api, type ApiRequest, datasetParam, type Handler } from "./request.ts";
 
 export interface Route {
   /** An HTTP method, or "*" for any. */
@@ -165,7 +167,12 @@ export function startHttp(opts: {
     opts.log.warn("request denied", { denial_seq: seq, ...fields });
     // The body of a refused command is never read: drain it so the connection can be kept alive.
     req.resume();
-    const challenge = d.status === 401 ? (d.code === "missing_token" ? REALM : `${REALM}, error="${d.code === "invalid_token" ? "invalid_token" : "invalid_request"}"`) : `${REALM}, error="insufficient_scope"`;
+    const challenge =
+      d.status === 401
+        ? d.code === "missing_token"
+          ? REALM
+          : `${REALM}, error="${d.code === "invalid_token" ? "invalid_token" : "invalid_request"}"`
+        : `${REALM}, error="insufficient_scope"`;
     sendJson(res, d.status, { error: d.code, message: d.message }, { "www-authenticate": challenge });
   }
 

@@ -2,9 +2,12 @@
 // (one SQLite transaction each). Also replays the whole log into a fresh database for `rebuild`.
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { ConsumerStalledError, STREAMS, follow, inspectLogRecord, subjects, type Follower, type RetryPolicy } from "@lake/messaging";
+
 import type { LogRecord } from "@lake/contracts";
-import { type Logger, type Span, SpanKind, contextFromHeaders, tracer, traceparentOf } from "@lake/telemetry";
+import { ConsumerStalledError, follow, type Follower, inspectLogRecord, type RetryPolicy, STREAMS, subjects } from "@lake/messaging";
+import { contextFromHeaders, type Logger, type Span, SpanKind, traceparentOf, tracer } from "@lake/telemetry";
+
+import type { Projection } from "../db/projection.ts";
 
 function projectionSpan(b: { seq: number; record: LogRecord | undefined; traceparent?: string }): Span {
   return tracer().startSpan(
@@ -13,7 +16,6 @@ function projectionSpan(b: { seq: number; record: LogRecord | undefined; tracepa
     contextFromHeaders({ get: (k) => (k === "traceparent" ? b.traceparent : undefined) }),
   );
 }
-import type { Projection } from "../db/projection.ts";
 
 const MAX_BATCH = 1000;
 /** The longest a delivered record waits to be applied. */
@@ -58,7 +60,15 @@ export async function tailCommitLog(opts: {
       // body naming another dataset) is void: the projection notes it and moves past it, never applies it.
       const batch = msgs.map((m) => {
         const r = inspectLogRecord(m);
-        return { seq: m.seq, record: r.record, dataset: r.dataset, expected: r.expected, versionSeq: r.versionSeq, problem: r.problem, traceparent: traceparentOf(m.headers) };
+        return {
+          seq: m.seq,
+          record: r.record,
+          dataset: r.dataset,
+          expected: r.expected,
+          versionSeq: r.versionSeq,
+          problem: r.problem,
+          traceparent: traceparentOf(m.headers),
+        };
       });
       // Each traced record gets a span for its projection, in the trace of the work that appended it.
       const spans = opts.traced ? batch.filter((b) => b.traceparent).map((b) => projectionSpan(b)) : [];

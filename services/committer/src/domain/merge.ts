@@ -21,11 +21,7 @@ export interface MergedRows {
   superseded: number;
 }
 
-export function mergePartition(
-  spec: Pick<DatasetSpec, "key" | "versionField" | "isDelete">,
-  existing: readonly Rows[],
-  incoming: Rows,
-): MergedRows {
+export function mergePartition(spec: Pick<DatasetSpec, "key" | "versionField" | "isDelete">, existing: readonly Rows[], incoming: Rows): MergedRows {
   // Per key, the newest change so far: a row, or a delete (row undefined) with its version.
   const byKey = new Map<string, { row: Record<string, unknown> | undefined; version: number; offset: number }>();
   const vf = spec.versionField;

@@ -1,7 +1,8 @@
 // What a committer needs to know about the dataset it writes, whatever produced it: a domain stream of
 // events (append) or a stream of keyed rows that replace earlier ones (upsert: window results, CDC).
-import { type DerivedContract, type DomainContract, type ParquetSettings, cdcChangeCodec, isCdcContract, utcDay } from "@lake/contracts";
 import { createHash } from "node:crypto";
+
+import { cdcChangeCodec, type DerivedContract, type DomainContract, isCdcContract, type ParquetSettings, utcDay } from "@lake/contracts";
 
 export interface ColumnSpec {
   name: string;

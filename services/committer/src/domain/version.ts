@@ -1,7 +1,8 @@
 // Pure logic of a committer: what the next version looks like, given the head of the commit log and
 // a buffered micro-batch. No I/O, no clock: time and ids come in as arguments.
 import type { LakeLog, LogRecord, VersionCommitted } from "@lake/contracts";
-import { type DatasetSpec, MODES, keyOf } from "./spec.ts";
+
+import { type DatasetSpec, keyOf, MODES } from "./spec.ts";
 
 export interface BufferedEvent {
   /** Stream sequence of the event (the ingest offset). */
@@ -123,8 +124,7 @@ export function olderThan(spec: Pick<DatasetSpec, "versionField">, a: Record<str
 export const keys = {
   dataFile: (dataset: string, partition: string, writeId: string, index: number) =>
     `datasets/${dataset}/data/${partition}/${writeId}-${String(index).padStart(3, "0")}.parquet`,
-  manifest: (dataset: string, version: number, writeId: string) =>
-    `datasets/${dataset}/manifests/v${String(version).padStart(12, "0")}-${writeId}.json`,
+  manifest: (dataset: string, version: number, writeId: string) => `datasets/${dataset}/manifests/v${String(version).padStart(12, "0")}-${writeId}.json`,
 };
 
 export interface Manifest {

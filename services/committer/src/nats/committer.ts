@@ -2,39 +2,42 @@
 // buffer a micro-batch, write Parquet (append: new files; upsert: rewritten partitions) + manifest, then
 // append VersionCommitted with a CAS. Losing the CAS to another data version means: drop the batch,
 // re-read the head, resume after it.
-import { randomBytes, createHash } from "node:crypto";
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import { createHash, randomBytes } from "node:crypto";
+
+import { jetstream, type JetStreamClient, type JetStreamManager, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { quarantinedRecordCodec, type LakeLog } from "@lake/contracts";
 import { headers as natsHeaders } from "@nats-io/nats-core";
+
+import { type LakeLog, quarantinedRecordCodec } from "@lake/contracts";
 import {
+  appendLogRecord,
+  appendUntilStands,
+  type CasRetryPolicy,
   type CommitHead,
   ConsumerStalledError,
   DEFAULT_POISON_POLICY,
-  HEADERS,
-  StallGuard,
-  follow,
-  subjects,
-  appendLogRecord,
-  appendUntilStands,
   ensureStreams,
-  readCommitHead,
   foldCommitLog,
+  follow,
+  type Follower,
+  HEADERS,
   isCasConflict,
   isPublishOutcomeUnknown,
-  type CasRetryPolicy,
-  type Follower,
   type PoisonPolicy,
+  readCommitHead,
   type RetryPolicy,
+  StallGuard,
+  subjects,
 } from "@lake/messaging";
-import type { ObjectStore } from "@lake/storage";
-import { type Logger, SpanKind, batchParent, inSpan, traceparentOf } from "@lake/telemetry";
-import { type BufferedEvent, type CommitterState, initialState, evolve, planBatch, buildManifest, commitRecord, keys } from "../domain/version.ts";
-import { type DatasetSpec, MODES, keyOf } from "../domain/spec.ts";
 import { isUnknownSchema } from "@lake/registry";
+import type { ObjectStore } from "@lake/storage";
+import { batchParent, inSpan, type Logger, SpanKind, traceparentOf } from "@lake/telemetry";
+
 import { mergePartition } from "../domain/merge.ts";
-import { type Tombstones, fromParquet, toParquet } from "../parquet.ts";
+import { type DatasetSpec, keyOf, MODES } from "../domain/spec.ts";
+import { type BufferedEvent, buildManifest, commitRecord, type CommitterState, evolve, initialState, keys, planBatch } from "../domain/version.ts";
 import type { Failpoint } from "../failpoints.ts";
+import { fromParquet, type Tombstones, toParquet } from "../parquet.ts";
 
 export interface CommitterOptions {
   nc: NatsConnection;
@@ -80,7 +83,12 @@ function stateFromHead(head: CommitHead): CommitterState {
 
 function applyFiles(live: Map<string, LakeLog.DataFile[]>, r: LakeLog.VersionCommitted): void {
   const gone = new Set(r.removed_files);
-  if (gone.size > 0) for (const [p, files] of live) live.set(p, files.filter((f) => !gone.has(f.key)));
+  if (gone.size > 0)
+    for (const [p, files] of live)
+      live.set(
+        p,
+        files.filter((f) => !gone.has(f.key)),
+      );
   for (const f of r.added_files) live.set(f.partition, [...(live.get(f.partition) ?? []), f]);
 }
 
@@ -88,7 +96,6 @@ function newWriteId(now: number): string {
   // Sortable by time, unique across processes; safe as an object-key segment.
   return `w${now.toString(36)}-${randomBytes(6).toString("hex")}`;
 }
-
 
 /** The commit append: rebased onto records that are not data versions (verdicts, promotions), 10 rounds at most. */
 const COMMIT_RETRY: CasRetryPolicy = { maxAttempts: 10 };
@@ -230,7 +237,10 @@ export class Committer {
       received_at: Date.now(),
       source: "stream",
     };
-    await this.js.publish(subjects.quarantine(this.spec.dataset), quarantinedRecordCodec.encode(record), { headers: h, msgID: `poison:${this.spec.dataset}:${seq}` });
+    await this.js.publish(subjects.quarantine(this.spec.dataset), quarantinedRecordCodec.encode(record), {
+      headers: h,
+      msgID: `poison:${this.spec.dataset}:${seq}`,
+    });
   }
 
   private scheduleFlush(batch: BufferedEvent[], epoch: number): void {
@@ -264,7 +274,8 @@ export class Committer {
   private failed(err: unknown, retryMs: number | undefined): void {
     if (this.stopped) return;
     if (isCasConflict(err)) this.o.log.warn("lost commit race; resuming from the new head", { err });
-    else if (err instanceof ConsumerStalledError) this.o.log.warn("source consumer stalled; resuming from the committed head", { why: err.why, retry_ms: retryMs });
+    else if (err instanceof ConsumerStalledError)
+      this.o.log.warn("source consumer stalled; resuming from the committed head", { why: err.why, retry_ms: retryMs });
     else this.o.log.error("flush failed; resuming from the committed head", { err, retry_ms: retryMs });
   }
 
@@ -273,7 +284,11 @@ export class Committer {
     if (epoch !== this.epoch || this.stopped) return Promise.resolve();
     return inSpan(
       `commit ${this.spec.dataset}`,
-      { kind: SpanKind.CONSUMER, ...batchParent(events.map((e) => e.traceparent)), attributes: { "lake.dataset": this.spec.dataset, "lake.events": events.length } },
+      {
+        kind: SpanKind.CONSUMER,
+        ...batchParent(events.map((e) => e.traceparent)),
+        attributes: { "lake.dataset": this.spec.dataset, "lake.events": events.length },
+      },
       () => this.flushBatch(events, epoch),
     );
   }
@@ -342,7 +357,13 @@ export class Committer {
   private async append(record: ReturnType<typeof commitRecord>): Promise<number> {
     return appendUntilStands(
       COMMIT_RETRY,
-      () => appendLogRecord(this.js, this.spec.dataset, { kind: "VersionCommitted", body: record }, { expectedLastSeq: this.state.headSeq, msgId: record.write_id }),
+      () =>
+        appendLogRecord(
+          this.js,
+          this.spec.dataset,
+          { kind: "VersionCommitted", body: record },
+          { expectedLastSeq: this.state.headSeq, msgId: record.write_id },
+        ),
       {
         retryOn: (e) => isPublishOutcomeUnknown(e) || isCasConflict(e),
         onLost: async (e, attempt, final) => {

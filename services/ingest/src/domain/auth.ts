@@ -7,7 +7,7 @@
 // - admin: everything.
 // /healthz and /metrics stay open (probes and scrapers carry no token). Any route not named here is
 // admin only: a route added to the server but not to this table is closed, not open.
-import { NAME_PATTERN, isValidName } from "@lake/contracts";
+import { isValidName, NAME_PATTERN } from "@lake/contracts";
 import { type AuthProblem, type TokenIdentity, type TokensSpec, type Unauthenticated } from "@lake/http";
 
 export const INGEST_ROLES = { producer: "producer", operator: "operator", admin: "admin" } as const;
@@ -26,17 +26,16 @@ export const INGEST_TOKENS: TokensSpec<IngestRole> = {
     verb: "send events to",
     valid: isValidName,
     rule: NAME_PATTERN.source,
-    unscopedNote: (role) => (role === INGEST_ROLES.admin ? "an admin may do everything, so a list here would not restrict it" : "an operator sends no events, so a list here would mean nothing"),
+    unscopedNote: (role) =>
+      role === INGEST_ROLES.admin
+        ? "an admin may do everything, so a list here would not restrict it"
+        : "an operator sends no events, so a list here would mean nothing",
   },
   empty: "nobody could use ingest's HTTP API (to run without authentication, unset LAKE_INGEST_TOKENS_FILE instead)",
 };
 
 export type IngestRoute =
-  | { kind: "open" }
-  | { kind: "events"; domain: string }
-  | { kind: "quarantine"; domain: string }
-  | { kind: "stats" }
-  | { kind: "other" };
+  { kind: "open" } | { kind: "events"; domain: string } | { kind: "quarantine"; domain: string } | { kind: "stats" } | { kind: "other" };
 
 /**
  * The route as far as access is concerned, from the path only (the method is the decision's other
@@ -55,9 +54,7 @@ export function ingestRouteOf(segments: readonly string[]): IngestRoute {
 }
 
 export type IngestAuthDecision =
-  | { kind: "allow" }
-  | { kind: "deny"; status: 401; code: AuthProblem; message: string }
-  | { kind: "deny"; status: 403; code: "forbidden"; message: string };
+  { kind: "allow" } | { kind: "deny"; status: 401; code: AuthProblem; message: string } | { kind: "deny"; status: 403; code: "forbidden"; message: string };
 
 const ALLOW: IngestAuthDecision = { kind: "allow" };
 
@@ -76,7 +73,12 @@ export function decideIngest(caller: IngestCaller, method: string, route: Ingest
   if (route.kind === "open") return ALLOW;
   if (caller.kind === "unauthenticated") return { kind: "deny", status: 401, code: caller.problem, message: UNAUTHENTICATED[caller.problem] };
   if (caller.role === INGEST_ROLES.admin) return ALLOW;
-  const forbidden = (message: string): IngestAuthDecision => ({ kind: "deny", status: 403, code: "forbidden", message: `token ${JSON.stringify(caller.name)} (role ${caller.role}) ${message}` });
+  const forbidden = (message: string): IngestAuthDecision => ({
+    kind: "deny",
+    status: 403,
+    code: "forbidden",
+    message: `token ${JSON.stringify(caller.name)} (role ${caller.role}) ${message}`,
+  });
   switch (route.kind) {
     case "events": {
       if (mayProduce(caller, route.domain)) return ALLOW;
@@ -86,7 +88,9 @@ export function decideIngest(caller: IngestCaller, method: string, route: Ingest
     }
     case "quarantine":
     case "stats":
-      return caller.role === INGEST_ROLES.operator ? ALLOW : forbidden("may not read or replay the quarantine or read stats: that needs role operator or admin");
+      return caller.role === INGEST_ROLES.operator
+        ? ALLOW
+        : forbidden("may not read or replay the quarantine or read stats: that needs role operator or admin");
     case "other":
       return forbidden(`may not call ${method.slice(0, 16)} on this path: it needs role admin`);
   }

@@ -1,6 +1,6 @@
 // Pure part of ingest: a request body becomes a list of records, each valid (ready to publish) or
 // refused with a reason. No I/O.
-import { type DomainContract, type IngestReply, type RecordResult, cdcChangeCodec, isCdcContract, validateChange } from "@lake/contracts";
+import { cdcChangeCodec, type DomainContract, type IngestReply, isCdcContract, type RecordResult, validateChange } from "@lake/contracts";
 import { HttpError } from "@lake/http";
 
 export type Classified =
@@ -62,9 +62,7 @@ export function classify(records: readonly unknown[], contract: DomainContract, 
   } else {
     out = records.map((raw, index) => {
       const r = contract.validate(raw, now);
-      return r.ok
-        ? { index, ok: true, eventId: r.eventId, value: r.value }
-        : { index, ok: false, eventId: r.eventId, reason: r.reason, path: r.path, raw };
+      return r.ok ? { index, ok: true, eventId: r.eventId, value: r.value } : { index, ok: false, eventId: r.eventId, reason: r.reason, path: r.path, raw };
     });
   }
   if (!limits) return out;
@@ -90,7 +88,6 @@ export function classify(records: readonly unknown[], contract: DomainContract, 
   return out;
 }
 
-
 /** A failed publish's reason is cut to this many characters, so a reply's size has a bound before publishing. */
 export const MAX_FAILED_REASON = 120;
 
@@ -100,7 +97,10 @@ export const MAX_FAILED_REASON = 120;
  */
 export function failedReason(what: string, e: unknown): string {
   const text = `${what}: ${e instanceof Error ? e.message : String(e)}`;
-  return text.replace(/[^\x20-\x7e]/g, "?").replace(/["\\]/g, "'").slice(0, MAX_FAILED_REASON);
+  return text
+    .replace(/[^\x20-\x7e]/g, "?")
+    .replace(/["\\]/g, "'")
+    .slice(0, MAX_FAILED_REASON);
 }
 
 /** The largest offset a reply can carry (JetStream sequences are uint64; JSON numbers stay below 2^53). */
@@ -114,7 +114,16 @@ const MAX_OFFSET_TEXT = String(Number.MAX_SAFE_INTEGER);
  * max_payload: it could never be answered, and the producer would retry a request already processed.
  */
 export function replyBound(domain: string, classified: readonly Classified[]): number {
-  const envelope = { status: 503, domain, accepted: classified.length, duplicates: classified.length, rejected: classified.length, failed: classified.length, max_offset: Number.MAX_SAFE_INTEGER, results: [] };
+  const envelope = {
+    status: 503,
+    domain,
+    accepted: classified.length,
+    duplicates: classified.length,
+    rejected: classified.length,
+    failed: classified.length,
+    max_offset: Number.MAX_SAFE_INTEGER,
+    results: [],
+  };
   let bytes = Buffer.byteLength(JSON.stringify(envelope));
   const failed = "x".repeat(MAX_FAILED_REASON);
   for (const c of classified) {

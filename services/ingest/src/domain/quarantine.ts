@@ -2,8 +2,9 @@
 // No I/O: the wiring (src/nats/quarantine.ts) loads the quarantined record and its replay-ledger
 // entry, asks decideReplay what to do, and does it.
 import type { DomainContract, QuarantinedEntry, QuarantinedRecord, ReplayReply, ReplayResult, UndecodableEntry } from "@lake/contracts";
-import { isoInstant, quarantineReplayCodec, quarantinedRecordCodec } from "@lake/contracts";
-import { RequestError, classify, type Classified, type WireLimits } from "./classify.ts";
+import { isoInstant, quarantinedRecordCodec, quarantineReplayCodec } from "@lake/contracts";
+
+import { type Classified, classify, RequestError, type WireLimits } from "./classify.ts";
 
 export const QUARANTINE_LIST_DEFAULT_LIMIT = 100;
 export const QUARANTINE_LIST_MAX_LIMIT = 500;
@@ -45,7 +46,6 @@ export function parseListQuery(query: URLSearchParams): ListQuery {
   return out;
 }
 
-
 /** A quarantine message as loaded: the record, or why it does not stand. */
 export type StoredQuarantine = { kind: "record"; record: QuarantinedRecord } | { kind: "undecodable"; error: string; bytes: number; storedAt: number };
 
@@ -82,7 +82,12 @@ export function readStoredQuarantine(domain: string, bytes: Uint8Array, storedAt
     return { kind: "undecodable", error: (e as Error).message, bytes: bytes.byteLength, storedAt };
   }
   if (record.domain !== domain) {
-    return { kind: "undecodable", error: `the record names domain ${JSON.stringify(record.domain.slice(0, 80))}, not ${domain} (the subject it is stored on)`, bytes: bytes.byteLength, storedAt };
+    return {
+      kind: "undecodable",
+      error: `the record names domain ${JSON.stringify(record.domain.slice(0, 80))}, not ${domain} (the subject it is stored on)`,
+      bytes: bytes.byteLength,
+      storedAt,
+    };
   }
   return { kind: "record", record };
 }
@@ -102,7 +107,8 @@ export function parseReplayBody(text: string, maxItems = REPLAY_MAX_ITEMS): Repl
   } catch (e) {
     throw new RequestError(400, "malformed_json", `request body is not valid JSON: ${(e as Error).message}`);
   }
-  if (!isPlainObject(parsed) || !Array.isArray(parsed.items)) throw new RequestError(400, "invalid_replay", `request body must be an object with an items array; ${REPLAY_SHAPE}`);
+  if (!isPlainObject(parsed) || !Array.isArray(parsed.items))
+    throw new RequestError(400, "invalid_replay", `request body must be an object with an items array; ${REPLAY_SHAPE}`);
   for (const k of Object.keys(parsed)) {
     if (k !== "items") throw new RequestError(400, "invalid_replay", `unknown field ${clip(k)}; ${REPLAY_SHAPE}`);
   }
@@ -229,22 +235,36 @@ export function decideReplay(domain: string, item: ReplayItem, state: ReplayStat
   const stored = state.quarantined;
   if (!stored) return { kind: "not_found", reason: `no quarantined record of domain ${domain} at seq ${item.seq}` };
   if (stored.kind === "undecodable") {
-    return { kind: "undecodable", reason: `the quarantine message at seq ${item.seq} is not a readable quarantined record (${stored.error}); it cannot be replayed` };
+    return {
+      kind: "undecodable",
+      reason: `the quarantine message at seq ${item.seq} is not a readable quarantined record (${stored.error}); it cannot be replayed`,
+    };
   }
   const q = stored.record;
-  if (state.ledger?.unreadable) return { kind: "undecodable", reason: `the replay ledger of seq ${item.seq} cannot be read (${state.ledger.unreadable}); it cannot be replayed` };
+  if (state.ledger?.unreadable)
+    return { kind: "undecodable", reason: `the replay ledger of seq ${item.seq} cannot be read (${state.ledger.unreadable}); it cannot be replayed` };
   const ledger = state.ledger?.entry;
   if (ledger?.state === "done") return { kind: "duplicate", eventId: ledger.event_id, offset: ledger.offset };
 
   let candidate: unknown;
   if (item.corrected) candidate = item.record;
   else if (q.truncated) {
-    return { kind: "rejected", eventId: q.event_id, reason: `the quarantined copy of seq ${item.seq} was truncated; replay it with a corrected record`, path: "$" };
+    return {
+      kind: "rejected",
+      eventId: q.event_id,
+      reason: `the quarantined copy of seq ${item.seq} was truncated; replay it with a corrected record`,
+      path: "$",
+    };
   } else {
     try {
       candidate = JSON.parse(q.raw);
     } catch {
-      return { kind: "rejected", eventId: q.event_id, reason: `the quarantined copy of seq ${item.seq} is not valid JSON; replay it with a corrected record`, path: "$" };
+      return {
+        kind: "rejected",
+        eventId: q.event_id,
+        reason: `the quarantined copy of seq ${item.seq} is not valid JSON; replay it with a corrected record`,
+        path: "$",
+      };
     }
   }
 
@@ -277,7 +297,6 @@ export function decideReplay(domain: string, item: ReplayItem, state: ReplayStat
 }
 
 // ---- replay reply ----------------------------------------------------------------------------
-
 
 export function summariseReplay(domain: string, results: ReplayResult[]): ReplayReply {
   const reply: ReplayReply = { domain, accepted: 0, duplicates: 0, rejected: 0, not_found: 0, undecodable: 0, failed: 0, max_offset: null, results };

@@ -1,26 +1,31 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import { DEFAULT_HTTP_TIMEOUTS, HttpError, closesConnection, createHttpServer, listen, parseTarget, readBody, sendJson, type HttpTimeouts } from "@lake/http";
+
+import { InvalidNameError, isValidName, UnknownDomainError } from "@lake/contracts";
+import { closesConnection, createHttpServer, DEFAULT_HTTP_TIMEOUTS, HttpError, type HttpTimeouts, listen, parseTarget, readBody, sendJson } from "@lake/http";
+import { authenticate, bearerChallenge, type TokenEntry } from "@lake/http";
+import type { Logger } from "@lake/telemetry";
 import { contextFromHeaders, metricsHandler, type Registry } from "@lake/telemetry";
+import { Counter } from "@lake/telemetry";
+
+import { decideIngest, type IngestAuthDecision, type IngestCaller, type IngestIdentity, ingestRouteOf } from "../domain/auth.ts";
+import { replyStatus } from "../domain/classify.ts";
+import { parseListQuery, parseReplayBody, replayStatus } from "../domain/quarantine.ts";
+import type { Publisher } from "../nats/publisher.ts";
+import type { Quarantine } from "../nats/quarantine.ts";
 
 const headerValue = (req: IncomingMessage, key: string): string | undefined => {
   const v = req.headers[key];
   return Array.isArray(v) ? v[0] : v;
 };
-import { isValidName, UnknownDomainError, InvalidNameError } from "@lake/contracts";
-import type { Logger } from "@lake/telemetry";
-import { replyStatus } from "../domain/classify.ts";
-import { parseListQuery, parseReplayBody, replayStatus } from "../domain/quarantine.ts";
-import type { Publisher } from "../nats/publisher.ts";
-import type { Quarantine } from "../nats/quarantine.ts";
-import { authenticate, bearerChallenge, type TokenEntry } from "@lake/http";
-import { Counter } from "@lake/telemetry";
-import { decideIngest, ingestRouteOf, type IngestAuthDecision, type IngestCaller, type IngestIdentity } from "../domain/auth.ts";
 
 export function errorBody(e: unknown): { status: number; body: { error: string; message: string } } {
   if (e instanceof HttpError) return { status: e.status, body: { error: e.code, message: e.message } };
   if (e instanceof UnknownDomainError) return { status: 404, body: { error: "unknown_domain", message: e.message } };
   if (e instanceof InvalidNameError) return { status: 400, body: { error: "invalid_name", message: e.message } };
-  return { status: 503, body: { error: "unavailable", message: `ingest could not complete the request: ${(e as Error).message}; retry with the same event ids` } };
+  return {
+    status: 503,
+    body: { error: "unavailable", message: `ingest could not complete the request: ${(e as Error).message}; retry with the same event ids` },
+  };
 }
 
 const ROUTES = "POST /v1/domains/<domain>/events, GET /v1/domains/<domain>/quarantine, POST /v1/domains/<domain>/quarantine/replay";
@@ -55,7 +60,12 @@ export function startHttp(opts: {
       if (!res.headersSent) sendJson(res, 500, { error: "internal", message: "internal error" });
     });
   }, timeouts);
-  const denied = new Counter({ name: "lake_ingest_http_denied_total", help: "HTTP requests refused for their token (401) or its role (403)", labelNames: ["status"], registers: [opts.metrics] });
+  const denied = new Counter({
+    name: "lake_ingest_http_denied_total",
+    help: "HTTP requests refused for their token (401) or its role (403)",
+    labelNames: ["status"],
+    registers: [opts.metrics],
+  });
   /** A refusal: a log line naming the token (never the token itself) and the answer, the body unread. */
   function deny(req: IncomingMessage, res: ServerResponse, caller: IngestCaller, d: Extract<IngestAuthDecision, { kind: "deny" }>, path: string): void {
     denied.inc({ status: String(d.status) });
@@ -72,7 +82,12 @@ export function startHttp(opts: {
     });
     // The body is never read: close the connection rather than drain it, so a client without a valid
     // token can't hold a socket by trickling one.
-    sendJson(res, d.status, { error: d.code, message: d.message }, { "www-authenticate": bearerChallenge("lake-ingest", d.status, d.code), connection: "close" });
+    sendJson(
+      res,
+      d.status,
+      { error: d.code, message: d.message },
+      { "www-authenticate": bearerChallenge("lake-ingest", d.status, d.code), connection: "close" },
+    );
   }
   async function handle(req: IncomingMessage, res: ServerResponse) {
     try {

@@ -7,10 +7,12 @@
 // before anything is read or published (not answered, counted, logged); the deployment's permissions
 // refuse the publish as well (deploy/nats/permissions.ts: ingest replies only to `_INBOX.>`).
 import type { NatsConnection, Subscription } from "@nats-io/nats-core";
-import { isValidName, InvalidNameError } from "@lake/contracts";
+
+import { InvalidNameError, isValidName } from "@lake/contracts";
 import { isInboxSubject, subjects } from "@lake/messaging";
 import { contextFromHeaders, Counter, type Logger, type Registry } from "@lake/telemetry";
-import { RequestError, replyStatus } from "../domain/classify.ts";
+
+import { replyStatus, RequestError } from "../domain/classify.ts";
 import { errorBody } from "../http/server.ts";
 import type { Publisher } from "./publisher.ts";
 
@@ -38,7 +40,11 @@ export function startNatsEndpoint(opts: { nc: NatsConnection; publisher: Publish
     unlogged++;
     const now = Date.now();
     if (now - lastLogAt < REFUSAL_LOG_INTERVAL_MS) return;
-    opts.log.warn("request refused: its reply subject is not an inbox", { subject: subject.slice(0, 200), reply: reply.slice(0, 200), refused_since_last_line: unlogged });
+    opts.log.warn("request refused: its reply subject is not an inbox", {
+      subject: subject.slice(0, 200),
+      reply: reply.slice(0, 200),
+      refused_since_last_line: unlogged,
+    });
     lastLogAt = now;
     unlogged = 0;
   };
@@ -58,7 +64,8 @@ export function startNatsEndpoint(opts: { nc: NatsConnection; publisher: Publish
         let body: unknown;
         try {
           if (!isValidName(domain)) throw new InvalidNameError("domain", domain);
-          if (msg.data.byteLength > opts.maxBodyBytes) throw new RequestError(413, "body_too_large", `request of ${msg.data.byteLength} bytes exceeds the ${opts.maxBodyBytes}-byte limit`);
+          if (msg.data.byteLength > opts.maxBodyBytes)
+            throw new RequestError(413, "body_too_large", `request of ${msg.data.byteLength} bytes exceeds the ${opts.maxBodyBytes}-byte limit`);
           let text: string;
           try {
             text = decoder.decode(msg.data);
@@ -80,7 +87,13 @@ export function startNatsEndpoint(opts: { nc: NatsConnection; publisher: Publish
         if (out.byteLength > limit) {
           // replyBound makes this unreachable; if it ever isn't, say so instead of leaving the requester to time out.
           opts.log.error("ingest reply larger than max_payload", { domain, bytes: out.byteLength, max_payload: limit });
-          out = encoder.encode(JSON.stringify({ status: 500, error: "internal", message: `the reply (${out.byteLength} bytes) exceeds max_payload (${limit} bytes); retry with smaller batches and the same event ids` }));
+          out = encoder.encode(
+            JSON.stringify({
+              status: 500,
+              error: "internal",
+              message: `the reply (${out.byteLength} bytes) exceeds max_payload (${limit} bytes); retry with smaller batches and the same event ids`,
+            }),
+          );
         }
         msg.respond(out);
       })().catch((e) => opts.log.error("ingest request failed", { err: e }));

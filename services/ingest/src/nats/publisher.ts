@@ -2,14 +2,27 @@
 // retries dedupe in JetStream), refused ones to quarantine with their reason. One request's publishes
 // are pipelined, not awaited one by one.
 import { createHash } from "node:crypto";
+
 import { jetstream, type JetStreamClient, type PubAck } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { cdcChangeCodec, isCdcContract, isValidName, quarantinedRecordCodec, UnknownDomainError, type DomainContract } from "@lake/contracts";
-import { subjects, HEADERS } from "@lake/messaging";
 import { headers as natsHeaders } from "@nats-io/nats-core";
-import { Counter, Histogram, injectTrace, inSpan, SpanKind, type Context, type Registry } from "@lake/telemetry";
+
 import type { IngestReply, RecordResult } from "@lake/contracts";
-import { type Classified, type WireLimits, HEADER_ALLOWANCE_BYTES, RequestError, classify, failedReason, parseBody, replyBound, summarise } from "../domain/classify.ts";
+import { cdcChangeCodec, type DomainContract, isCdcContract, isValidName, quarantinedRecordCodec, UnknownDomainError } from "@lake/contracts";
+import { HEADERS, subjects } from "@lake/messaging";
+import { type Context, Counter, Histogram, injectTrace, inSpan, type Registry, SpanKind } from "@lake/telemetry";
+
+import {
+  type Classified,
+  classify,
+  failedReason,
+  HEADER_ALLOWANCE_BYTES,
+  parseBody,
+  replyBound,
+  RequestError,
+  summarise,
+  type WireLimits,
+} from "../domain/classify.ts";
 
 /** Nats-Msg-Id of an event: unique across the EVENTS stream, the same for every retry of the event. */
 export const eventMsgId = (domain: string, eventId: string) => `${domain}:${eventId}`;
@@ -40,8 +53,19 @@ export class Publisher {
 
   constructor(private readonly o: PublisherOptions) {
     this.js = jetstream(o.nc);
-    this.records = new Counter({ name: "lake_ingest_records_total", help: "Records by outcome (rejected ones are quarantined)", labelNames: ["domain", "status"], registers: [o.metrics] });
-    this.latency = new Histogram({ name: "lake_ingest_request_seconds", help: "Time to answer an ingest request", labelNames: ["source"], registers: [o.metrics], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] });
+    this.records = new Counter({
+      name: "lake_ingest_records_total",
+      help: "Records by outcome (rejected ones are quarantined)",
+      labelNames: ["domain", "status"],
+      registers: [o.metrics],
+    });
+    this.latency = new Histogram({
+      name: "lake_ingest_request_seconds",
+      help: "Time to answer an ingest request",
+      labelNames: ["source"],
+      registers: [o.metrics],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    });
   }
 
   /** What a record must fit to be published: the connected server's max_payload (it can change on reconnect). */
@@ -60,7 +84,13 @@ export class Publisher {
    * trace (or a child of the caller's). Throws RequestError for a request that isn't records at all,
    * or whose reply could be larger than `maxReplyBytes` (checked before anything is published).
    */
-  ingest(domain: string, body: string, source: "http" | "nats", parent?: Context, opts: { maxReplyBytes?: number } = {}): Promise<{ batch: boolean; reply: IngestReply }> {
+  ingest(
+    domain: string,
+    body: string,
+    source: "http" | "nats",
+    parent?: Context,
+    opts: { maxReplyBytes?: number } = {},
+  ): Promise<{ batch: boolean; reply: IngestReply }> {
     return inSpan(`ingest ${domain}`, { kind: SpanKind.SERVER, parent, attributes: { "lake.domain": domain, "lake.source": source } }, async (span) => {
       const stop = this.latency.startTimer({ source });
       const r = await this.ingestRecords(domain, body, source, opts.maxReplyBytes).finally(stop);
@@ -73,7 +103,12 @@ export class Publisher {
     });
   }
 
-  private async ingestRecords(domain: string, body: string, source: "http" | "nats", maxReplyBytes: number | undefined): Promise<{ batch: boolean; reply: IngestReply }> {
+  private async ingestRecords(
+    domain: string,
+    body: string,
+    source: "http" | "nats",
+    maxReplyBytes: number | undefined,
+  ): Promise<{ batch: boolean; reply: IngestReply }> {
     const contract = this.contract(domain);
     const parsed = parseBody(body, this.o.maxBatch);
     // The ingest clock bounds event times (how far in the future they may be): read once per request.

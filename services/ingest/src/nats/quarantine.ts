@@ -3,26 +3,28 @@
 // records through the Publisher, the same path as fresh ingest. Decisions are in domain/quarantine.ts.
 import { jetstream, type JetStreamClient, type JetStreamManager, type MsgRequest, type StoredMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { quarantinedRecordCodec, type DomainContract } from "@lake/contracts";
-import { STREAMS, subjects, HEADERS, appendWithCas, isCasConflict } from "@lake/messaging";
+
+import type { QuarantineEntry, QuarantineList, ReplayReply, ReplayResult } from "@lake/contracts";
+import { type DomainContract, quarantinedRecordCodec } from "@lake/contracts";
+import { appendWithCas, HEADERS, isCasConflict, STREAMS, subjects } from "@lake/messaging";
 import type { Logger } from "@lake/telemetry";
+
 import {
-  LEDGER_MAX_ENTRIES,
-  QUARANTINE_LIST_MAX_RAW_BYTES,
   decideReplay,
   decodeLedgerEntry,
   encodeLedgerEntry,
   foldLedger,
+  LEDGER_MAX_ENTRIES,
+  type LedgerView,
+  type ListQuery,
+  QUARANTINE_LIST_MAX_RAW_BYTES,
   readStoredQuarantine,
+  type ReplayItem,
+  type StoredQuarantine,
   summariseReplay,
   toListEntry,
   toUndecodableEntry,
-  type LedgerView,
-  type ListQuery,
-  type ReplayItem,
-  type StoredQuarantine,
 } from "../domain/quarantine.ts";
-import type { QuarantineEntry, QuarantineList, ReplayReply, ReplayResult } from "@lake/contracts";
 import type { Publisher } from "./publisher.ts";
 
 /**
@@ -61,7 +63,7 @@ export class Quarantine {
     const page: { seq: number; stored: StoredQuarantine }[] = [];
     let rawBytes = 0;
     let more = false;
-    for (let from = q.after + 1; ; ) {
+    for (let from = q.after + 1; ;) {
       const m = await this.nextOn(subject, from);
       if (!m) break;
       from = m.seq + 1;
@@ -80,7 +82,9 @@ export class Quarantine {
     const ledgers = await Promise.all(page.map((p) => (p.stored.kind === "record" ? this.readLedger(domain, p.seq) : undefined)));
     return {
       domain,
-      records: page.map((p, i): QuarantineEntry => (p.stored.kind === "record" ? toListEntry(p.seq, p.stored.record, ledgers[i]?.entry) : toUndecodableEntry(p.seq, p.stored))),
+      records: page.map((p, i): QuarantineEntry =>
+        p.stored.kind === "record" ? toListEntry(p.seq, p.stored.record, ledgers[i]?.entry) : toUndecodableEntry(p.seq, p.stored),
+      ),
       next_after: more ? page[page.length - 1]!.seq : null,
     };
   }
@@ -179,14 +183,17 @@ export class Quarantine {
       // A void entry: walk the ledger for the last one that stands.
     }
     const messages: { seq: number; data: Uint8Array }[] = [];
-    for (let from = seq + 1; messages.length < LEDGER_MAX_ENTRIES; ) {
+    for (let from = seq + 1; messages.length < LEDGER_MAX_ENTRIES;) {
       const m = await this.nextOn(subject, from);
       if (!m || m.seq > last.seq) break;
       messages.push({ seq: m.seq, data: m.data });
       if (m.seq === last.seq) return foldLedger(messages);
       from = m.seq + 1;
     }
-    const why = messages.length >= LEDGER_MAX_ENTRIES ? `its last entry does not decode and it has more than ${LEDGER_MAX_ENTRIES} entries` : "its last entry does not decode and its entries could not be read back";
+    const why =
+      messages.length >= LEDGER_MAX_ENTRIES
+        ? `its last entry does not decode and it has more than ${LEDGER_MAX_ENTRIES} entries`
+        : "its last entry does not decode and its entries could not be read back";
     return { seq: last.seq, entry: undefined, unreadable: why };
   }
 

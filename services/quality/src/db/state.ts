@@ -4,9 +4,11 @@
 // leaves the state ahead of or behind the position. Computed stats are a cache of facts about
 // immutable files: they are written on their own and never decide what the log says.
 import type Database from "better-sqlite3";
-import { openStateDb } from "@lake/runtime";
+
 import type { LakeLog, LogRecord, VersionCommitted } from "@lake/contracts";
 import { judgeNext } from "@lake/messaging";
+import { openStateDb } from "@lake/runtime";
+
 import type { ColumnStats } from "../domain/stats.ts";
 
 const SCHEMA = `
@@ -153,7 +155,14 @@ function toVersion(r: VersionRow): VersionState {
 }
 
 function toFile(r: FileRow): FileState {
-  return { key: r.key, addedVersion: r.added_version, rows: r.rows, bytes: r.bytes, sha256: r.sha256, stats: r.stats === null ? undefined : (JSON.parse(r.stats) as ColumnStats) };
+  return {
+    key: r.key,
+    addedVersion: r.added_version,
+    rows: r.rows,
+    bytes: r.bytes,
+    sha256: r.sha256,
+    stats: r.stats === null ? undefined : (JSON.parse(r.stats) as ColumnStats),
+  };
 }
 
 export class QualityState {

@@ -4,6 +4,7 @@
 // a failed version explains itself.
 import type { DomainContract, FieldConstraints, LakeLog } from "@lake/contracts";
 import { isoInstant } from "@lake/contracts";
+
 import type { QualityConfig } from "./config.ts";
 import { type ColumnStats, type Measured, nullRatio } from "./stats.ts";
 
@@ -177,7 +178,15 @@ export function judge(input: JudgeInput): Judgement {
 
   if (input.manifest) {
     const m = input.manifest;
-    rules.push(rule("manifest", m.problem === undefined, m.problem ?? "matches", `${m.key} with the size and sha256 of the commit record`, m.problem ? `manifest ${m.problem}` : "ok"));
+    rules.push(
+      rule(
+        "manifest",
+        m.problem === undefined,
+        m.problem ?? "matches",
+        `${m.key} with the size and sha256 of the commit record`,
+        m.problem ? `manifest ${m.problem}` : "ok",
+      ),
+    );
   }
   rules.push(filesRule(input.files));
   if (input.contract) rules.push(schemaRule(input.contract, input.files));
@@ -188,7 +197,13 @@ export function judge(input: JudgeInput): Judgement {
     const min = c.rowCountMin;
     rules.push(
       input.addedRows.ok
-        ? rule("row_count_min", input.addedRows.value >= min, `${input.addedRows.value} rows added`, `>= ${min}`, input.addedRows.value >= min ? "ok" : `version ${input.version} adds ${input.addedRows.value} rows, fewer than ${min}`)
+        ? rule(
+            "row_count_min",
+            input.addedRows.value >= min,
+            `${input.addedRows.value} rows added`,
+            `>= ${min}`,
+            input.addedRows.value >= min ? "ok" : `version ${input.version} adds ${input.addedRows.value} rows, fewer than ${min}`,
+          )
         : rule("row_count_min", false, "unknown", `>= ${min}`, `cannot count the added rows: ${input.addedRows.reason}`),
     );
   }
@@ -204,7 +219,13 @@ export function judge(input: JudgeInput): Judgement {
     const r = nullRatio(s, column);
     const nulls = s.nulls[column] ?? s.rows;
     rules.push(
-      rule(name, r <= max, `${fmtRatio(r)} (${nulls} of ${s.rows} rows null)`, `<= ${max}`, r <= max ? "ok" : `${column} is null in ${fmtRatio(r)} of version ${input.version}'s rows, above ${max}`),
+      rule(
+        name,
+        r <= max,
+        `${fmtRatio(r)} (${nulls} of ${s.rows} rows null)`,
+        `<= ${max}`,
+        r <= max ? "ok" : `${column} is null in ${fmtRatio(r)} of version ${input.version}'s rows, above ${max}`,
+      ),
     );
   }
 
@@ -219,7 +240,13 @@ export function judge(input: JudgeInput): Judgement {
     } else {
       const lag = input.now - input.maxEventTime;
       rules.push(
-        rule("freshness", lag <= max, `lag ${lag} ms (newest event ${isoInstant(input.maxEventTime)})`, `lag <= ${max} ms`, lag <= max ? "ok" : `the newest event is ${lag} ms old, more than ${max} ms`),
+        rule(
+          "freshness",
+          lag <= max,
+          `lag ${lag} ms (newest event ${isoInstant(input.maxEventTime)})`,
+          `lag <= ${max} ms`,
+          lag <= max ? "ok" : `the newest event is ${lag} ms old, more than ${max} ms`,
+        ),
       );
     }
   }
@@ -274,7 +301,15 @@ function fieldRules(contract: ContractView, fields: Readonly<Record<string, Fiel
   for (const f of contract.fields) {
     const m = fields[f.name] ?? cleanField();
     if (!f.nullable) {
-      out.push(rule(`not_null(${f.name})`, m.nulls === 0, `${m.nulls} nulls in ${rows} rows`, "0 nulls", m.nulls === 0 ? "ok" : `required field ${f.name} is null in ${m.nulls} added rows`));
+      out.push(
+        rule(
+          `not_null(${f.name})`,
+          m.nulls === 0,
+          `${m.nulls} nulls in ${rows} rows`,
+          "0 nulls",
+          m.nulls === 0 ? "ok" : `required field ${f.name} is null in ${m.nulls} added rows`,
+        ),
+      );
     }
     const c = f.constraints;
     if (c?.min !== undefined || c?.max !== undefined) {
@@ -335,7 +370,13 @@ function totalRowsRule(input: JudgeInput): RuleResult {
   const expected = `${input.recordedTotalRows} (total_rows of the record)`;
   if (!input.stats.ok) return rule("total_rows", false, "unknown", expected, `cannot count the version's rows: ${input.stats.reason}`);
   const n = input.stats.value.rows;
-  return rule("total_rows", n === input.recordedTotalRows, `${n} rows in the version's files`, expected, n === input.recordedTotalRows ? "ok" : `the version's files hold ${n} rows, the record says ${input.recordedTotalRows}`);
+  return rule(
+    "total_rows",
+    n === input.recordedTotalRows,
+    `${n} rows in the version's files`,
+    expected,
+    n === input.recordedTotalRows ? "ok" : `the version's files hold ${n} rows, the record says ${input.recordedTotalRows}`,
+  );
 }
 
 function rowCountDriftRule(input: JudgeInput, maxDrop: number): RuleResult {

@@ -5,34 +5,36 @@
 // an append only lands if nothing (no other verdict) reached the subject since the state was read.
 // Losing it is a normal outcome: catch up, and decide again.
 import { dirname, join } from "node:path";
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+
+import { jetstream, type JetStreamClient, type JetStreamManager, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
+
 import type { LakeLog, QualityVerdict } from "@lake/contracts";
 import {
-  ConsumerStalledError,
-  STREAMS,
-  subjects,
   appendLogRecord,
   appendUntilStands,
+  type CasRetryPolicy,
+  ConsumerStalledError,
   decodeLogRecord,
   ensureStreams,
   follow,
+  type Follower,
   inspectLogRecord,
-  recordsBetween,
   isCasConflict,
   isPublishOutcomeUnknown,
-  type CasRetryPolicy,
-  type Follower,
+  recordsBetween,
   type RetryPolicy,
+  STREAMS,
+  subjects,
 } from "@lake/messaging";
 import type { ObjectStore } from "@lake/storage";
-import { type Logger, SpanKind, contextFromHeaders, inSpan } from "@lake/telemetry";
+import { contextFromHeaders, inSpan, type Logger, SpanKind } from "@lake/telemetry";
+
 import { rulesFor } from "../dataset-rules.ts";
 import { type DatasetHead, type LogEntry, QualityState } from "../db/state.ts";
 import { judge } from "../domain/rules.ts";
 import { ParquetInspector } from "../parquet/inspect.ts";
 import { VersionMeasurer } from "../parquet/measure.ts";
-
 
 /** A verdict that loses its race to a new version or a promotion rebases onto it and appends again, 20 rounds at most. */
 const VERDICT_RETRY: CasRetryPolicy = { maxAttempts: 20 };
@@ -206,7 +208,11 @@ export class QualityChecker {
     );
   }
 
-  private async judgeVersion(head: DatasetHead, v: NonNullable<ReturnType<QualityState["nextUnjudged"]>>, manifestRef: LakeLog.ManifestRef | undefined): Promise<void> {
+  private async judgeVersion(
+    head: DatasetHead,
+    v: NonNullable<ReturnType<QualityState["nextUnjudged"]>>,
+    manifestRef: LakeLog.ManifestRef | undefined,
+  ): Promise<void> {
     const started = performance.now();
     try {
       const now = this.now();
@@ -265,7 +271,12 @@ export class QualityChecker {
         // The body names the judged version; appendLogRecord reads Lake-Version-Seq (the dataset's
         // latest VersionCommitted, which a committer resumes from) from the log itself.
         await this.o.beforeAppend?.(body, attempt);
-        return await appendLogRecord(this.js, body.dataset, { kind: "QualityVerdict", body }, { expectedLastSeq, msgId: verdictMsgId(body.dataset, body.version) });
+        return await appendLogRecord(
+          this.js,
+          body.dataset,
+          { kind: "QualityVerdict", body },
+          { expectedLastSeq, msgId: verdictMsgId(body.dataset, body.version) },
+        );
       },
       {
         onLost: async (_err, _lost, final) => {

@@ -2,9 +2,10 @@
 // row-level measurements the rules judge. Numeric ranges and enums are checked in SQL; string lengths
 // and patterns in JS over the distinct values, with the same semantics ingest validated them with
 // (UTF-16 lengths, JS regular expressions), so the two never disagree about a value.
-import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
+import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+
+import { cleanField, type Column, type ContractView, type FieldMeasure, type FieldView } from "../domain/rules.ts";
 import type { ColumnStats } from "../domain/stats.ts";
-import { type Column, type ContractView, type FieldMeasure, type FieldView, cleanField } from "../domain/rules.ts";
 
 /** A file that exists but cannot be read as Parquet: a data problem, judged, not retried. */
 export class UnreadableFileError extends Error {

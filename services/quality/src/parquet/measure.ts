@@ -2,14 +2,16 @@
 // row-level measurements over them, and table-level stats of the whole version computed incrementally
 // from per-file stats (cached in the state, so each file is read once).
 import { createHash } from "node:crypto";
-import type { LakeLog } from "@lake/contracts";
 import { readFile } from "node:fs/promises";
-import { type ObjectStore, isObjectNotFound, materialize } from "@lake/storage";
+
+import type { LakeLog } from "@lake/contracts";
+import { isObjectNotFound, materialize, type ObjectStore } from "@lake/storage";
+
 import type { DatasetRules } from "../dataset-rules.ts";
 import type { QualityState, VersionState } from "../db/state.ts";
 import { type AddedFile, type JudgeInput, schemaDiffs } from "../domain/rules.ts";
-import { type ColumnStats, type Measured, EMPTY_STATS, addStats, measured, subtractStats, sumStats, unmeasured } from "../domain/stats.ts";
-import { type ParquetInspector, isUnreadableFile } from "./inspect.ts";
+import { addStats, type ColumnStats, EMPTY_STATS, type Measured, measured, subtractStats, sumStats, unmeasured } from "../domain/stats.ts";
+import { isUnreadableFile, type ParquetInspector } from "./inspect.ts";
 
 /** A file whose stats are needed is gone or unreadable: the stats depending on it are unknown. */
 export class FileUnavailableError extends Error {
