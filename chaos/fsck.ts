@@ -1,9 +1,8 @@
 // `lake fsck` (apps/lake/src/cli-maintenance.ts) run as a user runs it, against the healed lake:
 // it cross-checks the commit log, the object store and the catalog and exits 1 on any problem. Run as
-// a process through the CLI (its stable interface). The harness's own cross-check (checks.ts
-// checkStore) runs as well, so a tree without `lake fsck` is still checked.
+// a process through the CLI (its stable interface), beside the harness's own cross-check (checks.ts
+// checkStore).
 import { execFile } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 import type { LakeHandle } from "@lake/app";
@@ -11,14 +10,9 @@ import type { LakeHandle } from "@lake/app";
 import type { CheckResult } from "./checks.ts";
 
 const repoRoot = resolve(import.meta.dirname, "..");
-const cli = join(repoRoot, "shared", "client", "src", "cli.ts");
+const cli = join(repoRoot, "apps", "lake", "src", "cli.ts");
 
-export function hasFsck(): boolean {
-  return existsSync(join(repoRoot, "shared", "client", "src", "cli-maintenance.ts")) && /\bfsck\b/.test(readFileSync(cli, "utf8"));
-}
-
-export async function runFsck(lake: LakeHandle, timeoutMs = 180_000): Promise<CheckResult | undefined> {
-  if (!hasFsck()) return undefined;
+export async function runFsck(lake: LakeHandle, timeoutMs = 180_000): Promise<CheckResult> {
   const env = { ...process.env };
   for (const k of ["LAKE_TOKEN", "LAKE_CATALOG_URL", "LAKE_INGEST_URL", "NATS_URL", "LAKE_STORE", "LAKE_STORE_ROOT"]) delete env[k];
   const { code, out } = await new Promise<{ code: number | null; out: string }>((done) => {

@@ -230,8 +230,7 @@ export async function runChaos(o: ChaosOptions): Promise<RunResult> {
     });
     checks.push(await checkRebuild(catalog, liveDump));
     checks.push(await checkStore(store, commitLog));
-    const fsck = await runFsck(lake);
-    if (fsck) checks.push(fsck);
+    checks.push(await runFsck(lake));
     const exits = supervisor.unexpected;
     checks.push({
       name: "services survived and reconnected by themselves",

@@ -35,4 +35,19 @@ test("chaos: a kill -9 of each service and of nats-server at a random moment kee
   assert.equal(r.lost, 0, `no acknowledged event lost${report}`);
   assert.equal(r.duplicated, 0, `no event twice${report}`);
   for (const c of r.checks) assert.ok(c.ok, `${c.name}: ${c.detail}${report}`);
+  // Every invariant was checked: a check that quietly stops running (a moved CLI path once dropped
+  // `lake fsck`) must fail here, not shrink the list.
+  const names = r.checks.map((c) => c.name);
+  for (const expected of [
+    "every acknowledged event exactly once",
+    "daily_user_totals = independent recomputation",
+    "versions linear, no fork",
+    "no reader saw a partial version",
+    "rebuilt catalog = live catalog",
+    "fsck: manifests and files match the log",
+    "lake fsck clean",
+    "services survived and reconnected by themselves",
+  ]) {
+    assert.ok(names.includes(expected), `the check "${expected}" ran${report}`);
+  }
 });
