@@ -96,7 +96,9 @@ export interface AuditEntry {
   detail: unknown;
 }
 
+/** A refused request (401/403) as GET /v1/admin/denials lists it. */
 export interface CatalogDenial {
+  /** 1, 2, 3… per catalog process: page with `after`. */
   seq: number;
   at: string;
   status: 401 | 403;
@@ -104,8 +106,10 @@ export interface CatalogDenial {
   message: string;
   method: string;
   path: string;
+  /** The token's name and role when it was known (403), null otherwise (401). */
   token: string | null;
   role: string | null;
+  /** For an unknown token: the start of its sha256, to match it against a tokens-file entry. */
   presented_sha256_prefix: string | null;
   remote: string | null;
 }

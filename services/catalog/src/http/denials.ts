@@ -1,23 +1,10 @@
 // Refused requests (401/403), kept in a bounded ring for admins (GET /v1/admin/denials). They are not
 // dataset history, so they never go to the commit log; each one is also a log line, which is the
 // durable record. The ring is per process: a restart empties it.
+import type { CatalogDenial } from "@lake/contracts";
 
-export interface Denial {
-  /** 1, 2, 3… per process: page with `after`. */
-  seq: number;
-  at: string;
-  status: 401 | 403;
-  error: string;
-  message: string;
-  method: string;
-  path: string;
-  /** The token's name and role when it was known (403), null otherwise (401). */
-  token: string | null;
-  role: string | null;
-  /** For an unknown token: the start of its sha256, to match it against a tokens-file entry. */
-  presented_sha256_prefix: string | null;
-  remote: string | null;
-}
+/** A refused request as GET /v1/admin/denials lists it (the wire type lives in contracts). */
+export type Denial = CatalogDenial;
 
 export class DenialLog {
   private readonly ring: (Denial | undefined)[];
