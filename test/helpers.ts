@@ -65,6 +65,8 @@ export async function assertExactlyOnce(lake: LakeHandle, expectedIds: ReadonlyS
     const page = await catalog.versions(DATASET, after, 1000);
     all.push(...page.versions);
     if (page.next_after === null) break;
+    // Bounded: the cursor must move forward (a catalog that repeats a page fails here, not forever).
+    assert.ok(page.next_after > after, `versions cursor moved from ${after} to ${page.next_after}`);
     after = page.next_after;
   }
   all.forEach((v, i) => {
@@ -104,6 +106,7 @@ export async function settled(lake: LakeHandle, timeoutMs = 90_000): Promise<voi
         const page = await catalog.versions(ds.name, after, 1000);
         pending += page.versions.filter((v) => (v as { quality?: string }).quality === "pending").length;
         if (page.next_after === null) break;
+        if (page.next_after <= after) throw new Error(`versions cursor of ${ds.name} did not move forward from ${after}`);
         after = page.next_after;
       }
     }

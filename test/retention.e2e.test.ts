@@ -64,6 +64,7 @@ async function allVersions(dataset = DS) {
     const p = await lake.catalog.versions(dataset, after, 1000);
     out.push(...p.versions);
     if (p.next_after === null) return out;
+    assert.ok(p.next_after > after, `versions cursor moved from ${after} to ${p.next_after}`);
     after = p.next_after;
   }
 }
@@ -179,6 +180,7 @@ test("gc --dry-run reports what it would delete and deletes nothing", async () =
     const p = await lake.catalog.files(DS, after, 1000);
     files.push(...p.files);
     if (p.next_after === null) break;
+    assert.ok(p.next_after > after, `files cursor moved from ${after} to ${p.next_after}`);
     after = p.next_after;
   }
   const manifests = (await allVersions()).filter((v) => v.expired).map((v) => v.manifest.key);
