@@ -6,7 +6,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 
 import type { QuarantineEntry, QuarantineList, ReplayReply, ReplayResult } from "@lake/contracts";
 import { type DomainContract, quarantinedRecordCodec } from "@lake/contracts";
-import { appendWithCas, HEADERS, isCasConflict, STREAMS, subjects } from "@lake/messaging";
+import { appendUntilStands, appendWithCas, type CasRetryPolicy, HEADERS, isCasConflict, STREAMS, subjects } from "@lake/messaging";
 import type { Logger } from "@lake/telemetry";
 
 import {
@@ -19,6 +19,7 @@ import {
   type ListQuery,
   QUARANTINE_LIST_MAX_RAW_BYTES,
   readStoredQuarantine,
+  type ReplayDecision,
   type ReplayItem,
   type StoredQuarantine,
   summariseReplay,
@@ -41,7 +42,10 @@ export const REPLAY_LEDGER_RECORD = "QuarantineReplay";
 
 // A claim that loses its compare-and-set is decided again on what the winner wrote; losing more
 // than this many times in a row means something is looping, not racing.
-const MAX_CLAIM_ATTEMPTS = 3;
+const CLAIM_RETRY: CasRetryPolicy = { maxAttempts: 3 };
+
+/** A record a replay may publish (decideReplay's "publish"). */
+type Claimable = Extract<ReplayDecision, { kind: "publish" }>["record"];
 
 export interface QuarantineOptions {
   nc: NatsConnection;
@@ -109,54 +113,50 @@ export class Quarantine {
     const { seq } = item;
     const subject = replayLedgerSubject(domain, seq);
     const headers = { [HEADERS.record]: REPLAY_LEDGER_RECORD };
-    for (let attempt = 1; ; attempt++) {
+    // Decide, then claim the record with a compare-and-set on its ledger; a concurrent replay of the
+    // same record that claimed it first sends us back to decide again on what it wrote.
+    const claimed = await appendUntilStands<{ done: ReplayResult } | { record: Claimable; claimSeq: number }>(CLAIM_RETRY, async () => {
       const [quarantined, ledger] = await Promise.all([this.load(domain, seq), this.readLedger(domain, seq)]);
       const d = decideReplay(domain, item, { quarantined, ledger }, contract, Date.now(), this.o.publisher.wireLimits());
-      if (d.kind === "not_found") return { seq, status: "not_found", reason: d.reason };
-      if (d.kind === "duplicate") return { seq, event_id: d.eventId, status: "duplicate", offset: d.offset };
-      if (d.kind === "rejected") return { seq, event_id: d.eventId, status: "rejected", reason: d.reason, path: d.path };
+      if (d.kind === "not_found") return { done: { seq, status: "not_found", reason: d.reason } };
+      if (d.kind === "duplicate") return { done: { seq, event_id: d.eventId, status: "duplicate", offset: d.offset } };
+      if (d.kind === "rejected") return { done: { seq, event_id: d.eventId, status: "rejected", reason: d.reason, path: d.path } };
       if (d.kind === "undecodable") {
         this.o.log.warn("quarantine replay of a message that does not stand", { domain, seq, reason: d.reason });
-        return { seq, status: "undecodable", reason: d.reason };
+        return { done: { seq, status: "undecodable", reason: d.reason } };
       }
-
-      const eventId = d.record.eventId;
-      let claimSeq = d.claimSeq;
-      if (claimSeq === undefined) {
-        try {
-          claimSeq = await appendWithCas(this.js, subject, encodeLedgerEntry({ state: "claimed", event_id: eventId, at: Date.now() }), {
-            expectedLastSubjectSeq: d.expectedLedgerSeq,
-            headers,
-          });
-        } catch (e) {
-          // A concurrent replay of the same record claimed it first: decide again on what it wrote.
-          if (isCasConflict(e) && attempt < MAX_CLAIM_ATTEMPTS) continue;
-          throw e;
-        }
-      }
-
-      // A crash between this publish and the completion below leaves the claim: the next replay of the
-      // record resumes it, and JetStream dedupes its publish within the duplicate window (past it, the
-      // same limit as a producer retry, and the one case the ledger can't close on its own).
-      const published = await this.o.publisher.publishValid(domain, contract, d.record);
-      if (published.status === "failed") {
-        // The claim stays: a retry with the same event id resumes it, and JetStream dedupes the publish.
-        return { seq, event_id: eventId, status: "failed", reason: published.reason, retryable: true };
-      }
-      try {
-        await appendWithCas(this.js, subject, encodeLedgerEntry({ state: "done", event_id: eventId, offset: published.offset, at: Date.now() }), {
-          expectedLastSubjectSeq: claimSeq,
+      const claimSeq =
+        d.claimSeq ??
+        (await appendWithCas(this.js, subject, encodeLedgerEntry({ state: "claimed", event_id: d.record.eventId, at: Date.now() }), {
+          expectedLastSubjectSeq: d.expectedLedgerSeq,
           headers,
-        });
-      } catch (e) {
-        if (!isCasConflict(e)) throw e;
-        // Another attempt resuming the same claim completed it first: its offset is the one on record.
-        const now = await this.readLedger(domain, seq);
-        if (now?.entry?.state === "done") return { seq, event_id: now.entry.event_id, status: "duplicate", offset: now.entry.offset };
-        throw e;
-      }
-      return { seq, event_id: eventId, status: published.status, offset: published.offset };
+        }));
+      return { record: d.record, claimSeq };
+    });
+    if ("done" in claimed) return claimed.done;
+    const { record, claimSeq } = claimed;
+    const eventId = record.eventId;
+    // A crash between this publish and the completion below leaves the claim: the next replay of the
+    // record resumes it, and JetStream dedupes its publish within the duplicate window (past it, the
+    // same limit as a producer retry, and the one case the ledger can't close on its own).
+    const published = await this.o.publisher.publishValid(domain, contract, record);
+    if (published.status === "failed") {
+      // The claim stays: a retry with the same event id resumes it, and JetStream dedupes the publish.
+      return { seq, event_id: eventId, status: "failed", reason: published.reason, retryable: true };
     }
+    try {
+      await appendWithCas(this.js, subject, encodeLedgerEntry({ state: "done", event_id: eventId, offset: published.offset, at: Date.now() }), {
+        expectedLastSubjectSeq: claimSeq,
+        headers,
+      });
+    } catch (e) {
+      if (!isCasConflict(e)) throw e;
+      // Another attempt resuming the same claim completed it first: its offset is the one on record.
+      const now = await this.readLedger(domain, seq);
+      if (now?.entry?.state === "done") return { seq, event_id: now.entry.event_id, status: "duplicate", offset: now.entry.offset };
+      throw e;
+    }
+    return { seq, event_id: eventId, status: published.status, offset: published.offset };
   }
 
   /** The quarantine message at `seq`, if that sequence holds one of this domain's. */
