@@ -21,10 +21,12 @@ const DAY = 86_400_000;
 /** Every version of a dataset the catalog lists, in order (without files). */
 async function allVersions(catalog: CatalogClient, dataset: string) {
   const all: { version: number; parent_version: number; total_rows: number }[] = [];
-  for (let after = 0; ;) {
+  for (let after = 0, pages = 0; ; pages++) {
+    if (pages >= 10_000) throw new Error(`more than 10,000 pages of versions of ${dataset}`);
     const page = await catalog.versions(dataset, after, 1000);
     all.push(...page.versions);
     if (page.next_after === null) return all;
+    if (page.next_after <= after) throw new Error(`the versions cursor of ${dataset} did not move forward from ${after}`);
     after = page.next_after;
   }
 }

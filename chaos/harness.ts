@@ -460,10 +460,12 @@ async function settled(catalog: CatalogClient, timeoutMs: number): Promise<void>
     "every version to have its quality verdict",
     async () => {
       for (const ds of (await catalog.datasets()).datasets) {
-        for (let after = 0; ;) {
+        for (let after = 0, pages = 0; ; pages++) {
+          if (pages >= 10_000) throw new Error(`more than 10,000 pages of versions of ${ds.name}`);
           const page = await catalog.versions(ds.name, after, 1000);
           if (page.versions.some((v) => (v as { quality?: string }).quality === "pending")) return undefined;
           if (page.next_after === null) break;
+          if (page.next_after <= after) throw new Error(`the versions cursor of ${ds.name} did not move forward from ${after}`);
           after = page.next_after;
         }
       }

@@ -61,7 +61,8 @@ export async function covering(lake: LakeHandle, offset: number, timeoutMs = 20_
 export async function assertExactlyOnce(lake: LakeHandle, expectedIds: ReadonlySet<string>): Promise<void> {
   const catalog = new CatalogClient(lake.catalogUrl);
   const all: { version: number; parent_version: number }[] = [];
-  for (let after = 0; ;) {
+  for (let after = 0, pages = 0; ; pages++) {
+    assert.ok(pages < 10_000, "at most 10,000 pages of versions");
     const page = await catalog.versions(DATASET, after, 1000);
     all.push(...page.versions);
     if (page.next_after === null) break;
@@ -102,7 +103,8 @@ export async function settled(lake: LakeHandle, timeoutMs = 90_000): Promise<voi
   for (;;) {
     let pending = 0;
     for (const ds of (await catalog.datasets()).datasets) {
-      for (let after = 0; ;) {
+      for (let after = 0, pages = 0; ; pages++) {
+        if (pages >= 10_000) throw new Error(`more than 10,000 pages of versions of ${ds.name}`);
         const page = await catalog.versions(ds.name, after, 1000);
         pending += page.versions.filter((v) => (v as { quality?: string }).quality === "pending").length;
         if (page.next_after === null) break;

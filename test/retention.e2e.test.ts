@@ -60,7 +60,8 @@ async function listKeys(dataset = DS): Promise<Set<string>> {
 
 async function allVersions(dataset = DS) {
   const out: Omit<CatalogVersion, "files">[] = [];
-  for (let after = 0; ;) {
+  for (let after = 0, pages = 0; ; pages++) {
+    assert.ok(pages < 10_000, "at most 10,000 pages of versions");
     const p = await lake.catalog.versions(dataset, after, 1000);
     out.push(...p.versions);
     if (p.next_after === null) return out;
@@ -176,7 +177,8 @@ test("gc --dry-run reports what it would delete and deletes nothing", async () =
   utimesSync(store.localPath(oldOrphan)!, twoHoursAgo, twoHoursAgo);
 
   const files: { key: string; live: boolean }[] = [];
-  for (let after = ""; ;) {
+  for (let after = "", pages = 0; ; pages++) {
+    assert.ok(pages < 10_000, "at most 10,000 pages of files");
     const p = await lake.catalog.files(DS, after, 1000);
     files.push(...p.files);
     if (p.next_after === null) break;
