@@ -37,40 +37,9 @@ import { type NatsCluster, startNatsCluster } from "@lake/testing";
 
 import { Projection } from "../services/catalog/src/db/projection.ts";
 import { tailCommitLog } from "../services/catalog/src/nats/tail.ts";
+import { verdict, version } from "../shared/messaging/test/fixtures.ts";
 
 const quiet: Logger = { info: () => {}, warn: () => {}, error: () => {}, child: () => quiet };
-
-function version(dataset: string, v: number, writeId = `w${v}`): VersionCommitted {
-  return {
-    dataset,
-    version: v,
-    parent_version: v - 1,
-    write_id: writeId,
-    committer_id: "test",
-    committed_at: Date.UTC(2026, 10, 25, 12),
-    schema_name: dataset,
-    schema_version: 1,
-    schema_fingerprint: "f".repeat(64),
-    manifest: { key: `datasets/${dataset}/manifests/v${v}-${writeId}.json`, sha256: "0".repeat(64), bytes: 1 },
-    added_files: [
-      { key: `datasets/${dataset}/data/dt=2026-11-25/${writeId}.parquet`, partition: "dt=2026-11-25", rows: 10, bytes: 100, sha256: "1".repeat(64) },
-    ],
-    removed_files: [],
-    source: { stream: "EVENTS", subject: `lake.events.${dataset}`, first_seq: v * 10 - 9, last_seq: v * 10 },
-    row_count: 10,
-    total_rows: v * 10,
-    min_event_time: null,
-    max_event_time: null,
-    max_source_position: null,
-    operation: null,
-    policy: "default",
-  };
-}
-
-const verdict = (dataset: string, v: number): LogRecord => ({
-  kind: "QualityVerdict",
-  body: { dataset, version: v, outcome: "passed", rules: [], checked_at: 0, checker_id: "test" },
-});
 
 /** Stores a record as a server that didn't enforce the compare-and-set would: appended against `expected`, whatever the subject's last record is. */
 async function landWithoutCas(nc: NatsConnection, dataset: string, record: LogRecord, expected: number, versionSeq: number): Promise<number> {
