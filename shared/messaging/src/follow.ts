@@ -141,6 +141,8 @@ class Following implements Follower {
   /** Failures since the last batch handled. */
   private failures = 0;
   private requested: { why: unknown; delayMs: number | undefined } | undefined;
+  /** The caller's position the current consumer started from: records at or below it are skipped (see read). */
+  private from = 0;
   private wake: (() => void) | undefined;
 
   constructor(private readonly o: FollowOptions) {
@@ -190,6 +192,7 @@ class Following implements Follower {
     const messages = await consumer.consume({ max_messages: this.o.pullAhead ?? this.o.batch.maxRecords, expires: LIVE_PULL_EXPIRES_MS });
     endWhenStalled(messages, this.o.nc, undefined, this.o.stall);
     this.current = { consumer, messages };
+    this.from = position;
     this.held = 0;
     if (this.stopping) {
       messages.stop();
@@ -289,6 +292,19 @@ class Following implements Follower {
         if (until && m.seq > until.seq) {
           await deliver();
           return;
+        }
+        // The server may start a consumer earlier than asked: it moves a start sequence past the stream's end
+        // back to the end (a stream made again numbers from 1). Records at or below the caller's position are
+        // applied already, or belong to a stream the caller never saw: neither is handed over.
+        if (m.seq <= this.from) {
+          const caughtUp = m.info.pending === 0;
+          if (until?.whenCaughtUp && caughtUp) {
+            await deliver();
+            return;
+          }
+          if (whenCaughtUp && caughtUp) await deliver();
+          next = it.next();
+          continue;
         }
         batch.push(m);
         this.held++;

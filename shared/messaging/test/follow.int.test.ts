@@ -316,6 +316,29 @@ describe("follow", () => {
     assert.deepEqual(e.starts, [], "no consumer made");
   });
 
+  test("a position past the stream's end: the server starts the consumer at the end, and records up to the position are still not handed over", T, async () => {
+    // A stream of its own, so its sequences are known: the caller has applied up to 5 of a stream (made again) that holds 2.
+    const stream = "FOLLOW_AHEAD";
+    await jsm.streams.add({ name: stream, subjects: ["ahead.>"] });
+    try {
+      for (const v of ["s1", "s2"]) await js.publish("ahead.x", new TextEncoder().encode(v));
+      const c = caller("ahead.x", { stream });
+      c.position = 5;
+      const f = await c.start();
+      for (const v of ["s3", "s4", "s5", "s6", "s7"]) await js.publish("ahead.x", new TextEncoder().encode(v));
+      await c.until(2);
+      await f.stop();
+      assert.deepEqual(
+        c.applied.map((a) => a.seq),
+        [6, 7],
+      );
+      assert.deepEqual(c.values(), ["s6", "s7"]);
+      assert.deepEqual(c.errors, []);
+    } finally {
+      await jsm.streams.delete(stream);
+    }
+  });
+
   test("a server that comes back without the stream: the consumer can't pull after reconnecting, so it restarts until it can", T, async () => {
     // A server of its own, restarted empty on the same port: the old consumer and the stream are gone.
     let server = await startNatsServer();
