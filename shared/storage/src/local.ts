@@ -2,8 +2,9 @@ import { randomBytes } from "node:crypto";
 import { type Dirent, mkdirSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
+import { pathToFileURL } from "node:url";
 
-import { ObjectNotFoundError, StorageError } from "./errors.ts";
+import { InvalidKeyError, ObjectNotFoundError, StorageError } from "./errors.ts";
 import { KEY_SEGMENT_PATTERN, validateKey, validatePrefix } from "./key.ts";
 import type { ObjectInfo, ObjectStore } from "./store.ts";
 
@@ -28,6 +29,16 @@ export class LocalDiskStore implements ObjectStore {
 
   constructor(root: string) {
     this.root = path.resolve(root);
+  }
+
+  uri(key: string): string {
+    return pathToFileURL(this.localPath(key)).href;
+  }
+
+  keyOfUri(uri: string): string {
+    const base = pathToFileURL(this.root).href + "/";
+    if (!uri.startsWith(base)) throw new InvalidKeyError(uri, `not a URI of this store (${base}…)`);
+    return validateKey(decodeURIComponent(uri.slice(base.length)));
   }
 
   localPath(key: string): string {

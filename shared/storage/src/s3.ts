@@ -137,6 +137,12 @@ export class S3Store implements ObjectStore {
     return `s3://${this.bucket}/${this.objectKey(key)}`;
   }
 
+  keyOfUri(uri: string): string {
+    const base = `s3://${this.bucket}/${this.keyPrefix}`;
+    if (!uri.startsWith(base)) throw new InvalidKeyError(uri, `not a URI of this store (${base}…)`);
+    return validateKey(uri.slice(base.length));
+  }
+
   localPath(key: string): undefined {
     validateKey(key);
     return undefined;

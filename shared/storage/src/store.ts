@@ -25,6 +25,10 @@ export interface ObjectStore {
   list(prefix: string): AsyncIterable<ObjectInfo>;
   /** Idempotent: deleting a missing key succeeds. */
   delete(key: string): Promise<void>;
+  /** The object's URI as other readers name it (`file:///…`, `s3://bucket/…`): what Iceberg metadata records. */
+  uri(key: string): string;
+  /** The key of a URI this store gave out (`uri`); throws InvalidKeyError for any other URI. */
+  keyOfUri(uri: string): string;
   /** A filesystem path a local reader (DuckDB) can open; undefined for remote stores (use `materialize`). */
   localPath(key: string): string | undefined;
 }

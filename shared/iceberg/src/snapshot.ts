@@ -1,0 +1,251 @@
+// One Iceberg snapshot per lake version: the files it adds go into a new manifest, manifests of the
+// parent that hold files it removes are rewritten (those entries DELETED, the rest EXISTING), every
+// other manifest of the parent is shared as it is, and small manifests are merged once a snapshot has
+// too many, so a manifest list stays short. Then the manifest list. Nothing here is visible to anyone
+// until the caller's commit point names the manifest list: a crash leaves only unreferenced files.
+import { type DataFileInfo, decodeManifest, encodeManifest, encodeManifestList, ENTRY_STATUS, type ManifestEntry, type ManifestFile } from "./avro.ts";
+import type { IcebergSchema, PartitionLayout, PartitionSpec, PartitionValue } from "./schema.ts";
+
+/** What the writer of a table's snapshots needs to know about it. */
+export interface TableDef {
+  dataset: string;
+  /** The schema the added files were written with (the table's current schema). */
+  schema: IcebergSchema;
+  spec: PartitionSpec;
+  layout: PartitionLayout;
+}
+
+/** Where manifests come from and go to: store keys and the URIs readers see for them. */
+export interface SnapshotIO {
+  put(key: string, bytes: Uint8Array): Promise<void>;
+  get(key: string): Promise<Uint8Array>;
+  uri(key: string): string;
+  /** The store key of a URI this store gave out. */
+  keyOf(uri: string): string;
+}
+
+export interface SnapshotChange {
+  /** The lake version: it is the snapshot id and the sequence number. */
+  version: number;
+  /** Unique id of the write (names the new manifests, so a losing writer never overwrites a winner's). */
+  writeId: string;
+  added: readonly DataFileInfo[];
+  /** Files the version removes (their URIs), with their partition values (to skip manifests that can't hold them). */
+  removed: readonly { path: string; partition: PartitionValue }[];
+}
+
+export interface WrittenSnapshot {
+  manifestListKey: string;
+  manifests: ManifestFile[];
+  /** Every key written (the new manifests and the manifest list). */
+  keys: string[];
+  /** Removed files no manifest of the parent listed (the caller says so; the snapshot is written without them). */
+  missing: string[];
+}
+
+export interface SnapshotOptions {
+  /** A manifest list longer than this gets its small manifests merged. Default 50. */
+  maxManifests?: number;
+  /** Manifests with fewer live entries than this are merged. Default 10,000. */
+  mergeBelowEntries?: number;
+}
+
+export const DEFAULT_MAX_MANIFESTS = 50;
+export const DEFAULT_MERGE_BELOW_ENTRIES = 10_000;
+
+/** Manifests are immutable: entries once read are kept (up to `limit` manifests, oldest dropped first). */
+export class ManifestCache {
+  private readonly entries = new Map<string, ManifestEntry[]>();
+  constructor(
+    private readonly io: Pick<SnapshotIO, "get" | "keyOf">,
+    private readonly limit = 512,
+  ) {}
+
+  async read(uri: string): Promise<ManifestEntry[]> {
+    const hit = this.entries.get(uri);
+    if (hit) return hit;
+    const entries = await decodeManifest(await this.io.get(this.io.keyOf(uri)));
+    this.remember(uri, entries);
+    return entries;
+  }
+
+  remember(uri: string, entries: ManifestEntry[]): void {
+    this.entries.delete(uri);
+    this.entries.set(uri, entries);
+    while (this.entries.size > this.limit) this.entries.delete(this.entries.keys().next().value!);
+  }
+}
+
+const pad = (v: number) => String(v).padStart(12, "0");
+
+export const icebergKeys = {
+  manifest: (dataset: string, version: number, writeId: string, i: number) => `datasets/${dataset}/metadata/${pad(version)}-${writeId}-m${i}.avro`,
+  manifestList: (dataset: string, version: number, writeId: string) => `datasets/${dataset}/metadata/snap-${pad(version)}-${writeId}.avro`,
+  metadata: (dataset: string, version: number, writeId: string) => `datasets/${dataset}/metadata/v${pad(version)}-${writeId}.metadata.json`,
+};
+
+function encodePartitionValue(layout: PartitionLayout, v: PartitionValue): Uint8Array | null {
+  if (v === null) return null;
+  if (layout.kind === "day") {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setInt32(0, v as number, true);
+    return b;
+  }
+  return new TextEncoder().encode(String(v));
+}
+
+/** Bounds of the partition values of a manifest's live entries. */
+function partitionSummary(layout: PartitionLayout, entries: readonly ManifestEntry[]): ManifestFile["partitions"] {
+  if (layout.kind === "none") return [];
+  let containsNull = false;
+  let lo: PartitionValue = null;
+  let hi: PartitionValue = null;
+  for (const e of entries) {
+    if (e.status === ENTRY_STATUS.deleted) continue;
+    const v = e.file.partition;
+    if (v === null) {
+      containsNull = true;
+      continue;
+    }
+    if (lo === null || v < lo) lo = v;
+    if (hi === null || v > hi) hi = v;
+  }
+  return [{ containsNull, lower: encodePartitionValue(layout, lo), upper: encodePartitionValue(layout, hi) }];
+}
+
+/** Could this manifest hold a file of partition `v`, by its summary? */
+function mayHold(layout: PartitionLayout, m: ManifestFile, v: PartitionValue): boolean {
+  const p = m.partitions[0];
+  if (layout.kind === "none" || !p) return true;
+  if (v === null) return p.containsNull;
+  if (!p.lower || !p.upper) return false;
+  if (layout.kind === "day") {
+    const lo = new DataView(p.lower.buffer, p.lower.byteOffset).getInt32(0, true);
+    const hi = new DataView(p.upper.buffer, p.upper.byteOffset).getInt32(0, true);
+    return (v as number) >= lo && (v as number) <= hi;
+  }
+  const dec = new TextDecoder();
+  return String(v) >= dec.decode(p.lower) && String(v) <= dec.decode(p.upper);
+}
+
+const live = (m: ManifestFile) => m.addedFilesCount + m.existingFilesCount;
+
+/** An entry carried into a rewritten or merged manifest: EXISTING (or DELETED by `version`), with what it inherited made explicit. */
+function carried(e: ManifestEntry, from: ManifestFile, status: 0 | 2, version: number): ManifestEntry {
+  const seq = e.sequenceNumber ?? from.sequenceNumber;
+  return {
+    status,
+    snapshotId: status === ENTRY_STATUS.deleted ? version : (e.snapshotId ?? from.addedSnapshotId),
+    sequenceNumber: seq,
+    fileSequenceNumber: e.fileSequenceNumber ?? seq,
+    file: e.file,
+  };
+}
+
+export class SnapshotWriter {
+  constructor(
+    private readonly io: SnapshotIO,
+    private readonly cache: ManifestCache,
+    private readonly opts: SnapshotOptions = {},
+  ) {}
+
+  /** Writes the manifests and the manifest list of `change` on top of the parent snapshot's manifests. */
+  async write(table: TableDef, parent: readonly ManifestFile[], change: SnapshotChange): Promise<WrittenSnapshot> {
+    const { version, writeId } = change;
+    const keys: string[] = [];
+    let n = 0;
+    const writeManifest = async (entries: ManifestEntry[]): Promise<ManifestFile> => {
+      const key = icebergKeys.manifest(table.dataset, version, writeId, n++);
+      const bytes = await encodeManifest(entries, { schema: table.schema, spec: table.spec, layout: table.layout, name: key });
+      await this.io.put(key, bytes);
+      keys.push(key);
+      const uri = this.io.uri(key);
+      this.cache.remember(uri, entries);
+      const count = (s: number) => entries.filter((e) => e.status === s);
+      const rows = (es: ManifestEntry[]) => es.reduce((t, e) => t + e.file.recordCount, 0);
+      const added = count(ENTRY_STATUS.added);
+      const existing = count(ENTRY_STATUS.existing);
+      const deleted = count(ENTRY_STATUS.deleted);
+      let minSeq = version;
+      for (const e of entries) if (e.sequenceNumber !== null && e.sequenceNumber < minSeq) minSeq = e.sequenceNumber;
+      return {
+        path: uri,
+        length: bytes.byteLength,
+        specId: table.spec["spec-id"],
+        sequenceNumber: version,
+        minSequenceNumber: minSeq,
+        addedSnapshotId: version,
+        addedFilesCount: added.length,
+        existingFilesCount: existing.length,
+        deletedFilesCount: deleted.length,
+        addedRowsCount: rows(added),
+        existingRowsCount: rows(existing),
+        deletedRowsCount: rows(deleted),
+        partitions: partitionSummary(table.layout, entries),
+      };
+    };
+
+    // Manifests left with deleted entries only (from an earlier snapshot) are not carried forward.
+    let manifests = parent.filter((m) => live(m) > 0);
+    const replaced = new Map<ManifestFile, ManifestEntry[]>();
+    const found = new Set<string>();
+    if (change.removed.length > 0) {
+      const gone = new Set(change.removed.map((r) => r.path));
+      for (const m of manifests) {
+        if (!change.removed.some((r) => mayHold(table.layout, m, r.partition))) continue;
+        const entries = await this.cache.read(m.path);
+        if (!entries.some((e) => e.status !== ENTRY_STATUS.deleted && gone.has(e.file.path))) continue;
+        const next: ManifestEntry[] = [];
+        for (const e of entries) {
+          if (e.status === ENTRY_STATUS.deleted) continue;
+          if (gone.has(e.file.path)) {
+            found.add(e.file.path);
+            next.push(carried(e, m, ENTRY_STATUS.deleted, version));
+          } else next.push(carried(e, m, ENTRY_STATUS.existing, version));
+        }
+        replaced.set(m, next);
+      }
+    }
+    const missing = change.removed.map((r) => r.path).filter((p) => !found.has(p));
+
+    // Merge small manifests once there are too many (the rewritten ones' entries are in hand already).
+    const maxManifests = this.opts.maxManifests ?? DEFAULT_MAX_MANIFESTS;
+    const mergeBelow = this.opts.mergeBelowEntries ?? DEFAULT_MERGE_BELOW_ENTRIES;
+    const out: ManifestFile[] = [];
+    if (change.added.length > 0) {
+      const entries = change.added.map(
+        (file) => ({ status: ENTRY_STATUS.added, snapshotId: null, sequenceNumber: null, fileSequenceNumber: null, file }) as ManifestEntry,
+      );
+      out.push(await writeManifest(entries));
+    }
+    const total = out.length + manifests.length;
+    if (total > maxManifests) {
+      const small = manifests.filter((m) => live(m) < mergeBelow);
+      if (small.length > 1) {
+        const merged: ManifestEntry[] = [];
+        for (const m of small) {
+          const own = replaced.get(m);
+          if (own) merged.push(...own);
+          else for (const e of await this.cache.read(m.path)) if (e.status !== ENTRY_STATUS.deleted) merged.push(carried(e, m, ENTRY_STATUS.existing, version));
+        }
+        const smallSet = new Set(small);
+        manifests = manifests.filter((m) => !smallSet.has(m));
+        out.push(await writeManifest(merged));
+      }
+    }
+    for (const m of manifests) {
+      const own = replaced.get(m);
+      out.push(own ? await writeManifest(own) : m);
+    }
+    const manifestListKey = icebergKeys.manifestList(table.dataset, version, writeId);
+    const list = await encodeManifestList(out, {
+      snapshotId: version,
+      parentSnapshotId: version > 1 ? version - 1 : null,
+      sequenceNumber: version,
+      name: manifestListKey,
+    });
+    await this.io.put(manifestListKey, list);
+    keys.push(manifestListKey);
+    return { manifestListKey, manifests: out, keys, missing };
+  }
+}
