@@ -182,6 +182,7 @@ export async function appendSyntheticVersions(
       max_event_time: base + DAY,
       policy: contract.policy,
       max_source_position: null,
+      iceberg: null,
       operation: "append",
     };
     acks.push(js.publish(subjects.commits(dataset), versionCommittedCodec.encode(record), { headers: h, msgID: writeId }));

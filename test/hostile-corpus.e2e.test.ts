@@ -220,6 +220,7 @@ function junkMessages(): { subject: string; data: Uint8Array; headers: Record<st
       min_event_time: null,
       max_event_time: null,
       max_source_position: null,
+      iceberg: null,
       operation: "append",
       policy: "non-critical",
     });

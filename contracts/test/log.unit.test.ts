@@ -32,6 +32,7 @@ const committed: VersionCommitted = {
   min_event_time: Date.UTC(2026, 4, 31, 22),
   max_event_time: Date.UTC(2026, 5, 1, 11, 59),
   max_source_position: null,
+  iceberg: null,
   operation: null,
 };
 

@@ -12,8 +12,9 @@ import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 
 import { type AggState, decide, evolve, initialState, type InputEvent, resultRow, toInputEvent } from "@lake/aggregator";
-import { buildManifest, commitRecord, derivedSpec, keys, toParquet } from "@lake/committer";
+import { buildManifest, commitRecord, derivedSpec, IcebergVersions, keys, toParquet } from "@lake/committer";
 import { derivedContract, type LakeLog } from "@lake/contracts";
+import type { DataFileInfo } from "@lake/iceberg";
 import { appendLogRecord, appendUntilStands, foldCommitLog, HEADERS, readCommitHead, STREAMS, subjects } from "@lake/messaging";
 import { SchemaRegistry } from "@lake/registry";
 import { type ObjectStore, openLocalStore } from "@lake/storage";
@@ -115,6 +116,7 @@ export async function backfillDerived(o: {
   const registry = await SchemaRegistry.open(o.nc, { seed: false });
   const dryDir = o.dryRun ? mkdtempSync(join(tmpdir(), "lake-dry-run-")) : undefined;
   const store = dryDir ? openLocalStore(dryDir) : o.store;
+  const iceberg = new IcebergVersions(store);
   try {
     // The live committer may commit meanwhile: its rows may be newer than ours, so a lost race starts
     // over from reading the head. The lost round's files are unreferenced garbage for GC.
@@ -125,11 +127,11 @@ export async function backfillDerived(o: {
       o.onProgress?.({ phase: "writing", events, of: sourceEnd });
 
       // The current file set: everything the new version replaces.
-      const live = new Set<string>();
+      const live = new Map<string, LakeLog.DataFile>();
       await foldCommitLog(js, o.dataset, head.seq, (rec) => {
         if (rec.kind !== "VersionCommitted") return;
         for (const k of rec.body.removed_files) live.delete(k);
-        for (const f of rec.body.added_files) live.add(f.key);
+        for (const f of rec.body.added_files) live.set(f.key, f);
       });
 
       const byPartition = new Map<string, Record<string, unknown>[]>();
@@ -142,14 +144,18 @@ export async function backfillDerived(o: {
       const now = Date.now();
       const writeId = `b${now.toString(36)}-${randomBytes(6).toString("hex")}`;
       const files: LakeLog.DataFile[] = [];
+      const entries: DataFileInfo[] = [];
       let index = 0;
       for (const [partition, list] of [...byPartition].sort(([a], [b]) => (a < b ? -1 : 1))) {
         // Rebuilt rows come from no window-stream message: their lineage offset is 0. toParquet writes
         // them in the dataset's key order.
-        const bytes = toParquet(spec, list, new Array<number>(list.length).fill(0));
+        const offsets = new Array<number>(list.length).fill(0);
+        const bytes = toParquet(spec, list, offsets);
         const key = keys.dataFile(o.dataset, partition, writeId, index++);
         await store.put(key, bytes);
-        files.push({ key, partition, rows: list.length, bytes: bytes.byteLength, sha256: sha256(bytes) });
+        const file = { key, partition, rows: list.length, bytes: bytes.byteLength, sha256: sha256(bytes) };
+        files.push(file);
+        entries.push(iceberg.dataFile(spec, file, list, offsets));
       }
       const parent = head.version?.record;
       const state = {
@@ -169,7 +175,7 @@ export async function backfillDerived(o: {
         minEventTime: rows.size ? Math.min(...[...rows.values()].map((r) => r.window_start as number)) : null,
         maxEventTime: rows.size ? Math.max(...[...rows.values()].map((r) => r.window_start as number)) : null,
       };
-      const removed = [...live].map((key) => ({ key, rows: 0 }));
+      const removed = [...live.keys()].map((key) => ({ key, rows: 0 }));
       const manifest = {
         ...buildManifest(state, batch, files, { writeId, committerId: `backfill:${o.actor}`, now, spec }, removed),
         operation: "backfill",
@@ -189,11 +195,15 @@ export async function backfillDerived(o: {
       };
       if (o.dryRun) return result;
 
-      const manifestBytes = new TextEncoder().encode(JSON.stringify(manifest, null, 1));
+      // Every file of the head replaced by the rebuilt ones: an `overwrite` snapshot on top of the head's.
+      const ice = await iceberg.write(spec, parent, commitRecord(manifest, { key: "", sha256: "", bytes: 0 }, null), entries, [...live.values()], async () => [
+        ...live.values(),
+      ]);
+      const manifestBytes = new TextEncoder().encode(JSON.stringify({ ...manifest, iceberg: ice.ref }, null, 1));
       const manifestKey = keys.manifest(o.dataset, manifest.version, writeId);
       await store.put(manifestKey, manifestBytes);
       o.onProgress?.({ phase: "committing", events, of: sourceEnd });
-      const record = commitRecord(manifest, { key: manifestKey, sha256: sha256(manifestBytes), bytes: manifestBytes.byteLength });
+      const record = commitRecord(manifest, { key: manifestKey, sha256: sha256(manifestBytes), bytes: manifestBytes.byteLength }, ice.ref);
       await appendLogRecord(js, o.dataset, { kind: "VersionCommitted", body: record }, { expectedLastSeq: head.seq, msgId: writeId });
       return { ...result, version: record.version };
     });

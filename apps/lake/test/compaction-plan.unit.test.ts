@@ -53,6 +53,7 @@ function head(over: Partial<VersionCommitted> = {}): VersionCommitted {
     min_event_time: JUNE_1,
     max_event_time: JUNE_1 + 5000,
     max_source_position: null,
+    iceberg: null,
     operation: "append",
     ...over,
   };
@@ -230,7 +231,7 @@ describe("buildCompactionManifest: given the head, then this version", () => {
     assert.equal(m.max_event_time, JUNE_1 + 5000, "the newest event time known in the version: the parent's");
     assert.equal(m.max_source_position, null);
     assert.equal(m.committer_id, "compact-test");
-    assert.equal(commitRecord(m, { key: "k", sha256: "s", bytes: 1 }).operation, "compaction");
+    assert.equal(commitRecord(m, { key: "k", sha256: "s", bytes: 1 }, null).operation, "compaction");
   });
 
   test("a committer resuming from a compaction resumes where the parent left off, CDC position included", () => {
@@ -238,7 +239,7 @@ describe("buildCompactionManifest: given the head, then this version", () => {
     const m = buildCompactionManifest(parent, [out], ctx);
     assert.equal(m.max_source_position, 9041);
     const fromParent = evolve(initialState, 40, { kind: "VersionCommitted", body: parent });
-    const fromCompaction = evolve(fromParent, 41, { kind: "VersionCommitted", body: commitRecord(m, { key: "k", sha256: "s", bytes: 1 }) });
+    const fromCompaction = evolve(fromParent, 41, { kind: "VersionCommitted", body: commitRecord(m, { key: "k", sha256: "s", bytes: 1 }, null) });
     assert.deepEqual(
       { ...fromCompaction, headSeq: 0, versionSeq: 0, version: 0 },
       { ...fromParent, headSeq: 0, versionSeq: 0, version: 0 },
@@ -250,7 +251,7 @@ describe("buildCompactionManifest: given the head, then this version", () => {
   test("covering stays right: the first version with last_offset ≥ X is never the compaction", () => {
     // The catalog's covering query, over versions 7 (…350) and the compaction 8 (351…350, empty).
     const m = buildCompactionManifest(head(), [out], ctx);
-    const versions = [head(), commitRecord(m, { key: "k", sha256: "s", bytes: 1 })];
+    const versions = [head(), commitRecord(m, { key: "k", sha256: "s", bytes: 1 }, null)];
     const covering = (x: number) => versions.find((v) => v.source.last_seq >= x)?.version;
     assert.equal(covering(350), 7);
     assert.equal(covering(351), undefined, "an offset not yet committed is not covered by the compaction");

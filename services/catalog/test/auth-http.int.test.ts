@@ -46,6 +46,7 @@ function committed(dataset: string, version: number, seq: number): { seq: number
         min_event_time: null,
         max_event_time: null,
         max_source_position: null,
+        iceberg: null,
         operation: null,
       },
     },

@@ -48,6 +48,7 @@ function version(v: number, added: LakeLog.DataFile[], removed: string[]): { seq
         min_event_time: null,
         max_event_time: null,
         max_source_position: null,
+        iceberg: null,
         operation: null,
       },
     },

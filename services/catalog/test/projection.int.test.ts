@@ -71,6 +71,7 @@ function vcBody(
     min_event_time: version === 1 ? null : T0 - version,
     max_event_time: version === 1 ? null : T0 + version,
     max_source_position: null,
+    iceberg: null,
     operation: null,
   };
 }

@@ -233,6 +233,7 @@ function commit(version: number, added: string[], removed: string[] = []): LogRe
       min_event_time: null,
       max_event_time: null,
       max_source_position: null,
+      iceberg: null,
       operation: null,
     },
   };

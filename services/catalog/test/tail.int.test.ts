@@ -67,6 +67,7 @@ function version(dataset: string, v: number): VersionCommitted {
     min_event_time: null,
     max_event_time: null,
     max_source_position: null,
+    iceberg: null,
     operation: null,
     policy: "non-critical",
   };

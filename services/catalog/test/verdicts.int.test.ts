@@ -59,6 +59,7 @@ function commit(dataset: string, version: number, policy: Policy = "critical"): 
       min_event_time: null,
       max_event_time: null,
       max_source_position: null,
+      iceberg: null,
       operation: null,
     },
   };

@@ -2,7 +2,7 @@
 // `point@N` (kill -9 self the N-th time the point is reached) or `point@N=pause:MS` (stall there for
 // MS milliseconds, e.g. to play a zombie committer). Unset in production: a failpoint is then a no-op.
 import { failpointHook as runtimeFailpointHook, parseFailpoints as parseFailpointSpec } from "@lake/runtime";
-export const FAILPOINTS = ["after_parquet", "after_manifest", "before_commit", "after_commit"] as const;
+export const FAILPOINTS = ["after_parquet", "after_iceberg", "after_manifest", "before_commit", "after_commit"] as const;
 export type Failpoint = (typeof FAILPOINTS)[number];
 
 export const parseFailpoints = (spec: string) => parseFailpointSpec(spec, FAILPOINTS);

@@ -12,9 +12,20 @@ export {
   type CommitterState,
   type BufferedEvent,
 } from "./domain/version.ts";
-export { type DatasetSpec, type ColumnSpec, MODES, dayPartition, domainSpec, keyOf } from "./domain/spec.ts";
+export { type DatasetSpec, type ColumnSpec, type IcebergSpec, icebergSpec, MODES, dayPartition, domainSpec, keyOf } from "./domain/spec.ts";
 export { mergePartition } from "./domain/merge.ts";
 export { datasetSpec } from "./specs.ts";
 export { liveDomainSpec, cdcSpec, derivedSpec, bucketPartition, type ContractSource } from "./domain/spec.ts";
-export { toParquet, fromParquet, rowOrder, OFFSET_COLUMN, CREATED_BY, TOMBSTONES_KEY, type ParquetLayout, type Tombstones } from "./parquet.ts";
+export {
+  toParquet,
+  fromParquet,
+  rowOrder,
+  OFFSET_COLUMN,
+  CREATED_BY,
+  TOMBSTONES_KEY,
+  ICEBERG_SCHEMA_KEY,
+  type ParquetLayout,
+  type Tombstones,
+} from "./parquet.ts";
 export { FAILPOINTS, type Failpoint } from "./failpoints.ts";
+export { IcebergVersions, storeIO, type IcebergWrite } from "./iceberg.ts";

@@ -4,15 +4,20 @@
 // column, then handed to parquet-wasm through Arrow IPC.
 import {
   Bool,
+  Field,
   Float32,
   Float64,
   Int32,
   Int64,
+  makeData,
   makeVector,
+  RecordBatch,
+  Schema,
+  Struct,
   Table,
   tableFromIPC,
   tableToIPC,
-  TimestampMillisecond,
+  TimestampMicrosecond,
   Utf8,
   type Vector,
   vectorFromArray,
@@ -55,7 +60,15 @@ export interface ParquetLayout {
   sortBy?: readonly string[];
   /** Codec and row group size (the contract's lake.parquet); absent: the defaults. */
   parquet?: ParquetSettings;
+  /**
+   * Iceberg: each column's field id (stored as the Parquet field id; `_offset` included) and the
+   * Iceberg schema JSON (the `iceberg.schema` footer key). Absent: plain Parquet.
+   */
+  iceberg?: { fieldIds: ReadonlyMap<string, number>; schemaJson: string };
 }
+
+/** Footer key holding the Iceberg schema the file was written with (readers map columns by its ids). */
+export const ICEBERG_SCHEMA_KEY = "iceberg.schema";
 
 /** One column's encoding: see chooseEncoding. */
 type Encoded = { dictionary: boolean; encoding?: Encoding };
@@ -87,7 +100,7 @@ function kindOf(f: ColumnSpec): ColumnKind {
   return f.avroType === "boolean" ? "boolean" : "other";
 }
 
-function writerProps(settings: ParquetSettings, encodings: Map<string, Encoded>, tombstones: Tombstones | undefined) {
+function writerProps(settings: ParquetSettings, encodings: Map<string, Encoded>, footer: Map<string, string>) {
   // Fresh for every file: writeParquet takes ownership of the properties it is given (reusing them
   // silently wrote every later file with the defaults, uncompressed). Each builder call consumes the
   // builder it is called on and returns the next one.
@@ -101,7 +114,7 @@ function writerProps(settings: ParquetSettings, encodings: Map<string, Encoded>,
     b = b.setColumnDictionaryEnabled(name, e.dictionary);
     if (e.encoding !== undefined) b = b.setColumnEncoding(name, e.encoding);
   }
-  if (tombstones && tombstones.size > 0) b = b.setKeyValueMetadata(new Map([[TOMBSTONES_KEY, JSON.stringify(Object.fromEntries(tombstones))]]));
+  if (footer.size > 0) b = b.setKeyValueMetadata(footer);
   return b.build();
 }
 
@@ -139,12 +152,28 @@ function column(contractField: ColumnSpec, rows: readonly Record<string, unknown
   const n = rows.length;
   const name = contractField.name;
   const int64 = contractField.avroType === "long" && !contractField.timestampMillis;
+  if (contractField.timestampMillis) {
+    // Iceberg stores timestamps as microseconds (TIMESTAMP_MICROS, UTC); the contracts carry epoch millis.
+    const a = new BigInt64Array(n);
+    let nulls = 0;
+    const valid = contractField.nullable ? new Uint8Array((n + 7) >> 3) : undefined;
+    for (let i = 0; i < n; i++) {
+      const v = rows[i]![name];
+      if (v === null || v === undefined) {
+        nulls++;
+        continue;
+      }
+      a[i] = BigInt(v as number) * 1000n;
+      if (valid) valid[i >> 3]! |= 1 << (i & 7);
+    }
+    return makeVector(makeData({ type: new TimestampMicrosecond("UTC"), length: n, nullCount: nulls, data: a, nullBitmap: nulls > 0 ? valid : undefined }));
+  }
   if (contractField.nullable) {
     // Arrow's Int64 takes bigint; Avro longs arrive as (safe-integer) numbers.
     const values = rows.map((r) => (int64 && r[name] != null ? BigInt(r[name] as number) : (r[name] ?? null)));
     return vectorFromArray(values, arrowType(contractField));
   }
-  switch (contractField.timestampMillis ? "ts" : contractField.avroType) {
+  switch (contractField.avroType) {
     case "double": {
       const a = new Float64Array(n);
       for (let i = 0; i < n; i++) a[i] = rows[i]![name] as number;
@@ -174,7 +203,7 @@ function column(contractField: ColumnSpec, rows: readonly Record<string, unknown
 }
 
 function arrowType(f: ColumnSpec) {
-  if (f.timestampMillis) return new TimestampMillisecond("UTC");
+  if (f.timestampMillis) return new TimestampMicrosecond("UTC");
   switch (f.avroType) {
     case "string":
     case "enum":
@@ -192,6 +221,20 @@ function arrowType(f: ColumnSpec) {
     default:
       throw new Error(`field ${f.name}: Avro type ${f.avroType} has no Parquet mapping yet`);
   }
+}
+
+/** The table with each column's field id in its Arrow metadata, which the Parquet writer stores as the field id. */
+function withFieldIds(table: Table, ids: ReadonlyMap<string, number>): Table {
+  const fields = table.schema.fields.map((f) => {
+    const id = ids.get(f.name);
+    if (id === undefined) throw new Error(`column ${f.name} has no Iceberg field id`);
+    return new Field(f.name, f.type, f.nullable, new Map([["PARQUET:field_id", String(id)]]));
+  });
+  const schema = new Schema(fields);
+  const batches = table.batches.map(
+    (b) => new RecordBatch(schema, makeData({ type: new Struct(fields), length: b.numRows, nullCount: 0, children: b.data.children })),
+  );
+  return new Table(schema, batches);
 }
 
 export function toParquet(
@@ -222,9 +265,15 @@ export function toParquet(
     OFFSET_COLUMN,
     chooseEncoding((i) => offsets[i], sample, "integer", false),
   );
-  const table = new Table(columns);
+  let table = new Table(columns);
+  const footer = new Map<string, string>();
+  if (tombstones && tombstones.size > 0) footer.set(TOMBSTONES_KEY, JSON.stringify(Object.fromEntries(tombstones)));
+  if (layout.iceberg) {
+    table = withFieldIds(table, layout.iceberg.fieldIds);
+    footer.set(ICEBERG_SCHEMA_KEY, layout.iceberg.schemaJson);
+  }
   const wasmTable = WasmTable.fromIPCStream(tableToIPC(table, "stream"));
-  return writeParquet(wasmTable, writerProps(settings, encodings, tombstones));
+  return writeParquet(wasmTable, writerProps(settings, encodings, footer));
 }
 
 /**

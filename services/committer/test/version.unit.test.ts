@@ -48,6 +48,7 @@ function committed(version: number, lastSeq: number, totalRows: number): Version
     min_event_time: null,
     max_event_time: null,
     max_source_position: null,
+    iceberg: null,
     operation: null,
   };
 }
@@ -255,7 +256,7 @@ describe("buildManifest / commitRecord", () => {
       const events = seqs.map((s) => ev(s, `k${s}`, JUNE_1 + s));
       const written = [{ key: `k${n}`, partition: "dt=2026-06-01", rows: n, bytes: 1, sha256: "0".repeat(64) }];
       const m = buildManifest(state, planBatch(state, events, spec)!, written, ctx);
-      state = evolve(state, ++headSeq, vc(commitRecord(m, { key: `m${m.version}`, sha256: "f".repeat(64), bytes: 10 })));
+      state = evolve(state, ++headSeq, vc(commitRecord(m, { key: `m${m.version}`, sha256: "f".repeat(64), bytes: 10 }, null)));
       totals.push(m.total_rows);
     }
     assert.deepEqual(totals, [3, 8, 10]);
@@ -272,7 +273,13 @@ describe("buildManifest / commitRecord", () => {
       ctx,
     );
     const ref = { key: keys.manifest("domain_events", m.version, "w3"), sha256: "e".repeat(64), bytes: 1234 };
-    const r = commitRecord(m, ref);
+    const ice = {
+      manifest_list: "datasets/domain_events/metadata/snap-5.avro",
+      metadata: "datasets/domain_events/metadata/v5.metadata.json",
+      schema_id: 1,
+      total_files: 9,
+    };
+    const r = commitRecord(m, ref, ice);
     assert.deepEqual(r, {
       dataset: m.dataset,
       version: 5,
@@ -292,6 +299,7 @@ describe("buildManifest / commitRecord", () => {
       min_event_time: JUNE_1,
       max_event_time: JUNE_1 + DAY,
       max_source_position: null,
+      iceberg: ice,
       operation: "append",
       policy: "non-critical",
     } satisfies VersionCommitted);

@@ -74,6 +74,7 @@ export function versionCommitted(
     min_event_time: null,
     max_event_time: opts.maxEventTime ?? Date.UTC(2026, 5, 1, 10),
     max_source_position: null,
+    iceberg: null,
     operation: null,
     policy: "critical",
   };

@@ -51,6 +51,7 @@ function vc(dataset: string, version: number, added: LakeLog.DataFile[], removed
     min_event_time: null,
     max_event_time: 1000 * version,
     max_source_position: null,
+    iceberg: null,
     operation: null,
     policy: "critical",
   };

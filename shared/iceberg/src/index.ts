@@ -57,4 +57,4 @@ export {
   icebergOperation,
   snapshotSummary,
 } from "./metadata.ts";
-export { type LakeTable, type VersionFacts, type WrittenVersion, tableLocation, currentSchema, versionSnapshot, writeVersion } from "./table.ts";
+export { type LakeTable, type VersionLike, type WrittenVersion, tableLocation, currentSchema, lakeSnapshot, writeVersion } from "./table.ts";

@@ -116,7 +116,6 @@ export interface VersionSummary {
   totalRecords: number;
   totalFiles: number;
   addedBytes: number;
-  removedBytes: number;
   lake: Record<string, string | number | null>;
 }
 
@@ -134,7 +133,6 @@ export function snapshotSummary(v: VersionSummary): Record<string, string> {
     "added-records": String(v.addedRecords),
     "deleted-records": String(v.removedRecords),
     "added-files-size": String(v.addedBytes),
-    "removed-files-size": String(v.removedBytes),
     "total-records": String(v.totalRecords),
     "total-data-files": String(v.totalFiles),
     "total-delete-files": "0",

@@ -118,7 +118,8 @@ function mayHold(layout: PartitionLayout, m: ManifestFile, v: PartitionValue): b
   const p = m.partitions[0];
   if (layout.kind === "none" || !p) return true;
   if (v === null) return p.containsNull;
-  if (!p.lower || !p.upper) return false;
+  // No bounds: all its partitions are null, or they are unknown; reading it settles which.
+  if (!p.lower || !p.upper) return true;
   if (layout.kind === "day") {
     const lo = new DataView(p.lower.buffer, p.lower.byteOffset).getInt32(0, true);
     const hi = new DataView(p.upper.buffer, p.upper.byteOffset).getInt32(0, true);

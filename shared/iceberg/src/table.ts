@@ -16,15 +16,71 @@ export interface LakeTable {
   properties: Record<string, string>;
 }
 
-export interface VersionFacts {
-  /** The lake's operation (append, compaction, backfill, ...). */
-  operation: string;
-  committedAt: number;
-  addedBytes: number;
-  removedBytes: number;
-  removedRecords: number;
-  /** lake.* keys of the snapshot summary (write id, source range, ...). */
-  lake: Record<string, string | number | null>;
+/** A lake version as its commit record states it (the fields of VersionCommitted a snapshot summary needs). */
+export interface VersionLike {
+  version: number;
+  parent_version: number;
+  write_id: string;
+  committer_id: string;
+  committed_at: number;
+  operation: string | null;
+  policy: string;
+  schema_name: string;
+  schema_version: number;
+  schema_fingerprint: string;
+  source: { stream: string; subject: string; first_seq: number; last_seq: number };
+  row_count: number;
+  total_rows: number;
+  min_event_time: number | null;
+  max_event_time: number | null;
+  max_source_position: number | null;
+  added_files: readonly { rows: number; bytes: number }[];
+  removed_files: readonly string[];
+}
+
+/**
+ * The snapshot of a lake version, from its commit record alone (so the writer's table metadata and the
+ * catalog's agree): standard summary keys, then every fact of the record as lake.* keys, from which
+ * the record can be rebuilt. `parentTotalRows` gives the rows the version removed.
+ */
+export function lakeSnapshot(v: VersionLike, parentTotalRows: number, totalFiles: number, manifestListUri: string, schemaId: number): SnapshotInfo {
+  const addedRecords = v.added_files.reduce((t, f) => t + f.rows, 0);
+  return {
+    version: v.version,
+    timestampMs: v.committed_at,
+    manifestList: manifestListUri,
+    schemaId,
+    summary: snapshotSummary({
+      operation: v.operation ?? "append",
+      addedFiles: v.added_files.length,
+      removedFiles: v.removed_files.length,
+      addedRecords,
+      removedRecords: Math.max(0, parentTotalRows + addedRecords - v.total_rows),
+      totalRecords: v.total_rows,
+      totalFiles,
+      addedBytes: v.added_files.reduce((t, f) => t + f.bytes, 0),
+      lake: {
+        version: v.version,
+        "parent-version": v.parent_version,
+        "write-id": v.write_id,
+        "committer-id": v.committer_id,
+        operation: v.operation,
+        policy: v.policy,
+        "schema-name": v.schema_name,
+        "schema-version": v.schema_version,
+        "schema-fingerprint": v.schema_fingerprint,
+        "source-stream": v.source.stream,
+        "source-subject": v.source.subject,
+        "source-first-seq": v.source.first_seq,
+        "source-last-seq": v.source.last_seq,
+        "row-count": v.row_count,
+        "total-rows": v.total_rows,
+        "min-event-time": v.min_event_time,
+        "max-event-time": v.max_event_time,
+        "max-source-position": v.max_source_position,
+      },
+    }),
+  };
 }
 
 export interface WrittenVersion {
@@ -47,34 +103,6 @@ export function currentSchema(table: LakeTable): IcebergSchema {
   return s;
 }
 
-/** The snapshot of one version (what table metadata lists for it), from its manifest list and facts. */
-export function versionSnapshot(
-  version: number,
-  manifestListUri: string,
-  schemaId: number,
-  facts: VersionFacts,
-  totals: { files: number; records: number; addedFiles: number; removedFiles: number; addedRecords: number },
-): SnapshotInfo {
-  return {
-    version,
-    timestampMs: facts.committedAt,
-    manifestList: manifestListUri,
-    schemaId,
-    summary: snapshotSummary({
-      operation: facts.operation,
-      addedFiles: totals.addedFiles,
-      removedFiles: totals.removedFiles,
-      addedRecords: totals.addedRecords,
-      removedRecords: facts.removedRecords,
-      totalRecords: totals.records,
-      totalFiles: totals.files,
-      addedBytes: facts.addedBytes,
-      removedBytes: facts.removedBytes,
-      lake: facts.lake,
-    }),
-  };
-}
-
 /**
  * Writes version `change.version` of `table` on top of the parent snapshot's manifests: manifests,
  * manifest list, and the table metadata of this version (its one snapshot, `main` and `latest` on it).
@@ -86,7 +114,9 @@ export async function writeVersion(
   table: LakeTable,
   parent: readonly ManifestFile[],
   change: SnapshotChange,
-  facts: VersionFacts,
+  /** The version's commit record, as it will be appended (its Iceberg reference aside). */
+  record: VersionLike,
+  parentTotalRows: number,
   opts: SnapshotOptions = {},
 ): Promise<WrittenVersion> {
   const schema = currentSchema(table);
@@ -97,13 +127,7 @@ export async function writeVersion(
     files += m.addedFilesCount + m.existingFilesCount;
     records += m.addedRowsCount + m.existingRowsCount;
   }
-  const snapshot = versionSnapshot(change.version, io.uri(written.manifestListKey), schema["schema-id"], facts, {
-    files,
-    records,
-    addedFiles: change.added.length,
-    removedFiles: change.removed.length - written.missing.length,
-    addedRecords: change.added.reduce((t, f) => t + f.recordCount, 0),
-  });
+  const snapshot = lakeSnapshot(record, parentTotalRows, files, io.uri(written.manifestListKey), schema["schema-id"]);
   const metadata = tableMetadata({
     dataset: table.dataset,
     location: tableLocation(io, table.dataset),
@@ -112,7 +136,7 @@ export async function writeVersion(
     spec: table.spec,
     snapshots: [snapshot],
     refs: { main: change.version, latest: change.version },
-    lastUpdatedMs: facts.committedAt,
+    lastUpdatedMs: record.committed_at,
     properties: table.properties,
   });
   const metadataKey = icebergKeys.metadata(table.dataset, change.version, change.writeId);

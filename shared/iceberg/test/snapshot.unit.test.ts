@@ -23,6 +23,7 @@ import {
   partitionSpec,
   partitionValue,
   type SnapshotIO,
+  type VersionLike,
   writeVersion,
 } from "../src/index.ts";
 
@@ -75,13 +76,26 @@ async function readAvro(store: LocalDiskStore, key: string) {
   return { metadata, records: avroRead({ reader, metadata, syncMarker }) };
 }
 
-const facts = (v: number) => ({
+/** The commit record of version v adding `added` (only what a snapshot summary reads). */
+const rec = (v: number, added: readonly DataFileInfo[], totalRows: number, removed: readonly string[] = []): VersionLike => ({
+  version: v,
+  parent_version: v - 1,
+  write_id: `w${v}`,
+  committer_id: "test",
+  committed_at: 1_750_000_000_000 + v,
   operation: "append",
-  committedAt: 1_750_000_000_000 + v,
-  addedBytes: 0,
-  removedBytes: 0,
-  removedRecords: 0,
-  lake: { version: v },
+  policy: "non-critical",
+  schema_name: "events",
+  schema_version: 1,
+  schema_fingerprint: "f",
+  source: { stream: "EVENTS", subject: "lake.events.events", first_seq: v, last_seq: v },
+  row_count: added.reduce((t, f) => t + f.recordCount, 0),
+  total_rows: totalRows,
+  min_event_time: null,
+  max_event_time: null,
+  max_source_position: null,
+  added_files: added.map((f) => ({ rows: f.recordCount, bytes: f.sizeBytes })),
+  removed_files: removed,
 });
 
 test("versions as snapshots: an append shares the parent's manifests, a removal rewrites only the manifest that held the file", T, async () => {
@@ -93,9 +107,9 @@ test("versions as snapshots: an append shares the parent's manifests, a removal 
   ];
   const day2 = [{ id: "c", ts: Date.parse("2026-06-02T09:00:00Z"), amount: -1 }];
   const f1 = file(store, "w1-000", "2026-06-01", day1);
-  const v1 = await writeVersion(io, cache, table, [], { version: 1, writeId: "w1", added: [f1], removed: [] }, facts(1));
+  const v1 = await writeVersion(io, cache, table, [], { version: 1, writeId: "w1", added: [f1], removed: [] }, rec(1, [f1], 2), 0);
   const f2 = file(store, "w2-000", "2026-06-02", day2);
-  const v2 = await writeVersion(io, cache, table, v1.manifests, { version: 2, writeId: "w2", added: [f2], removed: [] }, facts(2));
+  const v2 = await writeVersion(io, cache, table, v1.manifests, { version: 2, writeId: "w2", added: [f2], removed: [] }, rec(2, [f2], 3), 2);
   assert.equal(v2.manifests.length, 2);
   assert.equal(v2.manifests[1]!.path, v1.manifests[0]!.path, "the parent's manifest is shared, not rewritten");
   assert.deepEqual([v2.totalFiles, v2.totalRecords], [2, 3]);
@@ -108,7 +122,8 @@ test("versions as snapshots: an append shares the parent's manifests, a removal 
     table,
     v2.manifests,
     { version: 3, writeId: "w3", added: [f3], removed: [{ path: f1.path, partition: f1.partition }] },
-    { ...facts(3), removedRecords: 2 },
+    rec(3, [f3], 2, [f1.path]),
+    3,
   );
   assert.deepEqual(v3.missing, []);
   assert.deepEqual([v3.totalFiles, v3.totalRecords], [2, 2]);
@@ -146,7 +161,7 @@ test("column metrics: counts and bounds in single-value serialization, timestamp
     { id: "mid", ts: 2_000, amount: 4.25 },
   ];
   const f = file(store, "w1-000", "1970-01-01", rows);
-  const v = await writeVersion(io, new ManifestCache(io), table, [], { version: 1, writeId: "w1", added: [f], removed: [] }, facts(1));
+  const v = await writeVersion(io, new ManifestCache(io), table, [], { version: 1, writeId: "w1", added: [f], removed: [] }, rec(1, [f], 3), 0);
   const man = await readAvro(store, store.keyOfUri(v.manifests[0]!.path));
   const df = (man.records[0] as { data_file: Record<string, unknown> }).data_file;
   const byId = (kv: unknown) => new Map((kv as { key: number; value: unknown }[]).map((x) => [x.key, x.value]));
@@ -174,7 +189,7 @@ test("many small appends: the manifest list stays short because small manifests 
   for (let v = 1; v <= 30; v++) {
     const f = file(store, `w${v}-000`, "2026-06-01", [{ id: `k${v}`, ts: Date.parse("2026-06-01T00:00:00Z") + v, amount: v }]);
     paths.push(f.path);
-    last = await writeVersion(io, cache, table, parent, { version: v, writeId: `w${v}`, added: [f], removed: [] }, facts(v), { maxManifests: 8 });
+    last = await writeVersion(io, cache, table, parent, { version: v, writeId: `w${v}`, added: [f], removed: [] }, rec(v, [f], v), v - 1, { maxManifests: 8 });
     parent = last.manifests;
     assert.ok(parent.length <= 9, `version ${v}: ${parent.length} manifests`);
   }
@@ -191,7 +206,7 @@ test("the same versions written twice give byte-identical manifests, lists and m
     const rows = [{ id: "a", ts: 5, amount: 1 }];
     // Paths differ by store root; compare what is independent of it.
     const f = { ...file(store, "w1-000", "1970-01-01", rows), path: "s3://bucket/datasets/events/data/x.parquet" };
-    const v = await writeVersion(io, new ManifestCache(io), table, [], { version: 1, writeId: "w1", added: [f], removed: [] }, facts(1));
+    const v = await writeVersion(io, new ManifestCache(io), table, [], { version: 1, writeId: "w1", added: [f], removed: [] }, rec(1, [f], 3), 0);
     const man = Buffer.from(await store.get(store.keyOfUri(v.manifests[0]!.path))).toString("hex");
     out.push([man, JSON.stringify({ ...v.metadata, location: "", snapshots: v.metadata.snapshots.map((s) => ({ ...s, "manifest-list": "" })) })]);
   }

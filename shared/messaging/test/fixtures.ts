@@ -29,6 +29,7 @@ export function version(dataset: string, v: number, writeId = `w${v}`): VersionC
     min_event_time: null,
     max_event_time: null,
     max_source_position: null,
+    iceberg: null,
     operation: null,
     policy: "default",
   };

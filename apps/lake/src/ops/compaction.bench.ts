@@ -72,6 +72,7 @@ try {
       max_event_time: null,
       policy: "non-critical",
       max_source_position: null,
+      iceberg: null,
       operation: "append",
     };
     headSeq = await appendLogRecord(js, DATASET, { kind: "VersionCommitted", body: record }, { expectedLastSeq: headSeq });

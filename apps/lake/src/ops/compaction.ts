@@ -19,8 +19,9 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { tableFromIPC } from "apache-arrow";
 import { readParquet, readSchema } from "parquet-wasm";
 
-import { commitRecord, type DatasetSpec, fromParquet, keys, OFFSET_COLUMN, type Tombstones, toParquet } from "@lake/committer";
+import { commitRecord, type DatasetSpec, fromParquet, IcebergVersions, keys, OFFSET_COLUMN, type Tombstones, toParquet } from "@lake/committer";
 import type { LakeLog, VersionCommitted } from "@lake/contracts";
+import type { DataFileInfo } from "@lake/iceberg";
 import { appendLogRecord, appendUntilStands, foldCommitLog, isCasConflict, isPublishOutcomeUnknown, type JudgeState, readCommitHead } from "@lake/messaging";
 import { failpointHook as runtimeFailpointHook } from "@lake/runtime";
 import type { ObjectStore } from "@lake/storage";
@@ -205,16 +206,17 @@ async function run(o: CompactDatasetOptions): Promise<CompactionResult> {
       groupsTotal: plan.groups.length,
       elapsedMs: performance.now() - started,
     });
-  let compacted: { group: CompactionGroup; out: CompactedGroup }[] = [];
+  let compacted: { group: CompactionGroup; out: CompactedGroup; entry: DataFileInfo }[] = [];
+  const iceberg = new IcebergVersions(o.store);
   let index = 0;
   for (const group of plan.groups) {
     try {
-      const out = await rewriteGroup(o.store, o.spec, group, keys.dataFile(dataset, group.partition, writeId, index++), (f) => {
+      const { out, rows, offsets } = await rewriteGroup(o.store, o.spec, group, keys.dataFile(dataset, group.partition, writeId, index++), (f) => {
         progress.filesDone++;
         progress.bytesDone += f.bytes;
         report("read", group.partition);
       });
-      compacted.push({ group, out });
+      compacted.push({ group, out, entry: iceberg.dataFile(o.spec, out.file, rows, offsets) });
       progress.groupsDone++;
       report("write", group.partition);
     } catch (err) {
@@ -237,10 +239,20 @@ async function run(o: CompactDatasetOptions): Promise<CompactionResult> {
         compacted.map((c) => c.out),
         { writeId, committerId, now, spec: o.spec },
       );
+      // The same rows in fewer files: a `replace` snapshot on top of the head's.
+      const ice = await iceberg.write(
+        o.spec,
+        head.version!.record,
+        commitRecord(manifest, { key: "", sha256: "", bytes: 0 }, null),
+        compacted.map((c) => c.entry),
+        compacted.flatMap((c) => c.out.replaces),
+        async () => [...live.values()].flat(),
+      );
+      manifest.iceberg = ice.ref;
       const manifestBytes = new TextEncoder().encode(JSON.stringify(manifest, null, 1));
       const manifestKey = keys.manifest(dataset, manifest.version, writeId);
       await o.store.put(manifestKey, manifestBytes);
-      const record = commitRecord(manifest, { key: manifestKey, sha256: sha256(manifestBytes), bytes: manifestBytes.byteLength });
+      const record = commitRecord(manifest, { key: manifestKey, sha256: sha256(manifestBytes), bytes: manifestBytes.byteLength }, ice.ref);
       progress.attempt = attempt;
       report("commit", "");
       await o.failpoint?.("compact_before_commit");
@@ -341,7 +353,7 @@ async function rewriteGroup(
   group: CompactionGroup,
   key: string,
   onFile: (f: LakeLog.DataFile) => void,
-): Promise<CompactedGroup> {
+): Promise<{ out: CompactedGroup; rows: Record<string, unknown>[]; offsets: number[] }> {
   const known = new Set([...spec.columns.map((c) => c.name), OFFSET_COLUMN]);
   const rows: Record<string, unknown>[] = [];
   const offsets: number[] = [];
@@ -380,13 +392,14 @@ async function rewriteGroup(
     if (minT === null || t < minT) minT = t;
     if (maxT === null || t > maxT) maxT = t;
   }
-  return {
+  const out = {
     partition: group.partition,
     file: { key, partition: group.partition, rows: rows.length, bytes: bytes.byteLength, sha256: sha256(bytes) },
     replaces: group.files,
     minEventTime: minT,
     maxEventTime: maxT,
   };
+  return { out, rows, offsets };
 }
 
 function columnsOf(bytes: Uint8Array): string[] {

@@ -3,6 +3,7 @@
 import { createHash } from "node:crypto";
 
 import { cdcChangeCodec, type DerivedContract, type DomainContract, isCdcContract, type ParquetSettings, utcDay } from "@lake/contracts";
+import { assignFieldIds, icebergSchema, type LakeTable, OFFSET_FIELD_ID, OFFSET_FIELD_NAME, type PartitionLayout, partitionSpec } from "@lake/iceberg";
 
 export interface ColumnSpec {
   name: string;
@@ -44,6 +45,67 @@ export interface DatasetSpec {
   sourcePositionField?: string;
   /** Catch up with the schema registry after data written with a schema not seen yet. */
   refresh?(): Promise<void>;
+  /** The dataset as an Iceberg table: schemas with field ids, partition spec; the ids and schema of new files. */
+  iceberg: IcebergSpec;
+}
+
+export interface IcebergSpec {
+  table: LakeTable;
+  /** Field id of each column of the current schema, `_offset` included. */
+  fieldIds: ReadonlyMap<string, number>;
+  /** The current Iceberg schema as JSON (the `iceberg.schema` key of each file's footer). */
+  schemaJson: string;
+}
+
+/**
+ * The Iceberg view of a dataset from its schema history (oldest first, with the schema id of each):
+ * field ids stay with a column name across versions, the last version is the current schema.
+ */
+export function icebergSpec(
+  dataset: string,
+  history: readonly { schemaId: number; columns: readonly ColumnSpec[] }[],
+  layout: PartitionLayout,
+  properties: Record<string, string>,
+): IcebergSpec {
+  const ids = assignFieldIds(history.map((h) => h.columns));
+  const schemas = history.map((h, i) => icebergSchema(h.schemaId, h.columns, ids[i]!));
+  const current = ids.at(-1)!;
+  const fieldIds = new Map(current);
+  fieldIds.set(OFFSET_FIELD_NAME, OFFSET_FIELD_ID);
+  return {
+    table: { dataset, schemas, currentSchemaId: history.at(-1)!.schemaId, spec: partitionSpec(layout, current), layout, properties },
+    fieldIds,
+    schemaJson: JSON.stringify(schemas.at(-1)),
+  };
+}
+
+function tableProperties(dataset: string, policy: string, parquet: ParquetSettings): Record<string, string> {
+  return {
+    "lake.dataset": dataset,
+    "lake.policy": policy,
+    "write.format.default": "parquet",
+    "write.parquet.compression-codec": parquet.compression,
+    "write.parquet.row-group-size-rows": String(parquet.rowGroupRows),
+  };
+}
+
+/** Follows the registry's history of a domain: recomputed when a version is added. */
+function liveIceberg(
+  registry: ContractSource,
+  name: string,
+  columnsOf: (c: DomainContract) => readonly ColumnSpec[],
+  layout: PartitionLayout,
+): () => IcebergSpec {
+  let memo: { n: number; spec: IcebergSpec } | undefined;
+  return () => {
+    const versions = registry.versions(name);
+    if (memo?.n !== versions.length) {
+      const latest = registry.latest(name);
+      const history = versions.map((v) => ({ schemaId: v.version, columns: columnsOf(v.contract ?? registry.writer(v.fingerprint) ?? latest) }));
+      memo = { n: versions.length, spec: icebergSpec(name, history, layout, tableProperties(name, latest.policy, latest.parquet)) };
+    }
+    return memo.spec;
+  };
 }
 
 /**
@@ -75,6 +137,12 @@ export function domainSpec(contract: DomainContract, source: { stream: string; s
     parquet: contract.parquet,
     sortBy: [contract.eventTimeField],
     partition: (row) => dayPartition(row[contract.eventTimeField] as number),
+    iceberg: icebergSpec(
+      contract.name,
+      [{ schemaId: contract.version, columns: contract.fields }],
+      { kind: "day", source: contract.eventTimeField },
+      tableProperties(contract.name, contract.policy, contract.parquet),
+    ),
   };
 }
 
@@ -82,7 +150,7 @@ export function domainSpec(contract: DomainContract, source: { stream: string; s
 export interface ContractSource {
   latest(domain: string): DomainContract;
   writer(fingerprint: string): DomainContract | undefined;
-  versions(domain: string): readonly { version: number; fingerprint: string }[];
+  versions(domain: string): readonly { version: number; fingerprint: string; contract?: DomainContract }[];
   decode(domain: string, bytes: Uint8Array, writerFingerprint: string | undefined): Record<string, unknown>;
   refresh?(): Promise<void>;
 }
@@ -93,6 +161,7 @@ export interface ContractSource {
  */
 export function liveDomainSpec(registry: ContractSource, name: string, source: { stream: string; subject: string }): DatasetSpec {
   const first = registry.latest(name);
+  const iceberg = liveIceberg(registry, name, (c) => c.fields, { kind: "day", source: first.eventTimeField });
   return {
     dataset: name,
     source,
@@ -117,6 +186,9 @@ export function liveDomainSpec(registry: ContractSource, name: string, source: {
     },
     sortBy: [first.eventTimeField],
     partition: (row) => dayPartition(row[first.eventTimeField] as number),
+    get iceberg() {
+      return iceberg();
+    },
   };
 }
 
@@ -137,6 +209,8 @@ export function cdcSpec(registry: ContractSource, name: string, source: { stream
   const first = registry.latest(name);
   if (!isCdcContract(first)) throw new Error(`domain ${name} is not a CDC domain ("lake.domain".cdc is not true)`);
   const live = liveDomainSpec(registry, name, source);
+  // Hash buckets have no Iceberg transform: to Iceberg readers the table is unpartitioned.
+  const iceberg = liveIceberg(registry, name, (c) => cdcChangeCodec(c).fields, { kind: "none" });
   return {
     ...live,
     get schema() {
@@ -166,6 +240,9 @@ export function cdcSpec(registry: ContractSource, name: string, source: { stream
     eventTimeField: "_ts_ms",
     isDelete: (row) => row._op === "d",
     partition: (row) => bucketPartition(String(row[first.keyField]), CDC_BUCKETS),
+    get iceberg() {
+      return iceberg();
+    },
   };
 }
 
@@ -188,5 +265,11 @@ export function derivedSpec(c: DerivedContract, source: { stream: string; subjec
     versionField: "revision",
     eventTimeField: "window_start",
     partition: (row) => `dt=${String(row.day)}`,
+    iceberg: icebergSpec(
+      c.name,
+      [{ schemaId: c.version, columns: c.columns }],
+      { kind: "identity", source: "day" },
+      tableProperties(c.name, c.job.policy, c.parquet),
+    ),
   };
 }

@@ -147,6 +147,8 @@ export interface Manifest {
   max_source_position: number | null;
   /** What made the version: "append" for a committer's micro-batch. */
   operation: string;
+  /** The version as an Iceberg snapshot (written before the manifest). */
+  iceberg?: LakeLog.IcebergSnapshotRef;
 }
 
 /** The manifest of the next version on top of `state`. Immutable once written: it names its version and parent. */
@@ -182,7 +184,8 @@ export function buildManifest(
   };
 }
 
-export function commitRecord(m: Manifest, manifestRef: LakeLog.ManifestRef): VersionCommitted {
+/** The commit record of a version: its manifest, and (written before it) the version as an Iceberg snapshot. */
+export function commitRecord(m: Manifest, manifestRef: LakeLog.ManifestRef, iceberg: LakeLog.IcebergSnapshotRef | null): VersionCommitted {
   return {
     dataset: m.dataset,
     version: m.version,
@@ -204,5 +207,6 @@ export function commitRecord(m: Manifest, manifestRef: LakeLog.ManifestRef): Ver
     policy: m.policy,
     max_source_position: m.max_source_position,
     operation: m.operation,
+    iceberg,
   };
 }

@@ -8,7 +8,8 @@ import { jetstream, type JetStreamClient, type JetStreamManager, jetstreamManage
 import type { NatsConnection } from "@nats-io/nats-core";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 
-import { type LakeLog, quarantinedRecordCodec } from "@lake/contracts";
+import { type LakeLog, quarantinedRecordCodec, type VersionCommitted } from "@lake/contracts";
+import type { DataFileInfo } from "@lake/iceberg";
 import {
   appendLogRecord,
   appendUntilStands,
@@ -37,6 +38,7 @@ import { mergePartition } from "../domain/merge.ts";
 import { type DatasetSpec, keyOf, MODES } from "../domain/spec.ts";
 import { type BufferedEvent, buildManifest, commitRecord, type CommitterState, evolve, initialState, keys, planBatch } from "../domain/version.ts";
 import type { Failpoint } from "../failpoints.ts";
+import { IcebergVersions } from "../iceberg.ts";
 import { fromParquet, type Tombstones, toParquet } from "../parquet.ts";
 
 export interface CommitterOptions {
@@ -97,6 +99,9 @@ function newWriteId(now: number): string {
   return `w${now.toString(36)}-${randomBytes(6).toString("hex")}`;
 }
 
+/** Stands in for the manifest reference while the Iceberg snapshot (which doesn't name the manifest) is written. */
+const NO_MANIFEST: LakeLog.ManifestRef = { key: "", sha256: "", bytes: 0 };
+
 /** The commit append: rebased onto records that are not data versions (verdicts, promotions), 10 rounds at most. */
 const COMMIT_RETRY: CasRetryPolicy = { maxAttempts: 10 };
 
@@ -107,6 +112,9 @@ export class Committer {
   /** Upsert datasets: the live files of each partition (the ones a merge rewrites). */
   private liveFiles = new Map<string, LakeLog.DataFile[]>();
   private state: CommitterState = initialState;
+  /** The commit record of the version the next one builds on (its Iceberg snapshot is the parent's). */
+  private headRecord: VersionCommitted | undefined;
+  private readonly iceberg: IcebergVersions;
   private follower: Follower | undefined;
   /** Rows handed to flushes and not yet in a committed version (queued, or being written). */
   private flushingRows = 0;
@@ -124,6 +132,7 @@ export class Committer {
     this.js = jetstream(o.nc);
     this.spec = o.spec;
     this.stall = new StallGuard(o.poison ?? DEFAULT_POISON_POLICY);
+    this.iceberg = new IcebergVersions(o.store);
   }
 
   async start(): Promise<void> {
@@ -158,7 +167,9 @@ export class Committer {
     await this.flushing;
     this.epoch++;
     this.flushingRows = 0;
-    this.state = stateFromHead(await readCommitHead(this.jsm, this.spec.dataset));
+    const head = await readCommitHead(this.jsm, this.spec.dataset);
+    this.state = stateFromHead(head);
+    this.headRecord = head.version?.record;
     if (this.spec.mode === MODES.upsert) await this.loadLiveFiles();
     return this.state.lastSourceSeq;
   }
@@ -301,6 +312,7 @@ export class Committer {
     const now = Date.now();
     const writeId = newWriteId(now);
     const files: LakeLog.DataFile[] = [];
+    const entries: DataFileInfo[] = [];
     const removed: LakeLog.DataFile[] = [];
     let index = 0;
     for (const p of batch.partitions) {
@@ -321,19 +333,28 @@ export class Committer {
       const bytes = toParquet(this.spec, rows, offsets, tombstones);
       const key = keys.dataFile(this.spec.dataset, p.partition, writeId, index++);
       await this.o.store.put(key, bytes);
-      files.push({ key, partition: p.partition, rows: rows.length, bytes: bytes.byteLength, sha256: sha256(bytes) });
+      const file = { key, partition: p.partition, rows: rows.length, bytes: bytes.byteLength, sha256: sha256(bytes) };
+      files.push(file);
+      entries.push(this.iceberg.dataFile(this.spec, file, rows, offsets));
     }
     await this.o.failpoint("after_parquet");
     const manifest = buildManifest(this.state, batch, files, { writeId, committerId: this.o.committerId, now, spec: this.spec }, removed);
+    const ice = await this.iceberg.write(this.spec, this.headRecord, commitRecord(manifest, NO_MANIFEST, null), entries, removed, () => this.allLiveFiles());
+    if (ice.missing.length > 0)
+      this.o.log.warn("files the version removes were not in the parent's Iceberg snapshot", { version: manifest.version, missing: ice.missing });
+    manifest.iceberg = ice.ref;
+    await this.o.failpoint("after_iceberg");
     const manifestBytes = new TextEncoder().encode(JSON.stringify(manifest, null, 1));
     const manifestKey = keys.manifest(this.spec.dataset, manifest.version, writeId);
     await this.o.store.put(manifestKey, manifestBytes);
     await this.o.failpoint("after_manifest");
-    const record = commitRecord(manifest, { key: manifestKey, sha256: sha256(manifestBytes), bytes: manifestBytes.byteLength });
+    const record = commitRecord(manifest, { key: manifestKey, sha256: sha256(manifestBytes), bytes: manifestBytes.byteLength }, ice.ref);
     await this.o.failpoint("before_commit");
     const seq = await this.append(record);
     await this.o.failpoint("after_commit");
     this.state = evolve(this.state, seq, { kind: "VersionCommitted", body: record });
+    this.headRecord = record;
+    this.iceberg.committed(record.dataset, record.version, record.write_id, ice.manifests);
     if (this.spec.mode === MODES.upsert) applyFiles(this.liveFiles, record);
     this.stats.versions++;
     this.stats.rows += batch.rowCount;
@@ -379,6 +400,15 @@ export class Committer {
         },
       },
     );
+  }
+
+  /** The head version's whole file set (asked only when the head predates Iceberg metadata). */
+  private async allLiveFiles(): Promise<LakeLog.DataFile[]> {
+    if (this.spec.mode === MODES.upsert) return [...this.liveFiles.values()].flat();
+    await this.loadLiveFiles();
+    const files = [...this.liveFiles.values()].flat();
+    this.liveFiles = new Map(); // append datasets don't keep them
+    return files;
   }
 
   /** Folds the dataset's commit history into its live file set (upsert datasets rewrite partitions). */
