@@ -11,6 +11,7 @@ import { after, before, test } from "node:test";
 import { promisify } from "node:util";
 
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { avroMetadata, avroRead } from "icebird";
 
 import { CatalogRequestError, type CatalogVersion, queryVersion, sampleEvents, sendHttp } from "@lake/client";
 import type { LogRecord } from "@lake/contracts";
@@ -70,15 +71,60 @@ async function allVersions(dataset = DS) {
   }
 }
 
-/** Every live version: each of its files and its manifest is in the store, and DuckDB reads all its rows. */
+/** An Avro file of the store, read with an Iceberg reader we did not write. */
+async function avroRecords(key: string): Promise<Record<string, unknown>[]> {
+  const bytes = await store.get(key);
+  const reader = { view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset: 0 };
+  const { metadata, syncMarker } = await avroMetadata(reader);
+  return avroRead({ reader, metadata, syncMarker });
+}
+
+/** Each version's Iceberg snapshot files, as its commit record names them. */
+async function icebergRefs(dataset: string): Promise<Map<number, { manifest_list: string; metadata: string }>> {
+  const out = new Map<number, { manifest_list: string; metadata: string }>();
+  for (const { record } of await logRecords(dataset))
+    if (record.kind === "VersionCommitted" && record.body.iceberg) out.set(record.body.version, record.body.iceberg);
+  return out;
+}
+
+/** The data files a version's Iceberg snapshot lists (live entries of every manifest of its manifest list), and the manifests. */
+async function snapshotFiles(manifestList: string): Promise<{ files: string[]; manifests: string[] }> {
+  const files: string[] = [];
+  const manifests: string[] = [];
+  for (const m of (await avroRecords(manifestList)) as { manifest_path: string }[]) {
+    const key = store.keyOfUri(m.manifest_path);
+    manifests.push(key);
+    for (const e of (await avroRecords(key)) as { status: number; data_file: { file_path: string } }[])
+      if (e.status !== 2) files.push(store.keyOfUri(e.data_file.file_path));
+  }
+  return { files: files.sort(), manifests };
+}
+
+async function icebergKeys(dataset = DS): Promise<Set<string>> {
+  const keys = new Set<string>();
+  for await (const o of store.list(`datasets/${dataset}/metadata/`)) keys.add(o.key);
+  return keys;
+}
+
+/**
+ * Every live version: each of its files and its manifest is in the store, DuckDB reads all its rows,
+ * and its Iceberg snapshot (manifest list, manifests, table metadata) is there and lists exactly its files.
+ */
 async function assertLiveVersionsWhole(dataset: string): Promise<number> {
   const present = await listKeys(dataset);
+  const iceberg = await icebergKeys(dataset);
+  const refs = await icebergRefs(dataset);
   let checked = 0;
   for (const v of await allVersions(dataset)) {
     if (v.expired) continue;
     const full = await lake.catalog.version(dataset, v.version);
     assert.ok(present.has(full.manifest.key), `manifest of live version ${v.version} is there`);
     for (const f of full.files) assert.ok(present.has(f.key), `file ${f.key} of live version ${v.version} is there`);
+    const ref = refs.get(v.version);
+    assert.ok(ref, `version ${v.version} of ${dataset} is an Iceberg snapshot`);
+    assert.ok(iceberg.has(ref.manifest_list) && iceberg.has(ref.metadata), `the manifest list and metadata of live version ${v.version} are there`);
+    const snap = await snapshotFiles(ref.manifest_list);
+    assert.deepEqual(snap.files, full.files.map((f) => f.key).sort(), `the Iceberg snapshot of version ${v.version} lists exactly its files`);
     const r = await queryVersion(store, full, `SELECT count(*) AS n FROM ${dataset}`);
     assert.equal(Number(r.rows[0]!.n), full.total_rows, `DuckDB reads every row of live version ${v.version}`);
     checked++;
@@ -203,6 +249,7 @@ test("gc --dry-run reports what it would delete and deletes nothing", async () =
 
 test("gc deletes files only expired versions reference and old orphans; every file of every live version stays", async () => {
   const before = await listKeys();
+  const icebergBefore = await icebergKeys(DS);
   const started = performance.now();
   const out = await lakeCli(["gc", "--grace", "1h"]);
   const ms = performance.now() - started;
@@ -211,6 +258,25 @@ test("gc deletes files only expired versions reference and old orphans; every fi
   assert.ok(!afterKeys.has(oldOrphan), "an orphan older than the grace period is deleted");
   assert.ok(afterKeys.has(freshOrphan), "an orphan younger than the grace period is kept");
   assert.deepEqual([...before].filter((k) => !afterKeys.has(k)).sort(), [...dead, oldOrphan].sort(), "nothing else is deleted");
+  // Iceberg: what an expired version alone used is gone, what a live version uses stays.
+  const refs = await icebergRefs(DS);
+  const icebergLeft = await icebergKeys(DS);
+  const versions = await allVersions(DS);
+  const usedByLive = new Set<string>();
+  for (const v of versions.filter((x) => !x.expired)) {
+    const ref = refs.get(v.version)!;
+    usedByLive.add(ref.manifest_list).add(ref.metadata);
+    for (const m of (await snapshotFiles(ref.manifest_list)).manifests) usedByLive.add(m);
+  }
+  for (const v of versions.filter((x) => x.expired)) {
+    const ref = refs.get(v.version)!;
+    assert.ok(!icebergLeft.has(ref.manifest_list) && !icebergLeft.has(ref.metadata), `expired version ${v.version}'s manifest list and metadata are deleted`);
+  }
+  assert.deepEqual(
+    [...icebergLeft].filter((k) => !usedByLive.has(k)),
+    [],
+    "no Iceberg file is left that no live version uses",
+  );
   const live = await assertLiveVersionsWhole(DS);
   assert.equal(live, latest - expired.length);
   // Other datasets' live versions are untouched too.
@@ -219,7 +285,10 @@ test("gc deletes files only expired versions reference and old orphans; every fi
   const collected = (await logRecords(DS)).filter((r) => r.record.kind === "FilesCollected");
   assert.equal(collected.length, 1, "one FilesCollected record in the commit log");
   const body = collected[0]!.record.body as { keys: string[]; orphans: number; bytes: number; actor: string };
-  assert.deepEqual([...body.keys].sort(), [...dead, oldOrphan].sort());
+  assert.deepEqual(body.keys.filter((k) => !k.includes("/metadata/")).sort(), [...dead, oldOrphan].sort());
+  const icebergGone = [...icebergBefore].filter((k) => !icebergLeft.has(k)).sort();
+  assert.ok(icebergGone.length > 0, "expired versions' Iceberg files are collected");
+  assert.deepEqual(body.keys.filter((k) => k.includes("/metadata/")).sort(), icebergGone, "the record names the Iceberg files deleted");
   assert.equal(body.orphans, 1);
   assert.equal(body.actor, "retention-test");
   assert.ok(body.bytes > 0);

@@ -26,6 +26,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { liveVersionIn, logLastSeq, MAX_COLLECTED_KEYS, Projection, tailCommitLog } from "@lake/catalog";
 import { type CatalogClient, type CatalogRegistryFile, CatalogRequestError, type CatalogVersion } from "@lake/client";
 import { cdcChangeCodec, derivedContract, derivedNames, isCdcContract, type LogRecord, type ParquetSettings } from "@lake/contracts";
+import { decodeManifestList, ICEBERG_KINDS, icebergPrefix, parseIcebergKey } from "@lake/iceberg";
 import { inspectLogRecord, readCommitHead, STREAMS, subjects } from "@lake/messaging";
 import { SchemaRegistry } from "@lake/registry";
 import { isObjectNotFound, type ObjectInfo, type ObjectStore } from "@lake/storage";
@@ -59,7 +60,7 @@ const dataPrefix = (dataset: string) => `datasets/${dataset}/data/`;
 const manifestPrefix = (dataset: string) => `datasets/${dataset}/manifests/`;
 
 async function listDataset(store: ObjectStore, dataset: string, onItem: (info: ObjectInfo) => void): Promise<void> {
-  for (const prefix of [dataPrefix(dataset), manifestPrefix(dataset)]) for await (const info of store.list(prefix)) onItem(info);
+  for (const prefix of [dataPrefix(dataset), manifestPrefix(dataset), icebergPrefix(dataset)]) for await (const info of store.list(prefix)) onItem(info);
 }
 
 /** Runs `fn` over `items` with at most `n` in flight. */
@@ -248,9 +249,12 @@ async function collectDataset(o: GcOptions, js: JetStreamClient, jsm: Awaited<Re
   const snapshotSeq = (await o.catalog.dataset(dataset)).dataset.last_record_seq ?? 0;
   const live = new Set<string>();
   const known = new Set<string>();
+  // Iceberg files are named by the version and write that made them: is that version live (true) or expired (false)?
+  const versionLive = new Map<string, boolean>();
   for (const v of await versionsOf(o.catalog, dataset)) {
     known.add(v.manifest.key);
     if (!v.expired) live.add(v.manifest.key);
+    versionLive.set(`${v.version}:${v.write_id}`, !v.expired);
   }
   for (const f of await filesOf(o.catalog, dataset)) {
     known.add(f.key);
@@ -276,8 +280,42 @@ async function collectDataset(o: GcOptions, js: JetStreamClient, jsm: Awaited<Re
     if (record === undefined || record.kind !== "VersionCommitted") return;
     live.add(record.body.manifest.key);
     for (const f of record.body.added_files) live.add(f.key);
+    versionLive.set(`${record.body.version}:${record.body.write_id}`, true);
   });
   progress("log", tailRecords);
+
+  // 3b. Iceberg files: a version's manifest list and table metadata live and die with it; a manifest
+  //     lives while some live version's manifest list names it (manifests are shared between versions).
+  const liveLists: string[] = [];
+  for (const info of listed) {
+    const k = parseIcebergKey(dataset, info.key);
+    if (!k || k.kind === ICEBERG_KINDS.manifest) continue;
+    const state = versionLive.get(`${k.version}:${k.writeId}`);
+    if (state === undefined) continue; // no version: an orphan (a failed write), judged by age below
+    known.add(info.key);
+    if (!state) continue;
+    live.add(info.key);
+    if (k.kind === ICEBERG_KINDS.manifestList) liveLists.push(info.key);
+  }
+  await pool(liveLists, o.concurrency ?? 16, async (key) => {
+    let manifests;
+    try {
+      manifests = await decodeManifestList(await o.store.get(key));
+    } catch (e) {
+      throw new GcUnsafeError(dataset, `the manifest list ${key} of a live version can't be read (${(e as Error).message})`, { cause: e });
+    }
+    for (const m of manifests) {
+      try {
+        live.add(o.store.keyOfUri(m.path));
+      } catch {
+        // A manifest outside this store: nothing of ours to keep or collect.
+      }
+    }
+  });
+  for (const info of listed) {
+    const k = parseIcebergKey(dataset, info.key);
+    if (k?.kind === ICEBERG_KINDS.manifest && versionLive.has(`${k.version}:${k.writeId}`)) known.add(info.key);
+  }
 
   // 4. Decide.
   const result: GcDatasetResult = {

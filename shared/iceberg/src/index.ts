@@ -43,6 +43,10 @@ export {
   ManifestCache,
   SnapshotWriter,
   icebergKeys,
+  icebergPrefix,
+  parseIcebergKey,
+  ICEBERG_KINDS,
+  type IcebergKind,
 } from "./snapshot.ts";
 export {
   type SnapshotInfo,

@@ -84,6 +84,29 @@ export const icebergKeys = {
   metadata: (dataset: string, version: number, writeId: string) => `datasets/${dataset}/metadata/v${pad(version)}-${writeId}.metadata.json`,
 };
 
+export const ICEBERG_KINDS = { manifest: "manifest", manifestList: "manifest_list", metadata: "metadata" } as const;
+export type IcebergKind = (typeof ICEBERG_KINDS)[keyof typeof ICEBERG_KINDS];
+
+const KEY_PATTERNS: [IcebergKind, RegExp][] = [
+  [ICEBERG_KINDS.manifestList, /^snap-(\d{12})-([A-Za-z0-9._-]+)\.avro$/],
+  [ICEBERG_KINDS.metadata, /^v(\d{12})-([A-Za-z0-9._-]+)\.metadata\.json$/],
+  [ICEBERG_KINDS.manifest, /^(\d{12})-([A-Za-z0-9._-]+)-m\d+\.avro$/],
+];
+
+/** Which Iceberg file a key of `datasets/<dataset>/metadata/` is, and the version and write that wrote it (see icebergKeys). */
+export function parseIcebergKey(dataset: string, key: string): { kind: IcebergKind; version: number; writeId: string } | undefined {
+  const dir = `datasets/${dataset}/metadata/`;
+  if (!key.startsWith(dir)) return undefined;
+  const name = key.slice(dir.length);
+  for (const [kind, re] of KEY_PATTERNS) {
+    const m = re.exec(name);
+    if (m) return { kind, version: Number(m[1]), writeId: m[2]! };
+  }
+  return undefined;
+}
+
+export const icebergPrefix = (dataset: string) => `datasets/${dataset}/metadata/`;
+
 function encodePartitionValue(layout: PartitionLayout, v: PartitionValue): Uint8Array | null {
   if (v === null) return null;
   if (layout.kind === "day") {
@@ -151,7 +174,12 @@ export class SnapshotWriter {
   ) {}
 
   /** Writes the manifests and the manifest list of `change` on top of the parent snapshot's manifests. */
-  async write(table: TableDef, parent: readonly ManifestFile[], change: SnapshotChange): Promise<WrittenSnapshot> {
+  async write(
+    table: TableDef,
+    parent: readonly ManifestFile[],
+    change: SnapshotChange,
+    alongside?: (manifests: readonly ManifestFile[], manifestListKey: string) => Promise<void>,
+  ): Promise<WrittenSnapshot> {
     const { version, writeId } = change;
     const keys: string[] = [];
     let n = 0;
@@ -212,12 +240,13 @@ export class SnapshotWriter {
     // Merge small manifests once there are too many (the rewritten ones' entries are in hand already).
     const maxManifests = this.opts.maxManifests ?? DEFAULT_MAX_MANIFESTS;
     const mergeBelow = this.opts.mergeBelowEntries ?? DEFAULT_MERGE_BELOW_ENTRIES;
-    const out: ManifestFile[] = [];
+    // Manifests are written concurrently (names are fixed in call order, so the bytes don't depend on timing).
+    const out: (ManifestFile | Promise<ManifestFile>)[] = [];
     if (change.added.length > 0) {
       const entries = change.added.map(
         (file) => ({ status: ENTRY_STATUS.added, snapshotId: null, sequenceNumber: null, fileSequenceNumber: null, file }) as ManifestEntry,
       );
-      out.push(await writeManifest(entries));
+      out.push(writeManifest(entries));
     }
     const total = out.length + manifests.length;
     if (total > maxManifests) {
@@ -231,22 +260,24 @@ export class SnapshotWriter {
         }
         const smallSet = new Set(small);
         manifests = manifests.filter((m) => !smallSet.has(m));
-        out.push(await writeManifest(merged));
+        out.push(writeManifest(merged));
       }
     }
     for (const m of manifests) {
       const own = replaced.get(m);
-      out.push(own ? await writeManifest(own) : m);
+      out.push(own ? writeManifest(own) : m);
     }
+    const listed = await Promise.all(out);
     const manifestListKey = icebergKeys.manifestList(table.dataset, version, writeId);
-    const list = await encodeManifestList(out, {
+    const list = await encodeManifestList(listed, {
       snapshotId: version,
       parentSnapshotId: version > 1 ? version - 1 : null,
       sequenceNumber: version,
       name: manifestListKey,
     });
-    await this.io.put(manifestListKey, list);
+    // What depends on the manifests but not on the list's bytes (the table metadata) is written beside it.
+    await Promise.all([this.io.put(manifestListKey, list), alongside?.(listed, manifestListKey)]);
     keys.push(manifestListKey);
-    return { manifestListKey, manifests: out, keys, missing };
+    return { manifestListKey, manifests: listed, keys, missing };
   }
 }

@@ -120,27 +120,34 @@ export async function writeVersion(
   opts: SnapshotOptions = {},
 ): Promise<WrittenVersion> {
   const schema = currentSchema(table);
-  const written = await new SnapshotWriter(io, cache, opts).write({ dataset: table.dataset, schema, spec: table.spec, layout: table.layout }, parent, change);
   let files = 0;
   let records = 0;
-  for (const m of written.manifests) {
-    files += m.addedFilesCount + m.existingFilesCount;
-    records += m.addedRowsCount + m.existingRowsCount;
-  }
-  const snapshot = lakeSnapshot(record, parentTotalRows, files, io.uri(written.manifestListKey), schema["schema-id"]);
-  const metadata = tableMetadata({
-    dataset: table.dataset,
-    location: tableLocation(io, table.dataset),
-    schemas: table.schemas,
-    currentSchemaId: table.currentSchemaId,
-    spec: table.spec,
-    snapshots: [snapshot],
-    refs: { main: change.version, latest: change.version },
-    lastUpdatedMs: record.committed_at,
-    properties: table.properties,
-  });
+  let metadata: TableMetadata | undefined;
   const metadataKey = icebergKeys.metadata(table.dataset, change.version, change.writeId);
-  await io.put(metadataKey, new TextEncoder().encode(JSON.stringify(metadata)));
+  const written = await new SnapshotWriter(io, cache, opts).write(
+    { dataset: table.dataset, schema, spec: table.spec, layout: table.layout },
+    parent,
+    change,
+    async (manifests, manifestListKey) => {
+      for (const m of manifests) {
+        files += m.addedFilesCount + m.existingFilesCount;
+        records += m.addedRowsCount + m.existingRowsCount;
+      }
+      const snapshot = lakeSnapshot(record, parentTotalRows, files, io.uri(manifestListKey), schema["schema-id"]);
+      metadata = tableMetadata({
+        dataset: table.dataset,
+        location: tableLocation(io, table.dataset),
+        schemas: table.schemas,
+        currentSchemaId: table.currentSchemaId,
+        spec: table.spec,
+        snapshots: [snapshot],
+        refs: { main: change.version, latest: change.version },
+        lastUpdatedMs: record.committed_at,
+        properties: table.properties,
+      });
+      await io.put(metadataKey, new TextEncoder().encode(JSON.stringify(metadata)));
+    },
+  );
   return {
     manifestListKey: written.manifestListKey,
     metadataKey,
@@ -149,6 +156,6 @@ export async function writeVersion(
     totalRecords: records,
     manifests: written.manifests,
     missing: written.missing,
-    metadata,
+    metadata: metadata!,
   };
 }

@@ -208,6 +208,7 @@ async function run(o: CompactDatasetOptions): Promise<CompactionResult> {
     });
   let compacted: { group: CompactionGroup; out: CompactedGroup; entry: DataFileInfo }[] = [];
   const iceberg = new IcebergVersions(o.store);
+  let snapshot: { basis: string; ref: LakeLog.IcebergSnapshotRef } | undefined;
   let index = 0;
   for (const group of plan.groups) {
     try {
@@ -239,20 +240,25 @@ async function run(o: CompactDatasetOptions): Promise<CompactionResult> {
         compacted.map((c) => c.out),
         { writeId, committerId, now, spec: o.spec },
       );
-      // The same rows in fewer files: a `replace` snapshot on top of the head's.
-      const ice = await iceberg.write(
-        o.spec,
-        head.version!.record,
-        commitRecord(manifest, { key: "", sha256: "", bytes: 0 }, null),
-        compacted.map((c) => c.entry),
-        compacted.flatMap((c) => c.out.replaces),
-        async () => [...live.values()].flat(),
-      );
-      manifest.iceberg = ice.ref;
+      // The same rows in fewer files: a `replace` snapshot on top of the head's. Written again only when
+      // the head's version or the groups changed (a race lost to a verdict or a promotion changes neither).
+      const basis = `${head.version!.record.version}:${head.version!.record.write_id}:${compacted.length}`;
+      if (snapshot?.basis !== basis) {
+        const ice = await iceberg.write(
+          o.spec,
+          head.version!.record,
+          commitRecord(manifest, { key: "", sha256: "", bytes: 0 }, null),
+          compacted.map((c) => c.entry),
+          compacted.flatMap((c) => c.out.replaces),
+          async () => [...live.values()].flat(),
+        );
+        snapshot = { basis, ref: ice.ref };
+      }
+      manifest.iceberg = snapshot.ref;
       const manifestBytes = new TextEncoder().encode(JSON.stringify(manifest, null, 1));
       const manifestKey = keys.manifest(dataset, manifest.version, writeId);
       await o.store.put(manifestKey, manifestBytes);
-      const record = commitRecord(manifest, { key: manifestKey, sha256: sha256(manifestBytes), bytes: manifestBytes.byteLength }, ice.ref);
+      const record = commitRecord(manifest, { key: manifestKey, sha256: sha256(manifestBytes), bytes: manifestBytes.byteLength }, snapshot.ref);
       progress.attempt = attempt;
       report("commit", "");
       await o.failpoint?.("compact_before_commit");
