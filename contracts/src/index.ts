@@ -101,6 +101,7 @@ export type {
 export type {
   CatalogFile,
   CatalogVersionSummary,
+  CatalogIcebergRef,
   CatalogVersion,
   CatalogRegistryFile,
   ExpireResult,

@@ -29,10 +29,23 @@ export interface CatalogVersionSummary {
   max_event_time: string | null;
   policy: string;
   quality: "pending" | "passed" | "failed";
+  /**
+   * The version as an Iceberg v2 snapshot (snapshot id = version): store keys of its manifest list and
+   * table metadata JSON, its schema id and data file count. Null for versions written before the lake
+   * wrote Iceberg metadata, and for a commit record whose reference was not the dataset's own.
+   */
+  iceberg: CatalogIcebergRef | null;
   /** Listings: retention expired it (reading it answers 410 version_expired). */
   expired?: boolean;
   /** Listings: the commit-log sequence of the VersionsExpired record, or null. */
   expired_seq?: number | null;
+}
+
+export interface CatalogIcebergRef {
+  manifest_list: string;
+  metadata: string;
+  schema_id: number;
+  total_files: number;
 }
 
 /** A version read (latest, current, a number, a tag, covering an offset): the summary and every file. */

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { type HttpTimeouts, httpTimeoutsFromEnv } from "@lake/http";
 import { isTokensFileError, readTokensFile } from "@lake/http";
 import { ConfigError, intEnv, requiredEnv } from "@lake/runtime";
+import { isStoreConfigError, STORE_ENV, type StoreConfig, storeConfigFromEnv } from "@lake/storage";
 
 import { CATALOG_TOKENS, catalogEntry, type TokenEntry } from "./domain/auth.ts";
 
@@ -39,6 +40,12 @@ export interface CatalogEnv {
   tokens: readonly TokenEntry[] | undefined;
   /** LAKE_CATALOG_DENIALS_KEEP: how many refused requests GET /v1/admin/denials keeps (a ring). */
   denialsKeep: number;
+  /**
+   * The object store (LAKE_STORE and its settings, as the committer has them; see @lake/storage): the
+   * Iceberg REST catalog under /iceberg reads each table's newest metadata JSON from it. Unset (neither
+   * LAKE_STORE nor LAKE_STORE_ROOT): the rest of the API works, and Iceberg table loads answer 503.
+   */
+  store: StoreConfig | undefined;
 }
 
 export function readEnv(): CatalogEnv {
@@ -58,7 +65,18 @@ export function readEnv(): CatalogEnv {
     tokensFile,
     tokens: tokensFile === undefined ? undefined : loadTokensFile(tokensFile),
     denialsKeep: intEnv("LAKE_CATALOG_DENIALS_KEEP", 1000, 1, 1_000_000),
+    store: storeFromEnv(),
   };
+}
+
+function storeFromEnv(): StoreConfig | undefined {
+  if (!process.env[STORE_ENV.kind] && !process.env[STORE_ENV.root]) return undefined;
+  try {
+    return storeConfigFromEnv(process.env);
+  } catch (e) {
+    if (isStoreConfigError(e)) throw new ConfigError(e.message);
+    throw e;
+  }
 }
 
 /** Reads and checks the tokens file; every problem is a ConfigError naming the variable, the file and what is wrong. */

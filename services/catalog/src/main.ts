@@ -5,10 +5,12 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 
 import { connectNats } from "@lake/messaging";
 import { ConfigError, onShutdown } from "@lake/runtime";
+import { describeStore, openStore } from "@lake/storage";
 import { createLogger, createRegistry, serveMetrics, startTelemetry } from "@lake/telemetry";
 
 import { Catalog } from "./catalog.ts";
 import { type CatalogEnv, readEnv } from "./env.ts";
+import { icebergStore } from "./http/iceberg.ts";
 import { startHttp } from "./http/routes.ts";
 import { catalogMetrics } from "./metrics.ts";
 
@@ -46,6 +48,8 @@ const monitor = catalogMetrics({
   freshnessMaxMs: env.alertFreshnessMaxMs,
   intervalMs: env.alertIntervalMs,
 });
+const store = env.store && (await openStore(env.store));
+if (!env.store) log.warn("no object store configured (LAKE_STORE / LAKE_STORE_ROOT): the Iceberg REST catalog's table loads answer 503");
 const { server, port } = await startHttp({
   catalog,
   host: env.httpHost,
@@ -55,6 +59,7 @@ const { server, port } = await startHttp({
   tokens: env.tokens,
   denialsKeep: env.denialsKeep,
   timeouts: env.http,
+  iceberg: store && env.store ? icebergStore(store, env.store) : undefined,
 });
 // Metrics on a listener of their own (loopback by default): they name every dataset, and scrapers carry no token.
 const metricsListener = await serveMetrics(metrics, env.metricsPort, env.metricsHost, () => true, env.http);
@@ -65,6 +70,7 @@ log.info("ready", {
   metrics_url: `http://${env.metricsHost}:${metricsListener.port}`,
   projected_through_seq: catalog.projection.lastSeq,
   auth: env.tokens === undefined ? "off" : "bearer",
+  store: env.store ? describeStore(env.store) : null,
   ...(env.tokens === undefined ? {} : { tokens_file: env.tokensFile, tokens: env.tokens.length }),
 });
 

@@ -4,9 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 
+import Database from "better-sqlite3";
+
 import type { LakeLog, LogRecord, VersionCommitted } from "@lake/contracts";
 
 import { type FileRow, Projection } from "../src/db/projection.ts";
+import { SCHEMA } from "../src/db/schema.ts";
 
 type LogEntry = { seq: number; record: LogRecord | undefined };
 
@@ -177,9 +180,85 @@ describe("Projection: applying VersionCommitted records", () => {
       policy: "non-critical",
       quality: "pending",
       quality_seq: null,
+      operation: null,
+      max_source_position: null,
+      iceberg_manifest_list: null,
+      iceberg_metadata: null,
+      iceberg_schema_id: null,
+      iceberg_total_files: null,
     });
     assert.equal(p.version("orders", 1)!.min_event_time, null, "null event times stay null");
     assert.equal(p.version("orders", 4), undefined);
+  });
+
+  test("iceberg: a version's reference is kept with its operation and source position; one that is not the dataset's own is null and noted", () => {
+    const p = open();
+    const ref = (manifestList: string, metadata: string) => ({ manifest_list: manifestList, metadata, schema_id: 1, total_files: 2 });
+    const own = ref("datasets/orders/metadata/snap-1-w1.avro", "datasets/orders/metadata/v1-w1.metadata.json");
+    const forged = [
+      ref("datasets/clicks/metadata/snap-1-w1.avro", "datasets/clicks/metadata/v1-w1.metadata.json"), // another dataset's
+      ref("datasets/orders/metadata/snap-2-w2.avro", "datasets/orders/data/v2.metadata.json"), // outside metadata/
+      ref("datasets/orders/metadata/../../clicks/metadata/snap.avro", "datasets/orders/metadata/v3.metadata.json"), // escapes
+      ref("datasets/orders/metadata//snap.avro", "datasets/orders/metadata/v4.metadata.json"), // not a store key
+      { ...own, schema_id: -1 },
+    ];
+    const records: LogEntry[] = [
+      {
+        seq: 1,
+        record: {
+          kind: "VersionCommitted",
+          body: { ...vcBody("orders", 1, { first: 1, last: 10 }), iceberg: own, operation: "append", max_source_position: 7 },
+        },
+      },
+    ];
+    forged.forEach((iceberg, i) =>
+      records.push({ seq: i + 2, record: { kind: "VersionCommitted", body: { ...vcBody("orders", i + 2, { first: 11 + i, last: 11 + i }), iceberg } } }),
+    );
+    p.applyBatch(records);
+    const v1 = p.version("orders", 1)!;
+    assert.deepEqual(
+      [v1.operation, v1.max_source_position, v1.iceberg_manifest_list, v1.iceberg_metadata, v1.iceberg_schema_id, v1.iceberg_total_files],
+      ["append", 7, own.manifest_list, own.metadata, 1, 2],
+    );
+    for (let v = 2; v <= forged.length + 1; v++) {
+      const row = p.version("orders", v)!;
+      assert.deepEqual([row.iceberg_manifest_list, row.iceberg_metadata, row.iceberg_schema_id, row.iceberg_total_files], [null, null, null, null], `v${v}`);
+    }
+    assert.equal(p.dataset("orders")!.latest_version, forged.length + 1, "the versions themselves stand");
+    assert.deepEqual(
+      p.snapshotVersions("orders").map((v) => v.version),
+      [1],
+    );
+    const noted = p.db.prepare<[], { commit_seq: number; problem: string }>("SELECT commit_seq, problem FROM anomalies ORDER BY commit_seq").all();
+    assert.deepEqual(
+      noted.map((a) => a.commit_seq),
+      [2, 3, 4, 5, 6],
+    );
+    assert.match(noted[0]!.problem, /iceberg reference is not under datasets\/orders\/metadata\//);
+  });
+
+  test("iceberg: a database from before the Iceberg columns gets them, in the order a fresh one has them", () => {
+    const path = join(root, `catalog-${dbNo++}.db`);
+    const old = new Database(path);
+    old.exec(SCHEMA.replace(/  -- What an Iceberg snapshot[\s\S]*?iceberg_total_files INTEGER,\n/, ""));
+    assert.ok(
+      !old
+        .prepare("SELECT name FROM pragma_table_info('versions')")
+        .all()
+        .some((c) => (c as { name: string }).name === "operation"),
+    );
+    old.close();
+    const migrated = open(path);
+    const fresh = open();
+    const columns = (p: Projection) =>
+      p.db
+        .prepare<[], { name: string }>("SELECT name FROM pragma_table_info('versions')")
+        .all()
+        .map((c) => c.name);
+    assert.deepEqual(columns(migrated), columns(fresh));
+    migrated.applyBatch(LOG);
+    fresh.applyBatch(LOG);
+    assert.equal(migrated.canonicalDump(), fresh.canonicalDump());
   });
 
   test("versions(after, limit) pages through a dataset's versions in order", () => {

@@ -7,6 +7,7 @@ import type Database from "better-sqlite3";
 
 import type { LakeLog, LogRecord, VersionCommitted } from "@lake/contracts";
 import { judgeNext } from "@lake/messaging";
+import { validateKey } from "@lake/storage";
 
 import { type DatasetFacts, expireProblem, liveVersionIn, QUALITY, type RetentionFacts, tagProblem, versionRanges } from "../domain/commands.ts";
 import { autoPromotes, type CurrentFacts, currentOnCommit, promotionRecordProblem, rollbackFloorAfter, verdictProblem } from "../domain/current.ts";
@@ -116,6 +117,13 @@ export class Projection {
       if (ds) this.q.touchDataset.run(seq, r.dataset);
       return;
     }
+    const iceberg = icebergRef(r);
+    if (r.iceberg && !iceberg)
+      this.q.anomaly.run(
+        seq,
+        r.dataset,
+        `VersionCommitted (version ${r.version}): its iceberg reference is not under datasets/${r.dataset}/metadata/ (or not a valid store key); the version is served without an Iceberg snapshot`,
+      );
     const current = currentOnCommit(r.policy, r.version, ds?.current_version ?? 0);
     const row = { name: r.dataset, seq, version: r.version, total_rows: r.total_rows, at: r.committed_at, policy: r.policy, current };
     if (ds) this.q.updateDataset.run(row);
@@ -146,6 +154,9 @@ export class Projection {
       max_event_time: r.max_event_time,
       policy: r.policy,
       quality: QUALITY.pending,
+      operation: r.operation,
+      max_source_position: r.max_source_position,
+      ...icebergColumns(iceberg),
     });
     for (const f of r.added_files) this.q.insertFile.run(r.dataset, f.key, f.partition, f.rows, f.bytes, f.sha256, r.version);
     for (const key of r.removed_files) this.q.removeFile.run(r.version, r.dataset, key);
@@ -370,6 +381,18 @@ export class Projection {
     return this.q.files.all(dataset, version, version);
   }
 
+  /** Versions served as Iceberg snapshots: not expired, with an Iceberg reference; ascending. */
+  snapshotVersions(dataset: string): VersionRow[] {
+    return this.q.snapshotVersions.all(dataset);
+  }
+  newestSnapshotVersion(dataset: string): VersionRow | undefined {
+    return this.q.newestSnapshotVersion.get(dataset);
+  }
+  /** The rows and bytes of each file a version added (what its snapshot summary counts). */
+  addedFiles(dataset: string, version: number): { rows: number; bytes: number }[] {
+    return this.q.addedFiles.all(dataset, version);
+  }
+
   /** Every table, every row, in primary-key order: equal dumps mean equal catalogs. */
   canonicalDump(): string {
     const out: Record<string, unknown[]> = {};
@@ -380,6 +403,41 @@ export class Projection {
   close(): void {
     this.db.close();
   }
+}
+
+/**
+ * A commit record's Iceberg reference, if the catalog may serve it. Anyone who may publish on
+ * lake.commits.* can forge a VersionCommitted whose reference points at another dataset's metadata (its
+ * schemas and files would then be served under this table's name), outside the lake's metadata, or at
+ * a key no store accepts: only keys under the dataset's own `datasets/<dataset>/metadata/` (where every
+ * writer of versions puts them) stand; anything else is kept as no reference (null), never served.
+ * The record itself stands or not by the commit log's rules; only its reference is dropped.
+ */
+export function icebergRef(r: Pick<VersionCommitted, "dataset" | "iceberg">): VersionCommitted["iceberg"] {
+  const ref = r.iceberg;
+  if (!ref) return null;
+  const prefix = `datasets/${r.dataset}/metadata/`;
+  const own = (key: string) => {
+    if (!key.startsWith(prefix)) return false;
+    try {
+      validateKey(key);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const count = (n: number) => Number.isSafeInteger(n) && n >= 0;
+  if (!own(ref.manifest_list) || !own(ref.metadata) || !count(ref.schema_id) || !count(ref.total_files)) return null;
+  return ref;
+}
+
+function icebergColumns(ref: VersionCommitted["iceberg"]) {
+  return {
+    iceberg_manifest_list: ref?.manifest_list ?? null,
+    iceberg_metadata: ref?.metadata ?? null,
+    iceberg_schema_id: ref?.schema_id ?? null,
+    iceberg_total_files: ref?.total_files ?? null,
+  };
 }
 
 function currentFacts(ds: DatasetRow): CurrentFacts {

@@ -31,6 +31,13 @@ export interface VersionRow {
   policy: string;
   quality: QualityStatus;
   quality_seq: number | null;
+  operation: string | null;
+  max_source_position: number | null;
+  /** The version's Iceberg snapshot (all four null or none): see Projection.icebergRef. */
+  iceberg_manifest_list: string | null;
+  iceberg_metadata: string | null;
+  iceberg_schema_id: number | null;
+  iceberg_total_files: number | null;
 }
 
 export interface FileRow {
@@ -138,7 +145,7 @@ export function prepareQueries(db: Database.Database) {
     insertVersion: db.prepare(`INSERT INTO versions VALUES (@dataset, @version, @parent_version, @commit_seq, @write_id, @committer_id, @committed_at,
       @schema_name, @schema_version, @schema_fingerprint, @manifest_key, @manifest_sha256, @manifest_bytes, @source_stream, @source_subject,
       @first_offset, @last_offset, @row_count, @total_rows, @added_files, @removed_files, @min_event_time, @max_event_time,
-      @policy, @quality, NULL)`),
+      @policy, @quality, NULL, @operation, @max_source_position, @iceberg_manifest_list, @iceberg_metadata, @iceberg_schema_id, @iceberg_total_files)`),
     insertFile: db.prepare(
       "INSERT INTO files (dataset, key, partition, rows, bytes, sha256, added_version, removed_version) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
     ),
@@ -158,6 +165,16 @@ export function prepareQueries(db: Database.Database) {
     expiredSeq: db.prepare<[string, number], { seq: number }>("SELECT seq FROM expired_versions WHERE dataset = ? AND version = ?"),
     unexpired: db.prepare<[string], { version: number; committed_at: number; quality: QualityStatus; manifest_key: string }>(
       "SELECT v.version, v.committed_at, v.quality, v.manifest_key FROM versions v WHERE v.dataset = ? AND NOT EXISTS (SELECT 1 FROM expired_versions e WHERE e.dataset = v.dataset AND e.version = v.version) ORDER BY v.version",
+    ),
+    // Versions that are not expired and are Iceberg snapshots: what the Iceberg REST catalog lists.
+    snapshotVersions: db.prepare<[string], VersionRow>(
+      "SELECT v.* FROM versions v WHERE v.dataset = ? AND v.iceberg_metadata IS NOT NULL AND NOT EXISTS (SELECT 1 FROM expired_versions e WHERE e.dataset = v.dataset AND e.version = v.version) ORDER BY v.version",
+    ),
+    newestSnapshotVersion: db.prepare<[string], VersionRow>(
+      "SELECT v.* FROM versions v WHERE v.dataset = ? AND v.iceberg_metadata IS NOT NULL AND NOT EXISTS (SELECT 1 FROM expired_versions e WHERE e.dataset = v.dataset AND e.version = v.version) ORDER BY v.version DESC LIMIT 1",
+    ),
+    addedFiles: db.prepare<[string, number], { rows: number; bytes: number }>(
+      "SELECT rows, bytes FROM files WHERE dataset = ? AND added_version = ? ORDER BY key",
     ),
     taggedVersions: db.prepare<[string], { version: number }>("SELECT DISTINCT version FROM tags WHERE dataset = ?"),
     fileRange: db.prepare<[string, string], { added_version: number; removed_version: number | null }>(

@@ -46,6 +46,16 @@ CREATE TABLE IF NOT EXISTS versions (
   policy TEXT NOT NULL,
   quality TEXT NOT NULL,
   quality_seq INTEGER,
+  -- What an Iceberg snapshot of the version needs beyond the columns above (lakeSnapshot in @lake/iceberg).
+  operation TEXT,
+  max_source_position INTEGER,
+  -- The version as an Iceberg snapshot (VersionCommitted.iceberg): store keys of its manifest list and
+  -- table metadata JSON, its schema id and file count. All four NULL: the record named none, or one
+  -- that was not the dataset's own (see Projection.icebergRef).
+  iceberg_manifest_list TEXT,
+  iceberg_metadata TEXT,
+  iceberg_schema_id INTEGER,
+  iceberg_total_files INTEGER,
   PRIMARY KEY (dataset, version)
 ) STRICT;
 CREATE INDEX IF NOT EXISTS versions_by_offset ON versions (dataset, last_offset);
@@ -126,8 +136,27 @@ export function openProjectionDb(path: string): Database.Database {
   return db;
 }
 
+/** Columns of `versions` added after its first release, in SCHEMA's order. */
+const VERSION_COLUMNS_ADDED = [
+  ["operation", "TEXT"],
+  ["max_source_position", "INTEGER"],
+  ["iceberg_manifest_list", "TEXT"],
+  ["iceberg_metadata", "TEXT"],
+  ["iceberg_schema_id", "INTEGER"],
+  ["iceberg_total_files", "INTEGER"],
+] as const;
+
 /** Fills what a database from an earlier build lacks; idempotent, so it runs on every open. */
 function migrate(db: Database.Database): void {
+  // A database from before the Iceberg columns: they are added last, in the order SCHEMA has them, so a
+  // migrated database dumps its columns as a fresh one does. Its older versions keep NULLs until a rebuild.
+  const columns = new Set(
+    db
+      .prepare<[], { name: string }>("SELECT name FROM pragma_table_info('versions')")
+      .all()
+      .map((c) => c.name),
+  );
+  for (const [name, type] of VERSION_COLUMNS_ADDED) if (!columns.has(name)) db.exec(`ALTER TABLE versions ADD COLUMN ${name} ${type}`);
   // A database from before log_heads: every dataset's last record is its last_record_seq.
   db.exec("INSERT OR IGNORE INTO log_heads (dataset, seq) SELECT name, last_record_seq FROM datasets");
 }

@@ -29,6 +29,10 @@ function versionView(v: VersionRow, expiredSeq: number | undefined): CatalogVers
     expired_seq: expiredSeq ?? null,
     min_event_time: v.min_event_time === null ? null : isoInstant(v.min_event_time),
     max_event_time: v.max_event_time === null ? null : isoInstant(v.max_event_time),
+    iceberg:
+      v.iceberg_manifest_list === null || v.iceberg_metadata === null || v.iceberg_schema_id === null || v.iceberg_total_files === null
+        ? null
+        : { manifest_list: v.iceberg_manifest_list, metadata: v.iceberg_metadata, schema_id: v.iceberg_schema_id, total_files: v.iceberg_total_files },
   };
 }
 

@@ -10,6 +10,7 @@ import type { Catalog } from "../catalog.ts";
 import type { Identity, TokenEntry } from "../domain/auth.ts";
 import type { DenialLog } from "./denials.ts";
 import type { FileListCache } from "./file-lists.ts";
+import type { IcebergStore } from "./iceberg.ts";
 
 /** One HTTP API's parts, shared by every request it serves. */
 export interface Api {
@@ -22,6 +23,8 @@ export interface Api {
   /** The longest a covering read may wait. */
   maxWaitMs: number;
   timeouts: HttpTimeouts;
+  /** The Iceberg REST catalog's store; undefined: no store configured (its table loads answer 503). */
+  iceberg: IcebergStore | undefined;
 }
 
 /** A request that matched a route, after authentication and authorization. */

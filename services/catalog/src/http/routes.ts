@@ -16,6 +16,8 @@ import * as admin from "./admin.ts";
 import * as commands from "./commands.ts";
 import { DenialLog } from "./denials.ts";
 import { FileListCache } from "./file-lists.ts";
+import * as iceberg from "./iceberg.ts";
+import { type IcebergStore, isIcebergPath, sendIcebergError } from "./iceberg.ts";
 import * as reads from "./reads.ts";
 import { type Api, type ApiRequest, datasetParam, type Handler } from "./request.ts";
 
@@ -68,6 +70,30 @@ export const ROUTES: readonly Route[] = [
   { method: "GET", pattern: "/v1/datasets/:dataset/**", access: ACCESS.read, handler: notFound },
   { method: "POST", pattern: "/v1/datasets/:dataset/:command", access: ACCESS.unlisted, handler: notFound },
   { method: "*", pattern: "/v1/admin/**", access: ACCESS.admin, handler: notFound },
+  // The Iceberg REST catalog (iceberg.ts), read-only: the namespace `lake`, a table per dataset. Errors in
+  // the Iceberg error model. Anyone with a token lists; a table is read with read access to its dataset.
+  { method: "GET", pattern: "/iceberg/v1/config", access: ACCESS.token, handler: iceberg.config },
+  { method: "GET", pattern: "/iceberg/v1/namespaces", access: ACCESS.token, handler: iceberg.listNamespaces },
+  { method: "GET", pattern: "/iceberg/v1/namespaces/:namespace", access: ACCESS.token, handler: iceberg.namespace },
+  { method: "HEAD", pattern: "/iceberg/v1/namespaces/:namespace", access: ACCESS.token, handler: iceberg.namespace },
+  { method: "GET", pattern: "/iceberg/v1/namespaces/:namespace/tables", access: ACCESS.token, handler: iceberg.listTables },
+  { method: "GET", pattern: "/iceberg/v1/namespaces/:namespace/tables/:dataset", access: ACCESS.read, handler: iceberg.loadTable },
+  { method: "HEAD", pattern: "/iceberg/v1/namespaces/:namespace/tables/:dataset", access: ACCESS.read, handler: iceberg.tableExists },
+  { method: "POST", pattern: "/iceberg/v1/namespaces/:namespace/tables/:dataset/metrics", access: ACCESS.read, handler: iceberg.metrics },
+  // What would write: refused (403 ForbiddenException), the commit log being the tables' only writer.
+  { method: "POST", pattern: "/iceberg/v1/namespaces", access: ACCESS.token, handler: iceberg.readOnly },
+  { method: "DELETE", pattern: "/iceberg/v1/namespaces/:namespace", access: ACCESS.token, handler: iceberg.readOnly },
+  { method: "POST", pattern: "/iceberg/v1/namespaces/:namespace/properties", access: ACCESS.token, handler: iceberg.readOnly },
+  { method: "POST", pattern: "/iceberg/v1/namespaces/:namespace/tables", access: ACCESS.token, handler: iceberg.readOnly },
+  { method: "POST", pattern: "/iceberg/v1/namespaces/:namespace/register", access: ACCESS.token, handler: iceberg.readOnly },
+  { method: "POST", pattern: "/iceberg/v1/namespaces/:namespace/tables/:table", access: ACCESS.token, handler: iceberg.readOnly },
+  { method: "DELETE", pattern: "/iceberg/v1/namespaces/:namespace/tables/:table", access: ACCESS.token, handler: iceberg.readOnly },
+  { method: "POST", pattern: "/iceberg/v1/tables/rename", access: ACCESS.token, handler: iceberg.readOnly },
+  { method: "POST", pattern: "/iceberg/v1/transactions/commit", access: ACCESS.token, handler: iceberg.readOnly },
+  // Anything else under /iceberg: a read of what isn't there is 404, any other method is a write, refused.
+  { method: "GET", pattern: "/iceberg/**", access: ACCESS.token, handler: iceberg.notFound },
+  { method: "HEAD", pattern: "/iceberg/**", access: ACCESS.token, handler: iceberg.notFound },
+  { method: "*", pattern: "/iceberg/**", access: ACCESS.token, handler: iceberg.readOnly },
 ];
 
 interface Compiled {
@@ -116,6 +142,15 @@ export function authorize(caller: Caller, method: string, segments: readonly str
 
 const REALM = 'Bearer realm="lake-catalog"';
 
+/** The path's segments, or none if it can't be parsed (the error path must not throw). */
+function segmentsOf(url: string | undefined): string[] {
+  try {
+    return parseTarget(url).segments;
+  } catch {
+    return [];
+  }
+}
+
 export function startHttp(opts: {
   catalog: Catalog;
   host: string;
@@ -128,6 +163,8 @@ export function startHttp(opts: {
   denialsKeep?: number;
   /** How long a client may take over a request (headers, body, keep-alive). */
   timeouts?: HttpTimeouts;
+  /** The object store, for the Iceberg REST catalog's table loads (undefined: they answer 503). */
+  iceberg?: IcebergStore | undefined;
 }): Promise<{ server: Server; port: number }> {
   const { tokens } = opts;
   const api: Api = {
@@ -138,14 +175,20 @@ export function startHttp(opts: {
     fileLists: new FileListCache(),
     maxWaitMs: opts.maxWaitMs,
     timeouts: opts.timeouts ?? DEFAULT_HTTP_TIMEOUTS,
+    iceberg: opts.iceberg,
   };
   const server = createHttpServer((req, res) => {
     handle(req, res).catch((e: unknown) => {
+      const underIceberg = isIcebergPath(segmentsOf(req.url));
       if (e instanceof HttpError || e instanceof CommandError) {
-        return sendJson(res, e.status, { error: e.code, message: e.message }, closesConnection(e.status) ? { connection: "close" } : {});
+        const headers: Record<string, string> = closesConnection(e.status) ? { connection: "close" } : {};
+        if (underIceberg) return sendIcebergError(res, e.status, e.code, e.message, headers);
+        return sendJson(res, e.status, { error: e.code, message: e.message }, headers);
       }
       opts.log.error("request failed", { err: e, url: req.url });
-      if (!res.headersSent) sendJson(res, 500, { error: "internal", message: "internal error" });
+      if (res.headersSent) return;
+      if (underIceberg) sendIcebergError(res, 500, "InternalServerError", "internal error");
+      else sendJson(res, 500, { error: "internal", message: "internal error" });
     });
   }, api.timeouts);
 
@@ -173,7 +216,8 @@ export function startHttp(opts: {
           ? REALM
           : `${REALM}, error="${d.code === "invalid_token" ? "invalid_token" : "invalid_request"}"`
         : `${REALM}, error="insufficient_scope"`;
-    sendJson(res, d.status, { error: d.code, message: d.message }, { "www-authenticate": challenge });
+    if (isIcebergPath(segmentsOf(req.url))) sendIcebergError(res, d.status, d.code, d.message, { "www-authenticate": challenge });
+    else sendJson(res, d.status, { error: d.code, message: d.message }, { "www-authenticate": challenge });
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
