@@ -240,7 +240,7 @@ describe("Projection: applying VersionCommitted records", () => {
   test("iceberg: a database from before the Iceberg columns gets them, in the order a fresh one has them", () => {
     const path = join(root, `catalog-${dbNo++}.db`);
     const old = new Database(path);
-    old.exec(SCHEMA.replace(/  -- What an Iceberg snapshot[\s\S]*?iceberg_total_files INTEGER,\n/, ""));
+    old.exec(SCHEMA.replace(/ {2}-- What an Iceberg snapshot[\s\S]*?iceberg_total_files INTEGER,\n/, ""));
     assert.ok(
       !old
         .prepare("SELECT name FROM pragma_table_info('versions')")
