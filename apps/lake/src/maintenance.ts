@@ -251,10 +251,17 @@ async function collectDataset(o: GcOptions, js: JetStreamClient, jsm: Awaited<Re
   const known = new Set<string>();
   // Iceberg files are named by the version and write that made them: is that version live (true) or expired (false)?
   const versionLive = new Map<string, boolean>();
+  // Manifest lists of live versions, by the references their commit records make (the listing below
+  // may predate a version): true when the catalog vouches for it (it must be readable).
+  const liveLists = new Map<string, boolean>();
   for (const v of await versionsOf(o.catalog, dataset)) {
     known.add(v.manifest.key);
     if (!v.expired) live.add(v.manifest.key);
     versionLive.set(`${v.version}:${v.write_id}`, !v.expired);
+    if (v.iceberg && !v.expired) {
+      live.add(v.iceberg.manifest_list).add(v.iceberg.metadata);
+      liveLists.set(v.iceberg.manifest_list, true);
+    }
   }
   for (const f of await filesOf(o.catalog, dataset)) {
     known.add(f.key);
@@ -281,12 +288,17 @@ async function collectDataset(o: GcOptions, js: JetStreamClient, jsm: Awaited<Re
     live.add(record.body.manifest.key);
     for (const f of record.body.added_files) live.add(f.key);
     versionLive.set(`${record.body.version}:${record.body.write_id}`, true);
+    const ice = record.body.iceberg;
+    // Only references into this dataset's metadata (a forged record can name anything; keeping is the safe side).
+    if (ice && parseIcebergKey(dataset, ice.manifest_list) && parseIcebergKey(dataset, ice.metadata)) {
+      live.add(ice.manifest_list).add(ice.metadata);
+      if (!liveLists.has(ice.manifest_list)) liveLists.set(ice.manifest_list, false);
+    }
   });
   progress("log", tailRecords);
 
   // 3b. Iceberg files: a version's manifest list and table metadata live and die with it; a manifest
   //     lives while some live version's manifest list names it (manifests are shared between versions).
-  const liveLists: string[] = [];
   for (const info of listed) {
     const k = parseIcebergKey(dataset, info.key);
     if (!k || k.kind === ICEBERG_KINDS.manifest) continue;
@@ -295,13 +307,15 @@ async function collectDataset(o: GcOptions, js: JetStreamClient, jsm: Awaited<Re
     known.add(info.key);
     if (!state) continue;
     live.add(info.key);
-    if (k.kind === ICEBERG_KINDS.manifestList) liveLists.push(info.key);
+    if (k.kind === ICEBERG_KINDS.manifestList && !liveLists.has(info.key)) liveLists.set(info.key, true);
   }
-  await pool(liveLists, o.concurrency ?? 16, async (key) => {
+  await pool([...liveLists], o.concurrency ?? 16, async ([key, vouched]) => {
     let manifests;
     try {
       manifests = await decodeManifestList(await o.store.get(key));
     } catch (e) {
+      // A reference only an unprojected record makes, to nothing: that record can't be a real version.
+      if (!vouched && isObjectNotFound(e)) return;
       throw new GcUnsafeError(dataset, `the manifest list ${key} of a live version can't be read (${(e as Error).message})`, { cause: e });
     }
     for (const m of manifests) {
