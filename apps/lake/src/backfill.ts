@@ -199,7 +199,7 @@ export async function backfillDerived(o: {
       const ice = await iceberg.write(spec, parent, commitRecord(manifest, { key: "", sha256: "", bytes: 0 }, null), entries, [...live.values()], async () => [
         ...live.values(),
       ]);
-      const manifestBytes = new TextEncoder().encode(JSON.stringify({ ...manifest, iceberg: ice.ref }, null, 1));
+      const manifestBytes = new TextEncoder().encode(JSON.stringify({ ...manifest, iceberg: ice.ref, parent_write_id: parent?.write_id ?? null }, null, 1));
       const manifestKey = keys.manifest(o.dataset, manifest.version, writeId);
       await store.put(manifestKey, manifestBytes);
       o.onProgress?.({ phase: "committing", events, of: sourceEnd });

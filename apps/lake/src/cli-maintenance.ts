@@ -8,6 +8,7 @@ import { type ObjectStore, openStore, STORE_ENV, storeConfigFromEnv } from "@lak
 
 import { catalogClient, OpsUsageError } from "./cli-ops.ts";
 import { collectGarbage, fsck, type FsckReport, type GcResult, type MaintenanceProgress } from "./maintenance.ts";
+import { restoreFromStore, RestoreRefusedError, type RestoreResult } from "./restore.ts";
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -26,6 +27,7 @@ export const MAINTENANCE_OPTIONS = {
   keep: { type: "string" },
   grace: { type: "string" },
   "no-hash": { type: "boolean" },
+  "from-store": { type: "boolean" },
 } as const;
 
 export const MAINTENANCE_USAGE = `  lake expire D [--keep-last N] [--keep DURATION] --reason R
@@ -35,7 +37,10 @@ export const MAINTENANCE_USAGE = `  lake expire D [--keep-last N] [--keep DURATI
       delete objects no live version references (files of expired versions, and orphans of failed
       writes older than the grace period); recorded in the commit log. --dry-run deletes nothing
   lake fsck [--dataset D] [--no-hash]
-      cross-check the commit log, the object store and the catalog; exit 1 on any problem`;
+      cross-check the commit log, the object store and the catalog; exit 1 on any problem
+  lake restore --from-store [--dataset D] [--dry-run]
+      rebuild a lost commit log (versions, expiries, verdicts, tags, current) from the store's
+      manifests and table states; refused unless the dataset's commit log is empty`;
 
 /** The command ran and found problems (fsck): printed as `lake: <message>`, exit 1. */
 export class MaintenanceProblemsError extends OpsUsageError {}
@@ -121,6 +126,8 @@ export async function cmdMaintenance(cmd: string, rest: string[], v: Values, tar
       return withNats(target, (t, nc) => cmdGc(v, t, nc));
     case "fsck":
       return withNats(target, (t, nc) => cmdFsck(v, t, nc));
+    case "restore":
+      return withNats(target, (t, nc) => cmdRestore(v, t, nc));
     default:
       throw new OpsUsageError(`unknown command ${cmd}`);
   }
@@ -160,6 +167,43 @@ async function cmdExpire(rest: string[], v: Values, target: () => MaintenanceTar
     console.log(
       `expire ${dataset}: ${r.expired_count} version(s) expired (${r.expired}), recorded through commit-log sequence ${r.seq}; current ${r.current_version ?? "none"}, latest ${r.latest_version}. Run \`lake gc\` to delete their files.`,
     );
+}
+
+async function cmdRestore(v: Values, t: MaintenanceTarget, nc: Awaited<ReturnType<typeof connectNats>>): Promise<void> {
+  if (v["from-store"] !== true)
+    throw new OpsUsageError("usage: lake restore --from-store [--dataset D] [--dry-run] (the store is the only source a restore reads)");
+  const dryRun = v["dry-run"] === true;
+  let r: RestoreResult;
+  try {
+    r = await restoreFromStore({
+      nc,
+      store: await storeOf(t),
+      ...(v.dataset ? { datasets: [v.dataset as string] } : {}),
+      dryRun,
+      actor: actorOf(v),
+      onProgress: (p) => {
+        if (process.stderr.isTTY) process.stderr.write(`\rrestore ${p.dataset}: ${p.appended}/${p.total} records appended`);
+      },
+    });
+  } catch (e) {
+    if (e instanceof RestoreRefusedError) throw new OpsUsageError(e.message);
+    throw e;
+  }
+  if (process.stderr.isTTY) process.stderr.write("\n");
+  if (r.datasets.length === 0) console.log("restore: the store holds no dataset");
+  for (const d of r.datasets) {
+    console.log(
+      `restore ${d.dataset}: ${dryRun ? "would append" : "appended"} ${d.records} record(s): versions 1-${d.latestVersion} (${d.retained} retained, ${d.expired} expired), ${d.verdicts} verdict(s), ${d.tags} tag(s), current ${d.current || "none"}` +
+        (d.tableState ? ` (from ${d.tableState})` : ""),
+    );
+    for (const w of d.warnings) console.log(`  warning: ${w}`);
+    for (const s of d.sourcesMoved) console.log(`  source stream ${s} (new events get offsets after the restored ones)`);
+  }
+  console.log(
+    dryRun
+      ? "restore: dry run, nothing appended"
+      : `restore: done in ${formatDuration(r.ms)}. Events accepted but not committed before the loss are not in the store and are not restored. Restart the catalog (or POST /v1/admin/rebuild) to project the restored log.`,
+  );
 }
 
 async function cmdGc(v: Values, t: MaintenanceTarget, nc: Awaited<ReturnType<typeof connectNats>>): Promise<void> {

@@ -477,6 +477,7 @@ async function run(cmd: string, rest: string[], v: ReturnType<typeof parseComman
     case "expire":
     case "gc":
     case "fsck":
+    case "restore":
       return cmdMaintenance(cmd, rest, v, () => runInfo(dataDir));
     case "compact":
       return cmdCompact(rest, v, dataDir);

@@ -21,6 +21,8 @@ export class Catalog {
   private js!: JetStreamClient;
   private live: Follower | undefined;
   private waiters = new Set<() => void>();
+  /** Told after each applied batch (e.g. the table-state publisher). */
+  private readonly appliedListeners = new Set<() => void>();
   private rebuilding: Promise<{ seq: number; ms: number }> | undefined;
 
   constructor(
@@ -44,6 +46,12 @@ export class Catalog {
 
   private notify(): void {
     for (const w of this.waiters) w();
+    for (const l of this.appliedListeners) l();
+  }
+
+  /** Calls `fn` after each batch of records the live projection applies. */
+  onApplied(fn: () => void): void {
+    this.appliedListeners.add(fn);
   }
 
   /** Resolves when `ready()` returns a value or `timeoutMs` passes (then undefined). */

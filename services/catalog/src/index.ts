@@ -34,3 +34,5 @@ export {
 } from "./domain/auth.ts";
 // The HTTP API's one route table, and the access decision a request gets from it.
 export { ROUTES, authorize, type Route } from "./http/routes.ts";
+export { TableStatePublisher, tableState, tableStateKey, TABLE_STATE_PATTERN, TABLE_STATE_INTERVAL_MS, ranges } from "./table-state.ts";
+export { icebergStore, type IcebergStore } from "./http/iceberg.ts";

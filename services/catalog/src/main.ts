@@ -13,6 +13,7 @@ import { type CatalogEnv, readEnv } from "./env.ts";
 import { icebergStore } from "./http/iceberg.ts";
 import { startHttp } from "./http/routes.ts";
 import { catalogMetrics } from "./metrics.ts";
+import { TableStatePublisher } from "./table-state.ts";
 
 const telemetry = startTelemetry("catalog");
 const log = createLogger("catalog");
@@ -50,6 +51,13 @@ const monitor = catalogMetrics({
 });
 const store = env.store && (await openStore(env.store));
 if (!env.store) log.warn("no object store configured (LAKE_STORE / LAKE_STORE_ROOT): the Iceberg REST catalog's table loads answer 503");
+const iceberg = store && env.store ? icebergStore(store, env.store) : undefined;
+// The store describes itself: each dataset's table state (refs, expiries, verdicts), for `lake restore --from-store`.
+const tableStates = iceberg ? new TableStatePublisher(() => catalog.projection, iceberg, log) : undefined;
+if (tableStates) {
+  catalog.onApplied(() => tableStates.changed());
+  tableStates.changed();
+}
 const { server, port } = await startHttp({
   catalog,
   host: env.httpHost,
@@ -59,7 +67,7 @@ const { server, port } = await startHttp({
   tokens: env.tokens,
   denialsKeep: env.denialsKeep,
   timeouts: env.http,
-  iceberg: store && env.store ? icebergStore(store, env.store) : undefined,
+  iceberg,
 });
 // Metrics on a listener of their own (loopback by default): they name every dataset, and scrapers carry no token.
 const metricsListener = await serveMetrics(metrics, env.metricsPort, env.metricsHost, () => true, env.http);
@@ -76,6 +84,7 @@ log.info("ready", {
 
 onShutdown(log, async () => {
   monitor.stop();
+  await tableStates?.stop();
   server.close();
   metricsListener.close();
   await catalog.stop();

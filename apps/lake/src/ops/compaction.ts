@@ -255,6 +255,7 @@ async function run(o: CompactDatasetOptions): Promise<CompactionResult> {
         snapshot = { basis, ref: ice.ref };
       }
       manifest.iceberg = snapshot.ref;
+      manifest.parent_write_id = head.version!.record.write_id;
       const manifestBytes = new TextEncoder().encode(JSON.stringify(manifest, null, 1));
       const manifestKey = keys.manifest(dataset, manifest.version, writeId);
       await o.store.put(manifestKey, manifestBytes);

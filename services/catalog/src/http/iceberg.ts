@@ -191,10 +191,18 @@ export const loadTable: Handler = async (api, r) => {
     throw new HttpError(400, "BadRequestException", `snapshots=${JSON.stringify(which.slice(0, 20))}: expected all or refs`);
   if (!api.iceberg)
     throw new HttpError(503, "ServiceUnavailableException", "the catalog has no object store configured (LAKE_STORE), so it can't serve table metadata");
-  const { store, metadata, config } = api.iceberg;
-  const dataset = r.params.dataset!;
+  const { metadata, location } = await tableMetadataOf(api.catalog.projection, r.params.dataset!, api.iceberg, which);
+  sendJson(r.res, 200, { "metadata-location": location, metadata, config: api.iceberg.config });
+};
+
+/**
+ * A table's metadata as the projection has it now: every retained snapshot (`all`) or those a ref
+ * names (`refs`); `location` is the newest version's metadata JSON. 404 NoSuchTableException when the
+ * dataset has no version written as a snapshot.
+ */
+export async function tableMetadataOf(p: Projection, dataset: string, ic: IcebergStore, which: "all" | "refs") {
+  const { store, metadata } = ic;
   // Everything from the projection is read before the store is: a rebuild may swap it meanwhile.
-  const p = api.catalog.projection;
   const newest = newestSnapshot(p, dataset);
   const ds = p.dataset(dataset)!;
   const tags = new Map(p.tags(dataset).map((t) => [t.tag, t.version]));
@@ -203,8 +211,8 @@ export const loadTable: Handler = async (api, r) => {
   const versions = p.snapshotVersions(dataset).filter((v) => which === "all" || referenced.has(v.version));
   const snapshots = versions.map((v) => snapshotOf(p, v, store));
   const base = await metadata.get(store, newest.iceberg_metadata!);
-  sendJson(r.res, 200, {
-    "metadata-location": store.uri(newest.iceberg_metadata!),
+  return {
+    location: store.uri(newest.iceberg_metadata!),
     metadata: tableMetadata({
       dataset,
       location: store.uri(`datasets/${dataset}`),
@@ -216,9 +224,8 @@ export const loadTable: Handler = async (api, r) => {
       lastUpdatedMs: newest.committed_at,
       properties: base.properties,
     }),
-    config,
-  });
-};
+  };
+}
 
 /**
  * A version's snapshot entry, from what the projection kept of its commit record: lakeSnapshot, as

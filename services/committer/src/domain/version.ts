@@ -149,6 +149,11 @@ export interface Manifest {
   operation: string;
   /** The version as an Iceberg snapshot (written before the manifest). */
   iceberg?: LakeLog.IcebergSnapshotRef;
+  /**
+   * The write id of the parent version (null for the first): the store alone then tells which of two
+   * manifests of one version number (a winner's and a losing writer's) a later version built on.
+   */
+  parent_write_id?: string | null;
 }
 
 /** The manifest of the next version on top of `state`. Immutable once written: it names its version and parent. */

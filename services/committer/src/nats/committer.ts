@@ -343,6 +343,7 @@ export class Committer {
     if (ice.missing.length > 0)
       this.o.log.warn("files the version removes were not in the parent's Iceberg snapshot", { version: manifest.version, missing: ice.missing });
     manifest.iceberg = ice.ref;
+    manifest.parent_write_id = this.headRecord?.write_id ?? null;
     await this.o.failpoint("after_iceberg");
     const manifestBytes = new TextEncoder().encode(JSON.stringify(manifest, null, 1));
     const manifestKey = keys.manifest(this.spec.dataset, manifest.version, writeId);

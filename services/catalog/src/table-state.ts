@@ -1,0 +1,108 @@
+// The store describes itself: after the catalog applies commit-log records, it writes each changed
+// dataset's table state to the store as Iceberg table metadata, `datasets/<dataset>/metadata/
+// c<log seq>.metadata.json`: the snapshots a ref names (`main` = current, `latest`, tags) and, as lake.*
+// properties, what the commit log alone knew besides the versions (which versions expired, the quality
+// verdicts of retained versions, the latest version's write id). With the versions' own manifests and
+// Iceberg metadata (written before their commit), `lake restore --from-store` rebuilds a lost commit
+// log from it. The content is a function of the log up to that sequence, so any catalog (a replica, a
+// rebuild) writes the same bytes under the same name; existing files are left as they are.
+import type { Logger } from "@lake/telemetry";
+
+import type { Projection } from "./db/projection.ts";
+import { type IcebergStore, tableMetadataOf } from "./http/iceberg.ts";
+
+/** Written at most this often per dataset while records keep coming (and once more when they stop). */
+export const TABLE_STATE_INTERVAL_MS = 1_000;
+
+export const tableStateKey = (dataset: string, seq: number) => `datasets/${dataset}/metadata/c${String(seq).padStart(12, "0")}.metadata.json`;
+export const TABLE_STATE_PATTERN = /^c(\d{12})\.metadata\.json$/;
+
+/** Versions as ranges, e.g. [1,2,3,7] → "1-3,7". */
+export function ranges(versions: readonly number[]): string {
+  const out: string[] = [];
+  let i = 0;
+  while (i < versions.length) {
+    let j = i;
+    while (j + 1 < versions.length && versions[j + 1] === versions[j]! + 1) j++;
+    out.push(i === j ? String(versions[i]) : `${versions[i]}-${versions[j]}`);
+    i = j + 1;
+  }
+  return out.join(",");
+}
+
+/** The table state of `dataset` as the projection has it now, or undefined when it has no snapshot yet. */
+export async function tableState(p: Projection, dataset: string, ic: IcebergStore): Promise<{ seq: number; bytes: Uint8Array } | undefined> {
+  const ds = p.dataset(dataset);
+  if (!ds || !p.newestSnapshotVersion(dataset)) return undefined;
+  const live = p.liveVersions(dataset);
+  const liveSet = new Set(live);
+  const expired: number[] = [];
+  for (let v = 1; v <= ds.latest_version; v++) if (!liveSet.has(v)) expired.push(v);
+  const verdicts = live.flatMap((v) => {
+    const q = p.qualityResult(dataset, v);
+    return q ? [{ version: v, outcome: q.outcome, rules: JSON.parse(q.rules) as unknown, checked_at: q.checked_at, checker_id: q.checker_id }] : [];
+  });
+  const latest = p.version(dataset, ds.latest_version);
+  const { metadata } = await tableMetadataOf(p, dataset, ic, "refs");
+  metadata.properties = {
+    ...metadata.properties,
+    "lake.log-seq": String(ds.last_record_seq),
+    "lake.latest-version": String(ds.latest_version),
+    "lake.latest-write-id": latest?.write_id ?? "",
+    "lake.current-version": String(ds.current_version),
+    "lake.expired": ranges(expired),
+    "lake.verdicts": JSON.stringify(verdicts),
+  };
+  return { seq: ds.last_record_seq, bytes: new TextEncoder().encode(JSON.stringify(metadata)) };
+}
+
+/** Writes changed datasets' table states, at most every TABLE_STATE_INTERVAL_MS per dataset. */
+export class TableStatePublisher {
+  private readonly written = new Map<string, number>();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private running: Promise<void> = Promise.resolve();
+  private stopped = false;
+
+  constructor(
+    private readonly projection: () => Projection,
+    private readonly ic: IcebergStore,
+    private readonly log: Logger,
+    private readonly intervalMs = TABLE_STATE_INTERVAL_MS,
+  ) {}
+
+  /** After records were applied: a write soon (never more than one pending). */
+  changed(): void {
+    if (this.stopped || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.running = this.running
+        .then(async () => {
+          await this.publish();
+        })
+        .catch((err) => this.log.warn("table state not written to the store; retried on the next change", { err }));
+    }, this.intervalMs);
+  }
+
+  /** Writes every dataset whose state moved since its last write (all of them the first time). */
+  async publish(): Promise<number> {
+    const p = this.projection();
+    let n = 0;
+    for (const ds of p.datasets()) {
+      if (this.stopped) break;
+      if (this.written.get(ds.name) === ds.last_record_seq) continue;
+      const state = await tableState(p, ds.name, this.ic);
+      if (!state) continue;
+      await this.ic.store.putIfAbsent(tableStateKey(ds.name, state.seq), state.bytes);
+      this.written.set(ds.name, state.seq);
+      n++;
+    }
+    return n;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+}
