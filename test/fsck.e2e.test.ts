@@ -1,11 +1,14 @@
 // `lake fsck` cross-checks the commit log, the object store and the catalog, through the real CLI: a
 // clean lake exits 0 with a clean report; a deleted file, corrupted bytes, a tampered manifest, an
-// orphan and a catalog row that no longer matches the log are each reported with their key, and exit 1.
+// orphan, a catalog row that no longer matches the log, a deleted Iceberg manifest and a manifest list
+// replaced by another version's are each reported with their key, and exit 1.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { join, resolve } from "node:path";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
+
+import { avroMetadata, avroRead } from "icebird";
 
 import { Projection } from "@lake/catalog";
 import { sampleEvents, sendHttp } from "@lake/client";
@@ -57,6 +60,15 @@ test("a clean lake: exit 0, every dataset summarised, the catalog equals a repla
   assert.match(r.stdout, /^ {2}domain_events: \d+ version\(s\), 0 expired; \d+ live file\(s\)/m);
   assert.match(r.stdout, /^catalog: equals a replay of the commit log through sequence \d+ \(canonical dump\)$/m);
   assert.doesNotMatch(r.stdout, /PROBLEM|orphan /);
+  const versions = Number(/(\d+) version\(s\) \(0 expired\)$/m.exec(r.stdout)![1]);
+  assert.match(
+    r.stdout,
+    new RegExp(
+      `^iceberg: ${versions} snapshot\\(s\\) of live versions checked against the log \\(table metadata, manifest list, [1-9]\\d* manifest\\(s\\)\\)$`,
+      "m",
+    ),
+    "every version's Iceberg snapshot is checked",
+  );
   assert.match(r.stdout, /fsck: clean, no problems/);
   console.log(`# fsck of a clean lake (${/(\d+) version\(s\) \(/.exec(r.stdout)![1]} versions) took ${Math.round(r.ms)} ms through the CLI`);
 });
@@ -154,3 +166,49 @@ test("a catalog that no longer equals the log: its rows differ from a replay, re
   assert.doesNotMatch(after.stdout, /replay_mismatch|catalog_mismatch/);
   assert.equal((after.stdout.match(/^PROBLEM /gm) ?? []).length, 3, "the store's problems remain");
 });
+
+/** The manifests a manifest list names, read with an Avro reader we did not write. */
+async function manifestsOf(list: string): Promise<string[]> {
+  const bytes = await store.get(list);
+  const reader = { view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset: 0 };
+  const { metadata, syncMarker } = await avroMetadata(reader);
+  return ((await avroRead({ reader, metadata, syncMarker })) as { manifest_path: string }[]).map((m) => store.keyOfUri(m.manifest_path));
+}
+
+test(
+  "a deleted Iceberg manifest and a manifest list replaced by another version's: each reported with its kind, version and key",
+  { timeout: 300_000 },
+  async () => {
+    assert.ok(latest >= 3, `versions committed: ${latest}`);
+    const newest = (await lake.catalog.version(DATASET, latest)).iceberg!;
+    const parent = (await lake.catalog.version(DATASET, latest - 1)).iceberg!;
+    // The manifest only the latest version's snapshot names (the files it added).
+    const inParent = new Set(await manifestsOf(parent.manifest_list));
+    const own = (await manifestsOf(newest.manifest_list)).filter((m) => !inParent.has(m));
+    assert.equal(own.length, 1, `the latest version adds one manifest: ${own.join(", ")}`);
+    await store.delete(own[0]!);
+    // Version 2's manifest list replaced by version 1's: a snapshot one version behind.
+    const second = (await lake.catalog.version(DATASET, 2)).iceberg!;
+    const first = (await lake.catalog.version(DATASET, 1)).iceberg!;
+    await store.put(second.manifest_list, await store.get(first.manifest_list));
+
+    const r = await fsckCli();
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(
+      r.stdout,
+      new RegExp(
+        `^PROBLEM missing_iceberg domain_events v${latest} ${escape(own[0]!)}: an Iceberg manifest of version ${latest}'s snapshot is missing from the store$`,
+        "m",
+      ),
+    );
+    assert.match(
+      r.stdout,
+      new RegExp(
+        `^PROBLEM iceberg_mismatch domain_events v2 ${escape(second.manifest_list)}: the Iceberg manifest list of version 2 is the list of snapshot 1$`,
+        "m",
+      ),
+    );
+    assert.equal((r.stdout.match(/^PROBLEM (missing_iceberg|iceberg_mismatch) /gm) ?? []).length, 2, "exactly these two Iceberg problems");
+    assert.equal((r.stdout.match(/^PROBLEM /gm) ?? []).length, 5, "and the store's three earlier problems");
+  },
+);

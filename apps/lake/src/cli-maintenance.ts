@@ -292,6 +292,9 @@ export function formatFsckReport(r: FsckReport): string {
     `checked ${r.objectsChecked} object(s)${r.bytesHashed ? `, ${formatBytes(r.bytesHashed)} hashed` : " (sizes only)"}` +
       `${r.bytesHashed ? `, ${r.parquetChecked} Parquet footer(s) read (codec, writer, columns)` : ""} in ${formatDuration(r.ms)}`,
   );
+  out.push(
+    `iceberg: ${r.icebergChecked.snapshots} snapshot(s) of live versions checked against the log (table metadata, manifest list, ${r.icebergChecked.manifests} manifest(s))`,
+  );
   if (r.dumpCompared) {
     const differs = r.problems.some((p) => p.kind === "replay_mismatch");
     out.push(`catalog: ${differs ? "DIFFERS from" : "equals"} a replay of the commit log through sequence ${r.replaySeq} (canonical dump)`);

@@ -23,10 +23,19 @@ import { join } from "node:path";
 import { DeliverPolicy, jetstream, type JetStreamClient, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 
-import { liveVersionIn, logLastSeq, MAX_COLLECTED_KEYS, Projection, tailCommitLog } from "@lake/catalog";
+import { liveVersionIn, logLastSeq, MAX_COLLECTED_KEYS, Projection, tailCommitLog, type VersionRow } from "@lake/catalog";
 import { type CatalogClient, type CatalogRegistryFile, CatalogRequestError, type CatalogVersion } from "@lake/client";
 import { cdcChangeCodec, derivedContract, derivedNames, isCdcContract, type LogRecord, type ParquetSettings } from "@lake/contracts";
-import { decodeManifestList, ICEBERG_KINDS, icebergPrefix, parseIcebergKey } from "@lake/iceberg";
+import {
+  decodeManifestList,
+  ENTRY_STATUS,
+  ICEBERG_KINDS,
+  icebergPrefix,
+  ManifestCache,
+  type ManifestEntry,
+  parseIcebergKey,
+  readContainer,
+} from "@lake/iceberg";
 import { inspectLogRecord, readCommitHead, STREAMS, subjects } from "@lake/messaging";
 import { SchemaRegistry } from "@lake/registry";
 import { isObjectNotFound, type ObjectInfo, type ObjectStore } from "@lake/storage";
@@ -412,6 +421,13 @@ export const FSCK_PROBLEMS = {
   unreadableParquet: "unreadable_parquet",
   /** A live data file whose columns or types differ from the schema version that wrote it. */
   schemaMismatch: "schema_mismatch",
+  /** A live version's Iceberg manifest list, table metadata or one of its manifests is missing from the store. */
+  missingIceberg: "missing_iceberg",
+  /**
+   * A live version's Iceberg snapshot differs from the log: its live files (or their rows and bytes), its
+   * manifest list's snapshot, or its table metadata's manifest list; or one of its files does not read.
+   */
+  icebergMismatch: "iceberg_mismatch",
 } as const;
 export type FsckProblemKind = (typeof FSCK_PROBLEMS)[keyof typeof FSCK_PROBLEMS];
 
@@ -468,6 +484,8 @@ export interface FsckReport {
   driftFiles: number;
   /** Live data files whose Parquet footer was read and checked (codec, writer, columns and types). */
   parquetChecked: number;
+  /** Live versions whose Iceberg snapshot was checked against the log, and the distinct manifests read for them. */
+  icebergChecked: { snapshots: number; manifests: number };
   /**
    * Void records: appends that lost a compare-and-set race yet landed (clustered nats-server 2.9), and
    * anything on a commit subject that is not a well-formed lake record of its dataset (junk, a record
@@ -512,6 +530,7 @@ export async function fsck(o: FsckOptions): Promise<FsckReport> {
   const drift: FsckDrift[] = [];
   let driftFiles = 0;
   let parquetChecked = 0;
+  const icebergChecked = { snapshots: 0, manifests: 0 };
   const problem = (p: FsckProblem) => problems.push(p);
   const progress = (dataset: string, phase: MaintenanceProgress["phase"], done: number, total?: number) =>
     o.onProgress?.({ dataset, phase, done, ...(total === undefined ? {} : { total }) });
@@ -776,6 +795,20 @@ export async function fsck(o: FsckOptions): Promise<FsckReport> {
       for (const f of unknownSchemas)
         warnings.push(`${dataset}: schema ${f.slice(0, 12) || "(none)"}… of some files is not in the schema registry; their columns were not checked`);
 
+      // Every live version's Iceberg snapshot against the log (what engines reading the table see).
+      const ice = await checkIcebergSnapshots(
+        o.store,
+        dataset,
+        replay,
+        versions.filter((v) => liveSet.has(v.version)),
+        o.concurrency ?? 8,
+        problem,
+        (n, total) => progress(dataset, "check", n, total),
+      );
+      icebergChecked.snapshots += ice.snapshots;
+      icebergChecked.manifests += ice.manifests;
+      objectsChecked += ice.objects;
+
       // What else the store holds: objects only expired versions reference (collectable) and orphans.
       const liveKeys = new Set(checks.map((c) => c.key));
       const knownKeys = new Set([...registry.map((f) => f.key), ...versions.map((v) => v.manifest_key)]);
@@ -804,6 +837,7 @@ export async function fsck(o: FsckOptions): Promise<FsckReport> {
       drift,
       driftFiles,
       parquetChecked,
+      icebergChecked,
       voidRecords,
       voids,
       objectsChecked,
@@ -816,6 +850,216 @@ export async function fsck(o: FsckOptions): Promise<FsckReport> {
     if (registry) (await registry.catch(() => undefined))?.close();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The Iceberg snapshot of each live version (those with an `iceberg` reference; versions written before
+ * the lake wrote Iceberg metadata have none) against the replayed log: its table metadata and manifest
+ * list are in the store, the metadata's snapshot of the version names that manifest list, the list's
+ * header is the version's snapshot, and the live (not DELETED) entries of its manifests are exactly the
+ * version's files, with the log's rows and bytes. Manifests are shared between versions: each is read
+ * and decoded once while it stays in the cache (and once at a time), and a problem in one is reported
+ * once, at the first version naming it, with how many more do.
+ */
+async function checkIcebergSnapshots(
+  store: ObjectStore,
+  dataset: string,
+  replay: Projection,
+  live: readonly VersionRow[],
+  concurrency: number,
+  problem: (p: FsckProblem) => void,
+  progress: (done: number, total: number) => void,
+): Promise<{ snapshots: number; manifests: number; objects: number }> {
+  // A store failure (not a missing object) fails fsck as it does for data files; only a missing or
+  // undecodable manifest is a problem of the lake.
+  const storeErrors = new WeakSet<object>();
+  const get = async (key: string) => {
+    try {
+      return await store.get(key);
+    } catch (e) {
+      if (!isObjectNotFound(e) && typeof e === "object" && e !== null) storeErrors.add(e);
+      throw e;
+    }
+  };
+  const cache = new ManifestCache({ get, keyOf: (u) => store.keyOfUri(u) }, 2048);
+  const reading = new Map<string, Promise<ManifestEntry[]>>();
+  const failed = new Map<string, unknown>();
+  const read = new Set<string>();
+  let objects = 0;
+  const manifest = async (uri: string): Promise<ManifestEntry[] | { error: unknown }> => {
+    if (failed.has(uri)) return { error: failed.get(uri) };
+    let p = reading.get(uri);
+    if (!p) {
+      if (!read.has(uri)) objects++;
+      read.add(uri);
+      p = cache.read(uri).finally(() => reading.delete(uri));
+      reading.set(uri, p);
+    }
+    try {
+      return await p;
+    } catch (e) {
+      if (typeof e === "object" && e !== null && storeErrors.has(e)) throw e;
+      failed.set(uri, e);
+      return { error: e };
+    }
+  };
+  // Problems of shared objects, by what is wrong: reported once, at the first version naming the object.
+  const shared = new Map<string, { kind: FsckProblemKind; key: string; message: (version: number) => string; versions: number[] }>();
+  const sharedProblem = (id: string, kind: FsckProblemKind, key: string, version: number, message: (version: number) => string) => {
+    let s = shared.get(`${kind}\0${key}\0${id}`);
+    if (!s) shared.set(`${kind}\0${key}\0${id}`, (s = { kind, key, message, versions: [] }));
+    s.versions.push(version);
+  };
+  const unreadable = (e: unknown) => (e instanceof Error ? e.message : String(e));
+  const sample = (keys: readonly string[]) => `${keys.slice(0, 3).join(", ")}${keys.length > 3 ? `, … (${keys.length})` : ""}`;
+
+  const withRef = live.filter((v) => v.iceberg_manifest_list !== null && v.iceberg_metadata !== null);
+  let done = 0;
+  const checkOne = async (v: VersionRow): Promise<void> => {
+    const version = v.version;
+    const listKey = v.iceberg_manifest_list!;
+    const metadataKey = v.iceberg_metadata!;
+    const report = (kind: FsckProblemKind, key: string, message: string) => problem({ kind, dataset, version, key, message });
+    const getIfThere = async (key: string): Promise<Uint8Array | undefined> => {
+      objects++;
+      try {
+        return await store.get(key);
+      } catch (e) {
+        if (isObjectNotFound(e)) return undefined;
+        throw e;
+      }
+    };
+
+    const metadata = await getIfThere(metadataKey);
+    if (!metadata) report(FSCK_PROBLEMS.missingIceberg, metadataKey, `the Iceberg table metadata of version ${version} is missing from the store`);
+    else {
+      let named: string | undefined;
+      let why: string | undefined;
+      try {
+        const snapshots = (JSON.parse(new TextDecoder().decode(metadata)) as { snapshots?: { "snapshot-id"?: unknown; "manifest-list"?: unknown }[] })
+          .snapshots;
+        const s = Array.isArray(snapshots) ? snapshots.find((x) => x["snapshot-id"] === version) : undefined;
+        if (!s) why = `has no snapshot ${version}`;
+        else named = String(s["manifest-list"]);
+      } catch (e) {
+        why = `is not table metadata JSON: ${unreadable(e)}`;
+      }
+      if (named !== undefined && named !== store.uri(listKey)) why = `names manifest list ${named}, the commit record ${listKey}`;
+      if (why) report(FSCK_PROBLEMS.icebergMismatch, metadataKey, `the Iceberg table metadata of version ${version} ${why}`);
+    }
+
+    const list = await getIfThere(listKey);
+    if (!list) {
+      report(FSCK_PROBLEMS.missingIceberg, listKey, `the Iceberg manifest list of version ${version} is missing from the store`);
+      return;
+    }
+    let manifests: Awaited<ReturnType<typeof decodeManifestList>>;
+    try {
+      const snapshotId = (await readContainer(list)).metadata["snapshot-id"];
+      if (snapshotId !== String(version)) {
+        report(FSCK_PROBLEMS.icebergMismatch, listKey, `the Iceberg manifest list of version ${version} is the list of snapshot ${snapshotId ?? "(none)"}`);
+        return;
+      }
+      manifests = await decodeManifestList(list);
+    } catch (e) {
+      report(FSCK_PROBLEMS.icebergMismatch, listKey, `the Iceberg manifest list of version ${version} is not a readable Avro manifest list: ${unreadable(e)}`);
+      return;
+    }
+
+    // The snapshot's live files, with the manifest that lists each.
+    const files = new Map<string, { rows: number; bytes: number; manifest: string }>();
+    let whole = true;
+    const twice: string[] = [];
+    for (const m of manifests) {
+      let mkey: string;
+      try {
+        mkey = store.keyOfUri(m.path);
+      } catch {
+        report(FSCK_PROBLEMS.icebergMismatch, listKey, `the Iceberg manifest list of version ${version} names a manifest outside the store: ${m.path}`);
+        whole = false;
+        continue;
+      }
+      const entries = await manifest(m.path);
+      if (!Array.isArray(entries)) {
+        if (isObjectNotFound(entries.error))
+          sharedProblem("", FSCK_PROBLEMS.missingIceberg, mkey, version, (n) => `an Iceberg manifest of version ${n}'s snapshot is missing from the store`);
+        else
+          sharedProblem(
+            "",
+            FSCK_PROBLEMS.icebergMismatch,
+            mkey,
+            version,
+            (n) => `an Iceberg manifest of version ${n}'s snapshot is not a readable Avro manifest: ${unreadable(entries.error)}`,
+          );
+        whole = false;
+        continue;
+      }
+      for (const e of entries) {
+        if (e.status === ENTRY_STATUS.deleted) continue;
+        let key: string;
+        try {
+          key = store.keyOfUri(e.file.path);
+        } catch {
+          sharedProblem(
+            e.file.path,
+            FSCK_PROBLEMS.icebergMismatch,
+            mkey,
+            version,
+            (n) => `an Iceberg manifest of version ${n}'s snapshot lists a file outside the store: ${e.file.path}`,
+          );
+          whole = false;
+          continue;
+        }
+        if (files.has(key)) twice.push(key);
+        files.set(key, { rows: e.file.recordCount, bytes: e.file.sizeBytes, manifest: mkey });
+      }
+    }
+    if (twice.length > 0)
+      report(FSCK_PROBLEMS.icebergMismatch, listKey, `the Iceberg snapshot of version ${version} lists a file more than once: ${sample(twice)}`);
+    if (whole) {
+      // Only a snapshot read whole can be compared: a missing manifest is its own problem.
+      const logFiles = replay.files(dataset, version);
+      const inLog = new Set(logFiles.map((f) => f.key));
+      const extra = [...files.keys()].filter((k) => !inLog.has(k)).sort();
+      const lacking = logFiles.filter((f) => !files.has(f.key)).map((f) => f.key);
+      if (extra.length > 0 || lacking.length > 0) {
+        const diffs = [
+          ...(extra.length ? [`lists ${extra.length} file(s) the version does not have (${sample(extra)})`] : []),
+          ...(lacking.length ? [`lacks ${lacking.length} of its ${logFiles.length} file(s) (${sample(lacking)})`] : []),
+        ];
+        report(FSCK_PROBLEMS.icebergMismatch, listKey, `the Iceberg snapshot of version ${version} ${diffs.join(" and ")}`);
+      }
+      for (const f of logFiles) {
+        const e = files.get(f.key);
+        if (e && (e.rows !== f.rows || e.bytes !== f.bytes))
+          sharedProblem(
+            f.key,
+            FSCK_PROBLEMS.icebergMismatch,
+            e.manifest,
+            version,
+            (n) =>
+              `an Iceberg manifest of version ${n}'s snapshot records ${f.key} with ${e.rows} row(s) and ${e.bytes} bytes, the log with ${f.rows} and ${f.bytes}`,
+          );
+      }
+      if (v.iceberg_total_files !== logFiles.length)
+        report(
+          FSCK_PROBLEMS.icebergMismatch,
+          listKey,
+          `the commit record of version ${version} says its snapshot has ${v.iceberg_total_files} file(s), the version has ${logFiles.length}`,
+        );
+    }
+  };
+  await pool(withRef, concurrency, async (v) => {
+    await checkOne(v);
+    if (++done % 100 === 0) progress(done, withRef.length);
+  });
+  for (const s of shared.values()) {
+    const first = s.versions.reduce((a, b) => Math.min(a, b));
+    const more = s.versions.length - 1;
+    const message = s.message(first) + (more > 0 ? ` (and of ${more} other live version(s))` : "");
+    problem({ kind: s.kind, dataset, version: first, key: s.key, message });
+  }
+  return { snapshots: withRef.length, manifests: read.size, objects };
 }
 
 /**
