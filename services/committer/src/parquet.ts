@@ -22,7 +22,7 @@ import {
   type Vector,
   vectorFromArray,
 } from "apache-arrow";
-import { Compression, EnabledStatistics, Encoding, readParquet, Table as WasmTable, writeParquet, WriterPropertiesBuilder } from "parquet-wasm";
+import { Compression, EnabledStatistics, Encoding, readParquet, Table as WasmTable, writeParquet, WriterPropertiesBuilder, WriterVersion } from "parquet-wasm";
 
 import { DEFAULT_PARQUET_SETTINGS, type ParquetCodec, type ParquetSettings } from "@lake/contracts";
 
@@ -114,6 +114,9 @@ function writerProps(settings: ParquetSettings, encodings: Map<string, Encoded>,
     b = b.setColumnDictionaryEnabled(name, e.dictionary);
     if (e.encoding !== undefined) b = b.setColumnEncoding(name, e.encoding);
   }
+  // Front coding in version 1 data pages is valid Parquet, but readers that decode it only in version 2
+  // pages exist (hyparquet before 1.2x, inside Iceberg readers such as icebird): such files get v2 pages.
+  if ([...encodings.values()].some((e) => e.encoding === Encoding.DELTA_BYTE_ARRAY)) b = b.setWriterVersion(WriterVersion.V2);
   if (footer.size > 0) b = b.setKeyValueMetadata(footer);
   return b.build();
 }
