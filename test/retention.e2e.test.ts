@@ -272,11 +272,17 @@ test("gc deletes files only expired versions reference and old orphans; every fi
     const ref = refs.get(v.version)!;
     assert.ok(!icebergLeft.has(ref.manifest_list) && !icebergLeft.has(ref.metadata), `expired version ${v.version}'s manifest list and metadata are deleted`);
   }
+  const isState = (k: string) => /\/metadata\/c\d{12}\.metadata\.json$/.test(k);
   assert.deepEqual(
-    [...icebergLeft].filter((k) => !usedByLive.has(k)),
+    [...icebergLeft].filter((k) => !usedByLive.has(k) && !isState(k)),
     [],
     "no Iceberg file is left that no live version uses",
   );
+  // The catalog's table states: the newest few stay (a restore starts from the newest), older ones go.
+  const statesBefore = [...icebergBefore].filter(isState).sort();
+  const statesLeft = [...icebergLeft].filter(isState).sort();
+  assert.ok(statesBefore.length >= 1, "the catalog wrote table states");
+  assert.deepEqual(statesLeft, statesBefore.slice(-3), "the 3 newest table states are kept");
   const live = await assertLiveVersionsWhole(DS);
   assert.equal(live, latest - expired.length);
   // Other datasets' live versions are untouched too.

@@ -23,7 +23,7 @@ import { join } from "node:path";
 import { DeliverPolicy, jetstream, type JetStreamClient, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 
-import { liveVersionIn, logLastSeq, MAX_COLLECTED_KEYS, Projection, tailCommitLog, type VersionRow } from "@lake/catalog";
+import { liveVersionIn, logLastSeq, MAX_COLLECTED_KEYS, Projection, TABLE_STATE_PATTERN, tailCommitLog, type VersionRow } from "@lake/catalog";
 import { type CatalogClient, type CatalogRegistryFile, CatalogRequestError, type CatalogVersion } from "@lake/client";
 import { cdcChangeCodec, derivedContract, derivedNames, isCdcContract, type LogRecord, type ParquetSettings } from "@lake/contracts";
 import {
@@ -203,6 +203,9 @@ export class GcUnsafeError extends Error {
   }
 }
 
+/** Table states the catalog wrote that GC keeps per dataset (the newest; a restore reads the newest one). */
+export const KEEP_TABLE_STATES = 3;
+
 /** One FilesCollected record stays well under the commit stream's 1 MiB message limit. */
 const MAX_RECORD_KEY_CHARS = 256 * 1024;
 
@@ -305,6 +308,17 @@ async function collectDataset(o: GcOptions, js: JetStreamClient, jsm: Awaited<Re
     }
   });
   progress("log", tailRecords);
+
+  // 3a. The catalog's table states (what `lake restore --from-store` starts from): the newest few stay,
+  //     older ones are superseded.
+  const states = listed
+    .map((info) => ({ info, m: TABLE_STATE_PATTERN.exec(info.key.slice(`datasets/${dataset}/metadata/`.length)) }))
+    .filter((x) => x.info.key.startsWith(`datasets/${dataset}/metadata/`) && x.m)
+    .sort((a, b) => Number(b.m![1]) - Number(a.m![1]));
+  for (const [i, { info }] of states.entries()) {
+    known.add(info.key);
+    if (i < KEEP_TABLE_STATES) live.add(info.key);
+  }
 
   // 3b. Iceberg files: a version's manifest list and table metadata live and die with it; a manifest
   //     lives while some live version's manifest list names it (manifests are shared between versions).

@@ -5,7 +5,8 @@
 // verdicts of retained versions, the latest version's write id). With the versions' own manifests and
 // Iceberg metadata (written before their commit), `lake restore --from-store` rebuilds a lost commit
 // log from it. The content is a function of the log up to that sequence, so any catalog (a replica, a
-// rebuild) writes the same bytes under the same name; existing files are left as they are.
+// rebuild) writes the same bytes under the same name; existing files are left as they are. A change of
+// nothing it says (a GC's record) writes no new file.
 import type { Logger } from "@lake/telemetry";
 
 import type { Projection } from "./db/projection.ts";
@@ -46,7 +47,6 @@ export async function tableState(p: Projection, dataset: string, ic: IcebergStor
   const { metadata } = await tableMetadataOf(p, dataset, ic, "refs");
   metadata.properties = {
     ...metadata.properties,
-    "lake.log-seq": String(ds.last_record_seq),
     "lake.latest-version": String(ds.latest_version),
     "lake.latest-write-id": latest?.write_id ?? "",
     "lake.current-version": String(ds.current_version),
@@ -58,7 +58,9 @@ export async function tableState(p: Projection, dataset: string, ic: IcebergStor
 
 /** Writes changed datasets' table states, at most every TABLE_STATE_INTERVAL_MS per dataset. */
 export class TableStatePublisher {
+  /** Per dataset: the last record sequence looked at, and the bytes last written (a state that didn't change isn't written again). */
   private readonly written = new Map<string, number>();
+  private readonly lastBytes = new Map<string, string>();
   private timer: ReturnType<typeof setTimeout> | undefined;
   private running: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -92,8 +94,12 @@ export class TableStatePublisher {
       if (this.written.get(ds.name) === ds.last_record_seq) continue;
       const state = await tableState(p, ds.name, this.ic);
       if (!state) continue;
-      await this.ic.store.putIfAbsent(tableStateKey(ds.name, state.seq), state.bytes);
       this.written.set(ds.name, state.seq);
+      // Records that change nothing a table state says (a GC's FilesCollected, a void record) write nothing.
+      const text = new TextDecoder().decode(state.bytes);
+      if (this.lastBytes.get(ds.name) === text) continue;
+      await this.ic.store.putIfAbsent(tableStateKey(ds.name, state.seq), state.bytes);
+      this.lastBytes.set(ds.name, text);
       n++;
     }
     return n;
