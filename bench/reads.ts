@@ -14,9 +14,10 @@ import { connect } from "@nats-io/transport-node";
 import { serviceEntry } from "@lake/app";
 import { CatalogClient, FileSetResolver } from "@lake/client";
 import type { LakeLog } from "@lake/contracts";
+import { IcebergHistory } from "@lake/iceberg/history";
 import { appendLogRecord, ensureStreams, readCommitHead } from "@lake/messaging";
 import { openLocalStore } from "@lake/storage";
-import { IcebergHistory, spawnService, startNatsServer, waitFor } from "@lake/testing";
+import { spawnService, startNatsServer, waitFor } from "@lake/testing";
 
 import { httpGet, openLoop, pct, type Row } from "./lib.ts";
 

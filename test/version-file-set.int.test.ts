@@ -18,9 +18,10 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { serviceEntry } from "@lake/app";
 import { CatalogClient, FileSetResolver, isFileSetError, queryVersion } from "@lake/client";
 import type { LakeLog, VersionCommitted } from "@lake/contracts";
+import { IcebergHistory } from "@lake/iceberg/history";
 import { appendLogRecord, connectNats, ensureStreams, readCommitHead } from "@lake/messaging";
 import { type LocalDiskStore, openLocalStore } from "@lake/storage";
-import { IcebergHistory, type NatsServerHandle, type ServiceHandle, spawnService, startNatsServer, waitFor } from "@lake/testing";
+import { type NatsServerHandle, type ServiceHandle, spawnService, startNatsServer, waitFor } from "@lake/testing";
 
 const T = { timeout: 180_000 };
 

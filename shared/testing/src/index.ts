@@ -13,4 +13,3 @@ export { waitFor, WaitTimeoutError, isWaitTimeout } from "./wait.ts";
 export { slowClient } from "./slow-client.ts";
 export { startS3Server, S3ServerStartError, isS3ServerStartError, type S3ServerHandle, type StartS3ServerOptions } from "./s3-server.ts";
 export { startNatsCluster, type NatsCluster } from "./nats-cluster.ts";
-export { IcebergHistory, type HistoryChange } from "./iceberg-history.ts";

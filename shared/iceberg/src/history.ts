@@ -1,23 +1,18 @@
 // A dataset's history as commit records with real Iceberg snapshots, for tests and benchmarks that append
+// (imported as @lake/iceberg/history, outside the package's main surface)
 // records straight onto the commit log: each version's manifests and manifest list are written to the
 // store by @lake/iceberg's writeVersion (what the committer, compaction and backfill call), on top of the
 // previous version's, so a version's reference names exactly the file set its records imply.
 import { randomBytes } from "node:crypto";
 
 import type { LakeLog, VersionCommitted } from "@lake/contracts";
-import {
-  emptyStats,
-  icebergSchema,
-  type LakeTable,
-  ManifestCache,
-  type ManifestFile,
-  type PartitionLayout,
-  partitionSpec,
-  partitionValue,
-  type SnapshotIO,
-  writeVersion,
-} from "@lake/iceberg";
 import type { ObjectStore } from "@lake/storage";
+
+import type { ManifestFile } from "./avro.ts";
+import { icebergSchema, type PartitionLayout, partitionSpec, partitionValue } from "./schema.ts";
+import { ManifestCache, type SnapshotIO } from "./snapshot.ts";
+import { emptyStats } from "./stats.ts";
+import { type LakeTable, writeVersion } from "./table.ts";
 
 export interface HistoryChange {
   added: readonly LakeLog.DataFile[];
