@@ -4,7 +4,7 @@
 // bench/results/bench-<time>.json. Asserts nothing about time: it measures.
 //   npm run bench                                (everything, ~5 min on the 2-core dev machine)
 //   npm run bench -- --quick                     (smaller sizes, ~1.5 min)
-//   npm run bench -- --only lake,rebuild         (sections: lake, rebuild, history, query, parquet)
+//   npm run bench -- --only lake,rebuild         (sections: lake, rebuild, reads, history, query, parquet)
 //   npm run bench -- --without quality,aggregator   (the lake section without those services)
 //   npm run bench -- --only history --profile /tmp/prof   (CPU profiles of every service, see bench/profile.ts)
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -22,13 +22,14 @@ import { history } from "./history.ts";
 import { natsLogin, printTable, type Row } from "./lib.ts";
 import { parquet } from "./parquet.ts";
 import { query } from "./query.ts";
+import { reads } from "./reads.ts";
 import { rebuild } from "./rebuild.ts";
 import { throughput } from "./throughput.ts";
 
 const { values } = parseArgs({
   options: {
     quick: { type: "boolean", default: false },
-    only: { type: "string", default: "lake,rebuild,history,query,parquet" },
+    only: { type: "string", default: "lake,rebuild,reads,history,query,parquet" },
     without: { type: "string", default: "" },
     events: { type: "string" },
     "freshness-seconds": { type: "string" },
@@ -48,6 +49,7 @@ const o = {
   readSeconds: quick ? 2 : 5,
   rebuildCommits: quick ? 2_000 : 10_000,
   rebuildRounds: quick ? 1 : 3,
+  readFileCounts: [10, 1000, 10_000],
   historySteps: quick ? [100, 1000] : [100, 1000, 10_000],
   historyCommits: quick ? 8 : 20,
   queryRows: num(values["query-rows"], 10_000_000, 1_000_000),
@@ -57,7 +59,8 @@ const o = {
 };
 const sections = new Set(values.only.split(",").filter(Boolean));
 for (const s of sections)
-  if (!["lake", "rebuild", "history", "query", "parquet"].includes(s)) throw new Error(`--only takes lake, rebuild, history, query, parquet; got ${s}`);
+  if (!["lake", "rebuild", "reads", "history", "query", "parquet"].includes(s))
+    throw new Error(`--only takes lake, rebuild, reads, history, query, parquet; got ${s}`);
 const without = values.without.split(",").filter(Boolean) as ("quality" | "aggregator")[];
 for (const w of without) if (w !== "quality" && w !== "aggregator") throw new Error(`--without takes quality and/or aggregator, got ${w}`);
 
@@ -101,6 +104,10 @@ if (sections.has("lake")) {
 if (sections.has("rebuild")) {
   log(`catalog rebuild from ${o.rebuildCommits} commits`);
   rows.push(...(await rebuild({ commits: o.rebuildCommits, rounds: o.rebuildRounds, readRate: o.readRate, readSeconds: o.readSeconds, env: profileEnv })));
+}
+if (sections.has("reads")) {
+  log(`latest-version reads at ${o.readFileCounts.join(", ")} files: full list and files=reference`);
+  rows.push(...(await reads({ sizes: o.readFileCounts, rate: o.readRate, seconds: o.readSeconds, env: profileEnv })));
 }
 if (sections.has("history")) {
   log(`commit cost at ${o.historySteps.join(", ")} versions`);

@@ -103,6 +103,9 @@ export type {
   CatalogVersionSummary,
   CatalogIcebergRef,
   CatalogVersion,
+  CatalogFileSet,
+  CatalogVersionRef,
+  FilesMode,
   CatalogRegistryFile,
   ExpireResult,
   CatalogDataset,
@@ -110,3 +113,4 @@ export type {
   AuditEntry,
   CatalogDenial,
 } from "./http/catalog.ts";
+export { FILES_MODES } from "./http/catalog.ts";

@@ -192,15 +192,15 @@ async function cmdQuery(info: RunInfo, sql: string | undefined, v: Record<string
   const version = asOf
     ? asOf
     : v.offset
-      ? await catalog.covering(dataset, intOption("offset", String(v.offset), 1), 30_000)
+      ? await catalog.covering(dataset, intOption("offset", String(v.offset), 1), 30_000, { files: "reference" })
       : v.tag
-        ? await catalog.byTag(dataset, String(v.tag))
-        : await catalog.version(dataset, which === "latest" || which === "current" ? which : Number(which));
+        ? await catalog.byTag(dataset, String(v.tag), { files: "reference" })
+        : await catalog.version(dataset, which === "latest" || which === "current" ? which : Number(which), { files: "reference" });
   // The store the lake writes to: run.json's settings, overridden by this shell's LAKE_STORE / LAKE_S3_* /
   // LAKE_STORE_ROOT (AWS credentials come from the usual AWS variables).
   const result = await queryVersion(await openStore(storeConfigFromEnv(storeEnvOf(info))), version, sql ?? `SELECT count(*) AS rows FROM ${dataset}`);
   console.log(
-    `-- ${dataset} version ${version.version} (${version.files.length} files, ${version.total_rows} rows, ${version.consistency === "covering" ? "covering your offset" : `${asOf ? `as of ${String(v["as-of"])}` : v.tag ? `tag ${String(v.tag)}` : which} as the catalog knows it (eventual: may be slightly stale)`})`,
+    `-- ${dataset} version ${version.version} (${version.file_set?.total_files ?? version.files?.length ?? 0} files, ${version.total_rows} rows, ${version.consistency === "covering" ? "covering your offset" : `${asOf ? `as of ${String(v["as-of"])}` : v.tag ? `tag ${String(v.tag)}` : which} as the catalog knows it (eventual: may be slightly stale)`})`,
   );
   printTable(result.columns, result.rows);
 }
@@ -289,7 +289,7 @@ async function cmdDemo(v: Record<string, string | boolean | undefined>) {
     });
     if (tty) process.stdout.write("\n");
     const catalog = catalogClient(lake.catalogUrl);
-    const version = await catalog.covering("domain_events", result.maxOffset, 30_000);
+    const version = await catalog.covering("domain_events", result.maxOffset, 30_000, { files: "reference" });
     console.log(`\nversion ${version.version} covers the last acknowledged offset ${result.maxOffset} (waited ${version.waited_ms} ms for it)`);
     const store = await openStore(lake.storeConfig);
     const summary = await queryVersion(

@@ -24,7 +24,7 @@ import { DeliverPolicy, jetstream, type JetStreamClient, jetstreamManager, type 
 import type { NatsConnection } from "@nats-io/nats-core";
 
 import { liveVersionIn, logLastSeq, MAX_COLLECTED_KEYS, Projection, TABLE_STATE_PATTERN, tailCommitLog, type VersionRow } from "@lake/catalog";
-import { type CatalogClient, type CatalogRegistryFile, CatalogRequestError, type CatalogVersion } from "@lake/client";
+import { type CatalogClient, type CatalogRegistryFile, CatalogRequestError, type CatalogVersion, FileSetResolver, isFileSetError } from "@lake/client";
 import { cdcChangeCodec, derivedContract, derivedNames, isCdcContract, type LogRecord, type ParquetSettings } from "@lake/contracts";
 import {
   decodeManifestList,
@@ -631,6 +631,8 @@ export async function fsck(o: FsckOptions): Promise<FsckReport> {
     // The store in one listing (all of `datasets/`, or one dataset's), by dataset: objects of datasets
     // the log has never heard of are orphans too.
     const listing = new Map<string, ObjectInfo[]>();
+    // Manifests never change and a dataset's versions share them: one cache for the whole run.
+    const resolver = new FileSetResolver(o.store);
     let listed = 0;
     const collect = (info: ObjectInfo) => {
       const m = /^datasets\/([^/]+)\/(?:data|manifests)\//.exec(info.key);
@@ -838,7 +840,7 @@ export async function fsck(o: FsckOptions): Promise<FsckReport> {
       }
       summaries.push(summary);
 
-      await compareCatalogApi(o.catalog, dataset, replay, versions, registry, problem);
+      await compareCatalogApi(o.catalog, resolver, dataset, replay, versions, registry, problem);
     }
 
     return {
@@ -1134,6 +1136,7 @@ function compareDumps(live: string, replayed: string, seq: number, problem: (p: 
  */
 async function compareCatalogApi(
   catalog: CatalogClient,
+  resolver: FileSetResolver,
   dataset: string,
   replay: Projection,
   versions: ReturnType<Projection["versions"]>,
@@ -1194,14 +1197,36 @@ async function compareCatalogApi(
     if (!known.has(a.key) && a.added_version <= latest)
       mismatch(`the catalog lists a file the log's versions (through ${latest}) never added`, a.added_version, a.key);
 
-  // The file list readers get for the latest version (the API serves whole versions).
+  // The files readers get for the latest version, read as readers read them: by reference (the manifests
+  // of its Iceberg snapshot, from the store) when it has one, listed otherwise. Manifests carry no sha256;
+  // the files' hashes were checked against the log's above.
   if (latest > 0 && replay.expiredSeq(dataset, latest) === undefined) {
     try {
-      const v = await catalog.version(dataset, latest);
-      const want = replay.files(dataset, latest).map((f) => `${f.key}:${f.bytes}:${f.sha256}`);
-      const got = v.files.map((f) => `${f.key}:${f.bytes}:${f.sha256}`);
-      if (JSON.stringify(want) !== JSON.stringify(got))
-        mismatch(`the catalog serves version ${latest} with ${got.length} file(s), the log gives ${want.length}`, latest);
+      const v = await catalog.version(dataset, latest, { files: "reference" });
+      const row = versions.at(-1)!;
+      const logFiles = replay.files(dataset, latest);
+      if ((v.file_set?.manifest_list ?? null) !== row.iceberg_manifest_list)
+        mismatch(
+          `the catalog names file set ${v.file_set?.manifest_list ?? "(none)"} for version ${latest}, the log ${row.iceberg_manifest_list ?? "(none)"}`,
+          latest,
+        );
+      else if (v.file_set) {
+        const want = logFiles.map((f) => `${f.key}:${f.bytes}:${f.rows}`);
+        let got: string[] | undefined;
+        try {
+          got = (await resolver.files(v.file_set)).map((f) => `${f.key}:${f.bytes}:${f.rows}`);
+        } catch (e) {
+          if (!isFileSetError(e) && !isObjectNotFound(e)) throw e;
+          mismatch(`the file set of version ${latest} can't be read from its manifests: ${(e as Error).message}`, latest);
+        }
+        if (got && JSON.stringify(want) !== JSON.stringify(got))
+          mismatch(`the manifests of version ${latest} name ${got.length} file(s) (or other sizes), the log gives ${want.length}`, latest);
+      } else {
+        const want = logFiles.map((f) => `${f.key}:${f.bytes}:${f.sha256}`);
+        const got = (v.files ?? []).map((f) => `${f.key}:${f.bytes}:${f.sha256}`);
+        if (JSON.stringify(want) !== JSON.stringify(got))
+          mismatch(`the catalog serves version ${latest} with ${got.length} file(s), the log gives ${want.length}`, latest);
+      }
     } catch (e) {
       // Expired since the replay's position: nothing to compare.
       if (!(e instanceof CatalogRequestError && e.status === 410)) throw e;

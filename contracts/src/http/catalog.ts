@@ -48,11 +48,33 @@ export interface CatalogIcebergRef {
   total_files: number;
 }
 
+/**
+ * Where a version's file set is, by reference: its Iceberg manifest list (a store key; manifests are
+ * immutable and shared between versions, so a reader caches them by key) and how many data files it holds.
+ */
+export interface CatalogFileSet {
+  manifest_list: string;
+  total_files: number;
+}
+
+/** How a version read names the version's files: `list` (the default) every file inline, `reference` its file set only. */
+export const FILES_MODES = { list: "list", reference: "reference" } as const;
+export type FilesMode = (typeof FILES_MODES)[keyof typeof FILES_MODES];
+
 /** A version read (latest, current, a number, a tag, covering an offset): the summary and every file. */
 export interface CatalogVersion extends CatalogVersionSummary {
   files: CatalogFile[];
+  /** The file set by reference; null for versions without an Iceberg snapshot (written before the lake wrote one). */
+  file_set: CatalogFileSet | null;
   consistency: "eventual" | "covering";
 }
+
+/**
+ * A version read with `files=reference`: the file set by reference, without the list. Versions without
+ * an Iceberg snapshot (`file_set` null) still list their files, so one request always tells a reader
+ * which files make the version.
+ */
+export type CatalogVersionRef = Omit<CatalogVersion, "files"> & { files?: CatalogFile[] };
 
 /** A data file in a dataset's history (GET /v1/datasets/<d>/files): its version range and liveness. */
 export interface CatalogRegistryFile extends CatalogFile {

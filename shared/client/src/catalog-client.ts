@@ -4,8 +4,10 @@ import type {
   CatalogDataset,
   CatalogDenial,
   CatalogFile,
+  CatalogFileSet,
   CatalogRegistryFile,
   CatalogVersion,
+  CatalogVersionRef,
   CatalogVersionSummary,
   CommandResult,
   ExpireResult,
@@ -13,7 +15,26 @@ import type {
 
 import { fetchFrom } from "./reach.ts";
 
-export type { AuditEntry, CatalogDataset, CatalogDenial, CatalogFile, CatalogRegistryFile, CatalogVersion, CatalogVersionSummary, CommandResult, ExpireResult };
+export type {
+  AuditEntry,
+  CatalogDataset,
+  CatalogDenial,
+  CatalogFile,
+  CatalogFileSet,
+  CatalogRegistryFile,
+  CatalogVersion,
+  CatalogVersionRef,
+  CatalogVersionSummary,
+  CommandResult,
+  ExpireResult,
+};
+
+/** `files: "reference"`: the version's file set by reference (resolve it with FileSetResolver) instead of every file inline. */
+export interface VersionReadOptions {
+  files?: "list" | "reference";
+}
+
+const filesParam = (o: VersionReadOptions | undefined, sep: "?" | "&") => (o?.files === "reference" ? `${sep}files=reference` : "");
 
 export class CatalogRequestError extends Error {
   constructor(
@@ -64,13 +85,27 @@ export class CatalogClient {
   versions(dataset: string, after = 0, limit = 100): Promise<{ versions: Omit<CatalogVersion, "files">[]; next_after: number | null }> {
     return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/versions?after=${after}&limit=${limit}`);
   }
-  version(dataset: string, version: number | "latest" | "current"): Promise<CatalogVersion> {
-    return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/versions/${version}`);
+  version(dataset: string, version: number | "latest" | "current", opts?: { files?: "list" }): Promise<CatalogVersion>;
+  version(dataset: string, version: number | "latest" | "current", opts: { files: "reference" }): Promise<CatalogVersionRef>;
+  version(dataset: string, version: number | "latest" | "current", opts?: VersionReadOptions): Promise<CatalogVersion | CatalogVersionRef> {
+    return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/versions/${version}${filesParam(opts, "?")}`);
   }
   /** The first version containing `offset` (an ingest offset), waiting up to `timeoutMs` for it. */
-  covering(dataset: string, offset: number, timeoutMs = 5000, opts: { passed?: boolean } = {}): Promise<CatalogVersion & { waited_ms: number }> {
+  covering(dataset: string, offset: number, timeoutMs?: number, opts?: { passed?: boolean; files?: "list" }): Promise<CatalogVersion & { waited_ms: number }>;
+  covering(
+    dataset: string,
+    offset: number,
+    timeoutMs: number,
+    opts: { passed?: boolean; files: "reference" },
+  ): Promise<CatalogVersionRef & { waited_ms: number }>;
+  covering(
+    dataset: string,
+    offset: number,
+    timeoutMs = 5000,
+    opts: { passed?: boolean } & VersionReadOptions = {},
+  ): Promise<(CatalogVersion | CatalogVersionRef) & { waited_ms: number }> {
     const passed = opts.passed ? "&quality=passed" : "";
-    return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/covering?offset=${offset}&timeout_ms=${timeoutMs}${passed}`);
+    return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/covering?offset=${offset}&timeout_ms=${timeoutMs}${passed}${filesParam(opts, "&")}`);
   }
   /** Like covering(), for waits longer than the catalog's per-request bound: re-asks on each timeout. */
   async waitCovering(dataset: string, offset: number, totalMs: number): Promise<CatalogVersion & { waited_ms: number }> {
@@ -99,8 +134,10 @@ export class CatalogClient {
   tags(dataset: string): Promise<{ tags: { tag: string; version: number; seq: number }[] }> {
     return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/tags`);
   }
-  byTag(dataset: string, tag: string): Promise<CatalogVersion & { tag: string }> {
-    return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/tags/${encodeURIComponent(tag)}`);
+  byTag(dataset: string, tag: string, opts?: { files?: "list" }): Promise<CatalogVersion & { tag: string }>;
+  byTag(dataset: string, tag: string, opts: { files: "reference" }): Promise<CatalogVersionRef & { tag: string }>;
+  byTag(dataset: string, tag: string, opts?: VersionReadOptions): Promise<(CatalogVersion | CatalogVersionRef) & { tag: string }> {
+    return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/tags/${encodeURIComponent(tag)}${filesParam(opts, "?")}`);
   }
   audit(dataset: string, after = 0, limit = 100): Promise<{ entries: AuditEntry[]; next_after: number | null }> {
     return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/audit?after=${after}&limit=${limit}`);

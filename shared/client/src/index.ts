@@ -1,9 +1,13 @@
 // @lake/client: what a consumer of the lake imports — the catalog and ingest clients, queryVersion
-// (a version's files as a DuckDB view) and sample data. It never imports a service or apps/.
+// (a version's files as a DuckDB view), the file-set resolver (a version's files from its Iceberg
+// manifests) and sample data. It never imports a service or apps/.
 export {
   CatalogClient,
   CatalogRequestError,
   type CatalogVersion,
+  type CatalogVersionRef,
+  type CatalogFileSet,
+  type VersionReadOptions,
   type CatalogFile,
   type CatalogDataset,
   type CommandResult,
@@ -11,7 +15,8 @@ export {
   type CatalogDenial,
   type CatalogRegistryFile,
 } from "./catalog-client.ts";
-export { queryVersion, type QueryResult } from "./query.ts";
+export { queryVersion, type QueryResult, type VersionFiles } from "./query.ts";
+export { FileSetResolver, FileSetError, isFileSetError, type FileSetEntry, type FileSetResolverOptions } from "./file-set.ts";
 export { ServiceUnreachableError, isServiceUnreachable } from "./reach.ts";
 export { sampleEvents, invalidEvents, rng, type SampleEvent } from "./sample.ts";
 export {

@@ -1,7 +1,7 @@
 // The read API. Reads without a token are served from the projection as it is (eventual, and the reply
 // says so with its log position); covering reads wait, bounded, for the version that contains the
 // caller's offset, and never answer with an older one.
-import { type CatalogVersionSummary, isoInstant } from "@lake/contracts";
+import { type CatalogFileSet, type CatalogVersionSummary, FILES_MODES, type FilesMode, isoInstant } from "@lake/contracts";
 import { HttpError, sendJson } from "@lake/http";
 
 import type { VersionRow } from "../db/projection.ts";
@@ -38,8 +38,23 @@ function versionView(v: VersionRow, expiredSeq: number | undefined): CatalogVers
 
 const eventual = (api: Api) => ({ consistency: "eventual" as const, projected_through_seq: api.catalog.projection.lastSeq });
 
-/** A version readers may read, sent with its files; an expired one is 410 Gone (its files may be deleted). */
-function sendVersion(api: Api, r: ApiRequest, v: VersionRow, extra: object): void {
+/** `files=list` (default) or `files=reference`: whether a version read lists its files or names them by reference. */
+function filesMode(query: URLSearchParams): FilesMode {
+  const raw = query.get("files");
+  if (raw === null || raw === "" || raw === FILES_MODES.list) return FILES_MODES.list;
+  if (raw === FILES_MODES.reference) return FILES_MODES.reference;
+  throw new HttpError(400, "invalid_parameter", `files=${JSON.stringify(raw.slice(0, 20))}: expected files=list (every file, the default) or files=reference`);
+}
+
+const fileSet = (v: VersionRow): CatalogFileSet | null =>
+  v.iceberg_manifest_list === null || v.iceberg_total_files === null ? null : { manifest_list: v.iceberg_manifest_list, total_files: v.iceberg_total_files };
+
+/**
+ * A version readers may read, sent with its files; an expired one is 410 Gone (its files may be deleted).
+ * With files=reference a version with an Iceberg snapshot is sent with its file set by reference only:
+ * the answer's size and cost no longer grow with the number of files.
+ */
+function sendVersion(api: Api, r: ApiRequest, v: VersionRow, mode: FilesMode, extra: object): void {
   const p = api.catalog.projection;
   const expired = p.expiredSeq(v.dataset, v.version);
   if (expired !== undefined) {
@@ -49,7 +64,10 @@ function sendVersion(api: Api, r: ApiRequest, v: VersionRow, extra: object): voi
       `version ${v.version} of ${v.dataset} has expired (retention, commit-log seq ${expired}): it is no longer served and its files may have been deleted; read a newer version (latest or current)`,
     );
   }
-  sendJsonWithFiles(r.res, { ...versionView(v, undefined), ...extra }, api.fileLists.get(p, v.dataset, v.version));
+  const file_set = fileSet(v);
+  const body = { ...versionView(v, undefined), file_set, ...extra };
+  if (mode === FILES_MODES.reference && file_set !== null) return sendJson(r.res, 200, body);
+  sendJsonWithFiles(r.res, body, api.fileLists.get(p, v.dataset, v.version));
 }
 
 export function health(api: Api, r: ApiRequest): void {
@@ -81,6 +99,7 @@ export function versions(api: Api, r: ApiRequest): void {
 
 /** `latest`, `current` or a version number. */
 export function version(api: Api, r: ApiRequest): void {
+  const mode = filesMode(r.query);
   const p = api.catalog.projection;
   const dataset = r.params.dataset!;
   const which = r.params.version!;
@@ -100,7 +119,7 @@ export function version(api: Api, r: ApiRequest): void {
   } else
     throw new HttpError(400, "invalid_version", `version must be "latest", "current" or a positive decimal integer, got ${JSON.stringify(which.slice(0, 40))}`);
   if (!v) throw new HttpError(404, "unknown_version", `dataset ${dataset} has no version ${which}`);
-  sendVersion(api, r, v, eventual(api));
+  sendVersion(api, r, v, mode, eventual(api));
 }
 
 export function quality(api: Api, r: ApiRequest): void {
@@ -140,12 +159,13 @@ export function tags(api: Api, r: ApiRequest): void {
 }
 
 export function tag(api: Api, r: ApiRequest): void {
+  const mode = filesMode(r.query);
   const p = api.catalog.projection;
   const dataset = r.params.dataset!;
   const tag = r.params.tag!;
   const version = p.tagVersion(dataset, tag);
   if (version === undefined) throw new HttpError(404, "unknown_tag", `dataset ${dataset} has no tag ${JSON.stringify(tag.slice(0, 80))}`);
-  sendVersion(api, r, p.version(dataset, version)!, { tag, ...eventual(api) });
+  sendVersion(api, r, p.version(dataset, version)!, mode, { tag, ...eventual(api) });
 }
 
 export function audit(api: Api, r: ApiRequest): void {
@@ -167,6 +187,7 @@ export async function covering(api: Api, r: ApiRequest): Promise<void> {
   if ((offset === undefined) === (commitSeq === undefined))
     throw new HttpError(400, "invalid_parameter", "give exactly one token: offset=<ingest offset> or commit_seq=<commit-log sequence>");
   const timeoutMs = intParam(r.query, "timeout_ms", 5000, 0, api.maxWaitMs)!;
+  const mode = filesMode(r.query);
   const started = performance.now();
   // quality=passed: the first covering version that also passed its checks (what a reader of a
   // critical dataset may be served); without it, the first covering version, whatever its verdict.
@@ -189,5 +210,5 @@ export async function covering(api: Api, r: ApiRequest): Promise<void> {
       projected_through_seq: catalog.projection.lastSeq,
     });
   }
-  sendVersion(api, r, v, { consistency: "covering", waited_ms: waited });
+  sendVersion(api, r, v, mode, { consistency: "covering", waited_ms: waited });
 }
