@@ -4,7 +4,7 @@
 // bench/results/bench-<time>.json. Asserts nothing about time: it measures.
 //   npm run bench                                (everything, ~5 min on the 2-core dev machine)
 //   npm run bench -- --quick                     (smaller sizes, ~1.5 min)
-//   npm run bench -- --only lake,rebuild         (sections: lake, rebuild, reads, history, query, parquet)
+//   npm run bench -- --only lake,rebuild         (sections: lake, rebuild, reads, history, query, parquet, iceberg)
 //   npm run bench -- --without quality,aggregator   (the lake section without those services)
 //   npm run bench -- --only history --profile /tmp/prof   (CPU profiles of every service, see bench/profile.ts)
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -19,6 +19,7 @@ import { startLake } from "@lake/app";
 import { catalogReads } from "./catalog-reads.ts";
 import { freshness } from "./freshness.ts";
 import { history } from "./history.ts";
+import { icebergCost } from "./iceberg.ts";
 import { natsLogin, printTable, type Row } from "./lib.ts";
 import { parquet } from "./parquet.ts";
 import { query } from "./query.ts";
@@ -29,7 +30,7 @@ import { throughput } from "./throughput.ts";
 const { values } = parseArgs({
   options: {
     quick: { type: "boolean", default: false },
-    only: { type: "string", default: "lake,rebuild,reads,history,query,parquet" },
+    only: { type: "string", default: "lake,rebuild,reads,history,query,parquet,iceberg" },
     without: { type: "string", default: "" },
     events: { type: "string" },
     "freshness-seconds": { type: "string" },
@@ -59,8 +60,8 @@ const o = {
 };
 const sections = new Set(values.only.split(",").filter(Boolean));
 for (const s of sections)
-  if (!["lake", "rebuild", "reads", "history", "query", "parquet"].includes(s))
-    throw new Error(`--only takes lake, rebuild, reads, history, query, parquet; got ${s}`);
+  if (!["lake", "rebuild", "reads", "history", "query", "parquet", "iceberg"].includes(s))
+    throw new Error(`--only takes lake, rebuild, reads, history, query, parquet, iceberg; got ${s}`);
 const without = values.without.split(",").filter(Boolean) as ("quality" | "aggregator")[];
 for (const w of without) if (w !== "quality" && w !== "aggregator") throw new Error(`--without takes quality and/or aggregator, got ${w}`);
 
@@ -120,6 +121,11 @@ if (sections.has("query")) {
 if (sections.has("parquet")) {
   log(`parquet: sample datasets beside DuckDB's writer, codecs, a one-hour range over a day of ${o.parquetPruneDayEvents} events`);
   rows.push(...(await parquet({ dayEvents: o.parquetDayEvents, pruneDayEvents: o.parquetPruneDayEvents, repeats: 3 })));
+}
+
+if (sections.has("iceberg")) {
+  log("iceberg: commit cost with Iceberg metadata on vs off");
+  rows.push(...(await icebergCost({ commits: quick ? 40 : 100, batch: 200, deepVersions: quick ? 300 : 1000 })));
 }
 
 const machine = `${process.platform} ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, node ${process.version}`;

@@ -4,7 +4,7 @@
 // current, expiries), and committing continues after the restored versions.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { readdirSync, rmSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
@@ -13,7 +13,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 
 import { CatalogClient, sampleEvents, sendHttp } from "@lake/client";
 import { streamSettingsFromEnv } from "@lake/messaging";
-import { setupNats } from "@lake/registry";
+import { SchemaRegistry, setupNats } from "@lake/registry";
 import { openStore } from "@lake/storage";
 import { waitFor } from "@lake/testing";
 
@@ -79,6 +79,18 @@ async function catalogView(catalog: CatalogClient, catalogUrl: string) {
 
 test("every stream lost: restore from the store gives back the same catalog for every retained version, and committing continues", T, async () => {
   const catalog = lake.catalog;
+  // A contract version registered at run time: the registry is lost with the streams, its copy in the store isn't.
+  const v1 = JSON.parse(readFileSync(join(import.meta.dirname, "../contracts/avro/domains/domain_events.avsc"), "utf8")) as { fields: unknown[] };
+  const v2 = { ...v1, fields: [...v1.fields, { name: "coupon", type: ["null", "string"], default: null }] };
+  const adminNc = await lake.connect();
+  let v2Fingerprint: string;
+  try {
+    const reg = await SchemaRegistry.open(adminNc, { seed: false });
+    v2Fingerprint = (await reg.register(v2, "restore-test", "coupon codes")).fingerprint;
+    reg.close();
+  } finally {
+    await adminNc.close();
+  }
   let offset = 0;
   for (let i = 0; i < 6; i++) {
     const r = await sendHttp(lake.producer, "domain_events", sampleEvents(60, { prefix: `rs${i}`, seed: i + 1 }));
@@ -131,6 +143,19 @@ test("every stream lost: restore from the store gives back the same catalog for 
   assert.match(dry.stdout, /restore: dry run, nothing appended/);
   const out = await lakeCli(["restore", "--from-store"]);
   assert.match(out.stdout, /restore domain_events: appended \d+ record\(s\)/);
+  assert.match(out.stdout, /restore contracts domain_events: registered version\(s\) 2 again from the store/);
+  const check = await lake.connect();
+  try {
+    const reg = await SchemaRegistry.open(check, { seed: false });
+    assert.deepEqual(
+      reg.versions("domain_events").map((v) => v.version),
+      [1, 2],
+    );
+    assert.equal(reg.versions("domain_events")[1]!.fingerprint, v2Fingerprint, "the same contract, byte for byte in canonical form");
+    reg.close();
+  } finally {
+    await check.close();
+  }
   assert.doesNotMatch(out.stdout, /warning/, out.stdout);
   // A second restore is refused: the log is no longer empty.
   await assert.rejects(lakeCli(["restore", "--from-store"]), (e: { stderr: string }) => /its commit log is not empty/.test(e.stderr));

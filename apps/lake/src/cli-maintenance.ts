@@ -190,6 +190,11 @@ async function cmdRestore(v: Values, t: MaintenanceTarget, nc: Awaited<ReturnTyp
     throw e;
   }
   if (process.stderr.isTTY) process.stderr.write("\n");
+  for (const sc of r.schemas) {
+    if (sc.registered.length)
+      console.log(`restore contracts ${sc.domain}: ${dryRun ? "would register" : "registered"} version(s) ${sc.registered.join(", ")} again from the store`);
+    for (const w of sc.warnings) console.log(`  warning: ${w}`);
+  }
   if (r.datasets.length === 0) console.log("restore: the store holds no dataset");
   for (const d of r.datasets) {
     console.log(

@@ -22,10 +22,11 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 
 import { TABLE_STATE_PATTERN } from "@lake/catalog";
-import { commitRecord, type Manifest } from "@lake/committer";
+import { commitRecord, type Manifest, SCHEMA_COPY_PATTERN, type SchemaCopy } from "@lake/committer";
 import type { LakeLog, LogRecord, VersionCommitted } from "@lake/contracts";
 import { decodeManifestList, ENTRY_STATUS, ManifestCache } from "@lake/iceberg";
 import { appendLogRecord, readCommitHead, STREAMS } from "@lake/messaging";
+import { SchemaRegistry } from "@lake/registry";
 import type { ObjectStore } from "@lake/storage";
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
@@ -63,6 +64,7 @@ export interface RestoreDatasetResult {
 
 export interface RestoreResult {
   dryRun: boolean;
+  schemas: RestoredSchemas[];
   datasets: RestoreDatasetResult[];
   ms: number;
 }
@@ -109,6 +111,8 @@ export function parseRanges(s: string | undefined): number[] {
 /** What the store holds for one dataset: its table states and its version manifests by version number. */
 interface Holdings {
   states: { seq: number; key: string }[];
+  /** Copies of the domain's registered contract versions (key by version). */
+  schemas: Map<number, string>;
   manifests: Map<number, { writeId: string; key: string }[]>;
 }
 
@@ -116,13 +120,18 @@ async function holdings(store: ObjectStore, only: readonly string[] | undefined)
   const out = new Map<string, Holdings>();
   const of = (d: string) => {
     let h = out.get(d);
-    if (!h) out.set(d, (h = { states: [], manifests: new Map() }));
+    if (!h) out.set(d, (h = { states: [], schemas: new Map(), manifests: new Map() }));
     return h;
   };
   for (const dataset of only ?? []) of(dataset);
-  const prefixes = only ? only.flatMap((d) => [`datasets/${d}/manifests/`, `datasets/${d}/metadata/c`]) : ["datasets/"];
+  const prefixes = only ? only.flatMap((d) => [`datasets/${d}/manifests/`, `datasets/${d}/metadata/c`, `datasets/${d}/schemas/`]) : ["datasets/"];
   for (const prefix of prefixes) {
     for await (const info of store.list(prefix)) {
+      const sc = SCHEMA_COPY_PATTERN.exec(info.key);
+      if (sc) {
+        of(sc[1]!).schemas.set(Number(sc[2]), info.key);
+        continue;
+      }
       const m = /^datasets\/([^/]+)\/(manifests|metadata)\/([^/]+)$/.exec(info.key);
       if (!m) continue;
       const [, dataset, dir, name] = m as unknown as [string, string, string, string];
@@ -152,9 +161,78 @@ export async function restoreFromStore(o: RestoreOptions): Promise<RestoreResult
     const head = await readCommitHead(jsm, dataset);
     if (head.seq > 0) throw new RestoreRefusedError(dataset, `its commit log is not empty (last record at sequence ${head.seq})`);
   }
+  const schemas = await restoreSchemas(o, held);
   if (!o.dryRun) await moveCommitLogPast(o, held);
-  for (const [dataset, h] of [...held].sort(([a], [b]) => (a < b ? -1 : 1))) datasets.push(await restoreDataset(o, dataset, h));
-  return { dryRun: Boolean(o.dryRun), datasets, ms: performance.now() - started };
+  // A domain with contract copies but no version (nothing committed yet) has nothing to restore.
+  for (const [dataset, h] of [...held].sort(([a], [b]) => (a < b ? -1 : 1)))
+    if (h.manifests.size > 0 || h.states.length > 0) datasets.push(await restoreDataset(o, dataset, h));
+  return { dryRun: Boolean(o.dryRun), schemas, datasets, ms: performance.now() - started };
+}
+
+export interface RestoredSchemas {
+  domain: string;
+  /** Versions registered again from the store's copies (to be, in a dry run). */
+  registered: number[];
+  warnings: string[];
+}
+
+/**
+ * The schema registry lives in NATS too: contract versions the store has copies of and the registry
+ * lacks (it holds the repo's contracts after a fresh start) are registered again, in order, so the
+ * restored versions' schema versions mean what they meant.
+ */
+async function restoreSchemas(o: RestoreOptions, held: ReadonlyMap<string, Holdings>): Promise<RestoredSchemas[]> {
+  const withCopies = [...held].filter(([, h]) => h.schemas.size > 0);
+  if (withCopies.length === 0) return [];
+  const registry = await SchemaRegistry.open(o.nc, { seed: false });
+  try {
+    const out: RestoredSchemas[] = [];
+    for (const [domain, h] of withCopies) {
+      const r: RestoredSchemas = { domain, registered: [], warnings: [] };
+      out.push(r);
+      for (const version of [...h.schemas.keys()].sort((a, b) => a - b)) {
+        const copy = (await readJson<SchemaCopy>(o.store, h.schemas.get(version)!)).value;
+        const existing = registry.versions(domain)[version - 1];
+        if (existing) {
+          if (existing.fingerprint !== copy.fingerprint)
+            r.warnings.push(
+              `contract version ${version}: the registry's (${existing.fingerprint.slice(0, 12)}…) is not the store's copy (${copy.fingerprint.slice(0, 12)}…)`,
+            );
+          continue;
+        }
+        if (registry.versions(domain).length !== version - 1) {
+          r.warnings.push(
+            `contract version ${version}: the registry has ${registry.versions(domain).length} version(s), so it can't be registered as version ${version}`,
+          );
+          break;
+        }
+        if (o.dryRun) {
+          r.registered.push(version);
+          continue;
+        }
+        const at = Number.isFinite(copy.registered_at) ? new Date(copy.registered_at).toISOString() : String(copy.registered_at);
+        let res;
+        try {
+          res = await registry.register(
+            JSON.parse(copy.schema) as unknown,
+            o.actor,
+            `restored from the store (registered ${at} by ${copy.actor}: ${copy.reason})`.slice(0, 1000),
+          );
+        } catch (e) {
+          r.warnings.push(`contract version ${version} can't be registered again: ${(e as Error).message}`);
+          break;
+        }
+        if (res.version !== version || res.fingerprint !== copy.fingerprint) {
+          r.warnings.push(`contract version ${version} registered as version ${res.version} (${res.fingerprint.slice(0, 12)}…)`);
+          break;
+        }
+        r.registered.push(version);
+      }
+    }
+    return out;
+  } finally {
+    registry.close();
+  }
 }
 
 async function readJson<T>(store: ObjectStore, key: string): Promise<{ value: T; bytes: Uint8Array }> {

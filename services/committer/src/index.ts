@@ -29,3 +29,4 @@ export {
 } from "./parquet.ts";
 export { FAILPOINTS, type Failpoint } from "./failpoints.ts";
 export { IcebergVersions, storeIO, type IcebergWrite } from "./iceberg.ts";
+export { mirrorSchemas, schemaCopyKey, SCHEMA_COPY_PATTERN, type SchemaCopy } from "./schema-mirror.ts";

@@ -9,6 +9,7 @@ import { createLogger, createRegistry, Gauge, liveGauge, serveMetrics, startTele
 import { readEnv } from "./env.ts";
 import { failpointHook } from "./failpoints.ts";
 import { Committer } from "./nats/committer.ts";
+import { mirrorSchemas } from "./schema-mirror.ts";
 import { datasetSpec } from "./specs.ts";
 
 const env = readEnv();
@@ -16,9 +17,16 @@ const telemetry = startTelemetry("committer");
 const log = createLogger("committer", { dataset: env.dataset });
 const nc = await connectNats({ url: env.natsUrl, name: `committer-${env.dataset}` });
 const registry = await SchemaRegistry.open(nc, { log });
+const store = await openStore(env.store);
+// A domain's contracts go into the store too (a restore re-registers them); derived datasets have none there.
+if (registry.versions(env.dataset).length > 0) {
+  const mirror = () => void mirrorSchemas(registry, store, env.dataset, log);
+  registry.onChange(mirror);
+  mirror();
+}
 const committer = new Committer({
   nc,
-  store: await openStore(env.store),
+  store,
   spec: datasetSpec(registry, env.dataset),
   maxRows: env.maxRows,
   maxAgeMs: env.maxAgeMs,
