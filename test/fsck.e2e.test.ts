@@ -209,6 +209,6 @@ test(
       ),
     );
     assert.equal((r.stdout.match(/^PROBLEM (missing_iceberg|iceberg_mismatch) /gm) ?? []).length, 2, "exactly these two Iceberg problems");
-    assert.equal((r.stdout.match(/^PROBLEM /gm) ?? []).length, 5, "and the store's three earlier problems");
+    assert.equal((r.stdout.match(/^PROBLEM /gm) ?? []).length, 5, `and the store's three earlier problems:\n${r.stdout}`);
   },
 );
