@@ -62,27 +62,33 @@ export async function icebergCost(o: { commits: number; batch: number; deepVersi
       const writeId = `w${t.state.version + 1}-${t.mode}`;
       const files: LakeLog.DataFile[] = [];
       const entries = [];
+      const objects: { key: string; body: Uint8Array }[] = [];
       for (const [i, p] of batch.partitions.entries()) {
         const bytes = toParquet(t.spec, p.rows, p.seqs);
         const key = keys.dataFile(t.spec.dataset, p.partition, writeId, i);
-        await store.put(key, bytes);
+        objects.push({ key, body: bytes });
         const file = { key, partition: p.partition, rows: p.rows.length, bytes: bytes.byteLength, sha256: sha256(bytes) };
         files.push(file);
         if (t.mode === "on") entries.push(t.iceberg.dataFile(t.spec, file, p.rows, p.seqs));
       }
+      const dataWritten = store.putAll(objects);
       const manifest = buildManifest(t.state, batch, files, { writeId, committerId: "bench", now: Date.now(), spec: t.spec });
+      // As the committer does: the data files written while the snapshot is encoded, then the snapshot with the manifest.
       let ref: LakeLog.IcebergSnapshotRef | null = null;
+      let puts: { key: string; bytes: Uint8Array }[] = [];
+      const i0 = performance.now();
       if (t.mode === "on") {
-        const i0 = performance.now();
-        const w = await t.iceberg.write(t.spec, t.head, commitRecord(manifest, { key: "", sha256: "", bytes: 0 }, null), entries, [], async () => []);
-        t.icebergMs.push(performance.now() - i0);
+        const w = await t.iceberg.prepare(t.spec, t.head, commitRecord(manifest, { key: "", sha256: "", bytes: 0 }, null), entries, [], async () => []);
         ref = w.ref;
+        puts = w.puts;
         manifest.iceberg = ref;
         t.iceberg.committed(t.spec.dataset, manifest.version, writeId, w.manifests);
       }
+      await dataWritten;
       const mBytes = new TextEncoder().encode(JSON.stringify(manifest, null, 1));
       const mKey = keys.manifest(t.spec.dataset, manifest.version, writeId);
-      await store.put(mKey, mBytes);
+      await store.putAll([...puts.map((x) => ({ key: x.key, body: x.bytes })), { key: mKey, body: mBytes }]);
+      if (t.mode === "on") t.icebergMs.push(performance.now() - i0);
       const record = commitRecord(manifest, { key: mKey, sha256: sha256(mBytes), bytes: mBytes.byteLength }, ref);
       const at = await appendLogRecord(js, t.spec.dataset, { kind: "VersionCommitted", body: record }, { expectedLastSeq: t.state.headSeq, msgId: writeId });
       t.state = evolve(t.state, at, { kind: "VersionCommitted", body: record });
@@ -112,32 +118,32 @@ export async function icebergCost(o: { commits: number; batch: number; deepVersi
     const ratio = pct(on.ms.slice(0, o.commits), 50) / pct(off.ms, 50);
     return [
       {
-        key: "commit_ms_p50_iceberg_off",
+        key: `commit_ms_p50_iceberg_off_${o.batch}`,
         section: SECTION,
         figure: `commit of ${o.batch} rows, Iceberg off: p50 / p99`,
         value: `${pct(off.ms, 50).toFixed(1)} / ${pct(off.ms, 99).toFixed(1)}`,
         unit: "ms",
       },
       {
-        key: "commit_ms_p50_iceberg_on",
+        key: `commit_ms_p50_iceberg_on_${o.batch}`,
         section: SECTION,
         figure: `commit of ${o.batch} rows, Iceberg on: p50 / p99`,
         value: `${pct(on.ms.slice(0, o.commits), 50).toFixed(1)} / ${pct(on.ms.slice(0, o.commits), 99).toFixed(1)}`,
         unit: "ms",
       },
       {
-        key: "commit_cost_ratio_iceberg",
+        key: `commit_cost_ratio_iceberg_${o.batch}`,
         section: SECTION,
-        figure: "commit cost, Iceberg on ÷ off (p50)",
+        figure: `commit of ${o.batch} rows, cost Iceberg on ÷ off (p50)`,
         value: Number(ratio.toFixed(2)),
         unit: "×",
         target: "≤ 1.2×",
         meets: ratio <= 1.2,
       },
       {
-        key: "iceberg_step_ms",
+        key: `iceberg_step_ms_${o.batch}`,
         section: SECTION,
-        figure: `the Iceberg step alone: p50 over the first ${o.commits} / the last 20 of ${o.deepVersions} versions`,
+        figure: `snapshot encoding + writes (with the manifest): p50 over the first ${o.commits} / the last 20 of ${o.deepVersions} versions`,
         value: `${pct(on.icebergMs.slice(0, o.commits), 50).toFixed(1)} / ${pct(deep, 50).toFixed(1)}`,
         unit: "ms",
       },

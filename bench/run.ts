@@ -126,6 +126,7 @@ if (sections.has("parquet")) {
 if (sections.has("iceberg")) {
   log("iceberg: commit cost with Iceberg metadata on vs off");
   rows.push(...(await icebergCost({ commits: quick ? 40 : 100, batch: 200, deepVersions: quick ? 300 : 1000 })));
+  rows.push(...(await icebergCost({ commits: quick ? 20 : 50, batch: 2000, deepVersions: quick ? 20 : 50 })));
 }
 
 const machine = `${process.platform} ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, node ${process.version}`;

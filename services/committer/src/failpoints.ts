@@ -2,6 +2,8 @@
 // `point@N` (kill -9 self the N-th time the point is reached) or `point@N=pause:MS` (stall there for
 // MS milliseconds, e.g. to play a zombie committer). Unset in production: a failpoint is then a no-op.
 import { failpointHook as runtimeFailpointHook, parseFailpoints as parseFailpointSpec } from "@lake/runtime";
+// after_parquet: the data files are written; after_iceberg and after_manifest: the version's Iceberg
+// snapshot and its manifest too (written together); before_commit / after_commit: around the CAS append.
 export const FAILPOINTS = ["after_parquet", "after_iceberg", "after_manifest", "before_commit", "after_commit"] as const;
 export type Failpoint = (typeof FAILPOINTS)[number];
 

@@ -14,9 +14,9 @@ import {
   type ManifestEntry,
   type ManifestFile,
   partitionValue,
+  prepareVersion,
   type SnapshotIO,
   type VersionLike,
-  writeVersion,
 } from "@lake/iceberg";
 import type { ObjectStore } from "@lake/storage";
 
@@ -28,6 +28,8 @@ export function storeIO(store: ObjectStore): SnapshotIO {
 
 export interface IcebergWrite {
   ref: LakeLog.IcebergSnapshotRef;
+  /** prepare(): the objects still to write before the commit record may name them. */
+  puts: { key: string; bytes: Uint8Array }[];
   manifests: ManifestFile[];
   /** Removed files the parent snapshot did not list (a parent written by hand, or before Iceberg). */
   missing: string[];
@@ -60,12 +62,21 @@ export class IcebergVersions {
     };
   }
 
+  /** prepare(), then its writes: what compaction and backfill call. */
+  async write(...args: Parameters<IcebergVersions["prepare"]>): Promise<IcebergWrite> {
+    const w = await this.prepare(...args);
+    await Promise.all(w.puts.map((p) => this.io.put(p.key, p.bytes)));
+    return { ...w, puts: [] };
+  }
+
   /**
-   * Writes `record`'s version of the dataset as a snapshot on top of `head` (its parent's commit record).
-   * `liveFiles` gives the parent's whole file set, asked only when the parent has no snapshot (a
-   * version written before the lake wrote Iceberg metadata): those files then enter as EXISTING.
+   * Prepares `record`'s version of the dataset as a snapshot on top of `head` (its parent's commit
+   * record): the manifests, manifest list and table metadata, encoded; the caller writes `puts` (with
+   * its own objects, at once) before its commit point. `liveFiles` gives the parent's whole file set,
+   * asked only when the parent has no snapshot (a version written before the lake wrote Iceberg
+   * metadata): those files then enter as EXISTING.
    */
-  async write(
+  async prepare(
     spec: Pick<DatasetSpec, "iceberg">,
     head: VersionCommitted | undefined,
     record: VersionLike,
@@ -75,7 +86,7 @@ export class IcebergVersions {
   ): Promise<IcebergWrite> {
     const table = spec.iceberg.table;
     const parent = await this.parentOf(spec, head, record.write_id, liveFiles);
-    const w = await writeVersion(
+    const w = await prepareVersion(
       this.io,
       this.cache,
       table,
@@ -93,6 +104,7 @@ export class IcebergVersions {
       ref: { manifest_list: w.manifestListKey, metadata: w.metadataKey, schema_id: w.schemaId, total_files: w.totalFiles },
       manifests: w.manifests,
       missing: w.missing,
+      puts: w.puts,
     };
   }
 

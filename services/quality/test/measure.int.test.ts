@@ -9,6 +9,7 @@ import { after, before, describe, test } from "node:test";
 import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 
 import type { LakeLog, LogRecord } from "@lake/contracts";
+import { IcebergHistory } from "@lake/iceberg/history";
 import { type LocalDiskStore, openLocalStore } from "@lake/storage";
 
 import { rulesFor } from "../src/dataset-rules.ts";
@@ -145,6 +146,28 @@ describe("VersionMeasurer", () => {
     assert.ok(input.stats.ok);
     assert.deepEqual([input.stats.value.rows, input.stats.value.nulls.card_country], [30, 0]);
     assert.equal(judge(input).outcome, "passed");
+    state.close();
+  });
+
+  test("a fresh instance reads a version's whole file set from its Iceberg snapshot (immutable manifests), not from a fold of the log", async () => {
+    const a = await put(10, 10);
+    const b = await put(10, 0);
+    const c = await put(20, 0);
+    const h = new IcebergHistory(store, "payments");
+    const r1 = await h.next({ added: [a] });
+    const r2 = await h.next({ added: [b], removed: [a.key], operation: "compaction" });
+    const r3 = await h.next({ added: [c] });
+    // As the state is given it, version 2 doesn't say it removed a: only its snapshot knows its file set.
+    const state = freshState(
+      { kind: "VersionCommitted", body: r1 },
+      { kind: "VersionCommitted", body: { ...r2, removed_files: [] } },
+      { kind: "VersionCommitted", body: r3 },
+    );
+    assert.ok(state.version("payments", 2)!.icebergManifestList, "the state keeps the version's manifest list");
+    const input = await new VersionMeasurer(state, store, parquet, join(dir, "cache")).inputFor(state.version("payments", 3)!, rules, NOW);
+    assert.deepEqual(input.previous?.stats.ok && input.previous.stats.value.rows, 10, "version 2 is b alone, as its snapshot says");
+    assert.ok(input.stats.ok);
+    assert.deepEqual([input.stats.value.rows, input.stats.value.nulls.card_country], [30, 0]);
     state.close();
   });
 });

@@ -4,6 +4,7 @@
 // Sync markers derive from the file's name, so the same content always makes the same bytes.
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
+import { deflateRawSync } from "node:zlib";
 
 import avro from "avsc";
 
@@ -166,12 +167,52 @@ export const MANIFEST_LIST_SCHEMA = {
   ],
 };
 
+/**
+ * Deflate in this thread: a manifest is a few KiB, and zlib's thread pool round trip cost more than the
+ * compression itself (and waited behind the store's fsyncs).
+ */
+const SYNC_CODECS = {
+  null: (buf: Buffer, cb: (err: Error | null, out?: Buffer) => void) => cb(null, buf),
+  deflate: (buf: Buffer, cb: (err: Error | null, out?: Buffer) => void) => {
+    let out: Buffer;
+    try {
+      out = deflateRawSync(buf);
+    } catch (e) {
+      cb(e as Error);
+      return;
+    }
+    cb(null, out);
+  },
+};
+
+/**
+ * Parsed schemas, by their JSON: parsing one costs more than encoding a manifest. The header is then
+ * written from the type with its attributes (the field ids) exported.
+ */
+const types = new Map<string, avro.Type>();
+function typeOf(schema: object): avro.Type {
+  const key = JSON.stringify(schema);
+  let t = types.get(key);
+  if (!t) {
+    t = avro.Type.forSchema(schema as avro.Schema);
+    if (types.size >= 64) types.clear();
+    types.set(key, t);
+  }
+  return t;
+}
+
 /** Writes an Avro object container file in memory (deflate, as Iceberg's writers do). */
 async function containerFile(schema: object, records: readonly unknown[], metadata: Record<string, string>, name: string): Promise<Uint8Array> {
   const syncMarker = createHash("sha256").update(`iceberg-sync:${name}`).digest().subarray(0, 16);
   const meta: Record<string, Buffer> = {};
   for (const [k, v] of Object.entries(metadata)) meta[k] = Buffer.from(v);
-  const encoder = new avro.streams.BlockEncoder(schema as avro.Schema, { codec: "deflate", syncMarker, metadata: meta, writeHeader: true } as never);
+  const encoder = new avro.streams.BlockEncoder(typeOf(schema), {
+    codec: "deflate",
+    codecs: SYNC_CODECS,
+    syncMarker,
+    metadata: meta,
+    writeHeader: true,
+  } as never);
   const chunks: Buffer[] = [];
   const done = new Promise<void>((resolve, reject) => {
     encoder.on("data", (c: Buffer) => chunks.push(c));

@@ -37,6 +37,7 @@ export {
   type SnapshotIO,
   type SnapshotChange,
   type WrittenSnapshot,
+  type PlannedSnapshot,
   type SnapshotOptions,
   DEFAULT_MAX_MANIFESTS,
   DEFAULT_MERGE_BELOW_ENTRIES,
@@ -61,4 +62,14 @@ export {
   icebergOperation,
   snapshotSummary,
 } from "./metadata.ts";
-export { type LakeTable, type VersionLike, type WrittenVersion, tableLocation, currentSchema, lakeSnapshot, writeVersion } from "./table.ts";
+export {
+  type LakeTable,
+  type VersionLike,
+  type WrittenVersion,
+  type PreparedVersion,
+  tableLocation,
+  currentSchema,
+  lakeSnapshot,
+  writeVersion,
+  prepareVersion,
+} from "./table.ts";

@@ -43,6 +43,11 @@ export interface WrittenSnapshot {
   missing: string[];
 }
 
+export interface PlannedSnapshot extends WrittenSnapshot {
+  /** The objects to write before the snapshot can be named by a commit. */
+  puts: { key: string; bytes: Uint8Array }[];
+}
+
 export interface SnapshotOptions {
   /** A manifest list longer than this gets its small manifests merged. Default 50. */
   maxManifests?: number;
@@ -174,19 +179,25 @@ export class SnapshotWriter {
   ) {}
 
   /** Writes the manifests and the manifest list of `change` on top of the parent snapshot's manifests. */
-  async write(
-    table: TableDef,
-    parent: readonly ManifestFile[],
-    change: SnapshotChange,
-    alongside?: (manifests: readonly ManifestFile[], manifestListKey: string) => Promise<void>,
-  ): Promise<WrittenSnapshot> {
+  async write(table: TableDef, parent: readonly ManifestFile[], change: SnapshotChange): Promise<WrittenSnapshot> {
+    const planned = await this.plan(table, parent, change);
+    await Promise.all(planned.puts.map((p) => this.io.put(p.key, p.bytes)));
+    return planned;
+  }
+
+  /**
+   * The manifests and manifest list of `change`, encoded but not written: `puts` are the objects to
+   * write (all independent of each other), so a caller can write them at once with its own.
+   */
+  async plan(table: TableDef, parent: readonly ManifestFile[], change: SnapshotChange): Promise<PlannedSnapshot> {
     const { version, writeId } = change;
     const keys: string[] = [];
+    const puts: { key: string; bytes: Uint8Array }[] = [];
     let n = 0;
     const writeManifest = async (entries: ManifestEntry[]): Promise<ManifestFile> => {
       const key = icebergKeys.manifest(table.dataset, version, writeId, n++);
       const bytes = await encodeManifest(entries, { schema: table.schema, spec: table.spec, layout: table.layout, name: key });
-      await this.io.put(key, bytes);
+      puts.push({ key, bytes });
       keys.push(key);
       const uri = this.io.uri(key);
       this.cache.remember(uri, entries);
@@ -275,9 +286,8 @@ export class SnapshotWriter {
       sequenceNumber: version,
       name: manifestListKey,
     });
-    // What depends on the manifests but not on the list's bytes (the table metadata) is written beside it.
-    await Promise.all([this.io.put(manifestListKey, list), alongside?.(listed, manifestListKey)]);
+    puts.push({ key: manifestListKey, bytes: list });
     keys.push(manifestListKey);
-    return { manifestListKey, manifests: listed, keys, missing };
+    return { manifestListKey, manifests: listed, keys, missing, puts };
   }
 }

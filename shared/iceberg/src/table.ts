@@ -83,6 +83,11 @@ export function lakeSnapshot(v: VersionLike, parentTotalRows: number, totalFiles
   };
 }
 
+export interface PreparedVersion extends WrittenVersion {
+  /** The objects to write before the version's commit record may name them. */
+  puts: { key: string; bytes: Uint8Array }[];
+}
+
 export interface WrittenVersion {
   manifestListKey: string;
   metadataKey: string;
@@ -119,43 +124,52 @@ export async function writeVersion(
   parentTotalRows: number,
   opts: SnapshotOptions = {},
 ): Promise<WrittenVersion> {
+  const prepared = await prepareVersion(io, cache, table, parent, change, record, parentTotalRows, opts);
+  await Promise.all(prepared.puts.map((p) => io.put(p.key, p.bytes)));
+  return prepared;
+}
+
+/** writeVersion without the writes: `puts` are the objects to write (independent of each other and of the caller's own). */
+export async function prepareVersion(
+  io: SnapshotIO,
+  cache: ManifestCache,
+  table: LakeTable,
+  parent: readonly ManifestFile[],
+  change: SnapshotChange,
+  record: VersionLike,
+  parentTotalRows: number,
+  opts: SnapshotOptions = {},
+): Promise<PreparedVersion> {
   const schema = currentSchema(table);
+  const planned = await new SnapshotWriter(io, cache, opts).plan({ dataset: table.dataset, schema, spec: table.spec, layout: table.layout }, parent, change);
   let files = 0;
   let records = 0;
-  let metadata: TableMetadata | undefined;
+  for (const m of planned.manifests) {
+    files += m.addedFilesCount + m.existingFilesCount;
+    records += m.addedRowsCount + m.existingRowsCount;
+  }
+  const snapshot = lakeSnapshot(record, parentTotalRows, files, io.uri(planned.manifestListKey), schema["schema-id"]);
+  const metadata = tableMetadata({
+    dataset: table.dataset,
+    location: tableLocation(io, table.dataset),
+    schemas: table.schemas,
+    currentSchemaId: table.currentSchemaId,
+    spec: table.spec,
+    snapshots: [snapshot],
+    refs: { main: change.version, latest: change.version },
+    lastUpdatedMs: record.committed_at,
+    properties: table.properties,
+  });
   const metadataKey = icebergKeys.metadata(table.dataset, change.version, change.writeId);
-  const written = await new SnapshotWriter(io, cache, opts).write(
-    { dataset: table.dataset, schema, spec: table.spec, layout: table.layout },
-    parent,
-    change,
-    async (manifests, manifestListKey) => {
-      for (const m of manifests) {
-        files += m.addedFilesCount + m.existingFilesCount;
-        records += m.addedRowsCount + m.existingRowsCount;
-      }
-      const snapshot = lakeSnapshot(record, parentTotalRows, files, io.uri(manifestListKey), schema["schema-id"]);
-      metadata = tableMetadata({
-        dataset: table.dataset,
-        location: tableLocation(io, table.dataset),
-        schemas: table.schemas,
-        currentSchemaId: table.currentSchemaId,
-        spec: table.spec,
-        snapshots: [snapshot],
-        refs: { main: change.version, latest: change.version },
-        lastUpdatedMs: record.committed_at,
-        properties: table.properties,
-      });
-      await io.put(metadataKey, new TextEncoder().encode(JSON.stringify(metadata)));
-    },
-  );
   return {
-    manifestListKey: written.manifestListKey,
+    manifestListKey: planned.manifestListKey,
     metadataKey,
     schemaId: schema["schema-id"],
     totalFiles: files,
     totalRecords: records,
-    manifests: written.manifests,
-    missing: written.missing,
-    metadata: metadata!,
+    manifests: planned.manifests,
+    missing: planned.missing,
+    metadata,
+    puts: [...planned.puts, { key: metadataKey, bytes: new TextEncoder().encode(JSON.stringify(metadata)) }],
   };
 }

@@ -57,6 +57,29 @@ export class LocalDiskStore implements ObjectStore {
     await syncDir(path.dirname(final), key);
   }
 
+  async putAll(objects: readonly { key: string; body: Uint8Array }[]): Promise<void> {
+    const finals = objects.map((o) => this.localPath(o.key));
+    const written = await Promise.allSettled(objects.map((o, i) => this.writeTemp(o.key, finals[i]!, o.body)));
+    const failed = written.find((w) => w.status === "rejected");
+    if (failed) {
+      await Promise.all(written.map((w) => (w.status === "fulfilled" ? removeQuietly(w.value) : undefined)));
+      throw (failed as PromiseRejectedResult).reason;
+    }
+    const tmps = written.map((w) => (w as PromiseFulfilledResult<string>).value);
+    for (let i = 0; i < objects.length; i++) {
+      try {
+        await fs.rename(tmps[i]!, finals[i]!);
+      } catch (e) {
+        await Promise.all(tmps.slice(i).map(removeQuietly));
+        throw ioError("put", objects[i]!.key, e);
+      }
+    }
+    // Each directory once, however many of the objects it holds.
+    const dirs = new Map<string, string>();
+    for (let i = 0; i < objects.length; i++) dirs.set(path.dirname(finals[i]!), objects[i]!.key);
+    await Promise.all([...dirs].map(([dir, key]) => syncDir(dir, key)));
+  }
+
   async putIfAbsent(key: string, body: Uint8Array): Promise<boolean> {
     const final = this.localPath(key);
     const tmp = await this.writeTemp(key, final, body);

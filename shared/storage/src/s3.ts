@@ -137,6 +137,12 @@ export class S3Store implements ObjectStore {
     return `s3://${this.bucket}/${this.objectKey(key)}`;
   }
 
+  async putAll(objects: readonly { key: string; body: Uint8Array }[]): Promise<void> {
+    // Every key checked before any is written: a bad key writes none of them.
+    for (const o of objects) validateKey(o.key);
+    await Promise.all(objects.map((o) => this.put(o.key, o.body)));
+  }
+
   keyOfUri(uri: string): string {
     const base = `s3://${this.bucket}/${this.keyPrefix}`;
     if (!uri.startsWith(base)) throw new InvalidKeyError(uri, `not a URI of this store (${base}…)`);

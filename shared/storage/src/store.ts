@@ -16,6 +16,12 @@ export interface ObjectStore {
   readonly kind: StoreKind;
   /** Atomic: readers see the old object (or none) or the whole new one, never a partial write. */
   put(key: string, body: Uint8Array): Promise<void>;
+  /**
+   * Writes several objects, each as `put` does; all are durable when it resolves, in no particular order
+   * among themselves (a crash may leave some written). Cheaper than one put each where the store can
+   * share work between them (the local store syncs each directory once).
+   */
+  putAll(objects: readonly { key: string; body: Uint8Array }[]): Promise<void>;
   /** Creates the object only if the key does not exist; returns false (and changes nothing) if it did. */
   putIfAbsent(key: string, body: Uint8Array): Promise<boolean>;
   /** Throws ObjectNotFoundError if the key does not exist. */

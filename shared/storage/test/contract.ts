@@ -68,6 +68,28 @@ export function storeContract(
       assertInfo(await store.head("rt/empty"), "rt/empty", 0);
     });
 
+    test("putAll writes every object, across directories, overwriting as put does; an invalid key writes none of them", async () => {
+      await store.put("pa/a/x", enc.encode("old"));
+      await store.putAll([
+        { key: "pa/a/x", body: enc.encode("new x") },
+        { key: "pa/a/y", body: enc.encode("y") },
+        { key: "pa/b/z", body: new Uint8Array([1, 2, 3]) },
+      ]);
+      assert.equal(dec.decode(await store.get("pa/a/x")), "new x");
+      assert.equal(dec.decode(await store.get("pa/a/y")), "y");
+      assert.deepEqual(await store.get("pa/b/z"), new Uint8Array([1, 2, 3]));
+      await assert.rejects(
+        store.putAll([
+          { key: "pa/c/ok", body: enc.encode("ok") },
+          { key: "../escape", body: enc.encode("no") },
+        ]),
+      );
+      assert.equal(await store.head("pa/c/ok"), undefined, "the batch with a bad key wrote nothing");
+      const left: string[] = [];
+      for await (const o of store.list("pa/")) left.push(o.key);
+      assert.deepEqual(left, ["pa/a/x", "pa/a/y", "pa/b/z"], "no temporary file is left behind");
+    });
+
     test("put overwrites an existing object", async () => {
       await store.put("ow/x", enc.encode("first"));
       await store.put("ow/x", enc.encode("second, longer"));

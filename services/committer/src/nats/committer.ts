@@ -313,6 +313,7 @@ export class Committer {
     const writeId = newWriteId(now);
     const files: LakeLog.DataFile[] = [];
     const entries: DataFileInfo[] = [];
+    const objects: { key: string; body: Uint8Array }[] = [];
     const removed: LakeLog.DataFile[] = [];
     let index = 0;
     for (const p of batch.partitions) {
@@ -332,22 +333,28 @@ export class Committer {
       }
       const bytes = toParquet(this.spec, rows, offsets, tombstones);
       const key = keys.dataFile(this.spec.dataset, p.partition, writeId, index++);
-      await this.o.store.put(key, bytes);
+      objects.push({ key, body: bytes });
       const file = { key, partition: p.partition, rows: rows.length, bytes: bytes.byteLength, sha256: sha256(bytes) };
       files.push(file);
       entries.push(this.iceberg.dataFile(this.spec, file, rows, offsets));
     }
-    await this.o.failpoint("after_parquet");
+    // The data files at once (each atomic and durable on its own); the snapshot is encoded meanwhile.
+    // (A failure surfaces where the write is awaited; what a failed flush wrote is garbage.)
+    const dataWritten = this.o.store.putAll(objects);
+    dataWritten.catch(() => {});
     const manifest = buildManifest(this.state, batch, files, { writeId, committerId: this.o.committerId, now, spec: this.spec }, removed);
-    const ice = await this.iceberg.write(this.spec, this.headRecord, commitRecord(manifest, NO_MANIFEST, null), entries, removed, () => this.allLiveFiles());
+    const ice = await this.iceberg.prepare(this.spec, this.headRecord, commitRecord(manifest, NO_MANIFEST, null), entries, removed, () => this.allLiveFiles());
     if (ice.missing.length > 0)
       this.o.log.warn("files the version removes were not in the parent's Iceberg snapshot", { version: manifest.version, missing: ice.missing });
+    await dataWritten;
+    await this.o.failpoint("after_parquet");
     manifest.iceberg = ice.ref;
     manifest.parent_write_id = this.headRecord?.write_id ?? null;
-    await this.o.failpoint("after_iceberg");
     const manifestBytes = new TextEncoder().encode(JSON.stringify(manifest, null, 1));
     const manifestKey = keys.manifest(this.spec.dataset, manifest.version, writeId);
-    await this.o.store.put(manifestKey, manifestBytes);
+    // The snapshot's objects and the manifest at once: none names the others' bytes, only their keys.
+    await this.o.store.putAll([...ice.puts.map((o) => ({ key: o.key, body: o.bytes })), { key: manifestKey, body: manifestBytes }]);
+    await this.o.failpoint("after_iceberg");
     await this.o.failpoint("after_manifest");
     const record = commitRecord(manifest, { key: manifestKey, sha256: sha256(manifestBytes), bytes: manifestBytes.byteLength }, ice.ref);
     await this.o.failpoint("before_commit");

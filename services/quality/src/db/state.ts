@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS versions (
   verdict_seq INTEGER,
   checker_id TEXT,
   stats TEXT,
+  iceberg_manifest_list TEXT,
   PRIMARY KEY (dataset, version)
 ) STRICT;
 CREATE INDEX IF NOT EXISTS versions_unjudged ON versions (dataset, version) WHERE verdict IS NULL;
@@ -81,6 +82,8 @@ export interface VersionState {
   verdictSeq: number | null;
   checkerId: string | null;
   stats: ColumnStats | undefined;
+  /** Store key of the version's Iceberg manifest list (its whole file set), when it has one. */
+  icebergManifestList: string | null;
 }
 
 export interface FileState {
@@ -108,6 +111,7 @@ interface VersionRow {
   verdict_seq: number | null;
   checker_id: string | null;
   stats: string | null;
+  iceberg_manifest_list: string | null;
 }
 
 interface FileRow {
@@ -151,6 +155,7 @@ function toVersion(r: VersionRow): VersionState {
     verdictSeq: r.verdict_seq,
     checkerId: r.checker_id,
     stats: r.stats === null ? undefined : (JSON.parse(r.stats) as ColumnStats),
+    icebergManifestList: r.iceberg_manifest_list ?? null,
   };
 }
 
@@ -171,6 +176,9 @@ export class QualityState {
 
   constructor(path: string) {
     this.db = openStateDb(path, SCHEMA);
+    // A database from before versions named their Iceberg manifest list gets the column (null for its versions).
+    if (!(this.db.prepare("PRAGMA table_info(versions)").all() as { name: string }[]).some((c) => c.name === "iceberg_manifest_list"))
+      this.db.exec("ALTER TABLE versions ADD COLUMN iceberg_manifest_list TEXT");
     this.q = {
       getMeta: this.db.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key = ?"),
       setMeta: this.db.prepare<[string, string]>("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
@@ -180,8 +188,8 @@ export class QualityState {
       ),
       setLatest: this.db.prepare<[number, number, string]>("UPDATE datasets SET latest_version = ?, latest_version_seq = ? WHERE name = ?"),
       insertVersion: this.db.prepare(`INSERT INTO versions (dataset, version, commit_seq, schema_name, schema_version, policy, row_count, total_rows,
-        max_event_time, added_files, removed_files) VALUES (@dataset, @version, @commit_seq, @schema_name, @schema_version, @policy, @row_count,
-        @total_rows, @max_event_time, @added_files, @removed_files)`),
+        max_event_time, added_files, removed_files, iceberg_manifest_list) VALUES (@dataset, @version, @commit_seq, @schema_name, @schema_version, @policy, @row_count,
+        @total_rows, @max_event_time, @added_files, @removed_files, @iceberg_manifest_list)`),
       insertFile: this.db.prepare<[string, string, number, number, number, string]>(
         "INSERT OR IGNORE INTO files (dataset, key, added_version, removed_version, rows, bytes, sha256) VALUES (?, ?, ?, NULL, ?, ?, ?)",
       ),
@@ -278,6 +286,8 @@ export class QualityState {
       max_event_time: r.max_event_time,
       added_files: JSON.stringify(r.added_files),
       removed_files: JSON.stringify(r.removed_files),
+      // Only a list under the dataset's own metadata (a forged record may name any key).
+      iceberg_manifest_list: r.iceberg?.manifest_list.startsWith(`datasets/${r.dataset}/metadata/`) ? r.iceberg.manifest_list : null,
     });
     for (const f of r.added_files) this.q.insertFile.run(r.dataset, f.key, r.version, f.rows, f.bytes, f.sha256);
     for (const key of r.removed_files) this.q.removeFile.run(r.version, r.dataset, key);

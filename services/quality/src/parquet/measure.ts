@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 
 import type { LakeLog } from "@lake/contracts";
+import { decodeManifestList, ENTRY_STATUS, ManifestCache } from "@lake/iceberg";
 import { isObjectNotFound, materialize, type ObjectStore } from "@lake/storage";
 
 import type { DatasetRules } from "../dataset-rules.ts";
@@ -38,7 +39,25 @@ export class VersionMeasurer {
     private readonly parquet: ParquetInspector,
     /** Where objects of a remote store (S3) are copied so DuckDB can read them; local stores read in place. */
     private readonly cacheDir: string,
-  ) {}
+  ) {
+    this.manifests = new ManifestCache({ get: (k) => store.get(k), keyOf: (u) => store.keyOfUri(u) });
+  }
+
+  /** Manifests are immutable and shared between versions: read once. */
+  private readonly manifests: ManifestCache;
+
+  /** The data files of an Iceberg snapshot (its manifests' live entries), as store keys. */
+  private async snapshotKeys(manifestList: string): Promise<string[]> {
+    try {
+      const keys: string[] = [];
+      for (const m of await decodeManifestList(await this.store.get(manifestList)))
+        for (const e of await this.manifests.read(m.path)) if (e.status !== ENTRY_STATUS.deleted) keys.push(this.store.keyOfUri(e.file.path));
+      return keys.sort();
+    } catch (e) {
+      if (isObjectNotFound(e)) throw new FileUnavailableError((e as { key?: string }).key ?? manifestList, "is missing from the store");
+      throw e;
+    }
+  }
 
   private async path(key: string): Promise<string> {
     return (await materialize(this.store, [key], this.cacheDir))[0]!;
@@ -164,8 +183,11 @@ export class VersionMeasurer {
         }
       }
       if (!stats) {
+        // The whole file set: read from the version's Iceberg snapshot (immutable manifests, cached),
+        // or for a version from before those, from the files the log's versions added and removed.
+        const keys = v.icebergManifestList ? await this.snapshotKeys(v.icebergManifestList) : this.state.liveFiles(dataset, version).map((f) => f.key);
         const all: ColumnStats[] = [];
-        for (const f of this.state.liveFiles(dataset, version)) all.push(await this.fileStats(dataset, f.key));
+        for (const key of keys) all.push(await this.fileStats(dataset, key));
         stats = sumStats(all);
       }
       this.state.setVersionStats(dataset, version, stats);
