@@ -22,7 +22,7 @@ export const COMPACTION_DEFAULTS = {
    */
   maxRows: 1_000_000,
   /** Appends one run tries before giving up when other writers keep winning the race. */
-  maxAttempts: 10,
+  maxAttempts: 20,
 } as const;
 
 export const OPERATIONS = { append: "append", compaction: "compaction", backfill: "backfill" } as const;

@@ -208,7 +208,8 @@ async function run(o: CompactDatasetOptions): Promise<CompactionResult> {
     });
   let compacted: { group: CompactionGroup; out: CompactedGroup; entry: DataFileInfo }[] = [];
   const iceberg = new IcebergVersions(o.store);
-  let snapshot: { basis: string; ref: LakeLog.IcebergSnapshotRef } | undefined;
+  let snapshot: { basis: string; ref: LakeLog.IcebergSnapshotRef; pending: { key: string; body: Uint8Array }[] } | undefined;
+  let writtenManifest: string | undefined;
   let index = 0;
   for (const group of plan.groups) {
     try {
@@ -244,7 +245,7 @@ async function run(o: CompactDatasetOptions): Promise<CompactionResult> {
       // the head's version or the groups changed (a race lost to a verdict or a promotion changes neither).
       const basis = `${head.version!.record.version}:${head.version!.record.write_id}:${compacted.length}`;
       if (snapshot?.basis !== basis) {
-        const ice = await iceberg.write(
+        const ice = await iceberg.prepare(
           o.spec,
           head.version!.record,
           commitRecord(manifest, { key: "", sha256: "", bytes: 0 }, null),
@@ -252,13 +253,18 @@ async function run(o: CompactDatasetOptions): Promise<CompactionResult> {
           compacted.flatMap((c) => c.out.replaces),
           async () => [...live.values()].flat(),
         );
-        snapshot = { basis, ref: ice.ref };
+        snapshot = { basis, ref: ice.ref, pending: ice.puts.map((x) => ({ key: x.key, body: x.bytes })) };
       }
       manifest.iceberg = snapshot.ref;
       manifest.parent_write_id = head.version!.record.write_id;
       const manifestBytes = new TextEncoder().encode(JSON.stringify(manifest, null, 1));
       const manifestKey = keys.manifest(dataset, manifest.version, writeId);
-      await o.store.put(manifestKey, manifestBytes);
+      // The snapshot (if not written yet) and the manifest in one go: the shorter an attempt, the better
+      // its chance against a committer that keeps appending.
+      const manifestId = `${manifestKey}:${sha256(manifestBytes)}`;
+      await o.store.putAll([...snapshot.pending, ...(manifestId === writtenManifest ? [] : [{ key: manifestKey, body: manifestBytes }])]);
+      snapshot.pending = [];
+      writtenManifest = manifestId;
       const record = commitRecord(manifest, { key: manifestKey, sha256: sha256(manifestBytes), bytes: manifestBytes.byteLength }, snapshot.ref);
       progress.attempt = attempt;
       report("commit", "");
