@@ -3,8 +3,10 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -129,4 +131,28 @@ export async function collectAlerts(nc: NatsConnection, filter = "lake.alerts.>"
     for await (const m of messages) seen.push(alertChangedCodec.decode(m.data));
   })();
   return seen;
+}
+
+/**
+ * Runs `fn` with the global fetch also serving file:// URLs (a local store's objects) from disk, with
+ * Range requests as an HTTP server would answer them; the real fetch is back afterwards.
+ */
+export async function withFileFetch<T>(fn: () => Promise<T>): Promise<T> {
+  const real = globalThis.fetch;
+  globalThis.fetch = async (input: string | URL | Request, init?: RequestInit) => {
+    const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    if (!url.startsWith("file:")) return real(input, init);
+    const bytes = await readFile(fileURLToPath(url));
+    if ((init?.method ?? "GET") === "HEAD") return new Response(null, { status: 200, headers: { "content-length": String(bytes.byteLength) } });
+    const range = /^bytes=(\d+)-(\d*)$/.exec(new Headers(init?.headers).get("range") ?? "");
+    if (!range) return new Response(bytes, { status: 200 });
+    const start = Number(range[1]);
+    const end = range[2] ? Number(range[2]) + 1 : bytes.byteLength;
+    return new Response(bytes.subarray(start, end), { status: 206 });
+  };
+  try {
+    return await fn();
+  } finally {
+    globalThis.fetch = real;
+  }
 }

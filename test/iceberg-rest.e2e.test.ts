@@ -2,9 +2,7 @@
 // namespace and its tables and loads a table; icebird reads the `main` snapshot of the loaded metadata
 // (manifest list, manifests, Parquet files) and gets the rows DuckDB reads from the same version's files.
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 
 import { IcebergRestCatalog } from "iceberg-js";
 import { icebergRead } from "icebird";
@@ -12,7 +10,7 @@ import { icebergRead } from "icebird";
 import { queryVersion, sampleEvents, sendHttp } from "@lake/client";
 import { openStore } from "@lake/storage";
 
-import { DATASET, settled, withLake } from "./helpers.ts";
+import { DATASET, settled, withFileFetch, withLake } from "./helpers.ts";
 
 let lake: Awaited<ReturnType<typeof withLake>>;
 
@@ -27,30 +25,6 @@ before(async () => {
 after(async () => {
   await lake?.cleanup();
 });
-
-/**
- * Runs `fn` with the global fetch also serving file:// URLs (a local store's objects) from disk, with
- * Range requests as an HTTP server would answer them; the real fetch is back afterwards.
- */
-async function withFileFetch<T>(fn: () => Promise<T>): Promise<T> {
-  const real = globalThis.fetch;
-  globalThis.fetch = async (input: string | URL | Request, init?: RequestInit) => {
-    const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
-    if (!url.startsWith("file:")) return real(input, init);
-    const bytes = await readFile(fileURLToPath(url));
-    if ((init?.method ?? "GET") === "HEAD") return new Response(null, { status: 200, headers: { "content-length": String(bytes.byteLength) } });
-    const range = /^bytes=(\d+)-(\d*)$/.exec(new Headers(init?.headers).get("range") ?? "");
-    if (!range) return new Response(bytes, { status: 200 });
-    const start = Number(range[1]);
-    const end = range[2] ? Number(range[2]) + 1 : bytes.byteLength;
-    return new Response(bytes.subarray(start, end), { status: 206 });
-  };
-  try {
-    return await fn();
-  } finally {
-    globalThis.fetch = real;
-  }
-}
 
 test(
   "iceberg-js lists and loads the table; icebird reads its main snapshot: the rows DuckDB reads from the current version",

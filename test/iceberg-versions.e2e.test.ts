@@ -7,10 +7,8 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -22,7 +20,7 @@ import { SchemaRegistry } from "@lake/registry";
 import { type ObjectStore, openStore } from "@lake/storage";
 import { waitFor } from "@lake/testing";
 
-import { DATASET, settled, withLake } from "./helpers.ts";
+import { DATASET, settled, withFileFetch, withLake } from "./helpers.ts";
 
 const CDC = "customers";
 const DERIVED = "daily_user_totals";
@@ -164,30 +162,6 @@ async function allVersions(dataset: string) {
     if (p.next_after === null) return out;
     assert.ok(p.next_after > after, `versions cursor moved from ${after} to ${p.next_after}`);
     after = p.next_after;
-  }
-}
-
-/**
- * Runs `fn` with the global fetch also serving file:// URLs (a local store's objects) from disk, with
- * Range requests as an HTTP server would answer them; the real fetch is back afterwards.
- */
-async function withFileFetch<T>(fn: () => Promise<T>): Promise<T> {
-  const real = globalThis.fetch;
-  globalThis.fetch = async (input: string | URL | Request, init?: RequestInit) => {
-    const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
-    if (!url.startsWith("file:")) return real(input, init);
-    const bytes = await readFile(fileURLToPath(url));
-    if ((init?.method ?? "GET") === "HEAD") return new Response(null, { status: 200, headers: { "content-length": String(bytes.byteLength) } });
-    const range = /^bytes=(\d+)-(\d*)$/.exec(new Headers(init?.headers).get("range") ?? "");
-    if (!range) return new Response(bytes, { status: 200 });
-    const start = Number(range[1]);
-    const end = range[2] ? Number(range[2]) + 1 : bytes.byteLength;
-    return new Response(bytes.subarray(start, end), { status: 206 });
-  };
-  try {
-    return await fn();
-  } finally {
-    globalThis.fetch = real;
   }
 }
 

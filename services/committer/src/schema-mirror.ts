@@ -2,22 +2,15 @@
 // its domain's registered versions (the SchemaRegistered record, as JSON) at
 // `datasets/<domain>/schemas/v<version>.json`, written once (put-if-absent). `lake restore --from-store`
 // registers them again, in order, when the registry (a NATS stream) was lost with the commit log.
+import type { LakeLog } from "@lake/contracts";
 import type { ObjectStore } from "@lake/storage";
 import type { Logger } from "@lake/telemetry";
 
 export const schemaCopyKey = (domain: string, version: number) => `datasets/${domain}/schemas/v${String(version).padStart(6, "0")}.json`;
 export const SCHEMA_COPY_PATTERN = /^datasets\/([^/]+)\/schemas\/v(\d{6})\.json$/;
 
-/** A registered version as the copy holds it. */
-export interface SchemaCopy {
-  domain: string;
-  version: number;
-  schema: string;
-  fingerprint: string;
-  registered_at: number;
-  actor: string;
-  reason: string;
-}
+/** A registered version as the copy holds it: the registry's own record. */
+export type SchemaCopy = LakeLog.SchemaRegistered;
 
 interface VersionsSource {
   versions(domain: string): readonly { version: number; fingerprint: string; registered_at: number; actor: string; reason: string; canonical: string }[];
