@@ -127,12 +127,27 @@ export class Catalog {
       const replay = await tailCommitLog({ nc: this.nc, projection: fresh, log: this.log, onApplied: () => {}, untilSeq: target });
       await replay.done;
     }
-    fresh.db.pragma("wal_checkpoint(TRUNCATE)");
-    fresh.close();
-    // Swap: from here to the reopen nothing awaits, so no reader can observe the gap.
+    // Readers must never see the catalog go back: the live projection kept applying records while the
+    // replay ran, so it is stopped (readers keep its state) and the fresh one catches up with it first.
     const old = this.live;
     this.live = undefined;
     await old?.stop();
+    const served = this.projection.lastSeq;
+    if (served > fresh.lastSeq) {
+      try {
+        const catchUp = await tailCommitLog({ nc: this.nc, projection: fresh, log: this.log, onApplied: () => {}, untilSeq: served });
+        await catchUp.done;
+      } catch (err) {
+        // The rebuild failed: the live projection goes on as it was.
+        fresh.close();
+        removeDb(tmpPath);
+        await this.startTail();
+        throw err;
+      }
+    }
+    fresh.db.pragma("wal_checkpoint(TRUNCATE)");
+    fresh.close();
+    // Swap: from here to the reopen nothing awaits, so no reader can observe the gap.
     this.projection.close();
     removeDb(this.dbPath);
     renameSync(tmpPath, this.dbPath);

@@ -1,4 +1,5 @@
 import { JetStreamApiError } from "@nats-io/jetstream";
+import { errors as natsErrors } from "@nats-io/nats-core";
 
 export class MessagingError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -53,6 +54,27 @@ export function jetStreamErrorCode(e: unknown): number | undefined {
 
 export function isCasConflict(e: unknown): e is CasConflictError {
   return e instanceof CasConflictError;
+}
+
+/**
+ * NATS can't be reached right now (a timeout, a closed or reconnecting connection, no JetStream to
+ * answer, an append whose outcome is unknown), anywhere in the cause chain: a caller should retry
+ * later, nothing was refused for good.
+ */
+export function isNatsUnavailable(e: unknown): boolean {
+  for (let c: unknown = e, depth = 0; c instanceof Error && depth < 8; c = c.cause, depth++) {
+    if (
+      c instanceof PublishOutcomeUnknownError ||
+      c instanceof natsErrors.TimeoutError ||
+      c instanceof natsErrors.ClosedConnectionError ||
+      c instanceof natsErrors.ConnectionError ||
+      c instanceof natsErrors.DrainingConnectionError ||
+      c instanceof natsErrors.NoRespondersError ||
+      (c instanceof JetStreamApiError && c.code === 503)
+    )
+      return true;
+  }
+  return false;
 }
 
 export function isPublishOutcomeUnknown(e: unknown): e is PublishOutcomeUnknownError {

@@ -40,6 +40,7 @@ export {
   isCasConflict,
   PublishOutcomeUnknownError,
   isPublishOutcomeUnknown,
+  isNatsUnavailable,
   AppendRejectedError,
   isAppendRejected,
   ConsumerEndedError,

@@ -7,6 +7,7 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 
 import { closesConnection, createHttpServer, DEFAULT_HTTP_TIMEOUTS, HttpError, type HttpTimeouts, listen, parseTarget, sendJson } from "@lake/http";
+import { isNatsUnavailable } from "@lake/messaging";
 import type { Logger } from "@lake/telemetry";
 
 import type { Catalog } from "../catalog.ts";
@@ -184,6 +185,13 @@ export function startHttp(opts: {
         const headers: Record<string, string> = closesConnection(e.status) ? { connection: "close" } : {};
         if (underIceberg) return sendIcebergError(res, e.status, e.code, e.message, headers);
         return sendJson(res, e.status, { error: e.code, message: e.message }, headers);
+      }
+      if (isNatsUnavailable(e) && !res.headersSent) {
+        // NATS restarting or unreachable: nothing was refused, the request can be made again shortly.
+        opts.log.warn("request met NATS unavailable; answered 503", { err: e, url: req.url });
+        const message = "the commit log (NATS) can't be reached right now; retry shortly";
+        if (underIceberg) return sendIcebergError(res, 503, "ServiceUnavailableException", message, { "retry-after": "1" });
+        return sendJson(res, 503, { error: "unavailable", message, retryable: true }, { "retry-after": "1" });
       }
       opts.log.error("request failed", { err: e, url: req.url });
       if (res.headersSent) return;
