@@ -24,7 +24,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { TABLE_STATE_PATTERN } from "@lake/catalog";
 import { commitRecord, type Manifest, SCHEMA_COPY_PATTERN, type SchemaCopy } from "@lake/committer";
 import type { LakeLog, LogRecord, VersionCommitted } from "@lake/contracts";
-import { decodeManifestList, ENTRY_STATUS, ManifestCache } from "@lake/iceberg";
+import { ManifestCache, snapshotFiles, storeIO } from "@lake/iceberg";
 import { appendLogRecord, readCommitHead, STREAMS } from "@lake/messaging";
 import { SchemaRegistry } from "@lake/registry";
 import type { ObjectStore } from "@lake/storage";
@@ -326,16 +326,15 @@ async function restoreDataset(o: RestoreOptions, dataset: string, h: Holdings): 
   // version removes what that version's snapshot no longer has. Retained versions' file sets then equal
   // their snapshots, as they were.
   const fold = new Map<string, LakeLog.DataFile>();
-  const snapshotCache = new ManifestCache({ get: (k) => o.store.get(k), keyOf: (u) => o.store.keyOfUri(u) });
+  const io = storeIO(o.store);
+  const snapshotCache = new ManifestCache(io);
   const snapshots = new Map<number, Map<string, { adder: number; rows: number; bytes: number }>>();
   const snapshotOf = async (r: VersionCommitted) => {
     let s = snapshots.get(r.version);
     if (s || !r.iceberg) return s;
     s = new Map();
-    for (const m of await decodeManifestList(await o.store.get(r.iceberg.manifest_list)))
-      for (const e of await snapshotCache.read(m.path))
-        if (e.status !== ENTRY_STATUS.deleted)
-          s.set(o.store.keyOfUri(e.file.path), { adder: e.snapshotId ?? m.addedSnapshotId, rows: e.file.recordCount, bytes: e.file.sizeBytes });
+    for (const f of await snapshotFiles(io, snapshotCache, r.iceberg.manifest_list))
+      s.set(f.key, { adder: f.addedBy, rows: f.entry.file.recordCount, bytes: f.entry.file.sizeBytes });
     snapshots.set(r.version, s);
     return s;
   };

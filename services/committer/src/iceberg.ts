@@ -16,15 +16,12 @@ import {
   partitionValue,
   prepareVersion,
   type SnapshotIO,
+  storeIO,
   type VersionLike,
 } from "@lake/iceberg";
 import type { ObjectStore } from "@lake/storage";
 
 import type { DatasetSpec } from "./domain/spec.ts";
-
-export function storeIO(store: ObjectStore): SnapshotIO {
-  return { put: (k, b) => store.put(k, b), get: (k) => store.get(k), uri: (k) => store.uri(k), keyOf: (u) => store.keyOfUri(u) };
-}
 
 export interface IcebergWrite {
   ref: LakeLog.IcebergSnapshotRef;

@@ -28,5 +28,5 @@ export {
   type Tombstones,
 } from "./parquet.ts";
 export { FAILPOINTS, type Failpoint } from "./failpoints.ts";
-export { IcebergVersions, storeIO, type IcebergWrite } from "./iceberg.ts";
+export { IcebergVersions, type IcebergWrite } from "./iceberg.ts";
 export { mirrorSchemas, schemaCopyKey, SCHEMA_COPY_PATTERN, type SchemaCopy } from "./schema-mirror.ts";

@@ -10,7 +10,7 @@ import type { ObjectStore } from "@lake/storage";
 
 import type { ManifestFile } from "./avro.ts";
 import { icebergSchema, type PartitionLayout, partitionSpec, partitionValue } from "./schema.ts";
-import { ManifestCache, type SnapshotIO } from "./snapshot.ts";
+import { ManifestCache, type SnapshotIO, storeIO } from "./snapshot.ts";
 import { emptyStats } from "./stats.ts";
 import { type LakeTable, writeVersion } from "./table.ts";
 
@@ -41,7 +41,7 @@ export class IcebergHistory {
     readonly dataset: string,
     layout: PartitionLayout = { kind: "day", source: "timestamp" },
   ) {
-    this.io = { put: (k, b) => store.put(k, b), get: (k) => store.get(k), uri: (k) => store.uri(k), keyOf: (u) => store.keyOfUri(u) };
+    this.io = storeIO(store);
     this.cache = new ManifestCache(this.io);
     const columns = [
       { name: "event_id", avroType: "string", timestampMillis: false, nullable: false },

@@ -45,6 +45,8 @@ export {
   SnapshotWriter,
   icebergKeys,
   icebergPrefix,
+  storeIO,
+  snapshotFiles,
   parseIcebergKey,
   ICEBERG_KINDS,
   type IcebergKind,

@@ -3,7 +3,16 @@
 // other manifest of the parent is shared as it is, and small manifests are merged once a snapshot has
 // too many, so a manifest list stays short. Then the manifest list. Nothing here is visible to anyone
 // until the caller's commit point names the manifest list: a crash leaves only unreferenced files.
-import { type DataFileInfo, decodeManifest, encodeManifest, encodeManifestList, ENTRY_STATUS, type ManifestEntry, type ManifestFile } from "./avro.ts";
+import {
+  type DataFileInfo,
+  decodeManifest,
+  decodeManifestList,
+  encodeManifest,
+  encodeManifestList,
+  ENTRY_STATUS,
+  type ManifestEntry,
+  type ManifestFile,
+} from "./avro.ts";
 import type { IcebergSchema, PartitionLayout, PartitionSpec, PartitionValue } from "./schema.ts";
 
 /** What the writer of a table's snapshots needs to know about it. */
@@ -57,6 +66,32 @@ export interface SnapshotOptions {
 
 export const DEFAULT_MAX_MANIFESTS = 50;
 export const DEFAULT_MERGE_BELOW_ENTRIES = 10_000;
+
+/** The SnapshotIO of an object store (the stores of @lake/storage have this shape). */
+export function storeIO(store: {
+  put(key: string, body: Uint8Array): Promise<void>;
+  get(key: string): Promise<Uint8Array>;
+  uri(key: string): string;
+  keyOfUri(uri: string): string;
+}): SnapshotIO {
+  return { put: (k, b) => store.put(k, b), get: (k) => store.get(k), uri: (k) => store.uri(k), keyOf: (u) => store.keyOfUri(u) };
+}
+
+/**
+ * A snapshot's live data files: every entry of its manifests that is not DELETED, as a store key, with
+ * the snapshot (version) that added it (inherited from the manifest for ADDED entries).
+ */
+export async function snapshotFiles(
+  io: Pick<SnapshotIO, "get" | "keyOf">,
+  cache: ManifestCache,
+  manifestListKey: string,
+): Promise<{ key: string; addedBy: number; entry: ManifestEntry }[]> {
+  const out: { key: string; addedBy: number; entry: ManifestEntry }[] = [];
+  for (const m of await decodeManifestList(await io.get(manifestListKey)))
+    for (const e of await cache.read(m.path))
+      if (e.status !== ENTRY_STATUS.deleted) out.push({ key: io.keyOf(e.file.path), addedBy: e.snapshotId ?? m.addedSnapshotId, entry: e });
+  return out;
+}
 
 /** Manifests are immutable: entries once read are kept (up to `limit` manifests, oldest dropped first). */
 export class ManifestCache {

@@ -23,6 +23,7 @@ import {
   partitionSpec,
   partitionValue,
   type SnapshotIO,
+  storeIO,
   type VersionLike,
   writeVersion,
 } from "../src/index.ts";
@@ -39,7 +40,7 @@ const columns = [
 
 function tableIn(root: string): { io: SnapshotIO; store: LocalDiskStore; table: LakeTable } {
   const store = new LocalDiskStore(root);
-  const io: SnapshotIO = { put: (k, b) => store.put(k, b), get: (k) => store.get(k), uri: (k) => store.uri(k), keyOf: (u) => store.keyOfUri(u) };
+  const io: SnapshotIO = storeIO(store);
   const [ids] = assignFieldIds([columns]);
   const layout = { kind: "day", source: "ts" } as const;
   const table: LakeTable = {

@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 
 import type { LakeLog } from "@lake/contracts";
-import { decodeManifestList, ENTRY_STATUS, ManifestCache } from "@lake/iceberg";
+import { ManifestCache, snapshotFiles, type SnapshotIO, storeIO } from "@lake/iceberg";
 import { isObjectNotFound, materialize, type ObjectStore } from "@lake/storage";
 
 import type { DatasetRules } from "../dataset-rules.ts";
@@ -40,19 +40,18 @@ export class VersionMeasurer {
     /** Where objects of a remote store (S3) are copied so DuckDB can read them; local stores read in place. */
     private readonly cacheDir: string,
   ) {
-    this.manifests = new ManifestCache({ get: (k) => store.get(k), keyOf: (u) => store.keyOfUri(u) });
+    this.io = storeIO(store);
+    this.manifests = new ManifestCache(this.io);
   }
 
+  private readonly io: SnapshotIO;
   /** Manifests are immutable and shared between versions: read once. */
   private readonly manifests: ManifestCache;
 
   /** The data files of an Iceberg snapshot (its manifests' live entries), as store keys. */
   private async snapshotKeys(manifestList: string): Promise<string[]> {
     try {
-      const keys: string[] = [];
-      for (const m of await decodeManifestList(await this.store.get(manifestList)))
-        for (const e of await this.manifests.read(m.path)) if (e.status !== ENTRY_STATUS.deleted) keys.push(this.store.keyOfUri(e.file.path));
-      return keys.sort();
+      return (await snapshotFiles(this.io, this.manifests, manifestList)).map((f) => f.key).sort();
     } catch (e) {
       if (isObjectNotFound(e)) throw new FileUnavailableError((e as { key?: string }).key ?? manifestList, "is missing from the store");
       throw e;
