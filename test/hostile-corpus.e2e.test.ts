@@ -221,6 +221,7 @@ function junkMessages(): { subject: string; data: Uint8Array; headers: Record<st
       max_event_time: null,
       max_source_position: null,
       iceberg: null,
+      lineage: null,
       operation: "append",
       policy: "non-critical",
     });

@@ -33,6 +33,7 @@ const committed: VersionCommitted = {
   max_event_time: Date.UTC(2026, 5, 1, 11, 59),
   max_source_position: null,
   iceberg: null,
+  lineage: null,
   operation: null,
 };
 

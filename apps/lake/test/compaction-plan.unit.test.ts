@@ -54,6 +54,7 @@ function head(over: Partial<VersionCommitted> = {}): VersionCommitted {
     max_event_time: JUNE_1 + 5000,
     max_source_position: null,
     iceberg: null,
+    lineage: null,
     operation: "append",
     ...over,
   };

@@ -47,6 +47,7 @@ function committed(dataset: string, version: number, seq: number): { seq: number
         max_event_time: null,
         max_source_position: null,
         iceberg: null,
+        lineage: null,
         operation: null,
       },
     },

@@ -49,6 +49,7 @@ function version(v: number, added: LakeLog.DataFile[], removed: string[]): { seq
         max_event_time: null,
         max_source_position: null,
         iceberg: null,
+        lineage: null,
         operation: null,
       },
     },

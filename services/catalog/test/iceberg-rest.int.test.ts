@@ -75,6 +75,7 @@ function committed(dataset: string, v: number, iceberg: VersionCommitted["iceber
     max_source_position: null,
     operation: v === 4 ? "compaction" : null,
     iceberg,
+    lineage: null,
   };
 }
 

@@ -75,6 +75,7 @@ function vcBody(
     max_event_time: version === 1 ? null : T0 + version,
     max_source_position: null,
     iceberg: null,
+    lineage: null,
     operation: null,
   };
 }
@@ -186,6 +187,11 @@ describe("Projection: applying VersionCommitted records", () => {
       iceberg_metadata: null,
       iceberg_schema_id: null,
       iceberg_total_files: null,
+      base_version: null,
+      reverted_version: null,
+      upstream: null,
+      through_seq: null,
+      watermark: null,
     });
     assert.equal(p.version("orders", 1)!.min_event_time, null, "null event times stay null");
     assert.equal(p.version("orders", 4), undefined);
@@ -240,7 +246,7 @@ describe("Projection: applying VersionCommitted records", () => {
   test("iceberg: a database from before the Iceberg columns gets them, in the order a fresh one has them", () => {
     const path = join(root, `catalog-${dbNo++}.db`);
     const old = new Database(path);
-    old.exec(SCHEMA.replace(/ {2}-- What an Iceberg snapshot[\s\S]*?iceberg_total_files INTEGER,\n/, ""));
+    old.exec(SCHEMA.replace(/ {2}-- What an Iceberg snapshot[\s\S]*?watermark INTEGER,\n/, ""));
     assert.ok(
       !old
         .prepare("SELECT name FROM pragma_table_info('versions')")

@@ -234,6 +234,7 @@ function commit(version: number, added: string[], removed: string[] = []): LogRe
       max_event_time: null,
       max_source_position: null,
       iceberg: null,
+      lineage: null,
       operation: null,
     },
   };

@@ -68,6 +68,7 @@ function version(dataset: string, v: number): VersionCommitted {
     max_event_time: null,
     max_source_position: null,
     iceberg: null,
+    lineage: null,
     operation: null,
     policy: "non-critical",
   };

@@ -60,6 +60,7 @@ function commit(dataset: string, version: number, policy: Policy = "critical"): 
       max_event_time: null,
       max_source_position: null,
       iceberg: null,
+      lineage: null,
       operation: null,
     },
   };

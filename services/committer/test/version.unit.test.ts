@@ -49,6 +49,7 @@ function committed(version: number, lastSeq: number, totalRows: number): Version
     max_event_time: null,
     max_source_position: null,
     iceberg: null,
+    lineage: null,
     operation: null,
   };
 }
@@ -302,6 +303,7 @@ describe("buildManifest / commitRecord", () => {
       iceberg: ice,
       operation: "append",
       policy: "non-critical",
+      lineage: null,
     } satisfies VersionCommitted);
     // Evolving with the new record moves the resume point past the batch.
     assert.deepEqual(evolve(state, 8, vc(r)), { headSeq: 8, versionSeq: 8, version: 5, lastSourceSeq: 72, totalRows: 402 });

@@ -75,6 +75,7 @@ export function versionCommitted(
     max_event_time: opts.maxEventTime ?? Date.UTC(2026, 5, 1, 10),
     max_source_position: null,
     iceberg: null,
+    lineage: null,
     operation: null,
     policy: "critical",
   };

@@ -52,6 +52,7 @@ function vc(dataset: string, version: number, added: LakeLog.DataFile[], removed
     max_event_time: 1000 * version,
     max_source_position: null,
     iceberg: null,
+    lineage: null,
     operation: null,
     policy: "critical",
   };

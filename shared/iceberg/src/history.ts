@@ -95,6 +95,7 @@ export class IcebergHistory {
       max_source_position: null,
       operation: change.operation ?? null,
       iceberg: null,
+      lineage: null,
     };
     const layout = this.table.layout;
     const w = await writeVersion(

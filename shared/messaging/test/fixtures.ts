@@ -30,6 +30,7 @@ export function version(dataset: string, v: number, writeId = `w${v}`): VersionC
     max_event_time: null,
     max_source_position: null,
     iceberg: null,
+    lineage: null,
     operation: null,
     policy: "default",
   };

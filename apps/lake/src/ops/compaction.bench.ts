@@ -73,6 +73,7 @@ try {
       policy: "non-critical",
       max_source_position: null,
       iceberg: null,
+      lineage: null,
       operation: "append",
     };
     headSeq = await appendLogRecord(js, DATASET, { kind: "VersionCommitted", body: record }, { expectedLastSeq: headSeq });

@@ -157,6 +157,7 @@ export class Projection {
       operation: r.operation,
       max_source_position: r.max_source_position,
       ...icebergColumns(iceberg),
+      ...lineageColumns(r.lineage),
     });
     for (const f of r.added_files) this.q.insertFile.run(r.dataset, f.key, f.partition, f.rows, f.bytes, f.sha256, r.version);
     for (const key of r.removed_files) this.q.removeFile.run(r.version, r.dataset, key);
@@ -437,6 +438,19 @@ function icebergColumns(ref: VersionCommitted["iceberg"]) {
     iceberg_metadata: ref?.metadata ?? null,
     iceberg_schema_id: ref?.schema_id ?? null,
     iceberg_total_files: ref?.total_files ?? null,
+  };
+}
+
+/** A record's lineage as columns; upstream positions that are not sequences are dropped, never served. */
+function lineageColumns(l: VersionCommitted["lineage"]) {
+  const seq = (n: number | null | undefined) => (typeof n === "number" && Number.isSafeInteger(n) && n >= 0 ? n : null);
+  const upstream = (l?.upstream ?? []).filter((u) => seq(u.through_seq) !== null);
+  return {
+    base_version: seq(l?.base_version),
+    reverted_version: seq(l?.reverted_version),
+    upstream: upstream.length > 0 ? JSON.stringify(upstream) : null,
+    through_seq: upstream.length > 0 ? Math.max(...upstream.map((u) => u.through_seq)) : null,
+    watermark: seq(l?.watermark),
   };
 }
 

@@ -38,6 +38,16 @@ export interface VersionRow {
   iceberg_metadata: string | null;
   iceberg_schema_id: number | null;
   iceberg_total_files: number | null;
+  /** Lineage (VersionCommitted.lineage): the published version a revert restores or a version builds on after a failed audit. */
+  base_version: number | null;
+  /** A revert: the version that failed its audit and whose batch it takes out. */
+  reverted_version: number | null;
+  /** Derived datasets: the upstream positions the version covers, as JSON ([{dataset, stream, subject, through_seq}]), or null. */
+  upstream: string | null;
+  /** The highest upstream through_seq (what a covering read by source offset compares against), or null. */
+  through_seq: number | null;
+  /** Derived datasets: the aggregator's watermark when it emitted the newest result in the version. */
+  watermark: number | null;
 }
 
 export interface FileRow {
@@ -145,7 +155,8 @@ export function prepareQueries(db: Database.Database) {
     insertVersion: db.prepare(`INSERT INTO versions VALUES (@dataset, @version, @parent_version, @commit_seq, @write_id, @committer_id, @committed_at,
       @schema_name, @schema_version, @schema_fingerprint, @manifest_key, @manifest_sha256, @manifest_bytes, @source_stream, @source_subject,
       @first_offset, @last_offset, @row_count, @total_rows, @added_files, @removed_files, @min_event_time, @max_event_time,
-      @policy, @quality, NULL, @operation, @max_source_position, @iceberg_manifest_list, @iceberg_metadata, @iceberg_schema_id, @iceberg_total_files)`),
+      @policy, @quality, NULL, @operation, @max_source_position, @iceberg_manifest_list, @iceberg_metadata, @iceberg_schema_id, @iceberg_total_files,
+      @base_version, @reverted_version, @upstream, @through_seq, @watermark)`),
     insertFile: db.prepare(
       "INSERT INTO files (dataset, key, partition, rows, bytes, sha256, added_version, removed_version) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
     ),

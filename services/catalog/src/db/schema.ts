@@ -56,6 +56,12 @@ CREATE TABLE IF NOT EXISTS versions (
   iceberg_metadata TEXT,
   iceberg_schema_id INTEGER,
   iceberg_total_files INTEGER,
+  -- Lineage (VersionCommitted.lineage): see VersionRow.
+  base_version INTEGER,
+  reverted_version INTEGER,
+  upstream TEXT,
+  through_seq INTEGER,
+  watermark INTEGER,
   PRIMARY KEY (dataset, version)
 ) STRICT;
 CREATE INDEX IF NOT EXISTS versions_by_offset ON versions (dataset, last_offset);
@@ -144,6 +150,11 @@ const VERSION_COLUMNS_ADDED = [
   ["iceberg_metadata", "TEXT"],
   ["iceberg_schema_id", "INTEGER"],
   ["iceberg_total_files", "INTEGER"],
+  ["base_version", "INTEGER"],
+  ["reverted_version", "INTEGER"],
+  ["upstream", "TEXT"],
+  ["through_seq", "INTEGER"],
+  ["watermark", "INTEGER"],
 ] as const;
 
 /** Fills what a database from an earlier build lacks; idempotent, so it runs on every open. */

@@ -154,6 +154,8 @@ export interface Manifest {
    * manifests of one version number (a winner's and a losing writer's) a later version built on.
    */
   parent_write_id?: string | null;
+  /** What the version was made from beyond its source range (write-audit-publish reverts, derived upstream positions). */
+  lineage?: LakeLog.Lineage | null;
 }
 
 /** The manifest of the next version on top of `state`. Immutable once written: it names its version and parent. */
@@ -213,5 +215,6 @@ export function commitRecord(m: Manifest, manifestRef: LakeLog.ManifestRef, iceb
     max_source_position: m.max_source_position,
     operation: m.operation,
     iceberg,
+    lineage: m.lineage ?? null,
   };
 }
