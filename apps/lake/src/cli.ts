@@ -48,7 +48,8 @@ usage:
       send sample domain_events (with retried duplicates and invalid records) to ingest
   lake query "<SQL>" [--dataset D] [--version N|latest|current] [--tag NAME] [--offset X] [--as-of TIME]
       run SQL in DuckDB over exactly one committed version; the dataset is a view named after it.
-      latest: the last committed version; current: the one readers should use (passed quality if critical);
+      current (default): the published version (for a critical dataset: the newest that passed its audit);
+      latest: the last committed version, staged or not;
       --as-of: time travel, the version that was latest at that time (ISO-8601 or epoch ms)
       --offset X: read after write, the first version containing ingest offset X (waits up to 30 s)
   lake versions D [--limit N]     list a dataset's versions
@@ -179,7 +180,9 @@ async function cmdProduce(info: RunInfo, v: Record<string, string | boolean | un
 async function cmdQuery(info: RunInfo, sql: string | undefined, v: Record<string, string | boolean | undefined>) {
   const dataset = (v.dataset as string | undefined) ?? "domain_events";
   const catalog = catalogClient(info.catalog_url);
-  const which = (v.version as string | undefined) ?? "latest";
+  // The published version by default (for a critical dataset: the newest that passed its audit);
+  // `latest` (which may be staged, awaiting or failing its audit) only when asked for by name.
+  const which = (v.version as string | undefined) ?? "current";
   if (which !== "latest" && which !== "current" && !/^[1-9]\d*$/.test(which))
     throw new UsageError(`--version must be latest, current or a positive integer, got ${which}`);
   let asOf: CatalogVersion | undefined;

@@ -90,21 +90,31 @@ export class CatalogClient {
   version(dataset: string, version: number | "latest" | "current", opts?: VersionReadOptions): Promise<CatalogVersion | CatalogVersionRef> {
     return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/versions/${version}${filesParam(opts, "?")}`);
   }
-  /** The first version containing `offset` (an ingest offset), waiting up to `timeoutMs` for it. */
-  covering(dataset: string, offset: number, timeoutMs?: number, opts?: { passed?: boolean; files?: "list" }): Promise<CatalogVersion & { waited_ms: number }>;
+  /**
+   * The first version containing `offset` (an ingest offset), waiting up to `timeoutMs` for it. A
+   * critical dataset answers its first published version (passed its audit) unless `staged` asks for
+   * the first committed one whatever its verdict; `passed` asks for a passed one on any dataset. An
+   * offset whose batch failed its audit answers 409 `quarantined` (a CatalogRequestError).
+   */
+  covering(
+    dataset: string,
+    offset: number,
+    timeoutMs?: number,
+    opts?: { passed?: boolean; staged?: boolean; files?: "list" },
+  ): Promise<CatalogVersion & { waited_ms: number }>;
   covering(
     dataset: string,
     offset: number,
     timeoutMs: number,
-    opts: { passed?: boolean; files: "reference" },
+    opts: { passed?: boolean; staged?: boolean; files: "reference" },
   ): Promise<CatalogVersionRef & { waited_ms: number }>;
   covering(
     dataset: string,
     offset: number,
     timeoutMs = 5000,
-    opts: { passed?: boolean } & VersionReadOptions = {},
+    opts: { passed?: boolean; staged?: boolean } & VersionReadOptions = {},
   ): Promise<(CatalogVersion | CatalogVersionRef) & { waited_ms: number }> {
-    const passed = opts.passed ? "&quality=passed" : "";
+    const passed = opts.passed ? "&quality=passed" : opts.staged ? "&quality=any" : "";
     return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/covering?offset=${offset}&timeout_ms=${timeoutMs}${passed}${filesParam(opts, "&")}`);
   }
   /** Like covering(), for waits longer than the catalog's per-request bound: re-asks on each timeout. */

@@ -9,7 +9,7 @@
 import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 
-import { isLogRecordKind, isValidName, logCodecs, type LogRecord, type VersionCommitted } from "@lake/contracts";
+import { isLogRecordKind, isValidName, logCodecs, type LogRecord, type QualityVerdict, type VersionCommitted } from "@lake/contracts";
 
 import { appendWithCas, EXPECTED_SEQ_HEADER, parseSeq } from "./append.ts";
 import { CasConflictError } from "./errors.ts";
@@ -172,6 +172,8 @@ export interface CommitHead {
   seq: number;
   /** The dataset's latest standing VersionCommitted and its sequence, if any. */
   version: { seq: number; record: VersionCommitted } | undefined;
+  /** The first standing quality verdict of that version, if one has been appended (write-audit-publish waits for it). */
+  verdict?: { seq: number; record: QualityVerdict } | undefined;
 }
 
 /** The first message on `subject` at or after `seq`, or null. */
@@ -185,6 +187,7 @@ const inspectStored = (m: StoredMsg) => inspectLogRecord({ seq: m.seq, subject: 
 interface Folded {
   state: JudgeState;
   version: CommitHead["version"];
+  verdict: CommitHead["verdict"];
 }
 
 /**
@@ -223,12 +226,19 @@ export async function readCommitHead(jsm: JetStreamManager, dataset: string): Pr
   let start = cache.get(dataset);
   // A stream that was purged or recreated has gone back: judge it anew.
   if (start && start.state.prev > last.seq) start = undefined;
-  const f: Folded = start ? { state: start.state, version: start.version } : { state: EMPTY_JUDGE_STATE, version: undefined };
+  const f: Folded = start ? { ...start } : { state: EMPTY_JUDGE_STATE, version: undefined, verdict: undefined };
   const apply = (m: { seq: number; subject: string; data: Uint8Array; headers?: HeaderGetter }) => {
     const r = inspectLogRecord(m);
     const { why, state } = judgeNext(f.state, r);
     f.state = state;
-    if (why === undefined && r.record?.kind === "VersionCommitted") f.version = { seq: r.seq, record: r.record.body };
+    if (why !== undefined) return;
+    if (r.record?.kind === "VersionCommitted") {
+      f.version = { seq: r.seq, record: r.record.body };
+      f.verdict = undefined;
+    } else if (r.record?.kind === "QualityVerdict" && !f.verdict && r.record.body.version === f.version?.record.version) {
+      // The first verdict of a version is its verdict (the catalog notes a second one as an anomaly).
+      f.verdict = { seq: r.seq, record: r.record.body };
+    }
   };
   for (let i = 0; f.state.prev < last.seq && i < STEP_READS; i++) {
     const m = await nextOnSubject(jsm, subject, f.state.prev + 1);
@@ -239,7 +249,7 @@ export async function readCommitHead(jsm: JetStreamManager, dataset: string): Pr
   // Concurrent reads may fold the same records: keep whichever got further.
   const cur = cache.get(dataset);
   if (!cur || cur.state.prev < f.state.prev) cache.set(dataset, f);
-  return { seq: last.seq, version: f.version };
+  return { seq: last.seq, version: f.version, verdict: f.verdict };
 }
 
 /**

@@ -84,6 +84,9 @@ const REGISTRY_READ = reads(STREAMS.schemas, subjects.allSchemas);
 /** The ledger beside a quarantined record (services/ingest/src/nats/quarantine.ts replayLedgerSubject). */
 const QUARANTINE_LEDGER = `${subjects.quarantine("*")}.replayed.*`;
 
+/** The ledger of a failed audit's quarantined batch (services/committer/src/nats/audit.ts auditLedgerSubject). */
+const AUDIT_LEDGER = `${subjects.quarantine("*")}.audited.*`;
+
 const serviceUsers: NatsUser[] = [
   {
     user: "ingest",
@@ -114,8 +117,11 @@ const serviceUsers: NatsUser[] = [
       publish: {
         allow: [
           subjects.commits("*"),
-          // Undecodable source messages are quarantined and skipped.
+          // Undecodable source messages are quarantined and skipped; so is the batch of a version that
+          // failed its audit (write-audit-publish), framed by its ledger, which it reads back.
           subjects.quarantine("*"),
+          AUDIT_LEDGER,
+          msgGet(STREAMS.quarantine),
           subjects.alerts("*"),
           ...START_UP,
           msgGet(STREAMS.commits),

@@ -374,6 +374,10 @@ export class Projection {
   coveringOffset(dataset: string, offset: number, passed = false): VersionRow | undefined {
     return (passed ? this.q.coveringPassed : this.q.covering).get(dataset, offset);
   }
+  /** The revert that took `offset`'s batch back out (its version failed its audit), if there is one. */
+  revertCovering(dataset: string, offset: number): VersionRow | undefined {
+    return this.q.revertCovering.get(dataset, offset, offset);
+  }
   coveringCommit(dataset: string, commitSeq: number, passed = false): VersionRow | undefined {
     return (passed ? this.q.coveringCommitPassed : this.q.coveringCommit).get(dataset, commitSeq);
   }

@@ -165,6 +165,9 @@ export function prepareQueries(db: Database.Database) {
     version: db.prepare<[string, number], VersionRow>("SELECT * FROM versions WHERE dataset = ? AND version = ?"),
     versions: db.prepare<[string, number, number], VersionRow>("SELECT * FROM versions WHERE dataset = ? AND version > ? ORDER BY version LIMIT ?"),
     covering: db.prepare<[string, number], VersionRow>("SELECT * FROM versions WHERE dataset = ? AND last_offset >= ? ORDER BY version LIMIT 1"),
+    revertCovering: db.prepare<[string, number, number], VersionRow>(
+      "SELECT * FROM versions WHERE dataset = ? AND reverted_version IS NOT NULL AND last_offset >= ? AND first_offset <= ? ORDER BY version LIMIT 1",
+    ),
     coveringCommit: db.prepare<[string, number], VersionRow>("SELECT * FROM versions WHERE dataset = ? AND commit_seq >= ? ORDER BY version LIMIT 1"),
     coveringPassed: db.prepare<[string, number], VersionRow>(
       "SELECT * FROM versions WHERE dataset = ? AND last_offset >= ? AND quality = 'passed' ORDER BY version LIMIT 1",

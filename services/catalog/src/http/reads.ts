@@ -6,6 +6,7 @@ import { HttpError, sendJson } from "@lake/http";
 
 import type { VersionRow } from "../db/projection.ts";
 import { mayRead } from "../domain/auth.ts";
+import { POLICIES } from "../domain/commands.ts";
 import { sendJsonWithFiles } from "./file-lists.ts";
 import { type Api, type ApiRequest, CANONICAL_INT, intParam, versionSegment } from "./request.ts";
 
@@ -189,17 +190,45 @@ export async function covering(api: Api, r: ApiRequest): Promise<void> {
   const timeoutMs = intParam(r.query, "timeout_ms", 5000, 0, api.maxWaitMs)!;
   const mode = filesMode(r.query);
   const started = performance.now();
-  // quality=passed: the first covering version that also passed its checks (what a reader of a
-  // critical dataset may be served); without it, the first covering version, whatever its verdict.
+  // Write-audit-publish: a critical dataset is read as published, i.e. the first covering version that
+  // also passed its audit (quality=passed says so for any dataset); quality=any asks for the first
+  // covering version whatever its verdict (a staged one).
   const q = r.query.get("quality");
-  if (q !== null && q !== "passed")
-    throw new HttpError(400, "invalid_parameter", `quality=${JSON.stringify(q.slice(0, 20))}: the only filter is quality=passed`);
-  const passed = q === "passed";
-  // The projection is looked up on every try: a rebuild may swap it while this waits.
-  const find = () =>
-    offset !== undefined ? catalog.projection.coveringOffset(dataset, offset, passed) : catalog.projection.coveringCommit(dataset, commitSeq!, passed);
-  const v = await catalog.waitFor(find, timeoutMs);
+  if (q !== null && q !== "passed" && q !== "any")
+    throw new HttpError(400, "invalid_parameter", `quality=${JSON.stringify(q.slice(0, 20))}: expected quality=passed or quality=any`);
+  // The projection is looked up on every try: a rebuild may swap it while this waits (and the dataset
+  // may not exist yet when the wait starts, so its policy is looked up each time too).
+  const find = (): { version: VersionRow } | { reverted: VersionRow } | undefined => {
+    const passed = q === "passed" || (q === null && catalog.projection.dataset(dataset)?.policy === POLICIES.critical);
+    // An offset in the batch of a version that failed its audit is in no published version, ever: its
+    // rows went to quarantine (a replay gives the event a new offset). Say so rather than time out.
+    const reverted = passed && offset !== undefined ? catalog.projection.revertCovering(dataset, offset) : undefined;
+    if (reverted) return { reverted };
+    const version =
+      offset !== undefined ? catalog.projection.coveringOffset(dataset, offset, passed) : catalog.projection.coveringCommit(dataset, commitSeq!, passed);
+    return version ? { version } : undefined;
+  };
+  const found = await catalog.waitFor(find, timeoutMs);
   const waited = Math.round(performance.now() - started);
+  if (found && "reverted" in found) {
+    const rv = found.reverted;
+    const failed = rv.reverted_version!;
+    const verdict = catalog.projection.qualityResult(dataset, failed);
+    const rules = verdict ? (JSON.parse(verdict.rules) as { rule: string; passed: boolean }[]).filter((x) => !x.passed).map((x) => x.rule) : [];
+    return sendJson(r.res, 409, {
+      error: "quarantined",
+      message:
+        `offset ${offset} of ${dataset} was in the batch of version ${failed}, which failed its audit (${rules.join(", ") || "see its verdict"}): ` +
+        `version ${rv.version} took the batch back out and its rows went to quarantine, so no published version will ever hold it. ` +
+        `Replay it from quarantine after a fix (the replayed event gets a new offset), or read staged versions with quality=any.`,
+      failed_version: failed,
+      revert_version: rv.version,
+      failed_rules: rules,
+      waited_ms: waited,
+      projected_through_seq: catalog.projection.lastSeq,
+    });
+  }
+  const v = found?.version;
   if (!v) {
     const ds = catalog.projection.dataset(dataset);
     return sendJson(r.res, 504, {

@@ -218,3 +218,59 @@ export function commitRecord(m: Manifest, manifestRef: LakeLog.ManifestRef, iceb
     lineage: m.lineage ?? null,
   };
 }
+
+/** The operation of a version that takes a failed audit's batch back out (write-audit-publish). */
+export const REVERT = "revert";
+
+/**
+ * The version that reverts `failed` (a critical dataset's version that failed its audit): its files are
+ * its parent's again. The batch's files go (removed), and the files it replaced (an upsert's rewritten
+ * partitions) come back as `restored` copies under this write's id: a file is added once in a history.
+ * It accounts for the same source range (those events went to quarantine; reading resumes after them)
+ * and names the version it restores (`base_version`, the failed one's parent, which passed) and the one
+ * it reverts. Derived datasets keep their upstream positions: those inputs were processed.
+ */
+export function buildRevertManifest(
+  state: CommitterState,
+  failed: VersionCommitted,
+  restored: LakeLog.DataFile[],
+  ctx: { writeId: string; committerId: string; now: number; spec: Pick<DatasetSpec, "dataset" | "schema" | "policy"> },
+): Manifest {
+  const added = failed.added_files.reduce((n, f) => n + f.rows, 0);
+  const back = restored.reduce((n, f) => n + f.rows, 0);
+  return {
+    format: "lake.manifest/1",
+    dataset: ctx.spec.dataset,
+    version: state.version + 1,
+    parent_version: state.version,
+    write_id: ctx.writeId,
+    committer_id: ctx.committerId,
+    created_at: ctx.now,
+    schema: ctx.spec.schema,
+    policy: ctx.spec.policy,
+    added_files: restored,
+    removed_files: failed.added_files.map((f) => f.key),
+    source: failed.source,
+    row_count: 0,
+    total_rows: state.totalRows - added + back,
+    min_event_time: null,
+    max_event_time: null,
+    max_source_position: failed.max_source_position ?? null,
+    operation: REVERT,
+    lineage: {
+      base_version: failed.parent_version,
+      reverted_version: failed.version,
+      upstream: failed.lineage?.upstream ?? [],
+      watermark: failed.lineage?.watermark ?? null,
+    },
+  };
+}
+
+/** The partition a data file's key names (keys.dataFile): `datasets/<d>/data/<partition>/<write>-<n>.parquet`. */
+export function partitionOfKey(dataset: string, key: string): string | undefined {
+  const prefix = `datasets/${dataset}/data/`;
+  if (!key.startsWith(prefix)) return undefined;
+  const rest = key.slice(prefix.length);
+  const slash = rest.lastIndexOf("/");
+  return slash > 0 ? rest.slice(0, slash) : undefined;
+}

@@ -36,10 +36,23 @@ import { batchParent, inSpan, type Logger, SpanKind, traceparentOf } from "@lake
 
 import { mergePartition } from "../domain/merge.ts";
 import { type DatasetSpec, keyOf, MODES } from "../domain/spec.ts";
-import { type BufferedEvent, buildManifest, commitRecord, type CommitterState, evolve, initialState, keys, planBatch } from "../domain/version.ts";
+import {
+  type BufferedEvent,
+  buildManifest,
+  buildRevertManifest,
+  commitRecord,
+  type CommitterState,
+  evolve,
+  initialState,
+  keys,
+  partitionOfKey,
+  planBatch,
+  REVERT,
+} from "../domain/version.ts";
 import type { Failpoint } from "../failpoints.ts";
 import { IcebergVersions } from "../iceberg.ts";
 import { fromParquet, type Tombstones, toParquet } from "../parquet.ts";
+import { auditReason, type FailedRow, quarantineFailedBatch } from "./audit.ts";
 
 export interface CommitterOptions {
   nc: NatsConnection;
@@ -102,6 +115,12 @@ function newWriteId(now: number): string {
 /** Stands in for the manifest reference while the Iceberg snapshot (which doesn't name the manifest) is written. */
 const NO_MANIFEST: LakeLog.ManifestRef = { key: "", sha256: "", bytes: 0 };
 
+/** The policy whose versions are staged and audited before they are published. */
+const CRITICAL = "critical";
+
+/** Write-audit-publish: looks at the log while a staged version awaits its verdict, backing off to maxMs; warns every warnEveryMs. */
+const AUDIT_POLL = { initialMs: 10, maxMs: 250, warnEveryMs: 30_000 };
+
 /** The commit append: rebased onto records that are not data versions (verdicts, promotions), 10 rounds at most. */
 const COMMIT_RETRY: CasRetryPolicy = { maxAttempts: 10 };
 
@@ -126,7 +145,7 @@ export class Committer {
   /** Bumped when a flush fails and when reading resumes, so a stale flush can't commit events of an old epoch. */
   private epoch = 0;
   /** superseded: changes of an upsert dataset that arrived after a newer change of their key (kept out, as they should be). */
-  readonly stats = { versions: 0, rows: 0, conflicts: 0, rebases: 0, poison: 0, superseded: 0, lastCommitMs: 0 };
+  readonly stats = { versions: 0, rows: 0, conflicts: 0, rebases: 0, poison: 0, superseded: 0, lastCommitMs: 0, reverts: 0, quarantinedRows: 0 };
 
   constructor(private readonly o: CommitterOptions) {
     this.js = jetstream(o.nc);
@@ -171,7 +190,18 @@ export class Committer {
     this.state = stateFromHead(head);
     this.headRecord = head.version?.record;
     if (this.spec.mode === MODES.upsert) await this.loadLiveFiles();
+    // A staged version left by the last run (awaiting its verdict, or failed and not yet reverted) is
+    // settled before the next batch builds on it.
+    if (this.gated) {
+      const epoch = this.epoch;
+      this.flushing = this.flushing.then(() => this.settle(epoch)).catch((e) => this.onFlushError(e));
+    }
     return this.state.lastSourceSeq;
+  }
+
+  /** Write-audit-publish: a critical dataset's versions are staged, and the next one waits for the verdict of the last. */
+  private get gated(): boolean {
+    return this.spec.policy === CRITICAL;
   }
 
   /**
@@ -374,6 +404,132 @@ export class Committer {
       first_seq: batch.firstSeq,
       last_seq: batch.lastSeq,
       ms: Math.round(this.stats.lastCommitMs),
+    });
+    if (this.gated) await this.settle(epoch);
+  }
+
+  /**
+   * Write-audit-publish. A critical dataset's version is staged when committed; quality audits it and
+   * only a passed version is published (made current, by the catalog). The next version must build on
+   * a published one, so this waits for the verdict of the version just committed (as long as the audit
+   * takes: a critical dataset doesn't publish without one; the events wait in the stream meanwhile).
+   * A failed version is reverted: its batch's rows go to quarantine and a version restoring its parent
+   * is committed, which is audited in turn.
+   */
+  private async settle(epoch: number): Promise<void> {
+    let waitMs = AUDIT_POLL.initialMs;
+    let since = performance.now();
+    while (!this.stopped && epoch === this.epoch) {
+      const head = await readCommitHead(this.jsm, this.spec.dataset);
+      const v = head.version?.record;
+      // Nothing staged, or the head moved under us (another committer): the next append's CAS settles it.
+      if (!v || v.version !== this.state.version || v.write_id !== this.headRecord?.write_id) return;
+      if (!head.verdict) {
+        if (performance.now() - since > AUDIT_POLL.warnEveryMs) {
+          this.o.log.warn("version awaits its audit; the next version waits for its verdict", {
+            version: v.version,
+            waited_ms: Math.round(performance.now() - since),
+          });
+          since = performance.now();
+        }
+        await new Promise((r) => setTimeout(r, waitMs));
+        waitMs = Math.min(AUDIT_POLL.maxMs, waitMs * 2);
+        continue;
+      }
+      if (head.verdict.record.outcome === "passed") return;
+      if (v.operation === REVERT) {
+        // A revert restores a version that passed; failing it again would loop. Say so and go on.
+        this.o.log.error("a revert failed its audit; it is not reverted again", { version: v.version, rules: head.verdict.record.rules });
+        return;
+      }
+      await this.revert(v, head.verdict.record, epoch);
+      waitMs = AUDIT_POLL.initialMs;
+    }
+  }
+
+  /** The rows of a failed version's batch: its files' rows whose offsets are in its source range. */
+  private async batchRows(failed: VersionCommitted): Promise<FailedRow[]> {
+    const out: FailedRow[] = [];
+    const { first_seq, last_seq } = failed.source;
+    for (const f of failed.added_files) {
+      const { rows, offsets } = fromParquet(this.spec, await this.o.store.get(f.key));
+      for (let i = 0; i < rows.length; i++) {
+        const offset = offsets[i]!;
+        if (offset < first_seq || offset > last_seq) continue;
+        let eventId: string | null = null;
+        try {
+          eventId = keyOf(this.spec, rows[i]!);
+        } catch {
+          // a row without a usable key is still quarantined, with no event id
+        }
+        out.push({ offset, eventId, value: rows[i]! });
+      }
+    }
+    return out.sort((a, b) => a.offset - b.offset);
+  }
+
+  /**
+   * Takes a failed version's batch back out: its rows to quarantine (exactly once, see audit.ts), then a
+   * version whose files are the failed one's parent's (operation "revert"). Files the failed version
+   * replaced (an upsert's rewritten partitions) come back as copies under this write's id.
+   */
+  private async revert(failed: VersionCommitted, verdict: LakeLog.QualityVerdict, epoch: number): Promise<void> {
+    const rows = await this.batchRows(failed);
+    const q = await quarantineFailedBatch(this.js, this.jsm, {
+      dataset: this.spec.dataset,
+      version: failed.version,
+      rows,
+      reason: auditReason(this.spec.dataset, failed.version, verdict),
+      now: Date.now(),
+      afterChunk: () => this.o.failpoint("during_quarantine"),
+    });
+    this.stats.quarantinedRows += q.published;
+    await this.o.failpoint("after_quarantine");
+    if (this.stopped || epoch !== this.epoch) return;
+    const now = Date.now();
+    const writeId = newWriteId(now);
+    const restored: LakeLog.DataFile[] = [];
+    const entries: DataFileInfo[] = [];
+    const objects: { key: string; body: Uint8Array }[] = [];
+    for (const [i, old] of failed.removed_files.entries()) {
+      const partition = partitionOfKey(this.spec.dataset, old);
+      if (partition === undefined) throw new Error(`version ${failed.version} removed ${old}, which is not a data file of ${this.spec.dataset}`);
+      const body = await this.o.store.get(old);
+      const { rows: fileRows, offsets } = fromParquet(this.spec, body);
+      const file = {
+        key: keys.dataFile(this.spec.dataset, partition, writeId, i),
+        partition,
+        rows: fileRows.length,
+        bytes: body.byteLength,
+        sha256: sha256(body),
+      };
+      objects.push({ key: file.key, body });
+      restored.push(file);
+      entries.push(this.iceberg.dataFile(this.spec, file, fileRows, offsets));
+    }
+    await this.o.store.putAll(objects);
+    const manifest = buildRevertManifest(this.state, failed, restored, { writeId, committerId: this.o.committerId, now, spec: this.spec });
+    const ice = await this.iceberg.prepare(this.spec, this.headRecord, commitRecord(manifest, NO_MANIFEST, null), entries, failed.added_files, () =>
+      this.allLiveFiles(),
+    );
+    manifest.iceberg = ice.ref;
+    manifest.parent_write_id = this.headRecord?.write_id ?? null;
+    const manifestBytes = new TextEncoder().encode(JSON.stringify(manifest, null, 1));
+    const manifestKey = keys.manifest(this.spec.dataset, manifest.version, writeId);
+    await this.o.store.putAll([...ice.puts.map((o) => ({ key: o.key, body: o.bytes })), { key: manifestKey, body: manifestBytes }]);
+    const record = commitRecord(manifest, { key: manifestKey, sha256: sha256(manifestBytes), bytes: manifestBytes.byteLength }, ice.ref);
+    const seq = await this.append(record);
+    this.state = evolve(this.state, seq, { kind: "VersionCommitted", body: record });
+    this.headRecord = record;
+    this.iceberg.committed(record.dataset, record.version, record.write_id, ice.manifests);
+    if (this.spec.mode === MODES.upsert) applyFiles(this.liveFiles, record);
+    this.stats.reverts++;
+    this.o.log.warn("version failed its audit: its batch went to quarantine and a revert restores the version before it", {
+      failed: failed.version,
+      revert: record.version,
+      restores: failed.parent_version,
+      quarantined_rows: rows.length,
+      failed_rules: verdict.rules.filter((r) => !r.passed).map((r) => r.rule),
     });
   }
 

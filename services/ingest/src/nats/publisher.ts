@@ -146,7 +146,7 @@ export class Publisher {
    * Publishes one record that passed classify to its domain stream. Quarantine replay calls this too,
    * so a replayed record takes exactly the path (encoding, headers, dedupe id) a fresh one does.
    */
-  async publishValid(domain: string, contract: DomainContract, c: Classified & { ok: true }): Promise<PublishedResult> {
+  async publishValid(domain: string, contract: DomainContract, c: Classified & { ok: true }, opts: { msgId?: string } = {}): Promise<PublishedResult> {
     let ack: PubAck;
     try {
       const h = natsHeaders();
@@ -156,7 +156,7 @@ export class Publisher {
       const bytes = c.bytes ?? (isCdcContract(contract) ? cdcChangeCodec(contract).encode(c.value) : contract.encode(c.value));
       // The dedupe id names the domain: JetStream dedupes across the whole EVENTS stream, and event ids
       // are only unique within a domain.
-      ack = await this.js.publish(subjects.events(domain), bytes, { msgID: eventMsgId(domain, c.eventId), headers: h, timeout: 5000 });
+      ack = await this.js.publish(subjects.events(domain), bytes, { msgID: opts.msgId ?? eventMsgId(domain, c.eventId), headers: h, timeout: 5000 });
     } catch (e) {
       // The event may or may not be stored: the producer retries with the same event_id and dedupe settles it.
       return { index: c.index, event_id: c.eventId, status: "failed", reason: failedReason("publish failed", e), retryable: true };

@@ -26,7 +26,10 @@ import {
   toListEntry,
   toUndecodableEntry,
 } from "../domain/quarantine.ts";
-import type { Publisher } from "./publisher.ts";
+import { eventMsgId, type Publisher } from "./publisher.ts";
+
+/** The `source` of a quarantined record that a failed audit set aside (the committer's write-audit-publish). */
+const AUDIT_SOURCE = "audit";
 
 /**
  * The replay ledger of one quarantined record. It lives in the QUARANTINE stream (which captures
@@ -115,7 +118,7 @@ export class Quarantine {
     const headers = { [HEADERS.record]: REPLAY_LEDGER_RECORD };
     // Decide, then claim the record with a compare-and-set on its ledger; a concurrent replay of the
     // same record that claimed it first sends us back to decide again on what it wrote.
-    const claimed = await appendUntilStands<{ done: ReplayResult } | { record: Claimable; claimSeq: number }>(CLAIM_RETRY, async () => {
+    const claimed = await appendUntilStands<{ done: ReplayResult } | { record: Claimable; claimSeq: number; audited: boolean }>(CLAIM_RETRY, async () => {
       const [quarantined, ledger] = await Promise.all([this.load(domain, seq), this.readLedger(domain, seq)]);
       const d = decideReplay(domain, item, { quarantined, ledger }, contract, Date.now(), this.o.publisher.wireLimits());
       if (d.kind === "not_found") return { done: { seq, status: "not_found", reason: d.reason } };
@@ -131,15 +134,18 @@ export class Quarantine {
           expectedLastSubjectSeq: d.expectedLedgerSeq,
           headers,
         }));
-      return { record: d.record, claimSeq };
+      return { record: d.record, claimSeq, audited: quarantined?.kind === "record" && quarantined.record.source === AUDIT_SOURCE };
     });
     if ("done" in claimed) return claimed.done;
-    const { record, claimSeq } = claimed;
+    const { record, claimSeq, audited } = claimed;
     const eventId = record.eventId;
     // A crash between this publish and the completion below leaves the claim: the next replay of the
     // record resumes it, and JetStream dedupes its publish within the duplicate window (past it, the
     // same limit as a producer retry, and the one case the ledger can't close on its own).
-    const published = await this.o.publisher.publishValid(domain, contract, record);
+    // A row a failed audit set aside was accepted once already, under its event id: the replay's dedupe
+    // id names the quarantined copy instead, or JetStream would answer it with the first copy's offset
+    // (whose rows were taken back out) within its duplicate window.
+    const published = await this.o.publisher.publishValid(domain, contract, record, audited ? { msgId: `${eventMsgId(domain, eventId)}#q${seq}` } : {});
     if (published.status === "failed") {
       // The claim stays: a retry with the same event id resumes it, and JetStream dedupes the publish.
       return { seq, event_id: eventId, status: "failed", reason: published.reason, retryable: true };

@@ -417,3 +417,35 @@ function nullRatioIncreaseRule(input: JudgeInput, column: string, maxIncrease: n
     ok ? "ok" : `${column}'s null ratio rose by ${fmtRatio(inc)}, more than ${maxIncrease}`,
   );
 }
+
+/** The operation of a version that takes a failed audit's batch back out (write-audit-publish). */
+export const REVERT = "revert";
+
+/**
+ * A revert restores the version its failed parent was built on: it passes when that version passed and
+ * the revert has exactly its rows. Its rules are not run again: a revert adds no rows (row_count_min
+ * would fail it) and its data already passed them as that version, and failing a revert would send the
+ * committer round in circles.
+ */
+export function judgeRevert(
+  v: { version: number; totalRows: number },
+  base: number | null,
+  versionOf: (n: number) => { verdict: string | null; totalRows: number } | undefined,
+): { outcome: LakeLog.QualityOutcome; rules: LakeLog.RuleResult[] } {
+  const b = base === null ? undefined : versionOf(base);
+  const expected = base === null ? "a base version" : `version ${base}: passed, ${b?.totalRows ?? "?"} rows`;
+  const problem =
+    base === null
+      ? "names no base version to restore"
+      : !b
+        ? `restores version ${base}, which this checker doesn't know`
+        : b.verdict !== "passed"
+          ? `restores version ${base}, whose verdict is ${b.verdict ?? "pending"}`
+          : b.totalRows !== v.totalRows
+            ? `has ${v.totalRows} rows, version ${base} has ${b.totalRows}`
+            : undefined;
+  const measured = `${v.totalRows} rows, restoring ${base === null ? "nothing" : `version ${base}`}`;
+  const message = problem ? `revert ${problem}` : `restores version ${base}, which passed`;
+  const passed = problem === undefined;
+  return { outcome: passed ? "passed" : "failed", rules: [{ rule: "revert", passed, measured, expected, message }] };
+}

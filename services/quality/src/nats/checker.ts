@@ -9,7 +9,7 @@ import { dirname, join } from "node:path";
 import { jetstream, type JetStreamClient, type JetStreamManager, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 
-import type { LakeLog, QualityVerdict } from "@lake/contracts";
+import type { LakeLog, QualityVerdict, VersionCommitted } from "@lake/contracts";
 import {
   appendLogRecord,
   appendUntilStands,
@@ -32,7 +32,7 @@ import { contextFromHeaders, inSpan, type Logger, SpanKind } from "@lake/telemet
 
 import { rulesFor } from "../dataset-rules.ts";
 import { type DatasetHead, type LogEntry, QualityState } from "../db/state.ts";
-import { judge } from "../domain/rules.ts";
+import { judge, judgeRevert, REVERT } from "../domain/rules.ts";
 import { ParquetInspector } from "../parquet/inspect.ts";
 import { VersionMeasurer } from "../parquet/measure.ts";
 
@@ -201,10 +201,11 @@ export class QualityChecker {
     // failed version, like a data file that doesn't.
     const rec = commit ? decodeLogRecord({ data: commit.data, headers: commit.header }) : undefined;
     const manifestRef = rec?.kind === "VersionCommitted" ? rec.body.manifest : undefined;
+    const revert = rec?.kind === "VersionCommitted" && rec.body.operation === REVERT ? rec.body : undefined;
     await inSpan(
       `quality ${v.dataset} v${v.version}`,
       { kind: SpanKind.CONSUMER, parent: contextFromHeaders(commit?.header), attributes: { "lake.dataset": v.dataset, "lake.version": v.version } },
-      () => this.judgeVersion(head, v, manifestRef),
+      () => this.judgeVersion(head, v, manifestRef, revert),
     );
   }
 
@@ -212,13 +213,20 @@ export class QualityChecker {
     head: DatasetHead,
     v: NonNullable<ReturnType<QualityState["nextUnjudged"]>>,
     manifestRef: LakeLog.ManifestRef | undefined,
+    revert: VersionCommitted | undefined,
   ): Promise<void> {
     const started = performance.now();
     try {
       const now = this.now();
-      const input = await this.measurer.inputFor(v, rulesFor(v.schemaName, v.schemaVersion), now);
-      if (manifestRef) input.manifest = { key: manifestRef.key, problem: await this.measurer.manifestProblem(manifestRef) };
-      const { outcome, rules } = judge(input);
+      let outcome: LakeLog.QualityOutcome;
+      let rules: LakeLog.RuleResult[];
+      if (revert) {
+        ({ outcome, rules } = judgeRevert(v, revert.lineage?.base_version ?? null, (n) => this.state.version(v.dataset, n)));
+      } else {
+        const input = await this.measurer.inputFor(v, rulesFor(v.schemaName, v.schemaVersion), now);
+        if (manifestRef) input.manifest = { key: manifestRef.key, problem: await this.measurer.manifestProblem(manifestRef) };
+        ({ outcome, rules } = judge(input));
+      }
       const body: QualityVerdict = { dataset: v.dataset, version: v.version, outcome, rules, checked_at: now, checker_id: this.o.checkerId };
       const seq = await this.appendVerdict(body, head.head_seq);
       if (seq === undefined) {
