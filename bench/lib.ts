@@ -183,6 +183,7 @@ export async function appendSyntheticVersions(
       policy: contract.policy,
       max_source_position: null,
       iceberg: null,
+      lineage: null,
       operation: "append",
     };
     acks.push(js.publish(subjects.commits(dataset), versionCommittedCodec.encode(record), { headers: h, msgID: writeId }));
