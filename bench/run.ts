@@ -4,7 +4,7 @@
 // bench/results/bench-<time>.json. Asserts nothing about time: it measures.
 //   npm run bench                                (everything, ~5 min on the 2-core dev machine)
 //   npm run bench -- --quick                     (smaller sizes, ~1.5 min)
-//   npm run bench -- --only lake,rebuild         (sections: lake, rebuild, reads, history, query, parquet, iceberg)
+//   npm run bench -- --only lake,rebuild         (sections: lake, wap, rebuild, reads, history, query, parquet, iceberg)
 //   npm run bench -- --without quality,aggregator   (the lake section without those services)
 //   npm run bench -- --only history --profile /tmp/prof   (CPU profiles of every service, see bench/profile.ts)
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -22,6 +22,7 @@ import { history } from "./history.ts";
 import { icebergCost } from "./iceberg.ts";
 import { natsLogin, printTable, type Row } from "./lib.ts";
 import { parquet } from "./parquet.ts";
+import { publishFreshness } from "./publish.ts";
 import { query } from "./query.ts";
 import { reads } from "./reads.ts";
 import { rebuild } from "./rebuild.ts";
@@ -60,8 +61,8 @@ const o = {
 };
 const sections = new Set(values.only.split(",").filter(Boolean));
 for (const s of sections)
-  if (!["lake", "rebuild", "reads", "history", "query", "parquet", "iceberg"].includes(s))
-    throw new Error(`--only takes lake, rebuild, reads, history, query, parquet, iceberg; got ${s}`);
+  if (!["lake", "wap", "rebuild", "reads", "history", "query", "parquet", "iceberg"].includes(s))
+    throw new Error(`--only takes lake, wap, rebuild, reads, history, query, parquet, iceberg; got ${s}`);
 const without = values.without.split(",").filter(Boolean) as ("quality" | "aggregator")[];
 for (const w of without) if (w !== "quality" && w !== "aggregator") throw new Error(`--without takes quality and/or aggregator, got ${w}`);
 
@@ -83,6 +84,10 @@ if (sections.has("lake")) {
     rows.push(...(await throughput(lake, nc, { events: o.events, singles: o.singles, singleConcurrency: 16 })).rows);
     log("freshness");
     rows.push(...(await freshness(lake, { rates: o.freshnessRates, seconds: o.freshnessSeconds })));
+    if (!without.includes("quality")) {
+      log("write-audit-publish freshness");
+      rows.push(...(await publishFreshness(lake, { rate: 1000, seconds: o.freshnessSeconds })));
+    }
     log("catalog reads");
     rows.push(
       ...(await catalogReads(lake.catalogUrl, {
@@ -98,6 +103,17 @@ if (sections.has("lake")) {
     );
   } finally {
     await nc.close();
+    await lake.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+if (sections.has("wap") && !sections.has("lake")) {
+  log("write-audit-publish freshness alone");
+  const dataDir = mkdtempSync(join(tmpdir(), "lake-bench-"));
+  const lake = await startLake({ dataDir, without, env: profileEnv });
+  try {
+    rows.push(...(await publishFreshness(lake, { rate: 1000, seconds: o.freshnessSeconds })));
+  } finally {
     await lake.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
