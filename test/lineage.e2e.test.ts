@@ -46,7 +46,8 @@ function lakeCli(args: string[]) {
 async function batch(no: number, n: number) {
   const r = await sendHttp(lake.producer, DATASET, sampleEvents(n, { prefix: `lin${no}`, seed: no + 1 }));
   assert.equal(r.accepted, n);
-  const offsets = r.results.map((x) => x.offset!).sort((a, b) => a - b);
+  const offsets = r.results.flatMap((x) => (x.status === "accepted" ? [x.offset] : [])).sort((a, b) => a - b);
+  assert.equal(offsets.length, n);
   const v = await covering(lake, offsets.at(-1)!);
   return { first: offsets[0]!, last: offsets.at(-1)!, version: v.version };
 }
