@@ -112,5 +112,14 @@ export type {
   CommandResult,
   AuditEntry,
   CatalogDenial,
+  CatalogLineage,
+  CatalogLineageFiles,
+  CatalogLineageQuality,
+  CatalogUpstreamPosition,
+  UpstreamStatus,
+  CatalogSourceLineage,
+  CatalogSourceMatch,
+  CatalogSourceMatchVersion,
+  SourceRelation,
 } from "./http/catalog.ts";
-export { FILES_MODES } from "./http/catalog.ts";
+export { FILES_MODES, UPSTREAM_STATUSES, SOURCE_RELATIONS } from "./http/catalog.ts";

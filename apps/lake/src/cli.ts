@@ -18,6 +18,7 @@ import { isNatsServerMissing } from "@lake/testing";
 
 import { BACKFILL_USAGE, cmdBackfill } from "./cli-backfill.ts";
 import { cmdCompact, COMPACT_USAGE } from "./cli-compact.ts";
+import { cmdLineage, LINEAGE_USAGE } from "./cli-lineage.ts";
 import { cmdMaintenance, MAINTENANCE_OPTIONS, MAINTENANCE_USAGE } from "./cli-maintenance.ts";
 import { catalogClient, cmdOps, OPS_USAGE, OpsUsageError } from "./cli-ops.ts";
 import { produce, produceDefaults, type ProduceProgress } from "./produce.ts";
@@ -62,6 +63,7 @@ usage:
       validation again; a record is replayed at most once
   lake demo [--count N]           up + produce + query, in a temp dir, then stop
 ${OPS_USAGE}
+${LINEAGE_USAGE}
 ${MAINTENANCE_USAGE}
 ${COMPACT_USAGE}
 ${BACKFILL_USAGE}
@@ -418,6 +420,11 @@ function parseCommandLineOrThrow(argv: string[]) {
       tag: { type: "string" },
       "target-bytes": { type: "string" },
       "max-files": { type: "string" },
+      "source-offset": { type: "string" },
+      stream: { type: "string" },
+      subject: { type: "string" },
+      files: { type: "boolean" },
+      json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
       ...MAINTENANCE_OPTIONS,
     },
@@ -484,6 +491,8 @@ async function run(cmd: string, rest: string[], v: ReturnType<typeof parseComman
       return cmdMaintenance(cmd, rest, v, () => runInfo(dataDir));
     case "compact":
       return cmdCompact(rest, v, dataDir);
+    case "lineage":
+      return cmdLineage(rest, v, () => runInfo(dataDir).catalog_url, printTable);
     default:
       throw new UsageError(`unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);
   }

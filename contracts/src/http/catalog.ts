@@ -148,3 +148,135 @@ export interface CatalogDenial {
   presented_sha256_prefix: string | null;
   remote: string | null;
 }
+
+/**
+ * What a version was made from (GET /v1/datasets/<d>/versions/<v>/lineage): its operation, files,
+ * source range, upstream positions (derived datasets), quality verdict, and where it stands now.
+ */
+export interface CatalogLineage {
+  dataset: string;
+  version: number;
+  parent_version: number;
+  commit_seq: number;
+  /** What made it: append (new source data; also for records from before operations were named), compaction, backfill, revert, ... */
+  operation: string;
+  committed_at: string;
+  committer_id: string;
+  write_id: string;
+  schema: { name: string; version: number; fingerprint: string };
+  /** The version readers are served now (`current`). */
+  current: boolean;
+  /** Retention expired it: its files may be gone, its lineage stays. */
+  expired: boolean;
+  expired_seq: number | null;
+  /** Tags naming it. */
+  tags: string[];
+  files: CatalogLineageFiles;
+  /** The source stream range it read (inclusive; empty, first > last, for a version without new source data). */
+  source: { stream: string; subject: string; first_offset: number; last_offset: number; rows_added: number };
+  /** Write-audit-publish: the published version it builds on when that is not its parent (a revert: the one it restores). */
+  base_version: number | null;
+  /** A revert: the version that failed its audit and whose batch it takes out. */
+  reverted_version: number | null;
+  /** Derived datasets: the upstream positions its rows reflect, each with the upstream version that first covered it. */
+  upstream: CatalogUpstreamPosition[];
+  /** The version whose record names those positions: this one, or for a compaction (same rows) the newest earlier one; null if none. */
+  upstream_recorded_in: number | null;
+  /** Derived datasets: the aggregator's event-time watermark when it emitted the newest result in the version. */
+  watermark: string | null;
+  quality: CatalogLineageQuality;
+  consistency: "eventual";
+  projected_through_seq: number;
+}
+
+/** The whole file set of a version (not only what it added), and where it is written down. */
+export interface CatalogLineageFiles {
+  count: number;
+  rows: number;
+  bytes: number;
+  /** Distinct partitions of its files, sorted. */
+  partitions: string[];
+  /** Files this version added and removed relative to its parent. */
+  added: number;
+  removed: number;
+  /** The version's manifest in the object store. */
+  manifest: { key: string; sha256: string; bytes: number };
+  /** Its Iceberg manifest list (the file set by reference); null for versions without an Iceberg snapshot. */
+  manifest_list: string | null;
+  /** With `files=list`: every file's key, sorted. */
+  keys?: string[];
+}
+
+/**
+ * How an upstream position of a derived version relates to the upstream dataset: `covered` (version is
+ * the first upstream version whose source range reaches through_seq), `not_yet` (no upstream version
+ * reaches it yet), `unknown_dataset` (the catalog has no such dataset), `not_readable` (the caller may not
+ * read it, so its versions are not named).
+ */
+export const UPSTREAM_STATUSES = { covered: "covered", not_yet: "not_yet", unknown_dataset: "unknown_dataset", not_readable: "not_readable" } as const;
+export type UpstreamStatus = (typeof UPSTREAM_STATUSES)[keyof typeof UPSTREAM_STATUSES];
+
+export interface CatalogUpstreamPosition {
+  dataset: string;
+  stream: string;
+  subject: string;
+  /** Every upstream record at or below this stream sequence is reflected. */
+  through_seq: number;
+  /** The first version of the upstream dataset whose source range reaches through_seq (status covered), else null. */
+  version: number | null;
+  status: UpstreamStatus;
+}
+
+export interface CatalogLineageQuality {
+  status: "pending" | "passed" | "failed";
+  checked_at: string | null;
+  checker_id: string | null;
+  /** The rules it failed, with what was measured and expected. */
+  failed_rules: { rule: string; measured: string; expected: string; message: string }[];
+}
+
+/**
+ * The reverse question (GET /v1/lineage?source_offset=X): which versions hold a source offset, for every
+ * dataset the caller may read that is fed by the stream (directly, or upstream of a derived dataset).
+ */
+export interface CatalogSourceLineage {
+  source: { stream: string; subject: string | null; offset: number };
+  datasets: CatalogSourceMatch[];
+  consistency: "eventual";
+  projected_through_seq: number;
+}
+
+/**
+ * How a dataset is fed by the stream: `source` (it commits the stream's records itself: `version` is
+ * the one whose source range holds the offset, which added it) or `upstream` (a derived dataset whose
+ * window state reads the stream: `version` is the first whose upstream position reaches the offset; every
+ * later version reflects it too).
+ */
+export const SOURCE_RELATIONS = { source: "source", upstream: "upstream" } as const;
+export type SourceRelation = (typeof SOURCE_RELATIONS)[keyof typeof SOURCE_RELATIONS];
+
+export interface CatalogSourceMatch {
+  dataset: string;
+  relation: SourceRelation;
+  /** The subject the dataset reads on the stream. */
+  subject: string;
+  latest_version: number;
+  /** null: no version holds the offset yet (or, relation source, the offset is between the ranges of its versions). */
+  version: CatalogSourceMatchVersion | null;
+}
+
+export interface CatalogSourceMatchVersion {
+  version: number;
+  operation: string;
+  committed_at: string;
+  quality: "pending" | "passed" | "failed";
+  expired: boolean;
+  /** relation source: the version's source range. */
+  first_offset: number | null;
+  last_offset: number | null;
+  /** relation upstream: its highest upstream position, and its watermark. */
+  through_seq: number | null;
+  watermark: string | null;
+  /** relation source: the version that took this batch out again (write-audit-publish revert), if any. */
+  reverted_by: number | null;
+}

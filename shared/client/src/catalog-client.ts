@@ -5,7 +5,9 @@ import type {
   CatalogDenial,
   CatalogFile,
   CatalogFileSet,
+  CatalogLineage,
   CatalogRegistryFile,
+  CatalogSourceLineage,
   CatalogVersion,
   CatalogVersionRef,
   CatalogVersionSummary,
@@ -21,7 +23,9 @@ export type {
   CatalogDenial,
   CatalogFile,
   CatalogFileSet,
+  CatalogLineage,
   CatalogRegistryFile,
+  CatalogSourceLineage,
   CatalogVersion,
   CatalogVersionRef,
   CatalogVersionSummary,
@@ -116,6 +120,25 @@ export class CatalogClient {
   ): Promise<(CatalogVersion | CatalogVersionRef) & { waited_ms: number }> {
     const passed = opts.passed ? "&quality=passed" : opts.staged ? "&quality=any" : "";
     return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/covering?offset=${offset}&timeout_ms=${timeoutMs}${passed}${filesParam(opts, "&")}`);
+  }
+  /**
+   * What a version was made from: its operation, files (every key with `files: "list"`), source range,
+   * upstream positions (derived datasets), quality verdict, tags. `version`: a number, latest, current or a tag.
+   */
+  lineage(dataset: string, version: number | string, opts?: { files?: "list" }): Promise<CatalogLineage> {
+    const files = opts?.files === "list" ? "?files=list" : "";
+    return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/versions/${encodeURIComponent(String(version))}/lineage${files}`);
+  }
+  /**
+   * The reverse question: for each dataset this caller may read that `stream` (default EVENTS) feeds, the
+   * version that added source offset `offset`, or the first derived version reflecting it.
+   */
+  sourceLineage(offset: number, opts: { stream?: string; subject?: string; dataset?: string } = {}): Promise<CatalogSourceLineage> {
+    const q = new URLSearchParams({ source_offset: String(offset) });
+    if (opts.stream !== undefined) q.set("stream", opts.stream);
+    if (opts.subject !== undefined) q.set("subject", opts.subject);
+    if (opts.dataset !== undefined) q.set("dataset", opts.dataset);
+    return this.get(`/v1/lineage?${q.toString()}`);
   }
   /** Like covering(), for waits longer than the catalog's per-request bound: re-asks on each timeout. */
   async waitCovering(dataset: string, offset: number, totalMs: number): Promise<CatalogVersion & { waited_ms: number }> {

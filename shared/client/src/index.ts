@@ -14,6 +14,8 @@ export {
   type AuditEntry,
   type CatalogDenial,
   type CatalogRegistryFile,
+  type CatalogLineage,
+  type CatalogSourceLineage,
 } from "./catalog-client.ts";
 export { queryVersion, type QueryResult, type VersionFiles } from "./query.ts";
 export { FileSetResolver, FileSetError, isFileSetError, type FileSetEntry, type FileSetResolverOptions } from "./file-set.ts";

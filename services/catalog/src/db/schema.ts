@@ -157,6 +157,16 @@ const VERSION_COLUMNS_ADDED = [
   ["watermark", "INTEGER"],
 ] as const;
 
+/**
+ * Lineage lookups (db/lineage.ts): the first derived version whose upstream positions reach a source
+ * offset (an index seek on through_seq, version), and the version that reverted a batch. Indexes are not
+ * in the canonical dump: a rebuilt catalog has them whatever order they were made in.
+ */
+const INDEXES_ON_ADDED_COLUMNS = `
+CREATE INDEX IF NOT EXISTS versions_by_through_seq ON versions (dataset, through_seq, version);
+CREATE INDEX IF NOT EXISTS versions_by_reverted ON versions (dataset, reverted_version) WHERE reverted_version IS NOT NULL;
+`;
+
 /** Fills what a database from an earlier build lacks; idempotent, so it runs on every open. */
 function migrate(db: Database.Database): void {
   // A database from before the Iceberg columns: they are added last, in the order SCHEMA has them, so a
@@ -168,6 +178,8 @@ function migrate(db: Database.Database): void {
       .map((c) => c.name),
   );
   for (const [name, type] of VERSION_COLUMNS_ADDED) if (!columns.has(name)) db.exec(`ALTER TABLE versions ADD COLUMN ${name} ${type}`);
+  // Indexes on added columns come after them (in SCHEMA they would fail on a database that lacks them).
+  db.exec(INDEXES_ON_ADDED_COLUMNS);
   // A database from before log_heads: every dataset's last record is its last_record_seq.
   db.exec("INSERT OR IGNORE INTO log_heads (dataset, seq) SELECT name, last_record_seq FROM datasets");
 }

@@ -19,6 +19,7 @@ import { DenialLog } from "./denials.ts";
 import { FileListCache } from "./file-lists.ts";
 import * as iceberg from "./iceberg.ts";
 import { type IcebergStore, isIcebergPath, sendIcebergError } from "./iceberg.ts";
+import * as lineage from "./lineage.ts";
 import * as reads from "./reads.ts";
 import { type Api, type ApiRequest, datasetParam, type Handler } from "./request.ts";
 
@@ -46,10 +47,13 @@ export const ROUTES: readonly Route[] = [
   { method: "*", pattern: "/healthz", access: ACCESS.public, handler: reads.health },
   // Every caller with a token; a reader sees only the datasets it may read.
   { method: "GET", pattern: "/v1/datasets", access: ACCESS.token, handler: reads.listDatasets },
+  // The reverse lineage question spans datasets: it answers only about those the caller may read.
+  { method: "GET", pattern: "/v1/lineage", access: ACCESS.token, handler: lineage.sourceLineage },
   { method: "GET", pattern: "/v1/datasets/:dataset", access: ACCESS.read, handler: reads.dataset },
   { method: "GET", pattern: "/v1/datasets/:dataset/versions", access: ACCESS.read, handler: reads.versions },
   { method: "GET", pattern: "/v1/datasets/:dataset/versions/:version", access: ACCESS.read, handler: reads.version },
   { method: "GET", pattern: "/v1/datasets/:dataset/versions/:version/quality", access: ACCESS.read, handler: reads.quality },
+  { method: "GET", pattern: "/v1/datasets/:dataset/versions/:version/lineage", access: ACCESS.read, handler: lineage.versionLineage },
   { method: "GET", pattern: "/v1/datasets/:dataset/files", access: ACCESS.read, handler: reads.files },
   { method: "GET", pattern: "/v1/datasets/:dataset/tags", access: ACCESS.read, handler: reads.tags },
   { method: "GET", pattern: "/v1/datasets/:dataset/tags/:tag", access: ACCESS.read, handler: reads.tag },
