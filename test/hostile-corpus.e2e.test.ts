@@ -322,7 +322,9 @@ async function snapshotVersions(): Promise<Snapshot[]> {
     const page = await catalog.versions(ds, 0, 1000);
     for (const meta of page.versions) {
       const v = await catalog.version(ds, meta.version);
-      const r = await queryVersion(store, v, `SELECT * EXCLUDE (_offset) FROM ${ds}`);
+      // A version with no files (a revert of a critical dataset's first version, whose batch failed its
+      // audit) has no columns to exclude.
+      const r = v.files.length === 0 ? { rows: [] } : await queryVersion(store, v, `SELECT * EXCLUDE (_offset) FROM ${ds}`);
       const rows = r.rows.map((x) => JSON.stringify(x, (_k, val) => (typeof val === "bigint" ? String(val) : val))).sort();
       out.push({
         dataset: ds,
@@ -491,7 +493,8 @@ test("300+ hostile inputs over HTTP and NATS: no process exits, accepted events 
   const tail = sampleEvents(20, { prefix: "tail", startMs: T0 + 5 * 86_400_000, spanMs: 2 * 86_400_000 });
   const rTail = await sendHttp(lake.producer, DATASET, tail);
   noteReply(DATASET, tail, rTail, "tail");
-  const payTail = [{ payment_id: "p-tail", user_id: "u", amount: 7, currency: "EUR", timestamp: T0 + 1 }];
+  // With its card country: payments is critical, and a version whose rows break max_null_ratio is never published.
+  const payTail = [{ payment_id: "p-tail", user_id: "u", amount: 7, currency: "EUR", timestamp: T0 + 1, card_country: "DE" }];
   const rPay = await sendHttp(lake.producer, "payments", payTail);
   noteReply("payments", payTail, rPay, "tail payments");
   const custTail = [

@@ -196,20 +196,33 @@ test("a batch with 90% of card_country null: its version fails max_null_ratio(ca
   assert.ok(Math.abs(Number(rule.measured.split(" ")[0]) - expectedRatio) < 1e-4, `measured ${rule.measured}, expected ${expectedRatio}`);
   assert.equal(rule.measured, `${expectedRatio.toFixed(4)} (${nullsSent} of ${rowsSent} rows null)`);
   assert.equal(rule.expected, "<= 0.5");
+  // Write-audit-publish: the committer reverts the failed version, and the revert is judged in turn.
+  const revert = await waitFor(`the revert of version ${v.body.version}`, () => log.versions().find((x) => x.body.version === v.body.version + 1), WAIT);
+  assert.equal(revert.body.operation, "revert");
+  await judgedThrough(revert.body.version);
+  assert.equal(log.verdictsFor(revert.body.version)[0]!.body.outcome, "passed");
 });
 
 test("kill -9 with versions waiting, restart next to a second instance: every version gets exactly one verdict, in order", async () => {
   await quality.get("quality-a")!.kill9();
   const judgedBefore = log.verdicts().length;
-  // Versions committed while no quality service runs.
-  for (let i = 0; i < 3; i++) await committed(await send(15, 1));
+  // Batches sent while no quality service runs. payments is critical (write-audit-publish): the first
+  // batch is committed as a staged version, and the committer holds the rest until it has a verdict.
+  const first = await committed(await send(15, 1));
+  const held = [await send(15, 1), await send(15, 1)];
+  await log.caughtUp();
   const waiting = log.versions().filter((v) => log.verdictsFor(v.body.version).length === 0);
-  assert.ok(waiting.length >= 3, `${waiting.length} versions wait for a verdict`);
+  assert.deepEqual(
+    waiting.map((v) => v.body.version),
+    [first.body.version],
+    "one staged version waits for its verdict",
+  );
+  assert.equal(log.covering(held.at(-1)!), undefined, "the next batches wait for it");
   assert.equal(log.verdicts().length, judgedBefore);
 
   // The restarted instance (its state on disk) races a fresh one that replays the log from scratch.
   await Promise.all([startQuality("quality-a", dirA), startQuality("quality-b", qualityDir())]);
-  await judgedThrough(log.versions().at(-1)!.body.version);
+  await judgedThrough((await committed(held.at(-1)!)).body.version);
 
   // Killed again with versions just committed, probably mid-judgement; the other instance carries on,
   // and alone judges what is committed while the first is down.

@@ -432,7 +432,8 @@ export function judgeRevert(
   base: number | null,
   versionOf: (n: number) => { verdict: string | null; totalRows: number } | undefined,
 ): { outcome: LakeLog.QualityOutcome; rules: LakeLog.RuleResult[] } {
-  const b = base === null ? undefined : versionOf(base);
+  // Base 0: the failed version was the first; the revert restores the empty table before it.
+  const b = base === null ? undefined : base === 0 ? { verdict: "passed", totalRows: 0 } : versionOf(base);
   const expected = base === null ? "a base version" : `version ${base}: passed, ${b?.totalRows ?? "?"} rows`;
   const problem =
     base === null
