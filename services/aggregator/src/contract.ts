@@ -6,6 +6,7 @@ export {
   type WindowSpec,
   type LateEventCodec,
   type LateEvent,
+  type WindowPositionCodec,
   DerivedContractError,
   UnknownDerivedDatasetError,
   isDerivedContractError,
@@ -13,5 +14,6 @@ export {
   derivedContract,
   loadDerivedContract,
   lateEventCodec,
+  windowPositionCodec,
   DEFAULT_ALLOWED_LATENESS_MS,
 } from "@lake/contracts";
