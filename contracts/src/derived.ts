@@ -326,7 +326,10 @@ export function loadDerivedContract(
     schema,
     fields: fields.map((f) => f.name),
     columns,
-    history: [...previous.map((p) => ({ version: p.version, fingerprint: p.fingerprint, columns: p.columns })), { version: job.version, fingerprint: codec.fingerprint, columns }],
+    history: [
+      ...previous.map((p) => ({ version: p.version, fingerprint: p.fingerprint, columns: p.columns })),
+      { version: job.version, fingerprint: codec.fingerprint, columns },
+    ],
     parquet: parseParquetSettings(schema["lake.parquet"], (why) => new DerivedContractError(label, why)),
     encode: (row) => codec.encode(row),
     decode: (bytes, writer) => {

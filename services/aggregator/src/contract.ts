@@ -6,6 +6,7 @@ export {
   type WindowSpec,
   type LateEventCodec,
   type LateEvent,
+  type WindowPosition,
   type WindowPositionCodec,
   DerivedContractError,
   UnknownDerivedDatasetError,

@@ -99,9 +99,23 @@ describe("derived contracts", () => {
       >[0],
     );
     assert.equal(oldType.fingerprint("sha256").toString("hex"), v1.fingerprint);
-    const old = { user_id: "u", window_start: 0, window_end: 1, day: "1970-01-01", total_amount: 1, event_count: 1, min_amount: 1, max_amount: 1, revision: 3, watermark: 9 };
+    const old = {
+      user_id: "u",
+      window_start: 0,
+      window_end: 1,
+      day: "1970-01-01",
+      total_amount: 1,
+      event_count: 1,
+      min_amount: 1,
+      max_amount: 1,
+      revision: 3,
+      watermark: 9,
+    };
     assert.deepEqual({ ...c.decode(oldType.toBuffer(old), v1.fingerprint) }, { ...old, provisional: null, through_seq: null });
-    assert.throws(() => c.decode(oldType.toBuffer(old), "f".repeat(64)), (e: unknown) => isDerivedContractError(e) && /no version of the contract has schema fingerprint/.test(e.message));
+    assert.throws(
+      () => c.decode(oldType.toBuffer(old), "f".repeat(64)),
+      (e: unknown) => isDerivedContractError(e) && /no version of the contract has schema fingerprint/.test(e.message),
+    );
   });
 
   test("the position marker has its own codec", () => {
