@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
+import { msgIds } from "../src/domain/rows.ts";
 import {
   type AggState,
   type BatchOutcome,
@@ -11,18 +12,17 @@ import {
   evolve,
   initialState,
   type InputEvent,
+  isBatchIndependent,
   keyId,
   type LateOutput,
   type Output,
   type PositionOutput,
   toInputEvent,
+  windowId,
   type WindowJob,
   type WindowResult,
-  isBatchIndependent,
-  windowId,
   windowStarts,
 } from "../src/domain/windows.ts";
-import { msgIds } from "../src/domain/rows.ts";
 
 const MIN = 60_000;
 const DAY = 86_400_000;
