@@ -159,7 +159,11 @@ export async function parquet(o: { dayEvents: number; pruneDayEvents: number; re
       },
       {
         name: "daily_user_totals",
-        spec: derivedSpec(derivedContract("daily_user_totals"), { stream: "WINDOWS", subject: "lake.windows.daily_user_totals" }),
+        spec: derivedSpec(
+          derivedContract("daily_user_totals"),
+          { stream: "WINDOWS", subject: "lake.windows.daily_user_totals" },
+          { stream: "EVENTS", subject: "lake.events.domain_events" },
+        ),
         data: totals(10_000),
         what: "a week of 10,000 users' totals, 70,000 rows",
       },

@@ -12,9 +12,10 @@ import { describeFields, type DomainContract, domainContract } from "./domain.ts
 import type { LakeDerived } from "./generated.ts";
 import { isValidName } from "./names.ts";
 import { type ParquetSettings, parseParquetSettings } from "./parquet.ts";
-import { safeTypeForSchema } from "./safe-avro.ts";
+import { avroCodec, safeTypeForSchema } from "./safe-avro.ts";
 
 export type LateEvent = LakeDerived.LateEvent;
+export type WindowPosition = LakeDerived.WindowPosition;
 
 export type WindowSpec = { type: "tumbling"; sizeMs: number; slideMs: number } | { type: "sliding"; sizeMs: number; slideMs: number };
 
@@ -51,9 +52,19 @@ export interface DerivedContract {
   readonly columns: DomainContract["fields"];
   /** How the dataset's Parquet files are written (lake.parquet). */
   readonly parquet: ParquetSettings;
+  /**
+   * Every version of the output row, oldest first, the current one last (earlier ones from
+   * contracts/avro/derived/history/<name>.v<N>.avsc): Iceberg field ids and old results follow them.
+   */
+  readonly history: readonly { version: number; fingerprint: string; columns: DomainContract["fields"] }[];
   /** Encodes one output row; throws if the row does not fit the schema. */
   encode(row: Record<string, unknown>): Uint8Array;
-  decode(bytes: Uint8Array): Record<string, unknown>;
+  /**
+   * Decodes one output row written with the version whose fingerprint is `writer` (the Lake-Schema
+   * header; the current version when absent) into the current one: fields added since read as their
+   * defaults. An unknown fingerprint is a DerivedContractError.
+   */
+  decode(bytes: Uint8Array, writer?: string): Record<string, unknown>;
 }
 
 export class DerivedContractError extends Error {
@@ -82,6 +93,9 @@ export function isDerivedContractError(e: unknown): e is DerivedContractError {
 
 const derivedDir = join(import.meta.dirname, "..", "avro", "derived");
 const LATE_EVENT_FILE = "late_event.avsc";
+const WINDOW_POSITION_FILE = "window_position.avsc";
+/** Earlier versions of each derived contract: history/<name>.v<N>.avsc, kept so their results still decode. */
+const HISTORY_DIR = "history";
 
 function readSchema(file: string): Record<string, unknown> {
   return JSON.parse(readFileSync(join(derivedDir, file), "utf8")) as Record<string, unknown>;
@@ -90,7 +104,7 @@ function readSchema(file: string): Record<string, unknown> {
 /** Names of the derived datasets: the .avsc files in contracts/avro/derived with a `lake.derived` attribute. */
 export function derivedNames(): string[] {
   return readdirSync(derivedDir)
-    .filter((f) => f.endsWith(".avsc") && f !== LATE_EVENT_FILE)
+    .filter((f) => f.endsWith(".avsc") && f !== LATE_EVENT_FILE && f !== WINDOW_POSITION_FILE)
     .map((f) => f.slice(0, -".avsc".length))
     .filter((n) => isValidName(n) && "lake.derived" in readSchema(`${n}.avsc`))
     .sort();
@@ -103,9 +117,24 @@ export function derivedContract(name: string): DerivedContract {
   if (hit) return hit;
   // The name check comes before any file access: the name comes from the environment.
   if (!isValidName(name) || !derivedNames().includes(name)) throw new UnknownDerivedDatasetError(name);
-  const contract = loadDerivedContract(readSchema(`${name}.avsc`), { fileName: name });
+  const contract = loadDerivedContract(readSchema(`${name}.avsc`), { fileName: name, history: historyOf(name) });
   cache.set(name, contract);
   return contract;
+}
+
+/** The earlier versions of a derived contract, oldest first (history/<name>.v<N>.avsc). */
+function historyOf(name: string): Record<string, unknown>[] {
+  const prefix = `${name}.v`;
+  let files: string[];
+  try {
+    files = readdirSync(join(derivedDir, HISTORY_DIR));
+  } catch {
+    return [];
+  }
+  return files
+    .filter((f) => f.startsWith(prefix) && /^\d+\.avsc$/.test(f.slice(prefix.length)))
+    .sort((a, b) => Number(a.slice(prefix.length, -5)) - Number(b.slice(prefix.length, -5)))
+    .map((f) => readSchema(join(HISTORY_DIR, f)));
 }
 
 // ---- validation ----------------------------------------------------------------------------------
@@ -124,6 +153,12 @@ function typeTag(t: unknown): string {
   return "unknown";
 }
 
+/** `T?` for a union of null and one other type (an optional field), else typeTag. */
+function optionalTag(t: unknown): string {
+  if (Array.isArray(t) && t.length === 2 && t[0] === "null") return `${typeTag(t[1])}?`;
+  return typeTag(t);
+}
+
 const isPositiveInt = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v > 0;
 const isNonNegativeInt = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 const show = (v: unknown) => (v === undefined ? "nothing" : JSON.stringify(v));
@@ -138,7 +173,7 @@ export const DEFAULT_ALLOWED_LATENESS_MS = 5 * 60_000;
  */
 export function loadDerivedContract(
   schema: Record<string, unknown>,
-  opts: { fileName?: string; source?: (name: string) => DomainContract } = {},
+  opts: { fileName?: string; source?: (name: string) => DomainContract; history?: readonly Record<string, unknown>[] } = {},
 ): DerivedContract {
   const meta = schema["lake.derived"] as Record<string, unknown> | undefined;
   const label = typeof meta?.name === "string" ? meta.name : (opts.fileName ?? String(schema.name));
@@ -216,6 +251,9 @@ export function loadDerivedContract(
     [`max_${valueField}`, "double"],
     ["revision", "int"],
     ["watermark", "timestamp-millis"],
+    // Optional (null first, default null) so rows and files written before version 2 still read.
+    ["provisional", "boolean?"],
+    ["through_seq", "long?"],
   ] as const) {
     if (expected.has(f)) fail(`key field ${show(f)} collides with the window column of the same name`);
     expected.set(f, t);
@@ -225,7 +263,9 @@ export function loadDerivedContract(
   for (const f of fields) {
     const want = expected.get(f.name);
     if (want === undefined) fail(`output field ${show(f.name)} is not produced by the aggregator (expected exactly: ${[...expected.keys()].join(", ")})`);
-    else if (typeTag(f.type) !== want) fail(`output field ${show(f.name)} must be ${want}, got ${typeTag(f.type)}`);
+    else if (want.endsWith("?")) {
+      if (optionalTag(f.type) !== want) fail(`output field ${show(f.name)} must be ["null", "${want.slice(0, -1)}"] (optional), got ${show(f.type)}`);
+    } else if (typeTag(f.type) !== want) fail(`output field ${show(f.name)} must be ${want}, got ${typeTag(f.type)}`);
     seen.add(f.name);
   }
   const missing = [...expected.keys()].filter((f) => !seen.has(f));
@@ -260,17 +300,44 @@ export function loadDerivedContract(
     policy: meta.policy as "critical" | "non-critical",
     mergeKey: mergeKey as string[],
   };
+  const codec = avroCodec(type);
+  const columns = describeFields(fields);
+  // Earlier versions: only their Avro types matter (to read their results) and their columns (field ids).
+  const previous = (opts.history ?? []).map((h, i) => {
+    const v = (h["lake.derived"] as Record<string, unknown> | undefined)?.version;
+    if (!isPositiveInt(v) || v >= job.version) fail(`history entry ${i + 1} must have a lake.derived.version below ${job.version}, got ${show(v)}`);
+    let avroType: avro.Type;
+    try {
+      avroType = safeTypeForSchema(h as unknown as avro.Schema);
+      type.createResolver(avroType);
+    } catch (e) {
+      return fail(`version ${String(v)} (history) is not a schema the current one can read: ${e instanceof Error ? e.message : String(e)}`, e);
+    }
+    return { version: v as number, fingerprint: avroType.fingerprint("sha256").toString("hex"), avroType, columns: describeFields(h.fields as AvroField[]) };
+  });
+  for (let i = 1; i < previous.length; i++)
+    if (previous[i]!.version <= previous[i - 1]!.version) fail(`history versions must increase, got ${previous[i]!.version} after ${previous[i - 1]!.version}`);
+  const writers = new Map(previous.map((p) => [p.fingerprint, p]));
   return {
     name,
     version: job.version,
-    fingerprint: type.fingerprint("sha256").toString("hex"),
+    fingerprint: codec.fingerprint,
     job,
     schema,
     fields: fields.map((f) => f.name),
-    columns: describeFields(fields),
+    columns,
+    history: [
+      ...previous.map((p) => ({ version: p.version, fingerprint: p.fingerprint, columns: p.columns })),
+      { version: job.version, fingerprint: codec.fingerprint, columns },
+    ],
     parquet: parseParquetSettings(schema["lake.parquet"], (why) => new DerivedContractError(label, why)),
-    encode: (row) => type.toBuffer(row),
-    decode: (bytes) => type.fromBuffer(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)) as Record<string, unknown>,
+    encode: (row) => codec.encode(row),
+    decode: (bytes, writer) => {
+      if (writer === undefined || writer === codec.fingerprint) return codec.decode(bytes);
+      const w = writers.get(writer);
+      if (!w) throw new DerivedContractError(label, `no version of the contract has schema fingerprint ${JSON.stringify(writer.slice(0, 80))}`);
+      return codec.decodeFrom(w, bytes);
+    },
   };
 }
 
@@ -294,4 +361,26 @@ export function lateEventCodec(): LateEventCodec {
     decode: (bytes) => type.fromBuffer(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)) as LateEvent,
   };
   return lateCodec;
+}
+
+// ---- the position marker on lake.windows.<dataset> ---------------------------------------------------
+
+export interface WindowPositionCodec {
+  readonly fingerprint: string;
+  encode(value: WindowPosition): Uint8Array;
+  decode(bytes: Uint8Array): WindowPosition;
+}
+
+let positionCodec: WindowPositionCodec | undefined;
+
+/** Codec of contracts/avro/derived/window_position.avsc, the position marker an aggregator ends each batch with. */
+export function windowPositionCodec(): WindowPositionCodec {
+  if (positionCodec) return positionCodec;
+  const codec = avroCodec(safeTypeForSchema(readSchema(WINDOW_POSITION_FILE) as unknown as avro.Schema));
+  positionCodec = {
+    fingerprint: codec.fingerprint,
+    encode: (value) => codec.encode(value),
+    decode: (bytes) => codec.decode(bytes) as unknown as WindowPosition,
+  };
+  return positionCodec;
 }

@@ -549,10 +549,10 @@ export namespace LakeLog {
 export type DailyUserTotals = LakeDerivedDaily_user_totals.DailyUserTotals;
 
 export namespace LakeDerivedDaily_user_totals {
-    export const DailyUserTotalsSchema = "{\"type\":\"record\",\"name\":\"DailyUserTotals\",\"namespace\":\"lake.derived.daily_user_totals\",\"doc\":\"Sample derived dataset: per user and UTC day, the total, count, min and max of domain_events.amount. One row per (window_start, user_id); a late event within the allowed lateness publishes a new revision of the row.\",\"lake.derived\":{\"name\":\"daily_user_totals\",\"version\":1,\"source\":\"domain_events\",\"key\":[\"user_id\"],\"window\":{\"type\":\"tumbling\",\"size_ms\":86400000},\"value_field\":\"amount\",\"out_of_orderness_ms\":60000,\"allowed_lateness_ms\":300000,\"policy\":\"critical\",\"merge_key\":[\"window_start\",\"user_id\"]},\"fields\":[{\"name\":\"user_id\",\"type\":\"string\"},{\"name\":\"window_start\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"},\"doc\":\"Inclusive start of the event-time window (UTC).\"},{\"name\":\"window_end\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"},\"doc\":\"Exclusive end of the event-time window (UTC).\"},{\"name\":\"day\",\"type\":\"string\",\"doc\":\"YYYY-MM-DD of window_start in UTC; the partition of the row.\"},{\"name\":\"total_amount\",\"type\":\"double\"},{\"name\":\"event_count\",\"type\":\"long\"},{\"name\":\"min_amount\",\"type\":\"double\"},{\"name\":\"max_amount\",\"type\":\"double\"},{\"name\":\"revision\",\"type\":\"int\",\"doc\":\"1 when the window first fires; +1 for each late event within the allowed lateness. The highest revision wins.\"},{\"name\":\"watermark\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"},\"doc\":\"The aggregator's event-time watermark when it emitted this revision.\"}]}";
+    export const DailyUserTotalsSchema = "{\"type\":\"record\",\"name\":\"DailyUserTotals\",\"namespace\":\"lake.derived.daily_user_totals\",\"doc\":\"Sample derived dataset: per user and UTC day, the total, count, min and max of domain_events.amount. One row per (window_start, user_id): while its window is open the running total (provisional), then the final result when the watermark closes it; a late event within the allowed lateness publishes a new revision of the row. Version 2 added provisional and through_seq; version 1 is kept in history/ so its results still decode.\",\"lake.derived\":{\"name\":\"daily_user_totals\",\"version\":2,\"source\":\"domain_events\",\"key\":[\"user_id\"],\"window\":{\"type\":\"tumbling\",\"size_ms\":86400000},\"value_field\":\"amount\",\"out_of_orderness_ms\":60000,\"allowed_lateness_ms\":300000,\"policy\":\"critical\",\"merge_key\":[\"window_start\",\"user_id\"]},\"fields\":[{\"name\":\"user_id\",\"type\":\"string\"},{\"name\":\"window_start\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"},\"doc\":\"Inclusive start of the event-time window (UTC).\"},{\"name\":\"window_end\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"},\"doc\":\"Exclusive end of the event-time window (UTC).\"},{\"name\":\"day\",\"type\":\"string\",\"doc\":\"YYYY-MM-DD of window_start in UTC; the partition of the row.\"},{\"name\":\"total_amount\",\"type\":\"double\"},{\"name\":\"event_count\",\"type\":\"long\"},{\"name\":\"min_amount\",\"type\":\"double\"},{\"name\":\"max_amount\",\"type\":\"double\"},{\"name\":\"revision\",\"type\":\"int\",\"doc\":\"0 while the window is open (provisional); 1 when it first fires; +1 for each late event within the allowed lateness. The highest revision wins, then the highest through_seq.\"},{\"name\":\"watermark\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"},\"doc\":\"The aggregator's event-time watermark when it emitted this revision.\"},{\"name\":\"provisional\",\"type\":[\"null\",\"boolean\"],\"default\":null,\"doc\":\"True: the running result of a window the watermark has not closed yet (revision 0), replaced by later ones. False: a final result. Null: written before contract version 2 (final).\"},{\"name\":\"through_seq\",\"type\":[\"null\",\"long\"],\"default\":null,\"doc\":\"The source stream sequence (lake.events.<source>) this result reflects: it equals the window's recomputation over the source events at or below it. Null: written before contract version 2.\"}]}";
     export const DailyUserTotalsName = "lake.derived.daily_user_totals.DailyUserTotals";
     /**
-     * Sample derived dataset: per user and UTC day, the total, count, min and max of domain_events.amount. One row per (window_start, user_id); a late event within the allowed lateness publishes a new revision of the row.
+     * Sample derived dataset: per user and UTC day, the total, count, min and max of domain_events.amount. One row per (window_start, user_id): while its window is open the running total (provisional), then the final result when the watermark closes it; a late event within the allowed lateness publishes a new revision of the row. Version 2 added provisional and through_seq; version 1 is kept in history/ so its results still decode.
      */
     export interface DailyUserTotals {
         user_id: string;
@@ -573,13 +573,25 @@ export namespace LakeDerivedDaily_user_totals {
         min_amount: number;
         max_amount: number;
         /**
-         * 1 when the window first fires; +1 for each late event within the allowed lateness. The highest revision wins.
+         * 0 while the window is open (provisional); 1 when it first fires; +1 for each late event within the allowed lateness. The highest revision wins, then the highest through_seq.
          */
         revision: number;
         /**
          * The aggregator's event-time watermark when it emitted this revision.
          */
         watermark: number;
+        /**
+         * True: the running result of a window the watermark has not closed yet (revision 0), replaced by later ones. False: a final result. Null: written before contract version 2 (final).
+         *
+         * Default: null
+         */
+        provisional: null | boolean;
+        /**
+         * The source stream sequence (lake.events.<source>) this result reflects: it equals the window's recomputation over the source events at or below it. Null: written before contract version 2.
+         *
+         * Default: null
+         */
+        through_seq: null | number;
     }
 }
 
@@ -620,5 +632,34 @@ export namespace LakeDerived {
          * Why it was not aggregated, e.g. past allowed lateness (300000 ms) for 1 of 1 windows.
          */
         reason: string;
+    }
+}
+
+// derived/window_position.avsc
+/* eslint-disable @typescript-eslint/no-namespace */
+
+export type WindowPosition = LakeDerived.WindowPosition;
+
+export namespace LakeDerived {
+    export const WindowPositionSchema = "{\"type\":\"record\",\"name\":\"WindowPosition\",\"namespace\":\"lake.derived\",\"doc\":\"Published to lake.windows.<dataset> after every output of one aggregator batch has been acknowledged: every result for the source events at or below through_seq is on the stream before this record. A committer ends versions at these records and records through_seq as the version's upstream position; it writes no row for them.\",\"fields\":[{\"name\":\"dataset\",\"type\":\"string\",\"doc\":\"The derived dataset the position belongs to.\"},{\"name\":\"through_seq\",\"type\":\"long\",\"doc\":\"The aggregator's input position: the last source stream sequence it applied.\"},{\"name\":\"watermark\",\"type\":[\"null\",{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}],\"default\":null,\"doc\":\"The aggregator's event-time watermark at that position (null before any event).\"}]}";
+    export const WindowPositionName = "lake.derived.WindowPosition";
+    /**
+     * Published to lake.windows.<dataset> after every output of one aggregator batch has been acknowledged: every result for the source events at or below through_seq is on the stream before this record. A committer ends versions at these records and records through_seq as the version's upstream position; it writes no row for them.
+     */
+    export interface WindowPosition {
+        /**
+         * The derived dataset the position belongs to.
+         */
+        dataset: string;
+        /**
+         * The aggregator's input position: the last source stream sequence it applied.
+         */
+        through_seq: number;
+        /**
+         * The aggregator's event-time watermark at that position (null before any event).
+         *
+         * Default: null
+         */
+        watermark: null | number;
     }
 }

@@ -12,6 +12,7 @@ export type {
   LakeLog,
   LakeDerived,
   LateEvent,
+  WindowPosition,
   DailyUserTotals,
 } from "./generated.ts";
 export {
@@ -56,6 +57,7 @@ export {
   type DerivedJob,
   type WindowSpec,
   type LateEventCodec,
+  type WindowPositionCodec,
   DerivedContractError,
   UnknownDerivedDatasetError,
   isDerivedContractError,
@@ -63,6 +65,7 @@ export {
   derivedContract,
   loadDerivedContract,
   lateEventCodec,
+  windowPositionCodec,
   DEFAULT_ALLOWED_LATENESS_MS,
 } from "./derived.ts";
 export { NAME_PATTERN, isValidName, assertValidName, InvalidNameError } from "./names.ts";

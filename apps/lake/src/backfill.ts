@@ -110,7 +110,11 @@ export async function backfillDerived(o: {
   maxAttempts?: number;
 }): Promise<BackfillResult> {
   const contract = derivedContract(o.dataset);
-  const spec = derivedSpec(contract, { stream: STREAMS.windows, subject: subjects.windows(o.dataset) });
+  const spec = derivedSpec(
+    contract,
+    { stream: STREAMS.windows, subject: subjects.windows(o.dataset) },
+    { stream: STREAMS.events, subject: subjects.events(contract.job.source) },
+  );
   const js = jetstream(o.nc);
   const jsm = await jetstreamManager(o.nc);
   const registry = await SchemaRegistry.open(o.nc, { seed: false });
@@ -174,6 +178,9 @@ export async function backfillDerived(o: {
         duplicateKeys: 0,
         minEventTime: rows.size ? Math.min(...[...rows.values()].map((r) => r.window_start as number)) : null,
         maxEventTime: rows.size ? Math.max(...[...rows.values()].map((r) => r.window_start as number)) : null,
+        // The rebuilt rows are the window job's result over the source through its end, exactly.
+        upstreamThroughSeq: sourceEnd,
+        watermark: rows.size ? Math.max(...[...rows.values()].map((r) => r.watermark as number)) : null,
       };
       const removed = [...live.keys()].map((key) => ({ key, rows: 0 }));
       const manifest = {

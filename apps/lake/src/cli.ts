@@ -47,12 +47,14 @@ usage:
       start nats-server (unless --nats-url or NATS_URL) and every service; Ctrl-C stops them all
   lake produce [--count N] [--rate EV/S] [--batch N] [--duplicates F] [--invalid F] [--via http|nats] [--wait]
       send sample domain_events (with retried duplicates and invalid records) to ingest
-  lake query "<SQL>" [--dataset D] [--version N|latest|current] [--tag NAME] [--offset X] [--as-of TIME]
+  lake query "<SQL>" [--dataset D] [--version N|latest|current] [--tag NAME] [--offset X] [--source-offset X] [--as-of TIME]
       run SQL in DuckDB over exactly one committed version; the dataset is a view named after it.
       current (default): the published version (for a critical dataset: the newest that passed its audit);
       latest: the last committed version, staged or not;
       --as-of: time travel, the version that was latest at that time (ISO-8601 or epoch ms)
       --offset X: read after write, the first version containing ingest offset X (waits up to 30 s)
+      --source-offset X: a derived dataset (e.g. daily_user_totals): the first version whose results
+        include the source event ingest gave offset X (provisional totals until its window closes)
   lake versions D [--limit N]     list a dataset's versions
   lake datasets                   list datasets
   lake catalog rebuild            drop the catalog's database and replay the commit log
@@ -198,14 +200,16 @@ async function cmdQuery(info: RunInfo, sql: string | undefined, v: Record<string
     ? asOf
     : v.offset
       ? await catalog.covering(dataset, intOption("offset", String(v.offset), 1), 30_000, { files: "reference" })
-      : v.tag
-        ? await catalog.byTag(dataset, String(v.tag), { files: "reference" })
-        : await catalog.version(dataset, which === "latest" || which === "current" ? which : Number(which), { files: "reference" });
+      : v["source-offset"]
+        ? await catalog.coveringSource(dataset, intOption("source-offset", String(v["source-offset"]), 1), 30_000, { files: "reference" })
+        : v.tag
+          ? await catalog.byTag(dataset, String(v.tag), { files: "reference" })
+          : await catalog.version(dataset, which === "latest" || which === "current" ? which : Number(which), { files: "reference" });
   // The store the lake writes to: run.json's settings, overridden by this shell's LAKE_STORE / LAKE_S3_* /
   // LAKE_STORE_ROOT (AWS credentials come from the usual AWS variables).
   const result = await queryVersion(await openStore(storeConfigFromEnv(storeEnvOf(info))), version, sql ?? `SELECT count(*) AS rows FROM ${dataset}`);
   console.log(
-    `-- ${dataset} version ${version.version} (${version.file_set?.total_files ?? version.files?.length ?? 0} files, ${version.total_rows} rows, ${version.consistency === "covering" ? "covering your offset" : `${asOf ? `as of ${String(v["as-of"])}` : v.tag ? `tag ${String(v.tag)}` : which} as the catalog knows it (eventual: may be slightly stale)`})`,
+    `-- ${dataset} version ${version.version} (${version.file_set?.total_files ?? version.files?.length ?? 0} files, ${version.total_rows} rows, ${version.consistency === "covering" ? (v["source-offset"] ? "covering your source offset" : "covering your offset") : `${asOf ? `as of ${String(v["as-of"])}` : v.tag ? `tag ${String(v.tag)}` : which} as the catalog knows it (eventual: may be slightly stale)`})`,
   );
   printTable(result.columns, result.rows);
 }
@@ -407,6 +411,7 @@ function parseCommandLineOrThrow(argv: string[]) {
       dataset: { type: "string" },
       version: { type: "string" },
       offset: { type: "string" },
+      "source-offset": { type: "string" },
       limit: { type: "string" },
       domain: { type: "string" },
       after: { type: "string" },
@@ -420,7 +425,6 @@ function parseCommandLineOrThrow(argv: string[]) {
       tag: { type: "string" },
       "target-bytes": { type: "string" },
       "max-files": { type: "string" },
-      "source-offset": { type: "string" },
       stream: { type: "string" },
       subject: { type: "string" },
       files: { type: "boolean" },

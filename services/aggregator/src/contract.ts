@@ -6,6 +6,8 @@ export {
   type WindowSpec,
   type LateEventCodec,
   type LateEvent,
+  type WindowPosition,
+  type WindowPositionCodec,
   DerivedContractError,
   UnknownDerivedDatasetError,
   isDerivedContractError,
@@ -13,5 +15,6 @@ export {
   derivedContract,
   loadDerivedContract,
   lateEventCodec,
+  windowPositionCodec,
   DEFAULT_ALLOWED_LATENESS_MS,
 } from "@lake/contracts";

@@ -9,6 +9,7 @@ export {
   derivedNames,
   loadDerivedContract,
   lateEventCodec,
+  windowPositionCodec,
   DerivedContractError,
   UnknownDerivedDatasetError,
   isDerivedContractError,
@@ -23,16 +24,18 @@ export {
   type KeyValue,
   type LateOutput,
   type Output,
+  type PositionOutput,
   type WindowAcc,
   type WindowJob,
   type WindowResult,
   decide,
   evolve,
   initialState,
+  isBatchIndependent,
   keyId,
   windowStarts,
   toInputEvent,
   dayOf,
 } from "./domain/windows.ts";
-export { resultRow, lateRecord, msgIds } from "./domain/rows.ts";
+export { resultRow, lateRecord, positionRecord, msgIds } from "./domain/rows.ts";
 export { StateStore, StateMismatchError, type StateSnapshot, type OutboxRow } from "./db/state.ts";

@@ -2,17 +2,22 @@
 // output schema stops the service with a message that names the field.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+
+import { safeTypeForSchema } from "@lake/contracts";
 
 import {
   DEFAULT_ALLOWED_LATENESS_MS,
   derivedContract,
   DerivedContractError,
   derivedNames,
+  isDerivedContractError,
   lateEventCodec,
   loadDerivedContract,
   UnknownDerivedDatasetError,
+  windowPositionCodec,
 } from "../src/contract.ts";
 
 const sample = JSON.parse(readFileSync(fileURLToPath(new URL("../../../contracts/avro/derived/daily_user_totals.avsc", import.meta.url)), "utf8")) as Record<
@@ -40,13 +45,13 @@ function refused(schema: Record<string, unknown>, message: RegExp): void {
 
 describe("derived contracts", () => {
   test("daily_user_totals loads with its job resolved against domain_events", () => {
-    assert.deepEqual(derivedNames(), ["daily_user_totals"], "late_event.avsc is not a derived dataset");
+    assert.deepEqual(derivedNames(), ["daily_user_totals"], "late_event.avsc and window_position.avsc are not derived datasets");
     const c = derivedContract("daily_user_totals");
     assert.equal(c.name, "daily_user_totals");
     assert.match(c.fingerprint, /^[0-9a-f]{64}$/);
     assert.deepEqual(c.job, {
       name: "daily_user_totals",
-      version: 1,
+      version: 2,
       source: "domain_events",
       key: ["user_id"],
       window: { type: "tumbling", sizeMs: 86_400_000, slideMs: 86_400_000 },
@@ -69,9 +74,55 @@ describe("derived contracts", () => {
       max_amount: 1,
       revision: 1,
       watermark: 1,
+      provisional: false,
+      through_seq: 7,
     };
     assert.deepEqual({ ...c.decode(c.encode(row)) }, row);
     assert.throws(() => c.encode({ ...row, revision: "1" }), "a row that does not fit the schema is refused");
+  });
+
+  test("results written with version 1 (history/) still decode, their new fields null; an unknown writer is refused", () => {
+    const c = derivedContract("daily_user_totals");
+    assert.deepEqual(
+      c.history.map((h) => h.version),
+      [1, 2],
+    );
+    const v1 = c.history[0]!;
+    assert.deepEqual(
+      c.history[1]!.columns.map((f) => f.name).slice(0, v1.columns.length),
+      v1.columns.map((f) => f.name),
+      "version 2 only adds columns, after the old ones (their Iceberg field ids stay)",
+    );
+    const oldType = safeTypeForSchema(
+      JSON.parse(readFileSync(join(import.meta.dirname, "../../../contracts/avro/derived/history/daily_user_totals.v1.avsc"), "utf8")) as Parameters<
+        typeof safeTypeForSchema
+      >[0],
+    );
+    assert.equal(oldType.fingerprint("sha256").toString("hex"), v1.fingerprint);
+    const old = {
+      user_id: "u",
+      window_start: 0,
+      window_end: 1,
+      day: "1970-01-01",
+      total_amount: 1,
+      event_count: 1,
+      min_amount: 1,
+      max_amount: 1,
+      revision: 3,
+      watermark: 9,
+    };
+    assert.deepEqual({ ...c.decode(oldType.toBuffer(old), v1.fingerprint) }, { ...old, provisional: null, through_seq: null });
+    assert.throws(
+      () => c.decode(oldType.toBuffer(old), "f".repeat(64)),
+      (e: unknown) => isDerivedContractError(e) && /no version of the contract has schema fingerprint/.test(e.message),
+    );
+  });
+
+  test("the position marker has its own codec", () => {
+    const p = windowPositionCodec();
+    const v = { dataset: "daily_user_totals", through_seq: 42, watermark: null };
+    assert.deepEqual({ ...p.decode(p.encode(v)) }, v);
+    assert.notEqual(p.fingerprint, derivedContract("daily_user_totals").fingerprint);
   });
 
   test("unknown or hostile names are refused before any file is read", () => {
@@ -131,6 +182,11 @@ describe("derived contracts", () => {
     ],
     ["extra output field", variant((_, f) => f.push({ name: "avg_amount", type: "double" })), /output field "avg_amount" is not produced by the aggregator/],
     ["wrong output type", variant((_, f) => (f.find((x) => x.name === "event_count")!.type = "int")), /output field "event_count" must be long, got int/],
+    [
+      "provisional not optional",
+      variant((_, f) => (f.find((x) => x.name === "provisional")!.type = "boolean")),
+      /output field "provisional" must be \["null", "boolean"\] \(optional\), got "boolean"/,
+    ],
     [
       "window_start not a timestamp",
       variant((_, f) => (f.find((x) => x.name === "window_start")!.type = "long")),

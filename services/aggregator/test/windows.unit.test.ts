@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
+import { msgIds } from "../src/domain/rows.ts";
 import {
   type AggState,
   type BatchOutcome,
@@ -11,10 +12,13 @@ import {
   evolve,
   initialState,
   type InputEvent,
+  isBatchIndependent,
   keyId,
   type LateOutput,
   type Output,
+  type PositionOutput,
   toInputEvent,
+  windowId,
   type WindowJob,
   type WindowResult,
   windowStarts,
@@ -23,6 +27,7 @@ import {
 const MIN = 60_000;
 const DAY = 86_400_000;
 const JUNE_1 = Date.UTC(2026, 5, 1);
+const HOUR_MS = 3_600_000;
 
 const daily: WindowJob = { window: { type: "tumbling", sizeMs: DAY, slideMs: DAY }, outOfOrdernessMs: MIN, allowedLatenessMs: 5 * MIN };
 /** 10-minute windows every 5 minutes: each event is in two windows. */
@@ -41,7 +46,10 @@ function given(job: WindowJob, ...batches: InputEvent[][]): AggState {
   return s;
 }
 
-const results = (o: BatchOutcome) => o.outputs.filter((x): x is WindowResult => x.kind === "window");
+/** Final results (and revisions); provisional ones are looked at in "update mode". */
+const results = (o: BatchOutcome) => o.outputs.filter((x): x is WindowResult => x.kind === "window" && !x.provisional);
+const provisionals = (o: BatchOutcome) => o.outputs.filter((x): x is WindowResult => x.kind === "window" && x.provisional);
+const positions = (o: BatchOutcome) => o.outputs.filter((x): x is PositionOutput => x.kind === "position");
 const lates = (o: BatchOutcome) => o.outputs.filter((x): x is LateOutput => x.kind === "late");
 const brief = (r: WindowResult) => ({
   start: r.start,
@@ -83,7 +91,8 @@ describe("watermark and firing", () => {
   test("given events of one day, when the watermark has not reached the day's end, then nothing fires", () => {
     const ev = stream();
     const o = decide(initialState(), [ev("u1", JUNE_1 + 3600_000, 10), ev("u1", JUNE_1 + DAY + 30_000, 5)], daily);
-    assert.deepEqual(o.outputs, []);
+    assert.deepEqual(results(o), []);
+    assert.deepEqual(lates(o), []);
     assert.equal(o.maxEventTime, JUNE_1 + DAY + 30_000);
     assert.equal(o.upserts.length, 2, "two open windows: June 1 and June 2");
   });
@@ -234,6 +243,69 @@ describe("allowed lateness", () => {
   });
 });
 
+describe("update mode: provisional results and positions", () => {
+  test("given no window closed, each batch emits the running total of every open window it changed (revision 0), then its position", () => {
+    const ev = stream();
+    const o1 = decide(initialState(), [ev("u1", JUNE_1 + HOUR_MS, 10), ev("u2", JUNE_1 + 2 * HOUR_MS, 3), ev("u1", JUNE_1 + 3 * HOUR_MS, 5)], daily);
+    assert.deepEqual(
+      provisionals(o1).map((r) => [r.keyId, r.count, r.sum, r.revision, r.throughSeq, r.watermark]),
+      [
+        ["u1", 2, 15, 0, 3, JUNE_1 + 3 * HOUR_MS - MIN],
+        ["u2", 1, 3, 0, 3, JUNE_1 + 3 * HOUR_MS - MIN],
+      ],
+      "one per window, as of the batch's end",
+    );
+    assert.deepEqual(o1.outputs.at(-1), { kind: "position", throughSeq: 3, watermark: JUNE_1 + 3 * HOUR_MS - MIN }, "the position comes last");
+    assert.equal(o1.counters.windowsEmitted, 0, "provisional results are not counted as emitted windows");
+    const o2 = decide(evolve(initialState(), o1), [ev("u2", JUNE_1 + 4 * HOUR_MS, 1)], daily);
+    assert.deepEqual(
+      provisionals(o2).map((r) => [r.keyId, r.count, r.sum, r.throughSeq]),
+      [["u2", 2, 4, 4]],
+      "an untouched window is not emitted again",
+    );
+  });
+
+  test("when the watermark closes the window, its final result (revision 1, not provisional) replaces the running one", () => {
+    const ev = stream();
+    const s = given(daily, [ev("u1", JUNE_1 + HOUR_MS, 10)]);
+    const o = decide(s, [ev("u1", JUNE_1 + 2 * HOUR_MS, 1), ev("u2", JUNE_1 + DAY + MIN, 7)], daily);
+    assert.deepEqual(
+      o.outputs.map((x) => (x.kind === "window" ? [x.start - JUNE_1, x.keyId, x.revision, x.provisional, x.throughSeq, x.sum] : [x.kind])),
+      [[0, "u1", 1, false, 3, 11], [DAY, "u2", 0, true, 3, 7], ["position"]],
+      "the final carries the event that fired it; the closed window gets no provisional result",
+    );
+  });
+
+  test("a late event within the lateness gives a final revision at its own position, never a provisional one", () => {
+    const ev = stream();
+    const s = given(daily, [ev("u1", JUNE_1 + HOUR_MS, 10), ev("u1", JUNE_1 + DAY + MIN, 1)]);
+    const o = decide(s, [ev("u1", JUNE_1 + 2 * HOUR_MS, 5)], daily);
+    assert.deepEqual(
+      o.outputs.filter((x) => x.kind === "window").map((x) => [x.start - JUNE_1, x.revision, x.provisional, x.throughSeq, x.sum]),
+      [[0, 2, false, 3, 15]],
+    );
+    assert.deepEqual(positions(o), [{ kind: "position", throughSeq: 3, watermark: JUNE_1 + DAY }]);
+  });
+
+  test("a batch of only late (or invalid) events emits its position alone, so coverage still moves", () => {
+    const ev = stream();
+    const s = given(daily, [ev("u1", JUNE_1, 1), ev("u1", JUNE_1 + 3 * DAY, 1)]);
+    const o = decide(s, [ev("u1", JUNE_1 + 5, 1), { kind: "invalid", seq: 4, reason: "undecodable" }], daily);
+    assert.deepEqual(
+      o.outputs.map((x) => x.kind),
+      ["late", "position"],
+    );
+    assert.equal(positions(o)[0]!.throughSeq, 4);
+  });
+
+  test("message ids: a final per revision, a provisional per position, a position per input position", () => {
+    const base = { start: 5, keyId: "u%2C1" };
+    assert.equal(msgIds.window("d", { ...base, revision: 2, provisional: false, throughSeq: 9 }), "d:5:u%2C1:2");
+    assert.equal(msgIds.window("d", { ...base, revision: 0, provisional: true, throughSeq: 9 }), "d:5:u%2C1:p9");
+    assert.equal(msgIds.position("d", 9), "pos:d:9");
+  });
+});
+
 describe("positions", () => {
   test("events at or below the input position are skipped: a redelivery after a restart changes nothing", () => {
     const ev = stream();
@@ -299,7 +371,7 @@ describe("determinism", () => {
     ["tumbling", daily],
     ["sliding", sliding],
   ] as const) {
-    test(`${label}: the same input split into different batches gives identical outputs and state`, () => {
+    test(`${label}: the same input split into different batches gives identical finals, late events and state`, () => {
       const all = events(3000, 42, label === "tumbling" ? 5 * DAY : 6 * 3600_000);
       const whole = runIn(job, all, () => all.length);
       assert.ok(
@@ -311,10 +383,43 @@ describe("determinism", () => {
         "the input exercises the side output",
       );
       const r = rng(7);
+      const fixed = (outputs: Output[]) => outputs.filter(isBatchIndependent);
       for (const sizes of [() => 1, () => 7, () => 1 + Math.floor(r() * 200)]) {
         const split = runIn(job, all, sizes);
-        assert.deepEqual(split.outputs, whole.outputs);
+        assert.deepEqual(fixed(split.outputs), fixed(whole.outputs));
         assert.deepEqual(canonical(split.state), canonical(whole.state));
+      }
+    });
+
+    test(`${label}: every provisional result, however the input was batched, equals the window's recomputation at its through_seq`, () => {
+      const all = events(1500, 11, label === "tumbling" ? 5 * DAY : 6 * 3600_000);
+      const r = rng(5);
+      for (const sizes of [() => 1, () => 13, () => 1 + Math.floor(r() * 300)]) {
+        const split = runIn(job, all, sizes);
+        const provisional = split.outputs.filter((o): o is WindowResult => o.kind === "window" && o.provisional);
+        assert.ok(provisional.length > 0, "the input exercises provisional results");
+        // Emissions of one window reflect ever later positions (what the committer's merge orders by).
+        const lastSeq = new Map<string, number>();
+        for (const o of split.outputs) {
+          if (o.kind !== "window") continue;
+          const id = windowId(o.start, o.keyId);
+          assert.ok(o.throughSeq > (lastSeq.get(id) ?? 0), `${id}: through_seq ${o.throughSeq} after ${lastSeq.get(id)}`);
+          lastSeq.set(id, o.throughSeq);
+          assert.equal(o.provisional, o.revision === 0, "revision 0 is exactly the provisional results");
+        }
+        // The reference: one event at a time, the window's accumulator read right after event S.
+        const at = new Map<number, WindowResult[]>();
+        for (const p of provisional) at.set(p.throughSeq, [...(at.get(p.throughSeq) ?? []), p]);
+        let ref = initialState();
+        for (const e of all) {
+          ref = evolve(ref, decide(ref, [e], job));
+          for (const p of at.get(e.seq) ?? []) {
+            const w = ref.windows.get(windowId(p.start, p.keyId));
+            assert.ok(w, `window ${p.start}|${p.keyId} is open at ${e.seq}`);
+            assert.deepEqual([p.count, p.sum, p.min, p.max, p.revision], [w.count, w.sum, w.min, w.max, 0], `provisional ${p.start}|${p.keyId}@${e.seq}`);
+            assert.equal(p.watermark, ref.maxEventTime! - job.outOfOrdernessMs);
+          }
+        }
       }
     });
   }

@@ -342,6 +342,35 @@ describe("Projection: read-after-write tokens", () => {
     assert.equal(p.coveringOffset("clicks", 5)?.version, 1);
   });
 
+  test("coveringSource returns the first version of a derived dataset whose lineage reaches a source offset", () => {
+    const p = open();
+    const derived = (version: number, seq: number, through: number | null): LogEntry => {
+      const body = vcBody("totals", version, { first: version, last: version });
+      body.lineage =
+        through === null
+          ? null
+          : {
+              base_version: null,
+              reverted_version: null,
+              upstream: [{ dataset: "domain_events", stream: "EVENTS", subject: "lake.events.domain_events", through_seq: through }],
+              watermark: T0,
+            };
+      return { seq, record: { kind: "VersionCommitted", body } };
+    };
+    // Version 2 covers nothing new (its batch had no marker): its position is its parent's.
+    p.applyBatch([derived(1, 1, null), derived(2, 2, 40), derived(3, 3, 40), derived(4, 4, 95)]);
+    const cases: [number, number | undefined][] = [
+      [1, 2],
+      [40, 2],
+      [41, 4],
+      [95, 4],
+      [96, undefined],
+    ];
+    for (const [offset, version] of cases) assert.equal(p.coveringSource("totals", offset)?.version, version, `source offset ${offset}`);
+    assert.equal(p.coveringSource("totals", 1, true), undefined, "quality=passed: none has passed yet");
+    assert.equal(p.coveringSource("orders", 1), undefined, "a dataset without lineage covers no source offset");
+  });
+
   test("coveringCommit returns the first version of the dataset committed at or after a log sequence", () => {
     const p = givenLog();
     assert.equal(p.coveringCommit("orders", 1)?.version, 1);

@@ -7,6 +7,7 @@ export {
   initialState,
   keys,
   olderThan,
+  derivedLineage,
   type Manifest,
   type PlannedBatch,
   type CommitterState,
@@ -15,7 +16,7 @@ export {
 export { type DatasetSpec, type ColumnSpec, type IcebergSpec, icebergSpec, MODES, dayPartition, domainSpec, keyOf } from "./domain/spec.ts";
 export { mergePartition } from "./domain/merge.ts";
 export { datasetSpec } from "./specs.ts";
-export { liveDomainSpec, cdcSpec, derivedSpec, bucketPartition, type ContractSource } from "./domain/spec.ts";
+export { liveDomainSpec, cdcSpec, derivedSpec, bucketPartition, POSITION_MARKER, type ContractSource, type UpstreamSpec } from "./domain/spec.ts";
 export {
   toParquet,
   fromParquet,

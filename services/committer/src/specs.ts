@@ -8,7 +8,10 @@ import type { SchemaRegistry } from "@lake/registry";
 import { cdcSpec, type DatasetSpec, derivedSpec, liveDomainSpec } from "./domain/spec.ts";
 
 export function datasetSpec(registry: SchemaRegistry, name: string): DatasetSpec {
-  if (derivedNames().includes(name)) return derivedSpec(derivedContract(name), { stream: STREAMS.windows, subject: subjects.windows(name) });
+  if (derivedNames().includes(name)) {
+    const c = derivedContract(name);
+    return derivedSpec(c, { stream: STREAMS.windows, subject: subjects.windows(name) }, { stream: STREAMS.events, subject: subjects.events(c.job.source) });
+  }
   try {
     const source = { stream: STREAMS.events, subject: subjects.events(name) };
     return isCdcContract(registry.latest(name)) ? cdcSpec(registry, name, source) : liveDomainSpec(registry, name, source);

@@ -20,7 +20,11 @@ import { CREATED_BY, OFFSET_COLUMN, rowOrder, toParquet } from "../src/parquet.t
 
 const events = domainSpec(domainContract("domain_events"), { stream: "EVENTS", subject: "lake.events.domain_events" });
 const payments = domainSpec(domainContract("payments"), { stream: "EVENTS", subject: "lake.events.payments" });
-const totals = derivedSpec(derivedContract("daily_user_totals"), { stream: "WINDOWS", subject: "lake.windows.daily_user_totals" });
+const totals = derivedSpec(
+  derivedContract("daily_user_totals"),
+  { stream: "WINDOWS", subject: "lake.windows.daily_user_totals" },
+  { stream: "EVENTS", subject: "lake.events.domain_events" },
+);
 const DAY = Date.UTC(2026, 2, 1);
 const TYPES = ["view", "click", "purchase", "refund", "signup"];
 

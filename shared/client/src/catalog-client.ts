@@ -140,13 +140,52 @@ export class CatalogClient {
     if (opts.dataset !== undefined) q.set("dataset", opts.dataset);
     return this.get(`/v1/lineage?${q.toString()}`);
   }
-  /** Like covering(), for waits longer than the catalog's per-request bound: re-asks on each timeout. */
-  async waitCovering(dataset: string, offset: number, totalMs: number): Promise<CatalogVersion & { waited_ms: number }> {
+  /**
+   * A derived dataset: the first version whose recorded upstream position reaches `sourceOffset` (the
+   * offset ingest returned for an event of its source domain), so the event is in its results; waits
+   * up to `timeoutMs`. `source_through_seq` is the upstream position the version covers.
+   */
+  coveringSource(
+    dataset: string,
+    sourceOffset: number,
+    timeoutMs?: number,
+    opts?: { passed?: boolean; files?: "list" },
+  ): Promise<CatalogVersion & { waited_ms: number; source_through_seq: number }>;
+  coveringSource(
+    dataset: string,
+    sourceOffset: number,
+    timeoutMs: number,
+    opts: { passed?: boolean; files: "reference" },
+  ): Promise<CatalogVersionRef & { waited_ms: number; source_through_seq: number }>;
+  coveringSource(
+    dataset: string,
+    sourceOffset: number,
+    timeoutMs = 5000,
+    opts: { passed?: boolean } & VersionReadOptions = {},
+  ): Promise<(CatalogVersion | CatalogVersionRef) & { waited_ms: number; source_through_seq: number }> {
+    const passed = opts.passed ? "&quality=passed" : "";
+    return this.get(
+      `/v1/datasets/${encodeURIComponent(dataset)}/covering?source_offset=${sourceOffset}&timeout_ms=${timeoutMs}${passed}${filesParam(opts, "&")}`,
+    );
+  }
+  /**
+   * Like covering(), for waits longer than the catalog's per-request bound: re-asks on each timeout.
+   * `by: "source_offset"` takes the offset of an event of a derived dataset's source (coveringSource).
+   */
+  async waitCovering(
+    dataset: string,
+    offset: number,
+    totalMs: number,
+    opts: { by?: "offset" | "source_offset"; passed?: boolean } = {},
+  ): Promise<CatalogVersion & { waited_ms: number; source_through_seq?: number }> {
     const deadline = Date.now() + totalMs;
     for (;;) {
       const left = deadline - Date.now();
+      const wait = Math.max(0, Math.min(left, 30_000));
       try {
-        return await this.covering(dataset, offset, Math.max(0, Math.min(left, 30_000)));
+        return opts.by === "source_offset"
+          ? await this.coveringSource(dataset, offset, wait, { passed: opts.passed })
+          : await this.covering(dataset, offset, wait, { passed: opts.passed });
       } catch (e) {
         if (!(e instanceof CatalogRequestError && e.status === 504) || left <= 30_000) throw e;
       }

@@ -3,8 +3,12 @@
 // order, which is what makes replay deterministic.
 //
 // Each event is applied on its own, in stream order: its windows are updated under the watermark as it
-// stood before the event, then the watermark advances and windows it passed fire or are purged. A batch
-// is only a unit of storage, so the same events split into different batches give the same outputs.
+// stood before the event, then the watermark advances and windows it passed fire or are purged. Final
+// results and late events therefore don't depend on batching: the same events split into different
+// batches give the same ones. Update mode adds, at the end of each batch, the running (provisional)
+// result of every open window the batch changed and a position marker: those are emitted at batch
+// ends, so which of them exist depends on batching, but each one equals the recomputation over the
+// source events at or below its `throughSeq`.
 import { futureEventTimeProblem, MAX_DATE_MS, utcDay } from "@lake/contracts";
 
 import type { DerivedJob, WindowSpec } from "../contract.ts";
@@ -66,7 +70,10 @@ export function initialState(): AggState {
   return { inputSeq: 0, maxEventTime: null, windows: new Map(), counters: { ...initialCounters } };
 }
 
-/** A window result, as of its emission. */
+/**
+ * A window result, as of its emission: final (revision ≥ 1: the window fired, or a late event within
+ * the lateness revised it) or provisional (revision 0: the running result of a window still open).
+ */
 export interface WindowResult {
   kind: "window";
   start: number;
@@ -79,6 +86,23 @@ export interface WindowResult {
   max: number;
   revision: number;
   watermark: number;
+  provisional: boolean;
+  /**
+   * The source position the result reflects: it equals the window's recomputation over the source
+   * events at or below it. A final result: the event that fired or revised it. A provisional one: the
+   * end of its batch. Strictly increasing across the emissions of one window, in every replay.
+   */
+  throughSeq: number;
+}
+
+/**
+ * Ends every batch that moved the input position, after its other outputs: every result for the
+ * source events at or below `throughSeq` comes before it. Writes no row; a committer ends versions here.
+ */
+export interface PositionOutput {
+  kind: "position";
+  throughSeq: number;
+  watermark: number | null;
 }
 
 /** An event that missed (some of) its windows: the side output. */
@@ -93,7 +117,15 @@ export interface LateOutput {
   reason: string;
 }
 
-export type Output = WindowResult | LateOutput;
+export type Output = WindowResult | LateOutput | PositionOutput;
+
+/**
+ * Outputs that are the same however the input was batched (final results and late events): what the
+ * output digest covers, so two runs over the same offsets can be compared.
+ */
+export function isBatchIndependent(o: Output): boolean {
+  return o.kind === "late" || (o.kind === "window" && !o.provisional);
+}
 
 /** What one batch changes: applied to storage in one transaction, then to memory by `evolve`. */
 export interface BatchOutcome {
@@ -104,7 +136,7 @@ export interface BatchOutcome {
   upserts: WindowAcc[];
   /** Windows purged by the batch (past their allowed lateness). */
   purged: { start: number; keyId: string }[];
-  /** Results and late events, in the order they happened. */
+  /** Results and late events in the order they happened, then the batch's provisional results and its position. */
   outputs: Output[];
 }
 
@@ -196,28 +228,34 @@ export function decide(state: AggState, events: readonly InputEvent[], job: Wind
   let inputSeq = state.inputSeq;
   let maxEventTime = state.maxEventTime;
 
-  const emit = (w: WindowAcc, watermark: number) => {
+  const result = (w: WindowAcc, watermark: number, throughSeq: number): WindowResult => ({
+    kind: "window",
+    start: w.start,
+    end: w.end,
+    keyId: w.keyId,
+    key: w.key,
+    count: w.count,
+    sum: w.sum,
+    min: w.min,
+    max: w.max,
+    revision: w.revision,
+    watermark,
+    provisional: w.revision === 0,
+    throughSeq,
+  });
+  /** A final result (or revision), caused by the event at `seq`. */
+  const emit = (w: WindowAcc, watermark: number, seq: number) => {
     w.revision++;
     counters.windowsEmitted++;
     if (w.revision > 1) counters.revisions++;
-    outputs.push({
-      kind: "window",
-      start: w.start,
-      end: w.end,
-      keyId: w.keyId,
-      key: w.key,
-      count: w.count,
-      sum: w.sum,
-      min: w.min,
-      max: w.max,
-      revision: w.revision,
-      watermark,
-    });
+    outputs.push(result(w, watermark, seq));
   };
+  // Windows an event of this batch was added to: the open ones among them get a provisional result.
+  const touched = new Set<string>();
 
   // Fires every unfired window whose end the watermark has reached, then purges every window past its
   // allowed lateness (a window can do both in one step when the watermark jumps).
-  const fireAndPurge = (wm: number) => {
+  const fireAndPurge = (wm: number, seq: number) => {
     const toFire: [string, WindowAcc][] = [];
     const toPurge: string[] = [];
     const consider = (id: string, w: WindowAcc) => {
@@ -231,6 +269,7 @@ export function decide(state: AggState, events: readonly InputEvent[], job: Wind
       emit(
         writable(id, () => w),
         wm,
+        seq,
       );
     for (const id of toPurge) overlay.set(id, null);
   };
@@ -259,14 +298,16 @@ export function decide(state: AggState, events: readonly InputEvent[], job: Wind
         if (missed++ === 0) firstMissed = start;
         continue;
       }
-      const w = writable(windowId(start, kid), () => ({ start, end, keyId: kid, key: e.key, count: 0, sum: 0, min: e.value, max: e.value, revision: 0 }));
+      const id = windowId(start, kid);
+      const w = writable(id, () => ({ start, end, keyId: kid, key: e.key, count: 0, sum: 0, min: e.value, max: e.value, revision: 0 }));
+      touched.add(id);
       w.count++;
       w.sum += e.value;
       if (e.value < w.min) w.min = e.value;
       if (e.value > w.max) w.max = e.value;
       // The watermark is already past the end: the window has fired (or fires now, if this event
       // opened it), and each late event within the lateness publishes a new revision.
-      if (wm !== null && wm >= end) emit(w, wm);
+      if (wm !== null && wm >= end) emit(w, wm, e.seq);
     }
     if (missed > 0) {
       counters.lateEvents++;
@@ -284,8 +325,24 @@ export function decide(state: AggState, events: readonly InputEvent[], job: Wind
       const before = watermarkOf(maxEventTime, job);
       maxEventTime = e.time;
       const after = maxEventTime - job.outOfOrdernessMs;
-      if (crossed(before, after, sizeMs) || crossed(before, after, sizeMs + lateness)) fireAndPurge(after);
+      if (crossed(before, after, sizeMs) || crossed(before, after, sizeMs + lateness)) fireAndPurge(after, e.seq);
     }
+  }
+
+  // Update mode: the running result of each open window the batch changed (a window that fired meanwhile
+  // has its final result already), then the position, so a reader of the output stream knows every
+  // result up to it has been published. In window order, so a batch always emits them the same way.
+  if (inputSeq > state.inputSeq) {
+    const wm = watermarkOf(maxEventTime, job);
+    const open: WindowAcc[] = [];
+    for (const id of touched) {
+      const w = overlay.get(id);
+      if (w && w.revision === 0) open.push(w);
+    }
+    open.sort((a, b) => a.start - b.start || (a.keyId < b.keyId ? -1 : a.keyId > b.keyId ? 1 : 0));
+    // wm is not null here: an open window was touched by an event, which set the max event time.
+    for (const w of open) outputs.push(result(w, wm!, inputSeq));
+    outputs.push({ kind: "position", throughSeq: inputSeq, watermark: wm });
   }
 
   const upserts: WindowAcc[] = [];

@@ -27,7 +27,7 @@ import type { DerivedContract, LateEventCodec } from "../contract.ts";
 import type { OutboxRow, StateStore } from "../db/state.ts";
 import { type AggState, decide, evolve, type InputEvent, toInputEvent } from "../domain/windows.ts";
 import type { Failpoint } from "../failpoints.ts";
-import { extendDigest, outboxRows } from "../outbox.ts";
+import { digestRows, extendDigest, isPositionRow, outboxRows } from "../outbox.ts";
 
 export interface AggregatorOptions {
   nc: NatsConnection;
@@ -200,12 +200,12 @@ export class Aggregator {
     );
     if (outcome.inputSeq === this.state.inputSeq) return; // all already applied (redelivery)
     const rows = outboxRows(outcome.outputs, this.o.contract, this.o.lateCodec);
-    const digest = extendDigest(this.digest, rows);
+    const digest = extendDigest(this.digest, digestRows(outcome.outputs, rows));
     this.o.store.commit(outcome, rows, digest);
     this.state = evolve(this.state, outcome);
     this.digest = digest;
-    // Only a batch with outputs has something to lose between commit and publish.
-    if (rows.length > 0) await this.o.failpoint("after_state_commit");
+    // Only a batch with outputs (beyond its position marker) has something to lose between commit and publish.
+    if (rows.some((r) => !isPositionRow(r))) await this.o.failpoint("after_state_commit");
     await this.publishOutbox();
     this.failing = undefined;
   }
@@ -217,12 +217,16 @@ export class Aggregator {
       const rows = this.o.store.pendingOutbox(this.o.publishBatch);
       if (rows.length === 0 || this.stopped) return;
       try {
+        // A position marker says every output before it is on the stream: it goes out only once all the
+        // round's other outputs are acknowledged (a retried publish can land after later ones).
+        const outputs = rows.filter((r) => !isPositionRow(r));
         // Two halves, each acknowledged before the next, so the mid_publish failpoint can stop us with
         // part of a round in the stream and all of it still in the outbox.
-        const half = Math.ceil(rows.length / 2);
-        await this.publish(rows.slice(0, half));
-        await this.o.failpoint("mid_publish");
-        await this.publish(rows.slice(half));
+        const half = Math.ceil(outputs.length / 2);
+        await this.publish(outputs.slice(0, half));
+        if (outputs.length > 0) await this.o.failpoint("mid_publish");
+        await this.publish(outputs.slice(half));
+        await this.publish(rows.filter((r) => isPositionRow(r)));
         this.o.store.ackOutbox(rows.at(-1)!.id);
         this.failing = undefined;
         backoff = RETRY_MIN_MS;

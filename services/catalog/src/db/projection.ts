@@ -378,6 +378,10 @@ export class Projection {
   revertCovering(dataset: string, offset: number): VersionRow | undefined {
     return this.q.revertCovering.get(dataset, offset, offset);
   }
+  /** Derived datasets: the first version whose upstream position (lineage through_seq) reaches `sourceOffset`. */
+  coveringSource(dataset: string, sourceOffset: number, passed = false): VersionRow | undefined {
+    return (passed ? this.q.coveringSourcePassed : this.q.coveringSource).get(dataset, sourceOffset);
+  }
   coveringCommit(dataset: string, commitSeq: number, passed = false): VersionRow | undefined {
     return (passed ? this.q.coveringCommitPassed : this.q.coveringCommit).get(dataset, commitSeq);
   }

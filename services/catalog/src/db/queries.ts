@@ -172,6 +172,11 @@ export function prepareQueries(db: Database.Database) {
     coveringPassed: db.prepare<[string, number], VersionRow>(
       "SELECT * FROM versions WHERE dataset = ? AND last_offset >= ? AND quality = 'passed' ORDER BY version LIMIT 1",
     ),
+    // Derived datasets: by the upstream (source) position a version records in its lineage.
+    coveringSource: db.prepare<[string, number], VersionRow>("SELECT * FROM versions WHERE dataset = ? AND through_seq >= ? ORDER BY version LIMIT 1"),
+    coveringSourcePassed: db.prepare<[string, number], VersionRow>(
+      "SELECT * FROM versions WHERE dataset = ? AND through_seq >= ? AND quality = 'passed' ORDER BY version LIMIT 1",
+    ),
     coveringCommitPassed: db.prepare<[string, number], VersionRow>(
       "SELECT * FROM versions WHERE dataset = ? AND commit_seq >= ? AND quality = 'passed' ORDER BY version LIMIT 1",
     ),

@@ -1,7 +1,7 @@
 // The read API. Reads without a token are served from the projection as it is (eventual, and the reply
 // says so with its log position); covering reads wait, bounded, for the version that contains the
 // caller's offset, and never answer with an older one.
-import { type CatalogFileSet, type CatalogVersionSummary, FILES_MODES, type FilesMode, isoInstant } from "@lake/contracts";
+import { type CatalogFileSet, type CatalogVersionSummary, derivedNames, FILES_MODES, type FilesMode, isoInstant } from "@lake/contracts";
 import { HttpError, sendJson } from "@lake/http";
 
 import type { VersionRow } from "../db/projection.ts";
@@ -179,14 +179,37 @@ export function audit(api: Api, r: ApiRequest): void {
   sendJson(r.res, 200, { dataset, entries, next_after: entries.length === limit ? entries.at(-1)!.seq : null, ...eventual(api) });
 }
 
-/** Read after write: the first version that covers the caller's token, waiting for it (bounded). */
+let derived: ReadonlySet<string> | undefined;
+/** Derived datasets (contracts with lake.derived): the ones whose versions record an upstream position. */
+function isDerived(dataset: string): boolean {
+  derived ??= new Set(derivedNames());
+  return derived.has(dataset);
+}
+
+/**
+ * Read after write: the first version that covers the caller's token, waiting for it (bounded). The
+ * token is an ingest offset (`offset`: the dataset's own source), a commit-log sequence (`commit_seq`),
+ * or for a derived dataset the offset ingest returned for an event of its source domain
+ * (`source_offset`): the first version whose recorded upstream position reaches it.
+ */
 export async function covering(api: Api, r: ApiRequest): Promise<void> {
   const { catalog } = api;
   const dataset = r.params.dataset!;
   const offset = intParam(r.query, "offset", undefined, 1, Number.MAX_SAFE_INTEGER);
   const commitSeq = intParam(r.query, "commit_seq", undefined, 1, Number.MAX_SAFE_INTEGER);
-  if ((offset === undefined) === (commitSeq === undefined))
-    throw new HttpError(400, "invalid_parameter", "give exactly one token: offset=<ingest offset> or commit_seq=<commit-log sequence>");
+  const sourceOffset = intParam(r.query, "source_offset", undefined, 1, Number.MAX_SAFE_INTEGER);
+  if ([offset, commitSeq, sourceOffset].filter((t) => t !== undefined).length !== 1)
+    throw new HttpError(
+      400,
+      "invalid_parameter",
+      "give exactly one token: offset=<ingest offset>, commit_seq=<commit-log sequence>, or source_offset=<ingest offset of a source event> (derived datasets)",
+    );
+  if (sourceOffset !== undefined && !isDerived(dataset))
+    throw new HttpError(
+      400,
+      "invalid_parameter",
+      `source_offset is a token for derived datasets (their versions record the source position they cover); ${dataset} is not one: give offset=<ingest offset>, its own source offset`,
+    );
   const timeoutMs = intParam(r.query, "timeout_ms", 5000, 0, api.maxWaitMs)!;
   const mode = filesMode(r.query);
   const started = performance.now();
@@ -205,11 +228,16 @@ export async function covering(api: Api, r: ApiRequest): Promise<void> {
     const reverted = passed && offset !== undefined ? catalog.projection.revertCovering(dataset, offset) : undefined;
     if (reverted) return { reverted };
     const version =
-      offset !== undefined ? catalog.projection.coveringOffset(dataset, offset, passed) : catalog.projection.coveringCommit(dataset, commitSeq!, passed);
+      offset !== undefined
+        ? catalog.projection.coveringOffset(dataset, offset, passed)
+        : sourceOffset !== undefined
+          ? catalog.projection.coveringSource(dataset, sourceOffset, passed)
+          : catalog.projection.coveringCommit(dataset, commitSeq!, passed);
     return version ? { version } : undefined;
   };
   const found = await catalog.waitFor(find, timeoutMs);
   const waited = Math.round(performance.now() - started);
+  const token = offset !== undefined ? `offset ${offset}` : sourceOffset !== undefined ? `source offset ${sourceOffset}` : `commit ${commitSeq}`;
   if (found && "reverted" in found) {
     const rv = found.reverted;
     const failed = rv.reverted_version!;
@@ -233,11 +261,13 @@ export async function covering(api: Api, r: ApiRequest): Promise<void> {
     const ds = catalog.projection.dataset(dataset);
     return sendJson(r.res, 504, {
       error: "covering_timeout",
-      message: `no version of ${dataset} covers ${offset !== undefined ? `offset ${offset}` : `commit ${commitSeq}`} yet (waited ${waited} ms); retry later`,
+      message: `no version of ${dataset} covers ${token} yet (waited ${waited} ms); retry later`,
       waited_ms: waited,
       latest_version: ds?.latest_version ?? null,
       projected_through_seq: catalog.projection.lastSeq,
     });
   }
-  sendVersion(api, r, v, mode, { consistency: "covering", waited_ms: waited });
+  // By source offset: the upstream position the version covers (every source event at or below it).
+  const through = sourceOffset !== undefined ? { source_through_seq: v.through_seq } : {};
+  sendVersion(api, r, v, mode, { consistency: "covering", waited_ms: waited, ...through });
 }

@@ -4,6 +4,7 @@
 // key (a row, or a tombstone left by a delete). There is no dataset-wide position: one change with a
 // very high position can only ever hide older changes of its own key.
 import { type DatasetSpec, keyOf } from "./spec.ts";
+import { orderValue } from "./version.ts";
 
 export interface Rows {
   rows: Record<string, unknown>[];
@@ -21,20 +22,28 @@ export interface MergedRows {
   superseded: number;
 }
 
-export function mergePartition(spec: Pick<DatasetSpec, "key" | "versionField" | "isDelete">, existing: readonly Rows[], incoming: Rows): MergedRows {
+export function mergePartition(
+  spec: Pick<DatasetSpec, "key" | "versionField" | "orderField" | "isDelete">,
+  existing: readonly Rows[],
+  incoming: Rows,
+): MergedRows {
   // Per key, the newest change so far: a row, or a delete (row undefined) with its version.
-  const byKey = new Map<string, { row: Record<string, unknown> | undefined; version: number; offset: number }>();
+  const byKey = new Map<string, { row: Record<string, unknown> | undefined; version: number; order: number; offset: number }>();
   const vf = spec.versionField;
+  const of = spec.orderField;
   const versionOf = (row: Record<string, unknown>) => (vf ? (row[vf] as number) : 0);
+  const orderOf = (row: Record<string, unknown> | undefined) => (of && row ? orderValue(row[of]) : -1);
   let superseded = 0;
   const put = (key: string, row: Record<string, unknown> | undefined, version: number, offset: number, counts: boolean) => {
     const cur = byKey.get(key);
-    // Newer version wins; on equal versions (or without a version field) the later offset wins.
-    if (cur && (version < cur.version || (version === cur.version && offset < cur.offset))) {
+    const order = orderOf(row);
+    // Newer version wins; on equal versions the higher order field (derived: through_seq), then
+    // (or without those fields) the later offset.
+    if (cur && (version < cur.version || (version === cur.version && (order < cur.order || (order === cur.order && offset < cur.offset))))) {
       if (counts) superseded++;
       return;
     }
-    byKey.set(key, { row, version, offset });
+    byKey.set(key, { row, version, order, offset });
   };
   const putRow = (row: Record<string, unknown>, offset: number, counts: boolean) =>
     put(keyOf(spec, row), spec.isDelete?.(row) ? undefined : row, versionOf(row), offset, counts);

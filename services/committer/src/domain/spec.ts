@@ -2,7 +2,7 @@
 // events (append) or a stream of keyed rows that replace earlier ones (upsert: window results, CDC).
 import { createHash } from "node:crypto";
 
-import { cdcChangeCodec, type DerivedContract, type DomainContract, isCdcContract, type ParquetSettings, utcDay } from "@lake/contracts";
+import { cdcChangeCodec, type DerivedContract, type DomainContract, isCdcContract, type ParquetSettings, utcDay, windowPositionCodec } from "@lake/contracts";
 import { assignFieldIds, icebergSchema, type LakeTable, OFFSET_FIELD_ID, OFFSET_FIELD_NAME, type PartitionLayout, partitionSpec } from "@lake/iceberg";
 
 export interface ColumnSpec {
@@ -39,8 +39,12 @@ export interface DatasetSpec {
   partition(row: Record<string, unknown>): string;
   /** upsert: a row that deletes its key (CDC delete). */
   isDelete?(row: Record<string, unknown>): boolean;
-  /** upsert: among rows of one key the highest value of this field wins (ties: the later offset). */
+  /** upsert: among rows of one key the highest value of this field wins (ties: orderField, then the later offset). */
   versionField?: string;
+  /** upsert: on equal versionField values the highest value of this one wins (null: lowest); ties: the later offset. */
+  orderField?: string;
+  /** Derived datasets: the upstream position each version covers (VersionCommitted.lineage). */
+  upstream?: UpstreamSpec;
   /** Ordered sources (CDC): field holding the source log position; re-deliveries at or below the committed one are skipped. */
   sourcePositionField?: string;
   /** Catch up with the schema registry after data written with a schema not seen yet. */
@@ -48,6 +52,27 @@ export interface DatasetSpec {
   /** The dataset as an Iceberg table: schemas with field ids, partition spec; the ids and schema of new files. */
   iceberg: IcebergSpec;
 }
+
+/**
+ * Where a derived dataset's rows come from upstream, and how its source messages say what they cover.
+ * A position marker (a message that is no row) says every result up to its upstream sequence came
+ * before it: a version records the highest one it covers, and versions end only at one, so a version
+ * holds every window exactly as the recomputation over the upstream records up to that sequence.
+ */
+export interface UpstreamSpec {
+  dataset: string;
+  stream: string;
+  subject: string;
+  /** The upstream position a marker carries; undefined for a row. */
+  position(row: Record<string, unknown>): { throughSeq: number; watermark: number | null } | undefined;
+  /** The row's watermark (the aggregator's when it emitted it), if any. */
+  watermark(row: Record<string, unknown>): number | null;
+  /** A version may end after this message: a marker, or a row written before markers existed. */
+  endsVersion(row: Record<string, unknown>): boolean;
+}
+
+/** A decoded position marker: no contract field starts with "_", so it can't be mistaken for a row. */
+export const POSITION_MARKER = "_position";
 
 export interface IcebergSpec {
   table: LakeTable;
@@ -248,26 +273,48 @@ export function cdcSpec(registry: ContractSource, name: string, source: { stream
 
 /**
  * A derived dataset (window results from the aggregator): one row per merge key, the highest revision
- * wins (a retried publish of an older revision can arrive after a newer one), partitioned by day.
+ * wins, then the highest through_seq (a provisional result is revision 0; a retried publish, a replay
+ * or a re-sent older result can arrive after a newer one and never rewinds the row), partitioned by
+ * day. Position markers advance the version's upstream position and write no row.
  */
-export function derivedSpec(c: DerivedContract, source: { stream: string; subject: string }): DatasetSpec {
+export function derivedSpec(c: DerivedContract, source: { stream: string; subject: string }, upstream: { stream: string; subject: string }): DatasetSpec {
+  const marker = windowPositionCodec();
+  const isMarker = (row: Record<string, unknown>) => row[POSITION_MARKER] === true;
   return {
     dataset: c.name,
     source,
     schema: { name: c.name, version: c.version, fingerprint: c.fingerprint },
     policy: c.job.policy,
     columns: c.columns,
-    decode: (b) => c.decode(b),
+    decode: (b, writer) => {
+      if (writer !== marker.fingerprint) return c.decode(b, writer);
+      const p = marker.decode(b);
+      // A marker for another dataset on this subject is forged or misrouted: no row can hold it.
+      if (p.dataset !== c.name) throw new Error(`position marker for ${JSON.stringify(p.dataset.slice(0, 80))} on ${source.subject}`);
+      if (!Number.isSafeInteger(p.through_seq) || p.through_seq < 0)
+        throw new Error(`position marker with through_seq ${p.through_seq}: not a stream sequence`);
+      return { [POSITION_MARKER]: true, through_seq: p.through_seq, watermark: p.watermark };
+    },
     mode: MODES.upsert,
     key: c.job.mergeKey,
     parquet: c.parquet,
     sortBy: c.job.mergeKey,
     versionField: "revision",
+    orderField: "through_seq",
     eventTimeField: "window_start",
-    partition: (row) => `dt=${String(row.day)}`,
+    partition: (row) => (isMarker(row) ? "" : `dt=${String(row.day)}`),
+    upstream: {
+      dataset: c.job.source,
+      stream: upstream.stream,
+      subject: upstream.subject,
+      position: (row) => (isMarker(row) ? { throughSeq: row.through_seq as number, watermark: (row.watermark as number | null) ?? null } : undefined),
+      watermark: (row) => (typeof row.watermark === "number" ? row.watermark : null),
+      // Rows of contract version 1 (provisional null) came without markers: each stands on its own.
+      endsVersion: (row) => isMarker(row) || row.provisional === null || row.provisional === undefined,
+    },
     iceberg: icebergSpec(
       c.name,
-      [{ schemaId: c.version, columns: c.columns }],
+      c.history.map((h) => ({ schemaId: h.version, columns: h.columns })),
       { kind: "identity", source: "day" },
       tableProperties(c.name, c.job.policy, c.parquet),
     ),

@@ -26,6 +26,9 @@ export interface CommitterState {
   totalRows: number;
   /** Ordered sources (CDC): highest source position committed (for the record; ordering is per key); null when none or not tracked. */
   maxSourcePosition?: number | null;
+  /** Derived datasets: the upstream position the head version covers (its lineage), and its watermark. */
+  upstreamThroughSeq?: number;
+  watermark?: number | null;
 }
 
 export const initialState: CommitterState = { headSeq: 0, versionSeq: 0, version: 0, lastSourceSeq: 0, totalRows: 0 };
@@ -36,6 +39,9 @@ export function evolve(state: CommitterState, seq: number, record: LogRecord): C
   const r = record.body;
   const next: CommitterState = { headSeq: seq, versionSeq: seq, version: r.version, lastSourceSeq: r.source.last_seq, totalRows: r.total_rows };
   if (r.max_source_position !== null && r.max_source_position !== undefined) next.maxSourcePosition = r.max_source_position;
+  const upstream = r.lineage?.upstream ?? [];
+  if (upstream.length > 0) next.upstreamThroughSeq = Math.max(...upstream.map((u) => u.through_seq));
+  if (r.lineage?.watermark !== null && r.lineage?.watermark !== undefined) next.watermark = r.lineage.watermark;
   return next;
 }
 
@@ -56,6 +62,9 @@ export interface PlannedBatch {
   maxEventTime: number | null;
   /** Ordered sources: the highest source position in the batch (or the state's, if higher). */
   maxSourcePosition?: number | null;
+  /** Derived datasets: the highest upstream position of a marker in the batch (0: none), and the newest watermark. */
+  upstreamThroughSeq?: number;
+  watermark?: number | null;
 }
 
 /**
@@ -68,7 +77,7 @@ export interface PlannedBatch {
 export function planBatch(
   state: CommitterState,
   events: readonly BufferedEvent[],
-  spec: Pick<DatasetSpec, "mode" | "key" | "eventTimeField" | "partition" | "versionField" | "sourcePositionField">,
+  spec: Pick<DatasetSpec, "mode" | "key" | "eventTimeField" | "partition" | "versionField" | "orderField" | "sourcePositionField" | "upstream">,
 ): PlannedBatch | undefined {
   const positionField = spec.sourcePositionField;
   let maxPosition = state.maxSourcePosition ?? null;
@@ -80,10 +89,23 @@ export function planBatch(
   let minT: number | null = null;
   let maxT: number | null = null;
   const upsert = spec.mode === MODES.upsert;
+  const upstream = spec.upstream;
+  let throughSeq = 0;
+  let watermark: number | null = null;
   for (const e of events) {
     if (e.seq <= state.lastSourceSeq) continue;
     if (firstSeq === 0) firstSeq = e.seq;
     lastSeq = e.seq;
+    if (upstream) {
+      // A position marker moves the version's upstream position and is no row.
+      const at = upstream.position(e.value);
+      const w = at ? at.watermark : upstream.watermark(e.value);
+      if (w !== null && (watermark === null || w > watermark)) watermark = w;
+      if (at) {
+        if (at.throughSeq > throughSeq) throughSeq = at.throughSeq;
+        continue;
+      }
+    }
     if (positionField) {
       const pos = e.value[positionField] as number;
       if (maxPosition === null || pos > maxPosition) maxPosition = pos;
@@ -108,17 +130,31 @@ export function planBatch(
     p.seqs.push(e.seq);
   }
   if (lastSeq === 0) return undefined;
+  // Only markers, none past the head's position (a replay's): nothing a new version would say.
+  if (upstream && byPartition.size === 0 && throughSeq <= (state.upstreamThroughSeq ?? 0)) return undefined;
   const partitions = [...byPartition.values()].sort((a, b) => (a.partition < b.partition ? -1 : 1));
   const rowCount = partitions.reduce((n, p) => n + p.rows.length, 0);
   const plan: PlannedBatch = { firstSeq, lastSeq, partitions, rowCount, duplicateKeys, minEventTime: minT, maxEventTime: maxT };
   if (positionField) plan.maxSourcePosition = maxPosition;
+  if (upstream) {
+    plan.upstreamThroughSeq = throughSeq;
+    plan.watermark = watermark;
+  }
   return plan;
 }
 
-/** Upsert order: `a` loses to `b` when its version field is lower (rows arrive in offset order otherwise). */
-export function olderThan(spec: Pick<DatasetSpec, "versionField">, a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+/** Upsert order: `a` loses to `b` when its version field is lower, or equal with a lower order field (rows arrive in offset order otherwise). */
+export function olderThan(spec: Pick<DatasetSpec, "versionField" | "orderField">, a: Record<string, unknown>, b: Record<string, unknown>): boolean {
   if (!spec.versionField) return false;
-  return (a[spec.versionField] as number) < (b[spec.versionField] as number);
+  const va = a[spec.versionField] as number;
+  const vb = b[spec.versionField] as number;
+  if (va !== vb || !spec.orderField) return va < vb;
+  return orderValue(a[spec.orderField]) < orderValue(b[spec.orderField]);
+}
+
+/** An order-field value for comparison: null (a row written before the field existed) is lowest. */
+export function orderValue(v: unknown): number {
+  return typeof v === "number" ? v : -1;
 }
 
 export const keys = {
@@ -158,17 +194,35 @@ export interface Manifest {
   lineage?: LakeLog.Lineage | null;
 }
 
+/**
+ * What a derived version was made from: its upstream (the source domain's stream) through the highest
+ * marker it covers, never lower than its parent's, and the newest watermark. Undefined for other datasets.
+ */
+export function derivedLineage(state: CommitterState, batch: PlannedBatch, spec: Pick<DatasetSpec, "upstream">): LakeLog.Lineage | undefined {
+  const u = spec.upstream;
+  if (!u) return undefined;
+  const throughSeq = Math.max(state.upstreamThroughSeq ?? 0, batch.upstreamThroughSeq ?? 0);
+  const marks = [state.watermark, batch.watermark].filter((w): w is number => typeof w === "number");
+  return {
+    base_version: null,
+    reverted_version: null,
+    upstream: [{ dataset: u.dataset, stream: u.stream, subject: u.subject, through_seq: throughSeq }],
+    watermark: marks.length > 0 ? Math.max(...marks) : null,
+  };
+}
+
 /** The manifest of the next version on top of `state`. Immutable once written: it names its version and parent. */
 export function buildManifest(
   state: CommitterState,
   batch: PlannedBatch,
   files: LakeLog.DataFile[],
-  ctx: { writeId: string; committerId: string; now: number; spec: Pick<DatasetSpec, "dataset" | "schema" | "policy" | "source"> },
+  ctx: { writeId: string; committerId: string; now: number; spec: Pick<DatasetSpec, "dataset" | "schema" | "policy" | "source" | "upstream"> },
   /** Upsert: the files the new ones replace, with their row counts. */
   removed: readonly { key: string; rows: number }[] = [],
 ): Manifest {
   const written = files.reduce((n, f) => n + f.rows, 0);
   const dropped = removed.reduce((n, f) => n + f.rows, 0);
+  const lineage = derivedLineage(state, batch, ctx.spec);
   return {
     format: "lake.manifest/1",
     dataset: ctx.spec.dataset,
@@ -188,6 +242,7 @@ export function buildManifest(
     max_event_time: batch.maxEventTime,
     max_source_position: batch.maxSourcePosition ?? null,
     operation: "append",
+    ...(lineage ? { lineage } : {}),
   };
 }
 

@@ -121,6 +121,9 @@ const CRITICAL = "critical";
 /** Write-audit-publish: looks at the log while a staged version awaits its verdict, backing off to maxMs; warns every warnEveryMs. */
 const AUDIT_POLL = { initialMs: 10, maxMs: 250, warnEveryMs: 30_000 };
 
+/** Most messages a derived dataset's committer holds back waiting for a position marker. */
+const MAX_CARRIED = 100_000;
+
 /** The commit append: rebased onto records that are not data versions (verdicts, promotions), 10 rounds at most. */
 const COMMIT_RETRY: CasRetryPolicy = { maxAttempts: 10 };
 
@@ -141,6 +144,8 @@ export class Committer {
   private readonly stall: StallGuard;
   private flushing: Promise<void> = Promise.resolve();
   private queuedFlushes = 0;
+  /** Derived datasets: messages after the last position marker read so far, for the next micro-batch. */
+  private carried: { epoch: number; events: BufferedEvent[] } = { epoch: -1, events: [] };
   private stopped = false;
   /** Bumped when a flush fails and when reading resumes, so a stale flush can't commit events of an old epoch. */
   private epoch = 0;
@@ -234,7 +239,8 @@ export class Committer {
       }
       events.push({ seq: m.seq, value, traceparent: traceparentOf(m.headers), partition });
     }
-    if (events.length > 0) this.scheduleFlush(events, epoch);
+    const ready = this.endAtPosition(events, epoch);
+    if (ready.length > 0) this.scheduleFlush(ready, epoch);
     // Backpressure: with two batches already waiting to be written, stop pulling until one is done.
     if (this.queuedFlushes >= 2) await this.flushing;
   }
@@ -282,6 +288,24 @@ export class Committer {
       headers: h,
       msgID: `poison:${this.spec.dataset}:${seq}`,
     });
+  }
+
+  /**
+   * Derived datasets: a version ends at a position marker (or a row from before markers), so it holds
+   * every window as of the upstream position it records, never some of a batch's results and not the
+   * rest. What follows the last such point waits for the next micro-batch; reading again after the
+   * head (a new epoch) drops it, as it re-reads it. Past MAX_CARRIED messages without a marker (not
+   * what an aggregator sends) they are committed anyway: the version's position then stays its parent's.
+   */
+  private endAtPosition(events: BufferedEvent[], epoch: number): BufferedEvent[] {
+    const upstream = this.spec.upstream;
+    if (!upstream) return events;
+    const all = this.carried.epoch === epoch ? [...this.carried.events, ...events] : events;
+    let end = all.length;
+    while (end > 0 && !upstream.endsVersion(all[end - 1]!.value)) end--;
+    if (all.length - end > MAX_CARRIED) end = all.length;
+    this.carried = { epoch, events: all.slice(end) };
+    return end === all.length ? all : all.slice(0, end);
   }
 
   private scheduleFlush(batch: BufferedEvent[], epoch: number): void {
@@ -590,7 +614,7 @@ export class Committer {
    * message keeps it all counted: its position doesn't move, so neither does the lag.
    */
   async lag(): Promise<number> {
-    return ((await this.follower?.lag()) ?? 0) + this.flushingRows;
+    return ((await this.follower?.lag()) ?? 0) + this.flushingRows + (this.carried.epoch === this.epoch ? this.carried.events.length : 0);
   }
 
   async stop(): Promise<void> {
