@@ -114,3 +114,5 @@ export type {
   CatalogDenial,
 } from "./http/catalog.ts";
 export { FILES_MODES } from "./http/catalog.ts";
+export type { CatalogFreshness, CatalogFreshnessSource } from "./http/freshness.ts";
+export { LOG_POSITION_HEADER } from "./http/freshness.ts";
