@@ -260,7 +260,7 @@ export function startHttp(opts: {
     if (access.kind !== "public") api.catalog.assertServing();
     // Every read says which log position it reflects; a handler that waits (covering, freshness) sets
     // it again to the position it read at.
-    if (method === "GET" || method === "HEAD") res.setHeader(LOG_POSITION_HEADER, String(api.catalog.projection.lastSeq));
+    if ((method === "GET" || method === "HEAD") && access.kind !== "public") res.setHeader(LOG_POSITION_HEADER, String(api.catalog.projection.lastSeq));
     const r: ApiRequest = { req, res, method, pathname, query, params: m.params, identity };
     await m.route.handler(api, r);
   }
