@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 
 import { type CatalogFreshness, LOG_POSITION_HEADER, type VersionCommitted } from "@lake/contracts";
@@ -18,8 +18,8 @@ import { type NatsServerHandle, startNatsServer, waitFor } from "@lake/testing";
 
 import { version as versionCommitted } from "../../../shared/messaging/test/fixtures.ts";
 import { Catalog } from "../src/catalog.ts";
-import { logLastSeq } from "../src/nats/tail.ts";
 import { startHttp } from "../src/http/routes.ts";
+import { logLastSeq } from "../src/nats/tail.ts";
 
 const quiet: Logger = { info() {}, warn() {}, error() {}, child: () => quiet };
 let nats: NatsServerHandle;
@@ -32,7 +32,9 @@ async function serve(dbName: string): Promise<{ catalog: Catalog; base: string }
   await catalog.start();
   const http = await startHttp({ catalog, host: "127.0.0.1", port: 0, maxWaitMs: 1000, log: quiet });
   stops.push(
-    () => http.server.close(),
+    () => {
+      http.server.close();
+    },
     () => catalog.stop(),
   );
   return { catalog, base: `http://127.0.0.1:${http.port}` };
@@ -183,7 +185,7 @@ test(
     const js = jetstream(nc);
     for (let i = 0; i < 20_000; i += 500)
       await Promise.all(Array.from({ length: 500 }, (_, j) => js.publish("lake.commits.filler", enc.encode(`junk ${i + j}`))));
-    const target = await logLastSeq(await (await import("@nats-io/jetstream")).jetstreamManager(nc));
+    const target = await logLastSeq(await jetstreamManager(nc));
     const { catalog, base } = await serve("catalog-b.db");
     let held = 0;
     let served = 0;

@@ -5,12 +5,12 @@ import { describe, test } from "node:test";
 
 import type { CatalogFreshness } from "@lake/contracts";
 
-import { assertFresh, ReadSession, ReadWentBackError, StaleVersionError, WENT_BACK } from "../src/session.ts";
+import { assertFresh, type DatasetRead, ReadSession, ReadWentBackError, StaleVersionError, WENT_BACK } from "../src/session.ts";
 
-const latest = (version: number, rows?: number) => ({ dataset: "orders", which: "latest" as const, version, rows });
-const current = (version: number, rows?: number) => ({ dataset: "orders", which: "current" as const, version, rows });
+const latest = (version: number, rows?: number): DatasetRead => ({ dataset: "orders", which: "latest", version, rows });
+const current = (version: number, rows?: number): DatasetRead => ({ dataset: "orders", which: "current", version, rows });
 
-function given(...answers: { position?: number; reads?: ReturnType<typeof latest>[] }[]): ReadSession {
+function given(...answers: { position?: number; reads?: DatasetRead[] }[]): ReadSession {
   const s = new ReadSession();
   for (const a of answers) {
     const o = { position: a.position, reads: a.reads ?? [] };

@@ -6,8 +6,8 @@
 // admins. Prometheus metrics are not served here but on a listener of their own (main.ts).
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 
-import { closesConnection, createHttpServer, DEFAULT_HTTP_TIMEOUTS, HttpError, type HttpTimeouts, listen, parseTarget, sendJson } from "@lake/http";
 import { LOG_POSITION_HEADER } from "@lake/contracts";
+import { closesConnection, createHttpServer, DEFAULT_HTTP_TIMEOUTS, HttpError, type HttpTimeouts, listen, parseTarget, sendJson } from "@lake/http";
 import { isNatsUnavailable } from "@lake/messaging";
 import type { Logger } from "@lake/telemetry";
 
