@@ -65,7 +65,8 @@ export class Catalog {
     // is at most the log as it stands now: until the projection has applied that much, reads are held.
     this.startTarget = await logStartTarget(this.jsm);
     this.projection = new Projection(this.dbPath);
-    this.log.info("catching up with the commit log before serving reads", { target_seq: this.startTarget, projected_through_seq: this.projection.lastSeq });
+    if (this.projection.lastSeq < this.startTarget)
+      this.log.info("catching up with the commit log before serving reads", { target_seq: this.startTarget, projected_through_seq: this.projection.lastSeq });
     await this.startTail();
   }
 
