@@ -126,3 +126,5 @@ export type {
   SourceRelation,
 } from "./http/catalog.ts";
 export { FILES_MODES, UPSTREAM_STATUSES, SOURCE_RELATIONS } from "./http/catalog.ts";
+export type { CatalogFreshness, CatalogFreshnessSource } from "./http/freshness.ts";
+export { LOG_POSITION_HEADER } from "./http/freshness.ts";

@@ -47,7 +47,7 @@ usage:
       start nats-server (unless --nats-url or NATS_URL) and every service; Ctrl-C stops them all
   lake produce [--count N] [--rate EV/S] [--batch N] [--duplicates F] [--invalid F] [--via http|nats] [--wait]
       send sample domain_events (with retried duplicates and invalid records) to ingest
-  lake query "<SQL>" [--dataset D] [--version N|latest|current] [--tag NAME] [--offset X] [--source-offset X] [--as-of TIME]
+  lake query "<SQL>" [--dataset D] [--version N|latest|current] [--tag NAME] [--offset X] [--source-offset X] [--as-of TIME] [--max-staleness D]
       run SQL in DuckDB over exactly one committed version; the dataset is a view named after it.
       current (default): the published version (for a critical dataset: the newest that passed its audit);
       latest: the last committed version, staged or not;
@@ -55,6 +55,8 @@ usage:
       --offset X: read after write, the first version containing ingest offset X (waits up to 30 s)
       --source-offset X: a derived dataset (e.g. daily_user_totals): the first version whose results
         include the source event ingest gave offset X (provisional totals until its window closes)
+      --max-staleness D: refuse a version more than D stale (e.g. 5s, 500ms, 2m): records its source
+      has that it does not hold were stored longer ago than D (or its staleness is unknown)
   lake versions D [--limit N]     list a dataset's versions
   lake datasets                   list datasets
   lake catalog rebuild            drop the catalog's database and replay the commit log
@@ -207,11 +209,21 @@ async function cmdQuery(info: RunInfo, sql: string | undefined, v: Record<string
           : await catalog.version(dataset, which === "latest" || which === "current" ? which : Number(which), { files: "reference" });
   // The store the lake writes to: run.json's settings, overridden by this shell's LAKE_STORE / LAKE_S3_* /
   // LAKE_STORE_ROOT (AWS credentials come from the usual AWS variables).
-  const result = await queryVersion(await openStore(storeConfigFromEnv(storeEnvOf(info))), version, sql ?? `SELECT count(*) AS rows FROM ${dataset}`);
+  const maxStalenessMs = v["max-staleness"] === undefined ? undefined : durationOption("max-staleness", String(v["max-staleness"]));
+  const result = await queryVersion(await openStore(storeConfigFromEnv(storeEnvOf(info))), version, sql ?? `SELECT count(*) AS rows FROM ${dataset}`, {
+    ...(maxStalenessMs === undefined ? {} : { maxStalenessMs }),
+  });
   console.log(
     `-- ${dataset} version ${version.version} (${version.file_set?.total_files ?? version.files?.length ?? 0} files, ${version.total_rows} rows, ${version.consistency === "covering" ? (v["source-offset"] ? "covering your source offset" : "covering your offset") : `${asOf ? `as of ${String(v["as-of"])}` : v.tag ? `tag ${String(v.tag)}` : which} as the catalog knows it (eventual: may be slightly stale)`})`,
   );
   printTable(result.columns, result.rows);
+}
+
+/** A duration such as 5s, 500ms or 2m, in milliseconds. */
+function durationOption(name: string, value: string): number {
+  const m = /^(\d{1,9})(ms|s|m)$/.exec(value);
+  if (!m) throw new UsageError(`--${name} takes a duration such as 5s, 500ms or 2m, got ${JSON.stringify(value.slice(0, 40))}`);
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000 }[m[2] as "ms" | "s" | "m"];
 }
 
 function intOption(name: string, value: string, min: number): number {
@@ -412,6 +424,7 @@ function parseCommandLineOrThrow(argv: string[]) {
       version: { type: "string" },
       offset: { type: "string" },
       "source-offset": { type: "string" },
+      "max-staleness": { type: "string" },
       limit: { type: "string" },
       domain: { type: "string" },
       after: { type: "string" },

@@ -1,5 +1,6 @@
 // The catalog's HTTP API: the bodies its read and command routes answer with, typed once here for the
 // service that answers and the clients that ask. The routes are documented in docs/http-api.md.
+import type { CatalogFreshness } from "./freshness.ts";
 
 /** A data file of a version: its key in the object store, partition, rows, size and sha256. */
 export interface CatalogFile {
@@ -67,6 +68,10 @@ export interface CatalogVersion extends CatalogVersionSummary {
   /** The file set by reference; null for versions without an Iceberg snapshot (written before the lake wrote one). */
   file_set: CatalogFileSet | null;
   consistency: "eventual" | "covering";
+  /** Eventual reads: the commit-log position the answer reflects (also the Lake-Log-Position header). */
+  projected_through_seq?: number;
+  /** How fresh the version is, measured when the catalog answered (absent from catalogs before it was served). */
+  freshness?: CatalogFreshness;
 }
 
 /**

@@ -4,16 +4,37 @@ import { existsSync, renameSync, rmSync } from "node:fs";
 import { jetstream, type JetStreamClient, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 
-import type { LogRecord } from "@lake/contracts";
+import type { CatalogFreshness, LogRecord } from "@lake/contracts";
 import { appendLogRecord, appendUntilStands, type CasRetryPolicy, ensureStreams, type Follower, readCommitHead } from "@lake/messaging";
 import type { Logger } from "@lake/telemetry";
 
 import { Projection } from "./db/projection.ts";
 import { CommandError, type DatasetFacts, type Decision } from "./domain/commands.ts";
-import { logLastSeq, tailCommitLog } from "./nats/tail.ts";
+import { type FreshnessFacts, freshnessOf, freshnessTargets, measurable, type TargetOutcome } from "./domain/freshness.ts";
+import { SourceProbe } from "./nats/freshness.ts";
+import { logLastSeq, logStartTarget, tailCommitLog } from "./nats/tail.ts";
 
 /** A command that loses its race (a commit or another command landed first) decides again, 5 rounds at most. */
 const COMMAND_RETRY: CasRetryPolicy = { maxAttempts: 5 };
+/** The longest a version read waits for its freshness lookups (then it answers them unmeasured). */
+const FRESHNESS_TIMEOUT_MS = 500;
+
+/** The catalog started behind the commit log and has not caught up yet: reads are held (503, retryable). */
+export class CatchingUpError extends Error {
+  constructor(
+    readonly targetSeq: number,
+    readonly projectedSeq: number,
+  ) {
+    super(
+      `the catalog is catching up with the commit log (applied ${projectedSeq} of ${targetSeq}) and holds reads until it has, so no answer is older than one served before it started; retry shortly`,
+    );
+    this.name = "CatchingUpError";
+  }
+}
+
+export function isCatchingUp(e: unknown): e is CatchingUpError {
+  return e instanceof CatchingUpError;
+}
 
 export class Catalog {
   projection!: Projection;
@@ -24,6 +45,10 @@ export class Catalog {
   /** Told after each applied batch (e.g. the table-state publisher). */
   private readonly appliedListeners = new Set<() => void>();
   private rebuilding: Promise<{ seq: number; ms: number }> | undefined;
+  /** The commit log's end when this process started; reads are held until the projection reaches it. */
+  private startTarget = 0;
+  private caughtUp = false;
+  private probe!: SourceProbe;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -35,8 +60,42 @@ export class Catalog {
     this.jsm = await jetstreamManager(this.nc);
     this.js = jetstream(this.nc);
     await ensureStreams(this.jsm);
+    this.probe = new SourceProbe(await jetstreamManager(this.nc, { timeout: FRESHNESS_TIMEOUT_MS }));
+    // What this catalog (or the process it replaces, killed or on a database since lost) may have served
+    // is at most the log as it stands now: until the projection has applied that much, reads are held.
+    this.startTarget = await logStartTarget(this.jsm);
     this.projection = new Projection(this.dbPath);
+    if (this.projection.lastSeq < this.startTarget)
+      this.log.info("catching up with the commit log before serving reads", { target_seq: this.startTarget, projected_through_seq: this.projection.lastSeq });
     await this.startTail();
+  }
+
+  /**
+   * Undefined once the projection has reached the log's end as it was at start (from then on it only
+   * moves forward); until then where it stands, for a 503 that says so.
+   */
+  catchingUp(): { targetSeq: number; projectedSeq: number } | undefined {
+    if (this.caughtUp) return undefined;
+    const projectedSeq = this.projection.lastSeq;
+    if (projectedSeq < this.startTarget) return { targetSeq: this.startTarget, projectedSeq };
+    this.caughtUp = true;
+    this.log.info("caught up with the commit log; serving reads", { target_seq: this.startTarget, projected_through_seq: projectedSeq });
+    return undefined;
+  }
+
+  /** Throws CatchingUpError while reads are held. */
+  assertServing(): void {
+    const behind = this.catchingUp();
+    if (behind) throw new CatchingUpError(behind.targetSeq, behind.projectedSeq);
+  }
+
+  /** How fresh version `v` is now: one lookup per source (cached), at most FRESHNESS_TIMEOUT_MS. */
+  async freshness(v: FreshnessFacts): Promise<CatalogFreshness> {
+    const targets = freshnessTargets(v);
+    const now = Date.now();
+    const skipped: TargetOutcome = { kind: "unmeasured", why: "not a lake source" };
+    const outcomes = await Promise.all(targets.map((t) => (measurable(t) ? this.probe.lookup(t, now) : skipped)));
+    return freshnessOf(v, targets, outcomes, Date.now());
   }
 
   /** The live tail: it restarts by itself after any failure, from the projection's position, until stopped. */
@@ -45,6 +104,7 @@ export class Catalog {
   }
 
   private notify(): void {
+    if (!this.caughtUp) this.catchingUp();
     for (const w of this.waiters) w();
     for (const l of this.appliedListeners) l();
   }

@@ -14,6 +14,7 @@ import type { Catalog } from "../src/catalog.ts";
 import { Projection } from "../src/db/projection.ts";
 import { parseTokensFile, tokenSha256 } from "../src/domain/auth.ts";
 import { CommandError, type Decision } from "../src/domain/commands.ts";
+import { type FreshnessFacts, freshnessOf, freshnessTargets } from "../src/domain/freshness.ts";
 import { startHttp } from "../src/http/routes.ts";
 
 const root = mkdtempSync(join(tmpdir(), "lake-catalog-auth-http-"));
@@ -82,6 +83,10 @@ function fakeCatalog(projection: Projection) {
       rebuilds++;
       return { seq: projection.lastSeq, ms: 1 };
     },
+    // Caught up from the start; freshness without NATS: unmeasured.
+    catchingUp: () => undefined,
+    assertServing() {},
+    freshness: (v: FreshnessFacts) => Promise.resolve(freshnessOf(v, freshnessTargets(v), [], T0)),
   };
   return { catalog: catalog as unknown as Catalog, appended, rebuilds: () => rebuilds };
 }

@@ -6,6 +6,7 @@ import type {
   CatalogFile,
   CatalogFileSet,
   CatalogLineage,
+  CatalogFreshness,
   CatalogRegistryFile,
   CatalogSourceLineage,
   CatalogVersion,
@@ -14,8 +15,10 @@ import type {
   CommandResult,
   ExpireResult,
 } from "@lake/contracts";
+import { LOG_POSITION_HEADER } from "@lake/contracts";
 
 import { fetchFrom } from "./reach.ts";
+import { assertFresh, type DatasetRead, type Observation, ReadSession, ReadWentBackError } from "./session.ts";
 
 export type {
   AuditEntry,
@@ -24,6 +27,7 @@ export type {
   CatalogFile,
   CatalogFileSet,
   CatalogLineage,
+  CatalogFreshness,
   CatalogRegistryFile,
   CatalogSourceLineage,
   CatalogVersion,
@@ -33,10 +37,40 @@ export type {
   ExpireResult,
 };
 
-/** `files: "reference"`: the version's file set by reference (resolve it with FileSetResolver) instead of every file inline. */
+/**
+ * `files: "reference"`: the version's file set by reference (resolve it with FileSetResolver) instead of
+ * every file inline. `maxStalenessMs`: refuse (StaleVersionError) a version whose staleness, as the
+ * catalog measured it, exceeds this bound or is unknown.
+ */
 export interface VersionReadOptions {
   files?: "list" | "reference";
+  maxStalenessMs?: number;
 }
+
+export interface CatalogClientOptions {
+  /**
+   * How long a read is retried when its answer is older than one this session was given (then
+   * ReadWentBackError), or the catalog answers 503 retryable (catching up, NATS restarting). Default 5000.
+   */
+  retryMs?: number;
+  /** Check that answers never go back in time (default true). */
+  monotonic?: boolean;
+}
+
+const DEFAULT_RETRY_MS = 5000;
+const backoffMs = (attempt: number) => Math.min(500, 25 * 2 ** attempt);
+const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function positionOf(res: Response): number | undefined {
+  const raw = res.headers.get(LOG_POSITION_HEADER);
+  const n = raw !== null && /^\d{1,16}$/.test(raw) ? Number(raw) : NaN;
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+const datasetReads = (d: CatalogDataset): DatasetRead[] => [
+  { dataset: d.name, which: "latest", version: d.latest_version, rows: d.total_rows },
+  ...(d.current_version > 0 ? [{ dataset: d.name, which: "current" as const, version: d.current_version, rows: undefined }] : []),
+];
 
 const filesParam = (o: VersionReadOptions | undefined, sep: "?" | "&") => (o?.files === "reference" ? `${sep}files=reference` : "");
 
@@ -57,42 +91,92 @@ export class CatalogClient {
   readonly #auth: Record<string, string>;
 
   /** `token`: a bearer token, sent on every request (needed when the catalog has a tokens file). */
+  readonly #retryMs: number;
+  /** What this client has been answered so far; undefined: monotonic checks off. */
+  readonly #session: ReadSession | undefined;
+
+  /** `token`: a bearer token, sent on every request (needed when the catalog has a tokens file). */
   constructor(
     readonly baseUrl: string,
     token?: string,
+    opts: CatalogClientOptions = {},
   ) {
     this.#auth = token ? { authorization: `Bearer ${token}` } : {};
+    this.#retryMs = opts.retryMs ?? DEFAULT_RETRY_MS;
+    this.#session = opts.monotonic === false ? undefined : new ReadSession();
   }
 
-  private async get<T>(path: string, init?: RequestInit): Promise<T> {
-    const res = await fetchFrom("catalog", new URL(path, this.baseUrl), {
-      ...init,
-      headers: { ...this.#auth, ...(init?.headers as Record<string, string> | undefined) },
-    });
-    const text = await res.text();
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      body = text;
+  /** The highest commit-log position this session has been answered (0: none yet). */
+  get logPosition(): number {
+    return this.#session?.position ?? 0;
+  }
+
+  /** Forgets what this session was answered (e.g. after the lake was restored from its store: a new log). */
+  resetSession(): void {
+    this.#session?.reset();
+  }
+
+  /**
+   * A request. Reads (GET) are checked against the session: an answer older than one already given is
+   * asked again, bounded, and then refused (ReadWentBackError); so is a 503 that says to retry.
+   * `observe` names the dataset versions the answer states.
+   */
+  private async get<T>(path: string, init?: RequestInit, observe?: (body: T) => readonly DatasetRead[]): Promise<T> {
+    const read = (init?.method ?? "GET") === "GET";
+    const started = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      const res = await fetchFrom("catalog", new URL(path, this.baseUrl), {
+        ...init,
+        headers: { ...this.#auth, ...(init?.headers as Record<string, string> | undefined) },
+      });
+      const text = await res.text();
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = text;
+      }
+      const elapsed = Date.now() - started;
+      const retryable = read && res.status === 503 && (body as { retryable?: unknown } | null)?.retryable === true;
+      if (retryable && elapsed < this.#retryMs) {
+        await delay(backoffMs(attempt));
+        continue;
+      }
+      if (read && this.#session && !retryable) {
+        const o: Observation = { position: positionOf(res), reads: res.ok && observe ? observe(body as T) : [] };
+        const back = this.#session.check(o);
+        if (back) {
+          if (elapsed >= this.#retryMs) throw new ReadWentBackError({ ...back, retriedMs: elapsed, path: path.split("?")[0]! });
+          await delay(backoffMs(attempt));
+          continue;
+        }
+        this.#session.record(o);
+      }
+      if (!res.ok) {
+        const b = body as { error?: string; message?: string };
+        throw new CatalogRequestError(res.status, b.error ?? "error", b.message ?? `catalog answered ${res.status}`, body);
+      }
+      return body as T;
     }
-    if (!res.ok) {
-      const b = body as { error?: string; message?: string };
-      throw new CatalogRequestError(res.status, b.error ?? "error", b.message ?? `catalog answered ${res.status}`, body);
-    }
-    return body as T;
   }
 
   datasets(): Promise<{ datasets: CatalogDataset[]; projected_through_seq: number }> {
-    return this.get("/v1/datasets");
+    return this.get("/v1/datasets", undefined, (b: { datasets: CatalogDataset[]; projected_through_seq: number }) => b.datasets.flatMap(datasetReads));
   }
   versions(dataset: string, after = 0, limit = 100): Promise<{ versions: Omit<CatalogVersion, "files">[]; next_after: number | null }> {
     return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/versions?after=${after}&limit=${limit}`);
   }
-  version(dataset: string, version: number | "latest" | "current", opts?: { files?: "list" }): Promise<CatalogVersion>;
-  version(dataset: string, version: number | "latest" | "current", opts: { files: "reference" }): Promise<CatalogVersionRef>;
-  version(dataset: string, version: number | "latest" | "current", opts?: VersionReadOptions): Promise<CatalogVersion | CatalogVersionRef> {
-    return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/versions/${version}${filesParam(opts, "?")}`);
+  version(dataset: string, version: number | "latest" | "current", opts?: { files?: "list"; maxStalenessMs?: number }): Promise<CatalogVersion>;
+  version(dataset: string, version: number | "latest" | "current", opts: { files: "reference"; maxStalenessMs?: number }): Promise<CatalogVersionRef>;
+  async version(dataset: string, version: number | "latest" | "current", opts?: VersionReadOptions): Promise<CatalogVersion | CatalogVersionRef> {
+    const which = version === "latest" || version === "current" ? version : undefined;
+    const v = await this.get<CatalogVersion | CatalogVersionRef>(
+      `/v1/datasets/${encodeURIComponent(dataset)}/versions/${version}${filesParam(opts, "?")}`,
+      undefined,
+      (b) => (which ? [{ dataset, which, version: b.version, rows: b.total_rows }] : []),
+    );
+    if (opts?.maxStalenessMs !== undefined) assertFresh(v, opts.maxStalenessMs);
+    return v;
   }
   /**
    * The first version containing `offset` (an ingest offset), waiting up to `timeoutMs` for it. A
@@ -104,22 +188,26 @@ export class CatalogClient {
     dataset: string,
     offset: number,
     timeoutMs?: number,
-    opts?: { passed?: boolean; staged?: boolean; files?: "list" },
+    opts?: { passed?: boolean; staged?: boolean; files?: "list"; maxStalenessMs?: number },
   ): Promise<CatalogVersion & { waited_ms: number }>;
   covering(
     dataset: string,
     offset: number,
     timeoutMs: number,
-    opts: { passed?: boolean; staged?: boolean; files: "reference" },
+    opts: { passed?: boolean; staged?: boolean; files: "reference"; maxStalenessMs?: number },
   ): Promise<CatalogVersionRef & { waited_ms: number }>;
-  covering(
+  async covering(
     dataset: string,
     offset: number,
     timeoutMs = 5000,
     opts: { passed?: boolean; staged?: boolean } & VersionReadOptions = {},
   ): Promise<(CatalogVersion | CatalogVersionRef) & { waited_ms: number }> {
     const passed = opts.passed ? "&quality=passed" : opts.staged ? "&quality=any" : "";
-    return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/covering?offset=${offset}&timeout_ms=${timeoutMs}${passed}${filesParam(opts, "&")}`);
+    const v = await this.get<(CatalogVersion | CatalogVersionRef) & { waited_ms: number }>(
+      `/v1/datasets/${encodeURIComponent(dataset)}/covering?offset=${offset}&timeout_ms=${timeoutMs}${passed}${filesParam(opts, "&")}`,
+    );
+    if (opts.maxStalenessMs !== undefined) assertFresh(v, opts.maxStalenessMs);
+    return v;
   }
   /**
    * What a version was made from: its operation, files (every key with `files: "list"`), source range,
@@ -206,16 +294,20 @@ export class CatalogClient {
   tags(dataset: string): Promise<{ tags: { tag: string; version: number; seq: number }[] }> {
     return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/tags`);
   }
-  byTag(dataset: string, tag: string, opts?: { files?: "list" }): Promise<CatalogVersion & { tag: string }>;
-  byTag(dataset: string, tag: string, opts: { files: "reference" }): Promise<CatalogVersionRef & { tag: string }>;
-  byTag(dataset: string, tag: string, opts?: VersionReadOptions): Promise<(CatalogVersion | CatalogVersionRef) & { tag: string }> {
-    return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/tags/${encodeURIComponent(tag)}${filesParam(opts, "?")}`);
+  byTag(dataset: string, tag: string, opts?: { files?: "list"; maxStalenessMs?: number }): Promise<CatalogVersion & { tag: string }>;
+  byTag(dataset: string, tag: string, opts: { files: "reference"; maxStalenessMs?: number }): Promise<CatalogVersionRef & { tag: string }>;
+  async byTag(dataset: string, tag: string, opts?: VersionReadOptions): Promise<(CatalogVersion | CatalogVersionRef) & { tag: string }> {
+    const v = await this.get<(CatalogVersion | CatalogVersionRef) & { tag: string }>(
+      `/v1/datasets/${encodeURIComponent(dataset)}/tags/${encodeURIComponent(tag)}${filesParam(opts, "?")}`,
+    );
+    if (opts?.maxStalenessMs !== undefined) assertFresh(v, opts.maxStalenessMs);
+    return v;
   }
   audit(dataset: string, after = 0, limit = 100): Promise<{ entries: AuditEntry[]; next_after: number | null }> {
     return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/audit?after=${after}&limit=${limit}`);
   }
   dataset(dataset: string): Promise<{ dataset: CatalogDataset }> {
-    return this.get(`/v1/datasets/${encodeURIComponent(dataset)}`);
+    return this.get(`/v1/datasets/${encodeURIComponent(dataset)}`, undefined, (b: { dataset: CatalogDataset }) => datasetReads(b.dataset));
   }
   /**
    * Time travel: the version that was the dataset's latest at time `at` (the last one committed at or

@@ -7,7 +7,9 @@ export {
   type CatalogVersion,
   type CatalogVersionRef,
   type CatalogFileSet,
+  type CatalogFreshness,
   type VersionReadOptions,
+  type CatalogClientOptions,
   type CatalogFile,
   type CatalogDataset,
   type CommandResult,
@@ -17,6 +19,19 @@ export {
   type CatalogLineage,
   type CatalogSourceLineage,
 } from "./catalog-client.ts";
+export {
+  ReadWentBackError,
+  isReadWentBack,
+  StaleVersionError,
+  isStaleVersion,
+  assertFresh,
+  ReadSession,
+  WENT_BACK,
+  type WentBack,
+  type Observation,
+  type DatasetRead,
+  type Regression,
+} from "./session.ts";
 export { queryVersion, type QueryResult, type VersionFiles } from "./query.ts";
 export { FileSetResolver, FileSetError, isFileSetError, type FileSetEntry, type FileSetResolverOptions } from "./file-set.ts";
 export { ServiceUnreachableError, isServiceUnreachable } from "./reach.ts";

@@ -9,8 +9,9 @@ import { DuckDBInstance } from "@duckdb/node-api";
 
 import { materialize, type ObjectStore, validateKey } from "@lake/storage";
 
-import type { CatalogFile, CatalogFileSet } from "./catalog-client.ts";
+import type { CatalogFile, CatalogFileSet, CatalogFreshness } from "./catalog-client.ts";
 import { FileSetResolver } from "./file-set.ts";
+import { assertFresh } from "./session.ts";
 
 export interface QueryResult {
   columns: string[];
@@ -22,6 +23,9 @@ const sqlString = (s: string) => `'${s.replaceAll("'", "''")}'`;
 /** A version as a read answers it: its file set by reference, its files listed, or both. */
 export interface VersionFiles {
   dataset: string;
+  /** Needed with `maxStalenessMs`: which version, and how fresh the catalog said it was. */
+  version?: number;
+  freshness?: CatalogFreshness | undefined;
   files?: readonly Pick<CatalogFile, "key" | "bytes" | "sha256">[] | undefined;
   file_set?: CatalogFileSet | null | undefined;
 }
@@ -50,8 +54,10 @@ export async function queryVersion(
   store: ObjectStore,
   version: VersionFiles,
   sql: string,
-  opts: { cacheDir?: string; resolver?: FileSetResolver } = {},
+  opts: { cacheDir?: string; resolver?: FileSetResolver; maxStalenessMs?: number } = {},
 ): Promise<QueryResult> {
+  // A bound is checked before any file is read: a version too stale for the reader is never queried.
+  if (opts.maxStalenessMs !== undefined) assertFresh({ ...version, version: version.version ?? 0 }, opts.maxStalenessMs);
   // Local stores are read in place; objects of a remote store (S3) are copied once into a cache
   // (checked against the recorded size, and hash where the caller has it), since DuckDB's S3 extension
   // isn't available offline.

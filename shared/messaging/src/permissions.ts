@@ -150,10 +150,19 @@ const serviceUsers: NatsUser[] = [
   {
     user: "catalog",
     passwordEnv: "NATS_CATALOG_PASSWORD",
-    role: "projects lake.commits.>; appends promote / rollback / tag records with CAS",
+    role: "projects lake.commits.>; appends promote / rollback / tag records with CAS; reads the first record after a version's source position (its freshness)",
     permissions: {
       publish: {
-        allow: [subjects.commits("*"), subjects.alerts("*"), ...START_UP, msgGet(STREAMS.commits), ...reads(STREAMS.commits, subjects.allCommits)],
+        allow: [
+          subjects.commits("*"),
+          subjects.alerts("*"),
+          ...START_UP,
+          msgGet(STREAMS.commits),
+          ...reads(STREAMS.commits, subjects.allCommits),
+          // A version read's freshness: when the oldest record the version does not hold was stored.
+          msgGet(STREAMS.events),
+          msgGet(STREAMS.windows),
+        ],
       },
       subscribe: { allow: [inbox("catalog")] },
     },

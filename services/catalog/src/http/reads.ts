@@ -1,7 +1,7 @@
 // The read API. Reads without a token are served from the projection as it is (eventual, and the reply
 // says so with its log position); covering reads wait, bounded, for the version that contains the
 // caller's offset, and never answer with an older one.
-import { type CatalogFileSet, type CatalogVersionSummary, derivedNames, FILES_MODES, type FilesMode, isoInstant } from "@lake/contracts";
+import { type CatalogFileSet, type CatalogVersionSummary, derivedNames, FILES_MODES, type FilesMode, isoInstant, LOG_POSITION_HEADER } from "@lake/contracts";
 import { HttpError, sendJson } from "@lake/http";
 
 import type { VersionRow } from "../db/projection.ts";
@@ -51,12 +51,15 @@ const fileSet = (v: VersionRow): CatalogFileSet | null =>
   v.iceberg_manifest_list === null || v.iceberg_total_files === null ? null : { manifest_list: v.iceberg_manifest_list, total_files: v.iceberg_total_files };
 
 /**
- * A version readers may read, sent with its files; an expired one is 410 Gone (its files may be deleted).
- * With files=reference a version with an Iceberg snapshot is sent with its file set by reference only:
- * the answer's size and cost no longer grow with the number of files.
+ * A version readers may read, sent with its files and its freshness; an expired one is 410 Gone (its
+ * files may be deleted). With files=reference a version with an Iceberg snapshot is sent with its file
+ * set by reference only: the answer's size and cost no longer grow with the number of files.
  */
-function sendVersion(api: Api, r: ApiRequest, v: VersionRow, mode: FilesMode, extra: object): void {
+async function sendVersion(api: Api, r: ApiRequest, v: VersionRow, mode: FilesMode, extra: object): Promise<void> {
   const p = api.catalog.projection;
+  // Everything read from the projection is read before the freshness lookup awaits (a rebuild may swap
+  // the projection meanwhile), and the answer states the position it was read at.
+  const position = p.lastSeq;
   const expired = p.expiredSeq(v.dataset, v.version);
   if (expired !== undefined) {
     throw new HttpError(
@@ -66,13 +69,27 @@ function sendVersion(api: Api, r: ApiRequest, v: VersionRow, mode: FilesMode, ex
     );
   }
   const file_set = fileSet(v);
-  const body = { ...versionView(v, undefined), file_set, ...extra };
-  if (mode === FILES_MODES.reference && file_set !== null) return sendJson(r.res, 200, body);
-  sendJsonWithFiles(r.res, body, api.fileLists.get(p, v.dataset, v.version));
+  const files = mode === FILES_MODES.reference && file_set !== null ? undefined : api.fileLists.get(p, v.dataset, v.version);
+  const freshness = await api.catalog.freshness(v);
+  const body = { ...versionView(v, undefined), file_set, ...extra, freshness };
+  r.res.setHeader(LOG_POSITION_HEADER, String(position));
+  if (files === undefined) return sendJson(r.res, 200, body);
+  sendJsonWithFiles(r.res, body, files);
 }
 
+/**
+ * Liveness, and readiness: `ready` is false while a catalog that started behind the commit log holds
+ * reads. With `?ready` the answer is 503 until then (a readiness probe); without it always 200.
+ */
 export function health(api: Api, r: ApiRequest): void {
-  sendJson(r.res, 200, { ok: true, projected_through_seq: api.catalog.projection.lastSeq });
+  const behind = api.catalog.catchingUp();
+  const body = {
+    ok: true,
+    ready: behind === undefined,
+    projected_through_seq: api.catalog.projection.lastSeq,
+    catching_up: behind ? { target_seq: behind.targetSeq, projected_through_seq: behind.projectedSeq } : null,
+  };
+  sendJson(r.res, behind && r.query.has("ready") ? 503 : 200, body, behind ? { "retry-after": "1" } : {});
 }
 
 export function listDatasets(api: Api, r: ApiRequest): void {
@@ -99,7 +116,7 @@ export function versions(api: Api, r: ApiRequest): void {
 }
 
 /** `latest`, `current` or a version number. */
-export function version(api: Api, r: ApiRequest): void {
+export async function version(api: Api, r: ApiRequest): Promise<void> {
   const mode = filesMode(r.query);
   const p = api.catalog.projection;
   const dataset = r.params.dataset!;
@@ -120,7 +137,7 @@ export function version(api: Api, r: ApiRequest): void {
   } else
     throw new HttpError(400, "invalid_version", `version must be "latest", "current" or a positive decimal integer, got ${JSON.stringify(which.slice(0, 40))}`);
   if (!v) throw new HttpError(404, "unknown_version", `dataset ${dataset} has no version ${which}`);
-  sendVersion(api, r, v, mode, eventual(api));
+  await sendVersion(api, r, v, mode, eventual(api));
 }
 
 export function quality(api: Api, r: ApiRequest): void {
@@ -159,14 +176,14 @@ export function tags(api: Api, r: ApiRequest): void {
   sendJson(r.res, 200, { dataset, tags: api.catalog.projection.tags(dataset), ...eventual(api) });
 }
 
-export function tag(api: Api, r: ApiRequest): void {
+export async function tag(api: Api, r: ApiRequest): Promise<void> {
   const mode = filesMode(r.query);
   const p = api.catalog.projection;
   const dataset = r.params.dataset!;
   const tag = r.params.tag!;
   const version = p.tagVersion(dataset, tag);
   if (version === undefined) throw new HttpError(404, "unknown_tag", `dataset ${dataset} has no tag ${JSON.stringify(tag.slice(0, 80))}`);
-  sendVersion(api, r, p.version(dataset, version)!, mode, { tag, ...eventual(api) });
+  await sendVersion(api, r, p.version(dataset, version)!, mode, { tag, ...eventual(api) });
 }
 
 export function audit(api: Api, r: ApiRequest): void {
@@ -259,15 +276,21 @@ export async function covering(api: Api, r: ApiRequest): Promise<void> {
   const v = found?.version;
   if (!v) {
     const ds = catalog.projection.dataset(dataset);
-    return sendJson(r.res, 504, {
-      error: "covering_timeout",
-      message: `no version of ${dataset} covers ${token} yet (waited ${waited} ms); retry later`,
-      waited_ms: waited,
-      latest_version: ds?.latest_version ?? null,
-      projected_through_seq: catalog.projection.lastSeq,
-    });
+    const position = catalog.projection.lastSeq;
+    return sendJson(
+      r.res,
+      504,
+      {
+        error: "covering_timeout",
+        message: `no version of ${dataset} covers ${token} yet (waited ${waited} ms); retry later`,
+        waited_ms: waited,
+        latest_version: ds?.latest_version ?? null,
+        projected_through_seq: position,
+      },
+      { [LOG_POSITION_HEADER]: String(position) },
+    );
   }
   // By source offset: the upstream position the version covers (every source event at or below it).
   const through = sourceOffset !== undefined ? { source_through_seq: v.through_seq } : {};
-  sendVersion(api, r, v, mode, { consistency: "covering", waited_ms: waited, ...through });
+  await sendVersion(api, r, v, mode, { consistency: "covering", waited_ms: waited, ...through });
 }

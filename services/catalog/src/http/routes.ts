@@ -6,11 +6,12 @@
 // admins. Prometheus metrics are not served here but on a listener of their own (main.ts).
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 
+import { LOG_POSITION_HEADER } from "@lake/contracts";
 import { closesConnection, createHttpServer, DEFAULT_HTTP_TIMEOUTS, HttpError, type HttpTimeouts, listen, parseTarget, sendJson } from "@lake/http";
 import { isNatsUnavailable } from "@lake/messaging";
 import type { Logger } from "@lake/telemetry";
 
-import type { Catalog } from "../catalog.ts";
+import { type Catalog, isCatchingUp } from "../catalog.ts";
 import { ACCESS, type Access, type AuthDecision, authenticate, type Caller, decide, type Identity, operate, type TokenEntry } from "../domain/auth.ts";
 import { CommandError } from "../domain/commands.ts";
 import * as admin from "./admin.ts";
@@ -190,6 +191,13 @@ export function startHttp(opts: {
         if (underIceberg) return sendIcebergError(res, e.status, e.code, e.message, headers);
         return sendJson(res, e.status, { error: e.code, message: e.message }, headers);
       }
+      if (isCatchingUp(e)) {
+        // Not an error of the request: the same read answers shortly, from a state no older than any served before.
+        const retry = { "retry-after": "1" };
+        if (underIceberg) return sendIcebergError(res, 503, "ServiceUnavailableException", e.message, retry);
+        const catching_up = { target_seq: e.targetSeq, projected_through_seq: e.projectedSeq };
+        return sendJson(res, 503, { error: "unavailable", reason: "catching_up", message: e.message, retryable: true, catching_up }, retry);
+      }
       if (isNatsUnavailable(e) && !res.headersSent) {
         // NATS restarting or unreachable: nothing was refused, the request can be made again shortly.
         opts.log.warn("request met NATS unavailable; answered 503", { err: e, url: req.url });
@@ -252,6 +260,11 @@ export function startHttp(opts: {
       throw new HttpError(404, "not_found", `no route ${method} ${pathname}`);
     }
     if (m.params.dataset !== undefined) datasetParam(m.params.dataset);
+    // A catalog that started behind the log serves nothing but probes until it has caught up.
+    if (access.kind !== "public") api.catalog.assertServing();
+    // Every read says which log position it reflects; a handler that waits (covering, freshness) sets
+    // it again to the position it read at.
+    if ((method === "GET" || method === "HEAD") && access.kind !== "public") res.setHeader(LOG_POSITION_HEADER, String(api.catalog.projection.lastSeq));
     const r: ApiRequest = { req, res, method, pathname, query, params: m.params, identity };
     await m.route.handler(api, r);
   }

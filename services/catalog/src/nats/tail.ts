@@ -85,3 +85,12 @@ export async function tailCommitLog(opts: {
 export async function logLastSeq(jsm: JetStreamManager): Promise<number> {
   return (await jsm.streams.info(STREAMS.commits)).state.last_seq;
 }
+
+/**
+ * The sequence a starting catalog must have applied before it serves reads: the log's last sequence, or 0
+ * when the stream holds no record (purged: nothing would ever be delivered to reach its last_seq).
+ */
+export async function logStartTarget(jsm: JetStreamManager): Promise<number> {
+  const { state } = await jsm.streams.info(STREAMS.commits);
+  return state.messages === 0 ? 0 : state.last_seq;
+}
