@@ -13,7 +13,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 
 import { type LakeHandle, startLake, type StartLakeOptions } from "@lake/app";
 import { CatalogClient, queryVersion } from "@lake/client";
-import { type AlertChanged, alertChangedCodec } from "@lake/contracts";
+import { type AlertChanged, alertChangedCodec, derivedContract, derivedNames } from "@lake/contracts";
 import { openStore } from "@lake/storage";
 
 export const DATASET = "domain_events";
@@ -99,6 +99,40 @@ export async function assertExactlyOnce(lake: LakeHandle, expectedIds: ReadonlyS
  * Waits until the lake is quiet: every committed version of every dataset has its quality verdict, so
  * nothing more is appended to the commit log unless the test sends something (dumps are then stable).
  */
+async function pendingVerdicts(catalog: CatalogClient): Promise<number> {
+  let pending = 0;
+  for (const ds of (await catalog.datasets()).datasets) {
+    for (let after = 0, pages = 0; pages < 10_000; pages++) {
+      const page = await catalog.versions(ds.name, after, 1000);
+      pending += page.versions.filter((v) => (v as { quality?: string }).quality === "pending").length;
+      if (page.next_after === null || page.next_after <= after) break;
+      after = page.next_after;
+    }
+  }
+  return pending;
+}
+
+/**
+ * Whether every derived dataset whose aggregator runs reflects its source domain's committed events
+ * (a version covering the source's latest committed offset): window results keep arriving after the
+ * source's own versions (provisional totals, position markers), so a dump taken before would change.
+ */
+async function derivedCaughtUp(lake: LakeHandle, catalog: CatalogClient, leftMs: number): Promise<boolean> {
+  const names = new Set((await catalog.datasets()).datasets.map((d) => d.name));
+  for (const name of derivedNames()) {
+    if (!lake.services.has(`aggregator:${name}`)) continue;
+    const source = derivedContract(name).job.source;
+    if (!names.has(source)) continue;
+    const last = (await catalog.version(source, "latest")).source.last_offset;
+    try {
+      await catalog.coveringSource(name, last, Math.max(0, Math.min(leftMs, 5000)), { passed: false });
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}
+
 export async function settled(lake: LakeHandle, timeoutMs = 90_000): Promise<void> {
   const catalog = new CatalogClient(lake.catalogUrl);
   const deadline = Date.now() + timeoutMs;
@@ -114,7 +148,10 @@ export async function settled(lake: LakeHandle, timeoutMs = 90_000): Promise<voi
         after = page.next_after;
       }
     }
-    if (pending === 0) return;
+    if (pending === 0 && (await derivedCaughtUp(lake, catalog, deadline - Date.now()))) {
+      // A derived version that just landed waits for its verdict too: look once more.
+      if ((await pendingVerdicts(catalog)) === 0) return;
+    }
     if (Date.now() > deadline) throw new Error(`lake not settled after ${timeoutMs} ms: ${pending} versions still wait for a verdict`);
     await new Promise((r) => setTimeout(r, 50));
   }
