@@ -149,10 +149,14 @@ test("with maintenance on, files per partition stay bounded under a steady strea
     { timeoutMs: 30_000, intervalMs: 250 },
   );
   // Expiry and GC ran too: old versions stopped being served and their files were deleted.
-  await waitFor("versions expired and objects collected", async () => ((await metric(metricsUrl, "lake_maintenance_objects_collected_total")) > 0 ? true : undefined), {
-    timeoutMs: 30_000,
-    intervalMs: 500,
-  });
+  await waitFor(
+    "versions expired and objects collected",
+    async () => ((await metric(metricsUrl, "lake_maintenance_objects_collected_total")) > 0 ? true : undefined),
+    {
+      timeoutMs: 30_000,
+      intervalMs: 500,
+    },
+  );
   assert.ok((await metric(metricsUrl, "lake_maintenance_files_compacted_total")) > 0, "files compacted counted on /metrics");
   assert.ok((await metric(metricsUrl, "lake_maintenance_versions_expired_total")) > 0, "versions expired counted on /metrics");
   const served = (await lake.catalog.versions(DATASET, 0, 1000)).versions.filter((v) => !v.expired).length;

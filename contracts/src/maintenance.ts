@@ -97,7 +97,8 @@ export function parseMaintenancePolicy(raw: unknown, bad: (why: string) => Error
   const int = (o: Record<string, unknown>, path: string, key: string, def: number, min: number, max: number): number => {
     const v = o[key];
     if (v === undefined) return def;
-    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min || v > max) fail(`${path}.${key} must be an integer from ${min} to ${max}, got ${show(v)}`);
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min || v > max)
+      fail(`${path}.${key} must be an integer from ${min} to ${max}, got ${show(v)}`);
     return v as number;
   };
   /** Like int, but `null` switches the bound off. */

@@ -8,7 +8,7 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 
 import { type CatalogClient, CatalogRequestError } from "@lake/client";
-import { datasetSpec, type DatasetSpec } from "@lake/committer";
+import { type DatasetSpec, datasetSpec } from "@lake/committer";
 import { derivedContract, derivedNames, type MaintenancePolicy } from "@lake/contracts";
 import type { SchemaRegistry } from "@lake/registry";
 import type { ObjectStore } from "@lake/storage";
