@@ -10,6 +10,7 @@ import type avro from "avsc";
 
 import { describeFields, type DomainContract, domainContract } from "./domain.ts";
 import type { LakeDerived } from "./generated.ts";
+import { type MaintenancePolicy, parseMaintenancePolicy } from "./maintenance.ts";
 import { isValidName } from "./names.ts";
 import { type ParquetSettings, parseParquetSettings } from "./parquet.ts";
 import { avroCodec, safeTypeForSchema } from "./safe-avro.ts";
@@ -52,6 +53,8 @@ export interface DerivedContract {
   readonly columns: DomainContract["fields"];
   /** How the dataset's Parquet files are written (lake.parquet). */
   readonly parquet: ParquetSettings;
+  /** How the dataset is maintained (lake.maintenance). */
+  readonly maintenance: MaintenancePolicy;
   /**
    * Every version of the output row, oldest first, the current one last (earlier ones from
    * contracts/avro/derived/history/<name>.v<N>.avsc): Iceberg field ids and old results follow them.
@@ -331,6 +334,7 @@ export function loadDerivedContract(
       { version: job.version, fingerprint: codec.fingerprint, columns },
     ],
     parquet: parseParquetSettings(schema["lake.parquet"], (why) => new DerivedContractError(label, why)),
+    maintenance: parseMaintenancePolicy(schema["lake.maintenance"], (why) => new DerivedContractError(label, why)),
     encode: (row) => codec.encode(row),
     decode: (bytes, writer) => {
       if (writer === undefined || writer === codec.fingerprint) return codec.decode(bytes);

@@ -14,6 +14,7 @@ import {
   MAX_DATE_MS,
   MAX_HEADER_VALUE_LENGTH,
 } from "./bounds.ts";
+import { type MaintenancePolicy, parseMaintenancePolicy } from "./maintenance.ts";
 import { isValidName } from "./names.ts";
 import { type ParquetSettings, parseParquetSettings } from "./parquet.ts";
 import { avroCodec, safeTypeForSchema } from "./safe-avro.ts";
@@ -50,6 +51,8 @@ export interface RawDomainSchema {
   };
   /** How the dataset's Parquet files are written (contracts/src/parquet.ts); absent: the defaults. */
   "lake.parquet"?: unknown;
+  /** How the dataset is compacted, expired and collected without anyone asking (contracts/src/maintenance.ts); absent: the defaults. */
+  "lake.maintenance"?: unknown;
 }
 
 export type ValidationResult =
@@ -69,6 +72,8 @@ export interface DomainContract {
   readonly maxFutureSkewMs: number;
   /** How the dataset's Parquet files are written (lake.parquet). */
   readonly parquet: ParquetSettings;
+  /** How the dataset is maintained (lake.maintenance). */
+  readonly maintenance: MaintenancePolicy;
   readonly schema: Readonly<RawDomainSchema>;
   readonly fields: readonly { name: string; avroType: string; timestampMillis: boolean; nullable: boolean; constraints: FieldConstraints | undefined }[];
   /**
@@ -121,6 +126,7 @@ export function parseDomainSchema(doc: unknown): RawDomainSchema {
     throw bad(`"lake.domain".max_future_skew_ms must be a non-negative integer (milliseconds), got ${JSON.stringify(skew)}`);
   }
   parseParquetSettings(s["lake.parquet"], bad);
+  parseMaintenancePolicy(s["lake.maintenance"], bad);
   try {
     safeTypeForSchema(doc as avro.Schema);
   } catch (cause) {
@@ -226,6 +232,7 @@ export function loadDomainContract(schema: RawDomainSchema): DomainContract {
   const codec = avroCodec(type);
   const maxFutureSkewMs = meta.max_future_skew_ms ?? DEFAULT_MAX_FUTURE_SKEW_MS;
   const parquet = parseParquetSettings(schema["lake.parquet"], (why) => new InvalidContractError(`not a domain contract: ${why}`));
+  const maintenance = parseMaintenancePolicy(schema["lake.maintenance"], (why) => new InvalidContractError(`not a domain contract: ${why}`));
   const fields = schema.fields.map((f) => ({ name: f.name, ...describeType(f.type), constraints: f["lake.constraints"] }));
   const byName = new Map(fields.map((f) => [f.name, f]));
   const patterns = new Map(fields.filter((f) => f.constraints?.pattern).map((f) => [f.name, new RegExp(f.constraints!.pattern!)]));
@@ -372,6 +379,7 @@ export function loadDomainContract(schema: RawDomainSchema): DomainContract {
     policy: meta.policy,
     maxFutureSkewMs,
     parquet,
+    maintenance,
     schema,
     fields,
     validate,

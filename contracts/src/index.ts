@@ -90,6 +90,14 @@ export {
   parquetCodecName,
   parseParquetSettings,
 } from "./parquet.ts";
+export {
+  type MaintenancePolicy,
+  type CompactionPolicy,
+  type ExpiryPolicy,
+  type GcPolicy,
+  DEFAULT_MAINTENANCE_POLICY,
+  parseMaintenancePolicy,
+} from "./maintenance.ts";
 export type {
   RecordResult,
   IngestReply,

@@ -73,7 +73,7 @@ function actorOf(v: Values): string {
   return (v.actor as string | undefined) || process.env.LAKE_ACTOR || userInfo().username;
 }
 
-async function storeOf(t: MaintenanceTarget): Promise<ObjectStore> {
+export async function storeOf(t: MaintenanceTarget): Promise<ObjectStore> {
   // run.json's settings, overridden by this shell's LAKE_STORE / LAKE_S3_* / LAKE_STORE_ROOT (as `lake query`).
   const env: Record<string, string> = { ...(t.store ?? {}) };
   for (const k of Object.values(STORE_ENV)) if (process.env[k]) env[k] = process.env[k]!;
@@ -253,6 +253,7 @@ export function printGc(r: GcResult): void {
     for (const y of d.youngOrphans)
       console.log(`  kept ${y.key} (orphan, ${formatDuration(y.ageMs)} old: within the grace period, may be a write about to commit)`);
     for (const u of d.unknownAge) console.log(`  kept ${u.key} (orphan, the store can't tell its age)`);
+    if (d.deferred) console.log(`  left ${d.deferred} more collectable object(s) for the next run`);
     if (d.recordSeqs.length) console.log(`  recorded as FilesCollected at commit-log sequence ${d.recordSeqs.join(", ")}`);
   }
   const total = r.datasets.reduce((n, d) => n + (r.dryRun ? d.candidates.length : d.deleted), 0);

@@ -19,6 +19,7 @@ import { isNatsServerMissing } from "@lake/testing";
 import { BACKFILL_USAGE, cmdBackfill } from "./cli-backfill.ts";
 import { cmdCompact, COMPACT_USAGE } from "./cli-compact.ts";
 import { cmdLineage, LINEAGE_USAGE } from "./cli-lineage.ts";
+import { cmdMaintain, MAINTAIN_OPTIONS, MAINTAIN_USAGE } from "./cli-maintain.ts";
 import { cmdMaintenance, MAINTENANCE_OPTIONS, MAINTENANCE_USAGE } from "./cli-maintenance.ts";
 import { catalogClient, cmdOps, OPS_USAGE, OpsUsageError } from "./cli-ops.ts";
 import { produce, produceDefaults, type ProduceProgress } from "./produce.ts";
@@ -43,8 +44,9 @@ function pickStoreEnv(env: NodeJS.ProcessEnv): Record<string, string> {
 const USAGE = `lake: an event-driven data lake with atomic, versioned snapshots
 
 usage:
-  lake up [--data-dir DIR] [--nats-url URL] [--ingest-port N] [--catalog-port N]
-      start nats-server (unless --nats-url or NATS_URL) and every service; Ctrl-C stops them all
+  lake up [--data-dir DIR] [--nats-url URL] [--ingest-port N] [--catalog-port N] [--no-maintenance]
+      start nats-server (unless --nats-url or NATS_URL) and every service, and the maintenance worker
+      (lake maintain --follow) unless --no-maintenance; Ctrl-C stops them all
   lake produce [--count N] [--rate EV/S] [--batch N] [--duplicates F] [--invalid F] [--via http|nats] [--wait]
       send sample domain_events (with retried duplicates and invalid records) to ingest
   lake query "<SQL>" [--dataset D] [--version N|latest|current] [--tag NAME] [--offset X] [--source-offset X] [--as-of TIME] [--max-staleness D]
@@ -69,6 +71,7 @@ usage:
 ${OPS_USAGE}
 ${LINEAGE_USAGE}
 ${MAINTENANCE_USAGE}
+${MAINTAIN_USAGE}
 ${COMPACT_USAGE}
 ${BACKFILL_USAGE}
 
@@ -133,6 +136,7 @@ async function cmdUp(dataDir: string, v: Record<string, string | boolean | undef
     natsUrl: (v["nats-url"] as string | undefined) || process.env.NATS_URL || undefined,
     ingestPort: v["ingest-port"] ? Number(v["ingest-port"]) : 7070,
     catalogPort: v["catalog-port"] ? Number(v["catalog-port"]) : 7071,
+    maintenance: v["no-maintenance"] !== true,
     log: (l) => console.log(`  ${l}`),
   });
   console.log(`store     ${lake.storeRoot}`);
@@ -444,6 +448,7 @@ function parseCommandLineOrThrow(argv: string[]) {
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
       ...MAINTENANCE_OPTIONS,
+      ...MAINTAIN_OPTIONS,
     },
   });
 }
@@ -508,6 +513,8 @@ async function run(cmd: string, rest: string[], v: ReturnType<typeof parseComman
       return cmdMaintenance(cmd, rest, v, () => runInfo(dataDir));
     case "compact":
       return cmdCompact(rest, v, dataDir);
+    case "maintain":
+      return cmdMaintain(rest, v, () => runInfo(dataDir));
     case "lineage":
       return cmdLineage(rest, v, () => runInfo(dataDir).catalog_url, printTable);
     default:

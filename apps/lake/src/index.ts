@@ -1,7 +1,7 @@
 // @lake/app: the `lake` CLI (cli.ts), `lake up` (up.ts), and the operations that write a dataset's
 // commit log beside the services: compaction (ops/), backfill, expiry, gc and fsck (maintenance.ts).
 // The only package that may import services: it starts them and runs their code as operations.
-export { startLake, serviceEntry, type LakeHandle, type StartLakeOptions, type IngestTarget } from "./up.ts";
+export { startLake, serviceEntry, maintenanceEntry, type LakeHandle, type StartLakeOptions, type IngestTarget } from "./up.ts";
 export { readLakeSecrets, writeLakeSecrets, SECRETS_DIR, type LakeSecrets, type LakeTokens } from "./secrets.ts";
 export { produce, produceDefaults, type ProduceOptions, type ProduceProgress } from "./produce.ts";
 export { backfillDerived, type BackfillResult, type BackfillProgress } from "./backfill.ts";
@@ -19,6 +19,20 @@ export {
   type FsckDrift,
   type MaintenanceProgress,
 } from "./maintenance.ts";
+export { MaintenanceWorker, DEFAULT_INTERVAL_MS, type MaintenanceWorkerOptions, type RoundReport, type DatasetRoundReport } from "./maintain/worker.ts";
+export {
+  planDataset,
+  planExpiry,
+  backoffMs,
+  maxFilesPerPartition,
+  MAINTENANCE_TASKS,
+  type DatasetFacts,
+  type RoundPlan,
+  type CompactionStep,
+  type ExpiryStep,
+  type GcStep,
+  type MaintenanceTask,
+} from "./maintain/plan.ts";
 export {
   compactDataset,
   compactionFailpointHook,

@@ -150,6 +150,8 @@ export interface GcOptions {
   onProgress?: (p: MaintenanceProgress) => void;
   /** Deletes in flight at once (default 16). */
   concurrency?: number;
+  /** Objects deleted per dataset at most (default: all); the rest are left for the next run (`deferred`). */
+  maxDeletes?: number;
 }
 
 export interface GcCandidate {
@@ -173,6 +175,8 @@ export interface GcDatasetResult {
   live: number;
   /** Deleted (or, in a dry run, to be deleted). */
   candidates: GcCandidate[];
+  /** Collectable objects left for a later run by maxDeletes. */
+  deferred: number;
   /** Orphans kept because they are younger than the grace period. */
   youngOrphans: { key: string; size: number; ageMs: number }[];
   /** Orphans kept because the store can't tell their age. */
@@ -363,6 +367,7 @@ async function collectDataset(o: GcOptions, js: JetStreamClient, jsm: Awaited<Re
     listedBytes: listed.reduce((n, i) => n + i.size, 0),
     live: 0,
     candidates: [],
+    deferred: 0,
     youngOrphans: [],
     unknownAge: [],
     deleted: 0,
@@ -384,6 +389,11 @@ async function collectDataset(o: GcOptions, js: JetStreamClient, jsm: Awaited<Re
     if (at === undefined) result.unknownAge.push({ key: info.key, size: info.size });
     else if (t - at >= o.graceMs) result.candidates.push({ key: info.key, size: info.size, reason: "orphan", ageMs: t - at });
     else result.youngOrphans.push({ key: info.key, size: info.size, ageMs: t - at });
+  }
+
+  if (o.maxDeletes !== undefined && result.candidates.length > o.maxDeletes) {
+    result.deferred = result.candidates.length - o.maxDeletes;
+    result.candidates = result.candidates.slice(0, o.maxDeletes);
   }
 
   // 5. Delete, then record what went (a record per chunk, so an interrupted run has recorded what it did).

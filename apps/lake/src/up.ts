@@ -23,6 +23,8 @@ import { type LakeSecrets, writeLakeSecrets } from "./secrets.ts";
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), "../../../..");
 export const serviceEntry = (name: string) => join(repoRoot, "services", name, "src", "main.ts");
+/** The maintenance worker's process (apps/lake/src/maintain/main.ts): compaction, expiry and GC by policy. */
+export const maintenanceEntry = join(repoRoot, "apps", "lake", "src", "maintain", "main.ts");
 
 export interface StartLakeOptions {
   dataDir: string;
@@ -40,6 +42,13 @@ export interface StartLakeOptions {
    * data dir. Credentials come from the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
    */
   s3?: { endpoint?: string; bucket: string; prefix?: string; region?: string };
+  /**
+   * Start the maintenance worker (`lake maintain --follow`: compaction, expiry, GC as each contract's
+   * lake.maintenance says). Off unless asked for (`lake up` asks, unless --no-maintenance): tests that
+   * count versions or files must not have a worker rewriting them. An object: extra env for it
+   * (e.g. LAKE_MAINTAIN_INTERVAL_MS).
+   */
+  maintenance?: boolean | { env?: Record<string, string> };
   /** Services not to start (e.g. a test that runs its own quality instances). */
   without?: readonly ("quality" | "aggregator")[];
   /**
@@ -86,6 +95,8 @@ export interface LakeHandle {
   startService(name: "ingest" | "catalog" | "quality"): Promise<ServiceHandle>;
   /** Starts (or restarts) the aggregator of a derived dataset; replaces the handle in `services`. */
   startAggregator(dataset: string, env?: Record<string, string>, name?: string): Promise<ServiceHandle>;
+  /** Starts (or restarts) the maintenance worker as service `maintenance`. */
+  startMaintenance(env?: Record<string, string>): Promise<ServiceHandle>;
   stop(): Promise<void>;
 }
 
@@ -170,6 +181,19 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
     return h;
   }
 
+  async function startMaintenance(env: Record<string, string> = {}): Promise<ServiceHandle> {
+    // It logs in as the committer: compaction is one more writer of VersionCommitted records, with the
+    // same compare-and-set; expiries and collected files go through the catalog's API.
+    const h = await spawnService({
+      name: "maintenance",
+      entry: maintenanceEntry,
+      env: { ...as(SERVICE_USERS.committer), LAKE_CATALOG_URL: handle.catalogUrl, LAKE_METRICS_PORT: "0", ...env },
+    });
+    services.set("maintenance", h);
+    log(`maintenance every ${String(h.ready.interval_ms)} ms, metrics ${String(h.ready.metrics_url)} (pid ${h.pid})`);
+    return h;
+  }
+
   const handle: LakeHandle = {
     dataDir,
     storeRoot,
@@ -188,6 +212,7 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
     startCommitter,
     startService,
     startAggregator,
+    startMaintenance,
     async stop() {
       await Promise.all([...services.values()].map((s) => s.stop().catch(() => null)));
       services.clear();
@@ -218,6 +243,7 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
     handle.ingestUrl = String(ingest.ready.url);
     handle.producer.url = handle.ingestUrl;
     handle.operator.url = handle.ingestUrl;
+    if (o.maintenance) await startMaintenance(typeof o.maintenance === "object" ? o.maintenance.env : {});
   } catch (e) {
     await handle.stop();
     throw e;

@@ -32,6 +32,12 @@ export interface CompactionOptions {
   maxFiles: number;
   /** Default COMPACTION_DEFAULTS.maxRows. */
   maxRows?: number;
+  /**
+   * Only partitions with at least this many small files are planned (default 2, any partition with
+   * something to merge). The maintenance worker passes its policy's bound + 1, so a partition under the
+   * bound is not rewritten again and again as it grows.
+   */
+  minSmallFiles?: number;
 }
 
 /** Small files of one partition rewritten into one file. */
@@ -81,6 +87,7 @@ export function planCompaction(live: ReadonlyMap<string, readonly LakeLog.DataFi
   if (!(opts.maxFiles >= 2)) throw new RangeError(`maxFiles must be ≥ 2 (a compaction merges at least two files), got ${opts.maxFiles}`);
   const maxRows = opts.maxRows ?? COMPACTION_DEFAULTS.maxRows;
   if (!(maxRows >= 1)) throw new RangeError(`maxRows must be ≥ 1, got ${maxRows}`);
+  const minSmall = Math.max(2, opts.minSmallFiles ?? 2);
   const groups: CompactionGroup[] = [];
   let budget = opts.maxFiles;
   let deferred = 0;
@@ -90,7 +97,7 @@ export function planCompaction(live: ReadonlyMap<string, readonly LakeLog.DataFi
     const files = live.get(partition)!;
     liveFiles += files.length;
     const small = files.filter((f) => f.bytes < opts.targetBytes).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    if (small.length < 2) continue;
+    if (small.length < minSmall) continue;
     const bins: LakeLog.DataFile[][] = [];
     let bin: LakeLog.DataFile[] = [];
     let binBytes = 0;

@@ -68,6 +68,8 @@ export interface CompactDatasetOptions {
   maxFiles?: number;
   /** Rows per rewritten file at most (memory bound; default COMPACTION_DEFAULTS.maxRows). */
   maxRows?: number;
+  /** Only partitions with at least this many small files (default 2; see CompactionOptions.minSmallFiles). */
+  minSmallFiles?: number;
   /** Plan only: read the log, write and commit nothing. */
   dryRun?: boolean;
   /** Recorded as the version's committer_id (default `compact-<host>-<pid>`). */
@@ -162,7 +164,12 @@ async function run(o: CompactDatasetOptions): Promise<CompactionResult> {
   await foldCommitLog(js, dataset, head.seq, (rec) => {
     if (rec.kind === "VersionCommitted") applyVersionFiles(live, rec.body);
   });
-  const plan = planCompaction(live, { targetBytes, maxFiles, maxRows: o.maxRows ?? COMPACTION_DEFAULTS.maxRows });
+  const plan = planCompaction(live, {
+    targetBytes,
+    maxFiles,
+    maxRows: o.maxRows ?? COMPACTION_DEFAULTS.maxRows,
+    ...(o.minSmallFiles === undefined ? {} : { minSmallFiles: o.minSmallFiles }),
+  });
   const result: CompactionResult = {
     dataset,
     outcome: COMPACTION_OUTCOMES.nothingToDo,
