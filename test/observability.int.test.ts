@@ -213,20 +213,28 @@ describe("every metric a rule or panel names is exported by a running lake", () 
       card_country: null,
     }));
     assert.equal((await sendHttp(lake.producer, "payments", bad)).accepted, 10);
-    scrapes = await waitFor(
-      "the failed audit in quality's and the payments committer's metrics",
-      async () => {
-        const s = await scrapeAll();
-        const q = s.get("quality")!;
-        const c = s.get("committer:payments")!;
-        return /^lake_quality_rule_failures_total\{dataset="payments",rule="max_null_ratio\(card_country\)"/m.test(q) &&
-          /^lake_committer_quarantined_rows\{dataset="payments",service="committer"\} 10$/m.test(c) &&
-          /^lake_quality_row_count_drop_ratio\{dataset="domain_events"/m.test(q)
-          ? s
-          : undefined;
-      },
-      { timeoutMs: 90_000, intervalMs: 500 },
-    );
+    // What the scrapes must show before the names are collected; the ones still missing are named on a timeout.
+    const wanted: [string, string, RegExp][] = [
+      ["quality", "the failed rule", /^lake_quality_rule_failures_total\{dataset="payments",rule="max_null_ratio\(card_country\)"/m],
+      ["committer:payments", "the audit's 10 rows in quarantine", /^lake_committer_quarantined_rows\{dataset="payments",service="committer"\} 10$/m],
+      // The revert is committed after its rows are in quarantine: wait for both.
+      ["committer:payments", "the revert", /^lake_committer_reverts\{dataset="payments",service="committer"\} [1-9]/m],
+      ["quality", "domain_events' row-count drift", /^lake_quality_row_count_drop_ratio\{dataset="domain_events"/m],
+    ];
+    let missing: string[] = [];
+    try {
+      scrapes = await waitFor(
+        "the failed audit in quality's and the payments committer's metrics",
+        async () => {
+          const s = await scrapeAll();
+          missing = wanted.filter(([svc, , re]) => !re.test(s.get(svc)!)).map(([svc, what]) => `${svc}: ${what}`);
+          return missing.length === 0 ? s : undefined;
+        },
+        { timeoutMs: 150_000, intervalMs: 500 },
+      );
+    } catch (e) {
+      throw new Error(`still missing from the scrapes: ${missing.join("; ")}`, { cause: e });
+    }
     for (const text of scrapes.values()) {
       for (const m of text.matchAll(/^# TYPE (\w+) (\w+)$/gm)) {
         const names = m[2] === "histogram" ? [m[1]!, `${m[1]}_bucket`, `${m[1]}_sum`, `${m[1]}_count`] : [m[1]!];
