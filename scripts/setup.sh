@@ -16,6 +16,20 @@ if ! have_nats; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null
 fi
 
+# promtool (checks deploy/prometheus in test/observability.int.test.ts), from Debian's prometheus package.
+# Only the one binary is unpacked into .tools/bin: installing the package would also start a Prometheus server.
+if ! command -v promtool >/dev/null 2>&1 && [ ! -x .tools/bin/promtool ]; then
+  echo "setup: promtool not found; unpacking it from Debian's prometheus package into .tools/bin" >&2
+  tmp="$(mktemp -d)"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  (cd "$tmp" && apt-get download prometheus >/dev/null 2>&1) || { $SUDO apt-get update -qq && (cd "$tmp" && apt-get download prometheus >/dev/null); }
+  mkdir -p .tools/bin
+  dpkg-deb --fsys-tarfile "$tmp"/prometheus_*.deb | tar -x -O ./usr/bin/promtool >.tools/bin/promtool
+  chmod +x .tools/bin/promtool
+  rm -rf "$tmp"
+fi
+
 # npm ci when node_modules is missing or older than the lockfile.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci" >&2

@@ -59,6 +59,15 @@ liveGauge(
   ds,
   () => committer.stats.lastCommitMs / 1000,
 );
+// Write-audit-publish: failed audits this committer took back out, and the rows it set aside in quarantine.
+liveGauge(metricRegistry, "lake_committer_reverts", "Failed versions reverted by this process", ds, () => committer.stats.reverts);
+liveGauge(
+  metricRegistry,
+  "lake_committer_quarantined_rows",
+  "Rows of failed audits this process put in quarantine (source audit)",
+  ds,
+  () => committer.stats.quarantinedRows,
+);
 const lagGauge = new Gauge({
   name: "lake_committer_consumer_lag",
   help: "Events in the source stream not yet committed",

@@ -22,3 +22,5 @@ export {
 export { type DatasetRules, rulesFor, loadAllRules, useRegistry } from "./dataset-rules.ts";
 export { ParquetInspector, UnreadableFileError, isUnreadableFile, fieldCheckSql } from "./parquet/inspect.ts";
 export { VersionMeasurer, FileUnavailableError, isFileUnavailable } from "./parquet/measure.ts";
+export { type Drift, driftOf, MAX_DRIFT_COLUMNS } from "./domain/drift.ts";
+export { QualityMetrics, type VerdictObservation } from "./metrics.ts";

@@ -9,6 +9,7 @@ import { createLogger, createRegistry, liveGauge, serveMetrics, startTelemetry }
 
 import { loadAllRules, useRegistry } from "./dataset-rules.ts";
 import { readEnv } from "./env.ts";
+import { QualityMetrics } from "./metrics.ts";
 import { QualityChecker } from "./nats/checker.ts";
 
 const env = readEnv();
@@ -20,9 +21,18 @@ mkdirSync(dirname(env.dbPath), { recursive: true });
 const nc = await connectNats({ url: env.natsUrl, name: "quality" });
 const registry = await SchemaRegistry.open(nc, { log });
 useRegistry(registry);
-const checker = new QualityChecker({ nc, store: await openStore(env.store), dbPath: env.dbPath, checkerId: env.checkerId, log, maxBatch: env.maxBatch });
-await checker.start();
 const metricRegistry = createRegistry("quality");
+const verdictMetrics = new QualityMetrics(metricRegistry);
+const checker = new QualityChecker({
+  nc,
+  store: await openStore(env.store),
+  dbPath: env.dbPath,
+  checkerId: env.checkerId,
+  log,
+  maxBatch: env.maxBatch,
+  onVerdict: (o) => verdictMetrics.observe(o),
+});
+await checker.start();
 for (const outcome of ["passed", "failed"] as const) {
   liveGauge(metricRegistry, `lake_quality_verdicts_${outcome}`, `Versions this checker judged ${outcome}`, {}, () => checker.stats[outcome]);
 }

@@ -23,6 +23,7 @@ import {
   summarise,
   type WireLimits,
 } from "../domain/classify.ts";
+import { rejectReason } from "../domain/reasons.ts";
 
 /** Nats-Msg-Id of an event: unique across the EVENTS stream, the same for every retry of the event. */
 export const eventMsgId = (domain: string, eventId: string) => `${domain}:${eventId}`;
@@ -37,7 +38,7 @@ export interface ContractSource {
 
 export interface PublisherOptions {
   nc: NatsConnection;
-  /** Metrics go here (lake_ingest_records_total, lake_ingest_request_seconds). */
+  /** Metrics go here (lake_ingest_records_total, lake_ingest_rejected_total, lake_ingest_request_seconds). */
   metrics: Registry;
   contracts: ContractSource;
   maxBatch: number;
@@ -49,6 +50,7 @@ export class Publisher {
   readonly stats = { accepted: 0, duplicates: 0, rejected: 0, failed: 0 };
 
   private readonly records: Counter;
+  private readonly rejections: Counter;
   private readonly latency: Histogram;
 
   constructor(private readonly o: PublisherOptions) {
@@ -57,6 +59,13 @@ export class Publisher {
       name: "lake_ingest_records_total",
       help: "Records by outcome (rejected ones are quarantined)",
       labelNames: ["domain", "status"],
+      registers: [o.metrics],
+    });
+    // Why records were refused, as a fixed set of classes (never the reason's text: it quotes input).
+    this.rejections = new Counter({
+      name: "lake_ingest_rejected_total",
+      help: "Records refused and quarantined, by class of reason",
+      labelNames: ["domain", "reason"],
       registers: [o.metrics],
     });
     this.latency = new Histogram({
@@ -137,6 +146,7 @@ export class Publisher {
   private async publishOne(domain: string, contract: DomainContract, c: Classified, source: "http" | "nats"): Promise<RecordResult> {
     if (!c.ok) {
       await this.quarantine(domain, c, source);
+      this.rejections.inc({ domain, reason: rejectReason(c.reason) });
       return { index: c.index, event_id: c.eventId, status: "rejected", reason: c.reason, path: c.path };
     }
     return this.publishValid(domain, contract, c);

@@ -32,7 +32,9 @@ import { contextFromHeaders, inSpan, type Logger, SpanKind } from "@lake/telemet
 
 import { rulesFor } from "../dataset-rules.ts";
 import { type DatasetHead, type LogEntry, QualityState } from "../db/state.ts";
+import { type Drift, driftOf } from "../domain/drift.ts";
 import { judge, judgeRevert, REVERT } from "../domain/rules.ts";
+import type { VerdictObservation } from "../metrics.ts";
 import { ParquetInspector } from "../parquet/inspect.ts";
 import { VersionMeasurer } from "../parquet/measure.ts";
 
@@ -54,6 +56,8 @@ export interface CheckerOptions {
   now?: () => number;
   /** Runs just before each verdict append attempt (tests use it to land a record first). */
   beforeAppend?: (verdict: QualityVerdict, attempt: number) => Promise<void>;
+  /** Told of each verdict this checker got into the log (metrics); must not throw. */
+  onVerdict?: (o: VerdictObservation) => void;
 }
 
 const RETRY_MIN_MS = 500;
@@ -205,7 +209,7 @@ export class QualityChecker {
     await inSpan(
       `quality ${v.dataset} v${v.version}`,
       { kind: SpanKind.CONSUMER, parent: contextFromHeaders(commit?.header), attributes: { "lake.dataset": v.dataset, "lake.version": v.version } },
-      () => this.judgeVersion(head, v, manifestRef, revert),
+      () => this.judgeVersion(head, v, manifestRef, revert, commit?.time.getTime()),
     );
   }
 
@@ -214,18 +218,21 @@ export class QualityChecker {
     v: NonNullable<ReturnType<QualityState["nextUnjudged"]>>,
     manifestRef: LakeLog.ManifestRef | undefined,
     revert: VersionCommitted | undefined,
+    committedAt: number | undefined,
   ): Promise<void> {
     const started = performance.now();
     try {
       const now = this.now();
       let outcome: LakeLog.QualityOutcome;
       let rules: LakeLog.RuleResult[];
+      let drift: Drift | undefined;
       if (revert) {
         ({ outcome, rules } = judgeRevert(v, revert.lineage?.base_version ?? null, (n) => this.state.version(v.dataset, n)));
       } else {
         const input = await this.measurer.inputFor(v, rulesFor(v.schemaName, v.schemaVersion), now);
         if (manifestRef) input.manifest = { key: manifestRef.key, problem: await this.measurer.manifestProblem(manifestRef) };
         ({ outcome, rules } = judge(input));
+        drift = driftOf(input);
       }
       const body: QualityVerdict = { dataset: v.dataset, version: v.version, outcome, rules, checked_at: now, checker_id: this.o.checkerId };
       const seq = await this.appendVerdict(body, head.head_seq);
@@ -238,6 +245,14 @@ export class QualityChecker {
       this.backoff.delete(v.dataset);
       this.stats.verdicts++;
       this.stats[outcome]++;
+      this.o.onVerdict?.({
+        dataset: v.dataset,
+        outcome,
+        rules,
+        judgeMs: performance.now() - started,
+        sinceCommitMs: committedAt === undefined ? undefined : this.now() - committedAt,
+        drift,
+      });
       this.o.log.info("verdict appended", {
         dataset: v.dataset,
         version: v.version,
