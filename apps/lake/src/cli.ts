@@ -21,6 +21,7 @@ import { cmdCompact, COMPACT_USAGE } from "./cli-compact.ts";
 import { cmdLineage, LINEAGE_USAGE } from "./cli-lineage.ts";
 import { cmdMaintenance, MAINTENANCE_OPTIONS, MAINTENANCE_USAGE } from "./cli-maintenance.ts";
 import { catalogClient, cmdOps, OPS_USAGE, OpsUsageError } from "./cli-ops.ts";
+import { cmdLogs, cmdStatus, formatEndpoints, STATUS_OPTIONS, STATUS_USAGE } from "./cli-status.ts";
 import { produce, produceDefaults, type ProduceProgress } from "./produce.ts";
 import { type LakeTokens, readLakeSecrets } from "./secrets.ts";
 import { startLake } from "./up.ts";
@@ -44,7 +45,9 @@ const USAGE = `lake: an event-driven data lake with atomic, versioned snapshots
 
 usage:
   lake up [--data-dir DIR] [--nats-url URL] [--ingest-port N] [--catalog-port N]
-      start nats-server (unless --nats-url or NATS_URL) and every service; Ctrl-C stops them all
+      start nats-server (unless --nats-url or NATS_URL) and every service, print every endpoint;
+      restart a service that crashes (with backoff); logs in DIR/logs; Ctrl-C stops them all
+${STATUS_USAGE}
   lake produce [--count N] [--rate EV/S] [--batch N] [--duplicates F] [--invalid F] [--via http|nats] [--wait]
       send sample domain_events (with retried duplicates and invalid records) to ingest
   lake query "<SQL>" [--dataset D] [--version N|latest|current] [--tag NAME] [--offset X] [--source-offset X] [--as-of TIME] [--max-staleness D]
@@ -134,11 +137,13 @@ async function cmdUp(dataDir: string, v: Record<string, string | boolean | undef
     ingestPort: v["ingest-port"] ? Number(v["ingest-port"]) : 7070,
     catalogPort: v["catalog-port"] ? Number(v["catalog-port"]) : 7071,
     log: (l) => console.log(`  ${l}`),
+    supervise: true,
   });
+  for (const l of formatEndpoints(lake.endpoints(), lake.logsDir)) console.log(l);
   console.log(`store     ${lake.storeRoot}`);
   if (lake.secrets) console.log(`secrets   ${lake.secrets.dir} (NATS users, ingest tokens: readable by you only; the lake CLI uses them)`);
   console.log(`ready. try: npm run lake -- produce --count 5000 --wait   then: npm run lake -- query "SELECT count(*) FROM domain_events"`);
-  console.log(`Ctrl-C stops everything.`);
+  console.log(`Ctrl-C stops everything. lake status: how each service is doing.`);
   await new Promise<void>((res) => {
     process.once("SIGINT", res);
     process.once("SIGTERM", res);
@@ -444,13 +449,14 @@ function parseCommandLineOrThrow(argv: string[]) {
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
       ...MAINTENANCE_OPTIONS,
+      ...STATUS_OPTIONS,
     },
   });
 }
 
 async function run(cmd: string, rest: string[], v: ReturnType<typeof parseCommandLine>["values"]): Promise<void> {
   const dataDir = resolve((v["data-dir"] as string | undefined) ?? process.env.LAKE_DATA_DIR ?? ".lake");
-  if (cmd !== "up" && cmd !== "demo") await useLakeCredentials(dataDir);
+  if (cmd !== "up" && cmd !== "demo" && cmd !== "logs") await useLakeCredentials(dataDir);
   switch (cmd) {
     case "up":
       return cmdUp(dataDir, v);
@@ -510,6 +516,10 @@ async function run(cmd: string, rest: string[], v: ReturnType<typeof parseComman
       return cmdCompact(rest, v, dataDir);
     case "lineage":
       return cmdLineage(rest, v, () => runInfo(dataDir).catalog_url, printTable);
+    case "status":
+      return cmdStatus(dataDir, v);
+    case "logs":
+      return cmdLogs(dataDir, rest, v);
     default:
       throw new UsageError(`unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);
   }
