@@ -296,12 +296,12 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
         const url = str(h.ready.url);
         // Ingest serves /metrics and /healthz on its API port; the catalog's metrics have their own
         // (its API may need a token); quality serves only metrics.
-        const metricsBase = name === "ingest" ? url : str(h.ready.metrics_url) ?? url;
+        const metricsBase = name === "ingest" ? url : (str(h.ready.metrics_url) ?? url);
         return {
           url: name === "quality" ? null : url,
           metrics: under(metricsBase, "/metrics"),
           health: under(name === "quality" ? metricsBase : url, "/healthz"),
-          keepPort: name === "ingest" ? undefined : str(h.ready.metrics_port) ?? undefined,
+          keepPort: name === "ingest" ? undefined : (str(h.ready.metrics_port) ?? undefined),
         };
       },
     );

@@ -78,7 +78,11 @@ test("the last error of a log: an error-level JSON line, an exit noted by lake u
   const err = JSON.stringify({ t: "2026-06-01T00:00:01Z", level: "error", msg: "commit failed", err: { name: "Error", message: "disk full" } });
   assert.equal(lastErrorLine([info, err, info]), "2026-06-01T00:00:01Z commit failed: disk full");
   assert.equal(
-    lastErrorLine([err, "[lake up 2026-06-01T00:00:02.000Z] committer:payments exited (signal SIGKILL); restarting in 1 s (restart 2)", "[lake up x] starting committer:payments"]),
+    lastErrorLine([
+      err,
+      "[lake up 2026-06-01T00:00:02.000Z] committer:payments exited (signal SIGKILL); restarting in 1 s (restart 2)",
+      "[lake up x] starting committer:payments",
+    ]),
     "[lake up 2026-06-01T00:00:02.000Z] committer:payments exited (signal SIGKILL); restarting in 1 s (restart 2)",
   );
   assert.equal(lastErrorLine([info, "TypeError: fetch failed", "    at foo (bar.ts:1:1)"]), "TypeError: fetch failed");

@@ -2,8 +2,8 @@
 // every time is restarted with growing delays and a warning, never given up on; a killed service comes
 // back (through a failed start, too); a stop is never answered with a restart.
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { test } from "node:test";
+import { fileURLToPath } from "node:url";
 
 import { type ServiceHandle, spawnService, waitFor } from "@lake/testing";
 
@@ -45,16 +45,16 @@ test("a service that crashes every time is restarted with growing delays, warned
     const waited = starts.slice(1, 5).map((s, i) => s - exits[i]!);
     [200, 400, 800, 1600].forEach((d, i) => assert.ok(waited[i]! >= d - 5, `restart ${i + 1} waited ${waited[i]} ms, at least ${d}`));
     for (let i = 1; i < waited.length; i++) assert.ok(waited[i]! > waited[i - 1]!, `the delays grow: ${waited.join(", ")}`);
-    assert.deepEqual(
-      lines.filter((l) => l.includes("restarting in")).slice(0, 4),
-      [
-        "crasher exited (code 3); restarting in 200 ms (restart 1)",
-        "crasher exited (code 3); restarting in 400 ms (restart 2)",
-        "crasher exited (code 3); restarting in 800 ms (restart 3)",
-        "crasher exited (code 3); restarting in 1.6 s (restart 4)",
-      ],
+    assert.deepEqual(lines.filter((l) => l.includes("restarting in")).slice(0, 4), [
+      "crasher exited (code 3); restarting in 200 ms (restart 1)",
+      "crasher exited (code 3); restarting in 400 ms (restart 2)",
+      "crasher exited (code 3); restarting in 800 ms (restart 3)",
+      "crasher exited (code 3); restarting in 1.6 s (restart 4)",
+    ]);
+    assert.match(
+      lines.find((l) => l.startsWith("WARNING"))!,
+      /^WARNING: crasher keeps crashing: 3 times in a row, each within 60 s of starting; still restarting/,
     );
-    assert.match(lines.find((l) => l.startsWith("WARNING"))!, /^WARNING: crasher keeps crashing: 3 times in a row, each within 60 s of starting; still restarting/);
     assert.ok(supervisor.get("crasher")!.restarts >= 4);
   } finally {
     await supervisor.stop();
