@@ -7,7 +7,7 @@ import { join } from "node:path";
 import type { CatalogClient } from "@lake/client";
 
 import { catalogClient, OpsUsageError } from "./cli-ops.ts";
-import { fileIdentity, lastErrorLine, logFileName, LOGS_DIR, readRange, servicesWithLogs, tailLines } from "./log-files.ts";
+import { fileIdentity, lastErrorLine, logFileName, LOGS_DIR, readRange, servicesWithLogs, sinceLakeStart, tailLines } from "./log-files.ts";
 import { processAlive, readRunFile, type RunFile, runFilePath, type RunService } from "./run-file.ts";
 import type { LakeEndpoint } from "./up.ts";
 
@@ -182,7 +182,7 @@ export async function lakeStatus(dataDir: string, run: RunFile, now = Date.now()
         restarts: s.restarts,
         health,
         lag,
-        last_error: lastErrorLine(tailLines(s.log, 400)) ?? null,
+        last_error: lastErrorLine(sinceLakeStart(tailLines(s.log, 400), run.started_at)) ?? null,
         last_exit: s.last_exit,
         log: s.log,
         url: s.url,
@@ -278,6 +278,7 @@ export function formatStatus(st: LakeStatus): string[] {
   );
   out.push("");
   if (st.datasets_error) out.push(`datasets: the catalog did not answer (${st.datasets_error})`);
+  else if (st.datasets.length === 0) out.push("datasets: none committed yet");
   else
     out.push(
       ...table(

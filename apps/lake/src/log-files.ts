@@ -168,6 +168,19 @@ export function lastErrorLine(lines: readonly string[]): string | undefined {
   return undefined;
 }
 
+/**
+ * The lines written since the lake started at `startedAt` (ISO-8601): from the first `lake up` note
+ * at or after it. A log spans every run of the lake in its data dir; an error of an earlier run is
+ * not this run's. The whole tail when it holds no such note (it starts later than the note).
+ */
+export function sinceLakeStart(lines: readonly string[], startedAt: string): readonly string[] {
+  const i = lines.findIndex((l) => {
+    const m = /^\[lake up (\S+)\] /.exec(l);
+    return m !== null && m[1]! >= startedAt;
+  });
+  return i < 0 ? lines : lines.slice(i);
+}
+
 function clip(s: string): string {
   return s.length > 200 ? `${s.slice(0, 199)}…` : s;
 }

@@ -69,6 +69,21 @@ export function readRunFile(dataDir: string): Partial<RunFile> | undefined {
   return JSON.parse(readFileSync(file, "utf8")) as Partial<RunFile>;
 }
 
+/**
+ * The ports a lake's services listened on besides ingest's and the catalog's API: each one's metrics
+ * port (an aggregator's one HTTP port), by service. A new `lake up` in the same data dir asks for them
+ * again, so metrics endpoints stay where a scraper was told they are.
+ */
+export function keptPortsOf(run: Partial<RunFile>): Map<string, string> {
+  const ports = new Map<string, string>();
+  for (const [name, s] of Object.entries(run.services ?? {})) {
+    const url = s.kind === "aggregator" ? s.url : s.kind === "ingest" ? null : s.metrics_url;
+    const port = url && URL.canParse(url) ? new URL(url).port : ""; // a hand-edited file: that service picks a port afresh
+    if (/^\d+$/.test(port) && port !== "0") ports.set(name, port);
+  }
+  return ports;
+}
+
 /** Whether a process with this pid exists (it may belong to another user: EPERM still means alive). */
 export function processAlive(pid: number | null | undefined): boolean {
   if (!pid || !Number.isSafeInteger(pid) || pid <= 0) return false;

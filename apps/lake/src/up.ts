@@ -25,7 +25,7 @@ import { type StoreConfig, storeConfigFromEnv } from "@lake/storage";
 import { type NatsServerHandle, type ServiceHandle, spawnService, startNatsServer } from "@lake/testing";
 
 import { LogFile, logFileName, LOGS_DIR } from "./log-files.ts";
-import { type RunFile, type RunService, writeRunFile } from "./run-file.ts";
+import { keptPortsOf, processAlive, readRunFile, type RunFile, type RunService, writeRunFile } from "./run-file.ts";
 import { type LakeSecrets, writeLakeSecrets } from "./secrets.ts";
 import { type BackoffPolicy, type SupervisedService, Supervisor } from "./supervisor.ts";
 
@@ -70,6 +70,21 @@ export interface LakeEndpoint {
   url: string | null;
   metrics_url: string | null;
   health_url: string | null;
+}
+
+/**
+ * The metrics (and aggregator) ports of the lake that last ran in `dataDir`, from its run.json; none
+ * while that lake still runs (its ports are its own) or when there is no such file.
+ */
+function previousPorts(dataDir: string): Map<string, string> {
+  let prev: Partial<RunFile> | undefined;
+  try {
+    prev = readRunFile(dataDir);
+  } catch {
+    return new Map(); // unreadable: start afresh
+  }
+  if (!prev || (!prev.stopped_at && prev.pid !== process.pid && processAlive(prev.pid))) return new Map();
+  return keptPortsOf(prev);
 }
 
 /** An ingest HTTP endpoint with the token to send (sendHttp, listQuarantine, replayQuarantine take it). */
@@ -169,9 +184,10 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
   const as = (user: string) => ({ ...base, ...(users ? users.envFor(user) : {}) });
   const services = new Map<string, ServiceHandle>();
   const ports = { ingest: String(o.ingestPort ?? 0), catalog: String(o.catalogPort ?? 0) };
-  // Metrics (and aggregator) ports: picked by the first start, kept by restarts so a scraper's
-  // target stays put; released when a start fails (someone else may hold the port now).
-  const keptPorts = new Map<string, string>();
+  // Metrics (and aggregator) ports: the ones the last lake in this data dir used (its run.json), else
+  // picked by the first start; kept by restarts, so a scraper's targets stay put. A start that fails
+  // on one is tried once more on any free port (someone else may hold it now).
+  const keptPorts = previousPorts(dataDir);
   const described = new Map<string, { kind: string; dataset: string | null; endpoint: LakeEndpoint }>();
   let published = false;
   let stoppedAt: string | null = null;
@@ -208,8 +224,10 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
       try {
         h = await spawnIt((c) => file.write(c));
       } catch (e) {
-        keptPorts.delete(name);
-        throw e;
+        const port = portFor(name);
+        if (port === "0" || !keptPorts.delete(name)) throw e;
+        file.note(`${name} did not start on port ${port} (${(e as Error).message.split("\n")[0]}); trying any free port`);
+        h = await spawnIt((c) => file.write(c));
       }
       const d = describe(h);
       if (d.keepPort) keptPorts.set(name, d.keepPort);

@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { test } from "node:test";
 
 import { formatDuration, lagFromMetrics } from "../src/cli-status.ts";
-import { lastErrorLine, LogFile, logFileName, serviceOfLogFile, servicesWithLogs, tailLines } from "../src/log-files.ts";
+import { lastErrorLine, LogFile, logFileName, serviceOfLogFile, servicesWithLogs, sinceLakeStart, tailLines } from "../src/log-files.ts";
+import { keptPortsOf, type RunService } from "../src/run-file.ts";
 import { BACKOFF_DEFAULTS, describeExit, formatDelay, nextBackoff } from "../src/supervisor.ts";
 
 test("the restart delay doubles from 0.5 s to at most 30 s, and starts over after a minute up", () => {
@@ -88,6 +89,14 @@ test("the last error of a log: an error-level JSON line, an exit noted by lake u
   assert.equal(lastErrorLine([info, "TypeError: fetch failed", "    at foo (bar.ts:1:1)"]), "TypeError: fetch failed");
   assert.equal(lastErrorLine([info, "[lake up x] starting ingest", info]), undefined);
   assert.equal(lastErrorLine([]), undefined);
+  // An error of an earlier run of the lake in the same data dir is not this run's.
+  const log = [
+    "[lake up 2026-06-01T00:00:00.000Z] committer:payments exited (signal SIGKILL)",
+    "[lake up 2026-06-02T00:00:00.000Z] starting committer:payments",
+    info,
+  ];
+  assert.equal(lastErrorLine(sinceLakeStart(log, "2026-06-01T12:00:00.000Z")), undefined);
+  assert.match(lastErrorLine(sinceLakeStart(log, "2026-05-31T00:00:00.000Z"))!, /exited/);
 });
 
 test("consumer lag is read from a committer's or an aggregator's metrics", () => {
@@ -100,4 +109,19 @@ test("consumer lag is read from a committer's or an aggregator's metrics", () =>
   assert.equal(lagFromMetrics('lake_aggregator_consumer_lag{dataset="daily_user_totals"} 7\n'), 7);
   assert.equal(lagFromMetrics('lake_aggregator_consumer_lag{dataset="daily_user_totals"} NaN\n'), null);
   assert.equal(lagFromMetrics("lake_committer_version 3\n"), null);
+});
+
+test("a new lake up in the same data dir asks again for the metrics ports the last one had", () => {
+  const svc = (kind: string, url: string | null, metrics: string | null) => ({ kind, url, metrics_url: metrics }) as RunService;
+  const ports = keptPortsOf({
+    services: {
+      ingest: svc("ingest", "http://127.0.0.1:7070", "http://127.0.0.1:7070/metrics"),
+      catalog: svc("catalog", "http://127.0.0.1:7071", "http://127.0.0.1:41001/metrics"),
+      "committer:payments": svc("committer", null, "http://127.0.0.1:41002/metrics"),
+      "aggregator:daily_user_totals": svc("aggregator", "http://127.0.0.1:41003", "http://127.0.0.1:41003/metrics"),
+      quality: svc("quality", null, "not a url"),
+    },
+  });
+  assert.deepEqual(Object.fromEntries(ports), { catalog: "41001", "committer:payments": "41002", "aggregator:daily_user_totals": "41003" });
+  assert.equal(keptPortsOf({}).size, 0);
 });
