@@ -22,6 +22,7 @@ import { cmdLineage, LINEAGE_USAGE } from "./cli-lineage.ts";
 import { cmdMaintain, MAINTAIN_OPTIONS, MAINTAIN_USAGE } from "./cli-maintain.ts";
 import { cmdMaintenance, MAINTENANCE_OPTIONS, MAINTENANCE_USAGE } from "./cli-maintenance.ts";
 import { catalogClient, cmdOps, OPS_USAGE, OpsUsageError } from "./cli-ops.ts";
+import { cmdLogs, cmdStatus, formatEndpoints, STATUS_OPTIONS, STATUS_USAGE } from "./cli-status.ts";
 import { produce, produceDefaults, type ProduceProgress } from "./produce.ts";
 import { type LakeTokens, readLakeSecrets } from "./secrets.ts";
 import { startLake } from "./up.ts";
@@ -46,7 +47,9 @@ const USAGE = `lake: an event-driven data lake with atomic, versioned snapshots
 usage:
   lake up [--data-dir DIR] [--nats-url URL] [--ingest-port N] [--catalog-port N] [--no-maintenance]
       start nats-server (unless --nats-url or NATS_URL) and every service, and the maintenance worker
-      (lake maintain --follow) unless --no-maintenance; Ctrl-C stops them all
+      (lake maintain --follow) unless --no-maintenance; print every endpoint; restart a service that
+      crashes (with backoff); logs in DIR/logs; Ctrl-C stops them all
+${STATUS_USAGE}
   lake produce [--count N] [--rate EV/S] [--batch N] [--duplicates F] [--invalid F] [--via http|nats] [--wait]
       send sample domain_events (with retried duplicates and invalid records) to ingest
   lake query "<SQL>" [--dataset D] [--version N|latest|current] [--tag NAME] [--offset X] [--source-offset X] [--as-of TIME] [--max-staleness D]
@@ -138,11 +141,13 @@ async function cmdUp(dataDir: string, v: Record<string, string | boolean | undef
     catalogPort: v["catalog-port"] ? Number(v["catalog-port"]) : 7071,
     maintenance: v["no-maintenance"] !== true,
     log: (l) => console.log(`  ${l}`),
+    supervise: true,
   });
+  for (const l of formatEndpoints(lake.endpoints(), lake.logsDir)) console.log(l);
   console.log(`store     ${lake.storeRoot}`);
   if (lake.secrets) console.log(`secrets   ${lake.secrets.dir} (NATS users, ingest tokens: readable by you only; the lake CLI uses them)`);
   console.log(`ready. try: npm run lake -- produce --count 5000 --wait   then: npm run lake -- query "SELECT count(*) FROM domain_events"`);
-  console.log(`Ctrl-C stops everything.`);
+  console.log(`Ctrl-C stops everything. lake status: how each service is doing.`);
   await new Promise<void>((res) => {
     process.once("SIGINT", res);
     process.once("SIGTERM", res);
@@ -449,13 +454,14 @@ function parseCommandLineOrThrow(argv: string[]) {
       help: { type: "boolean", short: "h" },
       ...MAINTENANCE_OPTIONS,
       ...MAINTAIN_OPTIONS,
+      ...STATUS_OPTIONS,
     },
   });
 }
 
 async function run(cmd: string, rest: string[], v: ReturnType<typeof parseCommandLine>["values"]): Promise<void> {
   const dataDir = resolve((v["data-dir"] as string | undefined) ?? process.env.LAKE_DATA_DIR ?? ".lake");
-  if (cmd !== "up" && cmd !== "demo") await useLakeCredentials(dataDir);
+  if (cmd !== "up" && cmd !== "demo" && cmd !== "logs") await useLakeCredentials(dataDir);
   switch (cmd) {
     case "up":
       return cmdUp(dataDir, v);
@@ -517,6 +523,10 @@ async function run(cmd: string, rest: string[], v: ReturnType<typeof parseComman
       return cmdMaintain(rest, v, () => runInfo(dataDir));
     case "lineage":
       return cmdLineage(rest, v, () => runInfo(dataDir).catalog_url, printTable);
+    case "status":
+      return cmdStatus(dataDir, v);
+    case "logs":
+      return cmdLogs(dataDir, rest, v);
     default:
       throw new UsageError(`unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);
   }

@@ -1,7 +1,20 @@
 // @lake/app: the `lake` CLI (cli.ts), `lake up` (up.ts), and the operations that write a dataset's
 // commit log beside the services: compaction (ops/), backfill, expiry, gc and fsck (maintenance.ts).
 // The only package that may import services: it starts them and runs their code as operations.
-export { startLake, serviceEntry, maintenanceEntry, type LakeHandle, type StartLakeOptions, type IngestTarget } from "./up.ts";
+export { startLake, serviceEntry, maintenanceEntry, type LakeHandle, type StartLakeOptions, type IngestTarget, type LakeEndpoint } from "./up.ts";
+export {
+  Supervisor,
+  SupervisorStoppedError,
+  BACKOFF_DEFAULTS,
+  SERVICE_STATES,
+  nextBackoff,
+  type BackoffPolicy,
+  type ServiceState,
+  type ServiceExit,
+  type SupervisedService,
+  type SupervisorOptions,
+} from "./supervisor.ts";
+export { readRunFile, processAlive, RUN_FILE, type RunFile, type RunService } from "./run-file.ts";
 export { readLakeSecrets, writeLakeSecrets, SECRETS_DIR, type LakeSecrets, type LakeTokens } from "./secrets.ts";
 export { produce, produceDefaults, type ProduceOptions, type ProduceProgress } from "./produce.ts";
 export { backfillDerived, type BackfillResult, type BackfillProgress } from "./backfill.ts";

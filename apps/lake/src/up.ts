@@ -7,7 +7,12 @@
 // set up first as `admin` (setupNats, what compose's nats-setup job does), and ingest's HTTP API takes
 // bearer tokens. The credentials are generated at every start into <data dir>/secrets (secrets.ts).
 // Without that, any process on the machine could forge commit-log records. `auth: false` opts out.
-import { mkdirSync, writeFileSync } from "node:fs";
+//
+// Every process's output is appended to <data dir>/logs/<service>.log (log-files.ts), and run.json
+// records each one's pid, ports, start time, restarts and log (run-file.ts). With `supervise` (what
+// `lake up` does) a service that exits on its own is restarted with backoff (supervisor.ts); the tests'
+// own lakes leave that off, since they kill and restart services on purpose.
+import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -19,7 +24,10 @@ import { setupNats } from "@lake/registry";
 import { type StoreConfig, storeConfigFromEnv } from "@lake/storage";
 import { type NatsServerHandle, type ServiceHandle, spawnService, startNatsServer } from "@lake/testing";
 
+import { LogFile, logFileName, LOGS_DIR } from "./log-files.ts";
+import { keptPortsOf, processAlive, readRunFile, type RunFile, type RunService, writeRunFile } from "./run-file.ts";
 import { type LakeSecrets, writeLakeSecrets } from "./secrets.ts";
+import { type BackoffPolicy, type SupervisedService, Supervisor } from "./supervisor.ts";
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), "../../../..");
 export const serviceEntry = (name: string) => join(repoRoot, "services", name, "src", "main.ts");
@@ -57,6 +65,35 @@ export interface StartLakeOptions {
    * environment, if any) and ingest HTTP tokens, generated into <dataDir>/secrets.
    */
   auth?: boolean;
+  /** Restart a service that exits on its own, with backoff (`lake up`); off by default: tests restart by hand. */
+  supervise?: boolean;
+  /** The restart backoff (default 0.5 s doubling to 30 s). */
+  restartPolicy?: Partial<BackoffPolicy>;
+  /** Rotate a service's log file past this size (default 20 MB; one old file kept). */
+  logMaxBytes?: number;
+}
+
+/** Where one process of the lake can be reached, as `lake up` prints it and run.json records it. */
+export interface LakeEndpoint {
+  service: string;
+  url: string | null;
+  metrics_url: string | null;
+  health_url: string | null;
+}
+
+/**
+ * The metrics (and aggregator) ports of the lake that last ran in `dataDir`, from its run.json; none
+ * while that lake still runs (its ports are its own) or when there is no such file.
+ */
+function previousPorts(dataDir: string): Map<string, string> {
+  let prev: Partial<RunFile> | undefined;
+  try {
+    prev = readRunFile(dataDir);
+  } catch {
+    return new Map(); // unreadable: start afresh
+  }
+  if (!prev || (!prev.stopped_at && prev.pid !== process.pid && processAlive(prev.pid))) return new Map();
+  return keptPortsOf(prev);
 }
 
 /** An ingest HTTP endpoint with the token to send (sendHttp, listQuarantine, replayQuarantine take it). */
@@ -90,6 +127,12 @@ export interface LakeHandle {
    */
   connect(user?: string, name?: string): Promise<NatsConnection>;
   services: Map<string, ServiceHandle>;
+  /** <dataDir>/logs: each service's output, <service>.log (committer:payments → committer.payments.log). */
+  logsDir: string;
+  /** Every process's state, pid, restarts and last exit. */
+  supervisor: Supervisor;
+  /** NATS, then every service's API, metrics and health URLs, in start order. */
+  endpoints(): LakeEndpoint[];
   /** Starts (or restarts) the committer of `dataset` with extra env; replaces the handle in `services`. */
   startCommitter(dataset: string, env?: Record<string, string>, name?: string): Promise<ServiceHandle>;
   startService(name: "ingest" | "catalog" | "quality"): Promise<ServiceHandle>;
@@ -107,12 +150,30 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
   mkdirSync(storeRoot, { recursive: true });
   mkdirSync(catalogDir, { recursive: true });
   const log = o.log ?? (() => {});
+  const logsDir = join(dataDir, LOGS_DIR);
+  mkdirSync(logsDir, { recursive: true });
+  const logFiles = new Map<string, LogFile>();
+  const logOf = (name: string): LogFile => {
+    let f = logFiles.get(name);
+    if (!f) {
+      const path = join(logsDir, logFileName(name));
+      f = new LogFile(path, o.logMaxBytes, (e) => log(`cannot write ${path} (${e.message}): ${name}'s output is no longer kept on disk`));
+      logFiles.set(name, f);
+    }
+    return f;
+  };
+  const startedAt = new Date().toISOString();
   const ownNats = !o.natsUrl;
   const secrets = o.auth === false ? undefined : await writeLakeSecrets(dataDir, { nats: ownNats });
   const users = secrets?.nats;
   // An empty URL counts as none: start our own server rather than fall back to a default one.
   const nats = ownNats
-    ? await startNatsServer({ storeDir: join(dataDir, "nats"), keepStore: true, ...(users ? { config: users.configPath } : {}) })
+    ? await startNatsServer({
+        storeDir: join(dataDir, "nats"),
+        keepStore: true,
+        ...(users ? { config: users.configPath } : {}),
+        onOutput: (c) => logOf("nats").write(c),
+      })
     : undefined;
   const natsUrl = o.natsUrl || nats!.url;
   log(`nats      ${natsUrl}${nats ? ` (pid ${nats.pid}, store ${nats.storeDir})` : ""}${users ? `, users and passwords in ${secrets!.dir}` : ""}`);
@@ -134,6 +195,110 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
   const as = (user: string) => ({ ...base, ...(users ? users.envFor(user) : {}) });
   const services = new Map<string, ServiceHandle>();
   const ports = { ingest: String(o.ingestPort ?? 0), catalog: String(o.catalogPort ?? 0) };
+  // Metrics (and aggregator) ports: the ones the last lake in this data dir used (its run.json), else
+  // picked by the first start; kept by restarts, so a scraper's targets stay put. A start that fails
+  // on one is tried once more on any free port (someone else may hold it now).
+  const keptPorts = previousPorts(dataDir);
+  const described = new Map<string, { kind: string; dataset: string | null; endpoint: LakeEndpoint }>();
+  let published = false;
+  let stoppedAt: string | null = null;
+  const supervisor = new Supervisor({
+    restart: o.supervise ?? false,
+    ...(o.restartPolicy ? { policy: o.restartPolicy } : {}),
+    log,
+    note: (name, line) => logOf(name).note(line),
+    onChange: () => publish(),
+  });
+
+  /** A port to ask for: the one this service had, if its last process is gone; else any (0). */
+  function portFor(name: string): string {
+    const kept = keptPorts.get(name);
+    const s = supervisor.get(name);
+    return kept && (!s || s.pid === null) ? kept : "0";
+  }
+
+  /**
+   * Starts a service through the supervisor: its output goes to its log file, its handle into
+   * `services`, its URLs into run.json, at the first start and at every restart.
+   */
+  function launch(
+    name: string,
+    kind: string,
+    dataset: string | null,
+    spawnIt: (onOutput: (chunk: string) => void) => Promise<ServiceHandle>,
+    describe: (h: ServiceHandle) => { url: string | null; metrics: string | null; health: string | null; keepPort?: string },
+  ): Promise<ServiceHandle> {
+    const file = logOf(name);
+    return supervisor.run(name, async () => {
+      file.note(`starting ${name}`);
+      let h: ServiceHandle;
+      try {
+        h = await spawnIt((c) => file.write(c));
+      } catch (e) {
+        const port = portFor(name);
+        if (port === "0" || !keptPorts.delete(name)) throw e;
+        file.note(`${name} did not start on port ${port} (${(e as Error).message.split("\n")[0]}); trying any free port`);
+        h = await spawnIt((c) => file.write(c));
+      }
+      const d = describe(h);
+      if (d.keepPort) keptPorts.set(name, d.keepPort);
+      services.set(name, h);
+      described.set(name, { kind, dataset, endpoint: { service: name, url: d.url, metrics_url: d.metrics, health_url: d.health } });
+      return h;
+    });
+  }
+
+  const str = (v: unknown): string | null => (v === undefined || v === null || v === "" ? null : String(v));
+  const under = (base: string | null, path: string): string | null => (base ? new URL(path, base).toString() : null);
+
+  function endpoints(): LakeEndpoint[] {
+    return [{ service: "nats", url: natsUrl, metrics_url: null, health_url: null }, ...[...described.values()].map((d) => d.endpoint)];
+  }
+
+  function runService(s: SupervisedService): RunService {
+    const d = described.get(s.name);
+    const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+    return {
+      kind: d?.kind ?? s.name.split(":")[0]!,
+      dataset: d?.dataset ?? null,
+      state: s.state,
+      pid: s.pid,
+      started_at: iso(s.startedAt),
+      restarts: s.restarts,
+      last_exit: s.lastExit && { ...s.lastExit, at: new Date(s.lastExit.at).toISOString() },
+      next_restart_at: iso(s.nextRestartAt),
+      log: logOf(s.name).path,
+      url: d?.endpoint.url ?? null,
+      metrics_url: d?.endpoint.metrics_url ?? null,
+      health_url: d?.endpoint.health_url ?? null,
+    };
+  }
+
+  /** run.json, rewritten at every change once the lake is up (before that it would name no URLs). */
+  function publish(): void {
+    if (!published) return;
+    const run: RunFile = {
+      nats_url: natsUrl,
+      ingest_url: handle.ingestUrl,
+      catalog_url: handle.catalogUrl,
+      store_root: storeRoot,
+      store: storeEnv,
+      secrets_dir: secrets?.dir ?? null,
+      pid: process.pid,
+      started_at: startedAt,
+      stopped_at: stoppedAt,
+      supervised: o.supervise ?? false,
+      logs_dir: logsDir,
+      nats: nats ? { pid: nats.pid, log: logOf("nats").path } : null,
+      services: Object.fromEntries(supervisor.list().map((s) => [s.name, runService(s)])),
+    };
+    try {
+      writeRunFile(dataDir, run);
+    } catch (e) {
+      // A data dir removed under a running lake (a test cleaning up) must not crash it.
+      log(`cannot write run.json in ${dataDir}: ${(e as Error).message}`);
+    }
+  }
 
   async function startService(name: "ingest" | "catalog" | "quality"): Promise<ServiceHandle> {
     const env =
@@ -142,11 +307,33 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
         : name === "catalog"
           ? { ...as(SERVICE_USERS.catalog), LAKE_CATALOG_PORT: ports.catalog }
           : { ...as(SERVICE_USERS.quality), LAKE_QUALITY_DIR: join(dataDir, "quality") };
-    const h = await spawnService({ name, entry: serviceEntry(name), env });
-    // A restart keeps the port, so clients holding the URL keep working.
-    if (name === "ingest") ports.ingest = String(h.ready.http_port);
-    if (name === "catalog") ports.catalog = String(h.ready.http_port);
-    services.set(name, h);
+    const h = await launch(
+      name,
+      name,
+      null,
+      (onOutput) =>
+        spawnService({
+          name,
+          entry: serviceEntry(name),
+          env: name === "ingest" ? env : { ...env, LAKE_METRICS_PORT: portFor(name), ...o.env },
+          onOutput,
+        }),
+      (h) => {
+        // A restart keeps the port, so clients holding the URL keep working.
+        if (name === "ingest") ports.ingest = String(h.ready.http_port);
+        if (name === "catalog") ports.catalog = String(h.ready.http_port);
+        const url = str(h.ready.url);
+        // Ingest serves /metrics and /healthz on its API port; the catalog's metrics have their own
+        // (its API may need a token); quality serves only metrics.
+        const metricsBase = name === "ingest" ? url : (str(h.ready.metrics_url) ?? url);
+        return {
+          url: name === "quality" ? null : url,
+          metrics: under(metricsBase, "/metrics"),
+          health: under(name === "quality" ? metricsBase : url, "/healthz"),
+          keepPort: name === "ingest" ? undefined : (str(h.ready.metrics_port) ?? undefined),
+        };
+      },
+    );
     log(
       `${name.padEnd(9)} ${h.ready.url ? String(h.ready.url) : "running"}${h.ready.metrics_url ? `, metrics ${String(h.ready.metrics_url)}` : ""} (pid ${h.pid})`,
     );
@@ -154,29 +341,50 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
   }
 
   async function startCommitter(dataset: string, env: Record<string, string> = {}, name = `committer:${dataset}`): Promise<ServiceHandle> {
-    const h = await spawnService({
+    const h = await launch(
       name,
-      entry: serviceEntry("committer"),
-      env: { ...as(SERVICE_USERS.committer), ...o.committerEnv, LAKE_DATASET: dataset, ...env },
-    });
-    services.set(name, h);
-    log(`${name.padEnd(9)} dataset ${dataset} (pid ${h.pid})`);
+      "committer",
+      dataset,
+      (onOutput) =>
+        spawnService({
+          name,
+          entry: serviceEntry("committer"),
+          env: { ...as(SERVICE_USERS.committer), LAKE_METRICS_PORT: portFor(name), ...o.committerEnv, LAKE_DATASET: dataset, ...env },
+          onOutput,
+        }),
+      (h) => {
+        const base = str(h.ready.url);
+        return { url: null, metrics: under(base, "/metrics"), health: under(base, "/healthz"), keepPort: str(h.ready.metrics_port) ?? undefined };
+      },
+    );
+    log(`${name.padEnd(9)} dataset ${dataset}${h.ready.url ? `, metrics ${String(h.ready.url)}/metrics` : ""} (pid ${h.pid})`);
     return h;
   }
 
   async function startAggregator(dataset: string, env: Record<string, string> = {}, name = `aggregator:${dataset}`): Promise<ServiceHandle> {
-    const h = await spawnService({
+    const h = await launch(
       name,
-      entry: serviceEntry("aggregator"),
-      env: {
-        ...as(SERVICE_USERS.aggregator),
-        LAKE_DERIVED: dataset,
-        LAKE_AGGREGATOR_DIR: join(dataDir, "aggregator", dataset),
-        LAKE_AGGREGATOR_PORT: "0",
-        ...env,
+      "aggregator",
+      dataset,
+      (onOutput) =>
+        spawnService({
+          name,
+          entry: serviceEntry("aggregator"),
+          env: {
+            ...as(SERVICE_USERS.aggregator),
+            LAKE_DERIVED: dataset,
+            LAKE_AGGREGATOR_DIR: join(dataDir, "aggregator", dataset),
+            LAKE_AGGREGATOR_PORT: portFor(name),
+            ...env,
+          },
+          onOutput,
+        }),
+      (h) => {
+        // Its one HTTP port serves /metrics and /healthz.
+        const url = str(h.ready.url);
+        return { url, metrics: under(url, "/metrics"), health: under(url, "/healthz"), keepPort: str(h.ready.http_port) ?? undefined };
       },
-    });
-    services.set(name, h);
+    );
     log(`${name.padEnd(9)} ${String(h.ready.url ?? "")} (pid ${h.pid})`);
     return h;
   }
@@ -209,14 +417,23 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
     natsEnv,
     connect,
     services,
+    logsDir,
+    supervisor,
+    endpoints,
     startCommitter,
     startService,
     startAggregator,
     startMaintenance,
     async stop() {
+      // Disarmed first: the exits that follow are a stop, not crashes to answer with restarts.
+      await supervisor.stop();
       await Promise.all([...services.values()].map((s) => s.stop().catch(() => null)));
       services.clear();
       await nats?.stop();
+      stoppedAt = new Date().toISOString();
+      publish();
+      published = false;
+      for (const f of logFiles.values()) f.close();
     },
   };
   try {
@@ -248,22 +465,8 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
     await handle.stop();
     throw e;
   }
-  writeFileSync(
-    join(dataDir, "run.json"),
-    // No secrets here: where they are (the CLI reads them from there).
-    JSON.stringify(
-      {
-        nats_url: natsUrl,
-        ingest_url: handle.ingestUrl,
-        catalog_url: handle.catalogUrl,
-        store_root: storeRoot,
-        store: storeEnv,
-        secrets_dir: secrets?.dir ?? null,
-        pid: process.pid,
-      },
-      null,
-      2,
-    ),
-  );
+  // No secrets in run.json: where they are (the CLI reads them from there).
+  published = true;
+  publish();
   return handle;
 }

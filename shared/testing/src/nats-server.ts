@@ -67,6 +67,8 @@ export interface StartNatsServerOptions {
   env?: Record<string, string>;
   keepStore?: boolean;
   startTimeoutMs?: number;
+  /** Every chunk nats-server writes to stdout or stderr, as it comes (e.g. appended to a log file). */
+  onOutput?: (chunk: string) => void;
 }
 
 // Debian installs nats-server in /usr/sbin, which is not on an ordinary user's PATH.
@@ -115,7 +117,7 @@ export async function startNatsServer(opts: StartNatsServerOptions = {}): Promis
     for (let attempt = 0; proc === undefined; attempt++) {
       const candidate = port ?? (await freePort());
       try {
-        proc = await launch(binary, candidate, storeDir, extraArgs, timeoutMs, opts.env);
+        proc = await launch(binary, candidate, storeDir, extraArgs, timeoutMs, opts.env, opts.onOutput);
         port = candidate;
       } catch (e) {
         const clash = e instanceof NatsServerStartError && /address already in use/.test(e.output);
@@ -146,7 +148,7 @@ export async function startNatsServer(opts: StartNatsServerOptions = {}): Promis
     },
     async restart() {
       await terminate(current.child, STOP_GRACE_MS);
-      current = await launch(binary, boundPort, storeDir, extraArgs, timeoutMs, opts.env);
+      current = await launch(binary, boundPort, storeDir, extraArgs, timeoutMs, opts.env, opts.onOutput);
     },
   };
 }
@@ -163,6 +165,7 @@ async function launch(
   extraArgs: readonly string[],
   timeoutMs: number,
   env: Record<string, string> | undefined,
+  onOutput?: (chunk: string) => void,
 ): Promise<Running> {
   // The name is how we recognise our own server in the INFO greeting (see the wait loop below).
   const callerName = serverNameFromArgs(extraArgs);
@@ -175,8 +178,12 @@ async function launch(
   const output = new TailBuffer(OUTPUT_TAIL_CHARS);
   const child = spawn(binary, args, { detached: false, stdio: ["ignore", "pipe", "pipe"], env: env === undefined ? process.env : { ...process.env, ...env } });
   track(child);
-  child.stdout!.setEncoding("utf8").on("data", (s: string) => output.push(s));
-  child.stderr!.setEncoding("utf8").on("data", (s: string) => output.push(s));
+  const push = (s: string) => {
+    output.push(s);
+    onOutput?.(s);
+  };
+  child.stdout!.setEncoding("utf8").on("data", push);
+  child.stderr!.setEncoding("utf8").on("data", push);
   // A listener must stay attached: an unhandled 'error' event (e.g. a failed kill) would crash the test.
   child.on("error", (e) => output.push(`[launcher] child process error: ${e.message}\n`));
   const spawnFailed = new Promise<Error>((resolve) => child.once("error", resolve));

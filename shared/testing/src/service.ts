@@ -23,6 +23,8 @@ export interface ServiceHandle {
   kill9(): Promise<void>;
   /** Resolves with the exit code (null if killed by a signal); never rejects. */
   exited: Promise<number | null>;
+  /** Resolves with the exit code and signal (a supervisor says which); never rejects. */
+  exitStatus: Promise<ExitStatus>;
 }
 
 export interface SpawnServiceOptions {
@@ -33,6 +35,8 @@ export interface SpawnServiceOptions {
   env: Record<string, string>;
   readyTimeoutMs?: number;
   cwd?: string;
+  /** Every chunk the service writes to stdout or stderr, as it comes (e.g. appended to a log file). */
+  onOutput?: (chunk: string) => void;
 }
 
 export class ServiceStartError extends Error {
@@ -78,8 +82,10 @@ export async function spawnService(opts: SpawnServiceOptions): Promise<ServiceHa
   });
   let pending = "";
   let isReady = false;
+  const onOutput = opts.onOutput ?? (() => undefined);
   child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
     logs.push(chunk);
+    onOutput(chunk);
     if (isReady) return;
     pending += chunk;
     let newline: number;
@@ -94,12 +100,16 @@ export async function spawnService(opts: SpawnServiceOptions): Promise<ServiceHa
       }
     }
   });
-  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => logs.push(chunk));
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
+    logs.push(chunk);
+    onOutput(chunk);
+  });
   // Keep a listener attached for the child's whole life: an unhandled 'error' event would crash the test.
   let spawnError: Error | undefined;
   child.on("error", (e) => {
     spawnError ??= e;
     logs.push(`[launcher] child process error: ${e.message}\n`);
+    opts.onOutput?.(`[launcher] child process error: ${e.message}\n`);
   });
 
   const status = new Promise<ExitStatus>((resolve) => {
@@ -143,6 +153,7 @@ export async function spawnService(opts: SpawnServiceOptions): Promise<ServiceHa
     ready: outcome.ready,
     logs: () => logs.text(),
     exited: status.then((s) => s.code),
+    exitStatus: status,
     async stop() {
       return (await terminate(child, STOP_GRACE_MS)).code;
     },

@@ -50,10 +50,14 @@ describe("spawnService", () => {
     assert.match(svc.logs(), /"msg":"stopping"/);
   });
 
-  test("kill9() kills it: exited resolves null", async () => {
-    const svc = await spawnService({ name: "doomed", entry: fixture("ready-service.ts"), env: {} });
+  test("kill9() kills it: exited resolves null, exitStatus names the signal; onOutput saw stdout and stderr", async () => {
+    let seen = "";
+    const svc = await spawnService({ name: "doomed", entry: fixture("ready-service.ts"), env: {}, onOutput: (c) => (seen += c) });
     await svc.kill9();
     assert.equal(await svc.exited, null);
+    assert.deepEqual(await svc.exitStatus, { code: null, signal: "SIGKILL" });
+    assert.match(seen, /a line on stderr/);
+    assert.match(seen, /"msg":"ready"/);
     assert.doesNotMatch(svc.logs(), /"msg":"stopping"/, "SIGKILL gives no chance to clean up");
   });
 
