@@ -1,7 +1,8 @@
 // @lake/app: the `lake` CLI (cli.ts), `lake up` (up.ts), and the operations that write a dataset's
 // commit log beside the services: compaction (ops/), backfill, expiry, gc and fsck (maintenance.ts).
 // The only package that may import services: it starts them and runs their code as operations.
-export { startLake, serviceEntry, type LakeHandle, type StartLakeOptions, type IngestTarget } from "./up.ts";
+export { startLake, type LakeHandle, type StartLakeOptions, type IngestTarget } from "./up.ts";
+export { serviceEntry, entryOf, bundleFreshness, BUNDLES, REPO_ROOT, type BundleName, type Entry, type Freshness, type BuildInfo } from "./entries.ts";
 export { readLakeSecrets, writeLakeSecrets, SECRETS_DIR, type LakeSecrets, type LakeTokens } from "./secrets.ts";
 export { produce, produceDefaults, type ProduceOptions, type ProduceProgress } from "./produce.ts";
 export { backfillDerived, type BackfillResult, type BackfillProgress } from "./backfill.ts";
