@@ -43,7 +43,7 @@ export const MAINTENANCE_USAGE = `  lake expire D [--keep-last N] [--keep DURATI
       rebuild a lost commit log (versions, expiries, verdicts, tags, current) from the store's
       manifests and table states; refused unless the dataset's commit log is empty`;
 
-/** The command ran and found problems (fsck): printed as `lake: <message>`, exit 1. */
+/** The command ran and found problems (fsck) or refused (restore into a non-empty log): printed as `lake: <message>`, exit 1. */
 export class MaintenanceProblemsError extends OpsUsageError {}
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
@@ -187,7 +187,7 @@ async function cmdRestore(v: Values, t: MaintenanceTarget, nc: NatsConnection): 
       },
     });
   } catch (e) {
-    if (e instanceof RestoreRefusedError) throw new OpsUsageError(e.message);
+    if (e instanceof RestoreRefusedError) throw new MaintenanceProblemsError(e.message);
     throw e;
   }
   if (process.stderr.isTTY) process.stderr.write("\n");

@@ -589,7 +589,10 @@ function notAnswering(what: string): string {
  * a stack trace only for an error nobody anticipated, and only with LAKE_DEBUG=1.
  */
 async function explain(e: unknown): Promise<{ line: string; code: number }> {
-  if (e instanceof UsageError || e instanceof OpsUsageError) return { line: e.message, code: EXIT.usage };
+  if (e instanceof UsageError) return { line: e.message, code: EXIT.usage };
+  // OpsUsageError itself is a usage error; its subclasses are commands that ran and failed (fsck's
+  // problems, a compaction that kept losing the race, a refused restore).
+  if (e instanceof OpsUsageError) return { line: e.message, code: e.constructor === OpsUsageError ? EXIT.usage : EXIT.failed };
   if (e instanceof RefusedError) return { line: e.message, code: EXIT.failed };
   if (e instanceof NotRunningError) return { line: e.message, code: EXIT.notRunning };
   if (e instanceof CatalogRequestError || e instanceof IngestRequestError) {
