@@ -59,7 +59,7 @@ function specifiers(list: string): Specifier[] {
 }
 
 const REEXPORT = /^export\s*\{([^}]*)\}\s*from\s*"(\.[^"]+)";/gm;
-const LAKE_IMPORT = /^(import|export)\s*\{([^}]*)\}\s*from\s*"(@lake\/[a-z-]+)";/gm;
+const WORKSPACE_IMPORT = /^(import|export)\s*\{([^}]*)\}\s*from\s*"(@lake\/[a-z-]+)";/gm;
 
 /**
  * Where each name a workspace package's index re-exports comes from: name → [module, its name there].
@@ -91,7 +91,7 @@ function barrelOf(root: string, pkg: string, cache: Barrels): Map<string, [strin
  * index does not re-export keep their import. Line count is kept, so source maps stay right.
  */
 function skipBarrels(root: string, text: string, cache: Barrels): string {
-  return text.replace(LAKE_IMPORT, (whole, keyword: string, list: string, pkg: string) => {
+  return text.replace(WORKSPACE_IMPORT, (whole, keyword: string, list: string, pkg: string) => {
     const barrel = barrelOf(root, pkg, cache);
     if (!barrel) return whole;
     const byModule = new Map<string, string[]>();
