@@ -4,7 +4,8 @@
 // bench/results/bench-<time>.json. Asserts nothing about time: it measures.
 //   npm run bench                                (everything, ~5 min on the 2-core dev machine)
 //   npm run bench -- --quick                     (smaller sizes, ~1.5 min)
-//   npm run bench -- --only lake,rebuild         (sections: lake, wap, rebuild, reads, history, query, parquet, iceberg)
+//   npm run bench -- --only lake,rebuild         (sections: lake, wap, rebuild, reads, history, query, parquet, iceberg, cli)
+//   npm run bench -- --only cli                  (CLI start time, compiled vs from source: not in the default run)
 //   npm run bench -- --without quality,aggregator   (the lake section without those services)
 //   npm run bench -- --only history --profile /tmp/prof   (CPU profiles of every service, see bench/profile.ts)
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -17,6 +18,7 @@ import { connect } from "@nats-io/transport-node";
 import { startLake } from "@lake/app";
 
 import { catalogReads } from "./catalog-reads.ts";
+import { cliStart } from "./cli-start.ts";
 import { freshness } from "./freshness.ts";
 import { history } from "./history.ts";
 import { icebergCost } from "./iceberg.ts";
@@ -38,6 +40,8 @@ const { values } = parseArgs({
     "query-rows": { type: "string" },
     // Every service process writes a V8 CPU profile (.cpuprofile, open in Chrome DevTools) into DIR.
     profile: { type: "string" },
+    // --only cli: time this CLI source (another checkout's apps/lake/src/cli.ts) as the "before" figure.
+    "cli-before": { type: "string" },
   },
 });
 const quick = values.quick;
@@ -61,8 +65,8 @@ const o = {
 };
 const sections = new Set(values.only.split(",").filter(Boolean));
 for (const s of sections)
-  if (!["lake", "wap", "rebuild", "reads", "history", "query", "parquet", "iceberg"].includes(s))
-    throw new Error(`--only takes lake, wap, rebuild, reads, history, query, parquet, iceberg; got ${s}`);
+  if (!["lake", "wap", "rebuild", "reads", "history", "query", "parquet", "iceberg", "cli"].includes(s))
+    throw new Error(`--only takes lake, wap, rebuild, reads, history, query, parquet, iceberg, cli; got ${s}`);
 const without = values.without.split(",").filter(Boolean) as ("quality" | "aggregator")[];
 for (const w of without) if (w !== "quality" && w !== "aggregator") throw new Error(`--without takes quality and/or aggregator, got ${w}`);
 
@@ -143,6 +147,11 @@ if (sections.has("iceberg")) {
   log("iceberg: commit cost with Iceberg metadata on vs off");
   rows.push(...(await icebergCost({ commits: quick ? 40 : 100, batch: 200, deepVersions: quick ? 300 : 1000 })));
   rows.push(...(await icebergCost({ commits: quick ? 20 : 50, batch: 2000, deepVersions: quick ? 20 : 50 })));
+}
+
+if (sections.has("cli")) {
+  log("cli start: lake --help and lake versions, compiled and from source");
+  rows.push(...(await cliStart({ runs: quick ? 5 : 10, ...(values["cli-before"] ? { before: resolve(values["cli-before"]) } : {}) })));
 }
 
 const machine = `${process.platform} ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, node ${process.version}`;

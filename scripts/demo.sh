@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec node --import tsx apps/lake/src/cli.ts demo "$@"
+exec node apps/lake/bin/lake.js demo "$@"

@@ -35,3 +35,7 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   echo "setup: npm ci" >&2
   npm ci --no-audit --no-fund --loglevel=error
 fi
+
+# The CLI and the services run compiled (apps/lake/src/build.ts, esbuild): rebuild only what a source
+# change made stale (a second or two when something is; a stale bundle never runs either way).
+node --import tsx apps/lake/src/build.ts --if-stale

@@ -18,23 +18,28 @@ for (const k of ["NATS_URL", "LAKE_CATALOG_URL", "LAKE_INGEST_URL", "LAKE_STORE_
 const dataDir = mkdtempSync(join(tmpdir(), "lake-cli-errors-"));
 after(() => rmSync(dataDir, { recursive: true, force: true }));
 
-/** Runs `lake args`, which must fail; returns its stderr after checking it is one line without a stack. */
-async function fails(args: string[]): Promise<string> {
+/**
+ * Runs `lake args`, which must fail with exit `code` (docs/cli.md: 1 failed, 2 usage, 3 not running);
+ * returns its stderr after checking it is one line without a stack.
+ */
+async function fails(args: string[], code: 1 | 2 | 3): Promise<string> {
   const e = await run(process.execPath, ["--import", tsx, cli, ...args], { timeout: 60_000, env }).then(
     (r) => assert.fail(`lake ${args.join(" ")} should have failed; stdout: ${r.stdout}`),
     (err: { code: number | null; stderr: string }) => err,
   );
-  assert.notEqual(e.code, 0);
-  assert.notEqual(e.code, null, "it exited by itself (not killed by the timeout)");
+  assert.equal(e.code, code, e.stderr);
   assert.equal(e.stderr.split("\n").filter(Boolean).length, 1, `one line, got:\n${e.stderr}`);
   assert.doesNotMatch(e.stderr, /\n\s+at |TypeError|ERR_PARSE_ARGS/);
   return e.stderr;
 }
 
 test("an unknown option, or an option without its value, is one usage line", async () => {
-  assert.equal(await fails(["versions", "--foo"]), "lake: unknown option --foo (see lake --help)\n");
-  assert.equal(await fails(["-x"]), "lake: unknown option -x (see lake --help)\n");
-  assert.match(await fails(["versions", "--limit"]), /^lake: option --limit <value> argument missing \(see lake --help\)\n$/);
+  assert.equal(await fails(["versions", "--foo"], 2), "lake: unknown option --foo (see lake --help)\n");
+  assert.equal(await fails(["-x"], 2), "lake: unknown option -x (see lake --help)\n");
+  assert.match(await fails(["versions", "--limit"], 2), /^lake: option --limit <value> argument missing \(see lake --help\)\n$/);
+  assert.equal(await fails(["nope"], 2), 'lake: unknown command "nope" (see lake --help)\n');
+  // No lake at all: no run.json and no URL.
+  assert.match(await fails(["versions", "--data-dir", join(dataDir, "none")], 3), /^lake: no running lake found: .*run\.json does not exist/);
 });
 
 test("a stopped lake (run.json left behind) is one line naming the service, its URL and `lake up`", async () => {
@@ -49,18 +54,31 @@ test("a stopped lake (run.json left behind) is one line naming the service, its 
     }),
   );
   const dd = ["--data-dir", dataDir];
-  assert.match(await fails(["versions", "--limit", "0x5", ...dd]), /^lake: --limit must be an integer ≥ 1, got "0x5"\n$/);
+  assert.match(await fails(["versions", "--limit", "0x5", ...dd], 2), /^lake: --limit must be an integer from 1 to 1000, got "0x5"\n$/);
   assert.equal(
-    await fails(["versions", "domain_events", ...dd]),
-    `lake: cannot reach the catalog at http://127.0.0.1:${catalogPort} (ECONNREFUSED): is the lake running? (lake up)\n`,
+    await fails(["versions", "domain_events", ...dd], 3),
+    `lake: lake is not running (no answer from the catalog at http://127.0.0.1:${catalogPort}; start it with \`lake up\`)\n`,
   );
   assert.equal(
-    await fails(["datasets", ...dd]),
-    `lake: cannot reach the catalog at http://127.0.0.1:${catalogPort} (ECONNREFUSED): is the lake running? (lake up)\n`,
+    await fails(["datasets", ...dd], 3),
+    `lake: lake is not running (no answer from the catalog at http://127.0.0.1:${catalogPort}; start it with \`lake up\`)\n`,
   );
   assert.equal(
-    await fails(["quarantine", "list", ...dd]),
-    `lake: cannot reach the ingest at http://127.0.0.1:${ingestPort} (ECONNREFUSED): is the lake running? (lake up)\n`,
+    await fails(["quarantine", "list", ...dd], 3),
+    `lake: lake is not running (no answer from the ingest at http://127.0.0.1:${ingestPort}; start it with \`lake up\`)\n`,
   );
-  assert.match(await fails(["schema", "list", ...dd]), /^lake: cannot reach NATS \(connection refused\): is the lake running\? \(lake up\)\n$/);
+  // The same run.json, its `lake up` still running (this process's pid stands in): one service is down, not the lake.
+  writeFileSync(
+    join(dataDir, "run.json"),
+    JSON.stringify({ catalog_url: `http://127.0.0.1:${catalogPort}`, store_root: join(dataDir, "store"), pid: process.pid }),
+  );
+  assert.equal(
+    await fails(["versions", "domain_events", ...dd], 3),
+    `lake: no answer from the catalog at http://127.0.0.1:${catalogPort}, though \`lake up\` (pid ${process.pid}) is running: see \`lake status\` and the service's log\n`,
+  );
+  writeFileSync(
+    join(dataDir, "run.json"),
+    JSON.stringify({ nats_url: `nats://127.0.0.1:${natsPort}`, catalog_url: `http://127.0.0.1:${catalogPort}`, store_root: join(dataDir, "store") }),
+  );
+  assert.match(await fails(["schema", "list", ...dd], 3), /^lake: lake is not running \(no answer from NATS: connection refused; start it with `lake up`\)\n$/);
 });

@@ -79,7 +79,8 @@ test("lake up, produce --wait, query, versions, catalog rebuild, then Ctrl-C sto
     assert.match((tooEarly as { stderr: string }).stderr, /had no version at 2001-01-01/);
 
     const versions = await lake(["versions", "domain_events", "--data-dir", dataDir]);
-    assert.match(versions.stdout, /^1\s+\S+\s+\d+/m);
+    // version, current marker, committed_at, operation, rows added.
+    assert.match(versions.stdout, /^1\s+\*?\s+\S+Z\s+append\s+\d+/m);
     const rebuilt = await lake(["catalog", "rebuild", "--data-dir", dataDir]);
     assert.match(rebuilt.stdout, /catalog rebuilt from the commit log/);
 
@@ -118,7 +119,7 @@ test("lake up, produce --wait, query, versions, catalog rebuild, then Ctrl-C sto
     assert.match((refused as { stderr: string }).stderr, /not compatible/);
 
     const bad = await lake(["query", "--data-dir", dataDir, "--version", "abc", "SELECT 1"]).catch((e: { code: number; stderr: string }) => e);
-    assert.equal((bad as { code: number }).code, 1);
+    assert.equal((bad as { code: number }).code, 2, "a usage error");
     assert.match((bad as { stderr: string }).stderr, /--version must be latest, current or a positive integer/);
 
     up.kill("SIGINT");

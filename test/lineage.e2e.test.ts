@@ -240,7 +240,7 @@ test("lake lineage refuses what it can't answer, with the reason", { timeout: 30
       () => assert.fail(`lake ${args.join(" ")} succeeded`),
       (err: unknown) => err,
     )) as { code: number; stderr: string };
-    assert.equal(e.code, 1);
+    assert.equal(e.code, 2, "a usage error: an unknown version, a malformed option, a missing argument");
     return e.stderr;
   };
   assert.match(await fails(["lineage", DATASET, "999999"]), /lake: catalog: dataset domain_events has no version 999999/);

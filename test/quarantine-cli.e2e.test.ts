@@ -46,12 +46,13 @@ function lakeCli(args: string[]) {
   return run(process.execPath, ["--import", tsx, cli, ...args, "--data-dir", lake.dataDir], { timeout: 60_000, env });
 }
 
-async function lakeCliFails(args: string[]): Promise<string> {
+/** `code`: 1 for a refusal, 2 for a usage error or an unknown name (docs/cli.md). */
+async function lakeCliFails(args: string[], code = 1): Promise<string> {
   const e = await lakeCli(args).then(
     () => assert.fail(`lake ${args.join(" ")} should have failed`),
     (err: { code: number; stderr: string }) => err,
   );
-  assert.equal(e.code, 1);
+  assert.equal(e.code, code, e.stderr);
   return e.stderr;
 }
 
@@ -85,11 +86,11 @@ test("lake quarantine list shows refused records as a table; replay fixes one, o
 
   assert.match(await lakeCliFails(["quarantine", "replay", "--seq", String(seq + 1)]), /stays in quarantine: .*must be one of.*\(at \$\.event_type\)/);
   assert.match(await lakeCliFails(["quarantine", "replay", "--seq", "999999"]), /no quarantined record of domain domain_events at seq 999999/);
-  assert.match(await lakeCliFails(["quarantine", "replay", "--seq", "abc"]), /--seq must be an integer ≥ 1/);
-  assert.match(await lakeCliFails(["quarantine", "replay"]), /usage: lake quarantine list/);
-  assert.match(await lakeCliFails(["quarantine", "list", "--domain", "no_such_domain"]), /lake: ingest: unknown domain/);
+  assert.match(await lakeCliFails(["quarantine", "replay", "--seq", "abc"], 2), /--seq must be an integer ≥ 1/);
+  assert.match(await lakeCliFails(["quarantine", "replay"], 2), /usage: lake quarantine list/);
+  assert.match(await lakeCliFails(["quarantine", "list", "--domain", "no_such_domain"], 2), /lake: ingest: unknown domain/);
   assert.match(
-    await lakeCliFails(["quarantine", "replay", "--seq", "1", "--record-file", join(lake.dataDir, "missing.json")]),
+    await lakeCliFails(["quarantine", "replay", "--seq", "1", "--record-file", join(lake.dataDir, "missing.json")], 2),
     /--record-file .*missing\.json/,
   );
 });

@@ -2,10 +2,9 @@
 // version (or, with --dry-run, write it to a throwaway store and report what would be committed).
 import { userInfo } from "node:os";
 
-import { connectNats } from "@lake/messaging";
 import type { ObjectStore } from "@lake/storage";
 
-import { backfillDerived, type BackfillProgress } from "./backfill.ts";
+import type { BackfillProgress } from "./backfill.ts";
 
 export const BACKFILL_USAGE = `  lake backfill D [--dry-run]                rebuild derived dataset D from its source stream as one new
                                               version, swapped in atomically; --dry-run commits nothing`;
@@ -17,6 +16,7 @@ export async function cmdBackfill(
   store: () => Promise<ObjectStore>,
 ): Promise<void> {
   if (!dataset) throw new Error("usage: lake backfill <dataset> [--dry-run]");
+  const [{ connectNats }, { backfillDerived }] = await Promise.all([import("./lazy/nats.ts"), import("./backfill.ts")]);
   const nc = await connectNats({ url: natsUrl, name: "lake-backfill" });
   const tty = process.stdout.isTTY;
   let last = 0;

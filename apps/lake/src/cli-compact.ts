@@ -5,27 +5,17 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
-import { datasetSpec } from "@lake/committer";
-import { connectNats } from "@lake/messaging";
-import { SchemaRegistry } from "@lake/registry";
-import { describeStore, openStore, STORE_ENV, storeConfigFromEnv } from "@lake/storage";
-
 import { OpsUsageError } from "./cli-ops.ts";
-import {
-  compactDataset,
-  COMPACTION_DEFAULTS,
-  compactionFailpointHook,
-  type CompactionProgress,
-  type CompactionResult,
-  isCompactionContended,
-} from "./ops/index.ts";
+import type { CompactionProgress, CompactionResult } from "./ops/index.ts";
 
 type Values = Record<string, string | boolean | undefined>;
 
+// The defaults are written out (apps/lake/test/cli-start.unit.test.ts checks them against COMPACTION_DEFAULTS):
+// the usage text is on `lake --help`'s path, which must not load the compaction code.
 export const COMPACT_USAGE = `  lake compact D [--target-bytes N] [--max-files N] [--dry-run]
       rewrite D's files smaller than N bytes (default 128MiB; 64MiB, 512KiB also work) into files of
       up to N, per partition, as a new version with the same rows (operation "compaction" in the log);
-      at most --max-files input files per run (default ${COMPACTION_DEFAULTS.maxFiles}); --dry-run only shows the plan`;
+      at most --max-files input files per run (default 1000); --dry-run only shows the plan`;
 
 /** The compaction could not land (others kept winning the race): printed as one line, exit 1. */
 export class CompactionFailedError extends OpsUsageError {}
@@ -48,7 +38,8 @@ function fmtBytes(n: number): string {
 }
 
 /** Where the running lake is: NATS_URL / LAKE_STORE* from the environment, else DIR/run.json (as `lake query`). */
-function locate(dataDir: string): { natsUrl: string; storeEnv: Record<string, string> } {
+async function locate(dataDir: string): Promise<{ natsUrl: string; storeEnv: Record<string, string> }> {
+  const { STORE_ENV } = await import("./lazy/storage.ts");
   const file = join(dataDir, "run.json");
   const run = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as { nats_url?: string; store_root?: string; store?: Record<string, string> }) : {};
   const natsUrl = process.env.NATS_URL || run.nats_url;
@@ -105,11 +96,25 @@ function printResult(r: CompactionResult): void {
 export async function cmdCompact(rest: string[], v: Values, dataDir: string): Promise<void> {
   const dataset = rest[0];
   if (!dataset || rest.length > 1) throw new OpsUsageError(`usage:\n${COMPACT_USAGE}`);
+  const { COMPACTION_DEFAULTS } = await import("./ops/compaction-plan.ts");
   const targetBytes = v["target-bytes"] === undefined ? COMPACTION_DEFAULTS.targetBytes : parseBytes(String(v["target-bytes"]));
   const rawMax = v["max-files"] as string | undefined;
   const maxFiles = rawMax === undefined ? COMPACTION_DEFAULTS.maxFiles : /^\d{1,9}$/.test(rawMax) ? Number(rawMax) : NaN;
   if (!(maxFiles >= 2)) throw new OpsUsageError(`--max-files must be an integer ≥ 2 (a compaction merges at least two files), got ${JSON.stringify(rawMax)}`);
-  const { natsUrl, storeEnv } = locate(dataDir);
+  const { natsUrl, storeEnv } = await locate(dataDir);
+  const [
+    { datasetSpec },
+    { connectNats },
+    { SchemaRegistry },
+    { describeStore, openStore, storeConfigFromEnv },
+    { compactDataset, compactionFailpointHook, isCompactionContended },
+  ] = await Promise.all([
+    import("./lazy/committer.ts"),
+    import("./lazy/nats.ts"),
+    import("./lazy/registry.ts"),
+    import("./lazy/storage.ts"),
+    import("./ops/index.ts"),
+  ]);
   const storeConfig = storeConfigFromEnv(storeEnv);
   const store = await openStore(storeConfig);
   const nc = await connectNats({ url: natsUrl, name: "lake-compact" });

@@ -3,12 +3,13 @@
 // The jobs themselves are in maintenance.ts; this file parses options and prints reports.
 import { userInfo } from "node:os";
 
-import { connectNats } from "@lake/messaging";
-import { type ObjectStore, openStore, STORE_ENV, storeConfigFromEnv } from "@lake/storage";
+import type { NatsConnection } from "@nats-io/nats-core";
+
+import type { ObjectStore } from "@lake/storage";
 
 import { catalogClient, OpsUsageError } from "./cli-ops.ts";
-import { collectGarbage, fsck, type FsckReport, type GcResult, type MaintenanceProgress } from "./maintenance.ts";
-import { restoreFromStore, RestoreRefusedError, type RestoreResult } from "./restore.ts";
+import type { FsckReport, GcResult, MaintenanceProgress } from "./maintenance.ts";
+import type { RestoreResult } from "./restore.ts";
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -42,7 +43,7 @@ export const MAINTENANCE_USAGE = `  lake expire D [--keep-last N] [--keep DURATI
       rebuild a lost commit log (versions, expiries, verdicts, tags, current) from the store's
       manifests and table states; refused unless the dataset's commit log is empty`;
 
-/** The command ran and found problems (fsck): printed as `lake: <message>`, exit 1. */
+/** The command ran and found problems (fsck) or refused (restore into a non-empty log): printed as `lake: <message>`, exit 1. */
 export class MaintenanceProblemsError extends OpsUsageError {}
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
@@ -74,6 +75,7 @@ function actorOf(v: Values): string {
 }
 
 export async function storeOf(t: MaintenanceTarget): Promise<ObjectStore> {
+  const { openStore, STORE_ENV, storeConfigFromEnv } = await import("./lazy/storage.ts");
   // run.json's settings, overridden by this shell's LAKE_STORE / LAKE_S3_* / LAKE_STORE_ROOT (as `lake query`).
   const env: Record<string, string> = { ...(t.store ?? {}) };
   for (const k of Object.values(STORE_ENV)) if (process.env[k]) env[k] = process.env[k]!;
@@ -133,11 +135,9 @@ export async function cmdMaintenance(cmd: string, rest: string[], v: Values, tar
   }
 }
 
-async function withNats(
-  target: () => MaintenanceTarget,
-  fn: (t: MaintenanceTarget, nc: Awaited<ReturnType<typeof connectNats>>) => Promise<void>,
-): Promise<void> {
+async function withNats(target: () => MaintenanceTarget, fn: (t: MaintenanceTarget, nc: NatsConnection) => Promise<void>): Promise<void> {
   const t = target();
+  const { connectNats } = await import("./lazy/nats.ts");
   if (!t.nats_url) throw new OpsUsageError("NATS is unknown: set NATS_URL, or run inside the lake's data dir (run.json)");
   const nc = await connectNats({ url: t.nats_url, name: "lake-cli" });
   try {
@@ -169,7 +169,8 @@ async function cmdExpire(rest: string[], v: Values, target: () => MaintenanceTar
     );
 }
 
-async function cmdRestore(v: Values, t: MaintenanceTarget, nc: Awaited<ReturnType<typeof connectNats>>): Promise<void> {
+async function cmdRestore(v: Values, t: MaintenanceTarget, nc: NatsConnection): Promise<void> {
+  const { restoreFromStore, RestoreRefusedError } = await import("./restore.ts");
   if (v["from-store"] !== true)
     throw new OpsUsageError("usage: lake restore --from-store [--dataset D] [--dry-run] (the store is the only source a restore reads)");
   const dryRun = v["dry-run"] === true;
@@ -186,7 +187,7 @@ async function cmdRestore(v: Values, t: MaintenanceTarget, nc: Awaited<ReturnTyp
       },
     });
   } catch (e) {
-    if (e instanceof RestoreRefusedError) throw new OpsUsageError(e.message);
+    if (e instanceof RestoreRefusedError) throw new MaintenanceProblemsError(e.message);
     throw e;
   }
   if (process.stderr.isTTY) process.stderr.write("\n");
@@ -211,7 +212,8 @@ async function cmdRestore(v: Values, t: MaintenanceTarget, nc: Awaited<ReturnTyp
   );
 }
 
-async function cmdGc(v: Values, t: MaintenanceTarget, nc: Awaited<ReturnType<typeof connectNats>>): Promise<void> {
+async function cmdGc(v: Values, t: MaintenanceTarget, nc: NatsConnection): Promise<void> {
+  const { collectGarbage } = await import("./maintenance.ts");
   const graceMs = parseDuration("grace", (v.grace as string | undefined) ?? "1h");
   const dryRun = v["dry-run"] === true;
   const progress = progressPrinter();
@@ -262,7 +264,8 @@ export function printGc(r: GcResult): void {
   );
 }
 
-async function cmdFsck(v: Values, t: MaintenanceTarget, nc: Awaited<ReturnType<typeof connectNats>>): Promise<void> {
+async function cmdFsck(v: Values, t: MaintenanceTarget, nc: NatsConnection): Promise<void> {
+  const { fsck } = await import("./maintenance.ts");
   const progress = progressPrinter();
   let report: FsckReport;
   try {

@@ -4,8 +4,6 @@ import { readFileSync } from "node:fs";
 import { userInfo } from "node:os";
 
 import { CatalogClient, type CommandResult } from "@lake/client";
-import { connectNats } from "@lake/messaging";
-import { SchemaRegistry } from "@lake/registry";
 
 export class OpsUsageError extends Error {}
 
@@ -15,7 +13,7 @@ type Print = (columns: string[], rows: Record<string, unknown>[]) => void;
 export const OPS_USAGE = `  lake promote D --version N --reason R       make version N current (critical datasets: only a passed version)
   lake rollback D [--to N] --reason R         move current back (default: the version current before)
   lake tag D NAME --version N --reason R      name a version (tags never move); read it with query --tag NAME
-  lake tags D | lake audit D                  list tags | promotions, rollbacks, tags and quality verdicts
+  lake tags D                                 list a dataset's tags
   lake schema list [DOMAIN]                   schema registry: domains and their versions
   lake schema register FILE.avsc --reason R   register a new version (refused unless backward compatible)
       actor: --actor A, or $LAKE_ACTOR, or your user name (a catalog with authentication on records the
@@ -70,15 +68,11 @@ export async function cmdOps(cmd: string, rest: string[], v: Values, catalogUrl:
       return report(`tag ${name}`, await catalogClient(catalogUrl()).tag(needDataset(), name, positiveInt(v, "version", true), actorOf(v), reasonOf(v)));
     }
     case "tags": {
-      const r = await catalogClient(catalogUrl()).tags(needDataset());
+      const catalog = catalogClient(catalogUrl());
+      const r = await catalog.tags(needDataset());
+      // No tags of a dataset that doesn't exist: say so (the catalog's 404), not an empty table.
+      if (r.tags.length === 0) await catalog.dataset(needDataset());
       return print(["tag", "version", "seq"], r.tags);
-    }
-    case "audit": {
-      const r = await catalogClient(catalogUrl()).audit(needDataset(), 0, 1000);
-      return print(
-        ["seq", "at", "kind", "version", "previous_version", "actor", "reason"],
-        r.entries.map((e) => ({ ...e })),
-      );
     }
     case "schema":
       return cmdSchema(rest, v, natsUrl, print);
@@ -88,6 +82,7 @@ export async function cmdOps(cmd: string, rest: string[], v: Values, catalogUrl:
 }
 
 async function cmdSchema(rest: string[], v: Values, natsUrl: () => string, print: Print): Promise<void> {
+  const [{ connectNats }, { SchemaRegistry }] = await Promise.all([import("./lazy/nats.ts"), import("./lazy/registry.ts")]);
   const nc = await connectNats({ url: natsUrl(), name: "lake-cli" });
   try {
     const registry = await SchemaRegistry.open(nc, { seed: false });

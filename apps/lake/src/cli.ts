@@ -5,42 +5,44 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 
-import { errors as natsErrors } from "@nats-io/nats-core";
-
+// Only what every command needs is imported here; a command's heavy dependencies (DuckDB, NATS, Avro,
+// the object store, the services' code) are imported where it runs, so `lake --help` or `lake versions`
+// start without loading them (the compiled CLI splits them into chunks: apps/lake/src/build.ts).
 import { CatalogRequestError, type CatalogVersion } from "@lake/client";
 import { isServiceUnreachable } from "@lake/client";
 import { IngestRequestError, listQuarantine, replayQuarantine, type ReplayRequestItem } from "@lake/client";
-import { queryVersion } from "@lake/client";
-import { IncompatibleSchemaError, InvalidContractError } from "@lake/contracts";
-import { connectNats } from "@lake/messaging";
-import { openStore, STORE_ENV, storeConfigFromEnv } from "@lake/storage";
+import { isSampleDomain, SAMPLE_DOMAINS } from "@lake/client";
 import { isNatsServerMissing } from "@lake/testing";
 
 import { BACKFILL_USAGE, cmdBackfill } from "./cli-backfill.ts";
 import { cmdCompact, COMPACT_USAGE } from "./cli-compact.ts";
+import { cmdAudit, cmdVersions, HISTORY_USAGE } from "./cli-history.ts";
 import { cmdLineage, LINEAGE_USAGE } from "./cli-lineage.ts";
 import { cmdMaintain, MAINTAIN_OPTIONS, MAINTAIN_USAGE } from "./cli-maintain.ts";
 import { cmdMaintenance, MAINTENANCE_OPTIONS, MAINTENANCE_USAGE } from "./cli-maintenance.ts";
 import { catalogClient, cmdOps, OPS_USAGE, OpsUsageError } from "./cli-ops.ts";
 import { cmdLogs, cmdStatus, formatEndpoints, STATUS_OPTIONS, STATUS_USAGE } from "./cli-status.ts";
-import { produce, produceDefaults, type ProduceProgress } from "./produce.ts";
-import { type LakeTokens, readLakeSecrets } from "./secrets.ts";
-import { startLake } from "./up.ts";
+import type { ProduceProgress } from "./produce.ts";
+import type { LakeTokens } from "./secrets.ts";
 
 /** The store the lake writes to: run.json's settings, overridden by this shell's LAKE_STORE / LAKE_S3_* / LAKE_STORE_ROOT. */
-function storeEnvOf(info: { store?: Record<string, string>; store_root?: string }): Record<string, string> {
-  const storeEnv = { ...(info.store ?? {}), ...pickStoreEnv(process.env) };
+async function storeEnvOf(info: { store?: Record<string, string>; store_root?: string }): Promise<Record<string, string>> {
+  const storeEnv = { ...(info.store ?? {}), ...(await pickStoreEnv(process.env)) };
   if (!storeEnv.LAKE_STORE && !storeEnv.LAKE_STORE_ROOT && info.store_root) storeEnv.LAKE_STORE_ROOT = info.store_root;
   if (!storeEnv.LAKE_STORE_ROOT && storeEnv.LAKE_STORE !== "s3")
     throw new UsageError("the object store is unknown: set LAKE_STORE_ROOT (or LAKE_STORE=s3 and LAKE_S3_*), or run inside the lake's data dir");
   return storeEnv;
 }
 
-function pickStoreEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+async function pickStoreEnv(env: NodeJS.ProcessEnv): Promise<Record<string, string>> {
+  const { STORE_ENV } = await import("./lazy/storage.ts");
   const out: Record<string, string> = {};
   for (const k of Object.values(STORE_ENV)) if (env[k]) out[k] = env[k]!;
   return out;
 }
+
+/** The exit codes, documented in docs/cli.md: a script tells a typo from a refusal from a stopped lake. */
+const EXIT = { ok: 0, failed: 1, usage: 2, notRunning: 3 } as const;
 
 const USAGE = `lake: an event-driven data lake with atomic, versioned snapshots
 
@@ -62,7 +64,7 @@ ${STATUS_USAGE}
         include the source event ingest gave offset X (provisional totals until its window closes)
       --max-staleness D: refuse a version more than D stale (e.g. 5s, 500ms, 2m): records its source
       has that it does not hold were stored longer ago than D (or its staleness is unknown)
-  lake versions D [--limit N]     list a dataset's versions
+${HISTORY_USAGE}
   lake datasets                   list datasets
   lake catalog rebuild            drop the catalog's database and replay the commit log
   lake quarantine list [--domain D] [--after N] [--limit N]
@@ -88,6 +90,8 @@ LAKE_DEBUG=1: print the stack of an unexpected error (otherwise one line).`;
 class UsageError extends Error {}
 /** The command ran but its answer is a refusal (e.g. a replay that stays in quarantine): exit 1. */
 class RefusedError extends Error {}
+/** No lake to talk to: no run.json and no URL, or the one run.json names does not answer: exit 3. */
+class NotRunningError extends Error {}
 
 interface RunInfo {
   nats_url: string;
@@ -111,9 +115,10 @@ function runInfo(dataDir: string, need: "catalog" | "ingest" = "catalog"): RunIn
     store: fromFile.store,
   };
   if (need === "catalog" && !info.catalog_url)
-    throw new UsageError(`no running lake found: ${file} does not exist and LAKE_CATALOG_URL is unset. Start one with \`lake up\`.`);
+    throw new NotRunningError(`no running lake found: ${file} does not exist and LAKE_CATALOG_URL is unset. Start one with \`lake up\`.`);
   if (need === "ingest" && !info.ingest_url)
-    throw new UsageError(`no running lake found: ${file} does not exist and LAKE_INGEST_URL is unset. Start one with \`lake up\`.`);
+    throw new NotRunningError(`no running lake found: ${file} does not exist and LAKE_INGEST_URL is unset. Start one with \`lake up\`.`);
+  runFile = existsSync(file) ? { file, pid: (fromFile as { pid?: unknown }).pid } : undefined;
   return info as RunInfo;
 }
 
@@ -134,6 +139,7 @@ function printTable(columns: string[], rows: Record<string, unknown>[]): void {
 
 async function cmdUp(dataDir: string, v: Record<string, string | boolean | undefined>) {
   console.log(`starting lake in ${dataDir}`);
+  const { startLake } = await import("./up.ts");
   const lake = await startLake({
     dataDir,
     natsUrl: (v["nats-url"] as string | undefined) || process.env.NATS_URL || undefined,
@@ -158,6 +164,7 @@ async function cmdUp(dataDir: string, v: Record<string, string | boolean | undef
 }
 
 async function cmdProduce(info: RunInfo, v: Record<string, string | boolean | undefined>) {
+  const { produce, produceDefaults } = await import("./produce.ts");
   const opts = {
     ...produceDefaults,
     count: v.count ? Number(v.count) : produceDefaults.count,
@@ -166,13 +173,17 @@ async function cmdProduce(info: RunInfo, v: Record<string, string | boolean | un
     duplicates: v.duplicates ? Number(v.duplicates) : produceDefaults.duplicates,
     invalid: v.invalid ? Number(v.invalid) : produceDefaults.invalid,
     via: (v.via as "http" | "nats" | undefined) ?? "http",
+    domain: (v.domain as string | undefined) ?? "domain_events",
     seed: v.seed ? Number(v.seed) : Date.now() % 100_000,
   };
+  // Each sample domain has its generator; any other name is refused, never sent as domain_events.
+  if (!isSampleDomain(opts.domain))
+    throw new UsageError(`no sample domain ${JSON.stringify(opts.domain)}: lake produce sends samples of ${Object.keys(SAMPLE_DOMAINS).join(", ")}`);
   for (const [k, val] of Object.entries({ count: opts.count, rate: opts.rate, batch: opts.batch, duplicates: opts.duplicates, invalid: opts.invalid })) {
     if (!Number.isFinite(val) || val < 0) throw new UsageError(`--${k} must be a non-negative number`);
   }
   if (opts.via !== "http" && opts.via !== "nats") throw new UsageError("--via must be http or nats");
-  const nc = opts.via === "nats" ? await connectNats({ url: info.nats_url, name: "lake-cli" }) : undefined;
+  const nc = opts.via === "nats" ? await (await import("./lazy/nats.ts")).connectNats({ url: info.nats_url, name: "lake-cli" }) : undefined;
   const tty = process.stdout.isTTY;
   const result = await produce({
     ...opts,
@@ -185,9 +196,12 @@ async function cmdProduce(info: RunInfo, v: Record<string, string | boolean | un
   await nc?.close();
   console.log(`done in ${(result.elapsedMs / 1000).toFixed(1)} s; read-after-write token: offset ${result.maxOffset}`);
   if (v.wait && result.maxOffset > 0) {
-    const version = await catalogClient(info.catalog_url).covering("domain_events", result.maxOffset, 30_000);
+    const version = await withProgress(
+      `waiting for a version of ${opts.domain} covering offset ${result.maxOffset}`,
+      catalogClient(info.catalog_url).covering(opts.domain, result.maxOffset, 30_000),
+    );
     console.log(
-      `committed: version ${version.version} of domain_events covers offset ${result.maxOffset} (${version.total_rows} rows, waited ${version.waited_ms} ms)`,
+      `committed: version ${version.version} of ${opts.domain} covers offset ${result.maxOffset} (${version.total_rows} rows, waited ${version.waited_ms} ms)`,
     );
   }
 }
@@ -210,22 +224,44 @@ async function cmdQuery(info: RunInfo, sql: string | undefined, v: Record<string
   const version = asOf
     ? asOf
     : v.offset
-      ? await catalog.covering(dataset, intOption("offset", String(v.offset), 1), 30_000, { files: "reference" })
+      ? await withProgress(
+          `waiting for a version of ${dataset} covering offset ${String(v.offset)}`,
+          catalog.covering(dataset, intOption("offset", String(v.offset), 1), 30_000, { files: "reference" }),
+        )
       : v["source-offset"]
-        ? await catalog.coveringSource(dataset, intOption("source-offset", String(v["source-offset"]), 1), 30_000, { files: "reference" })
+        ? await withProgress(
+            `waiting for a version of ${dataset} covering source offset ${String(v["source-offset"])}`,
+            catalog.coveringSource(dataset, intOption("source-offset", String(v["source-offset"]), 1), 30_000, { files: "reference" }),
+          )
         : v.tag
           ? await catalog.byTag(dataset, String(v.tag), { files: "reference" })
           : await catalog.version(dataset, which === "latest" || which === "current" ? which : Number(which), { files: "reference" });
   // The store the lake writes to: run.json's settings, overridden by this shell's LAKE_STORE / LAKE_S3_* /
   // LAKE_STORE_ROOT (AWS credentials come from the usual AWS variables).
   const maxStalenessMs = v["max-staleness"] === undefined ? undefined : durationOption("max-staleness", String(v["max-staleness"]));
-  const result = await queryVersion(await openStore(storeConfigFromEnv(storeEnvOf(info))), version, sql ?? `SELECT count(*) AS rows FROM ${dataset}`, {
+  const { queryVersion } = await import("./lazy/query.ts");
+  const { openStore, storeConfigFromEnv } = await import("./lazy/storage.ts");
+  const result = await queryVersion(await openStore(storeConfigFromEnv(await storeEnvOf(info))), version, sql ?? `SELECT count(*) AS rows FROM ${dataset}`, {
     ...(maxStalenessMs === undefined ? {} : { maxStalenessMs }),
   });
   console.log(
     `-- ${dataset} version ${version.version} (${version.file_set?.total_files ?? version.files?.length ?? 0} files, ${version.total_rows} rows, ${version.consistency === "covering" ? (v["source-offset"] ? "covering your source offset" : "covering your offset") : `${asOf ? `as of ${String(v["as-of"])}` : v.tag ? `tag ${String(v.tag)}` : which} as the catalog knows it (eventual: may be slightly stale)`})`,
   );
   printTable(result.columns, result.rows);
+}
+
+/**
+ * `work`, with a progress line on stderr every 5 s while it waits (stdout keeps the answer): a wait of
+ * up to 30 s for a version that may never come should say what it waits for.
+ */
+async function withProgress<T>(what: string, work: Promise<T>, everyMs = 5000): Promise<T> {
+  const started = Date.now();
+  const timer = setInterval(() => process.stderr.write(`${what}... (${Math.round((Date.now() - started) / 1000)} s)\n`), everyMs);
+  try {
+    return await work;
+  } finally {
+    clearInterval(timer);
+  }
 }
 
 /** A duration such as 5s, 500ms or 2m, in milliseconds. */
@@ -304,6 +340,12 @@ async function cmdQuarantine(info: RunInfo, sub: string | undefined, v: Record<s
 async function cmdDemo(v: Record<string, string | boolean | undefined>) {
   const dataDir = v["data-dir"] ? resolve(String(v["data-dir"])) : mkdtempSync(join(tmpdir(), "lake-demo-"));
   const count = v.count ? Number(v.count) : 20_000;
+  const [{ startLake }, { produce, produceDefaults }, { queryVersion }, { openStore }] = await Promise.all([
+    import("./up.ts"),
+    import("./produce.ts"),
+    import("./lazy/query.ts"),
+    import("./lazy/storage.ts"),
+  ]);
   console.log(`== lake demo: ${count} events through ingest -> JetStream -> committer -> Parquet -> catalog -> DuckDB`);
   console.log(`data dir ${dataDir}`);
   const lake = await startLake({ dataDir, natsUrl: process.env.NATS_URL || undefined, log: (l) => console.log(`  ${l}`) });
@@ -389,6 +431,8 @@ async function useLakeCredentials(dataDir: string): Promise<void> {
   if (!existsSync(file)) return;
   const run = JSON.parse(readFileSync(file, "utf8")) as Partial<RunInfo>;
   if (!run.secrets_dir) return;
+  // Reading them loads the NATS user tables (and @nats-io/jetstream): after the catalog-only commands' fast start.
+  const { readLakeSecrets } = await import("./secrets.ts");
   let secrets;
   try {
     secrets = await readLakeSecrets(run.secrets_dir);
@@ -441,6 +485,9 @@ function parseCommandLineOrThrow(argv: string[]) {
       "record-file": { type: "string" },
       "dry-run": { type: "boolean" },
       "as-of": { type: "string" },
+      kind: { type: "string" },
+      since: { type: "string" },
+      until: { type: "string" },
       reason: { type: "string" },
       actor: { type: "string" },
       to: { type: "string" },
@@ -459,9 +506,12 @@ function parseCommandLineOrThrow(argv: string[]) {
   });
 }
 
+const CATALOG_ONLY: ReadonlySet<string> = new Set(["versions", "datasets", "catalog", "promote", "rollback", "tag", "tags", "audit", "lineage"]);
+
 async function run(cmd: string, rest: string[], v: ReturnType<typeof parseCommandLine>["values"]): Promise<void> {
   const dataDir = resolve((v["data-dir"] as string | undefined) ?? process.env.LAKE_DATA_DIR ?? ".lake");
-  if (cmd !== "up" && cmd !== "demo" && cmd !== "logs") await useLakeCredentials(dataDir);
+  // Commands that only talk to the catalog (whose tokens are LAKE_TOKEN's) need none of the lake's credentials.
+  if (cmd !== "up" && cmd !== "demo" && cmd !== "logs" && !CATALOG_ONLY.has(cmd)) await useLakeCredentials(dataDir);
   switch (cmd) {
     case "up":
       return cmdUp(dataDir, v);
@@ -471,15 +521,11 @@ async function run(cmd: string, rest: string[], v: ReturnType<typeof parseComman
       return cmdProduce(runInfo(dataDir), v);
     case "query":
       return cmdQuery(runInfo(dataDir), rest[0], v);
-    case "versions": {
-      const dataset = rest[0] ?? "domain_events";
-      const page = await catalogClient(runInfo(dataDir).catalog_url).versions(dataset, 0, v.limit ? intOption("limit", String(v.limit), 1) : 100);
-      printTable(
-        ["version", "committed_at", "rows_added", "total_rows", "first_offset", "last_offset", "committer_id"],
-        page.versions.map((x) => ({ ...x, rows_added: x.row_count, first_offset: x.source.first_offset, last_offset: x.source.last_offset })),
-      );
-      return;
-    }
+    case "versions":
+      return cmdVersions(catalogClient(runInfo(dataDir).catalog_url), rest[0] ?? "domain_events", v, printTable);
+    case "audit":
+      if (!rest[0]) throw new UsageError("usage: lake audit <dataset> [--kind K,K] [--actor A] [--since TIME] [--until TIME]");
+      return cmdAudit(catalogClient(runInfo(dataDir).catalog_url), rest[0], v, printTable);
     case "datasets": {
       const r = await catalogClient(runInfo(dataDir).catalog_url).datasets();
       printTable(["name", "latest_version", "total_rows"], r.datasets as unknown as Record<string, unknown>[]);
@@ -494,7 +540,10 @@ async function run(cmd: string, rest: string[], v: ReturnType<typeof parseComman
       return;
     case "backfill": {
       const info = runInfo(dataDir);
-      return cmdBackfill(rest[0], v, info.nats_url, () => openStore(storeConfigFromEnv(storeEnvOf(info))));
+      return cmdBackfill(rest[0], v, info.nats_url, async () => {
+        const { openStore, storeConfigFromEnv } = await import("./lazy/storage.ts");
+        return openStore(storeConfigFromEnv(await storeEnvOf(info)));
+      });
     }
     case "quarantine":
       return cmdQuarantine(runInfo(dataDir, "ingest"), rest[0], v);
@@ -502,7 +551,6 @@ async function run(cmd: string, rest: string[], v: ReturnType<typeof parseComman
     case "rollback":
     case "tag":
     case "tags":
-    case "audit":
     case "schema":
       return cmdOps(
         cmd,
@@ -528,29 +576,64 @@ async function run(cmd: string, rest: string[], v: ReturnType<typeof parseComman
     case "logs":
       return cmdLogs(dataDir, rest, v);
     default:
-      throw new UsageError(`unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);
+      throw new UsageError(`unknown command ${JSON.stringify(cmd)} (see lake --help)`);
   }
 }
 
+/** The run.json the command found the lake through, and the pid of the `lake up` that wrote it. */
+let runFile: { file: string; pid: unknown } | undefined;
+
+/** Whether the `lake up` that wrote run.json still runs (false: the file is a stopped lake's leftover). */
+function upIsRunning(pid: unknown): boolean | undefined {
+  if (typeof pid !== "number" || !Number.isSafeInteger(pid) || pid <= 0) return undefined;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** A service that doesn't answer: a stopped lake, or one service of a running lake down. */
+function notAnswering(what: string): string {
+  const up = runFile ? upIsRunning(runFile.pid) : undefined;
+  if (up === true) return `${what}, though \`lake up\` (pid ${String(runFile!.pid)}) is running: see \`lake status\` and the service's log`;
+  return `lake is not running (${what}; start it with \`lake up\`)`;
+}
+
+/**
+ * One line and an exit code for every way a command can fail (docs/cli.md, "Exit codes and errors"):
+ * a stack trace only for an error nobody anticipated, and only with LAKE_DEBUG=1.
+ */
+async function explain(e: unknown): Promise<{ line: string; code: number }> {
+  if (e instanceof UsageError) return { line: e.message, code: EXIT.usage };
+  // OpsUsageError itself is a usage error; its subclasses are commands that ran and failed (fsck's
+  // problems, a compaction that kept losing the race, a refused restore).
+  if (e instanceof OpsUsageError) return { line: e.message, code: e.constructor === OpsUsageError ? EXIT.usage : EXIT.failed };
+  if (e instanceof RefusedError) return { line: e.message, code: EXIT.failed };
+  if (e instanceof NotRunningError) return { line: e.message, code: EXIT.notRunning };
+  if (e instanceof CatalogRequestError || e instanceof IngestRequestError) {
+    const service = e instanceof CatalogRequestError ? "catalog" : "ingest";
+    // A name that doesn't exist (dataset, version, tag, domain) or a malformed request is the caller's to fix.
+    const usage = e.status === 400 || (e.status === 404 && e.code.startsWith("unknown_"));
+    return { line: `${service}: ${e.message}`, code: usage ? EXIT.usage : EXIT.failed };
+  }
+  // A stopped lake (or a leftover run.json): which service does not answer, not undici's stack.
+  if (isServiceUnreachable(e)) return { line: notAnswering(`no answer from the ${e.service} at ${e.url}`), code: EXIT.notRunning };
+  if (isNatsServerMissing(e)) return { line: e.message, code: EXIT.failed };
+  // These are only loaded by the commands that can throw them; loading them here costs nothing then.
+  const [{ natsErrors }, { IncompatibleSchemaError, InvalidContractError }] = await Promise.all([import("./lazy/nats.ts"), import("./lazy/contracts.ts")]);
+  if (e instanceof natsErrors.ConnectionError) return { line: notAnswering(`no answer from NATS: ${e.message}`), code: EXIT.notRunning };
+  if (e instanceof IncompatibleSchemaError || e instanceof InvalidContractError) return { line: e.message, code: EXIT.failed };
+  if (process.env.LAKE_DEBUG) return { line: e instanceof Error ? (e.stack ?? e.message) : String(e), code: EXIT.failed };
+  return { line: e instanceof Error ? e.message : String(e), code: EXIT.failed };
+}
+
 main(process.argv.slice(2)).then(
-  () => process.exit(0),
-  (e: unknown) => {
-    if (
-      e instanceof UsageError ||
-      e instanceof OpsUsageError ||
-      e instanceof RefusedError ||
-      isNatsServerMissing(e) ||
-      e instanceof IncompatibleSchemaError ||
-      e instanceof InvalidContractError
-    ) {
-      console.error(`lake: ${(e as Error).message}`);
-    } else if (e instanceof CatalogRequestError) console.error(`lake: catalog: ${e.message}`);
-    else if (e instanceof IngestRequestError) console.error(`lake: ingest: ${e.message}`);
-    // A stopped lake (or a leftover run.json): say which service is not there, not undici's stack.
-    else if (isServiceUnreachable(e)) console.error(`lake: ${e.message}: is the lake running? (lake up)`);
-    else if (e instanceof natsErrors.ConnectionError) console.error(`lake: cannot reach NATS (${e.message}): is the lake running? (lake up)`);
-    else if (process.env.LAKE_DEBUG) console.error(`lake: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-    else console.error(`lake: ${e instanceof Error ? e.message : String(e)}`);
-    process.exit(1);
+  () => process.exit(EXIT.ok),
+  async (e: unknown) => {
+    const { line, code } = await explain(e).catch(() => ({ line: String(e), code: EXIT.failed }));
+    console.error(`lake: ${line}`);
+    process.exit(code);
   },
 );

@@ -1,7 +1,7 @@
 // @lake/app: the `lake` CLI (cli.ts), `lake up` (up.ts), and the operations that write a dataset's
 // commit log beside the services: compaction (ops/), backfill, expiry, gc and fsck (maintenance.ts).
 // The only package that may import services: it starts them and runs their code as operations.
-export { startLake, serviceEntry, maintenanceEntry, type LakeHandle, type StartLakeOptions, type IngestTarget, type LakeEndpoint } from "./up.ts";
+export { startLake, maintenanceEntry, type LakeHandle, type StartLakeOptions, type IngestTarget, type LakeEndpoint } from "./up.ts";
 export {
   Supervisor,
   SupervisorStoppedError,
@@ -15,6 +15,7 @@ export {
   type SupervisorOptions,
 } from "./supervisor.ts";
 export { readRunFile, processAlive, RUN_FILE, type RunFile, type RunService } from "./run-file.ts";
+export { serviceEntry, entryOf, bundleFreshness, BUNDLES, REPO_ROOT, type BundleName, type Entry, type Freshness, type BuildInfo } from "./entries.ts";
 export { readLakeSecrets, writeLakeSecrets, SECRETS_DIR, type LakeSecrets, type LakeTokens } from "./secrets.ts";
 export { produce, produceDefaults, type ProduceOptions, type ProduceProgress } from "./produce.ts";
 export { backfillDerived, type BackfillResult, type BackfillProgress } from "./backfill.ts";

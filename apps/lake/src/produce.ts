@@ -2,7 +2,7 @@
 // target rate in batches, mixing in retried duplicates and invalid records, and reports progress.
 import type { NatsConnection } from "@nats-io/nats-core";
 
-import { invalidEvents, rng, sampleEvents } from "@lake/client";
+import { invalidRecords, isSampleDomain, rng, SAMPLE_DOMAINS } from "@lake/client";
 import { type IngestReply, sendHttp, sendNats } from "@lake/client";
 
 export interface ProduceOptions {
@@ -60,8 +60,9 @@ export const produceDefaults: Omit<ProduceOptions, "ingestUrl" | "nc"> = {
 
 export async function produce(o: ProduceOptions): Promise<ProduceProgress & { acceptedIds: Set<string> }> {
   const r = rng(o.seed);
-  const events = sampleEvents(o.count, { prefix: o.prefix, seed: o.seed });
-  const bad = invalidEvents(Math.ceil(o.count * o.invalid) + 1, o.seed + 1);
+  if (!isSampleDomain(o.domain)) throw new Error(`no sample generator for domain ${o.domain} (samples: ${Object.keys(SAMPLE_DOMAINS).join(", ")})`);
+  const events = SAMPLE_DOMAINS[o.domain](o.count, { prefix: o.prefix, seed: o.seed });
+  const bad = invalidRecords(o.domain, Math.ceil(o.count * o.invalid) + 1, o.seed + 1);
   let badIndex = 0;
   const p: ProduceProgress = { sent: 0, accepted: 0, duplicates: 0, rejected: 0, failed: 0, maxOffset: 0, elapsedMs: 0 };
   const acceptedIds = new Set<string>();

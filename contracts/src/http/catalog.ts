@@ -30,6 +30,8 @@ export interface CatalogVersionSummary {
   max_event_time: string | null;
   policy: string;
   quality: "pending" | "passed" | "failed";
+  /** What made the version: append, compaction, backfill, revert… */
+  operation?: string;
   /**
    * The version as an Iceberg v2 snapshot (snapshot id = version): store keys of its manifest list and
    * table metadata JSON, its schema id and data file count. Null for versions written before the lake

@@ -303,8 +303,19 @@ export class CatalogClient {
     if (opts?.maxStalenessMs !== undefined) assertFresh(v, opts.maxStalenessMs);
     return v;
   }
-  audit(dataset: string, after = 0, limit = 100): Promise<{ entries: AuditEntry[]; next_after: number | null }> {
-    return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/audit?after=${after}&limit=${limit}`);
+  /** `filter`: kinds (any of), one actor, a time range [since, until) (epoch ms), applied by the catalog. */
+  audit(
+    dataset: string,
+    after = 0,
+    limit = 100,
+    filter: { kinds?: readonly string[]; actor?: string; since?: number; until?: number } = {},
+  ): Promise<{ entries: AuditEntry[]; next_after: number | null }> {
+    const q = new URLSearchParams({ after: String(after), limit: String(limit) });
+    if (filter.kinds?.length) q.set("kind", filter.kinds.join(","));
+    if (filter.actor !== undefined) q.set("actor", filter.actor);
+    if (filter.since !== undefined) q.set("since", String(filter.since));
+    if (filter.until !== undefined) q.set("until", String(filter.until));
+    return this.get(`/v1/datasets/${encodeURIComponent(dataset)}/audit?${q.toString()}`);
   }
   dataset(dataset: string): Promise<{ dataset: CatalogDataset }> {
     return this.get(`/v1/datasets/${encodeURIComponent(dataset)}`, undefined, (b: { dataset: CatalogDataset }) => datasetReads(b.dataset));

@@ -35,7 +35,18 @@ export {
 export { queryVersion, type QueryResult, type VersionFiles } from "./query.ts";
 export { FileSetResolver, FileSetError, isFileSetError, type FileSetEntry, type FileSetResolverOptions } from "./file-set.ts";
 export { ServiceUnreachableError, isServiceUnreachable } from "./reach.ts";
-export { sampleEvents, invalidEvents, rng, type SampleEvent } from "./sample.ts";
+export {
+  sampleEvents,
+  invalidEvents,
+  rng,
+  samplePayments,
+  sampleCustomerChanges,
+  invalidRecords,
+  SAMPLE_DOMAINS,
+  isSampleDomain,
+  type SampleDomain,
+  type SampleEvent,
+} from "./sample.ts";
 export {
   sendHttp,
   sendNats,

@@ -29,7 +29,7 @@ export interface ServiceHandle {
 
 export interface SpawnServiceOptions {
   name: string;
-  /** Absolute path to the service's .ts entry file. */
+  /** Absolute path to the service's entry: a .ts source (run through tsx) or a compiled .js bundle. */
   entry: string;
   /** Merged over process.env. */
   env: Record<string, string>;
@@ -61,14 +61,16 @@ export function isServiceStartError(e: unknown): e is ServiceStartError {
 }
 
 /**
- * Runs a TypeScript service in a child Node process and resolves once it logs its ready line:
+ * Runs a service (TypeScript through tsx, or its compiled bundle) in a child Node process and resolves once it logs its ready line:
  * the first stdout line that is a JSON object with `"msg":"ready"`.
  */
 export async function spawnService(opts: SpawnServiceOptions): Promise<ServiceHandle> {
   const { name } = opts;
   const readyTimeoutMs = opts.readyTimeoutMs ?? 20_000;
   const logs = new TailBuffer(LOG_TAIL_CHARS);
-  const child = spawn(process.execPath, ["--import", TSX_LOADER, opts.entry], {
+  // A compiled entry (.js) runs on plain node, its stack traces mapped back to the sources; a .ts one through tsx.
+  const args = opts.entry.endsWith(".ts") ? ["--import", TSX_LOADER, opts.entry] : ["--enable-source-maps", opts.entry];
+  const child = spawn(process.execPath, args, {
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },
     detached: false,

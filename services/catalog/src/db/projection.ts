@@ -25,6 +25,14 @@ import { openProjectionDb } from "./schema.ts";
 
 export type { AuditRow, DatasetRow, FileRow, QualityRow, RegistryFileRow, VersionRow };
 
+/** Which audit rows to list: kinds (any of), one actor, a time range [since, until) in epoch ms. */
+export interface AuditFilter {
+  kinds?: readonly string[];
+  actor?: string;
+  since?: number;
+  until?: number;
+}
+
 export class Projection {
   readonly db: Database.Database;
   private readonly q: Queries;
@@ -344,8 +352,17 @@ export class Projection {
   tagVersion(dataset: string, tag: string): number | undefined {
     return this.q.tag.get(dataset, tag)?.version;
   }
-  auditTrail(dataset: string, after: number, limit: number): AuditRow[] {
-    return this.q.audit.all(dataset, after, limit);
+  auditTrail(dataset: string, after: number, limit: number, filter?: AuditFilter): AuditRow[] {
+    if (!filter) return this.q.audit.all(dataset, after, limit);
+    return this.q.auditFiltered.all({
+      dataset,
+      after,
+      limit,
+      kinds: filter.kinds ? JSON.stringify(filter.kinds) : null,
+      actor: filter.actor ?? null,
+      since: filter.since ?? null,
+      until: filter.until ?? null,
+    });
   }
   /** Newest event time in a version (the freshness of what readers of that version see). */
   maxEventTime(dataset: string, version: number): number | null {

@@ -133,6 +133,17 @@ export function prepareQueries(db: Database.Database) {
     audit: db.prepare<[string, number, number], AuditRow>(
       "SELECT * FROM audit WHERE dataset = ? AND seq > ? ORDER BY seq, kind = 'auto_promote', kind LIMIT ?",
     ),
+    // The same, filtered (GET …/audit?kind=&actor=&since=&until=): a NULL filter lets every row through.
+    auditFiltered: db.prepare<
+      { dataset: string; after: number; limit: number; kinds: string | null; actor: string | null; since: number | null; until: number | null },
+      AuditRow
+    >(
+      `SELECT * FROM audit WHERE dataset = @dataset AND seq > @after
+         AND (@kinds IS NULL OR kind IN (SELECT value FROM json_each(@kinds)))
+         AND (@actor IS NULL OR actor = @actor)
+         AND (@since IS NULL OR at >= @since) AND (@until IS NULL OR at < @until)
+       ORDER BY seq, kind = 'auto_promote', kind LIMIT @limit`,
+    ),
     // Versions that were current, most recently current first: audited promotions, plus every
     // non-critical version (current on its commit).
     formerCurrents: db.prepare<{ dataset: string }, { version: number }>(

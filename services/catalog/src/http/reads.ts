@@ -4,7 +4,7 @@
 import { type CatalogFileSet, type CatalogVersionSummary, derivedNames, FILES_MODES, type FilesMode, isoInstant, LOG_POSITION_HEADER } from "@lake/contracts";
 import { HttpError, sendJson } from "@lake/http";
 
-import type { VersionRow } from "../db/projection.ts";
+import type { AuditFilter, VersionRow } from "../db/projection.ts";
 import { mayRead } from "../domain/auth.ts";
 import { POLICIES } from "../domain/commands.ts";
 import { sendJsonWithFiles } from "./file-lists.ts";
@@ -26,6 +26,8 @@ function versionView(v: VersionRow, expiredSeq: number | undefined): CatalogVers
     total_rows: v.total_rows,
     policy: v.policy,
     quality: v.quality,
+    // Versions recorded before operations were named were all appends (lineage.ts says the same).
+    operation: v.operation ?? "append",
     expired: expiredSeq !== undefined,
     expired_seq: expiredSeq ?? null,
     min_event_time: v.min_event_time === null ? null : isoInstant(v.min_event_time),
@@ -186,12 +188,43 @@ export async function tag(api: Api, r: ApiRequest): Promise<void> {
   await sendVersion(api, r, p.version(dataset, version)!, mode, { tag, ...eventual(api) });
 }
 
+/** The kinds of audit rows (AuditEntry.kind): what ?kind= may name. */
+const AUDIT_KINDS: ReadonlySet<string> = new Set(["promote", "rollback", "auto_promote", "tag", "quality_passed", "quality_failed", "expire", "gc"]);
+
+/** An instant as ISO-8601 or epoch milliseconds. */
+function instantParam(query: URLSearchParams, name: string): number | undefined {
+  const raw = query.get(name);
+  if (raw === null || raw === "") return undefined;
+  const at = /^\d{1,15}$/.test(raw) ? Number(raw) : raw.length <= 40 ? Date.parse(raw) : NaN;
+  if (Number.isNaN(at))
+    throw new HttpError(400, "invalid_parameter", `${name} takes an ISO-8601 time or epoch milliseconds, got ${JSON.stringify(raw.slice(0, 40))}`);
+  return at;
+}
+
+/** ?kind=a,b&actor=x&since=T&until=T, or undefined when none is given. */
+function auditFilter(query: URLSearchParams): AuditFilter | undefined {
+  const kinds = query.get("kind")?.split(",").filter(Boolean);
+  for (const k of kinds ?? [])
+    if (!AUDIT_KINDS.has(k))
+      throw new HttpError(400, "invalid_parameter", `kind ${JSON.stringify(k.slice(0, 40))}: expected any of ${[...AUDIT_KINDS].join(", ")}`);
+  const actor = query.get("actor") || undefined;
+  const since = instantParam(query, "since");
+  const until = instantParam(query, "until");
+  if (!kinds?.length && actor === undefined && since === undefined && until === undefined) return undefined;
+  return {
+    ...(kinds?.length ? { kinds } : {}),
+    ...(actor === undefined ? {} : { actor }),
+    ...(since === undefined ? {} : { since }),
+    ...(until === undefined ? {} : { until }),
+  };
+}
+
 export function audit(api: Api, r: ApiRequest): void {
   const dataset = r.params.dataset!;
   const after = intParam(r.query, "after", 0, 0, Number.MAX_SAFE_INTEGER)!;
   const limit = intParam(r.query, "limit", 100, 1, 1000)!;
   const entries = api.catalog.projection
-    .auditTrail(dataset, after, limit)
+    .auditTrail(dataset, after, limit, auditFilter(r.query))
     .map((a) => ({ ...a, at: isoInstant(a.at), detail: a.detail === null ? null : (JSON.parse(a.detail) as unknown) }));
   sendJson(r.res, 200, { dataset, entries, next_after: entries.length === limit ? entries.at(-1)!.seq : null, ...eventual(api) });
 }
