@@ -208,7 +208,12 @@ describe("lineage over HTTP", { timeout: 30_000 }, () => {
   let base: string;
   before(async () => {
     p = given("http");
-    const catalog = { projection: p, waitFor: <T>(ready: () => T | undefined) => Promise.resolve(ready()) } as unknown as Catalog;
+    const catalog = {
+      projection: p,
+      waitFor: <T>(ready: () => T | undefined) => Promise.resolve(ready()),
+      onApplied: () => () => {},
+      assertServing() {},
+    } as unknown as Catalog;
     const s = await startHttp({ catalog, host: "127.0.0.1", port: 0, maxWaitMs: 1000, log: silent, tokens });
     server = s.server;
     base = `http://127.0.0.1:${s.port}`;
