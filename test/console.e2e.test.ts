@@ -13,9 +13,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
+import { jetstream } from "@nats-io/jetstream";
 import { type Browser, chromium, type Page } from "playwright-core";
 
 import { CatalogClient, sampleEvents, sendHttp } from "@lake/client";
+import { alertChangedCodec } from "@lake/contracts";
 import { waitFor } from "@lake/testing";
 
 import { DATASET, withLake } from "./helpers.ts";
@@ -144,6 +146,15 @@ test("a new version appears live, without a reload, and an operator's rollback s
   await page.locator(`#timeline tr[data-version="${to}"]`).getByText("current", { exact: true }).waitFor({ timeout: SEEN_MS });
   assert.equal((await page.locator("#current-version").innerText()).trim(), `v${to}`);
   await shot(page, "console-timeline");
+
+  // The diff of the two versions: the second one's files, added.
+  await page.getByLabel("from version").selectOption(String(latest));
+  await page.getByLabel("to version").selectOption(String(next));
+  await page.getByRole("button", { name: "Compare" }).click();
+  await page
+    .locator("#diff")
+    .getByText(new RegExp(`v${latest} → v${next}: rows .* \\(\\+200\\)`))
+    .waitFor({ timeout: SEEN_MS });
   // Back to the newest, so the lake's later tests read it as current.
   await catalog.promote(DATASET, next, "alice", "console test done");
   await page.context().close();
@@ -241,5 +252,36 @@ test("the lineage view shows a derived dataset's upstream version", { timeout: 1
   await up.getByRole("link").click();
   await page.locator(`#lineage [data-downstream="${derived}"]`).waitFor({ timeout: SEEN_MS });
   await shot(page, "console-lineage");
+  await page.context().close();
+});
+
+test("an alert shows up live on the alerts page, for a reader of its dataset", { timeout: 60_000 }, async () => {
+  const page = await signedIn(TOKENS.reader, "#/alerts");
+  await page.getByText("Nothing is firing.").waitFor({ timeout: SEEN_MS });
+  await page.locator("#live").getByText("live").waitFor({ timeout: SEEN_MS });
+  // What the catalog's freshness check publishes when a dataset goes stale (shared/messaging alerts.ts).
+  const nc = await lake.connect();
+  try {
+    const message = `freshness of ${DATASET} is 9000000 ms (threshold 60000 ms): firing`;
+    const alert = {
+      alert: "freshness",
+      state: "firing" as const,
+      service: "catalog",
+      subject: DATASET,
+      value: 9e6,
+      threshold: 60_000,
+      message,
+      at: Date.now(),
+    };
+    await jetstream(nc).publish("lake.alerts.freshness", alertChangedCodec.encode(alert));
+    await jetstream(nc).publish("lake.alerts.freshness", alertChangedCodec.encode({ ...alert, subject: "payments", message: "not for this reader" }));
+  } finally {
+    await nc.close();
+  }
+  const firing = page.locator('#firing tr[data-alert="freshness"]');
+  await firing.waitFor({ timeout: SEEN_MS });
+  assert.match(await firing.innerText(), new RegExp(`firing.*freshness.*${DATASET}`, "s"));
+  assert.equal(await page.getByText("not for this reader").count(), 0);
+  await shot(page, "console-alerts", false);
   await page.context().close();
 });

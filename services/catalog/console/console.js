@@ -317,7 +317,7 @@ function chart(versions) {
   const bw = W / Math.max(vs.length, 1);
   return h(
     "svg",
-    { class: "chart", viewBox: `0 0 ${W} ${TOP + H + 12}`, role: "img", "aria-label": "rows added per version" },
+    { class: "chart", viewBox: `0 0 ${W} ${TOP + H + 12}`, preserveAspectRatio: "xMinYMin meet", role: "img", "aria-label": "rows added per version" },
     vs.map((v, i) => {
       const bh = Math.max(1, (v.rows_added / max) * H);
       return h(
