@@ -185,6 +185,11 @@ test("a failed verdict names its rule; an operator replays a quarantined record,
     { timeoutMs: 60_000 },
   );
 
+  // A refused record crafted as markup: shown as text, never run.
+  const hostile = "<img src=x onerror=globalThis.pwned=1>";
+  const refusedRecord = await sendHttp(lake.producer, "payments", [{ payment_id: "h-1", user_id: hostile, timestamp: Date.UTC(2026, 5, 1), currency: "EUR" }]);
+  assert.equal(refusedRecord.rejected, 1);
+
   const page = await signedIn(TOKENS.operator, `#/d/payments/v/${failed}`);
   const row = page.locator(`#timeline tr[data-version="${failed}"]`);
   await row.waitFor({ timeout: SEEN_MS });
@@ -206,6 +211,9 @@ test("a failed verdict names its rule; an operator replays a quarantined record,
     .locator(".replay-result")
     .getByText(/accepted: offset \d+/)
     .waitFor({ timeout: SEEN_MS });
+  await page.locator("#quarantine").getByText(hostile).first().waitFor({ timeout: SEEN_MS });
+  assert.equal(await page.locator("#quarantine img").count(), 0, "a quarantined record is never markup");
+  assert.equal(await page.evaluate(() => (globalThis as unknown as { pwned?: number }).pwned), undefined);
   await shot(page, "console-quarantine", false);
   await page.context().close();
 

@@ -143,7 +143,7 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
     if (name === "catalog") ports.catalog = String(h.ready.http_port);
     services.set(name, h);
     log(
-      `${name.padEnd(9)} ${h.ready.url ? String(h.ready.url) : "running"}${h.ready.metrics_url ? `, metrics ${String(h.ready.metrics_url)}` : ""} (pid ${h.pid})`,
+      `${name.padEnd(9)} ${h.ready.url ? String(h.ready.url) : "running"}${h.ready.metrics_url ? `, metrics ${String(h.ready.metrics_url)}` : ""}${h.ready.console_url ? `, console ${String(h.ready.console_url)}` : ""} (pid ${h.pid})`,
     );
     return h;
   }
