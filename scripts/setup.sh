@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the lake needs on a fresh clone: npm dependencies (npm ci) and nats-server (from
-# Debian's packages when it is not already on the machine). Safe to run again: it skips what is done.
+# Installs what the lake needs on a fresh clone: npm dependencies (npm ci), nats-server and chromium
+# (from Debian's packages when they are not already on the machine). Safe to run again: it skips what is done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +28,15 @@ if ! command -v promtool >/dev/null 2>&1 && [ ! -x .tools/bin/promtool ]; then
   dpkg-deb --fsys-tarfile "$tmp"/prometheus_*.deb | tar -x -O ./usr/bin/promtool >.tools/bin/promtool
   chmod +x .tools/bin/promtool
   rm -rf "$tmp"
+fi
+
+# Chromium (Debian's package) for the console's browser tests (test/console.e2e.test.ts), when missing.
+if [ ! -x /usr/bin/chromium ]; then
+  echo "setup: /usr/bin/chromium not found; installing Debian's chromium package" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
 # npm ci when node_modules is missing or older than the lockfile.

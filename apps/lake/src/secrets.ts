@@ -7,6 +7,7 @@
 //   secrets/passwords.json             the same passwords, for clients (the CLI logs in as admin)
 //   secrets/ingest-tokens.json         ingest's LAKE_INGEST_TOKENS_FILE: sha256 of each token, with its role
 //   secrets/tokens.json                the tokens themselves: { producer, operator }
+//   secrets/catalog-ingest-token       the operator token alone: the catalog's LAKE_CATALOG_INGEST_TOKEN_FILE (the console's quarantine)
 import { randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -29,10 +30,13 @@ export interface LakeSecrets {
   tokens: LakeTokens;
   /** For ingest's LAKE_INGEST_TOKENS_FILE. */
   ingestTokensFile: string;
+  /** For the catalog's LAKE_CATALOG_INGEST_TOKEN_FILE: the operator token, with which the console reaches the quarantine. */
+  catalogIngestTokenFile: string;
 }
 
 const TOKENS_FILE = "tokens.json";
 const INGEST_TOKENS_FILE = "ingest-tokens.json";
+const CATALOG_INGEST_TOKEN_FILE = "catalog-ingest-token";
 
 async function secretFile(path: string, text: string): Promise<void> {
   await writeFile(path, text, { mode: 0o600 });
@@ -62,7 +66,9 @@ export async function writeLakeSecrets(dataDir: string, opts: { nats: boolean })
     )}\n`,
   );
   await secretFile(join(dir, TOKENS_FILE), `${JSON.stringify(tokens, null, 2)}\n`);
-  return { dir, nats, tokens, ingestTokensFile };
+  const catalogIngestTokenFile = join(dir, CATALOG_INGEST_TOKEN_FILE);
+  await secretFile(catalogIngestTokenFile, `${tokens.operator}\n`);
+  return { dir, nats, tokens, ingestTokensFile, catalogIngestTokenFile };
 }
 
 /** The credentials writeLakeSecrets wrote into `dir` (a lake's secrets dir, as run.json names it). */
@@ -74,5 +80,5 @@ export async function readLakeSecrets(dir: string): Promise<LakeSecrets> {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
   }
-  return { dir, nats, tokens, ingestTokensFile: join(dir, INGEST_TOKENS_FILE) };
+  return { dir, nats, tokens, ingestTokensFile: join(dir, INGEST_TOKENS_FILE), catalogIngestTokenFile: join(dir, CATALOG_INGEST_TOKEN_FILE) };
 }

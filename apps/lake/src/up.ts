@@ -306,7 +306,13 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
       name === "ingest"
         ? { ...as(SERVICE_USERS.ingest), LAKE_INGEST_PORT: ports.ingest, ...(secrets ? { LAKE_INGEST_TOKENS_FILE: secrets.ingestTokensFile } : {}) }
         : name === "catalog"
-          ? { ...as(SERVICE_USERS.catalog), LAKE_CATALOG_PORT: ports.catalog }
+          ? {
+              ...as(SERVICE_USERS.catalog),
+              LAKE_CATALOG_PORT: ports.catalog,
+              // The console reaches ingest's quarantine through the catalog (ingest starts first).
+              ...(services.has("ingest") ? { LAKE_CATALOG_INGEST_URL: String(services.get("ingest")!.ready.url) } : {}),
+              ...(services.has("ingest") && secrets ? { LAKE_CATALOG_INGEST_TOKEN_FILE: secrets.catalogIngestTokenFile } : {}),
+            }
           : { ...as(SERVICE_USERS.quality), LAKE_QUALITY_DIR: join(dataDir, "quality") };
     const h = await launch(
       name,
@@ -336,7 +342,7 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
       },
     );
     log(
-      `${name.padEnd(9)} ${h.ready.url ? String(h.ready.url) : "running"}${h.ready.metrics_url ? `, metrics ${String(h.ready.metrics_url)}` : ""} (pid ${h.pid})`,
+      `${name.padEnd(9)} ${h.ready.url ? String(h.ready.url) : "running"}${h.ready.metrics_url ? `, metrics ${String(h.ready.metrics_url)}` : ""}${h.ready.console_url ? `, console ${String(h.ready.console_url)}` : ""} (pid ${h.pid})`,
     );
     return h;
   }
@@ -446,8 +452,8 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
     } finally {
       await setup.close();
     }
-    const catalog = await startService("catalog");
     const ingest = await startService("ingest");
+    const catalog = await startService("catalog");
     for (const d of domainNames()) await startCommitter(d);
     // Derived datasets: an aggregator computes the windows, a committer writes them.
     if (!o.without?.includes("aggregator")) {

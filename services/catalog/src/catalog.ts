@@ -12,7 +12,7 @@ import { Projection } from "./db/projection.ts";
 import { CommandError, type DatasetFacts, type Decision } from "./domain/commands.ts";
 import { type FreshnessFacts, freshnessOf, freshnessTargets, measurable, type TargetOutcome } from "./domain/freshness.ts";
 import { SourceProbe } from "./nats/freshness.ts";
-import { logLastSeq, logStartTarget, tailCommitLog } from "./nats/tail.ts";
+import { type AppliedRecord, logLastSeq, logStartTarget, tailCommitLog } from "./nats/tail.ts";
 
 /** A command that loses its race (a commit or another command landed first) decides again, 5 rounds at most. */
 const COMMAND_RETRY: CasRetryPolicy = { maxAttempts: 5 };
@@ -42,8 +42,8 @@ export class Catalog {
   private js!: JetStreamClient;
   private live: Follower | undefined;
   private waiters = new Set<() => void>();
-  /** Told after each applied batch (e.g. the table-state publisher). */
-  private readonly appliedListeners = new Set<() => void>();
+  /** Told after each applied batch (the table-state publisher; the console's live updates, with its records). */
+  private readonly appliedListeners = new Set<(applied: readonly AppliedRecord[]) => void>();
   private rebuilding: Promise<{ seq: number; ms: number }> | undefined;
   /** The commit log's end when this process started; reads are held until the projection reaches it. */
   private startTarget = 0;
@@ -100,18 +100,19 @@ export class Catalog {
 
   /** The live tail: it restarts by itself after any failure, from the projection's position, until stopped. */
   private async startTail(): Promise<void> {
-    this.live = await tailCommitLog({ nc: this.nc, projection: this.projection, log: this.log, onApplied: () => this.notify(), traced: true });
+    this.live = await tailCommitLog({ nc: this.nc, projection: this.projection, log: this.log, onApplied: (applied) => this.notify(applied), traced: true });
   }
 
-  private notify(): void {
+  private notify(applied: readonly AppliedRecord[]): void {
     if (!this.caughtUp) this.catchingUp();
     for (const w of this.waiters) w();
-    for (const l of this.appliedListeners) l();
+    for (const l of this.appliedListeners) l(applied);
   }
 
-  /** Calls `fn` after each batch of records the live projection applies. */
-  onApplied(fn: () => void): void {
+  /** Calls `fn` after each batch of records the live projection applies (none after a rebuild's swap), until the returned function is called. */
+  onApplied(fn: (applied: readonly AppliedRecord[]) => void): () => void {
     this.appliedListeners.add(fn);
+    return () => this.appliedListeners.delete(fn);
   }
 
   /** Resolves when `ready()` returns a value or `timeoutMs` passes (then undefined). */
@@ -215,7 +216,7 @@ export class Catalog {
     await this.startTail();
     const ms = performance.now() - started;
     this.log.info("rebuild done", { seq: this.projection.lastSeq, ms: Math.round(ms) });
-    this.notify();
+    this.notify([]);
     return { seq: this.projection.lastSeq, ms };
   }
 

@@ -1,4 +1,5 @@
 // Configuration, parsed once at start. Every variable is listed here with its default.
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
 import { type HttpTimeouts, httpTimeoutsFromEnv } from "@lake/http";
@@ -46,6 +47,18 @@ export interface CatalogEnv {
    * LAKE_STORE nor LAKE_STORE_ROOT): the rest of the API works, and Iceberg table loads answer 503.
    */
   store: StoreConfig | undefined;
+  /** LAKE_CATALOG_CONSOLE: serve the web console under /console (`on`, the default, or `off`). */
+  console: boolean;
+  /** LAKE_CATALOG_ALERTS_KEEP: how many recent alert transitions GET /v1/alerts and the console keep. */
+  alertsKeep: number;
+  /** LAKE_CATALOG_EVENTS_MAX_CLIENTS: how many live-update streams (GET /v1/events) may be open at once. */
+  eventsMaxClients: number;
+  /**
+   * LAKE_CATALOG_INGEST_URL / LAKE_CATALOG_INGEST_TOKEN_FILE: ingest's HTTP API and a file holding an
+   * ingest `operator` token, through which the console browses and replays the quarantine (operators
+   * only). Unset: those routes answer 503. The token is read once at start.
+   */
+  ingest: { url: string; token: string | undefined } | undefined;
 }
 
 export function readEnv(): CatalogEnv {
@@ -66,7 +79,42 @@ export function readEnv(): CatalogEnv {
     tokens: tokensFile === undefined ? undefined : loadTokensFile(tokensFile),
     denialsKeep: intEnv("LAKE_CATALOG_DENIALS_KEEP", 1000, 1, 1_000_000),
     store: storeFromEnv(),
+    console: onOff("LAKE_CATALOG_CONSOLE", true),
+    alertsKeep: intEnv("LAKE_CATALOG_ALERTS_KEEP", 500, 1, 100_000),
+    eventsMaxClients: intEnv("LAKE_CATALOG_EVENTS_MAX_CLIENTS", 100, 1, 100_000),
+    ingest: ingestFromEnv(),
   };
+}
+
+function onOff(name: string, def: boolean): boolean {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return def;
+  if (raw === "on") return true;
+  if (raw === "off") return false;
+  throw new ConfigError(`${name}=${JSON.stringify(raw.slice(0, 20))}: expected on or off`);
+}
+
+function ingestFromEnv(): CatalogEnv["ingest"] {
+  const url = process.env.LAKE_CATALOG_INGEST_URL;
+  const tokenFile = process.env.LAKE_CATALOG_INGEST_TOKEN_FILE;
+  if (!url) {
+    if (tokenFile) throw new ConfigError("LAKE_CATALOG_INGEST_TOKEN_FILE is set without LAKE_CATALOG_INGEST_URL: give ingest's URL too");
+    return undefined;
+  }
+  try {
+    new URL(url);
+  } catch (e) {
+    throw new ConfigError(`LAKE_CATALOG_INGEST_URL=${JSON.stringify(url.slice(0, 200))} is not a URL: ${(e as Error).message}`);
+  }
+  if (!tokenFile) return { url, token: undefined };
+  let token: string;
+  try {
+    token = readFileSync(tokenFile, "utf8").trim();
+  } catch (e) {
+    throw new ConfigError(`LAKE_CATALOG_INGEST_TOKEN_FILE=${tokenFile} can't be read: ${(e as Error).message}`);
+  }
+  if (!token || /\s/.test(token)) throw new ConfigError(`LAKE_CATALOG_INGEST_TOKEN_FILE=${tokenFile} must hold one token (no spaces)`);
+  return { url, token };
 }
 
 function storeFromEnv(): StoreConfig | undefined {

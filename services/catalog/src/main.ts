@@ -13,6 +13,7 @@ import { type CatalogEnv, readEnv } from "./env.ts";
 import { icebergStore } from "./http/iceberg.ts";
 import { startHttp } from "./http/routes.ts";
 import { catalogMetrics } from "./metrics.ts";
+import { AlertFeed } from "./nats/alerts.ts";
 import { TableStatePublisher } from "./table-state.ts";
 
 const telemetry = startTelemetry("catalog");
@@ -58,7 +59,10 @@ if (tableStates) {
   catalog.onApplied(() => tableStates.changed());
   tableStates.changed();
 }
-const { server, port } = await startHttp({
+// Recent alerts for the console (GET /v1/alerts, live updates).
+const alertFeed = new AlertFeed({ nc, log, keep: env.alertsKeep });
+await alertFeed.start();
+const { server, port, events } = await startHttp({
   catalog,
   host: env.httpHost,
   port: env.httpPort,
@@ -68,6 +72,10 @@ const { server, port } = await startHttp({
   denialsKeep: env.denialsKeep,
   timeouts: env.http,
   iceberg,
+  alerts: alertFeed,
+  ingest: env.ingest,
+  console: env.console,
+  events: { heartbeatMs: 15_000, maxClients: env.eventsMaxClients },
 });
 // Metrics on a listener of their own (loopback by default): they name every dataset, and scrapers carry no token.
 const metricsListener = await serveMetrics(metrics, env.metricsPort, env.metricsHost, () => true, env.http);
@@ -76,6 +84,7 @@ log.info("ready", {
   url: `http://${env.httpHost}:${port}`,
   metrics_port: metricsListener.port,
   metrics_url: `http://${env.metricsHost}:${metricsListener.port}`,
+  ...(env.console ? { console_url: `http://${env.httpHost}:${port}/console` } : {}),
   projected_through_seq: catalog.projection.lastSeq,
   auth: env.tokens === undefined ? "off" : "bearer",
   store: env.store ? describeStore(env.store) : null,
@@ -85,7 +94,10 @@ log.info("ready", {
 onShutdown(log, async () => {
   monitor.stop();
   await tableStates?.stop();
+  // Open event streams would hold the server open: end them first.
+  events.close();
   server.close();
+  await alertFeed.stop();
   metricsListener.close();
   await catalog.stop();
   await nc.drain();

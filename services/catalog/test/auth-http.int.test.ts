@@ -86,6 +86,8 @@ function fakeCatalog(projection: Projection) {
     // Caught up from the start; freshness without NATS: unmeasured.
     catchingUp: () => undefined,
     assertServing() {},
+    // No live updates here (the console's event stream subscribes to them).
+    onApplied: () => () => {},
     freshness: (v: FreshnessFacts) => Promise.resolve(freshnessOf(v, freshnessTargets(v), [], T0)),
   };
   return { catalog: catalog as unknown as Catalog, appended, rebuilds: () => rebuilds };

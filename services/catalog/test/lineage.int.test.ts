@@ -212,6 +212,7 @@ describe("lineage over HTTP", { timeout: 30_000 }, () => {
     const catalog = {
       projection: p,
       waitFor: <T>(ready: () => T | undefined) => Promise.resolve(ready()),
+      onApplied: () => () => {},
       assertServing() {},
     } as unknown as Catalog;
     const s = await startHttp({ catalog, host: "127.0.0.1", port: 0, maxWaitMs: 1000, log: silent, tokens });

@@ -49,6 +49,8 @@ const VERBS: Record<string, string> = {
   collected: "record collected files",
 };
 const OPERATOR: Refusal = (_c, _m, s) => `may not ${VERBS[s[3]!]}: that needs role operator or admin`;
+const QUARANTINE: Refusal = (_c, _m, s) =>
+  `may not ${s.length === 5 ? "replay quarantined records" : "browse the quarantine"}: that needs role operator or admin`;
 
 const D = "/v1/datasets/domain_events";
 const O = "/v1/datasets/payments";
@@ -133,6 +135,25 @@ const REQUESTS: [string, string, "allow" | Refusal, "allow" | Refusal, "allow" |
   ["DELETE", `${D}/versions/1`, ADMIN, ADMIN, ADMIN],
   ["PATCH", `${D}/tags/v1`, ADMIN, ADMIN, ADMIN],
   ["PUT", `${D}/nonsense/x`, ADMIN, ADMIN, ADMIN],
+  // The web console: its files for anyone, who-am-I, alerts and live updates for any token, a dataset's
+  // timeline and diffs for its readers, and ingest's quarantine (through the catalog) for operators.
+  ["GET", `/console`, "allow", "allow", "allow"],
+  ["GET", `/console/console.js`, "allow", "allow", "allow"],
+  ["POST", `/console`, ADMIN, ADMIN, ADMIN],
+  ["GET", `/console/a/b`, ADMIN, ADMIN, ADMIN],
+  ["GET", `/v1/whoami`, "allow", "allow", "allow"],
+  ["GET", `/v1/alerts`, "allow", "allow", "allow"],
+  ["GET", `/v1/events`, "allow", "allow", "allow"],
+  ["POST", `/v1/events`, ADMIN, ADMIN, ADMIN],
+  ["GET", `${D}/timeline`, "allow", "allow", "allow"],
+  ["GET", `${O}/timeline`, NOT_GRANTED, "allow", "allow"],
+  ["GET", `${D}/diff`, "allow", "allow", "allow"],
+  ["GET", `${O}/diff`, NOT_GRANTED, "allow", "allow"],
+  ["GET", `/v1/domains/payments/quarantine`, QUARANTINE, QUARANTINE, "allow"],
+  ["POST", `/v1/domains/payments/quarantine/replay`, QUARANTINE, QUARANTINE, "allow"],
+  ["POST", `/v1/domains/payments/quarantine`, ADMIN, ADMIN, ADMIN],
+  ["GET", `/v1/domains/payments/quarantine/replay`, ADMIN, ADMIN, ADMIN],
+  ["GET", `/v1/domains`, ADMIN, ADMIN, ADMIN],
   ["GET", `/v1/admin`, ADMIN_ENDPOINT, ADMIN_ENDPOINT, ADMIN_ENDPOINT],
   ["GET", `/v1/admin/denials`, ADMIN_ENDPOINT, ADMIN_ENDPOINT, ADMIN_ENDPOINT],
   ["POST", `/v1/admin/denials`, ADMIN_ENDPOINT, ADMIN_ENDPOINT, ADMIN_ENDPOINT],
@@ -165,11 +186,11 @@ describe("route access: the answers the catalog gave before its routes and acces
     });
   }
 
-  test("given no token, an unknown one or another scheme, then 401 with the problem named everywhere but /healthz", () => {
+  test("given no token, an unknown one or another scheme, then 401 with the problem named everywhere but /healthz and the console's files", () => {
     for (const [header, caller, code] of UNAUTHENTICATED) {
       for (const [method, path] of REQUESTS) {
         const got = answer(caller, method, path);
-        if (path === "/healthz") assert.equal(got, "allow", `${header} ${method} ${path}`);
+        if (path === "/healthz" || (method === "GET" && /^\/console(\/[^/]+)?$/.test(path))) assert.equal(got, "allow", `${header} ${method} ${path}`);
         else assert.deepEqual([typeof got === "object" && got.status, typeof got === "object" && got.code], [401, code], `${header} ${method} ${path}`);
       }
     }
@@ -190,17 +211,17 @@ describe("route table: every route carries an access rule that fits it", { timeo
     }
   });
 
-  test("a read rule names a dataset; commands are POSTs with a verb for refusals; admin endpoints are under /v1/admin; only /healthz is public", () => {
+  test("a read rule names a dataset; commands are POSTs with a verb for refusals (and the quarantine listing, a GET for operators); admin endpoints are under /v1/admin; only /healthz and the console's files are public", () => {
     for (const r of ROUTES) {
       const name = `${r.method} ${r.pattern}`;
       const segments = r.pattern.split("/").filter(Boolean);
       if (r.access.kind === "read") assert.ok(segments.includes(":dataset"), name);
       if (r.access.kind === "operate") {
-        assert.equal(r.method, "POST", name);
+        if (r.pattern !== "/v1/domains/:domain/quarantine") assert.equal(r.method, "POST", name);
         assert.ok(r.access.verb.length > 0, name);
       }
       if (r.access.kind === "admin") assert.deepEqual(segments.slice(0, 2), ["v1", "admin"], name);
-      if (r.access.kind === "public") assert.equal(r.pattern, "/healthz", name);
+      if (r.access.kind === "public") assert.ok(["/healthz", "/console", "/console/:file"].includes(r.pattern), name);
     }
   });
 

@@ -150,7 +150,7 @@ const serviceUsers: NatsUser[] = [
   {
     user: "catalog",
     passwordEnv: "NATS_CATALOG_PASSWORD",
-    role: "projects lake.commits.>; appends promote / rollback / tag records with CAS; reads the first record after a version's source position (its freshness)",
+    role: "projects lake.commits.>; appends promote / rollback / tag records with CAS; reads the first record after a version's source position (its freshness) and follows lake.alerts.> (the console)",
     permissions: {
       publish: {
         allow: [
@@ -162,6 +162,8 @@ const serviceUsers: NatsUser[] = [
           // A version read's freshness: when the oldest record the version does not hold was stored.
           msgGet(STREAMS.events),
           msgGet(STREAMS.windows),
+          // The console's recent alerts and live updates (services/catalog/src/nats/alerts.ts).
+          ...reads(STREAMS.alerts, subjects.allAlerts),
         ],
       },
       subscribe: { allow: [inbox("catalog")] },

@@ -56,7 +56,7 @@ export class Projection {
   readonly applyBatch = (
     records: readonly { seq: number; record: LogRecord | undefined; dataset?: string; expected?: number; versionSeq?: number; problem?: string }[],
   ) => {
-    const voids: string[] = [];
+    const voids: { seq: number; problem: string }[] = [];
     this.db.transaction(() => {
       for (const { seq, record, dataset: subjectDataset, expected, versionSeq, problem } of records) {
         const dataset = subjectDataset || record?.body.dataset;
@@ -76,7 +76,7 @@ export class Projection {
             const problem = `void ${record?.kind ?? "record"}${record?.kind === "VersionCommitted" ? ` (version ${record.body.version})` : ""}: ${why}`;
             this.q.anomaly.run(seq, dataset, problem);
             this.q.touchDataset.run(seq, dataset);
-            voids.push(`${dataset}@${seq}: ${problem}`);
+            voids.push({ seq, problem: `${dataset}@${seq}: ${problem}` });
             continue;
           }
         }

@@ -8,7 +8,10 @@ import type { Logger } from "@lake/telemetry";
 
 import type { Catalog } from "../catalog.ts";
 import type { Identity, TokenEntry } from "../domain/auth.ts";
+import type { AlertFeed } from "../nats/alerts.ts";
+import type { ConsoleFiles, IngestLink } from "./console.ts";
 import type { DenialLog } from "./denials.ts";
+import type { EventHub } from "./events.ts";
 import type { FileListCache } from "./file-lists.ts";
 import type { IcebergStore } from "./iceberg.ts";
 
@@ -25,6 +28,14 @@ export interface Api {
   timeouts: HttpTimeouts;
   /** The Iceberg REST catalog's store; undefined: no store configured (its table loads answer 503). */
   iceberg: IcebergStore | undefined;
+  /** Recent alerts (GET /v1/alerts); undefined: not followed (its reads answer 503). */
+  alerts: AlertFeed | undefined;
+  /** Ingest's quarantine API, for the console; undefined: not configured (its routes answer 503). */
+  ingest: IngestLink | undefined;
+  /** The web console's files; undefined: the console is off. */
+  consoleFiles: ConsoleFiles | undefined;
+  /** The live updates of GET /v1/events. */
+  events: EventHub;
 }
 
 /** A request that matched a route, after authentication and authorization. */

@@ -14,9 +14,13 @@ import type { Logger } from "@lake/telemetry";
 import { type Catalog, isCatchingUp } from "../catalog.ts";
 import { ACCESS, type Access, type AuthDecision, authenticate, type Caller, decide, type Identity, operate, type TokenEntry } from "../domain/auth.ts";
 import { CommandError } from "../domain/commands.ts";
+import type { AlertFeed } from "../nats/alerts.ts";
 import * as admin from "./admin.ts";
 import * as commands from "./commands.ts";
+import * as console from "./console.ts";
+import { ConsoleFiles, type IngestLink } from "./console.ts";
 import { DenialLog } from "./denials.ts";
+import { EventHub } from "./events.ts";
 import { FileListCache } from "./file-lists.ts";
 import * as iceberg from "./iceberg.ts";
 import { type IcebergStore, isIcebergPath, sendIcebergError } from "./iceberg.ts";
@@ -46,6 +50,17 @@ const notFound: Handler = (_api, r) => {
 export const ROUTES: readonly Route[] = [
   // Probes carry no token.
   { method: "*", pattern: "/healthz", access: ACCESS.public, handler: reads.health },
+  // The web console's page, style and script hold no data (the page asks for a token, then reads the API
+  // below with it), so they load without one.
+  { method: "GET", pattern: "/console", access: ACCESS.public, handler: console.serveConsole },
+  { method: "GET", pattern: "/console/:file", access: ACCESS.public, handler: console.serveConsole },
+  // Who the caller is, alerts and live updates: every caller with a token, each seeing only the datasets it may read.
+  { method: "GET", pattern: "/v1/whoami", access: ACCESS.token, handler: console.whoami },
+  { method: "GET", pattern: "/v1/alerts", access: ACCESS.token, handler: console.alerts },
+  { method: "GET", pattern: "/v1/events", access: ACCESS.token, handler: console.events },
+  // Ingest's quarantine, reached through the catalog (console.ts says why): raw producer input, operators only.
+  { method: "GET", pattern: "/v1/domains/:domain/quarantine", access: operate("browse the quarantine"), handler: console.quarantineList },
+  { method: "POST", pattern: "/v1/domains/:domain/quarantine/replay", access: operate("replay quarantined records"), handler: console.quarantineReplay },
   // Every caller with a token; a reader sees only the datasets it may read.
   { method: "GET", pattern: "/v1/datasets", access: ACCESS.token, handler: reads.listDatasets },
   // The reverse lineage question spans datasets: it answers only about those the caller may read.
@@ -60,6 +75,9 @@ export const ROUTES: readonly Route[] = [
   { method: "GET", pattern: "/v1/datasets/:dataset/tags/:tag", access: ACCESS.read, handler: reads.tag },
   { method: "GET", pattern: "/v1/datasets/:dataset/audit", access: ACCESS.read, handler: reads.audit },
   { method: "GET", pattern: "/v1/datasets/:dataset/covering", access: ACCESS.read, handler: reads.covering },
+  // The console's views of a dataset's history: its timeline, and the diff of two versions.
+  { method: "GET", pattern: "/v1/datasets/:dataset/timeline", access: ACCESS.read, handler: console.timeline },
+  { method: "GET", pattern: "/v1/datasets/:dataset/diff", access: ACCESS.read, handler: console.diff },
   { method: "POST", pattern: "/v1/datasets/:dataset/promote", access: operate("promote"), handler: commands.promote },
   { method: "POST", pattern: "/v1/datasets/:dataset/rollback", access: operate("roll back"), handler: commands.rollback },
   { method: "POST", pattern: "/v1/datasets/:dataset/tags", access: operate("tag"), handler: commands.tag },
@@ -171,7 +189,15 @@ export function startHttp(opts: {
   timeouts?: HttpTimeouts;
   /** The object store, for the Iceberg REST catalog's table loads (undefined: they answer 503). */
   iceberg?: IcebergStore | undefined;
-}): Promise<{ server: Server; port: number }> {
+  /** Recent alerts, for GET /v1/alerts and the event stream (undefined: GET /v1/alerts answers 503). */
+  alerts?: AlertFeed | undefined;
+  /** Ingest's quarantine API for the console (undefined: its routes answer 503). */
+  ingest?: IngestLink | undefined;
+  /** Serve the web console under /console (default true). */
+  console?: boolean;
+  /** The event stream's heartbeat and its limit on open streams. */
+  events?: { heartbeatMs: number; maxClients: number };
+}): Promise<{ server: Server; port: number; events: EventHub }> {
   const { tokens } = opts;
   const api: Api = {
     catalog: opts.catalog,
@@ -182,6 +208,10 @@ export function startHttp(opts: {
     maxWaitMs: opts.maxWaitMs,
     timeouts: opts.timeouts ?? DEFAULT_HTTP_TIMEOUTS,
     iceberg: opts.iceberg,
+    alerts: opts.alerts,
+    ingest: opts.ingest,
+    consoleFiles: opts.console === false ? undefined : new ConsoleFiles(),
+    events: new EventHub({ catalog: opts.catalog, alerts: opts.alerts, log: opts.log, ...(opts.events ?? { heartbeatMs: 15_000, maxClients: 100 }) }),
   };
   const server = createHttpServer((req, res) => {
     handle(req, res).catch((e: unknown) => {
@@ -269,5 +299,6 @@ export function startHttp(opts: {
     await m.route.handler(api, r);
   }
 
-  return listen(server, opts.port, opts.host).then((port) => ({ server, port }));
+  // The event streams stay open until ended: whoever stops the server calls events.close() first.
+  return listen(server, opts.port, opts.host).then((port) => ({ server, port, events: api.events }));
 }

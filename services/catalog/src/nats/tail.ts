@@ -17,6 +17,15 @@ function projectionSpan(b: { seq: number; record: LogRecord | undefined; tracepa
   );
 }
 
+/** A record the projection applied (a void one is not among them), as the console's live updates name it. */
+export interface AppliedRecord {
+  seq: number;
+  dataset: string;
+  kind: LogRecord["kind"];
+  /** The version the record is about (committed, judged, promoted, tagged; the newest expired). */
+  version: number | null;
+}
+
 const MAX_BATCH = 1000;
 /** The longest a delivered record waits to be applied. */
 const FLUSH_AFTER_MS = 20;
@@ -26,7 +35,8 @@ const REPLAY_RETRY: RetryPolicy = { ...LIVE_RETRY, maxRestarts: 0 };
 
 /**
  * Follows the commit log into `projection` from just after its position, until stopped (or through
- * `untilSeq`: then `done` resolves, or rejects on the first failure); `onApplied` runs after every batch.
+ * `untilSeq`: then `done` resolves, or rejects on the first failure); `onApplied` runs after every batch,
+ * with the records of it that were applied.
  * The live tail starts again from the projection's position after any failure: the projection is only
  * ever behind, never wrong.
  */
@@ -34,7 +44,7 @@ export async function tailCommitLog(opts: {
   nc: NatsConnection;
   projection: Projection;
   log: Logger;
-  onApplied: () => void;
+  onApplied: (applied: readonly AppliedRecord[]) => void;
   /** Stop after applying this sequence (used by rebuild). */
   untilSeq?: number;
   /** Make a span per traced record (the live tail; a rebuild replays history silently). */
@@ -73,13 +83,20 @@ export async function tailCommitLog(opts: {
       // Each traced record gets a span for its projection, in the trace of the work that appended it.
       const spans = opts.traced ? batch.filter((b) => b.traceparent).map((b) => projectionSpan(b)) : [];
       const voids = opts.projection.applyBatch(batch);
+      const voidSeqs = new Set(voids.map((v) => v.seq));
       // Loud: a void record means the server let two compare-and-set appends land (a clustered
       // nats-server 2.9); its writer was told it lost, and no reader applies it.
-      for (const v of voids) opts.log.error("void commit-log record refused", { record: v });
+      for (const v of voids) opts.log.error("void commit-log record refused", { record: v.problem });
       for (const s of spans) s.end();
-      opts.onApplied();
+      opts.onApplied(batch.flatMap((b) => (b.record && !voidSeqs.has(b.seq) ? [appliedRecord(b.seq, b.record)] : [])));
     },
   });
+}
+
+function appliedRecord(seq: number, r: LogRecord): AppliedRecord {
+  const b = r.body as { dataset: string; version?: number; versions?: number[] };
+  const version = typeof b.version === "number" ? b.version : Array.isArray(b.versions) && b.versions.length ? Math.max(...b.versions) : null;
+  return { seq, dataset: r.body.dataset, kind: r.kind, version };
 }
 
 export async function logLastSeq(jsm: JetStreamManager): Promise<number> {
