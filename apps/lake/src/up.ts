@@ -23,9 +23,9 @@ import { setupNats } from "@lake/registry";
 import { type StoreConfig, storeConfigFromEnv } from "@lake/storage";
 import { type NatsServerHandle, type ServiceHandle, spawnService, startNatsServer } from "@lake/testing";
 
+import { entryOf, REPO_ROOT, serviceEntry } from "./entries.ts";
 import { LogFile, logFileName, LOGS_DIR } from "./log-files.ts";
 import { keptPortsOf, processAlive, readRunFile, type RunFile, type RunService, writeRunFile } from "./run-file.ts";
-import { entryOf, REPO_ROOT, serviceEntry } from "./entries.ts";
 import { type LakeSecrets, writeLakeSecrets } from "./secrets.ts";
 import { type BackoffPolicy, type SupervisedService, Supervisor } from "./supervisor.ts";
 
