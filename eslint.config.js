@@ -26,7 +26,7 @@ function refuse(packages, why) {
 
 export default tseslint.config(
   {
-    ignores: ["**/node_modules/**", "**/.lake/**", "**/.turbo/**", "bench/results/**", "contracts/src/generated.ts", "deploy/**/*.js"],
+    ignores: ["**/node_modules/**", "**/dist/**", "**/.lake/**", "**/.turbo/**", "bench/results/**", "contracts/src/generated.ts", "deploy/**/*.js"],
   },
   {
     files: ["**/*.ts"],
