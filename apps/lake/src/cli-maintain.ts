@@ -1,15 +1,14 @@
 // `lake maintain`: one maintenance round (or, with --follow, a round every interval until Ctrl-C) over
 // every dataset, as each dataset's `lake.maintenance` policy says: compaction, expiry, GC. The worker is
 // maintain/worker.ts; `lake up` runs it as its own process (maintain/main.ts).
+// The worker, NATS, the registry and the store load only when the command runs (see lazy/README.md):
+// `lake --help` and the catalog commands must not pay for them.
 import { CatalogClient } from "@lake/client";
-import { connectNats } from "@lake/messaging";
-import { SchemaRegistry } from "@lake/registry";
-import { createLogger, type Logger } from "@lake/telemetry";
+import type { Logger } from "@lake/telemetry";
 
 import { type MaintenanceTarget, parseDuration, storeOf } from "./cli-maintenance.ts";
 import { OpsUsageError } from "./cli-ops.ts";
 import { formatRound } from "./maintain/report.ts";
-import { DEFAULT_INTERVAL_MS, MaintenanceWorker } from "./maintain/worker.ts";
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -31,6 +30,12 @@ const quiet: Logger = { info: () => {}, warn: () => {}, error: () => {}, child: 
 
 export async function cmdMaintain(rest: string[], v: Values, target: () => MaintenanceTarget): Promise<void> {
   if (rest.length > 0) throw new OpsUsageError(`usage:\n${MAINTAIN_USAGE}`);
+  const [{ DEFAULT_INTERVAL_MS, MaintenanceWorker }, { connectNats }, { SchemaRegistry }, { createLogger }] = await Promise.all([
+    import("./maintain/worker.ts"),
+    import("./lazy/nats.ts"),
+    import("./lazy/registry.ts"),
+    import("@lake/telemetry"),
+  ]);
   const intervalMs = v.interval === undefined ? DEFAULT_INTERVAL_MS : parseDuration("interval", v.interval as string);
   if (intervalMs < 100) throw new OpsUsageError(`--interval must be at least 100ms, got ${String(v.interval)}`);
   const t = target();
