@@ -61,7 +61,8 @@ async function catalogView(catalog: CatalogClient, catalogUrl: string) {
           continue;
         }
         const full = await catalog.version(ds.name, v.version);
-        const { consistency: _k, ...rest } = full;
+        // freshness is measured at read time (and against streams a restore starts anew): not the version's own.
+        const { consistency: _k, freshness: _f, ...rest } = full;
         const res = await fetch(new URL(`/v1/datasets/${ds.name}/versions/${v.version}/quality`, catalogUrl));
         const quality = res.ok ? ((await res.json()) as Record<string, unknown>) : undefined;
         versions.push(withoutPositions({ ...rest, verdict: quality ?? null }));
