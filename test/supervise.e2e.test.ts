@@ -47,13 +47,13 @@ const runJson = () => JSON.parse(readFileSync(join(dataDir, "run.json"), "utf8")
 function lake(args: string[]) {
   return exec(process.execPath, ["--import", tsx, cli, ...args], { timeout: 60_000, env });
 }
-/** `lake args`, which must fail with one line on stderr; returns it. */
-async function lakeFails(args: string[]): Promise<string> {
+/** `lake args`, which must fail with one line on stderr and exit `code` (1 failed, 2 unknown name, 3 not running); returns it. */
+async function lakeFails(args: string[], code = 1): Promise<string> {
   const e = await lake(args).then(
     (r) => assert.fail(`lake ${args.join(" ")} should have failed; stdout: ${r.stdout}`),
     (err: { code: number | null; stderr: string }) => err,
   );
-  assert.equal(e.code, 1, e.stderr);
+  assert.equal(e.code, code, e.stderr);
   assert.equal(e.stderr.split("\n").filter(Boolean).length, 1, `one line, got:\n${e.stderr}`);
   return e.stderr;
 }
@@ -173,7 +173,7 @@ test("lake up restarts a killed committer with backoff; nothing is lost or doubl
   assert.equal((await lake(["logs", SERVICE, "-n", "2", ...dd])).stdout.split("\n").filter(Boolean).length, 2);
   const all = (await lake(["logs", ...dd])).stdout;
   assert.match(all, /^ingest\s+\| .*"msg":"ready"/m, "every service's tail, prefixed");
-  assert.match(await lakeFails(["logs", "nope", ...dd]), /^lake: no log for service "nope" in \S+; services with logs: .*committer:payments/);
+  assert.match(await lakeFails(["logs", "nope", ...dd], 2), /^lake: no log for service "nope" in \S+; services with logs: .*committer:payments/);
 
   // lake logs -f follows: a second crash within the minute shows there, with a longer delay.
   const follower = spawn(process.execPath, ["--import", tsx, cli, "logs", SERVICE, "-f", "-n", "1", ...dd], { env });
@@ -203,5 +203,5 @@ test("lake up restarts a killed committer with backoff; nothing is lost or doubl
   const final = runJson();
   assert.ok(final.stopped_at);
   for (const [name, s] of Object.entries(final.services)) assert.equal(s.state, "stopped", name);
-  assert.match(await lakeFails(["status", ...dd]), /^lake: the lake in \S+ is not running: it was stopped at \S+\. Start it with `lake up`\.\n$/);
+  assert.match(await lakeFails(["status", ...dd], 3), /^lake: the lake in \S+ is not running: it was stopped at \S+\. Start it with `lake up`\.\n$/);
 });

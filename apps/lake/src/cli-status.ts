@@ -95,6 +95,17 @@ export interface LakeStatus {
 }
 
 /** The run.json of a lake that is running, or a one-line error saying why there is none. */
+/** A lake that status or logs needs is not running (exit 3, like every command that finds no lake). */
+export class LakeNotRunningError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "LakeNotRunningError";
+  }
+}
+
+/** Status found a service down, restarting or unhealthy: the command ran and says the lake is not well (exit 1). */
+export class LakeUnwellError extends OpsUsageError {}
+
 export function runningLake(dataDir: string): RunFile {
   const file = runFilePath(dataDir);
   let run: Partial<RunFile> | undefined;
@@ -103,10 +114,10 @@ export function runningLake(dataDir: string): RunFile {
   } catch (e) {
     throw new OpsUsageError(`cannot read ${file}: ${(e as Error).message}`);
   }
-  if (!run) throw new OpsUsageError(`no lake in ${dataDir}: ${file} does not exist. Start one with \`lake up\` (or pass --data-dir).`);
-  if (run.stopped_at) throw new OpsUsageError(`the lake in ${dataDir} is not running: it was stopped at ${run.stopped_at}. Start it with \`lake up\`.`);
+  if (!run) throw new LakeNotRunningError(`no lake in ${dataDir}: ${file} does not exist. Start one with \`lake up\` (or pass --data-dir).`);
+  if (run.stopped_at) throw new LakeNotRunningError(`the lake in ${dataDir} is not running: it was stopped at ${run.stopped_at}. Start it with \`lake up\`.`);
   if (!processAlive(run.pid))
-    throw new OpsUsageError(
+    throw new LakeNotRunningError(
       `the lake in ${dataDir} is not running: its process (pid ${run.pid ?? "?"}) is gone (run.json is left from a start at ${run.started_at ?? "an unknown time"}). Start it with \`lake up\`.`,
     );
   if (!run.services) throw new OpsUsageError(`${file} records no services (written by an older \`lake up\`): restart the lake to see its status`);
@@ -300,7 +311,7 @@ export async function cmdStatus(dataDir: string, v: Values): Promise<void> {
   const st = await lakeStatus(dataDir, run);
   if (v.json) console.log(JSON.stringify(st, null, 2));
   else for (const l of formatStatus(st)) console.log(l);
-  if (!st.ok) throw new OpsUsageError(st.problems.join("; "));
+  if (!st.ok) throw new LakeUnwellError(st.problems.join("; "));
 }
 
 // ---------------------------------------------------------------------------------------------------

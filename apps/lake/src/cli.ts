@@ -21,7 +21,7 @@ import { cmdLineage, LINEAGE_USAGE } from "./cli-lineage.ts";
 import { cmdMaintain, MAINTAIN_OPTIONS, MAINTAIN_USAGE } from "./cli-maintain.ts";
 import { cmdMaintenance, MAINTENANCE_OPTIONS, MAINTENANCE_USAGE } from "./cli-maintenance.ts";
 import { catalogClient, cmdOps, OPS_USAGE, OpsUsageError } from "./cli-ops.ts";
-import { cmdLogs, cmdStatus, formatEndpoints, STATUS_OPTIONS, STATUS_USAGE } from "./cli-status.ts";
+import { cmdLogs, cmdStatus, formatEndpoints, LakeNotRunningError, STATUS_OPTIONS, STATUS_USAGE } from "./cli-status.ts";
 import type { ProduceProgress } from "./produce.ts";
 import type { LakeTokens } from "./secrets.ts";
 
@@ -611,7 +611,7 @@ async function explain(e: unknown): Promise<{ line: string; code: number }> {
   // problems, a compaction that kept losing the race, a refused restore).
   if (e instanceof OpsUsageError) return { line: e.message, code: e.constructor === OpsUsageError ? EXIT.usage : EXIT.failed };
   if (e instanceof RefusedError) return { line: e.message, code: EXIT.failed };
-  if (e instanceof NotRunningError) return { line: e.message, code: EXIT.notRunning };
+  if (e instanceof NotRunningError || e instanceof LakeNotRunningError) return { line: e.message, code: EXIT.notRunning };
   if (e instanceof CatalogRequestError || e instanceof IngestRequestError) {
     const service = e instanceof CatalogRequestError ? "catalog" : "ingest";
     // A name that doesn't exist (dataset, version, tag, domain) or a malformed request is the caller's to fix.
