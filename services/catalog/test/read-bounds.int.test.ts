@@ -181,9 +181,10 @@ test(
   { timeout: 120_000 },
   async () => {
     // A long log (void records on a subject of their own advance the position like any other), so the
-    // replay into an empty database takes a while.
+    // replay into an empty database takes a while (longer than the HTTP server takes to start listening,
+    // even on an idle machine: with 20,000 records the catalog had sometimes caught up before the first read).
     const js = jetstream(nc);
-    for (let i = 0; i < 20_000; i += 500)
+    for (let i = 0; i < 60_000; i += 500)
       await Promise.all(Array.from({ length: 500 }, (_, j) => js.publish("lake.commits.filler", enc.encode(`junk ${i + j}`))));
     const target = await logLastSeq(await jetstreamManager(nc));
     const { catalog, base } = await serve("catalog-b.db");
