@@ -32,7 +32,8 @@ function reader(res: Response) {
   let ended = false;
   const done = (async () => {
     const r = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-    for (;;) {
+    // Bounded: a stream that never ends is cut off by the test's timeout, and one that floods stops here.
+    for (let chunks = 0; chunks < 1_000_000; chunks++) {
       const { value, done } = await r.read();
       if (done) break;
       text += value;
