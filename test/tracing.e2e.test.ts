@@ -90,13 +90,15 @@ test("one event's trace connects ingest, committer, catalog and quality", async 
   const t = inTrace();
   const ingest = t.find((s) => s.service === "ingest")!;
   assert.equal(ingest.parentSpanId, producerSpan, "ingest continues the producer's trace");
-  const commit = t.find((s) => s.service === "committer" && s.name.startsWith("commit "))!;
+  // The event's dataset's spans: its window results carry the trace on, so the derived dataset's commit,
+  // projection and check are in the same trace too.
+  const commit = t.find((s) => s.service === "committer" && s.name === `commit ${DATASET}`)!;
   assert.equal(commit.parentSpanId, ingest.spanId, "the commit is a child of the ingest span (through the event's NATS headers)");
-  const project = t.find((s) => s.service === "catalog" && s.name === "catalog project VersionCommitted")!;
-  assert.equal(project.parentSpanId, commit.spanId, "the catalog's projection continues the commit (through the commit-log record's headers)");
-  const quality = t.find((s) => s.service === "quality")!;
+  const project = t.find((s) => s.service === "catalog" && s.name === "catalog project VersionCommitted" && s.parentSpanId === commit.spanId);
+  assert.ok(project, "the catalog's projection continues the commit (through the commit-log record's headers)");
+  const quality = t.find((s) => s.service === "quality" && s.name.startsWith(`quality ${DATASET} `))!;
   assert.equal(quality.parentSpanId, commit.spanId, "the quality check continues the commit");
-  const verdictProjection = t.find((s) => s.service === "catalog" && s.name === "catalog project QualityVerdict");
+  const verdictProjection = t.find((s) => s.service === "catalog" && s.name === "catalog project QualityVerdict" && s.parentSpanId === quality.spanId);
   assert.ok(verdictProjection && verdictProjection.parentSpanId === quality.spanId, "the verdict's projection continues the quality check");
 });
 
