@@ -78,11 +78,17 @@ test("one event's trace connects ingest, committer, catalog and quality", async 
   });
   assert.equal(res.status, 200);
   const inTrace = () => spans.filter((s) => s.traceId === traceId);
+  // Spans arrive in export batches, per service and in any order: wait until every link of the chain has
+  // arrived (the verdict's projection is the last one made), then check how they connect.
   await waitFor(
-    "spans from ingest, committer, catalog and quality in the producer's trace",
+    "spans from ingest, committer, catalog and quality in the producer's trace, through the verdict's projection",
     () => {
-      const services = new Set(inTrace().map((s) => s.service));
-      return ["ingest", "committer", "catalog", "quality"].every((x) => services.has(x)) ? true : undefined;
+      const t = inTrace();
+      const services = new Set(t.map((s) => s.service));
+      const all = ["ingest", "committer", "catalog", "quality"].every((x) => services.has(x));
+      const checks = t.filter((s) => s.service === "quality" && s.name.startsWith(`quality ${DATASET} `)).map((s) => s.spanId);
+      const verdict = t.some((s) => s.service === "catalog" && s.name === "catalog project QualityVerdict" && checks.includes(s.parentSpanId));
+      return all && verdict ? true : undefined;
     },
     { timeoutMs: 30_000 },
   );
