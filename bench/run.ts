@@ -4,7 +4,8 @@
 // bench/results/bench-<time>.json. Asserts nothing about time: it measures.
 //   npm run bench                                (everything, ~5 min on the 2-core dev machine)
 //   npm run bench -- --quick                     (smaller sizes, ~1.5 min)
-//   npm run bench -- --only lake,rebuild         (sections: lake, wap, rebuild, reads, history, query, parquet, iceberg, cli)
+//   npm run bench -- --only lake,rebuild         (sections: lake, throughput, wap, rebuild, reads, history, query, parquet, iceberg, cli)
+//   npm run bench -- --only throughput --events 40000   (the lake's throughput and CPU per event alone)
 //   npm run bench -- --only cli                  (CLI start time, compiled vs from source: not in the default run)
 //   npm run bench -- --without quality,aggregator   (the lake section without those services)
 //   npm run bench -- --only history --profile /tmp/prof   (CPU profiles of every service, see bench/profile.ts)
@@ -28,7 +29,7 @@ import { publishFreshness } from "./publish.ts";
 import { query } from "./query.ts";
 import { reads } from "./reads.ts";
 import { rebuild } from "./rebuild.ts";
-import { throughput } from "./throughput.ts";
+import { throughput,THROUGHPUT_RUNS } from "./throughput.ts";
 
 const { values } = parseArgs({
   options: {
@@ -40,6 +41,10 @@ const { values } = parseArgs({
     "query-rows": { type: "string" },
     // Every service process writes a V8 CPU profile (.cpuprofile, open in Chrome DevTools) into DIR.
     profile: { type: "string" },
+    // NODE_OPTIONS for every service process (e.g. "--max-semi-space-size=64"), to compare runtime settings.
+    "node-options": { type: "string" },
+    // The throughput section's measured runs: http-batches, nats-batches, http-singles, nats-singles (default all).
+    runs: { type: "string" },
     // --only cli: time this CLI source (another checkout's apps/lake/src/cli.ts) as the "before" figure.
     "cli-before": { type: "string" },
   },
@@ -65,15 +70,21 @@ const o = {
 };
 const sections = new Set(values.only.split(",").filter(Boolean));
 for (const s of sections)
-  if (!["lake", "wap", "rebuild", "reads", "history", "query", "parquet", "iceberg", "cli"].includes(s))
-    throw new Error(`--only takes lake, wap, rebuild, reads, history, query, parquet, iceberg, cli; got ${s}`);
+  if (!["lake", "throughput", "wap", "rebuild", "reads", "history", "query", "parquet", "iceberg", "cli"].includes(s))
+    throw new Error(`--only takes lake, throughput, wap, rebuild, reads, history, query, parquet, iceberg, cli; got ${s}`);
+for (const r of values.runs?.split(",") ?? [])
+  if (!(THROUGHPUT_RUNS as readonly string[]).includes(r)) throw new Error(`--runs takes ${THROUGHPUT_RUNS.join(", ")}; got ${r}`);
 const without = values.without.split(",").filter(Boolean) as ("quality" | "aggregator")[];
 for (const w of without) if (w !== "quality" && w !== "aggregator") throw new Error(`--without takes quality and/or aggregator, got ${w}`);
 
 // Node refuses --cpu-prof in NODE_OPTIONS: a preloaded hook profiles each service through the inspector.
-const profileEnv: Record<string, string> = values.profile
-  ? { NODE_OPTIONS: `--import ${join(import.meta.dirname, "cpu-profile-hook.mjs")}`, LAKE_CPU_PROFILE_DIR: resolve(values.profile) }
-  : {};
+const nodeOptions = [values.profile ? `--import ${join(import.meta.dirname, "cpu-profile-hook.mjs")}` : "", values["node-options"] ?? ""]
+  .filter(Boolean)
+  .join(" ");
+const profileEnv: Record<string, string> = {
+  ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
+  ...(values.profile ? { LAKE_CPU_PROFILE_DIR: resolve(values.profile) } : {}),
+};
 if (values.profile) mkdirSync(values.profile, { recursive: true });
 const rows: Row[] = [];
 const started = new Date();
@@ -85,7 +96,10 @@ if (sections.has("lake")) {
   const lake = await startLake({ dataDir, without, env: profileEnv });
   const nc = await connect({ servers: lake.natsUrl, ...natsLogin(lake) });
   try {
-    rows.push(...(await throughput(lake, nc, { events: o.events, singles: o.singles, singleConcurrency: 16 })).rows);
+    rows.push(
+      ...(await throughput(lake, nc, { events: o.events, singles: o.singles, singleConcurrency: 16, ...(values.runs ? { runs: values.runs.split(",") } : {}) }))
+        .rows,
+    );
     log("freshness");
     rows.push(...(await freshness(lake, { rates: o.freshnessRates, seconds: o.freshnessSeconds })));
     if (!without.includes("quality")) {
@@ -104,6 +118,22 @@ if (sections.has("lake")) {
         covering: true,
         targets: true,
       })),
+    );
+  } finally {
+    await nc.close();
+    await lake.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+if (sections.has("throughput") && !sections.has("lake")) {
+  log(`throughput alone (${o.events} events)${without.length ? ` (without ${without.join(", ")})` : ""}`);
+  const dataDir = mkdtempSync(join(tmpdir(), "lake-bench-"));
+  const lake = await startLake({ dataDir, without, env: profileEnv });
+  const nc = await connect({ servers: lake.natsUrl, ...natsLogin(lake) });
+  try {
+    rows.push(
+      ...(await throughput(lake, nc, { events: o.events, singles: o.singles, singleConcurrency: 16, ...(values.runs ? { runs: values.runs.split(",") } : {}) }))
+        .rows,
     );
   } finally {
     await nc.close();
