@@ -3,6 +3,8 @@ import { readFileSync } from "node:fs";
 import { type ConnectionOptions, credsAuthenticator, type NatsConnection, type TlsOptions } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 
+import { patchNatsRequests } from "./nats-patches.ts";
+
 /**
  * How a connection proves who it is, and over what. At most one of user/pass, token, creds; TLS
  * combines with any of them (or with none, for a server that authenticates by client certificate).
@@ -177,5 +179,6 @@ export function natsConnectionOptions(opts: NatsOptions): ConnectionOptions {
 }
 
 export async function connectNats(opts: NatsOptions): Promise<NatsConnection> {
+  patchNatsRequests();
   return connect(natsConnectionOptions(opts));
 }
