@@ -368,3 +368,24 @@ test(
     await assertMatchesRecomputation(agg);
   },
 );
+
+test("a trickle of events is applied in batches gathered over LAKE_AGGREGATOR_MAX_AGE_MS, not one batch per event", { timeout: 120_000 }, async () => {
+  assert.ok(agg, "runs after the first test");
+  // Two more aggregators over the same source: one gathering batches for up to a second, one applying
+  // whatever has arrived as soon as the stream has nothing more (the age limit off).
+  const gathering = await startAggregator(tempDir(), { LAKE_AGGREGATOR_MAX_AGE_MS: "1000" });
+  const eager = await startAggregator(tempDir(), { LAKE_AGGREGATOR_MAX_AGE_MS: "0" });
+  await caughtUp(gathering);
+  await caughtUp(eager);
+  const before = { gathering: await metric(gathering, "batches_total"), eager: await metric(eager, "batches_total") };
+  // 20 events, one request each, one after the other: they reach the stream a few ms apart.
+  await send(sampleEvents(20, { prefix: "trickle", seed: 77 }), 1);
+  const g = await caughtUp(gathering);
+  const e = await caughtUp(eager);
+  const batches = { gathering: (await metric(gathering, "batches_total")) - before.gathering, eager: (await metric(eager, "batches_total")) - before.eager };
+  assert.ok(batches.gathering >= 1 && batches.gathering <= 4, `gathering over a second: ${batches.gathering} batches for 20 events`);
+  assert.ok(batches.eager > batches.gathering, `without the age limit more batches are applied (${batches.eager} vs ${batches.gathering})`);
+  assert.equal(g.output_digest, e.output_digest, "batching changes how often results are published, not what they are");
+  await gathering.stop();
+  await eager.stop();
+});

@@ -16,6 +16,13 @@ export interface AggregatorEnv {
   httpHost: string;
   /** Most source events applied in one SQLite transaction. */
   maxBatch: number;
+  /**
+   * How long a batch may gather source events before it is applied (0: apply as soon as the stream has
+   * nothing more right now). Each batch costs a transaction, an outbox round and a position marker, and
+   * its results are what the derived dataset's committer writes: a trickle of events applied one by one
+   * costs many times what the same events cost together.
+   */
+  maxAgeMs: number;
   /** Most outbox rows published per round (pipelined, then acknowledged together). */
   publishBatch: number;
   /** Comma-separated failpoints for fault tests, e.g. "after_state_commit@2" (kill -9 self there). */
@@ -34,6 +41,7 @@ export function readEnv(): AggregatorEnv {
     httpPort: intEnv("LAKE_AGGREGATOR_PORT", 7072, 0, 65535),
     httpHost: process.env.LAKE_AGGREGATOR_HOST || "127.0.0.1",
     maxBatch: intEnv("LAKE_AGGREGATOR_MAX_BATCH", 1000, 1, 100_000),
+    maxAgeMs: intEnv("LAKE_AGGREGATOR_MAX_AGE_MS", 100, 0, 60_000),
     publishBatch: intEnv("LAKE_AGGREGATOR_PUBLISH_BATCH", 1000, 1, 100_000),
     failpoints: process.env.LAKE_FAILPOINTS ?? "",
     poison: poisonPolicyFromEnv(process.env),

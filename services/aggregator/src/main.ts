@@ -33,6 +33,7 @@ const aggregator = new Aggregator({
   lateCodec: lateEventCodec(),
   store,
   maxBatch: env.maxBatch,
+  maxAgeMs: env.maxAgeMs,
   publishBatch: env.publishBatch,
   log,
   failpoint: failpointHook(env.failpoints),
@@ -49,7 +50,14 @@ const lagTimer = setInterval(() => {
   );
 }, 1000);
 const { server, port } = await startHttp({
-  src: { dataset: env.dataset, outOfOrdernessMs: job.outOfOrdernessMs, snapshot: () => store.snapshot(), failing: () => aggregator.failing, lag: () => lag },
+  src: {
+    dataset: env.dataset,
+    outOfOrdernessMs: job.outOfOrdernessMs,
+    snapshot: () => store.snapshot(),
+    failing: () => aggregator.failing,
+    lag: () => lag,
+    batches: () => aggregator.batches,
+  },
   host: env.httpHost,
   port: env.httpPort,
   log,

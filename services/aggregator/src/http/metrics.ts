@@ -15,6 +15,8 @@ export interface MetricsSource {
   failing(): Error | undefined;
   /** Source events not yet applied, as last measured (NaN before the first measurement). */
   lag?(): number;
+  /** Batches applied by this process (not kept across restarts). */
+  batches?(): number;
 }
 
 type Metric = { name: string; type: "counter" | "gauge"; help: string; value: (s: StateSnapshot, src: MetricsSource) => number };
@@ -48,6 +50,12 @@ const METRICS: readonly Metric[] = [
     value: (_s, src) => src.lag?.() ?? NaN,
   },
   { name: "open_windows", type: "gauge", help: "(window, key) accumulators not yet purged.", value: (s) => s.openWindows },
+  {
+    name: "batches_total",
+    type: "counter",
+    help: "Batches of source events applied by this process (each one transaction and one publish round; starts at 0 on restart).",
+    value: (_s, src) => src.batches?.() ?? NaN,
+  },
 ];
 
 const PREFIX = "lake_aggregator_";
@@ -83,6 +91,7 @@ export function healthView(src: MetricsSource, s: StateSnapshot) {
     revisions: s.counters.revisions,
     late_events: s.counters.lateEvents,
     invalid_events: s.counters.invalidEvents,
+    batches: src.batches?.() ?? null,
   };
 }
 

@@ -35,6 +35,8 @@ export interface AggregatorOptions {
   lateCodec: LateEventCodec;
   store: StateStore;
   maxBatch: number;
+  /** A batch gathers events this long at most (0: until the stream has nothing more right now). */
+  maxAgeMs?: number;
   publishBatch: number;
   log: Logger;
   failpoint: (name: Failpoint) => Promise<void> | undefined;
@@ -83,6 +85,8 @@ export class Aggregator {
   failing: Error | undefined;
   /** The source event the loop keeps failing on (unknown schema), retried within the poison policy. */
   private readonly stall: StallGuard;
+  /** Batches applied by this process (a redelivered batch already applied doesn't count). */
+  batches = 0;
 
   constructor(private readonly o: AggregatorOptions) {
     this.js = jetstream(o.nc);
@@ -122,8 +126,10 @@ export class Aggregator {
       subject,
       position: () => this.position(),
       onStart: (position) => this.o.log.info("consuming", { subject, from_seq: position + 1 }),
-      // A batch ends at the size limit or when the stream has nothing more for us right now.
-      batch: { maxRecords: this.o.maxBatch },
+      // A batch ends at the size limit, or maxAgeMs after its first event (so a trickle of events is
+      // applied together, not one transaction, outbox round and position marker each); with no age
+      // limit, when the stream has nothing more for us right now.
+      batch: this.o.maxAgeMs ? { maxRecords: this.o.maxBatch, maxAgeMs: this.o.maxAgeMs, whenCaughtUp: false } : { maxRecords: this.o.maxBatch },
       retry: FOLLOW_RETRY,
       onError: (err, next) => this.failed(err, next?.retryMs),
       handle: (msgs) => this.apply(msgs),
@@ -199,6 +205,7 @@ export class Aggregator {
       this.o.contract.job,
     );
     if (outcome.inputSeq === this.state.inputSeq) return; // all already applied (redelivery)
+    this.batches++;
     const rows = outboxRows(outcome.outputs, this.o.contract, this.o.lateCodec);
     const digest = extendDigest(this.digest, digestRows(outcome.outputs, rows));
     this.o.store.commit(outcome, rows, digest);
