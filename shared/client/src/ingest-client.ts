@@ -4,7 +4,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 
 import type { IngestReply as WireReply, QuarantineList, ReplayReply, ReplayRequestItem } from "@lake/contracts";
 
-import { fetchFrom } from "./reach.ts";
+import { fetchFrom, postJson } from "./reach.ts";
 
 export type {
   RecordResult as IngestRecordResult,
@@ -33,17 +33,17 @@ function endpointOf(e: IngestEndpoint): { baseUrl: string; auth: Record<string, 
 
 export async function sendHttp(target: IngestEndpoint, domain: string, body: unknown, rawBody?: string | Uint8Array): Promise<IngestReply> {
   const { baseUrl, auth } = endpointOf(target);
-  const res = await fetchFrom("ingest", new URL(`/v1/domains/${encodeURIComponent(domain)}/events`, baseUrl), {
-    method: "POST",
-    headers: { "content-type": "application/json", ...auth },
-    body: rawBody ?? JSON.stringify(body),
-  });
-  const text = await res.text();
+  const res = await postJson(
+    "ingest",
+    new URL(`/v1/domains/${encodeURIComponent(domain)}/events`, baseUrl),
+    { "content-type": "application/json", ...auth },
+    rawBody ?? JSON.stringify(body),
+  );
   let parsed: Record<string, unknown>;
   try {
-    parsed = JSON.parse(text) as Record<string, unknown>;
+    parsed = JSON.parse(res.text) as Record<string, unknown>;
   } catch {
-    parsed = { error: "unparseable_reply", message: text };
+    parsed = { error: "unparseable_reply", message: res.text };
   }
   return { ...(parsed as unknown as IngestReply), status: res.status };
 }
