@@ -18,7 +18,7 @@ import { parse } from "yaml";
 
 import { derivedNames, domainNames } from "@lake/contracts";
 import { appendWithCas, connectNats, STREAMS, subjects } from "@lake/messaging";
-import { findNatsServer, freePort, type NatsServerHandle, startNatsServer } from "@lake/testing";
+import { findNatsServer, freePort, type NatsServerHandle, SERVICE_NODE_FLAGS, startNatsServer } from "@lake/testing";
 
 import { NATS_USERS, natsUser, renderDeployAccountsConf, SERVICE_USERS, SYSTEM_USER } from "../deploy/nats/permissions.ts";
 import { setupNats, streamSettingsFromEnv } from "../deploy/nats-setup.ts";
@@ -220,7 +220,13 @@ describe("deploy/docker-compose.yml", () => {
     const froms = [...dockerfile.matchAll(/^FROM\s+(\S+)/gm)].map((m) => m[1]);
     assert.ok(froms.length > 0 && froms.every((f) => f === "node:20-bookworm-slim"), `every stage is node:20-bookworm-slim (got ${froms.join(", ")})`);
     assert.match(dockerfile, /^RUN .*npm ci\b/m, "dependencies come from the lockfile (npm ci)");
-    assert.match(dockerfile, /^ENTRYPOINT \["node", "--import", "tsx"\]$/m);
+    const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile);
+    assert.ok(entrypoint, "the Dockerfile has an exec-form ENTRYPOINT");
+    assert.deepEqual(
+      JSON.parse(entrypoint[1]!),
+      ["node", ...SERVICE_NODE_FLAGS, "--import", "tsx"],
+      "services run with the V8 flags lake up and the tests use",
+    );
     assert.match(dockerfile, /^USER node$/m, "services don't run as root");
 
     const ignore = readFileSync(join(deployDir, "Dockerfile.dockerignore"), "utf8")

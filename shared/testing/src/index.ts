@@ -7,7 +7,7 @@ export {
   type NatsServerHandle,
   type StartNatsServerOptions,
 } from "./nats-server.ts";
-export { spawnService, ServiceStartError, isServiceStartError, type ServiceHandle, type SpawnServiceOptions } from "./service.ts";
+export { spawnService, SERVICE_NODE_FLAGS, ServiceStartError, isServiceStartError, type ServiceHandle, type SpawnServiceOptions } from "./service.ts";
 export type { ExitStatus } from "./children.ts";
 export { freePort, acceptsConnections, RESERVED_PORTS } from "./ports.ts";
 export { waitFor, WaitTimeoutError, isWaitTimeout } from "./wait.ts";

@@ -7,6 +7,14 @@ import { TailBuffer } from "./tail.ts";
 // child's cwd and fails with ERR_MODULE_NOT_FOUND anywhere outside the repo.
 const TSX_LOADER = import.meta.resolve("tsx");
 
+/**
+ * V8 flags every service runs with. A larger young generation (64 MB semi-spaces instead of 16): the
+ * services allocate short-lived objects per message (decoded records, NATS frames, promises), and with
+ * the default most of them outlived a scavenge and were copied; the bench measured ingest's CPU per
+ * event down from 38 to 27 µs and the aggregator's from 49 to 40 with it (docs/benchmarks.md).
+ */
+export const SERVICE_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=64"];
+
 const LOG_TAIL_CHARS = 2 * 1024 * 1024;
 const ERROR_LOG_LINES = 40;
 const STOP_GRACE_MS = 10_000;
@@ -69,7 +77,7 @@ export async function spawnService(opts: SpawnServiceOptions): Promise<ServiceHa
   const readyTimeoutMs = opts.readyTimeoutMs ?? 20_000;
   const logs = new TailBuffer(LOG_TAIL_CHARS);
   // A compiled entry (.js) runs on plain node, its stack traces mapped back to the sources; a .ts one through tsx.
-  const args = opts.entry.endsWith(".ts") ? ["--import", TSX_LOADER, opts.entry] : ["--enable-source-maps", opts.entry];
+  const args = [...SERVICE_NODE_FLAGS, ...(opts.entry.endsWith(".ts") ? ["--import", TSX_LOADER, opts.entry] : ["--enable-source-maps", opts.entry])];
   const child = spawn(process.execPath, args, {
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },
