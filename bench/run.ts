@@ -29,7 +29,7 @@ import { publishFreshness } from "./publish.ts";
 import { query } from "./query.ts";
 import { reads } from "./reads.ts";
 import { rebuild } from "./rebuild.ts";
-import { throughput,THROUGHPUT_RUNS } from "./throughput.ts";
+import { throughput, THROUGHPUT_RUNS } from "./throughput.ts";
 
 const { values } = parseArgs({
   options: {
@@ -55,7 +55,8 @@ const o = {
   events: num(values.events, 40_000, 10_000),
   singles: quick ? 3_000 : 10_000,
   freshnessSeconds: num(values["freshness-seconds"], 10, 4),
-  freshnessRates: [2000, 5000, 10_000],
+  // The last rate is past what the 2-core machine holds: its row says the rate reached, and the latencies there.
+  freshnessRates: quick ? [2000, 5000, 10_000] : [2000, 5000, 10_000, 20_000],
   readRate: 1000,
   readSeconds: quick ? 2 : 5,
   rebuildCommits: quick ? 2_000 : 10_000,
