@@ -350,7 +350,9 @@ test(
     assert.ok(agg, "runs after the first test");
     const original = await caughtUp(agg);
     const before = (await readSubject(STREAMS.windows, subjects.windows(DERIVED))).filter((m) => !batchDependent(m.msgId));
-    const replay = await startAggregator(tempDir(), { LAKE_AGGREGATOR_MAX_BATCH: "37" });
+    // Other batch sizes, and publish rounds smaller than most batches' outputs (each batch's results then
+    // go out through the outbox in several rounds, not from hand in one).
+    const replay = await startAggregator(tempDir(), { LAKE_AGGREGATOR_MAX_BATCH: "37", LAKE_AGGREGATOR_PUBLISH_BATCH: "7" });
     const replayed = await caughtUp(replay);
     const pick = (h: Record<string, any>) => ({
       output_digest: h.output_digest,

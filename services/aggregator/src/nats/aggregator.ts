@@ -215,10 +215,12 @@ export class Aggregator {
     this.digest = digest;
     // Only a batch with outputs (beyond its position marker) has something to lose between commit and publish.
     if (rows.some((r) => !isPositionRow(r))) await this.o.failpoint("after_state_commit");
-    // The usual case: the outbox held nothing else, so its pending rows are exactly the ones in hand;
-    // publish those rather than read them back. Otherwise (or if that round fails) the outbox decides.
-    if (this.outboxDrained && stored.length > 0 && stored.length <= this.o.publishBatch && !this.stopped) {
-      this.outboxDrained = false;
+    // The usual case: the outbox held nothing else and this round fits one publish round, so the
+    // outbox's pending rows are exactly the ones in hand: publish those rather than read them back.
+    // Otherwise (or if that round fails) the outbox decides, in rounds of publishBatch.
+    const fromHand = this.outboxDrained && stored.length > 0 && stored.length <= this.o.publishBatch;
+    if (stored.length > 0) this.outboxDrained = false;
+    if (fromHand && !this.stopped) {
       try {
         await this.publishRound(stored);
         this.o.store.ackOutbox(stored.at(-1)!.id);
