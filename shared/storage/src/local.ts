@@ -14,7 +14,7 @@ import type { ObjectInfo, ObjectStore } from "./store.ts";
 const TEMP_PREFIX = ".tmp-";
 
 // A delete prunes empty parent directories (S3 has no directories), which can race with a put that
-// has just created them. The put then sees ENOENT on its temp file; recreating the directory and
+// has just created them. The put then sees ENOENT (or ENOTDIR from mkdir) on its temp file; recreating the directory and
 // retrying is correct, and a handful of attempts is plenty since each loss needs a concurrent delete.
 const MAX_DIR_RACE_RETRIES = 5;
 
@@ -197,7 +197,9 @@ export class LocalDiskStore implements ObjectStore {
         await handle.close();
         return tmp;
       } catch (e) {
-        if (errno(e) === "ENOENT" && attempt < MAX_DIR_RACE_RETRIES) continue;
+        // ENOTDIR too: seen (rarely) from the recursive mkdir racing a prune of the same directories. A
+        // parent that really is a file fails the same way every time, and is reported after the retries.
+        if ((errno(e) === "ENOENT" || errno(e) === "ENOTDIR") && attempt < MAX_DIR_RACE_RETRIES) continue;
         throw ioError("write", key, e);
       }
     }
