@@ -211,6 +211,24 @@ export function derivedLineage(state: CommitterState, batch: PlannedBatch, spec:
   };
 }
 
+/** What every manifest starts with: the version after the head's, who wrote it, when, and the dataset's schema and policy. */
+function manifestHead(
+  state: CommitterState,
+  ctx: { writeId: string; committerId: string; now: number; spec: Pick<DatasetSpec, "dataset" | "schema" | "policy"> },
+): Pick<Manifest, "format" | "dataset" | "version" | "parent_version" | "write_id" | "committer_id" | "created_at" | "schema" | "policy"> {
+  return {
+    format: "lake.manifest/1",
+    dataset: ctx.spec.dataset,
+    version: state.version + 1,
+    parent_version: state.version,
+    write_id: ctx.writeId,
+    committer_id: ctx.committerId,
+    created_at: ctx.now,
+    schema: ctx.spec.schema,
+    policy: ctx.spec.policy,
+  };
+}
+
 /** The manifest of the next version on top of `state`. Immutable once written: it names its version and parent. */
 export function buildManifest(
   state: CommitterState,
@@ -224,15 +242,7 @@ export function buildManifest(
   const dropped = removed.reduce((n, f) => n + f.rows, 0);
   const lineage = derivedLineage(state, batch, ctx.spec);
   return {
-    format: "lake.manifest/1",
-    dataset: ctx.spec.dataset,
-    version: state.version + 1,
-    parent_version: state.version,
-    write_id: ctx.writeId,
-    committer_id: ctx.committerId,
-    created_at: ctx.now,
-    schema: ctx.spec.schema,
-    policy: ctx.spec.policy,
+    ...manifestHead(state, ctx),
     added_files: files,
     removed_files: removed.map((f) => f.key),
     source: { stream: ctx.spec.source.stream, subject: ctx.spec.source.subject, first_seq: batch.firstSeq, last_seq: batch.lastSeq },
@@ -294,15 +304,7 @@ export function buildRevertManifest(
   const added = failed.added_files.reduce((n, f) => n + f.rows, 0);
   const back = restored.reduce((n, f) => n + f.rows, 0);
   return {
-    format: "lake.manifest/1",
-    dataset: ctx.spec.dataset,
-    version: state.version + 1,
-    parent_version: state.version,
-    write_id: ctx.writeId,
-    committer_id: ctx.committerId,
-    created_at: ctx.now,
-    schema: ctx.spec.schema,
-    policy: ctx.spec.policy,
+    ...manifestHead(state, ctx),
     added_files: restored,
     removed_files: failed.added_files.map((f) => f.key),
     source: failed.source,
