@@ -51,13 +51,8 @@ describe("StateStore", () => {
     const all = events(40);
     const o = decide(initialState(), all, job);
     const rows = outboxRows(o.outputs, contract, lateEventCodec());
-    const stored = store.commit(o, rows, extendDigest(GENESIS_DIGEST, rows));
+    store.commit(o, rows, extendDigest(GENESIS_DIGEST, rows));
     const expected = evolve(initialState(), o);
-    // What commit returns is what the outbox holds (the service publishes it without reading it back).
-    assert.deepEqual(
-      stored.map((r) => ({ ...r, payload: Buffer.from(r.payload) })),
-      store.pendingOutbox(1000).map((r) => ({ ...r, payload: Buffer.from(r.payload) })),
-    );
     store.close();
 
     const reopened = new StateStore(join(dir, "a.db"), "job-a");

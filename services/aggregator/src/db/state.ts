@@ -178,17 +178,15 @@ export class StateStore {
     return { inputSeq: r.input_seq, maxEventTime: r.max_event_time, windows, counters: countersOf(r), outputDigest: r.output_digest };
   }
 
-  /** Stores a batch: window changes, its outputs (into the outbox) and the new position, atomically; returns the outputs as stored (with their ids). */
-  commit(outcome: BatchOutcome, outbox: readonly NewOutboxRow[], outputDigest: string): OutboxRow[] {
+  /** Stores a batch: window changes, its outputs (into the outbox) and the new position, atomically. */
+  commit(outcome: BatchOutcome, outbox: readonly NewOutboxRow[], outputDigest: string): void {
     const c = outcome.counters;
-    const stored: OutboxRow[] = [];
     this.db.transaction(() => {
       for (const p of outcome.purged) this.q.deleteWindow.run(p.start, p.keyId);
       for (const w of outcome.upserts) this.q.upsertWindow.run(w.start, w.keyId, w.end, JSON.stringify(w.key), w.count, w.sum, w.min, w.max, w.revision);
-      for (const o of outbox) stored.push({ ...o, id: Number(this.q.insertOutbox.run(o.subject, o.msgId, o.schema, o.payload).lastInsertRowid) });
+      for (const o of outbox) this.q.insertOutbox.run(o.subject, o.msgId, o.schema, o.payload);
       this.q.setPosition.run(outcome.inputSeq, outcome.maxEventTime, outputDigest, c.eventsIn, c.windowsEmitted, c.revisions, c.lateEvents, c.invalidEvents);
     })();
-    return stored;
   }
 
   /** The oldest `limit` outputs not yet acknowledged, in order. */

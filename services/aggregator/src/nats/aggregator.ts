@@ -87,8 +87,6 @@ export class Aggregator {
   private readonly stall: StallGuard;
   /** Batches applied by this process (a redelivered batch already applied doesn't count). */
   batches = 0;
-  /** The outbox was seen empty, and nothing since was left in it: a batch's outputs are all it holds. */
-  private outboxDrained = false;
 
   constructor(private readonly o: AggregatorOptions) {
     this.js = jetstream(o.nc);
@@ -210,42 +208,13 @@ export class Aggregator {
     this.batches++;
     const rows = outboxRows(outcome.outputs, this.o.contract, this.o.lateCodec);
     const digest = extendDigest(this.digest, digestRows(outcome.outputs, rows));
-    const stored = this.o.store.commit(outcome, rows, digest);
+    this.o.store.commit(outcome, rows, digest);
     this.state = evolve(this.state, outcome);
     this.digest = digest;
     // Only a batch with outputs (beyond its position marker) has something to lose between commit and publish.
     if (rows.some((r) => !isPositionRow(r))) await this.o.failpoint("after_state_commit");
-    // The usual case: the outbox held nothing else and this round fits one publish round, so the
-    // outbox's pending rows are exactly the ones in hand: publish those rather than read them back.
-    // Otherwise (or if that round fails) the outbox decides, in rounds of publishBatch.
-    const fromHand = this.outboxDrained && stored.length > 0 && stored.length <= this.o.publishBatch;
-    if (stored.length > 0) this.outboxDrained = false;
-    if (fromHand && !this.stopped) {
-      try {
-        await this.publishRound(stored);
-        this.o.store.ackOutbox(stored.at(-1)!.id);
-        this.outboxDrained = true;
-      } catch (err) {
-        if (this.stopped) return;
-        this.o.log.warn("publishing results failed; retrying from the outbox", { err, pending: stored.length });
-      }
-    }
-    if (!this.outboxDrained) await this.publishOutbox();
+    await this.publishOutbox();
     this.failing = undefined;
-  }
-
-  /** One round of outbox rows, in order; throws if JetStream did not acknowledge all of them. */
-  private async publishRound(rows: readonly OutboxRow[]): Promise<void> {
-    // A position marker says every output before it is on the stream: it goes out only once all the
-    // round's other outputs are acknowledged (a retried publish can land after later ones).
-    const outputs = rows.filter((r) => !isPositionRow(r));
-    // Two halves, each acknowledged before the next, so the mid_publish failpoint can stop us with
-    // part of a round in the stream and all of it still in the outbox.
-    const half = Math.ceil(outputs.length / 2);
-    await this.publish(outputs.slice(0, half));
-    if (outputs.length > 0) await this.o.failpoint("mid_publish");
-    await this.publish(outputs.slice(half));
-    await this.publish(rows.filter((r) => isPositionRow(r)));
   }
 
   /** Publishes the outbox until it is empty; retries (with backoff) until JetStream takes it or we stop. */
@@ -253,10 +222,18 @@ export class Aggregator {
     let backoff = RETRY_MIN_MS;
     for (;;) {
       const rows = this.o.store.pendingOutbox(this.o.publishBatch);
-      if (rows.length === 0) this.outboxDrained = true;
       if (rows.length === 0 || this.stopped) return;
       try {
-        await this.publishRound(rows);
+        // A position marker says every output before it is on the stream: it goes out only once all the
+        // round's other outputs are acknowledged (a retried publish can land after later ones).
+        const outputs = rows.filter((r) => !isPositionRow(r));
+        // Two halves, each acknowledged before the next, so the mid_publish failpoint can stop us with
+        // part of a round in the stream and all of it still in the outbox.
+        const half = Math.ceil(outputs.length / 2);
+        await this.publish(outputs.slice(0, half));
+        if (outputs.length > 0) await this.o.failpoint("mid_publish");
+        await this.publish(outputs.slice(half));
+        await this.publish(rows.filter((r) => isPositionRow(r)));
         this.o.store.ackOutbox(rows.at(-1)!.id);
         this.failing = undefined;
         backoff = RETRY_MIN_MS;
