@@ -91,16 +91,25 @@ const rows: Row[] = [];
 const started = new Date();
 const log = (s: string) => console.error(`[bench ${((Date.now() - started.getTime()) / 1000).toFixed(0)}s] ${s}`);
 
-if (sections.has("lake")) {
-  log(`lake: throughput (${o.events} events), freshness, catalog reads${without.length ? ` (without ${without.join(", ")})` : ""}`);
+/** Runs `fn` against a lake started for it (with its own data dir), then stops the lake. */
+async function withBenchLake(fn: (lake: Awaited<ReturnType<typeof startLake>>, nc: Awaited<ReturnType<typeof connect>>) => Promise<void>): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), "lake-bench-"));
   const lake = await startLake({ dataDir, without, env: profileEnv });
   const nc = await connect({ servers: lake.natsUrl, ...natsLogin(lake) });
   try {
-    rows.push(
-      ...(await throughput(lake, nc, { events: o.events, singles: o.singles, singleConcurrency: 16, ...(values.runs ? { runs: values.runs.split(",") } : {}) }))
-        .rows,
-    );
+    await fn(lake, nc);
+  } finally {
+    await nc.close();
+    await lake.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+const throughputOptions = { events: o.events, singles: o.singles, singleConcurrency: 16, ...(values.runs ? { runs: values.runs.split(",") } : {}) };
+
+if (sections.has("lake")) {
+  log(`lake: throughput (${o.events} events), freshness, catalog reads${without.length ? ` (without ${without.join(", ")})` : ""}`);
+  await withBenchLake(async (lake, nc) => {
+    rows.push(...(await throughput(lake, nc, throughputOptions)).rows);
     log("freshness");
     rows.push(...(await freshness(lake, { rates: o.freshnessRates, seconds: o.freshnessSeconds })));
     if (!without.includes("quality")) {
@@ -120,38 +129,19 @@ if (sections.has("lake")) {
         targets: true,
       })),
     );
-  } finally {
-    await nc.close();
-    await lake.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  }
+  });
 }
 if (sections.has("throughput") && !sections.has("lake")) {
   log(`throughput alone (${o.events} events)${without.length ? ` (without ${without.join(", ")})` : ""}`);
-  const dataDir = mkdtempSync(join(tmpdir(), "lake-bench-"));
-  const lake = await startLake({ dataDir, without, env: profileEnv });
-  const nc = await connect({ servers: lake.natsUrl, ...natsLogin(lake) });
-  try {
-    rows.push(
-      ...(await throughput(lake, nc, { events: o.events, singles: o.singles, singleConcurrency: 16, ...(values.runs ? { runs: values.runs.split(",") } : {}) }))
-        .rows,
-    );
-  } finally {
-    await nc.close();
-    await lake.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  }
+  await withBenchLake(async (lake, nc) => {
+    rows.push(...(await throughput(lake, nc, throughputOptions)).rows);
+  });
 }
 if (sections.has("wap") && !sections.has("lake")) {
   log("write-audit-publish freshness alone");
-  const dataDir = mkdtempSync(join(tmpdir(), "lake-bench-"));
-  const lake = await startLake({ dataDir, without, env: profileEnv });
-  try {
+  await withBenchLake(async (lake) => {
     rows.push(...(await publishFreshness(lake, { rate: 1000, seconds: o.freshnessSeconds })));
-  } finally {
-    await lake.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  }
+  });
 }
 if (sections.has("rebuild")) {
   log(`catalog rebuild from ${o.rebuildCommits} commits`);

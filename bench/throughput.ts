@@ -32,6 +32,22 @@ export async function throughput(lake: LakeHandle, nc: NatsConnection, o: Throug
   const rows: Row[] = [];
   const N = o.events;
   const runs: readonly string[] = o.runs ?? THROUGHPUT_RUNS;
+  /** `count` events in batches of 500, 4 requests in flight, as fast as ingest takes them. */
+  const batches = (via: "http" | "nats", count: number, prefix: string) =>
+    produce({
+      ...produceDefaults,
+      count,
+      rate: 0,
+      batch: 500,
+      duplicates: 0,
+      invalid: 0,
+      concurrency: 4,
+      via,
+      prefix,
+      ingestUrl: lake.ingestUrl,
+      ingestToken: lake.producer.token,
+      nc,
+    });
   const catalog = new CatalogClient(lake.catalogUrl);
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
@@ -115,20 +131,7 @@ export async function throughput(lake: LakeHandle, nc: NatsConnection, o: Throug
   {
     let maxOffset = 0;
     for (const via of ["http", "nats"] as const) {
-      const r = await produce({
-        ...produceDefaults,
-        count: Math.min(5000, N),
-        rate: 0,
-        batch: 500,
-        duplicates: 0,
-        invalid: 0,
-        concurrency: 4,
-        via,
-        prefix: `warm-${via}`,
-        ingestUrl: lake.ingestUrl,
-        ingestToken: lake.producer.token,
-        nc,
-      });
+      const r = await batches(via, Math.min(5000, N), `warm-${via}`);
       maxOffset = Math.max(maxOffset, r.maxOffset);
       const singles = sampleEvents(200, { prefix: `warm-single-${via}`, seed: 4 });
       for (let i = 0; i < singles.length; i += 16) {
@@ -171,20 +174,7 @@ export async function throughput(lake: LakeHandle, nc: NatsConnection, o: Throug
     await quiet(procs);
     cpu = cpuWindow(procs);
     t = performance.now();
-    const r = await produce({
-      ...produceDefaults,
-      count: N,
-      rate: 0,
-      batch: 500,
-      duplicates: 0,
-      invalid: 0,
-      concurrency: 4,
-      via,
-      prefix: `tp-${via}`,
-      ingestUrl: lake.ingestUrl,
-      ingestToken: lake.producer.token,
-      nc,
-    });
+    const r = await batches(via, N, `tp-${via}`);
     const ingestS = (performance.now() - t) / 1000;
     await catalog.waitCovering(DATASET, r.maxOffset, 300_000);
     const e2eS = (performance.now() - t) / 1000;
