@@ -16,43 +16,12 @@ import { parseTokensFile, tokenSha256 } from "../src/domain/auth.ts";
 import { CommandError, type Decision } from "../src/domain/commands.ts";
 import { type FreshnessFacts, freshnessOf, freshnessTargets } from "../src/domain/freshness.ts";
 import { startHttp } from "../src/http/routes.ts";
+import { T0, versionRecord } from "./fixtures.ts";
 
 const root = mkdtempSync(join(tmpdir(), "lake-catalog-auth-http-"));
-const T0 = Date.UTC(2026, 5, 1, 12);
 
 function committed(dataset: string, version: number, seq: number): { seq: number; record: LogRecord } {
-  return {
-    seq,
-    record: {
-      kind: "VersionCommitted",
-      body: {
-        dataset,
-        version,
-        parent_version: version - 1,
-        write_id: `w${version}`,
-        committer_id: "committer-1",
-        committed_at: T0 + version,
-        policy: "non-critical",
-        schema_name: dataset,
-        schema_version: 1,
-        schema_fingerprint: "f".repeat(64),
-        manifest: { key: `datasets/${dataset}/manifests/v${version}.json`, sha256: "a".repeat(64), bytes: 500 },
-        added_files: [
-          { key: `datasets/${dataset}/data/dt=2026-06-01/w${version}.parquet`, partition: "dt=2026-06-01", rows: 10, bytes: 1000, sha256: "b".repeat(64) },
-        ],
-        removed_files: [],
-        source: { stream: "EVENTS", subject: `lake.events.${dataset}`, first_seq: version * 10 - 9, last_seq: version * 10 },
-        row_count: 10,
-        total_rows: 10 * version,
-        min_event_time: null,
-        max_event_time: null,
-        max_source_position: null,
-        iceberg: null,
-        lineage: null,
-        operation: null,
-      },
-    },
-  };
+  return { seq, record: { kind: "VersionCommitted", body: versionRecord(dataset, version, { committed_at: T0 + version }) } };
 }
 
 const TOKENS = { reader: "tok-reader", operator: "tok-operator", admin: "tok-admin" };

@@ -17,11 +17,11 @@ import { firstVersionThrough, upstreamRecordedIn, versionAddingOffset } from "..
 import { Projection } from "../src/db/projection.ts";
 import { parseTokensFile, tokenSha256 } from "../src/domain/auth.ts";
 import { startHttp } from "../src/http/routes.ts";
+import { T0, versionRecord } from "./fixtures.ts";
 
 const root = mkdtempSync(join(tmpdir(), "lake-catalog-lineage-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-const T0 = Date.UTC(2026, 5, 1, 12);
 const DE = "domain_events";
 const DUT = "daily_user_totals";
 const DE_SUBJECT = "lake.events.domain_events";
@@ -51,30 +51,15 @@ function vc(
   const added = o.added ?? [file(dataset, version)];
   return {
     kind: "VersionCommitted",
-    body: {
-      dataset,
-      version,
-      parent_version: version - 1,
-      write_id: `w${version}`,
-      committer_id: "committer-1",
-      committed_at: T0 + version * 60_000,
-      policy: "non-critical",
-      schema_name: dataset,
-      schema_version: 1,
-      schema_fingerprint: "f".repeat(64),
-      manifest: { key: `datasets/${dataset}/manifests/v${version}.json`, sha256: "a".repeat(64), bytes: 500 },
+    body: versionRecord(dataset, version, {
       added_files: added,
       removed_files: o.removed ?? [],
       source: { stream: o.stream ?? "EVENTS", subject: o.subject ?? `lake.events.${dataset}`, first_seq: o.first, last_seq: o.last },
       row_count: added.reduce((n, f) => n + f.rows, 0),
       total_rows: 100,
-      min_event_time: null,
-      max_event_time: null,
-      max_source_position: null,
-      iceberg: null,
       lineage: o.lineage ?? null,
       operation: o.operation === undefined ? null : o.operation,
-    },
+    }),
   };
 }
 

@@ -25,6 +25,7 @@ import {
   type RetentionFacts,
   versionRanges,
 } from "../src/domain/commands.ts";
+import { T0, versionRecord } from "./fixtures.ts";
 
 const NOW = Date.UTC(2026, 5, 10, 12);
 const HOUR = 3_600_000;
@@ -206,37 +207,17 @@ after(() => {
   for (const p of opened) if (p.db.open) p.close();
 });
 
-const T0 = Date.UTC(2026, 5, 1, 12);
 const fileKey = (name: string) => `datasets/orders/data/dt=2026-06-01/${name}.parquet`;
 const manifestKey = (v: number) => `datasets/orders/manifests/v${String(v).padStart(12, "0")}-w${v}.json`;
 
 function commit(version: number, added: string[], removed: string[] = []): LogRecord {
   return {
     kind: "VersionCommitted",
-    body: {
-      dataset: "orders",
-      version,
-      parent_version: version - 1,
-      write_id: `w${version}`,
-      committer_id: "committer-1",
-      committed_at: T0 + version * 60_000,
-      policy: "non-critical",
-      schema_name: "orders",
-      schema_version: 1,
-      schema_fingerprint: "f".repeat(64),
+    body: versionRecord("orders", version, {
       manifest: { key: manifestKey(version), sha256: "a".repeat(64), bytes: 500 + version },
       added_files: added.map((n) => ({ key: fileKey(n), partition: "dt=2026-06-01", rows: 10, bytes: 1000, sha256: "b".repeat(64) })),
       removed_files: removed.map(fileKey),
-      source: { stream: "EVENTS", subject: "lake.events.orders", first_seq: 10 * version - 9, last_seq: 10 * version },
-      row_count: 10,
-      total_rows: 10 * version,
-      min_event_time: null,
-      max_event_time: null,
-      max_source_position: null,
-      iceberg: null,
-      lineage: null,
-      operation: null,
-    },
+    }),
   };
 }
 const passed = (version: number): LogRecord => ({

@@ -11,6 +11,7 @@ import type { LakeLog, LogRecord } from "@lake/contracts";
 
 import { type AuditRow, Projection } from "../src/db/projection.ts";
 import { decideRollback } from "../src/domain/commands.ts";
+import { T0, versionRecord } from "./fixtures.ts";
 
 type LogEntry = { seq: number; record: LogRecord | undefined };
 type Policy = "critical" | "non-critical";
@@ -29,7 +30,6 @@ after(() => {
   for (const p of opened) if (p.db.open) p.close();
 });
 
-const T0 = Date.UTC(2026, 5, 1, 12);
 const RULES = ["not_null(user_id)", "range(amount)", "row_count_drift"];
 const CHECKER = "quality-1";
 const OPS = { actor: "ops@lake", reason: "incident 7" };
@@ -37,32 +37,11 @@ const OPS = { actor: "ops@lake", reason: "incident 7" };
 function commit(dataset: string, version: number, policy: Policy = "critical"): LogRecord {
   return {
     kind: "VersionCommitted",
-    body: {
-      dataset,
-      version,
-      parent_version: version - 1,
-      write_id: `w${version}`,
-      committer_id: "committer-1",
-      committed_at: T0 + version * 60_000,
+    body: versionRecord(dataset, version, {
       policy,
       schema_name: "domain_events",
-      schema_version: 1,
-      schema_fingerprint: "f".repeat(64),
       manifest: { key: `datasets/${dataset}/manifests/v${version}.json`, sha256: "a".repeat(64), bytes: 500 + version },
-      added_files: [
-        { key: `datasets/${dataset}/data/dt=2026-06-01/w${version}.parquet`, partition: "dt=2026-06-01", rows: 10, bytes: 1000, sha256: "b".repeat(64) },
-      ],
-      removed_files: [],
-      source: { stream: "EVENTS", subject: `lake.events.${dataset}`, first_seq: 10 * version - 9, last_seq: 10 * version },
-      row_count: 10,
-      total_rows: 10 * version,
-      min_event_time: null,
-      max_event_time: null,
-      max_source_position: null,
-      iceberg: null,
-      lineage: null,
-      operation: null,
-    },
+    }),
   };
 }
 
