@@ -4,7 +4,7 @@
 import { type LakeHandle, produce, produceDefaults } from "@lake/app";
 import { CatalogClient, type IngestReply } from "@lake/client";
 
-import { pct, type Row } from "./lib.ts";
+import { nextEventTime, pct, type Row } from "./lib.ts";
 
 const DATASET = "domain_events";
 const SECTION = "3 freshness";
@@ -35,6 +35,7 @@ export async function freshness(lake: LakeHandle, o: { rates: number[]; seconds:
       invalid: 0,
       concurrency: 16,
       prefix: `fresh${rate}`,
+      startMs: nextEventTime(),
       ingestUrl: lake.ingestUrl,
       ingestToken: lake.producer.token,
       onReply,

@@ -37,6 +37,19 @@ export const round = (n: number, digits = 0): number => {
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
+ * Event time for the next load run: each run's sample events (three days of event time) start four days
+ * after the previous run's, as a steady stream's would. Without it every run re-sent the same days: past
+ * the aggregator's watermark, nearly every event was late and went to its side output, which a live
+ * stream doesn't look like.
+ */
+let eventClock = Date.UTC(2026, 5, 1, 0, 5);
+export function nextEventTime(): number {
+  const t = eventClock;
+  eventClock += 4 * 86_400_000;
+  return t;
+}
+
+/**
  * nats.js connection options that log in as `user` of a lake started by startLake (it runs NATS with
  * users), without connectNats's other settings, so the raw-publish baselines measure plain nats.js.
  */

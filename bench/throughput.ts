@@ -10,7 +10,7 @@ import { CatalogClient, type IngestReply, sampleEvents, sendHttp, sendNats } fro
 import { domainContract } from "@lake/contracts";
 
 import { cpuRows, cpuWindow, lakeProcesses, procCpuSeconds, usPerEvent } from "./cpu.ts";
-import { natsLogin, round, type Row, sleep } from "./lib.ts";
+import { natsLogin, nextEventTime, round, type Row, sleep } from "./lib.ts";
 
 const DATASET = "domain_events";
 const SECTION = "1-2 throughput";
@@ -44,6 +44,7 @@ export async function throughput(lake: LakeHandle, nc: NatsConnection, o: Throug
       concurrency: 4,
       via,
       prefix,
+      startMs: nextEventTime(),
       ingestUrl: lake.ingestUrl,
       ingestToken: lake.producer.token,
       nc,
@@ -133,7 +134,7 @@ export async function throughput(lake: LakeHandle, nc: NatsConnection, o: Throug
     for (const via of ["http", "nats"] as const) {
       const r = await batches(via, Math.min(5000, N), `warm-${via}`);
       maxOffset = Math.max(maxOffset, r.maxOffset);
-      const singles = sampleEvents(200, { prefix: `warm-single-${via}`, seed: 4 });
+      const singles = sampleEvents(200, { prefix: `warm-single-${via}`, seed: 4, startMs: nextEventTime() });
       for (let i = 0; i < singles.length; i += 16) {
         const replies = await Promise.all(
           singles.slice(i, i + 16).map((e) => (via === "http" ? sendHttp(lake.producer, DATASET, e) : sendNats(nc, DATASET, e))),
@@ -222,7 +223,7 @@ export async function throughput(lake: LakeHandle, nc: NatsConnection, o: Throug
   // 2b. One event per request (a JSON object, not an array), `singleConcurrency` requests in flight.
   for (const via of ["http", "nats"] as const) {
     if (!runs.includes(`${via}-singles`)) continue;
-    const events = sampleEvents(o.singles, { prefix: `single-${via}`, seed: 5 });
+    const events = sampleEvents(o.singles, { prefix: `single-${via}`, seed: 5, startMs: nextEventTime() });
     let next = 0;
     let accepted = 0;
     let maxOffset = 0;

@@ -18,6 +18,8 @@ export interface ProduceOptions {
   domain: string;
   seed: number;
   prefix: string;
+  /** Event time of the first sample event (the samples span three days from it); default 2026-06-01. */
+  startMs?: number;
   ingestUrl?: string;
   /** Bearer token for ingest's HTTP API (a producer token for `domain`), when it runs with LAKE_INGEST_TOKENS_FILE. */
   ingestToken?: string | undefined;
@@ -61,7 +63,7 @@ export const produceDefaults: Omit<ProduceOptions, "ingestUrl" | "nc"> = {
 export async function produce(o: ProduceOptions): Promise<ProduceProgress & { acceptedIds: Set<string> }> {
   const r = rng(o.seed);
   if (!isSampleDomain(o.domain)) throw new Error(`no sample generator for domain ${o.domain} (samples: ${Object.keys(SAMPLE_DOMAINS).join(", ")})`);
-  const events = SAMPLE_DOMAINS[o.domain](o.count, { prefix: o.prefix, seed: o.seed });
+  const events = SAMPLE_DOMAINS[o.domain](o.count, { prefix: o.prefix, seed: o.seed, ...(o.startMs !== undefined ? { startMs: o.startMs } : {}) });
   const bad = invalidRecords(o.domain, Math.ceil(o.count * o.invalid) + 1, o.seed + 1);
   let badIndex = 0;
   const p: ProduceProgress = { sent: 0, accepted: 0, duplicates: 0, rejected: 0, failed: 0, maxOffset: 0, elapsedMs: 0 };

@@ -119,7 +119,7 @@ export function invalidRecords(domain: string, count: number, seed = 7): unknown
 
 /** The sample generator of each sample domain (`lake produce --domain D`). */
 export const SAMPLE_DOMAINS = {
-  domain_events: (count: number, opts: { seed?: number; prefix?: string }) => sampleEvents(count, opts) as unknown[],
+  domain_events: (count: number, opts: { seed?: number; prefix?: string; startMs?: number }) => sampleEvents(count, opts) as unknown[],
   payments: samplePayments,
   customers: sampleCustomerChanges,
 } as const;
