@@ -5,12 +5,10 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
-import { jetstream } from "@nats-io/jetstream";
-
 import { CatalogClient, sampleEvents, sendHttp } from "@lake/client";
 import { waitFor } from "@lake/testing";
 
-import { covering, DATASET, settled, withLake } from "./helpers.ts";
+import { covering, DATASET, padCommitLog, settled, withLake } from "./helpers.ts";
 
 let lake: Awaited<ReturnType<typeof withLake>>;
 let maxOffset = 0;
@@ -46,14 +44,7 @@ test("rebuild from the commit log reproduces the live catalog exactly", async ()
 test("rebuilds while commits flow: a reader polling latest and the dataset list never sees the catalog go back", { timeout: 300_000 }, async () => {
   // A longer log (void records on a subject of its own: every replay reads them), so each rebuild takes
   // longer than the gap between two commits and the live catalog moves on while it runs.
-  const nc = await lake.connect();
-  try {
-    const js = jetstream(nc);
-    for (let i = 0; i < 4000; i += 200)
-      await Promise.all(Array.from({ length: 200 }, (_, j) => js.publish("lake.commits.filler", new TextEncoder().encode(`junk ${i + j}`))));
-  } finally {
-    await nc.close();
-  }
+  await padCommitLog(lake, 4000);
   let flowing = true;
   let sent = 0;
   const flow = (async () => {

@@ -193,3 +193,20 @@ export async function withFileFetch<T>(fn: () => Promise<T>): Promise<T> {
     globalThis.fetch = real;
   }
 }
+
+/**
+ * Makes the commit log longer with `count` void records on a subject of their own (every replay reads
+ * them, none means anything), so a catalog's replay or rebuild takes long enough to overlap what a test
+ * does meanwhile.
+ */
+export async function padCommitLog(lake: LakeHandle, count: number): Promise<void> {
+  const nc = await lake.connect();
+  try {
+    const js = jetstream(nc);
+    const enc = new TextEncoder();
+    for (let i = 0; i < count; i += 500)
+      await Promise.all(Array.from({ length: Math.min(500, count - i) }, (_, j) => js.publish("lake.commits.filler", enc.encode(`junk ${i + j}`))));
+  } finally {
+    await nc.close();
+  }
+}

@@ -14,7 +14,7 @@ import { CatalogClient, type CatalogDataset, isReadWentBack, isServiceUnreachabl
 import { LOG_POSITION_HEADER } from "@lake/contracts";
 import { waitFor } from "@lake/testing";
 
-import { covering, DATASET, settled, withLake } from "./helpers.ts";
+import { covering, DATASET, padCommitLog, settled, withLake } from "./helpers.ts";
 
 let lake: Awaited<ReturnType<typeof withLake>>;
 
@@ -196,14 +196,7 @@ test("readers never see the lake go back through rebuilds, catalog kill -9 + res
     // A longer log to replay (void records on a subject of their own, which every replay reads), so the
     // catch-up into an empty database lasts long enough for the readers to meet it however fast the
     // machine is.
-    const fillerNc = await lake.connect();
-    try {
-      const js = jetstream(fillerNc);
-      for (let i = 0; i < 30_000; i += 500)
-        await Promise.all(Array.from({ length: 500 }, (_, j) => js.publish("lake.commits.filler", new TextEncoder().encode(`junk ${i + j}`))));
-    } finally {
-      await fillerNc.close();
-    }
+    await padCommitLog(lake, 30_000);
     const heldBefore = counts.held;
     await catalog().kill9();
     rmSync(join(lake.dataDir, "catalog"), { recursive: true, force: true });

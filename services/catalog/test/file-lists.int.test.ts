@@ -11,6 +11,7 @@ import type { LakeLog, LogRecord } from "@lake/contracts";
 
 import { Projection } from "../src/db/projection.ts";
 import { FileListCache } from "../src/http/file-lists.ts";
+import { versionRecord } from "./fixtures.ts";
 
 const root = mkdtempSync(join(tmpdir(), "lake-catalog-file-lists-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -28,30 +29,13 @@ function version(v: number, added: LakeLog.DataFile[], removed: string[]): { seq
     seq: v,
     record: {
       kind: "VersionCommitted",
-      body: {
-        dataset: "ds",
-        version: v,
-        parent_version: v - 1,
-        write_id: `w${v}`,
+      body: versionRecord("ds", v, {
         committer_id: "c",
         committed_at: Date.UTC(2026, 5, 1) + v,
-        policy: "non-critical",
-        schema_name: "ds",
-        schema_version: 1,
-        schema_fingerprint: "f".repeat(64),
-        manifest: { key: `datasets/ds/manifests/v${v}.json`, sha256: "a".repeat(64), bytes: 500 },
         added_files: added,
         removed_files: removed,
         source: { stream: "EVENTS", subject: "lake.events.ds", first_seq: v, last_seq: v },
-        row_count: 10,
-        total_rows: 10 * v,
-        min_event_time: null,
-        max_event_time: null,
-        max_source_position: null,
-        iceberg: null,
-        lineage: null,
-        operation: null,
-      },
+      }),
     },
   };
 }

@@ -17,6 +17,7 @@ import { type NatsServerHandle, startNatsServer, waitFor } from "@lake/testing";
 
 import { Projection } from "../src/db/projection.ts";
 import { tailCommitLog } from "../src/nats/tail.ts";
+import { versionRecord } from "./fixtures.ts";
 
 const T = { timeout: 120_000 };
 const quiet: Logger = { info() {}, warn() {}, error() {}, child: () => quiet };
@@ -48,30 +49,13 @@ function projection(name: string): Projection {
 }
 
 function version(dataset: string, v: number): VersionCommitted {
-  return {
-    dataset,
-    version: v,
-    parent_version: v - 1,
-    write_id: `w${v}`,
+  return versionRecord(dataset, v, {
     committer_id: "test",
     committed_at: Date.UTC(2026, 5, 1, 12) + v,
     schema_name: "domain_events",
-    schema_version: 1,
-    schema_fingerprint: "f".repeat(64),
     manifest: { key: `datasets/${dataset}/manifests/v${v}-w${v}.json`, sha256: "0".repeat(64), bytes: 1 },
     added_files: [{ key: `datasets/${dataset}/data/dt=2026-06-01/w${v}.parquet`, partition: "dt=2026-06-01", rows: 10, bytes: 100, sha256: "1".repeat(64) }],
-    removed_files: [],
-    source: { stream: "EVENTS", subject: `lake.events.${dataset}`, first_seq: v * 10 - 9, last_seq: v * 10 },
-    row_count: 10,
-    total_rows: v * 10,
-    min_event_time: null,
-    max_event_time: null,
-    max_source_position: null,
-    iceberg: null,
-    lineage: null,
-    operation: null,
-    policy: "non-critical",
-  };
+  });
 }
 
 /** Commits versions `from`..`to` of `dataset` the way a committer does (CAS on the head); the last sequence. */
