@@ -124,7 +124,9 @@ test("lake up restarts a killed committer with backoff; nothing is lost or doubl
     },
     { timeoutMs: 60_000 },
   );
-  assert.match(out, new RegExp(`${SERVICE} restarted \\(pid ${restarted.pid}, restart 1\\)`));
+  // run.json is written before the line reaches our end of the pipe: wait for the line too.
+  const restartedLine = new RegExp(`${SERVICE} restarted \\(pid ${restarted.pid}, restart 1\\)`);
+  await waitFor("the restarted line", () => (restartedLine.test(out) ? true : undefined), { timeoutMs: 10_000 });
   assert.equal(restarted.restarts, 1);
   assert.equal(restarted.metrics_url, before.metrics_url, "a restart keeps the metrics port");
 
