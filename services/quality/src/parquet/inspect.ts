@@ -64,6 +64,44 @@ export function fieldCheckSql(paths: readonly string[], fields: readonly FieldVi
   return `SELECT ${cols.join(", ")} FROM ${parquetSource(paths)}`;
 }
 
+/**
+ * A pattern of the form ^[class]quantifier$ whose class holds only printable ASCII characters and
+ * ranges (no escapes, brackets or carets), as DuckDB's regexp_full_match (RE2) pattern, or undefined.
+ * For such a pattern RE2 and JS decide every string alike: a character outside printable ASCII
+ * (a UTF-16 unit in JS, a code point in RE2) fails the class in both, and a string of only ASCII has
+ * the same length in both; without the m flag `$` is the end of the string in both.
+ */
+export function simpleClassPattern(pattern: string): string | undefined {
+  const m = /^\^(\[[\x20-\x5a\x5f-\x7e]+\](?:[+*]|\{(\d{1,4})(?:,(\d{0,4}))?\}))\$$/.exec(pattern);
+  // RE2 refuses counted repetitions above 1000.
+  if (!m || Number(m[2] ?? 0) > 1000 || Number(m[3] ?? 0) > 1000) return undefined;
+  try {
+    new RegExp(pattern);
+  } catch {
+    return undefined;
+  }
+  return m[1];
+}
+
+/**
+ * SQL that is true for every value that may break the string constraints (and for few others), so
+ * only those reach the exact check in JS (UTF-16 lengths, JS regular expressions):
+ * - too long in UTF-16 units implies at least as many UTF-8 bytes (strlen);
+ * - too short in UTF-16 units implies at most as many code points (length);
+ * - a pattern RE2 decides exactly as JS does (simpleClassPattern) is checked by DuckDB; any other
+ *   pattern sends every value to JS.
+ */
+export function stringSuspectSql(q: string, c: NonNullable<FieldView["constraints"]>): string {
+  const suspect: string[] = [];
+  if (c.minLength !== undefined) suspect.push(`length(${q}) < ${sqlNumber(c.minLength)}`);
+  if (c.maxLength !== undefined) suspect.push(`strlen(${q}) > ${sqlNumber(c.maxLength)}`);
+  if (c.pattern !== undefined) {
+    const simple = simpleClassPattern(c.pattern);
+    suspect.push(simple === undefined ? "true" : `NOT regexp_full_match(${q}, ${sqlString(simple)})`);
+  }
+  return suspect.length > 0 ? suspect.join(" OR ") : "false";
+}
+
 export class ParquetInspector {
   private constructor(
     private readonly instance: DuckDBInstance,
@@ -139,7 +177,9 @@ export class ParquetInspector {
     const c = f.constraints!;
     const re = c.pattern === undefined ? undefined : new RegExp(c.pattern);
     const q = sqlIdent(f.name);
-    const values = await this.rows(`SELECT ${q}::VARCHAR AS v, count(*) AS n FROM ${parquetSource(paths)} WHERE ${q} IS NOT NULL GROUP BY ALL`);
+    const values = await this.rows(
+      `SELECT ${q}::VARCHAR AS v, count(*) AS n FROM ${parquetSource(paths)} WHERE ${q} IS NOT NULL AND (${stringSuspectSql(q, c)}) GROUP BY ALL`,
+    );
     for (const r of values) {
       const v = String(r.v);
       const n = num(r.n);
