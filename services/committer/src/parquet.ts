@@ -171,6 +171,7 @@ function column(contractField: ColumnSpec, rows: readonly Record<string, unknown
     }
     return makeVector(makeData({ type: new TimestampMicrosecond("UTC"), length: n, nullCount: nulls, data: a, nullBitmap: nulls > 0 ? valid : undefined }));
   }
+  if (contractField.avroType === "string" || contractField.avroType === "enum") return utf8Column(rows, name);
   if (contractField.nullable) {
     // Arrow's Int64 takes bigint; Avro longs arrive as (safe-integer) numbers.
     const values = rows.map((r) => (int64 && r[name] != null ? BigInt(r[name] as number) : (r[name] ?? null)));
@@ -203,6 +204,36 @@ function column(contractField: ColumnSpec, rows: readonly Record<string, unknown
       return vectorFromArray(values, arrowType(contractField));
     }
   }
+}
+
+/**
+ * A string (or enum symbol) column as Arrow Utf8, written straight into one buffer: the same bytes
+ * Arrow's builder makes (null and undefined are nulls, anything else its String(), lone surrogates as
+ * U+FFFD) without an encoded copy of every value.
+ */
+function utf8Column(rows: readonly Record<string, unknown>[], name: string): Vector {
+  const n = rows.length;
+  const offsets = new Int32Array(n + 1);
+  const valid = new Uint8Array((n + 7) >> 3);
+  let nulls = 0;
+  let bytes = 0;
+  for (let i = 0; i < n; i++) {
+    const v = rows[i]![name];
+    if (v === null || v === undefined) nulls++;
+    else {
+      bytes += Buffer.byteLength(typeof v === "string" ? v : String(v), "utf8");
+      if (bytes > 0x7fffffff) throw new RangeError(`column ${name}: more than 2 GiB of strings in one file`);
+      valid[i >> 3]! |= 1 << (i & 7);
+    }
+    offsets[i + 1] = bytes;
+  }
+  const data = new Uint8Array(bytes);
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  for (let i = 0; i < n; i++) {
+    const v = rows[i]![name];
+    if (v !== null && v !== undefined) buf.write(typeof v === "string" ? v : String(v), offsets[i]!, "utf8");
+  }
+  return makeVector(makeData({ type: new Utf8(), length: n, nullCount: nulls, valueOffsets: offsets, data, nullBitmap: nulls > 0 ? valid : undefined }));
 }
 
 function arrowType(f: ColumnSpec) {

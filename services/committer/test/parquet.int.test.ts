@@ -185,6 +185,40 @@ describe("toParquet (other Avro types)", () => {
     ]);
   });
 
+  test("strings keep every byte: empty, NUL, non-ASCII, surrogate pairs, nulls; a lone surrogate becomes U+FFFD", async () => {
+    const strs = loadDomainContract({
+      type: "record",
+      name: "Strs",
+      fields: [
+        { name: "id", type: "string" },
+        { name: "at", type: { type: "long", logicalType: "timestamp-millis" } },
+        { name: "note", type: ["null", "string"] },
+        { name: "kind", type: { type: "enum", name: "Kind", symbols: ["a", "b"] } },
+      ],
+      "lake.domain": domainMeta,
+    });
+    const values = ["", "x", "a\u0000b", "é", "日本語", "🦆", "e\u0301", "x".repeat(5000), "\uD800"];
+    const input = values.map((v, i) => ({ id: v, at: Date.UTC(2026, 0, 1), note: i % 3 === 0 ? null : v, kind: i % 2 ? "a" : "b" }));
+    const src = await source(
+      toParquet(
+        { columns: strs.fields },
+        input,
+        input.map((_, i) => i + 1),
+      ),
+    );
+    const out = await rows(`SELECT id, note, kind::VARCHAR AS kind, octet_length(encode(id)) AS id_bytes FROM ${src} ORDER BY _offset`);
+    const expected = (v: string) => v.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, "\uFFFD");
+    assert.deepEqual(
+      out,
+      input.map((r) => ({
+        id: expected(r.id),
+        note: r.note === null ? null : expected(r.note),
+        kind: r.kind,
+        id_bytes: BigInt(Buffer.byteLength(expected(r.id))),
+      })),
+    );
+  });
+
   test("maps plain long fields (not timestamps), nullable or not, to BIGINT", async () => {
     // Avro longs arrive as JS numbers (validate checks Number.isSafeInteger); Arrow's Int64 wants bigint.
     const longs = loadDomainContract({
