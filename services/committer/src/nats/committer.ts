@@ -222,7 +222,8 @@ export class Committer {
       let partition: string;
       const writer = m.headers?.get(HEADERS.schema) || undefined;
       try {
-        value = await this.decode(m.data, writer);
+        // The common case decodes synchronously; only a schema not known yet takes the async path.
+        value = this.decodeKnown(m.data, writer) ?? (await this.decode(m.data, writer));
         // A row the dataset can't place (no partition or key) would fail every flush: poison too.
         partition = this.spec.partition(value);
         keyOf(this.spec, value);
@@ -243,6 +244,16 @@ export class Committer {
     if (ready.length > 0) this.scheduleFlush(ready, epoch);
     // Backpressure: with two batches already waiting to be written, stop pulling until one is done.
     if (this.queuedFlushes >= 2) await this.flushing;
+  }
+
+  /** The decoded record, or undefined when the writer schema is not known here yet (decode() catches up). */
+  private decodeKnown(data: Uint8Array, writer: string | undefined): Record<string, unknown> | undefined {
+    try {
+      return this.spec.decode(data, writer);
+    } catch (err) {
+      if (isUnknownSchema(err) && this.spec.refresh) return undefined;
+      throw err;
+    }
   }
 
   /**
