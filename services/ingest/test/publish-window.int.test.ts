@@ -1,27 +1,28 @@
-// PublishWindow against a real nats-server: publishes asked for from separate callbacks of one
-// event-loop turn reach nats.js in one synchronous run (so nats.js writes them to its socket once),
+// PublishWindow against a real nats-server, over the AckedPublisher ingest uses: publishes asked for
+// from separate callbacks of one event-loop turn reach nats.js in one synchronous run (so nats.js writes them to its socket once),
 // each caller gets its own ack in order, and a publish JetStream refuses fails only its own caller.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
-import { jetstream, type JetStreamClient, jetstreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/nats-core";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { headers as natsHeaders, type NatsConnection } from "@nats-io/nats-core";
 
-import { connectNats } from "@lake/messaging";
+import { AckedPublisher, connectNats } from "@lake/messaging";
 import { type NatsServerHandle, startNatsServer } from "@lake/testing";
 
 import { PublishWindow } from "../src/nats/publisher.ts";
 
 let server: NatsServerHandle;
 let nc: NatsConnection;
-let js: JetStreamClient;
+let js: AckedPublisher;
 before(async () => {
   server = await startNatsServer();
   nc = await connectNats({ url: server.url, name: "window-test" });
   await (await jetstreamManager(nc)).streams.add({ name: "WIN", subjects: ["win.>"] });
-  js = jetstream(nc);
+  js = new AckedPublisher(nc);
 });
 after(async () => {
+  js?.close();
   await nc?.close();
   await server?.stop();
 });
@@ -30,7 +31,7 @@ after(async () => {
  * The real client, recording for each publish the synchronous run it was made in: a run ends at the
  * next microtask checkpoint, so calls that share a number went to nats.js together.
  */
-function recording(): { client: Pick<JetStreamClient, "publish">; runs: number[] } {
+function recording(): { client: Pick<AckedPublisher, "publish">; runs: number[] } {
   const runs: number[] = [];
   let run = 0;
   let open = false;
@@ -79,10 +80,12 @@ test("publishes from separate callbacks of one turn reach nats.js in one run, ea
 
 test("a publish JetStream refuses fails only its own caller", { timeout: 30_000 }, async () => {
   const window = new PublishWindow(js);
+  const wrongLast = natsHeaders();
+  wrongLast.set("Nats-Expected-Last-Sequence", "1");
   const results = await Promise.allSettled([
     window.publish("win.b", new Uint8Array([1]), { msgID: "ok-1" }),
     window.publish("nostream.here", new Uint8Array([2]), { msgID: "nope", timeout: 2000 }),
-    window.publish("win.b", new Uint8Array([3]), { msgID: "ok-2", expect: { lastSequence: 1 } }),
+    window.publish("win.b", new Uint8Array([3]), { msgID: "ok-2", headers: wrongLast }),
     window.publish("win.b", new Uint8Array([4]), { msgID: "ok-3" }),
   ]);
   assert.deepEqual(

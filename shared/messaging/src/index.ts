@@ -67,3 +67,4 @@ export {
 } from "./commitlog.ts";
 export { createReplicatedStreams, streamReplicaState } from "./cluster.ts";
 export { appendUntilStands, casRetryDelayMs, type CasRetryPolicy, type CasLoopOptions } from "./cas-loop.ts";
+export { type Ack, AckedPublisher, type AckedPublishOptions, PublishAckError } from "./acked-publish.ts";

@@ -4,10 +4,11 @@
 // message ids and drop what JetStream acknowledged. A crash anywhere leaves either the old state (the
 // batch is re-read) or the new state with its outputs still in the outbox (re-published on start, and
 // deduplicated by id): never a double count.
-import { jetstream, type JetStreamClient, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
+import { jetstreamManager, type JsMsg } from "@nats-io/jetstream";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/nats-core";
 
 import {
+  AckedPublisher,
   ConsumerStalledError,
   DEFAULT_POISON_POLICY,
   ensureStreams,
@@ -74,7 +75,8 @@ const FOLLOW_RETRY: RetryPolicy = { initialMs: RETRY_MIN_MS, factor: 2, maxMs: R
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class Aggregator {
-  private readonly js: JetStreamClient;
+  /** Results go out with their acks through one subscription of the aggregator's own, not a request each. */
+  private readonly js: AckedPublisher;
   private state: AggState;
   private digest: string;
   private follower: Follower | undefined;
@@ -89,7 +91,7 @@ export class Aggregator {
   batches = 0;
 
   constructor(private readonly o: AggregatorOptions) {
-    this.js = jetstream(o.nc);
+    this.js = new AckedPublisher(o.nc);
     this.stall = new StallGuard(o.poison ?? DEFAULT_POISON_POLICY);
     const loaded = o.store.load();
     this.digest = loaded.outputDigest;

@@ -3,13 +3,13 @@
 // are pipelined, not awaited one by one.
 import { createHash } from "node:crypto";
 
-import { jetstream, type JetStreamClient, type PubAck } from "@nats-io/jetstream";
+import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 
 import type { IngestReply, RecordResult } from "@lake/contracts";
 import { cdcChangeCodec, type DomainContract, isCdcContract, isValidName, quarantinedRecordCodec, UnknownDomainError } from "@lake/contracts";
-import { HEADERS, subjects } from "@lake/messaging";
+import { type Ack, AckedPublisher, type AckedPublishOptions, HEADERS, subjects } from "@lake/messaging";
 import { type Context, Counter, Histogram, injectTrace, inSpan, type Registry, SpanKind } from "@lake/telemetry";
 
 import {
@@ -25,8 +25,6 @@ import {
 } from "../domain/classify.ts";
 import { rejectReason } from "../domain/reasons.ts";
 
-type PublishOptions = Parameters<JetStreamClient["publish"]>[2];
-
 /**
  * Publishes asked for within one turn of the event loop go to nats.js together. nats.js writes to its
  * socket once per synchronous run (a microtask after the first publish), and ingest handles each HTTP
@@ -37,13 +35,13 @@ type PublishOptions = Parameters<JetStreamClient["publish"]>[2];
  * flight (docs/benchmarks.md): ingest 170-194 → 141-143 µs and nats-server 87-107 → 63-69 µs per event.
  */
 export class PublishWindow {
-  private queue: { subject: string; bytes: Uint8Array; opts: PublishOptions; resolve: (a: PubAck) => void; reject: (e: unknown) => void }[] = [];
+  private queue: { subject: string; bytes: Uint8Array; opts: AckedPublishOptions; resolve: (a: Ack) => void; reject: (e: unknown) => void }[] = [];
   private scheduled = false;
 
-  constructor(private readonly js: Pick<JetStreamClient, "publish">) {}
+  constructor(private readonly js: { publish(subject: string, bytes: Uint8Array, opts: AckedPublishOptions): Promise<Ack> }) {}
 
-  publish(subject: string, bytes: Uint8Array, opts: PublishOptions): Promise<PubAck> {
-    return new Promise<PubAck>((resolve, reject) => {
+  publish(subject: string, bytes: Uint8Array, opts: AckedPublishOptions): Promise<Ack> {
+    return new Promise<Ack>((resolve, reject) => {
       this.queue.push({ subject, bytes, opts, resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
@@ -97,7 +95,8 @@ export class Publisher {
 
   constructor(private readonly o: PublisherOptions) {
     this.js = jetstream(o.nc);
-    this.window = new PublishWindow(this.js);
+    // Events go out through one ack subscription of ingest's own (AckedPublisher), not a request each.
+    this.window = new PublishWindow(new AckedPublisher(o.nc));
     this.records = new Counter({
       name: "lake_ingest_records_total",
       help: "Records by outcome (rejected ones are quarantined)",
@@ -200,7 +199,7 @@ export class Publisher {
    * so a replayed record takes exactly the path (encoding, headers, dedupe id) a fresh one does.
    */
   async publishValid(domain: string, contract: DomainContract, c: Classified & { ok: true }, opts: { msgId?: string } = {}): Promise<PublishedResult> {
-    let ack: PubAck;
+    let ack: Ack;
     try {
       const h = natsHeaders();
       h.set(HEADERS.schema, contract.fingerprint);

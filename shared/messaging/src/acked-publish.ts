@@ -1,0 +1,175 @@
+// JetStream publishes that wait for their ack, for the lake's hot paths (ingest: every accepted event;
+// the aggregator: every result). nats.js's js.publish() is a full request per message (a RequestOne,
+// its own timer and deferred, a mux lookup, the ack's headers decoded, an Error for the async stack):
+// 17-20 µs of client CPU per event with noAsyncTraces, 40-50 µs without. The wire protocol is the
+// same for a plain publish with a reply subject, so this sends every publish with a reply subject on
+// one subscription of this client's own (`<inbox prefix>.<random>.<n>`), parses each ack itself and
+// times out what is unanswered from one sweep timer: about 10 µs per event (measured with 500 in
+// flight against a real nats-server; docs/benchmarks.md).
+//
+// Same outcomes as js.publish for what the lake uses (a Nats-Msg-Id, headers, a timeout): the PubAck
+// (stream, seq, duplicate); the stream's refusal (JetStream's error: code, err_code, description);
+// no stream on the subject (the server's 503 no-responders status); a timeout; a closed connection.
+import { createInbox, headers as natsHeaders, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/nats-core";
+
+/** What JetStream answered for a stored message. */
+export interface Ack {
+  stream: string;
+  seq: number;
+  duplicate: boolean;
+  domain?: string;
+}
+
+/** Why a publish has no ack. `outcomeUnknown`: the message may or may not be stored (a retry with the same Nats-Msg-Id settles it). */
+export class PublishAckError extends Error {
+  constructor(
+    message: string,
+    readonly kind: "refused" | "no_stream" | "timeout" | "closed" | "bad_ack",
+    readonly outcomeUnknown: boolean,
+    /** JetStream's error, when the stream refused the message. */
+    readonly api?: { code: number; err_code?: number; description: string },
+  ) {
+    super(message);
+    this.name = "PublishAckError";
+  }
+}
+
+export interface AckedPublishOptions {
+  /** Nats-Msg-Id: JetStream's dedupe id. */
+  msgID?: string;
+  headers?: MsgHdrs;
+  /** Milliseconds to wait for the ack (default 5000). */
+  timeout?: number;
+}
+
+interface Pending {
+  subject: string;
+  deadline: number;
+  resolve(a: Ack): void;
+  reject(e: unknown): void;
+}
+
+const td = new TextDecoder();
+
+export class AckedPublisher {
+  private readonly inbox: string;
+  private readonly prefixLength: number;
+  private readonly sub: Subscription;
+  private readonly pending = new Map<number, Pending>();
+  private next = 1;
+  private sweeper: ReturnType<typeof setInterval> | undefined;
+  private closedWith: Error | undefined;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly o: { sweepMs?: number; defaultTimeoutMs?: number } = {},
+  ) {
+    // The connection's inbox prefix (`_INBOX.<user>` under the lake's permissions), as nats.js's own requests use.
+    const prefix = (nc as unknown as { options?: { inboxPrefix?: string } }).options?.inboxPrefix || "_INBOX";
+    this.inbox = createInbox(prefix);
+    this.prefixLength = this.inbox.length + 1;
+    this.sub = nc.subscribe(`${this.inbox}.*`, { callback: (err, m) => (err ? this.failAll(err) : this.answer(m.subject, m.headers, m.data)) });
+    this.sub.closed.then(
+      () => this.failAll(new Error("the ack subscription closed")),
+      (e: unknown) => this.failAll(e),
+    );
+  }
+
+  /** Acks awaited right now. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  publish(subject: string, data: Uint8Array, opts: AckedPublishOptions = {}): Promise<Ack> {
+    return new Promise<Ack>((resolve, reject) => {
+      if (this.closedWith) return reject(this.closedWith);
+      const id = this.next++;
+      const timeout = opts.timeout ?? this.o.defaultTimeoutMs ?? 5000;
+      let h = opts.headers;
+      if (opts.msgID) {
+        h ??= natsHeaders();
+        h.set("Nats-Msg-Id", opts.msgID);
+      }
+      this.pending.set(id, { subject, deadline: performance.now() + timeout, resolve, reject });
+      try {
+        this.nc.publish(subject, data, h ? { reply: `${this.inbox}.${id}`, headers: h } : { reply: `${this.inbox}.${id}` });
+      } catch (e) {
+        this.pending.delete(id);
+        return reject(e);
+      }
+      this.sweeper ??= this.startSweeper();
+    });
+  }
+
+  /** Rejects whatever still waits for an ack and stops listening. */
+  close(): void {
+    this.failAll(new PublishAckError("the publisher was closed before the ack came", "closed", true));
+    this.sub.unsubscribe();
+  }
+
+  private answer(replySubject: string, headers: MsgHdrs | undefined, data: Uint8Array): void {
+    const id = Number(replySubject.slice(this.prefixLength));
+    const p = this.pending.get(id);
+    if (!p) return; // already timed out, or not ours
+    this.pending.delete(id);
+    if (headers && headers.code !== 0) {
+      if (headers.code === 503) {
+        p.reject(new PublishAckError(`no JetStream stream stores ${p.subject} (no responders)`, "no_stream", false));
+      } else {
+        p.reject(new PublishAckError(`the server answered ${headers.code} ${headers.description} instead of an ack`, "bad_ack", true));
+      }
+      return;
+    }
+    let ack: { stream?: unknown; seq?: unknown; duplicate?: unknown; domain?: unknown; error?: { code?: number; err_code?: number; description?: string } };
+    try {
+      ack = JSON.parse(td.decode(data)) as typeof ack;
+    } catch {
+      p.reject(new PublishAckError(`the ack for ${p.subject} is not JSON`, "bad_ack", true));
+      return;
+    }
+    if (ack?.error) {
+      const api = { code: Number(ack.error.code), err_code: ack.error.err_code, description: String(ack.error.description ?? "") };
+      p.reject(
+        new PublishAckError(
+          `JetStream refused the message on ${p.subject}: ${api.description} (${api.code}${api.err_code ? `, err_code ${api.err_code}` : ""})`,
+          "refused",
+          false,
+          api,
+        ),
+      );
+      return;
+    }
+    if (typeof ack?.stream !== "string" || ack.stream === "" || typeof ack.seq !== "number") {
+      p.reject(new PublishAckError(`the ack for ${p.subject} has no stream and sequence`, "bad_ack", true));
+      return;
+    }
+    p.resolve({ stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate === true, ...(typeof ack.domain === "string" ? { domain: ack.domain } : {}) });
+  }
+
+  private startSweeper(): ReturnType<typeof setInterval> {
+    const t = setInterval(() => {
+      const now = performance.now();
+      for (const [id, p] of this.pending) {
+        if (p.deadline > now) continue;
+        this.pending.delete(id);
+        p.reject(new PublishAckError(`no ack for ${p.subject} in time: the message may or may not be stored`, "timeout", true));
+      }
+      if (this.pending.size === 0) {
+        clearInterval(t);
+        this.sweeper = undefined;
+      }
+    }, this.o.sweepMs ?? 100);
+    t.unref();
+    return t;
+  }
+
+  private failAll(e: unknown): void {
+    this.closedWith ??= e instanceof Error ? e : new Error(String(e));
+    const err = this.closedWith instanceof PublishAckError ? this.closedWith : new PublishAckError(`no ack: ${this.closedWith.message}`, "closed", true);
+    this.closedWith = err;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = undefined;
+  }
+}
