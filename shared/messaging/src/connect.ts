@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { type ConnectionOptions, credsAuthenticator, type NatsConnection, type TlsOptions } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 
-import { patchNatsRequests } from "./nats-patches.ts";
+import { patchNatsHeaders, patchNatsRequests } from "./nats-patches.ts";
 
 /**
  * How a connection proves who it is, and over what. At most one of user/pass, token, creds; TLS
@@ -180,5 +180,6 @@ export function natsConnectionOptions(opts: NatsOptions): ConnectionOptions {
 
 export async function connectNats(opts: NatsOptions): Promise<NatsConnection> {
   patchNatsRequests();
+  patchNatsHeaders();
   return connect(natsConnectionOptions(opts));
 }

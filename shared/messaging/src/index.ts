@@ -19,7 +19,7 @@ export {
   type NatsAuth,
   type NatsOptions,
 } from "./connect.ts";
-export { natsRequestPatchApplied, patchNatsRequests } from "./nats-patches.ts";
+export { natsHeadersPatchApplied, natsRequestPatchApplied, patchNatsHeaders, patchNatsRequests } from "./nats-patches.ts";
 export {
   NATS_USERS,
   SERVICE_USERS,

@@ -12,7 +12,7 @@ import { errors as natsErrors, type NatsConnection } from "@nats-io/nats-core";
 
 import { type NatsServerHandle, startNatsServer } from "@lake/testing";
 
-import { connectNats, natsRequestPatchApplied } from "../src/index.ts";
+import { connectNats, natsHeadersPatchApplied, natsRequestPatchApplied } from "../src/index.ts";
 
 // nats.js constructs RequestError through its errors module's exports at call time: a counting subclass
 // put there sees every construction.
@@ -42,6 +42,7 @@ after(async () => {
 
 test("connectNats installs the patch", { timeout: 10_000 }, () => {
   assert.equal(natsRequestPatchApplied(), true, "the nats.js request class no longer has the shape the patch expects: look at src/nats-patches.ts");
+  assert.equal(natsHeadersPatchApplied(), true, "the nats.js headers class no longer has the shape the header patch expects: look at src/nats-patches.ts");
 });
 
 test("answered requests resolve with their answers and build no error", { timeout: 30_000 }, async () => {
