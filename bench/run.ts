@@ -45,6 +45,8 @@ const { values } = parseArgs({
     "node-options": { type: "string" },
     // The throughput section's measured runs: http-batches, nats-batches, http-singles, nats-singles (default all).
     runs: { type: "string" },
+    // Seconds of a steady stream before the throughput section's measured runs (default 60; --quick 15).
+    "warmup-s": { type: "string" },
     // --only cli: time this CLI source (another checkout's apps/lake/src/cli.ts) as the "before" figure.
     "cli-before": { type: "string" },
   },
@@ -104,7 +106,13 @@ async function withBenchLake(fn: (lake: Awaited<ReturnType<typeof startLake>>, n
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
-const throughputOptions = { events: o.events, singles: o.singles, singleConcurrency: 16, ...(values.runs ? { runs: values.runs.split(",") } : {}) };
+const throughputOptions = {
+  events: o.events,
+  singles: o.singles,
+  singleConcurrency: 16,
+  warmupSeconds: num(values["warmup-s"], 60, 15),
+  ...(values.runs ? { runs: values.runs.split(",") } : {}),
+};
 
 if (sections.has("lake")) {
   log(`lake: throughput (${o.events} events), freshness, catalog reads${without.length ? ` (without ${without.join(", ")})` : ""}`);

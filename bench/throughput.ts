@@ -8,6 +8,7 @@ import { connect } from "@nats-io/transport-node";
 import { type LakeHandle, produce, produceDefaults } from "@lake/app";
 import { CatalogClient, type IngestReply, sampleEvents, sendHttp, sendNats } from "@lake/client";
 import { domainContract } from "@lake/contracts";
+import { AckedPublisher } from "@lake/messaging";
 
 import { cpuRows, cpuWindow, lakeProcesses, procCpuSeconds, usPerEvent } from "./cpu.ts";
 import { natsLogin, nextEventTime, round, type Row, sleep } from "./lib.ts";
@@ -24,6 +25,12 @@ export interface ThroughputOptions {
   singleConcurrency: number;
   /** Which measured runs (default all): http-batches, nats-batches, http-singles, nats-singles. */
   runs?: readonly string[];
+  /**
+   * Seconds of a steady stream (2,000 events/s over NATS) before the warm-up batches: long enough for
+   * every committer to write a few hundred files, so the Parquet writer (WebAssembly, tiered up by V8
+   * only once its functions are hot) and the JIT are in their steady state. 0: none.
+   */
+  warmupSeconds?: number;
 }
 
 export const THROUGHPUT_RUNS = ["http-batches", "nats-batches", "http-singles", "nats-singles"] as const;
@@ -106,6 +113,27 @@ export async function throughput(lake: LakeHandle, nc: NatsConnection, o: Throug
       unit: "ev/s",
       note: "the services connect this way too (connectNats); the ratios below use the plain publish above",
     });
+    // And through AckedPublisher, the publish ingest and the aggregator use: the client's cost per
+    // publish is about half of js.publish's, so this raw rate is well above the ceiling the ratios use.
+    const lean = new AckedPublisher(fast);
+    const leanCpu = cpuWindow(procs);
+    t = performance.now();
+    for (let i = 0; i < N; i += window) {
+      const acks = [];
+      for (let k = i; k < Math.min(N, i + window); k++) acks.push(lean.publish("bench.raw", payloads[k]!, { msgID: `raw-lean-${k}` }));
+      await Promise.all(acks);
+    }
+    const leanEps = N / ((performance.now() - t) / 1000);
+    const leanUsed = leanCpu.stop();
+    rows.push({
+      key: "raw_jetstream_publish_acked_publisher_eps",
+      section: SECTION,
+      figure: "  the same through AckedPublisher (ingest's publish)",
+      value: leanEps,
+      unit: "ev/s",
+      note: `nats-server ${round(usPerEvent(leanUsed.get("nats-server") ?? NaN, N), 1)} µs/ev, the publisher ${round(usPerEvent(leanUsed.get("load generator")!, N), 1)} µs/ev; the ratios below use the plain publish above`,
+    });
+    lean.close();
     await fast.close();
   }
 
@@ -131,6 +159,22 @@ export async function throughput(lake: LakeHandle, nc: NatsConnection, o: Throug
   // set-up and the first Parquet writer instances in every process; the figures are steady state.
   {
     let maxOffset = 0;
+    if (o.warmupSeconds) {
+      const r = await produce({
+        ...produceDefaults,
+        count: Math.round(o.warmupSeconds * 2000),
+        rate: 2000,
+        batch: 100,
+        duplicates: 0,
+        invalid: 0,
+        concurrency: 4,
+        via: "nats",
+        prefix: "warm-steady",
+        startMs: nextEventTime(),
+        nc,
+      });
+      maxOffset = r.maxOffset;
+    }
     for (const via of ["http", "nats"] as const) {
       const r = await batches(via, Math.min(5000, N), `warm-${via}`);
       maxOffset = Math.max(maxOffset, r.maxOffset);
