@@ -40,7 +40,7 @@ export function readEnv(): AggregatorEnv {
     dbPath: join(dir, `${dataset}.db`),
     httpPort: intEnv("LAKE_AGGREGATOR_PORT", 7072, 0, 65535),
     httpHost: process.env.LAKE_AGGREGATOR_HOST || "127.0.0.1",
-    maxBatch: intEnv("LAKE_AGGREGATOR_MAX_BATCH", 1000, 1, 100_000),
+    maxBatch: intEnv("LAKE_AGGREGATOR_MAX_BATCH", 5000, 1, 100_000),
     maxAgeMs: intEnv("LAKE_AGGREGATOR_MAX_AGE_MS", 100, 0, 60_000),
     publishBatch: intEnv("LAKE_AGGREGATOR_PUBLISH_BATCH", 1000, 1, 100_000),
     failpoints: process.env.LAKE_FAILPOINTS ?? "",
