@@ -2,7 +2,7 @@
 // freshness at steady rates, catalog reads and rebuild, commit cost as history grows, and DuckDB over a
 // large dataset. Prints the figures beside the targets of the issue and writes them to
 // bench/results/bench-<time>.json. Asserts nothing about time: it measures.
-//   npm run bench                                (everything, ~5 min on the 2-core dev machine)
+//   npm run bench                                (everything, ~6 min on the 2-core dev machine)
 //   npm run bench -- --quick                     (smaller sizes, ~1.5 min)
 //   npm run bench -- --only lake,rebuild         (sections: lake, throughput, wap, rebuild, reads, history, query, parquet, iceberg, cli)
 //   npm run bench -- --only throughput --events 40000   (the lake's throughput and CPU per event alone)
