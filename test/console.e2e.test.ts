@@ -151,12 +151,16 @@ test("a new version appears live, without a reload, and an operator's rollback s
   await page.getByLabel("from version").selectOption(String(latest));
   await page.getByLabel("to version").selectOption(String(next));
   await page.getByRole("button", { name: "Compare" }).click();
-  await page
-    .locator("#diff")
-    .getByText(new RegExp(`v${latest} → v${next}: rows .* \\(\\+200\\)`))
-    .waitFor({ timeout: SEEN_MS });
+  const answer = new RegExp(`v${latest} → v${next}: rows .* \\(\\+200\\)`);
+  await page.locator("#diff").getByText(answer).waitFor({ timeout: SEEN_MS });
+  // A live update redraws the view: the versions picked and the answer stay.
+  const newer = await produce(10);
+  await page.locator(`#timeline tr[data-version="${newer}"]`).waitFor({ timeout: SEEN_MS });
+  assert.equal((await page.locator("#latest-version").innerText()).trim(), `v${newer}`, "the view was redrawn");
+  assert.match(await page.locator("#diff").innerText(), answer);
+  assert.deepEqual([await page.getByLabel("from version").inputValue(), await page.getByLabel("to version").inputValue()], [String(latest), String(next)]);
   // Back to the newest, so the lake's later tests read it as current.
-  await catalog.promote(DATASET, next, "alice", "console test done");
+  await catalog.promote(DATASET, newer, "alice", "console test done");
   await page.context().close();
 });
 

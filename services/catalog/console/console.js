@@ -535,30 +535,51 @@ function qualityCard(version, q) {
   );
 }
 
+/**
+ * The diff card's choice and answer per dataset: a live update redraws the dataset view, and a person
+ * comparing two versions must not lose the versions they picked or the answer they asked for.
+ */
+const diffs = new Map();
+
 function diffCard(name, versions) {
+  const kept = diffs.get(name) || {};
   const options = () => versions.map((v) => h("option", { value: v.version }, `v${v.version}`));
-  const from = h("select", { id: "diff-from", "aria-label": "from version" }, options());
-  const to = h("select", { id: "diff-to", "aria-label": "to version" }, options());
-  if (versions.length > 1) from.value = String(versions[1].version);
+  const listed = (v) => v !== undefined && versions.some((x) => String(x.version) === v);
+  const remember = () => diffs.set(name, { ...diffs.get(name), from: from.value, to: to.value });
+  const from = h("select", { id: "diff-from", "aria-label": "from version", onchange: remember }, options());
+  const to = h("select", { id: "diff-to", "aria-label": "to version", onchange: remember }, options());
+  if (listed(kept.from)) from.value = kept.from;
+  else if (versions.length > 1) from.value = String(versions[1].version);
+  if (listed(kept.to)) to.value = kept.to;
   const out = h("div", { id: "diff" });
+  const show = (into, d) => {
+    if (d.error) return into.replaceChildren(h("p", { class: "error" }, d.error));
+    const files = (list, sign) => list.map((f) => h("li", null, `${sign} ${f.key} (${num(f.rows)} rows)`));
+    into.replaceChildren(
+      h(
+        "p",
+        null,
+        `v${d.from.version} → v${d.to.version}: rows ${num(d.from.total_rows)} → ${num(d.to.total_rows)} (${d.rows_delta >= 0 ? "+" : ""}${num(d.rows_delta)}); `,
+        `files +${d.added_count} −${d.removed_count}, ${d.unchanged_files} unchanged; `,
+        d.schema_changed ? h("b", null, `schema changed: v${d.from.schema.version} → v${d.to.schema.version}`) : `schema unchanged (v${d.to.schema.version})`,
+      ),
+      h("ul", null, files(d.added, "+"), files(d.removed, "−")),
+      d.added_count + d.removed_count > d.added.length + d.removed.length ? h("p", { class: "muted" }, "(first 200 of each listed)") : null,
+    );
+  };
+  if (kept.answer) show(out, kept.answer);
   const run = async () => {
+    const pick = { from: from.value, to: to.value };
+    let answer;
     try {
-      const d = await api(`/v1/datasets/${name}/diff?from=${from.value}&to=${to.value}`);
-      const files = (list, sign) => list.map((f) => h("li", null, `${sign} ${f.key} (${num(f.rows)} rows)`));
-      out.replaceChildren(
-        h(
-          "p",
-          null,
-          `v${d.from.version} → v${d.to.version}: rows ${num(d.from.total_rows)} → ${num(d.to.total_rows)} (${d.rows_delta >= 0 ? "+" : ""}${num(d.rows_delta)}); `,
-          `files +${d.added_count} −${d.removed_count}, ${d.unchanged_files} unchanged; `,
-          d.schema_changed ? h("b", null, `schema changed: v${d.from.schema.version} → v${d.to.schema.version}`) : `schema unchanged (v${d.to.schema.version})`,
-        ),
-        h("ul", null, files(d.added, "+"), files(d.removed, "−")),
-        d.added_count + d.removed_count > d.added.length + d.removed.length ? h("p", { class: "muted" }, "(first 200 of each listed)") : null,
-      );
+      answer = await api(`/v1/datasets/${name}/diff?from=${pick.from}&to=${pick.to}`);
     } catch (e) {
-      out.replaceChildren(h("p", { class: "error" }, e.message));
+      answer = { error: e.message };
     }
+    diffs.set(name, { ...pick, answer });
+    // A live update may have redrawn the card meanwhile: the answer goes to the one on the page.
+    const target = out.isConnected ? out : document.getElementById("diff");
+    if (target) show(target, answer);
   };
   return h("div", { class: "card" }, h("h2", null, "Diff"), from, " → ", to, " ", h("button", { type: "button", onclick: run }, "Compare"), out);
 }
