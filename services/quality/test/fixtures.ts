@@ -1,15 +1,40 @@
 // Test fixtures: payments-shaped Parquet files written by DuckDB into a real local store (laid out as
 // the committer lays them out), and VersionCommitted records referencing them.
 import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after, before } from "node:test";
 
-import type { DuckDBConnection } from "@duckdb/node-api";
+import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 
 import type { LakeLog, VersionCommitted } from "@lake/contracts";
 import type { ObjectStore } from "@lake/storage";
 
+import { ParquetInspector } from "../src/parquet/inspect.ts";
+
 let fileNo = 0;
+
+/**
+ * A temp dir, a DuckDB connection (to write test files) and a ParquetInspector, opened before the
+ * file's tests and closed after them. Read the fields inside tests (they are set in `before`).
+ */
+export function duckFixture(prefix: string): { dir: string; con: DuckDBConnection; parquet: ParquetInspector } {
+  const f = {} as { dir: string; con: DuckDBConnection; parquet: ParquetInspector; duck: DuckDBInstance };
+  before(async () => {
+    f.dir = await mkdtemp(join(tmpdir(), prefix));
+    f.duck = await DuckDBInstance.create(":memory:");
+    f.con = await f.duck.connect();
+    f.parquet = await ParquetInspector.open();
+  });
+  after(async () => {
+    f.parquet?.close();
+    f.con?.closeSync();
+    f.duck?.closeSync();
+    if (f.dir) await rm(f.dir, { recursive: true, force: true });
+  });
+  return f;
+}
 
 export const PAYMENT_COLUMNS: Record<string, string> = {
   payment_id: "'p-' || $file || '-' || i",

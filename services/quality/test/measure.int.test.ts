@@ -1,12 +1,9 @@
 // Measuring a version against real Parquet files on a real local store, read by DuckDB: integrity,
 // schema, row-level measurements, and version stats computed incrementally from per-file stats.
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm, unlink, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
-
-import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+import { describe, test } from "node:test";
 
 import type { LakeLog, LogRecord } from "@lake/contracts";
 import { IcebergHistory } from "@lake/iceberg/history";
@@ -15,33 +12,17 @@ import { type LocalDiskStore, openLocalStore } from "@lake/storage";
 import { rulesFor } from "../src/dataset-rules.ts";
 import { QualityState } from "../src/db/state.ts";
 import { judge } from "../src/domain/rules.ts";
-import { ParquetInspector } from "../src/parquet/inspect.ts";
 import { VersionMeasurer } from "../src/parquet/measure.ts";
-import { putParquet, versionCommitted } from "./fixtures.ts";
+import { duckFixture, putParquet, versionCommitted } from "./fixtures.ts";
 
 const rules = rulesFor("payments");
 const NOW = Date.UTC(2026, 5, 1, 12);
-let dir: string;
-let store: LocalDiskStore;
-let duck: DuckDBInstance;
-let con: DuckDBConnection;
-let parquet: ParquetInspector;
+const fx = duckFixture("lake-quality-measure-");
+let opened: LocalDiskStore | undefined;
+// Opened on first use: the fixture's temp dir exists once its (async) before hook is done.
+const store = () => (opened ??= openLocalStore(join(fx.dir, "store")));
 
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), "lake-quality-measure-"));
-  store = openLocalStore(join(dir, "store"));
-  duck = await DuckDBInstance.create(":memory:");
-  con = await duck.connect();
-  parquet = await ParquetInspector.open();
-});
-after(async () => {
-  parquet?.close();
-  con?.closeSync();
-  duck?.closeSync();
-  await rm(dir, { recursive: true, force: true });
-});
-
-const put = (rows: number, nulls: number, columns: Record<string, string> = {}) => putParquet(con, store, dir, "payments", rows, { nulls, columns });
+const put = (rows: number, nulls: number, columns: Record<string, string> = {}) => putParquet(fx.con, store(), fx.dir, "payments", rows, { nulls, columns });
 
 function vc(version: number, added: LakeLog.DataFile[], totalRows: number, removed: string[] = []): LogRecord {
   return { kind: "VersionCommitted", body: versionCommitted("payments", version, added, totalRows, { removed, maxEventTime: NOW - 1000 }) };
@@ -49,7 +30,7 @@ function vc(version: number, added: LakeLog.DataFile[], totalRows: number, remov
 
 let stateNo = 0;
 function freshState(...log: LogRecord[]): QualityState {
-  const s = new QualityState(join(dir, `state-${stateNo++}.db`));
+  const s = new QualityState(join(fx.dir, `state-${stateNo++}.db`));
   s.applyBatch(log.map((record, i) => ({ seq: i + 1, subject: "lake.commits.payments", record })));
   return s;
 }
@@ -59,7 +40,7 @@ describe("VersionMeasurer", () => {
     const a = await put(20, 0);
     const b = await put(30, 6);
     const state = freshState(vc(1, [a], 20), vc(2, [b], 50));
-    const m = new VersionMeasurer(state, store, parquet, join(dir, "cache"));
+    const m = new VersionMeasurer(state, store(), fx.parquet, join(fx.dir, "cache"));
     const v1 = judge(await m.inputFor(state.version("payments", 1)!, rules, NOW));
     assert.equal(v1.outcome, "passed", JSON.stringify(v1.rules.filter((r) => !r.passed)));
     const input = await m.inputFor(state.version("payments", 2)!, rules, NOW);
@@ -87,7 +68,7 @@ describe("VersionMeasurer", () => {
     });
     const state = freshState(vc(1, [f], 10));
     const { outcome, rules: results } = judge(
-      await new VersionMeasurer(state, store, parquet, join(dir, "cache")).inputFor(state.version("payments", 1)!, rules, NOW),
+      await new VersionMeasurer(state, store(), fx.parquet, join(fx.dir, "cache")).inputFor(state.version("payments", 1)!, rules, NOW),
     );
     assert.equal(outcome, "failed");
     assert.deepEqual(
@@ -105,7 +86,7 @@ describe("VersionMeasurer", () => {
   test("given a file of the wrong types, schema fails and row-level rules are skipped", async () => {
     const f = await put(5, 0, { amount: "(i * 1.5)" }); // DECIMAL, not DOUBLE
     const state = freshState(vc(1, [f], 5));
-    const input = await new VersionMeasurer(state, store, parquet, join(dir, "cache")).inputFor(state.version("payments", 1)!, rules, NOW);
+    const input = await new VersionMeasurer(state, store(), fx.parquet, join(fx.dir, "cache")).inputFor(state.version("payments", 1)!, rules, NOW);
     assert.equal(input.fields, undefined);
     const r = judge(input);
     assert.deepEqual(
@@ -118,12 +99,12 @@ describe("VersionMeasurer", () => {
   test("given a missing file and an altered one, files fails naming both and counts are unknown", async () => {
     const gone = await put(5, 0);
     const altered = await put(5, 0);
-    await unlink(store.localPath(gone.key));
-    const bytes = await readFile(store.localPath(altered.key));
+    await unlink(store().localPath(gone.key));
+    const bytes = await readFile(store().localPath(altered.key));
     bytes.writeUInt8(bytes.readUInt8(bytes.length - 10) ^ 0xff, bytes.length - 10);
-    await writeFile(store.localPath(altered.key), bytes);
+    await writeFile(store().localPath(altered.key), bytes);
     const state = freshState(vc(1, [gone, altered], 10));
-    const input = await new VersionMeasurer(state, store, parquet, join(dir, "cache")).inputFor(state.version("payments", 1)!, rules, NOW);
+    const input = await new VersionMeasurer(state, store(), fx.parquet, join(fx.dir, "cache")).inputFor(state.version("payments", 1)!, rules, NOW);
     const r = judge(input);
     assert.equal(r.outcome, "failed");
     const files = r.rules.find((x) => x.rule === "files")!;
@@ -140,8 +121,8 @@ describe("VersionMeasurer", () => {
     const c = await put(20, 0);
     // v2 compacts away a (all nulls); v3 adds c. Then a is deleted from the store, as GC would.
     const state = freshState(vc(1, [a], 10), vc(2, [b], 10, [a.key]), vc(3, [c], 30));
-    await unlink(store.localPath(a.key));
-    const input = await new VersionMeasurer(state, store, parquet, join(dir, "cache")).inputFor(state.version("payments", 3)!, rules, NOW);
+    await unlink(store().localPath(a.key));
+    const input = await new VersionMeasurer(state, store(), fx.parquet, join(fx.dir, "cache")).inputFor(state.version("payments", 3)!, rules, NOW);
     assert.deepEqual(input.previous?.stats.ok && input.previous.stats.value.rows, 10);
     assert.ok(input.stats.ok);
     assert.deepEqual([input.stats.value.rows, input.stats.value.nulls.card_country], [30, 0]);
@@ -153,7 +134,7 @@ describe("VersionMeasurer", () => {
     const a = await put(10, 10);
     const b = await put(10, 0);
     const c = await put(20, 0);
-    const h = new IcebergHistory(store, "payments");
+    const h = new IcebergHistory(store(), "payments");
     const r1 = await h.next({ added: [a] });
     const r2 = await h.next({ added: [b], removed: [a.key], operation: "compaction" });
     const r3 = await h.next({ added: [c] });
@@ -164,7 +145,7 @@ describe("VersionMeasurer", () => {
       { kind: "VersionCommitted", body: r3 },
     );
     assert.ok(state.version("payments", 2)!.icebergManifestList, "the state keeps the version's manifest list");
-    const input = await new VersionMeasurer(state, store, parquet, join(dir, "cache")).inputFor(state.version("payments", 3)!, rules, NOW);
+    const input = await new VersionMeasurer(state, store(), fx.parquet, join(fx.dir, "cache")).inputFor(state.version("payments", 3)!, rules, NOW);
     assert.deepEqual(input.previous?.stats.ok && input.previous.stats.value.rows, 10, "version 2 is b alone, as its snapshot says");
     assert.ok(input.stats.ok);
     assert.deepEqual([input.stats.value.rows, input.stats.value.nulls.card_country], [30, 0]);

@@ -2,35 +2,16 @@
 // DuckDB filters the values first: whatever the filter lets through or holds back, the counts equal a
 // check of every value in JS. Real Parquet files written and read by DuckDB.
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
-
-import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+import { describe, test } from "node:test";
 
 import type { ContractView, FieldView } from "../src/domain/rules.ts";
-import { ParquetInspector, simpleClassPattern, sqlString } from "../src/parquet/inspect.ts";
+import { simpleClassPattern, sqlString } from "../src/parquet/inspect.ts";
+import { duckFixture } from "./fixtures.ts";
 
 type FieldConstraints = NonNullable<FieldView["constraints"]>;
 
-let dir: string;
-let duck: DuckDBInstance;
-let con: DuckDBConnection;
-let parquet: ParquetInspector;
-
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), "lake-quality-strings-"));
-  duck = await DuckDBInstance.create(":memory:");
-  con = await duck.connect();
-  parquet = await ParquetInspector.open();
-});
-after(async () => {
-  parquet?.close();
-  con?.closeSync();
-  duck?.closeSync();
-  await rm(dir, { recursive: true, force: true });
-});
+const fx = duckFixture("lake-quality-strings-");
 
 // Values where UTF-16 units, code points and UTF-8 bytes disagree, line ends, edges of every bound.
 const VALUES = [
@@ -68,11 +49,11 @@ const VALUES = [
 ];
 
 async function fileOf(values: readonly string[], n: number): Promise<string> {
-  const path = join(dir, `strings-${n}.parquet`);
+  const path = join(fx.dir, `strings-${n}.parquet`);
   // Every value as code points (chr), so NUL and line ends reach the file as they are.
   const sql = (v: string) => (v === "" ? "''" : `concat(${[...v].map((ch) => `chr(${ch.codePointAt(0)})`).join(", ")})`);
   const rows = values.map((v, i) => `(${i}, ${sql(v)})`).join(", ");
-  await con.run(`COPY (SELECT s FROM (VALUES ${rows}) t(i, s) ORDER BY i) TO ${sqlString(path)} (FORMAT parquet)`);
+  await fx.con.run(`COPY (SELECT s FROM (VALUES ${rows}) t(i, s) ORDER BY i) TO ${sqlString(path)} (FORMAT parquet)`);
   return path;
 }
 
@@ -113,7 +94,7 @@ describe("string constraints over Parquet", () => {
     test(`${JSON.stringify(c)}: the counts equal a check of every value in JS`, async () => {
       const path = await fileOf(VALUES, n++);
       const contract: ContractView = { name: "t", version: 1, fields: [field(c)] };
-      const m = (await parquet.measureFields([path], contract)).s!;
+      const m = (await fx.parquet.measureFields([path], contract)).s!;
       assert.deepEqual({ tooShort: m.tooShort, tooLong: m.tooLong, patternMismatch: m.patternMismatch }, expected(VALUES, c));
       // Each example breaks the rule it is given for.
       if (m.examples.pattern !== undefined) assert.equal(new RegExp(c.pattern!).test(m.examples.pattern), false);
