@@ -62,15 +62,8 @@ const { server, port } = await startHttp({
   port: env.httpPort,
   log,
 });
-log.info("ready", {
-  http_port: port,
-  url: `http://${env.httpHost}:${port}`,
-  source: job.source,
-  window: job.window,
-  input_seq: aggregator.inputSeq,
-  watermark_ms: aggregator.watermark,
-});
-
+// Stops are handled before anyone learns we are ready: a SIGTERM right after the ready line must
+// find the handler, not Node's default (killed by the signal).
 onShutdown(log, async () => {
   clearInterval(lagTimer);
   server.close();
@@ -79,4 +72,13 @@ onShutdown(log, async () => {
   await nc.drain();
   store.close();
   await telemetry.shutdown();
+});
+
+log.info("ready", {
+  http_port: port,
+  url: `http://${env.httpHost}:${port}`,
+  source: job.source,
+  window: job.window,
+  input_seq: aggregator.inputSeq,
+  watermark_ms: aggregator.watermark,
 });

@@ -79,18 +79,8 @@ const { server, port, events } = await startHttp({
 });
 // Metrics on a listener of their own (loopback by default): they name every dataset, and scrapers carry no token.
 const metricsListener = await serveMetrics(metrics, env.metricsPort, env.metricsHost, () => true, env.http);
-log.info("ready", {
-  http_port: port,
-  url: `http://${env.httpHost}:${port}`,
-  metrics_port: metricsListener.port,
-  metrics_url: `http://${env.metricsHost}:${metricsListener.port}`,
-  ...(env.console ? { console_url: `http://${env.httpHost}:${port}/console` } : {}),
-  projected_through_seq: catalog.projection.lastSeq,
-  auth: env.tokens === undefined ? "off" : "bearer",
-  store: env.store ? describeStore(env.store) : null,
-  ...(env.tokens === undefined ? {} : { tokens_file: env.tokensFile, tokens: env.tokens.length }),
-});
-
+// Stops are handled before anyone learns we are ready: a SIGTERM right after the ready line must
+// find the handler, not Node's default (killed by the signal).
 onShutdown(log, async () => {
   monitor.stop();
   await tableStates?.stop();
@@ -102,4 +92,16 @@ onShutdown(log, async () => {
   await catalog.stop();
   await nc.drain();
   await telemetry.shutdown();
+});
+
+log.info("ready", {
+  http_port: port,
+  url: `http://${env.httpHost}:${port}`,
+  metrics_port: metricsListener.port,
+  metrics_url: `http://${env.metricsHost}:${metricsListener.port}`,
+  ...(env.console ? { console_url: `http://${env.httpHost}:${port}/console` } : {}),
+  projected_through_seq: catalog.projection.lastSeq,
+  auth: env.tokens === undefined ? "off" : "bearer",
+  store: env.store ? describeStore(env.store) : null,
+  ...(env.tokens === undefined ? {} : { tokens_file: env.tokensFile, tokens: env.tokens.length }),
 });

@@ -84,18 +84,20 @@ const lagTimer = setInterval(() => {
   })().catch((err: unknown) => log.warn("measuring consumer lag failed", { err }));
 }, env.alertIntervalMs);
 
-log.info("ready", {
-  store: describeStore(env.store),
-  committer_id: env.committerId,
-  version: committer.head.version,
-  metrics_port: metrics.port,
-  url: `http://${env.metricsHost}:${metrics.port}`,
-});
-
+// Stops are handled before anyone learns we are ready: a SIGTERM right after the ready line must
+// find the handler, not Node's default (killed by the signal).
 onShutdown(log, async () => {
   clearInterval(lagTimer);
   metrics.close();
   await committer.stop();
   await nc.drain();
   await telemetry.shutdown();
+});
+
+log.info("ready", {
+  store: describeStore(env.store),
+  committer_id: env.committerId,
+  version: committer.head.version,
+  metrics_port: metrics.port,
+  url: `http://${env.metricsHost}:${metrics.port}`,
 });

@@ -58,8 +58,8 @@ const server = await startHttp({
   tokens: env.tokens,
 });
 const port = (server.address() as AddressInfo).port;
-log.info("ready", { http_port: port, url: `http://${env.httpHost}:${port}` });
-
+// Stops are handled before anyone learns we are ready: a SIGTERM right after the ready line must
+// find the handler, not Node's default (killed by the signal).
 onShutdown(log, async () => {
   server.close();
   sub.unsubscribe();
@@ -67,3 +67,5 @@ onShutdown(log, async () => {
   await nc.drain();
   await telemetry.shutdown();
 });
+
+log.info("ready", { http_port: port, url: `http://${env.httpHost}:${port}` });

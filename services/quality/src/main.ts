@@ -53,18 +53,20 @@ liveGauge(
 liveGauge(metricRegistry, "lake_quality_errors", "Checks that failed for operational reasons and were retried", {}, () => checker.stats.errors);
 liveGauge(metricRegistry, "lake_quality_log_position", "Commit-log sequence the checker has read through", {}, () => checker.state.lastSeq);
 const metrics = await serveMetrics(metricRegistry, env.metricsPort, env.metricsHost);
-log.info("ready", {
-  store: describeStore(env.store),
-  metrics_port: metrics.port,
-  url: `http://${env.metricsHost}:${metrics.port}`,
-  position: checker.state.lastSeq,
-  domains: [...rules.keys()],
-});
-
+// Stops are handled before anyone learns we are ready: a SIGTERM right after the ready line must
+// find the handler, not Node's default (killed by the signal).
 onShutdown(log, async () => {
   metrics.close();
   await checker.stop();
   registry.close();
   await nc.drain();
   await telemetry.shutdown();
+});
+
+log.info("ready", {
+  store: describeStore(env.store),
+  metrics_port: metrics.port,
+  url: `http://${env.metricsHost}:${metrics.port}`,
+  position: checker.state.lastSeq,
+  domains: [...rules.keys()],
 });
