@@ -7,7 +7,7 @@ import type { JetStreamClient, JetStreamManager, PubAck } from "@nats-io/jetstre
 import { headers as natsHeaders } from "@nats-io/nats-core";
 
 import { domainContract, type LakeLog, type VersionCommitted, versionCommittedCodec } from "@lake/contracts";
-import { HEADERS, readCommitHead, STREAMS, subjects } from "@lake/messaging";
+import { EXPECTED_SEQ_HEADER, HEADERS, readCommitHead, STREAMS, subjects } from "@lake/messaging";
 
 /** One line of the results table. `target` is the issue's goal for the figure, if it has one. */
 export interface Row {
@@ -160,11 +160,16 @@ export async function appendSyntheticVersions(
   let totalRows = head.version?.record.total_rows ?? 0;
   const lastSource = head.version?.record.source.last_seq ?? 0;
   const window = opts.window ?? 1000;
-  const h = natsHeaders();
-  h.set(HEADERS.record, "VersionCommitted");
-  h.set(HEADERS.schema, versionCommittedCodec.fingerprint);
   let acks: Promise<PubAck>[] = [];
   let lastSeq = head.seq;
+  // Pipelined, yet each record stands as a lake writer's would: it carries the compare-and-set token
+  // (the record before it on the subject) and the pointer to the latest version (the record before
+  // it, or the head's version), predicted from the stream's last sequence (nothing else writes to the
+  // bench's log meanwhile) and checked by JetStream's expected-last-subject-sequence: a wrong
+  // prediction fails the publish instead of leaving records every reader finds void.
+  let nextSeq = (await jsm.streams.info(STREAMS.commits)).state.last_seq + 1;
+  let prevOnSubject = head.seq;
+  let versionSeq = head.version?.seq ?? 0;
   const base = Date.UTC(2026, 0, 1);
   for (let i = 0; i < count; i++) {
     version++;
@@ -199,7 +204,19 @@ export async function appendSyntheticVersions(
       lineage: null,
       operation: "append",
     };
-    acks.push(js.publish(subjects.commits(dataset), versionCommittedCodec.encode(record), { headers: h, msgID: writeId }));
+    const h = natsHeaders();
+    h.set(HEADERS.record, "VersionCommitted");
+    h.set(HEADERS.schema, versionCommittedCodec.fingerprint);
+    h.set(EXPECTED_SEQ_HEADER, String(prevOnSubject));
+    h.set(HEADERS.versionSeq, String(versionSeq));
+    acks.push(
+      js.publish(subjects.commits(dataset), versionCommittedCodec.encode(record), {
+        headers: h,
+        msgID: writeId,
+        expect: { lastSubjectSequence: prevOnSubject },
+      }),
+    );
+    prevOnSubject = versionSeq = nextSeq++;
     if (acks.length >= window) {
       lastSeq = Math.max(lastSeq, ...(await Promise.all(acks)).map((a) => a.seq));
       acks = [];
