@@ -223,7 +223,7 @@ export class Committer {
       const writer = m.headers?.get(HEADERS.schema) || undefined;
       try {
         // The common case decodes synchronously; only a schema not known yet takes the async path.
-        value = this.decodeKnown(m.data, writer) ?? (await this.decode(m.data, writer));
+        value = this.decodeKnown(m.data, writer) ?? (await this.catchUpAndDecode(m.data, writer));
         // A row the dataset can't place (no partition or key) would fail every flush: poison too.
         partition = this.spec.partition(value);
         keyOf(this.spec, value);
@@ -246,7 +246,7 @@ export class Committer {
     if (this.queuedFlushes >= 2) await this.flushing;
   }
 
-  /** The decoded record, or undefined when the writer schema is not known here yet (decode() catches up). */
+  /** The decoded record, or undefined when the writer schema is not known here yet (catchUpAndDecode()). */
   private decodeKnown(data: Uint8Array, writer: string | undefined): Record<string, unknown> | undefined {
     try {
       return this.spec.decode(data, writer);
@@ -260,22 +260,17 @@ export class Committer {
    * A schema this process hasn't seen yet is transient (its registry copy is behind): catch up and
    * decode again; if that still fails the error goes up and the consumer restarts from the head.
    */
-  private async decode(data: Uint8Array, writer: string | undefined): Promise<Record<string, unknown>> {
+  private async catchUpAndDecode(data: Uint8Array, writer: string | undefined): Promise<Record<string, unknown>> {
+    try {
+      await this.spec.refresh!();
+    } catch (cause) {
+      // Not the message's fault: start over from the head, without using up its poison retries.
+      throw new RegistryUnavailableError(cause);
+    }
     try {
       return this.spec.decode(data, writer);
-    } catch (err) {
-      if (!isUnknownSchema(err) || !this.spec.refresh) throw err;
-      try {
-        await this.spec.refresh();
-      } catch (cause) {
-        // Not the message's fault: start over from the head, without using up its poison retries.
-        throw new RegistryUnavailableError(cause);
-      }
-      try {
-        return this.spec.decode(data, writer);
-      } catch (again) {
-        throw new TransientDecodeError(again);
-      }
+    } catch (again) {
+      throw new TransientDecodeError(again);
     }
   }
 
