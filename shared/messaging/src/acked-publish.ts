@@ -58,7 +58,7 @@ export class AckedPublisher {
   private readonly pending = new Map<number, Pending>();
   private next = 1;
   private sweeper: ReturnType<typeof setInterval> | undefined;
-  private closedWith: Error | undefined;
+  private closedWith: PublishAckError | undefined;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -164,10 +164,9 @@ export class AckedPublisher {
   }
 
   private failAll(e: unknown): void {
-    this.closedWith ??= e instanceof Error ? e : new Error(String(e));
-    const err = this.closedWith instanceof PublishAckError ? this.closedWith : new PublishAckError(`no ack: ${this.closedWith.message}`, "closed", true);
-    this.closedWith = err;
-    for (const p of this.pending.values()) p.reject(err);
+    // The first reason stays: what fails later fails for it too.
+    this.closedWith ??= e instanceof PublishAckError ? e : new PublishAckError(`no ack: ${e instanceof Error ? e.message : String(e)}`, "closed", true);
+    for (const p of this.pending.values()) p.reject(this.closedWith);
     this.pending.clear();
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = undefined;
