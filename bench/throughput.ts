@@ -66,15 +66,19 @@ export async function throughput(lake: LakeHandle, nc: NatsConnection, o: Throug
   const contract = domainContract(DATASET);
   const payloads = sampleEvents(N, { prefix: "raw" }).map((e) => contract.encode(e as unknown as Record<string, unknown>));
   const procs = () => lakeProcesses(lake);
+  /** Publishes every payload with `publish`, 2,000 in flight; events per second. */
+  const publishAll = async (publish: (payload: Uint8Array, k: number) => Promise<unknown>): Promise<number> => {
+    const started = performance.now();
+    const window = 2000;
+    for (let i = 0; i < N; i += window) {
+      const acks = [];
+      for (let k = i; k < Math.min(N, i + window); k++) acks.push(publish(payloads[k]!, k));
+      await Promise.all(acks);
+    }
+    return N / ((performance.now() - started) / 1000);
+  };
   let cpu = cpuWindow(procs);
-  let t = performance.now();
-  const window = 2000;
-  for (let i = 0; i < N; i += window) {
-    const acks = [];
-    for (let k = i; k < Math.min(N, i + window); k++) acks.push(js.publish("bench.raw", payloads[k]!, { msgID: `raw-${k}` }));
-    await Promise.all(acks);
-  }
-  const rawPublishEps = N / ((performance.now() - t) / 1000);
+  const rawPublishEps = await publishAll((p, k) => js.publish("bench.raw", p, { msgID: `raw-${k}` }));
   const rawCpu = cpu.stop();
   const natsRawUsPerEvent = usPerEvent(rawCpu.get("nats-server") ?? NaN, N);
   rows.push({
@@ -99,17 +103,12 @@ export async function throughput(lake: LakeHandle, nc: NatsConnection, o: Throug
   {
     const fast = await connect({ servers: lake.natsUrl.split(","), noAsyncTraces: true, ...natsLogin(lake) });
     const fjs = jetstream(fast);
-    t = performance.now();
-    for (let i = 0; i < N; i += window) {
-      const acks = [];
-      for (let k = i; k < Math.min(N, i + window); k++) acks.push(fjs.publish("bench.raw", payloads[k]!, { msgID: `raw-fast-${k}` }));
-      await Promise.all(acks);
-    }
+    const fastEps = await publishAll((p, k) => fjs.publish("bench.raw", p, { msgID: `raw-fast-${k}` }));
     rows.push({
       key: "raw_jetstream_publish_no_async_traces_eps",
       section: SECTION,
       figure: "  the same with noAsyncTraces: true",
-      value: N / ((performance.now() - t) / 1000),
+      value: fastEps,
       unit: "ev/s",
       note: "the services connect this way too (connectNats); the ratios below use the plain publish above",
     });
@@ -117,13 +116,7 @@ export async function throughput(lake: LakeHandle, nc: NatsConnection, o: Throug
     // publish is about half of js.publish's, so this raw rate is well above the ceiling the ratios use.
     const lean = new AckedPublisher(fast);
     const leanCpu = cpuWindow(procs);
-    t = performance.now();
-    for (let i = 0; i < N; i += window) {
-      const acks = [];
-      for (let k = i; k < Math.min(N, i + window); k++) acks.push(lean.publish("bench.raw", payloads[k]!, { msgID: `raw-lean-${k}` }));
-      await Promise.all(acks);
-    }
-    const leanEps = N / ((performance.now() - t) / 1000);
+    const leanEps = await publishAll((p, k) => lean.publish("bench.raw", p, { msgID: `raw-lean-${k}` }));
     const leanUsed = leanCpu.stop();
     rows.push({
       key: "raw_jetstream_publish_acked_publisher_eps",
@@ -138,7 +131,7 @@ export async function throughput(lake: LakeHandle, nc: NatsConnection, o: Throug
   }
 
   const consumer = await js.consumers.get("BENCH_RAW");
-  t = performance.now();
+  let t = performance.now();
   const messages = await consumer.consume({ max_messages: 5000 });
   let got = 0;
   for await (const _m of messages) {
