@@ -51,9 +51,13 @@ function recording(): { client: Pick<AckedPublisher, "publish">; runs: number[] 
   };
 }
 
-/** Calls `fn(i)` from `n` separate timer callbacks that fire in the same turn of the event loop. */
+/**
+ * Calls `fn(i)` from `n` separate setImmediate callbacks: queued together, they run in the same check
+ * phase of one loop turn, each followed by its own microtask checkpoint, as separate I/O callbacks are.
+ * (Timers would not do: two set a millisecond apart on a loaded machine fire in different turns.)
+ */
 function fromSeparateCallbacks<T>(n: number, fn: (i: number) => Promise<T>): Promise<T[]> {
-  return Promise.all(Array.from({ length: n }, (_, i) => new Promise<T>((resolve, reject) => setTimeout(() => fn(i).then(resolve, reject), 0))));
+  return Promise.all(Array.from({ length: n }, (_, i) => new Promise<T>((resolve, reject) => setImmediate(() => fn(i).then(resolve, reject)))));
 }
 
 test("publishes from separate callbacks of one turn reach nats.js in one run, each with its own ack", { timeout: 30_000 }, async () => {
