@@ -20,6 +20,7 @@ import { derivedNames, domainNames } from "@lake/contracts";
 import { appendWithCas, connectNats, STREAMS, subjects } from "@lake/messaging";
 import { findNatsServer, freePort, type NatsServerHandle, SERVICE_NODE_FLAGS, startNatsServer } from "@lake/testing";
 
+import { BUNDLES } from "../apps/lake/src/entries.ts";
 import { NATS_USERS, natsUser, renderDeployAccountsConf, SERVICE_USERS, SYSTEM_USER } from "../deploy/nats/permissions.ts";
 import { setupNats, streamSettingsFromEnv } from "../deploy/nats-setup.ts";
 
@@ -58,9 +59,24 @@ const services = Object.entries(compose.services);
 const lakeServices = services.filter(([, s]) => s.build !== undefined);
 const envOf = (s: ComposeService): Record<string, string> =>
   Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, v === null ? "" : String(v)]));
+/** What a lake service runs: a compiled bundle (`services/<svc>/dist/main.js`), or `--import tsx <file.ts>`. */
+const commandOf = (s: ComposeService): string[] => {
+  assert.ok(Array.isArray(s.command) && s.command.every((x) => typeof x === "string"), "a lake service's command is a list of strings");
+  return s.command;
+};
+const TSX = ["--import", "tsx"];
+/** The file node runs: the command's first argument, after `--import tsx` when it has it. */
+const runFileOf = (s: ComposeService): string => {
+  const c = commandOf(s);
+  const file = c.slice(0, 2).join(" ") === TSX.join(" ") ? c[2] : c[0];
+  assert.ok(file !== undefined && c.indexOf(file) === c.length - 1, `${c.join(" ")}: one file to run, last`);
+  return file;
+};
+/** The TypeScript a lake service runs: the source a bundle is compiled from, or the file tsx runs. */
 const entryOf = (s: ComposeService): string => {
-  assert.ok(Array.isArray(s.command) && typeof s.command[0] === "string", "a lake service names its entry file as command[0]");
-  return s.command[0]!;
+  const file = runFileOf(s);
+  const bundle = Object.values(BUNDLES).find((b) => `${b.outDir}/${b.out}` === file);
+  return bundle ? bundle.entry : file;
 };
 
 // ---------------------------------------------------------------------------------------------------
@@ -210,7 +226,7 @@ const serviceKind = (s: ComposeService): string | undefined => /^services\/([^/]
 // ---------------------------------------------------------------------------------------------------
 
 describe("deploy/docker-compose.yml", () => {
-  test("the image builds from deploy/Dockerfile on node:20-bookworm-slim with npm ci and runs entries through tsx", () => {
+  test("the image builds from deploy/Dockerfile on node:20-bookworm-slim with npm ci and npm run build, and runs compiled entries", () => {
     for (const [name, s] of lakeServices) {
       const dockerfile = join(deployDir, s.build!.context, s.build!.dockerfile ?? "Dockerfile");
       assert.equal(resolve(deployDir, s.build!.context), root, `${name}: the build context is the repository root`);
@@ -222,11 +238,11 @@ describe("deploy/docker-compose.yml", () => {
     assert.match(dockerfile, /^RUN .*npm ci\b/m, "dependencies come from the lockfile (npm ci)");
     const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile);
     assert.ok(entrypoint, "the Dockerfile has an exec-form ENTRYPOINT");
-    assert.deepEqual(
-      JSON.parse(entrypoint[1]!),
-      ["node", ...SERVICE_NODE_FLAGS, "--import", "tsx"],
-      "services run with the V8 flags lake up and the tests use",
-    );
+    assert.deepEqual(JSON.parse(entrypoint[1]!), ["node", ...SERVICE_NODE_FLAGS], "services run with the V8 flags lake up and the tests use");
+    const stages = dockerfile.split(/^FROM /m).slice(1);
+    const buildStage = stages.findIndex((st) => /^RUN npm run build$/m.test(st));
+    assert.ok(buildStage >= 0 && buildStage < stages.length - 1, "a build stage compiles the CLI and the services (npm run build)");
+    assert.ok(stages[buildStage]!.search(/^RUN .*npm ci\b/m) < stages[buildStage]!.search(/^RUN npm run build$/m), "npm run build runs after npm ci");
     assert.match(dockerfile, /^USER node$/m, "services don't run as root");
 
     const ignore = readFileSync(join(deployDir, "Dockerfile.dockerignore"), "utf8")
@@ -240,6 +256,9 @@ describe("deploy/docker-compose.yml", () => {
       const entry = entryOf(s);
       assert.ok(existsSync(join(root, entry)), `${name}: entry ${entry} exists`);
       assert.ok(serviceKind(s) !== undefined || entry === "deploy/nats-setup.ts", `${name}: ${entry} is a service's main.ts or the setup job`);
+      if (serviceKind(s) !== undefined)
+        assert.equal(runFileOf(s), `services/${serviceKind(s)}/dist/main.js`, `${name}: a service runs its compiled bundle, not TypeScript`);
+      else assert.deepEqual(commandOf(s), [...TSX, entry], `${name}: the setup job runs through tsx`);
     }
     const byKind = (kind: string, variable: string) =>
       lakeServices
