@@ -1,7 +1,8 @@
 // `lake up` supervises, as an operator runs it: every endpoint (committers' metrics ports included) is
 // printed once ready; a committer killed with -9 is restarted with backoff and says so; what was sent
 // while it was down is committed exactly once; `lake status` reports the restart (and an unhealthy
-// service, with a non-zero exit); `lake logs` shows the service's log, and `-f` follows it; Ctrl-C stops
+// service, with a non-zero exit); `lake logs` shows the service's log, and `-f` follows it; nats-server
+// killed with -9 comes back on its port and the lake goes on committing; Ctrl-C stops
 // everything without a restart, and `lake status` then says the lake is not running.
 import assert from "node:assert/strict";
 import { type ChildProcessWithoutNullStreams, execFile, spawn } from "node:child_process";
@@ -40,6 +41,7 @@ interface Run {
   secrets_dir: string;
   store: Record<string, string>;
   stopped_at: string | null;
+  nats: { pid: number; state?: string; restarts?: number } | null;
   services: Record<string, RunService>;
 }
 const runJson = () => JSON.parse(readFileSync(join(dataDir, "run.json"), "utf8")) as Run;
@@ -196,6 +198,50 @@ test("lake up restarts a killed committer with backoff; nothing is lost or doubl
   }
   assert.equal(await followerExit, 0, "Ctrl-C ends lake logs -f cleanly");
 
+  // kill -9 nats-server: lake up starts it again on the same port and store, the services reconnect,
+  // and what is sent once it is back is committed; nothing before it is lost or doubled.
+  const natsBefore = runJson().nats!;
+  process.kill(natsBefore.pid, "SIGKILL");
+  await waitFor("the nats restart line", () => (out.includes("nats exited (signal SIGKILL); restarting in 500 ms (restart 1)") ? true : undefined), {
+    timeoutMs: 10_000,
+  });
+  const natsAfter = await waitFor(
+    "a new nats-server in run.json",
+    () => {
+      const n = runJson().nats!;
+      return n.state === "running" && n.pid !== natsBefore.pid ? n : undefined;
+    },
+    { timeoutMs: 60_000 },
+  );
+  assert.equal(natsAfter.restarts, 1);
+  // The same rows until ingest takes them (a refusal while it reconnects is not an acceptance; a
+  // retried row that did get in is deduplicated).
+  const again = payments(25);
+  const afterNats = await waitFor(
+    "ingest to accept again",
+    async () => {
+      const r = await sendHttp(producer, DS, again).catch(() => undefined);
+      return r?.status === 200 && r.accepted === again.length ? r.max_offset! : undefined;
+    },
+    { timeoutMs: 60_000, intervalMs: 250 },
+  );
+  sent.push(...again.map((p) => p.payment_id));
+  const v2 = await catalog.covering(DS, afterNats, 30_000);
+  const rows2 = await queryVersion(
+    await openStore(storeConfigFromEnv(run.store)),
+    await catalog.version(DS, v2.version, { files: "reference" }),
+    `SELECT payment_id, count(*) AS n FROM ${DS} GROUP BY payment_id`,
+  );
+  assert.deepEqual(new Set(rows2.rows.map((r) => r.payment_id as string)), new Set(sent), "every payment, after nats-server came back");
+  assert.ok(
+    rows2.rows.every((r) => Number(r.n) === 1),
+    "and once",
+  );
+  const status2 = JSON.parse((await lake(["status", "--json", ...dd])).stdout) as typeof status;
+  const natsRow = status2.services.find((s) => s.name === "nats")!;
+  assert.deepEqual({ state: natsRow.state, pid: natsRow.pid, restarts: natsRow.restarts }, { state: "running", pid: natsAfter.pid, restarts: 1 });
+  assert.match(natsRow.last_error!, /nats exited \(signal SIGKILL\)/);
+
   // Ctrl-C: everything stops, nothing restarts, and status says the lake is not running.
   const stopFrom = out.length;
   up.kill("SIGINT");
@@ -205,5 +251,6 @@ test("lake up restarts a killed committer with backoff; nothing is lost or doubl
   const final = runJson();
   assert.ok(final.stopped_at);
   for (const [name, s] of Object.entries(final.services)) assert.equal(s.state, "stopped", name);
+  assert.equal(final.nats!.state, "stopped", "nats-server stopped with the lake, not restarted");
   assert.match(await lakeFails(["status", ...dd], 3), /^lake: the lake in \S+ is not running: it was stopped at \S+\. Start it with `lake up`\.\n$/);
 });

@@ -202,19 +202,22 @@ export async function lakeStatus(dataDir: string, run: RunFile, now = Date.now()
     }),
   );
   if (run.nats) {
-    const alive = processAlive(run.nats.pid);
+    const n = run.nats;
+    const alive = (n.state ?? "running") === "running" && processAlive(n.pid);
     services.unshift({
       name: "nats",
       kind: "nats",
       dataset: null,
-      state: alive ? "running" : "down",
-      pid: alive ? run.nats.pid : null,
-      uptime_ms: alive ? now - Date.parse(run.started_at) : null,
-      restarts: 0,
+      state: alive ? "running" : n.state === "restarting" ? "restarting" : "down",
+      pid: alive ? n.pid : null,
+      uptime_ms: alive ? now - Date.parse(n.started_at ?? run.started_at) : null,
+      restarts: n.restarts ?? 0,
       health: "-",
       lag: null,
-      last_error: lastErrorLine(tailLines(run.nats.log, 400).filter((l) => /\[(ERR|FTL)\]/.test(l))) ?? null,
-      last_exit: null,
+      // nats-server's own errors, and lake up's notes of its crashes.
+      last_error:
+        lastErrorLine(sinceLakeStart(tailLines(n.log, 400), run.started_at).filter((l) => /\[(ERR|FTL)\]| exited \(| failed to start/.test(l))) ?? null,
+      last_exit: n.last_exit ?? null,
       log: run.nats.log,
       url: run.nats_url,
       metrics_url: null,

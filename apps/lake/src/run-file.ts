@@ -47,7 +47,19 @@ export interface RunFile {
   /** Whether crashed services are restarted (`lake up`). */
   supervised: boolean;
   logs_dir: string;
-  nats: { pid: number; log: string } | null;
+  /**
+   * Our own nats-server (null when the lake uses a server it was given). Supervised (`lake up`), it
+   * carries the supervisor's record, as a service does.
+   */
+  nats: {
+    pid: number;
+    log: string;
+    state?: RunService["state"];
+    started_at?: string | null;
+    restarts?: number;
+    last_exit?: RunService["last_exit"];
+    next_restart_at?: string | null;
+  } | null;
   services: Record<string, RunService>;
 }
 

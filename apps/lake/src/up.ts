@@ -165,14 +165,15 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
   const secrets = o.auth === false ? undefined : await writeLakeSecrets(dataDir, { nats: ownNats });
   const users = secrets?.nats;
   // An empty URL counts as none: start our own server rather than fall back to a default one.
-  const nats = ownNats
-    ? await startNatsServer({
-        storeDir: join(dataDir, "nats"),
-        keepStore: true,
-        ...(users ? { config: users.configPath } : {}),
-        onOutput: (c) => logOf("nats").write(c),
-      })
-    : undefined;
+  const natsOptions = {
+    storeDir: join(dataDir, "nats"),
+    keepStore: true,
+    ...(users ? { config: users.configPath } : {}),
+    onOutput: (c: string) => logOf("nats").write(c),
+  };
+  // Replaced when the supervisor restarts it (same port and store, so clients reconnect to it).
+  if (ownNats) logOf("nats").note("starting nats");
+  let nats = ownNats ? await startNatsServer(natsOptions) : undefined;
   const natsUrl = o.natsUrl || nats!.url;
   // Compiled services start in a fraction of the time (entries.ts); a stale build never runs.
   const compiled = entryOf("ingest");
@@ -210,6 +211,17 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
     note: (name, line) => logOf(name).note(line),
     onChange: () => publish(),
   });
+
+  // Our own nats-server is supervised like a service (`lake up`): a crashed one comes back on the same
+  // port and store, and the services' connections (which never give up reconnecting) pick it up.
+  if (nats && o.supervise) {
+    let first = true;
+    await supervisor.run("nats", async () => {
+      if (!first) nats = await startNatsServer({ ...natsOptions, port: nats!.port });
+      first = false;
+      return natsService(nats!);
+    });
+  }
 
   /** A port to ask for: the one this service had, if its last process is gone; else any (0). */
   function portFor(name: string): string {
@@ -275,6 +287,14 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
     };
   }
 
+  /** What the supervisor knows of nats-server, when it watches it. */
+  function natsRecord(): Partial<NonNullable<RunFile["nats"]>> {
+    const s = supervisor.get("nats");
+    if (!s) return {};
+    const r = runService(s);
+    return { state: r.state, started_at: r.started_at, restarts: r.restarts, last_exit: r.last_exit, next_restart_at: r.next_restart_at };
+  }
+
   /** run.json, rewritten at every change once the lake is up (before that it would name no URLs). */
   function publish(): void {
     if (!published) return;
@@ -290,8 +310,13 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
       stopped_at: stoppedAt,
       supervised: o.supervise ?? false,
       logs_dir: logsDir,
-      nats: nats ? { pid: nats.pid, log: logOf("nats").path } : null,
-      services: Object.fromEntries(supervisor.list().map((s) => [s.name, runService(s)])),
+      nats: nats ? { pid: nats.pid, log: logOf("nats").path, ...natsRecord() } : null,
+      services: Object.fromEntries(
+        supervisor
+          .list()
+          .filter((s) => s.name !== "nats")
+          .map((s) => [s.name, runService(s)]),
+      ),
     };
     try {
       writeRunFile(dataDir, run);
@@ -414,7 +439,9 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
     storeRoot,
     storeConfig,
     natsUrl,
-    nats,
+    get nats() {
+      return nats;
+    },
     ingestUrl: "",
     catalogUrl: "",
     producer: { url: "", token: secrets?.tokens.producer },
@@ -476,4 +503,22 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
   published = true;
   publish();
   return handle;
+}
+
+/** nats-server as the supervisor watches a service: its process, its exit, its stop. */
+function natsService(h: NatsServerHandle): ServiceHandle {
+  const status = h.exitStatus;
+  return {
+    name: "nats",
+    pid: h.pid,
+    ready: { url: h.url },
+    logs: () => h.output(),
+    async stop() {
+      await h.stop();
+      return (await status).code;
+    },
+    kill9: () => h.kill9(),
+    exited: status.then((x) => x.code),
+    exitStatus: status,
+  };
 }

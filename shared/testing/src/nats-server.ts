@@ -6,7 +6,7 @@ import * as net from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 
-import { exitStatus, isRunning, killHard, terminate, track } from "./children.ts";
+import { type ExitStatus, exitStatus, isRunning, killHard, terminate, track } from "./children.ts";
 import { freePort, RESERVED_PORTS } from "./ports.ts";
 import { TailBuffer } from "./tail.ts";
 
@@ -49,6 +49,8 @@ export interface NatsServerHandle {
   restart(): Promise<void>;
   /** Recent server output, for assertion messages. */
   output(): string;
+  /** How the current process ended, once it has (a supervisor watches it); never rejects. Changes on restart(). */
+  readonly exitStatus: Promise<ExitStatus>;
 }
 
 export interface StartNatsServerOptions {
@@ -139,6 +141,9 @@ export async function startNatsServer(opts: StartNatsServerOptions = {}): Promis
     },
     storeDir,
     output: () => current.output.text(),
+    get exitStatus() {
+      return exitStatus(current.child);
+    },
     async stop() {
       await terminate(current.child, STOP_GRACE_MS);
       if (ownsStore && !opts.keepStore) await rm(storeDir, { recursive: true, force: true });
