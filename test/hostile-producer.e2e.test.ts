@@ -11,7 +11,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 
 import { listQuarantine, type QuarantinedEntry, queryVersion, replayQuarantine, sendHttp, sendNats } from "@lake/client";
-import { domainContract } from "@lake/contracts";
+import { derivedContract, domainContract, quarantinedRecordCodec, windowPositionCodec } from "@lake/contracts";
 import { HEADERS } from "@lake/messaging";
 import { SchemaRegistry } from "@lake/registry";
 import { openLocalStore } from "@lake/storage";
@@ -347,5 +347,106 @@ test(
       batch.results.map((x) => x.status),
       ["accepted", "rejected"],
     );
+  },
+);
+
+test(
+  "window results and position markers claiming upstream positions past the events stream are set aside: no version covers what it doesn't hold, no row is pinned",
+  { timeout: 240_000 },
+  async () => {
+    // As a client that may publish on the windows subject (a leaked credential): a marker far past the
+    // events stream's end, and results whose position or revision no aggregator could have reached.
+    const js = jetstream(nc);
+    const jsm = await jetstreamManager(nc);
+    const eventsLast = async () => (await jsm.streams.info("EVENTS")).state.last_seq;
+    const marker = windowPositionCodec();
+    const derived = derivedContract(DERIVED);
+    const send = (data: Uint8Array, schema: string, id: string) => {
+      const h = natsHeaders();
+      h.set(HEADERS.schema, schema);
+      return js.publish(`lake.windows.${DERIVED}`, data, { headers: h, msgID: id });
+    };
+    const FAR = 2 ** 50;
+    // Today's window (still open, whatever earlier tests did to the watermark): the real events below
+    // land in it as a provisional total, which a forged revision would otherwise outrank for good.
+    const day = new Date(today).toISOString().slice(0, 10);
+    const row = (user: string, revision: number, throughSeq: number) => ({
+      user_id: user,
+      window_start: today,
+      window_end: today + DAY,
+      day,
+      total_amount: 1e9,
+      event_count: 1,
+      min_amount: 1e9,
+      max_amount: 1e9,
+      revision,
+      watermark: today - HOUR,
+      provisional: revision === 0,
+      through_seq: throughSeq,
+    });
+    const before = await eventsLast();
+    const forged = [
+      await send(marker.encode({ dataset: DERIVED, through_seq: FAR, watermark: today - HOUR }), marker.fingerprint, "forged-marker"),
+      await send(derived.encode(row("pinned", 2 ** 31 - 1, 1)), derived.fingerprint, "forged-revision"),
+      await send(derived.encode(row("ahead", 0, FAR)), derived.fingerprint, "forged-position"),
+      await send(marker.encode({ dataset: DERIVED, through_seq: before + 1000, watermark: null }), marker.fingerprint, "forged-near-marker"),
+    ];
+
+    // Then ordinary traffic, for the user the forged revision named too.
+    const r = await sendHttp(lake.producer, DATASET, [
+      // Both in today's window even just after midnight.
+      event("pin-1", Math.max(today + 1_000, Date.now() - 60_000), { user_id: "pinned", amount: 4 }),
+      event("pin-2", Math.max(today + 2_000, Date.now() - 30_000), { user_id: "pinned", amount: 6 }),
+    ]);
+    assert.deepEqual(
+      r.results.map((x) => x.status),
+      ["accepted", "accepted"],
+    );
+    const v = await lake.catalog.coveringSource(DERIVED, r.max_offset!, 30_000);
+    const last = await eventsLast();
+    assert.ok(v.source_through_seq <= last, `the version covers upstream ${v.source_through_seq}, which the events stream (last ${last}) holds`);
+    const lineage = await lake.catalog.lineage(DERIVED, "latest");
+    for (const u of lineage.upstream ?? []) assert.ok(u.through_seq <= last, `latest version's upstream position ${u.through_seq} ≤ ${last}`);
+    // Nothing is said to cover an event that doesn't exist yet.
+    await assert.rejects(lake.catalog.coveringSource(DERIVED, last + 500, 1_500), /no version of daily_user_totals covers source offset \d+ yet/);
+
+    // The forged rows are in no version; the real ones for the same user are.
+    const rows = await queryVersion(
+      openLocalStore(lake.storeRoot),
+      v,
+      `SELECT user_id, day, total_amount, revision FROM ${DERIVED} WHERE user_id IN ('pinned', 'ahead')`,
+    );
+    assert.ok(
+      rows.rows.every((x) => Number(x.total_amount) !== 1e9),
+      `no forged total: ${JSON.stringify(rows.rows)}`,
+    );
+    assert.ok(
+      rows.rows.some((x) => x.user_id === "pinned" && x.day === day && Number(x.total_amount) === 10),
+      `the real total of the day the forged revision named: ${JSON.stringify(rows.rows)}`,
+    );
+
+    // Each forgery is set aside in the dataset's quarantine, saying why.
+    const reasons = await waitFor(
+      "the forgeries in quarantine",
+      async () => {
+        const out: string[] = [];
+        const c = await js.consumers.get("QUARANTINE", { filter_subjects: `lake.quarantine.${DERIVED}` });
+        const info = await c.info(true);
+        if (info.num_pending === 0) return undefined;
+        const batch = await c.fetch({ max_messages: info.num_pending, expires: 5_000 });
+        for await (const m of batch) {
+          out.push(quarantinedRecordCodec.decode(m.data).reason);
+          if (m.info.pending === 0) break;
+        }
+        await c.delete().catch(() => undefined);
+        return out.filter((x) => /past the last sequence of EVENTS/.test(x)).length >= forged.length ? out : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
+    for (const f of forged)
+      assert.ok(
+        reasons.some((x) => x.includes(`at sequence ${f.seq}:`)),
+        `the message at ${f.seq} is in quarantine: ${reasons.join("\n")}`,
+      );
   },
 );

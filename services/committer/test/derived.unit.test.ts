@@ -80,6 +80,15 @@ describe("position markers and lineage", () => {
     assert.equal(marker(7)[POSITION_MARKER], true);
   });
 
+  test("what a message claims of the upstream stream: a marker's position, a row's position or revision, whichever is higher", () => {
+    const claim = spec.upstream!.claim;
+    assert.equal(claim(marker(42)), 42);
+    assert.equal(claim(result("a", 0, 17, 5)), 17);
+    assert.equal(claim(result("a", 3, 2, 5)), 3, "each revision after the first needs one more upstream event");
+    assert.equal(claim(result("a", 1, null, 5)), 1, "a row from before positions claims its revision");
+    assert.equal(claim(result("a", 2 ** 31 - 1, 10, 5)), 2 ** 31 - 1);
+  });
+
   test("markers write no row; the plan's upstream position is the highest marker, its watermark the newest", () => {
     const plan = planBatch(
       initialState,

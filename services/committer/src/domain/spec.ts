@@ -69,6 +69,12 @@ export interface UpstreamSpec {
   watermark(row: Record<string, unknown>): number | null;
   /** A version may end after this message: a marker, or a row written before markers existed. */
   endsVersion(row: Record<string, unknown>): boolean;
+  /**
+   * The upstream sequence the message can't be honest without: a marker's through_seq; a row's
+   * through_seq, and its revision (each revision after the first is caused by one more upstream
+   * event). One past the upstream stream's last sequence is forged: no aggregator could have sent it.
+   */
+  claim(row: Record<string, unknown>): number;
 }
 
 /** A decoded position marker: no contract field starts with "_", so it can't be mistaken for a row. */
@@ -311,6 +317,7 @@ export function derivedSpec(c: DerivedContract, source: { stream: string; subjec
       watermark: (row) => (typeof row.watermark === "number" ? row.watermark : null),
       // Rows of contract version 1 (provisional null) came without markers: each stands on its own.
       endsVersion: (row) => isMarker(row) || row.provisional === null || row.provisional === undefined,
+      claim: (row) => Math.max(typeof row.through_seq === "number" ? row.through_seq : 0, isMarker(row) ? 0 : Number(row.revision) || 0),
     },
     iceberg: icebergSpec(
       c.name,

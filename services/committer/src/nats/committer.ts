@@ -83,6 +83,14 @@ class RegistryUnavailableError extends Error {
   }
 }
 
+/** The upstream stream's last sequence could not be read to check a message: the consumer restarts; the message is not poison. */
+class UpstreamUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super(`cannot read the upstream stream's last sequence: ${(cause as Error).message}`, { cause });
+    this.name = "UpstreamUnavailableError";
+  }
+}
+
 /** Reading starts over 500 ms after a failure, then a second apart while failures follow each other. */
 const FOLLOW_RETRY: RetryPolicy = { initialMs: 500, factor: 2, maxMs: 1000 };
 
@@ -149,6 +157,8 @@ export class Committer {
   private stopped = false;
   /** Bumped when a flush fails and when reading resumes, so a stale flush can't commit events of an old epoch. */
   private epoch = 0;
+  /** The upstream stream's last sequence as last read (derived datasets): what a message may claim to cover. */
+  private upstreamLastSeq = 0;
   /** superseded: changes of an upsert dataset that arrived after a newer change of their key (kept out, as they should be). */
   readonly stats = { versions: 0, rows: 0, conflicts: 0, rebases: 0, poison: 0, superseded: 0, lastCommitMs: 0, reverts: 0, quarantinedRows: 0 };
 
@@ -224,13 +234,17 @@ export class Committer {
       try {
         // The common case decodes synchronously; only a schema not known yet takes the async path.
         value = this.decodeKnown(m.data, writer) ?? (await this.catchUpAndDecode(m.data, writer));
+        // Derived: a position or revision past what the upstream stream holds is forged (poison); it
+        // would otherwise pin a row or the version's upstream position for good.
+        const claim = this.spec.upstream?.claim(value);
+        if (claim !== undefined && claim > this.upstreamLastSeq) await this.checkUpstreamClaim(claim);
         // A row the dataset can't place (no partition or key) would fail every flush: poison too.
         partition = this.spec.partition(value);
         keyOf(this.spec, value);
       } catch (err) {
         // Unknown schema: the registry copy may be behind, so reading restarts at the head and tries
         // again, within the poison policy (count and time); past it, the message is poison.
-        if (err instanceof RegistryUnavailableError) throw err;
+        if (err instanceof RegistryUnavailableError || err instanceof UpstreamUnavailableError) throw err;
         if (err instanceof TransientDecodeError && !this.stall.failed(m.seq)) throw err;
         const why = err instanceof TransientDecodeError ? new Error(`${err.message} (set aside after ${this.stall.describe()})`, { cause: err }) : err;
         // Not something ingest wrote (ingest only publishes what it validated and encoded): set it
@@ -244,6 +258,23 @@ export class Committer {
     if (ready.length > 0) this.scheduleFlush(ready, epoch);
     // Backpressure: with two batches already waiting to be written, stop pulling until one is done.
     if (this.queuedFlushes >= 2) await this.flushing;
+  }
+
+  /**
+   * Throws when `claim` is past the upstream stream's last sequence, read again first (the cached one
+   * only ever grows: a stream's last sequence never goes back).
+   */
+  private async checkUpstreamClaim(claim: number): Promise<void> {
+    const upstream = this.spec.upstream!;
+    let last: number;
+    try {
+      last = (await this.jsm.streams.info(upstream.stream)).state.last_seq;
+    } catch (cause) {
+      throw new UpstreamUnavailableError(cause);
+    }
+    if (last > this.upstreamLastSeq) this.upstreamLastSeq = last;
+    if (claim > this.upstreamLastSeq)
+      throw new Error(`claims upstream position ${claim}, past the last sequence of ${upstream.stream} (${this.upstreamLastSeq}): no aggregator sent it`);
   }
 
   /** The decoded record, or undefined when the writer schema is not known here yet (catchUpAndDecode()). */
