@@ -11,6 +11,7 @@ import { domainContract } from "@lake/contracts";
 import { AckedPublisher } from "@lake/messaging";
 
 import { cpuRows, cpuWindow, lakeProcesses, procCpuSeconds, usPerEvent } from "./cpu.ts";
+import { httpFloor } from "./http-floor.ts";
 import { natsLogin, nextEventTime, round, type Row, sleep } from "./lib.ts";
 
 const DATASET = "domain_events";
@@ -257,7 +258,9 @@ export async function throughput(lake: LakeHandle, nc: NatsConnection, o: Throug
     );
   }
 
-  // 2b. One event per request (a JSON object, not an array), `singleConcurrency` requests in flight.
+  // 2b. One event per request (a JSON object, not an array), `singleConcurrency` requests in flight;
+  //     first, over HTTP, the floor: the same client against a server that only answers.
+  if (runs.includes("http-singles")) rows.push(...(await httpFloor({ requests: o.singles, concurrency: o.singleConcurrency, section: SECTION })));
   for (const via of ["http", "nats"] as const) {
     if (!runs.includes(`${via}-singles`)) continue;
     const events = sampleEvents(o.singles, { prefix: `single-${via}`, seed: 5, startMs: nextEventTime() });
