@@ -351,7 +351,7 @@ test(
 );
 
 test(
-  "window results and position markers claiming upstream positions past the events stream are set aside: no version covers what it doesn't hold, no row is pinned",
+  "window results and position markers claiming upstream positions or watermarks past the events stream are set aside: no version covers what it doesn't hold, no row or watermark is pinned",
   { timeout: 240_000 },
   async () => {
     // As a client that may publish on the windows subject (a leaked credential): a marker far past the
@@ -390,6 +390,9 @@ test(
       await send(derived.encode(row("pinned", 2 ** 31 - 1, 1)), derived.fingerprint, "forged-revision"),
       await send(derived.encode(row("ahead", 0, FAR)), derived.fingerprint, "forged-position"),
       await send(marker.encode({ dataset: DERIVED, through_seq: before + 1000, watermark: null }), marker.fingerprint, "forged-near-marker"),
+      // Positions the stream holds, but a watermark in 2099: every window would read as final for good.
+      await send(marker.encode({ dataset: DERIVED, through_seq: 1, watermark: Y2099 }), marker.fingerprint, "forged-watermark-marker"),
+      await send(derived.encode({ ...row("late-ahead", 0, 1), watermark: Y2099 }), derived.fingerprint, "forged-watermark-row"),
     ];
 
     // Then ordinary traffic, for the user the forged revision named too.
@@ -407,6 +410,8 @@ test(
     assert.ok(v.source_through_seq <= last, `the version covers upstream ${v.source_through_seq}, which the events stream (last ${last}) holds`);
     const lineage = await lake.catalog.lineage(DERIVED, "latest");
     for (const u of lineage.upstream ?? []) assert.ok(u.through_seq <= last, `latest version's upstream position ${u.through_seq} ≤ ${last}`);
+    const watermark = lineage.watermark === null || lineage.watermark === undefined ? 0 : new Date(lineage.watermark).getTime();
+    assert.ok(watermark <= Date.now() + HOUR, `latest version's watermark ${lineage.watermark} is not in the future past the skew`);
     // Nothing is said to cover an event that doesn't exist yet.
     await assert.rejects(lake.catalog.coveringSource(DERIVED, last + 500, 1_500), /no version of daily_user_totals covers source offset \d+ yet/);
 
@@ -414,7 +419,7 @@ test(
     const rows = await queryVersion(
       openLocalStore(lake.storeRoot),
       v,
-      `SELECT user_id, day, total_amount, revision FROM ${DERIVED} WHERE user_id IN ('pinned', 'ahead')`,
+      `SELECT user_id, day, total_amount, revision FROM ${DERIVED} WHERE user_id IN ('pinned', 'ahead', 'late-ahead')`,
     );
     assert.ok(
       rows.rows.every((x) => Number(x.total_amount) !== 1e9),
@@ -439,7 +444,9 @@ test(
           if (m.info.pending === 0) break;
         }
         await c.delete().catch(() => undefined);
-        return out.filter((x) => /past the last sequence of EVENTS/.test(x)).length >= forged.length ? out : undefined;
+        return out.filter((x) => /past the last sequence of EVENTS|past the time EVENTS stored its last message/.test(x)).length >= forged.length
+          ? out
+          : undefined;
       },
       { timeoutMs: 30_000, intervalMs: 500 },
     );

@@ -1,6 +1,6 @@
 // Which kind of dataset a committer writes, from its name: a domain registered in the schema registry
 // (events appended from lake.events.<name>). Derived datasets (window results) and CDC tables are upserts.
-import { UnknownDomainError } from "@lake/contracts";
+import { DEFAULT_MAX_FUTURE_SKEW_MS, UnknownDomainError } from "@lake/contracts";
 import { derivedContract, derivedNames, isCdcContract } from "@lake/contracts";
 import { STREAMS, subjects } from "@lake/messaging";
 import type { SchemaRegistry } from "@lake/registry";
@@ -10,7 +10,14 @@ import { cdcSpec, type DatasetSpec, derivedSpec, liveDomainSpec } from "./domain
 export function datasetSpec(registry: SchemaRegistry, name: string): DatasetSpec {
   if (derivedNames().includes(name)) {
     const c = derivedContract(name);
-    return derivedSpec(c, { stream: STREAMS.windows, subject: subjects.windows(name) }, { stream: STREAMS.events, subject: subjects.events(c.job.source) });
+    return derivedSpec(
+      c,
+      { stream: STREAMS.windows, subject: subjects.windows(name) },
+      { stream: STREAMS.events, subject: subjects.events(c.job.source) },
+      // The source contract's skew, as the aggregator bounds its watermark with it (read when checked: a
+      // contract registered later counts).
+      { maxFutureSkewMs: () => sourceSkew(registry, c.job.source) },
+    );
   }
   try {
     const source = { stream: STREAMS.events, subject: subjects.events(name) };
@@ -18,5 +25,14 @@ export function datasetSpec(registry: SchemaRegistry, name: string): DatasetSpec
   } catch (e) {
     if (e instanceof UnknownDomainError) throw new Error(`no dataset ${JSON.stringify(name)}: the schema registry has no domain of that name`, { cause: e });
     throw e;
+  }
+}
+
+/** The source domain's max_future_skew_ms; the default while the registry doesn't know the domain (yet). */
+function sourceSkew(registry: SchemaRegistry, domain: string): number {
+  try {
+    return registry.latest(domain).maxFutureSkewMs;
+  } catch {
+    return DEFAULT_MAX_FUTURE_SKEW_MS;
   }
 }

@@ -2,7 +2,16 @@
 // events (append) or a stream of keyed rows that replace earlier ones (upsert: window results, CDC).
 import { createHash } from "node:crypto";
 
-import { cdcChangeCodec, type DerivedContract, type DomainContract, isCdcContract, type ParquetSettings, utcDay, windowPositionCodec } from "@lake/contracts";
+import {
+  cdcChangeCodec,
+  DEFAULT_MAX_FUTURE_SKEW_MS,
+  type DerivedContract,
+  type DomainContract,
+  isCdcContract,
+  type ParquetSettings,
+  utcDay,
+  windowPositionCodec,
+} from "@lake/contracts";
 import { assignFieldIds, icebergSchema, type LakeTable, OFFSET_FIELD_ID, OFFSET_FIELD_NAME, type PartitionLayout, partitionSpec } from "@lake/iceberg";
 
 export interface ColumnSpec {
@@ -75,6 +84,12 @@ export interface UpstreamSpec {
    * event). One past the upstream stream's last sequence is forged: no aggregator could have sent it.
    */
   claim(row: Record<string, unknown>): number;
+  /**
+   * How far past the upstream stream's clock an event time may be (the source contract's
+   * max_future_skew_ms): a watermark is never past the newest event time, so never past the time the
+   * stream stored its newest event plus this. Past that, it is forged.
+   */
+  maxFutureSkewMs(): number;
 }
 
 /** A decoded position marker: no contract field starts with "_", so it can't be mistaken for a row. */
@@ -283,7 +298,12 @@ export function cdcSpec(registry: ContractSource, name: string, source: { stream
  * or a re-sent older result can arrive after a newer one and never rewinds the row), partitioned by
  * day. Position markers advance the version's upstream position and write no row.
  */
-export function derivedSpec(c: DerivedContract, source: { stream: string; subject: string }, upstream: { stream: string; subject: string }): DatasetSpec {
+export function derivedSpec(
+  c: DerivedContract,
+  source: { stream: string; subject: string },
+  upstream: { stream: string; subject: string },
+  opts: { maxFutureSkewMs?: () => number } = {},
+): DatasetSpec {
   const marker = windowPositionCodec();
   const isMarker = (row: Record<string, unknown>) => row[POSITION_MARKER] === true;
   return {
@@ -317,6 +337,7 @@ export function derivedSpec(c: DerivedContract, source: { stream: string; subjec
       watermark: (row) => (typeof row.watermark === "number" ? row.watermark : null),
       // Rows of contract version 1 (provisional null) came without markers: each stands on its own.
       endsVersion: (row) => isMarker(row) || row.provisional === null || row.provisional === undefined,
+      maxFutureSkewMs: opts.maxFutureSkewMs ?? (() => DEFAULT_MAX_FUTURE_SKEW_MS),
       claim: (row) => Math.max(typeof row.through_seq === "number" ? row.through_seq : 0, isMarker(row) ? 0 : Number(row.revision) || 0),
     },
     iceberg: icebergSpec(

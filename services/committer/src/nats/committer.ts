@@ -159,6 +159,8 @@ export class Committer {
   private epoch = 0;
   /** The upstream stream's last sequence as last read (derived datasets): what a message may claim to cover. */
   private upstreamLastSeq = 0;
+  /** And the time (epoch ms) it stored its last message, as last read: what a watermark may reach, plus the source's skew. */
+  private upstreamLastTs = -Infinity;
   /** superseded: changes of an upsert dataset that arrived after a newer change of their key (kept out, as they should be). */
   readonly stats = { versions: 0, rows: 0, conflicts: 0, rebases: 0, poison: 0, superseded: 0, lastCommitMs: 0, reverts: 0, quarantinedRows: 0 };
 
@@ -236,8 +238,13 @@ export class Committer {
         value = this.decodeKnown(m.data, writer) ?? (await this.catchUpAndDecode(m.data, writer));
         // Derived: a position or revision past what the upstream stream holds is forged (poison); it
         // would otherwise pin a row or the version's upstream position for good.
-        const claim = this.spec.upstream?.claim(value);
-        if (claim !== undefined && claim > this.upstreamLastSeq) await this.checkUpstreamClaim(claim);
+        const upstream = this.spec.upstream;
+        if (upstream) {
+          const claim = upstream.claim(value);
+          const watermark = upstream.watermark(value);
+          if (claim > this.upstreamLastSeq || (watermark !== null && watermark > this.upstreamLastTs + upstream.maxFutureSkewMs()))
+            await this.checkUpstream(claim, watermark);
+        }
         // A row the dataset can't place (no partition or key) would fail every flush: poison too.
         partition = this.spec.partition(value);
         keyOf(this.spec, value);
@@ -261,20 +268,28 @@ export class Committer {
   }
 
   /**
-   * Throws when `claim` is past the upstream stream's last sequence, read again first (the cached one
-   * only ever grows: a stream's last sequence never goes back).
+   * Throws when `claim` is past the upstream stream's last sequence, or `watermark` past the time it
+   * stored its last message plus the source's skew; both read again first (the cached ones only ever
+   * grow: a stream's last sequence and time never go back).
    */
-  private async checkUpstreamClaim(claim: number): Promise<void> {
+  private async checkUpstream(claim: number, watermark: number | null): Promise<void> {
     const upstream = this.spec.upstream!;
-    let last: number;
+    let state: { last_seq: number; last_ts: string };
     try {
-      last = (await this.jsm.streams.info(upstream.stream)).state.last_seq;
+      state = (await this.jsm.streams.info(upstream.stream)).state;
     } catch (cause) {
       throw new UpstreamUnavailableError(cause);
     }
-    if (last > this.upstreamLastSeq) this.upstreamLastSeq = last;
+    if (state.last_seq > this.upstreamLastSeq) this.upstreamLastSeq = state.last_seq;
+    const lastTs = Date.parse(state.last_ts);
+    if (lastTs > this.upstreamLastTs) this.upstreamLastTs = lastTs;
     if (claim > this.upstreamLastSeq)
       throw new Error(`claims upstream position ${claim}, past the last sequence of ${upstream.stream} (${this.upstreamLastSeq}): no aggregator sent it`);
+    const skew = upstream.maxFutureSkewMs();
+    if (watermark !== null && watermark > this.upstreamLastTs + skew)
+      throw new Error(
+        `claims watermark ${watermark}, past the time ${upstream.stream} stored its last message (${this.upstreamLastTs}) plus the source's max_future_skew_ms (${skew}): no aggregator sent it`,
+      );
   }
 
   /** The decoded record, or undefined when the writer schema is not known here yet (catchUpAndDecode()). */
