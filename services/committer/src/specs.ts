@@ -15,7 +15,7 @@ export function datasetSpec(registry: SchemaRegistry, name: string): DatasetSpec
       { stream: STREAMS.windows, subject: subjects.windows(name) },
       { stream: STREAMS.events, subject: subjects.events(c.job.source) },
       // The source contract's skew, as the aggregator bounds its watermark with it (read when checked: a
-      // contract registered later counts).
+      // contract registered later counts; the largest of every version's).
       { maxFutureSkewMs: () => sourceSkew(registry, c.job.source) },
     );
   }
@@ -28,11 +28,11 @@ export function datasetSpec(registry: SchemaRegistry, name: string): DatasetSpec
   }
 }
 
-/** The source domain's max_future_skew_ms; the default while the registry doesn't know the domain (yet). */
+/**
+ * The largest max_future_skew_ms any version of the source domain allowed (the default while the
+ * registry doesn't know the domain yet): a watermark the aggregator reached under an earlier, larger
+ * skew stays that high after the contract lowers it.
+ */
 function sourceSkew(registry: SchemaRegistry, domain: string): number {
-  try {
-    return registry.latest(domain).maxFutureSkewMs;
-  } catch {
-    return DEFAULT_MAX_FUTURE_SKEW_MS;
-  }
+  return Math.max(DEFAULT_MAX_FUTURE_SKEW_MS, ...registry.versions(domain).map((v) => v.contract.maxFutureSkewMs));
 }

@@ -85,12 +85,16 @@ export interface UpstreamSpec {
    */
   claim(row: Record<string, unknown>): number;
   /**
-   * How far past the upstream stream's clock an event time may be (the source contract's
-   * max_future_skew_ms): a watermark is never past the newest event time, so never past the time the
-   * stream stored its newest event plus this. Past that, it is forged.
+   * How far past the clock an event time may be (the largest max_future_skew_ms of the source
+   * contract's versions): a watermark is never past the newest event time, so never past the time the
+   * stream stored that event plus this (WATERMARK_CLOCK_TOLERANCE_MS more for clocks that differ).
+   * Past that, it is forged.
    */
   maxFutureSkewMs(): number;
 }
+
+/** How far this process's clock may be behind the NATS servers' before an honest watermark looks forged. */
+export const WATERMARK_CLOCK_TOLERANCE_MS = 5 * 60_000;
 
 /** A decoded position marker: no contract field starts with "_", so it can't be mistaken for a row. */
 export const POSITION_MARKER = "_position";

@@ -35,7 +35,7 @@ import type { ObjectStore } from "@lake/storage";
 import { batchParent, inSpan, type Logger, SpanKind, traceparentOf } from "@lake/telemetry";
 
 import { mergePartition } from "../domain/merge.ts";
-import { type DatasetSpec, keyOf, MODES } from "../domain/spec.ts";
+import { type DatasetSpec, keyOf, MODES, type UpstreamSpec, WATERMARK_CLOCK_TOLERANCE_MS } from "../domain/spec.ts";
 import {
   type BufferedEvent,
   buildManifest,
@@ -81,6 +81,21 @@ class RegistryUnavailableError extends Error {
     super(`cannot catch up with the schema registry: ${(cause as Error).message}`, { cause });
     this.name = "RegistryUnavailableError";
   }
+}
+
+/**
+ * Throws for a watermark past this clock plus the source's skew (and a tolerance for clocks that
+ * differ): the aggregator's never passes the time the stream stored its newest event plus the skew.
+ */
+function assertHonestWatermark(upstream: UpstreamSpec, value: Record<string, unknown>): void {
+  const watermark = upstream.watermark(value);
+  if (watermark === null) return;
+  const skew = upstream.maxFutureSkewMs();
+  const bound = Date.now() + skew + WATERMARK_CLOCK_TOLERANCE_MS;
+  if (watermark > bound)
+    throw new Error(
+      `claims watermark ${watermark}, past this clock (${Date.now()}) plus the source's max_future_skew_ms (${skew}) and ${WATERMARK_CLOCK_TOLERANCE_MS} ms: no aggregator sent it`,
+    );
 }
 
 /** The upstream stream's last sequence could not be read to check a message: the consumer restarts; the message is not poison. */
@@ -159,8 +174,6 @@ export class Committer {
   private epoch = 0;
   /** The upstream stream's last sequence as last read (derived datasets): what a message may claim to cover. */
   private upstreamLastSeq = 0;
-  /** And the time (epoch ms) it stored its last message, as last read: what a watermark may reach, plus the source's skew. */
-  private upstreamLastTs = -Infinity;
   /** superseded: changes of an upsert dataset that arrived after a newer change of their key (kept out, as they should be). */
   readonly stats = { versions: 0, rows: 0, conflicts: 0, rebases: 0, poison: 0, superseded: 0, lastCommitMs: 0, reverts: 0, quarantinedRows: 0 };
 
@@ -241,9 +254,8 @@ export class Committer {
         const upstream = this.spec.upstream;
         if (upstream) {
           const claim = upstream.claim(value);
-          const watermark = upstream.watermark(value);
-          if (claim > this.upstreamLastSeq || (watermark !== null && watermark > this.upstreamLastTs + upstream.maxFutureSkewMs()))
-            await this.checkUpstream(claim, watermark);
+          if (claim > this.upstreamLastSeq) await this.checkUpstreamClaim(claim);
+          assertHonestWatermark(upstream, value);
         }
         // A row the dataset can't place (no partition or key) would fail every flush: poison too.
         partition = this.spec.partition(value);
@@ -268,28 +280,20 @@ export class Committer {
   }
 
   /**
-   * Throws when `claim` is past the upstream stream's last sequence, or `watermark` past the time it
-   * stored its last message plus the source's skew; both read again first (the cached ones only ever
-   * grow: a stream's last sequence and time never go back).
+   * Throws when `claim` is past the upstream stream's last sequence, read again first (the cached one
+   * only ever grows: a stream's last sequence never goes back).
    */
-  private async checkUpstream(claim: number, watermark: number | null): Promise<void> {
+  private async checkUpstreamClaim(claim: number): Promise<void> {
     const upstream = this.spec.upstream!;
-    let state: { last_seq: number; last_ts: string };
+    let last: number;
     try {
-      state = (await this.jsm.streams.info(upstream.stream)).state;
+      last = (await this.jsm.streams.info(upstream.stream)).state.last_seq;
     } catch (cause) {
       throw new UpstreamUnavailableError(cause);
     }
-    if (state.last_seq > this.upstreamLastSeq) this.upstreamLastSeq = state.last_seq;
-    const lastTs = Date.parse(state.last_ts);
-    if (lastTs > this.upstreamLastTs) this.upstreamLastTs = lastTs;
+    if (last > this.upstreamLastSeq) this.upstreamLastSeq = last;
     if (claim > this.upstreamLastSeq)
       throw new Error(`claims upstream position ${claim}, past the last sequence of ${upstream.stream} (${this.upstreamLastSeq}): no aggregator sent it`);
-    const skew = upstream.maxFutureSkewMs();
-    if (watermark !== null && watermark > this.upstreamLastTs + skew)
-      throw new Error(
-        `claims watermark ${watermark}, past the time ${upstream.stream} stored its last message (${this.upstreamLastTs}) plus the source's max_future_skew_ms (${skew}): no aggregator sent it`,
-      );
   }
 
   /** The decoded record, or undefined when the writer schema is not known here yet (catchUpAndDecode()). */
