@@ -238,7 +238,11 @@ describe("deploy/docker-compose.yml", () => {
     assert.match(dockerfile, /^RUN .*npm ci\b/m, "dependencies come from the lockfile (npm ci)");
     const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile);
     assert.ok(entrypoint, "the Dockerfile has an exec-form ENTRYPOINT");
-    assert.deepEqual(JSON.parse(entrypoint[1]!), ["node", ...SERVICE_NODE_FLAGS], "services run with the V8 flags lake up and the tests use");
+    assert.deepEqual(
+      JSON.parse(entrypoint[1]!),
+      ["node", ...SERVICE_NODE_FLAGS, "--enable-source-maps"],
+      "services run with the flags lake up and the tests run a compiled bundle with",
+    );
     const stages = dockerfile.split(/^FROM /m).slice(1);
     const buildStage = stages.findIndex((st) => /^RUN npm run build$/m.test(st));
     assert.ok(buildStage >= 0 && buildStage < stages.length - 1, "a build stage compiles the CLI and the services (npm run build)");

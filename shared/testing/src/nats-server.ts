@@ -142,7 +142,7 @@ export async function startNatsServer(opts: StartNatsServerOptions = {}): Promis
     storeDir,
     output: () => current.output.text(),
     get exitStatus() {
-      return exitStatus(current.child);
+      return current.exit;
     },
     async stop() {
       await terminate(current.child, STOP_GRACE_MS);
@@ -161,6 +161,8 @@ export async function startNatsServer(opts: StartNatsServerOptions = {}): Promis
 interface Running {
   child: ChildProcess;
   output: TailBuffer;
+  /** How it ended, once it has. */
+  exit: Promise<ExitStatus>;
 }
 
 async function launch(
@@ -211,7 +213,7 @@ async function launch(
     // A port that accepts is not proof: nats-server spends a while setting up JetStream before it
     // binds, so while it is still alive another process holding the port would look like success.
     // Only a NATS INFO greeting carrying the name we gave this server proves it is ours.
-    if ((await greetingServerName(port)) === serverName && isRunning(child)) return { child, output };
+    if ((await greetingServerName(port)) === serverName && isRunning(child)) return { child, output, exit: exitStatus(child) };
     if (Date.now() > deadline) {
       await killHard(child);
       throw new NatsServerStartError(
