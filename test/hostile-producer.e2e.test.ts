@@ -367,26 +367,32 @@ test(
       return js.publish(`lake.windows.${DERIVED}`, data, { headers: h, msgID: id });
     };
     const FAR = 2 ** 50;
-    // Today's window (still open, whatever earlier tests did to the watermark): the real events below
-    // land in it as a provisional total, which a forged revision would otherwise outrank for good.
-    const day = new Date(today).toISOString().slice(0, 10);
+    // A window still open whatever earlier tests did to the watermark (one sent an event an hour ahead):
+    // the real events below land in it as a provisional total, which a forged revision would otherwise
+    // outrank for good. Both events after the watermark, in one day, within the hour of skew ingest allows.
+    const wm = (await aggregatorHealth()).watermark_ms ?? 0;
+    const t1 = Math.max(Date.now() - 60_000, wm + 1_000);
+    const t2 = Math.floor(t1 / DAY) * DAY + DAY - 1 > t1 + 1_000 ? t1 + 1_000 : t1;
+    assert.ok(t2 < Date.now() + HOUR - 10_000, `the watermark ${wm} leaves no room within the skew`);
+    const windowStart = Math.floor(t1 / DAY) * DAY;
+    const day = new Date(windowStart).toISOString().slice(0, 10);
     const row = (user: string, revision: number, throughSeq: number) => ({
       user_id: user,
-      window_start: today,
-      window_end: today + DAY,
+      window_start: windowStart,
+      window_end: windowStart + DAY,
       day,
       total_amount: 1e9,
       event_count: 1,
       min_amount: 1e9,
       max_amount: 1e9,
       revision,
-      watermark: today - HOUR,
+      watermark: windowStart,
       provisional: revision === 0,
       through_seq: throughSeq,
     });
     const before = await eventsLast();
     const forged = [
-      await send(marker.encode({ dataset: DERIVED, through_seq: FAR, watermark: today - HOUR }), marker.fingerprint, "forged-marker"),
+      await send(marker.encode({ dataset: DERIVED, through_seq: FAR, watermark: windowStart }), marker.fingerprint, "forged-marker"),
       await send(derived.encode(row("pinned", 2 ** 31 - 1, 1)), derived.fingerprint, "forged-revision"),
       await send(derived.encode(row("ahead", 0, FAR)), derived.fingerprint, "forged-position"),
       await send(marker.encode({ dataset: DERIVED, through_seq: before + 1000, watermark: null }), marker.fingerprint, "forged-near-marker"),
@@ -397,9 +403,8 @@ test(
 
     // Then ordinary traffic, for the user the forged revision named too.
     const r = await sendHttp(lake.producer, DATASET, [
-      // Both in today's window even just after midnight.
-      event("pin-1", Math.max(today + 1_000, Date.now() - 60_000), { user_id: "pinned", amount: 4 }),
-      event("pin-2", Math.max(today + 2_000, Date.now() - 30_000), { user_id: "pinned", amount: 6 }),
+      event("pin-1", t1, { user_id: "pinned", amount: 4 }),
+      event("pin-2", t2, { user_id: "pinned", amount: 6 }),
     ]);
     assert.deepEqual(
       r.results.map((x) => x.status),

@@ -169,7 +169,7 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
     storeDir: join(dataDir, "nats"),
     keepStore: true,
     // nats-server recovers JetStream (longer after a crash, and with a large store) before it answers.
-    startTimeoutMs: NATS_START_TIMEOUT_MS,
+    startTimeoutMs: OWN_SERVER_START_TIMEOUT_MS,
     ...(users ? { config: users.configPath } : {}),
     onOutput: (c: string) => logOf("nats").write(c),
   };
@@ -508,7 +508,7 @@ export async function startLake(o: StartLakeOptions): Promise<LakeHandle> {
 }
 
 /** How long nats-server may take to recover its store and answer, at start and at each restart. */
-const NATS_START_TIMEOUT_MS = 300_000;
+const OWN_SERVER_START_TIMEOUT_MS = 300_000;
 
 /** nats-server as the supervisor watches a service: its process, its exit, its stop. */
 function natsService(h: NatsServerHandle): ServiceHandle {
