@@ -14,7 +14,8 @@ import { Publisher } from "./nats/publisher.ts";
 import { Quarantine } from "./nats/quarantine.ts";
 
 const env = readEnv();
-const telemetry = startTelemetry("ingest");
+// Contexts are handed on by hand (the request's to its publishes): no promise hook when not exporting.
+const telemetry = startTelemetry("ingest", process.env, { contextManager: "when-exporting" });
 const log = createLogger("ingest");
 const nc = await connectNats({ url: env.natsUrl, name: "ingest" });
 const jsm = await jetstreamManager(nc);

@@ -142,9 +142,9 @@ export class Publisher {
     parent?: Context,
     opts: { maxReplyBytes?: number } = {},
   ): Promise<{ batch: boolean; reply: IngestReply }> {
-    return inSpan(`ingest ${domain}`, { kind: SpanKind.SERVER, parent, attributes: { "lake.domain": domain, "lake.source": source } }, async (span) => {
+    return inSpan(`ingest ${domain}`, { kind: SpanKind.SERVER, parent, attributes: { "lake.domain": domain, "lake.source": source } }, async (span, ctx) => {
       const stop = this.latency.startTimer({ source });
-      const r = await this.ingestRecords(domain, body, source, opts.maxReplyBytes).finally(stop);
+      const r = await this.ingestRecords(domain, body, source, opts.maxReplyBytes, ctx).finally(stop);
       if (r.reply.accepted) this.records.inc({ domain, status: "accepted" }, r.reply.accepted);
       if (r.reply.duplicates) this.records.inc({ domain, status: "duplicate" }, r.reply.duplicates);
       if (r.reply.rejected) this.records.inc({ domain, status: "rejected" }, r.reply.rejected);
@@ -159,6 +159,7 @@ export class Publisher {
     body: string,
     source: "http" | "nats",
     maxReplyBytes: number | undefined,
+    ctx: Context,
   ): Promise<{ batch: boolean; reply: IngestReply }> {
     const contract = this.contract(domain);
     const parsed = parseBody(body, this.o.maxBatch);
@@ -176,7 +177,7 @@ export class Publisher {
         );
       }
     }
-    const results = await Promise.all(classified.map((c) => this.publishOne(domain, contract, c, source)));
+    const results = await Promise.all(classified.map((c) => this.publishOne(domain, contract, c, source, ctx)));
     const reply = summarise(domain, results);
     this.stats.accepted += reply.accepted;
     this.stats.duplicates += reply.duplicates;
@@ -185,25 +186,31 @@ export class Publisher {
     return { batch: parsed.batch, reply };
   }
 
-  private async publishOne(domain: string, contract: DomainContract, c: Classified, source: "http" | "nats"): Promise<RecordResult> {
+  private async publishOne(domain: string, contract: DomainContract, c: Classified, source: "http" | "nats", ctx: Context): Promise<RecordResult> {
     if (!c.ok) {
       await this.quarantine(domain, c, source);
       this.rejections.inc({ domain, reason: rejectReason(c.reason) });
       return { index: c.index, event_id: c.eventId, status: "rejected", reason: c.reason, path: c.path };
     }
-    return this.publishValid(domain, contract, c);
+    return this.publishValid(domain, contract, c, { ctx });
   }
 
   /**
    * Publishes one record that passed classify to its domain stream. Quarantine replay calls this too,
    * so a replayed record takes exactly the path (encoding, headers, dedupe id) a fresh one does.
    */
-  async publishValid(domain: string, contract: DomainContract, c: Classified & { ok: true }, opts: { msgId?: string } = {}): Promise<PublishedResult> {
+  async publishValid(
+    domain: string,
+    contract: DomainContract,
+    c: Classified & { ok: true },
+    opts: { msgId?: string; ctx?: Context } = {},
+  ): Promise<PublishedResult> {
     let ack: Ack;
     try {
       const h = natsHeaders();
       h.set(HEADERS.schema, contract.fingerprint);
-      injectTrace(h);
+      // The request's context, handed on (ingest runs without a context manager when not exporting).
+      injectTrace(h, opts.ctx);
       // CDC changes travel in the change codec of the row contract they were checked against.
       const bytes = c.bytes ?? (isCdcContract(contract) ? cdcChangeCodec(contract).encode(c.value) : contract.encode(c.value));
       // The dedupe id names the domain: JetStream dedupes across the whole EVENTS stream, and event ids
