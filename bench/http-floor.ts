@@ -26,7 +26,8 @@ const server = http.createServer((req, res) => {
   });
 });
 server.listen(0, "127.0.0.1", () => process.stdout.write(server.address().port + "\\n"));
-process.on("SIGTERM", () => server.close(() => process.exit(0)));
+// Asked to stop: drop the kept-alive connections and the listener; nothing is left to keep Node running.
+process.on("SIGTERM", () => { server.closeAllConnections(); server.close(); });
 `;
 
 export async function httpFloor(o: { requests: number; concurrency: number; section: string }): Promise<Row[]> {
