@@ -3,7 +3,7 @@
 // read from /proc/<pid>/stat (utime + stime, in clock ticks); the load generator (this process) from
 // process.cpuUsage(). A process that restarted during the window (a new pid) is reported from its start.
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 import type { LakeHandle } from "@lake/app";
 
@@ -36,6 +36,32 @@ export function procCpuSeconds(pid: number): number | undefined {
   return (utime + stime) / TICKS;
 }
 
+/**
+ * Context switches of every thread of the process (voluntary + involuntary, from /proc/<pid>/task/*\/status),
+ * or undefined if it is gone. A voluntary one is a thread going to sleep for want of work: each is a
+ * wake-up later, and on a virtual machine waking a thread (and the socket write that wakes another
+ * process) is a large part of the CPU one small message costs.
+ */
+export function procSwitches(pid: number): number | undefined {
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return undefined;
+  }
+  let sum = 0;
+  for (const t of tasks) {
+    let status: string;
+    try {
+      status = readFileSync(`/proc/${pid}/task/${t}/status`, "utf8");
+    } catch {
+      continue; // a thread that ended meanwhile
+    }
+    for (const m of status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)$/gm)) sum += Number(m[1]);
+  }
+  return sum;
+}
+
 export const selfCpuSeconds = (): number => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
@@ -52,21 +78,28 @@ export function lakeProcesses(lake: LakeHandle): { name: string; pid: number }[]
 export interface CpuWindow {
   /** CPU seconds per process over the window; `load generator` is this process. */
   stop(): Map<string, number>;
+  /** After stop(): each lake process's context switches over the window (procSwitches). */
+  readonly switches: Map<string, number>;
 }
 
 /** Starts measuring: stop() gives each process's CPU seconds since. */
 export function cpuWindow(processes: () => { name: string; pid: number }[]): CpuWindow {
-  const start = new Map<string, { pid: number; s: number }>();
-  for (const p of processes()) start.set(p.name, { pid: p.pid, s: procCpuSeconds(p.pid) ?? 0 });
+  const start = new Map<string, { pid: number; s: number; cs: number }>();
+  for (const p of processes()) start.set(p.name, { pid: p.pid, s: procCpuSeconds(p.pid) ?? 0, cs: procSwitches(p.pid) ?? 0 });
   const self0 = selfCpuSeconds();
+  const switches = new Map<string, number>();
   return {
+    switches,
     stop() {
       const used = new Map<string, number>();
       for (const p of processes()) {
         const now = procCpuSeconds(p.pid);
         if (now === undefined) continue;
         const s0 = start.get(p.name);
-        used.set(p.name, s0 && s0.pid === p.pid ? now - s0.s : now);
+        const same = s0 !== undefined && s0.pid === p.pid;
+        used.set(p.name, same ? now - s0.s : now);
+        const cs = procSwitches(p.pid);
+        if (cs !== undefined) switches.set(p.name, same ? cs - s0.cs : cs);
       }
       used.set("load generator", selfCpuSeconds() - self0);
       return used;
@@ -96,6 +129,8 @@ export function cpuRows(o: {
   label: string;
   natsRawUsPerEvent: number;
   target?: number;
+  /** Each process's context switches over the run (CpuWindow.switches): a note per process row. */
+  switches?: Map<string, number>;
 }): Row[] {
   const rows: Row[] = [];
   const order = [...o.used.keys()].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
@@ -123,6 +158,7 @@ export function cpuRows(o: {
       figure: `  ${name}`,
       value: round(usPerEvent(o.used.get(name)!, o.events), 1),
       unit: "µs/ev",
+      ...(o.switches?.has(name) ? { note: `${round(o.switches.get(name)! / o.events, 2)} context switches per event` } : {}),
     });
   }
   return rows;

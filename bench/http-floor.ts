@@ -1,14 +1,15 @@
-// The floor under "one event per request over HTTP": the same client (@lake/client's sendHttp, the same
-// requests in flight) against a node:http server that does nothing but read the body and answer what
+// The floor under "one event per request over HTTP": the same client (http-load.ts, the same requests in
+// flight) against a node:http server that does nothing but read the body and answer what
 // ingest would answer for one accepted event. No validation, no NATS, no lake: whatever the lake's
 // single-event rate is, it can't beat this one on the same machine, and the CPU per request of both
 // sides is what HTTP alone costs here.
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 
-import { sampleEvents, sendHttp } from "@lake/client";
+import { sampleEvents } from "@lake/client";
 
 import { procCpuSeconds, selfCpuSeconds, usPerEvent } from "./cpu.ts";
+import { singleSender } from "./http-load.ts";
 import { round, type Row } from "./lib.ts";
 
 // Plain JavaScript, run by `node -e`: nothing to compile, nothing of the lake loaded.
@@ -37,14 +38,14 @@ export async function httpFloor(o: { requests: number; concurrency: number; sect
       once(child.stdout!, "data"),
       new Promise((_, reject) => setTimeout(() => reject(new Error("the HTTP floor server did not start within 10 s")), 10_000)),
     ])) as [Buffer];
-    const target = { url: `http://127.0.0.1:${String(line).trim()}`, token: "floor" };
+    const client = singleSender({ url: `http://127.0.0.1:${String(line).trim()}`, token: "floor" }, o.concurrency);
     const events = sampleEvents(o.requests, { prefix: "floor", seed: 9 });
     const run = async (from: number, to: number) => {
       let next = from;
       await Promise.all(
         Array.from({ length: o.concurrency }, async () => {
           while (next < to) {
-            const r = await sendHttp(target, "domain_events", events[next++]!);
+            const r = await client.send("domain_events", events[next++]!);
             if (r.status !== 200) throw new Error(`HTTP floor server answered ${r.status}`);
           }
         }),
@@ -60,7 +61,8 @@ export async function httpFloor(o: { requests: number; concurrency: number; sect
     await run(warm, o.requests);
     const seconds = (performance.now() - t) / 1000;
     const server = usPerEvent((procCpuSeconds(child.pid!) ?? NaN) - server0, n);
-    const client = usPerEvent(selfCpuSeconds() - client0, n);
+    const clientUs = usPerEvent(selfCpuSeconds() - client0, n);
+    await client.close();
     return [
       {
         key: "http_floor_single_rps",
@@ -68,7 +70,7 @@ export async function httpFloor(o: { requests: number; concurrency: number; sect
         figure: "HTTP floor: the same client against a server that only answers",
         value: n / seconds,
         unit: "req/s",
-        note: `${n} requests, ${o.concurrency} in flight; CPU per request: client ${round(client, 1)} µs, server ${round(server, 1)} µs (no lake)`,
+        note: `${n} requests, ${o.concurrency} in flight; CPU per request: client ${round(clientUs, 1)} µs, server ${round(server, 1)} µs (no lake)`,
       },
     ];
   } finally {

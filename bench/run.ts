@@ -55,7 +55,7 @@ const quick = values.quick;
 const num = (v: string | undefined, full: number, small: number) => (v === undefined ? (quick ? small : full) : Number(v));
 const o = {
   events: num(values.events, 40_000, 10_000),
-  singles: quick ? 3_000 : 10_000,
+  singles: quick ? 3_000 : 30_000,
   freshnessSeconds: num(values["freshness-seconds"], 10, 4),
   // The last rate is past what the 2-core machine holds: its row says the rate reached, and the latencies there.
   freshnessRates: quick ? [2000, 5000, 10_000] : [2000, 5000, 10_000, 20_000],

@@ -12,6 +12,7 @@ import { AckedPublisher } from "@lake/messaging";
 
 import { cpuRows, cpuWindow, lakeProcesses, procCpuSeconds, usPerEvent } from "./cpu.ts";
 import { httpFloor } from "./http-floor.ts";
+import { singleSender } from "./http-load.ts";
 import { natsLogin, nextEventTime, round, type Row, sleep } from "./lib.ts";
 
 const DATASET = "domain_events";
@@ -96,7 +97,7 @@ export async function throughput(lake: LakeHandle, nc: NatsConnection, o: Throug
     figure: "  nats-server CPU per event in the raw publish",
     value: round(natsRawUsPerEvent, 1),
     unit: "µs/ev",
-    note: `the publisher used ${round(usPerEvent(rawCpu.get("load generator")!, N), 1)} µs/ev`,
+    note: `the publisher used ${round(usPerEvent(rawCpu.get("load generator")!, N), 1)} µs/ev; nats-server ${round((cpu.switches.get("nats-server") ?? NaN) / N, 2)} context switches per event`,
   });
 
   // The same through a connection with noAsyncTraces (nats.js then skips building an Error with a
@@ -254,6 +255,7 @@ export async function throughput(lake: LakeHandle, nc: NatsConnection, o: Throug
         label: `${via.toUpperCase()} batches`,
         natsRawUsPerEvent,
         target: cpuTarget,
+        switches: cpu.switches,
       }),
     );
   }
@@ -267,6 +269,7 @@ export async function throughput(lake: LakeHandle, nc: NatsConnection, o: Throug
     let next = 0;
     let accepted = 0;
     let maxOffset = 0;
+    const http = via === "http" ? singleSender(lake.producer, o.singleConcurrency) : undefined;
     await quiet(procs);
     cpu = cpuWindow(procs);
     t = performance.now();
@@ -274,7 +277,7 @@ export async function throughput(lake: LakeHandle, nc: NatsConnection, o: Throug
       while (next < events.length) {
         const e = events[next++]!;
         for (let attempt = 1; ; attempt++) {
-          const reply: IngestReply = via === "http" ? await sendHttp(lake.producer, DATASET, e) : await sendNats(nc, DATASET, e);
+          const reply: IngestReply = http ? await http.send(DATASET, e) : await sendNats(nc, DATASET, e);
           if (reply.status === 200) {
             accepted += reply.accepted ?? 0;
             maxOffset = Math.max(maxOffset, reply.max_offset ?? 0);
@@ -286,6 +289,7 @@ export async function throughput(lake: LakeHandle, nc: NatsConnection, o: Throug
     };
     await Promise.all(Array.from({ length: o.singleConcurrency }, worker));
     const ingestS = (performance.now() - t) / 1000;
+    await http?.close();
     await catalog.waitCovering(DATASET, maxOffset, 300_000);
     const e2eS = (performance.now() - t) / 1000;
     const e2e = accepted / e2eS;
@@ -297,7 +301,7 @@ export async function throughput(lake: LakeHandle, nc: NatsConnection, o: Throug
       figure: `ingest ${via.toUpperCase()} one event per request, accepted`,
       value: accepted / ingestS,
       unit: "ev/s",
-      note: `${o.singles} events, ${o.singleConcurrency} requests in flight`,
+      note: `${o.singles} events, ${o.singleConcurrency} requests in flight${http ? " (undici, kept-alive connections)" : ""}`,
     });
     rows.push({
       key: `e2e_${via}_single_committed_eps`,
@@ -315,7 +319,15 @@ export async function throughput(lake: LakeHandle, nc: NatsConnection, o: Throug
       ...(via === "http" ? { target: `≥ ${singleTarget}× raw publish`, meets: ratio(e2e) >= singleTarget } : {}),
     });
     rows.push(
-      ...cpuRows({ used, events: accepted, keyPrefix: `e2e_${via}_single`, section: SECTION, label: `${via.toUpperCase()} single events`, natsRawUsPerEvent }),
+      ...cpuRows({
+        used,
+        events: accepted,
+        keyPrefix: `e2e_${via}_single`,
+        section: SECTION,
+        label: `${via.toUpperCase()} single events`,
+        natsRawUsPerEvent,
+        switches: cpu.switches,
+      }),
     );
   }
   return { rows, rawPublishEps };
