@@ -45,6 +45,11 @@ interface Run {
   services: Record<string, RunService>;
 }
 const runJson = () => JSON.parse(readFileSync(join(dataDir, "run.json"), "utf8")) as Run;
+/** The GOMAXPROCS a running process was started with (its /proc environ), if any. */
+const goMaxProcsOf = (pid: number) =>
+  readFileSync(`/proc/${pid}/environ`, "utf8")
+    .split("\0")
+    .find((v) => v.startsWith("GOMAXPROCS="));
 
 function lake(args: string[]) {
   return exec(process.execPath, ["--import", tsx, cli, ...args], { timeout: 60_000, env });
@@ -201,6 +206,10 @@ test("lake up restarts a killed committer with backoff; nothing is lost or doubl
   // kill -9 nats-server: lake up starts it again on the same port and store, the services reconnect,
   // and what is sent once it is back is committed; nothing before it is lost or doubled.
   const natsBefore = runJson().nats!;
+  // The lake's own nats-server runs with one Go scheduler thread unless the environment says otherwise
+  // (ownNatsEnv), and so does the one started again.
+  const goMaxProcs = `GOMAXPROCS=${env.GOMAXPROCS || "1"}`;
+  assert.equal(goMaxProcsOf(natsBefore.pid), goMaxProcs);
   process.kill(natsBefore.pid, "SIGKILL");
   await waitFor("the nats restart line", () => (out.includes("nats exited (signal SIGKILL); restarting in 500 ms (restart 1)") ? true : undefined), {
     timeoutMs: 10_000,
@@ -214,6 +223,7 @@ test("lake up restarts a killed committer with backoff; nothing is lost or doubl
     { timeoutMs: 60_000 },
   );
   assert.equal(natsAfter.restarts, 1);
+  assert.equal(goMaxProcsOf(natsAfter.pid), goMaxProcs, "the restarted nats-server runs with the same GOMAXPROCS");
   // The same rows until ingest takes them (a refusal while it reconnects is not an acceptance; a
   // retried row that did get in is deduplicated).
   const again = payments(25);
