@@ -38,8 +38,8 @@ export const maintenanceEntry = join(REPO_ROOT, "apps", "lake", "src", "maintain
  * than one it spends CPU waking and spinning idle scheduler threads for each small message. Measured on
  * the 2-core development machine, alternating runs: nats-server used 15-25% less CPU at 10k and 20k
  * events/s with no worse freshness (p99 at 20k: 1,040 and 844 ms vs 2,071 and 884 ms), and about 20%
- * less per event with one event per request (docs/benchmarks.md). A nats-server of its own (compose,
- * NATS_URL) keeps Go's default.
+ * less per event with one event per request; the price is about 10% less peak throughput of batches
+ * over NATS (docs/benchmarks.md). A nats-server of its own (compose, NATS_URL) keeps Go's default.
  */
 export function ownNatsEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   return env.GOMAXPROCS ? {} : { GOMAXPROCS: "1" };
