@@ -84,17 +84,22 @@ class RegistryUnavailableError extends Error {
 }
 
 /**
- * Throws for a watermark past this clock plus the source's skew (and a tolerance for clocks that
- * differ): the aggregator's never passes the time the stream stored its newest event plus the skew.
+ * What a derived message's watermark may reach: this clock plus the source's skew (and a tolerance for
+ * clocks that differ); the aggregator's never passes the time the stream stored its newest event plus
+ * the skew. Worked out once per batch (the skew is the largest over the source contract's versions).
  */
-function assertHonestWatermark(upstream: UpstreamSpec, value: Record<string, unknown>): void {
-  const watermark = upstream.watermark(value);
-  if (watermark === null) return;
+function watermarkBound(upstream: UpstreamSpec): { bound: number; now: number; skew: number } {
+  const now = Date.now();
   const skew = upstream.maxFutureSkewMs();
-  const bound = Date.now() + skew + WATERMARK_CLOCK_TOLERANCE_MS;
-  if (watermark > bound)
+  return { bound: now + skew + WATERMARK_CLOCK_TOLERANCE_MS, now, skew };
+}
+
+/** Throws for a watermark past `limit` (watermarkBound). */
+function assertHonestWatermark(upstream: UpstreamSpec, value: Record<string, unknown>, limit: ReturnType<typeof watermarkBound>): void {
+  const watermark = upstream.watermark(value);
+  if (watermark !== null && watermark > limit.bound)
     throw new Error(
-      `claims watermark ${watermark}, past this clock (${Date.now()}) plus the source's max_future_skew_ms (${skew}) and ${WATERMARK_CLOCK_TOLERANCE_MS} ms: no aggregator sent it`,
+      `claims watermark ${watermark}, past this clock (${limit.now}) plus the source's max_future_skew_ms (${limit.skew}) and ${WATERMARK_CLOCK_TOLERANCE_MS} ms: no aggregator sent it`,
     );
 }
 
@@ -241,6 +246,9 @@ export class Committer {
   private async take(msgs: readonly JsMsg[]): Promise<void> {
     const epoch = this.epoch;
     const events: BufferedEvent[] = [];
+    // Derived: what a message may claim, worked out once for the batch.
+    const upstream = this.spec.upstream;
+    const limit = upstream && watermarkBound(upstream);
     for (const m of msgs) {
       if (this.stopped || epoch !== this.epoch) return;
       let value: Record<string, unknown>;
@@ -251,11 +259,10 @@ export class Committer {
         value = this.decodeKnown(m.data, writer) ?? (await this.catchUpAndDecode(m.data, writer));
         // Derived: a position or revision past what the upstream stream holds is forged (poison); it
         // would otherwise pin a row or the version's upstream position for good.
-        const upstream = this.spec.upstream;
-        if (upstream) {
+        if (upstream && limit) {
           const claim = upstream.claim(value);
           if (claim > this.upstreamLastSeq) await this.checkUpstreamClaim(claim);
-          assertHonestWatermark(upstream, value);
+          assertHonestWatermark(upstream, value, limit);
         }
         // A row the dataset can't place (no partition or key) would fail every flush: poison too.
         partition = this.spec.partition(value);
