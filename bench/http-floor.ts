@@ -39,40 +39,43 @@ export async function httpFloor(o: { requests: number; concurrency: number; sect
       new Promise((_, reject) => setTimeout(() => reject(new Error("the HTTP floor server did not start within 10 s")), 10_000)),
     ])) as [Buffer];
     const client = singleSender({ url: `http://127.0.0.1:${String(line).trim()}`, token: "floor" }, o.concurrency);
-    const events = sampleEvents(o.requests, { prefix: "floor", seed: 9 });
-    const run = async (from: number, to: number) => {
-      let next = from;
-      await Promise.all(
-        Array.from({ length: o.concurrency }, async () => {
-          while (next < to) {
-            const r = await client.send("domain_events", events[next++]!);
-            if (r.status !== 200) throw new Error(`HTTP floor server answered ${r.status}`);
-          }
-        }),
-      );
-    };
-    // A tenth to warm up both sides' JIT, then the measured rest.
-    const warm = Math.floor(o.requests / 10);
-    await run(0, warm);
-    const n = o.requests - warm;
-    const server0 = procCpuSeconds(child.pid!) ?? 0;
-    const client0 = selfCpuSeconds();
-    const t = performance.now();
-    await run(warm, o.requests);
-    const seconds = (performance.now() - t) / 1000;
-    const server = usPerEvent((procCpuSeconds(child.pid!) ?? NaN) - server0, n);
-    const clientUs = usPerEvent(selfCpuSeconds() - client0, n);
-    await client.close();
-    return [
-      {
-        key: "http_floor_single_rps",
-        section: o.section,
-        figure: "HTTP floor: the same client against a server that only answers",
-        value: n / seconds,
-        unit: "req/s",
-        note: `${n} requests, ${o.concurrency} in flight; CPU per request: client ${round(clientUs, 1)} µs, server ${round(server, 1)} µs (no lake)`,
-      },
-    ];
+    try {
+      const events = sampleEvents(o.requests, { prefix: "floor", seed: 9 });
+      const run = async (from: number, to: number) => {
+        let next = from;
+        await Promise.all(
+          Array.from({ length: o.concurrency }, async () => {
+            while (next < to) {
+              const r = await client.send("domain_events", events[next++]!);
+              if (r.status !== 200) throw new Error(`HTTP floor server answered ${r.status}`);
+            }
+          }),
+        );
+      };
+      // A tenth to warm up both sides' JIT, then the measured rest.
+      const warm = Math.floor(o.requests / 10);
+      await run(0, warm);
+      const n = o.requests - warm;
+      const server0 = procCpuSeconds(child.pid!) ?? 0;
+      const client0 = selfCpuSeconds();
+      const t = performance.now();
+      await run(warm, o.requests);
+      const seconds = (performance.now() - t) / 1000;
+      const server = usPerEvent((procCpuSeconds(child.pid!) ?? NaN) - server0, n);
+      const clientUs = usPerEvent(selfCpuSeconds() - client0, n);
+      return [
+        {
+          key: "http_floor_single_rps",
+          section: o.section,
+          figure: "HTTP floor: the same client against a server that only answers",
+          value: n / seconds,
+          unit: "req/s",
+          note: `${n} requests, ${o.concurrency} in flight; CPU per request: client ${round(clientUs, 1)} µs, server ${round(server, 1)} µs (no lake)`,
+        },
+      ];
+    } finally {
+      await client.close();
+    }
   } finally {
     child.kill("SIGTERM");
     if (child.exitCode === null && child.signalCode === null) await once(child, "exit");

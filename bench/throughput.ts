@@ -287,9 +287,13 @@ export async function throughput(lake: LakeHandle, nc: NatsConnection, o: Throug
         }
       }
     };
-    await Promise.all(Array.from({ length: o.singleConcurrency }, worker));
-    const ingestS = (performance.now() - t) / 1000;
-    await http?.close();
+    let ingestS: number;
+    try {
+      await Promise.all(Array.from({ length: o.singleConcurrency }, worker));
+      ingestS = (performance.now() - t) / 1000;
+    } finally {
+      await http?.close();
+    }
     await catalog.waitCovering(DATASET, maxOffset, 300_000);
     const e2eS = (performance.now() - t) / 1000;
     const e2e = accepted / e2eS;
