@@ -27,9 +27,10 @@ let nc: NatsConnection;
 let dir: string;
 const stops: (() => Promise<void> | void)[] = [];
 
-async function serve(dbName: string): Promise<{ catalog: Catalog; base: string }> {
+async function serve(dbName: string, afterStart?: () => void): Promise<{ catalog: Catalog; base: string }> {
   const catalog = new Catalog(nc, join(dir, dbName), quiet);
   await catalog.start();
+  afterStart?.();
   const http = await startHttp({ catalog, host: "127.0.0.1", port: 0, maxWaitMs: 1000, log: quiet });
   stops.push(
     () => {
@@ -187,41 +188,60 @@ test(
     for (let i = 0; i < 60_000; i += 500)
       await Promise.all(Array.from({ length: 500 }, (_, j) => js.publish("lake.commits.filler", enc.encode(`junk ${i + j}`))));
     const target = await logLastSeq(await jetstreamManager(nc));
-    const { catalog, base } = await serve("catalog-b.db");
+    // The catalog's server is paused (SIGSTOP) as soon as the catalog has started, so its replay cannot
+    // reach the log's end before the first round of reads: on a fast machine it once caught up while the
+    // first round was in flight, and the health probe of that round was already answered as ready.
+    let paused = false;
+    const { catalog, base } = await serve("catalog-b.db", () => {
+      process.kill(nats.pid, "SIGSTOP");
+      paused = true;
+    });
     let held = 0;
     let served = 0;
     let notReady = 0;
-    await waitFor(
-      "the catalog to catch up and serve",
-      async () => {
-        const [read, list, health] = await Promise.all([
-          getJson<{ error?: string; reason?: string; retryable?: boolean; catching_up?: { target_seq: number } }>(`${base}/v1/datasets/orders/versions/latest`),
-          getJson<{ projected_through_seq?: number }>(`${base}/v1/datasets`),
-          getJson<{ ready: boolean; projected_through_seq: number; catching_up: unknown }>(`${base}/healthz?ready`),
-        ]);
-        for (const r of [read, list]) {
-          if (r.status === 503) {
-            held++;
-            assert.equal((r.body as { error: string }).error, "unavailable");
-            assert.equal((r.body as { reason: string }).reason, "catching_up");
-            assert.equal((r.body as { retryable: boolean }).retryable, true);
-            assert.equal(r.headers.get("retry-after"), "1");
-            assert.equal((r.body as { catching_up: { target_seq: number } }).catching_up.target_seq, target);
-          } else {
-            served++;
-            assert.equal(r.status, 200, JSON.stringify(r.body));
-            assert.ok(r.position! >= target, `an answer at position ${r.position}, before the log's end ${target} at start`);
+    let rounds = 0;
+    try {
+      await waitFor(
+        "the catalog to catch up and serve",
+        async () => {
+          const [read, list, health] = await Promise.all([
+            getJson<{ error?: string; reason?: string; retryable?: boolean; catching_up?: { target_seq: number } }>(
+              `${base}/v1/datasets/orders/versions/latest`,
+            ),
+            getJson<{ projected_through_seq?: number }>(`${base}/v1/datasets`),
+            getJson<{ ready: boolean; projected_through_seq: number; catching_up: unknown }>(`${base}/healthz?ready`),
+          ]);
+          if (++rounds === 1) {
+            assert.deepEqual([read.status, list.status, health.status], [503, 503, 503], "with the server paused, the catalog is still replaying");
+            process.kill(nats.pid, "SIGCONT");
+            paused = false;
           }
-        }
-        if (health.status === 503) {
-          notReady++;
-          assert.equal(health.body.ready, false);
-          assert.ok(health.body.catching_up);
-        }
-        return health.status === 200 && read.status === 200 && list.status === 200 ? health.body : undefined;
-      },
-      { timeoutMs: 60_000, intervalMs: 5 },
-    );
+          for (const r of [read, list]) {
+            if (r.status === 503) {
+              held++;
+              assert.equal((r.body as { error: string }).error, "unavailable");
+              assert.equal((r.body as { reason: string }).reason, "catching_up");
+              assert.equal((r.body as { retryable: boolean }).retryable, true);
+              assert.equal(r.headers.get("retry-after"), "1");
+              assert.equal((r.body as { catching_up: { target_seq: number } }).catching_up.target_seq, target);
+            } else {
+              served++;
+              assert.equal(r.status, 200, JSON.stringify(r.body));
+              assert.ok(r.position! >= target, `an answer at position ${r.position}, before the log's end ${target} at start`);
+            }
+          }
+          if (health.status === 503) {
+            notReady++;
+            assert.equal(health.body.ready, false);
+            assert.ok(health.body.catching_up);
+          }
+          return health.status === 200 && read.status === 200 && list.status === 200 ? health.body : undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 5 },
+      );
+    } finally {
+      if (paused) process.kill(nats.pid, "SIGCONT");
+    }
     assert.ok(held > 0 && notReady > 0, `the catalog was seen holding reads (${held} held, ${notReady} not ready, ${served} served)`);
     assert.equal(catalog.catchingUp(), undefined);
     // Without ?ready, /healthz is a liveness probe: 200 throughout (here: caught up).
