@@ -23,6 +23,8 @@ export interface AggregatorEnv {
    * costs many times what the same events cost together.
    */
   maxAgeMs: number;
+  /** LAKE_PULL_LINGER_MS: how long source events gather on the server between pulls (0: a pull kept open). */
+  pullLingerMs: number;
   /** Most outbox rows published per round (pipelined, then acknowledged together). */
   publishBatch: number;
   /** Comma-separated failpoints for fault tests, e.g. "after_state_commit@2" (kill -9 self there). */
@@ -42,6 +44,7 @@ export function readEnv(): AggregatorEnv {
     httpHost: process.env.LAKE_AGGREGATOR_HOST || "127.0.0.1",
     maxBatch: intEnv("LAKE_AGGREGATOR_MAX_BATCH", 5000, 1, 100_000),
     maxAgeMs: intEnv("LAKE_AGGREGATOR_MAX_AGE_MS", 100, 0, 60_000),
+    pullLingerMs: intEnv("LAKE_PULL_LINGER_MS", 20, 0, 1000),
     publishBatch: intEnv("LAKE_AGGREGATOR_PUBLISH_BATCH", 1000, 1, 100_000),
     failpoints: process.env.LAKE_FAILPOINTS ?? "",
     poison: poisonPolicyFromEnv(process.env),

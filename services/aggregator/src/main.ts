@@ -34,6 +34,7 @@ const aggregator = new Aggregator({
   store,
   maxBatch: env.maxBatch,
   maxAgeMs: env.maxAgeMs,
+  pullLingerMs: env.pullLingerMs,
   publishBatch: env.publishBatch,
   log,
   failpoint: failpointHook(env.failpoints),

@@ -16,6 +16,8 @@ export interface CommitterEnv {
   maxRows: number;
   /** ...or when its oldest row has waited this long. */
   maxAgeMs: number;
+  /** LAKE_PULL_LINGER_MS: how long source records gather on the server between pulls (0: a pull kept open). */
+  pullLingerMs: number;
   committerId: string;
   /** Comma-separated failpoints for fault tests, e.g. "after_parquet@2" (kill -9 self at that point). */
   failpoints: string;
@@ -37,6 +39,7 @@ export function readEnv(): CommitterEnv {
     store: storeConfigFromEnv(process.env),
     maxRows: intEnv("LAKE_COMMIT_MAX_ROWS", 20_000, 1, 1_000_000),
     maxAgeMs: intEnv("LAKE_COMMIT_MAX_AGE_MS", 250, 1, 600_000),
+    pullLingerMs: intEnv("LAKE_PULL_LINGER_MS", 20, 0, 1000),
     committerId: process.env.LAKE_COMMITTER_ID ?? `${hostname()}-${process.pid}`,
     failpoints: process.env.LAKE_FAILPOINTS ?? "",
     metricsPort: intEnv("LAKE_METRICS_PORT", 0, 0, 65535),

@@ -30,6 +30,7 @@ const committer = new Committer({
   spec: datasetSpec(registry, env.dataset),
   maxRows: env.maxRows,
   maxAgeMs: env.maxAgeMs,
+  pullLingerMs: env.pullLingerMs,
   committerId: env.committerId,
   log,
   failpoint: failpointHook(env.failpoints),

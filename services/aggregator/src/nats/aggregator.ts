@@ -38,6 +38,11 @@ export interface AggregatorOptions {
   maxBatch: number;
   /** A batch gathers events this long at most (0: until the stream has nothing more right now). */
   maxAgeMs?: number;
+  /**
+   * Records gather on the server this long between the pulls that take them (follow's lingerMs): one
+   * delivery per burst instead of one per few records. 0: nats.js's ordered consumer.
+   */
+  pullLingerMs?: number;
   publishBatch: number;
   log: Logger;
   failpoint: (name: Failpoint) => Promise<void> | undefined;
@@ -132,6 +137,7 @@ export class Aggregator {
       // applied together, not one transaction, outbox round and position marker each); with no age
       // limit, when the stream has nothing more for us right now.
       batch: this.o.maxAgeMs ? { maxRecords: this.o.maxBatch, maxAgeMs: this.o.maxAgeMs, whenCaughtUp: false } : { maxRecords: this.o.maxBatch },
+      ...(this.o.pullLingerMs ? { lingerMs: this.o.pullLingerMs } : {}),
       retry: FOLLOW_RETRY,
       onError: (err, next) => this.failed(err, next?.retryMs),
       handle: (msgs) => this.apply(msgs),

@@ -28,6 +28,7 @@ import {
   readCommitHead,
   type RetryPolicy,
   StallGuard,
+  STREAMS,
   subjects,
 } from "@lake/messaging";
 import { isUnknownSchema } from "@lake/registry";
@@ -60,6 +61,11 @@ export interface CommitterOptions {
   spec: DatasetSpec;
   maxRows: number;
   maxAgeMs: number;
+  /**
+   * Records gather on the server this long between the pulls that take them (follow's lingerMs): one
+   * delivery per burst instead of one per few records. 0: nats.js's ordered consumer.
+   */
+  pullLingerMs?: number;
   committerId: string;
   log: Logger;
   failpoint: (name: Failpoint) => Promise<void> | undefined;
@@ -202,6 +208,8 @@ export class Committer {
       // stream is caught up: a trickle of events would make a version each.
       batch: { maxRecords: this.o.maxRows, maxAgeMs: this.o.maxAgeMs, whenCaughtUp: false },
       pullAhead: Math.min(this.o.maxRows, 5000),
+      // Window results come a batch per aggregator round, not a few events per producer request.
+      ...(this.o.pullLingerMs && this.spec.source.stream === STREAMS.events ? { lingerMs: this.o.pullLingerMs } : {}),
       retry: FOLLOW_RETRY,
       onError: (err, next) => this.failed(err, next?.retryMs),
       handle: (msgs) => this.take(msgs),

@@ -1,0 +1,151 @@
+// follow's lingering pulls against a real nats-server, beyond the follow suite it also passes: records
+// that come while it lingers arrive in one delivery; messages another client sends to its inbox are
+// not taken for records; its consumer is gone once it stops.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+
+import { jetstream, type JetStreamClient, type JetStreamManager, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+
+import { type NatsServerHandle, startNatsServer, waitFor } from "@lake/testing";
+
+import { connectNats, follow, type Follower } from "../src/index.ts";
+
+const STREAM = "LINGER_TEST";
+const T = { timeout: 60_000 };
+const enc = new TextEncoder();
+const text = (m: JsMsg) => new TextDecoder().decode(m.data);
+
+let nats: NatsServerHandle;
+let nc: NatsConnection;
+let js: JetStreamClient;
+let jsm: JetStreamManager;
+const followers: Follower[] = [];
+
+before(async () => {
+  nats = await startNatsServer();
+  nc = await connectNats({ url: nats.url, name: "lingering-pull-test", auth: {} });
+  js = jetstream(nc);
+  jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name: STREAM, subjects: ["linger.>"] });
+});
+
+after(async () => {
+  for (const f of followers) await f.stop();
+  await nc?.close();
+  await nats?.stop();
+});
+
+/** A caller applying batches to a list, its position the last sequence applied. */
+async function start(subject: string, lingerMs: number) {
+  const c = {
+    position: 0,
+    batches: [] as string[][],
+    applied: [] as string[],
+    errors: [] as unknown[],
+    starts: [] as number[],
+    follower: undefined as unknown as Follower,
+  };
+  c.follower = await follow({
+    nc,
+    stream: STREAM,
+    subject,
+    lingerMs,
+    position: () => c.position,
+    handle: (batch) => {
+      c.batches.push(batch.map(text));
+      c.applied.push(...batch.map(text));
+      c.position = batch.at(-1)!.seq;
+    },
+    batch: { maxRecords: 100 },
+    retry: { initialMs: 20, factor: 2, maxMs: 200 },
+    onStart: (p) => void c.starts.push(p),
+    onError: (err) => void c.errors.push(err),
+  });
+  followers.push(c.follower);
+  return c;
+}
+
+const applied = (c: { applied: string[] }, n: number) =>
+  waitFor(`${n} records applied`, () => (c.applied.length >= n ? true : undefined), { timeoutMs: 30_000, intervalMs: 10 });
+
+test("records stored while it lingers come in one delivery: the first alone, the rest as one batch", T, async () => {
+  const c = await start("linger.burst", 2000);
+  await js.publish("linger.burst", enc.encode("r1"));
+  await applied(c, 1);
+  // Nine records stored one by one, 40 ms apart, within the linger: with a pull kept open the server would send each
+  // as it is stored (each handed over alone, as nothing else is pending); here none is sent until the
+  // linger ends, then all nine in one burst.
+  for (let i = 2; i <= 10; i++) {
+    await js.publish("linger.burst", enc.encode(`r${i}`));
+    await new Promise((resolve) => setTimeout(resolve, 40));
+  }
+  await applied(c, 10);
+  assert.equal(c.batches.length, 2, `batches: ${JSON.stringify(c.batches)}`);
+  assert.deepEqual(c.batches[0], ["r1"]);
+  assert.deepEqual(c.batches[1], ["r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10"]);
+  assert.deepEqual(c.errors, []);
+  await c.follower.stop();
+});
+
+/** The name of the consumer reading `subject` now. */
+async function consumerOf(subject: string): Promise<string | undefined> {
+  for await (const ci of jsm.consumers.list(STREAM)) if (ci.config.filter_subject === subject) return ci.name;
+  return undefined;
+}
+
+test("messages another client sends to its inbox are not records: none is handed over, and the read goes on", T, async () => {
+  // Another client (the lake's connections don't hear their own publishes) learns the reader's inbox
+  // and consumer the way any client on the server could: from its pulls.
+  const hostile = await connectNats({ url: nats.url, name: "hostile", auth: {} });
+  const pulls: { consumer: string; inbox: string }[] = [];
+  const spy = hostile.subscribe(`$JS.API.CONSUMER.MSG.NEXT.${STREAM}.>`, {
+    callback: (_e, m) => void (m.reply && pulls.push({ consumer: m.subject.split(".").at(-1)!, inbox: m.reply })),
+  });
+  try {
+    const c = await start("linger.forged", 20);
+    await js.publish("linger.forged", enc.encode("f1"));
+    await applied(c, 1);
+    const name = await consumerOf("linger.forged");
+    const { inbox } = pulls.findLast((p) => p.consumer === name)!;
+    const forge = (data: string, reply?: string) => hostile.publish(inbox, enc.encode(data), reply === undefined ? {} : { reply });
+    forge("no reply subject");
+    forge("a reply inbox", "_INBOX.hostile.1");
+    forge("a reply subject of its own", "lake.commits.orders");
+    // A JetStream delivery's reply subject: the server itself refuses it from a client (checked below
+    // on a plain subscriber), so the reader's own check (stream, consumer, consumer sequence) is the
+    // second line.
+    forge("a forged delivery", `$JS.ACK.${STREAM}.${name}.1.200.2.1796615461289864939.0`);
+    const heard: string[] = [];
+    const plain = nc.subscribe("linger.plain", { callback: (_e, m) => void heard.push(m.reply ?? "") });
+    await nc.flush();
+    hostile.publish("linger.plain", enc.encode("x"), { reply: `$JS.ACK.${STREAM}.${name}.1.200.2.1796615461289864939.0` });
+    hostile.publish("linger.plain", enc.encode("y"), { reply: "_INBOX.hostile.2" });
+    await hostile.flush();
+    await js.publish("linger.forged", enc.encode("f2"));
+    await applied(c, 2);
+    await waitFor("the plain message", () => (heard.length > 0 ? true : undefined), { timeoutMs: 10_000 });
+    plain.unsubscribe();
+    assert.deepEqual(heard, ["_INBOX.hostile.2"], "the server delivered the plain reply subject only");
+    assert.deepEqual(c.applied, ["f1", "f2"], "none of the forged messages was handed over");
+    assert.deepEqual(c.errors, []);
+    await c.follower.stop();
+  } finally {
+    spy.unsubscribe();
+    await hostile.close();
+  }
+});
+
+test("its consumer is deleted when it stops", T, async () => {
+  const c = await start("linger.gone", 20);
+  await js.publish("linger.gone", enc.encode("g1"));
+  await applied(c, 1);
+  const mine = async () => {
+    const names: string[] = [];
+    for await (const ci of jsm.consumers.list(STREAM)) if (ci.config.filter_subject === "linger.gone") names.push(ci.name);
+    return names;
+  };
+  assert.equal((await mine()).length, 1);
+  await c.follower.stop();
+  await waitFor("the consumer deleted", async () => ((await mine()).length === 0 ? true : undefined), { timeoutMs: 10_000 });
+});
