@@ -132,7 +132,12 @@ export class Aggregator {
       stream: STREAMS.events,
       subject,
       position: () => this.position(),
-      onStart: (position) => this.o.log.info("consuming", { subject, from_seq: position + 1 }),
+      onStart: (position) => {
+        // A stalled consumer (a reconnect, a consumer lost with a restarted server) is mended by the new
+        // one in place now; any other failure stays reported until a batch is applied.
+        if (this.failing instanceof ConsumerStalledError) this.failing = undefined;
+        this.o.log.info("consuming", { subject, from_seq: position + 1 });
+      },
       // A batch ends at the size limit, or maxAgeMs after its first event (so a trickle of events is
       // applied together, not one transaction, outbox round and position marker each); with no age
       // limit, when the stream has nothing more for us right now.
