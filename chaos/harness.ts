@@ -112,7 +112,7 @@ export async function runChaos(o: ChaosOptions): Promise<RunResult> {
     log(`   data dir, service logs${commitLog ? " and the commit log" : ""} kept in ${dataDir}`);
   };
   try {
-    const env = { LAKE_COMMIT_MAX_AGE_MS: String(o.commitMaxAgeMs ?? 100) };
+    const env = { LAKE_COMMIT_MAX_AGE_MS: String(o.commitMaxAgeMs ?? 100), LAKE_DERIVED_COMMIT_MAX_AGE_MS: String(o.commitMaxAgeMs ?? 100) };
     if (o.topology === "cluster") {
       cluster = await startNatsCluster(join(dataDir, "cluster"));
       await createReplicatedStreams(cluster.url, 3);

@@ -33,7 +33,7 @@ export function bearer(token: string | undefined): Record<string, string> {
  */
 export async function withLake(opts: Partial<StartLakeOptions> = {}): Promise<LakeHandle & { catalog: CatalogClient; cleanup(): Promise<void> }> {
   const dataDir = mkdtempSync(join(tmpdir(), "lake-test-"));
-  const lake = await startLake({ ...opts, dataDir, env: { LAKE_COMMIT_MAX_AGE_MS: "100", ...opts.env } });
+  const lake = await startLake({ ...opts, dataDir, env: { LAKE_COMMIT_MAX_AGE_MS: "100", LAKE_DERIVED_COMMIT_MAX_AGE_MS: "100", ...opts.env } });
   return Object.assign(lake, {
     catalog: new CatalogClient(lake.catalogUrl),
     async cleanup() {

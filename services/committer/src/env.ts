@@ -1,7 +1,7 @@
 // Configuration, parsed once at start. Every variable is listed here with its default.
 import { hostname } from "node:os";
 
-import { assertValidName } from "@lake/contracts";
+import { assertValidName, derivedNames } from "@lake/contracts";
 import { type PoisonPolicy, poisonPolicyFromEnv } from "@lake/messaging";
 import { intEnv, requiredEnv } from "@lake/runtime";
 import { type StoreConfig, storeConfigFromEnv } from "@lake/storage";
@@ -33,12 +33,17 @@ export interface CommitterEnv {
 }
 
 export function readEnv(): CommitterEnv {
+  const dataset = assertValidName("dataset", process.env.LAKE_DATASET ?? "domain_events");
   return {
     natsUrl: requiredEnv("NATS_URL", "the NATS server to use, e.g. nats://127.0.0.1:4222"),
-    dataset: assertValidName("dataset", process.env.LAKE_DATASET ?? "domain_events"),
+    dataset,
     store: storeConfigFromEnv(process.env),
     maxRows: intEnv("LAKE_COMMIT_MAX_ROWS", 20_000, 1, 1_000_000),
-    maxAgeMs: intEnv("LAKE_COMMIT_MAX_AGE_MS", 250, 1, 600_000),
+    // A derived dataset's rows are running totals its committer merges into the files that hold them, so
+    // a version costs about the same whatever it holds: fewer, larger versions (see docs/configuration.md).
+    maxAgeMs: derivedNames().includes(dataset)
+      ? intEnv("LAKE_DERIVED_COMMIT_MAX_AGE_MS", 1000, 1, 600_000)
+      : intEnv("LAKE_COMMIT_MAX_AGE_MS", 250, 1, 600_000),
     pullLingerMs: intEnv("LAKE_PULL_LINGER_MS", 20, 0, 1000),
     committerId: process.env.LAKE_COMMITTER_ID ?? `${hostname()}-${process.pid}`,
     failpoints: process.env.LAKE_FAILPOINTS ?? "",
