@@ -41,9 +41,7 @@ export function readEnv(): CommitterEnv {
     maxRows: intEnv("LAKE_COMMIT_MAX_ROWS", 20_000, 1, 1_000_000),
     // A derived dataset's rows are running totals its committer merges into the files that hold them, so
     // a version costs about the same whatever it holds: fewer, larger versions (see docs/configuration.md).
-    maxAgeMs: derivedNames().includes(dataset)
-      ? intEnv("LAKE_DERIVED_COMMIT_MAX_AGE_MS", 1000, 1, 600_000)
-      : intEnv("LAKE_COMMIT_MAX_AGE_MS", 250, 1, 600_000),
+    maxAgeMs: derivedNames().includes(dataset) ? intEnv("LAKE_DERIVED_COMMIT_MAX_AGE_MS", 1000, 1, 600_000) : intEnv("LAKE_COMMIT_MAX_AGE_MS", 250, 1, 600_000),
     pullLingerMs: intEnv("LAKE_PULL_LINGER_MS", 20, 0, 1000),
     committerId: process.env.LAKE_COMMITTER_ID ?? `${hostname()}-${process.pid}`,
     failpoints: process.env.LAKE_FAILPOINTS ?? "",
