@@ -79,8 +79,14 @@ function payments(n: number) {
 }
 
 let up: ChildProcessWithoutNullStreams | undefined;
-after(() => {
-  if (up && up.exitCode === null) up.kill("SIGKILL");
+after(async () => {
+  // A failed test leaves lake up running: Ctrl-C stops it with everything it started (a SIGKILL alone
+  // would leave its services and nats-server behind), SIGKILL only if it hasn't gone within 30 s.
+  if (up && up.exitCode === null && up.signalCode === null) {
+    const gone = new Promise<boolean>((r) => up!.once("exit", () => r(true)));
+    up.kill("SIGINT");
+    if (!(await Promise.race([gone, new Promise<boolean>((r) => setTimeout(() => r(false), 30_000).unref())]))) up.kill("SIGKILL");
+  }
   rmSync(dataDir, { recursive: true, force: true });
 });
 
