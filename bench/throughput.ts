@@ -338,17 +338,21 @@ export async function throughput(lake: LakeHandle, nc: NatsConnection, o: Throug
 }
 
 /**
- * Waits (at most 15 s) until the lake is idle: every process together under 5% of a core over 300 ms.
- * Trailing work (quality checks, window results, projections) then counts in the run that caused it.
+ * Waits (at most 15 s) until the lake is idle: every process together under 5% of a core over each of
+ * four 300 ms windows in a row. Trailing work (quality checks, window results, projections, a derived
+ * version cut up to LAKE_DERIVED_COMMIT_MAX_AGE_MS after its last result) then counts in the run that
+ * caused it.
  */
 async function quiet(procs: () => { name: string; pid: number }[]): Promise<void> {
   const total = () => procs().reduce((sum, p) => sum + (procCpuSeconds(p.pid) ?? 0), 0);
   const deadline = Date.now() + 15_000;
   let last = total();
+  let calm = 0;
   while (Date.now() < deadline) {
     await sleep(300);
     const now = total();
-    if (now - last < 0.015) return;
+    calm = now - last < 0.015 ? calm + 1 : 0;
+    if (calm >= 4) return;
     last = now;
   }
 }
