@@ -110,22 +110,30 @@ function deliveryInfo(reply: string | undefined): DeliveryInfo | undefined {
   const t = reply.split(".");
   if (t.length === 9) t.splice(2, 0, "_", "");
   if (t.length < 11) return undefined;
-  const n = (s: string | undefined) => (s !== undefined && /^\d{1,20}$/.test(s) ? Number(s) : NaN);
+  const deliveryCount = count(t[6]!);
   const info: DeliveryInfo = {
     domain: t[2] === "_" ? "" : t[2]!,
     account_hash: t[3]!,
     stream: t[4]!,
     consumer: t[5]!,
-    deliveryCount: n(t[6]),
-    redelivered: n(t[6]) > 1,
-    streamSequence: n(t[7]),
-    deliverySequence: n(t[8]),
-    timestampNanos: n(t[9]),
-    pending: n(t[10]),
+    deliveryCount,
+    redelivered: deliveryCount > 1,
+    streamSequence: count(t[7]!),
+    deliverySequence: count(t[8]!),
+    timestampNanos: count(t[9]!),
+    pending: count(t[10]!),
   };
-  return Number.isFinite(info.streamSequence) && Number.isFinite(info.deliverySequence) && Number.isFinite(info.pending) && Number.isFinite(info.timestampNanos)
-    ? info
-    : undefined;
+  return info.streamSequence >= 0 && info.deliverySequence >= 0 && info.pending >= 0 && info.timestampNanos >= 0 ? info : undefined;
+}
+
+/** A token of decimal digits as a number (nanosecond timestamps lose their last digits); -1 for anything else. */
+function count(token: string): number {
+  if (token.length === 0 || token.length > 20) return -1;
+  for (let i = 0; i < token.length; i++) {
+    const c = token.charCodeAt(i);
+    if (c < 48 || c > 57) return -1;
+  }
+  return Number(token);
 }
 
 interface Pull {
@@ -363,7 +371,7 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
     this.push({ msg: new PulledMsg(m, info) });
     if (!p) return;
     p.received++;
+    // The silence timer runs per pull, not per record: a no_wait pull is answered at once.
     if (--p.remaining <= 0) p.done(p.received);
-    else this.armSilence();
   }
 }
