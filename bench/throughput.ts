@@ -13,7 +13,7 @@ import { AckedPublisher } from "@lake/messaging";
 import { cpuRows, cpuWindow, lakeProcesses, procCpuSeconds, usPerEvent } from "./cpu.ts";
 import { httpFloor } from "./http-floor.ts";
 import { singleSender } from "./http-load.ts";
-import { natsLogin, nextEventTime, round, type Row, sleep } from "./lib.ts";
+import { natsLogin, nextEventTime, openLoop, pct, round, type Row, sleep } from "./lib.ts";
 
 const DATASET = "domain_events";
 const SECTION = "1-2 throughput";
@@ -25,7 +25,7 @@ export interface ThroughputOptions {
   singles: number;
   /** Requests in flight for the one-event-per-request runs. */
   singleConcurrency: number;
-  /** Which measured runs (default all): http-batches, nats-batches, http-singles, nats-singles. */
+  /** Which measured runs (default all): http-batches, nats-batches, http-singles, nats-singles, nats-steady. */
   runs?: readonly string[];
   /**
    * Seconds of a steady stream (2,000 events/s over NATS) before the warm-up batches: long enough for
@@ -35,7 +35,11 @@ export interface ThroughputOptions {
   warmupSeconds?: number;
 }
 
-export const THROUGHPUT_RUNS = ["http-batches", "nats-batches", "http-singles", "nats-singles"] as const;
+export const THROUGHPUT_RUNS = ["http-batches", "nats-batches", "http-singles", "nats-singles", "nats-steady"] as const;
+
+/** The steady run: one event per NATS request at this rate, open loop, for this long. */
+const STEADY_EPS = 3000;
+const STEADY_SECONDS = 15;
 
 export async function throughput(lake: LakeHandle, nc: NatsConnection, o: ThroughputOptions): Promise<{ rows: Row[]; rawPublishEps: number }> {
   const rows: Row[] = [];
@@ -329,6 +333,46 @@ export async function throughput(lake: LakeHandle, nc: NatsConnection, o: Throug
         keyPrefix: `e2e_${via}_single`,
         section: SECTION,
         label: `${via.toUpperCase()} single events`,
+        natsRawUsPerEvent,
+        switches: cpu.switches,
+      }),
+    );
+  }
+
+  // The same work every time: one event per NATS request at a fixed rate the machine holds, so CPU per
+  // event compares across runs and hours (the closed-loop runs above do as much as the machine allows,
+  // and their batch sizes and rates move with it).
+  if (runs.includes("nats-steady")) {
+    const events = sampleEvents(STEADY_EPS * STEADY_SECONDS, { prefix: "steady", seed: 6, startMs: nextEventTime() });
+    let maxOffset = 0;
+    let accepted = 0;
+    await quiet(procs);
+    cpu = cpuWindow(procs);
+    const r = await openLoop(STEADY_EPS, STEADY_SECONDS * 1000, async (i) => {
+      const reply = await sendNats(nc, DATASET, events[i]!);
+      if (reply.status !== 200) throw new Error(`steady event refused: ${reply.status} ${reply.message ?? ""}`);
+      accepted += reply.accepted ?? 0;
+      maxOffset = Math.max(maxOffset, reply.max_offset ?? 0);
+    });
+    await catalog.waitCovering(DATASET, maxOffset, 300_000);
+    await quiet(procs);
+    const used = cpu.stop();
+    rows.push({
+      key: "steady_nats_single_p50_ms",
+      section: SECTION,
+      figure: `one event per NATS request at a steady ${STEADY_EPS / 1000}k ev/s: answer p50`,
+      value: round(pct(r.latencies, 50), 1),
+      unit: "ms",
+      note: `${accepted} accepted in ${STEADY_SECONDS} s (open loop; ${r.skipped} not sent with 256 in flight, ${r.errors} refused)`,
+    });
+    rows.push({ key: "steady_nats_single_p99_ms", section: SECTION, figure: "  answer p99", value: round(pct(r.latencies, 99), 1), unit: "ms" });
+    rows.push(
+      ...cpuRows({
+        used,
+        events: accepted,
+        keyPrefix: "steady_nats_single",
+        section: SECTION,
+        label: `NATS single events at ${STEADY_EPS / 1000}k ev/s`,
         natsRawUsPerEvent,
         switches: cpu.switches,
       }),

@@ -8,9 +8,10 @@
 // subject moves here too):
 // - every service, at start: JetStream account info (jetstreamManager), STREAM.INFO on every lake stream
 //   (ensureStreams; SchemaRegistry.open calls it too);
-// - readers use ordered pull consumers (AckPolicy.None, so no `$JS.ACK` grants): CONSUMER.CREATE with the
-//   filter subject in the API subject (nats.js's named-consumer API), so the grant pins *what* a user may
-//   read; MSG.NEXT to pull, INFO for lag, DELETE when nats.js recreates a consumer after a gap;
+// - readers use ephemeral pull consumers, nats.js's ordered ones or follow's lingering pulls (AckPolicy.None,
+//   so no `$JS.ACK` grants): CONSUMER.CREATE with the filter subject in the API subject (nats.js's
+//   named-consumer API), so the grant pins *what* a user may read; MSG.NEXT to pull, INFO for lag, DELETE
+//   when nats.js recreates a consumer after a gap or a lingering pull stops;
 // - STREAM.MSG.GET where the code reads single messages (commit-log head reads, quarantine pages);
 // - replies come to `_INBOX.<user>.>`: connectNats uses that prefix when NATS_USER is set, so one
 //   service can't read what is delivered to another;
