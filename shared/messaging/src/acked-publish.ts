@@ -10,7 +10,9 @@
 // Same outcomes as js.publish for what the lake uses (a Nats-Msg-Id, headers, a timeout): the PubAck
 // (stream, seq, duplicate); the stream's refusal (JetStream's error: code, err_code, description);
 // no stream on the subject (the server's 503 no-responders status); a timeout; a closed connection.
-import { createInbox, headers as natsHeaders, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/nats-core";
+import { headers as natsHeaders, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/nats-core";
+
+import { newInbox } from "./connect.ts";
 
 /** What JetStream answered for a stored message. */
 export interface Ack {
@@ -64,9 +66,7 @@ export class AckedPublisher {
     private readonly nc: NatsConnection,
     private readonly o: { sweepMs?: number; defaultTimeoutMs?: number } = {},
   ) {
-    // The connection's inbox prefix (`_INBOX.<user>` under the lake's permissions), as nats.js's own requests use.
-    const prefix = (nc as unknown as { options?: { inboxPrefix?: string } }).options?.inboxPrefix || "_INBOX";
-    this.inbox = createInbox(prefix);
+    this.inbox = newInbox(nc);
     this.prefixLength = this.inbox.length + 1;
     this.sub = nc.subscribe(`${this.inbox}.*`, { callback: (err, m) => (err ? this.failAll(err) : this.answer(m.subject, m.headers, m.data)) });
     this.sub.closed.then(

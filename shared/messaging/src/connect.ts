@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 
-import { type ConnectionOptions, credsAuthenticator, type NatsConnection, type TlsOptions } from "@nats-io/nats-core";
+import { type ConnectionOptions, createInbox, credsAuthenticator, type NatsConnection, type TlsOptions } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 
 import { patchNatsHeaders, patchNatsRequests } from "./nats-patches.ts";
@@ -48,6 +48,14 @@ export class NatsConfigError extends Error {
 
 export function isNatsConfigError(e: unknown): e is NatsConfigError {
   return e instanceof NatsConfigError;
+}
+
+/**
+ * A new reply subject of `nc`'s own, under its inbox prefix (`_INBOX.<user>` under the lake's
+ * permissions), as nats.js's own requests make them.
+ */
+export function newInbox(nc: NatsConnection): string {
+  return createInbox((nc as unknown as { options?: { inboxPrefix?: string } }).options?.inboxPrefix || "_INBOX");
 }
 
 // A NATS subject token: no whitespace, no wildcards, no empty tokens.

@@ -20,8 +20,9 @@
 // A message on the inbox that is not a delivery of this consumer's (another stream or consumer, a
 // consumer sequence already seen) is dropped: it can't be a record of this read.
 import { AckPolicy, type ConsumerInfo, DeliverPolicy, type DeliveryInfo, type JetStreamManager, type JsMsg, type PullOptions } from "@nats-io/jetstream";
-import { createInbox, type Msg, type MsgHdrs, type NatsConnection, nuid, type Subscription } from "@nats-io/nats-core";
+import { type Msg, type MsgHdrs, type NatsConnection, nuid, type Subscription } from "@nats-io/nats-core";
 
+import { newInbox } from "./connect.ts";
 import { ConsumerStalledError, LIVE_PULL_EXPIRES_MS, STALL_MISSED_HEARTBEATS } from "./streams.ts";
 
 export interface LingeringPullOptions {
@@ -171,9 +172,7 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
     this.heartbeatMs = o.heartbeatMs ?? LIVE_PULL_EXPIRES_MS / 2;
     this.silenceMs = this.heartbeatMs * (o.missedHeartbeats ?? STALL_MISSED_HEARTBEATS);
     this.next = `${apiPrefix}.CONSUMER.MSG.NEXT.${o.stream}.${consumer}`;
-    // The connection's inbox prefix (`_INBOX.<user>` under the lake's permissions), as nats.js uses.
-    const prefix = (o.nc as unknown as { options?: { inboxPrefix?: string } }).options?.inboxPrefix || "_INBOX";
-    this.inbox = createInbox(prefix);
+    this.inbox = newInbox(o.nc);
     this.sub = o.nc.subscribe(this.inbox, { callback: (err, m) => (err ? this.stop(err) : this.receive(m)) });
     // Pulls in flight die with the connection: a reconnect ends this read (follow() starts a new one).
     const watcher = o.nc.status()[Symbol.asyncIterator]();
