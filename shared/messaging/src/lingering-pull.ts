@@ -103,7 +103,14 @@ class PulledMsg implements JsMsg {
   }
 }
 
-const noAcks = () => new Error("a record of a lingering pull has nothing to acknowledge: its consumer's AckPolicy is none");
+/** Thrown by a lingering pull's record when asked to acknowledge: its consumer's AckPolicy is none. */
+export class NothingToAckError extends Error {
+  constructor() {
+    super("a record of a lingering pull has nothing to acknowledge: its consumer's AckPolicy is none");
+    this.name = "NothingToAckError";
+  }
+}
+const noAcks = () => new NothingToAckError();
 
 /** `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>`, or the form with domain and account hash. */
 function deliveryInfo(reply: string | undefined): DeliveryInfo | undefined {
@@ -138,6 +145,8 @@ function count(token: string): number {
 }
 
 interface Pull {
+  /** Its number: the server answers it on `<inbox>.<n>`. */
+  n: number;
   /** Records still to come before the pull is filled. */
   remaining: number;
   received: number;
@@ -162,7 +171,10 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
   private lastDelivery = 0;
   private queued = 0;
   private stopped = false;
-  private readonly watcher: AsyncIterator<unknown>;
+  private readonly statuses: AsyncIterable<{ type: string; server?: string }> & { stop?: () => void };
+  private pulls = 0;
+  /** lastDelivery when the silence timer was last armed: records since count as the server answering. */
+  private deliveredAtArm = 0;
 
   private constructor(
     private readonly o: LingeringPullOptions,
@@ -172,16 +184,17 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
     this.heartbeatMs = o.heartbeatMs ?? LIVE_PULL_EXPIRES_MS / 2;
     this.silenceMs = this.heartbeatMs * (o.missedHeartbeats ?? STALL_MISSED_HEARTBEATS);
     this.next = `${apiPrefix}.CONSUMER.MSG.NEXT.${o.stream}.${consumer}`;
+    // Each pull is answered on a subject of its own (`<inbox>.<n>`), so a status that answers an earlier
+    // pull (a late 408) can't end the current one.
     this.inbox = newInbox(o.nc);
-    this.sub = o.nc.subscribe(this.inbox, { callback: (err, m) => (err ? this.stop(err) : this.receive(m)) });
+    this.sub = o.nc.subscribe(`${this.inbox}.*`, { callback: (err, m) => (err ? this.stop(err) : this.receive(m)) });
     // Pulls in flight die with the connection: a reconnect ends this read (follow() starts a new one).
-    const watcher = o.nc.status()[Symbol.asyncIterator]();
-    this.watcher = watcher;
+    // The status iterator is stopped with the read (stop() takes its listener off the connection at once).
+    const statuses = o.nc.status() as AsyncIterable<{ type: string; server?: string }> & { stop?: () => void };
+    this.statuses = statuses;
     void (async () => {
-      for (;;) {
-        const r = await watcher.next();
-        if (r.done || this.stopped) return;
-        const s = r.value as { type: string; server?: string };
+      for await (const s of statuses) {
+        if (this.stopped) return;
         if (s.type === "reconnect")
           return this.stop(new ConsumerStalledError(`the connection reconnected${s.server ? ` to ${s.server}` : ""}; pulls in flight were lost`));
       }
@@ -236,7 +249,7 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
     this.pull?.fail(err ?? new Error("stopped"));
     this.pull = undefined;
     this.sub.unsubscribe();
-    void this.watcher.return?.();
+    this.statuses.stop?.();
     this.o.jsm.consumers.delete(this.o.stream, this.consumer).catch(() => {});
     this.push({ end: err });
   }
@@ -291,7 +304,7 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
       for (;;) {
         // Records known to be waiting are taken at once; else the next ones gather first.
         if (this.lastPending === 0) await this.linger();
-        if (this.queued > this.o.maxBatch / 2) await new Promise<void>((resolve) => (this.drained = resolve));
+        if (this.queued > this.o.maxBatch / 2 && !this.stopped) await new Promise<void>((resolve) => (this.drained = resolve));
         if (this.stopped) return;
         const want = this.o.maxBatch - this.queued;
         const got = await this.ask({ batch: want, no_wait: true }, want);
@@ -318,7 +331,9 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
   private ask(opts: Partial<PullOptions>, batch: number): Promise<number | undefined> {
     if (this.stopped) return Promise.resolve(undefined);
     return new Promise<number | undefined>((resolve) => {
+      const n = ++this.pulls;
       this.pull = {
+        n,
         remaining: batch,
         received: 0,
         done: (n) => {
@@ -334,16 +349,18 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
         },
       };
       this.armSilence();
-      this.o.nc.publish(this.next, JSON.stringify(opts), { reply: this.inbox });
+      this.o.nc.publish(this.next, JSON.stringify(opts), { reply: `${this.inbox}.${n}` });
     });
   }
 
+  /** Armed per pull and per heartbeat, not per record: when it fires, records since count as an answer. */
   private armSilence(): void {
     clearTimeout(this.silence);
-    this.silence = setTimeout(
-      () => this.pull?.fail(new ConsumerStalledError(`no record, status or heartbeat from the server for ${this.silenceMs} ms of a pull`)),
-      this.silenceMs,
-    );
+    this.deliveredAtArm = this.lastDelivery;
+    this.silence = setTimeout(() => {
+      if (this.lastDelivery !== this.deliveredAtArm) return this.armSilence();
+      this.pull?.fail(new ConsumerStalledError(`no record, status or heartbeat from the server for ${this.silenceMs} ms of a pull`));
+    }, this.silenceMs);
   }
 
   private receive(m: Msg): void {
@@ -352,11 +369,10 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
     // A status: 100 a heartbeat; 404/408 the pull is over with what it brought; anything else an error.
     if (!m.reply && m.data.length === 0 && m.headers && m.headers.code !== 0) {
       const code = m.headers.code;
-      if (code === 100) {
-        if (p) this.armSilence();
-        return;
-      }
-      if (!p) return;
+      // A status comes on the subject of the pull it answers (a record on the subject it was stored
+      // under): one for an earlier pull (a late 408) doesn't end the current one.
+      if (!p || m.subject !== `${this.inbox}.${p.n}`) return;
+      if (code === 100) return this.armSilence();
       if (code === 404 || code === 408) return p.done(p.received);
       return p.fail(new ConsumerStalledError(`the server ended a pull: ${code} ${m.headers.description}`));
     }
@@ -370,7 +386,6 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
     this.push({ msg: new PulledMsg(m, info) });
     if (!p) return;
     p.received++;
-    // The silence timer runs per pull, not per record: a no_wait pull is answered at once.
     if (--p.remaining <= 0) p.done(p.received);
   }
 }

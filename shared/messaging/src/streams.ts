@@ -172,11 +172,14 @@ export function endWhenStalled(
   const missed = opts.missedHeartbeats ?? STALL_MISSED_HEARTBEATS;
   let done = false;
   let reconnectTimer: ReturnType<typeof setTimeout> | undefined;
-  const connection = nc.status()[Symbol.asyncIterator]();
+  // Stopped with the consumer: stop() takes the listener off the connection at once (an iterator's
+  // return() would wait for the connection's next status, and a healthy one may have none).
+  const statuses = nc.status() as ReturnType<NatsConnection["status"]> & { stop?: () => void };
+  const connection = statuses[Symbol.asyncIterator]();
   const finish = () => {
     done = true;
     clearTimeout(reconnectTimer);
-    void connection.return?.();
+    statuses.stop?.();
   };
   const stall = (err: ConsumerStalledError) => {
     if (done) return;

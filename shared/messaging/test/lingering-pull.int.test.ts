@@ -102,6 +102,7 @@ test("messages another client sends to its inbox are not records: none is handed
   const spy = hostile.subscribe(`$JS.API.CONSUMER.MSG.NEXT.${STREAM}.>`, {
     callback: (_e, m) => void (m.reply && pulls.push({ consumer: m.subject.split(".").at(-1)!, inbox: m.reply })),
   });
+  await hostile.flush();
   try {
     const c = await start("linger.forged", 20);
     await js.publish("linger.forged", enc.encode("f1"));
@@ -113,8 +114,9 @@ test("messages another client sends to its inbox are not records: none is handed
     forge("a reply inbox", "_INBOX.hostile.1");
     forge("a reply subject of its own", "lake.commits.orders");
     // A JetStream delivery's reply subject: the server itself refuses it from a client (checked below
-    // on a plain subscriber), so the reader's own check (stream, consumer, consumer sequence) is the
-    // second line.
+    // on a plain subscriber). It is what lets the reader take a delivery for a record: one a client
+    // could send with the next consumer sequence would pass the reader's own check, as it would pass
+    // nats.js's ordered consumer's.
     forge("a forged delivery", `$JS.ACK.${STREAM}.${name}.1.200.2.1796615461289864939.0`);
     const heard: string[] = [];
     const plain = nc.subscribe("linger.plain", { callback: (_e, m) => void heard.push(m.reply ?? "") });
@@ -148,4 +150,14 @@ test("its consumer is deleted when it stops", T, async () => {
   assert.equal((await mine()).length, 1);
   await c.follower.stop();
   await waitFor("the consumer deleted", async () => ((await mine()).length === 0 ? true : undefined), { timeoutMs: 10_000 });
+});
+
+test("a stopped reader leaves nothing on the connection: its status listener goes with it", T, async () => {
+  const listeners = () => (nc as unknown as { protocol: { listeners: unknown[] } }).protocol.listeners.length;
+  const before = listeners();
+  for (let i = 0; i < 10; i++) {
+    const c = await start("linger.listeners", 20);
+    await c.follower.stop();
+  }
+  assert.equal(listeners(), before, "as many status listeners as before ten readers came and went");
 });
