@@ -154,22 +154,23 @@ interface Pull {
   fail: (err: Error) => void;
 }
 
-type Item = { msg: JsMsg } | { end: Error | undefined };
-
 export class LingeringPull implements AsyncIterable<JsMsg> {
   private readonly sub: Subscription;
   private readonly inbox: string;
   private readonly next: string;
   private readonly heartbeatMs: number;
   private readonly silenceMs: number;
-  private readonly queue: Item[] = [];
-  private readonly readers: ((item: Item) => void)[] = [];
+  /** Records delivered and not read yet. */
+  private readonly queue: JsMsg[] = [];
+  /** Wakes the iterator waiting for a record or the end. */
+  private wakeReader: (() => void) | undefined;
+  /** Set by stop(): once the queue is read, the iterator ends (or throws `err`). */
+  private ended: { err: Error | undefined } | undefined;
   private pull: Pull | undefined;
   private silence: ReturnType<typeof setTimeout> | undefined;
   private lingering: { timer: ReturnType<typeof setTimeout>; wake: () => void } | undefined;
   private drained: (() => void) | undefined;
   private lastDelivery = 0;
-  private queued = 0;
   private stopped = false;
   private readonly statuses: AsyncIterable<{ type: string; server?: string }> & { stop?: () => void };
   private pulls = 0;
@@ -225,7 +226,7 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
 
   /** Records delivered here and not read yet. */
   getPending(): number {
-    return this.queued;
+    return this.queue.length;
   }
 
   info(): Promise<ConsumerInfo> {
@@ -251,34 +252,30 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
     this.sub.unsubscribe();
     this.statuses.stop?.();
     this.o.jsm.consumers.delete(this.o.stream, this.consumer).catch(() => {});
-    this.push({ end: err });
+    this.ended = { err };
+    this.wake();
   }
 
   [Symbol.asyncIterator](): AsyncIterator<JsMsg> {
-    let ended: Error | undefined | null = null;
-    const take = (item: Item): IteratorResult<JsMsg> => {
-      if ("msg" in item) {
-        this.queued--;
-        if (this.drained && this.queued <= this.o.maxBatch / 2) {
-          const d = this.drained;
-          this.drained = undefined;
-          d();
-        }
-        return { done: false, value: item.msg };
-      }
-      ended = item.end;
-      if (item.end) throw item.end;
-      return { done: true, value: undefined };
-    };
     return {
       next: async () => {
-        if (ended !== null) {
-          if (ended) throw ended;
-          return { done: true, value: undefined };
+        // Each turn ends with a record, the end, or a wait that only a delivery or stop() ends.
+        for (;;) {
+          const msg = this.queue.shift();
+          if (msg) {
+            if (this.drained && this.queue.length <= this.o.maxBatch / 2) {
+              const d = this.drained;
+              this.drained = undefined;
+              d();
+            }
+            return { done: false, value: msg };
+          }
+          if (this.ended) {
+            if (this.ended.err) throw this.ended.err;
+            return { done: true, value: undefined };
+          }
+          await new Promise<void>((resolve) => (this.wakeReader = resolve));
         }
-        const item = this.queue.shift();
-        if (item) return take(item);
-        return take(await new Promise<Item>((resolve) => this.readers.push(resolve)));
       },
       return: async () => {
         this.stop();
@@ -287,16 +284,19 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
     };
   }
 
-  private push(item: Item): void {
-    if ("msg" in item) this.queued++;
-    const reader = this.readers.shift();
-    if (reader) reader(item);
-    else this.queue.push(item);
+  private wake(): void {
+    const w = this.wakeReader;
+    this.wakeReader = undefined;
+    w?.();
   }
 
   /** Wait for one record; then, until a burst comes back empty, let records gather and take them. */
   private async run(): Promise<void> {
-    const waiting: Partial<PullOptions> = { batch: 1, expires: LIVE_PULL_EXPIRES_MS * NANOS_PER_MS, idle_heartbeat: this.heartbeatMs * NANOS_PER_MS };
+    const waiting = JSON.stringify({
+      batch: 1,
+      expires: LIVE_PULL_EXPIRES_MS * NANOS_PER_MS,
+      idle_heartbeat: this.heartbeatMs * NANOS_PER_MS,
+    } satisfies Partial<PullOptions>);
     while (!this.stopped) {
       const first = await this.ask(waiting, 1);
       if (first === undefined) return;
@@ -304,10 +304,10 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
       for (;;) {
         // Records known to be waiting are taken at once; else the next ones gather first.
         if (this.lastPending === 0) await this.linger();
-        if (this.queued > this.o.maxBatch / 2 && !this.stopped) await new Promise<void>((resolve) => (this.drained = resolve));
+        if (this.queue.length > this.o.maxBatch / 2 && !this.stopped) await new Promise<void>((resolve) => (this.drained = resolve));
         if (this.stopped) return;
-        const want = this.o.maxBatch - this.queued;
-        const got = await this.ask({ batch: want, no_wait: true }, want);
+        const want = this.o.maxBatch - this.queue.length;
+        const got = await this.ask(JSON.stringify({ batch: want, no_wait: true } satisfies Partial<PullOptions>), want);
         if (got === undefined) return;
         if (got === 0) break;
       }
@@ -328,7 +328,7 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
   }
 
   /** One pull; resolves with the records it brought (0: none), or undefined once stopped. */
-  private ask(opts: Partial<PullOptions>, batch: number): Promise<number | undefined> {
+  private ask(body: string, batch: number): Promise<number | undefined> {
     if (this.stopped) return Promise.resolve(undefined);
     return new Promise<number | undefined>((resolve) => {
       const n = ++this.pulls;
@@ -349,7 +349,7 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
         },
       };
       this.armSilence();
-      this.o.nc.publish(this.next, JSON.stringify(opts), { reply: `${this.inbox}.${n}` });
+      this.o.nc.publish(this.next, body, { reply: `${this.inbox}.${n}` });
     });
   }
 
@@ -383,7 +383,8 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
     }
     this.lastDelivery = info.deliverySequence;
     this.lastPending = info.pending;
-    this.push({ msg: new PulledMsg(m, info) });
+    this.queue.push(new PulledMsg(m, info));
+    this.wake();
     if (!p) return;
     p.received++;
     if (--p.remaining <= 0) p.done(p.received);
