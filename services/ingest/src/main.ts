@@ -15,7 +15,7 @@ import { Quarantine } from "./nats/quarantine.ts";
 
 const env = readEnv();
 // Contexts are handed on by hand (the request's to its publishes): no promise hook when not exporting.
-const telemetry = startTelemetry("ingest", process.env, { contextManager: "when-exporting" });
+const telemetry = startTelemetry("ingest");
 const log = createLogger("ingest");
 const nc = await connectNats({ url: env.natsUrl, name: "ingest" });
 const jsm = await jetstreamManager(nc);

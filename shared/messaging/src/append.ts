@@ -1,7 +1,7 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 
-import { injectTrace } from "@lake/telemetry";
+import { type Context, injectTrace } from "@lake/telemetry";
 
 import { AppendRejectedError, CasConflictError, isWrongLastSequence, jetStreamErrorCode, PublishOutcomeUnknownError } from "./errors.ts";
 
@@ -19,6 +19,8 @@ export interface AppendOptions {
   msgId?: string;
   headers?: Record<string, string>;
   timeoutMs?: number;
+  /** The trace the record continues (default: the active context; services hand it on themselves). */
+  ctx?: Context;
 }
 
 /** A stream sequence written in a header: a canonical decimal integer, or undefined. */
@@ -59,7 +61,7 @@ export async function appendWithCas(js: JetStreamClient, subject: string, data: 
   for (const [k, v] of Object.entries(opts.headers ?? {})) h.set(k, v);
   h.set(EXPECTED_SEQ_HEADER, String(opts.expectedLastSubjectSeq));
   // Every log record carries the trace of the work that produced it (a commit, a verdict, a command).
-  injectTrace(h);
+  injectTrace(h, opts.ctx);
   let ack: { seq: number; stream: string };
   try {
     ack = await js.publish(subject, data, {

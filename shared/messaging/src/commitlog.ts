@@ -10,6 +10,7 @@ import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jets
 import type { NatsConnection } from "@nats-io/nats-core";
 
 import { isLogRecordKind, isValidName, logCodecs, type LogRecord, type QualityVerdict, type VersionCommitted } from "@lake/contracts";
+import type { Context } from "@lake/telemetry";
 
 import { appendWithCas, EXPECTED_SEQ_HEADER, parseSeq } from "./append.ts";
 import { CasConflictError } from "./errors.ts";
@@ -327,7 +328,7 @@ export async function appendLogRecord(
   js: JetStreamClient,
   dataset: string,
   record: LogRecord,
-  opts: { expectedLastSeq: number; msgId?: string },
+  opts: { expectedLastSeq: number; msgId?: string; ctx?: Context },
 ): Promise<number> {
   const codec = logCodecs[record.kind] as { encode(v: unknown): Uint8Array; fingerprint: string };
   const headers: Record<string, string> = { [HEADERS.record]: record.kind, [HEADERS.schema]: codec.fingerprint };
@@ -350,6 +351,7 @@ export async function appendLogRecord(
     // same record against a newer head is not answered with a void copy that landed earlier.
     msgId: opts.msgId === undefined ? undefined : `${opts.msgId}@${opts.expectedLastSeq}`,
     headers,
+    ctx: opts.ctx,
   });
 }
 

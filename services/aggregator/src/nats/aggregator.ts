@@ -22,7 +22,7 @@ import {
   subjects,
 } from "@lake/messaging";
 import { isUnknownSchema } from "@lake/registry";
-import { batchParent, injectTrace, inSpan, type Logger, SpanKind, traceparentOf } from "@lake/telemetry";
+import { batchParent, type Context, injectTrace, inSpan, type Logger, SpanKind, traceparentOf } from "@lake/telemetry";
 
 import type { DerivedContract, LateEventCodec } from "../contract.ts";
 import type { OutboxRow, StateStore } from "../db/state.ts";
@@ -207,11 +207,12 @@ export class Aggregator {
         ...batchParent(msgs.map((m) => traceparentOf(m.headers))),
         attributes: { "lake.dataset": this.o.contract.name, "lake.events": msgs.length },
       },
-      () => this.applyBatch(msgs),
+      (_span, ctx) => this.applyBatch(msgs, ctx),
     );
   }
 
-  private async applyBatch(msgs: JsMsg[]): Promise<void> {
+  /** `ctx`: the batch's span, handed on to the results it publishes (services run without a context manager). */
+  private async applyBatch(msgs: JsMsg[], ctx: Context): Promise<void> {
     const outcome = decide(
       this.state,
       msgs.map((m) => this.toInput(m)),
@@ -226,12 +227,15 @@ export class Aggregator {
     this.digest = digest;
     // Only a batch with outputs (beyond its position marker) has something to lose between commit and publish.
     if (rows.some((r) => !isPositionRow(r))) await this.o.failpoint("after_state_commit");
-    await this.publishOutbox();
+    await this.publishOutbox(ctx);
     this.failing = undefined;
   }
 
-  /** Publishes the outbox until it is empty; retries (with backoff) until JetStream takes it or we stop. */
-  private async publishOutbox(): Promise<void> {
+  /**
+   * Publishes the outbox until it is empty; retries (with backoff) until JetStream takes it or we stop.
+   * The results carry `ctx`'s trace (what a previous run left carries none).
+   */
+  private async publishOutbox(ctx?: Context): Promise<void> {
     let backoff = RETRY_MIN_MS;
     for (;;) {
       const rows = this.o.store.pendingOutbox(this.o.publishBatch);
@@ -243,10 +247,13 @@ export class Aggregator {
         // Two halves, each acknowledged before the next, so the mid_publish failpoint can stop us with
         // part of a round in the stream and all of it still in the outbox.
         const half = Math.ceil(outputs.length / 2);
-        await this.publish(outputs.slice(0, half));
+        await this.publish(outputs.slice(0, half), ctx);
         if (outputs.length > 0) await this.o.failpoint("mid_publish");
-        await this.publish(outputs.slice(half));
-        await this.publish(rows.filter((r) => isPositionRow(r)));
+        await this.publish(outputs.slice(half), ctx);
+        await this.publish(
+          rows.filter((r) => isPositionRow(r)),
+          ctx,
+        );
         this.o.store.ackOutbox(rows.at(-1)!.id);
         this.failing = undefined;
         backoff = RETRY_MIN_MS;
@@ -261,13 +268,13 @@ export class Aggregator {
   }
 
   /** Pipelined publishes, all settled before returning, so a retry never overlaps a publish in flight. */
-  private async publish(rows: readonly OutboxRow[]): Promise<void> {
+  private async publish(rows: readonly OutboxRow[], ctx: Context | undefined): Promise<void> {
     if (rows.length === 0) return;
     const settled = await Promise.allSettled(
       rows.map((r) => {
         const h = natsHeaders();
         h.set(HEADERS.schema, r.schema);
-        injectTrace(h);
+        injectTrace(h, ctx);
         return this.js.publish(r.subject, r.payload, { msgID: r.msgId, headers: h, timeout: PUBLISH_TIMEOUT_MS });
       }),
     );

@@ -11,6 +11,7 @@ import { headers as natsHeaders } from "@nats-io/nats-core";
 
 import { type LakeLog, quarantinedRecordCodec } from "@lake/contracts";
 import { appendWithCas, HEADERS, isCasConflict, STREAMS, subjects } from "@lake/messaging";
+import type { Context } from "@lake/telemetry";
 
 /** The ledger subject of the quarantine of one failed version's batch. */
 export const auditLedgerSubject = (dataset: string, version: number) => `${subjects.quarantine(dataset)}.audited.${version}`;
@@ -67,7 +68,16 @@ export function auditReason(dataset: string, version: number, verdict: LakeLog.Q
 export async function quarantineFailedBatch(
   js: JetStreamClient,
   jsm: JetStreamManager,
-  o: { dataset: string; version: number; rows: readonly FailedRow[]; reason: string; now: number; afterChunk?: () => Promise<void> | undefined },
+  o: {
+    dataset: string;
+    version: number;
+    rows: readonly FailedRow[];
+    reason: string;
+    now: number;
+    afterChunk?: () => Promise<void> | undefined;
+    /** The trace the ledger entries continue (the revert's commit span). */
+    ctx?: Context;
+  },
 ): Promise<{ published: number; already: number }> {
   const ledger = auditLedgerSubject(o.dataset, o.version);
   const subject = subjects.quarantine(o.dataset);
@@ -93,6 +103,7 @@ export async function quarantineFailedBatch(
       claimSeq = await appendWithCas(js, ledger, encode({ state: "claimed", version: o.version, rows: o.rows.length, at: o.now }), {
         expectedLastSubjectSeq: last?.seq ?? 0,
         headers,
+        ctx: o.ctx,
       });
     } catch (e) {
       // Another committer claimed it first (a zombie): go again on what it wrote.
@@ -128,6 +139,7 @@ export async function quarantineFailedBatch(
     await appendWithCas(js, ledger, encode({ state: "done", version: o.version, rows: o.rows.length, at: o.now }), {
       expectedLastSubjectSeq: claimSeq,
       headers,
+      ctx: o.ctx,
     });
   } catch (e) {
     if (!isCasConflict(e)) throw e;

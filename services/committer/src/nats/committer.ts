@@ -33,7 +33,7 @@ import {
 } from "@lake/messaging";
 import { isUnknownSchema } from "@lake/registry";
 import type { ObjectStore } from "@lake/storage";
-import { batchParent, inSpan, type Logger, SpanKind, traceparentOf } from "@lake/telemetry";
+import { batchParent, type Context, inSpan, type Logger, SpanKind, traceparentOf } from "@lake/telemetry";
 
 import { mergePartition } from "../domain/merge.ts";
 import { type DatasetSpec, keyOf, MODES, type UpstreamSpec, WATERMARK_CLOCK_TOLERANCE_MS } from "../domain/spec.ts";
@@ -425,11 +425,12 @@ export class Committer {
         ...batchParent(events.map((e) => e.traceparent)),
         attributes: { "lake.dataset": this.spec.dataset, "lake.events": events.length },
       },
-      () => this.flushBatch(events, epoch),
+      (_span, ctx) => this.flushBatch(events, epoch, ctx),
     );
   }
 
-  private async flushBatch(events: BufferedEvent[], epoch: number): Promise<void> {
+  /** `ctx`: the commit's span, handed on to what it appends (services run without a context manager). */
+  private async flushBatch(events: BufferedEvent[], epoch: number, ctx: Context): Promise<void> {
     if (epoch !== this.epoch || this.stopped) return;
     const started = performance.now();
     const batch = planBatch(this.state, events, this.spec);
@@ -483,7 +484,7 @@ export class Committer {
     await this.o.failpoint("after_manifest");
     const record = commitRecord(manifest, { key: manifestKey, sha256: sha256(manifestBytes), bytes: manifestBytes.byteLength }, ice.ref);
     await this.o.failpoint("before_commit");
-    const seq = await this.append(record);
+    const seq = await this.append(record, ctx);
     await this.o.failpoint("after_commit");
     this.state = evolve(this.state, seq, { kind: "VersionCommitted", body: record });
     this.headRecord = record;
@@ -500,7 +501,7 @@ export class Committer {
       last_seq: batch.lastSeq,
       ms: Math.round(this.stats.lastCommitMs),
     });
-    if (this.gated) await this.settle(epoch);
+    if (this.gated) await this.settle(epoch, ctx);
   }
 
   /**
@@ -511,7 +512,7 @@ export class Committer {
    * A failed version is reverted: its batch's rows go to quarantine and a version restoring its parent
    * is committed, which is audited in turn.
    */
-  private async settle(epoch: number): Promise<void> {
+  private async settle(epoch: number, ctx?: Context): Promise<void> {
     let waitMs = AUDIT_POLL.initialMs;
     let since = performance.now();
     while (!this.stopped && epoch === this.epoch) {
@@ -537,7 +538,7 @@ export class Committer {
         this.o.log.error("a revert failed its audit; it is not reverted again", { version: v.version, rules: head.verdict.record.rules });
         return;
       }
-      await this.revert(v, head.verdict.record, epoch);
+      await this.revert(v, head.verdict.record, epoch, ctx);
       waitMs = AUDIT_POLL.initialMs;
     }
   }
@@ -568,7 +569,7 @@ export class Committer {
    * version whose files are the failed one's parent's (operation "revert"). Files the failed version
    * replaced (an upsert's rewritten partitions) come back as copies under this write's id.
    */
-  private async revert(failed: VersionCommitted, verdict: LakeLog.QualityVerdict, epoch: number): Promise<void> {
+  private async revert(failed: VersionCommitted, verdict: LakeLog.QualityVerdict, epoch: number, ctx: Context | undefined): Promise<void> {
     const rows = await this.batchRows(failed);
     const q = await quarantineFailedBatch(this.js, this.jsm, {
       dataset: this.spec.dataset,
@@ -577,6 +578,7 @@ export class Committer {
       reason: auditReason(this.spec.dataset, failed.version, verdict),
       now: Date.now(),
       afterChunk: () => this.o.failpoint("during_quarantine"),
+      ctx,
     });
     this.stats.quarantinedRows += q.published;
     await this.o.failpoint("after_quarantine");
@@ -613,7 +615,7 @@ export class Committer {
     const manifestKey = keys.manifest(this.spec.dataset, manifest.version, writeId);
     await this.o.store.putAll([...ice.puts.map((o) => ({ key: o.key, body: o.bytes })), { key: manifestKey, body: manifestBytes }]);
     const record = commitRecord(manifest, { key: manifestKey, sha256: sha256(manifestBytes), bytes: manifestBytes.byteLength }, ice.ref);
-    const seq = await this.append(record);
+    const seq = await this.append(record, ctx);
     this.state = evolve(this.state, seq, { kind: "VersionCommitted", body: record });
     this.headRecord = record;
     this.iceberg.committed(record.dataset, record.version, record.write_id, ice.manifests);
@@ -634,7 +636,7 @@ export class Committer {
    * valid: the version number and parent are unchanged, so we rebase onto the new head and append again.
    * A lost race against another data version throws: the batch is dropped and we resume after it.
    */
-  private async append(record: ReturnType<typeof commitRecord>): Promise<number> {
+  private async append(record: ReturnType<typeof commitRecord>, ctx: Context | undefined): Promise<number> {
     return appendUntilStands(
       COMMIT_RETRY,
       () =>
@@ -642,7 +644,7 @@ export class Committer {
           this.js,
           this.spec.dataset,
           { kind: "VersionCommitted", body: record },
-          { expectedLastSeq: this.state.headSeq, msgId: record.write_id },
+          { expectedLastSeq: this.state.headSeq, msgId: record.write_id, ctx },
         ),
       {
         retryOn: (e) => isPublishOutcomeUnknown(e) || isCasConflict(e),

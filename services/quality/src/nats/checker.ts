@@ -28,7 +28,7 @@ import {
   subjects,
 } from "@lake/messaging";
 import type { ObjectStore } from "@lake/storage";
-import { contextFromHeaders, inSpan, type Logger, SpanKind } from "@lake/telemetry";
+import { type Context, contextFromHeaders, inSpan, type Logger, SpanKind } from "@lake/telemetry";
 
 import { rulesFor } from "../dataset-rules.ts";
 import { type DatasetHead, type LogEntry, QualityState } from "../db/state.ts";
@@ -209,7 +209,7 @@ export class QualityChecker {
     await inSpan(
       `quality ${v.dataset} v${v.version}`,
       { kind: SpanKind.CONSUMER, parent: contextFromHeaders(commit?.header), attributes: { "lake.dataset": v.dataset, "lake.version": v.version } },
-      () => this.judgeVersion(head, v, manifestRef, revert, commit?.time.getTime()),
+      (_span, ctx) => this.judgeVersion(head, v, manifestRef, revert, commit?.time.getTime(), ctx),
     );
   }
 
@@ -219,6 +219,8 @@ export class QualityChecker {
     manifestRef: LakeLog.ManifestRef | undefined,
     revert: VersionCommitted | undefined,
     committedAt: number | undefined,
+    /** The judging span: the verdict continues its trace (services run without a context manager). */
+    ctx: Context,
   ): Promise<void> {
     const started = performance.now();
     try {
@@ -235,7 +237,7 @@ export class QualityChecker {
         drift = driftOf(input);
       }
       const body: QualityVerdict = { dataset: v.dataset, version: v.version, outcome, rules, checked_at: now, checker_id: this.o.checkerId };
-      const seq = await this.appendVerdict(body, head.head_seq);
+      const seq = await this.appendVerdict(body, head.head_seq, ctx);
       if (seq === undefined) {
         this.stats.conflicts++;
         this.o.log.info("another checker judged this version first; its verdict stands", { dataset: v.dataset, version: v.version });
@@ -287,7 +289,7 @@ export class QualityChecker {
    * again on every lost race never caught up. Undefined if a verdict for the same version got there
    * first (another checker).
    */
-  private async appendVerdict(body: QualityVerdict, expectedLastSeq: number): Promise<number | undefined> {
+  private async appendVerdict(body: QualityVerdict, expectedLastSeq: number, ctx: Context): Promise<number | undefined> {
     return appendUntilStands<number | undefined>(
       VERDICT_RETRY,
       async (attempt) => {
@@ -298,7 +300,7 @@ export class QualityChecker {
           this.js,
           body.dataset,
           { kind: "QualityVerdict", body },
-          { expectedLastSeq, msgId: verdictMsgId(body.dataset, body.version) },
+          { expectedLastSeq, msgId: verdictMsgId(body.dataset, body.version), ctx },
         );
       },
       {
