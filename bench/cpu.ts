@@ -10,7 +10,7 @@ import type { LakeHandle } from "@lake/app";
 import { round, type Row } from "./lib.ts";
 
 /** Clock ticks per second, as /proc counts them (100 on Linux almost everywhere). */
-const TICKS = (() => {
+export const TICKS = (() => {
   try {
     const n = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
     return Number.isFinite(n) && n > 0 ? n : 100;

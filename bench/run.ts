@@ -43,7 +43,8 @@ const { values } = parseArgs({
     profile: { type: "string" },
     // NODE_OPTIONS for every service process (e.g. "--max-semi-space-size=64"), to compare runtime settings.
     "node-options": { type: "string" },
-    // The throughput section's measured runs: http-batches, nats-batches, http-singles, nats-singles (default all).
+    // The throughput section's measured runs: http-batches, nats-batches, http-singles, http-singles-wrk, nats-singles,
+    // nats-steady (default all).
     runs: { type: "string" },
     // Seconds of a steady stream before the throughput section's measured runs (default 60; --quick 15).
     "warmup-s": { type: "string" },
