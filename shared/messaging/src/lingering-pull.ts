@@ -112,6 +112,62 @@ export class NothingToAckError extends Error {
 }
 const noAcks = () => new NothingToAckError();
 
+/** A consumer's deliveries' reply subjects begin with `prefix`: `$JS.ACK.<stream>.<consumer>.`. */
+export interface OwnAck {
+  prefix: string;
+  stream: string;
+  consumer: string;
+}
+
+/**
+ * A delivery's info from its reply subject: `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>`,
+ * or the form with domain and account hash; undefined for anything else. A subject that starts with
+ * `own.prefix` (every delivery of the reader's own consumer) is read in place, without splitting it
+ * into tokens (splitting was 3-6% of a follower's CPU).
+ */
+export function deliveryInfoOf(reply: string | undefined, own?: OwnAck): DeliveryInfo | undefined {
+  if (own !== undefined && reply?.startsWith(own.prefix)) {
+    const numbers = tail(reply, own.prefix.length);
+    if (numbers === undefined) return undefined;
+    const [deliveryCount, streamSequence, deliverySequence, timestampNanos, pending] = numbers;
+    return {
+      domain: "",
+      account_hash: "",
+      stream: own.stream,
+      consumer: own.consumer,
+      deliveryCount,
+      redelivered: deliveryCount > 1,
+      streamSequence,
+      deliverySequence,
+      timestampNanos,
+      pending,
+    };
+  }
+  return deliveryInfo(reply);
+}
+
+/** The five decimal tokens after `from` (the end of the subject after the fifth), as count() reads each. */
+function tail(reply: string, from: number): [number, number, number, number, number] | undefined {
+  const out: number[] = [];
+  let start = from;
+  for (let i = from; i <= reply.length; i++) {
+    const c = i < reply.length ? reply.charCodeAt(i) : 46;
+    if (c !== 46) continue; // "."
+    const len = i - start;
+    if (len === 0 || len > 20 || out.length === 5) return undefined;
+    let n = 0;
+    for (let j = start; j < i; j++) {
+      const d = reply.charCodeAt(j) - 48;
+      if (d < 0 || d > 9) return undefined;
+      n = n * 10 + d;
+    }
+    // Past 15 digits the running sum can round differently from parsing the token: parse it.
+    out.push(len > 15 ? Number(reply.slice(start, i)) : n);
+    start = i + 1;
+  }
+  return out.length === 5 ? (out as [number, number, number, number, number]) : undefined;
+}
+
 /** `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>`, or the form with domain and account hash. */
 function deliveryInfo(reply: string | undefined): DeliveryInfo | undefined {
   if (!reply?.startsWith("$JS.ACK.")) return undefined;
@@ -158,6 +214,8 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
   private readonly sub: Subscription;
   private readonly inbox: string;
   private readonly next: string;
+  /** How this consumer's deliveries' reply subjects begin. */
+  private readonly ownAck: OwnAck;
   private readonly heartbeatMs: number;
   private readonly silenceMs: number;
   /** Records delivered and not read yet. */
@@ -185,6 +243,7 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
     this.heartbeatMs = o.heartbeatMs ?? LIVE_PULL_EXPIRES_MS / 2;
     this.silenceMs = this.heartbeatMs * (o.missedHeartbeats ?? STALL_MISSED_HEARTBEATS);
     this.next = `${apiPrefix}.CONSUMER.MSG.NEXT.${o.stream}.${consumer}`;
+    this.ownAck = { prefix: `$JS.ACK.${o.stream}.${consumer}.`, stream: o.stream, consumer };
     // Each pull is answered on a subject of its own (`<inbox>.<n>`), so a status that answers an earlier
     // pull (a late 408) can't end the current one.
     this.inbox = newInbox(o.nc);
@@ -376,7 +435,7 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
       if (code === 404 || code === 408) return p.done(p.received);
       return p.fail(new ConsumerStalledError(`the server ended a pull: ${code} ${m.headers.description}`));
     }
-    const info = deliveryInfo(m.reply);
+    const info = deliveryInfoOf(m.reply, this.ownAck);
     if (!info || info.stream !== this.o.stream || info.consumer !== this.consumer || info.deliverySequence <= this.lastDelivery) return;
     if (info.deliverySequence !== this.lastDelivery + 1) {
       return this.stop(new ConsumerStalledError(`consumer sequence ${info.deliverySequence} after ${this.lastDelivery}: a record was lost on the way`));
