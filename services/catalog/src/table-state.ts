@@ -15,6 +15,19 @@ import { type IcebergStore, tableMetadataOf } from "./http/iceberg.ts";
 /** Written at most this often per dataset while records keep coming (and once more when they stop). */
 export const TABLE_STATE_INTERVAL_MS = 1_000;
 
+/**
+ * A table state holds every retained version's verdict, so writing one costs in proportion to the
+ * history kept (about 6 ms per 1,000 versions, and 275 kB): with the default retention (7 days), a busy
+ * dataset keeps hundreds of thousands. The wait before the next write is at least this many times what
+ * the last one took, so writing table states never takes more than about 5% of the catalog's time.
+ */
+export const TABLE_STATE_BUSY_FACTOR = 20;
+
+/** The wait before the next table-state write: the interval, or longer after a slow write. */
+export function nextTableStateDelay(intervalMs: number, lastWriteMs: number): number {
+  return Math.max(intervalMs, Math.ceil(lastWriteMs * TABLE_STATE_BUSY_FACTOR));
+}
+
 export const tableStateKey = (dataset: string, seq: number) => `datasets/${dataset}/metadata/c${String(seq).padStart(12, "0")}.metadata.json`;
 export const TABLE_STATE_PATTERN = /^c(\d{12})\.metadata\.json$/;
 
@@ -35,14 +48,17 @@ export function ranges(versions: readonly number[]): string {
 export async function tableState(p: Projection, dataset: string, ic: IcebergStore): Promise<{ seq: number; bytes: Uint8Array } | undefined> {
   const ds = p.dataset(dataset);
   if (!ds || !p.newestSnapshotVersion(dataset)) return undefined;
-  const live = p.liveVersions(dataset);
-  const liveSet = new Set(live);
+  const liveSet = new Set(p.liveVersions(dataset));
   const expired: number[] = [];
   for (let v = 1; v <= ds.latest_version; v++) if (!liveSet.has(v)) expired.push(v);
-  const verdicts = live.flatMap((v) => {
-    const q = p.qualityResult(dataset, v);
-    return q ? [{ version: v, outcome: q.outcome, rules: JSON.parse(q.rules) as unknown, checked_at: q.checked_at, checker_id: q.checker_id }] : [];
-  });
+  // The verdicts as JSON text, spliced from what the projection stored (the rules are JSON.stringify's
+  // text already): the same bytes as stringifying the parsed records, without parsing each again.
+  const verdicts = p
+    .liveVerdicts(dataset)
+    .map(
+      (q) =>
+        `{"version":${q.version},"outcome":${JSON.stringify(q.outcome)},"rules":${q.rules},"checked_at":${q.checked_at},"checker_id":${JSON.stringify(q.checker_id)}}`,
+    );
   const latest = p.version(dataset, ds.latest_version);
   const { metadata } = await tableMetadataOf(p, dataset, ic, "refs");
   metadata.properties = {
@@ -51,7 +67,7 @@ export async function tableState(p: Projection, dataset: string, ic: IcebergStor
     "lake.latest-write-id": latest?.write_id ?? "",
     "lake.current-version": String(ds.current_version),
     "lake.expired": ranges(expired),
-    "lake.verdicts": JSON.stringify(verdicts),
+    "lake.verdicts": `[${verdicts.join(",")}]`,
   };
   return { seq: ds.last_record_seq, bytes: new TextEncoder().encode(JSON.stringify(metadata)) };
 }
@@ -64,13 +80,17 @@ export class TableStatePublisher {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private running: Promise<void> = Promise.resolve();
   private stopped = false;
+  /** The wait before the next write (nextTableStateDelay of the last one). */
+  private delayMs: number;
 
   constructor(
     private readonly projection: () => Projection,
     private readonly ic: IcebergStore,
     private readonly log: Logger,
     private readonly intervalMs = TABLE_STATE_INTERVAL_MS,
-  ) {}
+  ) {
+    this.delayMs = intervalMs;
+  }
 
   /** After records were applied: a write soon (never more than one pending). */
   changed(): void {
@@ -79,10 +99,22 @@ export class TableStatePublisher {
       this.timer = undefined;
       this.running = this.running
         .then(async () => {
-          await this.publish();
+          const started = performance.now();
+          try {
+            await this.publish();
+          } finally {
+            const took = performance.now() - started;
+            const next = nextTableStateDelay(this.intervalMs, took);
+            if (next > this.intervalMs && this.delayMs === this.intervalMs)
+              this.log.info("table states take long to write (they hold every retained version's verdict); written less often", {
+                took_ms: Math.round(took),
+                every_ms: next,
+              });
+            this.delayMs = next;
+          }
         })
         .catch((err) => this.log.warn("table state not written to the store; retried on the next change", { err }));
-    }, this.intervalMs);
+    }, this.delayMs);
   }
 
   /** Writes every dataset whose state moved since its last write (all of them the first time). */

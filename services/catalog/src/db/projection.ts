@@ -374,6 +374,10 @@ export class Projection {
   qualityResult(dataset: string, version: number): QualityRow | undefined {
     return this.q.qualityResult.get(dataset, version);
   }
+  /** The verdicts of a dataset's versions that are not expired, by version; `rules` is the stored JSON text. */
+  liveVerdicts(dataset: string): Omit<QualityRow, "dataset" | "seq">[] {
+    return this.q.liveVerdicts.all(dataset);
+  }
 
   dataset(name: string): DatasetRow | undefined {
     return this.q.dataset.get(name);
@@ -410,6 +414,14 @@ export class Projection {
   /** Versions served as Iceberg snapshots: not expired, with an Iceberg reference; ascending. */
   snapshotVersions(dataset: string): VersionRow[] {
     return this.q.snapshotVersions.all(dataset);
+  }
+  /** snapshotVersions, of the given versions only (what refs name), without reading the others. */
+  snapshotVersionsOf(dataset: string, versions: Iterable<number | undefined>): VersionRow[] {
+    const wanted = [...new Set([...versions].filter((v): v is number => v !== undefined))].sort((a, b) => a - b);
+    return wanted.flatMap((v) => {
+      const row = this.q.version.get(dataset, v);
+      return row && row.iceberg_metadata !== null && this.q.expiredSeq.get(dataset, v) === undefined ? [row] : [];
+    });
   }
   newestSnapshotVersion(dataset: string): VersionRow | undefined {
     return this.q.newestSnapshotVersion.get(dataset);

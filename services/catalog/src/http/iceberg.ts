@@ -207,8 +207,8 @@ export async function tableMetadataOf(p: Projection, dataset: string, ic: Iceber
   const ds = p.dataset(dataset)!;
   const tags = new Map(p.tags(dataset).map((t) => [t.tag, t.version]));
   const refs = { main: ds.current_version || undefined, latest: ds.latest_version, tags };
-  const referenced = new Set([refs.main, refs.latest, ...tags.values()]);
-  const versions = p.snapshotVersions(dataset).filter((v) => which === "all" || referenced.has(v.version));
+  // Refs only: those versions are read, not the whole history (the table state asks every second).
+  const versions = which === "all" ? p.snapshotVersions(dataset) : p.snapshotVersionsOf(dataset, [refs.main, refs.latest, ...tags.values()]);
   const snapshots = versions.map((v) => snapshotOf(p, v, store));
   const base = await metadata.get(store, newest.iceberg_metadata!);
   return {
