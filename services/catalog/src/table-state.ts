@@ -16,16 +16,18 @@ import { type IcebergStore, tableMetadataOf } from "./http/iceberg.ts";
 export const TABLE_STATE_INTERVAL_MS = 1_000;
 
 /**
- * A table state holds every retained version's verdict, so writing one costs in proportion to the
+ * A table state holds every retained version's verdict, so making one costs in proportion to the
  * history kept (about 6 ms per 1,000 versions, and 275 kB): with the default retention (7 days), a busy
  * dataset keeps hundreds of thousands. The wait before the next write is at least this many times what
- * the last one took, so writing table states never takes more than about 5% of the catalog's time.
+ * making the last ones took (the store's own time not counted), so table states take no more than about
+ * 5% of the catalog's time; and at most TABLE_STATE_MAX_DELAY_MS, so the newest is never older than that.
  */
 export const TABLE_STATE_BUSY_FACTOR = 20;
+export const TABLE_STATE_MAX_DELAY_MS = 60_000;
 
-/** The wait before the next table-state write: the interval, or longer after a slow write. */
-export function nextTableStateDelay(intervalMs: number, lastWriteMs: number): number {
-  return Math.max(intervalMs, Math.ceil(lastWriteMs * TABLE_STATE_BUSY_FACTOR));
+/** The wait before the next table-state write: the interval, or longer after slow ones, up to the cap. */
+export function nextTableStateDelay(intervalMs: number, lastMakeMs: number): number {
+  return Math.min(Math.max(intervalMs, TABLE_STATE_MAX_DELAY_MS), Math.max(intervalMs, Math.ceil(lastMakeMs * TABLE_STATE_BUSY_FACTOR)));
 }
 
 export const tableStateKey = (dataset: string, seq: number) => `datasets/${dataset}/metadata/c${String(seq).padStart(12, "0")}.metadata.json`;
@@ -99,32 +101,33 @@ export class TableStatePublisher {
       this.timer = undefined;
       this.running = this.running
         .then(async () => {
-          const started = performance.now();
-          try {
-            await this.publish();
-          } finally {
-            const took = performance.now() - started;
-            const next = nextTableStateDelay(this.intervalMs, took);
-            if (next > this.intervalMs && this.delayMs === this.intervalMs)
-              this.log.info("table states take long to write (they hold every retained version's verdict); written less often", {
-                took_ms: Math.round(took),
-                every_ms: next,
-              });
-            this.delayMs = next;
-          }
+          const next = nextTableStateDelay(this.intervalMs, await this.publish().then((r) => r.makeMs));
+          if (next > this.intervalMs && this.delayMs === this.intervalMs)
+            this.log.info("table states take long to make (they hold every retained version's verdict); written less often", { every_ms: next });
+          this.delayMs = next;
         })
-        .catch((err) => this.log.warn("table state not written to the store; retried on the next change", { err }));
+        .catch((err) => {
+          // The retry comes at the interval, not after a delay a slow store could have stretched.
+          this.delayMs = this.intervalMs;
+          this.log.warn("table state not written to the store; retried on the next change", { err });
+        });
     }, this.delayMs);
   }
 
-  /** Writes every dataset whose state moved since its last write (all of them the first time). */
-  async publish(): Promise<number> {
+  /**
+   * Writes every dataset whose state moved since its last write (all of them the first time): how many
+   * it wrote, and the milliseconds making them took (the store's writes not counted).
+   */
+  async publish(): Promise<{ written: number; makeMs: number }> {
     const p = this.projection();
     let n = 0;
+    let makeMs = 0;
     for (const ds of p.datasets()) {
       if (this.stopped) break;
       if (this.written.get(ds.name) === ds.last_record_seq) continue;
+      const started = performance.now();
       const state = await tableState(p, ds.name, this.ic);
+      makeMs += performance.now() - started;
       if (!state) continue;
       this.written.set(ds.name, state.seq);
       // Records that change nothing a table state says (a GC's FilesCollected, a void record) write nothing.
@@ -134,7 +137,7 @@ export class TableStatePublisher {
       this.lastBytes.set(ds.name, text);
       n++;
     }
-    return n;
+    return { written: n, makeMs };
   }
 
   async stop(): Promise<void> {

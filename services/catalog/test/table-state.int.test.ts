@@ -7,12 +7,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 
-import type { LogRecord } from "@lake/contracts";
+import type { LakeLog, LogRecord } from "@lake/contracts";
 import { openStore } from "@lake/storage";
 
 import { Projection } from "../src/db/projection.ts";
 import { MetadataCache } from "../src/http/iceberg.ts";
-import { nextTableStateDelay, TABLE_STATE_BUSY_FACTOR, tableState } from "../src/table-state.ts";
+import { nextTableStateDelay, TABLE_STATE_BUSY_FACTOR, TABLE_STATE_MAX_DELAY_MS, tableState } from "../src/table-state.ts";
 import { versionRecord } from "./fixtures.ts";
 
 const root = mkdtempSync(join(tmpdir(), "lake-table-state-"));
@@ -22,23 +22,25 @@ const DS = "orders";
 const metadataKey = (v: number) => `datasets/${DS}/metadata/v${v}.metadata.json`;
 const WHO = { actor: "ops", reason: "test" };
 
-const committed = (v: number): LogRecord => ({
+const committed = (v: number, withSnapshot = true): LogRecord => ({
   kind: "VersionCommitted",
-  body: versionRecord(DS, v, { iceberg: { manifest_list: `datasets/${DS}/metadata/snap-${v}.avro`, metadata: metadataKey(v), schema_id: 1, total_files: v } }),
+  body: versionRecord(DS, v, {
+    iceberg: withSnapshot ? { manifest_list: `datasets/${DS}/metadata/snap-${v}.avro`, metadata: metadataKey(v), schema_id: 1, total_files: v } : null,
+  }),
 });
-const rules = (v: number) => [
-  { rule: "row_count", passed: v !== 3, observed: `${v * 10} rows "quoted" \\ and é`, threshold: ">= 1" },
-  { rule: "null_rate", passed: true, observed: 0.1 + v / 3, threshold: "<= 0.5" },
+const rules = (v: number): LakeLog.RuleResult[] => [
+  { rule: "row_count", passed: v !== 3, measured: `${v * 10} rows`, expected: ">= 1", message: `"quoted" \\ and é in version ${v}` },
+  { rule: "not_null(user_id)", passed: true, measured: String(0.1 + v / 3), expected: "<= 0.5", message: "" },
 ];
 const verdictBody = (v: number) => ({
   dataset: DS,
   version: v,
-  outcome: v === 3 ? "failed" : "passed",
+  outcome: v === 3 ? ("failed" as const) : ("passed" as const),
   rules: rules(v),
   checked_at: 1_780_000_000_000 + v,
   checker_id: `checker-${v % 2}`,
 });
-const verdict = (v: number): LogRecord => ({ kind: "QualityVerdict", body: verdictBody(v) as never });
+const verdict = (v: number): LogRecord => ({ kind: "QualityVerdict", body: verdictBody(v) });
 
 async function lakeWith(records: LogRecord[]) {
   const dir = mkdtempSync(join(root, "lake-"));
@@ -88,8 +90,9 @@ describe("table state", { timeout: 30_000 }, () => {
     assert.deepEqual(Object.keys(m.refs).sort(), ["audited", "latest", "main"]);
   });
 
-  test("a dataset with no verdict and no expiry: empty lists, and its latest version as the one snapshot", async () => {
-    const { p, ic } = await lakeWith([committed(1), committed(2), committed(3)]);
+  test("no verdict and no expiry: empty lists; a tagged version written before Iceberg metadata is no snapshot", async () => {
+    const tag: LogRecord = { kind: "VersionTagged", body: { dataset: DS, version: 1, tag: "old", ...WHO, at: 1_780_000_100_000 } };
+    const { p, ic } = await lakeWith([committed(1, false), committed(2), committed(3), tag]);
     const state = await tableState(p, DS, ic);
     const m = JSON.parse(new TextDecoder().decode(state!.bytes)) as { properties: Record<string, string>; snapshots: { "snapshot-id": number }[] };
     assert.equal(m.properties["lake.verdicts"], "[]");
@@ -100,10 +103,13 @@ describe("table state", { timeout: 30_000 }, () => {
     );
   });
 
-  test("a slow write puts the next one further off, never nearer than the interval", () => {
+  test("slow table states put the next write further off, never nearer than the interval nor further than the cap", () => {
     assert.equal(nextTableStateDelay(1000, 3), 1000);
     assert.equal(nextTableStateDelay(1000, 1000 / TABLE_STATE_BUSY_FACTOR), 1000);
     assert.equal(nextTableStateDelay(1000, 200), 200 * TABLE_STATE_BUSY_FACTOR);
-    assert.equal(nextTableStateDelay(1000, 2500.2), Math.ceil(2500.2 * TABLE_STATE_BUSY_FACTOR));
+    assert.equal(nextTableStateDelay(1000, 1000.2), Math.ceil(1000.2 * TABLE_STATE_BUSY_FACTOR));
+    assert.equal(nextTableStateDelay(1000, 10 * TABLE_STATE_MAX_DELAY_MS), TABLE_STATE_MAX_DELAY_MS);
+    // An interval longer than the cap is kept as it is.
+    assert.equal(nextTableStateDelay(2 * TABLE_STATE_MAX_DELAY_MS, 5), 2 * TABLE_STATE_MAX_DELAY_MS);
   });
 });

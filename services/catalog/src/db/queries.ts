@@ -196,11 +196,11 @@ export function prepareQueries(db: Database.Database) {
     unexpired: db.prepare<[string], { version: number; committed_at: number; quality: QualityStatus; manifest_key: string }>(
       "SELECT v.version, v.committed_at, v.quality, v.manifest_key FROM versions v WHERE v.dataset = ? AND NOT EXISTS (SELECT 1 FROM expired_versions e WHERE e.dataset = v.dataset AND e.version = v.version) ORDER BY v.version",
     ),
-    // Versions that are not expired and are Iceberg snapshots: what the Iceberg REST catalog lists.
     // The verdicts of versions that are not expired, as stored (rules as JSON text), for the table state.
     liveVerdicts: db.prepare<[string], Omit<QualityRow, "dataset" | "seq">>(
       "SELECT q.version, q.outcome, q.rules, q.checked_at, q.checker_id FROM quality_results q WHERE q.dataset = ? AND NOT EXISTS (SELECT 1 FROM expired_versions e WHERE e.dataset = q.dataset AND e.version = q.version) ORDER BY q.version",
     ),
+    // Versions that are not expired and are Iceberg snapshots: what the Iceberg REST catalog lists.
     snapshotVersions: db.prepare<[string], VersionRow>(
       "SELECT v.* FROM versions v WHERE v.dataset = ? AND v.iceberg_metadata IS NOT NULL AND NOT EXISTS (SELECT 1 FROM expired_versions e WHERE e.dataset = v.dataset AND e.version = v.version) ORDER BY v.version",
     ),
