@@ -341,7 +341,7 @@ export async function throughput(lake: LakeHandle, nc: NatsConnection, o: Throug
   }
 
   // 2c. One event per HTTP request again, sent by wrk (C) rather than from this process: the load
-  //     generator's CPU is on the lake's two cores, and undici's is 45-70 µs per request.
+  //     generator's CPU is on the lake's two cores, and undici's is 45-75 µs per request (45 against the floor's server, 58-75 against the lake).
   if (runs.includes("http-singles-wrk")) {
     if (!(await haveWrk())) {
       rows.push({

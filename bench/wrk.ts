@@ -1,5 +1,5 @@
 // One event per HTTP request sent by wrk (Debian's `wrk`, a load tool written in C) instead of from
-// this process. The load generator shares the lake's two cores: undici's client costs 45-70 µs of CPU
+// this process. The load generator shares the lake's two cores: undici's client costs 45-75 µs of CPU
 // per request, which the lake doesn't get. wrk costs a few µs. Every request carries an event of its
 // own (prepared before the run, as wrk's Lua script reads them); wrk is stopped once every event has an
 // answer, and its CPU is read off the shell that waited for it.
@@ -51,7 +51,7 @@ request = function()
   return health
 end
 response = function(status, headers, body)
-  if body == '{"ok":true}' then return end
+  if string.sub(body, 1, 6) == '{"ok":' then return end
   answered = answered + 1
   if status == 200 then ok = ok + 1 else
     if refused == 0 then io.stderr:write("first refusal: " .. status .. " " .. string.sub(body, 1, 300) .. "\\n") end
@@ -61,6 +61,8 @@ response = function(status, headers, body)
     told = true
     io.write("wrk-done " .. ok .. " " .. refused .. "\\n")
     io.flush()
+    -- No more health checks while the bench interrupts wrk.
+    wrk.thread:stop()
   end
 end
 `;
@@ -82,9 +84,26 @@ export async function wrkSingles(o: {
     writeFileSync(bodies, o.bodies.join("\n") + "\n");
     const script = join(dir, "singles.lua");
     writeFileSync(script, lua(bodies, o.path, o.token));
-    // The shell waits for wrk, so its own stat then holds wrk's CPU (cutime, cstime).
-    const shell = `wrk -t1 -c${o.connections} -d600s --timeout 30s -s "${script}" "${o.url}"; cat /proc/$$/stat`;
-    const child = spawn("bash", ["-c", shell], { stdio: ["ignore", "pipe", "pipe"] });
+    // wrk runs for a duration or until interrupted: a bound of a minute plus a millisecond per event
+    // (a lost request would otherwise leave the run waiting for its answer). The shell waits for it,
+    // so the shell's own stat then holds wrk's CPU (cutime, cstime); paths go in as arguments.
+    const durationS = 60 + Math.ceil(o.bodies.length / 1000);
+    const args = ["-t1", `-c${o.connections}`, `-d${durationS}s`, "--timeout", "30s", "-s", script, o.url];
+    const child = spawn("bash", ["-c", 'wrk "$@" & pid=$!; echo "wrk-pid $pid"; wait "$pid"; cat /proc/$$/stat', "bash", ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let wrkPid: number | undefined;
+    const stopWrk = (signal: NodeJS.Signals) => {
+      if (wrkPid === undefined) return;
+      try {
+        process.kill(wrkPid, signal);
+      } catch {
+        // gone already
+      }
+    };
+    // If the bench dies first, wrk must not go on loading the lake.
+    const onExit = () => stopWrk("SIGKILL");
+    process.once("exit", onExit);
     const started = performance.now();
     let out = "";
     let err = "";
@@ -95,19 +114,30 @@ export async function wrkSingles(o: {
       child.on("error", reject);
       child.on("exit", resolve);
     });
-    const killer = setTimeout(() => child.kill("SIGKILL"), 620_000);
+    const killer = setTimeout(
+      () => {
+        stopWrk("SIGKILL");
+        child.kill("SIGKILL");
+      },
+      (durationS + 30) * 1000,
+    );
     child.stdout.on("data", (d: Buffer) => {
       out += d.toString();
+      wrkPid ??= Number(/wrk-pid (\d+)/.exec(out)?.[1]) || undefined;
       const m = /wrk-done (\d+) (\d+)/.exec(out);
       if (m && !counts) {
         seconds = (performance.now() - started) / 1000;
         counts = [Number(m[1]), Number(m[2])];
-        // wrk runs until its duration is up or it is interrupted: interrupt it (the shell carries on).
-        spawn("pkill", ["-INT", "-P", String(child.pid), "-x", "wrk"], { stdio: "ignore" });
+        stopWrk("SIGINT");
       }
     });
-    await exited;
-    clearTimeout(killer);
+    try {
+      await exited;
+    } finally {
+      clearTimeout(killer);
+      stopWrk("SIGKILL");
+      process.removeListener("exit", onExit);
+    }
     if (!counts) throw new Error(`wrk ended before every event was answered: ${err.trim().slice(0, 500)}`);
     if (counts[1] > 0) throw new Error(`wrk: ${counts[1]} of ${counts[0] + counts[1]} events refused; ${err.trim().slice(0, 500)}`);
     const stat = out.slice(out.lastIndexOf("\n", out.length - 2) + 1);
