@@ -4,7 +4,7 @@
 // bench/results/bench-<time>.json. Asserts nothing about time: it measures.
 //   npm run bench                                (everything, ~6 min on the 2-core dev machine)
 //   npm run bench -- --quick                     (smaller sizes, ~1.5 min)
-//   npm run bench -- --only lake,rebuild         (sections: lake, throughput, wap, rebuild, reads, history, query, parquet, iceberg, cli)
+//   npm run bench -- --only lake,rebuild         (sections: lake, throughput, wap, rebuild, reads, history, table-state, query, parquet, iceberg, cli)
 //   npm run bench -- --only throughput --events 40000   (the lake's throughput and CPU per event alone)
 //   npm run bench -- --only cli                  (CLI start time, compiled vs from source: not in the default run)
 //   npm run bench -- --without quality,aggregator   (the lake section without those services)
@@ -29,6 +29,7 @@ import { publishFreshness } from "./publish.ts";
 import { query } from "./query.ts";
 import { reads } from "./reads.ts";
 import { rebuild } from "./rebuild.ts";
+import { tableStateCost } from "./table-state.ts";
 import { throughput, THROUGHPUT_RUNS } from "./throughput.ts";
 
 const { values } = parseArgs({
@@ -74,8 +75,8 @@ const o = {
 };
 const sections = new Set(values.only.split(",").filter(Boolean));
 for (const s of sections)
-  if (!["lake", "throughput", "wap", "rebuild", "reads", "history", "query", "parquet", "iceberg", "cli"].includes(s))
-    throw new Error(`--only takes lake, throughput, wap, rebuild, reads, history, query, parquet, iceberg, cli; got ${s}`);
+  if (!["lake", "throughput", "wap", "rebuild", "reads", "history", "table-state", "query", "parquet", "iceberg", "cli"].includes(s))
+    throw new Error(`--only takes lake, throughput, wap, rebuild, reads, history, table-state, query, parquet, iceberg, cli; got ${s}`);
 for (const r of values.runs?.split(",") ?? [])
   if (!(THROUGHPUT_RUNS as readonly string[]).includes(r)) throw new Error(`--runs takes ${THROUGHPUT_RUNS.join(", ")}; got ${r}`);
 const without = values.without.split(",").filter(Boolean) as ("quality" | "aggregator")[];
@@ -163,6 +164,10 @@ if (sections.has("reads")) {
 if (sections.has("history")) {
   log(`commit cost at ${o.historySteps.join(", ")} versions`);
   rows.push(...(await history({ steps: o.historySteps, commits: o.historyCommits, batch: 200, env: profileEnv })));
+}
+if (sections.has("history") || sections.has("table-state")) {
+  log(`catalog work at ${o.historySteps.join(", ")} versions`);
+  rows.push(...(await tableStateCost({ sizes: o.historySteps, repeats: quick ? 3 : 10 })));
 }
 if (sections.has("query")) {
   log(`query over ${o.queryRows} rows`);
