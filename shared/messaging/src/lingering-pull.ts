@@ -15,7 +15,9 @@
 // - the server says nothing, not even a heartbeat, for `missedHeartbeats` intervals of a waiting pull
 //   (the consumer was deleted, the server is gone), or a no_wait pull isn't answered in that time;
 // - the server ends a pull with an error status (409: consumer deleted, leadership change, ...);
-// - the connection reconnects (pulls in flight are lost with the old connection);
+// - the connection reconnects and the consumer is gone (a restarted server keeps no memory consumer),
+//   or it delivered records while the connection was down (they were lost with it); else the pull in
+//   flight, lost with the old connection, is asked again, and the read goes on with the same consumer;
 // - a record's consumer sequence skips ahead (a record was lost on the way).
 // A message on the inbox that is not a delivery of this consumer's (another stream or consumer, a
 // consumer sequence already seen) is dropped: it can't be a record of this read.
@@ -234,6 +236,8 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
   private pulls = 0;
   /** lastDelivery when the silence timer was last armed: records since count as the server answering. */
   private deliveredAtArm = 0;
+  /** Settles once the consumer has been looked at after the last reconnect; no pull is asked before. */
+  private resumed: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly o: LingeringPullOptions,
@@ -248,15 +252,15 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
     // pull (a late 408) can't end the current one.
     this.inbox = newInbox(o.nc);
     this.sub = o.nc.subscribe(`${this.inbox}.*`, { callback: (err, m) => (err ? this.stop(err) : this.receive(m)) });
-    // Pulls in flight die with the connection: a reconnect ends this read (follow() starts a new one).
-    // The status iterator is stopped with the read (stop() takes its listener off the connection at once).
+    // Pulls in flight die with the connection: after a reconnect the consumer is looked at before the
+    // next pull (reconnected()). The status iterator is stopped with the read (stop() takes its listener
+    // off the connection at once).
     const statuses = o.nc.status() as AsyncIterable<{ type: string; server?: string }> & { stop?: () => void };
     this.statuses = statuses;
     void (async () => {
       for await (const s of statuses) {
         if (this.stopped) return;
-        if (s.type === "reconnect")
-          return this.stop(new ConsumerStalledError(`the connection reconnected${s.server ? ` to ${s.server}` : ""}; pulls in flight were lost`));
+        if (s.type === "reconnect") this.reconnected(s.server);
       }
     })().catch(() => {});
     void this.run().catch((err: unknown) => this.stop(err instanceof Error ? err : new Error(String(err))));
@@ -281,6 +285,31 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
       mem_storage: true,
     });
     return new LingeringPull(o, name, o.jsm.getOptions().apiPrefix ?? "$JS.API");
+  }
+
+  /**
+   * The connection came back: the pull in flight was lost with the old one. Whether the read can go on
+   * with the same consumer is settled before the next pull: it must still exist, and must not have
+   * delivered records this reader never got (sent while the connection was down). Either way, the lost
+   * pull is over with what it brought.
+   */
+  private reconnected(server: string | undefined): void {
+    const where = server ? ` to ${server}` : "";
+    this.resumed = (async () => {
+      let delivered: number;
+      try {
+        delivered = (await this.info()).delivered.consumer_seq;
+      } catch (e) {
+        return this.stop(new ConsumerStalledError(`the connection reconnected${where} and the consumer is gone: ${(e as Error).message}`));
+      }
+      if (delivered > this.lastDelivery)
+        this.stop(
+          new ConsumerStalledError(
+            `the connection reconnected${where}; records ${this.lastDelivery + 1}-${delivered} the consumer delivered meanwhile were lost with the old connection`,
+          ),
+        );
+    })();
+    this.pull?.done(this.pull.received);
   }
 
   /** Records delivered here and not read yet. */
@@ -386,9 +415,10 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
     });
   }
 
-  /** One pull; resolves with the records it brought (0: none), or undefined once stopped. */
-  private ask(body: string, batch: number): Promise<number | undefined> {
-    if (this.stopped) return Promise.resolve(undefined);
+  /** One pull (once the consumer is known to be fit after a reconnect); resolves with the records it brought (0: none), or undefined once stopped. */
+  private async ask(body: string, batch: number): Promise<number | undefined> {
+    await this.resumed;
+    if (this.stopped) return undefined;
     return new Promise<number | undefined>((resolve) => {
       const n = ++this.pulls;
       this.pull = {

@@ -1,7 +1,11 @@
 // follow's lingering pulls against a real nats-server, beyond the follow suite it also passes: records
 // that come while it lingers arrive in one delivery; messages another client sends to its inbox are
-// not taken for records; its consumer is gone once it stops.
+// not taken for records; its consumer is gone once it stops; a reconnect to the same server doesn't
+// start a new consumer, one to a server that lost the consumer does.
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 
 import { jetstream, type JetStreamClient, type JetStreamManager, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
@@ -9,7 +13,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 
 import { type NatsServerHandle, startNatsServer, waitFor } from "@lake/testing";
 
-import { connectNats, follow, type Follower } from "../src/index.ts";
+import { connectNats, ConsumerStalledError, follow, type Follower } from "../src/index.ts";
 
 const STREAM = "LINGER_TEST";
 const T = { timeout: 60_000 };
@@ -160,4 +164,88 @@ test("a stopped reader leaves nothing on the connection: its status listener goe
     await c.follower.stop();
   }
   assert.equal(listeners(), before, "as many status listeners as before ten readers came and went");
+});
+
+/** Resolves at the connection's next `reconnect` status. */
+function nextReconnect(c: NatsConnection): Promise<void> {
+  const statuses = c.status() as AsyncIterable<{ type: string }> & { stop?: () => void };
+  return (async () => {
+    for await (const s of statuses) if (s.type === "reconnect") break;
+    statuses.stop?.();
+  })();
+}
+
+test("a reconnect to the same server: the read goes on with the same consumer, every record once and in order", T, async () => {
+  const c = await start("linger.reconnect", 20);
+  const pubNc = await connectNats({ url: nats.url, name: "lingering-pull-test-producer", auth: {} });
+  try {
+    const pub = jetstream(pubNc);
+    for (let i = 1; i <= 5; i++) await pub.publish("linger.reconnect", enc.encode(`r${i}`));
+    await applied(c, 5);
+    const back = nextReconnect(nc);
+    await nc.reconnect();
+    await back;
+    for (let i = 6; i <= 10; i++) await pub.publish("linger.reconnect", enc.encode(`r${i}`));
+    await applied(c, 10);
+    assert.deepEqual(
+      c.applied,
+      Array.from({ length: 10 }, (_, i) => `r${i + 1}`),
+    );
+    assert.deepEqual(c.starts, [0], "one consumer, the first, read everything: no restart");
+    assert.deepEqual(
+      c.errors.filter((e) => e instanceof ConsumerStalledError),
+      [],
+    );
+  } finally {
+    await pubNc.close();
+  }
+});
+
+test("a server that comes back without the consumer: the read ends stalled, and a new consumer goes on from the position", T, async () => {
+  const storeDir = mkdtempSync(join(tmpdir(), "lake-linger-restart-"));
+  let own = await startNatsServer({ storeDir });
+  const ownNc = await connectNats({ url: own.url, name: "lingering-pull-test-restart", auth: {} });
+  try {
+    const ownJsm = await jetstreamManager(ownNc);
+    await ownJsm.streams.add({ name: "LINGER_RESTART", subjects: ["restart.>"] });
+    const c = { position: 0, applied: [] as string[], errors: [] as unknown[], starts: [] as number[] };
+    const f = await follow({
+      nc: ownNc,
+      stream: "LINGER_RESTART",
+      subject: "restart.one",
+      lingerMs: 20,
+      position: () => c.position,
+      handle: (batch) => {
+        c.applied.push(...batch.map(text));
+        c.position = batch.at(-1)!.seq;
+      },
+      batch: { maxRecords: 100 },
+      retry: { initialMs: 20, factor: 2, maxMs: 200 },
+      onStart: (p) => void c.starts.push(p),
+      onError: (err) => void c.errors.push(err),
+    });
+    try {
+      const ownJs = jetstream(ownNc);
+      for (const v of ["s1", "s2"]) await ownJs.publish("restart.one", enc.encode(v));
+      await applied(c, 2);
+      // Same port and store: the stream and its records come back, the in-memory consumer doesn't.
+      const back = nextReconnect(ownNc);
+      await own.stop();
+      own = await startNatsServer({ port: own.port, storeDir });
+      await back;
+      await waitFor("a stall after reconnecting", () => (c.errors.some((e) => e instanceof ConsumerStalledError) ? true : undefined), {
+        timeoutMs: 20_000,
+      });
+      for (const v of ["s3", "s4"]) await ownJs.publish("restart.one", enc.encode(v));
+      await applied(c, 4);
+      assert.deepEqual(c.applied, ["s1", "s2", "s3", "s4"]);
+      assert.equal(c.starts.at(-1), 2, "the new consumer starts after the last record applied");
+    } finally {
+      await f.stop();
+    }
+  } finally {
+    await ownNc.close();
+    await own.stop();
+    rmSync(storeDir, { recursive: true, force: true });
+  }
 });
