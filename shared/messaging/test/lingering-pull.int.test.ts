@@ -40,8 +40,8 @@ after(async () => {
   await nats?.stop();
 });
 
-/** A caller applying batches to a list, its position the last sequence applied. */
-async function start(subject: string, lingerMs: number) {
+/** A caller applying batches to a list, its position the last sequence applied (on this file's server, or `on`'s). */
+async function start(subject: string, lingerMs: number, on: { nc: NatsConnection; stream: string } = { nc, stream: STREAM }) {
   const c = {
     position: 0,
     batches: [] as string[][],
@@ -51,8 +51,8 @@ async function start(subject: string, lingerMs: number) {
     follower: undefined as unknown as Follower,
   };
   c.follower = await follow({
-    nc,
-    stream: STREAM,
+    nc: on.nc,
+    stream: on.stream,
     subject,
     lingerMs,
     position: () => c.position,
@@ -208,22 +208,7 @@ test("a server that comes back without the consumer: the read ends stalled, and 
   try {
     const ownJsm = await jetstreamManager(ownNc);
     await ownJsm.streams.add({ name: "LINGER_RESTART", subjects: ["restart.>"] });
-    const c = { position: 0, applied: [] as string[], errors: [] as unknown[], starts: [] as number[] };
-    const f = await follow({
-      nc: ownNc,
-      stream: "LINGER_RESTART",
-      subject: "restart.one",
-      lingerMs: 20,
-      position: () => c.position,
-      handle: (batch) => {
-        c.applied.push(...batch.map(text));
-        c.position = batch.at(-1)!.seq;
-      },
-      batch: { maxRecords: 100 },
-      retry: { initialMs: 20, factor: 2, maxMs: 200 },
-      onStart: (p) => void c.starts.push(p),
-      onError: (err) => void c.errors.push(err),
-    });
+    const c = await start("restart.one", 20, { nc: ownNc, stream: "LINGER_RESTART" });
     try {
       const ownJs = jetstream(ownNc);
       for (const v of ["s1", "s2"]) await ownJs.publish("restart.one", enc.encode(v));
@@ -241,7 +226,7 @@ test("a server that comes back without the consumer: the read ends stalled, and 
       assert.deepEqual(c.applied, ["s1", "s2", "s3", "s4"]);
       assert.equal(c.starts.at(-1), 2, "the new consumer starts after the last record applied");
     } finally {
-      await f.stop();
+      await c.follower.stop();
     }
   } finally {
     await ownNc.close();
