@@ -115,7 +115,7 @@ export async function tableStateCost(o: { sizes: number[]; repeats: number }): P
           figure: `  make the table state`,
           value: round(stateMs, 1),
           unit: "ms",
-          note: `${round(bytes / 1024)} kB; written at most every max(1 s, 20 × this)`,
+          note: `${round(bytes / 1024)} kB; written at most every max(1 s, 20 × this), at least once a minute`,
         });
       } finally {
         p.close();

@@ -17,7 +17,7 @@ export const TABLE_STATE_INTERVAL_MS = 1_000;
 
 /**
  * A table state holds every retained version's verdict, so making one costs in proportion to the
- * history kept (about 6 ms per 1,000 versions, and 275 kB): with the default retention (7 days), a busy
+ * history kept (about 7 ms and 300-700 kB per 1,000 versions, by the verdicts' rules): with the default retention (7 days), a busy
  * dataset keeps hundreds of thousands. The wait before the next write is at least this many times what
  * making the last ones took (the store's own time not counted), so table states take no more than about
  * 5% of the catalog's time; and at most TABLE_STATE_MAX_DELAY_MS, so the newest is never older than that.

@@ -21,7 +21,16 @@
 // - a record's consumer sequence skips ahead (a record was lost on the way).
 // A message on the inbox that is not a delivery of this consumer's (another stream or consumer, a
 // consumer sequence already seen) is dropped: it can't be a record of this read.
-import { AckPolicy, type ConsumerInfo, DeliverPolicy, type DeliveryInfo, type JetStreamManager, type JsMsg, type PullOptions } from "@nats-io/jetstream";
+import {
+  AckPolicy,
+  type ConsumerInfo,
+  DeliverPolicy,
+  type DeliveryInfo,
+  JetStreamApiError,
+  type JetStreamManager,
+  type JsMsg,
+  type PullOptions,
+} from "@nats-io/jetstream";
 import { type Msg, type MsgHdrs, type NatsConnection, nuid, type Subscription } from "@nats-io/nats-core";
 
 import { newInbox } from "./connect.ts";
@@ -300,7 +309,8 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
       try {
         delivered = (await this.info()).delivered.consumer_seq;
       } catch (e) {
-        return this.stop(new ConsumerStalledError(`the connection reconnected${where} and the consumer is gone: ${(e as Error).message}`));
+        const what = e instanceof JetStreamApiError && e.status === 404 ? "is gone" : "could not be looked at";
+        return this.stop(new ConsumerStalledError(`the connection reconnected${where} and the consumer ${what}: ${(e as Error).message}`));
       }
       if (delivered > this.lastDelivery)
         this.stop(
@@ -417,7 +427,8 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
 
   /** One pull (once the consumer is known to be fit after a reconnect); resolves with the records it brought (0: none), or undefined once stopped. */
   private async ask(body: string, batch: number): Promise<number | undefined> {
-    await this.resumed;
+    // The latest reconnect's check: another reconnect while waiting brings a newer one.
+    for (let r: Promise<void> | undefined; r !== this.resumed;) await (r = this.resumed);
     if (this.stopped) return undefined;
     return new Promise<number | undefined>((resolve) => {
       const n = ++this.pulls;

@@ -3,13 +3,10 @@
 // not taken for records; its consumer is gone once it stops; a reconnect to the same server doesn't
 // start a new consumer, one to a server that lost the consumer does.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
 
 import { jetstream, type JetStreamClient, type JetStreamManager, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/nats-core";
+import { createInbox, type Msg, type NatsConnection } from "@nats-io/nats-core";
 
 import { type NatsServerHandle, startNatsServer, waitFor } from "@lake/testing";
 
@@ -68,6 +65,13 @@ async function start(subject: string, lingerMs: number, on: { nc: NatsConnection
   });
   followers.push(c.follower);
   return c;
+}
+
+/** The names of the stream's consumers reading `subject`. */
+async function consumersOf(subject: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const ci of jsm.consumers.list(STREAM)) if (ci.config.filter_subject === subject) names.push(ci.name);
+  return names;
 }
 
 const applied = (c: { applied: string[] }, n: number) =>
@@ -146,14 +150,9 @@ test("its consumer is deleted when it stops", T, async () => {
   const c = await start("linger.gone", 20);
   await js.publish("linger.gone", enc.encode("g1"));
   await applied(c, 1);
-  const mine = async () => {
-    const names: string[] = [];
-    for await (const ci of jsm.consumers.list(STREAM)) if (ci.config.filter_subject === "linger.gone") names.push(ci.name);
-    return names;
-  };
-  assert.equal((await mine()).length, 1);
+  assert.equal((await consumersOf("linger.gone")).length, 1);
   await c.follower.stop();
-  await waitFor("the consumer deleted", async () => ((await mine()).length === 0 ? true : undefined), { timeoutMs: 10_000 });
+  await waitFor("the consumer deleted", async () => ((await consumersOf("linger.gone")).length === 0 ? true : undefined), { timeoutMs: 10_000 });
 });
 
 test("a stopped reader leaves nothing on the connection: its status listener goes with it", T, async () => {
@@ -182,9 +181,18 @@ test("a reconnect to the same server: the read goes on with the same consumer, e
     const pub = jetstream(pubNc);
     for (let i = 1; i <= 5; i++) await pub.publish("linger.reconnect", enc.encode(`r${i}`));
     await applied(c, 5);
+    const [consumer] = await consumersOf("linger.reconnect");
+    // The pulls the reader asks on its consumer, seen from another connection.
+    let pulls = 0;
+    const spy = pubNc.subscribe(`$JS.API.CONSUMER.MSG.NEXT.${STREAM}.${consumer}`, { callback: () => void pulls++ });
+    await pubNc.flush();
     const back = nextReconnect(nc);
     await nc.reconnect();
     await back;
+    const before = pulls;
+    // The pull lost with the old connection is asked again, before any new record could prompt one.
+    await waitFor("a pull after the reconnect", () => (pulls > before ? true : undefined), { timeoutMs: 20_000, intervalMs: 10 });
+    spy.unsubscribe();
     for (let i = 6; i <= 10; i++) await pub.publish("linger.reconnect", enc.encode(`r${i}`));
     await applied(c, 10);
     assert.deepEqual(
@@ -192,6 +200,7 @@ test("a reconnect to the same server: the read goes on with the same consumer, e
       Array.from({ length: 10 }, (_, i) => `r${i + 1}`),
     );
     assert.deepEqual(c.starts, [0], "one consumer, the first, read everything: no restart");
+    assert.deepEqual(await consumersOf("linger.reconnect"), [consumer]);
     assert.deepEqual(
       c.errors.filter((e) => e instanceof ConsumerStalledError),
       [],
@@ -201,13 +210,42 @@ test("a reconnect to the same server: the read goes on with the same consumer, e
   }
 });
 
-test("a server that comes back without the consumer: the read ends stalled, and a new consumer goes on from the position", T, async () => {
-  const storeDir = mkdtempSync(join(tmpdir(), "lake-linger-restart-"));
-  let own = await startNatsServer({ storeDir });
+test("a record its consumer delivered while the connection was down: the read ends stalled at the reconnect, and a new consumer brings it", T, async () => {
+  // A long linger: after the first record the reader keeps no pull open for 10 s.
+  const c = await start("linger.lost", 10_000);
+  const other = await connectNats({ url: nats.url, name: "lingering-pull-test-other", auth: {} });
+  try {
+    const l1 = await jetstream(other).publish("linger.lost", enc.encode("l1"));
+    await applied(c, 1);
+    const [consumer] = await consumersOf("linger.lost");
+    await jetstream(other).publish("linger.lost", enc.encode("l2"));
+    // Another client takes l2 off the reader's consumer (on an inbox of its own: request() did not hand the
+    // delivery back), as a delivery to a connection that died would
+    // be lost: the consumer counts it delivered, the reader never sees it, and no later record shows the gap.
+    const inbox = createInbox();
+    const sub = other.subscribe(inbox, { max: 1, timeout: 5000 });
+    other.publish(`$JS.API.CONSUMER.MSG.NEXT.${STREAM}.${consumer}`, JSON.stringify({ batch: 1, no_wait: true }), { reply: inbox });
+    let taken: Msg | undefined;
+    for await (const m of sub) taken = m;
+    assert.equal(new TextDecoder().decode(taken!.data), "l2", "the other client took l2 while the reader lingered");
+    const back = nextReconnect(nc);
+    await nc.reconnect();
+    await back;
+    await applied(c, 2);
+    assert.deepEqual(c.applied, ["l1", "l2"]);
+    const stall = c.errors.find((e): e is ConsumerStalledError => e instanceof ConsumerStalledError);
+    assert.match(stall?.why ?? "", /reconnected.*delivered meanwhile were lost/);
+    assert.equal(c.starts.at(-1), l1.seq, "the new consumer starts after l1, the last record applied");
+  } finally {
+    await other.close();
+  }
+});
+
+test("a server that comes back without the consumer: the read ends stalled at the reconnect, and a new consumer goes on from the position", T, async () => {
+  const own = await startNatsServer();
   const ownNc = await connectNats({ url: own.url, name: "lingering-pull-test-restart", auth: {} });
   try {
-    const ownJsm = await jetstreamManager(ownNc);
-    await ownJsm.streams.add({ name: "LINGER_RESTART", subjects: ["restart.>"] });
+    await (await jetstreamManager(ownNc)).streams.add({ name: "LINGER_RESTART", subjects: ["restart.>"] });
     const c = await start("restart.one", 20, { nc: ownNc, stream: "LINGER_RESTART" });
     try {
       const ownJs = jetstream(ownNc);
@@ -215,12 +253,13 @@ test("a server that comes back without the consumer: the read ends stalled, and 
       await applied(c, 2);
       // Same port and store: the stream and its records come back, the in-memory consumer doesn't.
       const back = nextReconnect(ownNc);
-      await own.stop();
-      own = await startNatsServer({ port: own.port, storeDir });
+      await own.restart();
       await back;
       await waitFor("a stall after reconnecting", () => (c.errors.some((e) => e instanceof ConsumerStalledError) ? true : undefined), {
         timeoutMs: 20_000,
       });
+      const stall = c.errors.find((e): e is ConsumerStalledError => e instanceof ConsumerStalledError)!;
+      assert.match(stall.why, /reconnected.*the consumer is gone/, "found at the reconnect, not by a later pull");
       for (const v of ["s3", "s4"]) await ownJs.publish("restart.one", enc.encode(v));
       await applied(c, 4);
       assert.deepEqual(c.applied, ["s1", "s2", "s3", "s4"]);
@@ -231,6 +270,5 @@ test("a server that comes back without the consumer: the read ends stalled, and 
   } finally {
     await ownNc.close();
     await own.stop();
-    rmSync(storeDir, { recursive: true, force: true });
   }
 });
