@@ -23,6 +23,7 @@
 // consumer sequence already seen) is dropped: it can't be a record of this read.
 import {
   AckPolicy,
+  type ApiError,
   type ConsumerInfo,
   DeliverPolicy,
   type DeliveryInfo,
@@ -221,10 +222,14 @@ interface Pull {
   fail: (err: Error) => void;
 }
 
+/** How long the look at the consumer after a reconnect may take before the read ends stalled. */
+const RECONNECT_CHECK_TIMEOUT_MS = 2_000;
+
 export class LingeringPull implements AsyncIterable<JsMsg> {
   private readonly sub: Subscription;
   private readonly inbox: string;
   private readonly next: string;
+  private readonly apiPrefix: string;
   /** How this consumer's deliveries' reply subjects begin. */
   private readonly ownAck: OwnAck;
   private readonly heartbeatMs: number;
@@ -256,6 +261,7 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
     this.heartbeatMs = o.heartbeatMs ?? LIVE_PULL_EXPIRES_MS / 2;
     this.silenceMs = this.heartbeatMs * (o.missedHeartbeats ?? STALL_MISSED_HEARTBEATS);
     this.next = `${apiPrefix}.CONSUMER.MSG.NEXT.${o.stream}.${consumer}`;
+    this.apiPrefix = apiPrefix;
     this.ownAck = { prefix: `$JS.ACK.${o.stream}.${consumer}.`, stream: o.stream, consumer };
     // Each pull is answered on a subject of its own (`<inbox>.<n>`), so a status that answers an earlier
     // pull (a late 408) can't end the current one.
@@ -307,7 +313,7 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
     this.resumed = (async () => {
       let delivered: number;
       try {
-        delivered = (await this.info()).delivered.consumer_seq;
+        delivered = (await this.consumerState(RECONNECT_CHECK_TIMEOUT_MS)).delivered.consumer_seq;
       } catch (e) {
         const what = e instanceof JetStreamApiError && e.status === 404 ? "is gone" : "could not be looked at";
         return this.stop(new ConsumerStalledError(`the connection reconnected${where} and the consumer ${what}: ${(e as Error).message}`));
@@ -329,6 +335,17 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
 
   info(): Promise<ConsumerInfo> {
     return this.o.jsm.consumers.info(this.o.stream, this.consumer);
+  }
+
+  /**
+   * The consumer's info within `timeoutMs`: the JetStream manager's own timeout (5 s) is what a cluster
+   * node loss would cost before a new consumer when this one lived on the lost node.
+   */
+  private async consumerState(timeoutMs: number): Promise<ConsumerInfo> {
+    const m = await this.o.nc.request(`${this.apiPrefix}.CONSUMER.INFO.${this.o.stream}.${this.consumer}`, undefined, { timeout: timeoutMs });
+    const r = JSON.parse(new TextDecoder().decode(m.data)) as ConsumerInfo & { error?: ApiError };
+    if (r.error) throw new JetStreamApiError(r.error);
+    return r;
   }
 
   /**
