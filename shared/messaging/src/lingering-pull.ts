@@ -23,12 +23,12 @@
 // consumer sequence already seen) is dropped: it can't be a record of this read.
 import {
   AckPolicy,
-  type ApiError,
   type ConsumerInfo,
   DeliverPolicy,
   type DeliveryInfo,
   JetStreamApiError,
   type JetStreamManager,
+  jetstreamManager,
   type JsMsg,
   type PullOptions,
 } from "@nats-io/jetstream";
@@ -139,9 +139,12 @@ export interface OwnAck {
  */
 export function deliveryInfoOf(reply: string | undefined, own?: OwnAck): DeliveryInfo | undefined {
   if (own !== undefined && reply?.startsWith(own.prefix)) {
-    const numbers = tail(reply, own.prefix.length);
-    if (numbers === undefined) return undefined;
-    const [deliveryCount, streamSequence, deliverySequence, timestampNanos, pending] = numbers;
+    if (!tail(reply, own.prefix.length)) return undefined;
+    const deliveryCount = TAIL[0]!;
+    const streamSequence = TAIL[1]!;
+    const deliverySequence = TAIL[2]!;
+    const timestampNanos = TAIL[3]!;
+    const pending = TAIL[4]!;
     return {
       domain: "",
       account_hash: "",
@@ -158,26 +161,29 @@ export function deliveryInfoOf(reply: string | undefined, own?: OwnAck): Deliver
   return deliveryInfo(reply);
 }
 
-/** The five decimal tokens after `from` (the end of the subject after the fifth), as count() reads each. */
-function tail(reply: string, from: number): [number, number, number, number, number] | undefined {
-  const out: number[] = [];
+/** Where tail() leaves its five numbers: one array for every read, none allocated per delivery. */
+const TAIL = [0, 0, 0, 0, 0];
+
+/** Reads the five decimal tokens after `from` (the end of the subject after the fifth), as count() reads each, into TAIL; false if they aren't. */
+function tail(reply: string, from: number): boolean {
+  let count = 0;
   let start = from;
   for (let i = from; i <= reply.length; i++) {
     const c = i < reply.length ? reply.charCodeAt(i) : 46;
     if (c !== 46) continue; // "."
     const len = i - start;
-    if (len === 0 || len > 20 || out.length === 5) return undefined;
+    if (len === 0 || len > 20 || count === 5) return false;
     let n = 0;
     for (let j = start; j < i; j++) {
       const d = reply.charCodeAt(j) - 48;
-      if (d < 0 || d > 9) return undefined;
+      if (d < 0 || d > 9) return false;
       n = n * 10 + d;
     }
     // Past 15 digits the running sum can round differently from parsing the token: parse it.
-    out.push(len > 15 ? Number(reply.slice(start, i)) : n);
+    TAIL[count++] = len > 15 ? Number(reply.slice(start, i)) : n;
     start = i + 1;
   }
-  return out.length === 5 ? (out as [number, number, number, number, number]) : undefined;
+  return count === 5;
 }
 
 /** `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>`, or the form with domain and account hash. */
@@ -229,7 +235,6 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
   private readonly sub: Subscription;
   private readonly inbox: string;
   private readonly next: string;
-  private readonly apiPrefix: string;
   /** How this consumer's deliveries' reply subjects begin. */
   private readonly ownAck: OwnAck;
   private readonly heartbeatMs: number;
@@ -257,11 +262,12 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
     private readonly o: LingeringPullOptions,
     private readonly consumer: string,
     apiPrefix: string,
+    /** o.jsm with a short timeout: the look at the consumer after a reconnect. */
+    private readonly checker: JetStreamManager,
   ) {
     this.heartbeatMs = o.heartbeatMs ?? LIVE_PULL_EXPIRES_MS / 2;
     this.silenceMs = this.heartbeatMs * (o.missedHeartbeats ?? STALL_MISSED_HEARTBEATS);
     this.next = `${apiPrefix}.CONSUMER.MSG.NEXT.${o.stream}.${consumer}`;
-    this.apiPrefix = apiPrefix;
     this.ownAck = { prefix: `$JS.ACK.${o.stream}.${consumer}.`, stream: o.stream, consumer };
     // Each pull is answered on a subject of its own (`<inbox>.<n>`), so a status that answers an earlier
     // pull (a late 408) can't end the current one.
@@ -299,7 +305,10 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
       max_deliver: 1,
       mem_storage: true,
     });
-    return new LingeringPull(o, name, o.jsm.getOptions().apiPrefix ?? "$JS.API");
+    // The manager's own timeout (5 s) is what a cluster node loss would cost before a new consumer when
+    // this one lived on the lost node.
+    const checker = await jetstreamManager(o.nc, { ...o.jsm.getOptions(), timeout: RECONNECT_CHECK_TIMEOUT_MS, checkAPI: false });
+    return new LingeringPull(o, name, o.jsm.getOptions().apiPrefix ?? "$JS.API", checker);
   }
 
   /**
@@ -313,7 +322,7 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
     this.resumed = (async () => {
       let delivered: number;
       try {
-        delivered = (await this.consumerState(RECONNECT_CHECK_TIMEOUT_MS)).delivered.consumer_seq;
+        delivered = (await this.checker.consumers.info(this.o.stream, this.consumer)).delivered.consumer_seq;
       } catch (e) {
         const what = e instanceof JetStreamApiError && e.status === 404 ? "is gone" : "could not be looked at";
         return this.stop(new ConsumerStalledError(`the connection reconnected${where} and the consumer ${what}: ${(e as Error).message}`));
@@ -335,17 +344,6 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
 
   info(): Promise<ConsumerInfo> {
     return this.o.jsm.consumers.info(this.o.stream, this.consumer);
-  }
-
-  /**
-   * The consumer's info within `timeoutMs`: the JetStream manager's own timeout (5 s) is what a cluster
-   * node loss would cost before a new consumer when this one lived on the lost node.
-   */
-  private async consumerState(timeoutMs: number): Promise<ConsumerInfo> {
-    const m = await this.o.nc.request(`${this.apiPrefix}.CONSUMER.INFO.${this.o.stream}.${this.consumer}`, undefined, { timeout: timeoutMs });
-    const r = JSON.parse(new TextDecoder().decode(m.data)) as ConsumerInfo & { error?: ApiError };
-    if (r.error) throw new JetStreamApiError(r.error);
-    return r;
   }
 
   /**
