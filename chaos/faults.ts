@@ -15,11 +15,26 @@ export const FAULTS = {
   nats: "nats-restart",
   /** kill -9 of one node of the 3-node cluster; the lake keeps running on two, then the node comes back. */
   node: "node-loss",
+  /**
+   * kill -9 of the cluster node that leads the commit log's stream (COMMITS), where every version is
+   * appended: the worst node to lose for commits (a new leader must be elected before any lands).
+   */
+  leader: "leader-loss",
 } as const;
 export type FaultKind = (typeof FAULTS)[keyof typeof FAULTS];
 
 export const SINGLE_NODE_FAULTS: readonly FaultKind[] = [FAULTS.ingest, FAULTS.catalog, FAULTS.committer, FAULTS.aggregator, FAULTS.quality, FAULTS.nats];
-export const CLUSTER_FAULTS: readonly FaultKind[] = [FAULTS.ingest, FAULTS.catalog, FAULTS.committer, FAULTS.aggregator, FAULTS.quality, FAULTS.node];
+export const CLUSTER_FAULTS: readonly FaultKind[] = [
+  FAULTS.ingest,
+  FAULTS.catalog,
+  FAULTS.committer,
+  FAULTS.aggregator,
+  FAULTS.quality,
+  FAULTS.node,
+  FAULTS.leader,
+];
+/** The faults that take a node of the cluster down for a while (the lake must keep committing on two). */
+export const NODE_FAULTS: readonly FaultKind[] = [FAULTS.node, FAULTS.leader];
 
 export function isFaultKind(s: string): s is FaultKind {
   return (Object.values(FAULTS) as string[]).includes(s);

@@ -18,7 +18,7 @@ import { waitFor } from "@lake/testing";
 import { type NatsCluster, startNatsCluster } from "@lake/testing";
 
 import { checkAggregates, checkExactlyOnce, checkLinearHistory, checkRebuild, type CheckResult, checkStore, readCommitLog } from "./checks.ts";
-import { CLUSTER_FAULTS, type FaultKind, type FaultRecord, FAULTS, SINGLE_NODE_FAULTS, Supervisor, type UnexpectedExit } from "./faults.ts";
+import { CLUSTER_FAULTS, type FaultKind, type FaultRecord, FAULTS, NODE_FAULTS, SINGLE_NODE_FAULTS, Supervisor, type UnexpectedExit } from "./faults.ts";
 import { runFsck } from "./fsck.ts";
 import { DATASET, EventClock, Producers, type ProducerStats } from "./producers.ts";
 import { Reader, type ReaderStats } from "./reader.ts";
@@ -81,7 +81,7 @@ export async function runChaos(o: ChaosOptions): Promise<RunResult> {
   const kinds = o.faults ?? (o.topology === "cluster" ? CLUSTER_FAULTS : SINGLE_NODE_FAULTS);
   for (const k of kinds) {
     if (k === FAULTS.nats && o.topology === "cluster") throw new Error("nats-restart is a single-node fault; the cluster has node-loss");
-    if (k === FAULTS.node && o.topology === "single") throw new Error("node-loss needs --topology cluster");
+    if (NODE_FAULTS.includes(k) && o.topology === "single") throw new Error(`${k} needs --topology cluster`);
   }
   const r = rng(o.seed);
   const wallStart = performance.now();
@@ -97,13 +97,14 @@ export async function runChaos(o: ChaosOptions): Promise<RunResult> {
   let supervisor: Supervisor | undefined;
   let reader: Reader | undefined;
   let producers: Producers | undefined;
-  /** Keeps everything for a post-mortem: the data dir (stores, SQLite, manifests), every service's log, the commit log. */
+  /** Keeps everything for a post-mortem: the data dir (stores, SQLite, cluster nodes' logs, manifests), every service's log, the commit log. */
   const keepForPostMortem = (commitLog: Awaited<ReturnType<typeof readCommitLog>> | undefined) => {
     keepDir = true;
     const logDir = join(dataDir, "logs");
     mkdirSync(logDir, { recursive: true });
     for (const { name, handle } of supervisor?.all ?? []) writeFileSync(join(logDir, `${name.replace(":", "-")}-${handle.pid}.log`), handle.logs());
-    for (const [i, n] of (cluster?.nodes ?? (lake?.nats ? [lake.nats] : [])).entries()) writeFileSync(join(logDir, `nats-${i + 1}.log`), n.output());
+    // A cluster node's whole log, restarts included, is already beside its store (cluster/nats-N.log).
+    if (!cluster && lake?.nats) writeFileSync(join(logDir, "nats-1.log"), lake.nats.output());
     if (commitLog)
       writeFileSync(
         join(logDir, "commit-log.jsonl"),
@@ -250,7 +251,7 @@ export async function runChaos(o: ChaosOptions): Promise<RunResult> {
         [...byKind].map(([k, ms]) => `${k} max ${(Math.max(...ms) / 1000).toFixed(1)} s`).join(", ") || "no faults",
       ].join("; "),
     });
-    const nodeLosses = faults.filter((f) => f.kind === FAULTS.node);
+    const nodeLosses = faults.filter((f) => NODE_FAULTS.includes(f.kind));
     if (nodeLosses.length) {
       const stalled = nodeLosses.filter((f) => f.whileDownMs === null || f.whileDownMs === undefined);
       checks.push({
@@ -259,7 +260,7 @@ export async function runChaos(o: ChaosOptions): Promise<RunResult> {
         detail: nodeLosses
           .map(
             (f) =>
-              `node loss at ${f.atS.toFixed(1)} s: ${f.whileDownMs === null || f.whileDownMs === undefined ? "no probe committed while the node was down" : `probe committed in ${(f.whileDownMs / 1000).toFixed(1)} s`}`,
+              `${f.kind === FAULTS.leader ? "commit-log leader" : "node"} loss at ${f.atS.toFixed(1)} s: ${f.whileDownMs === null || f.whileDownMs === undefined ? "no probe committed while the node was down" : `probe committed in ${(f.whileDownMs / 1000).toFixed(1)} s`}`,
           )
           .join("; "),
       });
@@ -373,10 +374,21 @@ async function inject(kind: FaultKind, c: FaultContext): Promise<FaultRecord> {
         await nats.restart();
         break;
       }
-      case FAULTS.node: {
+      case FAULTS.node:
+      case FAULTS.leader: {
         const cluster = c.cluster;
-        if (!cluster) throw new Error("node-loss needs the cluster topology");
-        const node = Math.floor(c.r() * cluster.nodes.length);
+        if (!cluster) throw new Error(`${kind} needs the cluster topology`);
+        // One node at a time: a node back from the last loss may still be catching up, and losing another
+        // then would leave some stream without a quorum (two of three down), which R3 doesn't survive.
+        const streams = await waitFor(
+          "every stream whole (a leader, three current replicas) before taking a node down",
+          async () => {
+            const s = await streamReplicaState(cluster.url).catch(() => []);
+            return s.length > 0 && s.every((x) => x.leader && x.current === x.replicas) ? s : undefined;
+          },
+          { timeoutMs: 90_000, intervalMs: 250 },
+        );
+        const node = kind === FAULTS.leader ? leaderNode(cluster, streams, STREAMS.commits) : Math.floor(c.r() * cluster.nodes.length);
         f.target = `cluster node ${node + 1} :${cluster.nodes[node]!.port}`;
         f.atS = c.at();
         await cluster.kill9(node);
@@ -401,6 +413,14 @@ async function inject(kind: FaultKind, c: FaultContext): Promise<FaultRecord> {
   }
   if (f.recoveryMs === null || f.recoveryMs > 10_000) f.slowRecoveryLog = c.supervisor.problemsSince(sinceIso);
   return f;
+}
+
+/** Which node of the cluster leads `stream` (its server name ends in -n<node + 1>). */
+function leaderNode(cluster: NatsCluster, streams: { stream: string; leader: string | undefined }[], stream: string): number {
+  const leader = streams.find((s) => s.stream === stream)?.leader;
+  const node = Number(/-n([0-9]+)$/.exec(leader ?? "")?.[1]) - 1;
+  if (!(node >= 0 && node < cluster.nodes.length)) throw new Error(`no leader of ${stream} among the cluster's nodes (leader: ${leader ?? "none"})`);
+  return node;
 }
 
 /**

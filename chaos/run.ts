@@ -2,11 +2,12 @@
 //   npm run chaos                                          2 runs of 45 s: one on a single nats-server, one on a 3-node cluster
 //   npm run chaos -- --runs 4 --seed 7 --duration-s 60
 //   npm run chaos -- --topology cluster --faults node-loss,kill-committer
+//   npm run chaos -- --topology cluster --faults leader-loss   lose the commit log's leader, each time
 //   npm run chaos -- --keep                                keep the data dirs (printed) for a post-mortem
 // Exit 1 if any check of any run fails.
 import { parseArgs } from "node:util";
 
-import { type FaultKind, FAULTS, isFaultKind } from "./faults.ts";
+import { type FaultKind, FAULTS, isFaultKind, NODE_FAULTS } from "./faults.ts";
 import { runChaos, type RunResult } from "./harness.ts";
 
 const { values } = parseArgs({
@@ -45,7 +46,7 @@ const results: RunResult[] = [];
 for (let i = 1; i <= runs; i++) {
   const topo: "single" | "cluster" = topology === "mixed" ? (i % 2 === 1 ? "single" : "cluster") : (topology as "single" | "cluster");
   const runSeed = seed + i - 1;
-  const kinds = faultFilter?.filter((f) => (topo === "cluster" ? f !== FAULTS.nats : f !== FAULTS.node)) as FaultKind[] | undefined;
+  const kinds = faultFilter?.filter((f) => (topo === "cluster" ? f !== FAULTS.nats : !NODE_FAULTS.includes(f as FaultKind))) as FaultKind[] | undefined;
   console.log(`\nchaos run ${i}/${runs}: seed ${runSeed}, ${topo === "cluster" ? "3-node NATS cluster, R3 streams" : "single nats-server"}, ${durationS} s`);
   let r: RunResult;
   try {

@@ -2,7 +2,7 @@
 // with routes to each other (as deploy/nats/nats.conf runs them in compose, minus auth and TLS), each
 // with its own store directory that survives a kill -9, so a node comes back with its data and catches up.
 import { randomBytes } from "node:crypto";
-import { rmSync } from "node:fs";
+import { appendFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
 import { type NatsServerHandle, startNatsServer } from "./nats-server.ts";
@@ -31,7 +31,7 @@ export async function startNatsCluster(dir: string, size = 3): Promise<NatsClust
     const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (!failed) return clusterOf(started.map((r) => (r as PromiseFulfilledResult<NatsServerHandle>).value));
     await Promise.all(started.map((r) => (r.status === "fulfilled" ? r.value.stop() : undefined)));
-    for (let i = 0; i < size; i++) rmSync(join(dir, `nats-${i + 1}`), { recursive: true, force: true });
+    for (let i = 0; i < size; i++) for (const p of [`nats-${i + 1}`, `nats-${i + 1}.log`]) rmSync(join(dir, p), { recursive: true, force: true });
     if (attempt >= 3 || !/address already in use/.test(String((failed.reason as Error).message) + String((failed.reason as { output?: string }).output ?? "")))
       throw failed.reason;
   }
@@ -50,6 +50,9 @@ function startNode(dir: string, i: number, port: number, routePort: number, rout
     // The launcher recognises its server by this name in the INFO greeting; unique per run.
     args: ["--server_name", `chaos-${tag}-n${i + 1}`, "--cluster_name", `lake-chaos-${tag}`, "--cluster", `nats://127.0.0.1:${routePort}`, "--routes", routes],
     startTimeoutMs: 20_000,
+    // Each node's whole output across restarts, beside its store (the launcher keeps only the current
+    // process's tail): who led which stream when is what a post-mortem of a node loss needs.
+    onOutput: (chunk) => appendFileSync(join(dir, `nats-${i + 1}.log`), chunk),
   });
 }
 
