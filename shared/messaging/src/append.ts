@@ -18,6 +18,7 @@ export interface AppendOptions {
   expectedLastSubjectSeq: number;
   msgId?: string;
   headers?: Record<string, string>;
+  /** How long to wait for JetStream's answer (default: the client's own request timeout). */
   timeoutMs?: number;
   /** The trace the record continues (default: the active context; services hand it on themselves). */
   ctx?: Context;
@@ -68,7 +69,7 @@ export async function appendWithCas(js: JetStreamClient, subject: string, data: 
       headers: h,
       msgID: opts.msgId,
       expect: { lastSubjectSequence: opts.expectedLastSubjectSeq },
-      timeout: opts.timeoutMs ?? 5000,
+      timeout: opts.timeoutMs ?? js.getOptions().timeout,
     });
   } catch (cause) {
     if (isWrongLastSequence(cause)) throw new CasConflictError(subject, opts.expectedLastSubjectSeq, { cause });

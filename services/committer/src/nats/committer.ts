@@ -23,7 +23,7 @@ import {
   type Follower,
   HEADERS,
   isCasConflict,
-  isPublishOutcomeUnknown,
+  isNatsUnavailable,
   type PoisonPolicy,
   readCommitHead,
   type RetryPolicy,
@@ -158,12 +158,35 @@ const AUDIT_POLL = { initialMs: 10, maxMs: 250, warnEveryMs: 30_000 };
 /** Most messages a derived dataset's committer holds back waiting for a position marker. */
 const MAX_CARRIED = 100_000;
 
-/** The commit append: rebased onto records that are not data versions (verdicts, promotions), 10 rounds at most. */
-const COMMIT_RETRY: CasRetryPolicy = { maxAttempts: 10 };
+/**
+ * The commit append: rebased onto records that are not data versions (verdicts, promotions), and tried
+ * again while the commit log doesn't answer (see COMMIT_PATIENCE_MS); 60 rounds at most.
+ */
+const COMMIT_RETRY: CasRetryPolicy = { maxAttempts: 60 };
+
+/**
+ * How long the commit point waits for any one answer from the commit log (the head read before an
+ * append, the append, the read after it). When the node leading the commit log's stream is lost, the
+ * stream answers nothing until a new leader is elected (6-10 s on a 3-node cluster): a request sent in
+ * between is lost, so a short wait and another try lands the commit soon after the election.
+ */
+const COMMIT_REQUEST_TIMEOUT_MS = 2_000;
+
+/**
+ * How long the commit point keeps trying a batch whose files are written while the commit log can't
+ * be reached (no stream leader, the connection down), before dropping it and reading its events again.
+ */
+const COMMIT_PATIENCE_MS = 60_000;
+
+/** The pause between tries while the commit log can't be reached. */
+const COMMIT_UNREACHABLE_PAUSE_MS = 250;
 
 export class Committer {
   private readonly js: JetStreamClient;
   private jsm!: JetStreamManager;
+  /** The commit point's own clients, with its short request timeout (COMMIT_REQUEST_TIMEOUT_MS). */
+  private readonly logJs: JetStreamClient;
+  private logJsm!: JetStreamManager;
   private readonly spec: DatasetSpec;
   /** Upsert datasets: the live files of each partition (the ones a merge rewrites). */
   private liveFiles = new Map<string, LakeLog.DataFile[]>();
@@ -190,6 +213,7 @@ export class Committer {
 
   constructor(private readonly o: CommitterOptions) {
     this.js = jetstream(o.nc);
+    this.logJs = jetstream(o.nc, { timeout: COMMIT_REQUEST_TIMEOUT_MS });
     this.spec = o.spec;
     this.stall = new StallGuard(o.poison ?? DEFAULT_POISON_POLICY);
     this.iceberg = new IcebergVersions(o.store);
@@ -197,6 +221,7 @@ export class Committer {
 
   async start(): Promise<void> {
     this.jsm = await jetstreamManager(this.o.nc);
+    this.logJsm = await this.logJs.jetstreamManager(false);
     await ensureStreams(this.jsm);
     this.follower = await follow({
       nc: this.o.nc,
@@ -635,32 +660,48 @@ export class Committer {
    * race against a record that is not a data version (a quality verdict, a promotion) leaves our batch
    * valid: the version number and parent are unchanged, so we rebase onto the new head and append again.
    * A lost race against another data version throws: the batch is dropped and we resume after it.
+   * While the commit log can't be reached (no stream leader after a node loss, the connection down), the
+   * written batch is kept and its append tried again for up to COMMIT_PATIENCE_MS.
    */
   private async append(record: ReturnType<typeof commitRecord>, ctx: Context | undefined): Promise<number> {
-    return appendUntilStands(
+    const giveUpAt = performance.now() + COMMIT_PATIENCE_MS;
+    let unreachableSince: number | undefined;
+    const stood = await appendUntilStands(
       COMMIT_RETRY,
       () =>
         appendLogRecord(
-          this.js,
+          this.logJs,
           this.spec.dataset,
           { kind: "VersionCommitted", body: record },
           { expectedLastSeq: this.state.headSeq, msgId: record.write_id, ctx },
         ),
       {
-        retryOn: (e) => isPublishOutcomeUnknown(e) || isCasConflict(e),
+        retryOn: (e) => isCasConflict(e) || isNatsUnavailable(e),
         onLost: async (e, attempt, final) => {
-          const head = await readCommitHead(this.jsm, this.spec.dataset).catch(() => undefined);
-          if (head?.version?.record.write_id === record.write_id) return { stands: head.version.seq }; // it landed
-          if (!head || final) throw e;
+          const head = await readCommitHead(this.logJsm, this.spec.dataset).catch((err: unknown) => ({ unreadable: err }));
+          if ("unreadable" in head) {
+            if (final || performance.now() >= giveUpAt || !isNatsUnavailable(head.unreadable)) throw e;
+            if (unreachableSince === undefined) {
+              unreachableSince = performance.now();
+              this.o.log.warn("the commit log does not answer; trying the commit again", { version: record.version, err: e });
+            }
+            await new Promise((r) => setTimeout(r, COMMIT_UNREACHABLE_PAUSE_MS));
+            return undefined;
+          }
+          if (head.version?.record.write_id === record.write_id) return { stands: head.version.seq }; // it landed
+          if (final) throw e;
           if (head.version?.seq !== (this.state.versionSeq || undefined)) throw e; // another data version won
           if (isCasConflict(e)) this.stats.rebases++;
-          else this.o.log.warn("commit append outcome unknown; retrying", { attempt, err: e });
+          else if (unreachableSince === undefined) this.o.log.warn("commit append outcome unknown; retrying", { attempt, err: e });
           this.state = { ...this.state, headSeq: head.seq };
-          if (isPublishOutcomeUnknown(e)) await new Promise((r) => setTimeout(r, 100 * attempt));
+          if (!isCasConflict(e)) await new Promise((r) => setTimeout(r, Math.min(100 * attempt, 1000)));
           return undefined;
         },
       },
     );
+    if (unreachableSince !== undefined)
+      this.o.log.info("the commit log answers again", { version: record.version, unreachable_ms: Math.round(performance.now() - unreachableSince) });
+    return stood;
   }
 
   /** The head version's whole file set (asked only when the head predates Iceberg metadata). */
