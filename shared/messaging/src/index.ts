@@ -1,6 +1,7 @@
 export {
   STREAMS,
   LIVE_PULL_EXPIRES_MS,
+  LIVE_PULL_HEARTBEAT_MS,
   endWhenStalled,
   ConsumerStalledError,
   subjects,

@@ -35,7 +35,7 @@ import {
 import { type Msg, type MsgHdrs, type NatsConnection, nuid, type Subscription } from "@nats-io/nats-core";
 
 import { newInbox } from "./connect.ts";
-import { ConsumerStalledError, LIVE_PULL_EXPIRES_MS, STALL_MISSED_HEARTBEATS } from "./streams.ts";
+import { ConsumerStalledError, LIVE_PULL_EXPIRES_MS, LIVE_PULL_HEARTBEAT_MS, STALL_MISSED_HEARTBEATS } from "./streams.ts";
 
 export interface LingeringPullOptions {
   nc: NatsConnection;
@@ -49,7 +49,7 @@ export interface LingeringPullOptions {
   lingerMs: number;
   /** Most records asked for by one pull, and most held here unread before pulling again. */
   maxBatch: number;
-  /** A waiting pull's heartbeat interval (default: half of LIVE_PULL_EXPIRES_MS). */
+  /** A waiting pull's heartbeat interval (default LIVE_PULL_HEARTBEAT_MS). */
   heartbeatMs?: number;
   /** Heartbeat intervals of silence after which the read ends stalled (default STALL_MISSED_HEARTBEATS). */
   missedHeartbeats?: number;
@@ -265,7 +265,7 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
     /** o.jsm with a short timeout: the look at the consumer after a reconnect. */
     private readonly checker: JetStreamManager,
   ) {
-    this.heartbeatMs = o.heartbeatMs ?? LIVE_PULL_EXPIRES_MS / 2;
+    this.heartbeatMs = o.heartbeatMs ?? LIVE_PULL_HEARTBEAT_MS;
     this.silenceMs = this.heartbeatMs * (o.missedHeartbeats ?? STALL_MISSED_HEARTBEATS);
     this.next = `${apiPrefix}.CONSUMER.MSG.NEXT.${o.stream}.${consumer}`;
     this.ownAck = { prefix: `$JS.ACK.${o.stream}.${consumer}.`, stream: o.stream, consumer };

@@ -139,17 +139,24 @@ export function streamSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Str
 
 /**
  * Pull settings for consumers that follow a stream for the life of a service. Each pull expires after
- * 5 s and the server heartbeats every 2.5 s, so after a nats-server restart (or the loss of the node
- * holding an ordered consumer) the client notices the lost pull within seconds and re-creates the
- * consumer, instead of after nats.js's default 30 s expiry. An idle pull costs one request per 5 s.
+ * 5 s and the server heartbeats every second while it waits, so after a nats-server restart (or the
+ * loss of the node holding an ordered consumer) the client notices the lost pull within seconds and
+ * re-creates the consumer, instead of after nats.js's default 30 s expiry. An idle pull costs one
+ * request per 5 s and one heartbeat a second.
  */
 export const LIVE_PULL_EXPIRES_MS = 5_000;
 
-/** Heartbeat intervals of silence (2.5 s each with LIVE_PULL_EXPIRES_MS) after which a live consumer is restarted. */
+/** How often the server says a waiting pull is alive (nats.js's default would be half the expiry). */
+export const LIVE_PULL_HEARTBEAT_MS = 1_000;
+
+/** Heartbeat intervals of silence (LIVE_PULL_HEARTBEAT_MS each: 4 s) after which a live consumer is restarted. */
 export const STALL_MISSED_HEARTBEATS = 4;
 
-/** How long after the connection comes back a live consumer may go without pulling before it is restarted. */
-export const STALL_AFTER_RECONNECT_MS = 2 * LIVE_PULL_EXPIRES_MS;
+/**
+ * How long after the connection comes back a live consumer may go without pulling before it is
+ * restarted. A consumer that is still there pulls again within milliseconds of the reconnect.
+ */
+export const STALL_AFTER_RECONNECT_MS = 3_000;
 
 /**
  * Ends `messages` with a ConsumerStalledError when it has silently stopped working, so the caller's
@@ -157,7 +164,7 @@ export const STALL_AFTER_RECONNECT_MS = 2 * LIVE_PULL_EXPIRES_MS;
  * ordered consumer only when the server answers that it is gone; when the node holding it (ordered
  * consumers have one replica) is down, its info requests time out and nats.js retries them until that
  * node comes back, however long. Two ways that shows:
- * - the server sends nothing, not even a heartbeat, for STALL_MISSED_HEARTBEATS intervals (~10 s);
+ * - the server sends nothing, not even a heartbeat, for STALL_MISSED_HEARTBEATS intervals (4 s);
  * - after `nc` reconnects (to another node, when the one it was on died) the consumer does not pull
  *   again within STALL_AFTER_RECONNECT_MS: nats.js stops watching heartbeats while it checks the
  *   consumer, so the first signal never comes.

@@ -25,6 +25,7 @@ import {
   ensureStreams,
   HEADERS,
   LIVE_PULL_EXPIRES_MS,
+  LIVE_PULL_HEARTBEAT_MS,
   STREAMS,
   subjects,
 } from "@lake/messaging";
@@ -119,7 +120,7 @@ export class SchemaRegistry {
         deliver_policy: DeliverPolicy.StartSequence,
         opt_start_seq: this.appliedSeq + 1,
       });
-      const messages = await consumer.consume({ max_messages: 256, expires: LIVE_PULL_EXPIRES_MS });
+      const messages = await consumer.consume({ max_messages: 256, expires: LIVE_PULL_EXPIRES_MS, idle_heartbeat: LIVE_PULL_HEARTBEAT_MS });
       endWhenStalled(messages, this.nc, (err) => this.log?.warn("schema registry follower stalled; following again", { why: err.why }));
       this.messages = messages;
       if (this.closed) messages.stop();
