@@ -10,6 +10,13 @@
 // Same outcomes as js.publish for what the lake uses (a Nats-Msg-Id, headers, a timeout): the PubAck
 // (stream, seq, duplicate); the stream's refusal (JetStream's error: code, err_code, description);
 // no stream on the subject (the server's 503 no-responders status); a timeout; a closed connection.
+//
+// A publish sent while the connection is down, or whose ack was on its way when it went, is lost with
+// it: after a nats-server restart, nats.js reconnects within a second, but those publishes would wait
+// out their whole timeout (5 s) for an ack that never comes. At the reconnect, every publish still
+// waiting is sent again when it has a Nats-Msg-Id (JetStream keeps it once: a copy that did land is
+// answered as a duplicate with the first one's sequence) and fails at once as outcome unknown when it
+// has none.
 import { headers as natsHeaders, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/nats-core";
 
 import { newInbox } from "./connect.ts";
@@ -46,6 +53,10 @@ export interface AckedPublishOptions {
 
 interface Pending {
   subject: string;
+  /** What was sent, to send again after a reconnect (only with a Nats-Msg-Id). */
+  data: Uint8Array;
+  headers: MsgHdrs | undefined;
+  dedupe: boolean;
   deadline: number;
   resolve(a: Ack): void;
   reject(e: unknown): void;
@@ -61,6 +72,7 @@ export class AckedPublisher {
   private next = 1;
   private sweeper: ReturnType<typeof setInterval> | undefined;
   private closedWith: PublishAckError | undefined;
+  private readonly statuses: ReturnType<NatsConnection["status"]> & { stop?: () => void };
 
   constructor(
     private readonly nc: NatsConnection,
@@ -73,6 +85,10 @@ export class AckedPublisher {
       () => this.failAll(new Error("the ack subscription closed")),
       (e: unknown) => this.failAll(e),
     );
+    const statuses = (this.statuses = nc.status() as ReturnType<NatsConnection["status"]> & { stop?: () => void });
+    void (async () => {
+      for await (const s of statuses) if (s.type === "reconnect") this.reconnected();
+    })().catch(() => {});
   }
 
   /** Acks awaited right now. */
@@ -90,9 +106,9 @@ export class AckedPublisher {
         h ??= natsHeaders();
         h.set("Nats-Msg-Id", opts.msgID);
       }
-      this.pending.set(id, { subject, deadline: performance.now() + timeout, resolve, reject });
+      this.pending.set(id, { subject, data, headers: h, dedupe: opts.msgID !== undefined, deadline: performance.now() + timeout, resolve, reject });
       try {
-        this.nc.publish(subject, data, h ? { reply: `${this.inbox}.${id}`, headers: h } : { reply: `${this.inbox}.${id}` });
+        this.send(id, subject, data, h);
       } catch (e) {
         this.pending.delete(id);
         return reject(e);
@@ -101,10 +117,31 @@ export class AckedPublisher {
     });
   }
 
+  private send(id: number, subject: string, data: Uint8Array, h: MsgHdrs | undefined): void {
+    this.nc.publish(subject, data, h ? { reply: `${this.inbox}.${id}`, headers: h } : { reply: `${this.inbox}.${id}` });
+  }
+
+  /** The connection came back: what waits for an ack was lost with the old one (see the top of the file). */
+  private reconnected(): void {
+    for (const [id, p] of this.pending) {
+      if (p.dedupe) {
+        try {
+          this.send(id, p.subject, p.data, p.headers);
+          continue;
+        } catch {
+          // fails below, like one without a dedupe id
+        }
+      }
+      this.pending.delete(id);
+      p.reject(new PublishAckError(`the connection to NATS was lost before the ack for ${p.subject}: the message may or may not be stored`, "timeout", true));
+    }
+  }
+
   /** Rejects whatever still waits for an ack and stops listening. */
   close(): void {
     this.failAll(new PublishAckError("the publisher was closed before the ack came", "closed", true));
     this.sub.unsubscribe();
+    this.statuses.stop?.();
   }
 
   private answer(replySubject: string, headers: MsgHdrs | undefined, data: Uint8Array): void {

@@ -117,3 +117,39 @@ test("close() fails what waits, as outcome unknown", { timeout: 30_000 }, async 
   assert.deepEqual([e.kind, e.outcomeUnknown], ["closed", true]);
   quiet.unsubscribe();
 });
+
+test(
+  "publishes lost with the connection: those with a dedupe id are sent again at the reconnect, stored once; the others fail at once",
+  { timeout: 60_000 },
+  async () => {
+    const own = await startNatsServer();
+    const c = await connectNats({ url: own.url, name: "acked-reconnect" });
+    try {
+      const jsm = await jetstreamManager(c);
+      await jsm.streams.add({ name: "RECON", subjects: ["recon.>"] });
+      const pub = new AckedPublisher(c);
+      await pub.publish("recon.a", new Uint8Array([0]), { msgID: "r0" });
+      await own.kill9();
+      // Sent while the connection is down: nats.js loses them with it, and no ack would ever come.
+      const kept = [1, 2, 3].map((i) => pub.publish("recon.a", new Uint8Array([i]), { msgID: `r${i}`, timeout: 45_000 }));
+      const plain = rejection(pub.publish("recon.a", new Uint8Array([9]), { timeout: 45_000 }));
+      await own.restart();
+      const acks = await Promise.all(kept);
+      assert.deepEqual(
+        acks.map((a) => a.duplicate),
+        [false, false, false],
+      );
+      const e = await plain;
+      assert.deepEqual([e.kind, e.outcomeUnknown], ["timeout", true]);
+      assert.match(e.message, /connection to NATS was lost/);
+      // Each acked message is stored once, at its acked sequence.
+      const info = await jsm.streams.info("RECON");
+      assert.equal(info.state.messages, 4, "r0 and the three sent again; the one without a dedupe id was not sent again");
+      for (const [i, a] of acks.entries()) assert.deepEqual([...(await jsm.streams.getMessage("RECON", { seq: a.seq }))!.data], [i + 1]);
+      pub.close();
+    } finally {
+      await c.close().catch(() => {});
+      await own.stop();
+    }
+  },
+);
