@@ -1,6 +1,6 @@
 // Sends events to ingest over HTTP or NATS request/reply (both answer with the same per-record reply),
 // and lists and replays its quarantine over HTTP.
-import type { NatsConnection } from "@nats-io/nats-core";
+import { errors as natsErrors, type NatsConnection } from "@nats-io/nats-core";
 
 import type { IngestReply as WireReply, QuarantineList, ReplayReply, ReplayRequestItem } from "@lake/contracts";
 
@@ -48,9 +48,82 @@ export async function sendHttp(target: IngestEndpoint, domain: string, body: unk
   return { ...(parsed as unknown as IngestReply), status: res.status };
 }
 
+/**
+ * Sends a batch over NATS request/reply. A request in flight when the connection drops (a nats-server
+ * restart, the loss of the node the client is on) is lost with it, and nats.js would wait out the whole
+ * timeout: it is sent again as soon as the connection is back, at most MAX_NATS_SENDS times within
+ * `timeoutMs`. Ingest keeps each event id once, so events of a lost request that did land are answered
+ * as duplicates, with their offsets. Around a reconnect ingest may not be back on the server yet (no
+ * responders): within RECENT_TROUBLE_MS of the connection dropping or coming back, that is asked again
+ * every NO_RESPONDERS_PAUSE_MS until the timeout; otherwise no responders is thrown (no ingest runs).
+ */
 export async function sendNats(nc: NatsConnection, domain: string, body: unknown, timeoutMs = 10_000): Promise<IngestReply> {
-  const msg = await nc.request(`lake.ingest.${domain}`, new TextEncoder().encode(JSON.stringify(body)), { timeout: timeoutMs });
-  return JSON.parse(new TextDecoder().decode(msg.data)) as IngestReply;
+  const subject = `lake.ingest.${domain}`;
+  const data = new TextEncoder().encode(JSON.stringify(body));
+  const deadline = performance.now() + timeoutMs;
+  let reconnects = 0;
+  // Bounded: by the deadline, and by MAX_NATS_SENDS reconnects.
+  for (;;) {
+    const watch = watchOf(nc);
+    let onReconnect = (): void => {};
+    const reconnected = new Promise<typeof RECONNECTED>((r) => (onReconnect = () => r(RECONNECTED)));
+    const reply = nc.request(subject, data, { timeout: Math.max(1, Math.round(deadline - performance.now())) });
+    let first: Awaited<typeof reply> | typeof RECONNECTED;
+    try {
+      if (reconnects < MAX_NATS_SENDS - 1) watch.waiting.add(onReconnect);
+      first = await Promise.race([reply, reconnected]);
+    } catch (e) {
+      if (!(e instanceof natsErrors.RequestError && e.isNoResponders() && performance.now() + NO_RESPONDERS_PAUSE_MS < deadline)) throw e;
+      // The pause also lets the connection's status (a reconnect just now) be heard.
+      await new Promise((r) => setTimeout(r, NO_RESPONDERS_PAUSE_MS));
+      if (!(performance.now() - watch.troubleAt < RECENT_TROUBLE_MS)) throw e;
+      continue;
+    } finally {
+      watch.waiting.delete(onReconnect);
+    }
+    if (first !== RECONNECTED) return JSON.parse(new TextDecoder().decode(first.data)) as IngestReply;
+    reconnects++;
+    reply.catch(() => {}); // lost with the old connection; it times out on its own
+    if (performance.now() >= deadline) return JSON.parse(new TextDecoder().decode((await reply).data)) as IngestReply;
+  }
+}
+
+/** The pause before asking again when no ingest answers just after a reconnect. */
+const NO_RESPONDERS_PAUSE_MS = 100;
+
+/** Sends of one batch at most after reconnects (the first and one after each reconnect within its timeout). */
+const MAX_NATS_SENDS = 5;
+const RECONNECTED = Symbol("reconnected");
+
+/** How long after the connection dropped or came back a missing ingest is taken for one not back yet. */
+const RECENT_TROUBLE_MS = 10_000;
+
+/** A connection's status as sendNats needs it: who waits for its next reconnect; when it last dropped or came back. */
+interface ConnectionWatch {
+  waiting: Set<() => void>;
+  troubleAt: number;
+}
+
+/** One status listener per connection, not per request; a request waits in `waiting` only while it is in flight. */
+const watches = new WeakMap<NatsConnection, ConnectionWatch>();
+
+function watchOf(nc: NatsConnection): ConnectionWatch {
+  let w = watches.get(nc);
+  if (!w) {
+    const watch: ConnectionWatch = { waiting: new Set(), troubleAt: -Infinity };
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === "disconnect" || s.type === "reconnecting") watch.troubleAt = performance.now();
+        if (s.type !== "reconnect") continue;
+        watch.troubleAt = performance.now();
+        const waiting = [...watch.waiting];
+        watch.waiting.clear();
+        for (const f of waiting) f();
+      }
+    })().catch(() => {});
+    watches.set(nc, (w = watch));
+  }
+  return w;
 }
 
 /** A request ingest refused as a whole (bad parameters, unknown domain, unavailable), with its stable code. */
