@@ -33,10 +33,12 @@ test("requests in flight across a nats-server restart are answered once it is ba
 
     await nats.kill9();
     // Sent while the server is down: the NATS request from this client, and over HTTP ingest's publishes.
-    // Their timeouts are far longer than this test may take: only a send again at the reconnect answers them.
-    const overNats = sendNats(nc, DATASET, sampleEvents(30, { prefix: "nats", seed: 2 }), 600_000);
+    // The NATS request's timeout is longer than the test may take to pass: only a send again answers it.
+    const overNats = sendNats(nc, DATASET, sampleEvents(30, { prefix: "nats", seed: 2 }), 60_000);
     const overHttp = sendHttp(lake.producer, DATASET, sampleEvents(30, { prefix: "http", seed: 3 }));
-    await new Promise((r) => setTimeout(r, 500));
+    // The outage lasts a moment (nothing to wait on: both requests are out and lost); ingest's publishes
+    // wait 5 s for their acks, so the server must be back well within that.
+    await new Promise((r) => setTimeout(r, 200));
     await nats.restart();
 
     const [n, h] = await Promise.all([overNats, overHttp]);

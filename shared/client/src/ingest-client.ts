@@ -1,6 +1,6 @@
 // Sends events to ingest over HTTP or NATS request/reply (both answer with the same per-record reply),
 // and lists and replays its quarantine over HTTP.
-import { errors as natsErrors, type NatsConnection } from "@nats-io/nats-core";
+import type { Msg, NatsConnection } from "@nats-io/nats-core";
 
 import type { IngestReply as WireReply, QuarantineList, ReplayReply, ReplayRequestItem } from "@lake/contracts";
 
@@ -51,29 +51,33 @@ export async function sendHttp(target: IngestEndpoint, domain: string, body: unk
 /**
  * Sends a batch over NATS request/reply. A request in flight when the connection drops (a nats-server
  * restart, the loss of the node the client is on) is lost with it, and nats.js would wait out the whole
- * timeout: it is sent again as soon as the connection is back, at most MAX_NATS_SENDS times within
- * `timeoutMs`. Ingest keeps each event id once, so events of a lost request that did land are answered
- * as duplicates, with their offsets. Around a reconnect ingest may not be back on the server yet (no
- * responders): within RECENT_TROUBLE_MS of the connection dropping or coming back, that is asked again
- * every NO_RESPONDERS_PAUSE_MS until the timeout; otherwise no responders is thrown (no ingest runs).
+ * timeout: it is sent again as soon as the connection is back, after at most MAX_NATS_RECONNECTS
+ * reconnects within `timeoutMs`, and whichever send is answered first is the answer (the first one may
+ * have got through after all). Ingest keeps each event id once, so the events of an earlier send that
+ * did land are answered as duplicates, with their offsets. Around a reconnect ingest may not be back on
+ * the server yet (no responders): within RECENT_TROUBLE_MS of the connection dropping or coming back,
+ * that is asked again every NO_RESPONDERS_PAUSE_MS until the timeout; otherwise no responders is thrown
+ * (no ingest runs).
  */
 export async function sendNats(nc: NatsConnection, domain: string, body: unknown, timeoutMs = 10_000): Promise<IngestReply> {
   const subject = `lake.ingest.${domain}`;
   const data = new TextEncoder().encode(JSON.stringify(body));
   const deadline = performance.now() + timeoutMs;
   let reconnects = 0;
-  // Bounded: by the deadline, and by MAX_NATS_SENDS reconnects.
+  /** Earlier sends, still listened to: each settles with its answer or never (a lost one just times out). */
+  const earlier: Promise<Msg>[] = [];
+  // Bounded: by the deadline, and by MAX_NATS_RECONNECTS reconnects.
   for (;;) {
     const watch = watchOf(nc);
     let onReconnect = (): void => {};
     const reconnected = new Promise<typeof RECONNECTED>((r) => (onReconnect = () => r(RECONNECTED)));
     const reply = nc.request(subject, data, { timeout: Math.max(1, Math.round(deadline - performance.now())) });
-    let first: Awaited<typeof reply> | typeof RECONNECTED;
+    let first: Msg | typeof RECONNECTED;
     try {
-      if (reconnects < MAX_NATS_SENDS - 1) watch.waiting.add(onReconnect);
-      first = await Promise.race([reply, reconnected]);
+      if (reconnects < MAX_NATS_RECONNECTS) watch.waiting.add(onReconnect);
+      first = await Promise.race([reply, reconnected, ...earlier]);
     } catch (e) {
-      if (!(e instanceof natsErrors.RequestError && e.isNoResponders() && performance.now() + NO_RESPONDERS_PAUSE_MS < deadline)) throw e;
+      if (!(isNoResponders(e) && performance.now() + NO_RESPONDERS_PAUSE_MS < deadline)) throw e;
       // The pause also lets the connection's status (a reconnect just now) be heard.
       await new Promise((r) => setTimeout(r, NO_RESPONDERS_PAUSE_MS));
       if (!(performance.now() - watch.troubleAt < RECENT_TROUBLE_MS)) throw e;
@@ -83,16 +87,25 @@ export async function sendNats(nc: NatsConnection, domain: string, body: unknown
     }
     if (first !== RECONNECTED) return JSON.parse(new TextDecoder().decode(first.data)) as IngestReply;
     reconnects++;
-    reply.catch(() => {}); // lost with the old connection; it times out on its own
+    earlier.push(reply.catch(() => new Promise<Msg>(() => {})));
     if (performance.now() >= deadline) return JSON.parse(new TextDecoder().decode((await reply).data)) as IngestReply;
   }
+}
+
+/**
+ * nats.js's RequestError for "no responders", told by its own method: nats-core is not loaded for it
+ * (the CLI's start loads none of the heavy packages, and a producer may have its own copy).
+ */
+function isNoResponders(e: unknown): boolean {
+  const f = (e as { isNoResponders?: unknown } | null)?.isNoResponders;
+  return typeof f === "function" && (f as () => unknown).call(e) === true;
 }
 
 /** The pause before asking again when no ingest answers just after a reconnect. */
 const NO_RESPONDERS_PAUSE_MS = 100;
 
-/** Sends of one batch at most after reconnects (the first and one after each reconnect within its timeout). */
-const MAX_NATS_SENDS = 5;
+/** Reconnects after which a batch is sent again (so it is sent at most this many times plus one, besides no-responders retries). */
+const MAX_NATS_RECONNECTS = 4;
 const RECONNECTED = Symbol("reconnected");
 
 /** How long after the connection dropped or came back a missing ingest is taken for one not back yet. */

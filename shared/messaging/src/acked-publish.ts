@@ -16,7 +16,9 @@
 // out their whole timeout (5 s) for an ack that never comes. At the reconnect, every publish still
 // waiting is sent again when it has a Nats-Msg-Id (JetStream keeps it once: a copy that did land is
 // answered as a duplicate with the first one's sequence) and fails at once as outcome unknown when it
-// has none.
+// has none. After a send again, either copy's answer may come first: an ack is the message's (a
+// duplicate when the first copy had landed), a refusal is no longer proof that nothing was stored
+// (outcome unknown). The caller must leave `data` and `headers` as they are until its publish settles.
 import { headers as natsHeaders, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/nats-core";
 
 import { newInbox } from "./connect.ts";
@@ -57,6 +59,8 @@ interface Pending {
   data: Uint8Array;
   headers: MsgHdrs | undefined;
   dedupe: boolean;
+  /** Sent again after a reconnect: an error answer may be the other copy's. */
+  resent: boolean;
   deadline: number;
   resolve(a: Ack): void;
   reject(e: unknown): void;
@@ -106,7 +110,16 @@ export class AckedPublisher {
         h ??= natsHeaders();
         h.set("Nats-Msg-Id", opts.msgID);
       }
-      this.pending.set(id, { subject, data, headers: h, dedupe: opts.msgID !== undefined, deadline: performance.now() + timeout, resolve, reject });
+      this.pending.set(id, {
+        subject,
+        data,
+        headers: h,
+        dedupe: opts.msgID !== undefined,
+        resent: false,
+        deadline: performance.now() + timeout,
+        resolve,
+        reject,
+      });
       try {
         this.send(id, subject, data, h);
       } catch (e) {
@@ -123,10 +136,12 @@ export class AckedPublisher {
 
   /** The connection came back: what waits for an ack was lost with the old one (see the top of the file). */
   private reconnected(): void {
+    const now = performance.now();
     for (const [id, p] of this.pending) {
-      if (p.dedupe) {
+      if (p.dedupe && p.deadline > now) {
         try {
           this.send(id, p.subject, p.data, p.headers);
+          p.resent = true;
           continue;
         } catch {
           // fails below, like one without a dedupe id
@@ -151,7 +166,7 @@ export class AckedPublisher {
     this.pending.delete(id);
     if (headers && headers.code !== 0) {
       if (headers.code === 503) {
-        p.reject(new PublishAckError(`no JetStream stream stores ${p.subject} (no responders)`, "no_stream", false));
+        p.reject(new PublishAckError(`no JetStream stream stores ${p.subject} (no responders)`, "no_stream", p.resent));
       } else {
         p.reject(new PublishAckError(`the server answered ${headers.code} ${headers.description} instead of an ack`, "bad_ack", true));
       }
@@ -170,7 +185,7 @@ export class AckedPublisher {
         new PublishAckError(
           `JetStream refused the message on ${p.subject}: ${api.description} (${api.code}${api.err_code ? `, err_code ${api.err_code}` : ""})`,
           "refused",
-          false,
+          p.resent,
           api,
         ),
       );

@@ -73,7 +73,7 @@ export async function appendWithCas(js: JetStreamClient, subject: string, data: 
     });
   } catch (cause) {
     if (isWrongLastSequence(cause)) throw new CasConflictError(subject, opts.expectedLastSubjectSeq, { cause });
-    // JetStream answered with an error: the record was not stored, and won't be on a retry.
+    // JetStream answered with an error: the record was not stored (and won't be on a retry, unless it was a 503).
     const code = jetStreamErrorCode(cause);
     if (code !== undefined) throw new AppendRejectedError(subject, code, { cause });
     throw new PublishOutcomeUnknownError(subject, { cause });

@@ -31,7 +31,11 @@ export class PublishOutcomeUnknownError extends MessagingError {
   }
 }
 
-/** JetStream refused the append for good (message too large, no stream for the subject, ...): retrying won't help. */
+/**
+ * JetStream refused the append (message too large, no stream for the subject, ...): retrying won't help,
+ * except when the code is 503 (JetStream not available right now), which isNatsUnavailable counts as
+ * unavailability.
+ */
 export class AppendRejectedError extends MessagingError {
   constructor(
     readonly subject: string,

@@ -47,7 +47,17 @@ export {
   isAppendRejected,
   ConsumerEndedError,
 } from "./errors.ts";
-export { follow, type Follower, type FollowOptions, type BatchLimits, type BatchInfo, type RetryPolicy, DEFAULT_FOLLOW_RETRY, retryDelayMs } from "./follow.ts";
+export {
+  follow,
+  type Follower,
+  type FollowOptions,
+  type BatchLimits,
+  type BatchInfo,
+  type RetryPolicy,
+  DEFAULT_FOLLOW_RETRY,
+  FOLLOW_REQUEST_TIMEOUT_MS,
+  retryDelayMs,
+} from "./follow.ts";
 export { appendWithCas, type AppendOptions, EXPECTED_SEQ_HEADER, expectedSeqOf, standsAfter } from "./append.ts";
 export { Alerts, alertTransition, type AlertTransition } from "./alerts.ts";
 export { StallGuard, type PoisonPolicy, DEFAULT_POISON_POLICY, poisonPolicyFromEnv } from "./poison.ts";

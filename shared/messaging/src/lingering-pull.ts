@@ -255,6 +255,8 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
   private pulls = 0;
   /** lastDelivery when the silence timer was last armed: records since count as the server answering. */
   private deliveredAtArm = 0;
+  /** Bumped whenever the silence timer is cleared or armed again, so a check already on its way is dropped. */
+  private silenceArmings = 0;
   /** Settles once the consumer has been looked at after the last reconnect; no pull is asked before. */
   private resumed: Promise<void> = Promise.resolve();
 
@@ -353,7 +355,7 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
   stop(err?: Error): void {
     if (this.stopped) return;
     this.stopped = true;
-    clearTimeout(this.silence);
+    this.clearSilence();
     if (this.lingering) {
       clearTimeout(this.lingering.timer);
       this.lingering.wake();
@@ -453,12 +455,12 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
         received: 0,
         done: (n) => {
           this.pull = undefined;
-          clearTimeout(this.silence);
+          this.clearSilence();
           resolve(n);
         },
         fail: (err) => {
           this.pull = undefined;
-          clearTimeout(this.silence);
+          this.clearSilence();
           resolve(undefined);
           if (!this.stopped) this.stop(err);
         },
@@ -470,12 +472,23 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
 
   /** Armed per pull and per heartbeat, not per record: when it fires, records since count as an answer. */
   private armSilence(): void {
-    clearTimeout(this.silence);
+    this.clearSilence();
     this.deliveredAtArm = this.lastDelivery;
+    const armed = this.silenceArmings;
     this.silence = setTimeout(() => {
-      if (this.lastDelivery !== this.deliveredAtArm) return this.armSilence();
-      this.pull?.fail(new ConsumerStalledError(`no record, status or heartbeat from the server for ${this.silenceMs} ms of a pull`));
+      // What already waits on the socket (a heartbeat, records) is read first (setImmediate runs after
+      // the loop's I/O): a process that was busy for seconds must not take its own pause for the server's.
+      setImmediate(() => {
+        if (armed !== this.silenceArmings) return; // armed again (something came) or cleared since
+        if (this.lastDelivery !== this.deliveredAtArm) return this.armSilence();
+        this.pull?.fail(new ConsumerStalledError(`no record, status or heartbeat from the server for ${this.silenceMs} ms of a pull`));
+      });
     }, this.silenceMs);
+  }
+
+  private clearSilence(): void {
+    clearTimeout(this.silence);
+    this.silenceArmings++;
   }
 
   private receive(m: Msg): void {

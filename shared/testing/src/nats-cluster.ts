@@ -52,7 +52,13 @@ function startNode(dir: string, i: number, port: number, routePort: number, rout
     startTimeoutMs: 20_000,
     // Each node's whole output across restarts, beside its store (the launcher keeps only the current
     // process's tail): who led which stream when is what a post-mortem of a node loss needs.
-    onOutput: (chunk) => appendFileSync(join(dir, `nats-${i + 1}.log`), chunk),
+    onOutput: (chunk) => {
+      try {
+        appendFileSync(join(dir, `nats-${i + 1}.log`), chunk);
+      } catch {
+        // A log that can't be written (a full disk) must not take the cluster down with it.
+      }
+    },
   });
 }
 

@@ -15,6 +15,7 @@ import {
   appendUntilStands,
   type CasRetryPolicy,
   type CommitHead,
+  ConsumerEndedError,
   ConsumerStalledError,
   DEFAULT_POISON_POLICY,
   ensureStreams,
@@ -159,10 +160,14 @@ const AUDIT_POLL = { initialMs: 10, maxMs: 250, warnEveryMs: 30_000 };
 const MAX_CARRIED = 100_000;
 
 /**
- * The commit append: rebased onto records that are not data versions (verdicts, promotions), and tried
- * again while the commit log doesn't answer (see COMMIT_PATIENCE_MS); 60 rounds at most.
+ * The commit append's rounds: rebased onto records that are not data versions (verdicts, promotions) up
+ * to COMMIT_MAX_REBASES times, and tried again while the commit log doesn't answer for up to
+ * COMMIT_PATIENCE_MS. Those two are the limits; this one only bounds the loop.
  */
-const COMMIT_RETRY: CasRetryPolicy = { maxAttempts: 60 };
+const COMMIT_RETRY: CasRetryPolicy = { maxAttempts: 1_000 };
+
+/** Lost compare-and-set races against records that are not data versions, before the batch is given up. */
+const COMMIT_MAX_REBASES = 10;
 
 /**
  * How long the commit point waits for any one answer from the commit log (the head read before an
@@ -178,8 +183,9 @@ const COMMIT_REQUEST_TIMEOUT_MS = 2_000;
  */
 const COMMIT_PATIENCE_MS = 60_000;
 
-/** The pause between tries while the commit log can't be reached. */
+/** The pause between tries while the commit log can't be reached, and after an append whose outcome is unknown (growing with the tries, up to the max). */
 const COMMIT_UNREACHABLE_PAUSE_MS = 250;
+const COMMIT_UNKNOWN_PAUSE_MS = { step: 100, max: 1_000 };
 
 export class Committer {
   private readonly js: JetStreamClient;
@@ -666,6 +672,7 @@ export class Committer {
   private async append(record: ReturnType<typeof commitRecord>, ctx: Context | undefined): Promise<number> {
     const giveUpAt = performance.now() + COMMIT_PATIENCE_MS;
     let unreachableSince: number | undefined;
+    let rebases = 0;
     const stood = await appendUntilStands(
       COMMIT_RETRY,
       () =>
@@ -676,11 +683,12 @@ export class Committer {
           { expectedLastSeq: this.state.headSeq, msgId: record.write_id, ctx },
         ),
       {
-        retryOn: (e) => isCasConflict(e) || isNatsUnavailable(e),
+        // A head read cut short (its consumer stalled or ended with the connection) is the log not answering too.
+        retryOn: (e) => isCasConflict(e) || isNatsUnavailable(e) || e instanceof ConsumerStalledError || e instanceof ConsumerEndedError,
         onLost: async (e, attempt, final) => {
           const head = await readCommitHead(this.logJsm, this.spec.dataset).catch((err: unknown) => ({ unreadable: err }));
           if ("unreadable" in head) {
-            if (final || performance.now() >= giveUpAt || !isNatsUnavailable(head.unreadable)) throw e;
+            if (final || performance.now() >= giveUpAt) throw e;
             if (unreachableSince === undefined) {
               unreachableSince = performance.now();
               this.o.log.warn("the commit log does not answer; trying the commit again", { version: record.version, err: e });
@@ -691,10 +699,15 @@ export class Committer {
           if (head.version?.record.write_id === record.write_id) return { stands: head.version.seq }; // it landed
           if (final) throw e;
           if (head.version?.seq !== (this.state.versionSeq || undefined)) throw e; // another data version won
-          if (isCasConflict(e)) this.stats.rebases++;
-          else if (unreachableSince === undefined) this.o.log.warn("commit append outcome unknown; retrying", { attempt, err: e });
+          if (isCasConflict(e)) {
+            this.stats.rebases++;
+            if (++rebases >= COMMIT_MAX_REBASES) throw e;
+          } else {
+            if (performance.now() >= giveUpAt) throw e;
+            if (unreachableSince === undefined) this.o.log.warn("commit append outcome unknown; retrying", { attempt, err: e });
+          }
           this.state = { ...this.state, headSeq: head.seq };
-          if (!isCasConflict(e)) await new Promise((r) => setTimeout(r, Math.min(100 * attempt, 1000)));
+          if (!isCasConflict(e)) await new Promise((r) => setTimeout(r, Math.min(COMMIT_UNKNOWN_PAUSE_MS.step * attempt, COMMIT_UNKNOWN_PAUSE_MS.max)));
           return undefined;
         },
       },
