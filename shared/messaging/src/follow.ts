@@ -8,7 +8,7 @@
 import { DeliverPolicy, jetstream, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 
-import { ConsumerEndedError } from "./errors.ts";
+import { ConsumerEndedError, isNatsUnavailable } from "./errors.ts";
 import { LingeringPull } from "./lingering-pull.ts";
 import { endWhenStalled, LIVE_PULL_EXPIRES_MS, LIVE_PULL_HEARTBEAT_MS } from "./streams.ts";
 
@@ -168,6 +168,8 @@ class Following implements Follower {
   /** The caller's position the current consumer started from: records at or below it are skipped (see read). */
   private from = 0;
   private wake: (() => void) | undefined;
+  /** The last attempt to make a consumer got no answer from JetStream (see open). */
+  private openFailedUnanswered = false;
 
   constructor(private readonly o: FollowOptions) {
     this.js = o.js ?? jetstream(o.nc, { timeout: FOLLOW_REQUEST_TIMEOUT_MS });
@@ -207,16 +209,21 @@ class Following implements Follower {
     this.requested = undefined;
     const position = await this.o.position();
     if (this.stopping || (this.o.until && position >= this.o.until.seq)) return null;
-    if (this.o.lingerMs !== undefined) {
+    // The last consumer could not be made (JetStream did not answer): on a cluster that just lost a node,
+    // a new one-replica consumer can land on the lost node again and again. This one takes the stream's
+    // replicas, through the lingering pull (nats.js's ordered consumer has one replica).
+    const shaky = this.openFailedUnanswered;
+    if (this.o.lingerMs !== undefined || shaky) {
       const messages = await LingeringPull.open({
         nc: this.o.nc,
         jsm: (this.jsm ??= await this.js.jetstreamManager()),
         stream: this.o.stream,
         subject: this.o.subject,
         startSeq: position + 1,
-        lingerMs: this.o.lingerMs,
+        lingerMs: this.o.lingerMs ?? 0,
         maxBatch: this.o.pullAhead ?? this.o.batch.maxRecords,
         ...(this.o.stall?.missedHeartbeats !== undefined ? { missedHeartbeats: this.o.stall.missedHeartbeats } : {}),
+        ...(shaky ? { replicas: 0 as const } : {}),
       });
       this.current = { messages, serverPending: async () => (await messages.info().catch(() => undefined))?.num_pending };
     } else {
@@ -276,9 +283,11 @@ class Following implements Follower {
         if (this.stopping) return;
         try {
           opened = await this.open();
+          this.openFailedUnanswered = false;
           if (!opened) return;
         } catch (err) {
           failure = err;
+          this.openFailedUnanswered = isNatsUnavailable(err);
         }
       }
     }

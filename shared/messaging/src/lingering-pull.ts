@@ -53,6 +53,12 @@ export interface LingeringPullOptions {
   heartbeatMs?: number;
   /** Heartbeat intervals of silence after which the read ends stalled (default STALL_MISSED_HEARTBEATS). */
   missedHeartbeats?: number;
+  /**
+   * The consumer's replicas: 1 (default), or 0 for the stream's own. On a cluster, one replica lives on
+   * one node, and just after a node loss nats-server 2.9 can place it on the lost node, where it never
+   * answers; with the stream's replicas it stands on the nodes that are up.
+   */
+  replicas?: 0 | 1;
 }
 
 const td = new TextDecoder();
@@ -303,7 +309,7 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
       opt_start_seq: Math.max(1, o.startSeq),
       ack_policy: AckPolicy.None,
       inactive_threshold: 5 * 60 * 1000 * NANOS_PER_MS,
-      num_replicas: 1,
+      num_replicas: o.replicas ?? 1,
       max_deliver: 1,
       mem_storage: true,
     });

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
 import { jetstream, type JetStreamClient, type JetStreamManager, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/nats-core";
+import { errors as natsErrors, type NatsConnection } from "@nats-io/nats-core";
 
 import { type NatsServerHandle, startNatsServer, waitFor } from "@lake/testing";
 
@@ -417,3 +417,70 @@ test("retryDelayMs grows by the factor up to the cap", () => {
     [1000, 1000, 1000],
   );
 });
+
+test("after JetStream left a consumer's making unanswered, the next consumer takes the stream's replicas (a lingering pull)", T, async () => {
+  const subject = "follow.unanswered";
+  let failNext = false;
+  const c = callerOf(subject);
+  const caller = c as { position: number };
+  // The caller's position read is where the restart below meets a JetStream that does not answer.
+  const positionOf = () => {
+    if (failNext) {
+      failNext = false;
+      throw new natsErrors.TimeoutError();
+    }
+    return caller.position;
+  };
+  const g = await follow({
+    nc,
+    stream: STREAM,
+    subject,
+    position: positionOf,
+    handle: (batch) => {
+      for (const m of batch) c.applied.push({ seq: m.seq, value: text(m) });
+      caller.position = batch.at(-1)!.seq;
+    },
+    batch: { maxRecords: 100 },
+    retry: { initialMs: 20, factor: 2, maxMs: 200 },
+    onError: (err, next) => void c.errors.push({ err, next }),
+  });
+  followers.push(g);
+  await publish(subject, ["a1", "a2"]);
+  await c.until(2);
+  const before = await consumersOn(subject);
+  assert.deepEqual(
+    before.map((ci) => ci.name.startsWith("lp_")),
+    [false],
+    "an ordered consumer while JetStream answers",
+  );
+
+  failNext = true;
+  g.restart(new Error("a restart, its position read unanswered"));
+  await waitFor(
+    "a consumer made after the unanswered attempt",
+    async () => ((await consumersOn(subject)).some((ci) => ci.name.startsWith("lp_")) ? true : undefined),
+    {
+      timeoutMs: 30_000,
+    },
+  );
+  const after = (await consumersOn(subject)).filter((ci) => ci.name.startsWith("lp_"));
+  assert.deepEqual(
+    after.map((ci) => ci.config.num_replicas),
+    [0],
+    "the stream's own replicas (0: inherit)",
+  );
+  assert.ok(
+    c.errors.some((e) => e.err instanceof natsErrors.TimeoutError),
+    "the unanswered attempt was reported",
+  );
+  await publish(subject, ["a3"]);
+  await c.until(3);
+  assert.deepEqual(c.values(), ["a1", "a2", "a3"]);
+});
+
+/** The consumers the server holds for `subject`. */
+async function consumersOn(subject: string) {
+  const out = [];
+  for await (const ci of jsm.consumers.list(STREAM)) if (ci.config.filter_subject === subject || ci.config.filter_subjects?.includes(subject)) out.push(ci);
+  return out;
+}
