@@ -21,7 +21,7 @@
 // (outcome unknown). The caller must leave `data` and `headers` as they are until its publish settles.
 import { headers as natsHeaders, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/nats-core";
 
-import { newInbox } from "./connect.ts";
+import { newInbox, onReconnect } from "./connect.ts";
 
 /** What JetStream answered for a stored message. */
 export interface Ack {
@@ -76,7 +76,7 @@ export class AckedPublisher {
   private next = 1;
   private sweeper: ReturnType<typeof setInterval> | undefined;
   private closedWith: PublishAckError | undefined;
-  private readonly statuses: ReturnType<NatsConnection["status"]> & { stop?: () => void };
+  private readonly stopWatching: () => void;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -89,10 +89,7 @@ export class AckedPublisher {
       () => this.failAll(new Error("the ack subscription closed")),
       (e: unknown) => this.failAll(e),
     );
-    const statuses = (this.statuses = nc.status() as ReturnType<NatsConnection["status"]> & { stop?: () => void });
-    void (async () => {
-      for await (const s of statuses) if (s.type === "reconnect") this.reconnected();
-    })().catch(() => {});
+    this.stopWatching = onReconnect(nc, () => this.reconnected());
   }
 
   /** Acks awaited right now. */
@@ -156,7 +153,7 @@ export class AckedPublisher {
   close(): void {
     this.failAll(new PublishAckError("the publisher was closed before the ack came", "closed", true));
     this.sub.unsubscribe();
-    this.statuses.stop?.();
+    this.stopWatching();
   }
 
   private answer(replySubject: string, headers: MsgHdrs | undefined, data: Uint8Array): void {

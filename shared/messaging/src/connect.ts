@@ -58,6 +58,26 @@ export function newInbox(nc: NatsConnection): string {
   return createInbox((nc as unknown as { options?: { inboxPrefix?: string } }).options?.inboxPrefix || "_INBOX");
 }
 
+/**
+ * Calls `fn` each time `nc` comes back after losing its connection (with the server it reconnected
+ * to), until the returned stop is called. Stopping takes the listener off the connection at once (an
+ * iterator's return() would wait for the connection's next status, and a healthy one may have none).
+ */
+export function onReconnect(nc: NatsConnection, fn: (server: string | undefined) => void): () => void {
+  const statuses = nc.status() as AsyncIterable<{ type: string; server?: string }> & { stop?: () => void };
+  let stopped = false;
+  void (async () => {
+    for await (const s of statuses) {
+      if (stopped) return;
+      if (s.type === "reconnect") fn(s.server);
+    }
+  })().catch(() => {});
+  return () => {
+    stopped = true;
+    statuses.stop?.();
+  };
+}
+
 // A NATS subject token: no whitespace, no wildcards, no empty tokens.
 const INBOX_PREFIX = /^[^\s.*>]+(\.[^\s.*>]+)*$/;
 // `_INBOX.` and at least one more such token.

@@ -34,7 +34,7 @@ import {
 } from "@nats-io/jetstream";
 import { type Msg, type MsgHdrs, type NatsConnection, nuid, type Subscription } from "@nats-io/nats-core";
 
-import { newInbox } from "./connect.ts";
+import { newInbox, onReconnect } from "./connect.ts";
 import { ConsumerStalledError, LIVE_PULL_EXPIRES_MS, LIVE_PULL_HEARTBEAT_MS, STALL_MISSED_HEARTBEATS } from "./streams.ts";
 
 export interface LingeringPullOptions {
@@ -257,7 +257,7 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
   private drained: (() => void) | undefined;
   private lastDelivery = 0;
   private stopped = false;
-  private readonly statuses: AsyncIterable<{ type: string; server?: string }> & { stop?: () => void };
+  private readonly stopWatching: () => void;
   private pulls = 0;
   /** lastDelivery when the silence timer was last armed: records since count as the server answering. */
   private deliveredAtArm = 0;
@@ -282,16 +282,10 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
     this.inbox = newInbox(o.nc);
     this.sub = o.nc.subscribe(`${this.inbox}.*`, { callback: (err, m) => (err ? this.stop(err) : this.receive(m)) });
     // Pulls in flight die with the connection: after a reconnect the consumer is looked at before the
-    // next pull (reconnected()). The status iterator is stopped with the read (stop() takes its listener
-    // off the connection at once).
-    const statuses = o.nc.status() as AsyncIterable<{ type: string; server?: string }> & { stop?: () => void };
-    this.statuses = statuses;
-    void (async () => {
-      for await (const s of statuses) {
-        if (this.stopped) return;
-        if (s.type === "reconnect") this.reconnected(s.server);
-      }
-    })().catch(() => {});
+    // next pull (reconnected()). The listener is taken off with the read.
+    this.stopWatching = onReconnect(o.nc, (server) => {
+      if (!this.stopped) this.reconnected(server);
+    });
     void this.run().catch((err: unknown) => this.stop(err instanceof Error ? err : new Error(String(err))));
   }
 
@@ -371,7 +365,7 @@ export class LingeringPull implements AsyncIterable<JsMsg> {
     this.pull?.fail(err ?? new Error("stopped"));
     this.pull = undefined;
     this.sub.unsubscribe();
-    this.statuses.stop?.();
+    this.stopWatching();
     this.o.jsm.consumers.delete(this.o.stream, this.consumer).catch(() => {});
     this.ended = { err };
     this.wake();

@@ -10,6 +10,8 @@ import {
 } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 
+import { onReconnect } from "./connect.ts";
+
 /** One stream per role (architecture.md); one subject per domain or dataset inside it. */
 export const STREAMS = {
   events: "EVENTS",
@@ -179,14 +181,16 @@ export function endWhenStalled(
   const missed = opts.missedHeartbeats ?? STALL_MISSED_HEARTBEATS;
   let done = false;
   let reconnectTimer: ReturnType<typeof setTimeout> | undefined;
-  // Stopped with the consumer: stop() takes the listener off the connection at once (an iterator's
-  // return() would wait for the connection's next status, and a healthy one may have none).
-  const statuses = nc.status() as ReturnType<NatsConnection["status"]> & { stop?: () => void };
-  const connection = statuses[Symbol.asyncIterator]();
+  // Stopped with the consumer.
+  const stopWatching = onReconnect(nc, (server) => {
+    if (done || reconnectTimer !== undefined) return;
+    const ms = opts.afterReconnectMs ?? STALL_AFTER_RECONNECT_MS;
+    reconnectTimer = setTimeout(() => stall(new ConsumerStalledError(`no pull within ${ms} ms of reconnecting to ${server ?? "the server"}`)), ms);
+  });
   const finish = () => {
     done = true;
     clearTimeout(reconnectTimer);
-    statuses.stop?.();
+    stopWatching();
   };
   const stall = (err: ConsumerStalledError) => {
     if (done) return;
@@ -202,19 +206,6 @@ export function endWhenStalled(
       if (s.type === "next") {
         clearTimeout(reconnectTimer);
         reconnectTimer = undefined;
-      }
-    }
-  })().catch(() => {});
-  void (async () => {
-    while (!done) {
-      const r = await connection.next();
-      if (r.done) return;
-      if (r.value.type === "reconnect" && reconnectTimer === undefined) {
-        const ms = opts.afterReconnectMs ?? STALL_AFTER_RECONNECT_MS;
-        reconnectTimer = setTimeout(
-          () => stall(new ConsumerStalledError(`no pull within ${ms} ms of reconnecting to ${r.value.type === "reconnect" ? r.value.server : "the server"}`)),
-          ms,
-        );
       }
     }
   })().catch(() => {});
